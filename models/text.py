@@ -1,0 +1,45 @@
+"""Text normalisation shared by training and inference.
+
+The training data are tweets (URLs, cashtags, HTML entities); production input is news of any
+style. Normalising both the same way removes tweet-only surface cues, so the model learns the
+words that carry topic and sentiment rather than where a `t.co` link sits.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+
+NORMALISATION_VERSION = "1"
+
+_URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
+_CASHTAG = re.compile(r"(?<![\w$])\$([A-Za-z]{1,6}(?:[.\-][A-Za-z]{1,2})?)\b")
+_MENTION = re.compile(r"(?<!\w)@\w{1,30}")
+_RETWEET = re.compile(r"^\s*RT\s+@\w+:?\s*")
+_SPACE = re.compile(r"\s+")
+_CONTROL = dict.fromkeys(i for i in range(32) if chr(i) not in "\t\n\r")
+
+
+def cashtags(text: str) -> list[str]:
+    """Upper-cased tickers named as cashtags (`$aapl` -> `AAPL`), first-seen order, no repeats."""
+    seen: dict[str, None] = {}
+    for match in _CASHTAG.finditer(html.unescape(text)):
+        seen.setdefault(match.group(1).upper(), None)
+    return list(seen)
+
+
+def clean(text: str) -> str:
+    """Unescape entities, drop control characters and collapse whitespace; keeps the meaning."""
+    text = html.unescape(html.unescape(text))
+    text = unicodedata.normalize("NFKC", text).translate(_CONTROL)
+    return _SPACE.sub(" ", text).strip()
+
+
+def for_model(text: str) -> str:
+    """The text the classifier sees: `clean` plus removal of URLs, mentions and `$` signs."""
+    text = _RETWEET.sub("", clean(text))
+    text = _URL.sub(" ", text)
+    text = _MENTION.sub(" ", text)
+    text = _CASHTAG.sub(lambda m: m.group(1).upper(), text)
+    return _SPACE.sub(" ", text).strip(" -|:")

@@ -1,0 +1,252 @@
+"""Fine-tune the two-head classifier.
+
+Both label sets train one model: every batch mixes topic-only and sentiment-only examples and
+each head's loss is masked where its label is missing. Batches are bucketed by length and padded
+to their longest text, which on a CPU is the difference between one and three epochs an hour.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import random
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from models.data import Columns, DataError, Example, LabelMaps, load_file, model_texts, sha256
+from models.metrics import report, softmax
+from models.network import DEFAULT_BASE, build, resolve_base, save_checkpoint
+from models.tokenize import MAX_TOKENS, encode, load_tokenizer
+
+IGNORE = -100
+
+
+@dataclass(slots=True)
+class TrainConfig:
+    train: list[str]
+    dev: list[str]
+    out: str
+    base: str = DEFAULT_BASE
+    columns: Columns = field(default_factory=Columns)
+    epochs: float = 4.0
+    batch_size: int = 32
+    lr: float = 1e-4
+    weight_decay: float = 0.01
+    warmup: float = 0.06
+    max_tokens: int = MAX_TOKENS
+    patience: int = 3
+    evals_per_epoch: int = 2
+    seed: int = 13
+    device: str = "auto"
+    limit: int | None = None
+    threads: int | None = None
+
+
+@dataclass(slots=True)
+class TrainResult:
+    checkpoint: Path
+    dev_metrics: dict[str, dict[str, float]]
+    steps: int
+    seconds: float
+
+
+def _pick_device(requested: str) -> str:
+    import torch
+
+    if requested == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("--device cuda: torch sees no CUDA device; install a CUDA build of torch or use --device cpu")
+    return requested
+
+
+def _save_tokenizer(base: str, directory: Path) -> Path:
+    local = Path(resolve_base(base)) / "tokenizer.json"
+    target = directory / "tokenizer.json"
+    directory.mkdir(parents=True, exist_ok=True)
+    if local.is_file():
+        target.write_bytes(local.read_bytes())
+    else:
+        from transformers import AutoTokenizer
+
+        AutoTokenizer.from_pretrained(resolve_base(base)).backend_tokenizer.save(str(target))
+    return target
+
+
+def _targets(examples: Sequence[Example], labels: LabelMaps) -> tuple[np.ndarray, np.ndarray]:
+    t_index = {name: i for i, name in enumerate(labels.topics)}
+    s_index = {name: i for i, name in enumerate(labels.sentiments)}
+    topic = np.array([t_index[e.topic] if e.topic is not None else IGNORE for e in examples], dtype=np.int64)
+    sentiment = np.array([s_index[e.sentiment] if e.sentiment is not None else IGNORE for e in examples], dtype=np.int64)
+    return topic, sentiment
+
+
+def length_bucketed_batches(lengths: Sequence[int], batch_size: int, rng: random.Random) -> list[list[int]]:
+    """Shuffled batches of similar-length examples: little padding, still random order."""
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    chunk = batch_size * 50
+    batches: list[list[int]] = []
+    for start in range(0, len(order), chunk):
+        part = sorted(order[start : start + chunk], key=lambda i: lengths[i])
+        batches.extend(part[i : i + batch_size] for i in range(0, len(part), batch_size))
+    rng.shuffle(batches)
+    return batches
+
+
+def predict_logits(model, tokenizer, texts: Sequence[str], device: str, batch_size: int = 128) -> tuple[np.ndarray, np.ndarray]:
+    import torch
+
+    model.eval()
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    topic_out: list[np.ndarray] = [None] * len(texts)  # type: ignore[list-item]
+    sent_out: list[np.ndarray] = [None] * len(texts)  # type: ignore[list-item]
+    with torch.inference_mode():
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            ids, mask = encode(tokenizer, [texts[i] for i in idx])
+            t, s = model(torch.from_numpy(ids).to(device), torch.from_numpy(mask).to(device))
+            for j, i in enumerate(idx):
+                topic_out[i] = t[j].float().cpu().numpy()
+                sent_out[i] = s[j].float().cpu().numpy()
+    return np.stack(topic_out), np.stack(sent_out)
+
+
+def dev_scores(model, tokenizer, examples: Sequence[Example], labels: LabelMaps, device: str) -> dict[str, dict[str, float]]:
+    topic_gold, sent_gold = _targets(examples, labels)
+    t_logits, s_logits = predict_logits(model, tokenizer, model_texts(examples), device)
+    scores: dict[str, dict[str, float]] = {}
+    for head, gold, logits, names in (
+        ("topic", topic_gold, t_logits, labels.topics),
+        ("sentiment", sent_gold, s_logits, labels.sentiments),
+    ):
+        keep = gold != IGNORE
+        if keep.any():
+            r = report(names, gold[keep], softmax(logits[keep]))
+            scores[head] = {"accuracy": r.accuracy, "macro_f1": r.macro_f1, "ece": r.ece, "n": r.n}
+    return scores
+
+
+def _progress(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def train(cfg: TrainConfig, progress: Callable[[str], None] = _progress) -> TrainResult:
+    import torch
+
+    random.seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    device = _pick_device(cfg.device)
+
+    train_ex = [ex for path in cfg.train for ex in load_file(path, cfg.columns)]
+    dev_ex = [ex for path in cfg.dev for ex in load_file(path, cfg.columns)]
+    if cfg.limit:
+        rng = random.Random(cfg.seed)
+        train_ex = rng.sample(train_ex, min(cfg.limit, len(train_ex)))
+    labels = LabelMaps.from_examples(train_ex)
+    labels.check(dev_ex, "dev data")
+
+    out = Path(cfg.out)
+    tokenizer_path = _save_tokenizer(cfg.base, out)
+    tokenizer = load_tokenizer(tokenizer_path, cfg.max_tokens)
+    texts = model_texts(train_ex)
+    lengths = [len(e.ids) for e in tokenizer.encode_batch(texts)]
+    topic_y, sent_y = _targets(train_ex, labels)
+
+    model = build(cfg.base, len(labels.topics), len(labels.sentiments)).to(device)
+    no_decay = ("bias", "LayerNorm.weight", "LayerNorm.bias")
+    params = [
+        {"params": [p for n, p in model.named_parameters() if not n.endswith(no_decay)], "weight_decay": cfg.weight_decay},
+        {"params": [p for n, p in model.named_parameters() if n.endswith(no_decay)], "weight_decay": 0.0},
+    ]
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr)
+    steps_per_epoch = math.ceil(len(train_ex) / cfg.batch_size)
+    total_steps = max(1, int(steps_per_epoch * cfg.epochs))
+    warmup_steps = int(total_steps * cfg.warmup)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer,
+        lambda step: (step + 1) / max(1, warmup_steps)
+        if step < warmup_steps
+        else max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps)),
+    )
+    loss_fn = torch.nn.CrossEntropyLoss(ignore_index=IGNORE)
+    eval_every = max(1, steps_per_epoch // max(1, cfg.evals_per_epoch))
+    progress(
+        f"training on {len(train_ex)} examples ({int((topic_y != IGNORE).sum())} topic, "
+        f"{int((sent_y != IGNORE).sum())} sentiment), dev {len(dev_ex)}, {total_steps} steps on {device}"
+    )
+
+    rng = random.Random(cfg.seed)
+    best_score, best_state, best_metrics, stale = -1.0, None, {}, 0
+    step, smoothed, started = 0, None, time.monotonic()
+    done = False
+    while not done:
+        for batch in length_bucketed_batches(lengths, cfg.batch_size, rng):
+            model.train()
+            ids, mask = encode(tokenizer, [texts[i] for i in batch])
+            t_logits, s_logits = model(torch.from_numpy(ids).to(device), torch.from_numpy(mask).to(device))
+            t_gold = torch.from_numpy(topic_y[batch]).to(device)
+            s_gold = torch.from_numpy(sent_y[batch]).to(device)
+            loss = torch.zeros((), device=device)
+            if (t_gold != IGNORE).any():
+                loss = loss + loss_fn(t_logits, t_gold)
+            if (s_gold != IGNORE).any():
+                loss = loss + loss_fn(s_logits, s_gold)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            schedule.step()
+            step += 1
+            smoothed = loss.item() if smoothed is None else 0.98 * smoothed + 0.02 * loss.item()
+            if step % 25 == 0 or step == total_steps:
+                elapsed = time.monotonic() - started
+                eta = elapsed / step * (total_steps - step)
+                progress(
+                    f"step {step}/{total_steps} epoch {step / steps_per_epoch:.2f} loss {smoothed:.4f} "
+                    f"lr {schedule.get_last_lr()[0]:.2e} elapsed {elapsed / 60:.1f}m eta {eta / 60:.1f}m"
+                )
+            if step % eval_every == 0 or step == total_steps:
+                metrics = dev_scores(model, tokenizer, dev_ex, labels, device)
+                score = float(np.mean([m["macro_f1"] for m in metrics.values()]))
+                progress(f"dev at step {step}: " + ", ".join(
+                    f"{h} acc {m['accuracy']:.4f} macro-F1 {m['macro_f1']:.4f}" for h, m in metrics.items()
+                ))
+                if score > best_score:
+                    best_score, best_metrics, stale = score, metrics, 0
+                    best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
+                else:
+                    stale += 1
+                    if stale >= cfg.patience:
+                        progress(f"early stop: dev macro-F1 has not improved for {stale} evaluations")
+                        done = True
+                        break
+            if step >= total_steps:
+                done = True
+                break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.cpu()
+    meta = {
+        "config": {k: v for k, v in asdict(cfg).items() if k != "columns"} | {"columns": asdict(cfg.columns)},
+        "base": cfg.base,
+        "data": {
+            "train": [{"path": str(p), "sha256": sha256(p)} for p in cfg.train],
+            "dev": [{"path": str(p), "sha256": sha256(p)} for p in cfg.dev],
+        },
+        "dev_metrics": best_metrics,
+        "steps": step,
+        "seconds": round(time.monotonic() - started, 1),
+        "device": device,
+    }
+    save_checkpoint(model, out, labels.to_json(), meta)
+    progress(f"saved checkpoint to {out} (best dev macro-F1 {best_score:.4f})")
+    return TrainResult(out, best_metrics, step, meta["seconds"])  # type: ignore[arg-type]

@@ -1,0 +1,91 @@
+"""Every Prometheus metric the worker exports, declared in one place.
+
+Names follow Prometheus conventions: the `finsentry_` prefix, base units (seconds), `_total` for
+counters. Label values are bounded: stages and reasons are fixed sets, topics come from the model's
+label map, analysts and receivers from configuration, and tickers only from the configured
+watch-list (see `ticker_label`). Buckets are chosen for the ranges measured in bench/.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram, Info
+
+STAGES = ("ingest", "classify", "monitor", "scheduler", "notify")
+
+RECORDS_IN = Counter("finsentry_records_in_total", "Records taken from a topic by a stage.", ["stage"])
+RECORDS_OUT = Counter("finsentry_records_out_total", "Records emitted by a stage.", ["stage"])
+RECORDS_REJECTED = Counter(
+    "finsentry_records_rejected_total",
+    "Records a stage rejected and sent to the dead-letter topic, by reason.",
+    ["stage", "reason"],
+)
+DUPLICATES = Counter(
+    "finsentry_duplicates_total", "Records dropped as repeats of an id already processed.", ["stage"]
+)
+
+BATCH_SIZE = Histogram(
+    "finsentry_classify_batch_size",
+    "Texts per classification batch.",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
+)
+INFERENCE_SECONDS = Histogram(
+    "finsentry_inference_seconds",
+    "Wall time of one classification batch (tokenise + model).",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)
+SCORING_LATENCY = Histogram(
+    "finsentry_scoring_latency_seconds",
+    "From the raw record's Kafka timestamp to its scored record being produced.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+)
+SCORED = Counter("finsentry_scored_total", "Scored records by topic and sentiment.", ["topic", "sentiment"])
+TICKER_SCORED = Counter(
+    "finsentry_ticker_scored_total",
+    "Scored records by watch-listed ticker and sentiment; other tickers count as 'other'.",
+    ["ticker", "sentiment"],
+)
+NEGATIVE_SHARE = Gauge(
+    "finsentry_negative_share_ratio", "Negative share of the last closed window, per topic.", ["topic"]
+)
+
+ANOMALIES = Counter(
+    "finsentry_anomalies_total", "Anomaly lifecycle events by kind, severity and event.", ["kind", "severity", "event"]
+)
+ANOMALIES_ACTIVE = Gauge("finsentry_anomalies_active", "Anomalies currently open.", ["kind"])
+
+CASES = Counter("finsentry_cases_total", "Case events by type.", ["event"])
+CASES_OPEN = Gauge("finsentry_cases_open", "Open cases held by each analyst.", ["analyst"])
+CASES_WAITING = Gauge("finsentry_cases_waiting", "Cases waiting for an analyst.")
+CASES_OVER_SLA = Gauge("finsentry_cases_over_sla", "Open cases past their acknowledge SLA.")
+ANALYST_UTILISATION = Gauge(
+    "finsentry_analyst_utilisation_ratio", "Open cases over capacity, per analyst.", ["analyst"]
+)
+ACK_SECONDS = Histogram(
+    "finsentry_case_ack_seconds",
+    "Time from case creation to acknowledgement.",
+    buckets=(30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400),
+)
+
+WEBHOOK_DELIVERIES = Counter(
+    "finsentry_webhook_deliveries_total",
+    "Webhook delivery attempts by receiver and outcome (delivered, retried, deadletter, silenced).",
+    ["receiver", "outcome"],
+)
+WEBHOOK_SECONDS = Histogram(
+    "finsentry_webhook_delivery_seconds",
+    "Wall time of one webhook HTTP request.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+
+CONSUMER_LAG = Gauge(
+    "finsentry_consumer_lag_records", "End offset minus committed offset per assigned partition.", ["topic", "partition"]
+)
+MODEL_INFO = Info("finsentry_model", "The loaded classifier: version, variant and execution provider.")
+READY = Gauge("finsentry_ready", "1 when the worker has partitions assigned and the model loaded.")
+
+OTHER_TICKER = "other"
+
+
+def ticker_label(ticker: str, watchlist: frozenset[str]) -> str:
+    """Keep ticker label cardinality bounded by the configured watch-list."""
+    return ticker if ticker in watchlist else OTHER_TICKER
