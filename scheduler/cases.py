@@ -1,0 +1,134 @@
+"""Cases: what an anomaly becomes once someone (or the machine) has to deal with it."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from .config import SEVERITIES
+
+
+class Status(StrEnum):
+    WAITING = "waiting"
+    ASSIGNED = "assigned"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+    AUTO_RESOLVED = "auto_resolved"
+
+
+HELD = frozenset({Status.ASSIGNED, Status.ACKNOWLEDGED})  # count against an analyst's capacity
+CLOSED = frozenset({Status.RESOLVED, Status.AUTO_RESOLVED})
+ANOMALY_EVENTS = ("open", "update", "resolve")
+
+
+class AnomalyError(ValueError):
+    """An anomaly record the scheduler cannot act on; the agent should dead-letter it."""
+
+
+def case_id_for(anomaly_id: str) -> str:
+    """Deterministic, so a replayed anomaly finds its case and a restart needs no id allocator."""
+    return f"case-{anomaly_id}"
+
+
+def iso(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat()
+
+
+def utc(at: datetime) -> datetime:
+    if at.tzinfo is None:
+        raise ValueError(f"naive datetime {at!r}: pass an aware one (UTC) so shifts and SLAs are unambiguous")
+    return at.astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """The part of an anomaly record a case keeps; validated here so bad records fail at the door."""
+
+    anomaly_id: str
+    event: str
+    kind: str
+    scope: str
+    severity: str
+    score: float
+    sample_ids: tuple[str, ...]
+    headlines: tuple[str, ...]
+
+    @classmethod
+    def from_anomaly(cls, anomaly: dict[str, Any]) -> Evidence:
+        def text(name: str, default: str | None = None) -> str:
+            value = anomaly.get(name, default)
+            if not isinstance(value, str) or not value:
+                raise AnomalyError(f"anomaly field {name!r} must be a non-empty string, got {value!r}")
+            return value
+
+        severity, event, scope = text("severity"), text("event", "open"), text("scope")
+        if severity not in SEVERITIES:
+            raise AnomalyError(f"anomaly severity must be one of {SEVERITIES}, got {severity!r}")
+        if event not in ANOMALY_EVENTS:
+            raise AnomalyError(f"anomaly event must be one of {ANOMALY_EVENTS}, got {event!r}")
+        if ":" not in scope:
+            raise AnomalyError(f"anomaly scope must look like 'topic:Earnings' or 'ticker:AAPL', got {scope!r}")
+        try:
+            score = float(anomaly.get("score", 0.0))
+        except (TypeError, ValueError):
+            raise AnomalyError(f"anomaly score must be a number, got {anomaly.get('score')!r}") from None
+        return cls(
+            anomaly_id=text("anomaly_id"),
+            event=event,
+            kind=text("kind", "surge"),
+            scope=scope,
+            severity=severity,
+            score=score,
+            sample_ids=tuple(str(s) for s in anomaly.get("sample_ids") or ()),
+            headlines=tuple(str(h) for h in anomaly.get("headlines") or ()),
+        )
+
+
+_TIMES = ("created_at", "assigned_at", "acked_at", "closed_at", "ack_due", "resolve_due")
+
+
+@dataclass
+class Case:
+    """Mutable on purpose: the engine is its only writer, and it round-trips through `to_dict`."""
+
+    case_id: str
+    anomaly_id: str
+    seq: int  # arrival order; the deterministic tie-breaker everywhere
+    kind: str
+    scope: str
+    severity: str
+    score: float
+    sample_ids: list[str]
+    headlines: list[str]
+    status: Status
+    priority: float
+    created_at: datetime
+    ack_due: datetime  # escalate if not acknowledged by then (waiting cases too)
+    resolve_due: datetime
+    escalations: int = 0
+    analyst: str | None = None  # holder while held; resolver once resolved
+    assigned_at: datetime | None = None
+    acked_at: datetime | None = None
+    closed_at: datetime | None = None
+    resolve_escalated: bool = False  # the resolve-SLA breach is announced once
+    avoid: list[str] = field(default_factory=list)  # analysts it was escalated or handed away from
+    outcome: str | None = None
+    reason: str | None = None  # why it was auto-resolved or last returned to waiting
+    labels: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["status"] = self.status.value
+        for name in _TIMES:
+            d[name] = iso(d[name]) if d[name] is not None else None
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Case:
+        d = dict(d)
+        d["status"] = Status(d["status"])
+        for name in _TIMES:
+            d[name] = datetime.fromisoformat(d[name]) if d[name] is not None else None
+        return cls(**d)

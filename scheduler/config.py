@@ -1,0 +1,97 @@
+"""The knobs of the scheduler, validated once so the engine can trust them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from types import MappingProxyType
+
+SEVERITIES = ("info", "warning", "critical")  # ascending; the monitor's vocabulary
+ASSIGNMENTS = ("optimal", "round_robin", "least_loaded")
+
+
+def _frozen(d: Mapping) -> Mapping:
+    return MappingProxyType(dict(d))
+
+
+@dataclass(frozen=True)
+class Weights:
+    """Objective weights of the optimiser (see docs/SCHEDULER.md for the model).
+
+    Everything is in units of priority: an assignment is worth the case's priority-weighted waiting
+    `priority * (1 + waited / wait_unit)`; mismatch, load and avoid costs are deducted from it.
+    """
+
+    mismatch: float = 0.1  # per skill level the analyst is below the severity's target level
+    balance: float = 0.05  # times the analyst's load ratio after taking the case: breaks ties
+    avoid: float = 0.3  # for handing a case back to an analyst it was escalated away from
+    wait_unit: timedelta = timedelta(minutes=10)
+
+    def max_deduction(self, max_mismatch: int) -> float:
+        return self.mismatch * max_mismatch + self.balance + self.avoid
+
+
+@dataclass(frozen=True)
+class SchedulerPolicy:
+    severity_weight: Mapping[str, float] = field(
+        default_factory=lambda: _frozen({"info": 1.0, "warning": 4.0, "critical": 16.0})
+    )
+    # Exact scope ("topic:Earnings") or scope kind ("ticker") -> multiplier; unlisted scopes get 1.
+    scope_weight: Mapping[str, float] = field(default_factory=lambda: _frozen({}))
+    ack_sla: Mapping[str, timedelta] = field(
+        default_factory=lambda: _frozen(
+            {"info": timedelta(hours=4), "warning": timedelta(minutes=30), "critical": timedelta(minutes=10)}
+        )
+    )
+    resolve_sla: Mapping[str, timedelta] = field(
+        default_factory=lambda: _frozen(
+            {"info": timedelta(hours=24), "warning": timedelta(hours=4), "critical": timedelta(hours=1)}
+        )
+    )
+    # The skill level a severity deserves; analysts below it still qualify but cost `Weights.mismatch`.
+    target_level: Mapping[str, int] = field(default_factory=lambda: _frozen({"info": 1, "warning": 3, "critical": 4}))
+    # Severities strictly below this one are resolved by the machine; None sends everything to people.
+    auto_resolve_below: str | None = "warning"
+    routine_kinds: frozenset[str] = frozenset()
+    escalation_factor: float = 2.0  # priority multiplier per escalation
+    assignment: str = "optimal"  # or a baseline: "round_robin", "least_loaded"
+    weights: Weights = Weights()
+
+    def __post_init__(self) -> None:
+        for name in ("severity_weight", "ack_sla", "resolve_sla", "target_level"):
+            table = getattr(self, name)
+            if set(table) != set(SEVERITIES):
+                raise ValueError(f"SchedulerPolicy.{name} must have exactly the keys {SEVERITIES}, got {sorted(table)}")
+            object.__setattr__(self, name, _frozen(table))
+        object.__setattr__(self, "scope_weight", _frozen(self.scope_weight))
+        if self.auto_resolve_below is not None and self.auto_resolve_below not in SEVERITIES:
+            raise ValueError(f"auto_resolve_below must be one of {SEVERITIES} or None, got {self.auto_resolve_below!r}")
+        if self.assignment not in ASSIGNMENTS:
+            raise ValueError(f"assignment must be one of {ASSIGNMENTS}, got {self.assignment!r}")
+        if self.escalation_factor < 1:
+            raise ValueError("escalation_factor must be >= 1: escalation never lowers priority")
+        if any(w <= 0 for w in [*self.severity_weight.values(), *self.scope_weight.values()]):
+            raise ValueError("severity and scope weights must be positive")
+        # Keep the optimiser work-conserving: taking a case must always beat leaving it waiting.
+        lowest = min(self.severity_weight.values()) * min([1.0, *self.scope_weight.values()])
+        if self.weights.max_deduction(max(self.target_level.values()) - 1) >= lowest:
+            raise ValueError(
+                f"Weights deduct up to {self.weights.max_deduction(max(self.target_level.values()) - 1):.3g} "
+                f"from a case worth {lowest:.3g}: lower them so a free analyst never leaves a case waiting"
+            )
+
+    def priority(self, severity: str, scope: str, escalations: int) -> float:
+        kind = scope.partition(":")[0]
+        scope_factor = self.scope_weight.get(scope, self.scope_weight.get(kind, 1.0))
+        return self.severity_weight[severity] * scope_factor * self.escalation_factor**escalations
+
+    def machine_reason(self, severity: str, kind: str) -> str | None:
+        """Why the machine may close a case on its own, or None if a person must see it."""
+        if kind in self.routine_kinds:
+            return f"kind {kind!r} is configured as routine"
+        if self.auto_resolve_below is not None and SEVERITIES.index(severity) < SEVERITIES.index(
+            self.auto_resolve_below
+        ):
+            return f"severity {severity} is below the auto-resolve threshold {self.auto_resolve_below}"
+        return None

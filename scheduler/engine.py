@@ -1,0 +1,406 @@
+"""The scheduler state machine the Faust agent drives.
+
+Inputs are anomalies, analyst actions and clock ticks; outputs are case events (dicts for
+`cases.events`). All state is plain data (`to_dict`), so a changelog-backed table can hold it and a
+restarted worker resumes exactly where it stopped. Every input is idempotent by its id because
+delivery is at-least-once.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime
+from typing import Any
+
+from .assignment import FreeAnalyst, WaitingCase
+from .cases import CLOSED, HELD, Case, Evidence, Status, case_id_for, utc
+from .config import SchedulerPolicy
+from .escalation import Breach, overdue
+from .events import CaseEvent
+from .policies import assigner
+from .roster import Analyst, Roster
+
+STATE_VERSION = 1
+ACTIONS = ("ack", "resolve", "reassign", "label")
+NO_ONE_FREE = "no qualified analyst is on shift with free capacity"
+
+
+class ActionError(Exception):
+    """An analyst action that cannot be applied; `.status` is the HTTP status the API should answer."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class Scheduler:
+    def __init__(self, roster: Roster, policy: SchedulerPolicy, state: dict[str, Any] | None = None) -> None:
+        self._roster = roster
+        self._policy = policy
+        self._assign = assigner(policy)
+        state = state or {"version": STATE_VERSION}
+        if state.get("version") != STATE_VERSION:
+            raise ValueError(f"scheduler state version {state.get('version')!r}; this code reads {STATE_VERSION}")
+        self._cases: dict[str, Case] = {cid: Case.from_dict(d) for cid, d in state.get("cases", {}).items()}
+        self._actions: dict[str, str] = dict(state.get("actions", {}))  # action_id -> case_id
+        self._seq: int = state.get("seq", 0)
+        self._assignments: int = state.get("assignments", 0)
+        self._last_assigned: dict[str, int] = dict(state.get("last_assigned", {}))
+        # Derived index of cases not yet closed, so ticks do not rescan history. Not stored.
+        self._open: dict[str, Case] = {cid: c for cid, c in self._cases.items() if c.status not in CLOSED}
+
+    @classmethod
+    def from_dict(cls, roster: Roster, policy: SchedulerPolicy, state: dict[str, Any]) -> Scheduler:
+        return cls(roster, policy, state)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": STATE_VERSION,
+            "seq": self._seq,
+            "assignments": self._assignments,
+            "last_assigned": dict(self._last_assigned),
+            "cases": {cid: case.to_dict() for cid, case in self._cases.items()},
+            "actions": dict(self._actions),
+        }
+
+    @property
+    def roster(self) -> Roster:
+        return self._roster
+
+    # ---- queries -------------------------------------------------------------------------------
+
+    def case(self, case_id: str) -> dict[str, Any] | None:
+        case = self._cases.get(case_id)
+        return case.to_dict() if case else None
+
+    def cases_for(self, analyst_id: str) -> list[dict[str, Any]]:
+        """The analyst's open cases, most urgent first."""
+        held = [c for c in self._open.values() if c.analyst == analyst_id and c.status in HELD]
+        return [c.to_dict() for c in sorted(held, key=lambda c: (-c.priority, c.seq))]
+
+    def waiting(self) -> list[dict[str, Any]]:
+        """The queue, in the order it will be served when capacity allows (priority, then age)."""
+        queue = [c for c in self._open.values() if c.status is Status.WAITING]
+        return [c.to_dict() for c in sorted(queue, key=lambda c: (-c.priority, c.seq))]
+
+    # ---- inputs --------------------------------------------------------------------------------
+
+    def on_anomaly(self, anomaly: dict[str, Any], now: datetime) -> list[dict[str, Any]]:
+        """Raises `AnomalyError` (a ValueError) for a record that should be dead-lettered."""
+        now = utc(now)
+        evidence = Evidence.from_anomaly(anomaly)
+        case = self._cases.get(case_id_for(evidence.anomaly_id))
+        out: list[CaseEvent] = []
+        entered: list[Case] = []
+        if case is None:
+            if evidence.event != "resolve":  # an 'update' whose 'open' we never saw still deserves a case
+                self._create(evidence, now, out, entered)
+        elif evidence.event == "update":
+            self._update(case, evidence, now, out, entered)
+        elif evidence.event == "resolve" and case.status is Status.WAITING:
+            self._close(case, Status.AUTO_RESOLVED, now)
+            case.reason = "the monitor resolved the anomaly before anyone took the case"
+            out.append(CaseEvent.of("auto_resolved", case, now, reason=case.reason))
+        return self._finish(out, entered, now)
+
+    def on_action(self, action: dict[str, Any], now: datetime) -> list[dict[str, Any]]:
+        now = utc(now)
+        fields = {name: action.get(name) for name in ("action", "case_id", "analyst", "action_id")}
+        for name, value in fields.items():
+            if not isinstance(value, str) or not value:
+                raise ActionError(400, f"action field {name!r} must be a non-empty string, got {value!r}")
+        kind, analyst = fields["action"], fields["analyst"]
+        if kind not in ACTIONS:
+            raise ActionError(400, f"action must be one of {ACTIONS}, got {kind!r}")
+        if fields["action_id"] in self._actions:
+            return []
+        case = self._cases.get(fields["case_id"])
+        if case is None:
+            raise ActionError(404, f"no case {fields['case_id']!r}")
+        out: list[CaseEvent] = []
+        entered: list[Case] = []
+        if kind == "label":
+            self._label(case, analyst, action.get("labels"), now, out)
+        else:
+            self._check_holder(case, analyst, kind)
+            if kind == "ack":
+                if case.status is not Status.ASSIGNED:
+                    raise ActionError(409, f"{case.case_id} is already acknowledged")
+                case.status, case.acked_at = Status.ACKNOWLEDGED, now
+                out.append(CaseEvent.of("acknowledged", case, now, analyst=analyst))
+            elif kind == "resolve":
+                self._resolve(case, analyst, action, now, out)
+            else:
+                self._reassign(case, analyst, action.get("to"), now, out, entered)
+        self._actions[fields["action_id"]] = case.case_id
+        return self._finish(out, entered, now)
+
+    def tick(self, now: datetime) -> list[dict[str, Any]]:
+        """Escalate SLA breaches, then assign whatever capacity allows (shifts start, cases free up)."""
+        now = utc(now)
+        out: list[CaseEvent] = []
+        entered: list[Case] = []
+        for case, breach in overdue(self._open.values(), now):
+            case.escalations += 1
+            case.priority = self._policy.priority(case.severity, case.scope, case.escalations)
+            holder = case.analyst
+            if breach is Breach.RESOLVE:
+                case.resolve_escalated = True
+                reason = f"not resolved within the {self._policy.resolve_sla[case.severity]} SLA"
+            else:
+                sla = self._policy.ack_sla[case.severity]
+                case.ack_due = now + sla
+                if holder is None:
+                    reason = f"waited past the {sla} acknowledge SLA"
+                else:
+                    reason = f"not acknowledged by {holder} within {sla}"
+                    _avoid(case, holder)
+                    self._to_waiting(case, reason, entered)
+            out.append(CaseEvent.of("escalated", case, now, analyst=holder, reason=reason, notify=self._notify(holder)))
+        return self._finish(out, entered, now)
+
+    def set_roster(self, roster: Roster, now: datetime | None = None) -> list[dict[str, Any]]:
+        """Swap the roster; cases of removed analysts, or beyond a lowered capacity, go back to waiting."""
+        now = utc(now or datetime.now(UTC))
+        self._roster = roster
+        entered: list[Case] = []
+        held: dict[str, list[Case]] = {}
+        for case in self._open.values():
+            if case.status in HELD:
+                held.setdefault(case.analyst or "", []).append(case)
+        for analyst_id, cases in held.items():
+            analyst = roster.analysts.get(analyst_id)
+            if analyst is None:
+                for case in cases:
+                    self._to_waiting(case, f"{analyst_id} left the roster", entered)
+                continue
+            # Over a lowered capacity: give back unacknowledged work first, latest arrivals first.
+            cases.sort(key=lambda c: (c.status is Status.ACKNOWLEDGED, -c.seq))
+            for case in cases[: max(0, len(cases) - analyst.capacity)]:
+                self._to_waiting(case, f"{analyst_id}'s capacity was lowered to {analyst.capacity}", entered)
+        return self._finish([], entered, now)
+
+    # ---- transitions ---------------------------------------------------------------------------
+
+    def _create(self, evidence: Evidence, now: datetime, out: list[CaseEvent], entered: list[Case]) -> None:
+        self._seq += 1
+        case = Case(
+            case_id=case_id_for(evidence.anomaly_id),
+            anomaly_id=evidence.anomaly_id,
+            seq=self._seq,
+            kind=evidence.kind,
+            scope=evidence.scope,
+            severity=evidence.severity,
+            score=evidence.score,
+            sample_ids=list(evidence.sample_ids),
+            headlines=list(evidence.headlines),
+            status=Status.WAITING,
+            priority=self._policy.priority(evidence.severity, evidence.scope, 0),
+            created_at=now,
+            ack_due=now + self._policy.ack_sla[evidence.severity],
+            resolve_due=now + self._policy.resolve_sla[evidence.severity],
+        )
+        self._cases[case.case_id] = self._open[case.case_id] = case
+        out.append(CaseEvent.of("created", case, now))
+        reason = self._policy.machine_reason(case.severity, case.kind)
+        if reason is not None:
+            self._close(case, Status.AUTO_RESOLVED, now)
+            case.reason = reason
+            out.append(CaseEvent.of("auto_resolved", case, now, reason=reason))
+        else:
+            entered.append(case)
+
+    def _update(
+        self, case: Case, evidence: Evidence, now: datetime, out: list[CaseEvent], entered: list[Case]
+    ) -> None:
+        """New evidence or severity. A human-resolved case stays resolved; a machine-resolved one
+        reopens if the new severity is no longer the machine's to handle."""
+        if case.status is Status.RESOLVED:
+            return
+        samples = [s for s in evidence.sample_ids if s not in case.sample_ids]
+        headlines = [h for h in evidence.headlines if h not in case.headlines]
+        old = case.severity
+        if not samples and not headlines and evidence.severity == old and evidence.score == case.score:
+            return
+        case.sample_ids += samples
+        case.headlines += headlines
+        case.severity, case.score = evidence.severity, evidence.score
+        case.priority = self._policy.priority(case.severity, case.scope, case.escalations)
+        case.resolve_due = case.created_at + self._policy.resolve_sla[case.severity]
+        if case.status in (Status.WAITING, Status.ASSIGNED):  # a tighter SLA takes effect at once
+            case.ack_due = min(case.ack_due, now + self._policy.ack_sla[case.severity])
+        reason = f"severity {old} -> {case.severity}" if old != case.severity else "new evidence"
+        out.append(CaseEvent.of("updated", case, now, analyst=case.analyst, reason=reason))
+        if case.status is Status.AUTO_RESOLVED and self._policy.machine_reason(case.severity, case.kind) is None:
+            case.closed_at = None
+            case.ack_due = now + self._policy.ack_sla[case.severity]
+            case.resolve_due = now + self._policy.resolve_sla[case.severity]
+            self._open[case.case_id] = case
+            self._to_waiting(case, f"reopened: severity {case.severity} needs an analyst", entered)
+
+    def _check_holder(self, case: Case, analyst: str, kind: str) -> None:
+        if case.status in CLOSED:
+            raise ActionError(409, f"cannot {kind} {case.case_id}: it is {case.status.value}")
+        if case.analyst != analyst:
+            raise ActionError(403, f"{case.case_id} is not assigned to {analyst}")
+
+    def _resolve(
+        self, case: Case, analyst: str, action: dict[str, Any], now: datetime, out: list[CaseEvent]
+    ) -> None:
+        outcome = action.get("outcome")
+        if outcome is not None and not isinstance(outcome, str):
+            raise ActionError(400, f"outcome must be a string, got {outcome!r}")
+        labels = _labels(action.get("labels"), required=False)
+        self._close(case, Status.RESOLVED, now)
+        case.outcome = outcome
+        _merge_labels(case, labels)
+        out.append(CaseEvent.of("resolved", case, now, analyst=analyst, outcome=outcome, labels=labels or None))
+
+    def _reassign(
+        self, case: Case, analyst: str, to: Any, now: datetime, out: list[CaseEvent], entered: list[Case]
+    ) -> None:
+        """Without `to`, the case goes back to the pool and the optimiser picks someone else."""
+        if to is None:
+            _avoid(case, analyst)
+            self._to_waiting(case, f"handed back by {analyst}", entered)
+            return
+        target = self._roster.analysts.get(to) if isinstance(to, str) else None
+        if target is None:
+            raise ActionError(404, f"no analyst {to!r} in the roster")
+        problem = (
+            "is the current holder" if to == analyst
+            else f"has no skill for {case.scope}" if self._roster.skill_level(target, case.scope) == 0
+            else "is not on shift" if not target.on_shift(now)
+            else "has no free capacity" if self._loads()[to] >= target.capacity
+            else None
+        )  # fmt: skip
+        if problem:
+            raise ActionError(409, f"cannot reassign {case.case_id} to {to}: {to} {problem}")
+        _avoid(case, analyst)
+        out.append(self._assign_to(case, target, now, reason=f"reassigned by {analyst}"))
+
+    def _label(self, case: Case, analyst: str, raw: Any, now: datetime, out: list[CaseEvent]) -> None:
+        """The holder or resolver labels their case; anyone on the roster may review the machine's."""
+        machine_case = case.status is Status.AUTO_RESOLVED and analyst in self._roster.analysts
+        if case.analyst != analyst and not machine_case:
+            raise ActionError(403, f"{case.case_id} is not assigned to {analyst}")
+        labels = _labels(raw, required=True)
+        _merge_labels(case, labels)
+        out.append(CaseEvent.of("labelled", case, now, analyst=analyst, labels=labels))
+
+    def _assign_to(self, case: Case, analyst: Analyst, now: datetime, reason: str | None = None) -> CaseEvent:
+        self._assignments += 1
+        self._last_assigned[analyst.id] = self._assignments
+        case.status, case.analyst, case.assigned_at, case.acked_at = Status.ASSIGNED, analyst.id, now, None
+        case.ack_due = now + self._policy.ack_sla[case.severity]  # each holder gets the full window
+        return CaseEvent.of("assigned", case, now, analyst=analyst.id, reason=reason, notify=self._notify(analyst.id))
+
+    def _to_waiting(self, case: Case, reason: str, entered: list[Case]) -> None:
+        case.status, case.analyst, case.assigned_at, case.acked_at = Status.WAITING, None, None, None
+        case.reason = reason
+        entered.append(case)
+
+    def _close(self, case: Case, status: Status, now: datetime) -> None:
+        case.status, case.closed_at = status, now
+        del self._open[case.case_id]
+
+    def _notify(self, analyst_id: str | None) -> dict[str, str] | None:
+        analyst = self._roster.analysts.get(analyst_id or "")
+        return {"target": analyst.notify, "analyst": analyst.id} if analyst else None
+
+    def _loads(self) -> Counter[str]:
+        return Counter(c.analyst for c in self._open.values() if c.status in HELD and c.analyst)
+
+    # ---- assignment ----------------------------------------------------------------------------
+
+    def _finish(self, out: list[CaseEvent], entered: list[Case], now: datetime) -> list[dict[str, Any]]:
+        """Every input ends here: fill free capacity, then say which new arrivals are still waiting."""
+        out += self._dispatch(now)
+        out += [
+            CaseEvent.of("waiting", c, now, reason=c.reason or NO_ONE_FREE)
+            for c in {c.case_id: c for c in entered}.values()
+            if c.status is Status.WAITING
+        ]
+        return [event.to_dict() for event in out]
+
+    def _dispatch(self, now: datetime) -> list[CaseEvent]:
+        waiting = sorted((c for c in self._open.values() if c.status is Status.WAITING), key=lambda c: c.seq)
+        if not waiting:
+            return []
+        loads = self._loads()
+        free = [
+            FreeAnalyst(a.id, loads[a.id], a.capacity, self._last_assigned.get(a.id, 0))
+            for a in self._roster.analysts.values()
+            if loads[a.id] < a.capacity and a.on_shift(now)
+        ]
+        offers = []
+        for case in waiting if free else []:
+            levels = {
+                f.analyst_id: level
+                for f in free
+                if (level := self._roster.skill_level(self._roster.analysts[f.analyst_id], case.scope)) > 0
+            }
+            if levels:
+                offers.append(
+                    WaitingCase(
+                        case_id=case.case_id,
+                        seq=case.seq,
+                        priority=case.priority,
+                        age_s=(now - case.created_at).total_seconds(),
+                        levels=levels,
+                        target_level=self._policy.target_level[case.severity],
+                        avoid=frozenset(case.avoid),
+                    )
+                )
+        if not offers:
+            return []
+        assignments = self._assign(offers, free)
+        _check_assignments(assignments, offers, free, self._policy.assignment)
+        return [
+            self._assign_to(self._cases[case_id], self._roster.analysts[analyst_id], now)
+            for case_id, analyst_id in assignments
+        ]
+
+
+def _check_assignments(
+    assignments: list[tuple[str, str]], offers: list[WaitingCase], free: list[FreeAnalyst], policy: str
+) -> None:
+    """The invariants, enforced at the one place a policy's choice enters the state."""
+    offered = {o.case_id: o for o in offers}
+    room = {f.analyst_id: f.free for f in free}
+    seen: set[str] = set()
+    for case_id, analyst_id in assignments:
+        if case_id in seen or case_id not in offered or analyst_id not in offered[case_id].levels:
+            raise RuntimeError(f"assignment policy {policy!r} made an invalid choice: {case_id} -> {analyst_id}")
+        seen.add(case_id)
+        room[analyst_id] -= 1
+        if room[analyst_id] < 0:
+            raise RuntimeError(f"assignment policy {policy!r} put {analyst_id} over capacity")
+
+
+def _avoid(case: Case, analyst: str) -> None:
+    if analyst not in case.avoid:
+        case.avoid.append(analyst)
+
+
+def _labels(raw: Any, required: bool) -> list[dict[str, Any]]:
+    if raw is None and not required:
+        return []
+    if not isinstance(raw, list) or not raw:
+        raise ActionError(400, f"labels must be a non-empty list of {{id, topic?, sentiment?}}, got {raw!r}")
+    labels = []
+    for item in raw:
+        if not isinstance(item, dict) or not isinstance(item.get("id"), str) or not item["id"]:
+            raise ActionError(400, f"each label needs a string 'id', got {item!r}")
+        extra = set(item) - {"id", "topic", "sentiment"}
+        if extra:
+            raise ActionError(400, f"unknown label fields {sorted(extra)}")
+        labels.append(dict(item))
+    return labels
+
+
+def _merge_labels(case: Case, labels: list[dict[str, Any]]) -> None:
+    """Later labels for the same item replace earlier ones: the analyst's last word counts."""
+    by_id = {label["id"]: label for label in case.labels}
+    by_id.update({label["id"]: label for label in labels})
+    case.labels = list(by_id.values())

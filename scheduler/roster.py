@@ -1,0 +1,302 @@
+"""Analysts and the roster file they are declared in.
+
+The roster is edited by people while the scheduler runs, so a mistake in it must never take the
+scheduler down or silently drop analysts: parsing walks the YAML node tree (not the plain loaded
+data) so every error can name the line and the field, and `RosterWatcher` keeps the last good
+roster in force until the file is fixed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+
+log = logging.getLogger(__name__)
+
+DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+# YAML section under `skills:` -> the scope prefix the monitor writes (`topic:Earnings`).
+SKILL_KINDS = {"topics": "topic", "tickers": "ticker", "sectors": "sector"}
+MAX_LEVEL = 5
+_SHIFT = re.compile(r"^(?P<days>\S+)\s+(?P<start>\d{2}:\d{2})-(?P<end>\d{2}:\d{2})\s+(?P<tz>\S+)$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+class RosterError(ValueError):
+    """A roster file that cannot be used, located precisely enough to fix without guessing."""
+
+    def __init__(self, source: str, line: int, field: str, message: str) -> None:
+        self.source, self.line, self.field = source, line, field
+        super().__init__(f"{source}:{line}: {field}: {message}")
+
+
+@dataclass(frozen=True)
+class Shift:
+    """A weekly working window in the analyst's own time zone, so DST moves with the analyst.
+
+    Minutes of the day are kept rather than `time` so that `24:00` and overnight shifts
+    (`22:00-06:00`, belonging to the day they start) need no special cases elsewhere.
+    """
+
+    days: frozenset[int]  # Monday == 0
+    start: int  # minutes after local midnight
+    end: int  # minutes after local midnight, 1..1440; end < start means the shift crosses midnight
+    tz: ZoneInfo
+
+    @classmethod
+    def parse(cls, text: str) -> Shift:
+        """Parse `Mon-Fri 08:00-17:00 Europe/London`; raises ValueError with the reason."""
+        m = _SHIFT.match(text.strip())
+        if not m:
+            raise ValueError(f"expected 'DAYS HH:MM-HH:MM Area/City', got {text!r}")
+        try:
+            tz = ZoneInfo(m["tz"])
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {m['tz']!r}") from None
+        start, end = _minutes(m["start"]), _minutes(m["end"])
+        if start == end or start >= 24 * 60:
+            raise ValueError(f"empty or impossible shift {m['start']}-{m['end']}")
+        return cls(_days(m["days"]), start, end, tz)
+
+    def covers(self, now: datetime) -> bool:
+        local = now.astimezone(self.tz)
+        minute, day = local.hour * 60 + local.minute, local.weekday()
+        if self.start < self.end:
+            return day in self.days and self.start <= minute < self.end
+        return (day in self.days and minute >= self.start) or ((day - 1) % 7 in self.days and minute < self.end)
+
+
+def _minutes(hhmm: str) -> int:
+    hours, minutes = int(hhmm[:2]), int(hhmm[3:])
+    if minutes >= 60 or hours * 60 + minutes > 24 * 60:
+        raise ValueError(f"impossible time {hhmm}")
+    return hours * 60 + minutes
+
+
+def _days(spec: str) -> frozenset[int]:
+    """`Mon-Fri`, `Sat,Sun`, `Mon-Wed,Fri`; ranges may wrap (`Fri-Mon`)."""
+    days: set[int] = set()
+    for part in spec.split(","):
+        first, _, last = part.partition("-")
+        if first not in DAYS or (last and last not in DAYS):
+            raise ValueError(f"days must be like Mon-Fri or Sat,Sun, got {spec!r}")
+        a, b = DAYS.index(first), DAYS.index(last or first)
+        days.update((a + i) % 7 for i in range((b - a) % 7 + 1))
+    return frozenset(days)
+
+
+@dataclass(frozen=True)
+class Analyst:
+    """One analyst. The API token is only ever referenced (env var, file, or its sha256)."""
+
+    id: str
+    name: str
+    capacity: int
+    skills: Mapping[str, int]  # scope ("topic:Earnings", "ticker:AAPL", "sector:Technology") -> level 1..5
+    shifts: tuple[Shift, ...]
+    notify: str
+    token_env: str | None = None
+    token_file: str | None = None
+    token_sha256: str | None = None
+
+    def on_shift(self, now: datetime) -> bool:
+        return any(shift.covers(now) for shift in self.shifts)
+
+    def verify_token(self, presented: str) -> bool:
+        """Constant-time check of a bearer token against whichever reference the roster gives."""
+        if self.token_sha256 is not None:
+            return hmac.compare_digest(hashlib.sha256(presented.encode()).hexdigest(), self.token_sha256)
+        if self.token_env is not None:
+            expected = os.environ.get(self.token_env)
+        else:
+            assert self.token_file is not None  # the parser guarantees exactly one reference
+            try:
+                expected = Path(self.token_file).read_text().strip()
+            except OSError:
+                expected = None
+        return expected is not None and hmac.compare_digest(presented.encode(), expected.encode())
+
+
+@dataclass(frozen=True)
+class Roster:
+    analysts: Mapping[str, Analyst]  # in file order, which is also the order ties are broken in
+    sectors: Mapping[str, str]  # ticker -> sector, so a sector skill covers `ticker:` scopes
+
+    def skill_level(self, analyst: Analyst, scope: str) -> int:
+        """The analyst's level for a case's scope; 0 means not qualified to take it."""
+        level = analyst.skills.get(scope, 0)
+        kind, _, name = scope.partition(":")
+        if kind == "ticker" and name in self.sectors:
+            level = max(level, analyst.skills.get(f"sector:{self.sectors[name]}", 0))
+        return level
+
+
+def load_roster(path: str | Path) -> Roster:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise RosterError(str(path), 0, "(file)", f"cannot read: {exc.strerror or exc}") from None
+    return parse_roster(text, str(path))
+
+
+def parse_roster(text: str, source: str = "<roster>") -> Roster:
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark else 0
+        raise RosterError(source, line, "(syntax)", str(getattr(exc, "problem", exc))) from None
+    if root is None:
+        raise RosterError(source, 1, "analysts", "the roster is empty")
+    p = _Parser(source)
+    top = p.mapping(root, "", required={"analysts"}, optional={"sectors"})
+    sectors: dict[str, str] = {}
+    if "sectors" in top:
+        for sector, (_, tickers_node) in p.mapping(top["sectors"][1], "sectors").items():
+            for i, ticker_node in enumerate(p.sequence(tickers_node, f"sectors.{sector}")):
+                sectors[p.string(ticker_node, f"sectors.{sector}[{i}]")] = sector
+    analysts: dict[str, Analyst] = {}
+    key_node, seq_node = top["analysts"]
+    for i, node in enumerate(p.sequence(seq_node, "analysts")):
+        analyst = p.analyst(node, f"analysts[{i}]")
+        if analyst.id in analysts:
+            raise RosterError(source, node.start_mark.line + 1, f"analysts[{i}].id", f"duplicate id {analyst.id!r}")
+        analysts[analyst.id] = analyst
+    if not analysts:
+        raise RosterError(source, key_node.start_mark.line + 1, "analysts", "at least one analyst is required")
+    return Roster(analysts, sectors)
+
+
+_ANALYST_REQUIRED = {"id", "name", "capacity", "skills", "shifts", "notify"}
+_TOKEN_FIELDS = ("token_env", "token_file", "token_sha256")
+
+
+class _Parser:
+    """Typed reads of YAML nodes; every failure becomes a RosterError at that node's line."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, node: yaml.Node, field: str, message: str) -> RosterError:
+        return RosterError(self.source, node.start_mark.line + 1, field or "(top level)", message)
+
+    def mapping(
+        self, node: yaml.Node, field: str, required: set[str] | None = None, optional: set[str] | None = None
+    ) -> dict[str, tuple[yaml.Node, yaml.Node]]:
+        """Keys -> (key node, value node). With `required`, unknown keys are errors (catches typos)."""
+        if not isinstance(node, yaml.MappingNode):
+            raise self.fail(node, field, "expected a mapping")
+        out: dict[str, tuple[yaml.Node, yaml.Node]] = {}
+        for key_node, value_node in node.value:
+            key = self.string(key_node, field)
+            where = f"{field}.{key}" if field else key
+            if key in out:
+                raise self.fail(key_node, where, "duplicate key")
+            if required is not None and key not in required | (optional or set()):
+                raise self.fail(key_node, where, f"unknown field (expected one of {sorted(required | (optional or set()))})")
+            out[key] = (key_node, value_node)
+        missing = sorted((required or set()) - out.keys())
+        if missing:
+            raise self.fail(node, f"{field}.{missing[0]}" if field else missing[0], "missing required field")
+        return out
+
+    def sequence(self, node: yaml.Node, field: str) -> list[yaml.Node]:
+        if not isinstance(node, yaml.SequenceNode):
+            raise self.fail(node, field, "expected a list")
+        return list(node.value)
+
+    def string(self, node: yaml.Node, field: str) -> str:
+        if not isinstance(node, yaml.ScalarNode) or not str(node.value).strip():
+            raise self.fail(node, field, "expected a non-empty string")
+        return str(node.value)
+
+    def integer(self, node: yaml.Node, field: str, low: int, high: int | None = None) -> int:
+        text = self.string(node, field)
+        if not re.fullmatch(r"[0-9]+", text) or int(text) < low or (high is not None and int(text) > high):
+            bound = f"{low}..{high}" if high is not None else f">= {low}"
+            raise self.fail(node, field, f"expected an integer {bound}, got {text!r}")
+        return int(text)
+
+    def analyst(self, node: yaml.Node, field: str) -> Analyst:
+        f = self.mapping(node, field, required=_ANALYST_REQUIRED, optional=set(_TOKEN_FIELDS))
+        tokens = [k for k in _TOKEN_FIELDS if k in f]
+        if len(tokens) != 1:
+            raise self.fail(node, f"{field}.token", f"exactly one of {', '.join(_TOKEN_FIELDS)} is required")
+        token_key = tokens[0]
+        token_value = self.string(f[token_key][1], f"{field}.{token_key}")
+        if token_key == "token_sha256" and not _SHA256.match(token_value):
+            raise self.fail(f[token_key][1], f"{field}.token_sha256", "expected 64 lowercase hex digits")
+        notify = self.string(f["notify"][1], f"{field}.notify")
+        if not notify.startswith(("http://", "https://")):
+            raise self.fail(f["notify"][1], f"{field}.notify", f"expected an http(s) webhook URL, got {notify!r}")
+        shifts = []
+        for i, shift_node in enumerate(self.sequence(f["shifts"][1], f"{field}.shifts")):
+            try:
+                shifts.append(Shift.parse(self.string(shift_node, f"{field}.shifts[{i}]")))
+            except ValueError as exc:
+                raise self.fail(shift_node, f"{field}.shifts[{i}]", str(exc)) from None
+        return Analyst(
+            id=self.string(f["id"][1], f"{field}.id"),
+            name=self.string(f["name"][1], f"{field}.name"),
+            capacity=self.integer(f["capacity"][1], f"{field}.capacity", 1),
+            skills=self.skills(f["skills"][1], f"{field}.skills"),
+            shifts=tuple(shifts),
+            notify=notify,
+            **{token_key: token_value},
+        )
+
+    def skills(self, node: yaml.Node, field: str) -> dict[str, int]:
+        skills: dict[str, int] = {}
+        for section, (_, section_node) in self.mapping(node, field, required=set(), optional=set(SKILL_KINDS)).items():
+            for name, (_, level_node) in self.mapping(section_node, f"{field}.{section}").items():
+                level = self.integer(level_node, f"{field}.{section}.{name}", 1, MAX_LEVEL)
+                skills[f"{SKILL_KINDS[section]}:{name}"] = level
+        if not skills:
+            raise self.fail(node, field, "at least one skill is required")
+        return skills
+
+
+class RosterWatcher:
+    """Reloads the roster when its file changes; a bad edit is reported and the old roster kept.
+
+    Polling (stat) rather than inotify so it works on every filesystem a ConfigMap can be mounted
+    on; (mtime_ns, size, inode) catches both in-place edits and atomic rename-over writes.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._stamp = self._stat()
+        self.roster = load_roster(self.path)  # no previous roster to fall back on: fail loudly
+        self.error: RosterError | None = None
+
+    def _stat(self) -> tuple[int, int, int] | None:
+        try:
+            st = self.path.stat()
+        except OSError:
+            return None
+        return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+    def poll(self) -> Roster | None:
+        """The new roster if the file changed and is valid; None otherwise (see `.error`)."""
+        stamp = self._stat()
+        if stamp == self._stamp:
+            return None
+        self._stamp = stamp
+        try:
+            roster = load_roster(self.path)
+        except RosterError as exc:
+            self.error = exc
+            log.error("roster reload rejected, keeping the previous roster: %s", exc)
+            return None
+        self.roster, self.error = roster, None
+        return roster

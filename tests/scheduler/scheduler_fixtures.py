@@ -1,0 +1,65 @@
+"""Builders shared by the scheduler tests (a module, not conftest, so tests import it explicitly)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from scheduler import Roster, parse_roster
+
+# Monday 2024-03-04 10:00 UTC: 10:00 in London (GMT), 05:00 in New York.
+MONDAY_10 = datetime(2024, 3, 4, 10, 0, tzinfo=UTC)
+TOKEN_SHA = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"  # sha256("test")
+
+ROSTER_YAML = f"""\
+sectors:
+  Technology: [AAPL, MSFT]
+analysts:
+  - id: alice
+    name: Alice
+    capacity: 2
+    shifts: ["Mon-Fri 08:00-17:00 Europe/London"]
+    skills:
+      topics: {{Earnings: 5, Macro: 2}}
+      sectors: {{Technology: 4}}
+    notify: https://hooks.example.com/alice
+    token_sha256: {TOKEN_SHA}
+  - id: bob
+    name: Bob
+    capacity: 2
+    shifts: ["Mon-Fri 08:00-17:00 Europe/London"]
+    skills:
+      topics: {{Earnings: 2, Macro: 5}}
+    notify: https://hooks.example.com/bob
+    token_env: FINSENTRY_TOKEN_BOB
+  - id: nina
+    name: Nina
+    capacity: 3
+    shifts: ["Mon-Fri 09:00-18:00 America/New_York"]
+    skills:
+      topics: {{Earnings: 4}}
+      tickers: {{AAPL: 5}}
+    notify: https://hooks.example.com/nina
+    token_file: /run/secrets/nina
+"""
+
+
+def roster(text: str = ROSTER_YAML) -> Roster:
+    return parse_roster(text, "roster.yaml")
+
+
+def anomaly(anomaly_id: str, scope: str = "topic:Earnings", severity: str = "warning", **extra: Any) -> dict:
+    return {
+        "anomaly_id": anomaly_id,
+        "kind": "surge",
+        "scope": scope,
+        "severity": severity,
+        "score": 4.2,
+        "sample_ids": [f"{anomaly_id}-n1"],
+        "headlines": [f"headline for {anomaly_id}"],
+        **extra,
+    }
+
+
+def action(kind: str, case_id: str, analyst: str, action_id: str, **extra: Any) -> dict:
+    return {"action": kind, "case_id": case_id, "analyst": analyst, "action_id": action_id, **extra}
