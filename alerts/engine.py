@@ -1,0 +1,133 @@
+"""Per-scope monitor: windows -> baseline -> detectors -> lifecycle, with JSON-serialisable state.
+
+One `ScopeMonitor` per scope (e.g. 'ticker:AAPL') and window size; a Faust table keyed by scope
+holds `to_dict()`. Everything is driven by event time (`published_at` and the watermark given to
+`advance`), so replaying the same stories reproduces the same events and anomaly ids.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from alerts.baseline import Baseline
+from alerts.config import MonitorConfig
+from alerts.detectors import Detection, negative_surge, sentiment_shift, volume_spike
+from alerts.lifecycle import Lifecycle, severity_for
+from alerts.novelty import NoveltyIndex
+from alerts.records import KINDS, AnomalyEvent, Story, iso_utc
+from alerts.windows import Window, WindowSet, WindowStats
+
+__all__ = ["AnomalyEvent", "MonitorConfig", "ScopeMonitor", "Story", "scopes_for"]
+
+
+def scopes_for(topic: str | None, tickers: list[str]) -> list[str]:
+    """The scopes a scored story counts in: its topic and each distinct ticker."""
+    scopes = [f"topic:{topic}"] if topic else []
+    return scopes + [f"ticker:{t}" for t in dict.fromkeys(t.strip().upper() for t in tickers) if t]
+
+
+@dataclass
+class ScopeMonitor:
+    scope: str
+    config: MonitorConfig
+    windows: WindowSet
+    novelty: NoveltyIndex
+    baseline: Baseline = field(default_factory=Baseline)
+    cusum: float = 0.0
+    lifecycles: dict[str, Lifecycle] = field(default_factory=lambda: {k: Lifecycle() for k in KINDS})
+    last_window: WindowStats | None = None
+
+    @classmethod
+    def new(cls, scope: str, config: MonitorConfig) -> "ScopeMonitor":
+        return cls(
+            scope, config,
+            WindowSet(config.window_seconds, config.allowed_lateness),
+            NoveltyIndex(config.novelty_horizon_seconds, config.novelty_max_distance),
+        )
+
+    def is_late(self, published_at: float) -> bool:
+        """True if a story with this time would be ignored because its window already closed."""
+        return self.windows.is_late(published_at)
+
+    def observe(self, story: Story) -> list[AnomalyEvent]:
+        """Count the story (once per id, near-duplicates once per story) and close due windows.
+
+        The story's own `published_at` acts as this scope's watermark, so a busy scope closes its
+        windows without waiting for `advance`; quiet scopes need `advance`. A story timestamped in
+        the future would close windows early: the ingest stage must clamp such timestamps.
+        """
+        if self.windows.is_late(story.published_at) or self.windows.seen(story.id):
+            return []
+        novel = self.novelty.is_novel(story.published_at, story.headline)
+        self.windows.add(story, novel, self.config.max_samples)
+        return self.advance(story.published_at)
+
+    def advance(self, watermark: float) -> list[AnomalyEvent]:
+        """Close every window whose end + allowed lateness is at or before the watermark."""
+        events: list[AnomalyEvent] = []
+        for window in self.windows.close_due(watermark):
+            events.extend(self._close(window))
+        return events
+
+    def _close(self, window: Window) -> list[AnomalyEvent]:
+        stats = window.stats()
+        armed = self.baseline.windows >= self.config.warmup_windows
+        shift, cusum = sentiment_shift(stats, self.baseline, self.cusum, self.config)
+        self.cusum = cusum if armed else 0.0
+        detections = [negative_surge(stats, self.baseline, self.config), volume_spike(stats, self.baseline, self.config)]
+        detections.append(shift)
+        events = []
+        for detection in detections:
+            lifecycle = self.lifecycles[detection.kind]
+            step = lifecycle.step(self.scope, detection, stats.start, armed, self.config)
+            if step is not None:
+                events.append(self._event(step, detection, lifecycle, window))
+            if step == "resolve":
+                lifecycle.close(stats.end, self.config)
+        anomalous = armed and any(d.score >= d.threshold for d in detections)
+        weight = self.config.anomalous_weight if anomalous else 1.0
+        self.baseline.update(stats, self.config.baseline_alpha * weight)
+        self.last_window = stats
+        return events
+
+    def _event(self, step: str, detection: Detection, lifecycle: Lifecycle, window: Window) -> AnomalyEvent:
+        wanted = None if detection.kind == "volume_spike" else "negative"
+        samples = [s for s in window.samples if wanted is None or s[2] == wanted][: self.config.max_samples]
+        assert lifecycle.active_id is not None and lifecycle.opened_at is not None
+        return AnomalyEvent(
+            anomaly_id=lifecycle.active_id,
+            event=step,  # type: ignore[arg-type]
+            kind=detection.kind,
+            scope=self.scope,
+            window_start=iso_utc(lifecycle.opened_at),
+            window_end=iso_utc(window.end),
+            observed=float(detection.observed),
+            expected=round(detection.expected, 6),
+            score=round(detection.score, 4),
+            severity=severity_for(lifecycle.peak, detection.threshold, self.config),
+            sample_ids=[s[0] for s in samples],
+            headlines=[s[1] for s in samples],
+        )
+
+    def to_dict(self) -> dict:
+        return {
+            "scope": self.scope,
+            "windows": self.windows.to_dict(),
+            "novelty": self.novelty.to_dict(),
+            "baseline": self.baseline.to_dict(),
+            "cusum": self.cusum,
+            "lifecycles": {k: v.to_dict() for k, v in self.lifecycles.items()},
+            "last_window": self.last_window.to_dict() if self.last_window else None,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict, config: MonitorConfig) -> "ScopeMonitor":
+        return cls(
+            d["scope"], config,
+            WindowSet.from_dict(d["windows"], config.window_seconds, config.allowed_lateness),
+            NoveltyIndex.from_dict(d["novelty"], config.novelty_horizon_seconds, config.novelty_max_distance),
+            Baseline.from_dict(d["baseline"]),
+            d["cusum"],
+            {k: Lifecycle.from_dict(v) for k, v in d["lifecycles"].items()},
+            WindowStats.from_dict(d["last_window"]) if d["last_window"] else None,
+        )

@@ -1,0 +1,73 @@
+"""Near-duplicate detection so one story syndicated by ten outlets counts once.
+
+Titles are normalised (case, punctuation, a trailing " - Outlet" credit) and reduced to a 64-bit
+SimHash; two headlines within a few bits of each other inside the time horizon are the same story.
+An exact syndicated copy has distance 0, a lightly re-edited one a few bits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+_CREDIT = re.compile(r"\s+[-|–—]\s+[^-|–—]{1,40}$")
+_NON_WORD = re.compile(r"[^\w\s]+")
+
+
+def normalise_title(headline: str) -> str:
+    text = unicodedata.normalize("NFKC", headline).strip()
+    text = _CREDIT.sub("", text)
+    text = _NON_WORD.sub(" ", text.lower())
+    return " ".join(text.split())
+
+
+def _token_hash(token: str) -> int:
+    return int.from_bytes(hashlib.blake2b(token.encode(), digest_size=8).digest(), "big")
+
+
+def simhash(headline: str) -> int:
+    """64-bit SimHash over words and word pairs of the normalised title."""
+    words = normalise_title(headline).split()
+    features = words + [f"{a} {b}" for a, b in zip(words, words[1:])]
+    weights = [0] * 64
+    for feature in features:
+        h = _token_hash(feature)
+        for bit in range(64):
+            weights[bit] += 1 if (h >> bit) & 1 else -1
+    return sum(1 << bit for bit in range(64) if weights[bit] > 0)
+
+
+def hamming(a: int, b: int) -> int:
+    return (a ^ b).bit_count()
+
+
+@dataclass
+class NoveltyIndex:
+    """SimHashes of recent headlines in one scope, pruned by event time so memory stays bounded."""
+
+    horizon_seconds: float
+    max_distance: int
+    entries: list[tuple[float, int]] = field(default_factory=list)
+    newest: float | None = None
+
+    def is_novel(self, published_at: float, headline: str) -> bool:
+        """Record the headline and say whether it is new (not a near-copy of one seen recently)."""
+        fingerprint = simhash(headline)
+        self.newest = published_at if self.newest is None else max(self.newest, published_at)
+        self.entries = [(t, h) for t, h in self.entries if t >= self.newest - self.horizon_seconds]
+        novel = not any(
+            abs(t - published_at) <= self.horizon_seconds and hamming(h, fingerprint) <= self.max_distance
+            for t, h in self.entries
+        )
+        if novel:
+            self.entries.append((published_at, fingerprint))
+        return novel
+
+    def to_dict(self) -> dict:
+        return {"entries": [[t, f"{h:016x}"] for t, h in self.entries], "newest": self.newest}
+
+    @classmethod
+    def from_dict(cls, d: dict, horizon_seconds: float, max_distance: int) -> "NoveltyIndex":
+        return cls(horizon_seconds, max_distance, [(t, int(h, 16)) for t, h in d["entries"]], d["newest"])

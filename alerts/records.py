@@ -1,0 +1,62 @@
+"""Records crossing the package boundary: a scored story in, an anomaly event out."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Literal
+
+Sentiment = Literal["negative", "neutral", "positive"]
+EventType = Literal["open", "update", "resolve"]
+Kind = Literal["negative_surge", "volume_spike", "sentiment_shift"]
+Severity = Literal["info", "warning", "critical"]
+
+SENTIMENTS: tuple[Sentiment, ...] = ("negative", "neutral", "positive")
+SEVERITIES: tuple[Severity, ...] = ("info", "warning", "critical")
+KINDS: tuple[Kind, ...] = ("negative_surge", "volume_spike", "sentiment_shift")
+
+
+def iso_utc(epoch_seconds: float) -> str:
+    """RFC 3339 / ISO-8601 in UTC with a 'Z', the form Alertmanager and JSON consumers expect."""
+    stamp = datetime.fromtimestamp(epoch_seconds, UTC)
+    return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}Z"
+
+
+@dataclass(frozen=True)
+class Story:
+    """One scored story as the monitor needs it; built from a `news.scored` value."""
+
+    id: str
+    headline: str
+    sentiment: Sentiment
+    sentiment_score: float
+    published_at: float
+
+    def __post_init__(self) -> None:
+        if self.sentiment not in SENTIMENTS:
+            raise ValueError(f"Story {self.id!r}: sentiment must be one of {SENTIMENTS}, got {self.sentiment!r}")
+
+
+@dataclass
+class AnomalyEvent:
+    """One lifecycle step of an anomaly; `to_json()` is the `alerts.anomalies` value plus 'event'."""
+
+    anomaly_id: str
+    event: EventType
+    kind: Kind
+    scope: str
+    window_start: str
+    window_end: str
+    observed: float
+    expected: float
+    score: float
+    severity: Severity
+    sample_ids: list[str] = field(default_factory=list)
+    headlines: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, value: dict) -> "AnomalyEvent":
+        return cls(**value)
