@@ -1,0 +1,121 @@
+"""Signed webhook delivery with bounded retries.
+
+Retried: timeouts, connection errors and 5xx, with exponential backoff and full jitter (a random
+wait in [0, min(cap, initial * 2^n)]) so many workers recovering at once do not stampede; 429,
+after its Retry-After (seconds or an HTTP date). Not retried: other 4xx, which a resend cannot fix.
+Attempts are bounded by `max_attempts` and the whole delivery by `max_elapsed`; a failure is
+returned, never raised, carrying what a dead-letter record needs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Literal
+
+import httpx
+
+from alerts.receivers import Receiver
+from alerts.signing import sign
+
+NOTIFICATION_ID_HEADER = "X-Finsentry-Notification-Id"
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    outcome: Literal["delivered", "failed"]
+    attempts: int
+    status: int | None
+    last_error: str
+    receiver: str
+    url: str
+    notification_id: str
+    started_at: float
+    finished_at: float
+    payload: dict
+
+    def deadletter(self) -> dict:
+        """A JSON record for a dead-letter topic: enough to inspect and re-send by hand."""
+        return {
+            "error": self.last_error, "stage": "webhook", "receiver": self.receiver, "url": self.url,
+            "status": self.status, "attempts": self.attempts, "notification_id": self.notification_id,
+            "started_at": self.started_at, "finished_at": self.finished_at, "original": self.payload,
+        }
+
+
+def retry_after_seconds(value: str | None, now: float) -> float | None:
+    """Retry-After as seconds from now; None if absent or unparseable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        return max(parsedate_to_datetime(value).timestamp() - now, 0.0)
+    except (TypeError, ValueError):
+        return None
+
+
+def encode(payload: dict) -> bytes:
+    return json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
+
+
+async def deliver(
+    client: httpx.AsyncClient,
+    receiver: Receiver,
+    payload: dict,
+    *,
+    now_fn: Callable[[], float],
+    sleep_fn: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    rng: random.Random | None = None,
+) -> DeliveryResult:
+    """POST the payload to the receiver until it is accepted or the retry budget is spent.
+
+    The notification id header is the same on every attempt, so a receiver can drop a retry of a
+    request it did process but whose response was lost.
+    """
+    rng = rng or random.Random()
+    body = encode(payload)
+    notification_id = hashlib.sha256(body).hexdigest()[:32]
+    started = now_fn()
+    attempts, status, error = 0, None, ""
+
+    def result(outcome: Literal["delivered", "failed"]) -> DeliveryResult:
+        return DeliveryResult(outcome, attempts, status, error, receiver.name, receiver.url, notification_id,
+                              started, now_fn(), payload)
+
+    while attempts < receiver.max_attempts:
+        attempts += 1
+        headers = {"Content-Type": "application/json", NOTIFICATION_ID_HEADER: notification_id,
+                   **sign(receiver.secret, body, int(now_fn()))}
+        wait: float | None = None
+        try:
+            response = await client.post(receiver.url, content=body, headers=headers, timeout=receiver.timeout)
+        except httpx.TimeoutException as exc:
+            status, error = None, f"timeout after {receiver.timeout:g}s ({type(exc).__name__})"
+        except httpx.TransportError as exc:
+            status, error = None, f"connection error: {type(exc).__name__}: {exc}"
+        else:
+            status = response.status_code
+            if response.is_success:
+                error = ""
+                return result("delivered")
+            error = f"HTTP {status}: {response.text[:200]}"
+            if status == 429:
+                wait = retry_after_seconds(response.headers.get("Retry-After"), now_fn())
+            elif status < 500:
+                return result("failed")
+        if wait is None:
+            wait = rng.uniform(0, min(receiver.backoff_max, receiver.backoff_initial * 2 ** (attempts - 1)))
+        if attempts >= receiver.max_attempts:
+            break
+        if now_fn() + wait - started > receiver.max_elapsed:
+            error += f"; giving up: next retry in {wait:.1f}s would exceed max_elapsed {receiver.max_elapsed:g}s"
+            break
+        await sleep_fn(wait)
+    return result("failed")
