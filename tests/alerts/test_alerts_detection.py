@@ -1,0 +1,212 @@
+"""Detection: windows, baseline, detectors, lifecycle, novelty, idempotency and state round-trip."""
+
+from __future__ import annotations
+
+import json
+import random
+
+from alerts.baseline import Baseline
+from alerts.config import MonitorConfig
+from alerts.detectors import negative_surge, sentiment_shift, volume_spike
+from alerts.engine import AnomalyEvent, ScopeMonitor, Story, scopes_for
+from alerts.novelty import NoveltyIndex, hamming, normalise_title, simhash
+from alerts.windows import WindowSet, WindowStats
+
+W = 60.0
+CONFIG = MonitorConfig(window_seconds=W, allowed_lateness=5.0, warmup_windows=10, quiet_windows=2,
+                       cooldown_seconds=300.0)
+
+
+def story(i: int | str, t: float, sentiment: str = "neutral", headline: str | None = None) -> Story:
+    score = {"negative": -0.7, "neutral": 0.0, "positive": 0.6}[sentiment]
+    return Story(str(i), headline or f"unique headline number {i} words {i * 7 if isinstance(i, int) else i}",
+                 sentiment, score, t)  # type: ignore[arg-type]
+
+
+def background(minutes: int, seed: int = 0, start: float = 0.0) -> list[Story]:
+    """About two stories a minute, a quarter negative."""
+    rng = random.Random(seed)
+    out = []
+    for m in range(minutes):
+        for k in range(rng.choice([1, 2, 2, 3])):
+            sentiment = rng.choices(["negative", "neutral", "positive"], [0.25, 0.5, 0.25])[0]
+            out.append(story(f"b{seed}-{m}-{k}", start + m * W + rng.uniform(0, W - 1), sentiment,
+                             f"{rng.random()} background {m} {k} {seed}"))
+    return out
+
+
+def surge(start: float, count: int, prefix: str = "s") -> list[Story]:
+    return [story(f"{prefix}{i}", start + i * (W / (count + 1)), "negative", f"{prefix} bad news item {i} {start}")
+            for i in range(count)]
+
+
+def feed(monitor: ScopeMonitor, stories: list[Story]) -> list[AnomalyEvent]:
+    events: list[AnomalyEvent] = []
+    for s in stories:
+        events += monitor.observe(s)
+    return events
+
+
+def test_scopes_for_topic_and_distinct_tickers() -> None:
+    assert scopes_for("Earnings", ["aapl", "AAPL", "MSFT"]) == ["topic:Earnings", "ticker:AAPL", "ticker:MSFT"]
+    assert scopes_for(None, []) == []
+
+
+def test_window_closes_only_after_end_plus_lateness_and_late_stories_are_ignored() -> None:
+    ws = WindowSet(W, 5.0)
+    ws.add(story(1, 10.0, "negative"), True, 5)
+    assert ws.close_due(64.0) == []  # end 60 + lateness 5 not reached
+    closed = ws.close_due(65.0)
+    assert [(w.start, w.end, w.counts["negative"]) for w in closed] == [(0.0, 60.0, 1)]
+    assert ws.is_late(59.0) and not ws.is_late(60.0)
+
+
+def test_gaps_close_as_empty_windows() -> None:
+    ws = WindowSet(W, 0.0)
+    ws.add(story(1, 10.0), True, 5)
+    closed = ws.close_due(240.0)
+    assert [w.stats().volume for w in closed] == [1, 0, 0, 0]
+
+
+def test_late_story_changes_nothing() -> None:
+    monitor = ScopeMonitor.new("topic:X", CONFIG)
+    feed(monitor, background(3))
+    monitor.advance(3 * W + 10)
+    before = monitor.to_dict()
+    assert monitor.is_late(30.0)
+    assert monitor.observe(story("late", 30.0, "negative")) == []
+    assert monitor.to_dict() == before
+
+
+def test_baseline_tracks_rate_and_negative_share() -> None:
+    b = Baseline()
+    for _ in range(500):
+        b.update(WindowStats(0, 60, {"negative": 1, "neutral": 2, "positive": 1}, 0, -0.1, 1.0), 0.05)
+    assert abs(b.rate - 4) < 1e-6 and abs(b.negative_share(0.3, 0.05) - 0.25) < 0.01
+    assert abs(b.score_mean - (-0.025)) < 1e-3
+
+
+def _baseline(rate: float = 2.0, neg: float = 0.5) -> Baseline:
+    return Baseline(windows=100, rate=rate, negative_rate=neg, score_mean=0.0, score_var=0.25)
+
+
+def test_negative_surge_needs_min_count_and_fires_on_real_surge() -> None:
+    two = WindowStats(0, 60, {"negative": 2, "neutral": 0, "positive": 0}, 0, -1.4, 1.0)
+    sparse = Baseline(windows=100, rate=0.002, negative_rate=0.0006)  # three stories a day
+    assert negative_surge(two, sparse, CONFIG).score == 0.0
+    eight = WindowStats(0, 60, {"negative": 8, "neutral": 1, "positive": 0}, 0, -5.6, 4.0)
+    detection = negative_surge(eight, _baseline(), CONFIG)
+    assert detection.score >= CONFIG.surge_threshold and detection.observed == 8
+
+
+def test_negative_surge_ignores_a_general_news_burst() -> None:
+    burst = WindowStats(0, 60, {"negative": 6, "neutral": 10, "positive": 8}, 0, 0.0, 6.0)
+    assert negative_surge(burst, _baseline(), CONFIG).score == 0.0  # share not above baseline + lift
+    assert volume_spike(burst, _baseline(), CONFIG).score >= CONFIG.volume_threshold
+
+
+def test_cusum_accumulates_a_sustained_mild_shift() -> None:
+    b = _baseline()
+    mild = WindowStats(0, 60, {"negative": 2, "neutral": 0, "positive": 0}, 0, -1.0, 0.5)  # z ~ 1.4 each
+    cusum, scores = 0.0, []
+    for _ in range(12):
+        detection, cusum = sentiment_shift(mild, b, cusum, CONFIG)
+        scores.append(detection.score)
+    assert scores[0] < CONFIG.cusum_threshold <= scores[-1]
+    assert scores == sorted(scores)
+
+
+def test_novelty_groups_syndicated_copies() -> None:
+    assert normalise_title("Acme CEO resigns! - Reuters") == normalise_title("ACME ceo resigns | Bloomberg")
+    a = simhash("Acme Corp shares plunge after profit warning and CEO exit")
+    b = simhash("Acme Corp shares plunge after profit warning and CEO exit - MarketWatch")
+    c = simhash("Central bank holds rates steady, signals patience on cuts")
+    assert hamming(a, b) == 0 and hamming(a, c) > 10
+    index = NoveltyIndex(3600.0, 3)
+    assert index.is_novel(0.0, "Acme Corp shares plunge after profit warning")
+    assert not index.is_novel(120.0, "Acme Corp shares plunge after profit warning - AP")
+    assert index.is_novel(4000.0, "Acme Corp shares plunge after profit warning - AP")  # beyond horizon
+
+
+def test_lifecycle_opens_once_updates_on_new_peak_resolves_after_quiet_then_cooldown() -> None:
+    monitor = ScopeMonitor.new("ticker:ACME", CONFIG)
+    events = feed(monitor, background(20))
+    assert events == []  # warm-up and quiet background
+    events = feed(monitor, surge(20 * W, 6) + surge(21 * W, 12, "t"))
+    events += monitor.advance(22 * W + 10)
+    surges = [e for e in events if e.kind == "negative_surge"]
+    assert [e.event for e in surges] == ["open", "update"]
+    assert surges[0].anomaly_id == surges[1].anomaly_id
+    assert surges[0].window_start == "1970-01-01T00:20:00.000Z" and surges[1].window_end == "1970-01-01T00:22:00.000Z"
+    assert set(surges[0].sample_ids) <= {f"s{i}" for i in range(6)} and surges[0].headlines
+    events = feed(monitor, background(3, seed=1, start=22 * W)) + monitor.advance(25 * W + 10)
+    resolved = [e for e in events if e.kind == "negative_surge"]
+    assert [e.event for e in resolved] == ["resolve"] and resolved[0].anomaly_id == surges[0].anomaly_id
+    assert resolved[0].severity == surges[1].severity  # routed like the open it closes
+    # within the cooldown a new surge does not re-open; after it, it does, with a new id
+    events = feed(monitor, surge(26 * W, 12, "u")) + monitor.advance(27 * W + 10)
+    assert not [e for e in events if e.kind == "negative_surge" and e.event == "open"]
+    feed(monitor, background(10, seed=2, start=27 * W))
+    events = feed(monitor, surge(40 * W, 12, "v")) + monitor.advance(41 * W + 10)
+    reopened = [e for e in events if e.kind == "negative_surge" and e.event == "open"]
+    assert len(reopened) == 1 and reopened[0].anomaly_id != surges[0].anomaly_id
+
+
+def test_nothing_fires_during_warmup() -> None:
+    monitor = ScopeMonitor.new("ticker:ACME", CONFIG)
+    events = feed(monitor, background(3) + surge(3 * W, 15)) + monitor.advance(5 * W + 10)
+    assert events == []
+
+
+def test_syndicated_copies_count_once() -> None:
+    monitor = ScopeMonitor.new("topic:X", CONFIG)
+    copies = [story(f"c{i}", 10.0 + i, "negative", f"Acme recalls products - Outlet{i}") for i in range(10)]
+    feed(monitor, copies)
+    monitor.advance(W + 10)
+    assert monitor.last_window is not None
+    assert monitor.last_window.volume == 1 and monitor.last_window.duplicates == 9
+    assert monitor.last_window.negative_share == 1.0
+
+
+def test_redelivered_story_changes_nothing() -> None:
+    stories = background(15) + surge(15 * W, 10)
+    once, twice = ScopeMonitor.new("topic:X", CONFIG), ScopeMonitor.new("topic:X", CONFIG)
+    events_once = feed(once, stories)
+    events_twice = []
+    for s in stories:
+        events_twice += twice.observe(s)
+        events_twice += twice.observe(s)
+    assert events_once == events_twice and once.to_dict() == twice.to_dict()
+
+
+def test_state_round_trip_mid_stream_gives_identical_results() -> None:
+    stories = background(40, seed=3) + surge(40 * W, 10) + background(10, seed=4, start=41 * W)
+    straight = ScopeMonitor.new("topic:X", CONFIG)
+    expected = feed(straight, stories) + straight.advance(60 * W)
+    restored = ScopeMonitor.new("topic:X", CONFIG)
+    got = feed(restored, stories[: len(stories) // 2])
+    for cut in (len(stories) // 2, len(stories) * 3 // 4):
+        restored = ScopeMonitor.from_dict(json.loads(json.dumps(restored.to_dict())), CONFIG)
+        nxt = len(stories) * 3 // 4 if cut == len(stories) // 2 else len(stories)
+        got += feed(restored, stories[cut:nxt])
+    got += restored.advance(60 * W)
+    assert any(e.event == "open" for e in expected)
+    assert [e.to_json() for e in got] == [e.to_json() for e in expected]
+    assert restored.to_dict() == straight.to_dict()
+
+
+def test_open_window_ids_are_dropped_when_windows_close() -> None:
+    monitor = ScopeMonitor.new("topic:X", CONFIG)
+    feed(monitor, background(30))
+    monitor.advance(31 * W)
+    assert sum(len(w["ids"]) for w in monitor.to_dict()["windows"]["open"].values()) == 0
+
+
+def test_event_json_matches_the_anomalies_topic_contract() -> None:
+    monitor = ScopeMonitor.new("topic:X", CONFIG)
+    events = feed(monitor, background(15) + surge(15 * W, 12)) + monitor.advance(16 * W + 10)
+    value = next(e for e in events if e.kind == "negative_surge").to_json()
+    assert set(value) == {"anomaly_id", "event", "kind", "scope", "window_start", "window_end", "observed",
+                          "expected", "score", "severity", "sample_ids", "headlines"}
+    assert value["severity"] in {"info", "warning", "critical"} and json.loads(json.dumps(value)) == value
+    assert AnomalyEvent.from_json(value).to_json() == value
