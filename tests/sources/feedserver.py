@@ -1,0 +1,95 @@
+"""A real HTTP server on 127.0.0.1 for the scraper tests, serving routes the test sets up."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@dataclass
+class Route:
+    body: bytes = b""
+    content_type: str = "application/rss+xml; charset=utf-8"
+    status: int = 200
+    etag: str | None = None
+    last_modified: str | None = None
+    declare_length: bool = True  # False: no Content-Length, the body ends when the connection closes
+    drip_seconds: float = 0.0  # pause between single bytes, for a body that trickles in
+
+
+@dataclass
+class FeedServer:
+    base_url: str
+    routes: dict[str, Route] = field(default_factory=dict)
+    requests: list[tuple[str, dict[str, str]]] = field(default_factory=list)  # (path, headers) per GET
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+    def headers_for(self, path: str) -> list[dict[str, str]]:
+        return [headers for p, headers in self.requests if p == path]
+
+
+def fixture(name: str) -> bytes:
+    return (FIXTURES / name).read_bytes()
+
+
+@contextmanager
+def serve() -> Iterator[FeedServer]:
+    state = FeedServer(base_url="")
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.0"
+
+        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            state.requests.append((self.path, {k.lower(): v for k, v in self.headers.items()}))
+            route = state.routes.get(self.path)
+            if route is None:
+                self.send_error(404)
+                return
+            not_modified = (route.etag is not None and self.headers.get("If-None-Match") == route.etag) or (
+                route.last_modified is not None and self.headers.get("If-Modified-Since") == route.last_modified
+            )
+            self.send_response(304 if not_modified else route.status)
+            if route.etag:
+                self.send_header("ETag", route.etag)
+            if route.last_modified:
+                self.send_header("Last-Modified", route.last_modified)
+            if not_modified:
+                self.end_headers()
+                return
+            self.send_header("Content-Type", route.content_type)
+            if route.declare_length:
+                self.send_header("Content-Length", str(len(route.body)))
+            self.end_headers()
+            try:
+                if route.drip_seconds:
+                    for i in range(len(route.body)):
+                        self.wfile.write(route.body[i : i + 1])
+                        self.wfile.flush()
+                        time.sleep(route.drip_seconds)
+                else:
+                    self.wfile.write(route.body)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up on purpose: that is what some tests check
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    state.base_url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
