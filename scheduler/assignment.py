@@ -29,6 +29,7 @@ class FreeAnalyst:
     load: int  # cases held now
     capacity: int
     last_assigned: int  # assignment counter at this analyst's last assignment; 0 = never
+    stale: bool  # holds a case unacknowledged for longer than Weights.stale_after: probably away
 
     @property
     def free(self) -> int:

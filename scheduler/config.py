@@ -25,11 +25,13 @@ class Weights:
 
     mismatch: float = 0.1  # per skill level the analyst is below the severity's target level
     balance: float = 0.05  # times the analyst's load ratio after taking the case: breaks ties
-    avoid: float = 0.3  # for handing a case back to an analyst it was escalated away from
+    avoid: float = 0.25  # for handing a case back to an analyst it was escalated away from
+    stale: float = 0.25  # for an analyst sitting on an unacknowledged case: they are likely away
+    stale_after: timedelta = timedelta(minutes=5)
     wait_unit: timedelta = timedelta(minutes=10)
 
     def max_deduction(self, max_mismatch: int) -> float:
-        return self.mismatch * max_mismatch + self.balance + self.avoid
+        return self.mismatch * max_mismatch + self.balance + self.avoid + self.stale
 
 
 @dataclass(frozen=True)

@@ -210,9 +210,7 @@ class Scheduler:
         else:
             entered.append(case)
 
-    def _update(
-        self, case: Case, evidence: Evidence, now: datetime, out: list[CaseEvent], entered: list[Case]
-    ) -> None:
+    def _update(self, case: Case, evidence: Evidence, now: datetime, out: list[CaseEvent], entered: list[Case]) -> None:
         """New evidence or severity. A human-resolved case stays resolved; a machine-resolved one
         reopens if the new severity is no longer the machine's to handle."""
         if case.status is Status.RESOLVED:
@@ -244,9 +242,7 @@ class Scheduler:
         if case.analyst != analyst:
             raise ActionError(403, f"{case.case_id} is not assigned to {analyst}")
 
-    def _resolve(
-        self, case: Case, analyst: str, action: dict[str, Any], now: datetime, out: list[CaseEvent]
-    ) -> None:
+    def _resolve(self, case: Case, analyst: str, action: dict[str, Any], now: datetime, out: list[CaseEvent]) -> None:
         outcome = action.get("outcome")
         if outcome is not None and not isinstance(outcome, str):
             raise ActionError(400, f"outcome must be a string, got {outcome!r}")
@@ -328,8 +324,14 @@ class Scheduler:
         if not waiting:
             return []
         loads = self._loads()
+        stale_before = now - self._policy.weights.stale_after
+        stale = {
+            c.analyst
+            for c in self._open.values()
+            if c.status is Status.ASSIGNED and c.assigned_at is not None and c.assigned_at < stale_before
+        }
         free = [
-            FreeAnalyst(a.id, loads[a.id], a.capacity, self._last_assigned.get(a.id, 0))
+            FreeAnalyst(a.id, loads[a.id], a.capacity, self._last_assigned.get(a.id, 0), a.id in stale)
             for a in self._roster.analysts.values()
             if loads[a.id] < a.capacity and a.on_shift(now)
         ]

@@ -41,7 +41,9 @@ class CaseEvent:
 
     @classmethod
     def of(cls, name: str, case: Case, at: datetime, **extra: Any) -> CaseEvent:
-        return cls(name, case.case_id, case.anomaly_id, at, case.priority, case.severity, case.scope, case.kind, **extra)
+        return cls(
+            name, case.case_id, case.anomaly_id, at, case.priority, case.severity, case.scope, case.kind, **extra
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready; optional fields that do not apply are left out rather than null."""

@@ -37,6 +37,7 @@ def optimal(waiting: Sequence[WaitingCase], free: Sequence[FreeAnalyst], weights
                 + weights.mismatch * max(0, case.target_level - level)
                 + weights.balance * (analyst.load + k + 1) / analyst.capacity
                 + weights.avoid * (analyst.analyst_id in case.avoid)
+                + weights.stale * analyst.stale
             )
     rows, cols = linear_sum_assignment(cost)
     return [(waiting[r].case_id, slots[c][0].analyst_id) for r, c in zip(rows, cols) if c < len(slots)]

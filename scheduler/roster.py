@@ -203,7 +203,9 @@ class _Parser:
             if key in out:
                 raise self.fail(key_node, where, "duplicate key")
             if required is not None and key not in required | (optional or set()):
-                raise self.fail(key_node, where, f"unknown field (expected one of {sorted(required | (optional or set()))})")
+                raise self.fail(
+                    key_node, where, f"unknown field (expected one of {sorted(required | (optional or set()))})"
+                )
             out[key] = (key_node, value_node)
         missing = sorted((required or set()) - out.keys())
         if missing:
