@@ -45,5 +45,5 @@ class Baseline:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Baseline":
+    def from_dict(cls, d: dict) -> Baseline:
         return cls(**d)

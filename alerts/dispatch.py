@@ -95,6 +95,6 @@ class Dispatcher:
         return {"groups": {k: asdict(g) for k, g in self.groups.items()}, "silences": self.silences.to_dict()}
 
     @classmethod
-    def from_dict(cls, d: dict, receivers: tuple[Receiver, ...], external_url: str = "") -> "Dispatcher":
+    def from_dict(cls, d: dict, receivers: tuple[Receiver, ...], external_url: str = "") -> Dispatcher:
         groups = {k: Group(**g) for k, g in d["groups"].items()}
         return cls(receivers, Silences.from_dict(d["silences"]), external_url, groups)

@@ -38,7 +38,7 @@ class ScopeMonitor:
     last_window: WindowStats | None = None
 
     @classmethod
-    def new(cls, scope: str, config: MonitorConfig) -> "ScopeMonitor":
+    def new(cls, scope: str, config: MonitorConfig) -> ScopeMonitor:
         return cls(
             scope, config,
             WindowSet(config.window_seconds, config.allowed_lateness),
@@ -121,7 +121,7 @@ class ScopeMonitor:
         }
 
     @classmethod
-    def from_dict(cls, d: dict, config: MonitorConfig) -> "ScopeMonitor":
+    def from_dict(cls, d: dict, config: MonitorConfig) -> ScopeMonitor:
         return cls(
             d["scope"], config,
             WindowSet.from_dict(d["windows"], config.window_seconds, config.allowed_lateness),

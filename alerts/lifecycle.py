@@ -76,7 +76,7 @@ class Lifecycle:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Lifecycle":
+    def from_dict(cls, d: dict) -> Lifecycle:
         cooldown = d["cooldown_until"]
         cooldown = float("-inf") if cooldown is None else cooldown
         return cls(d["active_id"], d["opened_at"], d["quiet"], d["peak"], cooldown)

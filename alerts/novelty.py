@@ -11,6 +11,7 @@ import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 _CREDIT = re.compile(r"\s+[-|–—]\s+[^-|–—]{1,40}$")
 _NON_WORD = re.compile(r"[^\w\s]+")
@@ -30,7 +31,7 @@ def _token_hash(token: str) -> int:
 def simhash(headline: str) -> int:
     """64-bit SimHash over words and word pairs of the normalised title."""
     words = normalise_title(headline).split()
-    features = words + [f"{a} {b}" for a, b in zip(words, words[1:])]
+    features = words + [f"{a} {b}" for a, b in pairwise(words)]
     weights = [0] * 64
     for feature in features:
         h = _token_hash(feature)
@@ -69,5 +70,5 @@ class NoveltyIndex:
         return {"entries": [[t, f"{h:016x}"] for t, h in self.entries], "newest": self.newest}
 
     @classmethod
-    def from_dict(cls, d: dict, horizon_seconds: float, max_distance: int) -> "NoveltyIndex":
+    def from_dict(cls, d: dict, horizon_seconds: float, max_distance: int) -> NoveltyIndex:
         return cls(horizon_seconds, max_distance, [(t, int(h, 16)) for t, h in d["entries"]], d["newest"])

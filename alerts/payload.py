@@ -37,7 +37,7 @@ class Alert:
         }
 
     @classmethod
-    def from_json(cls, d: dict) -> "Alert":
+    def from_json(cls, d: dict) -> Alert:
         return cls(d["status"], dict(d["labels"]), dict(d["annotations"]), d["startsAt"], d["endsAt"],
                    d["generatorURL"], d["fingerprint"])
 

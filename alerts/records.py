@@ -58,5 +58,5 @@ class AnomalyEvent:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, value: dict) -> "AnomalyEvent":
+    def from_json(cls, value: dict) -> AnomalyEvent:
         return cls(**value)

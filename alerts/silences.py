@@ -48,7 +48,7 @@ class Silence:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Silence":
+    def from_dict(cls, d: dict) -> Silence:
         """Accepts to_dict() output and the config/API form (matchers as {name, value, is_regex?})."""
         matchers = tuple(Matcher(m["name"], str(m["value"]), bool(m.get("is_regex", False))) for m in d["matchers"])
         extra = {k: d[k] for k in ("starts_at", "comment", "created_by", "id") if k in d}
@@ -79,5 +79,5 @@ class Silences:
         return {"items": [s.to_dict() for s in self.items.values()]}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Silences":
+    def from_dict(cls, d: dict) -> Silences:
         return cls({s.id: s for s in map(Silence.from_dict, d["items"])})

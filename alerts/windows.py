@@ -51,7 +51,7 @@ class WindowStats:
         }
 
     @classmethod
-    def from_dict(cls, d: dict) -> "WindowStats":
+    def from_dict(cls, d: dict) -> WindowStats:
         return cls(d["start"], d["end"], dict(d["counts"]), d["duplicates"], d["score_sum"], d["score_sqsum"])
 
 
@@ -86,7 +86,7 @@ class Window:
         return {**self.stats().to_dict(), "ids": list(self.ids), "samples": [list(s) for s in self.samples]}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Window":
+    def from_dict(cls, d: dict) -> Window:
         return cls(
             d["start"], d["end"], dict(d["counts"]), d["duplicates"], d["score_sum"], d["score_sqsum"],
             list(d["ids"]), [list(s) for s in d["samples"]],
@@ -143,5 +143,5 @@ class WindowSet:
         return {"open": {str(k): w.to_dict() for k, w in self.open.items()}, "next_index": self.next_index}
 
     @classmethod
-    def from_dict(cls, d: dict, size: float, lateness: float) -> "WindowSet":
+    def from_dict(cls, d: dict, size: float, lateness: float) -> WindowSet:
         return cls(size, lateness, {int(k): Window.from_dict(w) for k, w in d["open"].items()}, d["next_index"])

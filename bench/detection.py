@@ -22,20 +22,19 @@ import random
 import statistics
 import sys
 import time
-from datetime import datetime
 from dataclasses import dataclass, field
+from datetime import datetime
 
 sys.path.insert(0, __file__.rsplit("/bench/", 1)[0])
 
-from alerts.engine import MonitorConfig, ScopeMonitor, Story, scopes_for  # noqa: E402
+from alerts.engine import MonitorConfig, ScopeMonitor, Story, scopes_for
 
 TOPICS = ["Earnings", "M&A", "Macro", "Regulation", "Markets", "Tech"]
 TOPIC_WEIGHTS = [0.25, 0.1, 0.2, 0.1, 0.25, 0.1]
 TICKERS = [f"T{i:02d}" for i in range(20)]
 TICKER_WEIGHTS = [1 / (i + 1) for i in range(20)]
 OUTLETS = ["Reuters", "Bloomberg", "AP", "MarketWatch", "FT", "WSJ", "CNBC", "Yahoo", "Barron's", "Benzinga"]
-WORDS = ("shares profit outlook guidance deal board probe rate bank market growth revenue cut bid "
-         "merger lawsuit supply demand chip oil bond yield inflation jobs forecast dividend").split()
+WORDS = ["shares", "profit", "outlook", "guidance", "deal", "board", "probe", "rate", "bank", "market", "growth", "revenue", "cut", "bid", "merger", "lawsuit", "supply", "demand", "chip", "oil", "bond", "yield", "inflation", "jobs", "forecast", "dividend"]
 # (name, negative stories, minutes): planted surge sizes
 SURGES = [("small", 8, 3), ("medium", 14, 3), ("large", 30, 2), ("sustained", 24, 15)]
 STATIC_SHARE, STATIC_COUNT = 0.5, 5
@@ -202,7 +201,7 @@ def run(seed: int, days: float, config: MonitorConfig, progress: bool = True) ->
 
 
 def _epoch(iso: str) -> float:
-    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+    return datetime.fromisoformat(iso).timestamp()
 
 
 def score(surges: list[Planted], openings: list[Opening], config: MonitorConfig, kinds: set[str], days: float) -> dict:
@@ -249,7 +248,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{'detector':<22}{'recall':>8}{'false alarms/day':>18}{'median delay (windows)':>24}  recall by size")
     for name, key in (("finsentry (alerts/)", "ours"), (f"static share>{STATIC_SHARE} n>={STATIC_COUNT}", "static")):
         r = result[key]
-        print(f"{name:<22}{r['recall']:>8}{r['false_alarms_per_day']:>18}{str(r['median_delay_windows']):>24}  "
+        print(f"{name:<22}{r['recall']:>8}{r['false_alarms_per_day']:>18}{r['median_delay_windows']!s:>24}  "
               + " ".join(f"{k}={v}" for k, v in r["recall_by_size"].items()))
     if args.json:
         with open(args.json, "w") as fh:

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from alerts_http_receiver import Receiver as HttpReceiver
+from alerts_http_receiver import free_port
 
 from alerts.alertmanager import AlertmanagerError, push_alerts
 from alerts.engine import AnomalyEvent
 from alerts.payload import alert_from_event
-from alerts_http_receiver import Receiver as HttpReceiver
-from alerts_http_receiver import free_port
 
 BINARY = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
 
@@ -31,7 +31,7 @@ def test_alert_pushed_to_alertmanager_comes_out_of_its_webhook(tmp_path: Path) -
             "route:\n  receiver: hook\n  group_by: [scope]\n  group_wait: 1s\n  group_interval: 1s\n"
             f"receivers:\n  - name: hook\n    webhook_configs:\n      - url: {hook_url}\n"
         )
-        process = subprocess.Popen(
+        process = subprocess.Popen(  # noqa: ASYNC220 - starting it is instant; the test awaits readiness
             [str(BINARY), f"--config.file={tmp_path / 'am.yml'}", f"--storage.path={tmp_path / 'data'}",
              f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,

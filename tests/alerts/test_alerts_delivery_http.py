@@ -8,14 +8,14 @@ from dataclasses import replace
 from email.utils import formatdate
 
 import httpx
+from alerts_http_receiver import Receiver as HttpReceiver
+from alerts_http_receiver import free_port
 
 from alerts.delivery import DeliveryResult, deliver, retry_after_seconds
 from alerts.dispatch import Dispatcher
 from alerts.engine import AnomalyEvent
 from alerts.payload import alert_from_event
 from alerts.receivers import Receiver
-from alerts_http_receiver import Receiver as HttpReceiver
-from alerts_http_receiver import free_port
 
 SECRET = b"shared-secret"
 
