@@ -1,0 +1,256 @@
+import json
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+from scheduler_fixtures import MONDAY_10, action, anomaly, roster
+
+from scheduler import ActionError, AnomalyError, Scheduler, SchedulerPolicy, Weights
+
+POLICY = SchedulerPolicy(scope_weight={"ticker": 1.5}, routine_kinds=frozenset({"volume_blip"}))
+MIN = timedelta(minutes=1)
+
+
+def names(events):
+    return [(e["event"], e["case_id"].removeprefix("case-"), e.get("analyst")) for e in events]
+
+
+def held(s, analyst):
+    return [c["case_id"].removeprefix("case-") for c in s.cases_for(analyst)]
+
+
+def test_case_priority_and_slas_follow_severity_and_scope():
+    s = Scheduler(roster(), POLICY)
+    s.on_anomaly(anomaly("t", scope="ticker:AAPL", severity="critical"), MONDAY_10)
+    s.on_anomaly(anomaly("w", scope="topic:Macro", severity="warning"), MONDAY_10)
+    t, w = s.case("case-t"), s.case("case-w")
+    assert t["priority"] == 16 * 1.5 and w["priority"] == 4
+    assert t["ack_due"] == (MONDAY_10 + timedelta(minutes=10)).isoformat()
+    assert t["resolve_due"] == (MONDAY_10 + timedelta(hours=1)).isoformat()
+    assert w["resolve_due"] == (MONDAY_10 + timedelta(hours=4)).isoformat()
+
+
+def test_assigns_by_skill_and_notifies_target():
+    s = Scheduler(roster(), POLICY)
+    events = s.on_anomaly(anomaly("m", scope="topic:Macro"), MONDAY_10)
+    assert names(events) == [("created", "m", None), ("assigned", "m", "bob")]  # bob is the Macro expert
+    assert events[1]["notify"] == {"target": "https://hooks.example.com/bob", "analyst": "bob"}
+    assert names(s.on_anomaly(anomaly("a", scope="ticker:AAPL"), MONDAY_10))[1] == ("assigned", "a", "alice")
+
+
+def test_respects_shift_and_capacity_and_queues_by_priority():
+    s = Scheduler(roster(), POLICY)
+    # AAPL: alice (sector) on shift, nina (ticker) off shift at 05:00 New York.
+    for i in range(3):
+        s.on_anomaly(anomaly(f"w{i}", scope="ticker:AAPL"), MONDAY_10)
+    assert held(s, "alice") == ["w0", "w1"] and held(s, "nina") == []
+    s.on_anomaly(anomaly("c", scope="ticker:AAPL", severity="critical"), MONDAY_10 + MIN)
+    assert [c["case_id"] for c in s.waiting()] == ["case-c", "case-w2"]  # priority order
+    # One slot frees up: the later but critical case takes it.
+    s.on_action(action("ack", "case-w1", "alice", "k1"), MONDAY_10 + MIN)
+    events = s.on_action(action("resolve", "case-w0", "alice", "r0"), MONDAY_10 + 2 * MIN)
+    assert names(events)[1:] == [("assigned", "c", "alice")]
+    s.on_action(action("ack", "case-c", "alice", "kc"), MONDAY_10 + 3 * MIN)
+    # Nina's shift starts at 14:00 UTC (09:00 New York).
+    assert [e for e in names(s.tick(MONDAY_10.replace(hour=13, minute=59))) if e[0] == "assigned"] == []
+    assert ("assigned", "w2", "nina") in names(s.tick(MONDAY_10.replace(hour=14)))
+
+
+def test_cases_nobody_can_take_wait_with_a_reason():
+    s = Scheduler(roster(), POLICY)
+    events = s.on_anomaly(anomaly("x", scope="topic:Credit"), MONDAY_10)
+    assert names(events) == [("created", "x", None), ("waiting", "x", None)]
+    assert "no qualified analyst" in events[1]["reason"]
+
+
+def test_ties_balance_load():
+    s = Scheduler(roster(), POLICY)
+    # Earnings at warning: target level 3, alice (5) and bob (2): alice wins the first on skill...
+    s.on_anomaly(anomaly("e1"), MONDAY_10)
+    assert held(s, "alice") == ["e1"]
+    # ...and for a topic both hold at the same level, load decides.
+    r = roster().__class__(
+        {k: replace(a, skills={"topic:Macro": 3}) for k, a in roster().analysts.items()}, roster().sectors
+    )
+    s = Scheduler(r, POLICY)
+    for i in range(4):
+        s.on_anomaly(anomaly(f"m{i}", scope="topic:Macro"), MONDAY_10)
+    assert len(held(s, "alice")) == len(held(s, "bob")) == 2
+
+
+def test_unacknowledged_case_escalates_to_someone_else_with_higher_priority():
+    s = Scheduler(roster(), POLICY)
+    s.on_anomaly(anomaly("c", severity="critical"), MONDAY_10)
+    assert held(s, "alice") == ["c"]
+    assert s.tick(MONDAY_10 + 9 * MIN) == []
+    events = s.tick(MONDAY_10 + 10 * MIN)
+    assert names(events) == [("escalated", "c", "alice"), ("assigned", "c", "bob")]
+    assert events[0]["priority"] == 32 and "not acknowledged by alice" in events[0]["reason"]
+    assert events[0]["notify"]["analyst"] == "alice"
+    assert s.case("case-c")["ack_due"] == (MONDAY_10 + 20 * MIN).isoformat()  # bob gets a full window
+
+
+def test_escalation_returns_to_same_analyst_only_if_no_one_else_can():
+    s = Scheduler(roster(), POLICY)
+    s.on_anomaly(anomaly("a", scope="ticker:AAPL", severity="critical"), MONDAY_10)
+    events = s.tick(MONDAY_10 + 10 * MIN)
+    assert names(events) == [("escalated", "a", "alice"), ("assigned", "a", "alice")]
+
+
+def test_acknowledged_case_escalates_once_when_resolve_sla_passes():
+    s = Scheduler(roster(), POLICY)
+    s.on_anomaly(anomaly("c", severity="critical"), MONDAY_10)
+    s.on_action(action("ack", "case-c", "alice", "a1"), MONDAY_10 + MIN)
+    events = s.tick(MONDAY_10 + 61 * MIN)
+    assert names(events) == [("escalated", "c", "alice")] and "not resolved" in events[0]["reason"]
+    assert s.tick(MONDAY_10 + 90 * MIN) == []
+    assert held(s, "alice") == ["c"]
+
+
+def test_machine_resolves_low_severity_and_routine_kinds_and_says_why():
+    s = Scheduler(roster(), POLICY)
+    info = s.on_anomaly(anomaly("i", severity="info"), MONDAY_10)
+    assert names(info) == [("created", "i", None), ("auto_resolved", "i", None)]
+    assert "below the auto-resolve threshold warning" in info[1]["reason"]
+    blip = s.on_anomaly(anomaly("b", severity="critical", kind="volume_blip"), MONDAY_10)
+    assert blip[1]["event"] == "auto_resolved" and "routine" in blip[1]["reason"]
+    # Raising the severity takes it off the machine: it reopens and goes to an analyst.
+    events = s.on_anomaly(anomaly("i", severity="critical", event="update"), MONDAY_10 + MIN)
+    assert names(events) == [("updated", "i", None), ("assigned", "i", "alice")]
+    everyone = Scheduler(roster(), replace(POLICY, auto_resolve_below=None))
+    assert names(everyone.on_anomaly(anomaly("i", severity="info"), MONDAY_10))[1] == ("assigned", "i", "alice")
+
+
+def test_anomalies_are_idempotent_and_updates_change_severity_and_evidence():
+    s = Scheduler(roster(), POLICY)
+    first = s.on_anomaly(anomaly("a"), MONDAY_10)
+    assert len(first) == 2
+    before = s.to_dict()
+    assert s.on_anomaly(anomaly("a"), MONDAY_10 + MIN) == []
+    assert s.to_dict() == before
+    upd = anomaly("a", severity="critical", event="update", sample_ids=["a-n1", "a-n2"])
+    events = s.on_anomaly(upd, MONDAY_10 + MIN)
+    assert names(events) == [("updated", "a", "alice")] and events[0]["reason"] == "severity warning -> critical"
+    case = s.case("case-a")
+    assert case["priority"] == 16 and case["sample_ids"] == ["a-n1", "a-n2"]
+    assert case["ack_due"] == (MONDAY_10 + 11 * MIN).isoformat()  # the critical SLA applies at once
+    assert s.on_anomaly(upd, MONDAY_10 + 2 * MIN) == []
+
+
+def test_bad_anomalies_are_rejected():
+    s = Scheduler(roster(), POLICY)
+    for bad in (anomaly("a", severity="huge"), anomaly("a", scope="AAPL"), anomaly("a", event="close"), {"scope": "x:y"}):
+        with pytest.raises(AnomalyError):
+            s.on_anomaly(bad, MONDAY_10)
+    with pytest.raises(ValueError, match="naive"):
+        s.on_anomaly(anomaly("a"), MONDAY_10.replace(tzinfo=None))
+
+
+def test_action_errors_404_403_409_and_400():
+    s = Scheduler(roster(), POLICY)
+    s.on_anomaly(anomaly("a"), MONDAY_10)
+    cases = [
+        (action("ack", "case-zzz", "alice", "x1"), 404),
+        (action("ack", "case-a", "bob", "x2"), 403),
+        (action("reassign", "case-a", "alice", "x3", to="nobody"), 404),
+        (action("reassign", "case-a", "alice", "x4", to="nina"), 409),  # off shift
+        (action("reassign", "case-a", "alice", "x5", to="alice"), 409),
+        (action("label", "case-a", "alice", "x6", labels=[{"topic": "Earnings"}]), 400),
+        ({"action": "snooze", "case_id": "case-a", "analyst": "alice", "action_id": "x7"}, 400),
+    ]
+    for act, status in cases:
+        with pytest.raises(ActionError) as info:
+            s.on_action(act, MONDAY_10)
+        assert info.value.status == status, act
+    s.on_action(action("ack", "case-a", "alice", "a1"), MONDAY_10)
+    with pytest.raises(ActionError) as info:
+        s.on_action(action("ack", "case-a", "alice", "a2"), MONDAY_10)
+    assert info.value.status == 409
+    s.on_action(action("resolve", "case-a", "alice", "r1", outcome="false alarm"), MONDAY_10)
+    with pytest.raises(ActionError) as info:
+        s.on_action(action("resolve", "case-a", "alice", "r2"), MONDAY_10)
+    assert info.value.status == 409
+
+
+def test_actions_are_idempotent_by_action_id():
+    s = Scheduler(roster(), POLICY)
+    s.on_anomaly(anomaly("a"), MONDAY_10)
+    assert names(s.on_action(action("ack", "case-a", "alice", "a1"), MONDAY_10)) == [("acknowledged", "a", "alice")]
+    assert s.on_action(action("ack", "case-a", "alice", "a1"), MONDAY_10) == []
+    labels = [{"id": "n1", "topic": "Earnings", "sentiment": "negative"}]
+    resolved = s.on_action(action("resolve", "case-a", "alice", "r1", outcome="real", labels=labels), MONDAY_10)
+    assert resolved[0]["outcome"] == "real" and resolved[0]["labels"] == labels
+    state = s.to_dict()
+    assert s.on_action(action("resolve", "case-a", "alice", "r1"), MONDAY_10 + MIN) == []
+    assert s.to_dict() == state
+
+
+def test_reassign_to_a_colleague_or_back_to_the_pool_and_label():
+    s = Scheduler(roster(), POLICY)
+    s.on_anomaly(anomaly("a"), MONDAY_10)
+    events = s.on_action(action("reassign", "case-a", "alice", "r1", to="bob"), MONDAY_10)
+    assert names(events) == [("assigned", "a", "bob")] and events[0]["reason"] == "reassigned by alice"
+    events = s.on_action(action("reassign", "case-a", "bob", "r2"), MONDAY_10)
+    assert names(events) == [("assigned", "a", "alice")]  # bob handed it back; alice is the only other
+    s.on_anomaly(anomaly("i", severity="info"), MONDAY_10)
+    labelled = s.on_action(action("label", "case-i", "bob", "l1", labels=[{"id": "i-n1", "topic": "M&A"}]), MONDAY_10)
+    assert names(labelled) == [("labelled", "i", "bob")]  # anyone may review the machine's cases
+    assert s.case("case-i")["labels"] == [{"id": "i-n1", "topic": "M&A"}]
+
+
+def test_roster_swap_returns_removed_analysts_cases_and_excess_to_waiting():
+    s = Scheduler(roster(), POLICY)
+    for i in range(2):
+        s.on_anomaly(anomaly(f"m{i}", scope="topic:Macro"), MONDAY_10)
+        s.on_anomaly(anomaly(f"e{i}"), MONDAY_10)
+    assert held(s, "bob") == ["m0", "m1"]
+    s.on_action(action("ack", "case-e0", "alice", "a1"), MONDAY_10)
+    r = roster()
+    smaller = r.__class__({"alice": replace(r.analysts["alice"], capacity=1), "nina": r.analysts["nina"]}, r.sectors)
+    events = s.set_roster(smaller, MONDAY_10 + MIN)
+    assert held(s, "alice") == ["e0"]  # the acknowledged case stays
+    assert {e[1] for e in names(events) if e[0] == "waiting"} == {"m0", "m1", "e1"}
+    assert all(c["analyst"] is None for c in s.waiting())
+
+
+def test_state_round_trip_mid_flight_gives_identical_future():
+    def script(s, start, steps):
+        out = []
+        for i, (kind, arg) in enumerate(steps):
+            at = start + i * 3 * MIN
+            if kind == "anomaly":
+                out += s.on_anomaly(arg, at)
+            elif kind == "action":
+                try:
+                    out += s.on_action(arg, at)
+                except ActionError as exc:
+                    out.append({"error": exc.status})
+            else:
+                out += s.tick(at)
+        return out
+
+    first = [("anomaly", anomaly(f"a{i}", severity=("warning", "critical")[i % 2])) for i in range(6)]
+    first += [("action", action("ack", "case-a0", "alice", "k0")), ("tick", None)]
+    second = [("tick", None)] * 3 + [
+        ("action", action("resolve", "case-a0", "alice", "k1")),
+        ("anomaly", anomaly("a9", scope="topic:Macro", severity="critical")),
+        ("tick", None),
+        ("action", action("ack", "case-a1", "alice", "k2")),
+    ] + [("tick", None)] * 5
+    original = Scheduler(roster(), POLICY)
+    script(original, MONDAY_10, first)
+    restored = Scheduler.from_dict(roster(), POLICY, json.loads(json.dumps(original.to_dict())))
+    later = MONDAY_10 + timedelta(minutes=30)
+    expected = script(original, later, second)
+    assert any(e.get("event") == "escalated" for e in expected)  # the future is not trivial
+    assert script(restored, later, second) == expected
+    assert restored.to_dict() == original.to_dict()
+
+
+def test_policy_validation():
+    with pytest.raises(ValueError, match="keys"):
+        SchedulerPolicy(ack_sla={"critical": timedelta(minutes=1)})
+    with pytest.raises(ValueError, match="never leaves a case waiting"):
+        SchedulerPolicy(weights=Weights(mismatch=1.0))
+    with pytest.raises(ValueError, match="assignment"):
+        SchedulerPolicy(assignment="random")

@@ -1,0 +1,97 @@
+import os
+import time
+from datetime import UTC, datetime
+
+import pytest
+from scheduler_fixtures import ROSTER_YAML, roster
+
+from scheduler import RosterError, RosterWatcher, Shift, parse_roster
+
+
+def test_parses_analysts_skills_shifts_and_sectors():
+    r = roster()
+    assert list(r.analysts) == ["alice", "bob", "nina"]
+    alice = r.analysts["alice"]
+    assert alice.capacity == 2
+    assert alice.skills == {"topic:Earnings": 5, "topic:Macro": 2, "sector:Technology": 4}
+    assert r.skill_level(alice, "ticker:AAPL") == 4  # through the sector
+    assert r.skill_level(r.analysts["nina"], "ticker:AAPL") == 5  # direct ticker beats nothing
+    assert r.skill_level(r.analysts["bob"], "ticker:AAPL") == 0
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "line", "field", "words"),
+    [
+        ("capacity: 2\n    shifts", "capacity: lots\n    shifts", 6, "analysts[0].capacity", "integer"),
+        ("Earnings: 2, Macro: 5", "Earnings: 7, Macro: 5", 18, "analysts[1].skills.topics.Earnings", "1..5"),
+        ("09:00-18:00 America/New_York", "09:00-18:00 Mars/Olympus", 24, "analysts[2].shifts[0]", "time zone"),
+        ("    token_env: FINSENTRY_TOKEN_BOB\n", "", 13, "analysts[1].token", "exactly one"),
+        ("    name: Bob\n", "    name: Bob\n    nmae: Bob\n", 15, "analysts[1].nmae", "unknown field"),
+        ("notify: https://hooks.example.com/nina", "notify: ftp://x", 28, "analysts[2].notify", "webhook"),
+    ],
+)
+def test_errors_name_line_and_field(old, new, line, field, words):
+    assert old in ROSTER_YAML
+    with pytest.raises(RosterError) as info:
+        parse_roster(ROSTER_YAML.replace(old, new), "roster.yaml")
+    assert (info.value.line, info.value.field) == (line, field)
+    assert str(info.value).startswith(f"roster.yaml:{line}: {field}: ")
+    assert words in str(info.value)
+
+
+def test_duplicate_analyst_and_syntax_errors_are_located():
+    dup = ROSTER_YAML.replace("id: bob", "id: alice")
+    with pytest.raises(RosterError, match=r"roster.yaml:13: analysts\[1\].id: duplicate id 'alice'"):
+        parse_roster(dup, "roster.yaml")
+    with pytest.raises(RosterError) as info:
+        parse_roster("analysts:\n  - id: [unclosed\n", "roster.yaml")
+    assert info.value.field == "(syntax)" and info.value.line >= 2
+
+
+def test_shift_overnight_and_dst():
+    night = Shift.parse("Mon-Fri 22:00-06:00 Europe/London")
+    assert night.covers(datetime(2024, 3, 4, 23, 0, tzinfo=UTC))  # Monday night
+    assert night.covers(datetime(2024, 3, 9, 5, 0, tzinfo=UTC))  # Saturday morning: Friday's shift
+    assert not night.covers(datetime(2024, 3, 10, 5, 0, tzinfo=UTC))  # Sunday morning
+    ny = Shift.parse("Mon-Fri 09:00-17:00 America/New_York")
+    assert ny.covers(datetime(2024, 3, 8, 14, 0, tzinfo=UTC))  # EST: 09:00
+    assert not ny.covers(datetime(2024, 3, 11, 12, 30, tzinfo=UTC))  # EDT from 10 March: 08:30
+    assert ny.covers(datetime(2024, 3, 11, 13, 0, tzinfo=UTC))
+    for bad in ("Mon-Fri 9-17 Europe/London", "Xyz 08:00-17:00 UTC", "Mon 08:00-08:00 UTC", "Mon 08:00-25:00 UTC"):
+        with pytest.raises(ValueError):
+            Shift.parse(bad)
+
+
+def test_verify_token_by_hash_and_env(monkeypatch):
+    r = roster()
+    assert r.analysts["alice"].verify_token("test")
+    assert not r.analysts["alice"].verify_token("tset")
+    monkeypatch.delenv("FINSENTRY_TOKEN_BOB", raising=False)
+    assert not r.analysts["bob"].verify_token("anything")
+    monkeypatch.setenv("FINSENTRY_TOKEN_BOB", "s3cret")
+    assert r.analysts["bob"].verify_token("s3cret") and not r.analysts["bob"].verify_token("s3cre")
+
+
+def _write(path, text, bump):
+    path.write_text(text)
+    stamp = time.time() + bump  # filesystems with coarse mtimes still see a change
+    os.utime(path, (stamp, stamp))
+
+
+def test_watcher_reloads_and_keeps_old_roster_on_bad_file(tmp_path):
+    path = tmp_path / "roster.yaml"
+    _write(path, ROSTER_YAML, 0)
+    watcher = RosterWatcher(path)
+    assert watcher.poll() is None  # unchanged
+    _write(path, ROSTER_YAML.replace("capacity: 3", "capacity: 4"), 10)
+    reloaded = watcher.poll()
+    assert reloaded is not None and reloaded.analysts["nina"].capacity == 4
+    _write(path, ROSTER_YAML.replace("capacity: 3", "capacity: -1"), 20)
+    assert watcher.poll() is None
+    assert watcher.roster is reloaded  # the last good roster stays in force
+    assert watcher.error is not None and watcher.error.field == "analysts[2].capacity" and watcher.error.line == 23
+    _write(path, ROSTER_YAML, 30)
+    assert watcher.poll().analysts["nina"].capacity == 3 and watcher.error is None
+    path.unlink()
+    assert watcher.poll() is None and watcher.roster.analysts["nina"].capacity == 3
+    assert watcher.error.field == "(file)"
