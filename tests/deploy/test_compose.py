@@ -190,3 +190,17 @@ def test_prometheus_discovers_the_compose_workers(services):
                 discovered[host] = sd["port"]
     for name in WORKERS:
         assert discovered.get(name) == int(_env(services[name])["FINSENTRY_WEB_PORT"]), name
+
+
+def test_example_configs_load_with_the_real_parsers(services):
+    # The worker refuses to start on a bad receivers or roster file, so the demo's must parse.
+    receivers = pytest.importorskip("alerts.receivers", reason="alerts.receivers not importable")
+    roster = pytest.importorskip("scheduler.roster", reason="scheduler.roster not importable")
+    env = _env(services["worker"])
+    mounts = {t: s for s, t, _ in _mounts(services["worker"])}
+    config = receivers.load_config(ROOT / mounts[env["FINSENTRY_RECEIVERS"]], env=env)
+    assert [r.url for r in config.receivers] == ["http://receiver:9000/"]
+    # Signed with the secret the demo receiver checks.
+    assert config.receivers[0].secret.decode() == _env(services["receiver"])["FINSENTRY_WEBHOOK_SECRET"]
+    analysts = roster.load_roster(ROOT / mounts[env["FINSENTRY_ROSTER"]]).analysts
+    assert len(analysts) >= 2
