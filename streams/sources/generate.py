@@ -251,7 +251,8 @@ def _record(
             second = rng.choice([c for c in COMPANIES if c.ticker != first.ticker])
             fields.update(company2=second.name, ticker2=second.ticker)
             tickers.append(second.ticker)
-    headline = template.text.format_map(fields)
+    text = template.text.format_map(fields)
+    headline = text[0].upper() + text[1:]  # "{index} closes at record high" -> "The Nasdaq ..."
     record: dict[str, Any] = {"id": ident}
     if template.social:
         handle = rng.choice(catalog.SOCIAL_HANDLES)

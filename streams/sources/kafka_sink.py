@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
@@ -95,7 +95,7 @@ class KafkaSink:
         finally:
             self._producer.close(timeout=5)
 
-    def __enter__(self) -> KafkaSink:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(

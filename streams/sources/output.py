@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 from types import TracebackType
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Self
 
 from streams.sources.kafka_sink import BROKER_ENV, DEFAULT_BROKER, KafkaSink, bootstrap_servers, encode_value
 
@@ -19,7 +19,8 @@ class JsonlSink:
     """One encoded record per line: the same bytes the Kafka sink would send, so files replay exactly."""
 
     def __init__(self, path: str) -> None:
-        self._stream: BinaryIO = sys.stdout.buffer if path == "-" else Path(path).open("wb")
+        # Open for the sink's lifetime; close() ends it.
+        self._stream: BinaryIO = sys.stdout.buffer if path == "-" else Path(path).open("wb")  # noqa: SIM115
 
     def send(self, value: dict[str, Any] | bytes, key: str | None = None) -> None:
         self._stream.write(encode_value(value) + b"\n")
@@ -32,7 +33,7 @@ class JsonlSink:
         if self._stream is not sys.stdout.buffer:
             self._stream.close()
 
-    def __enter__(self) -> JsonlSink:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(

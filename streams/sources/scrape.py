@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 from urllib.parse import urlsplit
 
 import feedparser
@@ -113,7 +113,7 @@ class SeenStore:
     def close(self) -> None:
         self._db.close()
 
-    def __enter__(self) -> SeenStore:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(
@@ -337,6 +337,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_cli(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per poll is ours; httpx would add another
     errors = 0
 
     def note(result: PollResult) -> None:

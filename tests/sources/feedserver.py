@@ -48,7 +48,7 @@ def serve() -> Iterator[FeedServer]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.0"
 
-        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        def do_GET(self) -> None:
             state.requests.append((self.path, {k.lower(): v for k, v in self.headers.items()}))
             route = state.routes.get(self.path)
             if route is None:

@@ -78,7 +78,7 @@ def test_feed_without_title_is_named_by_its_host(server: FeedServer, client: htt
 def test_entries_are_emitted_once_across_restarts(server: FeedServer, client: httpx.Client, tmp_path: Path) -> None:
     store_path = tmp_path / "state" / "seen.sqlite"
     server.routes["/rss"] = Route(fixture("markets.rss"))  # no validators: the full feed every time
-    first, emitted_first = poll(client, server, "/rss", store_path)
+    first, _ = poll(client, server, "/rss", store_path)
     again, emitted_again = poll(client, server, "/rss", store_path)
 
     extra = b"<item><title>Acme names new CEO</title><guid>wire-2001</guid></item></channel>"
@@ -91,9 +91,7 @@ def test_entries_are_emitted_once_across_restarts(server: FeedServer, client: ht
     assert len(server.headers_for("/rss")) == 3  # every poll really fetched
 
 
-def test_unchanged_feed_costs_a_304_and_emits_nothing(
-    server: FeedServer, client: httpx.Client, tmp_path: Path
-) -> None:
+def test_unchanged_feed_costs_a_304_and_emits_nothing(server: FeedServer, client: httpx.Client, tmp_path: Path) -> None:
     store_path = tmp_path / "seen.sqlite"
     stamp = "Mon, 04 Mar 2024 15:00:00 GMT"
     server.routes["/rss"] = Route(fixture("markets.rss"), etag='"v1"', last_modified=stamp)
@@ -175,9 +173,7 @@ def test_slow_body_is_cut_off(server: FeedServer, client: httpx.Client, tmp_path
     assert emitted == [] and time.monotonic() - began < 3
 
 
-def test_failed_emit_leaves_entries_for_the_next_poll(
-    server: FeedServer, client: httpx.Client, tmp_path: Path
-) -> None:
+def test_failed_emit_leaves_entries_for_the_next_poll(server: FeedServer, client: httpx.Client, tmp_path: Path) -> None:
     server.routes["/rss"] = Route(fixture("markets.rss"), etag='"v1"')
     store_path = tmp_path / "seen.sqlite"
     sent: list[str] = []
