@@ -294,7 +294,11 @@ class _Process:
 def generate(
     count: int, rate: float, seed: int, surges: Sequence[Surge] = (), start: datetime | None = None
 ) -> Iterator[GeneratedItem]:
-    """`count` records in simulated-time order; ids are `gen-{seed}-{n}`, n counting from 0."""
+    """`count` records in simulated-time order, with ids `gen-{seed}-{start as epoch seconds}-{n}`.
+
+    The start is part of the id so that replaying a stream repeats its ids (consumers drop the
+    repeats) while a fresh run started later is new news, not a redelivery to be de-duplicated away.
+    """
     if count < 0 or rate <= 0:
         raise ValueError("count must be >= 0 and rate > 0")
     if start is not None and start.tzinfo is None:
@@ -323,7 +327,7 @@ def generate(
         else:
             topic, sentiment, ticker = process.surge.topic, process.surge.sentiment, process.surge.ticker
         when = origin + timedelta(seconds=offset)
-        record = _record(rng, f"gen-{seed}-{n}", n, when, topic, sentiment, ticker)
+        record = _record(rng, f"gen-{seed}-{int(origin.timestamp())}-{n}", n, when, topic, sentiment, ticker)
         yield GeneratedItem(record, topic, sentiment, process.surge is not None, offset)
         following = process.after(offset)
         if following is not None:

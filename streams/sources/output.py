@@ -19,11 +19,14 @@ class JsonlSink:
     """One encoded record per line: the same bytes the Kafka sink would send, so files replay exactly."""
 
     def __init__(self, path: str) -> None:
+        self._flush_each = path == "-"  # whoever reads a pipe wants each record as it comes
         # Open for the sink's lifetime; close() ends it.
         self._stream: BinaryIO = sys.stdout.buffer if path == "-" else Path(path).open("wb")  # noqa: SIM115
 
     def send(self, value: dict[str, Any] | bytes, key: str | None = None) -> None:
         self._stream.write(encode_value(value) + b"\n")
+        if self._flush_each:
+            self._stream.flush()
 
     def flush(self) -> None:
         self._stream.flush()
