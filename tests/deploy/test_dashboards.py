@@ -47,8 +47,9 @@ def recorded_names() -> set[str]:
 
 @pytest.fixture(scope="module")
 def declared() -> set[str]:
-    import streams.metrics  # noqa: F401  (registers every metric)
     from prometheus_client import REGISTRY
+
+    import streams.metrics  # noqa: F401  (registers every metric)
 
     names = {n for n in exposed_series(REGISTRY.collect()) if n.startswith("finsentry_")}
     assert len(names) > 20, "streams.metrics registered suspiciously few metrics"
@@ -75,7 +76,7 @@ def _check_names(referenced: dict[str, set[str]], declared: set[str], recorded: 
             continue
         known = recorded if is_recorded(name) else declared
         if name not in known:
-            problems.append(f"{name} (in {sorted(exprs)[0]!r})")
+            problems.append(f"{name} (in {min(exprs)!r})")
     return problems
 
 

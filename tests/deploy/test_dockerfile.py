@@ -9,8 +9,8 @@ import tomllib
 from .paths import DOCKERFILE, ROOT
 
 TEXT = DOCKERFILE.read_text()
-ARGS = dict(re.findall(r"^ARG (\w+)=(\S+)", TEXT, re.M))
-STAGES = re.findall(r"^FROM (\S+) AS (\S+)", TEXT, re.M)
+ARGS = dict(re.findall(r"^ARG (\w+)=(\S+)", TEXT, re.MULTILINE))
+STAGES = re.findall(r"^FROM (\S+) AS (\S+)", TEXT, re.MULTILINE)
 
 
 def _stage(name: str) -> str:
@@ -38,11 +38,11 @@ def test_cpu_is_the_default_target_and_gpu_a_named_one():
 def test_runtime_stages_run_the_worker_as_a_non_root_user_with_a_healthcheck():
     for stage in ("cpu", "gpu"):
         body = _stage(stage)
-        user = re.findall(r"^USER (\S+)", body, re.M)
+        user = re.findall(r"^USER (\S+)", body, re.MULTILINE)
         assert user and user[-1] not in ("root", "0"), stage
-        assert re.search(r"^HEALTHCHECK .*\n?.*/healthz", body, re.M), stage
-        entry = re.search(r"^ENTRYPOINT (.+)$", body, re.M).group(1)
-        cmd = re.search(r"^CMD (.+)$", body, re.M).group(1)
+        assert re.search(r"^HEALTHCHECK .*\n?.*/healthz", body, re.MULTILINE), stage
+        entry = re.search(r"^ENTRYPOINT (.+)$", body, re.MULTILINE).group(1)
+        cmd = re.search(r"^CMD (.+)$", body, re.MULTILINE).group(1)
         assert json.loads(entry) == ["finsentry"]
         assert json.loads(cmd) == ["worker", "-l", "info", "--web-port", "6066"]
         # No compilers or torch in what ships.
@@ -57,6 +57,6 @@ def test_dockerignore_keeps_local_state_out_and_the_package_in():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
     packages = {p.rstrip("*") for p in project["tool"]["setuptools"]["packages"]["find"]["include"]}
     assert allowed == {"pyproject.toml", project["project"]["readme"], *packages}
-    for line in re.findall(r"^COPY (?!--from)(.+)$", TEXT, re.M):
+    for line in re.findall(r"^COPY (?!--from)(.+)$", TEXT, re.MULTILINE):
         for source in line.split()[:-1]:
             assert source in allowed, f"COPY {source} but .dockerignore leaves it out of the context"
