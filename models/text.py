@@ -18,7 +18,9 @@ _CASHTAG = re.compile(r"(?<![\w$])\$([A-Za-z]{1,6}(?:[.\-][A-Za-z]{1,2})?)\b")
 _MENTION = re.compile(r"(?<!\w)@\w{1,30}")
 _RETWEET = re.compile(r"^\s*RT\s+@\w+:?\s*")
 _SPACE = re.compile(r"\s+")
-_CONTROL = dict.fromkeys(i for i in range(32) if chr(i) not in "\t\n\r")
+# C0/C1 controls, zero-width and bidi format characters: invisible, and a headline made only of
+# them must count as empty.
+_INVISIBLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
 
 
 def cashtags(text: str) -> list[str]:
@@ -32,7 +34,7 @@ def cashtags(text: str) -> list[str]:
 def clean(text: str) -> str:
     """Unescape entities, drop control characters and collapse whitespace; keeps the meaning."""
     text = html.unescape(html.unescape(text))
-    text = unicodedata.normalize("NFKC", text).translate(_CONTROL)
+    text = _INVISIBLE.sub("", unicodedata.normalize("NFKC", text))
     return _SPACE.sub(" ", text).strip()
 
 

@@ -1,0 +1,87 @@
+"""Evaluate a torch checkpoint or an ONNX model directory on labelled files.
+
+Both paths normalise and tokenise identically, so their numbers are comparable and the difference
+between them is the cost of export and quantisation alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from models.data import Columns, DataError, Example, LabelMaps, load_file, model_texts
+from models.metrics import HeadReport, report, softmax
+
+
+def _gold(examples: Sequence[Example], labels: LabelMaps) -> tuple[np.ndarray, np.ndarray]:
+    t = {n: i for i, n in enumerate(labels.topics)}
+    s = {n: i for i, n in enumerate(labels.sentiments)}
+    return (np.array([t.get(e.topic, -1) if e.topic else -1 for e in examples]),
+            np.array([s.get(e.sentiment, -1) if e.sentiment else -1 for e in examples]))
+
+
+def is_checkpoint(path: Path) -> bool:
+    return (Path(path) / "heads.pt").is_file()
+
+
+def logits_for(model_path: Path, texts: list[str], variant: str | None, device: str) -> tuple[LabelMaps, np.ndarray, np.ndarray]:
+    if is_checkpoint(model_path):
+        from models.network import load_checkpoint
+        from models.tokenize import load_tokenizer
+        from models.train import predict_logits
+
+        model, labels = load_checkpoint(model_path)
+        tokenizer = load_tokenizer(model_path / "tokenizer.json")
+        t, s = predict_logits(model, tokenizer, texts, "cpu" if device == "auto" else device)
+        return LabelMaps.from_json(labels), t, s
+    from models.runtime import Classifier
+
+    clf = Classifier.load(model_path, device=device, variant=variant)  # type: ignore[arg-type]
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    t_out = np.zeros((len(texts), len(clf.topics)), dtype=np.float32)
+    s_out = np.zeros((len(texts), len(clf.sentiments)), dtype=np.float32)
+    for start in range(0, len(order), clf.batch_size):
+        idx = order[start : start + clf.batch_size]
+        t, s = clf.logits([texts[i] for i in idx])
+        t_out[idx], s_out[idx] = t, s
+    return LabelMaps(topics=clf.topics, sentiments=clf.sentiments), t_out, s_out
+
+
+def evaluate(model_path: str | Path, data: Sequence[str], columns: Columns = Columns(),
+             variant: str | None = None, device: str = "cpu") -> dict[str, object]:
+    model_path = Path(model_path)
+    if not model_path.is_dir():
+        raise DataError(f"{model_path}: no such model directory")
+    result: dict[str, object] = {"model": str(model_path), "kind": "torch" if is_checkpoint(model_path) else "onnx",
+                                 "variant": variant, "files": {}}
+    examples: list[Example] = []
+    for path in data:
+        examples.extend(load_file(path, columns))
+    texts = model_texts(examples)
+    labels, t_logits, s_logits = logits_for(model_path, texts, variant, device)
+    labels.check(examples, "evaluation data")
+    topic_gold, sent_gold = _gold(examples, labels)
+    heads: dict[str, HeadReport] = {}
+    for head, gold, logits, names in (("topic", topic_gold, t_logits, labels.topics),
+                                      ("sentiment", sent_gold, s_logits, labels.sentiments)):
+        keep = gold >= 0
+        if keep.any():
+            heads[head] = report(names, gold[keep], softmax(logits[keep]))
+    result["heads"] = {h: r.to_json() for h, r in heads.items()}
+    return result
+
+
+def table(result: dict[str, object]) -> str:
+    """A readable summary: headline metrics, then per-class precision/recall/F1 per head."""
+    lines = [f"model {result['model']} ({result['kind']}{', ' + str(result['variant']) if result['variant'] else ''})"]
+    for head, r in result["heads"].items():  # type: ignore[union-attr]
+        lines.append(f"\n{head}: n={r['n']} accuracy={r['accuracy']:.4f} macro-F1={r['macro_f1']:.4f} ECE={r['ece']:.4f}")
+        lines.append(f"  {'class':<30} {'prec':>6} {'recall':>6} {'f1':>6} {'n':>6}")
+        for c in r["classes"]:
+            lines.append(f"  {c['label'][:30]:<30} {c['precision']:>6.3f} {c['recall']:>6.3f} {c['f1']:>6.3f} {c['support']:>6}")
+        lines.append("  confusion (rows gold, columns predicted):")
+        for c, row in zip(r["classes"], r["confusion"]):
+            lines.append(f"  {c['label'][:14]:<14} " + " ".join(f"{v:>4}" for v in row))
+    return "\n".join(lines)

@@ -1,0 +1,186 @@
+"""Export a trained checkpoint to the ONNX model directory the runtime loads.
+
+The graph is exported with dynamic batch and sequence axes, attention is fused by ONNX Runtime's
+transformer optimizer, and two deployable variants are written: per-channel int8 (`model.onnx`,
+the CPU default) and fp16 (`model.fp16.onnx`, for CUDA). A parity report against the torch
+checkpoint on the dev sets goes into the model card, so a bad export never ships silently.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import tempfile
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from models.data import Columns, load_file, model_texts
+from models.text import NORMALISATION_VERSION
+
+OPSET = 17
+
+
+@dataclass(frozen=True, slots=True)
+class Parity:
+    variant: str
+    max_abs_logit_diff: float
+    topic_agreement: float
+    sentiment_agreement: float
+    n: int
+
+
+def _say(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def export_onnx(model, path: Path) -> None:
+    import torch
+
+    class Wrapped(torch.nn.Module):
+        def __init__(self, inner) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, input_ids, attention_mask):
+            return self.inner(input_ids, attention_mask)
+
+    ids = torch.ones((2, 16), dtype=torch.int64)
+    mask = torch.ones((2, 16), dtype=torch.int64)
+    torch.onnx.export(
+        Wrapped(model).eval(), (ids, mask), str(path),
+        input_names=["input_ids", "attention_mask"],
+        output_names=["topic_logits", "sentiment_logits"],
+        dynamic_axes={"input_ids": {0: "batch", 1: "sequence"}, "attention_mask": {0: "batch", 1: "sequence"},
+                      "topic_logits": {0: "batch"}, "sentiment_logits": {0: "batch"}},
+        opset_version=OPSET, dynamo=False, do_constant_folding=True,
+    )
+
+
+def fuse(raw: Path, num_heads: int, hidden_size: int):
+    from onnxruntime.transformers import optimizer
+
+    return optimizer.optimize_model(str(raw), model_type="bert", num_heads=num_heads, hidden_size=hidden_size,
+                                    opt_level=1, use_gpu=False)
+
+
+def quantize_int8(source: Path, target: Path) -> None:
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(str(source), str(target), per_channel=True, weight_type=QuantType.QInt8,
+                     extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+
+
+def _ort_logits(path: Path, tokenizer, texts: Sequence[str], batch: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    import onnxruntime as ort
+
+    from models.tokenize import encode
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    topics, sentiments = [], []
+    for start in range(0, len(texts), batch):
+        ids, mask = encode(tokenizer, texts[start : start + batch])
+        t, s = session.run(None, {"input_ids": ids, "attention_mask": mask})
+        topics.append(t)
+        sentiments.append(s)
+    return np.concatenate(topics), np.concatenate(sentiments)
+
+
+def parity(variant: str, ref: tuple[np.ndarray, np.ndarray], got: tuple[np.ndarray, np.ndarray]) -> Parity:
+    diff = max(float(np.abs(ref[0] - got[0]).max()), float(np.abs(ref[1] - got[1]).max()))
+    return Parity(
+        variant=variant,
+        max_abs_logit_diff=float(f"{diff:.3g}"),
+        topic_agreement=float((ref[0].argmax(1) == got[0].argmax(1)).mean()),
+        sentiment_agreement=float((ref[1].argmax(1) == got[1].argmax(1)).mean()),
+        n=len(ref[0]),
+    )
+
+
+def export(checkpoint: Path, out: Path, dev: Sequence[str] = (), columns: Columns = Columns(),
+           keep_fp32: bool = True, fp16: bool = True, progress: Callable[[str], None] = _say) -> dict:
+    """Write `out/` with model.onnx (int8), model.fp16.onnx, tokenizer.json, labels.json, card.json."""
+    import torch
+
+    from models.network import load_checkpoint
+    from models.tokenize import load_tokenizer
+    from models.train import predict_logits
+
+    checkpoint, out = Path(checkpoint), Path(out)
+    model, labels = load_checkpoint(checkpoint)
+    meta = json.loads((checkpoint / "train.json").read_text())
+    max_tokens = int(meta.get("config", {}).get("max_tokens", 64))
+    out.mkdir(parents=True, exist_ok=True)
+    shutil.copy(checkpoint / "tokenizer.json", out / "tokenizer.json")
+    (out / "labels.json").write_text(json.dumps(labels, indent=2))
+    config = model.encoder.config
+
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = Path(tmp) / "raw.onnx"
+        progress("exporting to ONNX (opset 17, dynamic batch and sequence)")
+        export_onnx(model, raw)
+        progress("fusing attention with ONNX Runtime's transformer optimizer")
+        optimized = fuse(raw, config.num_attention_heads, config.hidden_size)
+        fused_ops = {k: v for k, v in optimized.get_fused_operator_statistics().items() if v}
+        fp32 = out / "model.fp32.onnx"
+        optimized.save_model_to_file(str(fp32))
+        progress("quantising to per-channel int8")
+        quantize_int8(fp32, out / "model.onnx")
+        if fp16:
+            progress("converting to fp16 for GPU")
+            optimized.convert_float_to_float16(keep_io_types=True)
+            optimized.save_model_to_file(str(out / "model.fp16.onnx"))
+
+    parities: list[Parity] = []
+    dev_examples = [ex for path in dev for ex in load_file(path, columns)]
+    if dev_examples:
+        tokenizer = load_tokenizer(out / "tokenizer.json", max_tokens)
+        texts = model_texts(dev_examples)
+        progress(f"parity on {len(texts)} dev texts: torch vs fp32 vs int8")
+        with torch.inference_mode():
+            ref = predict_logits(model, tokenizer, texts, "cpu")
+        parities.append(parity("fp32", ref, _ort_logits(fp32, tokenizer, texts)))
+        parities.append(parity("int8", ref, _ort_logits(out / "model.onnx", tokenizer, texts)))
+        for p in parities:
+            progress(f"  {p.variant}: max |logit diff| {p.max_abs_logit_diff:.4g}, agreement topic "
+                     f"{p.topic_agreement:.4f} sentiment {p.sentiment_agreement:.4f}")
+    if not keep_fp32:
+        fp32.unlink()
+
+    card = {
+        "name": "finsentry-topic-sentiment",
+        "version": f"{datetime.now(UTC):%Y.%m.%d}-{meta.get('steps', 0)}",
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "base_model": meta.get("base"),
+        "data": meta.get("data"),
+        "train_config": meta.get("config"),
+        "train_seconds": meta.get("seconds"),
+        "dev_metrics_torch": meta.get("dev_metrics"),
+        "max_tokens": max_tokens,
+        "normalisation_version": NORMALISATION_VERSION,
+        "default_variant": "int8",
+        "export": {
+            "opset": OPSET,
+            "fused_operators": fused_ops,
+            "quantization": "dynamic, per-channel int8 weights (QInt8), fp32 activations",
+            "fp16": "model.fp16.onnx, fp16 weights with fp32 inputs/outputs, for CUDA" if fp16 else None,
+            "parity": [asdict(p) for p in parities],
+        },
+        "files": {f.name: f.stat().st_size for f in sorted(out.glob("*.onnx"))},
+        "op_types_int8": dict(Counter(_op_types(out / "model.onnx")).most_common(12)),
+    }
+    (out / "card.json").write_text(json.dumps(card, indent=2))
+    progress(f"wrote {out} ({', '.join(f'{k} {v / 1e6:.1f} MB' for k, v in card['files'].items())})")
+    return card
+
+
+def _op_types(path: Path) -> list[str]:
+    import onnx
+
+    return [node.op_type for node in onnx.load(str(path), load_external_data=False).graph.node]

@@ -1,0 +1,176 @@
+"""The inference runtime: ONNX Runtime plus `tokenizers`, no torch.
+
+Batches are sorted by length and padded only to their longest text, which on a CPU is worth
+3-4x over fixed-length padding. The execution provider is chosen explicitly and reported:
+onnxruntime-gpu silently falls back to the CPU when CUDA cannot load, so a CUDA request is checked
+against the providers the session actually got and fails loudly, naming the missing library.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from models.metrics import softmax
+from models.text import for_model
+from models.tokenize import encode, load_tokenizer
+
+Device = Literal["auto", "cpu", "cuda"]
+CPU = "CPUExecutionProvider"
+CUDA = "CUDAExecutionProvider"
+# Shared libraries the CUDA provider needs, in the order a user would install them.
+_CUDA_LIBRARIES = ("libcuda.so.1", "libcudart.so.12", "libcublas.so.12", "libcudnn.so.9")
+
+
+class ModelError(RuntimeError):
+    """The model directory or the requested device cannot be used; the message says how to fix it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Prediction:
+    topic: str
+    topic_confidence: float
+    sentiment: str
+    # p(positive) - p(negative): one signed number for trend charts and detectors.
+    sentiment_score: float
+    # Confidence of the sentiment label, the one alerts act on.
+    confidence: float
+
+
+def default_model_dir() -> Path:
+    return Path(str(resources.files("models") / "default"))
+
+
+def missing_cuda_library() -> str | None:
+    """The first CUDA library that cannot be loaded, or None when all load."""
+    for name in _CUDA_LIBRARIES:
+        try:
+            ctypes.CDLL(name)
+        except OSError:
+            return name
+    return None
+
+
+class Classifier:
+    def __init__(self, directory: Path, session, tokenizer, labels: dict[str, list[str]], card: dict, variant: str) -> None:
+        self.directory = directory
+        self.session = session
+        self.tokenizer = tokenizer
+        self.topics = labels["topic"]
+        self.sentiments = labels["sentiment"]
+        self.card = card
+        self.variant = variant
+        self.provider: str = session.get_providers()[0]
+        self.version: str = str(card.get("version", "unknown"))
+        self._pos = self.sentiments.index("positive")
+        self._neg = self.sentiments.index("negative")
+        self.batch_size = 256 if self.provider == CUDA else 64
+
+    @classmethod
+    def load(cls, path: str | Path | None = None, device: Device = "auto", variant: str | None = None) -> Classifier:
+        """`path=None` is the shipped default. `variant` picks a file: None means fp16 on CUDA, int8 on CPU."""
+        import onnxruntime as ort
+
+        directory = Path(path) if path is not None else default_model_dir()
+        for name in ("tokenizer.json", "labels.json"):
+            if not (directory / name).is_file():
+                raise ModelError(f"{directory}: no {name}; point --model/FINSENTRY_MODEL_DIR at a directory made by `finsentry export`")
+        use_cuda = _want_cuda(device, ort.get_available_providers())
+        file = _pick_file(directory, variant, use_cuda)
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.inter_op_num_threads = 1
+        options.intra_op_num_threads = int(os.environ.get("FINSENTRY_ORT_THREADS", "0")) or (os.cpu_count() or 1)
+        options.log_severity_level = 3
+        providers = [CUDA, CPU] if use_cuda else [CPU]
+        session = ort.InferenceSession(str(file), options, providers=providers)
+        if use_cuda and session.get_providers()[0] != CUDA:
+            missing = missing_cuda_library()
+            raise ModelError(
+                "device cuda: ONNX Runtime could not start the CUDA provider"
+                + (f" ({missing} cannot be loaded: install the CUDA 12 runtime and cuDNN 9)" if missing else "")
+                + "; use --device cpu to run on the CPU"
+            )
+        labels = json.loads((directory / "labels.json").read_text())
+        card = json.loads((directory / "card.json").read_text()) if (directory / "card.json").is_file() else {}
+        tokenizer = load_tokenizer(directory / "tokenizer.json", int(card.get("max_tokens", 64)))
+        variant_name = file.name.split(".")[1] if file.name.count(".") == 2 else str(card.get("default_variant", "int8"))
+        return cls(directory, session, tokenizer, labels, card, variant_name)
+
+    def logits(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Raw logits for already-normalised texts, one batch, in input order."""
+        ids, mask = encode(self.tokenizer, texts)
+        if self.provider == CUDA:
+            return self._run_bound(ids, mask)
+        topic, sentiment = self.session.run(None, {"input_ids": ids, "attention_mask": mask})
+        return topic, sentiment
+
+    def _run_bound(self, ids: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """CUDA path: inputs copied to the device once, outputs left there until fetched."""
+        import onnxruntime as ort
+
+        binding = self.session.io_binding()
+        binding.bind_ortvalue_input("input_ids", ort.OrtValue.ortvalue_from_numpy(ids, "cuda", 0))
+        binding.bind_ortvalue_input("attention_mask", ort.OrtValue.ortvalue_from_numpy(mask, "cuda", 0))
+        binding.bind_output("topic_logits", "cuda")
+        binding.bind_output("sentiment_logits", "cuda")
+        self.session.run_with_iobinding(binding)
+        topic, sentiment = binding.copy_outputs_to_cpu()
+        return topic.astype(np.float32), sentiment.astype(np.float32)
+
+    def predict(self, texts: Sequence[str], batch_size: int | None = None) -> list[Prediction]:
+        if not texts:
+            return []
+        prepared = [for_model(t) or t for t in texts]
+        size = batch_size or self.batch_size
+        order = sorted(range(len(prepared)), key=lambda i: len(prepared[i])) if len(prepared) > size else list(range(len(prepared)))
+        out: list[Prediction | None] = [None] * len(prepared)
+        for start in range(0, len(order), size):
+            idx = order[start : start + size]
+            t_logits, s_logits = self.logits([prepared[i] for i in idx])
+            for j, i in enumerate(idx):
+                out[i] = self._prediction(t_logits[j], s_logits[j])
+        return out  # type: ignore[return-value]
+
+    def _prediction(self, topic_logits: np.ndarray, sentiment_logits: np.ndarray) -> Prediction:
+        tp = softmax(topic_logits.astype(np.float64))
+        sp = softmax(sentiment_logits.astype(np.float64))
+        t, s = int(tp.argmax()), int(sp.argmax())
+        return Prediction(
+            topic=self.topics[t],
+            topic_confidence=round(float(tp[t]), 4),
+            sentiment=self.sentiments[s],
+            sentiment_score=round(float(sp[self._pos] - sp[self._neg]), 4),
+            confidence=round(float(sp[s]), 4),
+        )
+
+
+def _want_cuda(device: Device, available: list[str]) -> bool:
+    if device == "cpu":
+        return False
+    if device == "cuda":
+        if CUDA not in available:
+            raise ModelError("device cuda: this onnxruntime has no CUDA provider; pip install onnxruntime-gpu")
+        return True
+    if device != "auto":
+        raise ModelError(f"device {device!r}: use auto, cpu or cuda")
+    return CUDA in available and missing_cuda_library() is None
+
+
+def _pick_file(directory: Path, variant: str | None, use_cuda: bool) -> Path:
+    candidates = [f"model.{variant}.onnx"] if variant else (["model.fp16.onnx", "model.onnx"] if use_cuda else ["model.onnx"])
+    if variant in (None, "int8", "default"):
+        candidates.append("model.onnx")
+    for name in candidates:
+        if (directory / name).is_file():
+            return directory / name
+    raise ModelError(f"{directory}: none of {candidates} exists; run `finsentry export` into this directory")

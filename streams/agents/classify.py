@@ -1,0 +1,128 @@
+"""Classify: micro-batches from `news.clean`, the ONNX model in a worker thread, `news.scored` out.
+
+The model runs in a thread so the event loop keeps heartbeating to the broker during inference.
+A story id is marked seen only after its scored record is acknowledged by the broker: a crash in
+between re-delivers and re-scores it (at-least-once; downstream is idempotent by id), never drops it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+
+import faust
+
+from models.runtime import Classifier, Prediction
+from streams import metrics
+from streams.agents.ingest import send_dead_letter
+from streams.app import app, clean_topic, scored_topic, settings
+from streams.validation import iso
+
+log = logging.getLogger(__name__)
+STAGE = "classify"
+
+# Ids already scored, with the time they were first seen; changelog-backed so restarts keep it.
+# use_partitioner: writes happen inside batches spanning partitions and in the expiry timer, so
+# the changelog partition must follow from the key (as news.clean's does), not from the event.
+seen = app.Table("seen-ids", default=None, partitions=settings.partitions, use_partitioner=True,
+                 schema=faust.Schema(key_serializer="json", value_serializer="json"))
+
+_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="classify")
+_classifier: Classifier | None = None
+
+
+def classifier() -> Classifier | None:
+    return _classifier
+
+
+async def load_classifier() -> Classifier:
+    global _classifier
+    if _classifier is None:
+        loop = asyncio.get_running_loop()
+        _classifier = await loop.run_in_executor(_executor, lambda: Classifier.load(settings.model_dir, settings.device))
+        metrics.MODEL_INFO.info({"version": _classifier.version, "variant": _classifier.variant,
+                                 "provider": _classifier.provider})
+        log.info("model %s (%s) on %s", _classifier.version, _classifier.variant, _classifier.provider)
+    return _classifier
+
+
+def scored_record(story: dict, prediction: Prediction, model_version: str, now: float) -> dict:
+    return {**story, "topic": prediction.topic, "topic_confidence": prediction.topic_confidence,
+            "sentiment": prediction.sentiment, "sentiment_score": prediction.sentiment_score,
+            "confidence": prediction.confidence, "model_version": model_version,
+            "scored_at": iso(datetime.fromtimestamp(now, UTC))}
+
+
+def fresh_stories(events, now: float) -> tuple[list, int]:
+    """Events whose id is new (or last seen longer than the TTL ago), first copy in a batch wins."""
+    fresh, in_batch, duplicates = [], set(), 0
+    for event in events:
+        story = event.value
+        sid = story.get("id") if isinstance(story, dict) else None
+        first = seen.get(sid) if sid is not None else None
+        if sid in in_batch or (first is not None and now - first < settings.dedupe_ttl):
+            duplicates += 1
+            continue
+        in_batch.add(sid)
+        fresh.append(event)
+    return fresh, duplicates
+
+
+@app.agent(clean_topic, name="classify")
+async def classify(stream) -> None:
+    model = await load_classifier()
+    loop = asyncio.get_running_loop()
+    async for events in stream.take_events(settings.batch_max, within=settings.batch_linger):
+        metrics.RECORDS_IN.labels(STAGE).inc(len(events))
+        fresh, duplicates = fresh_stories(events, time.time())
+        metrics.DUPLICATES.labels(STAGE).inc(duplicates)
+        good = []
+        for event in fresh:
+            story = event.value
+            if isinstance(story, dict) and isinstance(story.get("headline"), str) and isinstance(story.get("id"), str):
+                good.append(event)
+            else:  # only a foreign producer on our internal topic can cause this
+                await send_dead_letter(STAGE, "wrong_type", "not a news.clean record", repr(story)[:65536], event.message)
+        if not good:
+            continue
+        texts = [e.value["headline"] or (e.value.get("body") or "")[:500] for e in good]
+        started = time.perf_counter()
+        try:
+            predictions = await loop.run_in_executor(_executor, model.predict, texts)
+        except Exception as exc:
+            log.exception("classify: model failed on a batch of %d", len(texts))
+            for event in good:
+                await send_dead_letter(STAGE, "internal_error", f"model: {type(exc).__name__}: {exc}",
+                                       repr(event.value)[:65536], event.message)
+            continue
+        metrics.INFERENCE_SECONDS.observe(time.perf_counter() - started)
+        metrics.BATCH_SIZE.observe(len(texts))
+        now = time.time()
+        futures = []
+        for event, prediction in zip(good, predictions):
+            record = scored_record(event.value, prediction, model.version, now)
+            futures.append(await scored_topic.send(key=record["id"].encode("utf-8"), value=record))
+        await asyncio.gather(*futures)
+        now = time.time()
+        for event, prediction in zip(good, predictions):
+            story = event.value
+            seen[story["id"]] = now
+            metrics.SCORED.labels(prediction.topic, prediction.sentiment).inc()
+            for ticker in story.get("tickers") or ():
+                metrics.TICKER_SCORED.labels(metrics.ticker_label(ticker, settings.watchlist), prediction.sentiment).inc()
+            received = story.get("received_at")
+            if isinstance(received, int | float) and received > 0:
+                metrics.SCORING_LATENCY.observe(max(0.0, now - received))
+        metrics.RECORDS_OUT.labels(STAGE).inc(len(good))
+
+
+@app.timer(interval=60.0)
+async def expire_seen() -> None:
+    """Forget ids older than the TTL so the table does not grow without bound."""
+    cutoff = time.time() - settings.dedupe_ttl
+    stale = [key for key, first in list(seen.items()) if first is not None and first < cutoff]
+    for key in stale:
+        del seen[key]

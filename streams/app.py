@@ -1,0 +1,73 @@
+"""The Faust app, declared in one screen: settings, topics, and the agents that run on them.
+
+Run it with Faust's own CLI: `finsentry worker -l info --web-port 6066` (or `faust -A streams.app
+worker`). Settings come from FINSENTRY_* variables (streams/settings.py).
+"""
+
+from __future__ import annotations
+
+import ssl
+from typing import Any
+
+import faust
+
+from streams.settings import Settings
+
+settings = Settings.load()
+
+
+def faust_config(s: Settings) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "broker": s.broker,
+        "store": s.store,
+        "datadir": str(s.data_dir),
+        "topic_partitions": s.partitions,
+        "topic_replication_factor": s.replication,
+        "web_port": s.web_port,
+        "web_host": s.web_host,
+        "value_serializer": "json",
+        "key_serializer": "raw",
+        "consumer_auto_offset_reset": "earliest",
+        "processing_guarantee": "at_least_once",
+        "stream_wait_empty": False,
+    }
+    if s.embedded:
+        # Tansu only (streams/broker.py): its end offsets are wrong for multi-record batches, which
+        # breaks table recovery, and group joins wait the whole session timeout.
+        config.update(producer_max_batch_size=1, broker_session_timeout=6.0, broker_heartbeat_interval=1.0,
+                      broker_rebalance_timeout=6.0)
+    credentials = _credentials(s)
+    if credentials is not None:
+        config["broker_credentials"] = credentials
+    return config
+
+
+def _credentials(s: Settings) -> Any:
+    protocol = s.kafka_security_protocol
+    if protocol == "PLAINTEXT":
+        return None
+    context = ssl.create_default_context(cafile=str(s.kafka_ssl_cafile) if s.kafka_ssl_cafile else None)
+    if protocol == "SSL":
+        return faust.SSLCredentials(context)
+    if not (s.kafka_sasl_mechanism and s.kafka_sasl_username):
+        raise SystemExit("kafka_security_protocol SASL_*: set FINSENTRY_KAFKA_SASL_MECHANISM and FINSENTRY_KAFKA_SASL_USERNAME")
+    password = s.kafka_password() or ""
+    mechanism = s.kafka_sasl_mechanism
+    if mechanism == "PLAIN":
+        return faust.SASLCredentials(username=s.kafka_sasl_username, password=password,
+                                     ssl_context=context if protocol == "SASL_SSL" else None)
+    return faust.SASLCredentials(username=s.kafka_sasl_username, password=password, mechanism=mechanism,
+                                 ssl_context=context if protocol == "SASL_SSL" else None)
+
+
+app = faust.App(settings.app_id, **faust_config(settings))
+
+# Topics. `news.raw` is read as bytes so malformed input reaches the dead-letter topic intact.
+raw_topic = app.topic(settings.topic_raw, value_serializer="raw", partitions=settings.partitions)
+clean_topic = app.topic(settings.topic_clean, partitions=settings.partitions, internal=True)
+scored_topic = app.topic(settings.topic_scored, partitions=settings.partitions)
+deadletter_topic = app.topic(settings.topic_deadletter, partitions=settings.partitions)
+
+# Agents register themselves on import.
+from streams.agents import classify, ingest  # noqa: E402,F401
+from streams import web  # noqa: E402,F401

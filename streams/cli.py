@@ -1,0 +1,70 @@
+"""`finsentry`: one console script for the worker, the embedded broker, producers and the model.
+
+`finsentry worker ...` hands its arguments to Faust's own CLI unchanged. Every other subcommand
+ends a bad argument or configuration with one line naming the problem and the fix.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from models.data import DataError
+from models.runtime import ModelError
+from streams.settings import SettingsError
+
+# Subcommand modules; each exposes register(subparsers) and sets `handler` on its parser.
+COMMANDS = (
+    "streams.commands.broker",
+    "streams.commands.model",
+    "streams.sources.produce",
+    "streams.sources.generate",
+    "streams.sources.scrape",
+    "streams.demo",
+)
+
+
+class CliError(Exception):
+    """A user-facing error: printed as one line, exit status 2."""
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="finsentry", description="Streaming monitor for financial news.")
+    sub = root.add_subparsers(dest="command", metavar="COMMAND")
+    sub.add_parser("worker", help="run a Faust worker (Faust's CLI: finsentry worker -l info --web-port 6066)")
+    for name in COMMANDS:
+        importlib.import_module(name).register(sub)
+    return root
+
+
+def run_worker(argv: Sequence[str]) -> int:
+    try:
+        from streams.app import app
+    except SettingsError as exc:
+        raise CliError(str(exc)) from None
+    sys.argv = ["finsentry", "worker", *argv]
+    app.main()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if argv[:1] == ["worker"]:
+            return run_worker(argv[1:])
+        args = parser().parse_args(argv)
+        if not getattr(args, "handler", None):
+            parser().print_help()
+            return 2
+        return int(args.handler(args) or 0)
+    except (CliError, SettingsError, DataError, ModelError) as exc:
+        print(f"finsentry: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Subcommands of the `finsentry` CLI that are not data sources."""

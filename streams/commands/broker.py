@@ -1,0 +1,33 @@
+"""`finsentry broker`: the embedded Tansu broker in the foreground, for local runs and demos."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+
+from streams import broker
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("broker", help="run the embedded Kafka-compatible broker (Tansu) on loopback")
+    p.add_argument("--port", type=int, default=9092, help="port on 127.0.0.1 (default 9092; 0 picks a free one)")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if not 0 <= args.port <= 65535:
+        raise SystemExit("finsentry broker: --port must be 0-65535")
+    try:
+        running = broker.start(args.port or None)
+    except broker.BrokerError as exc:
+        print(f"finsentry: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"embedded broker on {running.url} (memory only; Ctrl-C stops it)", file=sys.stderr, flush=True)
+    signal.signal(signal.SIGTERM, lambda *_: running.stop())
+    try:
+        return running.process.wait()
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        running.stop()

@@ -1,0 +1,173 @@
+"""`finsentry train | evaluate | export | classify`: the model's life cycle from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import asdict
+from pathlib import Path
+
+from models.data import Columns, DataError
+
+
+def _columns(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--text-col", default="text", help="text column (default: text)")
+    p.add_argument("--topic-col", default="topic", help="topic label column (default: topic)")
+    p.add_argument("--sentiment-col", default="sentiment", help="sentiment label column (default: sentiment)")
+
+
+def _cols(args: argparse.Namespace) -> Columns:
+    return Columns(args.text_col, args.topic_col, args.sentiment_col)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    t = sub.add_parser("train", help="fine-tune the topic + sentiment model (needs the [train] extra)")
+    t.add_argument("--train", nargs="+", required=True, metavar="FILE", help="labelled CSV/JSONL/Parquet files; "
+                   "topic-only and sentiment-only files combine (add a feedback export here too)")
+    t.add_argument("--dev", nargs="+", required=True, metavar="FILE", help="dev files for early stopping")
+    t.add_argument("--out", required=True, help="checkpoint directory to write")
+    t.add_argument("--base", default="all-MiniLM-L6-v2", help="base encoder: the shipped default, a path or a Hugging Face id")
+    t.add_argument("--epochs", type=float, default=5.0)
+    t.add_argument("--batch-size", type=int, default=32)
+    t.add_argument("--lr", type=float, default=8e-5)
+    t.add_argument("--max-tokens", type=int, default=64)
+    t.add_argument("--patience", type=int, default=3, help="evaluations without dev macro-F1 gain before stopping")
+    t.add_argument("--seed", type=int, default=13)
+    t.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    t.add_argument("--limit", type=int, default=None, help="train on at most N examples (smoke tests)")
+    _columns(t)
+    t.set_defaults(handler=run_train)
+
+    e = sub.add_parser("evaluate", help="accuracy, macro-F1, per-class metrics, confusion, calibration")
+    e.add_argument("model", help="a checkpoint (from train) or an ONNX model directory (from export)")
+    e.add_argument("--data", nargs="+", required=True, metavar="FILE")
+    e.add_argument("--variant", default=None, help="ONNX file variant: int8 (model.onnx), fp32, fp16")
+    e.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu")
+    e.add_argument("--json", dest="json_out", default=None, help="also write the JSON report here")
+    _columns(e)
+    e.set_defaults(handler=run_evaluate)
+
+    x = sub.add_parser("export", help="export a checkpoint to ONNX: fused fp32, int8, fp16, parity report")
+    x.add_argument("checkpoint")
+    x.add_argument("--out", required=True, help="model directory to write")
+    x.add_argument("--dev", nargs="*", default=[], metavar="FILE", help="dev files for the parity report")
+    x.add_argument("--no-fp32", action="store_true", help="do not keep model.fp32.onnx")
+    _columns(x)
+    x.set_defaults(handler=run_export)
+
+    c = sub.add_parser("classify", help="classify a CSV or JSONL file; JSONL predictions out, input order")
+    c.add_argument("input", help="CSV or JSONL file, or - for JSONL on stdin")
+    c.add_argument("output", nargs="?", default=None, help="JSONL output (default stdout)")
+    c.add_argument("--model", default=None, help="model directory (default: the shipped model)")
+    c.add_argument("--text-col", default="text")
+    c.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    c.add_argument("--batch-size", type=int, default=256)
+    c.set_defaults(handler=run_classify)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from models.train import TrainConfig, train
+
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise DataError("training needs torch and transformers: pip install 'finsentry[train]'") from None
+    result = train(TrainConfig(train=args.train, dev=args.dev, out=args.out, base=args.base, columns=_cols(args),
+                               epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, max_tokens=args.max_tokens,
+                               patience=args.patience, seed=args.seed, device=args.device, limit=args.limit))
+    print(json.dumps({"checkpoint": str(result.checkpoint), "dev": result.dev_metrics, "steps": result.steps}))
+    return 0
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from models.evaluate import evaluate, table
+
+    result = evaluate(args.model, args.data, _cols(args), args.variant, args.device)
+    print(table(result), file=sys.stderr)
+    text = json.dumps(result, indent=2)
+    if args.json_out:
+        Path(args.json_out).write_text(text)
+    print(text)
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from models.export import export
+
+    if not (Path(args.checkpoint) / "heads.pt").is_file():
+        raise DataError(f"{args.checkpoint}: not a checkpoint (no heads.pt); make one with `finsentry train`")
+    export(Path(args.checkpoint), Path(args.out), args.dev, _cols(args), keep_fp32=not args.no_fp32)
+    return 0
+
+
+def read_texts(path: str, text_col: str) -> Iterator[tuple[int, str | None, dict]]:
+    """(line number, text or None when the row has none, row) for CSV or JSONL input."""
+    if path == "-" or path.endswith((".jsonl", ".ndjson", ".json")):
+        fh = sys.stdin if path == "-" else open(path, encoding="utf-8")
+        with fh:
+            for line_no, line in enumerate(fh, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    yield line_no, None, {"error": f"not JSON: {exc.msg}"}
+                    continue
+                text = row.get(text_col) if isinstance(row, dict) else None
+                yield line_no, text if isinstance(text, str) and text.strip() else None, row if isinstance(row, dict) else {}
+    elif path.endswith(".csv"):
+        with open(path, newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            if reader.fieldnames is None or text_col not in reader.fieldnames:
+                raise DataError(f"{path}: no {text_col!r} column (found {reader.fieldnames}); name it with --text-col")
+            for line_no, row in enumerate(reader, start=2):
+                text = row.get(text_col)
+                yield line_no, text if text and text.strip() else None, row
+    else:
+        raise DataError(f"{path}: unsupported input; use .csv, .jsonl or - (JSONL on stdin)")
+
+
+def run_classify(args: argparse.Namespace) -> int:
+    from models.runtime import Classifier
+
+    if args.input != "-" and not Path(args.input).is_file():
+        raise DataError(f"{args.input}: no such file")
+    clf = Classifier.load(args.model, device=args.device)
+    print(f"model {clf.version} ({clf.variant}) on {clf.provider}", file=sys.stderr)
+    out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
+    done = skipped = 0
+    started = time.monotonic()
+    pending: list[tuple[int, str, dict]] = []
+
+    def flush() -> None:
+        nonlocal done
+        preds = clf.predict([t for _, t, _ in pending], batch_size=args.batch_size)
+        for (line_no, text, _), p in zip(pending, preds):
+            out.write(json.dumps({"line": line_no, "text": text, **asdict(p)}) + "\n")
+        done += len(pending)
+        pending.clear()
+        rate = done / max(1e-9, time.monotonic() - started)
+        print(f"\rclassified {done} ({rate:.0f}/s), skipped {skipped}", end="", file=sys.stderr, flush=True)
+
+    try:
+        for line_no, text, row in read_texts(args.input, args.text_col):
+            if text is None:
+                skipped += 1
+                out.write(json.dumps({"line": line_no, "error": row.get("error") or f"no text in {args.text_col!r}"}) + "\n")
+                continue
+            pending.append((line_no, text, row))
+            if len(pending) >= args.batch_size * 4:
+                flush()
+        if pending:
+            flush()
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{args.input}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
+    finally:
+        if args.output:
+            out.close()
+    print(f"\nclassified {done}, skipped {skipped} in {time.monotonic() - started:.1f}s", file=sys.stderr)
+    return 0

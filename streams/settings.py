@@ -1,0 +1,131 @@
+"""Worker settings: environment variables first, an optional YAML file second, defaults last.
+
+Every setting has one name: the field below, `FINSENTRY_<FIELD>` in the environment and `<field>`
+in the file named by FINSENTRY_CONFIG. A bad value fails start-up with one line naming the setting
+and what it accepts, because a worker that starts half-configured loses data later.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+ENV_PREFIX = "FINSENTRY_"
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names it and the fix."""
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    broker: str = "kafka://127.0.0.1:9092"
+    # True only against the embedded Tansu broker: enables its workarounds (see streams/broker.py).
+    embedded: bool = False
+    app_id: str = "finsentry"
+    partitions: int = Field(4, ge=1, le=1024)
+    replication: int = Field(1, ge=1, le=16)
+    web_port: int = Field(6066, ge=1, le=65535)
+    web_host: str = "0.0.0.0"
+    data_dir: Path = Path("/var/tmp/finsentry")
+    # Faust table store: memory:// rebuilds tables from their changelog on start; rocksdb:// keeps
+    # them on disk (needs faust-streaming[rocksdb]).
+    store: str = "memory://"
+
+    topic_raw: str = "news.raw"
+    topic_clean: str = "news.clean"
+    topic_scored: str = "news.scored"
+    topic_deadletter: str = "news.deadletter"
+    topic_anomalies: str = "alerts.anomalies"
+    topic_alerts_deadletter: str = "alerts.deadletter"
+    topic_case_events: str = "cases.events"
+    topic_case_actions: str = "cases.actions"
+    topic_feedback: str = "labels.feedback"
+
+    model_dir: Path | None = None
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    batch_max: int = Field(64, ge=1, le=4096)
+    batch_linger: float = Field(0.02, gt=0, le=10)
+    dedupe_ttl: float = Field(86_400.0, gt=0)
+
+    receivers: Path | None = None
+    roster: Path | None = None
+    watchlist: frozenset[str] = frozenset()
+
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password_file: Path | None = None
+    kafka_ssl_cafile: Path | None = None
+
+    @field_validator("broker")
+    @classmethod
+    def _broker_url(cls, value: str) -> str:
+        for part in value.split(","):
+            part = part.strip()
+            if not part.startswith("kafka://") or ":" not in part.removeprefix("kafka://"):
+                raise ValueError("expected kafka://HOST:PORT[,kafka://HOST:PORT...]")
+        return value
+
+    @field_validator("watchlist", mode="before")
+    @classmethod
+    def _tickers(cls, value: object) -> object:
+        if isinstance(value, str):
+            return frozenset(t.strip().upper() for t in value.split(",") if t.strip())
+        return value
+
+    @property
+    def bootstrap_servers(self) -> list[str]:
+        return [p.strip().removeprefix("kafka://") for p in self.broker.split(",")]
+
+    def kafka_password(self) -> str | None:
+        """Read the SASL password from its file on demand, so it never sits in settings dumps."""
+        if self.kafka_sasl_password_file is None:
+            return None
+        return self.kafka_sasl_password_file.read_text().strip()
+
+    @classmethod
+    def load(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        values: dict[str, object] = {}
+        config = env.get(ENV_PREFIX + "CONFIG")
+        if config:
+            values.update(_read_file(Path(config)))
+        fields = set(cls.model_fields)
+        for key, raw in env.items():
+            if not key.startswith(ENV_PREFIX) or key == ENV_PREFIX + "CONFIG":
+                continue
+            name = key.removeprefix(ENV_PREFIX).lower()
+            if name in fields:
+                values[name] = raw if raw != "" else None
+        values = {k: v for k, v in values.items() if v is not None}
+        try:
+            return cls(**values)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            name = str(err["loc"][0]) if err["loc"] else "?"
+            raise SettingsError(
+                f"setting {name} (env {ENV_PREFIX}{name.upper()}): {err['msg']}"
+                + (f", got {err.get('input')!r}" if "input" in err and name in fields else "")
+            ) from None
+
+
+def _read_file(path: Path) -> dict[str, object]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except OSError as exc:
+        raise SettingsError(f"config file {path}: {exc.strerror}; fix FINSENTRY_CONFIG") from None
+    except yaml.YAMLError as exc:
+        raise SettingsError(f"config file {path}: not valid YAML ({exc})") from None
+    if not isinstance(data, dict):
+        raise SettingsError(f"config file {path}: expected a mapping of setting: value")
+    unknown = set(data) - set(Settings.model_fields)
+    if unknown:
+        raise SettingsError(f"config file {path}: unknown setting(s) {sorted(unknown)}")
+    return data
