@@ -67,6 +67,11 @@ raw_topic = app.topic(settings.topic_raw, value_serializer="raw", partitions=set
 clean_topic = app.topic(settings.topic_clean, partitions=settings.partitions, internal=True)
 scored_topic = app.topic(settings.topic_scored, partitions=settings.partitions)
 deadletter_topic = app.topic(settings.topic_deadletter, partitions=settings.partitions)
+anomalies_topic = app.topic(settings.topic_anomalies, partitions=settings.partitions)
+alerts_deadletter_topic = app.topic(settings.topic_alerts_deadletter, partitions=settings.partitions)
+case_events_topic = app.topic(settings.topic_case_events, partitions=settings.partitions)
+case_actions_topic = app.topic(settings.topic_case_actions, partitions=settings.partitions)
+feedback_topic = app.topic(settings.topic_feedback, partitions=settings.partitions)
 
 # Agents register themselves on import.
 from streams.agents import classify, ingest  # noqa: E402,F401

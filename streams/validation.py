@@ -20,6 +20,9 @@ MAX_HEADLINE_CHARS = 1_000
 MAX_BODY_CHARS = 20_000
 MAX_ID_CHARS = 200
 MAX_TICKERS = 50
+# A publication time further ahead of the broker's clock than this is clamped to the broker's
+# clock: a wrong clock at one source must not close everyone's time windows early.
+MAX_FUTURE_SKEW = 300.0
 
 REASONS = (
     "oversized", "invalid_utf8", "invalid_json", "not_object", "wrong_type", "missing_text",
@@ -143,6 +146,8 @@ def validate(value: bytes, received_at: float) -> Story | Rejection:
     if len(merged) > MAX_TICKERS:
         return Rejection("field_too_long", f"{len(merged)} tickers; the limit is {MAX_TICKERS}")
 
+    if published is not None and published.timestamp() > received_at + MAX_FUTURE_SKEW:
+        published = None
     source = clean(data.get("source") or "") or "unknown"
     story_id = clean(data.get("id") or "")
     if len(story_id) > MAX_ID_CHARS:

@@ -1,0 +1,159 @@
+"""Shared fixtures: the embedded Tansu broker, workers as real subprocesses, Kafka helpers.
+
+Integration tests run against a real Kafka protocol peer (Tansu), never a mocked broker. Workers
+are stopped before the broker (fixture order), because a worker whose broker died can hang.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+import urllib.request
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from models.runtime import default_model_dir
+from streams import broker
+from streams.demo import start_worker, stop_process, worker_env
+from streams.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "tests" / "fixtures"
+TINY_DATA = [str(FIXTURES / "tiny_topic.csv"), str(FIXTURES / "tiny_sentiment.csv")]
+
+
+def topic_names(settings: Settings) -> dict[str, int]:
+    names = (settings.topic_raw, settings.topic_clean, settings.topic_scored, settings.topic_deadletter,
+             settings.topic_anomalies, settings.topic_alerts_deadletter, settings.topic_case_events,
+             settings.topic_case_actions, settings.topic_feedback)
+    return {name: settings.partitions for name in names}
+
+
+@pytest.fixture(scope="module")
+def embedded_broker() -> Iterator[broker.EmbeddedBroker]:
+    running = broker.start()
+    broker.create_topics(running.bootstrap, topic_names(Settings()))
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shipped default model; where it is absent, a tiny model trained here on the fixtures."""
+    shipped = default_model_dir()
+    if (shipped / "model.onnx").is_file():
+        return shipped
+    from models.export import export
+    from models.train import TrainConfig, train
+
+    work = tmp_path_factory.mktemp("tiny-model")
+    train(TrainConfig(train=TINY_DATA, dev=TINY_DATA, out=str(work / "ckpt"), epochs=1, batch_size=16),
+          progress=lambda _: None)
+    export(work / "ckpt", work / "onnx", fp16=False, progress=lambda _: None)
+    return work / "onnx"
+
+
+@dataclass
+class Worker:
+    process: subprocess.Popen
+    web_port: int
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.web_port}"
+
+    def get(self, path: str) -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(self.url + path, timeout=5) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode()
+
+    def wait_ready(self, timeout: float = 90.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"worker exited {self.process.returncode}:\n{self.log.read_text()[-4000:]}")
+            try:
+                if self.get("/readyz")[0] == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.3)
+        raise AssertionError(f"worker not ready in {timeout}s:\n{self.log.read_text()[-4000:]}")
+
+    def stop(self) -> None:
+        stop_process(self.process)
+
+
+@pytest.fixture
+def start_worker_process(embedded_broker: broker.EmbeddedBroker, model_dir: Path, tmp_path: Path) -> Iterator[Callable[..., Worker]]:
+    started: list[Worker] = []
+
+    def start(wait: bool = True, **extra: str) -> Worker:
+        port = broker.free_port()
+        env = worker_env(embedded_broker.url, port, tmp_path / f"data-{len(started)}",
+                         FINSENTRY_MODEL_DIR=str(model_dir), **extra)
+        log = tmp_path / f"worker-{len(started)}.log"
+        worker = Worker(start_worker(env, log, level="info"), port, log)
+        started.append(worker)
+        if wait:
+            worker.wait_ready()
+        return worker
+
+    yield start
+    for worker in reversed(started):
+        worker.stop()
+
+
+def produce(bootstrap: str, topic: str, values: Iterable[bytes | dict], keys: Iterable[str | None] | None = None) -> int:
+    from kafka import KafkaProducer
+
+    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, acks="all")
+    n = 0
+    key_iter = iter(keys) if keys is not None else None
+    for value in values:
+        raw = value if isinstance(value, bytes) else json.dumps(value).encode()
+        key = next(key_iter) if key_iter is not None else None
+        producer.send(topic, raw, key=key.encode() if key else None)
+        n += 1
+    producer.flush()
+    producer.close()
+    return n
+
+
+def consume(bootstrap: str, topics: list[str], until: Callable[[dict[str, list]], bool], timeout: float) -> dict[str, list]:
+    """Read topics from the beginning until `until(seen)` holds or time runs out; values JSON-decoded."""
+    from kafka import KafkaConsumer
+
+    seen: dict[str, list] = {t: [] for t in topics}
+    consumer = KafkaConsumer(*topics, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None,
+                             consumer_timeout_ms=1000)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline and not until(seen):
+            for message in consumer:
+                seen[message.topic].append(json.loads(message.value))
+                if until(seen) or time.monotonic() > deadline:
+                    break
+    finally:
+        consumer.close()
+    return seen
+
+
+@pytest.fixture
+def kafka() -> object:
+    return type("Kafka", (), {"produce": staticmethod(produce), "consume": staticmethod(consume)})
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    shipped = default_model_dir()
+    which = "shipped default model" if (shipped / "model.onnx").is_file() else \
+        "NO shipped model: integration tests use a tiny model trained on tests/fixtures (near-random labels)"
+    return f"finsentry: {which}; CI={os.environ.get('CI', '')}"
