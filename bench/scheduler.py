@@ -14,6 +14,8 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+# Python puts this file's folder first on sys.path, where this very file would shadow the package.
+sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 from scheduler.simulate import Metrics, SimConfig, compare
 

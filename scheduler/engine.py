@@ -163,7 +163,7 @@ class Scheduler:
         """Swap the roster; cases of removed analysts, or beyond a lowered capacity, go back to waiting."""
         now = utc(now or datetime.now(UTC))
         self._roster = roster
-        entered: list[Case] = []
+        out: list[CaseEvent] = []
         held: dict[str, list[Case]] = {}
         for case in self._open.values():
             if case.status in HELD:
@@ -172,13 +172,13 @@ class Scheduler:
             analyst = roster.analysts.get(analyst_id)
             if analyst is None:
                 for case in cases:
-                    self._to_waiting(case, f"{analyst_id} left the roster", entered)
+                    self._unassign(case, f"{analyst_id} left the roster", now, out)
                 continue
             # Over a lowered capacity: give back unacknowledged work first, latest arrivals first.
             cases.sort(key=lambda c: (c.status is Status.ACKNOWLEDGED, -c.seq))
             for case in cases[: max(0, len(cases) - analyst.capacity)]:
-                self._to_waiting(case, f"{analyst_id}'s capacity was lowered to {analyst.capacity}", entered)
-        return self._finish([], entered, now)
+                self._unassign(case, f"{analyst_id}'s capacity was lowered to {analyst.capacity}", now, out)
+        return self._finish(out, [], now)
 
     # ---- transitions ---------------------------------------------------------------------------
 
@@ -258,7 +258,7 @@ class Scheduler:
         """Without `to`, the case goes back to the pool and the optimiser picks someone else."""
         if to is None:
             _avoid(case, analyst)
-            self._to_waiting(case, f"handed back by {analyst}", entered)
+            self._unassign(case, f"handed back by {analyst}", now, out)
             return
         target = self._roster.analysts.get(to) if isinstance(to, str) else None
         if target is None:
@@ -291,6 +291,13 @@ class Scheduler:
         case.ack_due = now + self._policy.ack_sla[case.severity]  # each holder gets the full window
         return CaseEvent.of("assigned", case, now, analyst=analyst.id, reason=reason, notify=self._notify(analyst.id))
 
+    def _unassign(self, case: Case, reason: str, now: datetime, out: list[CaseEvent]) -> None:
+        """Take a case off its holder, saying so at once so nobody believes they still hold it."""
+        out.append(
+            CaseEvent.of("waiting", case, now, analyst=case.analyst, reason=reason, notify=self._notify(case.analyst))
+        )
+        self._to_waiting(case, reason, [])
+
     def _to_waiting(self, case: Case, reason: str, entered: list[Case]) -> None:
         case.status, case.analyst, case.assigned_at, case.acked_at = Status.WAITING, None, None, None
         case.reason = reason
@@ -310,7 +317,7 @@ class Scheduler:
     # ---- assignment ----------------------------------------------------------------------------
 
     def _finish(self, out: list[CaseEvent], entered: list[Case], now: datetime) -> list[dict[str, Any]]:
-        """Every input ends here: fill free capacity, then say which new arrivals are still waiting."""
+        """Every input ends here: fill free capacity, then say which new or escalated cases still wait."""
         out += self._dispatch(now)
         out += [
             CaseEvent.of("waiting", c, now, reason=c.reason or NO_ONE_FREE)

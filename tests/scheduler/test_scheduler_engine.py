@@ -139,7 +139,12 @@ def test_anomalies_are_idempotent_and_updates_change_severity_and_evidence():
 
 def test_bad_anomalies_are_rejected():
     s = Scheduler(roster(), POLICY)
-    for bad in (anomaly("a", severity="huge"), anomaly("a", scope="AAPL"), anomaly("a", event="close"), {"scope": "x:y"}):
+    for bad in (
+        anomaly("a", severity="huge"),
+        anomaly("a", scope="AAPL"),
+        anomaly("a", event="close"),
+        {"scope": "x:y"},
+    ):
         with pytest.raises(AnomalyError):
             s.on_anomaly(bad, MONDAY_10)
     with pytest.raises(ValueError, match="naive"):
@@ -191,7 +196,7 @@ def test_reassign_to_a_colleague_or_back_to_the_pool_and_label():
     events = s.on_action(action("reassign", "case-a", "alice", "r1", to="bob"), MONDAY_10)
     assert names(events) == [("assigned", "a", "bob")] and events[0]["reason"] == "reassigned by alice"
     events = s.on_action(action("reassign", "case-a", "bob", "r2"), MONDAY_10)
-    assert names(events) == [("assigned", "a", "alice")]  # bob handed it back; alice is the only other
+    assert names(events) == [("waiting", "a", "bob"), ("assigned", "a", "alice")]  # handed back; alice is the other
     s.on_anomaly(anomaly("i", severity="info"), MONDAY_10)
     labelled = s.on_action(action("label", "case-i", "bob", "l1", labels=[{"id": "i-n1", "topic": "M&A"}]), MONDAY_10)
     assert names(labelled) == [("labelled", "i", "bob")]  # anyone may review the machine's cases
@@ -231,12 +236,16 @@ def test_state_round_trip_mid_flight_gives_identical_future():
 
     first = [("anomaly", anomaly(f"a{i}", severity=("warning", "critical")[i % 2])) for i in range(6)]
     first += [("action", action("ack", "case-a0", "alice", "k0")), ("tick", None)]
-    second = [("tick", None)] * 3 + [
-        ("action", action("resolve", "case-a0", "alice", "k1")),
-        ("anomaly", anomaly("a9", scope="topic:Macro", severity="critical")),
-        ("tick", None),
-        ("action", action("ack", "case-a1", "alice", "k2")),
-    ] + [("tick", None)] * 5
+    second = (
+        [("tick", None)] * 3
+        + [
+            ("action", action("resolve", "case-a0", "alice", "k1")),
+            ("anomaly", anomaly("a9", scope="topic:Macro", severity="critical")),
+            ("tick", None),
+            ("action", action("ack", "case-a1", "alice", "k2")),
+        ]
+        + [("tick", None)] * 5
+    )
     original = Scheduler(roster(), POLICY)
     script(original, MONDAY_10, first)
     restored = Scheduler.from_dict(roster(), POLICY, json.loads(json.dumps(original.to_dict())))
