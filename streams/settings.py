@@ -54,7 +54,14 @@ class Settings(BaseModel):
     batch_linger: float = Field(0.02, gt=0, le=10)
     dedupe_ttl: float = Field(86_400.0, gt=0)
 
+    # Detection overrides; unset means alerts.config.MonitorConfig's tuned default.
+    monitor_window_seconds: float | None = Field(None, gt=0)
+    monitor_allowed_lateness: float | None = Field(None, ge=0)
+    monitor_warmup_windows: int | None = Field(None, ge=0)
+
     receivers: Path | None = None
+    # Optional Alertmanager (base URL, e.g. http://alertmanager:9093) that also gets every alert.
+    alertmanager_url: str | None = None
     roster: Path | None = None
     watchlist: frozenset[str] = frozenset()
 

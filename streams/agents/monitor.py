@@ -1,0 +1,183 @@
+"""Monitor: scored stories -> per-scope windows, baselines and detectors -> `alerts.anomalies`.
+
+`news.scored` is keyed by story id, but detection state is per scope (`topic:Earnings`,
+`ticker:ACME`), so a fan-out agent re-keys each story once per scope onto the internal
+`news.by-scope` topic. Every scope then lives on one partition, owned by one worker, whose
+changelog-backed table holds that scope's `ScopeMonitor` state.
+
+Time is event time throughout: a story's `published_at` closes its own scope's windows, and a
+timer closes quiet scopes' windows at the newest `published_at` this worker has seen. Replays and
+generated streams carry simulated timestamps, so wall time would close windows at the wrong moment.
+Event-time order across partitions is only as good as the pipeline keeps it: stories that arrive
+more than `allowed_lateness` behind the watermark are ignored as late.
+
+A redelivered story changes nothing (`ScopeMonitor.observe` ignores ids it has counted), and an
+anomaly event is acknowledged by the broker before the state that produced it is written, so a
+crash in between re-emits the same event (same anomaly id) rather than losing it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import asdict, dataclass
+
+import faust
+from aiokafka.partitioner import DefaultPartitioner
+from faust.types import TP
+
+from alerts.config import MonitorConfig
+from alerts.engine import AnomalyEvent, ScopeMonitor, Story, scopes_for
+from alerts.records import KINDS
+from streams import metrics
+from streams.agents.ingest import send_dead_letter
+from streams.app import anomalies_topic, app, settings
+from streams.settings import Settings
+from streams.validation import Rejection, parse_time
+
+log = logging.getLogger(__name__)
+STAGE = "monitor"
+BY_SCOPE_TOPIC = "news.by-scope"
+TICK_SECONDS = 5.0
+TOPIC_PREFIX = "topic:"
+
+
+def monitor_config(s: Settings) -> MonitorConfig:
+    overrides = {"window_seconds": s.monitor_window_seconds, "allowed_lateness": s.monitor_allowed_lateness,
+                 "warmup_windows": s.monitor_warmup_windows}
+    return MonitorConfig(**{name: value for name, value in overrides.items() if value is not None})
+
+
+CONFIG = monitor_config(settings)
+
+# `news.scored` read as bytes, so a foreign producer's garbage reaches the dead-letter topic intact.
+scored_bytes = app.topic(settings.topic_scored, value_serializer="raw", partitions=settings.partitions)
+# JSON keys here and in the table: both partition a scope by the same bytes, so the changelog
+# partition the timer writes to (use_partitioner) is the partition the scope's stories arrive on.
+by_scope_topic = app.topic(BY_SCOPE_TOPIC, partitions=settings.partitions, internal=True,
+                           key_serializer="json", value_serializer="json")
+monitors = app.Table("monitor-scopes", default=None, partitions=settings.partitions, use_partitioner=True,
+                     schema=faust.Schema(key_serializer="json", value_serializer="json"))
+
+
+@dataclass
+class EventClock:
+    """The newest publication time this worker has seen, and the watermark the timer last applied."""
+
+    newest: float = float("-inf")
+    applied: float = float("-inf")
+
+
+clock = EventClock()
+
+
+def parse_scored(raw: bytes | None) -> tuple[Story, list[str]] | Rejection:
+    """A `news.scored` value as the monitor's Story plus the scopes it counts in, or why not."""
+    try:
+        record = json.loads(raw) if raw is not None else None
+    except (UnicodeDecodeError, ValueError) as exc:
+        return Rejection("invalid_json", f"not JSON: {exc}")
+    if not isinstance(record, dict):
+        return Rejection("not_object", "a news.scored value must be a JSON object")
+    tickers = record.get("tickers") or []
+    topic = record.get("topic")
+    if not (isinstance(record.get("id"), str) and isinstance(record.get("headline"), str)
+            and isinstance(record.get("sentiment_score"), int | float) and isinstance(topic, str | None)
+            and isinstance(tickers, list) and all(isinstance(t, str) for t in tickers)):
+        return Rejection("wrong_type", "needs id, headline (strings), sentiment_score (number), topic, tickers (list)")
+    try:
+        published_at = parse_time(record.get("published_at")).timestamp()
+    except (ValueError, OverflowError, OSError) as exc:
+        return Rejection("bad_timestamp", f"published_at: {exc}")
+    try:
+        story = Story(record["id"], record["headline"], record.get("sentiment"),
+                      float(record["sentiment_score"]), published_at)
+    except ValueError as exc:
+        return Rejection("wrong_type", str(exc))
+    return story, scopes_for(topic, tickers)
+
+
+@app.agent(scored_bytes, name="monitor-fanout")
+async def fan_out(stream) -> None:
+    async for event in stream.events():
+        metrics.RECORDS_IN.labels(STAGE).inc()
+        try:
+            parsed = parse_scored(event.value)
+            if isinstance(parsed, Rejection):
+                await send_dead_letter(STAGE, parsed.reason, parsed.message, event.value, event.message)
+                continue
+            story, scopes = parsed
+            for scope in scopes:
+                await by_scope_topic.send(key=scope, value=asdict(story))
+        except Exception as exc:  # the agent must survive anything a record can do
+            log.exception("monitor: unexpected error fanning out %s[%s]@%s", event.message.topic,
+                          event.message.partition, event.message.offset)
+            await send_dead_letter(STAGE, "internal_error", f"{type(exc).__name__}: {exc}", event.value, event.message)
+
+
+def load(scope: str) -> ScopeMonitor:
+    state = monitors.get(scope)
+    return ScopeMonitor.from_dict(state, CONFIG) if state else ScopeMonitor.new(scope, CONFIG)
+
+
+async def publish(events: list[AnomalyEvent]) -> None:
+    """Send events and wait for the broker's acknowledgement, before the caller saves state."""
+    pending = [await anomalies_topic.send(key=e.scope.encode("utf-8"), value=e.to_json()) for e in events]
+    await asyncio.gather(*pending)
+    for e in events:
+        metrics.ANOMALIES.labels(e.kind, e.severity, e.event).inc()
+        log.info("anomaly %s %s %s in %s (score %.1f, %s)", e.event, e.anomaly_id, e.kind, e.scope, e.score, e.severity)
+    metrics.RECORDS_OUT.labels(STAGE).inc(len(events))
+
+
+def record_window(monitor: ScopeMonitor) -> None:
+    """Per-topic negative share of the last closed window; tickers never become label values."""
+    if monitor.scope.startswith(TOPIC_PREFIX) and monitor.last_window is not None:
+        metrics.NEGATIVE_SHARE.labels(monitor.scope.removeprefix(TOPIC_PREFIX)).set(monitor.last_window.negative_share)
+
+
+@app.agent(by_scope_topic, name="monitor")
+async def monitor(stream) -> None:
+    async for event in stream.events():
+        try:
+            scope, story = event.key, Story(**event.value)
+            clock.newest = max(clock.newest, story.published_at)
+            scope_monitor = load(scope)
+            events = scope_monitor.observe(story)
+            await publish(events)
+            monitors[scope] = scope_monitor.to_dict()
+            record_window(scope_monitor)
+        except Exception as exc:  # only a foreign producer on our internal topic, or a bug, gets here
+            log.exception("monitor: unexpected error at %s[%s]@%s", event.message.topic, event.message.partition,
+                          event.message.offset)
+            await send_dead_letter(STAGE, "internal_error", f"{type(exc).__name__}: {exc}",
+                                   json.dumps(event.value, default=str), event.message)
+
+
+def owned(scope: str) -> bool:
+    """Is this worker the active owner of the scope (not a standby replica holding a copy)?"""
+    key = monitors.changelog_topic.prepare_key(scope, None)[0]
+    partition = DefaultPartitioner()(key, list(range(settings.partitions)), None)
+    return TP(BY_SCOPE_TOPIC, partition) in app.assignor.assigned_actives()
+
+
+@app.timer(interval=TICK_SECONDS)
+async def advance_quiet_scopes() -> None:
+    """Close quiet scopes' windows at the event-time watermark, and count open anomalies."""
+    watermark, moved = clock.newest, clock.newest > clock.applied
+    active = dict.fromkeys(KINDS, 0)
+    for scope in [key for key in list(monitors.keys()) if owned(key)]:
+        scope_monitor = load(scope)
+        if moved:
+            before = scope_monitor.last_window
+            events = scope_monitor.advance(watermark)
+            await publish(events)
+            if scope_monitor.last_window is not before:
+                monitors[scope] = scope_monitor.to_dict()
+                record_window(scope_monitor)
+        for kind, lifecycle in scope_monitor.lifecycles.items():
+            active[kind] += lifecycle.active_id is not None
+    clock.applied = watermark
+    for kind, count in active.items():
+        metrics.ANOMALIES_ACTIVE.labels(kind).set(count)
