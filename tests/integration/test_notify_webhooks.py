@@ -1,0 +1,129 @@
+"""Notify on a real broker: anomaly events become grouped, signed webhooks at a real HTTP receiver;
+silences hold alerts back and survive a restart; a failing receiver ends in `alerts.deadletter`."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from webhook_sink import WebhookSink
+
+from alerts.records import AnomalyEvent
+from streams.settings import Settings
+
+SECRET = "notify-test-secret"
+
+
+def anomaly(aid: str, scope: str) -> dict:
+    return AnomalyEvent(aid, "open", "negative_surge", scope, "2024-01-02T14:41:00.000Z", "2024-01-02T14:42:00.000Z",
+                        12.0, 2.5, 9.4, "warning", ["s1"], ["Acme shares plunge"]).to_json()
+
+
+def receivers_file(tmp_path: Path, sink: WebhookSink) -> Path:
+    path = tmp_path / "receivers.yaml"
+    path.write_text(f"""
+receivers:
+  - name: desk
+    url: {sink.url("/hook")}
+    secret_env: FINSENTRY_WEBHOOK_SECRET
+    group_wait: 1s
+    group_interval: 2s
+  - name: broken
+    url: {sink.url("/broken")}
+    secret_env: FINSENTRY_WEBHOOK_SECRET
+    scopes: ["ticker:*"]
+    group_wait: 1s
+    max_attempts: 2
+    backoff_initial: 0.1s
+    backoff_max: 0.2s
+""")
+    return path
+
+
+def call(worker, method: str, path: str, body: bytes | None = None) -> tuple[int, dict]:
+    request = urllib.request.Request(worker.url + path, data=body, method=method,
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def metric(worker, name: str, labels: str) -> float:
+    _, text = worker.get("/metrics")
+    match = re.search(rf"^{name}{{{re.escape(labels)}}} (\S+)$", text, re.MULTILINE)
+    return float(match.group(1)) if match else 0.0
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.3)
+
+
+def silence_ids(worker) -> list[str]:
+    status, body = call(worker, "GET", "/silences")
+    return [s["id"] for s in body["silences"]] if status == 200 else []
+
+
+@pytest.mark.integration
+def test_grouped_signed_webhooks_silences_and_dead_letters(embedded_broker, start_worker_process, kafka,
+                                                           tmp_path: Path) -> None:
+    settings = Settings()
+    sink = WebhookSink(SECRET.encode(), statuses={"/broken": 500}).start()
+    try:
+        env = {"FINSENTRY_RECEIVERS": str(receivers_file(tmp_path, sink)), "FINSENTRY_WEBHOOK_SECRET": SECRET}
+        worker = start_worker_process(**env)
+
+        assert call(worker, "POST", "/silences", b"{nope")[0] == 400
+        status, error = call(worker, "POST", "/silences", json.dumps({"matchers": [], "ends_at": 1}).encode())
+        assert status == 400 and "error" in error
+        assert call(worker, "POST", "/silences", b"x" * 20_000)[0] == 413
+        until = time.time() + 3600
+        status, created = call(worker, "POST", "/silences", json.dumps(
+            {"matchers": [{"name": "scope", "value": "topic:Silenced"}], "ends_at": until, "comment": "test"}).encode())
+        assert status == 202
+        wait_for(lambda: created["id"] in silence_ids(worker), 20, "the silence to be applied")
+
+        events = [anomaly("a1", "topic:Earnings"), anomaly("a2", "topic:Silenced"), anomaly("a3", "ticker:ACME")]
+        kafka.produce(embedded_broker.bootstrap, settings.topic_anomalies, [*events, b'{"anomaly_id": 1}'],
+                      [e["scope"] for e in events] + ["junk"])
+        wait_for(lambda: len(sink.on("/hook")) >= 2 and len(sink.on("/broken")) >= 2, 30, "the webhooks")
+        time.sleep(3)  # a group interval: nothing more may arrive
+        hooks = sink.on("/hook")
+        assert sorted(r.payload["groupLabels"]["scope"] for r in hooks) == ["ticker:ACME", "topic:Earnings"]
+        assert all(r.valid_signature and r.payload["version"] == "4" for r in hooks)
+        assert [a["labels"]["anomaly_id"] for r in hooks for a in r.payload["alerts"]].count("a2") == 0
+        assert len(sink.on("/broken")) == 2  # max_attempts
+
+        def dead(seen: dict[str, list]) -> bool:
+            return any(d.get("receiver") == "broken" for d in seen[settings.topic_alerts_deadletter]) and any(
+                d.get("stage") == "notify" for d in seen[settings.topic_deadletter])
+
+        seen = kafka.consume(embedded_broker.bootstrap, [settings.topic_alerts_deadletter, settings.topic_deadletter],
+                             dead, timeout=20)
+        letter = next(d for d in seen[settings.topic_alerts_deadletter] if d["receiver"] == "broken")
+        assert letter["status"] == 500 and letter["attempts"] == 2 and "HTTP 500" in letter["error"]
+        assert metric(worker, "finsentry_webhook_deliveries_total", 'outcome="delivered",receiver="desk"') == 2
+        assert metric(worker, "finsentry_webhook_deliveries_total", 'outcome="deadletter",receiver="broken"') == 1
+        assert metric(worker, "finsentry_webhook_deliveries_total", 'outcome="silenced",receiver="desk"') == 1
+
+        # A restarted coordinator resumes: the silence is still there and nothing is re-sent.
+        worker.stop()
+        restarted = start_worker_process(**env)
+        wait_for(lambda: created["id"] in silence_ids(restarted), 30, "the restored silence")
+        time.sleep(3)
+        assert len(sink.on("/hook")) == 2
+        assert call(restarted, "DELETE", f"/silences/{created['id']}")[0] == 202
+        wait_for(lambda: created["id"] not in silence_ids(restarted), 20, "the silence to expire")
+    finally:
+        sink.stop()
