@@ -23,6 +23,7 @@ COMMANDS = (
     "streams.sources.generate",
     "streams.sources.scrape",
     "streams.demo",
+    "streams.commands.receiver",
 )
 
 

@@ -1,0 +1,72 @@
+"""`finsentry receiver`: a webhook receiver that verifies finsentry's signature and prints each alert.
+
+For demos and docker-compose: it shows what a real receiver sees, and a wrong shared secret shows
+up as 401s here and as dead-lettered deliveries at the worker.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from typing import TextIO
+
+from aiohttp import web
+
+from alerts.signing import verify
+
+MAX_BODY = 1024 * 1024
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("receiver", help="demo webhook receiver: verify signatures, print alerts")
+    p.add_argument("--port", type=int, default=9000, help="port to listen on (default 9000)")
+    p.add_argument("--host", default="0.0.0.0", help="address to bind (default 0.0.0.0)")
+    p.add_argument("--secret-env", default="FINSENTRY_WEBHOOK_SECRET",
+                   help="environment variable holding the shared secret (default FINSENTRY_WEBHOOK_SECRET)")
+    p.set_defaults(handler=run)
+
+
+def alert_lines(payload: dict) -> list[str]:
+    """One line per alert: status, alertname, scope, severity, summary."""
+    lines = []
+    for alert in payload.get("alerts") or []:
+        labels, annotations = alert.get("labels") or {}, alert.get("annotations") or {}
+        lines.append(" ".join((alert.get("status", "?"), labels.get("alertname", "?"), labels.get("scope", "?"),
+                               labels.get("severity", "?"), annotations.get("summary", ""))))
+    return lines
+
+
+def application(secret: bytes, out: TextIO = sys.stdout) -> web.Application:
+    async def hook(request: web.Request) -> web.Response:
+        body = await request.read()
+        if not verify(secret, request.headers, body, time.time()):
+            print(f"rejected: bad or stale signature from {request.remote}", file=out, flush=True)
+            return web.json_response({"error": "bad signature"}, status=401)
+        try:
+            payload = json.loads(body)
+            lines = alert_lines(payload)
+        except (ValueError, AttributeError, TypeError):
+            return web.json_response({"error": "not an Alertmanager webhook payload"}, status=400)
+        for line in lines:
+            print(line, file=out, flush=True)
+        return web.json_response({"status": "ok"})
+
+    app = web.Application(client_max_size=MAX_BODY)
+    app.router.add_post("/{path:.*}", hook)
+    return app
+
+
+def run(args: argparse.Namespace) -> int:
+    if not 0 < args.port <= 65535:
+        raise SystemExit("finsentry receiver: --port must be 1-65535")
+    secret = os.environ.get(args.secret_env, "")
+    if not secret:
+        print(f"finsentry: error: environment variable {args.secret_env} is unset or empty; export the shared "
+              "secret the workers' receivers file names", file=sys.stderr)
+        return 2
+    print(f"receiver on http://{args.host}:{args.port}/ (secret from {args.secret_env})", file=sys.stderr, flush=True)
+    web.run_app(application(secret.encode()), host=args.host, port=args.port, print=None)
+    return 0
