@@ -1,0 +1,100 @@
+"""Case webhooks: tell an analyst, on their roster `notify` URL, that a case was given to them,
+escalated, or taken off them.
+
+The scheduler puts the target in the event (`notify`), so this agent needs no roster and runs on
+whichever worker owns each `cases.events` partition, away from the scheduler's single writer: a
+slow receiver never delays assignment. Payloads are Alertmanager v4 with one alert, signed and
+retried by `alerts.delivery.deliver`; at most `MAX_IN_FLIGHT` deliveries run at once (the agent
+waits for a slot, holding back only this consumer). A delivery that exhausts its retries goes to
+the alerts dead-letter topic and is counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from alerts.delivery import deliver
+from alerts.payload import ZERO_TIME, Alert, build_payload
+from alerts.receivers import Receiver
+from streams import metrics
+from streams.agents.notify import client
+from streams.app import alerts_deadletter_topic, app, case_events_topic, settings
+
+log = logging.getLogger(__name__)
+MAX_IN_FLIGHT = 8
+SUMMARIES = {
+    "assigned": "{case_id} ({severity}, {scope}) is assigned to you",
+    "escalated": "{case_id} ({severity}, {scope}) escalated: {reason}",
+    "waiting": "{case_id} ({scope}) was taken off you: {reason}",
+}
+
+
+def webhook_secret() -> bytes | None:
+    path = settings.case_webhook_secret_file
+    if path is None:
+        return None
+    try:
+        secret = path.read_text().strip()
+    except OSError as exc:
+        raise SystemExit(f"finsentry: case_webhook_secret_file (FINSENTRY_CASE_WEBHOOK_SECRET_FILE): "
+                         f"cannot read {path} ({exc.strerror})") from None
+    if not secret:
+        raise SystemExit(f"finsentry: case_webhook_secret_file: {path} is empty; put the shared secret in it")
+    return secret.encode()
+
+
+SECRET = webhook_secret()
+_slots = asyncio.Semaphore(MAX_IN_FLIGHT)
+_tasks: set[asyncio.Task[None]] = set()  # the loop keeps only weak references to tasks
+
+
+def case_payload(event: dict[str, Any]) -> dict[str, Any]:
+    """One firing alert per case event, named `case_<event>`, labelled by case and analyst."""
+    analyst = event["notify"]["analyst"]
+    labels = {"alertname": f"case_{event['event']}", "case_id": event["case_id"], "analyst": analyst,
+              "scope": event["scope"], "severity": event["severity"], "anomaly_id": event["anomaly_id"]}
+    summary = SUMMARIES.get(event["event"], "{case_id}: {event}").format(**{"reason": "", **event})
+    alert = Alert("firing", labels, {"summary": summary, "reason": event.get("reason", "")}, event["at"], ZERO_TIME,
+                  "", f"{event['case_id']}/{event['event']}/{event['at']}")
+    return build_payload(f"analyst-{analyst}", {"case_id": event["case_id"]}, [alert], "")
+
+
+async def send(event: dict[str, Any], secret: bytes) -> None:
+    target = event["notify"]
+    receiver = Receiver(name=f"analyst-{target['analyst']}", url=target["target"], secret=secret)
+    result = await deliver(client(), receiver, case_payload(event), now_fn=time.time)
+    if result.attempts > 1:
+        metrics.WEBHOOK_DELIVERIES.labels(receiver.name, "retried").inc(result.attempts - 1)
+    if result.outcome == "delivered":
+        metrics.WEBHOOK_DELIVERIES.labels(receiver.name, "delivered").inc()
+        return
+    log.error("case webhook to %s failed after %d attempt(s): %s", receiver.name, result.attempts, result.last_error)
+    await (await alerts_deadletter_topic.send(key=receiver.name.encode(), value=result.deadletter()))
+    metrics.WEBHOOK_DELIVERIES.labels(receiver.name, "deadletter").inc()
+
+
+def _release(task: asyncio.Task[None]) -> None:
+    _tasks.discard(task)
+    _slots.release()
+    if not task.cancelled() and task.exception() is not None:
+        log.error("case webhook: delivery task failed: %r", task.exception())
+
+
+@app.agent(case_events_topic, name="case-webhooks")
+async def notify_analysts(stream: Any) -> None:
+    async for event in stream:
+        if SECRET is None or not isinstance(event, dict) or not isinstance(event.get("notify"), dict):
+            continue
+        await _slots.acquire()
+        task = asyncio.ensure_future(send(event, SECRET))
+        _tasks.add(task)
+        task.add_done_callback(_release)
+
+
+@app.task
+async def announce() -> None:
+    if SECRET is None:
+        log.warning("case webhooks: FINSENTRY_CASE_WEBHOOK_SECRET_FILE unset: analysts are not notified by webhook")

@@ -1,0 +1,285 @@
+"""Schedule: anomalies and analyst actions -> the `Scheduler` -> `cases.events` (and label feedback).
+
+Assignment needs one coordinator, so anomaly events, `cases.actions` and the clock are all routed
+onto the single-partition internal topic `scheduler.inbox`; the worker that owns its one partition
+is the only writer. It keeps the scheduler's whole state in a changelog-backed table under one key,
+so a restarted or newly elected writer resumes exactly where the last one stopped. Timer ticks go
+through the inbox too (only the owner sends them), so there is never a second writer.
+
+Case events are sent and acknowledged by the broker before the state is saved: a crash in between
+re-applies the input, which the scheduler ignores by anomaly or action id, at worst re-emitting
+events (at-least-once, like every topic here), never losing them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+from faust.types import TP
+
+from scheduler import ActionError, AnomalyError, Roster, RosterError, RosterWatcher, Scheduler, SchedulerPolicy
+from scheduler.cases import Evidence
+from streams import metrics
+from streams.agents.ingest import send_dead_letter
+from streams.app import anomalies_topic, app, case_actions_topic, case_events_topic, feedback_topic, settings
+
+log = logging.getLogger(__name__)
+STAGE = "scheduler"
+INBOX_TOPIC = "scheduler.inbox"
+STATE_KEY = "scheduler"
+SENTIMENTS = ("negative", "neutral", "positive")
+
+inbox_topic = app.topic(INBOX_TOPIC, partitions=1, internal=True)
+state_table = app.Table("scheduler-state", default=None, partitions=1, use_partitioner=True,
+                        schema=faust.Schema(key_serializer="json", value_serializer="json"))
+
+POLICY = SchedulerPolicy(
+    assignment=settings.scheduler_assignment,
+    auto_resolve_below=None if settings.scheduler_auto_resolve_below == "none" else settings.scheduler_auto_resolve_below,
+)
+NO_ROSTER = Roster(analysts={}, sectors={})
+
+
+def roster_watcher() -> RosterWatcher | None:
+    if settings.roster is None:
+        return None
+    try:
+        return RosterWatcher(settings.roster)
+    except RosterError as exc:  # no earlier roster to keep: refuse to start, like any bad setting
+        raise SystemExit(f"finsentry: roster (FINSENTRY_ROSTER): {exc}") from None
+
+
+WATCHER = roster_watcher()
+
+
+def roster() -> Roster:
+    """The roster in force: the last good version of the file (a bad edit keeps the old one)."""
+    return WATCHER.roster if WATCHER is not None else NO_ROSTER
+
+
+def is_owner() -> bool:
+    """True on the one worker that owns the inbox and has its state table fully recovered."""
+    return (TP(INBOX_TOPIC, 0) in app.assignor.assigned_actives()
+            and not app.rebalancing and not app.in_recovery)
+
+
+def load() -> Scheduler:
+    """A scheduler over a private copy of the stored state: the engine mutates lists in place, and
+    the table's in-memory value must change only through a write that reaches the changelog."""
+    return Scheduler(roster(), POLICY, copy.deepcopy(state_table.get(STATE_KEY)))
+
+
+# ---- outcomes for the HTTP API (same process: the API answers only on the owner) -------------------
+
+_pending: dict[str, asyncio.Future[list[dict[str, Any]]]] = {}
+
+
+def expect(action_id: str) -> asyncio.Future[list[dict[str, Any]]]:
+    """A future the writer settles with the action's events, or its ActionError."""
+    future: asyncio.Future[list[dict[str, Any]]] = asyncio.get_running_loop().create_future()
+    _pending[action_id] = future
+    return future
+
+
+def forget(action_id: str) -> None:
+    _pending.pop(action_id, None)
+
+
+def _settle(action_id: Any, result: list[dict[str, Any]] | ActionError) -> None:
+    future = _pending.pop(action_id, None) if isinstance(action_id, str) else None
+    if future is None or future.done():
+        return
+    if isinstance(result, ActionError):
+        future.set_exception(result)
+    else:
+        future.set_result(result)
+
+
+# ---- pure helpers --------------------------------------------------------------------------------
+
+def label_problem(case: dict[str, Any], labels: Any) -> str | None:
+    """Why corrected labels cannot become training data for this case, or None if they can.
+
+    The engine checks their shape; this checks what the feedback loop needs besides: each id is a
+    headline behind the case (so its text is known) and the labels are ones the trainer reads.
+    """
+    if labels is None:
+        return None
+    if not isinstance(labels, list):
+        return "labels must be a list of {id, topic?, sentiment?}"
+    texts = headline_texts(case)
+    for label in labels:
+        if not isinstance(label, dict):
+            return f"each label must be an object, got {label!r}"
+        if label.get("id") not in texts:
+            return f"label id {label.get('id')!r} is not a headline of {case['case_id']} (ids: {sorted(texts)})"
+        topic, sentiment = label.get("topic"), label.get("sentiment")
+        if topic is not None and (not isinstance(topic, str) or not topic.strip()):
+            return f"label topic must be a non-empty string, got {topic!r}"
+        if sentiment is not None and sentiment not in SENTIMENTS:
+            return f"label sentiment must be one of {SENTIMENTS}, got {sentiment!r}"
+        if topic is None and sentiment is None:
+            return f"label {label['id']!r} corrects nothing: give topic and/or sentiment"
+    return None
+
+
+def headline_texts(case: dict[str, Any]) -> dict[str, str]:
+    """Story id -> headline; the monitor writes `sample_ids` and `headlines` in the same order."""
+    return dict(zip(case["sample_ids"], case["headlines"], strict=False))
+
+
+def feedback_records(event: dict[str, Any], case: dict[str, Any]) -> list[dict[str, Any]]:
+    """`labels.feedback` values for the corrected labels of a resolved or labelled event; labels the
+    trainer could not use (unknown id, unknown sentiment) are skipped, having been refused at the API."""
+    texts = headline_texts(case)
+    return [
+        {"id": label["id"], "text": texts[label["id"]], **{k: label[k] for k in ("topic", "sentiment") if k in label},
+         "case_id": event["case_id"], "analyst": event.get("analyst"), "at": event["at"]}
+        for label in event.get("labels") or ()
+        if label_problem(case, [label]) is None
+    ]
+
+
+@dataclass(frozen=True)
+class Workload:
+    open_by_analyst: dict[str, int]
+    utilisation: dict[str, float]
+    waiting: int
+    over_sla: int
+
+
+def workload(state: dict[str, Any], current: Roster, policy: SchedulerPolicy, now: datetime) -> Workload:
+    """Gauge values from the stored state. Over SLA counts from creation, as the SLA is defined:
+    escalation moves a case's `ack_due` on, but the breach it escalated for still stands."""
+    cases = state.get("cases", {}).values()
+    held: dict[str, int] = dict.fromkeys(current.analysts, 0)
+    waiting = over = 0
+    for case in cases:
+        status = case["status"]
+        if status in ("assigned", "acknowledged"):
+            held[case["analyst"]] = held.get(case["analyst"], 0) + 1
+        waiting += status == "waiting"
+        if status in ("waiting", "assigned"):
+            due = datetime.fromisoformat(case["created_at"]) + policy.ack_sla[case["severity"]]
+            over += due < now
+    utilisation = {a.id: held[a.id] / a.capacity for a in current.analysts.values()}
+    return Workload(held, utilisation, waiting, over)
+
+
+# ---- the single writer ---------------------------------------------------------------------------
+
+def publish_gauges(sched: Scheduler, now: datetime) -> None:
+    load_now = workload(sched.to_dict(), sched.roster, POLICY, now)
+    for analyst, count in load_now.open_by_analyst.items():
+        metrics.CASES_OPEN.labels(analyst).set(count)
+    for analyst, ratio in load_now.utilisation.items():
+        metrics.ANALYST_UTILISATION.labels(analyst).set(ratio)
+    metrics.CASES_WAITING.set(load_now.waiting)
+    metrics.CASES_OVER_SLA.set(load_now.over_sla)
+
+
+async def emit(sched: Scheduler, events: list[dict[str, Any]]) -> None:
+    """Send case events and label feedback, and wait until the broker has them all."""
+    futures = []
+    for event in events:
+        futures.append(await case_events_topic.send(key=event["case_id"].encode(), value=event))
+        metrics.CASES.labels(event["event"]).inc()
+        case = sched.case(event["case_id"])
+        if event["event"] == "acknowledged" and case is not None:
+            created = datetime.fromisoformat(case["created_at"])
+            metrics.ACK_SECONDS.observe((datetime.fromisoformat(event["at"]) - created).total_seconds())
+        if event["event"] in ("resolved", "labelled") and case is not None:
+            for record in feedback_records(event, case):
+                futures.append(await feedback_topic.send(key=record["id"].encode(), value=record))
+    await asyncio.gather(*futures)
+    metrics.RECORDS_OUT.labels(STAGE).inc(len(events))
+
+
+def apply(sched: Scheduler, command: dict[str, Any], now: datetime) -> list[dict[str, Any]]:
+    """One inbox command; raises AnomalyError/ActionError for input the scheduler refuses."""
+    if "anomaly" in command:
+        return sched.on_anomaly(command["anomaly"], now)
+    if "action" in command:
+        return sched.on_action(command["action"], now)
+    if "tick" in command:
+        changed = WATCHER.poll() if WATCHER is not None else None
+        events = sched.set_roster(changed, now) if changed is not None else []
+        return events + sched.tick(now)
+    raise ValueError(f"unknown scheduler command with keys {sorted(command)}")
+
+
+@app.agent(inbox_topic, name="scheduler")
+async def write(stream: Any) -> None:
+    async for event in stream.events():
+        command, message = event.value, event.message
+        action = command.get("action") if isinstance(command, dict) else None
+        action_id = action.get("action_id") if isinstance(action, dict) else None
+        try:
+            sched, now = load(), datetime.now(UTC)
+            events = apply(sched, command, now)
+            if events:
+                await emit(sched, events)
+                state_table[STATE_KEY] = sched.to_dict()
+            _settle(action_id, events)
+            publish_gauges(sched, now)
+        except (AnomalyError, ActionError) as exc:
+            if isinstance(exc, ActionError):
+                _settle(action_id, exc)
+            reason = "invalid_anomaly" if isinstance(exc, AnomalyError) else "rejected_action"
+            status = f" ({exc.status})" if isinstance(exc, ActionError) else ""
+            await send_dead_letter(STAGE, reason, f"{exc}{status}", json.dumps(command, default=str), message)
+        except Exception as exc:  # the writer must survive anything an input can do
+            log.exception("scheduler: cannot apply %s[%s]@%s", message.topic, message.partition, message.offset)
+            _settle(action_id, ActionError(500, "internal error; see the worker log"))
+            await send_dead_letter(STAGE, "internal_error", f"{type(exc).__name__}: {exc}",
+                                   json.dumps(command, default=str), message)
+
+
+# ---- routes into the inbox -----------------------------------------------------------------------
+
+@app.agent(anomalies_topic, name="scheduler-anomalies")
+async def route_anomalies(stream: Any) -> None:
+    """Check anomalies where they enter, so a bad one is dead-lettered with its real origin."""
+    async for event in stream.events():
+        metrics.RECORDS_IN.labels(STAGE).inc()
+        value = event.value
+        try:
+            Evidence.from_anomaly(value if isinstance(value, dict) else {})
+        except AnomalyError as exc:
+            await send_dead_letter(STAGE, "invalid_anomaly", str(exc), json.dumps(value, default=str), event.message)
+            continue
+        await inbox_topic.send(key=STATE_KEY.encode(), value={"anomaly": value})
+
+
+@app.agent(case_actions_topic, name="scheduler-actions")
+async def route_actions(stream: Any) -> None:
+    async for event in stream.events():
+        metrics.RECORDS_IN.labels(STAGE).inc()
+        value = event.value
+        if not isinstance(value, dict):
+            await send_dead_letter(STAGE, "wrong_type", "a case action must be a JSON object",
+                                   json.dumps(value, default=str), event.message)
+            continue
+        await inbox_topic.send(key=STATE_KEY.encode(), value={"action": value})
+
+
+@app.timer(interval=settings.scheduler_tick_seconds)
+async def tick() -> None:
+    """SLA escalations, shift starts and roster reloads happen on the clock, via the one writer."""
+    if is_owner():
+        await inbox_topic.send(key=STATE_KEY.encode(), value={"tick": True})
+
+
+@app.task
+async def announce() -> None:
+    if WATCHER is None:
+        log.warning("scheduler: no roster (FINSENTRY_ROSTER unset): anomalies become cases that wait for analysts")
+    else:
+        log.info("scheduler: roster %s with %d analyst(s)", WATCHER.path, len(WATCHER.roster.analysts))

@@ -1,0 +1,161 @@
+"""The analyst HTTP API on the worker's web server: list my cases, acknowledge, resolve, reassign.
+
+Each action is checked against the current state first, so mistakes get their status at once
+(400/403/404/409), then sent to `cases.actions` with a fresh action id and applied by the
+scheduler's single writer; the handler waits for that outcome, so the answer is what actually
+happened (a race lost in between is answered with the writer's refusal). The state lives on the
+worker that owns `scheduler.inbox`; any other worker answers 503 and names the reason.
+
+Auth is a per-analyst bearer token checked against the roster in constant time; tokens are never
+logged. Repeated auth failures from one client address are refused for a while (429).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+
+from scheduler import ActionError, Analyst, Roster
+from streams.agents.notify import BadRequest, read_capped
+from streams.agents.schedule import expect, forget, is_owner, label_problem, load, roster
+from streams.app import app, case_actions_topic
+
+MAX_BODY = 64 * 1024
+OUTCOME_TIMEOUT = 10.0  # seconds to wait for the single writer before answering 202
+VERB_FIELDS = {"ack": frozenset(), "resolve": frozenset({"outcome", "labels"}), "reassign": frozenset({"to"})}
+NOT_OWNER = ("this worker does not hold the scheduler state (partition 0 of scheduler.inbox is owned by "
+             "another worker, or is being recovered); send the request to the worker that owns it")
+
+
+@dataclass
+class FailureLimiter:
+    """At most `limit` auth failures per client address in a sliding `window` of seconds."""
+
+    limit: int = 5
+    window: float = 60.0
+    max_clients: int = 10_000  # bounded memory under a spray of addresses
+    _failures: dict[str, deque[float]] = field(default_factory=dict)
+
+    def retry_after(self, client: str, now: float) -> float | None:
+        """Seconds until `client` may try again, or None if it is not blocked."""
+        recent = self._recent(client, now)
+        if len(recent) < self.limit:
+            return None
+        return max(1.0, recent[0] + self.window - now)
+
+    def fail(self, client: str, now: float) -> None:
+        if client not in self._failures and len(self._failures) >= self.max_clients:
+            self._failures.pop(next(iter(self._failures)))
+        self._recent(client, now).append(now)
+
+    def _recent(self, client: str, now: float) -> deque[float]:
+        recent = self._failures.setdefault(client, deque())
+        while recent and recent[0] <= now - self.window:
+            recent.popleft()
+        return recent
+
+
+LIMITER = FailureLimiter()
+
+
+def bearer_analyst(current: Roster, header: str | None) -> Analyst | None:
+    """The analyst whose token is presented; every analyst is checked, so timing says nothing."""
+    scheme, _, token = (header or "").partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        return None
+    match = None
+    for analyst in current.analysts.values():
+        if analyst.verify_token(token) and match is None:
+            match = analyst
+    return match
+
+
+def action_from_body(verb: str, case_id: str, analyst: str, body: bytes) -> dict[str, Any]:
+    """The `cases.actions` record for a request; raises BadRequest for a body the verb does not take."""
+    try:
+        data = json.loads(body) if body.strip() else {}
+    except ValueError as exc:
+        raise BadRequest(f"body is not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise BadRequest("body must be a JSON object")
+    unknown = sorted(set(data) - VERB_FIELDS[verb])
+    if unknown:
+        raise BadRequest(f"unknown field(s) {', '.join(unknown)} for {verb}; allowed: "
+                         f"{', '.join(sorted(VERB_FIELDS[verb])) or 'none'}")
+    return {**data, "action": verb, "case_id": case_id, "analyst": analyst, "action_id": uuid.uuid4().hex}
+
+
+def gate(view: faust.web.View, request: Any) -> tuple[Analyst | None, Any]:
+    """(analyst, None) when the request may proceed here, else (None, the refusal to send)."""
+    client, now = request.remote or "unknown", time.monotonic()
+    wait = LIMITER.retry_after(client, now)
+    if wait is not None:
+        return None, view.json({"error": "too many failed authentication attempts; retry later"}, status=429,
+                               headers={"Retry-After": str(int(wait + 0.999))})
+    analyst = bearer_analyst(roster(), request.headers.get("Authorization"))
+    if analyst is None:
+        LIMITER.fail(client, now)
+        return None, view.json({"error": "missing or invalid bearer token"}, status=401,
+                               headers={"WWW-Authenticate": 'Bearer realm="finsentry"'})
+    if not is_owner():
+        return None, view.json({"error": NOT_OWNER}, status=503)
+    return analyst, None
+
+
+@app.page("/cases")
+class CasesView(faust.web.View):
+    async def get(self, request: Any) -> Any:
+        analyst, refusal = gate(self, request)
+        if analyst is None:
+            return refusal
+        return self.json({"analyst": analyst.id, "cases": load().cases_for(analyst.id)})
+
+
+@app.page("/cases/{case_id}/{verb}")
+class CaseActionView(faust.web.View):
+    async def post(self, request: Any, case_id: str, verb: str) -> Any:
+        if verb not in VERB_FIELDS:
+            return self.json({"error": f"unknown action {verb!r}; use one of {sorted(VERB_FIELDS)}"}, status=404)
+        analyst, refusal = gate(self, request)
+        if analyst is None:
+            return refusal
+        body = await read_capped(request, MAX_BODY)
+        if body is None:
+            return self.json({"error": f"body over {MAX_BODY} bytes"}, status=413)
+        try:
+            action = action_from_body(verb, case_id, analyst.id, body)
+        except BadRequest as exc:
+            return self.json({"error": str(exc)}, status=400)
+        sched = load()
+        case = sched.case(case_id)
+        if case is None:
+            return self.json({"error": f"no case {case_id!r}"}, status=404)
+        try:
+            sched.on_action(action, datetime.now(UTC))  # a dry run on a private copy of the state
+        except ActionError as exc:
+            return self.json({"error": str(exc)}, status=exc.status)
+        problem = label_problem(case, action.get("labels"))
+        if problem is not None:
+            return self.json({"error": problem}, status=400)
+        outcome = expect(action["action_id"])
+        try:
+            await case_actions_topic.send(key=case_id.encode(), value=action)
+            events = await asyncio.wait_for(outcome, OUTCOME_TIMEOUT)
+        except ActionError as exc:
+            return self.json({"error": str(exc)}, status=exc.status)
+        except TimeoutError:
+            return self.json({"status": "accepted", "action_id": action["action_id"],
+                              "detail": f"not applied within {OUTCOME_TIMEOUT:g}s; watch cases.events"}, status=202)
+        finally:
+            forget(action["action_id"])
+        return self.json({"case": load().case(case_id), "events": events})
+
