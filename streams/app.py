@@ -76,4 +76,6 @@ feedback_topic = app.topic(settings.topic_feedback, partitions=settings.partitio
 # Agents register themselves on import.
 from streams.agents import classify, ingest  # noqa: E402,F401
 from streams.agents import monitor, notify  # noqa: F401
+from streams.agents import case_webhooks, schedule  # noqa: F401
 from streams import web  # noqa: E402,F401
+from streams import api  # noqa: F401

@@ -24,6 +24,7 @@ COMMANDS = (
     "streams.sources.scrape",
     "streams.demo",
     "streams.commands.receiver",
+    "streams.commands.feedback",
 )
 
 

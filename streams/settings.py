@@ -63,6 +63,12 @@ class Settings(BaseModel):
     # Optional Alertmanager (base URL, e.g. http://alertmanager:9093) that also gets every alert.
     alertmanager_url: str | None = None
     roster: Path | None = None
+    # Scheduler policy knobs (scheduler.SchedulerPolicy); "none" sends every case to people.
+    scheduler_assignment: Literal["optimal", "round_robin", "least_loaded"] = "optimal"
+    scheduler_auto_resolve_below: Literal["info", "warning", "critical", "none"] = "warning"
+    scheduler_tick_seconds: float = Field(10.0, gt=0, le=3600)
+    # Shared HMAC secret that signs case notifications to analysts' `notify` webhooks.
+    case_webhook_secret_file: Path | None = None
     watchlist: frozenset[str] = frozenset()
 
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
