@@ -1,0 +1,143 @@
+"""The scheduler agent's and analyst API's pure parts: label checks, feedback records, gauges,
+auth, the failure limiter, request bodies, case webhook payloads and the feedback export format."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+import streams.app  # noqa: F401  (the app first: agent modules import it and each other)
+from models.data import load_file
+from scheduler import Scheduler, SchedulerPolicy, parse_roster
+from streams.agents.case_webhooks import case_payload
+from streams.agents.notify import BadRequest
+from streams.agents.schedule import feedback_records, label_problem, workload
+from streams.api import FailureLimiter, action_from_body, bearer_analyst
+from streams.commands.feedback import training_rows
+
+NOW = datetime(2024, 3, 4, 10, 0, tzinfo=UTC)
+ROSTER = parse_roster(f"""\
+analysts:
+  - id: alice
+    name: Alice
+    capacity: 2
+    shifts: ["Mon-Sun 00:00-24:00 UTC"]
+    skills: {{topics: {{Earnings: 5}}}}
+    notify: https://hooks.example.com/alice
+    token_sha256: {hashlib.sha256(b"alice-secret").hexdigest()}
+  - id: bob
+    name: Bob
+    capacity: 1
+    shifts: ["Mon-Sun 00:00-24:00 UTC"]
+    skills: {{topics: {{Macro: 5}}}}
+    notify: https://hooks.example.com/bob
+    token_sha256: {hashlib.sha256(b"bob-secret").hexdigest()}
+""")
+
+
+def anomaly(aid: str, scope: str = "topic:Earnings", severity: str = "warning") -> dict:
+    return {"anomaly_id": aid, "scope": scope, "severity": severity, "kind": "negative_surge",
+            "sample_ids": [f"{aid}-1", f"{aid}-2"], "headlines": [f"first {aid}", f"second {aid}"]}
+
+
+def assigned_case() -> tuple[Scheduler, dict]:
+    sched = Scheduler(ROSTER, SchedulerPolicy())
+    sched.on_anomaly(anomaly("a1"), NOW)
+    case = sched.case("case-a1")
+    assert case is not None and case["analyst"] == "alice"
+    return sched, case
+
+
+def test_labels_must_name_a_headline_of_the_case_and_a_known_sentiment() -> None:
+    _, case = assigned_case()
+    assert label_problem(case, None) is None
+    assert label_problem(case, [{"id": "a1-2", "sentiment": "negative"}, {"id": "a1-1", "topic": "Earnings"}]) is None
+    assert "not a headline" in label_problem(case, [{"id": "other", "topic": "Earnings"}])
+    assert "sentiment" in label_problem(case, [{"id": "a1-1", "sentiment": "bearish-ish"}])
+    assert "corrects nothing" in label_problem(case, [{"id": "a1-1"}])
+    assert "list" in label_problem(case, {"id": "a1-1"})
+
+
+def test_a_resolve_with_labels_becomes_feedback_with_the_headline_text() -> None:
+    sched, _ = assigned_case()
+    [event] = sched.on_action({"action": "resolve", "case_id": "case-a1", "analyst": "alice", "action_id": "x1",
+                               "labels": [{"id": "a1-2", "sentiment": "negative"}, {"id": "nope", "topic": "M&A"}]},
+                              NOW + timedelta(minutes=3))
+    records = feedback_records(event, sched.case("case-a1"))
+    assert records == [{"id": "a1-2", "text": "second a1", "sentiment": "negative", "case_id": "case-a1",
+                        "analyst": "alice", "at": event["at"]}]
+
+
+def test_workload_counts_held_waiting_and_cases_past_their_ack_sla_from_creation() -> None:
+    sched = Scheduler(ROSTER, SchedulerPolicy())
+    sched.on_anomaly(anomaly("m1", "topic:Macro"), NOW)
+    sched.on_anomaly(anomaly("m2", "topic:Macro"), NOW)  # bob's capacity is 1: this one waits
+    sched.on_anomaly(anomaly("e1"), NOW)
+    load = workload(sched.to_dict(), ROSTER, SchedulerPolicy(), NOW + timedelta(minutes=1))
+    assert load.open_by_analyst == {"alice": 1, "bob": 1}
+    assert load.utilisation == {"alice": 0.5, "bob": 1.0}
+    assert (load.waiting, load.over_sla) == (1, 0)
+    sched.tick(NOW + timedelta(minutes=31))  # escalation moves ack_due on; the breach still counts
+    late = workload(sched.to_dict(), ROSTER, SchedulerPolicy(), NOW + timedelta(minutes=31))
+    assert late.over_sla == 3
+
+
+def test_bearer_tokens_map_to_their_analyst_and_nothing_else() -> None:
+    assert bearer_analyst(ROSTER, "Bearer alice-secret").id == "alice"
+    assert bearer_analyst(ROSTER, "bearer bob-secret").id == "bob"
+    for header in (None, "", "Bearer", "Bearer ", "Basic alice-secret", "Bearer alice-secre", "alice-secret"):
+        assert bearer_analyst(ROSTER, header) is None
+
+
+def test_failure_limiter_blocks_an_address_for_the_rest_of_its_window() -> None:
+    limiter = FailureLimiter(limit=3, window=60.0)
+    for t in (0.0, 1.0, 2.0):
+        assert limiter.retry_after("10.0.0.1", t) is None
+        limiter.fail("10.0.0.1", t)
+    assert limiter.retry_after("10.0.0.1", 3.0) == pytest.approx(57.0)
+    assert limiter.retry_after("10.0.0.2", 3.0) is None
+    assert limiter.retry_after("10.0.0.1", 60.5) is None  # the first failure has left the window
+
+
+def test_failure_limiter_memory_is_bounded() -> None:
+    limiter = FailureLimiter(limit=1, window=60.0, max_clients=2)
+    for i in range(5):
+        limiter.fail(f"10.0.0.{i}", 0.0)
+    assert len(limiter._failures) == 2
+
+
+def test_request_bodies_take_only_their_verb_fields() -> None:
+    action = action_from_body("resolve", "case-a1", "alice", b'{"outcome": "ok", "labels": []}')
+    assert action["action"] == "resolve" and action["analyst"] == "alice" and len(action["action_id"]) == 32
+    assert action_from_body("ack", "case-a1", "alice", b"")["action"] == "ack"
+    for verb, body in (("ack", b'{"to": "bob"}'), ("reassign", b"[1]"), ("resolve", b"{nope"),
+                       ("resolve", b'{"analyst": "bob"}')):
+        with pytest.raises(BadRequest):
+            action_from_body(verb, "case-a1", "alice", body)
+
+
+def test_case_webhook_payload_is_alertmanager_v4_naming_case_and_analyst() -> None:
+    sched = Scheduler(ROSTER, SchedulerPolicy())
+    assigned = next(e for e in sched.on_anomaly(anomaly("a1"), NOW) if e["event"] == "assigned")
+    payload = case_payload(assigned)
+    assert payload["version"] == "4" and payload["receiver"] == "analyst-alice"
+    [alert] = payload["alerts"]
+    assert alert["labels"]["alertname"] == "case_assigned" and alert["labels"]["case_id"] == "case-a1"
+    assert "assigned to you" in alert["annotations"]["summary"]
+
+
+def test_exported_feedback_is_read_by_the_training_loader(tmp_path: Path) -> None:
+    records = [{"id": "s1", "text": "Acme cuts guidance", "sentiment": "negative", "case_id": "c", "analyst": "a"},
+               {"id": "s2", "text": "Beta wins contract", "topic": "M&A"},
+               {"id": "s1", "text": "Acme cuts guidance", "topic": "Earnings", "sentiment": "negative"},
+               {"id": "s3", "text": "no label"}, "garbage"]
+    rows = training_rows(records)
+    path = tmp_path / "feedback.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    examples = load_file(path)
+    assert [(e.text, e.topic, e.sentiment) for e in examples] == [
+        ("Acme cuts guidance", "Earnings", "negative"), ("Beta wins contract", "M&A", None)]
