@@ -197,6 +197,12 @@ def test_cases_flow_through_the_api_and_survive_a_killed_worker(embedded_broker,
                for e in examples)
 
     check_api_refusals(second.web_port, case_a, case_b)
+
+    roster.write_text(roster.read_text().replace("capacity: 3", "capacity: lots", 1))  # a bad edit
+    wait_for(lambda: "roster reload rejected" in second.log.read_text(), 20, "the bad roster to be reported")
+    time.sleep(2)  # several ticks: reported once, and the old roster stays in force
+    assert second.log.read_text().count("roster reload rejected") == 1
+    assert call(second.web_port, "GET", "/cases", BOB_TOKEN)[0] == 200
     logs = first.log.read_text() + second.log.read_text()
     for token in (ALICE_TOKEN, BOB_TOKEN, "wrong-token"):
         assert token not in logs
