@@ -15,6 +15,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=run)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def run(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
         raise SystemExit("finsentry broker: --port must be 0-65535")
@@ -24,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"finsentry: error: {exc}", file=sys.stderr)
         return 2
     print(f"embedded broker on {running.url} (memory only; Ctrl-C stops it)", file=sys.stderr, flush=True)
-    signal.signal(signal.SIGTERM, lambda *_: running.stop())
+    signal.signal(signal.SIGTERM, _interrupt)  # stop like Ctrl-C: the finally below ends Tansu
     try:
         return running.process.wait()
     except KeyboardInterrupt:

@@ -141,14 +141,17 @@ def run_classify(args: argparse.Namespace) -> int:
     out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
     done = skipped = 0
     started = time.monotonic()
-    pending: list[tuple[int, str, dict]] = []
+    # (line, text or None, error): rows without text keep their place so output stays in input order.
+    pending: list[tuple[int, str | None, str]] = []
 
     def flush() -> None:
         nonlocal done
-        preds = clf.predict([t for _, t, _ in pending], batch_size=args.batch_size)
-        for (line_no, text, _), p in zip(pending, preds):
-            out.write(json.dumps({"line": line_no, "text": text, **asdict(p)}) + "\n")
-        done += len(pending)
+        texts = [t for _, t, _ in pending if t is not None]
+        preds = iter(clf.predict(texts, batch_size=args.batch_size))
+        for line_no, text, error in pending:
+            row = {"line": line_no, "text": text, **asdict(next(preds))} if text is not None else {"line": line_no, "error": error}
+            out.write(json.dumps(row) + "\n")
+        done += len(texts)
         pending.clear()
         rate = done / max(1e-9, time.monotonic() - started)
         print(f"\rclassified {done} ({rate:.0f}/s), skipped {skipped}", end="", file=sys.stderr, flush=True)
@@ -157,9 +160,7 @@ def run_classify(args: argparse.Namespace) -> int:
         for line_no, text, row in read_texts(args.input, args.text_col):
             if text is None:
                 skipped += 1
-                out.write(json.dumps({"line": line_no, "error": row.get("error") or f"no text in {args.text_col!r}"}) + "\n")
-                continue
-            pending.append((line_no, text, row))
+            pending.append((line_no, text, row.get("error") or f"no text in {args.text_col!r}"))
             if len(pending) >= args.batch_size * 4:
                 flush()
         if pending:

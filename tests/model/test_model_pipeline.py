@@ -1,0 +1,159 @@
+"""Train a tiny model on the fixtures, export it, evaluate both forms, and classify from the CLI.
+
+The tiny model's labels are near-random; these tests check the machinery (shapes, order, parity,
+file contents, errors), not accuracy. Accuracy of the shipped model is measured by `finsentry
+evaluate` on the dev sets and recorded in its card.
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from models.runtime import Classifier, ModelError, Prediction
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = ROOT / "tests" / "fixtures"
+DATA = [str(FIXTURES / "tiny_topic.csv"), str(FIXTURES / "tiny_sentiment.csv")]
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    from models.export import export
+    from models.train import TrainConfig, train
+
+    work = tmp_path_factory.mktemp("tiny")
+    result = train(TrainConfig(train=DATA, dev=DATA, out=str(work / "ckpt"), epochs=2, batch_size=16,
+                               evals_per_epoch=1), progress=lambda _: None)
+    card = export(work / "ckpt", work / "onnx", dev=DATA, progress=lambda _: None)
+    return work, result, card
+
+
+def test_checkpoint_and_model_directory_contents(tiny):
+    work, result, card = tiny
+    assert result.steps == 8  # 54 examples, batch 16, 2 epochs
+    assert set(result.dev_metrics) == {"topic", "sentiment"}
+    onnx = work / "onnx"
+    for name in ("model.onnx", "model.fp16.onnx", "model.fp32.onnx", "tokenizer.json", "labels.json", "card.json"):
+        assert (onnx / name).is_file(), name
+    labels = json.loads((onnx / "labels.json").read_text())
+    assert labels["sentiment"] == ["negative", "neutral", "positive"] and len(labels["topic"]) == 6
+    assert card["base_model"] == "all-MiniLM-L6-v2"
+    assert all(len(d["sha256"]) == 64 for d in card["data"]["train"])
+    assert card["export"]["fused_operators"].get("Attention", 0) == 6  # one fused attention per layer
+    assert card["files"]["model.onnx"] < card["files"]["model.fp32.onnx"] / 3  # int8 weights
+
+
+def test_fp32_export_matches_torch(tiny):
+    _, _, card = tiny
+    fp32 = next(p for p in card["export"]["parity"] if p["variant"] == "fp32")
+    assert fp32["max_abs_logit_diff"] < 1e-3
+    assert fp32["topic_agreement"] == 1.0 and fp32["sentiment_agreement"] == 1.0
+
+
+def test_runtime_predictions_in_input_order_and_ranges(tiny):
+    work, _, _ = tiny
+    clf = Classifier.load(work / "onnx", device="cpu")
+    assert clf.provider == "CPUExecutionProvider" and clf.variant == "int8"
+    texts = ["Acme shares plunge after the company cuts its forecast", "Fed holds rates", "x" * 5000, "Oil climbs"] * 40
+    many = clf.predict(texts, batch_size=16)  # sorted by length internally
+    # int8 activations are quantised per batch, so compare order on the fp32 variant, where padding
+    # and batch composition must not change the numbers.
+    fp32 = Classifier.load(work / "onnx", device="cpu", variant="fp32")
+    batched = fp32.predict(texts, batch_size=16)
+    for text, p in zip(texts[:4], batched[:4]):
+        alone = fp32.predict([text])[0]
+        assert (p.topic, p.sentiment) == (alone.topic, alone.sentiment)
+        assert p.sentiment_score == pytest.approx(alone.sentiment_score, abs=2e-3)
+    assert len(many) == len(texts) and all(isinstance(p, Prediction) for p in many)
+    for p in many:
+        assert -1.0 <= p.sentiment_score <= 1.0
+        assert 0 < p.confidence <= 1 and 0 < p.topic_confidence <= 1
+        assert p.topic in clf.topics and p.sentiment in clf.sentiments
+    assert clf.predict([]) == []
+
+
+def test_runtime_matches_fp32_logits_within_quantisation_error(tiny):
+    work, _, _ = tiny
+    fp32 = Classifier.load(work / "onnx", device="cpu", variant="fp32")
+    int8 = Classifier.load(work / "onnx", device="cpu")
+    texts = [line.split(",")[0] for line in (FIXTURES / "tiny_sentiment.csv").read_text().splitlines()[1:]]
+    a, b = fp32.logits(texts), int8.logits(texts)
+    assert np.abs(a[1] - b[1]).max() < 0.5
+
+
+def test_cuda_request_without_cuda_is_a_clear_error(tiny):
+    work, _, _ = tiny
+    import onnxruntime as ort
+
+    if "CUDAExecutionProvider" in ort.get_available_providers():
+        from models.runtime import missing_cuda_library
+
+        if missing_cuda_library() is None:
+            pytest.skip("a CUDA device is present")
+    with pytest.raises(ModelError, match="cuda"):
+        Classifier.load(work / "onnx", device="cuda")
+
+
+def test_missing_model_files_are_named(tmp_path):
+    with pytest.raises(ModelError, match="tokenizer.json"):
+        Classifier.load(tmp_path)
+
+
+def test_evaluate_torch_and_onnx_agree(tiny):
+    from models.evaluate import evaluate
+
+    work, _, _ = tiny
+    torch_r = evaluate(work / "ckpt", DATA)
+    onnx_r = evaluate(work / "onnx", DATA, variant="fp32")
+    for head in ("topic", "sentiment"):
+        assert torch_r["heads"][head]["accuracy"] == pytest.approx(onnx_r["heads"][head]["accuracy"])
+        assert torch_r["heads"][head]["n"] == (30 if head == "topic" else 24)
+        assert 0 <= onnx_r["heads"][head]["ece"] <= 1
+
+
+def finsentry(*args, stdin=None):
+    return subprocess.run([sys.executable, "-m", "streams.cli", *args], capture_output=True, text=True,
+                          input=stdin, timeout=300, cwd=ROOT)
+
+
+def test_evaluate_cli_prints_table_and_json(tiny, tmp_path):
+    work, _, _ = tiny
+    out = finsentry("evaluate", str(work / "onnx"), "--data", DATA[1], "--json", str(tmp_path / "r.json"))
+    assert out.returncode == 0, out.stderr
+    assert "macro-F1" in out.stderr and "confusion" in out.stderr
+    assert json.loads(out.stdout)["heads"]["sentiment"]["n"] == 24
+    assert json.loads((tmp_path / "r.json").read_text()) == json.loads(out.stdout)
+
+
+def test_classify_cli_csv_and_jsonl_in_order(tiny, tmp_path):
+    work, _, _ = tiny
+    src = tmp_path / "in.csv"
+    src.write_text("id,headline\n1,Acme beats\n2,\n3,Oil slides\n")
+    out = finsentry("classify", "--model", str(work / "onnx"), "--text-col", "headline", str(src))
+    assert out.returncode == 0, out.stderr
+    rows = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [r["line"] for r in rows] == [2, 3, 4]
+    assert rows[0]["text"] == "Acme beats" and "error" in rows[1] and rows[2]["text"] == "Oil slides"
+    assert "classified 2, skipped 1" in out.stderr
+    target = tmp_path / "out.jsonl"
+    out = finsentry("classify", "--model", str(work / "onnx"), "-", str(target),
+                    stdin='{"text": "Fed holds"}\nnot json\n{"text": "Gold rallies"}\n')
+    assert out.returncode == 0, out.stderr
+    rows = [json.loads(line) for line in target.read_text().splitlines()]
+    assert [r.get("text") for r in rows] == ["Fed holds", None, "Gold rallies"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["classify", "missing.csv"], "missing.csv: no such file"),
+    (["classify", "--model", "/nonexistent", "README.md"], "no tokenizer.json"),
+    (["export", "/nonexistent", "--out", "/tmp/x"], "not a checkpoint"),
+    (["evaluate", "/nonexistent", "--data", "x.csv"], "no such model directory"),
+])
+def test_model_cli_errors_are_one_line(args, message):
+    out = finsentry(*args)
+    assert out.returncode == 2
+    assert message in out.stderr and "Traceback" not in out.stderr

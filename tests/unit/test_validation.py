@@ -1,0 +1,100 @@
+import json
+
+from hypothesis import given, settings, strategies as st
+
+from streams.validation import MAX_RECORD_BYTES, REASONS, Rejection, Story, stable_id, validate
+
+NOW = 1_800_000_000.0
+
+
+def ok(value: dict) -> Story:
+    result = validate(json.dumps(value).encode(), NOW)
+    assert isinstance(result, Story), result
+    return result
+
+
+def rejected(raw: bytes) -> Rejection:
+    result = validate(raw, NOW)
+    assert isinstance(result, Rejection), result
+    return result
+
+
+def test_normalises_entities_whitespace_urls_and_cashtags():
+    story = ok({"source": " Wire ", "headline": "  Acme &amp; Globex\n\tmerge; $acme up  ",
+                "url": "HTTPS://News.Example/a?utm_source=x&b=1#frag", "tickers": ["glbx"]})
+    assert story.headline == "Acme & Globex merge; $acme up"
+    assert story.url == "https://news.example/a?b=1"
+    assert story.tickers == ["GLBX", "ACME"]
+    assert story.source == "Wire"
+
+
+def test_stable_id_from_source_url_headline_when_none_given():
+    a = ok({"source": "Wire", "headline": "Acme beats", "url": "https://x.example/1"})
+    b = ok({"source": "Wire", "headline": "Acme beats", "url": "https://x.example/1"})
+    c = ok({"source": "Other", "headline": "Acme beats", "url": "https://x.example/1"})
+    assert a.id == b.id == stable_id("Wire", "https://x.example/1", "Acme beats")
+    assert a.id != c.id
+    assert ok({"id": "given-1", "headline": "x"}).id == "given-1"
+
+
+def test_published_at_forms_and_fallback():
+    assert ok({"headline": "x", "published_at": "2024-01-02T03:04:05Z"}).published_at == "2024-01-02T03:04:05.000Z"
+    assert ok({"headline": "x", "published_at": 1_600_000_000_000}).published_at == "2020-09-13T12:26:40.000Z"
+    assert ok({"headline": "x"}).published_at == "2027-01-15T08:00:00.000Z"  # the Kafka timestamp
+    # far in the future: clamped to the broker clock
+    assert ok({"headline": "x", "published_at": NOW + 86_400}).published_at == "2027-01-15T08:00:00.000Z"
+
+
+def test_body_only_story_is_accepted():
+    assert ok({"body": "Long story about Acme"}).body == "Long story about Acme"
+
+
+def test_every_rejection_has_a_known_reason():
+    cases = {
+        b"{": "invalid_json",
+        b"\xff\xfe{}": "invalid_utf8",
+        b"[1, 2]": "not_object",
+        b'{"headline": 5}': "wrong_type",
+        b'{"headline": "x", "tickers": "AAPL"}': "wrong_type",
+        b'{"headline": "  ", "body": ""}': "missing_text",
+        b'{"headline": "\\u0000\\u200b\\u007f"}': "missing_text",
+        json.dumps({"headline": "x" * 1001}).encode(): "field_too_long",
+        b'{"headline": "x", "published_at": "yesterday"}': "bad_timestamp",
+        b'{"headline": "x", "url": "ftp://a/b"}': "bad_url",
+        b'{"headline": "x", "tickers": ["not a ticker"]}': "bad_ticker",
+        json.dumps({"headline": "x", "id": "i" * 201}).encode(): "bad_id",
+        b'{"headline": "' + b"a" * MAX_RECORD_BYTES + b'"}': "oversized",
+        b"[" * 50_000 + b"]" * 50_000: "oversized",
+    }
+    for raw, reason in cases.items():
+        assert rejected(raw).reason == reason, raw[:40]
+
+
+def test_deep_json_within_size_is_rejected_not_crashed():
+    assert rejected(b"[" * 20_000 + b"]" * 20_000).reason in {"invalid_json", "not_object"}
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=2048))
+def test_any_bytes_end_accepted_or_rejected_with_reason(raw):
+    result = validate(raw, NOW)
+    assert isinstance(result, Story) or (isinstance(result, Rejection) and result.reason in REASONS and result.message)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=50),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.sampled_from(["id", "source", "headline", "body", "url", "published_at", "tickers", "lang", "x"]),
+                       json_values, max_size=8))
+def test_any_json_object_ends_accepted_or_rejected(obj):
+    result = validate(json.dumps(obj).encode(), NOW)
+    if isinstance(result, Story):
+        assert result.headline or result.body
+        assert all(t == t.upper() for t in result.tickers)
+    else:
+        assert result.reason in REASONS
