@@ -6,9 +6,10 @@ is the only writer. It keeps the scheduler's whole state in a changelog-backed t
 so a restarted or newly elected writer resumes exactly where the last one stopped. Timer ticks go
 through the inbox too (only the owner sends them), so there is never a second writer.
 
-Case events are sent and acknowledged by the broker before the state is saved: a crash in between
-re-applies the input, which the scheduler ignores by anomaly or action id, at worst re-emitting
-events (at-least-once, like every topic here), never losing them.
+The new state is saved together with the records it produces (an outbox, under the same key), then
+the records are sent, then the outbox is emptied. A writer that dies in between leaves the outbox
+for the next one to send first, so a restart neither loses an event nor decides anything twice
+(a case is never re-assigned by a replay); events may repeat, identical, which is at-least-once.
 """
 
 from __future__ import annotations
@@ -73,7 +74,8 @@ def is_owner() -> bool:
 def load() -> Scheduler:
     """A scheduler over a private copy of the stored state: the engine mutates lists in place, and
     the table's in-memory value must change only through a write that reaches the changelog."""
-    return Scheduler(roster(), POLICY, copy.deepcopy(state_table.get(STATE_KEY)))
+    stored = state_table.get(STATE_KEY)
+    return Scheduler(roster(), POLICY, copy.deepcopy(stored["scheduler"]) if stored else None)
 
 
 # ---- outcomes for the HTTP API (same process: the API answers only on the owner) -------------------
@@ -185,21 +187,38 @@ def publish_gauges(sched: Scheduler, now: datetime) -> None:
     metrics.CASES_OVER_SLA.set(load_now.over_sla)
 
 
-async def emit(sched: Scheduler, events: list[dict[str, Any]]) -> None:
-    """Send case events and label feedback, and wait until the broker has them all."""
-    futures = []
+def outgoing(sched: Scheduler, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The records an input produces, in order: its case events and any label feedback."""
+    records = []
     for event in events:
-        futures.append(await case_events_topic.send(key=event["case_id"].encode(), value=event))
+        records.append({"topic": "events", "key": event["case_id"], "value": event})
+        case = sched.case(event["case_id"])
+        if event["event"] in ("resolved", "labelled") and case is not None:
+            records += [{"topic": "feedback", "key": r["id"], "value": r} for r in feedback_records(event, case)]
+    return records
+
+
+def count_events(sched: Scheduler, events: list[dict[str, Any]]) -> None:
+    for event in events:
         metrics.CASES.labels(event["event"]).inc()
         case = sched.case(event["case_id"])
         if event["event"] == "acknowledged" and case is not None:
             created = datetime.fromisoformat(case["created_at"])
             metrics.ACK_SECONDS.observe((datetime.fromisoformat(event["at"]) - created).total_seconds())
-        if event["event"] in ("resolved", "labelled") and case is not None:
-            for record in feedback_records(event, case):
-                futures.append(await feedback_topic.send(key=record["id"].encode(), value=record))
-    await asyncio.gather(*futures)
     metrics.RECORDS_OUT.labels(STAGE).inc(len(events))
+
+
+def save(state: dict[str, Any], outbox: list[dict[str, Any]]) -> None:
+    """State and outbox under one key: one changelog record, so neither is ever saved without the other."""
+    state_table[STATE_KEY] = {"scheduler": state, "outbox": outbox}
+
+
+async def publish(state: dict[str, Any], records: list[dict[str, Any]]) -> None:
+    """Send, wait until the broker has every record, then empty the outbox."""
+    topics = {"events": case_events_topic, "feedback": feedback_topic}
+    futures = [await topics[r["topic"]].send(key=r["key"].encode(), value=r["value"]) for r in records]
+    await asyncio.gather(*futures)
+    save(state, [])
 
 
 def apply(sched: Scheduler, command: dict[str, Any], now: datetime) -> list[dict[str, Any]]:
@@ -222,11 +241,16 @@ async def write(stream: Any) -> None:
         action = command.get("action") if isinstance(command, dict) else None
         action_id = action.get("action_id") if isinstance(action, dict) else None
         try:
+            stored = state_table.get(STATE_KEY)
+            if stored and stored["outbox"]:  # the last writer saved its state but died before sending
+                await publish(stored["scheduler"], stored["outbox"])
             sched, now = load(), datetime.now(UTC)
             events = apply(sched, command, now)
             if events:
-                await emit(sched, events)
-                state_table[STATE_KEY] = sched.to_dict()
+                state, records = sched.to_dict(), outgoing(sched, events)
+                save(state, records)
+                await publish(state, records)
+                count_events(sched, events)
             _settle(action_id, events)
             publish_gauges(sched, now)
         except (AnomalyError, ActionError) as exc:
