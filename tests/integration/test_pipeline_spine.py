@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import base64
+import json
+from pathlib import Path
 from datetime import UTC, datetime
 
+import jsonschema
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -12,6 +15,11 @@ from streams.settings import Settings
 from streams.sources.generate import generate, malformed_with_kinds
 
 pytestmark = pytest.mark.integration
+SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
+
+
+def schema(name: str) -> dict:
+    return json.loads((SCHEMAS / f"{name}.schema.json").read_text())
 S = Settings()
 
 
@@ -35,9 +43,13 @@ def test_10000_good_and_500_malformed_records_all_accounted_for(embedded_broker,
     scored_ids = {v["id"] for v in seen[S.topic_scored]}
     assert scored_ids == {r["id"] for r in good}
     assert len(seen[S.topic_deadletter]) == 500
+    scored_schema, deadletter_schema = schema("news.scored"), schema("news.deadletter")
+    for value in seen[S.topic_scored][:500]:
+        jsonschema.validate(value, scored_schema)
     by_reason: dict[str, int] = {}
     originals = {raw for _, raw in bad}
     for dl in seen[S.topic_deadletter]:
+        jsonschema.validate(dl, deadletter_schema)
         assert dl["error"] and dl["stage"] == "ingest" and dl["source_topic"] == S.topic_raw
         assert dl["partition"] is not None and dl["offset"] is not None
         raw = dl["original"].encode() if dl["original_encoding"] == "utf-8" else base64.b64decode(dl["original"])

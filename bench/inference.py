@@ -1,0 +1,140 @@
+"""Classification speed: the finsentry runtime against the Hugging Face pipeline, same weights, same texts.
+
+    python bench/inference.py --model models/default --checkpoint runs/default [--json out.json]
+
+Reports headlines/s and p50/p99 latency per batch for the ONNX runtime (int8 and fp32, several batch
+sizes) and for `transformers.pipeline("text-classification")` running the same fine-tuned checkpoint
+(one text at a time, and batched). Texts are the dev files when given, else generated headlines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from models.data import load_file  # noqa: E402
+from models.runtime import Classifier  # noqa: E402
+
+
+def machine() -> dict[str, object]:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import onnxruntime
+    import torch
+
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
+            "onnxruntime": onnxruntime.__version__, "torch": torch.__version__}
+
+
+def measure(run_batch, texts: list[str], batch: int, budget_s: float) -> dict[str, float]:
+    """Run batches over the texts (cycling) until the time budget is spent; latency per batch."""
+    run_batch(texts[:batch])  # warm-up
+    latencies, done, start, i = [], 0, time.perf_counter(), 0
+    while time.perf_counter() - start < budget_s or done < batch * 5:
+        chunk = texts[i : i + batch] if i + batch <= len(texts) else texts[:batch]
+        i = i + batch if i + batch <= len(texts) else batch
+        t0 = time.perf_counter()
+        run_batch(chunk)
+        latencies.append(time.perf_counter() - t0)
+        done += len(chunk)
+    total = time.perf_counter() - start
+    return {"texts": done, "per_s": done / total, "p50_ms": float(np.percentile(latencies, 50) * 1e3),
+            "p99_ms": float(np.percentile(latencies, 99) * 1e3)}
+
+
+def hf_pipeline(checkpoint: Path):
+    """The Hugging Face text-classification pipeline over the fine-tuned checkpoint (sentiment head)."""
+    import torch
+    from transformers import PreTrainedTokenizerFast, pipeline
+    from transformers.modeling_outputs import SequenceClassifierOutput
+    from transformers.modeling_utils import PreTrainedModel
+
+    from models.network import load_checkpoint
+
+    inner, labels = load_checkpoint(checkpoint)
+    config = inner.encoder.config
+    config.id2label = dict(enumerate(labels["sentiment"]))
+    config.label2id = {v: k for k, v in config.id2label.items()}
+
+    class Sentiment(PreTrainedModel):
+        config_class = type(config)
+        base_model_prefix = "inner"
+
+        def __init__(self, cfg, model) -> None:
+            super().__init__(cfg)
+            self.inner = model
+
+        def forward(self, input_ids=None, attention_mask=None, **_: object) -> SequenceClassifierOutput:
+            return SequenceClassifierOutput(logits=self.inner(input_ids, attention_mask)[1])
+
+    model = Sentiment(config, inner).eval()
+    tokenizer = PreTrainedTokenizerFast(tokenizer_file=str(checkpoint / "tokenizer.json"), pad_token="[PAD]",
+                                        cls_token="[CLS]", sep_token="[SEP]", unk_token="[UNK]", model_max_length=64)
+    torch.set_num_threads(os.cpu_count() or 1)
+    return pipeline("text-classification", model=model, tokenizer=tokenizer, device=-1, truncation=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", default=str(ROOT / "models" / "default"), help="ONNX model directory")
+    p.add_argument("--checkpoint", default=None, help="torch checkpoint of the same model, for the HF baseline")
+    p.add_argument("--data", nargs="*", default=[str(ROOT.parent / "shared/data/twitter-financial-news-topic/dev.csv"),
+                                                 str(ROOT.parent / "shared/data/twitter-financial-news-sentiment/dev.csv")])
+    p.add_argument("--batches", default="1,8,32,64,128,256")
+    p.add_argument("--seconds", type=float, default=6.0, help="time budget per row")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    p.add_argument("--json", dest="json_out", default=None)
+    args = p.parse_args(argv)
+
+    texts = [ex.text for path in args.data if Path(path).is_file() for ex in load_file(path)]
+    if not texts:
+        from streams.sources.generate import generate
+
+        texts = [item.record["headline"] for item in generate(3000, rate=5, seed=1)]
+    print(f"{len(texts)} texts; mean {np.mean([len(t) for t in texts]):.0f} characters", file=sys.stderr)
+    rows: list[dict[str, object]] = []
+    batches = [int(b) for b in args.batches.split(",")]
+    variants = ["int8", "fp32"] if args.device == "cpu" else ["fp16", "fp32"]
+    for variant in variants:
+        clf = Classifier.load(args.model, device=args.device, variant=variant)
+        for batch in batches:
+            r = measure(lambda chunk: clf.predict(chunk, batch_size=batch), texts, batch, args.seconds)
+            rows.append({"engine": f"finsentry runtime ({variant}, {clf.provider.removesuffix('ExecutionProvider')})",
+                         "batch": batch, **r})
+            print(f"  {rows[-1]['engine']} batch {batch}: {r['per_s']:.0f}/s", file=sys.stderr)
+    if args.checkpoint:
+        pipe = hf_pipeline(Path(args.checkpoint))
+        for batch in (1, 32):
+            r = measure(lambda chunk: pipe(chunk, batch_size=batch), texts, batch, args.seconds)
+            rows.append({"engine": "HF pipeline (torch fp32)", "batch": batch, **r})
+            print(f"  HF pipeline batch {batch}: {r['per_s']:.0f}/s", file=sys.stderr)
+    baseline = next((r["per_s"] for r in rows if r["engine"].startswith("HF") and r["batch"] == 1), None)
+    print("\n| engine | batch | headlines/s | p50 ms/batch | p99 ms/batch | vs HF pipeline (batch 1) |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for r in rows:
+        ratio = f"{r['per_s'] / baseline:.1f}x" if baseline else "n/a"
+        print(f"| {r['engine']} | {r['batch']} | {r['per_s']:.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {ratio} |")
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps({"machine": machine(), "rows": rows}, indent=2))
+    print(f"\nmachine: {json.dumps(machine())}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
