@@ -26,9 +26,10 @@ STAGE = "classify"
 
 # Ids already scored, with the time they were first seen; changelog-backed so restarts keep it.
 # use_partitioner: writes happen inside batches spanning partitions and in the expiry timer, so
-# the changelog partition must follow from the key (as news.clean's does), not from the event.
+# the changelog partition must follow from the key. Keys are the same UTF-8 bytes as news.clean's
+# record keys, so a story's changelog partition is its stream partition.
 seen = app.Table("seen-ids", default=None, partitions=settings.partitions, use_partitioner=True,
-                 schema=faust.Schema(key_serializer="json", value_serializer="json"))
+                 schema=faust.Schema(key_serializer="raw", value_serializer="json"))
 
 _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="classify")
 _classifier: Classifier | None = None
@@ -61,8 +62,8 @@ def fresh_stories(events, now: float) -> tuple[list, int]:
     fresh, in_batch, duplicates = [], set(), 0
     for event in events:
         story = event.value
-        sid = story.get("id") if isinstance(story, dict) else None
-        first = seen.get(sid) if sid is not None else None
+        sid = story.get("id") if isinstance(story, dict) and isinstance(story.get("id"), str) else None
+        first = seen.get(sid.encode("utf-8")) if sid is not None else None
         if sid in in_batch or (first is not None and now - first < settings.dedupe_ttl):
             duplicates += 1
             continue
@@ -109,7 +110,7 @@ async def classify(stream) -> None:
         now = time.time()
         for event, prediction in zip(good, predictions):
             story = event.value
-            seen[story["id"]] = now
+            seen[story["id"].encode("utf-8")] = now
             metrics.SCORED.labels(prediction.topic, prediction.sentiment).inc()
             for ticker in story.get("tickers") or ():
                 metrics.TICKER_SCORED.labels(metrics.ticker_label(ticker, settings.watchlist), prediction.sentiment).inc()
