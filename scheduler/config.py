@@ -57,6 +57,9 @@ class SchedulerPolicy:
     auto_resolve_below: str | None = "warning"
     routine_kinds: frozenset[str] = frozenset()
     escalation_factor: float = 2.0  # priority multiplier per escalation
+    # Closed cases are kept this long (for the API and replays of their anomaly), then dropped, so
+    # the state saved in one changelog record stays far below Kafka's message size limit.
+    retain_closed: timedelta = timedelta(days=2)
     assignment: str = "optimal"  # or a baseline: "round_robin", "least_loaded"
     weights: Weights = Weights()
 

@@ -157,7 +157,17 @@ class Scheduler:
                     _avoid(case, holder)
                     self._to_waiting(case, reason, entered)
             out.append(CaseEvent.of("escalated", case, now, analyst=holder, reason=reason, notify=self._notify(holder)))
+        self._prune(now)
         return self._finish(out, entered, now)
+
+    def _prune(self, now: datetime) -> None:
+        """Forget cases closed longer than `retain_closed` ago, and the action ids that named them."""
+        horizon = now - self._policy.retain_closed
+        stale = [cid for cid, c in self._cases.items() if c.status in CLOSED and c.closed_at is not None and c.closed_at < horizon]
+        for cid in stale:
+            del self._cases[cid]
+        if stale:
+            self._actions = {a: cid for a, cid in self._actions.items() if cid in self._cases}
 
     def set_roster(self, roster: Roster, now: datetime | None = None) -> list[dict[str, Any]]:
         """Swap the roster; cases of removed analysts, or beyond a lowered capacity, go back to waiting."""

@@ -263,3 +263,14 @@ def test_policy_validation():
         SchedulerPolicy(weights=Weights(mismatch=1.0))
     with pytest.raises(ValueError, match="assignment"):
         SchedulerPolicy(assignment="random")
+
+
+def test_closed_cases_are_forgotten_after_the_retention_period():
+    s = Scheduler(roster(), replace(POLICY, retain_closed=timedelta(hours=1)))
+    s.on_anomaly(anomaly("old", severity="info"), MONDAY_10)  # closed by the machine at once
+    s.on_anomaly(anomaly("open", severity="warning"), MONDAY_10)
+    s.tick(MONDAY_10 + 30 * MIN)
+    assert s.case("case-old") is not None
+    s.tick(MONDAY_10 + 61 * MIN)
+    assert s.case("case-old") is None and "case-old" not in json.dumps(s.to_dict())
+    assert s.case("case-open") is not None  # open cases are never pruned
