@@ -101,6 +101,8 @@ def _rows(path: Path) -> Iterator[dict[str, object]]:
                     value = json.loads(line)
                 except json.JSONDecodeError as exc:
                     raise DataError(f"{path}: row {row}: not JSON ({exc.msg})") from None
+                except RecursionError:
+                    raise DataError(f"{path}: row {row}: not JSON (nested too deeply)") from None
                 if not isinstance(value, dict):
                     raise DataError(f"{path}: row {row}: expected a JSON object, got {type(value).__name__}")
                 yield value

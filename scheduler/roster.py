@@ -112,9 +112,14 @@ class Analyst:
         return any(shift.covers(now) for shift in self.shifts)
 
     def verify_token(self, presented: str) -> bool:
-        """Constant-time check of a bearer token against whichever reference the roster gives."""
+        """Constant-time check of a bearer token against whichever reference the roster gives.
+
+        aiohttp decodes header bytes that are not UTF-8 as lone surrogates; surrogateescape turns
+        them back into the bytes sent, so such a token is a plain mismatch, not an exception.
+        """
+        raw = presented.encode("utf-8", "surrogateescape")
         if self.token_sha256 is not None:
-            return hmac.compare_digest(hashlib.sha256(presented.encode()).hexdigest(), self.token_sha256)
+            return hmac.compare_digest(hashlib.sha256(raw).hexdigest(), self.token_sha256)
         if self.token_env is not None:
             expected = os.environ.get(self.token_env)
         else:
@@ -123,7 +128,7 @@ class Analyst:
                 expected = Path(self.token_file).read_text().strip()
             except OSError:
                 expected = None
-        return expected is not None and hmac.compare_digest(presented.encode(), expected.encode())
+        return expected is not None and hmac.compare_digest(raw, expected.encode())
 
 
 @dataclass(frozen=True)
@@ -143,9 +148,11 @@ class Roster:
 def load_roster(path: str | Path) -> Roster:
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise RosterError(str(path), 0, "(file)", f"cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise RosterError(str(path), 0, "(file)", f"not UTF-8 ({exc.reason} at byte {exc.start})") from None
     return parse_roster(text, str(path))
 
 
@@ -156,6 +163,8 @@ def parse_roster(text: str, source: str = "<roster>") -> Roster:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else 0
         raise RosterError(source, line, "(syntax)", str(getattr(exc, "problem", exc))) from None
+    except RecursionError:  # PyYAML composes recursively; a hostile edit must not stop the watcher
+        raise RosterError(source, 0, "(syntax)", "nested too deeply") from None
     if root is None:
         raise RosterError(source, 1, "analysts", "the roster is empty")
     p = _Parser(source)

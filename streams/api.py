@@ -83,6 +83,8 @@ def action_from_body(verb: str, case_id: str, analyst: str, body: bytes) -> dict
     """The `cases.actions` record for a request; raises BadRequest for a body the verb does not take."""
     try:
         data = json.loads(body) if body.strip() else {}
+    except RecursionError:
+        raise BadRequest("body is not JSON: nested too deeply") from None
     except ValueError as exc:
         raise BadRequest(f"body is not JSON: {exc}") from None
     if not isinstance(data, dict):

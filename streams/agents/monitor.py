@@ -76,7 +76,7 @@ def parse_scored(raw: bytes | None) -> tuple[Story, list[str]] | Rejection:
     """A `news.scored` value as the monitor's Story plus the scopes it counts in, or why not."""
     try:
         record = json.loads(raw) if raw is not None else None
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         return Rejection("invalid_json", f"not JSON: {exc}")
     if not isinstance(record, dict):
         return Rejection("not_object", "a news.scored value must be a JSON object")

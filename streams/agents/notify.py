@@ -284,6 +284,8 @@ def silence_from_body(body: bytes, now: float) -> Silence:
     """Validate a POST /silences body before it is queued, so the client hears about mistakes."""
     try:
         data = json.loads(body)
+    except RecursionError:
+        raise BadRequest("body is not JSON: nested too deeply") from None
     except ValueError as exc:
         raise BadRequest(f"body is not JSON: {exc}") from None
     if not isinstance(data, dict):

@@ -117,6 +117,9 @@ def read_texts(path: str, text_col: str) -> Iterator[tuple[int, str | None, dict
                 except json.JSONDecodeError as exc:
                     yield line_no, None, {"error": f"not JSON: {exc.msg}"}
                     continue
+                except RecursionError:
+                    yield line_no, None, {"error": "not JSON: nested too deeply"}
+                    continue
                 text = row.get(text_col) if isinstance(row, dict) else None
                 yield line_no, text if isinstance(text, str) and text.strip() else None, row if isinstance(row, dict) else {}
     elif path.endswith(".csv"):
@@ -124,9 +127,12 @@ def read_texts(path: str, text_col: str) -> Iterator[tuple[int, str | None, dict
             reader = csv.DictReader(fh)
             if reader.fieldnames is None or text_col not in reader.fieldnames:
                 raise DataError(f"{path}: no {text_col!r} column (found {reader.fieldnames}); name it with --text-col")
-            for line_no, row in enumerate(reader, start=2):
-                text = row.get(text_col)
-                yield line_no, text if text and text.strip() else None, row
+            try:
+                for line_no, row in enumerate(reader, start=2):
+                    text = row.get(text_col)
+                    yield line_no, text if text and text.strip() else None, row
+            except csv.Error as exc:
+                raise DataError(f"{path}: malformed CSV at line {reader.line_num}: {exc}") from None
     else:
         raise DataError(f"{path}: unsupported input; use .csv, .jsonl or - (JSONL on stdin)")
 

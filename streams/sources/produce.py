@@ -55,6 +55,9 @@ def records(path: str) -> Iterator[tuple[int, dict[str, Any] | None, str]]:
             except json.JSONDecodeError as exc:
                 yield line_no, None, f"not JSON ({exc.msg} at column {exc.colno})"
                 continue
+            except RecursionError:
+                yield line_no, None, "not JSON (nested too deeply)"
+                continue
             if not isinstance(value, dict):
                 yield line_no, None, f"expected a JSON object, got {type(value).__name__}"
                 continue
@@ -92,6 +95,10 @@ def run_cli(args: argparse.Namespace) -> int:
     except UnicodeDecodeError as exc:  # CSV is decoded as a whole stream
         print(f"finsentry produce: error: {args.input}: not UTF-8 ({exc.reason} at byte {exc.start}); "
               f"{sent} records were sent before it", file=sys.stderr)
+        return 2
+    except csv.Error as exc:  # e.g. a field over the csv module's size limit; the reader cannot resync
+        print(f"finsentry produce: error: {args.input}: malformed CSV ({exc}); {sent} records were sent before it",
+              file=sys.stderr)
         return 2
     print(f"sent {sent} records, skipped {bad} bad lines in {time.monotonic() - started:.1f}s", file=sys.stderr)
     return 0 if sent or not bad else 1

@@ -159,7 +159,10 @@ def entry_to_record(feed_url: str, feed: dict[str, Any], entry: dict[str, Any], 
         record["url"] = entry["link"]
     parsed = entry.get("published_parsed") or entry.get("updated_parsed")  # feedparser gives UTC struct_time
     if parsed:
-        record["published_at"] = datetime(*parsed[:6], tzinfo=UTC).isoformat()
+        try:
+            record["published_at"] = datetime(*parsed[:6], tzinfo=UTC).isoformat()
+        except (ValueError, OverflowError):  # e.g. year 1 with a negative offset becomes year 0
+            pass  # ingest then stamps the broker's time, as for an entry without a date
     if feed.get("language"):
         record["lang"] = feed["language"]
     return record
