@@ -188,7 +188,8 @@ def run(
     held_s: dict[str, float] = dict.fromkeys(roster.analysts, 0.0)
     acked: dict[str, datetime] = {}
     resolved: dict[str, datetime] = {}
-    escalations = auto = 0
+    machine: set[str] = set()  # closed by the machine; the engine forgets them after retain_closed
+    escalations = 0
 
     def push(at: datetime, fn: Callable[[], list[dict]]) -> None:
         heapq.heappush(queue, (at, next(seq), fn))
@@ -212,7 +213,7 @@ def run(
         held_s[holder] += (at - since).total_seconds()
 
     def handle(events: list[dict], at: datetime) -> None:
-        nonlocal escalations, auto
+        nonlocal escalations
         for e in events:
             case_id, item = e["case_id"], by_case[e["case_id"]]
             if e["event"] == "assigned":
@@ -234,7 +235,7 @@ def run(
                 if case_id in held_since and case_id not in acked:  # taken off an unresponsive holder
                     release(case_id, at)
             elif e["event"] == "auto_resolved":
-                auto += 1
+                machine.add(case_id)
 
     # Closures capture their own timestamp, so the heap order is the only clock.
     for item in items:
@@ -248,7 +249,7 @@ def run(
         at, _, fn = heapq.heappop(queue)
         handle(fn(), at)
 
-    human = [cid for cid, a in by_case.items() if (engine.case(cid) or {}).get("status") != "auto_resolved"]
+    human = [cid for cid in by_case if cid not in machine]
     sla = policy.ack_sla, policy.resolve_sla
     breached = 0
     for cid in human:
@@ -262,7 +263,7 @@ def run(
     return Metrics(
         policy=policy.assignment,
         cases=len(human),
-        auto_resolved=auto,
+        auto_resolved=len(machine),
         breach_rate=breached / max(1, len(human)),
         mean_assign_min=float(waits.mean()) if waits.size else 0.0,
         p95_assign_min=float(np.percentile(waits, 95)) if waits.size else 0.0,
