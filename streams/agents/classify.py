@@ -27,8 +27,11 @@ STAGE = "classify"
 # Ids already scored, with the time they were first seen; changelog-backed so restarts keep it.
 # use_partitioner: writes happen inside batches spanning partitions and in the expiry timer, so
 # the changelog partition must follow from the key. Keys are the same UTF-8 bytes as news.clean's
-# record keys, so a story's changelog partition is its stream partition.
-seen = app.Table("seen-ids", default=None, partitions=settings.partitions, use_partitioner=True,
+# record keys, so a story's changelog partition is its stream partition. key_type=bytes as well as
+# the schema: Faust builds the changelog topic from the table's own key serializer (JSON unless the
+# key type is bytes), and a JSON-decoding recovery fails on every raw key, so a restarted worker
+# never finished recovering and classified nothing more.
+seen = app.Table("seen-ids", default=None, partitions=settings.partitions, use_partitioner=True, key_type=bytes,
                  schema=faust.Schema(key_serializer="raw", value_serializer="json"))
 
 _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="classify")
