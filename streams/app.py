@@ -78,4 +78,5 @@ from streams.agents import classify, ingest  # noqa: E402,F401
 from streams.agents import monitor, notify  # noqa: F401
 from streams.agents import case_webhooks, schedule  # noqa: F401
 from streams import web  # noqa: E402,F401
+from streams import health  # noqa: F401
 from streams import api  # noqa: F401

@@ -3,7 +3,13 @@
 Names follow Prometheus conventions: the `finsentry_` prefix, base units (seconds), `_total` for
 counters. Label values are bounded: stages and reasons are fixed sets, topics come from the model's
 label map, analysts and receivers from configuration, and tickers only from the configured
-watch-list (see `ticker_label`). Buckets are chosen for the ranges measured in bench/.
+watch-list (see `ticker_label`). Buckets are chosen for the ranges measured in bench/; scoring
+latency reaches to 5 minutes so a backlog shows as a latency, not as an overflow into +Inf.
+
+`finsentry_model_info` (an Info) declares no labels: prometheus_client takes them from the first
+`.info()` call, made when the model loads (streams/agents/classify.py). They are `version` (the
+model card's version), `variant` (e.g. int8 or fp16) and `provider` (the ONNX Runtime execution provider,
+e.g. CPUExecutionProvider), one series per worker.
 """
 
 from __future__ import annotations
@@ -34,12 +40,12 @@ BATCH_SIZE = Histogram(
 INFERENCE_SECONDS = Histogram(
     "finsentry_inference_seconds",
     "Wall time of one classification batch (tokenise + model).",
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
 )
 SCORING_LATENCY = Histogram(
     "finsentry_scoring_latency_seconds",
     "From the raw record's Kafka timestamp to its scored record being produced.",
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0),
 )
 SCORED = Counter("finsentry_scored_total", "Scored records by topic and sentiment.", ["topic", "sentiment"])
 TICKER_SCORED = Counter(
@@ -82,6 +88,9 @@ WEBHOOK_SECONDS = Histogram(
 
 CONSUMER_LAG = Gauge(
     "finsentry_consumer_lag_records", "End offset minus committed offset per assigned partition.", ["topic", "partition"]
+)
+ASSIGNED_PARTITIONS = Gauge(
+    "finsentry_assigned_partitions", "Partitions of the agents' topics currently assigned to this worker."
 )
 MODEL_INFO = Info("finsentry_model", "The loaded classifier: version, variant and execution provider.")
 READY = Gauge("finsentry_ready", "1 when the worker has partitions assigned and the model loaded.")
