@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import time
 import urllib.request
@@ -74,6 +75,12 @@ class Worker:
                 return response.status, response.read().decode()
         except urllib.error.HTTPError as exc:
             return exc.code, exc.read().decode()
+
+    def metric(self, name: str, labels: str) -> float:
+        """One sample from /metrics, e.g. metric("finsentry_cases_total", 'event="assigned"'); 0 if absent."""
+        _, text = self.get("/metrics")
+        match = re.search(rf"^{name}{{{re.escape(labels)}}} (\S+)$", text, re.MULTILINE)
+        return float(match.group(1)) if match else 0.0
 
     def wait_ready(self, timeout: float = 90.0) -> None:
         deadline = time.monotonic() + timeout

@@ -7,12 +7,11 @@ is paced like live news so event time stays in order through the re-keyed topics
 
 from __future__ import annotations
 
-import re
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from waiting import wait_for
 from webhook_sink import WebhookSink
 
 from models.runtime import default_model_dir
@@ -36,18 +35,6 @@ pytestmark = [
 ]
 
 
-def metric(worker, name: str, labels: str) -> float:
-    _, text = worker.get("/metrics")
-    match = re.search(rf"^{name}{{{re.escape(labels)}}} (\S+)$", text, re.MULTILINE)
-    return float(match.group(1)) if match else 0.0
-
-
-def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.5)
 
 
 def test_generated_surge_becomes_one_anomaly_and_one_webhook(embedded_broker, start_worker_process, kafka,
@@ -71,7 +58,7 @@ receivers:
             chunk = records[start:start + CHUNK]
             kafka.produce(embedded_broker.bootstrap, settings.topic_raw, chunk, [r["id"] for r in chunk])
             time.sleep(CHUNK / PACE_PER_SECOND)
-        wait_for(lambda: metric(worker, "finsentry_records_in_total", 'stage="monitor"') >= len(records), 90,
+        wait_for(lambda: worker.metric("finsentry_records_in_total", 'stage="monitor"') >= len(records), 90,
                  "every story to be scored and reach the monitor")
 
         def surge_hooks() -> list:

@@ -7,11 +7,10 @@ model. They are paced, as live news would be, so event-time order survives the r
 
 from __future__ import annotations
 
-import re
 import time
-from collections.abc import Callable
 
 import pytest
+from waiting import wait_for
 
 from streams.settings import Settings
 from streams.sources.generate import Surge, generate
@@ -32,18 +31,6 @@ def scored_stream() -> list[dict]:
              "model_version": "test", "scored_at": item.record["published_at"]} for item in generate(**STREAM)]
 
 
-def metric(worker, name: str, labels: str) -> float:
-    _, text = worker.get("/metrics")
-    match = re.search(rf"^{name}{{{re.escape(labels)}}} (\S+)$", text, re.MULTILINE)
-    return float(match.group(1)) if match else 0.0
-
-
-def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.5)
 
 
 @pytest.mark.integration
@@ -59,7 +46,7 @@ def test_planted_surge_opens_one_anomaly_and_a_replay_opens_none(embedded_broker
            b'{"id": "b1", "headline": "x", "sentiment": "negative", "sentiment_score": -1, "published_at": "yesterday"}']
     kafka.produce(embedded_broker.bootstrap, settings.topic_scored, bad, ["b0", "b1", "b2"])
     total = len(records) + len(bad)
-    wait_for(lambda: metric(worker, "finsentry_records_in_total", 'stage="monitor"') >= total, 60, "the monitor")
+    wait_for(lambda: worker.metric("finsentry_records_in_total", 'stage="monitor"') >= total, 60, "the monitor")
 
     def settled(seen: dict[str, list]) -> bool:
         return (any(e["event"] == "open" and e["scope"] == SURGE_SCOPE for e in seen[settings.topic_anomalies])
@@ -74,12 +61,12 @@ def test_planted_surge_opens_one_anomaly_and_a_replay_opens_none(embedded_broker
     assert opens[0]["headlines"] and len(opens[0]["headlines"]) == len(opens[0]["sample_ids"])
     rejected = [d for d in first[settings.topic_deadletter] if d["stage"] == "monitor"]
     assert sorted(d["reason"] for d in rejected) == ["bad_timestamp", "invalid_json", "wrong_type"]
-    assert metric(worker, "finsentry_anomalies_total", 'event="open",kind="negative_surge",severity="'
+    assert worker.metric("finsentry_anomalies_total", 'event="open",kind="negative_surge",severity="'
                   + opens[0]["severity"] + '"') >= 1
 
     # Redelivery: the same records again, as after a consumer crash before its commit.
     kafka.produce(embedded_broker.bootstrap, settings.topic_scored, records, [r["id"] for r in records])
-    wait_for(lambda: metric(worker, "finsentry_records_in_total", 'stage="monitor"') >= total + len(records), 60,
+    wait_for(lambda: worker.metric("finsentry_records_in_total", 'stage="monitor"') >= total + len(records), 60,
              "the replay")
     time.sleep(2)  # let any (wrongly) emitted event reach the topic
     again = kafka.consume(embedded_broker.bootstrap, [settings.topic_anomalies], lambda _: False, timeout=5)

@@ -4,14 +4,13 @@ silences hold alerts back and survive a restart; a failing receiver ends in `ale
 from __future__ import annotations
 
 import json
-import re
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from waiting import wait_for
 from webhook_sink import WebhookSink
 
 from alerts.records import AnomalyEvent
@@ -56,18 +55,6 @@ def call(worker, method: str, path: str, body: bytes | None = None) -> tuple[int
         return exc.code, json.loads(exc.read())
 
 
-def metric(worker, name: str, labels: str) -> float:
-    _, text = worker.get("/metrics")
-    match = re.search(rf"^{name}{{{re.escape(labels)}}} (\S+)$", text, re.MULTILINE)
-    return float(match.group(1)) if match else 0.0
-
-
-def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.3)
 
 
 def silence_ids(worker) -> list[str]:
@@ -113,9 +100,9 @@ def test_grouped_signed_webhooks_silences_and_dead_letters(embedded_broker, star
                              dead, timeout=20)
         letter = next(d for d in seen[settings.topic_alerts_deadletter] if d["receiver"] == "broken")
         assert letter["status"] == 500 and letter["attempts"] == 2 and "HTTP 500" in letter["error"]
-        assert metric(worker, "finsentry_webhook_deliveries_total", 'outcome="delivered",receiver="desk"') == 2
-        assert metric(worker, "finsentry_webhook_deliveries_total", 'outcome="deadletter",receiver="broken"') == 1
-        assert metric(worker, "finsentry_webhook_deliveries_total", 'outcome="silenced",receiver="desk"') == 1
+        assert worker.metric("finsentry_webhook_deliveries_total", 'outcome="delivered",receiver="desk"') == 2
+        assert worker.metric("finsentry_webhook_deliveries_total", 'outcome="deadletter",receiver="broken"') == 1
+        assert worker.metric("finsentry_webhook_deliveries_total", 'outcome="silenced",receiver="desk"') == 1
 
         # A restarted coordinator resumes: the silence is still there and nothing is re-sent.
         worker.stop()

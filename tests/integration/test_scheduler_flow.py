@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from waiting import wait_for
 
 from alerts.signing import verify
 from models.data import load_file
@@ -111,13 +112,6 @@ def call(port: int, method: str, path: str, token: str | None = None, body: byte
     finally:
         conn.close()
 
-
-def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.3)
 
 
 def case_events(kafka, bootstrap: str, case_id: str, until: Callable[[list[dict]], bool], timeout: float = 40) -> list[dict]:
