@@ -21,6 +21,9 @@ class WaitingCase:
     levels: Mapping[str, int]  # analyst id -> skill level, only qualified analysts who are free now
     target_level: int
     avoid: frozenset[str]  # analysts to pass over if anyone else qualifies
+    # Seconds left until the acknowledge SLA (counted from creation) is breached; <= 0 once it is
+    # (the default, for callers without deadlines, which leaves the plain priority objective).
+    slack_s: float = 0.0
 
 
 @dataclass(frozen=True)

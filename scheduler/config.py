@@ -27,6 +27,10 @@ class Weights:
     balance: float = 0.05  # times the analyst's load ratio after taking the case: breaks ties
     avoid: float = 0.25  # for handing a case back to an analyst it was escalated away from
     stale: float = 0.25  # for an analyst sitting on an unacknowledged case: they are likely away
+    # Multiplier on the value of a case whose ack SLA has not passed yet, so cases that can still make
+    # it are served before those that cannot. Escalation doubles a breached case's priority each
+    # window, so 256 = 2**8 bounds how long a breached case yields: 8 windows (80 min if critical).
+    rescue: float = 256.0
     stale_after: timedelta = timedelta(minutes=5)
     wait_unit: timedelta = timedelta(minutes=10)
 
@@ -60,6 +64,9 @@ class SchedulerPolicy:
     # Closed cases are kept this long (for the API and replays of their anomaly), then dropped, so
     # the state saved in one changelog record stays far below Kafka's message size limit.
     retain_closed: timedelta = timedelta(days=2)
+    # An assigned case still unacknowledged after this share of its ack SLA is offered to the other
+    # free analysts (every policy); None waits for the SLA breach before moving it.
+    handoff_after: float | None = 0.5
     assignment: str = "optimal"  # or a baseline: "round_robin", "least_loaded"
     weights: Weights = Weights()
 
@@ -74,6 +81,10 @@ class SchedulerPolicy:
             raise ValueError(f"auto_resolve_below must be one of {SEVERITIES} or None, got {self.auto_resolve_below!r}")
         if self.assignment not in ASSIGNMENTS:
             raise ValueError(f"assignment must be one of {ASSIGNMENTS}, got {self.assignment!r}")
+        if self.handoff_after is not None and not 0 < self.handoff_after < 1:
+            raise ValueError(f"handoff_after must be in (0, 1) or None, got {self.handoff_after!r}")
+        if self.weights.rescue < 1:
+            raise ValueError("Weights.rescue must be >= 1: a case that can still make its SLA is never worth less")
         if self.escalation_factor < 1:
             raise ValueError("escalation_factor must be >= 1: escalation never lowers priority")
         if any(w <= 0 for w in [*self.severity_weight.values(), *self.scope_weight.values()]):

@@ -337,8 +337,10 @@ class Scheduler:
         return [event.to_dict() for event in out]
 
     def _dispatch(self, now: datetime) -> list[CaseEvent]:
+        """Offer the policy the waiting cases and those due for a handoff, and apply its choice."""
         waiting = sorted((c for c in self._open.values() if c.status is Status.WAITING), key=lambda c: c.seq)
-        if not waiting:
+        handoffs = self._due_for_handoff(now)
+        if not waiting and not handoffs:
             return []
         loads = self._loads()
         stale_before = now - self._policy.weights.stale_after
@@ -353,11 +355,14 @@ class Scheduler:
             if loads[a.id] < a.capacity and a.on_shift(now)
         ]
         offers = []
-        for case in waiting if free else []:
+        for case in [*waiting, *handoffs] if free else []:
+            # A handoff goes only to someone it has not already left: bounded, so no ping-pong.
+            barred = set(case.avoid) | {case.analyst} if case.status is Status.ASSIGNED else set()
             levels = {
                 f.analyst_id: level
                 for f in free
-                if (level := self._roster.skill_level(self._roster.analysts[f.analyst_id], case.scope)) > 0
+                if f.analyst_id not in barred
+                and (level := self._roster.skill_level(self._roster.analysts[f.analyst_id], case.scope)) > 0
             }
             if levels:
                 offers.append(
@@ -369,15 +374,40 @@ class Scheduler:
                         levels=levels,
                         target_level=self._policy.target_level[case.severity],
                         avoid=frozenset(case.avoid),
+                        slack_s=(case.created_at + self._policy.ack_sla[case.severity] - now).total_seconds(),
                     )
                 )
         if not offers:
             return []
         assignments = self._assign(offers, free)
         _check_assignments(assignments, offers, free, self._policy.assignment)
+        out: list[CaseEvent] = []
+        for case_id, analyst_id in assignments:
+            case = self._cases[case_id]
+            if case.status is Status.ASSIGNED:
+                holder, since = case.analyst or "", case.assigned_at or now
+                _avoid(case, holder)
+                self._unassign(case, f"not acknowledged by {holder} within {now - since}; handed on", now, out)
+            out.append(self._assign_to(case, self._roster.analysts[analyst_id], now))
+        return out
+
+    def _due_for_handoff(self, now: datetime) -> list[Case]:
+        """Assigned cases their holder has left unacknowledged for `handoff_after` of the ack SLA.
+
+        The holder is most likely away (in the simulation, in a meeting), so waiting for the SLA to
+        pass before moving the case guarantees the breach; moving it at, say, half the SLA to
+        someone free gives the new holder time to acknowledge. It is an engine rule, so every
+        policy gets it; which free analyst takes the case is the policy's choice.
+        """
+        share = self._policy.handoff_after
+        if share is None:
+            return []
         return [
-            self._assign_to(self._cases[case_id], self._roster.analysts[analyst_id], now)
-            for case_id, analyst_id in assignments
+            c
+            for c in self._open.values()
+            if c.status is Status.ASSIGNED
+            and c.assigned_at is not None
+            and now - c.assigned_at >= share * self._policy.ack_sla[c.severity]
         ]
 
 

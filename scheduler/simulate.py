@@ -234,6 +234,8 @@ def run(
                 escalations += 1
                 if case_id in held_since and case_id not in acked:  # taken off an unresponsive holder
                     release(case_id, at)
+            elif e["event"] == "waiting" and case_id in held_since:  # handed on before anyone acked
+                release(case_id, at)
             elif e["event"] == "auto_resolved":
                 machine.add(case_id)
 

@@ -79,7 +79,7 @@ def test_ties_balance_load():
 
 
 def test_unacknowledged_case_escalates_to_someone_else_with_higher_priority():
-    s = Scheduler(roster(), POLICY)
+    s = Scheduler(roster(), replace(POLICY, handoff_after=None))  # escalation alone, no early handoff
     s.on_anomaly(anomaly("c", severity="critical"), MONDAY_10)
     assert held(s, "alice") == ["c"]
     assert s.tick(MONDAY_10 + 9 * MIN) == []
@@ -88,6 +88,31 @@ def test_unacknowledged_case_escalates_to_someone_else_with_higher_priority():
     assert events[0]["priority"] == 32 and "not acknowledged by alice" in events[0]["reason"]
     assert events[0]["notify"]["analyst"] == "alice"
     assert s.case("case-c")["ack_due"] == (MONDAY_10 + 20 * MIN).isoformat()  # bob gets a full window
+
+
+def test_unacknowledged_case_is_handed_on_at_half_its_sla_once_per_holder():
+    s = Scheduler(roster(), POLICY)
+    s.on_anomaly(anomaly("c", severity="critical"), MONDAY_10)
+    assert held(s, "alice") == ["c"]
+    assert s.tick(MONDAY_10 + 4 * MIN) == []
+    events = s.tick(MONDAY_10 + 5 * MIN)  # half of the 10-min SLA: alice is probably away
+    assert names(events) == [("waiting", "c", "alice"), ("assigned", "c", "bob")]
+    assert events[0]["notify"]["analyst"] == "alice" and "not acknowledged by alice" in events[0]["reason"]
+    case = s.case("case-c")
+    assert case["priority"] == 16 and case["escalations"] == 0 and case["avoid"] == ["alice"]  # not an escalation
+    # Bob does not acknowledge either, but the only other free analyst is alice, whom it left: no ping-pong.
+    assert s.tick(MONDAY_10 + 10 * MIN) == []
+    assert names(s.tick(MONDAY_10 + 15 * MIN))[0] == ("escalated", "c", "bob")  # bob's own SLA window
+
+
+def test_handoff_waits_for_someone_free_and_acknowledged_cases_stay():
+    s = Scheduler(roster(), POLICY)
+    s.on_anomaly(anomaly("a", scope="ticker:AAPL", severity="critical"), MONDAY_10)  # only alice on shift
+    s.on_anomaly(anomaly("k", severity="critical"), MONDAY_10)
+    assert held(s, "alice") == ["a", "k"]  # the Earnings expert, with bob free
+    s.on_action(action("ack", "case-k", "alice", "k1"), MONDAY_10 + MIN)
+    assert s.tick(MONDAY_10 + 6 * MIN) == []  # nobody else can take AAPL; an acknowledged case never moves
+    assert held(s, "alice") == ["a", "k"]
 
 
 def test_escalation_returns_to_same_analyst_only_if_no_one_else_can():
@@ -263,6 +288,10 @@ def test_policy_validation():
         SchedulerPolicy(weights=Weights(mismatch=1.0))
     with pytest.raises(ValueError, match="assignment"):
         SchedulerPolicy(assignment="random")
+    with pytest.raises(ValueError, match="handoff_after"):
+        SchedulerPolicy(handoff_after=1.0)
+    with pytest.raises(ValueError, match="rescue"):
+        SchedulerPolicy(weights=Weights(rescue=0.5))
 
 
 def test_closed_cases_are_forgotten_after_the_retention_period():

@@ -6,8 +6,8 @@ from scheduler.optimizer import optimal
 from scheduler.policies import least_loaded, round_robin
 
 
-def case(cid, seq, priority=4.0, levels=None, target=3, avoid=(), age_s=0.0):
-    return WaitingCase(cid, seq, priority, age_s, levels or {"a": 3, "b": 3}, target, frozenset(avoid))
+def case(cid, seq, priority=4.0, levels=None, target=3, avoid=(), age_s=0.0, slack_s=0.0):
+    return WaitingCase(cid, seq, priority, age_s, levels or {"a": 3, "b": 3}, target, frozenset(avoid), slack_s)
 
 
 def free(aid, load=0, capacity=2, last=0, stale=False):
@@ -59,3 +59,13 @@ def test_weights_wait_unit_is_what_turns_age_into_priority():
     waiting = [case("old", 1, 4.0, age_s=600), case("new", 2, 5.0)]
     assert optimal(waiting, [free("a", capacity=1)], W) == [("old", "a")]
     assert optimal(waiting, [free("a", capacity=1)], slow) == [("new", "a")]
+
+
+def test_optimal_serves_what_can_still_make_its_sla_before_what_already_missed_it():
+    # The breached warning has waited an hour and been escalated (priority 8); the fresh one can
+    # still be acknowledged in time, so with one slot it goes first. Without the rescue factor, age wins.
+    waiting = [case("breached", 1, 8.0, age_s=3600, slack_s=-1800), case("fresh", 2, 4.0, slack_s=1700)]
+    assert optimal(waiting, [free("a", capacity=1)], W) == [("fresh", "a")]
+    assert optimal(waiting, [free("a", capacity=1)], Weights(rescue=1.0)) == [("breached", "a")]
+    # With room for both, both are served: the factor orders cases, it never leaves capacity idle.
+    assert len(optimal(waiting, [free("a", capacity=2)], W)) == 2
