@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from harness import SETTINGS, Stack, Worker, end_offsets, model_dir, read_json, read_topic
+from harness import SETTINGS, Stack, Worker, end_offsets, exit_on_sigterm, model_dir, read_json, read_topic
 
 from alerts.engine import scopes_for
 from streams.sources.generate import generate, parse_surge
@@ -260,6 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path)
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs) and print it")
     args = parser.parse_args(argv)
+    exit_on_sigterm()
     report = Report(args.scenario, args.records, args.kills if args.scenario == "kills" else 0, args.seed)
     records = stream(args.records, args.seed, args.rate)
     started = time.monotonic()

@@ -11,6 +11,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -23,6 +24,11 @@ from streams.demo import start_worker, stop_process, worker_env
 from streams.settings import Settings
 
 SETTINGS = Settings()
+
+
+def exit_on_sigterm() -> None:
+    """Turn SIGTERM (e.g. from `timeout`) into SystemExit, so `finally` stops the workers and broker."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
 
 def model_dir(given: str | None) -> Path:
