@@ -21,8 +21,9 @@ class MonitorConfig:
     anomalous_weight: float = 0.1
     prior_negative_share: float = 0.3
     min_expected_per_window: float = 0.05
-    # negative surge: Poisson test on the count of novel negative stories
-    min_negative: int = 3
+    # negative surge: Poisson test on the count of novel negative stories in the newest 1..span windows
+    surge_span_windows: int = 3
+    min_negative: int = 5
     min_share_lift: float = 0.15
     surge_threshold: float = 4.0
     # volume spike: Poisson test on the count of novel stories
@@ -30,6 +31,7 @@ class MonitorConfig:
     volume_threshold: float = 8.0
     # sustained shift: one-sided CUSUM on the standardised window mean sentiment score
     cusum_k: float = 0.5
+    cusum_max_z: float = 3.0
     cusum_threshold: float = 8.0
     min_score_sigma: float = 0.2
     # lifecycle
@@ -50,5 +52,7 @@ class MonitorConfig:
             raise ValueError("MonitorConfig.baseline_alpha must be in (0, 1]")
         if not 0 < self.hysteresis <= 1:
             raise ValueError("MonitorConfig.hysteresis must be in (0, 1]")
+        if self.surge_span_windows < 1:
+            raise ValueError("MonitorConfig.surge_span_windows must be >= 1")
         if self.quiet_windows < 1:
             raise ValueError("MonitorConfig.quiet_windows must be >= 1")

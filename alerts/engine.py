@@ -35,7 +35,11 @@ class ScopeMonitor:
     baseline: Baseline = field(default_factory=Baseline)
     cusum: float = 0.0
     lifecycles: dict[str, Lifecycle] = field(default_factory=lambda: {k: Lifecycle() for k in KINDS})
-    last_window: WindowStats | None = None
+    recent: list[WindowStats] = field(default_factory=list)  # newest closed windows, newest last
+
+    @property
+    def last_window(self) -> WindowStats | None:
+        return self.recent[-1] if self.recent else None
 
     @classmethod
     def new(cls, scope: str, config: MonitorConfig) -> ScopeMonitor:
@@ -71,10 +75,11 @@ class ScopeMonitor:
 
     def _close(self, window: Window) -> list[AnomalyEvent]:
         stats = window.stats()
+        self.recent = [*self.recent, stats][-self.config.surge_span_windows:]
         armed = self.baseline.windows >= self.config.warmup_windows
         shift, cusum = sentiment_shift(stats, self.baseline, self.cusum, self.config)
         self.cusum = cusum if armed else 0.0
-        detections = [negative_surge(stats, self.baseline, self.config), volume_spike(stats, self.baseline, self.config)]
+        detections = [negative_surge(self.recent, self.baseline, self.config), volume_spike(stats, self.baseline, self.config)]
         detections.append(shift)
         events = []
         for detection in detections:
@@ -87,7 +92,6 @@ class ScopeMonitor:
         anomalous = armed and any(d.score >= d.threshold for d in detections)
         weight = self.config.anomalous_weight if anomalous else 1.0
         self.baseline.update(stats, self.config.baseline_alpha * weight)
-        self.last_window = stats
         return events
 
     def _event(self, step: str, detection: Detection, lifecycle: Lifecycle, window: Window) -> AnomalyEvent:
@@ -117,7 +121,7 @@ class ScopeMonitor:
             "baseline": self.baseline.to_dict(),
             "cusum": self.cusum,
             "lifecycles": {k: v.to_dict() for k, v in self.lifecycles.items()},
-            "last_window": self.last_window.to_dict() if self.last_window else None,
+            "recent": [w.to_dict() for w in self.recent],
         }
 
     @classmethod
@@ -129,5 +133,12 @@ class ScopeMonitor:
             Baseline.from_dict(d["baseline"]),
             d["cusum"],
             {k: Lifecycle.from_dict(v) for k, v in d["lifecycles"].items()},
-            WindowStats.from_dict(d["last_window"]) if d["last_window"] else None,
+            [WindowStats.from_dict(w) for w in _recent(d)][-config.surge_span_windows:],
         )
+
+
+def _recent(d: dict) -> list[dict]:
+    """State saved before spans were tested held only `last_window`; a rolling upgrade keeps it."""
+    if "recent" in d:
+        return d["recent"]
+    return [d["last_window"]] if d.get("last_window") else []

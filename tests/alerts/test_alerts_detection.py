@@ -93,16 +93,42 @@ def _baseline(rate: float = 2.0, neg: float = 0.5) -> Baseline:
 def test_negative_surge_needs_min_count_and_fires_on_real_surge() -> None:
     two = WindowStats(0, 60, {"negative": 2, "neutral": 0, "positive": 0}, 0, -1.4, 1.0)
     sparse = Baseline(windows=100, rate=0.002, negative_rate=0.0006)  # three stories a day
-    assert negative_surge(two, sparse, CONFIG).score == 0.0
+    assert negative_surge([two], sparse, CONFIG).score == 0.0
     eight = WindowStats(0, 60, {"negative": 8, "neutral": 1, "positive": 0}, 0, -5.6, 4.0)
-    detection = negative_surge(eight, _baseline(), CONFIG)
+    detection = negative_surge([eight], _baseline(), CONFIG)
     assert detection.score >= CONFIG.surge_threshold and detection.observed == 8
 
 
 def test_negative_surge_ignores_a_general_news_burst() -> None:
     burst = WindowStats(0, 60, {"negative": 6, "neutral": 10, "positive": 8}, 0, 0.0, 6.0)
-    assert negative_surge(burst, _baseline(), CONFIG).score == 0.0  # share not above baseline + lift
+    assert negative_surge([burst], _baseline(), CONFIG).score == 0.0  # share not above baseline + lift
     assert volume_spike(burst, _baseline(), CONFIG).score >= CONFIG.volume_threshold
+
+
+def quiet_ticker(minutes: int) -> list[Story]:
+    """A name rarely in the news: one neutral story every five minutes."""
+    return [story(f"q{m}", m * W + 30.0) for m in range(0, minutes, 5)]
+
+
+def test_a_small_surge_split_across_window_boundaries_is_detected() -> None:
+    # eight negatives over three minutes from mid-window land 2, 2, 3, 1: no window reaches min_negative
+    split = [story(f"s{i}", 40 * W + 30 + i * 22.5, "negative", f"split bad news {i}") for i in range(8)]
+    monitor = ScopeMonitor.new("ticker:ACME", CONFIG)
+    events = feed(monitor, quiet_ticker(40) + split) + monitor.advance(45 * W)
+    opened = [(e.window_start, e.observed) for e in events if e.kind == "negative_surge" and e.event == "open"]
+    assert opened == [("1970-01-01T00:42:00.000Z", 7.0)]  # when the third surge window closes
+    one_window = ScopeMonitor.new("ticker:ACME", MonitorConfig(**{**vars(CONFIG), "surge_span_windows": 1}))
+    assert not [e for e in feed(one_window, quiet_ticker(40) + split) + one_window.advance(45 * W)
+                if e.kind == "negative_surge"]
+
+
+def test_a_quiet_ticker_does_not_fire_on_one_negative_story_or_a_routine_cluster() -> None:
+    one = [story("n", 40 * W + 5, "negative", "quiet name bad news")]
+    cluster = [story(f"n{i}", 40 * W + 5 + i, "negative", f"quiet name bad news {i}") for i in range(3)]
+    spread = [story(f"n{i}", (40 + i) * W + 5, "negative", f"quiet name bad news {i}") for i in range(3)]
+    for negatives in (one, cluster, spread):  # three in three minutes would be a CUSUM "shift" without the z cap
+        monitor = ScopeMonitor.new("ticker:QUIET", CONFIG)
+        assert feed(monitor, quiet_ticker(40) + negatives) + monitor.advance(50 * W) == []
 
 
 def test_cusum_accumulates_a_sustained_mild_shift() -> None:
@@ -139,14 +165,16 @@ def test_lifecycle_opens_once_updates_on_new_peak_resolves_after_quiet_then_cool
     assert surges[0].anomaly_id == surges[1].anomaly_id
     assert surges[0].window_start == "1970-01-01T00:20:00.000Z" and surges[1].window_end == "1970-01-01T00:22:00.000Z"
     assert set(surges[0].sample_ids) <= {f"s{i}" for i in range(6)} and surges[0].headlines
-    events = feed(monitor, background(3, seed=1, start=22 * W)) + monitor.advance(25 * W + 10)
+    # the surge stays in the tested spans for two more windows, then two quiet windows resolve it
+    events = feed(monitor, background(5, seed=1, start=22 * W)) + monitor.advance(27 * W + 10)
     resolved = [e for e in events if e.kind == "negative_surge"]
     assert [e.event for e in resolved] == ["resolve"] and resolved[0].anomaly_id == surges[0].anomaly_id
+    assert resolved[0].window_end == "1970-01-01T00:26:00.000Z"
     assert resolved[0].severity == surges[1].severity  # routed like the open it closes
     # within the cooldown a new surge does not re-open; after it, it does, with a new id
-    events = feed(monitor, surge(26 * W, 12, "u")) + monitor.advance(27 * W + 10)
+    events = feed(monitor, surge(28 * W, 12, "u")) + monitor.advance(29 * W + 10)
     assert not [e for e in events if e.kind == "negative_surge" and e.event == "open"]
-    feed(monitor, background(10, seed=2, start=27 * W))
+    feed(monitor, background(11, seed=2, start=29 * W))
     events = feed(monitor, surge(40 * W, 12, "v")) + monitor.advance(41 * W + 10)
     reopened = [e for e in events if e.kind == "negative_surge" and e.event == "open"]
     assert len(reopened) == 1 and reopened[0].anomaly_id != surges[0].anomaly_id
@@ -200,6 +228,17 @@ def test_open_window_ids_are_dropped_when_windows_close() -> None:
     feed(monitor, background(30))
     monitor.advance(31 * W)
     assert sum(len(w["ids"]) for w in monitor.to_dict()["windows"]["open"].values()) == 0
+    assert len(monitor.to_dict()["recent"]) == CONFIG.surge_span_windows  # closed windows kept for spans only
+
+
+def test_state_saved_with_only_the_last_window_still_loads() -> None:
+    monitor = ScopeMonitor.new("topic:X", CONFIG)
+    feed(monitor, background(5))
+    monitor.advance(5 * W + 10)
+    state = monitor.to_dict()
+    state["last_window"] = state.pop("recent")[-1]
+    restored = ScopeMonitor.from_dict(state, CONFIG)
+    assert restored.recent == [monitor.last_window]
 
 
 def test_event_json_matches_the_anomalies_topic_contract() -> None:
