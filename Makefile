@@ -34,7 +34,7 @@ test: $(VENV)/.dev
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev
-	$(BIN)/ruff check streams models alerts scheduler tests bench
+	$(BIN)/ruff check streams models alerts scheduler tests bench scripts
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -22,8 +22,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from models.data import load_file  # noqa: E402
-from models.runtime import Classifier  # noqa: E402
+from models.data import load_file
+from models.runtime import Classifier
 
 
 def machine() -> dict[str, object]:
@@ -114,14 +114,14 @@ def main(argv: list[str] | None = None) -> int:
     for variant in variants:
         clf = Classifier.load(args.model, device=args.device, variant=variant)
         for batch in batches:
-            r = measure(lambda chunk: clf.predict(chunk, batch_size=batch), texts, batch, args.seconds)
+            r = measure(lambda chunk, c=clf, b=batch: c.predict(chunk, batch_size=b), texts, batch, args.seconds)
             rows.append({"engine": f"finsentry runtime ({variant}, {clf.provider.removesuffix('ExecutionProvider')})",
                          "batch": batch, **r})
             print(f"  {rows[-1]['engine']} batch {batch}: {r['per_s']:.0f}/s", file=sys.stderr)
     if args.checkpoint:
         pipe = hf_pipeline(Path(args.checkpoint))
         for batch in (1, 32):
-            r = measure(lambda chunk: pipe(chunk, batch_size=batch), texts, batch, args.seconds)
+            r = measure(lambda chunk, b=batch: pipe(chunk, batch_size=b), texts, batch, args.seconds)
             rows.append({"engine": "HF pipeline (torch fp32)", "batch": batch, **r})
             print(f"  HF pipeline batch {batch}: {r['per_s']:.0f}/s", file=sys.stderr)
     baseline = next((r["per_s"] for r in rows if r["engine"].startswith("HF") and r["batch"] == 1), None)

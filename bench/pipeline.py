@@ -27,10 +27,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from streams import broker  # noqa: E402
-from streams.demo import stop_process, wait_ready, worker_env  # noqa: E402
-from streams.settings import Settings  # noqa: E402
-from streams.sources.generate import generate  # noqa: E402
+from streams import broker
+from streams.demo import stop_process, wait_ready, worker_env
+from streams.settings import Settings
+from streams.sources.generate import generate
 
 S = Settings()
 
@@ -110,7 +110,7 @@ def run_engine(name: str, command: list[str], env: dict[str, str], rates: list[f
                     cpu0 = cpu_seconds(proc.pid)
                     dl0 = collector.deadletters
                     t0 = time.monotonic()
-                    ids, sent_for = offer(emb.bootstrap, rate, seconds, count, seed=i, tag=f"r{i}")
+                    ids, _ = offer(emb.bootstrap, rate, seconds, count, seed=i, tag=f"r{i}")
                     deadline = time.monotonic() + drain_s
                     while time.monotonic() < deadline:
                         with collector.lock:

@@ -49,9 +49,9 @@ def logits_for(model_path: Path, texts: list[str], variant: str | None, device: 
     return LabelMaps(topics=clf.topics, sentiments=clf.sentiments), t_out, s_out
 
 
-def evaluate(model_path: str | Path, data: Sequence[str], columns: Columns = Columns(),
+def evaluate(model_path: str | Path, data: Sequence[str], columns: Columns | None = None,
              variant: str | None = None, device: str = "cpu") -> dict[str, object]:
-    model_path = Path(model_path)
+    model_path, columns = Path(model_path), columns or Columns()
     if not model_path.is_dir():
         raise DataError(f"{model_path}: no such model directory")
     result: dict[str, object] = {"model": str(model_path), "kind": "torch" if is_checkpoint(model_path) else "onnx",

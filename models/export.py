@@ -103,7 +103,7 @@ def parity(variant: str, ref: tuple[np.ndarray, np.ndarray], got: tuple[np.ndarr
     )
 
 
-def export(checkpoint: Path, out: Path, dev: Sequence[str] = (), columns: Columns = Columns(),
+def export(checkpoint: Path, out: Path, dev: Sequence[str] = (), columns: Columns | None = None,
            keep_fp32: bool = True, fp16: bool = True, progress: Callable[[str], None] = _say) -> dict:
     """Write `out/` with model.onnx (int8), model.fp16.onnx, tokenizer.json, labels.json, card.json."""
     import torch
@@ -138,7 +138,7 @@ def export(checkpoint: Path, out: Path, dev: Sequence[str] = (), columns: Column
             optimized.save_model_to_file(str(out / "model.fp16.onnx"))
 
     parities: list[Parity] = []
-    dev_examples = [ex for path in dev for ex in load_file(path, columns)]
+    dev_examples = [ex for path in dev for ex in load_file(path, columns or Columns())]
     if dev_examples:
         tokenizer = load_tokenizer(out / "tokenizer.json", max_tokens)
         texts = model_texts(dev_examples)

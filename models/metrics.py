@@ -45,7 +45,7 @@ def report(labels: Sequence[str], gold: np.ndarray, probs: np.ndarray, bins: int
     f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros(k), where=(precision + recall) > 0)
     present = support > 0
     return HeadReport(
-        n=int(len(gold)),
+        n=len(gold),
         accuracy=float((pred == gold).mean()) if len(gold) else 0.0,
         macro_f1=float(f1[present].mean()) if present.any() else 0.0,
         ece=expected_calibration_error(gold, probs, bins),

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models.data import Columns, DataError, Example, LabelMaps, load_file, model_texts, sha256
+from models.data import Columns, Example, LabelMaps, load_file, model_texts, sha256
 from models.metrics import report, softmax
 from models.network import DEFAULT_BASE, build, resolve_base, save_checkpoint
 from models.tokenize import MAX_TOKENS, encode, load_tokenizer

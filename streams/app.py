@@ -74,9 +74,9 @@ case_actions_topic = app.topic(settings.topic_case_actions, partitions=settings.
 feedback_topic = app.topic(settings.topic_feedback, partitions=settings.partitions)
 
 # Agents register themselves on import.
-from streams.agents import classify, ingest  # noqa: E402,F401
-from streams.agents import monitor, notify  # noqa: F401
-from streams.agents import case_webhooks, schedule  # noqa: F401
-from streams import web  # noqa: E402,F401
-from streams import health  # noqa: F401
-from streams import api  # noqa: F401
+from streams import (
+    api,  # noqa: F401
+    health,  # noqa: F401
+    web,  # noqa: F401
+)
+from streams.agents import case_webhooks, classify, ingest, monitor, notify, schedule  # noqa: F401  # noqa: F401  # noqa: F401

@@ -6,9 +6,9 @@ from __future__ import annotations
 import base64
 import time
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 
 from streams.validation import iso
-from datetime import UTC, datetime
 
 
 @dataclass(frozen=True, slots=True)

@@ -91,8 +91,8 @@ def consume(bootstrap: str, topics: list[str], tally: Tally, stop: threading.Eve
 
 def render(tally: Tally, sent: int, bad: int, elapsed: float) -> str:
     with tally.lock:
-        lines = [f"finsentry demo — {elapsed:5.1f}s — sent {sent} stories + {bad} malformed; "
-                 f"scored {len(tally.ids)}, rejected {sum(tally.rejected.values())}", ""]
+        lines = [(f"finsentry demo — {elapsed:5.1f}s — sent {sent} stories + {bad} malformed; "
+                  f"scored {len(tally.ids)}, rejected {sum(tally.rejected.values())}"), ""]
         lines.append(f"  {'topic':<30} {'neg':>5} {'neu':>5} {'pos':>5} {'total':>6}")
         for topic, total in tally.topics.most_common(10):
             row = [tally.scored[(topic, s)] for s in ("negative", "neutral", "positive")]

@@ -69,7 +69,7 @@ def stable_id(source: str, url: str | None, headline: str) -> str:
 def parse_time(value: object) -> datetime:
     """ISO-8601 (a trailing Z allowed) or epoch seconds/milliseconds; naive times are UTC."""
     if isinstance(value, bool):
-        raise ValueError("a boolean is not a time")
+        raise ValueError("a boolean is not a time")  # noqa: TRY004 - callers treat every bad time alike
     if isinstance(value, int | float):
         seconds = float(value) / (1000.0 if abs(value) > 1e11 else 1.0)
         return datetime.fromtimestamp(seconds, UTC)

@@ -11,7 +11,7 @@ import logging
 import time
 
 from streams import metrics
-from streams.app import app, clean_topic, deadletter_topic, raw_topic, settings
+from streams.app import app, clean_topic, deadletter_topic, raw_topic
 from streams.deadletter import dead_letter
 from streams.validation import Rejection, validate
 

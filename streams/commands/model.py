@@ -8,6 +8,7 @@ import json
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack, nullcontext
 from dataclasses import asdict
 from pathlib import Path
 
@@ -107,8 +108,7 @@ def run_export(args: argparse.Namespace) -> int:
 def read_texts(path: str, text_col: str) -> Iterator[tuple[int, str | None, dict]]:
     """(line number, text or None when the row has none, row) for CSV or JSONL input."""
     if path == "-" or path.endswith((".jsonl", ".ndjson", ".json")):
-        fh = sys.stdin if path == "-" else open(path, encoding="utf-8")
-        with fh:
+        with nullcontext(sys.stdin) if path == "-" else open(path, encoding="utf-8") as fh:
             for line_no, line in enumerate(fh, start=1):
                 if not line.strip():
                     continue
@@ -144,7 +144,8 @@ def run_classify(args: argparse.Namespace) -> int:
         raise DataError(f"{args.input}: no such file")
     clf = Classifier.load(args.model, device=args.device)
     print(f"model {clf.version} ({clf.variant}) on {clf.provider}", file=sys.stderr)
-    out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
+    stack = ExitStack()
+    out = stack.enter_context(open(args.output, "w", encoding="utf-8")) if args.output else sys.stdout  # noqa: SIM115
     done = skipped = 0
     started = time.monotonic()
     # (line, text or None, error): rows without text keep their place so output stays in input order.
@@ -174,7 +175,6 @@ def run_classify(args: argparse.Namespace) -> int:
     except UnicodeDecodeError as exc:
         raise DataError(f"{args.input}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
     finally:
-        if args.output:
-            out.close()
+        stack.close()
     print(f"\nclassified {done}, skipped {skipped} in {time.monotonic() - started:.1f}s", file=sys.stderr)
     return 0

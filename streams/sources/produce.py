@@ -12,6 +12,7 @@ import json
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +41,7 @@ def records(path: str) -> Iterator[tuple[int, dict[str, Any] | None, str]]:
                         record[name] = [t.strip() for t in record[name].replace(";", ",").split(",") if t.strip()]
                 yield line_no, record, ""
         return
-    fh = sys.stdin.buffer if path == "-" else open(path, "rb")
-    with fh:
+    with nullcontext(sys.stdin.buffer) if path == "-" else open(path, "rb") as fh:
         for line_no, raw in enumerate(fh, start=1):
             try:
                 line = raw.decode("utf-8")

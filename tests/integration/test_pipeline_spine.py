@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
-from pathlib import Path
 from datetime import UTC, datetime
+from pathlib import Path
 
 import jsonschema
 import pytest

@@ -1,6 +1,7 @@
 import json
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from streams.validation import MAX_RECORD_BYTES, REASONS, Rejection, Story, stable_id, validate
 
