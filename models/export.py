@@ -9,6 +9,7 @@ checkpoint on the dev sets goes into the model card, so a bad export never ships
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import sys
 import tempfile
@@ -69,12 +70,21 @@ def fuse(raw: Path, num_heads: int, hidden_size: int):
                                     opt_level=1, use_gpu=False)
 
 
-def quantize_int8(source: Path, target: Path) -> None:
+# The feed-forward down-projections see the largest activation outliers in BERT-family encoders;
+# quantising their inputs dynamically cost the fine-tuned model 0.5 points of dev sentiment
+# accuracy, so they stay fp32 (about 15% slower than quantising every MatMul).
+KEEP_FP32 = re.compile(r"layer\.\d+/output/dense/MatMul$")
+
+
+def quantize_int8(source: Path, target: Path) -> list[str]:
+    """Per-channel dynamic int8; returns the MatMul nodes kept in fp32."""
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    keep = [n.name for n in onnx.load(str(source)).graph.node if n.op_type == "MatMul" and KEEP_FP32.search(n.name)]
     quantize_dynamic(str(source), str(target), per_channel=True, weight_type=QuantType.QInt8,
-                     extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+                     extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT}, nodes_to_exclude=keep)
+    return keep
 
 
 def _ort_logits(path: Path, tokenizer, texts: Sequence[str], batch: int = 64) -> tuple[np.ndarray, np.ndarray]:
@@ -131,7 +141,7 @@ def export(checkpoint: Path, out: Path, dev: Sequence[str] = (), columns: Column
         fp32 = out / "model.fp32.onnx"
         optimized.save_model_to_file(str(fp32))
         progress("quantising to per-channel int8")
-        quantize_int8(fp32, out / "model.onnx")
+        kept_fp32 = quantize_int8(fp32, out / "model.onnx")
         if fp16:
             progress("converting to fp16 for GPU")
             optimized.convert_float_to_float16(keep_io_types=True)
@@ -168,7 +178,8 @@ def export(checkpoint: Path, out: Path, dev: Sequence[str] = (), columns: Column
         "export": {
             "opset": OPSET,
             "fused_operators": fused_ops,
-            "quantization": "dynamic, per-channel int8 weights (QInt8), fp32 activations",
+            "quantization": "dynamic, per-channel int8 weights (QInt8), fp32 activations; "
+                            f"{len(kept_fp32)} feed-forward output MatMuls kept fp32",
             "fp16": "model.fp16.onnx, fp16 weights with fp32 inputs/outputs, for CUDA" if fp16 else None,
             "parity": [asdict(p) for p in parities],
         },
