@@ -7,7 +7,7 @@ holds `to_dict()`. Everything is driven by event time (`published_at` and the wa
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from alerts.baseline import Baseline
 from alerts.config import MonitorConfig
@@ -79,8 +79,13 @@ class ScopeMonitor:
         armed = self.baseline.windows >= self.config.warmup_windows
         shift, cusum = sentiment_shift(stats, self.baseline, self.cusum, self.config)
         self.cusum = cusum if armed else 0.0
-        detections = [negative_surge(self.recent, self.baseline, self.config), volume_spike(stats, self.baseline, self.config)]
-        detections.append(shift)
+        surge = negative_surge(self.recent, self.baseline, self.config)
+        volume = volume_spike(stats, self.baseline, self.config)
+        if surge.score >= surge.threshold or self.lifecycles[surge.kind].active_id is not None:
+            # A surge of negative news is also a surge of news: one event, one anomaly, so the
+            # volume spike it explains is not opened as a second alert for the same scope.
+            volume = replace(volume, score=0.0)
+        detections = [surge, volume, shift]
         events = []
         for detection in detections:
             lifecycle = self.lifecycles[detection.kind]
