@@ -44,7 +44,8 @@ def test_checkpoint_and_model_directory_contents(tiny):
     assert card["base_model"] == "all-MiniLM-L6-v2"
     assert all(len(d["sha256"]) == 64 for d in card["data"]["train"])
     assert card["export"]["fused_operators"].get("Attention", 0) == 6  # one fused attention per layer
-    assert card["files"]["model.onnx"] < card["files"]["model.fp32.onnx"] / 3  # int8 weights
+    # int8 weights, except the six feed-forward output projections kept fp32 (models/export.py)
+    assert card["files"]["model.onnx"] < card["files"]["model.fp32.onnx"] / 2
 
 
 def test_fp32_export_matches_torch(tiny):
