@@ -197,8 +197,8 @@ def test_prometheus_scrapes_the_counts_a_stream_implies(embedded_broker, start_w
                f"lag on {raw} (recording rule)")
     eventually(lambda: value(url, "max(finsentry_consumer_lag_records)"), lambda v: v == 0, 20, "lag on every topic")
     assert value(url, f'count(finsentry_consumer_lag_records{{topic="{raw}"}})') == S.partitions
-    # 600 stories outrun classify for longer than a refresh, so the drain was seen, not just its end.
-    assert value(url, "max(max_over_time(finsentry_consumer_lag_records[5m]))") > 0
+    # Whether a 5 s lag refresh catches the backlog before it drains depends on the machine's speed
+    # (it did not in one clean-clone run), so non-zero lag is checked by tests/unit/test_consumer_lag.py.
     assert counts() == (good + bad, bad, good)
     assert value(url, 'sum(finsentry_records_out_total{stage="classify"})') == good
     assert value(url, "finsentry_ready") == 1
