@@ -148,16 +148,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--drain", type=float, default=60.0, help="seconds to wait for the backlog after each rate")
     p.add_argument("--checkpoint", default=None, help="torch checkpoint for the naive HF-pipeline baseline")
     p.add_argument("--baseline-rates", default="20,50,100", help="offered rates for the naive baseline")
+    p.add_argument("--skip-finsentry", action="store_true", help="run only the naive baseline")
     p.add_argument("--json", dest="json_out", default=None)
     args = p.parse_args(argv)
     rates: list[float | None] = [float(r) for r in args.rates.split(",")] + [None]
     python = sys.executable
-    rows = run_engine("finsentry", [python, "-m", "streams.cli", "worker", "-l", "warn"], {}, rates, args.seconds, args.drain)
+    rows = [] if args.skip_finsentry else run_engine(
+        "finsentry", [python, "-m", "streams.cli", "worker", "-l", "warn"], {}, rates, args.seconds, args.drain)
     if args.checkpoint:
         env = {"FINSENTRY_BENCH_CHECKPOINT": str(Path(args.checkpoint).resolve()), "PYTHONPATH": str(ROOT)}
         base_rates: list[float | None] = [float(r) for r in args.baseline_rates.split(",")] + [None]
-        rows += run_engine("naive HF pipeline agent", [python, "-m", "faust", "-A", "bench.naive_app", "worker", "-l", "warn",
-                                                       "--web-port", "0"], env, base_rates, args.seconds, args.drain)
+        rows += run_engine("naive HF pipeline agent", [python, "-m", "faust", "-A", "bench.naive_app", "worker", "-l", "warn"], env, base_rates, args.seconds, args.drain)
     print("\n| engine | offered/s | sent | scored | sustained scored/s | p50 ms | p99 ms | CPU ms/record | dead letters |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
