@@ -72,9 +72,11 @@ class Classifier:
         self.version: str = str(card.get("version", "unknown"))
         self._pos = self.sentiments.index("positive")
         self._neg = self.sentiments.index("negative")
-        # On a CPU, padding costs more than batching saves (measured in bench/inference.py), so a
-        # request is sorted by length and run in small chunks of similar length; a GPU wants big ones.
-        self.batch_size = 256 if self.provider == CUDA else 8
+        # On a CPU, padding costs more than batching saves (bench/inference.py: one at a time 255/s,
+        # length-sorted chunks of 8 at best 277/s), and int8 activation scales are computed per run,
+        # so a text's label could change with its batch-mates: a story re-scored after a crash must
+        # get the same label. So the CPU runs each text alone; a GPU wants big batches.
+        self.batch_size = 256 if self.provider == CUDA else 1
 
     @classmethod
     def load(cls, path: str | Path | None = None, device: Device = "auto", variant: str | None = None) -> Classifier:
