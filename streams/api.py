@@ -13,7 +13,6 @@ logged. Repeated auth failures from one client address are refused for a while (
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 import uuid
 from collections import deque
@@ -24,7 +23,7 @@ from typing import Any
 import faust
 
 from scheduler import ActionError, Analyst, Roster
-from streams.agents.notify import BadRequest, read_capped
+from streams.agents.notify import BadRequest, json_object, read_capped
 from streams.agents.schedule import expect, forget, is_owner, label_problem, load, roster
 from streams.app import app, case_actions_topic
 
@@ -81,14 +80,7 @@ def bearer_analyst(current: Roster, header: str | None) -> Analyst | None:
 
 def action_from_body(verb: str, case_id: str, analyst: str, body: bytes) -> dict[str, Any]:
     """The `cases.actions` record for a request; raises BadRequest for a body the verb does not take."""
-    try:
-        data = json.loads(body) if body.strip() else {}
-    except RecursionError:
-        raise BadRequest("body is not JSON: nested too deeply") from None
-    except ValueError as exc:
-        raise BadRequest(f"body is not JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise BadRequest("body must be a JSON object")
+    data = json_object(body) if body.strip() else {}
     unknown = sorted(set(data) - VERB_FIELDS[verb])
     if unknown:
         raise BadRequest(f"unknown field(s) {', '.join(unknown)} for {verb}; allowed: "

@@ -280,8 +280,8 @@ class BadRequest(ValueError):
     """A client error; the message says what is wrong in the client's terms."""
 
 
-def silence_from_body(body: bytes, now: float) -> Silence:
-    """Validate a POST /silences body before it is queued, so the client hears about mistakes."""
+def json_object(body: bytes, shape: str = "") -> dict[str, Any]:
+    """A request body as a JSON object, or BadRequest saying why not (`shape` hints at the form)."""
     try:
         data = json.loads(body)
     except RecursionError:
@@ -289,7 +289,13 @@ def silence_from_body(body: bytes, now: float) -> Silence:
     except ValueError as exc:
         raise BadRequest(f"body is not JSON: {exc}") from None
     if not isinstance(data, dict):
-        raise BadRequest("body must be a JSON object: {matchers: [{name, value, is_regex?}], ends_at, ...}")
+        raise BadRequest("body must be a JSON object" + (f": {shape}" if shape else ""))
+    return data
+
+
+def silence_from_body(body: bytes, now: float) -> Silence:
+    """Validate a POST /silences body before it is queued, so the client hears about mistakes."""
+    data = json_object(body, "{matchers: [{name, value, is_regex?}], ends_at, ...}")
     unknown = sorted(set(data) - SILENCE_FIELDS)
     if unknown:
         raise BadRequest(f"unknown field(s) {', '.join(unknown)}; allowed: {', '.join(sorted(SILENCE_FIELDS))}")
