@@ -40,6 +40,9 @@ class MonitorConfig:
     cooldown_seconds: float = 600.0
     warning_ratio: float = 2.0
     critical_ratio: float = 4.0
+    # Quiet windows closed at most per advance; more would not move a baseline with this alpha
+    # (0.98**360 < 0.001) and would stall the event loop on an old timestamp (see WindowSet.close_due).
+    max_quiet_windows: int = 360
     # novelty
     novelty_horizon_seconds: float = 3600.0
     novelty_max_distance: int = 3

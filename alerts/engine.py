@@ -69,7 +69,7 @@ class ScopeMonitor:
     def advance(self, watermark: float) -> list[AnomalyEvent]:
         """Close every window whose end + allowed lateness is at or before the watermark."""
         events: list[AnomalyEvent] = []
-        for window in self.windows.close_due(watermark):
+        for window in self.windows.close_due(watermark, self.config.max_quiet_windows):
             events.extend(self._close(window))
         return events
 

@@ -123,16 +123,22 @@ class WindowSet:
         window.add(story, novel, max_samples)
         self._ids.add(story.id)
 
-    def close_due(self, watermark: float) -> list[Window]:
-        """Pop every window whose end + lateness <= watermark, empty ones included, oldest first.
+    def close_due(self, watermark: float, max_empty: int) -> list[Window]:
+        """Pop every window whose end + lateness <= watermark, oldest first: the open ones, and of the
+        empty ones only the newest `max_empty` before the watermark.
 
-        Empty windows are returned too: a quiet minute is evidence for the baseline.
+        Empty windows are returned because a quiet minute is evidence for the baseline. The cap is
+        there because a valid but old `published_at` (an archive item, a hostile producer) in a new
+        scope would otherwise make the next watermark close one empty window per minute for years:
+        millions of closes on the event loop, for evidence the baseline has long forgotten.
         """
         last = math.floor((watermark - self.lateness) / self.size) - 1
         if self.next_index is None:
             self.next_index = min(self.open) if self.open else last + 1
+        first_empty = max(self.next_index, last + 1 - max_empty)
+        due = sorted({i for i in self.open if self.next_index <= i <= last} | set(range(first_empty, last + 1)))
         closed = []
-        for index in range(self.next_index, last + 1):
+        for index in due:
             window = self.open.pop(index, None) or Window(index * self.size, (index + 1) * self.size)
             self._ids.difference_update(window.ids)
             closed.append(window)

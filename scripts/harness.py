@@ -63,6 +63,16 @@ class Worker:
             time.sleep(0.2)
         raise RuntimeError(f"worker not ready after {timeout:.0f}s; log {self.log}")
 
+    def becomes_ready(self, within: float) -> bool:
+        """Whether /readyz says 200 within the time given. A single probe is not enough at the end of a
+        run: on 2 busy cores a worker can miss a heartbeat, rejoin its group, and be briefly without
+        partitions while still healthy."""
+        try:
+            self.wait_ready(timeout=within)
+        except RuntimeError:
+            return False
+        return True
+
     def kill(self) -> None:
         """SIGKILL the worker's own process group (start_worker gives it a new session)."""
         if self.process.poll() is None:

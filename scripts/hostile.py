@@ -117,7 +117,8 @@ def main(argv: list[str] | None = None) -> int:
         reasons = Counter(d["reason"] for d in read_json(emb.bootstrap, SETTINGS.topic_deadletter))
         report.scored, report.deadlettered = len(scored), dict(sorted(reasons.items()))
         report.lost = len(expected_ids - scored) + max(0, sum(rejected.values()) - sum(reasons.values()))
-        report.worker_alive, report.worker_ready = worker.process.poll() is None, worker.ready()
+        report.worker_alive = worker.process.poll() is None
+        report.worker_ready = report.worker_alive and worker.becomes_ready(within=60.0)
         report.internal_errors_in_log = worker.log.read_text(errors="replace").count("unexpected error")
     finally:
         stack.close()

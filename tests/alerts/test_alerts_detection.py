@@ -55,8 +55,8 @@ def test_scopes_for_topic_and_distinct_tickers() -> None:
 def test_window_closes_only_after_end_plus_lateness_and_late_stories_are_ignored() -> None:
     ws = WindowSet(W, 5.0)
     ws.add(story(1, 10.0, "negative"), True, 5)
-    assert ws.close_due(64.0) == []  # end 60 + lateness 5 not reached
-    closed = ws.close_due(65.0)
+    assert ws.close_due(64.0, 10) == []  # end 60 + lateness 5 not reached
+    closed = ws.close_due(65.0, 10)
     assert [(w.start, w.end, w.counts["negative"]) for w in closed] == [(0.0, 60.0, 1)]
     assert ws.is_late(59.0) and not ws.is_late(60.0)
 
@@ -64,8 +64,21 @@ def test_window_closes_only_after_end_plus_lateness_and_late_stories_are_ignored
 def test_gaps_close_as_empty_windows() -> None:
     ws = WindowSet(W, 0.0)
     ws.add(story(1, 10.0), True, 5)
-    closed = ws.close_due(240.0)
+    closed = ws.close_due(240.0, 10)
     assert [w.stats().volume for w in closed] == [1, 0, 0, 0]
+
+
+def test_an_old_story_closes_its_window_and_only_the_newest_quiet_ones() -> None:
+    # Found by scripts/hostile.py: a valid timestamp from years ago in a new scope made the next
+    # watermark close one empty window per minute since then, stalling the worker's event loop.
+    ws = WindowSet(W, 0.0)
+    ws.add(story(1, 10.0, "negative"), True, 5)
+    ws.add(story(2, 130.0, "negative"), True, 5)
+    years = 20 * 365 * 24 * 3600.0
+    closed = ws.close_due(years, 5)
+    assert [w.start for w in closed] == [0.0, 120.0, *[years - k * W for k in range(5, 0, -1)]]
+    assert [w.counts["negative"] for w in closed] == [1, 1, 0, 0, 0, 0, 0]
+    assert ws.is_late(years - 1.0) and not ws.is_late(years)
 
 
 def test_late_story_changes_nothing() -> None:
