@@ -49,8 +49,7 @@ def _credentials(s: Settings) -> Any:
     context = ssl.create_default_context(cafile=str(s.kafka_ssl_cafile) if s.kafka_ssl_cafile else None)
     if protocol == "SSL":
         return faust.SSLCredentials(context)
-    if not (s.kafka_sasl_mechanism and s.kafka_sasl_username):
-        raise SystemExit("kafka_security_protocol SASL_*: set FINSENTRY_KAFKA_SASL_MECHANISM and FINSENTRY_KAFKA_SASL_USERNAME")
+    assert s.kafka_sasl_mechanism and s.kafka_sasl_username  # Settings refuses SASL_* without them
     password = s.kafka_password() or ""
     mechanism = s.kafka_sasl_mechanism
     if mechanism == "PLAIN":

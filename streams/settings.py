@@ -10,10 +10,10 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 ENV_PREFIX = "FINSENTRY_"
 
@@ -97,6 +97,26 @@ class Settings(BaseModel):
     def bootstrap_servers(self) -> list[str]:
         return [p.strip().removeprefix("kafka://") for p in self.broker.split(",")]
 
+    @model_validator(mode="after")
+    def _sasl_complete(self) -> Settings:
+        if self.kafka_security_protocol.startswith("SASL_") and not (self.kafka_sasl_mechanism and self.kafka_sasl_username):
+            raise ValueError(f"kafka_security_protocol {self.kafka_security_protocol} needs "
+                             "FINSENTRY_KAFKA_SASL_MECHANISM and FINSENTRY_KAFKA_SASL_USERNAME")
+        return self
+
+    def kafka_python_options(self) -> dict[str, Any]:
+        """The worker's Kafka security settings as kafka-python arguments, for the CLI tools that
+        produce to or read from the same cluster."""
+        if self.kafka_security_protocol == "PLAINTEXT":
+            return {}
+        options: dict[str, Any] = {"security_protocol": self.kafka_security_protocol}
+        if self.kafka_ssl_cafile is not None:
+            options["ssl_cafile"] = str(self.kafka_ssl_cafile)
+        if self.kafka_security_protocol.startswith("SASL_"):
+            options.update(sasl_mechanism=self.kafka_sasl_mechanism, sasl_plain_username=self.kafka_sasl_username,
+                           sasl_plain_password=self.kafka_password() or "")
+        return options
+
     def kafka_password(self) -> str | None:
         """Read the SASL password from its file on demand, so it never sits in settings dumps."""
         if self.kafka_sasl_password_file is None:
@@ -122,7 +142,9 @@ class Settings(BaseModel):
             return cls(**values)
         except ValidationError as exc:
             err = exc.errors()[0]
-            name = str(err["loc"][0]) if err["loc"] else "?"
+            if not err["loc"]:  # a rule across settings (a model validator): its message names them
+                raise SettingsError(str(err["msg"]).removeprefix("Value error, ")) from None
+            name = str(err["loc"][0])
             raise SettingsError(
                 f"setting {name} (env {ENV_PREFIX}{name.upper()}): {err['msg']}"
                 + (f", got {err.get('input')!r}" if "input" in err and name in fields else "")

@@ -47,12 +47,12 @@ def training_rows(records: Iterable[Any]) -> list[dict[str, str | None]]:
     return list(rows.values())
 
 
-def read_topic(bootstrap: list[str], topic: str) -> list[Any]:
+def read_topic(bootstrap: list[str], topic: str, client_options: dict[str, Any]) -> list[Any]:
     """Every JSON value on the topic, up to the end offsets at start; undecodable values are skipped."""
     from kafka import KafkaConsumer, TopicPartition
 
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                             auto_offset_reset="earliest")
+                             auto_offset_reset="earliest", **client_options)
     try:
         partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
         if not partitions:
@@ -83,7 +83,8 @@ def read_topic(bootstrap: list[str], topic: str) -> list[Any]:
 def run(args: argparse.Namespace) -> int:
     env = dict(os.environ, **({ENV_PREFIX + "BROKER": args.broker} if args.broker else {}))
     settings = Settings.load(env)
-    rows = training_rows(read_topic(settings.bootstrap_servers, args.topic or settings.topic_feedback))
+    rows = training_rows(read_topic(settings.bootstrap_servers, args.topic or settings.topic_feedback,
+                                 settings.kafka_python_options()))
     with args.file.open("w", encoding="utf-8") as out:
         for row in rows:
             out.write(json.dumps(row, ensure_ascii=False) + "\n")

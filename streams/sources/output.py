@@ -9,6 +9,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, BinaryIO, Self
 
+from streams.settings import Settings
 from streams.sources.kafka_sink import BROKER_ENV, DEFAULT_BROKER, KafkaSink, bootstrap_servers, encode_value
 
 TOPIC_ENV = "FINSENTRY_TOPIC_RAW"
@@ -76,4 +77,4 @@ def open_sink(args: argparse.Namespace) -> KafkaSink | JsonlSink:
     """Raises SinkError when Kafka cannot be reached and OSError when the file cannot be written."""
     if args.output is not None:
         return JsonlSink(args.output)
-    return KafkaSink(args.broker, args.topic)
+    return KafkaSink(args.broker, args.topic, Settings.load().kafka_python_options())

@@ -10,7 +10,7 @@ import pytest
 
 from scheduler.roster import parse_roster
 from streams.app import faust_config
-from streams.settings import Settings
+from streams.settings import Settings, SettingsError
 
 
 def credentials(**settings: object) -> object:
@@ -43,8 +43,39 @@ def test_sasl_password_is_read_from_its_file(tmp_path: Path, protocol: str, mech
 
 
 def test_sasl_without_username_is_a_one_line_error() -> None:
-    with pytest.raises(SystemExit, match="FINSENTRY_KAFKA_SASL_USERNAME"):
-        credentials(kafka_security_protocol="SASL_SSL", kafka_sasl_mechanism="PLAIN")
+    with pytest.raises(SettingsError) as error:
+        Settings.load({"FINSENTRY_KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "FINSENTRY_KAFKA_SASL_MECHANISM": "PLAIN"})
+    assert str(error.value) == ("kafka_security_protocol SASL_SSL needs FINSENTRY_KAFKA_SASL_MECHANISM "
+                                "and FINSENTRY_KAFKA_SASL_USERNAME")
+
+
+def test_cli_tools_get_the_same_security_settings_as_kafka_python_arguments(tmp_path: Path) -> None:
+    secret, ca = tmp_path / "kafka-password", tmp_path / "ca.pem"
+    secret.write_text("s3cret-from-file\n")
+    settings = Settings.load({"FINSENTRY_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+                              "FINSENTRY_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+                              "FINSENTRY_KAFKA_SASL_USERNAME": "finsentry",
+                              "FINSENTRY_KAFKA_SASL_PASSWORD_FILE": str(secret), "FINSENTRY_KAFKA_SSL_CAFILE": str(ca)})
+    assert settings.kafka_python_options() == {
+        "security_protocol": "SASL_SSL", "ssl_cafile": str(ca), "sasl_mechanism": "SCRAM-SHA-512",
+        "sasl_plain_username": "finsentry", "sasl_plain_password": "s3cret-from-file"}
+    assert Settings.load({"FINSENTRY_KAFKA_SECURITY_PROTOCOL": "SSL"}).kafka_python_options() == {
+        "security_protocol": "SSL"}
+    assert Settings.load({}).kafka_python_options() == {}
+
+
+def test_kafka_python_accepts_the_cli_options(tmp_path: Path) -> None:
+    # kafka-python validates its keyword arguments before connecting: a misspelt option would raise here.
+    from kafka import KafkaProducer
+    from kafka.errors import KafkaError
+
+    secret = tmp_path / "kafka-password"
+    secret.write_text("pw")
+    options = Settings.load({"FINSENTRY_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+                             "FINSENTRY_KAFKA_SASL_MECHANISM": "PLAIN", "FINSENTRY_KAFKA_SASL_USERNAME": "u",
+                             "FINSENTRY_KAFKA_SASL_PASSWORD_FILE": str(secret)}).kafka_python_options()
+    with pytest.raises(KafkaError):  # nothing listens on port 9: the options were accepted, the broker is absent
+        KafkaProducer(bootstrap_servers=["127.0.0.1:9"], bootstrap_timeout_ms=500, **options)
 
 
 def test_a_token_that_is_not_utf8_is_a_mismatch_not_an_error() -> None:
