@@ -20,6 +20,10 @@ MAX_HEADLINE_CHARS = 1_000
 MAX_BODY_CHARS = 20_000
 MAX_ID_CHARS = 200
 MAX_TICKERS = 50
+# A story nests two levels; the limit only has to be far below Python's recursion limit, because
+# json.loads recurses and a RecursionError depends on how deep the caller's stack already is: the
+# same record must get the same verdict in the agent and in a test.
+MAX_JSON_DEPTH = 64
 # A publication time further ahead of the broker's clock than this is clamped to the broker's
 # clock: a wrong clock at one source must not close everyone's time windows early.
 MAX_FUTURE_SKEW = 300.0
@@ -92,6 +96,30 @@ def normalise_url(url: str) -> str:
     return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path or "/", query, ""))
 
 
+def nests_deeper_than(text: str, limit: int) -> bool:
+    """Whether JSON text opens more than `limit` arrays/objects at once, counting outside strings."""
+    if text.count("[") + text.count("{") <= limit:
+        return False
+    depth, in_string, escaped = 0, False, False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif ch in "]}":
+            depth -= 1
+    return False
+
+
 def validate(value: bytes, received_at: float) -> Story | Rejection:
     """`received_at` is the Kafka record timestamp (epoch seconds), the fallback publication time."""
     if len(value) > MAX_RECORD_BYTES:
@@ -100,11 +128,12 @@ def validate(value: bytes, received_at: float) -> Story | Rejection:
         text = value.decode("utf-8")
     except UnicodeDecodeError as exc:
         return Rejection("invalid_utf8", f"not UTF-8: {exc.reason} at byte {exc.start}")
+    if nests_deeper_than(text, MAX_JSON_DEPTH):
+        return Rejection("invalid_json", f"not JSON: nested deeper than {MAX_JSON_DEPTH} levels")
     try:
         data = json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as exc:
-        detail = f"{exc.msg} at line {exc.lineno} column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
-        return Rejection("invalid_json", f"not JSON: {detail}")
+    except json.JSONDecodeError as exc:
+        return Rejection("invalid_json", f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
     if not isinstance(data, dict):
         return Rejection("not_object", f"expected a JSON object, got {type(data).__name__}")
     for name in _STRING_FIELDS:
