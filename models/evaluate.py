@@ -39,13 +39,7 @@ def logits_for(model_path: Path, texts: list[str], variant: str | None, device: 
     from models.runtime import Classifier
 
     clf = Classifier.load(model_path, device=device, variant=variant)  # type: ignore[arg-type]
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-    t_out = np.zeros((len(texts), len(clf.topics)), dtype=np.float32)
-    s_out = np.zeros((len(texts), len(clf.sentiments)), dtype=np.float32)
-    for start in range(0, len(order), clf.batch_size):
-        idx = order[start : start + clf.batch_size]
-        t, s = clf.logits([texts[i] for i in idx])
-        t_out[idx], s_out[idx] = t, s
+    t_out, s_out = clf.all_logits(texts)
     return LabelMaps(topics=clf.topics, sentiments=clf.sentiments), t_out, s_out
 
 
