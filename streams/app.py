@@ -78,4 +78,4 @@ from streams import (
     health,  # noqa: F401
     web,  # noqa: F401
 )
-from streams.agents import case_webhooks, classify, ingest, monitor, notify, schedule  # noqa: F401  # noqa: F401  # noqa: F401
+from streams.agents import case_webhooks, classify, ingest, monitor, notify, schedule  # noqa: F401

@@ -95,3 +95,30 @@ def test_watcher_reloads_and_keeps_old_roster_on_bad_file(tmp_path):
     path.unlink()
     assert watcher.poll() is None and watcher.roster.analysts["nina"].capacity == 3
     assert watcher.error.field == "(file)"
+
+
+def test_bearer_check_compares_in_constant_time_against_every_analyst(monkeypatch):
+    # Timing must not tell which analyst (or whether any) a token belongs to: every analyst's
+    # reference goes through hmac.compare_digest, whether the token matches the first, a later one, or none.
+    import hmac
+
+    import streams.app  # noqa: F401  # the app module is the entry point; it imports the API and agents in order
+    from scheduler import roster as roster_module
+    from streams.api import bearer_analyst
+
+    r = roster()
+    monkeypatch.setenv("FINSENTRY_TOKEN_BOB", "bob-secret")
+    monkeypatch.setattr(roster_module.Path, "read_text", lambda self: "nina-secret\n")
+    compared, real = [], hmac.compare_digest
+
+    def spy(a, b):
+        compared.append((a, b))
+        return real(a, b)
+
+    monkeypatch.setattr(roster_module.hmac, "compare_digest", spy)
+    for token, expected in (("test", "alice"), ("bob-secret", "bob"), ("nina-secret", "nina"), ("wrong", None)):
+        compared.clear()
+        match = bearer_analyst(r, f"Bearer {token}")
+        assert (match.id if match else None) == expected
+        assert len(compared) == len(r.analysts), token  # no early exit on a match or a miss
+    assert bearer_analyst(r, "Basic test") is None and bearer_analyst(r, None) is None
