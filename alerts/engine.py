@@ -66,6 +66,12 @@ class ScopeMonitor:
         self.windows.add(story, novel, self.config.max_samples)
         return self.advance(story.published_at)
 
+    def observing_closes(self, story: Story) -> bool:
+        """Whether `observe(story)` would close windows, so a caller that saves state in batches can
+        save the windows' last contents first."""
+        return not (self.windows.is_late(story.published_at) or self.windows.seen(story.id)) \
+            and self.windows.closes_any(story.published_at)
+
     def advance(self, watermark: float) -> list[AnomalyEvent]:
         """Close every window whose end + allowed lateness is at or before the watermark."""
         events: list[AnomalyEvent] = []

@@ -123,6 +123,12 @@ class WindowSet:
         window.add(story, novel, max_samples)
         self._ids.add(story.id)
 
+    def closes_any(self, watermark: float) -> bool:
+        """Whether `close_due(watermark)` would close at least one window."""
+        last = math.floor((watermark - self.lateness) / self.size) - 1
+        first = self.next_index if self.next_index is not None else (min(self.open) if self.open else last + 1)
+        return first <= last
+
     def close_due(self, watermark: float, max_empty: int) -> list[Window]:
         """Pop every window whose end + lateness <= watermark, oldest first: the open ones, and of the
         empty ones only the newest `max_empty` before the watermark.

@@ -4,6 +4,7 @@ nothing was lost and nothing was counted twice.
     python scripts/chaos.py --records 50000 --kills 20 [--seed S] [--json out.json]
     python scripts/chaos.py --scenario rebalance --records 20000      # a second worker joins mid-stream
     python scripts/chaos.py --scenario broker-late --records 2000     # worker started before the broker
+    python scripts/chaos.py --scenario slow-receiver --receiver-delay 30 --records 20000   # alerts to a slow webhook
 
 Checks, from the topics themselves rather than from the worker's word:
 - every input id is in news.scored (re-scored copies are counted as duplicates, collapsed by id);
@@ -26,6 +27,7 @@ import time
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from harness import SETTINGS, Stack, Worker, end_offsets, exit_on_sigterm, model_dir, read_json, read_topic
@@ -87,12 +89,13 @@ class Report:
                     or self.anomalies_with_two_cases or self.case_double_assignments)
 
 
-def stream(count: int, seed: int, rate: float) -> list[dict]:
-    """Generated records with one planted negative surge two thirds of the way through."""
+def stream(count: int, seed: int, rate: float, topics: tuple[str, ...] = ("Earnings",)) -> list[dict]:
+    """Generated records with a planted negative surge per topic, from two thirds of the way through."""
     span = count / rate
-    surge = parse_surge(f"topic=Earnings,start={int(span * 0.66)}s,duration=300s,rate=1/s,sentiment=negative")
+    surges = [parse_surge(f"topic={topic},start={int(span * (0.66 + 0.05 * n))}s,duration=300s,rate=1/s,"
+                          "sentiment=negative") for n, topic in enumerate(topics)]
     start = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-    return [item.record for item in generate(count, rate, seed, [surge], start=start)]
+    return [item.record for item in generate(count, rate, seed, surges, start=start)]
 
 
 def produce(url: str, records: list[dict], done: threading.Event) -> None:
@@ -118,9 +121,11 @@ def scored_ids(bootstrap: str) -> set[str]:
 
 
 def wait_all_scored(bootstrap: str, wanted: set[str], timeout: float) -> None:
+    """Read the whole topic only once its end offsets say it could be complete: a full read every
+    few seconds competes with the worker for the CPU it is being measured on."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if wanted <= scored_ids(bootstrap):
+        if end_offsets(bootstrap, SETTINGS.topic_scored) >= len(wanted) and wanted <= scored_ids(bootstrap):
             return
         time.sleep(3)
 
@@ -242,7 +247,62 @@ def run_broker_late(stack: Stack, args: argparse.Namespace, report: Report, reco
     produce(stack.broker.url, records, threading.Event())
 
 
-SCENARIOS = {"kills": run_kills, "rebalance": run_rebalance, "broker-late": run_broker_late}
+class SlowReceiver:
+    """A real HTTP webhook receiver on loopback that holds every request `delay` seconds, then 200."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay, self.requests, self.in_flight, self.most_in_flight = delay, 0, 0, 0
+        lock, receiver = threading.Lock(), self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with lock:
+                    receiver.requests += 1
+                    receiver.in_flight += 1
+                    receiver.most_in_flight = max(receiver.most_in_flight, receiver.in_flight)
+                time.sleep(receiver.delay)
+                with lock:
+                    receiver.in_flight -= 1
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+def run_slow_receiver(stack: Stack, args: argparse.Namespace, report: Report, records: list[dict]) -> None:
+    """Alerts flow to a receiver that takes `--receiver-delay` seconds per request, while the stream
+    is scored: run it with delay 0 and with a long delay, and compare the scored rates."""
+    receiver = SlowReceiver(args.receiver_delay)
+    config = stack.workdir / "receivers.yml"
+    config.write_text(f"receivers:\n  - name: slow\n    url: {receiver.url}\n    secret_env: CHAOS_WEBHOOK_SECRET\n"
+                      f"    group_by: [scope, kind]\n    group_wait: 1\n    group_interval: 5\n"
+                      f"    timeout: {args.receiver_delay + 10:g}\n")
+    stack.env.update(FINSENTRY_RECEIVERS=str(config), CHAOS_WEBHOOK_SECRET="chaos-only-secret")
+    bootstrap = stack.start_broker().bootstrap
+    stack.start_worker().wait_ready()
+    started = time.monotonic()
+    produce(stack.broker.url, records, threading.Event())
+    wanted = {r["id"] for r in records}
+    wait_all_scored(bootstrap, wanted, args.timeout)
+    seconds = time.monotonic() - started
+    report.notes.append(f"receiver held each request {args.receiver_delay:g}s; {len(wanted)} records scored in "
+                        f"{seconds:.0f}s ({len(wanted) / seconds:.0f}/s); {receiver.requests} webhook requests "
+                        f"arrived, at most {receiver.most_in_flight} at once")
+    receiver.close()
+
+
+SCENARIOS = {"kills": run_kills, "rebalance": run_rebalance, "broker-late": run_broker_late,
+             "slow-receiver": run_slow_receiver}
+SURGE_TOPICS = {"slow-receiver": ("Earnings", "Macro", "M&A | Investments", "Markets")}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -255,6 +315,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--min-gap", type=float, default=4.0, help="least wall seconds between kills")
     parser.add_argument("--max-gap", type=float, default=20.0)
     parser.add_argument("--broker-delay", type=float, default=20.0, help="broker-late: seconds without a broker")
+    parser.add_argument("--receiver-delay", type=float, default=30.0, help="slow-receiver: seconds per request")
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds to wait for every id to be scored")
     parser.add_argument("--model-dir")
     parser.add_argument("--json", type=Path)
@@ -262,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     exit_on_sigterm()
     report = Report(args.scenario, args.records, args.kills if args.scenario == "kills" else 0, args.seed)
-    records = stream(args.records, args.seed, args.rate)
+    records = stream(args.records, args.seed, args.rate, SURGE_TOPICS.get(args.scenario, ("Earnings",)))
     started = time.monotonic()
     workdir = Path(tempfile.mkdtemp(prefix="finsentry-chaos-"))
     roster = workdir / "roster.yaml"

@@ -152,7 +152,9 @@ async def observe_scope(scope: str, events: list) -> None:
 
     One changelog write per scope per batch rather than per story: a busy topic scope holds the
     ids of every open window, tens of kilobytes, and writing that per story made the changelog (and
-    so every restart's recovery) grow by gigabytes in a long run.
+    so every restart's recovery) grow by gigabytes in a long run. The exception is a story that
+    closes windows: the state is written just before it, so every window's final contents reach the
+    changelog (after the anomaly events decided so far are acknowledged, as always).
     """
     scope_monitor = load(scope)
     anomalies: list[AnomalyEvent] = []
@@ -164,6 +166,10 @@ async def observe_scope(scope: str, events: list) -> None:
                                    json.dumps(event.value, default=str), event.message)
             continue
         clock.newest = max(clock.newest, story.published_at)
+        if scope_monitor.observing_closes(story):
+            await publish(anomalies)
+            anomalies = []
+            monitors[scope] = scope_monitor.to_dict()
         anomalies.extend(scope_monitor.observe(story))
     await publish(anomalies)
     monitors[scope] = scope_monitor.to_dict()

@@ -262,3 +262,15 @@ def test_event_json_matches_the_anomalies_topic_contract() -> None:
                           "expected", "score", "severity", "sample_ids", "headlines"}
     assert value["severity"] in {"info", "warning", "critical"} and json.loads(json.dumps(value)) == value
     assert AnomalyEvent.from_json(value).to_json() == value
+
+
+def test_observing_closes_says_whether_a_story_would_close_windows() -> None:
+    monitor = ScopeMonitor.new("topic:X", CONFIG)
+    first = story(1, 10.0)
+    assert not monitor.observing_closes(first)
+    monitor.observe(first)
+    later = story(2, W + CONFIG.allowed_lateness + 1.0)
+    assert not monitor.observing_closes(story(1, 10.0))  # a redelivery changes nothing
+    assert not monitor.observing_closes(story(3, 30.0))
+    assert monitor.observing_closes(later)
+    assert [w.start for w in monitor.windows.close_due(later.published_at, 10)] == [0.0]
