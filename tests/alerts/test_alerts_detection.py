@@ -274,3 +274,12 @@ def test_observing_closes_says_whether_a_story_would_close_windows() -> None:
     assert not monitor.observing_closes(story(3, 30.0))
     assert monitor.observing_closes(later)
     assert [w.start for w in monitor.windows.close_due(later.published_at, 10)] == [0.0]
+
+
+def test_a_new_scopes_stories_may_arrive_out_of_order_within_the_lateness() -> None:
+    monitor = ScopeMonitor.new("ticker:WYFM", CONFIG)
+    monitor.observe(story(1, 2 * W + 5.0, "negative"))
+    assert not monitor.is_late(W + 5.0)
+    monitor.observe(story(2, W + 5.0, "negative"))  # one window older than the first: not late
+    held = [i for w in monitor.windows.open.values() for i in w.ids]
+    assert sorted(held) == sorted([story(1, 0.0).id, story(2, 0.0).id])
