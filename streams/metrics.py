@@ -57,6 +57,11 @@ NEGATIVE_SHARE = Gauge(
     "finsentry_negative_share_ratio", "Negative share of the last closed window, per topic.", ["topic"]
 )
 
+LATE_STORIES = Counter(
+    "finsentry_monitor_late_stories_total",
+    "Story observations a scope ignored because their window had closed (older than the allowed lateness).",
+)
+
 ANOMALIES = Counter(
     "finsentry_anomalies_total", "Anomaly lifecycle events by kind, severity and event.", ["kind", "severity", "event"]
 )

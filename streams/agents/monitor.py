@@ -166,6 +166,8 @@ async def observe_scope(scope: str, events: list) -> None:
                                    json.dumps(event.value, default=str), event.message)
             continue
         clock.newest = max(clock.newest, story.published_at)
+        if scope_monitor.is_late(story.published_at):
+            metrics.LATE_STORIES.inc()
         if scope_monitor.observing_closes(story):
             await publish(anomalies)
             anomalies = []
