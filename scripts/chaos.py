@@ -243,12 +243,13 @@ def run_broker_late(stack: Stack, args: argparse.Namespace, report: Report, reco
     port = broker.free_port()
     worker: Worker = stack.start_worker(broker_url=f"kafka://127.0.0.1:{port}")
     time.sleep(args.broker_delay)
-    alive = worker.process.poll() is None
-    report.notes.append(f"worker {'still running' if alive else f'exited {worker.process.returncode}'} "
-                        f"after {args.broker_delay:.0f}s without a broker")
-    stack.broker = broker.start(port, log=stack.workdir / "broker.log")
-    if not alive:
-        worker = stack.start_worker(broker_url=stack.broker.url)
+    if worker.process.poll() is not None:
+        raise RuntimeError(f"the worker exited ({worker.process.returncode}) while the broker was down; "
+                           f"log {worker.log}")
+    retries = worker.log.read_text(errors="replace").count("not reachable yet")
+    report.notes.append(f"worker still running after {args.broker_delay:.0f}s without a broker; "
+                        f"it logged {retries} retries")
+    stack.start_broker(port)
     ready = worker.wait_ready(180)
     report.recoveries.append(Recovery(0, round(ready, 2), round(ready, 2)))
     produce(stack.broker.url, records, threading.Event(), args.rate)
@@ -291,9 +292,11 @@ def run_slow_receiver(stack: Stack, args: argparse.Namespace, report: Report, re
     receiver = SlowReceiver(args.receiver_delay)
     config = stack.workdir / "receivers.yml"
     config.write_text(f"receivers:\n  - name: slow\n    url: {receiver.url}\n    secret_env: CHAOS_WEBHOOK_SECRET\n"
-                      f"    group_by: [scope, kind]\n    group_wait: 1\n    group_interval: 5\n"
+                      f"    group_wait: 1\n    group_interval: 5\n"
                       f"    timeout: {args.receiver_delay + 10:g}\n")
-    stack.env.update(FINSENTRY_RECEIVERS=str(config), CHAOS_WEBHOOK_SECRET="chaos-only-secret")
+    # 5 s windows and the default lateness, so detection arms and alerts flow within a short run.
+    stack.env.update(FINSENTRY_RECEIVERS=str(config), CHAOS_WEBHOOK_SECRET="chaos-only-secret",
+                     FINSENTRY_MONITOR_WINDOW_SECONDS="5", FINSENTRY_MONITOR_ALLOWED_LATENESS="10")
     bootstrap = stack.start_broker().bootstrap
     stack.start_worker().wait_ready()
     started = time.monotonic()

@@ -90,8 +90,8 @@ class Stack:
     broker: broker.EmbeddedBroker | None = None
     workers: list[Worker] = field(default_factory=list)
 
-    def start_broker(self) -> broker.EmbeddedBroker:
-        self.broker = broker.start(log=self.workdir / "broker.log")
+    def start_broker(self, port: int | None = None) -> broker.EmbeddedBroker:
+        self.broker = broker.start(port, log=self.workdir / "broker.log")
         names = (SETTINGS.topic_raw, SETTINGS.topic_clean, SETTINGS.topic_scored, SETTINGS.topic_deadletter,
                  SETTINGS.topic_anomalies, SETTINGS.topic_alerts_deadletter, SETTINGS.topic_case_events,
                  SETTINGS.topic_case_actions, SETTINGS.topic_feedback)

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import socket
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 
 from models.data import DataError
 from models.runtime import ModelError
@@ -41,11 +43,39 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
+def reachable(servers: Sequence[str], timeout: float = 2.0) -> bool:
+    """Whether any bootstrap server accepts a TCP connection (enough to know Kafka is up)."""
+    for server in servers:
+        host, _, port = server.rpartition(":")
+        try:
+            with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+                return True
+        except (OSError, ValueError):
+            continue
+    return False
+
+
+def wait_for_broker(servers: Sequence[str], patience: float, sleep: Callable[[float], None] = time.sleep,
+                    clock: Callable[[], float] = time.monotonic) -> None:
+    """Block until a bootstrap server answers, logging each retry; CliError after `patience` seconds."""
+    started, delay, attempt = clock(), 1.0, 1
+    while not reachable(servers):
+        waited = clock() - started
+        if waited >= patience:
+            raise CliError(f"no Kafka broker at {','.join(servers)} after {waited:.0f}s; start it or point "
+                           "FINSENTRY_BROKER at one (FINSENTRY_BROKER_WAIT_SECONDS sets how long to wait)")
+        print(f"finsentry worker: broker {','.join(servers)} not reachable yet (attempt {attempt}); "
+              f"retrying in {delay:.0f}s", file=sys.stderr, flush=True)
+        sleep(delay)
+        delay, attempt = min(delay * 2, 15.0), attempt + 1
+
+
 def run_worker(argv: Sequence[str]) -> int:
     try:
-        from streams.app import app
+        from streams.app import app, settings
     except SettingsError as exc:
         raise CliError(str(exc)) from None
+    wait_for_broker(settings.bootstrap_servers, settings.broker_wait_seconds)
     sys.argv = ["finsentry", "worker", *argv]
     app.main()
     return 0

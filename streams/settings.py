@@ -26,6 +26,9 @@ class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     broker: str = "kafka://127.0.0.1:9092"
+    # How long `finsentry worker` waits for a broker to accept connections before giving up; Faust
+    # itself exits at once when it cannot bootstrap, so a worker started before Kafka would die.
+    broker_wait_seconds: float = Field(300.0, ge=0)
     # True only against the embedded Tansu broker: enables its workarounds (see streams/broker.py).
     embedded: bool = False
     app_id: str = "finsentry"
