@@ -72,6 +72,10 @@ class EventClock:
 
 
 clock = EventClock()
+# The agent and the timer both load a scope's state, change it, await the broker and save it: without
+# one lock the timer could save a state the agent had moved past, dropping the agent's stories and
+# re-emitting its anomaly events (seen in the slow-receiver run: a story missing, an open event twice).
+state_lock = asyncio.Lock()
 
 
 def parse_scored(raw: bytes | None) -> tuple[Story, list[str]] | Rejection:
@@ -181,16 +185,17 @@ async def observe_scope(scope: str, events: list) -> None:
 @app.agent(by_scope_topic, name="monitor")
 async def monitor(stream) -> None:
     async for batch in stream.take_events(MONITOR_BATCH, within=MONITOR_LINGER):
-        for scope, events in group_by_scope(batch).items():
-            try:
-                await observe_scope(scope, events)
-            except Exception as exc:  # a bug; the agent must survive it, and the stories must not vanish
-                first = events[0].message
-                log.exception("monitor: unexpected error in scope %r at %s[%s]@%s", scope, first.topic,
-                              first.partition, first.offset)
-                for event in events:
-                    await send_dead_letter(STAGE, "internal_error", f"{type(exc).__name__}: {exc}",
-                                           json.dumps(event.value, default=str), event.message)
+        async with state_lock:
+            for scope, events in group_by_scope(batch).items():
+                try:
+                    await observe_scope(scope, events)
+                except Exception as exc:  # a bug; the agent must survive it, and the stories must not vanish
+                    first = events[0].message
+                    log.exception("monitor: unexpected error in scope %r at %s[%s]@%s", scope, first.topic,
+                                  first.partition, first.offset)
+                    for event in events:
+                        await send_dead_letter(STAGE, "internal_error", f"{type(exc).__name__}: {exc}",
+                                               json.dumps(event.value, default=str), event.message)
 
 
 def owned(scope: str) -> bool:
@@ -205,17 +210,18 @@ async def advance_quiet_scopes() -> None:
     """Close quiet scopes' windows at the event-time watermark, and count open anomalies."""
     watermark, moved = clock.newest, clock.newest > clock.applied
     active = dict.fromkeys(KINDS, 0)
-    for scope in [key for key in list(monitors.keys()) if owned(key)]:
-        scope_monitor = load(scope)
-        if moved:
-            before = scope_monitor.last_window
-            events = scope_monitor.advance(watermark)
-            await publish(events)
-            if scope_monitor.last_window is not before:
-                monitors[scope] = scope_monitor.to_dict()
-                record_window(scope_monitor)
-        for kind, lifecycle in scope_monitor.lifecycles.items():
-            active[kind] += lifecycle.active_id is not None
+    async with state_lock:
+        for scope in [key for key in list(monitors.keys()) if owned(key)]:
+            scope_monitor = load(scope)
+            if moved:
+                before = scope_monitor.last_window
+                events = scope_monitor.advance(watermark)
+                await publish(events)
+                if scope_monitor.last_window is not before:
+                    monitors[scope] = scope_monitor.to_dict()
+                    record_window(scope_monitor)
+            for kind, lifecycle in scope_monitor.lifecycles.items():
+                active[kind] += lifecycle.active_id is not None
     clock.applied = watermark
     for kind, count in active.items():
         metrics.ANOMALIES_ACTIVE.labels(kind).set(count)
