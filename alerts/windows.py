@@ -123,12 +123,25 @@ class WindowSet:
         window.add(story, novel, max_samples)
         self._ids.add(story.id)
 
+    def _last_due(self, watermark: float) -> int:
+        """Index of the newest window whose end + lateness is at or before the watermark."""
+        return math.floor((watermark - self.lateness) / self.size) - 1
+
+    def _first_unclosed(self) -> int | None:
+        """Where the next close starts: after the last one or, before any, at the oldest open window.
+
+        Only a close fixes that point. Fixing it at the first story's window made a scope's second
+        story late when it was older than the first by a minute, well within the allowed lateness
+        (found by the crash test, whose replays reorder stories).
+        """
+        if self.next_index is not None:
+            return self.next_index
+        return min(self.open) if self.open else None
+
     def closes_any(self, watermark: float) -> bool:
         """Whether `close_due(watermark)` would close at least one window."""
-        last = math.floor((watermark - self.lateness) / self.size) - 1
-        if self.next_index is None:
-            return bool(self.open) and min(self.open) <= last
-        return self.next_index <= last
+        first = self._first_unclosed()
+        return first is not None and first <= self._last_due(watermark)
 
     def close_due(self, watermark: float, max_empty: int) -> list[Window]:
         """Pop every window whose end + lateness <= watermark, oldest first: the open ones, and of the
@@ -139,23 +152,18 @@ class WindowSet:
         scope would otherwise make the next watermark close one empty window per minute for years:
         millions of closes on the event loop, for evidence the baseline has long forgotten.
         """
-        last = math.floor((watermark - self.lateness) / self.size) - 1
-        if self.next_index is None:
-            # Nothing closed yet: only a window that is due now fixes where closing starts. Setting it
-            # earlier (to the first story's window) made a scope's second story late when it was
-            # older than the first, by a minute, well within the allowed lateness (found by the
-            # crash test, whose replays reorder stories).
-            if not (self.open and min(self.open) <= last):
-                return []
-            self.next_index = min(self.open)
-        first_empty = max(self.next_index, last + 1 - max_empty)
-        due = sorted({i for i in self.open if self.next_index <= i <= last} | set(range(first_empty, last + 1)))
+        first = self._first_unclosed()
+        last = self._last_due(watermark)
+        if first is None or first > last:
+            return []
+        first_empty = max(first, last + 1 - max_empty)
+        due = sorted({i for i in self.open if first <= i <= last} | set(range(first_empty, last + 1)))
         closed = []
         for index in due:
             window = self.open.pop(index, None) or Window(index * self.size, (index + 1) * self.size)
             self._ids.difference_update(window.ids)
             closed.append(window)
-        self.next_index = max(self.next_index, last + 1)
+        self.next_index = last + 1
         return closed
 
     def to_dict(self) -> dict:
