@@ -91,7 +91,12 @@ def start(port: int | None = None, timeout: float = 10.0, log: Path | None = Non
     out = log.open("ab") if log else subprocess.DEVNULL
     process = subprocess.Popen(command(port), stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     broker = EmbeddedBroker(port, process)
-    if not wait_for_port(port, timeout) or process.poll() is not None:
+    try:
+        accepting = wait_for_port(port, timeout) and process.poll() is None
+    except BaseException:  # a signal while waiting must not orphan Tansu: it runs in its own session
+        broker.stop()
+        raise
+    if not accepting:
         broker.stop()
         raise BrokerError(f"Tansu did not accept connections on 127.0.0.1:{port} within {timeout:.0f}s"
                           + (f" (exit code {process.returncode})" if process.returncode is not None else ""))

@@ -22,13 +22,17 @@ def _interrupt(signum: int, frame: object) -> None:
 def run(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
         raise SystemExit("finsentry broker: --port must be 0-65535")
+    # SIGTERM stops like Ctrl-C, from before Tansu starts: Tansu runs in its own session, so a default
+    # SIGTERM arriving between its start and this handler would leave it running with nobody to stop it.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         running = broker.start(args.port or None)
     except broker.BrokerError as exc:
         print(f"finsentry: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        return 0
     print(f"embedded broker on {running.url} (memory only; Ctrl-C stops it)", file=sys.stderr, flush=True)
-    signal.signal(signal.SIGTERM, _interrupt)  # stop like Ctrl-C: the finally below ends Tansu
     try:
         return running.process.wait()
     except KeyboardInterrupt:

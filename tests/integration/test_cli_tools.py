@@ -67,10 +67,22 @@ def test_broker_command_runs_and_stops_on_sigterm():
     process = subprocess.Popen([sys.executable, "-m", "streams.cli", "broker", "--port", str(port)],
                                cwd=ROOT, stderr=subprocess.PIPE, text=True)
     try:
-        assert broker.wait_for_port(port, 20)
+        announced = process.stderr.readline()  # printed once Tansu accepts connections
         broker.create_topics(f"127.0.0.1:{port}", {"t": 2})
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(20)
-    assert f"kafka://127.0.0.1:{port}" in process.stderr.read()
+    assert f"kafka://127.0.0.1:{port}" in announced
+    assert process.returncode == 0
+    assert not broker.wait_for_port(port, 0.5)
+
+
+def test_broker_command_stopped_while_starting_leaves_no_broker_behind():
+    port = broker.free_port()
+    process = subprocess.Popen([sys.executable, "-m", "streams.cli", "broker", "--port", str(port)],
+                               cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    assert broker.wait_for_port(port, 20)  # Tansu is up, possibly before the command has announced it
+    process.send_signal(signal.SIGTERM)
+    process.wait(20)
+    assert process.returncode == 0
     assert not broker.wait_for_port(port, 0.5)
