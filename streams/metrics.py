@@ -57,6 +57,13 @@ NEGATIVE_SHARE = Gauge(
     "finsentry_negative_share_ratio", "Negative share of the last closed window, per topic.", ["topic"]
 )
 
+STALE_RECORDS = Counter(
+    "finsentry_consumer_stale_records_total",
+    "Records handed over while a rebalance re-assigned their partition; their read offset or ack was discarded "
+    "so they are read again from the committed offset (streams/consumer.py).",
+    ["action"],
+)
+
 LATE_STORIES = Counter(
     "finsentry_monitor_late_stories_total",
     "Story observations a scope ignored because their window had closed (older than the allowed lateness).",
