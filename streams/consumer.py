@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from faust.transport.drivers import aiokafka
 from faust.types import TP, Message
@@ -34,6 +34,12 @@ def is_stale(message: Message, generation_id: int) -> bool:
 
 
 class Consumer(aiokafka.Consumer):
+    _stale_ack_logged: dict[TP, int]  # partition -> the generation it was last logged in
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._stale_ack_logged = {}
+
     async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Message]]:
         async for tp, message in super().getmany(timeout):
             yield tp, message
@@ -55,10 +61,15 @@ class Consumer(aiokafka.Consumer):
         # An ack from an older generation must not move this generation's commit: its partition
         # was re-assigned and re-read from the committed offset, and the record will be acked again
         # when that copy is processed.
-        if is_stale(message, self.app.consumer_generation_id):
+        generation = self.app.consumer_generation_id
+        if is_stale(message, generation):
             message.acked = True
             self._unacked_messages.discard(message)
             metrics.STALE_RECORDS.labels("ack").inc()
+            if self._stale_ack_logged.get(message.tp) != generation:  # once per partition and rebalance
+                self._stale_ack_logged[message.tp] = generation
+                log.info("rebalance while %s offset %d was in a stream: its ack is discarded and the record is "
+                         "processed again from the committed offset", message.tp, message.offset)
             return False
         return super().ack(message)
 
