@@ -2,8 +2,9 @@
 
 The graph is exported with dynamic batch and sequence axes, attention is fused by ONNX Runtime's
 transformer optimizer, and two deployable variants are written: per-channel int8 (`model.onnx`,
-the CPU default) and fp16 (`model.fp16.onnx`, for CUDA). A parity report against the torch
-checkpoint on the dev sets goes into the model card, so a bad export never ships silently.
+the CPU default) and fp16 (`model.fp16.onnx`, for CUDA, and on a CPU for re-checking the int8
+model's uncertain predictions: models/recheck.py). A parity report against the torch checkpoint on
+the dev sets goes into the model card, so a bad export never ships silently.
 """
 
 from __future__ import annotations
@@ -147,16 +148,25 @@ def export(checkpoint: Path, out: Path, dev: Sequence[str] = (), columns: Column
             optimized.convert_float_to_float16(keep_io_types=True)
             optimized.save_model_to_file(str(out / "model.fp16.onnx"))
 
+    tokenizer = load_tokenizer(out / "tokenizer.json", max_tokens)
+    # A provisional card, so the runtime loads the new files the way the final card will describe them.
+    (out / "card.json").write_text(json.dumps({"max_tokens": max_tokens}))
+    recheck = _choose_recheck(out, fp32, tokenizer, meta, progress) if fp16 else None
+    (out / "card.json").write_text(json.dumps({"max_tokens": max_tokens, "recheck": recheck}))
     parities: list[Parity] = []
     dev_examples = [ex for path in dev for ex in load_file(path, columns or Columns())]
     if dev_examples:
-        tokenizer = load_tokenizer(out / "tokenizer.json", max_tokens)
+        from models.runtime import Classifier
+
         texts = model_texts(dev_examples)
-        progress(f"parity on {len(texts)} dev texts: torch vs fp32 vs int8")
+        variants = ["int8"] + (["int8+recheck"] if recheck else [])
+        progress(f"parity on {len(texts)} dev texts: torch vs fp32 vs {' vs '.join(variants)}")
         with torch.inference_mode():
             ref = predict_logits(model, tokenizer, texts, "cpu")
         parities.append(parity("fp32", ref, _ort_logits(fp32, tokenizer, texts)))
-        parities.append(parity("int8", ref, _ort_logits(out / "model.onnx", tokenizer, texts)))
+        for variant in variants:  # through the runtime, one text per run as a CPU worker runs them
+            clf = Classifier.load(out, device="cpu", variant=variant)
+            parities.append(parity(variant, ref, clf.all_logits(texts)))
         for p in parities:
             progress(f"  {p.variant}: max |logit diff| {p.max_abs_logit_diff:.4g}, agreement topic "
                      f"{p.topic_agreement:.4f} sentiment {p.sentiment_agreement:.4f}")
@@ -183,12 +193,41 @@ def export(checkpoint: Path, out: Path, dev: Sequence[str] = (), columns: Column
             "fp16": "model.fp16.onnx, fp16 weights with fp32 inputs/outputs, for CUDA" if fp16 else None,
             "parity": [asdict(p) for p in parities],
         },
+        "recheck": recheck,
         "files": {f.name: f.stat().st_size for f in sorted(out.glob("*.onnx"))},
         "op_types_int8": dict(Counter(_op_types(out / "model.onnx")).most_common(12)),
     }
     (out / "card.json").write_text(json.dumps(card, indent=2))
     progress(f"wrote {out} ({', '.join(f'{k} {v / 1e6:.1f} MB' for k, v in card['files'].items())})")
     return card
+
+
+def _choose_recheck(out: Path, fp32: Path, tokenizer, meta: dict, progress: Callable[[str], None],
+                    limit: int = 3000) -> dict | None:
+    """The int8 re-check margin (models/recheck.py), chosen on a sample of the training texts."""
+    import random
+
+    from models.recheck import TARGET, agreement_after_recheck, choose_margin
+    from models.runtime import Classifier
+
+    columns = Columns(**(meta.get("config") or {}).get("columns", {}))
+    paths = [Path(d["path"]) for d in (meta.get("data") or {}).get("train", [])]
+    missing = [str(p) for p in paths if not p.is_file()]
+    if not paths or missing:
+        progress(f"no int8 re-check: the training files are not here ({', '.join(missing) or 'none recorded'})")
+        return None
+    texts = model_texts([ex for path in paths for ex in load_file(path, columns)])
+    texts = random.Random(0).sample(texts, min(limit, len(texts)))
+    progress(f"choosing the int8 re-check margin on {len(texts)} training texts")
+    ref = _ort_logits(fp32, tokenizer, texts)
+    int8 = Classifier.load(out, device="cpu", variant="int8").all_logits(texts)
+    margin = choose_margin(int8, ref)
+    topic, sentiment, share = agreement_after_recheck(int8, ref, margin)
+    progress(f"  margin {margin}: {share:.1%} of texts re-run, agreement with fp32 topic {topic:.4f} "
+             f"sentiment {sentiment:.4f}")
+    return {"margin": margin, "file": "model.fp16.onnx", "target_agreement": TARGET,
+            "chosen_on": {"texts": len(texts), "source": "training files, seeded sample",
+                          "topic_agreement": topic, "sentiment_agreement": sentiment, "rerun_share": share}}
 
 
 def _op_types(path: Path) -> list[str]:

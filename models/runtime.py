@@ -11,6 +11,7 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from typing import Literal
 import numpy as np
 
 from models.metrics import softmax
+from models.recheck import uncertain
 from models.text import for_model
 from models.tokenize import encode, load_tokenizer
 
@@ -62,9 +64,15 @@ def missing_cuda_library() -> str | None:
 
 class Classifier:
     def __init__(self, directory: Path, session, tokenizer, labels: dict[str, list[str]], card: dict, variant: str,
-                 session_threads: tuple[int, int] = (1, 1)) -> None:
+                 session_threads: tuple[int, int] = (1, 1), recheck=None, recheck_margin: float = 0.0) -> None:
         self.directory = directory
         self.session = session
+        # int8 predictions whose top-two margin is below recheck_margin run again on this session
+        # (the fp16 file; models/recheck.py says why).
+        self.recheck = recheck
+        self.recheck_margin = recheck_margin
+        self.rechecked = 0  # texts re-run so far, for the worker's metrics
+        self._rechecked_lock = threading.Lock()
         self.tokenizer = tokenizer
         self.topics = labels["topic"]
         self.sentiments = labels["sentiment"]
@@ -87,7 +95,9 @@ class Classifier:
 
     @classmethod
     def load(cls, path: str | Path | None = None, device: Device = "auto", variant: str | None = None) -> Classifier:
-        """`path=None` is the shipped default. `variant` picks a file: None means fp16 on CUDA, int8 on CPU."""
+        """`path=None` is the shipped default. `variant` picks a file: None means fp16 on CUDA and, on a
+        CPU, int8 with uncertain predictions re-checked on fp16 weights ("int8+recheck") where the
+        export chose a margin for it; "int8" is the int8 file alone."""
         import onnxruntime as ort
 
         directory = Path(path) if path is not None else default_model_dir()
@@ -108,6 +118,16 @@ class Classifier:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         providers = [CUDA, CPU] if use_cuda else [CPU]
         session = ort.InferenceSession(str(file), options, providers=providers)
+        card = json.loads((directory / "card.json").read_text()) if (directory / "card.json").is_file() else {}
+        margin = float((card.get("recheck") or {}).get("margin") or 0.0)
+        recheck_file = directory / "model.fp16.onnx"
+        recheck = None
+        if variant == "int8+recheck" and (use_cuda or margin <= 0 or not recheck_file.is_file()):
+            raise ModelError(f"{directory}: variant int8+recheck needs the CPU, model.fp16.onnx and a recheck margin "
+                             "in card.json; re-export with `finsentry export`, or use --variant int8")
+        if variant in (None, "int8+recheck") and not use_cuda and file.name == "model.onnx" and margin > 0 \
+                and recheck_file.is_file():
+            recheck = ort.InferenceSession(str(recheck_file), options, providers=[CPU])
         if use_cuda and session.get_providers()[0] != CUDA:
             missing = missing_cuda_library()
             raise ModelError(
@@ -116,10 +136,11 @@ class Classifier:
                 + "; use --device cpu to run on the CPU"
             )
         labels = json.loads((directory / "labels.json").read_text())
-        card = json.loads((directory / "card.json").read_text()) if (directory / "card.json").is_file() else {}
         tokenizer = load_tokenizer(directory / "tokenizer.json", int(card.get("max_tokens", 64)))
         variant_name = file.name.split(".")[1] if file.name.count(".") == 2 else str(card.get("default_variant", "int8"))
-        return cls(directory, session, tokenizer, labels, card, variant_name, threads)
+        if recheck is not None:
+            variant_name += "+recheck"
+        return cls(directory, session, tokenizer, labels, card, variant_name, threads, recheck, margin if recheck else 0.0)
 
     def logits(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """Raw logits for already-normalised texts, one batch, in input order."""
@@ -127,6 +148,13 @@ class Classifier:
         if self.provider == CUDA:
             return self._run_bound(ids, mask)
         topic, sentiment = self.session.run(None, {"input_ids": ids, "attention_mask": mask})
+        if self.recheck is not None:
+            rows = uncertain(topic, sentiment, self.recheck_margin)
+            if rows.any():
+                topic[rows], sentiment[rows] = self.recheck.run(
+                    None, {"input_ids": ids[rows], "attention_mask": mask[rows]})
+                with self._rechecked_lock:
+                    self.rechecked += int(rows.sum())
         return topic, sentiment
 
     def _run_bound(self, ids: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -211,7 +239,7 @@ def _want_cuda(device: Device, available: list[str]) -> bool:
 
 def _pick_file(directory: Path, variant: str | None, use_cuda: bool) -> Path:
     candidates = [f"model.{variant}.onnx"] if variant else (["model.fp16.onnx", "model.onnx"] if use_cuda else ["model.onnx"])
-    if variant in (None, "int8", "default"):
+    if variant in (None, "int8", "int8+recheck", "default"):
         candidates.append("model.onnx")
     for name in candidates:
         if (directory / name).is_file():

@@ -64,6 +64,11 @@ STALE_RECORDS = Counter(
     ["action"],
 )
 
+MODEL_RECHECKED = Counter(
+    "finsentry_model_rechecked_total",
+    "Texts whose int8 prediction was uncertain and ran again on the fp16 weights (models/recheck.py).",
+)
+
 LATE_STORIES = Counter(
     "finsentry_monitor_late_stories_total",
     "Story observations a scope ignored because their window had closed (older than the allowed lateness).",

@@ -46,7 +46,8 @@ async def load_classifier() -> Classifier:
     global _classifier
     if _classifier is None:
         loop = asyncio.get_running_loop()
-        _classifier = await loop.run_in_executor(_executor, lambda: Classifier.load(settings.model_dir, settings.device))
+        _classifier = await loop.run_in_executor(_executor, lambda: Classifier.load(settings.model_dir, settings.device,
+                                                                                      settings.model_variant))
         metrics.MODEL_INFO.info({"version": _classifier.version, "variant": _classifier.variant,
                                  "provider": _classifier.provider})
         log.info("model %s (%s) on %s", _classifier.version, _classifier.variant, _classifier.provider)
@@ -93,7 +94,7 @@ async def classify(stream) -> None:
         if not good:
             continue
         texts = [e.value["headline"] or (e.value.get("body") or "")[:500] for e in good]
-        started = time.perf_counter()
+        started, rechecked = time.perf_counter(), model.rechecked
         try:
             predictions = await loop.run_in_executor(_executor, model.predict, texts)
         except Exception as exc:
@@ -104,6 +105,7 @@ async def classify(stream) -> None:
             continue
         metrics.INFERENCE_SECONDS.observe(time.perf_counter() - started)
         metrics.BATCH_SIZE.observe(len(texts))
+        metrics.MODEL_RECHECKED.inc(model.rechecked - rechecked)
         now = time.time()
         futures = []
         for event, prediction in zip(good, predictions):

@@ -58,7 +58,7 @@ def test_fp32_export_matches_torch(tiny):
 def test_runtime_predictions_in_input_order_and_ranges(tiny):
     work, _, _ = tiny
     clf = Classifier.load(work / "onnx", device="cpu")
-    assert clf.provider == "CPUExecutionProvider" and clf.variant == "int8"
+    assert clf.provider == "CPUExecutionProvider" and clf.variant == "int8+recheck"
     texts = ["Acme shares plunge after the company cuts its forecast", "Fed holds rates", "x" * 5000, "Oil climbs"] * 40
     many = clf.predict(texts, batch_size=16)  # sorted by length internally
     # int8 activations are quantised per batch, so compare order on the fp32 variant, where padding
@@ -84,6 +84,53 @@ def test_runtime_matches_fp32_logits_within_quantisation_error(tiny):
     texts = [line.split(",")[0] for line in (FIXTURES / "tiny_sentiment.csv").read_text().splitlines()[1:]]
     a, b = fp32.logits(texts), int8.logits(texts)
     assert np.abs(a[1] - b[1]).max() < 0.5
+
+
+def test_export_chooses_the_recheck_margin_on_the_training_texts(tiny):
+    from models.recheck import GRID
+
+    _, _, card = tiny
+    recheck = card["recheck"]
+    assert recheck["margin"] in GRID and recheck["file"] == "model.fp16.onnx"
+    assert recheck["chosen_on"]["texts"] == 54  # every training row of the fixtures
+    variants = {p["variant"]: p for p in card["export"]["parity"]}
+    assert set(variants) == {"fp32", "int8", "int8+recheck"}
+    for head in ("topic_agreement", "sentiment_agreement"):
+        assert variants["int8+recheck"][head] >= variants["int8"][head]
+
+
+def test_recheck_replaces_exactly_the_uncertain_int8_predictions(tiny):
+    from models.recheck import top2_margin, uncertain
+
+    work, _, _ = tiny
+    texts = [line.split(",")[0] for line in (FIXTURES / "tiny_sentiment.csv").read_text().splitlines()[1:]]
+    int8 = Classifier.load(work / "onnx", device="cpu", variant="int8")
+    fp16 = Classifier.load(work / "onnx", device="cpu", variant="fp16")
+    both = Classifier.load(work / "onnx", device="cpu")
+    q, h = int8.all_logits(texts), fp16.all_logits(texts)
+    # The tiny model is unsure of nearly everything; a median margin makes sure both paths are taken.
+    both.recheck_margin = float(np.median(np.minimum(top2_margin(q[0]), top2_margin(q[1]))))
+    got = both.all_logits(texts)
+    rows = uncertain(q[0], q[1], both.recheck_margin)
+    assert 0 < rows.sum() < len(texts)
+    for head in (0, 1):
+        np.testing.assert_allclose(got[head][rows], h[head][rows], atol=1e-6)
+        np.testing.assert_array_equal(got[head][~rows], q[head][~rows])
+    assert both.rechecked == rows.sum()
+
+
+def test_recheck_on_a_directory_without_a_margin_is_a_clear_error(tiny, tmp_path):
+    import shutil
+
+    work, _, _ = tiny
+    plain = tmp_path / "plain"
+    shutil.copytree(work / "onnx", plain)
+    card = json.loads((plain / "card.json").read_text())
+    card["recheck"] = None  # as exported where the training files were not at hand
+    (plain / "card.json").write_text(json.dumps(card))
+    assert Classifier.load(plain, device="cpu").variant == "int8"
+    with pytest.raises(ModelError, match="variant int8\\+recheck needs"):
+        Classifier.load(plain, device="cpu", variant="int8+recheck")
 
 
 def test_cuda_request_without_cuda_is_a_clear_error(tiny):
