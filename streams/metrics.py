@@ -57,13 +57,6 @@ NEGATIVE_SHARE = Gauge(
     "finsentry_negative_share_ratio", "Negative share of the last closed window, per topic.", ["topic"]
 )
 
-STALE_RECORDS = Counter(
-    "finsentry_consumer_stale_records_total",
-    "Records handed over while a rebalance re-assigned their partition; their read offset or ack was discarded "
-    "so they are read again from the committed offset (streams/consumer.py).",
-    ["action"],
-)
-
 MODEL_RECHECKED = Counter(
     "finsentry_model_rechecked_total",
     "Texts whose int8 prediction was uncertain and ran again on the fp16 weights (models/recheck.py).",
