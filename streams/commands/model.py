@@ -46,7 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     e = sub.add_parser("evaluate", help="accuracy, macro-F1, per-class metrics, confusion, calibration")
     e.add_argument("model", help="a checkpoint (from train) or an ONNX model directory (from export)")
     e.add_argument("--data", nargs="+", required=True, metavar="FILE")
-    e.add_argument("--variant", default=None, help="ONNX file variant: int8 (model.onnx), fp32, fp16")
+    e.add_argument("--variant", default=None, help="default: int8+recheck on a CPU (int8 with close calls re-run on fp16 weights), fp16 on CUDA; or int8 (model.onnx alone), fp16, fp32")
     e.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu")
     e.add_argument("--json", dest="json_out", default=None, help="also write the JSON report here")
     _columns(e)
