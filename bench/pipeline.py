@@ -149,12 +149,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--checkpoint", default=None, help="torch checkpoint for the naive HF-pipeline baseline")
     p.add_argument("--baseline-rates", default="20,50,100", help="offered rates for the naive baseline")
     p.add_argument("--skip-finsentry", action="store_true", help="run only the naive baseline")
+    p.add_argument("--variant", default=None, choices=["int8", "int8+recheck", "fp32", "fp16"],
+                   help="the worker's FINSENTRY_MODEL_VARIANT (default: the runtime's own choice)")
     p.add_argument("--json", dest="json_out", default=None)
     args = p.parse_args(argv)
     rates: list[float | None] = [float(r) for r in args.rates.split(",")] + [None]
     python = sys.executable
     rows = [] if args.skip_finsentry else run_engine(
-        "finsentry", [python, "-m", "streams.cli", "worker", "-l", "warn"], {}, rates, args.seconds, args.drain)
+        "finsentry", [python, "-m", "streams.cli", "worker", "-l", "warn"],
+        {"FINSENTRY_MODEL_VARIANT": args.variant} if args.variant else {}, rates, args.seconds, args.drain)
     if args.checkpoint:
         env = {"FINSENTRY_BENCH_CHECKPOINT": str(Path(args.checkpoint).resolve()), "PYTHONPATH": str(ROOT)}
         base_rates: list[float | None] = [float(r) for r in args.baseline_rates.split(",")] + [None]
