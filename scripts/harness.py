@@ -63,6 +63,16 @@ class Worker:
             time.sleep(0.2)
         raise RuntimeError(f"worker not ready after {timeout:.0f}s; log {self.log}")
 
+    def counter(self, name: str) -> float:
+        """A counter's value summed over its labels from /metrics; 0 when the worker does not answer."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=2) as response:
+                text = response.read().decode()
+        except OSError:
+            return 0.0
+        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                   if line.startswith(name) and (line[len(name):len(name) + 1] in (" ", "{")))
+
     def becomes_ready(self, within: float) -> bool:
         """Whether /readyz says 200 within the time given. A single probe is not enough at the end of a
         run: on 2 busy cores a worker can miss a heartbeat, rejoin its group, and be briefly without
