@@ -37,6 +37,7 @@ from streams.sources.generate import generate, parse_surge
 from streams.sources.kafka_sink import KafkaSink
 
 CHANGELOG = f"{SETTINGS.app_id}-monitor-scopes-changelog"
+BY_SCOPE = "news.by-scope"  # streams/agents/monitor.py: the fan-out's output, the monitor's input
 ROSTER = """analysts:
   - id: ana
     name: Ana
@@ -143,19 +144,22 @@ def wait_all_scored(bootstrap: str, wanted: set[str], timeout: float) -> None:
         time.sleep(3)
 
 
-def monitor_ids(bootstrap: str) -> dict[str, Counter]:
-    """Per scope, how often each id is held across the last version of each of its windows."""
+def monitor_ids(bootstrap: str) -> tuple[dict[str, Counter], dict[str, set[str]]]:
+    """Per scope, how often each id is held across the last version of each of its windows; and
+    every id any version of the scope's state ever held (a missing id held once was overwritten)."""
     last: dict[tuple[str, str], list[str]] = {}
+    ever: dict[str, set[str]] = defaultdict(set)
     for key, value in read_topic(bootstrap, CHANGELOG):
         if key is None or value is None:
             continue
         scope, state = json.loads(key), json.loads(value)
         for start, window in state["windows"]["open"].items():
             last[(scope, start)] = window["ids"]
+            ever[scope].update(window["ids"])
     held: dict[str, Counter] = defaultdict(Counter)
     for (scope, _), ids in last.items():
         held[scope].update(ids)
-    return held
+    return held, ever
 
 
 def expected_scopes(bootstrap: str) -> dict[str, set[str]]:
@@ -173,7 +177,7 @@ def check_monitor(bootstrap: str, report: Report, timeout: float) -> None:
     wanted = expected_scopes(bootstrap)
     deadline = time.monotonic() + timeout
     while True:
-        held = monitor_ids(bootstrap)
+        held, ever = monitor_ids(bootstrap)
         missing = sum(len(ids - set(held.get(scope, ()))) for scope, ids in wanted.items())
         if missing == 0 or time.monotonic() > deadline:
             break
@@ -181,9 +185,13 @@ def check_monitor(bootstrap: str, report: Report, timeout: float) -> None:
     report.monitor_missing = missing
     if missing:  # enough to tell a late drop from a lost state write by eye
         published = {r["id"]: r.get("published_at") for r in read_json(bootstrap, SETTINGS.topic_scored)}
-        examples = sorted((scope, sid) for scope, ids in wanted.items() for sid in ids - set(held.get(scope, ())))
-        for scope, sid in examples[:5]:
-            report.notes.append(f"missing from the monitor: scope {scope}, id {sid}, published_at {published.get(sid)}")
+        examples = sorted((scope, sid) for scope, ids in wanted.items() for sid in ids - set(held.get(scope, ())))[:5]
+        fanned = {(json.loads(k), json.loads(v)["id"]) for k, v in read_topic(bootstrap, BY_SCOPE)
+                  if k is not None and v is not None and (json.loads(k), json.loads(v).get("id")) in examples}
+        for scope, sid in examples:
+            fate = ("held by an earlier state, then overwritten" if sid in ever.get(scope, ())
+                    else "in news.by-scope, never in a state" if (scope, sid) in fanned else "never fanned out")
+            report.notes.append(f"missing from the monitor: scope {scope}, id {sid}, published_at {published.get(sid)}: {fate}")
     report.monitor_double_counted = sum(n - 1 for counts in held.values() for n in counts.values() if n > 1)
     report.monitor_wrong_scope = sum(len(set(counts) - wanted.get(scope, set())) for scope, counts in held.items())
 
