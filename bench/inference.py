@@ -3,8 +3,8 @@
     python bench/inference.py --model models/default --checkpoint runs/default [--json out.json]
 
 Reports headlines/s and p50/p99 latency per batch for the ONNX runtime (int8 with its fp16 re-check,
-int8 alone and fp32, several batch sizes) and for `transformers.pipeline("text-classification")` running the same fine-tuned checkpoint
-(one text at a time, and batched). Texts are the dev files when given, else generated headlines.
+int8 alone and fp32, several batch sizes) and for `transformers.pipeline("text-classification")`
+running the same fine-tuned checkpoint (one text at a time, and batched). Texts are the dev files when given, else generated headlines.
 """
 
 from __future__ import annotations

@@ -121,12 +121,12 @@ class Classifier:
         card = json.loads((directory / "card.json").read_text()) if (directory / "card.json").is_file() else {}
         margin = float((card.get("recheck") or {}).get("margin") or 0.0)
         recheck_file = directory / "model.fp16.onnx"
-        recheck = None
-        if variant == "int8+recheck" and (use_cuda or margin <= 0 or not recheck_file.is_file()):
+        can_recheck = not use_cuda and file.name == "model.onnx" and margin > 0 and recheck_file.is_file()
+        if variant == "int8+recheck" and not can_recheck:
             raise ModelError(f"{directory}: variant int8+recheck needs the CPU, model.fp16.onnx and a recheck margin "
                              "in card.json; re-export with `finsentry export`, or use --variant int8")
-        if variant in (None, "int8+recheck") and not use_cuda and file.name == "model.onnx" and margin > 0 \
-                and recheck_file.is_file():
+        recheck = None
+        if can_recheck and variant in (None, "int8+recheck"):
             recheck = ort.InferenceSession(str(recheck_file), options, providers=[CPU])
         if use_cuda and session.get_providers()[0] != CUDA:
             missing = missing_cuda_library()

@@ -186,8 +186,10 @@ def check_monitor(bootstrap: str, report: Report, timeout: float) -> None:
     if missing:  # enough to tell a late drop from a lost state write by eye
         published = {r["id"]: r.get("published_at") for r in read_json(bootstrap, SETTINGS.topic_scored)}
         examples = sorted((scope, sid) for scope, ids in wanted.items() for sid in ids - set(held.get(scope, ())))[:5]
-        fanned = {(json.loads(k), json.loads(v)["id"]) for k, v in read_topic(bootstrap, BY_SCOPE)
-                  if k is not None and v is not None and (json.loads(k), json.loads(v).get("id")) in examples}
+        fanned = set()
+        for key, value in read_topic(bootstrap, BY_SCOPE):
+            if key is not None and value is not None and (pair := (json.loads(key), json.loads(value).get("id"))) in examples:
+                fanned.add(pair)
         for scope, sid in examples:
             fate = ("held by an earlier state, then overwritten" if sid in ever.get(scope, ())
                     else "in news.by-scope, never in a state" if (scope, sid) in fanned else "never fanned out")

@@ -18,6 +18,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from prometheus_client.parser import text_string_to_metric_families
+
 from models.runtime import default_model_dir
 from streams import broker
 from streams.demo import start_worker, stop_process, worker_env
@@ -70,8 +72,8 @@ class Worker:
                 text = response.read().decode()
         except OSError:
             return 0.0
-        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-                   if line.startswith(name) and (line[len(name):len(name) + 1] in (" ", "{")))
+        return sum(sample.value for family in text_string_to_metric_families(text) for sample in family.samples
+                   if sample.name == name)
 
     def becomes_ready(self, within: float) -> bool:
         """Whether /readyz says 200 within the time given. A single probe is not enough at the end of a
