@@ -12,6 +12,7 @@ from typing import Any
 import faust
 
 from streams.settings import Settings
+from streams.tables import DurableTable
 
 settings = Settings.load()
 
@@ -30,6 +31,8 @@ def faust_config(s: Settings) -> dict[str, Any]:
         "consumer_auto_offset_reset": "earliest",
         "processing_guarantee": "at_least_once",
         "stream_wait_empty": False,
+        # Every table's writes can be awaited before the input that caused them is acknowledged.
+        "Table": DurableTable,
     }
     if s.embedded:
         # Tansu only (streams/broker.py): its end offsets are wrong for multi-record batches, which

@@ -19,6 +19,7 @@ from models.runtime import Classifier, Prediction
 from streams import metrics
 from streams.agents.ingest import send_dead_letter
 from streams.app import app, clean_topic, scored_topic, settings
+from streams.tables import DurableTable
 from streams.validation import iso
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,7 @@ STAGE = "classify"
 # the schema: Faust builds the changelog topic from the table's own key serializer (JSON unless the
 # key type is bytes), and a JSON-decoding recovery fails on every raw key, so a restarted worker
 # never finished recovering and classified nothing more.
-seen = app.Table("seen-ids", default=None, partitions=settings.partitions, use_partitioner=True, key_type=bytes,
+seen: DurableTable = app.Table("seen-ids", default=None, partitions=settings.partitions, use_partitioner=True, key_type=bytes,
                  schema=faust.Schema(key_serializer="raw", value_serializer="json"))
 
 _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="classify")
@@ -122,6 +123,7 @@ async def classify(stream) -> None:
             received = story.get("received_at")
             if isinstance(received, int | float) and received > 0:
                 metrics.SCORING_LATENCY.observe(max(0.0, now - received))
+        await seen.written()  # else a crash could leave these ids unseen and score them again
         metrics.RECORDS_OUT.labels(STAGE).inc(len(good))
 
 
@@ -132,3 +134,4 @@ async def expire_seen() -> None:
     stale = [key for key, first in list(seen.items()) if first is not None and first < cutoff]
     for key in stale:
         del seen[key]
+    await seen.written()

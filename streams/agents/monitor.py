@@ -13,7 +13,8 @@ more than `allowed_lateness` behind the watermark are ignored as late.
 
 A redelivered story changes nothing (`ScopeMonitor.observe` ignores ids it has counted), and an
 anomaly event is acknowledged by the broker before the state that produced it is written, so a
-crash in between re-emits the same event (same anomaly id) rather than losing it.
+crash in between re-emits the same event (same anomaly id) rather than losing it. A batch's state
+writes are acknowledged before the batch itself is, so a committed story is always in the state.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from streams import metrics
 from streams.agents.ingest import send_dead_letter
 from streams.app import anomalies_topic, app, settings
 from streams.settings import Settings
+from streams.tables import DurableTable
 from streams.validation import Rejection, parse_time
 
 log = logging.getLogger(__name__)
@@ -59,7 +61,7 @@ scored_bytes = app.topic(settings.topic_scored, value_serializer="raw", partitio
 # partition the timer writes to (use_partitioner) is the partition the scope's stories arrive on.
 by_scope_topic = app.topic(BY_SCOPE_TOPIC, partitions=settings.partitions, internal=True,
                            key_serializer="json", value_serializer="json")
-monitors = app.Table("monitor-scopes", default=None, partitions=settings.partitions, use_partitioner=True,
+monitors: DurableTable = app.Table("monitor-scopes", default=None, partitions=settings.partitions, use_partitioner=True,
                      schema=faust.Schema(key_serializer="json", value_serializer="json"))
 
 
@@ -196,6 +198,7 @@ async def monitor(stream) -> None:
                     for event in events:
                         await send_dead_letter(STAGE, "internal_error", f"{type(exc).__name__}: {exc}",
                                                json.dumps(event.value, default=str), event.message)
+            await monitors.written()  # before take_events acknowledges the batch (streams/tables.py)
 
 
 def owned(scope: str) -> bool:
@@ -222,6 +225,7 @@ async def advance_quiet_scopes() -> None:
                     record_window(scope_monitor)
             for kind, lifecycle in scope_monitor.lifecycles.items():
                 active[kind] += lifecycle.active_id is not None
+        await monitors.written()
     clock.applied = watermark
     for kind, count in active.items():
         metrics.ANOMALIES_ACTIVE.labels(kind).set(count)

@@ -38,6 +38,7 @@ from alerts.silences import Silence
 from streams import metrics
 from streams.agents.ingest import send_dead_letter
 from streams.app import alerts_deadletter_topic, anomalies_topic, app, settings
+from streams.tables import DurableTable
 
 log = logging.getLogger(__name__)
 STAGE = "notify"
@@ -63,7 +64,7 @@ def alerting_config() -> AlertingConfig:
 ALERTING = alerting_config()
 
 notify_topic = app.topic(NOTIFY_TOPIC, partitions=1, internal=True)
-coordinator_state = app.Table("notify-coordinator", default=None, partitions=1, use_partitioner=True,
+coordinator_state: DurableTable = app.Table("notify-coordinator", default=None, partitions=1, use_partitioner=True,
                               schema=faust.Schema(key_serializer="json", value_serializer="json"))
 
 
@@ -100,8 +101,10 @@ def load() -> CoordinatorState:
     return CoordinatorState.from_dict(coordinator_state.get(STATE_KEY), ALERTING)
 
 
-def save(state: CoordinatorState) -> None:
+async def save(state: CoordinatorState) -> None:
+    """Write the state and wait until the broker has it (streams/tables.py says why)."""
     coordinator_state[STATE_KEY] = state.to_dict()
+    await coordinator_state.written()
 
 
 def is_coordinator() -> bool:
@@ -152,7 +155,7 @@ async def coordinate(stream) -> None:
         try:
             state = load()
             apply(state, event.value, time.time())
-            save(state)
+            await save(state)
         except Exception as exc:
             log.exception("notify: cannot apply %s[%s]@%s", event.message.topic, event.message.partition,
                           event.message.offset)
@@ -210,7 +213,7 @@ async def deliver_and_settle(outbox_id: str, notification: Notification) -> None
     if is_coordinator():
         state = load()
         state.outbox.pop(outbox_id, None)
-        save(state)
+        await save(state)
 
 
 async def push_and_settle(alerts: list[dict]) -> None:
@@ -224,7 +227,7 @@ async def push_and_settle(alerts: list[dict]) -> None:
         state = load()
         pushed = {a["fingerprint"] for a in alerts if a["status"] == "resolved"}
         state.alertmanager = {fp: a for fp, a in state.alertmanager.items() if fp not in pushed}
-        save(state)
+        await save(state)
 
 
 @app.timer(interval=TICK_SECONDS)
@@ -246,7 +249,7 @@ async def flush() -> None:
     if push:
         state.pushed_at = now
     if due or orphans or push:
-        save(state)
+        await save(state)
     for outbox_id, item in state.outbox.items():
         if outbox_id not in _in_flight and len(_in_flight) < MAX_IN_FLIGHT:
             notification = Notification(receivers[item["receiver"]], item["payload"])

@@ -30,6 +30,7 @@ from scheduler.cases import Evidence
 from streams import metrics
 from streams.agents.ingest import send_dead_letter
 from streams.app import anomalies_topic, app, case_actions_topic, case_events_topic, feedback_topic, settings
+from streams.tables import DurableTable
 
 log = logging.getLogger(__name__)
 STAGE = "scheduler"
@@ -38,7 +39,7 @@ STATE_KEY = "scheduler"
 SENTIMENTS = ("negative", "neutral", "positive")
 
 inbox_topic = app.topic(INBOX_TOPIC, partitions=1, internal=True)
-state_table = app.Table("scheduler-state", default=None, partitions=1, use_partitioner=True,
+state_table: DurableTable = app.Table("scheduler-state", default=None, partitions=1, use_partitioner=True,
                         schema=faust.Schema(key_serializer="json", value_serializer="json"))
 
 POLICY = SchedulerPolicy(
@@ -208,9 +209,11 @@ def count_events(sched: Scheduler, events: list[dict[str, Any]]) -> None:
     metrics.RECORDS_OUT.labels(STAGE).inc(len(events))
 
 
-def save(state: dict[str, Any], outbox: list[dict[str, Any]]) -> None:
-    """State and outbox under one key: one changelog record, so neither is ever saved without the other."""
+async def save(state: dict[str, Any], outbox: list[dict[str, Any]]) -> None:
+    """State and outbox under one key: one changelog record, so neither is ever saved without the other.
+    It returns once the broker has the record, so an outbox is never sent before it is safe."""
     state_table[STATE_KEY] = {"scheduler": state, "outbox": outbox}
+    await state_table.written()
 
 
 async def publish(state: dict[str, Any], records: list[dict[str, Any]]) -> None:
@@ -218,7 +221,7 @@ async def publish(state: dict[str, Any], records: list[dict[str, Any]]) -> None:
     topics = {"events": case_events_topic, "feedback": feedback_topic}
     futures = [await topics[r["topic"]].send(key=r["key"].encode(), value=r["value"]) for r in records]
     await asyncio.gather(*futures)
-    save(state, [])
+    await save(state, [])
 
 
 def apply(sched: Scheduler, command: dict[str, Any], now: datetime) -> list[dict[str, Any]]:
@@ -248,7 +251,7 @@ async def write(stream: Any) -> None:
             events = apply(sched, command, now)
             if events:
                 state, records = sched.to_dict(), outgoing(sched, events)
-                save(state, records)
+                await save(state, records)
                 await publish(state, records)
                 count_events(sched, events)
             _settle(action_id, events)

@@ -1,0 +1,72 @@
+"""DurableTable.written(): the wait that keeps a crash from losing state whose input was committed."""
+
+from __future__ import annotations
+
+import asyncio
+
+import faust
+import pytest
+from faust.types import TP, RecordMetadata
+
+from streams.tables import DurableTable
+
+
+@pytest.fixture
+def table() -> DurableTable:
+    app = faust.App("durable-table-test", broker="kafka://127.0.0.1:1", Table=DurableTable)
+    return app.Table("state", default=None, partitions=1)
+
+
+def acknowledge(futures) -> None:
+    for fut in futures:
+        fut.set_result(RecordMetadata(topic="t", partition=0, topic_partition=TP("t", 0), offset=0))
+
+
+def test_the_app_setting_makes_every_table_durable(table) -> None:
+    assert isinstance(table, DurableTable)
+
+
+def test_written_waits_until_the_broker_acknowledges_every_write(table) -> None:
+    async def scenario() -> tuple[bool, bool]:
+        futures = [table.send_changelog(0, "a", 1), table.send_changelog(0, "b", 2)]
+        waiter = asyncio.ensure_future(table.written())
+        await asyncio.sleep(0.05)
+        before = waiter.done()
+        acknowledge(futures[:1])
+        await asyncio.sleep(0.05)
+        half = waiter.done()
+        acknowledge(futures[1:])
+        await asyncio.wait_for(waiter, 1.0)
+        return before, half
+
+    assert asyncio.run(scenario()) == (False, False)
+
+
+def test_written_also_waits_for_writes_made_while_it_waits(table) -> None:
+    async def scenario() -> bool:
+        first = table.send_changelog(0, "a", 1)
+        waiter = asyncio.ensure_future(table.written())
+        await asyncio.sleep(0.01)
+        later = table.send_changelog(0, "a", 2)
+        acknowledge([first])
+        await asyncio.sleep(0.05)
+        pending = not waiter.done()
+        acknowledge([later])
+        await asyncio.wait_for(waiter, 1.0)
+        return pending
+
+    assert asyncio.run(scenario())
+
+
+def test_written_raises_when_a_write_failed(table) -> None:
+    async def scenario() -> None:
+        fut = table.send_changelog(0, "a", 1)
+        fut.set_exception(RuntimeError("broker said no"))
+        await table.written()
+
+    with pytest.raises(RuntimeError, match="broker said no"):
+        asyncio.run(scenario())
+
+
+def test_written_returns_at_once_when_nothing_is_pending(table) -> None:
+    asyncio.run(asyncio.wait_for(table.written(), 0.1))
