@@ -18,7 +18,7 @@ from faust.types import TP
 from faust.types.tuples import ConsumerMessage
 
 from streams.app import App
-from streams.consumer import Consumer
+from streams.consumer import Consumer, first_unsettled
 
 TOPIC = "news.clean.test"
 TP0 = TP(TOPIC, 0)
@@ -127,3 +127,17 @@ def test_without_a_seek_the_fetch_is_untouched(consumer: Consumer) -> None:
     assert [(i.begin, i.end) for i in consumer._gap[TP0]] == [(6, 10)]  # Faust counts the arriving offset in too
     ack(consumer, [4, 5, 9])
     assert consumer._new_offset(TP0) == 10
+
+
+def test_no_commit_passes_an_unacknowledged_committed_offset(consumer: Consumer) -> None:
+    asyncio.get_event_loop().run_until_complete(consumer.perform_seek())
+    ack(consumer, [5, 6])  # Faust alone commits 7 here and skips offset 4
+    assert consumer._new_offset(TP0) is None
+    ack(consumer, [4])
+    assert consumer._new_offset(TP0) == 7
+
+
+def test_first_unsettled() -> None:
+    assert first_unsettled([7, 5], [6]) == 5
+    assert first_unsettled([7], [3]) == 3
+    assert first_unsettled([], []) is None
