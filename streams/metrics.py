@@ -34,8 +34,8 @@ DUPLICATES = Counter(
 
 STALE_RECORDS = Counter(
     "finsentry_consumer_stale_records_total",
-    "Records fetched before their partition was sought; they are fetched again from the committed offset "
-    "instead of being handed to a stream (streams/consumer.py).",
+    "Records fetched before a seek and handed over after it; they make no offset gap and are read again from "
+    "the committed offset (streams/consumer.py).",
 )
 
 BATCH_SIZE = Histogram(
