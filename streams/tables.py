@@ -20,19 +20,29 @@ from faust.types import FutureMessage
 
 
 class DurableTable(faust.Table):
-    """A `faust.Table` that remembers its unacknowledged changelog writes."""
+    """A `faust.Table` that remembers its changelog writes until the broker acknowledges them.
+
+    An acknowledged write is forgotten at once, so a table no one waits on (classify's `seen-ids`)
+    does not keep a future per write; a failed one is kept for `written()` to raise.
+    """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._unconfirmed: list[FutureMessage] = []
+        self._unconfirmed: set[FutureMessage] = set()
 
     def send_changelog(self, *args: Any, **kwargs: Any) -> FutureMessage:
         fut = super().send_changelog(*args, **kwargs)
-        self._unconfirmed.append(fut)
+        self._unconfirmed.add(fut)
+        fut.add_done_callback(self._forget_if_acknowledged)
         return fut
+
+    def _forget_if_acknowledged(self, fut: FutureMessage) -> None:
+        if not fut.cancelled() and fut.exception() is None:
+            self._unconfirmed.discard(fut)
 
     async def written(self) -> None:
         """Return once the broker has acknowledged every write made so far; raise if one failed."""
         while self._unconfirmed:
-            pending, self._unconfirmed = self._unconfirmed, []
+            pending = list(self._unconfirmed)
+            self._unconfirmed.difference_update(pending)
             await asyncio.gather(*pending)

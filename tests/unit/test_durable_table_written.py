@@ -70,3 +70,13 @@ def test_written_raises_when_a_write_failed(table) -> None:
 
 def test_written_returns_at_once_when_nothing_is_pending(table) -> None:
     asyncio.run(asyncio.wait_for(table.written(), 0.1))
+
+
+def test_acknowledged_writes_are_forgotten_without_anyone_waiting(table) -> None:
+    async def scenario() -> int:
+        futures = [table.send_changelog(0, f"k{n}", n) for n in range(100)]
+        acknowledge(futures)
+        await asyncio.sleep(0)  # done callbacks run on the next loop turn
+        return len(table._unconfirmed)
+
+    assert asyncio.run(scenario()) == 0  # else a table no one waits on grows a future per write
