@@ -36,7 +36,7 @@ STAGE = "classify"
 # redelivered story, a duplicate every stage collapses by id, and waiting for a write per story cost a
 # quarter of end-to-end throughput (127 against 169 records/s flooded, bench/pipeline.py).
 seen: DurableTable = app.Table("seen-ids", default=None, partitions=settings.partitions, use_partitioner=True, key_type=bytes,
-                 schema=faust.Schema(key_serializer="raw", value_serializer="json"))
+                               schema=faust.Schema(key_serializer="raw", value_serializer="json"))
 
 _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="classify")
 _classifier: Classifier | None = None

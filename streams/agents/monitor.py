@@ -62,7 +62,7 @@ scored_bytes = app.topic(settings.topic_scored, value_serializer="raw", partitio
 by_scope_topic = app.topic(BY_SCOPE_TOPIC, partitions=settings.partitions, internal=True,
                            key_serializer="json", value_serializer="json")
 monitors: DurableTable = app.Table("monitor-scopes", default=None, partitions=settings.partitions, use_partitioner=True,
-                     schema=faust.Schema(key_serializer="json", value_serializer="json"))
+                                   schema=faust.Schema(key_serializer="json", value_serializer="json"))
 
 
 @dataclass

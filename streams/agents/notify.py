@@ -65,7 +65,7 @@ ALERTING = alerting_config()
 
 notify_topic = app.topic(NOTIFY_TOPIC, partitions=1, internal=True)
 coordinator_state: DurableTable = app.Table("notify-coordinator", default=None, partitions=1, use_partitioner=True,
-                              schema=faust.Schema(key_serializer="json", value_serializer="json"))
+                                            schema=faust.Schema(key_serializer="json", value_serializer="json"))
 
 
 @dataclass

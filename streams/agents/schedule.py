@@ -40,7 +40,7 @@ SENTIMENTS = ("negative", "neutral", "positive")
 
 inbox_topic = app.topic(INBOX_TOPIC, partitions=1, internal=True)
 state_table: DurableTable = app.Table("scheduler-state", default=None, partitions=1, use_partitioner=True,
-                        schema=faust.Schema(key_serializer="json", value_serializer="json"))
+                                      schema=faust.Schema(key_serializer="json", value_serializer="json"))
 
 POLICY = SchedulerPolicy(
     assignment=settings.scheduler_assignment,

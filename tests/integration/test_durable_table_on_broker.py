@@ -1,4 +1,4 @@
-"""Why every table writer awaits `written()`: on a real broker, Faust's pre-commit flush can return
+"""Why the state writers await `written()`: on a real broker, Faust's pre-commit flush can return
 while table writes are still unacknowledged, and `written()` cannot."""
 
 from __future__ import annotations
