@@ -78,6 +78,9 @@ class Report:
     # Stories the monitor dropped as late (older than the allowed lateness), summed over every worker
     # life: read from /metrics just before each kill and at the end. They explain a "missing" id.
     monitor_late_dropped: int = 0
+    # Records dropped by the seek guard and read again (streams/consumer.py),
+    # summed the same way: how often the race that used to lose records came up.
+    stale_records_skipped: int = 0
     anomaly_open_events: int = 0
     anomaly_ids_opened: int = 0
     anomalies_with_two_cases: int = 0
@@ -94,6 +97,7 @@ class Report:
 
 
 LATE_METRIC = "finsentry_monitor_late_stories_total"
+STALE_METRIC = "finsentry_consumer_stale_records_total"
 
 
 def stream(count: int, seed: int, rate: float, topics: tuple[str, ...] = ("Earnings",)) -> list[dict]:
@@ -233,6 +237,7 @@ def run_kills(stack: Stack, args: argparse.Namespace, report: Report, records: l
     for n in range(args.kills):
         time.sleep(rng.uniform(args.min_gap, args.max_gap))
         report.monitor_late_dropped += int(worker.counter(LATE_METRIC))
+        report.stale_records_skipped += int(worker.counter(STALE_METRIC))
         worker.kill()
         at = end_offsets(bootstrap, SETTINGS.topic_scored)
         worker = stack.start_worker()
@@ -375,7 +380,9 @@ def main(argv: list[str] | None = None) -> int:
         report.scored_records, report.scored_unique = len(scored), len({r["id"] for r in scored})
         report.lost = len(wanted - {r["id"] for r in scored})
         check_monitor(bootstrap, report, 120)
-        report.monitor_late_dropped += sum(int(w.counter(LATE_METRIC)) for w in stack.workers if w.process.poll() is None)
+        alive = [w for w in stack.workers if w.process.poll() is None]
+        report.monitor_late_dropped += sum(int(w.counter(LATE_METRIC)) for w in alive)
+        report.stale_records_skipped += sum(int(w.counter(STALE_METRIC)) for w in alive)
         time.sleep(12)  # a scheduler tick or two, so the last anomalies have their cases
         check_cases(bootstrap, report)
     finally:

@@ -11,6 +11,7 @@ from typing import Any
 
 import faust
 
+from streams.consumer import Transport
 from streams.settings import Settings
 from streams.tables import DurableTable
 
@@ -62,7 +63,14 @@ def _credentials(s: Settings) -> Any:
                                  ssl_context=context if protocol == "SASL_SSL" else None)
 
 
-app = faust.App(settings.app_id, **faust_config(settings))
+class App(faust.App):
+    """Faust's app with a consumer that is safe for records fetched before a seek (streams/consumer.py)."""
+
+    def _new_transport(self) -> Any:
+        return Transport(self.conf.broker_consumer, self)
+
+
+app = App(settings.app_id, **faust_config(settings))
 
 # Topics. `news.raw` is read as bytes so malformed input reaches the dead-letter topic intact.
 raw_topic = app.topic(settings.topic_raw, value_serializer="raw", partitions=settings.partitions)

@@ -32,6 +32,12 @@ DUPLICATES = Counter(
     "finsentry_duplicates_total", "Records dropped as repeats of an id already processed.", ["stage"]
 )
 
+STALE_RECORDS = Counter(
+    "finsentry_consumer_stale_records_total",
+    "Records fetched before a seek and handed over after it; dropped and read again from the seek's offset "
+    "(streams/consumer.py).",
+)
+
 BATCH_SIZE = Histogram(
     "finsentry_classify_batch_size",
     "Texts per classification batch.",

@@ -1,0 +1,169 @@
+"""The consumer's guard for records fetched before a seek (streams/consumer.py).
+
+The guard runs against Faust's real consumer state with scripted fetches (no broker: the seek's
+committed offsets are given), because it relies on Faust internals and must fail loudly if an
+upgrade changes them. `drain` mirrors the lines of Faust's `Consumer._drain_messages` that use the
+read offset, so a change there shows up here as well.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Iterator
+from unittest import mock
+
+import pytest
+from faust.transport.drivers import aiokafka
+from faust.types import TP
+from faust.types.tuples import ConsumerMessage
+
+from streams.app import App
+from streams.consumer import Consumer, Expectation, Verdict, judge
+
+TOPIC = "news.clean.test"
+TP0 = TP(TOPIC, 0)
+COMMITTED = 4
+
+
+@pytest.mark.parametrize(("expected", "offset", "fetch", "verdict"), [
+    (Expectation(4), 4, 1, Verdict.DELIVER),
+    (Expectation(4), 3, 1, Verdict.DROP),  # committed already
+    (Expectation(4), 9, 1, Verdict.RESEEK),  # stale or a real gap: find out
+    (Expectation(4, reseek_fetch=1), 9, 1, Verdict.DROP),  # the rest of the stale fetch
+    (Expectation(4, reseek_fetch=1), 9, 2, Verdict.DELIVER),  # a fetch after the second seek: a real gap
+    (Expectation(4, reseek_fetch=1), 4, 1, Verdict.DELIVER),
+])
+def test_judge(expected: Expectation, offset: int, fetch: int, verdict: Verdict) -> None:
+    assert judge(expected, offset, fetch) is verdict
+
+
+@pytest.fixture
+def consumer() -> Iterator[Consumer]:
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    app = App("consumer-seek-test", broker="kafka://127.0.0.1:1", loop=loop)
+    app.topics.add(app.topic(TOPIC))
+    loop.run_until_complete(app.topics._update_indices())  # what a worker does when agents subscribe
+
+    async def nothing(*_: object) -> None:
+        return None
+
+    made = app.transport.create_consumer(callback=nothing, on_partitions_revoked=nothing,
+                                         on_partitions_assigned=nothing)
+    assert isinstance(made, Consumer)
+    with mock.patch.object(aiokafka.Consumer, "seek_to_committed", return_value={TP0: COMMITTED}), \
+            mock.patch.object(aiokafka.Consumer, "_seek", mock.AsyncMock()):
+        yield made
+    loop.close()
+
+
+def run(coroutine: object) -> list[int]:
+    return asyncio.get_event_loop().run_until_complete(coroutine)  # type: ignore[arg-type]
+
+
+def record(offset: int, tp: TP = TP0) -> ConsumerMessage:
+    return ConsumerMessage(tp.topic, tp.partition, offset, 0.0, 0, None, b"k", b"v", None, 1, 1, tp)
+
+
+def fetch(offsets: list[int], before: Callable[[int], object] | None = None):
+    """One fetched batch; `before(offset)` may await something (a seek) before that record is handed out."""
+
+    async def getmany(self: Consumer, timeout: float) -> AsyncIterator[tuple[TP, ConsumerMessage]]:
+        for offset in offsets:
+            if before is not None:
+                await before(offset)  # type: ignore[misc]
+            yield TP0, record(offset)
+
+    return mock.patch.object(aiokafka.Consumer, "getmany", getmany)
+
+
+def seek_at(consumer: Consumer, at: int) -> Callable[[int], object]:
+    async def before(offset: int) -> None:
+        if offset == at:
+            await consumer.perform_seek()
+
+    return before
+
+
+async def drain(consumer: Consumer, seek_while_handing: int | None = None) -> list[int]:
+    """Faust's fetcher loop, reduced to what it does with read offsets and gaps; with
+    `seek_while_handing`, the seek lands while that record is being handed to its stream."""
+    delivered = []
+    async for tp, message in consumer.getmany(1.0):
+        read = consumer._read_offset[tp]
+        if read is None or message.offset >= read:
+            if message.offset - (read or 0) > 1 and read:
+                await consumer._add_gap(tp, read + 1, message.offset)
+            delivered.append(message.offset)
+            if message.offset == seek_while_handing:
+                await consumer.perform_seek()
+            consumer._read_offset[tp] = message.offset
+    return delivered
+
+
+def ack(consumer: Consumer, offsets: list[int]) -> None:
+    for offset in offsets:
+        consumer.ack(record(offset))
+
+
+def test_a_stale_record_ahead_of_the_seek_is_dropped_and_its_partition_sought_again(consumer: Consumer) -> None:
+    with fetch([4, 5, 6, 7, 8, 9, 10, 11], before=seek_at(consumer, 10)):  # 4..9 handed out, then the seek
+        assert run(drain(consumer)) == [4, 5, 6, 7, 8, 9]
+    aiokafka.Consumer._seek.assert_awaited_once_with(TP0, COMMITTED)  # type: ignore[attr-defined]
+    assert not consumer._gap[TP0]  # Faust alone registers 5..9 as a gap: acknowledged, never processed
+    assert consumer._read_offset[TP0] == COMMITTED
+    with fetch([4, 5, 6, 7, 8, 9, 10, 11]):  # read again from the committed offset
+        assert run(drain(consumer)) == [4, 5, 6, 7, 8, 9, 10, 11]
+    ack(consumer, [4, 5, 6, 7, 8, 9, 10, 11])
+    assert consumer._new_offset(TP0) == 12
+
+
+def test_records_read_after_the_seek_by_a_fetch_begun_before_it_are_kept(consumer: Consumer) -> None:
+    # aiokafka fetches in its own thread: a fetch in flight at the seek can return records read after it
+    with fetch([4, 5, 6], before=seek_at(consumer, 4)):
+        assert run(drain(consumer)) == [4, 5, 6]
+    aiokafka.Consumer._seek.assert_not_awaited()  # type: ignore[attr-defined]
+
+
+def test_a_gap_that_is_still_there_after_the_second_seek_is_real(consumer: Consumer) -> None:
+    run(consumer.perform_seek())
+    with fetch([7, 8]):  # e.g. a transaction marker and compacted records at 4..6
+        assert run(drain(consumer)) == []
+    with fetch([7, 8]):
+        assert run(drain(consumer)) == [7, 8]
+    aiokafka.Consumer._seek.assert_awaited_once()  # type: ignore[attr-defined]
+    ack(consumer, [7, 8])
+    assert consumer._new_offset(TP0) >= 8  # past the gap: Faust's gap handling, as without the guard
+
+
+def test_records_below_the_seek_are_dropped(consumer: Consumer) -> None:
+    run(consumer.perform_seek())
+    with fetch([2, 3, 4, 5]):
+        assert run(drain(consumer)) == [4, 5]
+
+
+def test_a_record_handed_out_across_the_seek_does_not_keep_its_read_offset(consumer: Consumer) -> None:
+    with fetch([4, 5]):
+        assert run(drain(consumer, seek_while_handing=5)) == [4, 5]
+    assert consumer._read_offset[TP0] == COMMITTED  # else 4 and 5, read again, are dropped as already read
+
+
+def test_a_seek_of_another_partition_leaves_this_one_alone(consumer: Consumer) -> None:
+    async def before(offset: int) -> None:
+        if offset == 5:
+            await consumer.seek(TP(TOPIC, 1), 2)
+
+    with fetch([4, 5, 6], before=before):
+        assert run(drain(consumer)) == [4, 5, 6]
+
+
+def test_a_partition_without_a_committed_offset_is_not_sought_so_its_records_stay(consumer: Consumer) -> None:
+    with mock.patch.object(aiokafka.Consumer, "seek_to_committed", return_value={TP0: None}), \
+            fetch([0, 1, 2], before=seek_at(consumer, 1)):
+        assert run(drain(consumer)) == [0, 1, 2]
+
+
+def test_without_a_seek_the_fetch_is_untouched(consumer: Consumer) -> None:
+    with fetch([4, 5, 9]):
+        assert run(drain(consumer)) == [4, 5, 9]
+    aiokafka.Consumer._seek.assert_not_awaited()  # type: ignore[attr-defined]
