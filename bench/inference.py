@@ -42,6 +42,21 @@ def machine() -> dict[str, object]:
             "onnxruntime": onnxruntime.__version__, "torch": torch.__version__}
 
 
+DEV_FILES = [str(ROOT.parent / "shared/data/twitter-financial-news-topic/dev.csv"),
+             str(ROOT.parent / "shared/data/twitter-financial-news-sentiment/dev.csv")]
+
+
+def load_texts(paths: list[str]) -> list[str]:
+    """The dev headlines where they are here, else generated ones, so the bench runs on a fresh clone."""
+    texts = [ex.text for path in paths if Path(path).is_file() for ex in load_file(path)]
+    if not texts:
+        from streams.sources.generate import generate
+
+        texts = [item.record["headline"] for item in generate(3000, rate=5, seed=1)]
+    print(f"{len(texts)} texts; mean {np.mean([len(t) for t in texts]):.0f} characters", file=sys.stderr)
+    return texts
+
+
 def measure(run_batch, texts: list[str], batch: int, budget_s: float) -> dict[str, float]:
     """Run batches over the texts (cycling) until the time budget is spent; latency per batch."""
     run_batch(texts[:batch])  # warm-up
@@ -94,20 +109,14 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", default=str(ROOT / "models" / "default"), help="ONNX model directory")
     p.add_argument("--checkpoint", default=None, help="torch checkpoint of the same model, for the HF baseline")
-    p.add_argument("--data", nargs="*", default=[str(ROOT.parent / "shared/data/twitter-financial-news-topic/dev.csv"),
-                                                 str(ROOT.parent / "shared/data/twitter-financial-news-sentiment/dev.csv")])
+    p.add_argument("--data", nargs="*", default=DEV_FILES)
     p.add_argument("--batches", default="1,8,32,64,128,256", help="texts per predict() call (a micro-batch)")
     p.add_argument("--seconds", type=float, default=6.0, help="time budget per row")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--json", dest="json_out", default=None)
     args = p.parse_args(argv)
 
-    texts = [ex.text for path in args.data if Path(path).is_file() for ex in load_file(path)]
-    if not texts:
-        from streams.sources.generate import generate
-
-        texts = [item.record["headline"] for item in generate(3000, rate=5, seed=1)]
-    print(f"{len(texts)} texts; mean {np.mean([len(t) for t in texts]):.0f} characters", file=sys.stderr)
+    texts = load_texts(args.data)
     rows: list[dict[str, object]] = []
     batches = [int(b) for b in args.batches.split(",")]
     variants = ["int8+recheck", "int8", "fp32"] if args.device == "cpu" else ["fp16", "fp32"]
