@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.inference import DEV_FILES, load_texts, machine, measure
+from bench.inference import DEV_FILES, finish, load_texts, measure
 from models.export import export
 from models.network import load_checkpoint, save_checkpoint
 from models.runtime import Classifier
@@ -78,9 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     for r in rows:
         print(f"| {r['layers']} | {r['batch']} | {r['per_s']:.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | "
               f"{r['per_s'] / best_full:.2f}x |")
-    if args.json_out:
-        Path(args.json_out).write_text(json.dumps({"machine": machine(), "rows": rows}, indent=2))
-    print(f"\nmachine: {json.dumps(machine())}")
+    finish(rows, args.json_out)
     return 0
 
 

@@ -57,6 +57,13 @@ def load_texts(paths: list[str]) -> list[str]:
     return texts
 
 
+def finish(rows: list[dict[str, object]], json_out: str | None) -> None:
+    """Name the machine under the table, and keep the rows with it where asked."""
+    if json_out:
+        Path(json_out).write_text(json.dumps({"machine": machine(), "rows": rows}, indent=2))
+    print(f"\nmachine: {json.dumps(machine())}")
+
+
 def measure(run_batch, texts: list[str], batch: int, budget_s: float) -> dict[str, float]:
     """Run batches over the texts (cycling) until the time budget is spent; latency per batch."""
     run_batch(texts[:batch])  # warm-up
@@ -147,9 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     for r in rows:
         ratio = f"{r['per_s'] / baseline:.1f}x" if baseline else "n/a"
         print(f"| {r['engine']} | {r['batch']} | {r['per_s']:.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {ratio} |")
-    if args.json_out:
-        Path(args.json_out).write_text(json.dumps({"machine": machine(), "rows": rows}, indent=2))
-    print(f"\nmachine: {json.dumps(machine())}")
+    finish(rows, args.json_out)
     return 0
 
 
