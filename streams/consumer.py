@@ -67,7 +67,9 @@ class Consumer(aiokafka.Consumer):
         self._fetches = 0
 
     def _sought(self, tp: TP, offset: int | None) -> None:
-        if offset:  # aiokafka leaves a partition without a committed offset (or at 0) where it is
+        # Nothing lies below offset 0, and aiokafka's seek_to_committed leaves a partition whose
+        # committed offset is missing or 0 where it is, so neither gets an expectation.
+        if offset is not None and offset > 0:
             self._expected[tp] = Expectation(offset)
         else:
             self._expected.pop(tp, None)
@@ -75,7 +77,7 @@ class Consumer(aiokafka.Consumer):
     async def seek_to_committed(self) -> Mapping[TP, int]:
         committed = await super().seek_to_committed()
         for tp, offset in committed.items():
-            self._sought(ensure_TP(tp), offset if offset and offset > 0 else None)
+            self._sought(ensure_TP(tp), offset)
         return committed
 
     async def seek(self, partition: TP, offset: int) -> None:

@@ -34,8 +34,8 @@ DUPLICATES = Counter(
 
 STALE_RECORDS = Counter(
     "finsentry_consumer_stale_records_total",
-    "Records fetched before a seek and handed over after it; dropped and read again from the seek's offset "
-    "(streams/consumer.py).",
+    "Records dropped by the seek guard (streams/consumer.py): below the offset their partition was sought to "
+    "(committed already), or from a fetch that started ahead of it (read again from there).",
 )
 
 BATCH_SIZE = Histogram(

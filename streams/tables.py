@@ -43,6 +43,5 @@ class DurableTable(faust.Table):
     async def written(self) -> None:
         """Return once the broker has acknowledged every write made so far; raise if one failed."""
         while self._unconfirmed:
-            pending = list(self._unconfirmed)
-            self._unconfirmed.difference_update(pending)
+            pending, self._unconfirmed = self._unconfirmed, set()
             await asyncio.gather(*pending)
