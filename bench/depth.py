@@ -58,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
         batches = [int(b) for b in args.batches.split(",")]
     except ValueError:
         raise SystemExit("--layers and --batches take comma-separated integers, e.g. --layers 6,3,2") from None
+    if min(depths + batches) < 1:
+        raise SystemExit("--layers and --batches take integers of 1 or more, e.g. --layers 6,3,2")
 
     texts = load_texts(args.data)
     rows: list[dict[str, object]] = []
