@@ -11,11 +11,19 @@ from typing import Any
 
 import faust
 
+from streams import failures
 from streams.consumer import Transport
 from streams.settings import Settings
 from streams.tables import DurableTable
 
 settings = Settings.load()
+
+
+# Tansu only (streams/broker.py): its end offsets are wrong for multi-record batches, which breaks
+# table recovery, and group joins wait the whole session timeout. Applied when FINSENTRY_EMBEDDED=1,
+# or when FINSENTRY_EMBEDDED is unset and the broker says it is Tansu (streams/topics.py).
+TANSU_WORKAROUNDS: dict[str, Any] = {"producer_max_batch_size": 1, "broker_session_timeout": 6.0,
+                                     "broker_heartbeat_interval": 1.0, "broker_rebalance_timeout": 6.0}
 
 
 def faust_config(s: Settings) -> dict[str, Any]:
@@ -36,10 +44,7 @@ def faust_config(s: Settings) -> dict[str, Any]:
         "Table": DurableTable,
     }
     if s.embedded:
-        # Tansu only (streams/broker.py): its end offsets are wrong for multi-record batches, which
-        # breaks table recovery, and group joins wait the whole session timeout.
-        config.update(producer_max_batch_size=1, broker_session_timeout=6.0, broker_heartbeat_interval=1.0,
-                      broker_rebalance_timeout=6.0)
+        config.update(TANSU_WORKAROUNDS)
     credentials = _credentials(s)
     if credentials is not None:
         config["broker_credentials"] = credentials
@@ -64,10 +69,29 @@ def _credentials(s: Settings) -> Any:
 
 
 class App(faust.App):
-    """Faust's app with a consumer that is safe for records fetched before a seek (streams/consumer.py)."""
+    """Faust's app with a consumer that is safe for records fetched before a seek and never commits
+    past failed work (streams/consumer.py), and a list of every topic it declares (streams/topics.py)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.declared_topics: list[faust.TopicT] = []
+
+    def topic(self, *topics: str, **kwargs: Any) -> Any:
+        declared = super().topic(*topics, **kwargs)
+        self.declared_topics.append(declared)
+        return declared
+
+    def use_tansu_workarounds(self) -> None:
+        """Apply TANSU_WORKAROUNDS before the worker starts (they are read when the clients are built)."""
+        for name, value in TANSU_WORKAROUNDS.items():
+            setattr(self.conf, name, value)
 
     def _new_transport(self) -> Any:
         return Transport(self.conf.broker_consumer, self)
+
+    async def _on_agent_error(self, agent: Any, exc: BaseException) -> None:
+        # Faust's own hook commits here, past the batch the agent failed on: that lost stories.
+        failures.agent_failed(agent.name, exc, settings.crash_exit_delay_seconds)
 
 
 app = App(settings.app_id, **faust_config(settings))

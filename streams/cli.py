@@ -75,9 +75,19 @@ def run_worker(argv: Sequence[str]) -> int:
         from streams.app import app, settings
     except SettingsError as exc:
         raise CliError(str(exc)) from None
+    from streams import worker
+    from streams.failures import FAILURES
+
     wait_for_broker(settings.bootstrap_servers, settings.broker_wait_seconds)
+    worker.prepare(app, settings)
     sys.argv = ["finsentry", "worker", *argv]
-    app.main()
+    try:
+        app.main()
+    except SystemExit:
+        if FAILURES.any:  # an agent crashed: the supervisor must see a failure and restart the worker
+            print(f"finsentry worker: stopped after agent failure: {FAILURES.crashed}", file=sys.stderr)
+            return 1
+        raise
     return 0
 
 

@@ -20,6 +20,9 @@ partition is sought to C once more and that fetch's records of it are dropped (t
 from C). If a fetch begun after that second seek still starts ahead of C, the gap is real (a
 transaction marker, compaction or retention) and Faust handles it as before. Records below C were
 committed already and are dropped.
+
+Once an agent has failed (streams/failures.py), nothing more is committed: the worker is stopping,
+and its successor must read the failed records again.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from faust.transport.drivers import aiokafka
 from faust.types import TP, Message
 
 from streams import metrics
+from streams.failures import FAILURES
 
 
 class Verdict(enum.Enum):
@@ -104,6 +108,12 @@ class Consumer(aiokafka.Consumer):
             sought = self._expected.get(tp)
             if sought is not None and self._read_offset.get(tp) == message.offset:
                 self._read_offset[tp] = sought.offset
+
+    async def _commit_offsets(self, offsets: Mapping[TP, int], start_new_transaction: bool = True) -> bool:
+        """Every commit path ends here; none passes once an agent has failed (streams/failures.py)."""
+        if FAILURES.any:
+            return False
+        return await super()._commit_offsets(offsets, start_new_transaction)
 
     async def _reseek(self, tp: TP, offset: int) -> None:
         try:

@@ -1,5 +1,7 @@
 """This worker's share of the work, as gauges: partitions assigned, consumer lag, readiness.
 
+Ready means partitions assigned, tables recovered, the model loaded and no agent crashed.
+
 Prometheus scrapes every replica, so each one reports only the partitions the broker gives it now
 and drops a partition's lag series once the partition is revoked; otherwise a partition's lag
 would be counted by two workers after a rebalance. A timer keeps the gauges current, so /metrics
@@ -18,6 +20,7 @@ from faust.types import TP
 from streams import metrics
 from streams.agents.classify import classifier
 from streams.app import app
+from streams.failures import FAILURES
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +45,20 @@ def assigned_partitions() -> set[TP]:
     return {tp for tp in assignment if tp.topic in topics}
 
 
+def tables_recovered() -> bool:
+    """Faust has finished restoring every table from its changelog (and is not restoring again after
+    a rebalance): before that, a table read can miss state the worker had."""
+    return app.tables.recovery.completed.is_set() and not app.in_recovery
+
+
 def readiness() -> dict[str, bool]:
-    """The checks behind /readyz; sets finsentry_ready so the endpoint and the gauge always agree."""
-    checks = {"partitions_assigned": bool(assigned_partitions()), "model_loaded": classifier() is not None}
+    """The checks behind /readyz; sets finsentry_ready so the endpoint and the gauge always agree.
+
+    `agents_running` is false once any agent has crashed (streams/failures.py); the worker is then
+    stopping, and /readyz names the agents in `crashed_agents`.
+    """
+    checks = {"partitions_assigned": bool(assigned_partitions()), "tables_recovered": tables_recovered(),
+              "model_loaded": classifier() is not None, "agents_running": not FAILURES.any}
     metrics.READY.set(1 if all(checks.values()) else 0)
     return checks
 

@@ -29,8 +29,9 @@ class Settings(BaseModel):
     # How long `finsentry worker` waits for a broker to accept connections before giving up; Faust
     # itself exits at once when it cannot bootstrap, so a worker started before Kafka would die.
     broker_wait_seconds: float = Field(300.0, ge=0)
-    # True only against the embedded Tansu broker: enables its workarounds (see streams/broker.py).
-    embedded: bool = False
+    # Tansu's workarounds (streams/app.py TANSU_WORKAROUNDS): true forces them, false refuses them,
+    # unset applies them when the broker identifies itself as Tansu.
+    embedded: bool | None = None
     app_id: str = "finsentry"
     partitions: int = Field(4, ge=1, le=1024)
     replication: int = Field(1, ge=1, le=16)
@@ -59,6 +60,11 @@ class Settings(BaseModel):
     batch_max: int = Field(64, ge=1, le=4096)
     batch_linger: float = Field(0.02, gt=0, le=10)
     dedupe_ttl: float = Field(86_400.0, gt=0)
+    # After an agent crashes, how long the worker stays up reporting not-ready (so a Prometheus
+    # scrape sees the crash) before it stops with exit status 1 (streams/failures.py).
+    crash_exit_delay_seconds: float = Field(15.0, ge=0, le=600)
+    # Test hook, off by default: "AGENT:N" makes AGENT raise once after N records (streams/failures.py).
+    fault_injection: str | None = Field(None, pattern=r"^[a-z-]+:[0-9]+$")
 
     # Detection overrides; unset means alerts.config.MonitorConfig's tuned default.
     monitor_window_seconds: float | None = Field(None, gt=0)

@@ -1,8 +1,9 @@
 """HTTP endpoints on each worker's Faust web server: /metrics, /healthz and /readyz.
 
 Ready means what an orchestrator needs before sending traffic or counting the worker as healthy:
-partitions of the agents' topics assigned by the broker and the model loaded (streams/health.py,
-which also keeps `finsentry_ready` current between calls).
+partitions of the agents' topics assigned by the broker, every table recovered, the model loaded,
+and no agent crashed (streams/health.py, which also keeps `finsentry_ready` current between calls).
+The body lists the failing checks and, after a crash, the agents and their errors.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from streams.app import app
+from streams.failures import FAILURES
 from streams.health import readiness
 
 
@@ -27,4 +29,7 @@ async def healthz(web, request):
 async def readyz(web, request):
     checks = readiness()
     ready = all(checks.values())
-    return web.json({"ready": ready, **checks}, status=200 if ready else 503)
+    body = {"ready": ready, **checks, "failing": [name for name, ok in checks.items() if not ok]}
+    if FAILURES.any:
+        body["crashed_agents"] = dict(FAILURES.crashed)
+    return web.json(body, status=200 if ready else 503)

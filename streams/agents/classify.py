@@ -3,6 +3,9 @@
 The model runs in a thread so the event loop keeps heartbeating to the broker during inference.
 A story id is marked seen only after its scored record is acknowledged by the broker: a crash in
 between re-delivers and re-scores it (at-least-once; downstream is idempotent by id), never drops it.
+When the model fails on a batch, each story runs alone and only a story that fails alone, while the
+model still answers a probe text, is dead-lettered (streams/errors.py); a broken model, broker or
+table stops the worker without committing (streams/failures.py).
 """
 
 from __future__ import annotations
@@ -17,8 +20,9 @@ import faust
 
 from models.runtime import Classifier, Prediction
 from streams import metrics
-from streams.agents.ingest import send_dead_letter
 from streams.app import app, clean_topic, scored_topic, settings
+from streams.errors import RecordFault, dead_letter_fault, send_dead_letter
+from streams.failures import FaultInjection
 from streams.tables import DurableTable
 from streams.validation import iso
 
@@ -40,6 +44,10 @@ seen: DurableTable = app.Table("seen-ids", default=None, partitions=settings.par
 
 _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="classify")
 _classifier: Classifier | None = None
+_fault = FaultInjection.parse(settings.fault_injection)  # a test hook; None unless configured
+# A text the model is known to classify: when one story fails alone, the model failing on this too
+# means the runtime is broken (a machinery failure), not the story.
+PROBE_TEXT = "Stocks were little changed in early trading"
 
 
 def classifier() -> Classifier | None:
@@ -63,6 +71,22 @@ def scored_record(story: dict, prediction: Prediction, model_version: str, now: 
             "sentiment": prediction.sentiment, "sentiment_score": prediction.sentiment_score,
             "confidence": prediction.confidence, "model_version": model_version,
             "scored_at": iso(datetime.fromtimestamp(now, UTC))}
+
+
+def predict_each(model: Classifier, texts: list[str]) -> list[Prediction | RecordFault]:
+    """Run each text alone after a batch failed, so one bad story costs only itself.
+
+    A text that fails alone is its own fault, unless the probe text fails too: then the runtime
+    is broken, and the exception propagates as a machinery failure (nothing is dead-lettered).
+    """
+    results: list[Prediction | RecordFault] = []
+    for text in texts:
+        try:
+            results.extend(model.predict([text]))
+        except Exception as exc:  # noqa: BLE001 - the probe below tells the story from the model
+            model.predict([PROBE_TEXT])  # raises if the model itself is broken
+            results.append(RecordFault(f"model: {type(exc).__name__}: {exc}"))
+    return results
 
 
 def fresh_stories(events, now: float) -> tuple[list, int]:
@@ -100,24 +124,27 @@ async def classify(stream) -> None:
         texts = [e.value["headline"] or (e.value.get("body") or "")[:500] for e in good]
         started, rechecked = time.perf_counter(), model.rechecked
         try:
-            predictions = await loop.run_in_executor(_executor, model.predict, texts)
-        except Exception as exc:
-            log.exception("classify: model failed on a batch of %d", len(texts))
-            for event in good:
-                await send_dead_letter(STAGE, "internal_error", f"model: {type(exc).__name__}: {exc}",
-                                       repr(event.value)[:65536], event.message)
-            continue
+            results: list[Prediction | RecordFault] = list(await loop.run_in_executor(_executor, model.predict, texts))
+        except Exception:  # noqa: BLE001 - predict_each finds the story or the model at fault
+            log.warning("classify: the model failed on a batch of %d; running each story alone", len(texts))
+            results = await loop.run_in_executor(_executor, predict_each, model, texts)
         metrics.INFERENCE_SECONDS.observe(time.perf_counter() - started)
         metrics.BATCH_SIZE.observe(len(texts))
         metrics.MODEL_RECHECKED.inc(model.rechecked - rechecked)
+        for event, result in zip(good, results):
+            if isinstance(result, RecordFault):
+                await dead_letter_fault(STAGE, result, repr(event.value)[:65536], event.message)
+        scored = [(e, r) for e, r in zip(good, results) if not isinstance(r, RecordFault)]
         now = time.time()
         futures = []
-        for event, prediction in zip(good, predictions):
+        for event, prediction in scored:
             record = scored_record(event.value, prediction, model.version, now)
             futures.append(await scored_topic.send(key=record["id"].encode("utf-8"), value=record))
+            if _fault is not None:
+                _fault.tick(STAGE)
         await asyncio.gather(*futures)
         now = time.time()
-        for event, prediction in zip(good, predictions):
+        for event, prediction in scored:
             story = event.value
             seen[story["id"].encode("utf-8")] = now
             metrics.SCORED.labels(prediction.topic, prediction.sentiment).inc()
@@ -126,7 +153,7 @@ async def classify(stream) -> None:
             received = story.get("received_at")
             if isinstance(received, int | float) and received > 0:
                 metrics.SCORING_LATENCY.observe(max(0.0, now - received))
-        metrics.RECORDS_OUT.labels(STAGE).inc(len(good))
+        metrics.RECORDS_OUT.labels(STAGE).inc(len(scored))
 
 
 @app.timer(interval=60.0)

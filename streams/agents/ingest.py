@@ -1,8 +1,9 @@
 """Ingest: validate and normalise `news.raw`, re-key by story id onto `news.clean`.
 
 Re-keying by id puts every copy of a story on one partition, so the classify agent's dedupe table
-sees all of them. Nothing here may stop the agent: a rejected or unexpected record goes to the
-dead-letter topic with its reason and original bytes, and is counted.
+sees all of them. Nothing a record contains stops the agent: a rejected record, or one whose
+validation raised, goes to the dead-letter topic with its reason and original bytes, and is counted.
+A broker failure is not the record's fault and stops the worker instead (streams/failures.py).
 """
 
 from __future__ import annotations
@@ -11,18 +12,12 @@ import logging
 import time
 
 from streams import metrics
-from streams.app import app, clean_topic, deadletter_topic, raw_topic
-from streams.deadletter import dead_letter
+from streams.app import app, clean_topic, raw_topic
+from streams.errors import RecordFault, dead_letter_fault, record_fault, send_dead_letter
 from streams.validation import Rejection, validate
 
 log = logging.getLogger(__name__)
 STAGE = "ingest"
-
-
-async def send_dead_letter(stage: str, reason: str, error: str, original: bytes | str | None, message) -> None:
-    record = dead_letter(stage, reason, error, original, message.topic, message.partition, message.offset)
-    await deadletter_topic.send(key=message.key, value=record.to_json())
-    metrics.RECORDS_REJECTED.labels(stage, reason).inc()
 
 
 @app.agent(raw_topic, name="ingest")
@@ -32,15 +27,15 @@ async def ingest(stream) -> None:
         metrics.RECORDS_IN.labels(STAGE).inc()
         value = event.value
         try:
-            if value is None:
-                result = Rejection("missing_text", "empty record (no value)")
-            else:
-                result = validate(value, message.timestamp or time.time())
-            if isinstance(result, Rejection):
-                await send_dead_letter(STAGE, result.reason, result.message, value, message)
-                continue
-            await clean_topic.send(key=result.id.encode("utf-8"), value=result.to_json())
-            metrics.RECORDS_OUT.labels(STAGE).inc()
-        except Exception as exc:  # the agent must survive anything a record can do
-            log.exception("ingest: unexpected error at %s[%s]@%s", message.topic, message.partition, message.offset)
-            await send_dead_letter(STAGE, "internal_error", f"{type(exc).__name__}: {exc}", value, message)
+            with record_fault():
+                result = (Rejection("missing_text", "empty record (no value)") if value is None
+                          else validate(value, message.timestamp or time.time()))
+                clean = None if isinstance(result, Rejection) else result.to_json()
+        except RecordFault as fault:
+            await dead_letter_fault(STAGE, fault, value, message)
+            continue
+        if isinstance(result, Rejection):
+            await send_dead_letter(STAGE, result.reason, result.message, value, message)
+            continue
+        await clean_topic.send(key=result.id.encode("utf-8"), value=clean)
+        metrics.RECORDS_OUT.labels(STAGE).inc()

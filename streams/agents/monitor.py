@@ -32,8 +32,8 @@ from alerts.config import MonitorConfig
 from alerts.engine import AnomalyEvent, ScopeMonitor, Story, scopes_for
 from alerts.records import KINDS
 from streams import metrics
-from streams.agents.ingest import send_dead_letter
 from streams.app import anomalies_topic, app, settings
+from streams.errors import RecordFault, dead_letter_fault, record_fault, send_dead_letter
 from streams.settings import Settings
 from streams.tables import DurableTable
 from streams.validation import Rejection, parse_time
@@ -111,17 +111,19 @@ async def fan_out(stream) -> None:
     async for event in stream.events():
         metrics.RECORDS_IN.labels(STAGE).inc()
         try:
-            parsed = parse_scored(event.value)
-            if isinstance(parsed, Rejection):
-                await send_dead_letter(STAGE, parsed.reason, parsed.message, event.value, event.message)
-                continue
-            story, scopes = parsed
-            for scope in scopes:
-                await by_scope_topic.send(key=scope, value=asdict(story))
-        except Exception as exc:  # the agent must survive anything a record can do
-            log.exception("monitor: unexpected error fanning out %s[%s]@%s", event.message.topic,
-                          event.message.partition, event.message.offset)
-            await send_dead_letter(STAGE, "internal_error", f"{type(exc).__name__}: {exc}", event.value, event.message)
+            with record_fault():
+                parsed = parse_scored(event.value)
+                if not isinstance(parsed, Rejection):
+                    story, scopes = parsed
+                    value = asdict(story)
+        except RecordFault as fault:
+            await dead_letter_fault(STAGE, fault, event.value, event.message)
+            continue
+        if isinstance(parsed, Rejection):
+            await send_dead_letter(STAGE, parsed.reason, parsed.message, event.value, event.message)
+            continue
+        for scope in scopes:
+            await by_scope_topic.send(key=scope, value=value)
 
 
 def load(scope: str) -> ScopeMonitor:
@@ -172,13 +174,23 @@ async def observe_scope(scope: str, events: list) -> None:
                                    json.dumps(event.value, default=str), event.message)
             continue
         clock.newest = max(clock.newest, story.published_at)
-        if scope_monitor.is_late(story.published_at):
+        try:
+            with record_fault():
+                late, closes = scope_monitor.is_late(story.published_at), scope_monitor.observing_closes(story)
+        except RecordFault as fault:
+            await dead_letter_fault(STAGE, fault, json.dumps(event.value, default=str), event.message)
+            continue
+        if late:
             metrics.LATE_STORIES.inc()
-        if scope_monitor.observing_closes(story):
+        if closes:
             await publish(anomalies)
             anomalies = []
             monitors[scope] = scope_monitor.to_dict()
-        anomalies.extend(scope_monitor.observe(story))
+        try:
+            with record_fault():
+                anomalies.extend(scope_monitor.observe(story))
+        except RecordFault as fault:
+            await dead_letter_fault(STAGE, fault, json.dumps(event.value, default=str), event.message)
     await publish(anomalies)
     monitors[scope] = scope_monitor.to_dict()
     record_window(scope_monitor)
@@ -189,15 +201,7 @@ async def monitor(stream) -> None:
     async for batch in stream.take_events(MONITOR_BATCH, within=MONITOR_LINGER):
         async with state_lock:
             for scope, events in group_by_scope(batch).items():
-                try:
-                    await observe_scope(scope, events)
-                except Exception as exc:  # a bug; the agent must survive it, and the stories must not vanish
-                    first = events[0].message
-                    log.exception("monitor: unexpected error in scope %r at %s[%s]@%s", scope, first.topic,
-                                  first.partition, first.offset)
-                    for event in events:
-                        await send_dead_letter(STAGE, "internal_error", f"{type(exc).__name__}: {exc}",
-                                               json.dumps(event.value, default=str), event.message)
+                await observe_scope(scope, events)
             await monitors.written()  # before take_events acknowledges the batch (streams/tables.py)
 
 

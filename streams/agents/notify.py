@@ -36,8 +36,8 @@ from alerts.receivers import AlertingConfig, ConfigError, load_config
 from alerts.records import AnomalyEvent
 from alerts.silences import Silence
 from streams import metrics
-from streams.agents.ingest import send_dead_letter
 from streams.app import alerts_deadletter_topic, anomalies_topic, app, settings
+from streams.errors import RecordFault, dead_letter_fault, record_fault, send_dead_letter
 from streams.tables import DurableTable
 
 log = logging.getLogger(__name__)
@@ -153,14 +153,13 @@ async def route(stream) -> None:
 async def coordinate(stream) -> None:
     async for event in stream.events():
         try:
-            state = load()
-            apply(state, event.value, time.time())
-            await save(state)
-        except Exception as exc:
-            log.exception("notify: cannot apply %s[%s]@%s", event.message.topic, event.message.partition,
-                          event.message.offset)
-            await send_dead_letter(STAGE, "internal_error", f"{type(exc).__name__}: {exc}",
-                                   json.dumps(event.value, default=str), event.message)
+            with record_fault():
+                state = load()
+                apply(state, event.value, time.time())
+        except RecordFault as fault:
+            await dead_letter_fault(STAGE, fault, json.dumps(event.value, default=str), event.message)
+            continue
+        await save(state)
 
 
 class TimedTransport(httpx.AsyncHTTPTransport):

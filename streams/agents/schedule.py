@@ -28,8 +28,8 @@ from faust.types import TP
 from scheduler import ActionError, AnomalyError, Roster, RosterError, RosterWatcher, Scheduler, SchedulerPolicy
 from scheduler.cases import Evidence
 from streams import metrics
-from streams.agents.ingest import send_dead_letter
 from streams.app import anomalies_topic, app, case_actions_topic, case_events_topic, feedback_topic, settings
+from streams.errors import RecordFault, dead_letter_fault, record_fault, send_dead_letter
 from streams.tables import DurableTable
 
 log = logging.getLogger(__name__)
@@ -243,30 +243,36 @@ async def write(stream: Any) -> None:
         command, message = event.value, event.message
         action = command.get("action") if isinstance(command, dict) else None
         action_id = action.get("action_id") if isinstance(action, dict) else None
+        stored = state_table.get(STATE_KEY)
+        if stored and stored["outbox"]:  # the last writer saved its state but died before sending
+            await publish(stored["scheduler"], stored["outbox"])
         try:
-            stored = state_table.get(STATE_KEY)
-            if stored and stored["outbox"]:  # the last writer saved its state but died before sending
-                await publish(stored["scheduler"], stored["outbox"])
-            sched, now = load(), datetime.now(UTC)
-            events = apply(sched, command, now)
-            if events:
-                state, records = sched.to_dict(), outgoing(sched, events)
-                await save(state, records)
-                await publish(state, records)
-                count_events(sched, events)
-            _settle(action_id, events)
-            publish_gauges(sched, now)
-        except (AnomalyError, ActionError) as exc:
-            if isinstance(exc, ActionError):
-                _settle(action_id, exc)
-            reason = "invalid_anomaly" if isinstance(exc, AnomalyError) else "rejected_action"
-            status = f" ({exc.status})" if isinstance(exc, ActionError) else ""
-            await send_dead_letter(STAGE, reason, f"{exc}{status}", json.dumps(command, default=str), message)
-        except Exception as exc:  # the writer must survive anything an input can do
-            log.exception("scheduler: cannot apply %s[%s]@%s", message.topic, message.partition, message.offset)
+            with record_fault():
+                sched, now = load(), datetime.now(UTC)
+                try:
+                    events = apply(sched, command, now)
+                    error = None
+                except (AnomalyError, ActionError) as exc:
+                    events, error = [], exc
+                if events:
+                    state, records = sched.to_dict(), outgoing(sched, events)
+        except RecordFault as fault:
             _settle(action_id, ActionError(500, "internal error; see the worker log"))
-            await send_dead_letter(STAGE, "internal_error", f"{type(exc).__name__}: {exc}",
-                                   json.dumps(command, default=str), message)
+            await dead_letter_fault(STAGE, fault, json.dumps(command, default=str), message)
+            continue
+        if error is not None:
+            if isinstance(error, ActionError):
+                _settle(action_id, error)
+            reason = "invalid_anomaly" if isinstance(error, AnomalyError) else "rejected_action"
+            status = f" ({error.status})" if isinstance(error, ActionError) else ""
+            await send_dead_letter(STAGE, reason, f"{error}{status}", json.dumps(command, default=str), message)
+            continue
+        if events:
+            await save(state, records)
+            await publish(state, records)
+            count_events(sched, events)
+        _settle(action_id, events)
+        publish_gauges(sched, now)
 
 
 # ---- routes into the inbox -----------------------------------------------------------------------

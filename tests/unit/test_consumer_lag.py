@@ -42,6 +42,7 @@ class StandInConsumer:
 def use(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(health, "_reported", set())
     monkeypatch.setattr(health, "classifier", lambda: object())
+    monkeypatch.setattr(health, "tables_recovered", lambda: True)
 
     def install(consumer: StandInConsumer) -> StandInConsumer:
         agents = {"ingest": SimpleNamespace(channel=SimpleNamespace(topics=(RAW,)))}

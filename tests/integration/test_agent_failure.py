@@ -1,0 +1,65 @@
+"""An agent that fails in the middle of a batch (the FINSENTRY_FAULT_INJECTION test hook) loses no
+story and counts none twice: the worker commits nothing past the failure, says not-ready naming the
+agent, exits 1, and the worker its supervisor starts in its place reads the batch again."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from waiting import wait_for
+
+from streams.settings import Settings
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+from chaos import Report, check_monitor
+
+pytestmark = pytest.mark.integration
+S = Settings()
+
+
+def test_classify_failing_mid_batch_loses_nothing_and_double_counts_nothing(embedded_broker, start_worker_process, kafka):
+    now = datetime.now(UTC).replace(microsecond=0).isoformat()
+    records = [{"id": f"fault-{n}", "source": "test", "headline": f"Contoso Ltd shares fall after outage {n}",
+                "tickers": ["CTSO"], "published_at": now} for n in range(400)]
+    first = start_worker_process(FINSENTRY_FAULT_INJECTION="classify:150", FINSENTRY_CRASH_EXIT_DELAY_SECONDS="30")
+    kafka.produce(embedded_broker.bootstrap, S.topic_raw, records)
+
+    # While it is down: /readyz 503 naming the agent, the crash counted, then exit status 1.
+    seen: dict[str, object] = {}
+
+    def reports_crash() -> bool:
+        try:
+            status, body = first.get("/readyz")
+        except OSError:
+            return False
+        if status == 503 and "classify" in json.loads(body).get("crashed_agents", {}):
+            seen["body"] = json.loads(body)
+            seen["crashes"] = first.metric("finsentry_agent_crashes_total", 'agent="classify"')
+            seen["ready"] = first.metric("finsentry_ready", "")
+            return True
+        return False
+
+    wait_for(lambda: reports_crash() or first.process.poll() is not None, 120, "the worker to report the crash")
+    assert seen, "the worker exited without ever reporting not-ready:\n" + first.log.read_text()[-3000:]
+    assert seen["body"]["ready"] is False and seen["body"]["agents_running"] is False
+    assert "InjectedFault" in seen["body"]["crashed_agents"]["classify"]
+    assert seen["crashes"] == 1
+    wait_for(lambda: first.process.poll() is not None, 120, "the failed worker to exit")
+    assert first.process.returncode == 1, first.log.read_text()[-3000:]
+
+    # The supervisor's part: start the worker again, without the hook.
+    start_worker_process()
+    wanted = {r["id"] for r in records}
+    got = kafka.consume(embedded_broker.bootstrap, [S.topic_scored, S.topic_deadletter],
+                        lambda s: wanted <= {v["id"] for v in s[S.topic_scored]}, timeout=300)
+    assert wanted <= {v["id"] for v in got[S.topic_scored]}, "stories lost after the failure"
+    assert not got[S.topic_deadletter], "a machinery failure must not dead-letter the stories it was handling"
+
+    report = Report(scenario="fault-injection", records=len(records), kills=1, seed=0)
+    check_monitor(embedded_broker.bootstrap, report, timeout=180)
+    assert report.monitor_missing == 0, report.notes
+    assert report.monitor_double_counted == 0
