@@ -20,6 +20,7 @@ from prometheus_client import Counter, Gauge, Histogram, Info, disable_created_m
 disable_created_metrics()
 
 STAGES = ("ingest", "classify", "monitor", "scheduler", "notify")
+WEBHOOK_OUTCOMES = ("delivered", "retried", "deadletter", "silenced")
 
 RECORDS_IN = Counter("finsentry_records_in_total", "Records taken from a topic by a stage.", ["stage"])
 RECORDS_OUT = Counter("finsentry_records_out_total", "Records emitted by a stage.", ["stage"])
@@ -108,10 +109,36 @@ CONSUMER_LAG = Gauge(
 ASSIGNED_PARTITIONS = Gauge(
     "finsentry_assigned_partitions", "Partitions of the agents' topics currently assigned to this worker."
 )
+AGENT_CRASHES = Counter(
+    "finsentry_agent_crashes_total",
+    "Agent bodies that raised (a machinery failure); each stops the worker without committing (streams/failures.py).",
+    ["agent"],
+)
 MODEL_INFO = Info("finsentry_model", "The loaded classifier: version, variant and execution provider.")
-READY = Gauge("finsentry_ready", "1 when the worker has partitions assigned and the model loaded.")
+READY = Gauge("finsentry_ready", "1 when partitions are assigned, tables recovered, the model loaded and no agent "
+              "has crashed (/readyz says which check fails).")
 
 OTHER_TICKER = "other"
+
+
+def expose_known_series(reasons: tuple[str, ...], receivers: tuple[str, ...], agents: tuple[str, ...]) -> None:
+    """Create every series whose label values are known before the first event, at 0.
+
+    A labelled counter is otherwise born at its first increment, and Prometheus' `increase()` and
+    `rate()` cannot count the step from "absent" to 1: the first dead letter, webhook failure or
+    agent crash would never fire its alert.
+    """
+    for stage in STAGES:
+        RECORDS_IN.labels(stage)
+        RECORDS_OUT.labels(stage)
+        DUPLICATES.labels(stage)
+        for reason in reasons:
+            RECORDS_REJECTED.labels(stage, reason)
+    for receiver in receivers:
+        for outcome in WEBHOOK_OUTCOMES:
+            WEBHOOK_DELIVERIES.labels(receiver, outcome)
+    for agent in agents:
+        AGENT_CRASHES.labels(agent)
 
 
 def ticker_label(ticker: str, watchlist: frozenset[str]) -> str:
