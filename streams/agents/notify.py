@@ -33,7 +33,7 @@ from alerts.delivery import deliver
 from alerts.dispatch import Dispatcher, Notification
 from alerts.payload import Alert, alert_from_event
 from alerts.receivers import AlertingConfig, ConfigError, load_config
-from alerts.records import AnomalyEvent
+from alerts.records import AnomalyEvent, iso_utc
 from alerts.silences import Silence
 from streams import metrics
 from streams.agents.ingest import send_dead_letter
@@ -115,6 +115,16 @@ def generator_url(event: AnomalyEvent) -> str:
     return f"{ALERTING.external_url.rstrip('/')}/anomalies/{event.anomaly_id}" if ALERTING.external_url else ""
 
 
+def track_for_alertmanager(state: CoordinatorState, alert: Alert, now: float) -> None:
+    """Keep the alert to (re-)push, by fingerprint. In Alertmanager a new label set (an escalation)
+    is a new alert, so the same anomaly's previous label set is pushed once more as resolved now,
+    instead of lingering there as firing until its resolve_timeout."""
+    for fp, previous in list(state.alertmanager.items()):
+        if fp != alert.fingerprint and Alert.from_json(previous).key == alert.key and previous["status"] == "firing":
+            state.alertmanager[fp] = {**previous, "status": "resolved", "endsAt": iso_utc(now)}
+    state.alertmanager[alert.fingerprint] = alert.to_json()
+
+
 def apply(state: CoordinatorState, command: dict, now: float) -> None:
     """One `alerts.notify` command: an anomaly event, a new silence, or a silence to expire."""
     if "anomaly" in command:
@@ -125,7 +135,7 @@ def apply(state: CoordinatorState, command: dict, now: float) -> None:
                 metrics.WEBHOOK_DELIVERIES.labels(receiver.name, "silenced").inc()
         state.dispatcher.ingest(alert, now)
         if settings.alertmanager_url:
-            state.alertmanager[alert.fingerprint] = alert.to_json()
+            track_for_alertmanager(state, alert, now)
             state.pushed_at = float("-inf")  # a change is pushed on the next tick, not at the next re-push
     elif "silence" in command:
         state.dispatcher.silences.add(Silence.from_dict(command["silence"]))
@@ -221,12 +231,15 @@ async def push_and_settle(alerts: list[dict]) -> None:
     try:
         await push_alerts(client(), settings.alertmanager_url, [Alert.from_json(a) for a in alerts])
     except AlertmanagerError as exc:
+        metrics.ALERTMANAGER_PUSHES.labels("error").inc()
         log.warning("notify: %s; retrying in %.0fs", exc, ALERTMANAGER_REPUSH_SECONDS)
         return
+    metrics.ALERTMANAGER_PUSHES.labels("ok").inc()
     if is_coordinator():
         state = load()
         pushed = {a["fingerprint"] for a in alerts if a["status"] == "resolved"}
-        state.alertmanager = {fp: a for fp, a in state.alertmanager.items() if fp not in pushed}
+        state.alertmanager = {fp: a for fp, a in state.alertmanager.items()
+                              if fp not in pushed or a["status"] != "resolved"}  # unless it fired again since
         await save(state)
 
 
