@@ -29,6 +29,7 @@ import faust
 import httpx
 from faust.types import TP
 
+from alerts import pages
 from alerts.alertmanager import AlertmanagerError, push_alerts
 from alerts.delivery import deliver
 from alerts.dispatch import Dispatcher, Notification
@@ -66,6 +67,10 @@ ALERTING = alerting_config()
 notify_topic = app.topic(NOTIFY_TOPIC, partitions=1, internal=True)
 coordinator_state: DurableTable = app.Table("notify-coordinator", default=None, partitions=1, use_partitioner=True,
                                             schema=faust.Schema(key_serializer="json", value_serializer="json"))
+
+# The record behind each alert's generatorURL (alerts/pages.py, served by streams/anomaly_page.py).
+anomaly_pages: DurableTable = app.Table("notify-anomalies", default=None, partitions=1, use_partitioner=True,
+                                        schema=faust.Schema(key_serializer="json", value_serializer="json"))
 
 
 @dataclass
@@ -112,7 +117,9 @@ def is_coordinator() -> bool:
 
 
 def generator_url(event: AnomalyEvent) -> str:
-    return f"{ALERTING.external_url.rstrip('/')}/anomalies/{event.anomaly_id}" if ALERTING.external_url else ""
+    """The anomaly's page on a worker: under the receivers file's external_url, else this worker's URL."""
+    base = ALERTING.external_url or str(app.conf.canonical_url)
+    return f"{base.rstrip('/')}/anomalies/{event.anomaly_id}"
 
 
 def track_for_alertmanager(state: CoordinatorState, alert: Alert, now: float) -> None:
@@ -164,7 +171,12 @@ async def coordinate(stream) -> None:
     async for event in stream.events():
         try:
             state = load()
-            apply(state, event.value, time.time())
+            now = time.time()
+            apply(state, event.value, now)
+            if "anomaly" in event.value:
+                anomaly = AnomalyEvent.from_json(event.value["anomaly"])
+                anomaly_pages[anomaly.anomaly_id] = pages.record(anomaly_pages.get(anomaly.anomaly_id), anomaly, now)
+                await anomaly_pages.written()
             await save(state)
         except Exception as exc:
             log.exception("notify: cannot apply %s[%s]@%s", event.message.topic, event.message.partition,
