@@ -15,6 +15,7 @@ from waiting import wait_for
 from webhook_sink import WebhookSink
 
 from alerts.records import AnomalyEvent
+from streams.broker import free_port
 from streams.settings import Settings
 
 SECRET = "lifecycle-test-secret"
@@ -58,8 +59,14 @@ receivers:
     group_interval: 1s
 """)
     try:
+        nobody = f"http://127.0.0.1:{free_port()}"  # an Alertmanager that is down
         worker = start_worker_process(FINSENTRY_RECEIVERS=str(receivers), FINSENTRY_WEBHOOK_SECRET=SECRET,
-                                      FINSENTRY_OPERATOR_TOKEN_FILE=str(tmp_path / "token"))
+                                      FINSENTRY_OPERATOR_TOKEN_FILE=str(tmp_path / "token"),
+                                      FINSENTRY_ALERTMANAGER_URL=nobody)
+        # Push outcomes are exported at 0 from start-up, so the first failure is an increase.
+        exported = worker.get("/metrics")[1]
+        for outcome in ("ok", "error"):
+            assert f'finsentry_alertmanager_push_total{{outcome="{outcome}"}} 0.0' in exported
 
         def amtool(*args: str) -> subprocess.CompletedProcess:
             return subprocess.run([AMTOOL, f"--alertmanager.url={worker.url}", f"--http.config.file={http_config}",
@@ -104,6 +111,9 @@ receivers:
 
         wait_for(lambda: delivered("a1"), 30, "the unsilenced alert")
         assert delivered("a2") == []
+        wait_for(lambda: worker.metric("finsentry_alertmanager_push_total", 'outcome="error"') >= 1, 30,
+                 "the failed push to the absent Alertmanager to be counted")
+        assert worker.metric("finsentry_alertmanager_push_total", 'outcome="ok"') == 0
 
         expired = amtool("silence", "expire", silence_id)
         assert expired.returncode == 0, expired.stderr
