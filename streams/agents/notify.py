@@ -127,7 +127,11 @@ def track_for_alertmanager(state: CoordinatorState, alert: Alert, now: float) ->
     is a new alert, so the same anomaly's previous label set is pushed once more as resolved now,
     instead of lingering there as firing until its resolve_timeout."""
     for fp, previous in list(state.alertmanager.items()):
-        if fp != alert.fingerprint and Alert.from_json(previous).key == alert.key and previous["status"] == "firing":
+        if fp == alert.fingerprint or Alert.from_json(previous).key != alert.key:
+            continue
+        if previous["labels"] == alert.labels:  # kept under its anomaly id by an older version
+            del state.alertmanager[fp]
+        elif previous["status"] == "firing":
             state.alertmanager[fp] = {**previous, "status": "resolved", "endsAt": iso_utc(now)}
     state.alertmanager[alert.fingerprint] = alert.to_json()
 
