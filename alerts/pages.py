@@ -44,6 +44,12 @@ def record(previous: dict[str, Any] | None, event: AnomalyEvent, received_at: fl
     return page
 
 
+def expired(items: list[tuple[str, dict[str, Any] | None]], cutoff: float) -> list[str]:
+    """Keys of the pages of anomalies that resolved and heard nothing since `cutoff` (epoch seconds)."""
+    return [key for key, page in items
+            if page and page.get("status") == "resolved" and max(h["received_at"] for h in page["history"]) < cutoff]
+
+
 _TEMPLATE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{{ p.kind | replace('_', ' ') }} in {{ p.scope }} ({{ p.severity }}, {{ p.status }})</title>

@@ -287,6 +287,22 @@ async def flush() -> None:
         spawn("alertmanager", push_and_settle(list(state.alertmanager.values())))
 
 
+PAGE_RETENTION_SECONDS = 30 * 86400.0  # a resolved anomaly's page is kept this long after its last event
+
+
+@app.timer(interval=3600.0)
+async def prune_pages() -> None:
+    """Forget the pages of anomalies resolved longer than PAGE_RETENTION_SECONDS ago (their links 404)."""
+    if not is_coordinator():
+        return
+    old = pages.expired(list(anomaly_pages.items()), time.time() - PAGE_RETENTION_SECONDS)
+    for key in old:
+        del anomaly_pages[key]
+    if old:
+        await anomaly_pages.written()
+        log.info("notify: forgot %d anomaly page(s) resolved over %.0f days ago", len(old), PAGE_RETENTION_SECONDS / 86400)
+
+
 @app.task
 async def announce() -> None:
     if not ALERTING.receivers:

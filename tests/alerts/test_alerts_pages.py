@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from alerts.pages import record, render_html
+from alerts.pages import expired, record, render_html
 from alerts.records import AnomalyEvent
 
 HOSTILE = '<script>alert("x")</script> & Co'
@@ -46,3 +46,11 @@ def test_html_escapes_everything_and_shows_the_case() -> None:
     assert "0.91" in html and "negative" in html and "case-a1b2" in html and "assigned" in html
     assert "held by the scheduler" in render_html(page, None, "case-a1b2")
     assert ">none<" in render_html(page)
+
+
+def test_only_pages_resolved_before_the_cutoff_expire() -> None:
+    samples = [{"id": "s1", "headline": "x", "sentiment": "negative", "confidence": 0.5}]
+    open_page = record(None, event("open", "warning", "2024-05-01T10:01:00.000Z", 6.0, samples), 100.0)
+    done = record(open_page, event("resolve", "warning", "2024-05-01T10:05:00.000Z", 0.5, []), 400.0)
+    items = [("open", open_page), ("done", done), ("gone", None)]
+    assert expired(items, cutoff=300.0) == [] and expired(items, cutoff=500.0) == ["done"]
