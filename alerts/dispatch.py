@@ -1,10 +1,22 @@
 """Alertmanager-style grouping and throttling, with time injected so it is pure and replayable.
 
+Routing is decided once, when an alert first fires: the receivers whose filters want it then
+*hold* it. From then on every holder hears every change of the alert and its resolve, whatever its
+labels have become; a receiver's filter decides whether it starts following an alert, never
+whether it hears the end. A change of labels (a severity escalation or de-escalation) is also
+offered to the receivers that the new labels route to, which then hold it too.
+
 Per receiver, alerts are grouped by the receiver's `group_by` labels. A new group is flushed after
 `group_wait`; after that it is checked every `group_interval` and a notification goes out when an
-alert is new or changed status, or, with nothing changed, when firing alerts have not been sent for
-`repeat_interval`. A resolved alert is sent once, then forgotten. Silenced alerts are left out of
-notifications (a firing one comes back when its silence ends).
+alert is new, changed status or changed labels (its fingerprint), or, with nothing changed, when
+firing alerts have not been sent for `repeat_interval`. A resolved alert is sent once, to the
+receivers that were told it was firing, then forgotten. Silenced firing alerts are left out of
+notifications (one comes back when its silence ends); a resolve is never held back from a receiver
+that was told the alert fired.
+
+An alert is identified by `Alert.key` (its anomaly id). After its resolve, a firing copy with the
+same key and start (a replay after a crash) is ignored for `ENDED_RETENTION` seconds; a firing with
+a later start is a new episode.
 
 The dispatcher considers a notification sent once `due()` returns it: the caller delivers it and
 dead-letters it if delivery fails, so nothing is dropped silently and nothing is sent twice.
@@ -18,6 +30,8 @@ from alerts.payload import Alert, build_payload, group_key
 from alerts.receivers import Receiver
 from alerts.silences import Silences
 
+ENDED_RETENTION = 7 * 86400.0  # how long a resolved alert's key is remembered against replays
+
 
 @dataclass(frozen=True)
 class Notification:
@@ -25,13 +39,18 @@ class Notification:
     payload: dict
 
 
+def _mark(alert: dict) -> str:
+    """What a receiver was last told about an alert: its status and label set."""
+    return f"{alert['status']}:{alert['fingerprint']}"
+
+
 @dataclass
 class Group:
     receiver: str
     labels: dict[str, str]
     next_flush: float
-    alerts: dict[str, dict] = field(default_factory=dict)  # fingerprint -> Alert.to_json()
-    sent: dict[str, str] = field(default_factory=dict)  # fingerprint -> status last notified
+    alerts: dict[str, dict] = field(default_factory=dict)  # key -> Alert.to_json()
+    sent: dict[str, str] = field(default_factory=dict)  # key -> _mark() last notified
     last_sent_at: float | None = None
 
 
@@ -41,19 +60,48 @@ class Dispatcher:
     silences: Silences = field(default_factory=Silences)
     external_url: str = ""
     groups: dict[str, Group] = field(default_factory=dict)
+    holders: dict[str, list[str]] = field(default_factory=dict)  # key -> receivers following the alert
+    ended: dict[str, dict] = field(default_factory=dict)  # key -> {starts_at, at}: resolved episodes
 
     def ingest(self, alert: Alert, now: float) -> None:
-        """Route an alert (new or a newer state of a known fingerprint) to every receiver that wants it."""
-        for receiver in self.receivers:
-            if not receiver.wants(alert.labels):
-                continue
-            labels = {name: alert.labels.get(name, "") for name in receiver.group_by}
-            key = group_key(receiver.name, labels)
-            for other_key, other in self.groups.items():  # a relabelled alert moves group, not duplicates
-                if other.receiver == receiver.name and other_key != key:
-                    other.alerts.pop(alert.fingerprint, None)
-            group = self.groups.setdefault(key, Group(receiver.name, labels, now + receiver.group_wait))
-            group.alerts[alert.fingerprint] = alert.to_json()
+        """Take a new alert or a newer state of a known one, and place it with every receiver holding it."""
+        key = alert.key
+        self._forget_ended(now)
+        ended = self.ended.get(key)
+        if ended is not None and alert.starts_at <= ended["starts_at"]:
+            return  # this episode is over: a replayed firing or a repeated resolve changes nothing
+        held = self.holders.get(key)
+        if held is None and alert.status == "resolved":
+            return  # never fired here: nobody was told, so nobody needs the end
+        names = list(held or [])
+        if alert.status == "firing":
+            names += [r.name for r in self.receivers if r.wants(alert.labels) and r.name not in names]
+            self.holders[key] = names
+        else:
+            self.holders.pop(key, None)
+            self.ended[key] = {"starts_at": alert.starts_at, "at": now}
+        by_name = {r.name: r for r in self.receivers}
+        for name in names:
+            receiver = by_name.get(name)
+            if receiver is not None:
+                self._place(receiver, key, alert, now)
+
+    def _place(self, receiver: Receiver, key: str, alert: Alert, now: float) -> None:
+        labels = {name: alert.labels.get(name, "") for name in receiver.group_by}
+        gkey = group_key(receiver.name, labels)
+        sent = None
+        for other_key, other in self.groups.items():  # a relabelled alert moves group, not duplicates
+            if other.receiver == receiver.name and other_key != gkey and key in other.alerts:
+                other.alerts.pop(key)
+                sent = other.sent.pop(key, sent)
+        group = self.groups.setdefault(gkey, Group(receiver.name, labels, now + receiver.group_wait))
+        group.alerts[key] = alert.to_json()
+        if sent is not None:  # what the receiver was told travels with the alert
+            group.sent[key] = sent
+
+    def _forget_ended(self, now: float) -> None:
+        if any(now - e["at"] > ENDED_RETENTION for e in self.ended.values()):
+            self.ended = {k: e for k, e in self.ended.items() if now - e["at"] <= ENDED_RETENTION}
 
     def due(self, now: float) -> list[Notification]:
         """Notifications to deliver now; call it periodically (every second or so)."""
@@ -73,28 +121,46 @@ class Dispatcher:
                 del self.groups[key]
         return notifications
 
+    def _told_firing(self, group: Group, key: str) -> bool:
+        sent = group.sent.get(key, "")
+        return sent == "firing" or sent.startswith("firing:")  # bare "firing": state saved before marks
+
     def _flush(self, group: Group, receiver: Receiver, now: float) -> dict | None:
         group.next_flush = now + receiver.group_interval
-        visible = {fp: a for fp, a in group.alerts.items() if self.silences.match(a["labels"], now) is None}
-        changed = any(group.sent.get(fp) != a["status"] for fp, a in visible.items())
+        visible = {
+            k: a for k, a in group.alerts.items()
+            if (a["status"] == "resolved" and self._told_firing(group, k))
+            or (a["status"] == "firing" and self.silences.match(a["labels"], now) is None)
+        }
+        changed = any(group.sent.get(k) != _mark(a) for k, a in visible.items())
         firing = any(a["status"] == "firing" for a in visible.values())
         stale = group.last_sent_at is None or now - group.last_sent_at >= receiver.repeat_interval
         payload = None
         if visible and (changed or (firing and stale)):
             alerts = [Alert.from_json(a) for a in visible.values()]
             payload = build_payload(receiver.name, group.labels, alerts, self.external_url)
-            group.sent.update({fp: a["status"] for fp, a in visible.items()})
+            group.sent.update({k: _mark(a) for k, a in visible.items()})
             group.last_sent_at = now
-        for fp, a in list(group.alerts.items()):
-            if a["status"] == "resolved" and (group.sent.get(fp) == "resolved" or fp not in visible):
-                del group.alerts[fp]
-                group.sent.pop(fp, None)
+        for k, a in list(group.alerts.items()):
+            if a["status"] == "resolved" and k not in visible or group.sent.get(k, "").startswith("resolved:"):
+                del group.alerts[k]  # announced, or nothing to announce: the receiver never heard it fire
+                group.sent.pop(k, None)
         return payload
 
     def to_dict(self) -> dict:
-        return {"groups": {k: asdict(g) for k, g in self.groups.items()}, "silences": self.silences.to_dict()}
+        return {"groups": {k: asdict(g) for k, g in self.groups.items()}, "silences": self.silences.to_dict(),
+                "holders": self.holders, "ended": self.ended}
 
     @classmethod
     def from_dict(cls, d: dict, receivers: tuple[Receiver, ...], external_url: str = "") -> Dispatcher:
         groups = {k: Group(**g) for k, g in d["groups"].items()}
-        return cls(receivers, Silences.from_dict(d["silences"]), external_url, groups)
+        if "holders" in d:
+            holders = {k: list(v) for k, v in d["holders"].items()}
+        else:  # state saved before holders were kept: whoever has a firing alert in a group holds it
+            holders = {}
+            for group in groups.values():
+                for k, a in group.alerts.items():
+                    if a["status"] == "firing" and group.receiver not in holders.setdefault(k, []):
+                        holders[k].append(group.receiver)
+        return cls(receivers, Silences.from_dict(d["silences"]), external_url, groups, holders,
+                   dict(d.get("ended", {})))

@@ -14,6 +14,27 @@ from alerts.records import AnomalyEvent
 ZERO_TIME = "0001-01-01T00:00:00Z"  # Alertmanager's endsAt for an alert still firing
 Status = Literal["firing", "resolved"]
 
+_FNV64_OFFSET = 14695981039346656037
+_FNV64_PRIME = 1099511628211
+_MASK64 = (1 << 64) - 1
+_SEPARATOR = 0xFF  # never occurs in UTF-8, so "a"+"bc" and "ab"+"c" hash apart
+
+
+def fingerprint(labels: dict[str, str]) -> str:
+    """Alertmanager's fingerprint of a label set, as its webhook payload writes it (16 hex digits).
+
+    Prometheus common/model `labelSetToFingerprint`: FNV-1a 64 over the label names in sorted
+    order, each name and each value followed by the separator byte 0xff; `Fingerprint.String()`
+    prints it as %016x. Go sorts names by bytes, which for UTF-8 is Python's code point order.
+    """
+    h = _FNV64_OFFSET
+    for name in sorted(labels):
+        for part in (name, labels[name]):
+            for byte in part.encode():
+                h = ((h ^ byte) * _FNV64_PRIME) & _MASK64
+            h = ((h ^ _SEPARATOR) * _FNV64_PRIME) & _MASK64
+    return f"{h:016x}"
+
 
 @dataclass(frozen=True)
 class Alert:
@@ -24,6 +45,15 @@ class Alert:
     ends_at: str
     generator_url: str
     fingerprint: str
+
+    @property
+    def key(self) -> str:
+        """The alert's identity across label changes: its anomaly id (a label), else its fingerprint.
+
+        The fingerprint follows the labels, so it changes when the severity does; the anomaly id
+        names the same alert from its open to its resolve.
+        """
+        return self.labels.get("anomaly_id") or self.fingerprint
 
     def to_json(self) -> dict:
         return {
@@ -43,17 +73,19 @@ class Alert:
 
 
 def alert_from_event(event: AnomalyEvent, generator_url: str = "") -> Alert:
-    """The alert an anomaly event stands for; the anomaly id is its fingerprint and a label.
+    """The alert an anomaly event stands for; its fingerprint is Alertmanager's hash of its labels.
 
-    The id label keeps two successive anomalies of one kind and scope apart, as distinct alerts.
+    The anomaly id label keeps two successive anomalies of one kind and scope apart, as distinct
+    alerts, and is the alert's identity (`Alert.key`) while its severity changes.
     """
     resolved = event.event == "resolve"
     summary = (f"{event.kind.replace('_', ' ')} in {event.scope}: observed {event.observed:g}, "
                f"expected {event.expected:.2f} (score {event.score:.1f})")
+    labels = {"alertname": event.kind, "scope": event.scope, "severity": event.severity,
+              "anomaly_id": event.anomaly_id}
     return Alert(
         status="resolved" if resolved else "firing",
-        labels={"alertname": event.kind, "scope": event.scope, "severity": event.severity,
-                "anomaly_id": event.anomaly_id},
+        labels=labels,
         annotations={
             "summary": summary,
             "headlines": "\n".join(event.headlines),
@@ -65,7 +97,7 @@ def alert_from_event(event: AnomalyEvent, generator_url: str = "") -> Alert:
         starts_at=event.window_start,
         ends_at=event.window_end if resolved else ZERO_TIME,
         generator_url=generator_url,
-        fingerprint=event.anomaly_id,
+        fingerprint=fingerprint(labels),
     )
 
 

@@ -31,6 +31,7 @@ class Story:
     sentiment: Sentiment
     sentiment_score: float
     published_at: float
+    confidence: float | None = None  # the classifier's probability of `sentiment`, when news.scored has it
 
     def __post_init__(self) -> None:
         if self.sentiment not in SENTIMENTS:
@@ -53,6 +54,8 @@ class AnomalyEvent:
     severity: Severity
     sample_ids: list[str] = field(default_factory=list)
     headlines: list[str] = field(default_factory=list)
+    # The same stories with their label: [{id, headline, sentiment, confidence}] (confidence may be None).
+    samples: list[dict] = field(default_factory=list)
 
     def to_json(self) -> dict:
         return asdict(self)

@@ -109,6 +109,7 @@ feedback_topic = app.topic(settings.topic_feedback, partitions=settings.partitio
 
 # Agents register themselves on import.
 from streams import (
+    anomaly_page,  # noqa: F401
     api,  # noqa: F401
     health,  # noqa: F401
     web,  # noqa: F401

@@ -97,6 +97,15 @@ WEBHOOK_DELIVERIES = Counter(
     "Webhook delivery attempts by receiver and outcome (delivered, retried, deadletter, silenced).",
     ["receiver", "outcome"],
 )
+# Known outcomes are exported at 0 from start-up, so the first failure is an increase, not a new series.
+ALERTMANAGER_PUSH_OUTCOMES = ("ok", "error")
+ALERTMANAGER_PUSHES = Counter(
+    "finsentry_alertmanager_push_total",
+    "Pushes of the active alerts to Alertmanager (FINSENTRY_ALERTMANAGER_URL) by outcome (ok, error).",
+    ["outcome"],
+)
+for _outcome in ALERTMANAGER_PUSH_OUTCOMES:
+    ALERTMANAGER_PUSHES.labels(_outcome)
 WEBHOOK_SECONDS = Histogram(
     "finsentry_webhook_delivery_seconds",
     "Wall time of one webhook HTTP request.",

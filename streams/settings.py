@@ -75,6 +75,9 @@ class Settings(BaseModel):
     # Optional Alertmanager (base URL, e.g. http://alertmanager:9093) that also gets every alert.
     alertmanager_url: str | None = None
     roster: Path | None = None
+    # The operator's bearer token for the silences API (/api/v2/silences), read from this file;
+    # unset: the API refuses every request (403).
+    operator_token_file: Path | None = None
     # Scheduler policy knobs (scheduler.SchedulerPolicy); "none" sends every case to people.
     scheduler_assignment: Literal["optimal", "round_robin", "least_loaded"] = "optimal"
     scheduler_auto_resolve_below: Literal["info", "warning", "critical", "none"] = "warning"

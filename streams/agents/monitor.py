@@ -99,8 +99,10 @@ def parse_scored(raw: bytes | None) -> tuple[Story, list[str]] | Rejection:
     except (ValueError, OverflowError, OSError) as exc:
         return Rejection("bad_timestamp", f"published_at: {exc}")
     try:
+        confidence = record.get("confidence")
         story = Story(record["id"], record["headline"], record.get("sentiment"),
-                      float(record["sentiment_score"]), published_at)
+                      float(record["sentiment_score"]), published_at,
+                      float(confidence) if isinstance(confidence, int | float) else None)
     except ValueError as exc:
         return Rejection("wrong_type", str(exc))
     return story, scopes_for(topic, tickers)

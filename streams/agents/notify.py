@@ -16,6 +16,7 @@ receivers de-duplicate retries by the X-Finsentry-Notification-Id header).
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import logging
 import time
@@ -28,13 +29,14 @@ import faust
 import httpx
 from faust.types import TP
 
+from alerts import pages
 from alerts.alertmanager import AlertmanagerError, push_alerts
 from alerts.delivery import deliver
 from alerts.dispatch import Dispatcher, Notification
 from alerts.payload import Alert, alert_from_event
 from alerts.receivers import AlertingConfig, ConfigError, load_config
-from alerts.records import AnomalyEvent
-from alerts.silences import Silence
+from alerts.records import AnomalyEvent, iso_utc
+from alerts.silences import Silence, SilenceError, filter_matchers, silence_from_v2
 from streams import metrics
 from streams.app import alerts_deadletter_topic, anomalies_topic, app, settings
 from streams.errors import RecordFault, dead_letter_fault, record_fault, send_dead_letter
@@ -49,7 +51,6 @@ TICK_SECONDS = 1.0
 MAX_IN_FLIGHT = 8
 ALERTMANAGER_REPUSH_SECONDS = 60.0  # well inside Alertmanager's default 5 m resolve_timeout
 MAX_SILENCE_BODY = 16 * 1024
-SILENCE_FIELDS = {"matchers", "ends_at", "starts_at", "comment", "created_by"}
 
 
 def alerting_config() -> AlertingConfig:
@@ -66,6 +67,10 @@ ALERTING = alerting_config()
 notify_topic = app.topic(NOTIFY_TOPIC, partitions=1, internal=True)
 coordinator_state: DurableTable = app.Table("notify-coordinator", default=None, partitions=1, use_partitioner=True,
                                             schema=faust.Schema(key_serializer="json", value_serializer="json"))
+
+# The record behind each alert's generatorURL (alerts/pages.py, served by streams/anomaly_page.py).
+anomaly_pages: DurableTable = app.Table("notify-anomalies", default=None, partitions=1, use_partitioner=True,
+                                        schema=faust.Schema(key_serializer="json", value_serializer="json"))
 
 
 @dataclass
@@ -112,7 +117,23 @@ def is_coordinator() -> bool:
 
 
 def generator_url(event: AnomalyEvent) -> str:
-    return f"{ALERTING.external_url.rstrip('/')}/anomalies/{event.anomaly_id}" if ALERTING.external_url else ""
+    """The anomaly's page on a worker: under the receivers file's external_url, else this worker's URL."""
+    base = ALERTING.external_url or str(app.conf.canonical_url)
+    return f"{base.rstrip('/')}/anomalies/{event.anomaly_id}"
+
+
+def track_for_alertmanager(state: CoordinatorState, alert: Alert, now: float) -> None:
+    """Keep the alert to (re-)push, by fingerprint. In Alertmanager a new label set (an escalation)
+    is a new alert, so the same anomaly's previous label set is pushed once more as resolved now,
+    instead of lingering there as firing until its resolve_timeout."""
+    for fp, previous in list(state.alertmanager.items()):
+        if fp == alert.fingerprint or Alert.from_json(previous).key != alert.key:
+            continue
+        if previous["labels"] == alert.labels:  # kept under its anomaly id by an older version
+            del state.alertmanager[fp]
+        elif previous["status"] == "firing":
+            state.alertmanager[fp] = {**previous, "status": "resolved", "endsAt": iso_utc(now)}
+    state.alertmanager[alert.fingerprint] = alert.to_json()
 
 
 def apply(state: CoordinatorState, command: dict, now: float) -> None:
@@ -125,12 +146,12 @@ def apply(state: CoordinatorState, command: dict, now: float) -> None:
                 metrics.WEBHOOK_DELIVERIES.labels(receiver.name, "silenced").inc()
         state.dispatcher.ingest(alert, now)
         if settings.alertmanager_url:
-            state.alertmanager[alert.fingerprint] = alert.to_json()
+            track_for_alertmanager(state, alert, now)
             state.pushed_at = float("-inf")  # a change is pushed on the next tick, not at the next re-push
     elif "silence" in command:
         state.dispatcher.silences.add(Silence.from_dict(command["silence"]))
     elif "expire" in command:
-        state.dispatcher.silences.remove(command["expire"])
+        state.dispatcher.silences.expire(command["expire"], float(command.get("at", now)))
     else:
         raise ValueError(f"unknown notify command with keys {sorted(command)}")
 
@@ -155,10 +176,18 @@ async def coordinate(stream) -> None:
         try:
             with record_fault():
                 state = load()
-                apply(state, event.value, time.time())
+                now = time.time()
+                apply(state, event.value, now)
+                page = None
+                if "anomaly" in event.value:
+                    anomaly = AnomalyEvent.from_json(event.value["anomaly"])
+                    page = pages.record(anomaly_pages.get(anomaly.anomaly_id), anomaly, now)
         except RecordFault as fault:
             await dead_letter_fault(STAGE, fault, json.dumps(event.value, default=str), event.message)
             continue
+        if page is not None:
+            anomaly_pages[anomaly.anomaly_id] = page
+            await anomaly_pages.written()
         await save(state)
 
 
@@ -220,12 +249,15 @@ async def push_and_settle(alerts: list[dict]) -> None:
     try:
         await push_alerts(client(), settings.alertmanager_url, [Alert.from_json(a) for a in alerts])
     except AlertmanagerError as exc:
+        metrics.ALERTMANAGER_PUSHES.labels("error").inc()
         log.warning("notify: %s; retrying in %.0fs", exc, ALERTMANAGER_REPUSH_SECONDS)
         return
+    metrics.ALERTMANAGER_PUSHES.labels("ok").inc()
     if is_coordinator():
         state = load()
         pushed = {a["fingerprint"] for a in alerts if a["status"] == "resolved"}
-        state.alertmanager = {fp: a for fp, a in state.alertmanager.items() if fp not in pushed}
+        state.alertmanager = {fp: a for fp, a in state.alertmanager.items()
+                              if fp not in pushed or a["status"] != "resolved"}  # unless it fired again since
         await save(state)
 
 
@@ -255,6 +287,22 @@ async def flush() -> None:
             spawn(outbox_id, deliver_and_settle(outbox_id, notification))
     if push and "alertmanager" not in _in_flight:
         spawn("alertmanager", push_and_settle(list(state.alertmanager.values())))
+
+
+PAGE_RETENTION_SECONDS = 30 * 86400.0  # a resolved anomaly's page is kept this long after its last event
+
+
+@app.timer(interval=3600.0)
+async def prune_pages() -> None:
+    """Forget the pages of anomalies resolved longer than PAGE_RETENTION_SECONDS ago (their links 404)."""
+    if not is_coordinator():
+        return
+    old = pages.expired(list(anomaly_pages.items()), time.time() - PAGE_RETENTION_SECONDS)
+    for key in old:
+        del anomaly_pages[key]
+    if old:
+        await anomaly_pages.written()
+        log.info("notify: forgot %d anomaly page(s) resolved over %.0f days ago", len(old), PAGE_RETENTION_SECONDS / 86400)
 
 
 @app.task
@@ -296,47 +344,103 @@ def json_object(body: bytes, shape: str = "") -> dict[str, Any]:
 
 
 def silence_from_body(body: bytes, now: float) -> Silence:
-    """Validate a POST /silences body before it is queued, so the client hears about mistakes."""
-    data = json_object(body, "{matchers: [{name, value, is_regex?}], ends_at, ...}")
-    unknown = sorted(set(data) - SILENCE_FIELDS)
-    if unknown:
-        raise BadRequest(f"unknown field(s) {', '.join(unknown)}; allowed: {', '.join(sorted(SILENCE_FIELDS))}")
-    if not isinstance(data.get("matchers"), list) or not all(isinstance(m, dict) for m in data["matchers"]):
-        raise BadRequest("matchers: required, a list of {name, value, is_regex?}")
+    """Validate an Alertmanager API v2 `postableSilence` before it is queued, so the client hears
+    about mistakes; a silence from the receivers file cannot be replaced through the API."""
+    data = json_object(body, "{matchers: [{name, value, isRegex, isEqual?}], startsAt, endsAt, createdBy, comment}")
     try:
-        silence = Silence.from_dict(data)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise BadRequest(f"invalid silence: {exc}") from None
-    if silence.ends_at <= now:
-        raise BadRequest("ends_at (epoch seconds) is already past")
+        silence = silence_from_v2(data, now)
+    except SilenceError as exc:
+        raise BadRequest(str(exc)) from None
+    if silence.id.startswith(CONFIG_SILENCE_PREFIX):
+        raise BadRequest(f"id: silences {CONFIG_SILENCE_PREFIX}* come from the receivers file; change them there")
     return silence
 
 
-@app.page("/silences")
+def operator_token() -> bytes | None:
+    if settings.operator_token_file is None:
+        return None
+    try:
+        token = settings.operator_token_file.read_text().strip()
+    except OSError:
+        log.error("notify: cannot read FINSENTRY_OPERATOR_TOKEN_FILE %s", settings.operator_token_file)
+        return None
+    return token.encode() or None
+
+
+def operator_refusal(view: faust.web.View, request: Any) -> Any | None:
+    """None when the request carries the operator's bearer token; else the 401 (none) or 403 (wrong)."""
+    scheme, _, given = (request.headers.get("Authorization") or "").partition(" ")
+    if scheme.lower() != "bearer" or not given.strip():
+        return view.json({"code": 401, "message": "operator bearer token required (Authorization: Bearer ...)"},
+                         status=401, headers={"WWW-Authenticate": 'Bearer realm="finsentry"'})
+    expected = operator_token()
+    if expected is None or not hmac.compare_digest(given.strip().encode(), expected):
+        return view.json({"code": 403, "message": "wrong operator token" if expected else
+                          "no operator token configured on this worker (FINSENTRY_OPERATOR_TOKEN_FILE)"}, status=403)
+    return None
+
+
+@app.page("/api/v2/silences")
 class SilencesView(faust.web.View):
-    """Silences go through `alerts.notify` like anomalies, so any worker can take them (202)."""
+    """Alertmanager's API v2 for silences, so `amtool --alertmanager.url=<worker>` works.
+
+    A new silence travels on `alerts.notify` like anomalies, so any worker takes it; reads go to
+    the coordinator, which holds them."""
+
+    async def get(self, request: Any) -> Any:
+        refusal = operator_refusal(self, request)
+        return refusal if refusal is not None else await self.listed(request)
 
     @app.table_route(table=coordinator_state, exact_key=STATE_KEY)
-    async def get(self, request: Any) -> Any:
-        silences = load().dispatcher.silences.list(time.time())
-        return self.json({"silences": [s.to_dict() for s in silences]})
+    async def listed(self, request: Any) -> Any:
+        try:
+            wanted = filter_matchers(request.query.getall("filter", []))
+        except (SilenceError, ValueError) as exc:
+            return self.json({"code": 400, "message": str(exc)}, status=400)
+        now = time.time()
+        silences = [s for s in load().dispatcher.silences.list(now)
+                    if all(m in s.matchers for m in wanted)]
+        return self.json([s.to_v2(now) for s in silences])
 
     async def post(self, request: Any) -> Any:
+        refusal = operator_refusal(self, request)
+        if refusal is not None:
+            return refusal
         body = await read_capped(request, MAX_SILENCE_BODY)
         if body is None:
-            return self.json({"error": f"body over {MAX_SILENCE_BODY} bytes"}, status=413)
+            return self.json({"code": 413, "message": f"body over {MAX_SILENCE_BODY} bytes"}, status=413)
         try:
             silence = silence_from_body(body, time.time())
         except BadRequest as exc:
-            return self.json({"error": str(exc)}, status=400)
+            return self.json({"code": 400, "message": str(exc)}, status=400)
         await notify_topic.send(key=b"silence", value={"silence": silence.to_dict()})
-        return self.json({"id": silence.id, "status": "accepted"}, status=202)
+        return self.json({"silenceID": silence.id})
 
 
-@app.page("/silences/{silence_id}")
+@app.page("/api/v2/silence/{silence_id}")
 class SilenceView(faust.web.View):
+    async def get(self, request: Any, silence_id: str) -> Any:
+        refusal = operator_refusal(self, request)
+        return refusal if refusal is not None else await self.one(request, silence_id)
+
+    @app.table_route(table=coordinator_state, exact_key=STATE_KEY)
+    async def one(self, request: Any, silence_id: str) -> Any:
+        silence = load().dispatcher.silences.items.get(silence_id)
+        if silence is None:
+            return self.json({"code": 404, "message": f"no silence {silence_id!r}"}, status=404)
+        return self.json(silence.to_v2(time.time()))
+
     async def delete(self, request: Any, silence_id: str) -> Any:
-        if not silence_id or len(silence_id) > 200:
-            return self.json({"error": "silence id must be 1-200 characters"}, status=400)
-        await notify_topic.send(key=b"silence", value={"expire": silence_id})
-        return self.json({"id": silence_id, "status": "accepted"}, status=202)
+        refusal = operator_refusal(self, request)
+        return refusal if refusal is not None else await self.expired(request, silence_id)
+
+    @app.table_route(table=coordinator_state, exact_key=STATE_KEY)
+    async def expired(self, request: Any, silence_id: str) -> Any:
+        silence = load().dispatcher.silences.items.get(silence_id)
+        if silence is None:
+            return self.json({"code": 404, "message": f"no silence {silence_id!r}"}, status=404)
+        if silence_id.startswith(CONFIG_SILENCE_PREFIX):
+            return self.json({"code": 400, "message": "this silence comes from the receivers file; remove it there"},
+                             status=400)
+        await notify_topic.send(key=b"silence", value={"expire": silence_id, "at": time.time()})
+        return self.json({})

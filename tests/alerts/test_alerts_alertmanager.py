@@ -70,6 +70,8 @@ def test_alert_pushed_to_alertmanager_comes_out_of_its_webhook(tmp_path: Path) -
                                    "anomaly_id": "f00dfeed12345678"}
         assert alert["annotations"]["headlines"] == "Acme falls"
         assert alert["generatorURL"] == "https://fs.example/a/f00dfeed12345678"
+        # The same alert has the same fingerprint whether it comes direct or through Alertmanager.
+        assert alert["fingerprint"] == alert_from_event(event).fingerprint
         assert alert["startsAt"].startswith("2024-05-01T10:00:00")
 
     asyncio.run(main())

@@ -61,7 +61,7 @@ def test_delivered_payload_has_v4_shape_and_valid_signature() -> None:
         (got,) = server.received
         assert got.valid_signature and got.headers["X-Finsentry-Notification-Id"] == result.notification_id
         assert got.payload["version"] == "4" and got.payload["receiver"] == "ops"
-        assert [a["fingerprint"] for a in got.payload["alerts"]] == ["a1", "a2"]
+        assert [a["labels"]["anomaly_id"] for a in got.payload["alerts"]] == ["a1", "a2"]
 
     asyncio.run(main())
 
@@ -81,7 +81,7 @@ def test_grouping_and_repeat_interval_over_real_http() -> None:
                         assert (await deliver(client, n.receiver, n.payload, now_fn=time.time)).outcome == "delivered"
         finally:
             await server.stop()
-        batches = sorted([a["fingerprint"] for a in r.payload["alerts"]] for r in server.received)
+        batches = sorted([a["labels"]["anomaly_id"] for a in r.payload["alerts"]] for r in server.received)
         assert batches == [["a1", "a2"], ["a1", "a2"], ["b1"], ["b1"]]  # first flush and one repeat each
         assert all(r.valid_signature for r in server.received)
 
@@ -104,7 +104,7 @@ def test_receiver_down_then_back_gets_every_notification_late_but_once() -> None
         await server.stop()
         assert all(r.outcome == "delivered" and r.attempts > 1 for r in results)
         assert "connection error" not in "".join(r.last_error for r in results)  # cleared on success
-        fingerprints = sorted(a["fingerprint"] for r in server.received for a in r.payload["alerts"])
+        fingerprints = sorted(a["labels"]["anomaly_id"] for r in server.received for a in r.payload["alerts"])
         assert fingerprints == ["x0", "x1", "x2"]  # each exactly once
         assert min(server.arrival_times) - started >= 0.8
 

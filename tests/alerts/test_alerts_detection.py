@@ -259,7 +259,10 @@ def test_event_json_matches_the_anomalies_topic_contract() -> None:
     events = feed(monitor, background(15) + surge(15 * W, 12)) + monitor.advance(16 * W + 10)
     value = next(e for e in events if e.kind == "negative_surge").to_json()
     assert set(value) == {"anomaly_id", "event", "kind", "scope", "window_start", "window_end", "observed",
-                          "expected", "score", "severity", "sample_ids", "headlines"}
+                          "expected", "score", "severity", "sample_ids", "headlines", "samples"}
+    assert [s["id"] for s in value["samples"]] == value["sample_ids"]
+    assert [s["headline"] for s in value["samples"]] == value["headlines"]
+    assert all(s["sentiment"] == "negative" for s in value["samples"])
     assert value["severity"] in {"info", "warning", "critical"} and json.loads(json.dumps(value)) == value
     assert AnomalyEvent.from_json(value).to_json() == value
 

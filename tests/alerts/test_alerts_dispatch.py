@@ -21,7 +21,8 @@ def alert(aid: str, scope: str = "ticker:ACME", step: str = "open", severity: st
 
 
 def fingerprints(notifications) -> list[list[tuple[str, str]]]:
-    return [[(a["fingerprint"], a["status"]) for a in n.payload["alerts"]] for n in notifications]
+    """(anomaly id, status) per alert per notification: the id is the alert's identity."""
+    return [[(a["labels"]["anomaly_id"], a["status"]) for a in n.payload["alerts"]] for n in notifications]
 
 
 def test_group_wait_then_interval_then_repeat_and_resolved_once() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -68,3 +69,26 @@ def test_silences_match_equality_and_anchored_regex_until_they_end() -> None:
         Matcher("scope", "(", is_regex=True)
     with pytest.raises(ValueError, match="at least one matcher"):
         Silence((), 10.0)
+
+
+# Values from prometheus/common model/signature_test.go, computed by Go's labelSetToFingerprint.
+GO_FINGERPRINTS = [
+    ({}, 14695981039346656037),
+    ({"name": "garland, briggs", "fear": "love is not enough"}, 5799056148416392346),
+    ({"first-label": "first-label-value"}, 5146282821936882169),
+    ({"first-label": "first-label-value", "second-label": "second-label-value"}, 3195800080984914717),
+    ({"first-label": "first-label-value", "second-label": "second-label-value", "third-label": "third-label-value"},
+     13843036195897128121),
+]
+
+
+def test_fingerprint_is_alertmanagers_label_set_hash() -> None:
+    from alerts.payload import fingerprint
+
+    for labels, expected in GO_FINGERPRINTS:
+        assert fingerprint(labels) == f"{expected:016x}", labels
+    alert = alert_from_event(event())
+    assert alert.fingerprint == fingerprint(alert.labels) and len(alert.fingerprint) == 16
+    assert alert.key == alert.labels["anomaly_id"]
+    escalated = alert_from_event(replace(event(), severity="critical"))
+    assert escalated.fingerprint != alert.fingerprint and escalated.key == alert.key

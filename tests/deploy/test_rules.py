@@ -8,15 +8,17 @@ import re
 import pytest
 import yaml
 
-from .paths import OPERATIONS, RULES
+from .paths import OPERATIONS, PROMETHEUS_CONFIG, RULES
 
 SEVERITIES = {"critical", "warning", "info"}
 # The alerts the deployment promises (issue: Prometheus metrics, Grafana dashboards, compose).
 REQUIRED_ALERTS = {
     "FinsentryPipelineStalled", "FinsentryDeadLetterRateHigh", "FinsentryConsumerLagHigh",
     "FinsentryConsumerLagGrowing", "FinsentryWebhookDeadLetter", "FinsentryCasesOverSLA",
-    "FinsentryModelProviderUnexpected", "FinsentryWorkerNotReady",
+    "FinsentryModelProviderUnexpected", "FinsentryWorkerNotReady", "FinsentryAlertmanagerPushFailing",
 }
+# runbook_url: an absolute link from the `runbook_base` external label, with a default (issue 16).
+RUNBOOK = re.compile(r'^\{\{ or \$externalLabels\.runbook_base "(https://[^"]+)" \}\}/OPERATIONS\.md#(\w+)$')
 
 
 def _alerts() -> list[dict]:
@@ -40,9 +42,20 @@ def test_alert_is_actionable(alert):
     assert alert["labels"]["severity"] in SEVERITIES
     notes = alert["annotations"]
     assert notes["summary"].strip() and notes["description"].strip()
-    page, _, anchor = notes["runbook_url"].partition("#")
-    assert page == "docs/OPERATIONS.md" and anchor == alert["alert"].lower()
-    assert anchor in _anchors(OPERATIONS.read_text()), f"no '### {alert['alert']}' section in {page}"
+    link = RUNBOOK.match(notes["runbook_url"])
+    assert link, f"runbook_url must be absolute, from runbook_base: {notes['runbook_url']!r}"
+    anchor = link.group(2)
+    assert anchor == alert["alert"].lower()
+    assert anchor in _anchors(OPERATIONS.read_text()), f"no '### {alert['alert']}' section in docs/OPERATIONS.md"
+
+
+def test_runbook_base_is_set_once_and_dropped_from_alert_labels():
+    config = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
+    base = config["global"]["external_labels"]["runbook_base"]
+    assert base.startswith("https://")
+    assert {"action": "labeldrop", "regex": "runbook_base"} in config["alerting"]["alert_relabel_configs"]
+    defaults = {RUNBOOK.match(a["annotations"]["runbook_url"]).group(1) for a in _alerts()}
+    assert defaults == {base}
 
 
 def test_metrics_table_matches_the_catalogue():

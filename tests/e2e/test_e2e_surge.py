@@ -7,7 +7,10 @@ is paced like live news so event time stays in order through the re-keyed topics
 
 from __future__ import annotations
 
+import json
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -38,6 +41,15 @@ pytestmark = [
 ]
 
 
+
+
+def fetch(url: str, accept: str) -> tuple[int, str]:
+    request = urllib.request.Request(url, headers={"Accept": accept})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
 
 
 def test_generated_surge_becomes_one_anomaly_and_one_webhook(embedded_broker, start_worker_process, kafka,
@@ -75,5 +87,21 @@ receivers:
         hooks = surge_hooks()
         assert len(hooks) == 1 and hooks[0].valid_signature
         assert [a["labels"]["anomaly_id"] for a in hooks[0].payload["alerts"]] == [opens[0]["anomaly_id"]]
+
+        # Every generatorURL in the run opens its anomaly's page, as JSON and as HTML (issue 16).
+        alerts = [a for r in sink.on("/hook") for a in r.payload["alerts"]]
+        assert alerts
+        for alert in alerts:
+            aid = alert["labels"]["anomaly_id"]
+            assert alert["generatorURL"].endswith(f"/anomalies/{aid}")
+            status, page = fetch(alert["generatorURL"], "application/json")
+            assert status == 200, page
+            page = json.loads(page)
+            assert page["anomaly_id"] == aid and page["scope"] == alert["labels"]["scope"]
+            assert page["history"] and page["history"][0]["event"] == "open"
+            assert page["headlines"] and all(h["sentiment"] and h["confidence"] is not None
+                                             for h in page["headlines"])
+            status, html = fetch(alert["generatorURL"], "text/html")
+            assert status == 200 and "<!doctype html>" in html and "Severity history" in html
     finally:
         sink.stop()

@@ -13,10 +13,11 @@ import pytest
 from waiting import wait_for
 from webhook_sink import WebhookSink
 
-from alerts.records import AnomalyEvent
+from alerts.records import AnomalyEvent, iso_utc
 from streams.settings import Settings
 
 SECRET = "notify-test-secret"
+TOKEN = "notify-test-operator-token"
 
 
 def anomaly(aid: str, scope: str) -> dict:
@@ -47,7 +48,7 @@ receivers:
 
 def call(worker, method: str, path: str, body: bytes | None = None) -> tuple[int, dict]:
     request = urllib.request.Request(worker.url + path, data=body, method=method,
-                                     headers={"Content-Type": "application/json"})
+                                     headers={"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"})
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, json.loads(response.read())
@@ -58,8 +59,8 @@ def call(worker, method: str, path: str, body: bytes | None = None) -> tuple[int
 
 
 def silence_ids(worker) -> list[str]:
-    status, body = call(worker, "GET", "/silences")
-    return [s["id"] for s in body["silences"]] if status == 200 else []
+    status, body = call(worker, "GET", "/api/v2/silences")
+    return [s["id"] for s in body if s["status"]["state"] == "active"] if status == 200 else []
 
 
 @pytest.mark.integration
@@ -68,17 +69,21 @@ def test_grouped_signed_webhooks_silences_and_dead_letters(embedded_broker, star
     settings = Settings()
     sink = WebhookSink(SECRET.encode(), statuses={"/broken": 500}).start()
     try:
-        env = {"FINSENTRY_RECEIVERS": str(receivers_file(tmp_path, sink)), "FINSENTRY_WEBHOOK_SECRET": SECRET}
+        (tmp_path / "token").write_text(TOKEN)
+        env = {"FINSENTRY_RECEIVERS": str(receivers_file(tmp_path, sink)), "FINSENTRY_WEBHOOK_SECRET": SECRET,
+               "FINSENTRY_OPERATOR_TOKEN_FILE": str(tmp_path / "token")}
         worker = start_worker_process(**env)
 
-        assert call(worker, "POST", "/silences", b"{nope")[0] == 400
-        status, error = call(worker, "POST", "/silences", json.dumps({"matchers": [], "ends_at": 1}).encode())
-        assert status == 400 and "error" in error
-        assert call(worker, "POST", "/silences", b"x" * 20_000)[0] == 413
-        until = time.time() + 3600
-        status, created = call(worker, "POST", "/silences", json.dumps(
-            {"matchers": [{"name": "scope", "value": "topic:Silenced"}], "ends_at": until, "comment": "test"}).encode())
-        assert status == 202
+        assert call(worker, "POST", "/api/v2/silences", b"{nope")[0] == 400
+        status, error = call(worker, "POST", "/api/v2/silences", json.dumps({"matchers": [], "endsAt": "x"}).encode())
+        assert status == 400 and "matchers" in error["message"]
+        assert call(worker, "POST", "/api/v2/silences", b"x" * 20_000)[0] == 413
+        until = iso_utc(time.time() + 3600)
+        status, created = call(worker, "POST", "/api/v2/silences", json.dumps(
+            {"matchers": [{"name": "scope", "value": "topic:Silenced", "isRegex": False}], "startsAt": iso_utc(time.time()),
+             "endsAt": until, "createdBy": "test", "comment": "test"}).encode())
+        assert status == 200
+        created["id"] = created["silenceID"]
         wait_for(lambda: created["id"] in silence_ids(worker), 20, "the silence to be applied")
 
         events = [anomaly("a1", "topic:Earnings"), anomaly("a2", "topic:Silenced"), anomaly("a3", "ticker:ACME")]
@@ -110,7 +115,7 @@ def test_grouped_signed_webhooks_silences_and_dead_letters(embedded_broker, star
         wait_for(lambda: created["id"] in silence_ids(restarted), 30, "the restored silence")
         time.sleep(3)
         assert len(sink.on("/hook")) == 2
-        assert call(restarted, "DELETE", f"/silences/{created['id']}")[0] == 202
+        assert call(restarted, "DELETE", f"/api/v2/silence/{created['id']}")[0] == 200
         wait_for(lambda: created["id"] not in silence_ids(restarted), 20, "the silence to expire")
     finally:
         sink.stop()
