@@ -10,6 +10,7 @@ import logging
 
 from streams import metrics
 from streams.agents.notify import ALERTING
+from streams.agents.schedule import INVALID_ANOMALY, REJECTED_ACTION
 from streams.app import App
 from streams.settings import Settings
 from streams.topics import TANSU_CLUSTER_ID, ensure_topics, required_topics
@@ -27,4 +28,5 @@ def prepare(app: App, settings: Settings) -> None:
     if settings.embedded is None and cluster_id == TANSU_CLUSTER_ID:
         app.use_tansu_workarounds()
         log.info("broker is the embedded Tansu: its workarounds are on (FINSENTRY_EMBEDDED=0 refuses them)")
-    metrics.expose_known_series(REASONS, tuple(r.name for r in ALERTING.receivers), tuple(app.agents))
+    metrics.expose_known_series((*REASONS, INVALID_ANOMALY, REJECTED_ACTION), tuple(r.name for r in ALERTING.receivers),
+                                tuple(app.agents))

@@ -34,6 +34,8 @@ from streams.tables import DurableTable
 
 log = logging.getLogger(__name__)
 STAGE = "scheduler"
+# The scheduler's own dead-letter reasons, beside validation's (streams/validation.py REASONS).
+INVALID_ANOMALY, REJECTED_ACTION = "invalid_anomaly", "rejected_action"
 INBOX_TOPIC = "scheduler.inbox"
 STATE_KEY = "scheduler"
 SENTIMENTS = ("negative", "neutral", "positive")
@@ -263,7 +265,7 @@ async def write(stream: Any) -> None:
         if error is not None:
             if isinstance(error, ActionError):
                 _settle(action_id, error)
-            reason = "invalid_anomaly" if isinstance(error, AnomalyError) else "rejected_action"
+            reason = INVALID_ANOMALY if isinstance(error, AnomalyError) else REJECTED_ACTION
             status = f" ({error.status})" if isinstance(error, ActionError) else ""
             await send_dead_letter(STAGE, reason, f"{error}{status}", json.dumps(command, default=str), message)
             continue
@@ -286,7 +288,7 @@ async def route_anomalies(stream: Any) -> None:
         try:
             Evidence.from_anomaly(value if isinstance(value, dict) else {})
         except AnomalyError as exc:
-            await send_dead_letter(STAGE, "invalid_anomaly", str(exc), json.dumps(value, default=str), event.message)
+            await send_dead_letter(STAGE, INVALID_ANOMALY, str(exc), json.dumps(value, default=str), event.message)
             continue
         await inbox_topic.send(key=STATE_KEY.encode(), value={"anomaly": value})
 
