@@ -1,14 +1,24 @@
 """The dead-letter record: what went wrong, where, and the original bytes, so nothing is lost and
-a fixed record can be replayed from it."""
+a fixed record can be replayed from it.
+
+An original larger than MAX_ORIGINAL_BYTES is cut to that size, and the record keeps its full byte
+size and SHA-256: a dead letter must always fit under the producer's maximum request size (1 MiB by
+default), or the send fails and the record ends up nowhere, and since the send failing is a
+machinery failure (streams/failures.py), the worker would stop on the same record after every restart.
+"""
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
 from streams.validation import iso
+
+# Base64 grows 4/3, and the JSON around it is small: 256 KiB of original stays far under 1 MiB.
+MAX_ORIGINAL_BYTES = 256 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,6 +28,9 @@ class DeadLetter:
     stage: str
     original: str
     original_encoding: str  # "utf-8" or "base64"
+    original_bytes: int  # size of the whole original, before any cut
+    original_sha256: str  # of the whole original, so a cut one can still be matched to its source
+    original_truncated: bool
     source_topic: str
     partition: int | None
     offset: int | None
@@ -29,11 +42,18 @@ class DeadLetter:
 
 def dead_letter(stage: str, reason: str, error: str, original: bytes | str | None, source_topic: str,
                 partition: int | None, offset: int | None, now: float | None = None) -> DeadLetter:
-    raw = original if isinstance(original, bytes) else (original or "").encode("utf-8")
+    raw = original if isinstance(original, bytes) else (original or "").encode("utf-8", "surrogatepass")
+    kept = raw[:MAX_ORIGINAL_BYTES]
     try:
-        text, encoding = raw.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
-        text, encoding = base64.b64encode(raw).decode("ascii"), "base64"
+        text, encoding = kept.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError as exc:
+        if len(kept) < len(raw) and exc.start >= len(kept) - 3:  # the cut split a character: drop its head
+            kept = kept[:exc.start]
+            text, encoding = kept.decode("utf-8"), "utf-8"
+        else:
+            text, encoding = base64.b64encode(kept).decode("ascii"), "base64"
     moment = datetime.fromtimestamp(time.time() if now is None else now, UTC)
     return DeadLetter(error=error, reason=reason, stage=stage, original=text, original_encoding=encoding,
-                      source_topic=source_topic, partition=partition, offset=offset, at=iso(moment))
+                      original_bytes=len(raw), original_sha256=hashlib.sha256(raw).hexdigest(),
+                      original_truncated=len(kept) < len(raw), source_topic=source_topic, partition=partition,
+                      offset=offset, at=iso(moment))
