@@ -1,6 +1,11 @@
 """Silences: label matchers (equality or anchored regex, negated or not, as in Alertmanager) with
 a start and an end time; and their Alertmanager API v2 form (`to_v2` / `silence_from_v2`), which
-is what `amtool` and Alertmanager's UI speak."""
+is what `amtool` and Alertmanager's UI speak.
+
+Regex matchers run on RE2 (google-re2), a linear-time engine: a matcher comes from whoever may
+create a silence, and a backtracking engine lets one pattern such as `(?:.*){15}Z` stall the worker
+for seconds per label. RE2 is also the syntax Alertmanager's Go matchers use.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +13,14 @@ import re
 import uuid
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
+
+import re2
 
 from alerts.records import iso_utc
 
+MAX_REGEX_LENGTH = 1024  # characters of one matcher's pattern
 EXPIRED_RETENTION = 86400.0  # an expired silence stays listed (state "expired") this long, as in Alertmanager
 
 
@@ -24,15 +33,25 @@ class Matcher:
 
     def __post_init__(self) -> None:
         if self.is_regex:
+            if len(self.value) > MAX_REGEX_LENGTH:
+                raise ValueError(f"silence matcher {self.name}=~...: the pattern is {len(self.value)} characters, "
+                                 f"the limit is {MAX_REGEX_LENGTH}")
             try:
-                re.compile(self.value)
-            except re.error as exc:
-                raise ValueError(f"silence matcher {self.name}=~{self.value!r}: invalid regex ({exc})") from exc
+                _compiled(self.value)
+            except re2.error as exc:
+                reason = exc.args[0].decode(errors="replace") if exc.args and isinstance(exc.args[0], bytes) else exc
+                raise ValueError(f"silence matcher {self.name}=~{self.value!r}: invalid regex (RE2: {reason})") from exc
 
     def matches(self, labels: dict[str, str]) -> bool:
         value = labels.get(self.name, "")
-        hit = re.fullmatch(self.value, value) is not None if self.is_regex else value == self.value
+        hit = _compiled(self.value).fullmatch(value) is not None if self.is_regex else value == self.value
         return hit == self.is_equal
+
+
+@lru_cache(maxsize=1024)
+def _compiled(pattern: str) -> Any:
+    """RE2 pattern, compiled once; RE2 never backtracks, so matching is linear in the label's length."""
+    return re2.compile(pattern)
 
 
 @dataclass(frozen=True)
