@@ -117,11 +117,11 @@ class CasesView(faust.web.View):
 @app.page("/cases/{case_id}/{verb}")
 class CaseActionView(faust.web.View):
     async def post(self, request: Any, case_id: str, verb: str) -> Any:
-        if verb not in VERB_FIELDS:
-            return self.json({"error": f"unknown action {verb!r}; use one of {sorted(VERB_FIELDS)}"}, status=404)
-        analyst, refusal = gate(self, request)
+        analyst, refusal = gate(self, request)  # first: an anonymous caller learns nothing, not even the verbs
         if analyst is None:
             return refusal
+        if verb not in VERB_FIELDS:
+            return self.json({"error": f"unknown action {verb!r}; use one of {sorted(VERB_FIELDS)}"}, status=404)
         body = await read_capped(request, MAX_BODY)
         if body is None:
             return self.json({"error": f"body over {MAX_BODY} bytes"}, status=413)

@@ -35,11 +35,18 @@ def faust_config(s: Settings) -> dict[str, Any]:
         "topic_replication_factor": s.replication,
         "web_port": s.web_port,
         "web_host": s.web_host,
+        "web_bind": s.web_bind,
         "value_serializer": "json",
         "key_serializer": "raw",
         "consumer_auto_offset_reset": "earliest",
         "processing_guarantee": "at_least_once",
         "stream_wait_empty": False,
+        # Faust's built-in /router, /table, /graph and statistics views would serve every table's
+        # contents (cases, headlines of hidden tickers) to anyone: docs/SECURITY.md lists what is served.
+        "web_router_enabled": False,
+        "web_tables_enabled": False,
+        "web_graph_enabled": False,
+        "web_stats_enabled": False,
         # Every table's writes can be awaited before the input that caused them is acknowledged.
         "Table": DurableTable,
     }

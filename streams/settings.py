@@ -36,7 +36,11 @@ class Settings(BaseModel):
     partitions: int = Field(4, ge=1, le=1024)
     replication: int = Field(1, ge=1, le=16)
     web_port: int = Field(6066, ge=1, le=65535)
-    web_host: str = "0.0.0.0"
+    # The interface the web port listens on: loopback unless deliberately exposed (compose sets
+    # 0.0.0.0 inside its network); docs/SECURITY.md lists what the port serves.
+    web_bind: str = "127.0.0.1"
+    # The host name in this worker's own URLs (Faust's canonical_url, alert links without an external_url).
+    web_host: str = "127.0.0.1"
     data_dir: Path = Path("/var/tmp/finsentry")
     # Faust table store: memory:// rebuilds tables from their changelog on start; rocksdb:// keeps
     # them on disk (needs faust-streaming[rocksdb]).

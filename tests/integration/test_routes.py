@@ -1,0 +1,69 @@
+"""Every route the web port serves is deliberate: listed in docs/SECURITY.md with the credentials it
+requires, and a running worker refuses each protected one without them."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+SECURITY = Path(__file__).resolve().parents[2] / "docs" / "SECURITY.md"
+ROW = re.compile(r"^\| (GET|POST|PUT|PATCH|DELETE) \| `([^`]+)` \| (none|analyst|operator) \|", re.MULTILINE)
+
+
+def documented() -> dict[tuple[str, str], str]:
+    return {(method, path): auth for method, path, auth in ROW.findall(SECURITY.read_text())}
+
+
+def served() -> set[tuple[str, str]]:
+    """The routes of a worker's web server, as Faust builds them for `finsentry worker`."""
+    import streams.app
+    import streams.worker  # registers every agent and view
+
+    web = streams.app.app.web
+
+    async def build() -> set[tuple[str, str]]:
+        web.blueprints.apply(web)
+        return {(route.method, route.resource.canonical) for route in web.web_app.router.routes()
+                if route.method != "HEAD" and route.resource is not None}
+
+    return asyncio.run(build())
+
+
+def test_every_served_route_is_documented_and_every_documented_route_served() -> None:
+    table, routes = documented(), served()
+    assert table, "docs/SECURITY.md has no route table"
+    assert routes - table.keys() == set(), "served but not in docs/SECURITY.md"
+    assert table.keys() - routes == set(), "in docs/SECURITY.md but not served"
+
+
+def request(url: str, method: str, token: str | None = None) -> int:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    data = b"{}" if method in {"POST", "PUT", "PATCH"} else None
+    req = urllib.request.Request(url, data=data, method=method, headers={**headers, "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def test_a_running_worker_refuses_protected_routes_without_credentials(start_worker_process, tmp_path: Path) -> None:
+    token = tmp_path / "operator.token"
+    token.write_text("an-operator-token-of-some-length\n")
+    worker = start_worker_process(FINSENTRY_OPERATOR_TOKEN_FILE=str(token))
+    for (method, path), auth in sorted(documented().items()):
+        url = worker.url + re.sub(r"\{[^}]+\}", "x1", path)
+        anonymous = request(url, method)
+        if auth == "none":
+            assert anonymous not in {401, 403}, f"{method} {path} is documented as open"
+            continue
+        assert anonymous == 401, f"{method} {path} answered {anonymous} without credentials"
+        assert request(url, method, "not-a-valid-token") in {401, 403}, f"{method} {path} took a wrong token"
+    assert request(worker.url + "/table/", "GET") == 404
+    assert request(worker.url + "/router/", "GET") == 404
