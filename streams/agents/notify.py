@@ -38,6 +38,7 @@ from alerts.silences import Silence
 from streams import metrics
 from streams.agents.ingest import send_dead_letter
 from streams.app import alerts_deadletter_topic, anomalies_topic, app, settings
+from streams.errors import config_exit
 from streams.tables import DurableTable
 
 log = logging.getLogger(__name__)
@@ -58,7 +59,7 @@ def alerting_config() -> AlertingConfig:
     try:
         return load_config(settings.receivers)
     except ConfigError as exc:
-        raise SystemExit(f"finsentry: receivers (FINSENTRY_RECEIVERS): {exc}") from None
+        raise config_exit(f"receivers (FINSENTRY_RECEIVERS): {exc}") from None
 
 
 ALERTING = alerting_config()

@@ -30,6 +30,7 @@ from scheduler.cases import Evidence
 from streams import metrics
 from streams.agents.ingest import send_dead_letter
 from streams.app import anomalies_topic, app, case_actions_topic, case_events_topic, feedback_topic, settings
+from streams.errors import config_exit
 from streams.tables import DurableTable
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,7 @@ def roster_watcher() -> RosterWatcher | None:
     try:
         return RosterWatcher(settings.roster)
     except RosterError as exc:  # no earlier roster to keep: refuse to start, like any bad setting
-        raise SystemExit(f"finsentry: roster (FINSENTRY_ROSTER): {exc}") from None
+        raise config_exit(f"roster (FINSENTRY_ROSTER): {exc}") from None
 
 
 WATCHER = roster_watcher()

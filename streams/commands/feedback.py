@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from streams.errors import UsageError
 from streams.settings import ENV_PREFIX, Settings
 
 POLL_MS = 500
@@ -56,7 +57,7 @@ def read_topic(bootstrap: list[str], topic: str, client_options: dict[str, Any])
     try:
         partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
         if not partitions:
-            raise SystemExit(f"finsentry: error: topic {topic!r} does not exist on {','.join(bootstrap)}")
+            raise UsageError(f"topic {topic!r} does not exist on {','.join(bootstrap)}")
         consumer.assign(partitions)
         consumer.seek_to_beginning(*partitions)
         end = consumer.end_offsets(partitions)
