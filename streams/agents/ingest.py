@@ -40,6 +40,7 @@ async def ingest(stream) -> None:
                 await send_dead_letter(STAGE, result.reason, result.message, value, message)
                 continue
             await clean_topic.send(key=result.id.encode("utf-8"), value=result.to_json())
+            metrics.count_adjustments(result)
             metrics.RECORDS_OUT.labels(STAGE).inc()
         except Exception as exc:  # the agent must survive anything a record can do
             log.exception("ingest: unexpected error at %s[%s]@%s", message.topic, message.partition, message.offset)
