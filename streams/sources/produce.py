@@ -7,6 +7,7 @@ with its line number (and skipped and counted) instead of surfacing later in the
 from __future__ import annotations
 
 import argparse
+import codecs
 import csv
 import json
 import sys
@@ -16,33 +17,90 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
-from streams.sources.kafka_sink import SinkError
+from streams.errors import UsageError
+from streams.sources.kafka_sink import SinkError, encode_value
 from streams.sources.output import add_output_arguments, open_sink
 from streams.validation import Rejection, validate
 
 CSV_LIST_FIELDS = ("tickers",)
+# Cells that spreadsheets and pandas write for "no value"; such a cell is a missing field.
+MISSING = frozenset({"", "nan", "null", "none", "n/a", "#n/a", "na"})
+# Column names people use for the story's fields (lower-cased, trimmed); the first found wins.
+ALIASES = {"headline": ("headline", "title", "text"), "body": ("body", "description", "summary", "content")}
+SEPARATORS = ",;\t|"
+TEXT_COLUMNS = ("headline", "body", "title", "text", "description", "summary", "content")
+
+
+class InputError(UsageError):
+    """The whole file is unusable (its columns, its encoding): one line, not one error per row."""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("produce", help="send a JSONL or CSV file of news records to news.raw")
-    p.add_argument("input", help="a .jsonl or .csv file, or - for JSONL on stdin")
+    p.add_argument("input", help="a .jsonl or .csv/.tsv file, or - for JSONL on stdin")
     add_output_arguments(p, kafka_by_default=True)
     p.set_defaults(handler=run_cli)
 
 
+def sniff_dialect(sample: str) -> type[csv.Dialect] | csv.Dialect:
+    """The file's dialect, its separator chosen among , ; tab | by csv.Sniffer; a comma when it cannot tell."""
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=SEPARATORS)
+    except csv.Error:
+        return csv.excel
+
+
+def separator_name(delimiter: str) -> str:
+    return {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}.get(delimiter, repr(delimiter))
+
+
+def csv_rows(path: str) -> Iterator[tuple[int, dict[str, Any] | None, str]]:
+    """(line number, record, "") per CSV row: UTF-8 with or without a byte-order mark, any line ending,
+    the separator sniffed, quoted newlines kept, empty and NaN-like cells dropped, column names trimmed
+    and lower-cased, `title`/`text` read as headline and `description`/`summary` as body."""
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        sample = fh.read(64 * 1024)
+        fh.seek(0)
+        dialect = sniff_dialect(sample)
+        reader = csv.reader(fh, dialect)
+        header = next(reader, None)
+        if header is None:
+            return
+        columns = [name.strip().lstrip("\ufeff").lower() for name in header]
+        if not any(name in TEXT_COLUMNS for name in columns):
+            found = ", ".join(repr(c) for c in columns) or "none"
+            raise InputError(f"{path}: no headline or body column (read with a {separator_name(dialect.delimiter)} "
+                             f"separator, the columns are {found}); name one headline, title, text or body")
+        rename = {}  # the first column of each field's aliases that is present; other aliases pass through
+        for field, names in ALIASES.items():
+            present = [name for name in names if name in columns]
+            if present:
+                rename[present[0]] = field
+        row_start = reader.line_num + 1
+        for row in reader:
+            line_no, row_start = row_start, reader.line_num + 1
+            if not any(cell.strip() for cell in row):
+                continue
+            record: dict[str, Any] = {}
+            for name, cell in zip(columns, row, strict=False):
+                if not name or cell.strip().lower() in MISSING:
+                    continue
+                record.setdefault(rename.get(name, name), cell)
+            for name in CSV_LIST_FIELDS:
+                if isinstance(record.get(name), str):
+                    record[name] = [t.strip() for t in record[name].replace(";", ",").split(",") if t.strip()]
+            yield line_no, record, ""
+
+
 def records(path: str) -> Iterator[tuple[int, dict[str, Any] | None, str]]:
     """(line number, record or None, error) for each non-empty line or CSV row."""
-    if path.endswith(".csv"):
-        with open(path, newline="", encoding="utf-8") as fh:
-            for line_no, row in enumerate(csv.DictReader(fh), start=2):
-                record: dict[str, Any] = {k: v for k, v in row.items() if k and v not in (None, "")}
-                for name in CSV_LIST_FIELDS:
-                    if isinstance(record.get(name), str):
-                        record[name] = [t.strip() for t in record[name].replace(";", ",").split(",") if t.strip()]
-                yield line_no, record, ""
+    if path.endswith((".csv", ".tsv")):
+        yield from csv_rows(path)
         return
     with nullcontext(sys.stdin.buffer) if path == "-" else open(path, "rb") as fh:
         for line_no, raw in enumerate(fh, start=1):
+            if line_no == 1:
+                raw = raw.removeprefix(codecs.BOM_UTF8)  # Notepad and Excel's "UTF-8" write one
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as exc:
@@ -66,18 +124,18 @@ def records(path: str) -> Iterator[tuple[int, dict[str, Any] | None, str]]:
 
 def run_cli(args: argparse.Namespace) -> int:
     if args.input != "-" and not Path(args.input).is_file():
-        print(f"finsentry produce: error: {args.input}: no such file", file=sys.stderr)
-        return 2
-    if args.input != "-" and not args.input.endswith((".jsonl", ".ndjson", ".csv")):
-        print(f"finsentry produce: error: {args.input}: use a .jsonl or .csv file (or - for JSONL on stdin)", file=sys.stderr)
-        return 2
+        raise UsageError(f"{args.input}: no such file")
+    if args.input != "-" and not args.input.endswith((".jsonl", ".ndjson", ".csv", ".tsv")):
+        raise UsageError(f"{args.input}: use a .jsonl or .csv file (or - for JSONL on stdin)")
     sent = bad = 0
     started = time.monotonic()
     try:
         with open_sink(args) as sink:
             for line_no, record, error in records(args.input):
                 if record is not None:
-                    checked = validate(json.dumps(record).encode("utf-8"), time.time())
+                    # The bytes ingest will get, through ingest's own validation: nothing is counted as
+                    # sent that ingest would dead-letter.
+                    checked = validate(encode_value(record), time.time())
                     if isinstance(checked, Rejection):
                         error = f"{checked.reason}: {checked.message}"
                 if error:
@@ -90,15 +148,11 @@ def run_cli(args: argparse.Namespace) -> int:
                     print(f"sent {sent} ({sent / (time.monotonic() - started):.0f}/s)", file=sys.stderr, flush=True)
             sink.flush()
     except SinkError as exc:
-        print(f"finsentry produce: error: {exc}", file=sys.stderr)
-        return 2
+        raise UsageError(str(exc)) from None
     except UnicodeDecodeError as exc:  # CSV is decoded as a whole stream
-        print(f"finsentry produce: error: {args.input}: not UTF-8 ({exc.reason} at byte {exc.start}); "
-              f"{sent} records were sent before it", file=sys.stderr)
-        return 2
+        raise UsageError(f"{args.input}: not UTF-8 ({exc.reason} at byte {exc.start}); re-save it as UTF-8 "
+                         f"(\"CSV UTF-8\" in Excel); {sent} records were sent before it") from None
     except csv.Error as exc:  # e.g. a field over the csv module's size limit; the reader cannot resync
-        print(f"finsentry produce: error: {args.input}: malformed CSV ({exc}); {sent} records were sent before it",
-              file=sys.stderr)
-        return 2
+        raise UsageError(f"{args.input}: malformed CSV ({exc}); {sent} records were sent before it") from None
     print(f"sent {sent} records, skipped {bad} bad lines in {time.monotonic() - started:.1f}s", file=sys.stderr)
     return 0 if sent or not bad else 1
