@@ -59,7 +59,8 @@ class Surge:
             raise ValueError("start must be >= 0 and duration and rate > 0")
         if self.ticker is not None:
             if not _TICKER.fullmatch(self.ticker):
-                raise ValueError(f"bad ticker {self.ticker!r}; use upper-case letters, e.g. ACME")
+                raise ValueError(f"bad ticker {self.ticker!r}: a surge ticker is an upper-case letter, then up to 9 "
+                                 "upper-case letters, digits or '.', e.g. ACME or BRK.B")
             if not _COMPILED[self.topic][self.sentiment].company:
                 raise ValueError(f"{self.topic} has no {self.sentiment} headlines about a company; drop the ticker")
 
