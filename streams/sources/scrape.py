@@ -62,6 +62,8 @@ class FeedState:
     failures: int = 0  # consecutive failed polls
 
 
+# guids that feeds put on every item: never an identity, even on a feed that shows one item at a time.
+PLACEHOLDER_GUIDS = frozenset({"n/a", "na", "none", "null", "undefined", "0", "-", "guid", "id"})
 # Why an entry was not emitted; each is counted per poll.
 SKIP_REASONS = ("already_sent", "duplicate", "unusable", "rejected")
 
@@ -204,23 +206,30 @@ def entry_to_record(feed_url: str, feed: dict[str, Any], entry: dict[str, Any], 
 def entry_keys(feed_url: str, entries: list[dict[str, Any]]) -> list[str | None]:
     """Each entry's identity: its guid, else its link, else a hash of feed, title and raw date; None when
     it has no title and no identity. A guid (or link) shared within this poll by entries with different
-    titles or links is not an identity and is passed over for the next candidate."""
+    titles or links is not an identity and is passed over for the next candidate, as is a placeholder
+    guid (N/A, none, null, ...) even when it appears once."""
 
     def story(entry: dict[str, Any]) -> tuple[str, str]:
         return (entry.get("title") or "", entry.get("link") or "")
 
     claims: dict[tuple[str, str], set[tuple[str, str]]] = {}
+    def candidate(entry: dict[str, Any], kind: str) -> str | None:
+        value = entry.get(kind)
+        if not isinstance(value, str) or not value.strip():
+            return None
+        return None if kind == "id" and value.strip().lower() in PLACEHOLDER_GUIDS else value
+
     for entry in entries:
         for kind in ("id", "link"):
-            value = entry.get(kind)
-            if isinstance(value, str) and value.strip():
+            value = candidate(entry, kind)
+            if value is not None:
                 claims.setdefault((kind, value), set()).add(story(entry) if kind == "id" else story(entry)[:1])
     keys: list[str | None] = []
     for entry in entries:
         key = None
         for kind in ("id", "link"):
-            value = entry.get(kind)
-            if isinstance(value, str) and value.strip() and len(claims[(kind, value)]) == 1:
+            value = candidate(entry, kind)
+            if value is not None and len(claims[(kind, value)]) == 1:
                 key = value
                 break
         if key is None and (entry.get("title") or "").strip():

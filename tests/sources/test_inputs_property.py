@@ -1,6 +1,6 @@
 """Property: every good story, whatever date format, ticker notation and file dialect it comes in,
-is either sent or skipped with a reason by `finsentry produce`, and nothing sent is rejected by
-ingest afterwards (nothing is both counted as sent and dead-lettered downstream).
+is either sent or skipped with a reason by `finsentry produce` and `finsentry scrape`, and nothing
+sent is rejected by ingest afterwards (nothing is both counted as sent and dead-lettered downstream).
 
 Good stories are also expected to be *sent*, with the date and tickers they stated.
 """
@@ -13,6 +13,8 @@ import json
 import re
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -21,7 +23,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from streams.cli import main
+from streams.sources import scrape
+from streams.sources.scrape import Policy, SeenStore, poll_once
 from streams.validation import Story, validate
+from tests.sources.feedserver import FeedServer, Route, serve
 
 WORDS = st.sampled_from(["Acme", "Globex", "Initech", "shares", "rise", "fall", "beats", "misses", "profit", "forecast", "merger", "bank", "rates", "oil"])
 headlines = st.lists(WORDS, min_size=1, max_size=8).map(" ".join)
@@ -144,3 +149,70 @@ def test_good_stories_as_jsonl_are_sent_and_kept(capsys: pytest.CaptureFixture[s
         code, sent, skipped = run_produce(path, capsys)
     assert code == 0
     check(rows, sent, skipped)
+
+
+# --- feeds through the scraper -------------------------------------------------------------------
+
+GUIDS = st.sampled_from(["unique", "placeholder", "none"])
+LINKS = st.sampled_from(["unique", "homepage", "none"])
+
+
+@st.composite
+def feed_items(draw: st.DrawFn) -> tuple[dict, str | None]:
+    """(the item's parts, the published_at the scraper must send or None when the date is unreadable)."""
+    moment = draw(moments)
+    written = draw(st.one_of(
+        st.builds(_rfc2822, st.just(moment), st.sampled_from(sorted(ZONES)), st.booleans()),
+        st.just(moment.strftime("%a, %d %b %Y %H:%M:%S %z")),
+        st.just(moment.strftime("%Y/%m/%d %H:%M:%S")),
+        st.just(moment.isoformat()),
+        st.sampled_from(["yesterday", "27th of Brumaire", "2026-13-45", "Fri, 27 Nov 2026 25:99:00 GMT"]),
+    ))
+    readable = not any(junk in written for junk in ("yesterday", "Brumaire", "-13-", "25:99"))
+    ticker = draw(st.one_of(st.none(), tickers))
+    item = {"headline": draw(headlines), "date": written, "guid": draw(GUIDS), "link": draw(LINKS),
+            "cashtag": None if ticker is None else ticker[1]}
+    return item, moment.isoformat() if readable else None
+
+
+def feed_xml(items: list[dict]) -> bytes:
+    parts = []
+    for n, item in enumerate(items):
+        cashtag = f" ${item['cashtag']}" if item["cashtag"] and item["cashtag"].isalpha() else ""
+        xml = f"<title>{item['headline']} {n}{cashtag}</title><pubDate>{item['date']}</pubDate>"
+        if item["guid"] != "none":
+            xml += f'<guid isPermaLink="false">{"N/A" if item["guid"] == "placeholder" else f"g-{n}"}</guid>'
+        if item["link"] != "none":
+            xml += f"<link>https://wire.example/{'' if item['link'] == 'homepage' else n}</link>"
+        parts.append(f"<item>{xml}</item>")
+    return ('<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>Wire</title>'
+            + "".join(parts) + "</channel></rss>").encode()
+
+
+@pytest.fixture(scope="module")
+def feed_server() -> Iterator[FeedServer]:
+    with serve() as server:
+        yield server
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(feed_items(), min_size=1, max_size=6))
+def test_every_feed_item_is_sent_once_or_skipped_with_a_reason(feed_server: FeedServer,
+                                                                generated: list[tuple[dict, str | None]]) -> None:
+    items = [item for item, _ in generated]
+    path = f"/feed-{uuid.uuid4().hex}"
+    feed_server.routes[path] = Route(feed_xml(items))
+    sent: list[dict] = []
+    with tempfile.TemporaryDirectory() as tmp, scrape.make_client(Policy()) as client, \
+            SeenStore(Path(tmp) / "seen.sqlite") as store:
+        first = poll_once(client, feed_server.url(path), store, sent.append, now=time.time())
+        again = poll_once(client, feed_server.url(path), store, sent.append, now=time.time())
+    # Every item has a distinct title, so every one is a story, sent once, whatever its guid and link.
+    assert (first.new, first.skipped, first.error) == (len(items), 0, None), first
+    assert (again.new, again.skips) == (0, {"already_sent": len(items)})
+    assert len({r["id"] for r in sent}) == len(items)
+    for record, (_, expected_date) in zip(sent, generated, strict=True):
+        story = validate(json.dumps(record, ensure_ascii=False).encode(), time.time())
+        assert isinstance(story, Story), story  # sent, so ingest must keep it
+        assert record.get("published_at") == expected_date, record
+        assert story.published_at_source == ("source" if expected_date else "received")

@@ -62,6 +62,14 @@ def test_items_sharing_a_placeholder_guid_are_three_stories(server: FeedServer, 
     assert again == []
 
 
+def test_a_placeholder_guid_is_no_identity_even_on_a_one_item_feed(server: FeedServer, tmp_path: Path) -> None:
+    server.routes["/one"] = Route(rss('<title>First</title><guid isPermaLink="false">N/A</guid>'))
+    _, first = scrape_once(server, "/one", tmp_path)
+    server.routes["/one"] = Route(rss('<title>Second</title><guid isPermaLink="false">N/A</guid>'))
+    _, second = scrape_once(server, "/one", tmp_path)
+    assert [r["headline"] for r in first + second] == ["First", "Second"]
+
+
 def test_a_headline_only_wire_without_guid_or_link_gives_every_story(server: FeedServer, tmp_path: Path) -> None:
     server.routes["/wire"] = Route(rss(
         "<title>Acme beats estimates</title><description>Acme earned more.</description>"
