@@ -209,8 +209,9 @@ def run_classify(args: argparse.Namespace) -> int:
         raise DataError(f"{args.input}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
     finally:
         stack.close()
-    source = ", ".join(f"{n} from {column!r}" for column, n in used.items()) or "none"
-    print(f"\nclassified {done} ({source}), skipped {skipped} in {time.monotonic() - started:.1f}s", file=sys.stderr)
+    source = ", ".join(f"{column!r} ({n})" for column, n in used.items()) or "none"
+    print(f"\nclassified {done}, skipped {skipped} in {time.monotonic() - started:.1f}s; text from {source}",
+          file=sys.stderr)
     if not done:
         print(f"finsentry classify: nothing classified: no row had text in {wanted}", file=sys.stderr)
         return 1

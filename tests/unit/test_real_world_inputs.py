@@ -78,10 +78,11 @@ def test_a_body_over_the_limit_is_cut_not_rejected() -> None:
 # --- files to `finsentry produce` ----------------------------------------------------------------
 
 
-def produce(path: Path, tmp_path: Path) -> tuple[int, list[dict], str, pytest.CaptureFixture[str] | None]:
+def produce(path: Path, tmp_path: Path) -> tuple[int, list[dict]]:
+    """`finsentry produce FILE -o sent.jsonl`: the exit status and the records sent."""
     out = tmp_path / "sent.jsonl"
     code = main(["produce", str(path), "-o", str(out)])
-    return code, [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()], "", None
+    return code, [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
 
 
 EXCEL_ROWS = [["id", "headline", "tickers", "published_at"],
@@ -103,7 +104,7 @@ def test_an_excel_csv_utf8_export_sends_every_row(tmp_path: Path, separator: str
                                                   capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "export.csv"
     path.write_bytes(excel_csv(separator))
-    code, sent, _, _ = produce(path, tmp_path)
+    code, sent = produce(path, tmp_path)
     assert code == 0, capsys.readouterr().err
     assert [r["id"] for r in sent] == ["x-1", "x-2", "x-3"]
     assert sent[1]["tickers"] == ["GLBX", "ACME"]
@@ -126,7 +127,7 @@ def test_a_misnamed_column_is_one_line_naming_the_columns_found(tmp_path: Path,
 def test_a_jsonl_file_with_a_byte_order_mark_sends_every_record(tmp_path: Path) -> None:
     path = tmp_path / "news.jsonl"
     path.write_bytes(b"\xef\xbb\xbf" + b'{"id": "j-1", "headline": "Acme beats"}\r\n{"id": "j-2", "headline": "Globex"}\r\n')
-    code, sent, _, _ = produce(path, tmp_path)
+    code, sent = produce(path, tmp_path)
     assert code == 0 and [r["id"] for r in sent] == ["j-1", "j-2"]
 
 
@@ -134,7 +135,7 @@ def test_produce_runs_ingest_validation_on_the_bytes_it_sends(tmp_path: Path, ca
     path = tmp_path / "news.jsonl"
     path.write_text(json.dumps({"id": "big", "headline": "Acme", "body": "é" * 40_000}, ensure_ascii=False) + "\n"
                     + json.dumps({"id": "ok", "headline": "Globex"}) + "\n", encoding="utf-8")
-    code, sent, _, _ = produce(path, tmp_path)
+    code, sent = produce(path, tmp_path)
     assert code == 0 and [r["id"] for r in sent] == ["ok"]
     for line in (tmp_path / "sent.jsonl").read_bytes().splitlines():
         assert isinstance(validate(line, time.time()), Story)
@@ -151,7 +152,8 @@ def test_classify_reads_the_headline_of_generated_news_and_says_so(tmp_path: Pat
     assert main(["classify", str(news), str(out)]) == 0
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(rows) == 30 and all("topic" in r for r in rows)
-    assert "classified 30 (30 from 'headline')" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "classified 30, skipped 0" in err and "text from 'headline' (30)" in err
 
 
 def test_classify_with_nothing_to_classify_exits_non_zero(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -165,7 +167,7 @@ def test_classify_falls_back_to_the_body(tmp_path: Path, capsys: pytest.CaptureF
     news = tmp_path / "bodies.csv"
     news.write_text("id;body\r\n1;Acme shares fall after the results\r\n", encoding="utf-8-sig")
     assert main(["classify", str(news), str(tmp_path / "out.jsonl")]) == 0
-    assert "1 from 'body'" in capsys.readouterr().err
+    assert "text from 'body' (1)" in capsys.readouterr().err
 
 
 # --- the command line ----------------------------------------------------------------------------
