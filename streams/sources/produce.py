@@ -26,7 +26,14 @@ CSV_LIST_FIELDS = ("tickers",)
 # Cells that spreadsheets and pandas write for "no value"; such a cell is a missing field.
 MISSING = frozenset({"", "nan", "null", "none", "n/a", "#n/a", "na"})
 # Column names people use for the story's fields (lower-cased, trimmed); the first found wins.
-ALIASES = {"headline": ("headline", "title", "text"), "body": ("body", "description", "summary", "content")}
+ALIASES = {
+    "headline": ("headline", "title", "text"),
+    "body": ("body", "description", "summary", "content"),
+    "published_at": ("published_at", "published", "pubdate", "date", "datetime", "timestamp", "time"),
+    "tickers": ("tickers", "ticker", "symbols", "symbol"),
+    "url": ("url", "link"),
+}
+FIELDS = frozenset({"id", "source", "headline", "body", "url", "published_at", "tickers", "lang", "truncated"})
 SEPARATORS = ",;\t|"
 TEXT_COLUMNS = ("headline", "body", "title", "text", "description", "summary", "content")
 
@@ -57,7 +64,8 @@ def separator_name(delimiter: str) -> str:
 def csv_rows(path: str) -> Iterator[tuple[int, dict[str, Any] | None, str]]:
     """(line number, record, "") per CSV row: UTF-8 with or without a byte-order mark, any line ending,
     the separator sniffed, quoted newlines kept, empty and NaN-like cells dropped, column names trimmed
-    and lower-cased, `title`/`text` read as headline and `description`/`summary` as body."""
+    and lower-cased, common other names read as the fields (ALIASES: `title` as headline, `date` as
+    published_at, `symbol` as tickers, ...); other columns named once in a warning and not sent."""
     with open(path, newline="", encoding="utf-8-sig") as fh:
         sample = fh.read(64 * 1024)
         fh.seek(0)
@@ -76,6 +84,10 @@ def csv_rows(path: str) -> Iterator[tuple[int, dict[str, Any] | None, str]]:
             present = [name for name in names if name in columns]
             if present:
                 rename[present[0]] = field
+        ignored = [name for name in columns if name and rename.get(name, name) not in FIELDS]
+        if ignored:
+            print(f"finsentry: warning: {path}: column(s) {', '.join(repr(c) for c in ignored)} are not story fields "
+                  f"and are not sent (the fields: {', '.join(sorted(FIELDS))})", file=sys.stderr)
         row_start = reader.line_num + 1
         for row in reader:
             line_no, row_start = row_start, reader.line_num + 1
@@ -83,7 +95,7 @@ def csv_rows(path: str) -> Iterator[tuple[int, dict[str, Any] | None, str]]:
                 continue
             record: dict[str, Any] = {}
             for name, cell in zip(columns, row, strict=False):
-                if not name or cell.strip().lower() in MISSING:
+                if not name or name in ignored or cell.strip().lower() in MISSING:
                     continue
                 record.setdefault(rename.get(name, name), cell)
             for name in CSV_LIST_FIELDS:

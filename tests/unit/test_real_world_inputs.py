@@ -124,6 +124,27 @@ def test_a_misnamed_column_is_one_line_naming_the_columns_found(tmp_path: Path,
     assert "semicolon separator" in err and "'id', 'headlines', 'tickers'" in err
 
 
+def test_usual_column_names_are_read_and_other_columns_named_once(tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "export.csv"
+    path.write_text("Title,Date,Symbol,Link,Sector,\nAcme beats,2025-06-10 14:00,ACME,https://w.example/a,Autos,\n"
+                    "Globex slides,Tue 10 Jun 2025,GLBX,,Energy,\n", encoding="utf-8")
+    code, sent = produce(path, tmp_path)
+    assert code == 0
+    assert sent[0] == {"headline": "Acme beats", "published_at": "2025-06-10 14:00", "tickers": ["ACME"],
+                       "url": "https://w.example/a"}
+    assert ingested_date(sent[0]) == ("2025-06-10T14:00:00.000Z", "source")
+    assert ingested_date(sent[1])[1] == "received"  # "Tue 10 Jun 2025" is no format it knows: kept, receive time
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert len(warnings) == 1 and "'sector'" in warnings[0]
+
+
+def ingested_date(record: dict) -> tuple[str, str]:
+    story = validate(json.dumps(record).encode(), NOW)
+    assert isinstance(story, Story)
+    return story.published_at, story.published_at_source
+
+
 def test_a_jsonl_file_with_a_byte_order_mark_sends_every_record(tmp_path: Path) -> None:
     path = tmp_path / "news.jsonl"
     path.write_bytes(b"\xef\xbb\xbf" + b'{"id": "j-1", "headline": "Acme beats"}\r\n{"id": "j-2", "headline": "Globex"}\r\n')
