@@ -118,6 +118,24 @@ def wants_help(argv: Sequence[str]) -> bool:
     return any(arg in ("-h", "--help", "--version") for arg in argv)
 
 
+def check_worker_args(app: object, argv: Sequence[str]) -> None:
+    """Parse the worker's arguments with Faust's own CLI, without running it: a bad option is a usage
+    error (one line, exit 2) at once, not after waiting for a broker or in click's usage block."""
+    import warnings
+
+    import click
+    from faust.cli.faust import cli
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # click 8.2 renames protected_args
+            with cli.make_context("finsentry", ["worker", *argv], obj=app) as ctx:
+                name, command, rest = cli.resolve_command(ctx, [*ctx.protected_args, *ctx.args])
+                command.make_context(name, rest, parent=ctx).close()
+    except click.ClickException as exc:
+        raise CliError(f"worker: {exc.format_message()} (see finsentry worker --help)") from None
+
+
 def run_worker(argv: Sequence[str]) -> int:
     try:
         from streams.app import app, settings
@@ -125,6 +143,7 @@ def run_worker(argv: Sequence[str]) -> int:
         raise CliError(str(exc)) from None
     argv = worker_args(argv)
     if not wants_help(argv):
+        check_worker_args(app, argv)
         wait_for_broker(settings.bootstrap_servers, settings.broker_wait_seconds)
     sys.argv = ["finsentry", "worker", *argv]
     app.main()

@@ -216,6 +216,14 @@ def test_worker_help_needs_no_broker() -> None:
     assert time.monotonic() - started < 60
 
 
+@pytest.mark.parametrize("argv", [["--bogus"], ["-l", "loud"], ["--web-port", "notaport"]])
+def test_a_bad_worker_option_is_one_line_at_once_without_a_broker(argv: list[str]) -> None:
+    nobody = f"kafka://127.0.0.1:{broker.free_port()}"
+    out = finsentry("worker", *argv, env={"FINSENTRY_BROKER": nobody, "FINSENTRY_BROKER_WAIT_SECONDS": "300"})
+    one_line_usage_error(out)
+    assert "finsentry: error: worker: " in out.stderr and "not reachable" not in out.stderr
+
+
 @pytest.mark.parametrize(("given", "faust"), [("warning", "warn"), ("WARNING", "warn"), ("critical", "crit"),
                                               ("info", "info"), ("Debug", "debug")])
 def test_usual_log_level_spellings_are_taken(given: str, faust: str) -> None:
