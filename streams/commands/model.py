@@ -145,10 +145,10 @@ def read_texts(path: str, text_col: str | None) -> Iterator[tuple[int, str | Non
                 text, column = _pick(row, columns)
                 yield line_no, text, row, column
     elif path.endswith((".csv", ".tsv")):
-        from streams.sources.produce import sniff_dialect
+        from streams.sources.produce import KNOWN_COLUMNS, sniff_dialect
 
         with open(path, newline="", encoding="utf-8-sig") as fh:
-            dialect = sniff_dialect(fh.read(64 * 1024))
+            dialect = sniff_dialect(fh.read(64 * 1024), frozenset(columns) | KNOWN_COLUMNS)
             fh.seek(0)
             reader = csv.DictReader(fh, dialect=dialect)
             found = [name.strip() for name in reader.fieldnames or []]

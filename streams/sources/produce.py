@@ -34,6 +34,7 @@ ALIASES = {
     "url": ("url", "link"),
 }
 FIELDS = frozenset({"id", "source", "headline", "body", "url", "published_at", "tickers", "lang", "truncated"})
+KNOWN_COLUMNS = FIELDS | {name for names in ALIASES.values() for name in names}
 SEPARATORS = ",;\t|"
 TEXT_COLUMNS = ("headline", "body", "title", "text", "description", "summary", "content")
 
@@ -49,8 +50,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=run_cli)
 
 
-def sniff_dialect(sample: str) -> type[csv.Dialect] | csv.Dialect:
-    """The file's dialect, its separator chosen among , ; tab | by csv.Sniffer; a comma when it cannot tell."""
+def sniff_dialect(sample: str, known: frozenset[str] | None = None) -> type[csv.Dialect] | csv.Dialect:
+    """The file's dialect. The separator (, ; tab |) is the one that splits the header line into the most
+    `known` column names; when none does, csv.Sniffer's guess; a comma when it cannot tell either.
+    The header decides first because a sniffer weighs every line, and headlines are full of commas."""
+    header = sample.lstrip("\ufeff").splitlines()[0] if sample.strip() else ""
+    if header.strip() and not any(separator in header for separator in SEPARATORS):
+        # One column: every line is one cell, commas in the text and all ("\x1f" never occurs in text).
+        return type("OneColumn", (csv.excel,), {"delimiter": "\x1f"})
+    if known:
+        scores = {}
+        for separator in SEPARATORS:
+            names = next(csv.reader([header], delimiter=separator), [])
+            scores[separator] = sum(name.strip().lower() in known for name in names)
+        best = max(scores, key=lambda sep: scores[sep])
+        if scores[best]:
+            return type("Sniffed", (csv.excel,), {"delimiter": best})
     try:
         return csv.Sniffer().sniff(sample, delimiters=SEPARATORS)
     except csv.Error:
@@ -58,7 +73,8 @@ def sniff_dialect(sample: str) -> type[csv.Dialect] | csv.Dialect:
 
 
 def separator_name(delimiter: str) -> str:
-    return {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}.get(delimiter, repr(delimiter))
+    names = {",": "a comma", ";": "a semicolon", "\t": "a tab", "|": "a pipe", "\x1f": "no"}
+    return f"{names.get(delimiter, repr(delimiter))} separator"
 
 
 def csv_rows(path: str) -> Iterator[tuple[int, dict[str, Any] | None, str]]:
@@ -69,7 +85,7 @@ def csv_rows(path: str) -> Iterator[tuple[int, dict[str, Any] | None, str]]:
     with open(path, newline="", encoding="utf-8-sig") as fh:
         sample = fh.read(64 * 1024)
         fh.seek(0)
-        dialect = sniff_dialect(sample)
+        dialect = sniff_dialect(sample, KNOWN_COLUMNS)
         reader = csv.reader(fh, dialect)
         header = next(reader, None)
         if header is None:
@@ -77,8 +93,8 @@ def csv_rows(path: str) -> Iterator[tuple[int, dict[str, Any] | None, str]]:
         columns = [name.strip().lstrip("\ufeff").lower() for name in header]
         if not any(name in TEXT_COLUMNS for name in columns):
             found = ", ".join(repr(c) for c in columns) or "none"
-            raise InputError(f"{path}: no headline or body column (read with a {separator_name(dialect.delimiter)} "
-                             f"separator, the columns are {found}); name one headline, title, text or body")
+            raise InputError(f"{path}: no headline or body column (read with {separator_name(dialect.delimiter)}, "
+                             f"the columns are {found}); name one headline, title, text or body")
         rename = {}  # the first column of each field's aliases that is present; other aliases pass through
         for field, names in ALIASES.items():
             present = [name for name in names if name in columns]

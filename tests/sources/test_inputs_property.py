@@ -28,7 +28,7 @@ from streams.sources.scrape import Policy, SeenStore, poll_once
 from streams.validation import Story, validate
 from tests.sources.feedserver import FeedServer, Route, serve
 
-WORDS = st.sampled_from(["Acme", "Globex", "Initech", "shares", "rise", "fall", "beats", "misses", "profit", "forecast", "merger", "bank", "rates", "oil"])
+WORDS = st.sampled_from(["Acme", "Globex", "Initech", "shares", "rise", "fall", "beats", "misses", "profit", "forecast", "merger", "bank", "rates", "oil", "Acme,", "says \"no\";", "10%\t", "Q3|Q4", "it's"])
 headlines = st.lists(WORDS, min_size=1, max_size=8).map(" ".join)
 
 # (as written, as ingest keeps it)

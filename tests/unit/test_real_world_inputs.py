@@ -113,6 +113,13 @@ def test_an_excel_csv_utf8_export_sends_every_row(tmp_path: Path, separator: str
     assert "sent 3 records, skipped 0" in capsys.readouterr().err
 
 
+def test_a_one_column_file_keeps_the_commas_in_its_headlines(tmp_path: Path) -> None:
+    path = tmp_path / "headlines.csv"
+    path.write_text("headline\r\nAcme, Globex rise\r\n\"Fed holds, again\"\r\n", encoding="utf-8-sig")
+    code, sent = produce(path, tmp_path)
+    assert code == 0 and [r["headline"] for r in sent] == ["Acme, Globex rise", "Fed holds, again"]
+
+
 def test_a_misnamed_column_is_one_line_naming_the_columns_found(tmp_path: Path,
                                                                 capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "export.csv"
