@@ -1,7 +1,7 @@
 """Issue #15's rows for news.raw values, spreadsheet files and the command line, one test per row.
 
 news.raw rows go through `validate`, the function the ingest agent runs on every record (the same
-rows also run through the agent on the embedded broker in tests/integration/test_real_world_inputs.py);
+rows also run through the agent on the embedded broker in tests/integration/test_real_world_values_on_broker.py);
 file rows go through `finsentry produce` and `finsentry classify`; CLI rows through `finsentry`.
 """
 
