@@ -1,13 +1,15 @@
 """`finsentry`: one console script for the worker, the embedded broker, producers and the model.
 
-`finsentry worker ...` hands its arguments to Faust's own CLI unchanged. Every other subcommand
-ends a bad argument or configuration with one line naming the problem and the fix.
+`finsentry worker ...` hands its arguments to Faust's own CLI, with the usual spellings of log
+levels (`warning`, `critical`) translated to Faust's. Every subcommand ends a usage or configuration
+error with exit status 2 and one line, `finsentry: error: ...` (streams/usage.py).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.metadata
 import socket
 import sys
 import time
@@ -16,6 +18,7 @@ from collections.abc import Callable, Sequence
 from models.data import DataError
 from models.runtime import ModelError
 from streams.settings import SettingsError
+from streams.usage import EXIT_USAGE, PREFIX, UsageError
 
 # Subcommand modules; each exposes register(subparsers) and sets `handler` on its parser.
 COMMANDS = (
@@ -30,13 +33,34 @@ COMMANDS = (
 )
 
 
-class CliError(Exception):
+class CliError(UsageError):
     """A user-facing error: printed as one line, exit status 2."""
 
 
+# Faust's -l/--loglevel takes crit, error, warn, info, debug; people also write these.
+LOG_LEVEL_ALIASES = {"warning": "warn", "critical": "crit", "fatal": "crit", "err": "error", "notice": "info",
+                     "trace": "debug"}
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with the one-line error convention: no usage block, exit status 2 via UsageError."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        where = self.prog.removeprefix("finsentry").strip()
+        raise UsageError(f"{where + ': ' if where else ''}{message} (see {self.prog} --help)")
+
+
+def version() -> str:
+    try:
+        return importlib.metadata.version("finsentry")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="finsentry", description="Streaming monitor for financial news.")
-    sub = root.add_subparsers(dest="command", metavar="COMMAND")
+    root = Parser(prog="finsentry", description="Streaming monitor for financial news.")
+    root.add_argument("--version", action="version", version=f"finsentry {version()}")
+    sub = root.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     sub.add_parser("worker", help="run a Faust worker (Faust's CLI: finsentry worker -l info --web-port 6066)")
     for name in COMMANDS:
         importlib.import_module(name).register(sub)
@@ -70,6 +94,48 @@ def wait_for_broker(servers: Sequence[str], patience: float, sleep: Callable[[fl
         delay, attempt = min(delay * 2, 15.0), attempt + 1
 
 
+def worker_args(argv: Sequence[str]) -> list[str]:
+    """The worker's arguments with log levels spelled as Faust wants them (`warning` -> `warn`)."""
+    out: list[str] = []
+    take_level = False
+    for arg in argv:
+        if take_level:
+            arg = LOG_LEVEL_ALIASES.get(arg.lower(), arg.lower())
+            take_level = False
+        elif arg in ("-l", "--loglevel"):
+            take_level = True
+        elif arg.startswith("--loglevel="):
+            level = arg.partition("=")[2]
+            arg = "--loglevel=" + LOG_LEVEL_ALIASES.get(level.lower(), level.lower())
+        elif arg.startswith("-l") and len(arg) > 2 and not arg.startswith("--"):
+            arg = "-l" + LOG_LEVEL_ALIASES.get(arg[2:].lower(), arg[2:].lower())
+        out.append(arg)
+    return out
+
+
+def wants_help(argv: Sequence[str]) -> bool:
+    """Whether the worker was asked only for help or its version: answered at once, without a broker."""
+    return any(arg in ("-h", "--help", "--version") for arg in argv)
+
+
+def check_worker_args(app: object, argv: Sequence[str]) -> None:
+    """Parse the worker's arguments with Faust's own CLI, without running it: a bad option is a usage
+    error (one line, exit 2) at once, not after waiting for a broker or in click's usage block."""
+    import warnings
+
+    import click
+    from faust.cli.faust import cli
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # click 8.2 renames protected_args
+            with cli.make_context("finsentry", ["worker", *argv], obj=app) as ctx:
+                name, command, rest = cli.resolve_command(ctx, [*ctx.protected_args, *ctx.args])
+                command.make_context(name, rest, parent=ctx).close()
+    except click.ClickException as exc:
+        raise CliError(f"worker: {exc.format_message()} (see finsentry worker --help)") from None
+
+
 def run_worker(argv: Sequence[str]) -> int:
     try:
         from streams.app import app, settings
@@ -78,8 +144,11 @@ def run_worker(argv: Sequence[str]) -> int:
     from streams import worker
     from streams.failures import FAILURES
 
-    wait_for_broker(settings.bootstrap_servers, settings.broker_wait_seconds)
-    worker.prepare(app, settings)
+    argv = worker_args(argv)
+    if not wants_help(argv):
+        check_worker_args(app, argv)
+        wait_for_broker(settings.bootstrap_servers, settings.broker_wait_seconds)
+        worker.prepare(app, settings)
     sys.argv = ["finsentry", "worker", *argv]
     try:
         app.main()
@@ -98,12 +167,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_worker(argv[1:])
         args = parser().parse_args(argv)
         if not getattr(args, "handler", None):
-            parser().print_help()
-            return 2
+            parser().print_help(sys.stderr)
+            return EXIT_USAGE
         return int(args.handler(args) or 0)
-    except (CliError, SettingsError, DataError, ModelError) as exc:
-        print(f"finsentry: error: {exc}", file=sys.stderr)
-        return 2
+    except (UsageError, SettingsError, DataError, ModelError) as exc:
+        print(PREFIX + " ".join(str(exc).split()), file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
 

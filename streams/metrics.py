@@ -29,6 +29,14 @@ RECORDS_REJECTED = Counter(
     "Records a stage rejected and sent to the dead-letter topic, by reason.",
     ["stage", "reason"],
 )
+# Ingest keeps a story whose ticker list names something that is not a ticker; it drops that entry.
+TICKERS_DROPPED = Counter("finsentry_tickers_dropped_total", "Tickers ingest dropped from stories it kept.")
+# Stories kept with the receive time because their own date was missing or unreadable, and stories cut to fit.
+STORIES_ADJUSTED = Counter(
+    "finsentry_stories_adjusted_total",
+    "Stories ingest kept after adjusting them: published_at from the receive time, or text truncated.",
+    ["adjustment"],
+)
 DUPLICATES = Counter(
     "finsentry_duplicates_total", "Records dropped as repeats of an id already processed.", ["stage"]
 )
@@ -153,3 +161,14 @@ def expose_known_series(reasons: tuple[str, ...], receivers: tuple[str, ...], ag
 def ticker_label(ticker: str, watchlist: frozenset[str]) -> str:
     """Keep ticker label cardinality bounded by the configured watch-list."""
     return ticker if ticker in watchlist else OTHER_TICKER
+
+
+def count_adjustments(story: object) -> None:
+    """Count what ingest changed in a story it kept (a streams.validation.Story)."""
+    dropped = len(getattr(story, "dropped_tickers", ()))
+    if dropped:
+        TICKERS_DROPPED.inc(dropped)
+    if getattr(story, "published_at_source", "source") == "received":
+        STORIES_ADJUSTED.labels("received_time").inc()
+    if getattr(story, "truncated", False):
+        STORIES_ADJUSTED.labels("truncated").inc()

@@ -7,7 +7,9 @@ and what it accepts, because a worker that starts half-configured loses data lat
 
 from __future__ import annotations
 
+import difflib
 import os
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -16,6 +18,12 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 ENV_PREFIX = "FINSENTRY_"
+# FINSENTRY_* variables that are not settings but are read elsewhere (the config file's name, the
+# Tansu binary, ONNX Runtime threads, benches); names with these words hold secrets a roster or
+# receivers file points at, and are the user's to choose.
+OTHER_VARIABLES = frozenset({"CONFIG", "TANSU", "ORT_THREADS", "BENCH_CHECKPOINT", "WEBHOOK_SECRET"})
+SECRET_WORDS = ("TOKEN", "SECRET", "PASSWORD", "KEY")
+_warned: set[str] = set()
 
 
 class SettingsError(ValueError):
@@ -156,6 +164,8 @@ class Settings(BaseModel):
             name = key.removeprefix(ENV_PREFIX).lower()
             if name in fields:
                 values[name] = raw if raw != "" else None
+            else:
+                warn_unknown(key, fields)
         values = {k: v for k, v in values.items() if v is not None}
         try:
             return cls(**values)
@@ -168,6 +178,27 @@ class Settings(BaseModel):
                 f"setting {name} (env {ENV_PREFIX}{name.upper()}): {err['msg']}"
                 + (f", got {err.get('input')!r}" if "input" in err and name in fields else "")
             ) from None
+
+
+def unknown_variable_warning(key: str, fields: set[str]) -> str | None:
+    """The warning for a FINSENTRY_* variable that is not a setting, or None when it is read elsewhere."""
+    rest = key.removeprefix(ENV_PREFIX)
+    if rest in OTHER_VARIABLES or any(word in rest for word in SECRET_WORDS):
+        return None
+    known = sorted(ENV_PREFIX + f.upper() for f in fields) + [ENV_PREFIX + v for v in sorted(OTHER_VARIABLES)]
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.75)
+    hint = f"; did you mean {close[0]}?" if close else "; the settings are the fields of streams/settings.py"
+    return f"finsentry: warning: {key} is not a setting and is ignored{hint}"
+
+
+def warn_unknown(key: str, fields: set[str]) -> None:
+    """Warn once per process about a FINSENTRY_* variable that is not a setting (a typo is otherwise silent)."""
+    if key in _warned:
+        return
+    _warned.add(key)
+    message = unknown_variable_warning(key, fields)
+    if message:
+        print(message, file=sys.stderr, flush=True)
 
 
 def _read_file(path: Path) -> dict[str, object]:

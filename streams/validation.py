@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from models.text import cashtags, clean
@@ -32,8 +33,16 @@ REASONS = (
     "oversized", "invalid_utf8", "invalid_json", "not_object", "wrong_type", "missing_text",
     "field_too_long", "bad_timestamp", "bad_url", "bad_id", "bad_ticker", "internal_error",
 )
-_TICKER = re.compile(r"^[A-Z][A-Z0-9.\-]{0,9}$")
-_STRING_FIELDS = ("id", "source", "headline", "body", "url", "lang", "published_at")
+# A ticker: an optional ^ (an index, ^GSPC), a root of 1-10 letters or digits (AAPL, 7203, 005930),
+# then up to two suffixes of '.' or '-' and 1-4 letters or digits (SAP.DE, 0700.HK, BRK.B, RDS-A).
+_TICKER = re.compile(r"^\^?[A-Z0-9]{1,10}(?:[.\-][A-Z0-9]{1,4}){0,2}$")
+TICKER_RULE = ("a ticker is an optional ^ (index), 1-10 letters or digits, then up to two suffixes of "
+               "'.' or '-' and 1-4 letters or digits (AAPL, 7203.T, 0700.HK, BRK.B, ^GSPC); BRK/B is read as BRK.B")
+# ISO 4217 codes people write as cashtags ($USD weakens): a currency, not a listed company.
+CURRENCIES = frozenset(
+    ["USD", "EUR", "GBP", "JPY", "CHF", "CAD", "AUD", "NZD", "CNY", "CNH", "HKD", "SGD", "SEK", "NOK", "DKK", "INR", "KRW", "BRL", "MXN", "ZAR", "RUB", "TRY", "PLN", "CZK", "HUF", "ILS", "AED", "SAR", "THB", "TWD", "IDR", "MYR", "PHP", "VND", "ARS", "CLP", "COP", "PEN", "NGN", "EGP", "KWD", "QAR"]
+)
+_STRING_FIELDS = ("id", "source", "headline", "body", "url", "lang")
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,9 +64,17 @@ class Story:
     tickers: list[str] = field(default_factory=list)
     lang: str | None = None
     received_at: float = 0.0
+    # "source": published_at is the story's own date; "received": it had none, or none that could be
+    # read (or one too far in the future), so the receive time stands in.
+    published_at_source: str = "source"
+    truncated: bool = False  # the headline or body was cut at a word boundary to fit its limit
+    # Tickers the story named that are not tickers by TICKER_RULE: dropped (and counted), story kept.
+    dropped_tickers: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, object]:
-        return asdict(self)
+        data = asdict(self)
+        del data["dropped_tickers"]
+        return data
 
     @property
     def text(self) -> str:
@@ -70,17 +87,121 @@ def stable_id(source: str, url: str | None, headline: str) -> str:
     return f"h-{digest[:32]}"
 
 
+_NUMBER = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$")
+_MONTH_NAMES = ("january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
+                "november", "december")
+# Zone names feeds use beside numeric offsets; anything else is unreadable, never guessed.
+_ZONES = {
+    "UT": 0, "UTC": 0, "GMT": 0, "Z": 0, "WET": 0, "BST": 1, "WEST": 1, "CET": 1, "MET": 1, "CEST": 2,
+    "MEST": 2, "EET": 2, "EEST": 3, "MSK": 3, "IST": 5.5, "SGT": 8, "HKT": 8, "AWST": 8, "JST": 9, "KST": 9,
+    "AEST": 10, "AEDT": 11, "NZST": 12, "NZDT": 13, "EST": -5, "EDT": -4, "CST": -6, "CDT": -5, "MST": -7,
+    "MDT": -6, "PST": -8, "PDT": -7, "AKST": -9, "AKDT": -8, "HST": -10,
+}
+# RFC 2822/5322 (and RFC 822's two-digit years), plus what feeds really write: 12-hour clocks, zone names.
+_RFC2822 = re.compile(
+    r"^(?:[A-Za-z]{3,9},?\s+)?(\d{1,2})\s+([A-Za-z]{3,9})\.?\s+(\d{2}|\d{4}),?\s+(\d{1,2}):(\d{2})(?::(\d{2}))?"
+    r"\s*([AaPp][Mm])?\s*(?:([+-]\d{2}:?\d{2})|([A-Za-z]{1,5}))?\s*(?:\([^)]*\))?$"
+)
+# 2026/11/27 15:07:41 (a naive time: UTC, as for naive ISO 8601)
+_SLASHED = re.compile(r"^(\d{4})/(\d{1,2})/(\d{1,2})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?$")
+
+
+def _from_epoch(value: float) -> datetime:
+    """Epoch seconds, milliseconds, microseconds or nanoseconds, told apart by magnitude: each unit's
+    range up to the year 5000 lies below the next unit's range from 1973 on."""
+    magnitude = abs(value)
+    divisor = 1.0 if magnitude < 1e11 else 1e3 if magnitude < 1e14 else 1e6 if magnitude < 1e17 else 1e9
+    return datetime.fromtimestamp(value / divisor, UTC)
+
+
+def _rfc2822(text: str) -> datetime | None:
+    match = _RFC2822.match(text)
+    if not match:
+        return None
+    day, month_name, year, hour, minute, second, ampm, offset, zone = match.groups()
+    name = month_name.lower()
+    month = next((i for i, full in enumerate(_MONTH_NAMES, start=1) if full.startswith(name)), None)
+    if month is None:
+        raise ValueError(f"unknown month {month_name!r}")
+    hours = int(hour)
+    if ampm:
+        if not 1 <= hours <= 12:
+            raise ValueError(f"hour {hours} with {ampm}")
+        hours = hours % 12 + (12 if ampm.lower() == "pm" else 0)
+    full_year = int(year) if len(year) == 4 else (2000 + int(year) if int(year) < 50 else 1900 + int(year))
+    if offset:
+        digits = offset.replace(":", "")
+        minutes = int(digits[1:3]) * 60 + int(digits[3:5])
+        tz = timezone(timedelta(minutes=-minutes if digits[0] == "-" else minutes))
+    elif zone:
+        if zone.upper() not in _ZONES:
+            raise ValueError(f"unknown time zone {zone!r}")
+        tz = timezone(timedelta(hours=_ZONES[zone.upper()]))
+    else:
+        tz = UTC
+    return datetime(full_year, month, int(day), hours, int(minute), int(second or 0), tzinfo=tz)
+
+
 def parse_time(value: object) -> datetime:
-    """ISO-8601 (a trailing Z allowed) or epoch seconds/milliseconds; naive times are UTC."""
+    """A publication time from what sources send; ValueError when it cannot be read exactly.
+
+    Accepted: ISO 8601 (a trailing Z allowed; naive times are UTC), RFC 2822/5322 as feeds and HTTP
+    write it (zone as an offset or a common name; 12-hour clocks), YYYY/MM/DD [HH:MM[:SS]], and epochs
+    in seconds, milliseconds, microseconds or nanoseconds as numbers or numeric strings. The whole
+    string must match: a prefix that looks like a date is not a date.
+    """
     if isinstance(value, bool):
         raise ValueError("a boolean is not a time")  # noqa: TRY004 - callers treat every bad time alike
     if isinstance(value, int | float):
-        seconds = float(value) / (1000.0 if abs(value) > 1e11 else 1.0)
-        return datetime.fromtimestamp(seconds, UTC)
-    if isinstance(value, str):
-        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    raise ValueError(f"expected an ISO-8601 string or epoch number, got {type(value).__name__}")
+        if not math.isfinite(value):
+            raise ValueError("not a finite number")
+        return _from_epoch(float(value))
+    if not isinstance(value, str):
+        raise ValueError(  # noqa: TRY004 - callers treat every bad time alike
+            f"expected an ISO 8601 or RFC 2822 string or an epoch number, got {type(value).__name__}")
+    text = " ".join(value.split())
+    if not text:
+        raise ValueError("empty")
+    if _NUMBER.match(text):
+        return _from_epoch(float(text))
+    try:
+        parsed = datetime.fromisoformat(re.sub(r"[Zz]$", "+00:00", text))
+    except ValueError:
+        parsed = _rfc2822(text)
+        if parsed is None:
+            slashed = _SLASHED.match(text)
+            if not slashed:
+                raise ValueError("not ISO 8601, RFC 2822 or an epoch number") from None
+            parts = [int(p) if p else 0 for p in slashed.groups()]
+            parsed = datetime(*parts)  # type: ignore[arg-type]
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def normalise_ticker(text: str) -> str:
+    """`$brk/b ` -> `BRK.B`: trimmed, without a leading $, upper-case, a share class's / as '.'."""
+    return text.strip().lstrip("$").upper().replace("/", ".")
+
+
+def is_ticker(text: str) -> bool:
+    return bool(_TICKER.match(text))
+
+
+def truncate_words(text: str, limit: int) -> str:
+    """`text` cut to at most `limit` characters, at the last space in its final fifth when there is one."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit + 1]
+    space = cut.rfind(" ", limit - limit // 5)
+    return (cut[:space] if space > 0 else cut[:limit]).rstrip()
+
+
+def truncate_utf8_words(text: str, max_bytes: int) -> str:
+    """`text` cut so its UTF-8 form fits `max_bytes`, at a word boundary where there is one."""
+    encoded = text.encode("utf-8")
+    if len(encoded) <= max_bytes:
+        return text
+    head = encoded[:max_bytes].decode("utf-8", errors="ignore")
+    return truncate_words(head, len(head) - 1) if len(head) else head
 
 
 def iso(moment: datetime) -> str:
@@ -145,10 +266,11 @@ def validate(value: bytes, received_at: float) -> Story | Rejection:
     body = clean(data.get("body") or "") or None
     if not headline and not body:
         return Rejection("missing_text", "needs a non-empty headline or body")
+    truncated = data.get("truncated") is True
     if len(headline) > MAX_HEADLINE_CHARS:
-        return Rejection("field_too_long", f"headline has {len(headline)} characters; the limit is {MAX_HEADLINE_CHARS}")
+        headline, truncated = truncate_words(headline, MAX_HEADLINE_CHARS), True
     if body and len(body) > MAX_BODY_CHARS:
-        return Rejection("field_too_long", f"body has {len(body)} characters; the limit is {MAX_BODY_CHARS}")
+        body, truncated = truncate_words(body, MAX_BODY_CHARS), True
 
     url: str | None = None
     if data.get("url"):
@@ -157,10 +279,16 @@ def validate(value: bytes, received_at: float) -> Story | Rejection:
         except ValueError as exc:
             return Rejection("bad_url", f"url {data['url'][:100]!r}: {exc}")
 
-    try:
-        published = parse_time(data["published_at"]) if data.get("published_at") is not None else None
-    except (ValueError, OverflowError, OSError) as exc:
-        return Rejection("bad_timestamp", f"published_at {str(data['published_at'])[:60]!r}: {exc}")
+    stamp = data.get("published_at")
+    if stamp is not None and (isinstance(stamp, bool) or not isinstance(stamp, str | int | float)):
+        return Rejection("bad_timestamp", "published_at must be an ISO 8601 or RFC 2822 string or an epoch number "
+                                          f"(s, ms, us or ns), got {type(stamp).__name__}")
+    published: datetime | None = None
+    if stamp is not None and stamp != "":
+        try:
+            published = parse_time(stamp)
+        except (ValueError, OverflowError, OSError):
+            published = None  # an unreadable date never costs the story: the receive time stands in
 
     tickers = data.get("tickers")
     if tickers is None:
@@ -168,12 +296,14 @@ def validate(value: bytes, received_at: float) -> Story | Rejection:
     if not isinstance(tickers, list) or not all(isinstance(t, str) for t in tickers):
         return Rejection("wrong_type", "tickers must be a list of strings")
     merged: dict[str, None] = {}
-    for ticker in [t.strip().lstrip("$").upper() for t in tickers] + cashtags(headline) + cashtags(body or ""):
-        if not _TICKER.match(ticker):
-            return Rejection("bad_ticker", f"ticker {ticker[:20]!r} is not 1-10 letters, digits, '.' or '-'")
+    dropped: list[str] = []
+    named = [normalise_ticker(t) for t in tickers if t.strip()]
+    named += [t for t in cashtags(headline) + cashtags(body or "") if t not in CURRENCIES]
+    for ticker in named:
+        if not is_ticker(ticker) or (ticker not in merged and len(merged) >= MAX_TICKERS):
+            dropped.append(ticker[:20])
+            continue
         merged.setdefault(ticker, None)
-    if len(merged) > MAX_TICKERS:
-        return Rejection("field_too_long", f"{len(merged)} tickers; the limit is {MAX_TICKERS}")
 
     if published is not None and published.timestamp() > received_at + MAX_FUTURE_SKEW:
         published = None
@@ -191,4 +321,27 @@ def validate(value: bytes, received_at: float) -> Story | Rejection:
         tickers=list(merged),
         lang=clean(data.get("lang") or "") or None,
         received_at=received_at,
+        published_at_source="source" if published is not None else "received",
+        truncated=truncated,
+        dropped_tickers=dropped,
     )
+
+
+def fit_record(record: dict[str, object]) -> dict[str, object]:
+    """A source's record with its headline and body cut (at word boundaries) to the limits ingest keeps,
+    and its body cut further if the encoded record would pass MAX_RECORD_BYTES; `truncated: true` when
+    anything was cut. What is cut here is what ingest would cut, so the record a source sends is
+    the story ingest keeps."""
+    out = dict(record)
+    for name, limit in (("headline", MAX_HEADLINE_CHARS), ("body", MAX_BODY_CHARS)):
+        value = out.get(name)
+        if isinstance(value, str) and len(clean(value)) > limit:
+            out[name], out["truncated"] = truncate_words(clean(value), limit), True
+    for _ in range(8):  # JSON escapes make the encoded size a little more than the text's: cut again
+        size = len(json.dumps(out, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+        body = out.get("body")
+        if size <= MAX_RECORD_BYTES or not isinstance(body, str) or not body:
+            break
+        room = len(body.encode("utf-8")) - (size - MAX_RECORD_BYTES) - 64  # 64: the flag, and some slack
+        out["body"], out["truncated"] = truncate_utf8_words(body, max(0, room)), True
+    return out

@@ -22,6 +22,7 @@ from alerts.receivers import Receiver
 from streams import metrics
 from streams.agents.notify import client
 from streams.app import alerts_deadletter_topic, app, case_events_topic, settings
+from streams.usage import config_exit
 
 log = logging.getLogger(__name__)
 MAX_IN_FLIGHT = 8
@@ -39,10 +40,10 @@ def webhook_secret() -> bytes | None:
     try:
         secret = path.read_text().strip()
     except OSError as exc:
-        raise SystemExit(f"finsentry: case_webhook_secret_file (FINSENTRY_CASE_WEBHOOK_SECRET_FILE): "
-                         f"cannot read {path} ({exc.strerror})") from None
+        raise config_exit("case_webhook_secret_file (FINSENTRY_CASE_WEBHOOK_SECRET_FILE): "
+                          f"cannot read {path} ({exc.strerror})") from None
     if not secret:
-        raise SystemExit(f"finsentry: case_webhook_secret_file: {path} is empty; put the shared secret in it")
+        raise config_exit(f"case_webhook_secret_file: {path} is empty; put the shared secret in it")
     return secret.encode()
 
 

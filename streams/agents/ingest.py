@@ -38,4 +38,5 @@ async def ingest(stream) -> None:
             await send_dead_letter(STAGE, result.reason, result.message, value, message)
             continue
         await clean_topic.send(key=result.id.encode("utf-8"), value=clean)
+        metrics.count_adjustments(result)
         metrics.RECORDS_OUT.labels(STAGE).inc()

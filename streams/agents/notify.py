@@ -41,6 +41,7 @@ from streams import metrics
 from streams.app import alerts_deadletter_topic, anomalies_topic, app, settings
 from streams.errors import RecordFault, dead_letter_fault, record_fault, send_dead_letter
 from streams.tables import DurableTable
+from streams.usage import config_exit
 
 log = logging.getLogger(__name__)
 STAGE = "notify"
@@ -59,7 +60,7 @@ def alerting_config() -> AlertingConfig:
     try:
         return load_config(settings.receivers)
     except ConfigError as exc:
-        raise SystemExit(f"finsentry: receivers (FINSENTRY_RECEIVERS): {exc}") from None
+        raise config_exit(f"receivers (FINSENTRY_RECEIVERS): {exc}") from None
 
 
 ALERTING = alerting_config()

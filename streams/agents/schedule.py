@@ -31,6 +31,7 @@ from streams import metrics
 from streams.app import anomalies_topic, app, case_actions_topic, case_events_topic, feedback_topic, settings
 from streams.errors import RecordFault, dead_letter_fault, record_fault, send_dead_letter
 from streams.tables import DurableTable
+from streams.usage import config_exit
 
 log = logging.getLogger(__name__)
 STAGE = "scheduler"
@@ -57,7 +58,7 @@ def roster_watcher() -> RosterWatcher | None:
     try:
         return RosterWatcher(settings.roster)
     except RosterError as exc:  # no earlier roster to keep: refuse to start, like any bad setting
-        raise SystemExit(f"finsentry: roster (FINSENTRY_ROSTER): {exc}") from None
+        raise config_exit(f"roster (FINSENTRY_ROSTER): {exc}") from None
 
 
 WATCHER = roster_watcher()

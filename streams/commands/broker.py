@@ -7,11 +7,21 @@ import signal
 import sys
 
 from streams import broker
+from streams.usage import UsageError
+
+
+def port_arg(lowest: int) -> argparse.FileType:
+    def parse(text: str) -> int:
+        if not text.strip().isdigit() or not lowest <= int(text) <= 65535:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a port number {lowest}-65535")
+        return int(text)
+
+    return parse  # type: ignore[return-value]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("broker", help="run the embedded Kafka-compatible broker (Tansu) on loopback")
-    p.add_argument("--port", type=int, default=9092, help="port on 127.0.0.1 (default 9092; 0 picks a free one)")
+    p.add_argument("--port", type=port_arg(0), default=9092, help="port on 127.0.0.1 (default 9092; 0 picks a free one)")
     p.set_defaults(handler=run)
 
 
@@ -20,16 +30,13 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if not 0 <= args.port <= 65535:
-        raise SystemExit("finsentry broker: --port must be 0-65535")
     # SIGTERM stops like Ctrl-C, from before Tansu starts: Tansu runs in its own session, so a default
     # SIGTERM arriving between its start and this handler would leave it running with nobody to stop it.
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         running = broker.start(args.port or None)
     except broker.BrokerError as exc:
-        print(f"finsentry: error: {exc}", file=sys.stderr)
-        return 2
+        raise UsageError(str(exc)) from None
     except KeyboardInterrupt:
         return 0
     print(f"embedded broker on {running.url} (memory only; Ctrl-C stops it)", file=sys.stderr, flush=True)

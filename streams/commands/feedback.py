@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from streams.settings import ENV_PREFIX, Settings
+from streams.usage import UsageError
 
 POLL_MS = 500
 IDLE_SECONDS = 10.0  # stop if the end offsets promise records that never come
@@ -56,7 +57,7 @@ def read_topic(bootstrap: list[str], topic: str, client_options: dict[str, Any])
     try:
         partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
         if not partitions:
-            raise SystemExit(f"finsentry: error: topic {topic!r} does not exist on {','.join(bootstrap)}")
+            raise UsageError(f"topic {topic!r} does not exist on {','.join(bootstrap)}")
         consumer.assign(partitions)
         consumer.seek_to_beginning(*partitions)
         end = consumer.end_offsets(partitions)

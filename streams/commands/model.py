@@ -14,6 +14,11 @@ from pathlib import Path
 
 from models.data import Columns, DataError
 
+# What `classify` reads when --text-col is not given: a labelled file's text, else a story's headline,
+# else its body (the project's own generated and produced files have headline and body).
+TEXT_FALLBACK = ("text", "headline", "body")
+MISSING_CELLS = frozenset({"", "nan", "null", "none", "n/a", "#n/a", "na"})
+
 
 def _columns(p: argparse.ArgumentParser) -> None:
     p.add_argument("--text-col", default="text", help="text column (default: text)")
@@ -64,7 +69,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("input", help="CSV or JSONL file, or - for JSONL on stdin")
     c.add_argument("output", nargs="?", default=None, help="JSONL output (default stdout)")
     c.add_argument("--model", default=None, help="model directory (default: the shipped model)")
-    c.add_argument("--text-col", default="text")
+    c.add_argument("--text-col", default=None, help=f"column to classify (default: the first of {', '.join(TEXT_FALLBACK)} "
+                   "that a row has)")
     c.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     c.add_argument("--batch-size", type=int, default=256)
     c.set_defaults(handler=run_classify)
@@ -105,32 +111,55 @@ def run_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def read_texts(path: str, text_col: str) -> Iterator[tuple[int, str | None, dict]]:
-    """(line number, text or None when the row has none, row) for CSV or JSONL input."""
+def _pick(row: dict, columns: tuple[str, ...]) -> tuple[str | None, str | None]:
+    """(text, the column it came from) for the first column with a usable text."""
+    for column in columns:
+        value = row.get(column)
+        if isinstance(value, str) and value.strip() and value.strip().lower() not in MISSING_CELLS:
+            return value, column
+    return None, None
+
+
+def read_texts(path: str, text_col: str | None) -> Iterator[tuple[int, str | None, dict, str | None]]:
+    """(line number, text or None when the row has none, row, column used) for CSV or JSONL input.
+
+    With `text_col` only that column is read; without it, the first of TEXT_FALLBACK a row has.
+    """
+    columns = (text_col,) if text_col else TEXT_FALLBACK
     if path == "-" or path.endswith((".jsonl", ".ndjson", ".json")):
-        with nullcontext(sys.stdin) if path == "-" else open(path, encoding="utf-8") as fh:
+        with nullcontext(sys.stdin) if path == "-" else open(path, encoding="utf-8-sig") as fh:
             for line_no, line in enumerate(fh, start=1):
                 if not line.strip():
                     continue
                 try:
                     row = json.loads(line)
                 except json.JSONDecodeError as exc:
-                    yield line_no, None, {"error": f"not JSON: {exc.msg}"}
+                    yield line_no, None, {"error": f"not JSON: {exc.msg}"}, None
                     continue
                 except RecursionError:
-                    yield line_no, None, {"error": "not JSON: nested too deeply"}
+                    yield line_no, None, {"error": "not JSON: nested too deeply"}, None
                     continue
-                text = row.get(text_col) if isinstance(row, dict) else None
-                yield line_no, text if isinstance(text, str) and text.strip() else None, row if isinstance(row, dict) else {}
-    elif path.endswith(".csv"):
-        with open(path, newline="", encoding="utf-8") as fh:
-            reader = csv.DictReader(fh)
-            if reader.fieldnames is None or text_col not in reader.fieldnames:
-                raise DataError(f"{path}: no {text_col!r} column (found {reader.fieldnames}); name it with --text-col")
+                if not isinstance(row, dict):
+                    yield line_no, None, {}, None
+                    continue
+                text, column = _pick(row, columns)
+                yield line_no, text, row, column
+    elif path.endswith((".csv", ".tsv")):
+        from streams.sources.produce import KNOWN_COLUMNS, sniff_dialect
+
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            dialect = sniff_dialect(fh.read(64 * 1024), frozenset(columns) | KNOWN_COLUMNS)
+            fh.seek(0)
+            reader = csv.DictReader(fh, dialect=dialect)
+            found = [name.strip() for name in reader.fieldnames or []]
+            reader.fieldnames = found
+            if not any(c in found for c in columns):
+                raise DataError(f"{path}: no {' or '.join(repr(c) for c in columns)} column (found "
+                                f"{', '.join(repr(c) for c in found) or 'none'}); name it with --text-col")
             try:
                 for line_no, row in enumerate(reader, start=2):
-                    text = row.get(text_col)
-                    yield line_no, text if text and text.strip() else None, row
+                    text, column = _pick(row, columns)
+                    yield line_no, text, row, column
             except csv.Error as exc:
                 raise DataError(f"{path}: malformed CSV at line {reader.line_num}: {exc}") from None
     else:
@@ -147,6 +176,7 @@ def run_classify(args: argparse.Namespace) -> int:
     stack = ExitStack()
     out = stack.enter_context(open(args.output, "w", encoding="utf-8")) if args.output else sys.stdout  # noqa: SIM115
     done = skipped = 0
+    used: dict[str, int] = {}
     started = time.monotonic()
     # (line, text or None, error): rows without text keep their place so output stays in input order.
     pending: list[tuple[int, str | None, str]] = []
@@ -164,10 +194,13 @@ def run_classify(args: argparse.Namespace) -> int:
         print(f"\rclassified {done} ({rate:.0f}/s), skipped {skipped}", end="", file=sys.stderr, flush=True)
 
     try:
-        for line_no, text, row in read_texts(args.input, args.text_col):
+        wanted = args.text_col or " or ".join(TEXT_FALLBACK)
+        for line_no, text, row, column in read_texts(args.input, args.text_col):
             if text is None:
                 skipped += 1
-            pending.append((line_no, text, row.get("error") or f"no text in {args.text_col!r}"))
+            else:
+                used[column or ""] = used.get(column or "", 0) + 1
+            pending.append((line_no, text, row.get("error") or f"no text in {wanted}"))
             if len(pending) >= args.batch_size * 4:
                 flush()
         if pending:
@@ -176,5 +209,10 @@ def run_classify(args: argparse.Namespace) -> int:
         raise DataError(f"{args.input}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
     finally:
         stack.close()
-    print(f"\nclassified {done}, skipped {skipped} in {time.monotonic() - started:.1f}s", file=sys.stderr)
+    source = ", ".join(f"{column!r} ({n})" for column, n in used.items()) or "none"
+    print(f"\nclassified {done}, skipped {skipped} in {time.monotonic() - started:.1f}s; text from {source}",
+          file=sys.stderr)
+    if not done:
+        print(f"finsentry classify: nothing classified: no row had text in {wanted}", file=sys.stderr)
+        return 1
     return 0

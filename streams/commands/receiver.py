@@ -16,13 +16,15 @@ from typing import TextIO
 from aiohttp import web
 
 from alerts.signing import verify
+from streams.commands.broker import port_arg
+from streams.usage import UsageError
 
 MAX_BODY = 1024 * 1024
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("receiver", help="demo webhook receiver: verify signatures, print alerts")
-    p.add_argument("--port", type=int, default=9000, help="port to listen on (default 9000)")
+    p.add_argument("--port", type=port_arg(1), default=9000, help="port to listen on (default 9000)")
     p.add_argument("--host", default="0.0.0.0", help="address to bind (default 0.0.0.0)")
     p.add_argument("--secret-env", default="FINSENTRY_WEBHOOK_SECRET",
                    help="environment variable holding the shared secret (default FINSENTRY_WEBHOOK_SECRET)")
@@ -60,13 +62,10 @@ def application(secret: bytes, out: TextIO = sys.stdout) -> web.Application:
 
 
 def run(args: argparse.Namespace) -> int:
-    if not 0 < args.port <= 65535:
-        raise SystemExit("finsentry receiver: --port must be 1-65535")
     secret = os.environ.get(args.secret_env, "")
     if not secret:
-        print(f"finsentry: error: environment variable {args.secret_env} is unset or empty; export the shared "
-              "secret the workers' receivers file names", file=sys.stderr)
-        return 2
+        raise UsageError(f"environment variable {args.secret_env} is unset or empty; export the shared "
+                         "secret the workers' receivers file names")
     print(f"receiver on http://{args.host}:{args.port}/ (secret from {args.secret_env})", file=sys.stderr, flush=True)
     web.run_app(application(secret.encode()), host=args.host, port=args.port, print=None)
     return 0

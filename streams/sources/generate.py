@@ -26,6 +26,7 @@ from streams.sources import catalog
 from streams.sources.catalog import COMPANIES, IPO_CANDIDATES, SENTIMENTS, TOPICS, Company
 from streams.sources.kafka_sink import SinkError
 from streams.sources.output import add_output_arguments, open_sink
+from streams.usage import UsageError
 
 # Where simulated time starts when the caller gives no start: fixed, so a seed fixes every byte.
 EPOCH = datetime(2024, 1, 2, 14, 30, tzinfo=UTC)
@@ -58,7 +59,8 @@ class Surge:
             raise ValueError("start must be >= 0 and duration and rate > 0")
         if self.ticker is not None:
             if not _TICKER.fullmatch(self.ticker):
-                raise ValueError(f"bad ticker {self.ticker!r}; use upper-case letters, e.g. ACME")
+                raise ValueError(f"bad ticker {self.ticker!r}: a surge ticker is an upper-case letter, then up to 9 "
+                                 "upper-case letters, digits or '.', e.g. ACME or BRK.B")
             if not _COMPILED[self.topic][self.sentiment].company:
                 raise ValueError(f"{self.topic} has no {self.sentiment} headlines about a company; drop the ticker")
 
@@ -374,7 +376,8 @@ def _hostile(kind: str, rng: random.Random, n: int) -> bytes:
     if kind == "oversized":
         return dump({"id": ident, "source": "Finwire", "headline": "A" * OVERSIZED_BYTES})
     if kind == "bad_published_at":
-        stamp = rng.choice(("yesterday", "2024-13-45T25:61:00Z", "1700000000"))
+        # Not a date of any kind: an unreadable date string is kept with the receive time, a wrong type is not.
+        stamp = rng.choice((True, ["2024-01-02T14:30:00Z"], {"when": "yesterday"}))
         return dump({"id": ident, "source": "Finwire", "headline": "Acme shares fall", "published_at": stamp})
     if kind == "control_chars_only":
         return dump({"id": ident, "source": "Finwire", "headline": "\x00\x01\x07\x1b\x7f", "body": "\u200b\t\r\n"})
@@ -466,11 +469,9 @@ def run_cli(args: argparse.Namespace) -> int:
                     last_report = time.monotonic()
                     print(f"generate: {sent}/{args.count} records ({planted} surge)", file=sys.stderr)
     except SinkError as exc:
-        print(f"finsentry generate: {exc}", file=sys.stderr)
-        return 1
+        raise UsageError(str(exc)) from None
     except OSError as exc:
-        print(f"finsentry generate: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
-        return 1
+        raise UsageError(f"cannot write {args.output}: {exc.strerror or exc}") from None
     except KeyboardInterrupt:
         print(f"generate: interrupted after {sent} records", file=sys.stderr)
         return 130

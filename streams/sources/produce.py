@@ -7,6 +7,7 @@ with its line number (and skipped and counted) instead of surfacing later in the
 from __future__ import annotations
 
 import argparse
+import codecs
 import csv
 import json
 import sys
@@ -16,33 +17,118 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
-from streams.sources.kafka_sink import SinkError
+from streams.sources.kafka_sink import SinkError, encode_value
 from streams.sources.output import add_output_arguments, open_sink
+from streams.usage import UsageError
 from streams.validation import Rejection, validate
 
 CSV_LIST_FIELDS = ("tickers",)
+# Cells that spreadsheets and pandas write for "no value"; such a cell is a missing field.
+MISSING = frozenset({"", "nan", "null", "none", "n/a", "#n/a", "na"})
+# Column names people use for the story's fields (lower-cased, trimmed); the first found wins.
+ALIASES = {
+    "headline": ("headline", "title", "text"),
+    "body": ("body", "description", "summary", "content"),
+    "published_at": ("published_at", "published", "pubdate", "date", "datetime", "timestamp", "time"),
+    "tickers": ("tickers", "ticker", "symbols", "symbol"),
+    "url": ("url", "link"),
+}
+FIELDS = frozenset({"id", "source", "headline", "body", "url", "published_at", "tickers", "lang", "truncated"})
+KNOWN_COLUMNS = FIELDS | {name for names in ALIASES.values() for name in names}
+SEPARATORS = ",;\t|"
+TEXT_COLUMNS = ("headline", "body", "title", "text", "description", "summary", "content")
+
+
+class InputError(UsageError):
+    """The whole file is unusable (its columns, its encoding): one line, not one error per row."""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("produce", help="send a JSONL or CSV file of news records to news.raw")
-    p.add_argument("input", help="a .jsonl or .csv file, or - for JSONL on stdin")
+    p.add_argument("input", help="a .jsonl or .csv/.tsv file, or - for JSONL on stdin")
     add_output_arguments(p, kafka_by_default=True)
     p.set_defaults(handler=run_cli)
 
 
+def sniff_dialect(sample: str, known: frozenset[str] | None = None) -> type[csv.Dialect] | csv.Dialect:
+    """The file's dialect. The separator (, ; tab |) is the one that splits the header line into the most
+    `known` column names; when none does, csv.Sniffer's guess; a comma when it cannot tell either.
+    The header decides first because a sniffer weighs every line, and headlines are full of commas."""
+    header = sample.lstrip("\ufeff").splitlines()[0] if sample.strip() else ""
+    if header.strip() and not any(separator in header for separator in SEPARATORS):
+        # One column: every line is one cell, commas in the text and all ("\x1f" never occurs in text).
+        return type("OneColumn", (csv.excel,), {"delimiter": "\x1f"})
+    if known:
+        scores = {}
+        for separator in SEPARATORS:
+            names = next(csv.reader([header], delimiter=separator), [])
+            scores[separator] = sum(name.strip().lower() in known for name in names)
+        best = max(scores, key=lambda sep: scores[sep])
+        if scores[best]:
+            return type("Sniffed", (csv.excel,), {"delimiter": best})
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=SEPARATORS)
+    except csv.Error:
+        return csv.excel
+
+
+def separator_name(delimiter: str) -> str:
+    names = {",": "a comma", ";": "a semicolon", "\t": "a tab", "|": "a pipe", "\x1f": "no"}
+    return f"{names.get(delimiter, repr(delimiter))} separator"
+
+
+def csv_rows(path: str) -> Iterator[tuple[int, dict[str, Any] | None, str]]:
+    """(line number, record, "") per CSV row: UTF-8 with or without a byte-order mark, any line ending,
+    the separator sniffed, quoted newlines kept, empty and NaN-like cells dropped, column names trimmed
+    and lower-cased, common other names read as the fields (ALIASES: `title` as headline, `date` as
+    published_at, `symbol` as tickers, ...); other columns named once in a warning and not sent."""
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        sample = fh.read(64 * 1024)
+        fh.seek(0)
+        dialect = sniff_dialect(sample, KNOWN_COLUMNS)
+        reader = csv.reader(fh, dialect)
+        header = next(reader, None)
+        if header is None:
+            return
+        columns = [name.strip().lstrip("\ufeff").lower() for name in header]
+        if not any(name in TEXT_COLUMNS for name in columns):
+            found = ", ".join(repr(c) for c in columns) or "none"
+            raise InputError(f"{path}: no headline or body column (read with {separator_name(dialect.delimiter)}, "
+                             f"the columns are {found}); name one headline, title, text or body")
+        rename = {}  # the first column of each field's aliases that is present; other aliases pass through
+        for field, names in ALIASES.items():
+            present = [name for name in names if name in columns]
+            if present:
+                rename[present[0]] = field
+        ignored = [name for name in columns if name and rename.get(name, name) not in FIELDS]
+        if ignored:
+            print(f"finsentry: warning: {path}: column(s) {', '.join(repr(c) for c in ignored)} are not story fields "
+                  f"and are not sent (the fields: {', '.join(sorted(FIELDS))})", file=sys.stderr)
+        row_start = reader.line_num + 1
+        for row in reader:
+            line_no, row_start = row_start, reader.line_num + 1
+            if not any(cell.strip() for cell in row):
+                continue
+            record: dict[str, Any] = {}
+            for name, cell in zip(columns, row, strict=False):
+                if not name or name in ignored or cell.strip().lower() in MISSING:
+                    continue
+                record.setdefault(rename.get(name, name), cell)
+            for name in CSV_LIST_FIELDS:
+                if isinstance(record.get(name), str):
+                    record[name] = [t.strip() for t in record[name].replace(";", ",").split(",") if t.strip()]
+            yield line_no, record, ""
+
+
 def records(path: str) -> Iterator[tuple[int, dict[str, Any] | None, str]]:
     """(line number, record or None, error) for each non-empty line or CSV row."""
-    if path.endswith(".csv"):
-        with open(path, newline="", encoding="utf-8") as fh:
-            for line_no, row in enumerate(csv.DictReader(fh), start=2):
-                record: dict[str, Any] = {k: v for k, v in row.items() if k and v not in (None, "")}
-                for name in CSV_LIST_FIELDS:
-                    if isinstance(record.get(name), str):
-                        record[name] = [t.strip() for t in record[name].replace(";", ",").split(",") if t.strip()]
-                yield line_no, record, ""
+    if path.endswith((".csv", ".tsv")):
+        yield from csv_rows(path)
         return
     with nullcontext(sys.stdin.buffer) if path == "-" else open(path, "rb") as fh:
         for line_no, raw in enumerate(fh, start=1):
+            if line_no == 1:
+                raw = raw.removeprefix(codecs.BOM_UTF8)  # Notepad and Excel's "UTF-8" write one
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as exc:
@@ -66,18 +152,18 @@ def records(path: str) -> Iterator[tuple[int, dict[str, Any] | None, str]]:
 
 def run_cli(args: argparse.Namespace) -> int:
     if args.input != "-" and not Path(args.input).is_file():
-        print(f"finsentry produce: error: {args.input}: no such file", file=sys.stderr)
-        return 2
-    if args.input != "-" and not args.input.endswith((".jsonl", ".ndjson", ".csv")):
-        print(f"finsentry produce: error: {args.input}: use a .jsonl or .csv file (or - for JSONL on stdin)", file=sys.stderr)
-        return 2
+        raise UsageError(f"{args.input}: no such file")
+    if args.input != "-" and not args.input.endswith((".jsonl", ".ndjson", ".csv", ".tsv")):
+        raise UsageError(f"{args.input}: use a .jsonl or .csv file (or - for JSONL on stdin)")
     sent = bad = 0
     started = time.monotonic()
     try:
         with open_sink(args) as sink:
             for line_no, record, error in records(args.input):
                 if record is not None:
-                    checked = validate(json.dumps(record).encode("utf-8"), time.time())
+                    # The bytes ingest will get, through ingest's own validation: nothing is counted as
+                    # sent that ingest would dead-letter.
+                    checked = validate(encode_value(record), time.time())
                     if isinstance(checked, Rejection):
                         error = f"{checked.reason}: {checked.message}"
                 if error:
@@ -90,15 +176,11 @@ def run_cli(args: argparse.Namespace) -> int:
                     print(f"sent {sent} ({sent / (time.monotonic() - started):.0f}/s)", file=sys.stderr, flush=True)
             sink.flush()
     except SinkError as exc:
-        print(f"finsentry produce: error: {exc}", file=sys.stderr)
-        return 2
+        raise UsageError(str(exc)) from None
     except UnicodeDecodeError as exc:  # CSV is decoded as a whole stream
-        print(f"finsentry produce: error: {args.input}: not UTF-8 ({exc.reason} at byte {exc.start}); "
-              f"{sent} records were sent before it", file=sys.stderr)
-        return 2
+        raise UsageError(f"{args.input}: not UTF-8 ({exc.reason} at byte {exc.start}); re-save it as UTF-8 "
+                         f"(\"CSV UTF-8\" in Excel); {sent} records were sent before it") from None
     except csv.Error as exc:  # e.g. a field over the csv module's size limit; the reader cannot resync
-        print(f"finsentry produce: error: {args.input}: malformed CSV ({exc}); {sent} records were sent before it",
-              file=sys.stderr)
-        return 2
+        raise UsageError(f"{args.input}: malformed CSV ({exc}); {sent} records were sent before it") from None
     print(f"sent {sent} records, skipped {bad} bad lines in {time.monotonic() - started:.1f}s", file=sys.stderr)
     return 0 if sent or not bad else 1

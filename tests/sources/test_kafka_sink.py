@@ -1,12 +1,12 @@
 from __future__ import annotations
 
-import argparse
 import socket
 import time
 
 import pytest
 
-from streams.sources import generate, kafka_sink
+from streams.cli import main
+from streams.sources import kafka_sink
 from streams.sources.kafka_sink import KafkaSink, SinkError, bootstrap_servers, encode_value
 
 
@@ -56,10 +56,8 @@ def test_generate_cli_reports_unreachable_broker_in_one_line(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setitem(kafka_sink.PRODUCER_DEFAULTS, "bootstrap_timeout_ms", 500)
-    parser = argparse.ArgumentParser(prog="finsentry")
-    generate.register(parser.add_subparsers(dest="command"))
     url = f"kafka://127.0.0.1:{closed_port()}"
-    args = parser.parse_args(["generate", "--count", "5", "--to-kafka", "--broker", url])
-    assert args.handler(args) == 1
+    # An unreachable broker is a configuration error: exit status 2 and one line, as in every subcommand.
+    assert main(["generate", "--count", "5", "--to-kafka", "--broker", url]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("finsentry generate: cannot deliver") and url in err[0]
+    assert len(err) == 1 and err[0].startswith("finsentry: error: cannot deliver") and url in err[0]

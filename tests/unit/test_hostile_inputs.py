@@ -96,7 +96,7 @@ def test_produce_reports_every_bad_line_or_fails_in_one_line(tmp_path: Path, cap
 def test_classify_input_rows_are_read_or_refused(tmp_path: Path, lines: list[bytes], ext: str) -> None:
     source = write_lines(tmp_path, "in" + ext, ([b"text,id"] if ext == ".csv" else []) + lines)
     try:
-        for _, text, row in read_texts(str(source), "text"):
+        for _, text, row, _column in read_texts(str(source), "text"):
             assert text is None or isinstance(text, str)
             assert isinstance(row, dict)
     except (DataError, UnicodeDecodeError):  # run_classify turns the latter into a DataError too

@@ -30,3 +30,18 @@ def test_raw_schema_rejects_what_ingest_rejects():
                 {"headline": "x", "url": "ftp://a"}):
         with pytest.raises(jsonschema.ValidationError):
             jsonschema.validate(bad, schema)
+
+
+def test_raw_schema_accepts_real_world_values_that_ingest_accepts():
+    schema = json.loads((SCHEMAS / "news.raw.schema.json").read_text())
+    scored = json.loads((SCHEMAS / "news.scored.schema.json").read_text())
+    for good in ({"headline": "Toyota", "tickers": ["7203.T", "0700.HK", "005930.KS", "BRK/B", "^GSPC", "$sap.de"]},
+                 {"headline": "x", "published_at": "Tue, 10 Jun 2025 14:00:00 GMT"},
+                 {"headline": "x", "published_at": 1_749_564_000_000_000},
+                 {"headline": "x", "body": "word " * 5000, "truncated": True}):
+        jsonschema.validate(good, schema)
+        story = validate(json.dumps(good).encode(), 1.8e9)
+        assert isinstance(story, Story)
+        jsonschema.validate({**story.to_json(), "topic": "Earnings", "topic_confidence": 0.5, "sentiment": "neutral",
+                             "sentiment_score": 0.0, "confidence": 0.5, "model_version": "m", "scored_at": "2025-06-10T14:00:00Z"},
+                            scored)

@@ -1,0 +1,265 @@
+"""Issue #15's rows for news.raw values, spreadsheet files and the command line, one test per row.
+
+news.raw rows go through `validate`, the function the ingest agent runs on every record (the same
+rows also run through the agent on the embedded broker in tests/integration/test_real_world_values_on_broker.py);
+file rows go through `finsentry produce` and `finsentry classify`; CLI rows through `finsentry`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from streams import broker
+from streams.cli import main, worker_args
+from streams.settings import Settings
+from streams.validation import Story, validate
+
+ROOT = Path(__file__).resolve().parents[2]
+NOW = 1_800_000_000.0
+
+
+def ok(value: dict) -> Story:
+    result = validate(json.dumps(value).encode(), NOW)
+    assert isinstance(result, Story), result
+    return result
+
+
+# --- news.raw values -----------------------------------------------------------------------------
+
+
+def test_toyota_on_the_tokyo_exchange_is_a_ticker() -> None:
+    story = ok({"headline": "Toyota raises profit forecast", "tickers": ["7203.T"]})
+    assert story.tickers == ["7203.T"]
+
+
+def test_hong_kong_korean_and_share_class_tickers_are_accepted() -> None:
+    story = ok({"headline": "Asia and Berkshire", "tickers": ["0700.HK", "005930.KS", "BRK/B", "SAP.DE", "^GSPC"]})
+    assert story.tickers == ["0700.HK", "005930.KS", "BRK.B", "SAP.DE", "^GSPC"]
+    assert story.dropped_tickers == []
+
+
+def test_a_currency_cashtag_is_not_a_ticker() -> None:
+    assert ok({"headline": "$USD weakens"}).tickers == []
+    assert ok({"headline": "$USD weakens as $AAPL gains"}).tickers == ["AAPL"]
+
+
+def test_an_unusable_ticker_is_dropped_and_the_message_states_the_rule() -> None:
+    from streams.validation import TICKER_RULE
+
+    story = ok({"headline": "Acme", "tickers": ["ACME", "not a ticker"]})
+    assert (story.tickers, story.dropped_tickers) == (["ACME"], ["NOT A TICKER"])
+    assert "7203.T" in TICKER_RULE and "BRK/B" in TICKER_RULE
+
+
+def test_an_rfc_2822_published_at_is_accepted() -> None:
+    story = ok({"headline": "x", "published_at": "Tue, 10 Jun 2025 14:00:00 GMT"})
+    assert (story.published_at, story.published_at_source) == ("2025-06-10T14:00:00.000Z", "source")
+
+
+@pytest.mark.parametrize("stamp", [1_749_564_000, 1_749_564_000_000, 1_749_564_000_000_000,
+                                   1_749_564_000_000_000_000, "1749564000", "1749564000000",
+                                   "1749564000000000", "1749564000000000000", "1749564000.0"])
+def test_epochs_in_any_unit_as_numbers_or_numeric_strings_are_accepted(stamp: int | str) -> None:
+    assert ok({"headline": "x", "published_at": stamp}).published_at == "2025-06-10T14:00:00.000Z"
+
+
+def test_a_body_over_the_limit_is_cut_not_rejected() -> None:
+    story = ok({"headline": "Annual report", "body": ("revenue rose in the quarter " * 1000)[:25_799]})
+    assert story.truncated and len(story.body or "") <= 20_000
+
+
+# --- files to `finsentry produce` ----------------------------------------------------------------
+
+
+def produce(path: Path, tmp_path: Path) -> tuple[int, list[dict]]:
+    """`finsentry produce FILE -o sent.jsonl`: the exit status and the records sent."""
+    out = tmp_path / "sent.jsonl"
+    code = main(["produce", str(path), "-o", str(out)])
+    return code, [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+
+
+EXCEL_ROWS = [["id", "headline", "tickers", "published_at"],
+              ["x-1", "Acme beats estimates", "ACME", "2025-06-10T14:00:00Z"],
+              ["x-2", "Globex slides, again", "GLBX;ACME", "Tue, 10 Jun 2025 14:05:00 GMT"],
+              ["x-3", "Initech says\nmore later", "NaN", ""]]
+
+
+def excel_csv(separator: str) -> bytes:
+    def cell(text: str) -> str:
+        return f'"{text}"' if any(c in text for c in (separator, "\n", '"', ";", ",")) else text
+
+    lines = [separator.join(cell(c) for c in row) for row in EXCEL_ROWS]
+    return "\ufeff".encode() + "\r\n".join(lines).encode("utf-8") + b"\r\n"
+
+
+@pytest.mark.parametrize("separator", [",", ";", "\t"])
+def test_an_excel_csv_utf8_export_sends_every_row(tmp_path: Path, separator: str,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "export.csv"
+    path.write_bytes(excel_csv(separator))
+    code, sent = produce(path, tmp_path)
+    assert code == 0, capsys.readouterr().err
+    assert [r["id"] for r in sent] == ["x-1", "x-2", "x-3"]
+    assert sent[1]["tickers"] == ["GLBX", "ACME"]
+    assert sent[2]["headline"] == "Initech says\nmore later"  # a quoted newline stays in its cell
+    assert "tickers" not in sent[2] and "published_at" not in sent[2]  # NaN and empty cells are missing
+    assert "sent 3 records, skipped 0" in capsys.readouterr().err
+
+
+def test_a_one_column_file_keeps_the_commas_in_its_headlines(tmp_path: Path) -> None:
+    path = tmp_path / "headlines.csv"
+    path.write_text("headline\r\nAcme, Globex rise\r\n\"Fed holds, again\"\r\n", encoding="utf-8-sig")
+    code, sent = produce(path, tmp_path)
+    assert code == 0 and [r["headline"] for r in sent] == ["Acme, Globex rise", "Fed holds, again"]
+
+
+def test_a_misnamed_column_is_one_line_naming_the_columns_found(tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "export.csv"
+    path.write_text("id;Headlines;tickers\r\nx-1;Acme beats;ACME\r\nx-2;Globex slides;GLBX\r\n", encoding="utf-8")
+    assert main(["produce", str(path), "-o", str(tmp_path / "sent.jsonl")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0
+    assert err.startswith("finsentry: error: ")
+    assert "semicolon separator" in err and "'id', 'headlines', 'tickers'" in err
+
+
+def test_usual_column_names_are_read_and_other_columns_named_once(tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "export.csv"
+    path.write_text("Title,Date,Symbol,Link,Sector,\nAcme beats,2025-06-10 14:00,ACME,https://w.example/a,Autos,\n"
+                    "Globex slides,Tue 10 Jun 2025,GLBX,,Energy,\n", encoding="utf-8")
+    code, sent = produce(path, tmp_path)
+    assert code == 0
+    assert sent[0] == {"headline": "Acme beats", "published_at": "2025-06-10 14:00", "tickers": ["ACME"],
+                       "url": "https://w.example/a"}
+    assert ingested_date(sent[0]) == ("2025-06-10T14:00:00.000Z", "source")
+    assert ingested_date(sent[1])[1] == "received"  # "Tue 10 Jun 2025" is no format it knows: kept, receive time
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert len(warnings) == 1 and "'sector'" in warnings[0]
+
+
+def ingested_date(record: dict) -> tuple[str, str]:
+    story = validate(json.dumps(record).encode(), NOW)
+    assert isinstance(story, Story)
+    return story.published_at, story.published_at_source
+
+
+def test_a_jsonl_file_with_a_byte_order_mark_sends_every_record(tmp_path: Path) -> None:
+    path = tmp_path / "news.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + b'{"id": "j-1", "headline": "Acme beats"}\r\n{"id": "j-2", "headline": "Globex"}\r\n')
+    code, sent = produce(path, tmp_path)
+    assert code == 0 and [r["id"] for r in sent] == ["j-1", "j-2"]
+
+
+def test_produce_runs_ingest_validation_on_the_bytes_it_sends(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "news.jsonl"
+    path.write_text(json.dumps({"id": "big", "headline": "Acme", "body": "é" * 40_000}, ensure_ascii=False) + "\n"
+                    + json.dumps({"id": "ok", "headline": "Globex"}) + "\n", encoding="utf-8")
+    code, sent = produce(path, tmp_path)
+    assert code == 0 and [r["id"] for r in sent] == ["ok"]
+    for line in (tmp_path / "sent.jsonl").read_bytes().splitlines():
+        assert isinstance(validate(line, time.time()), Story)
+    assert "line 1: skipped: oversized" in capsys.readouterr().err
+
+
+# --- `finsentry classify` ------------------------------------------------------------------------
+
+
+def test_classify_reads_the_headline_of_generated_news_and_says_so(tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    news, out = tmp_path / "news.jsonl", tmp_path / "scored.jsonl"
+    assert main(["generate", "--count", "30", "--seed", "3", "-o", str(news)]) == 0
+    assert main(["classify", str(news), str(out)]) == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == 30 and all("topic" in r for r in rows)
+    err = capsys.readouterr().err
+    assert "classified 30, skipped 0" in err and "text from 'headline' (30)" in err
+
+
+def test_classify_with_nothing_to_classify_exits_non_zero(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    news = tmp_path / "empty.jsonl"
+    news.write_text('{"id": "a", "source": "x"}\n{"id": "b"}\n')
+    assert main(["classify", str(news), str(tmp_path / "out.jsonl")]) == 1
+    assert "nothing classified" in capsys.readouterr().err
+
+
+def test_classify_falls_back_to_the_body(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    news = tmp_path / "bodies.csv"
+    news.write_text("id;body\r\n1;Acme shares fall after the results\r\n", encoding="utf-8-sig")
+    assert main(["classify", str(news), str(tmp_path / "out.jsonl")]) == 0
+    assert "text from 'body' (1)" in capsys.readouterr().err
+
+
+# --- the command line ----------------------------------------------------------------------------
+
+
+def finsentry(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("FINSENTRY_")}
+    return subprocess.run([sys.executable, "-m", "streams.cli", *args], capture_output=True, text=True, check=False,
+                          timeout=timeout, cwd=ROOT, env={**clean, **(env or {})})
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.startswith("finsentry 0.")
+
+
+def test_worker_help_needs_no_broker() -> None:
+    nobody = f"kafka://127.0.0.1:{broker.free_port()}"
+    started = time.monotonic()
+    out = finsentry("worker", "--help", env={"FINSENTRY_BROKER": nobody, "FINSENTRY_BROKER_WAIT_SECONDS": "300"})
+    assert out.returncode == 0, out.stderr
+    assert "--loglevel" in out.stdout and "not reachable" not in out.stderr
+    assert time.monotonic() - started < 60
+
+
+@pytest.mark.parametrize("argv", [["--bogus"], ["-l", "loud"], ["--web-port", "notaport"]])
+def test_a_bad_worker_option_is_one_line_at_once_without_a_broker(argv: list[str]) -> None:
+    nobody = f"kafka://127.0.0.1:{broker.free_port()}"
+    out = finsentry("worker", *argv, env={"FINSENTRY_BROKER": nobody, "FINSENTRY_BROKER_WAIT_SECONDS": "300"})
+    one_line_usage_error(out)
+    assert "finsentry: error: worker: " in out.stderr and "not reachable" not in out.stderr
+
+
+@pytest.mark.parametrize(("given", "faust"), [("warning", "warn"), ("WARNING", "warn"), ("critical", "crit"),
+                                              ("info", "info"), ("Debug", "debug")])
+def test_usual_log_level_spellings_are_taken(given: str, faust: str) -> None:
+    assert worker_args(["-l", given, "--web-port", "1"]) == ["-l", faust, "--web-port", "1"]
+    assert worker_args([f"--loglevel={given}"]) == [f"--loglevel={faust}"]
+
+
+def test_a_misspelt_setting_is_warned_about_with_the_closest_name(capsys: pytest.CaptureFixture[str]) -> None:
+    Settings.load({"FINSENTRY_BROKERR": "kafka://h:9092", "FINSENTRY_TOKEN_ANA": "secret"})
+    err = capsys.readouterr().err
+    assert "FINSENTRY_BROKERR is not a setting and is ignored; did you mean FINSENTRY_BROKER?" in err
+    assert "TOKEN_ANA" not in err  # a roster's token variable is the user's to name
+
+
+def one_line_usage_error(out: subprocess.CompletedProcess) -> None:
+    assert out.returncode == 2, (out.returncode, out.stderr)
+    lines = [line for line in out.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("finsentry: error: "), out.stderr
+
+
+def test_a_bad_roster_or_receivers_file_is_exit_2_and_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("analysts: [1, 2\n")
+    one_line_usage_error(finsentry("worker", env={"FINSENTRY_ROSTER": str(bad)}))
+    one_line_usage_error(finsentry("worker", env={"FINSENTRY_RECEIVERS": str(bad)}))
+
+
+@pytest.mark.parametrize("argv", [["broker", "--port", "99999"], ["receiver", "--port", "0"],
+                                  ["produce", "no-such-file.jsonl", "-o", "-"], ["generate", "--count", "0", "-o", "-"],
+                                  ["scrape", "--feed", "file:///etc/passwd"], ["nosuchcommand"]])
+def test_usage_errors_are_exit_2_and_one_line_in_one_format(argv: list[str]) -> None:
+    one_line_usage_error(finsentry(*argv))
