@@ -12,6 +12,7 @@ import math
 import re
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from models.text import cashtags, clean
@@ -241,6 +242,23 @@ def nests_deeper_than(text: str, limit: int) -> bool:
     return False
 
 
+# JSON's \uXXXX escapes can spell half a surrogate pair; Python keeps it as a code point no UTF-8
+# encoder (the tokenizer's, Kafka's serializer) accepts. Pairs are already joined by json.loads.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def scrub_surrogates(value: Any) -> Any:
+    """Every string inside `value` with lone surrogates replaced by U+FFFD, so one escaped half-pair
+    costs a character, not the story (nor, in the model, its whole micro-batch)."""
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [scrub_surrogates(item) for item in value]
+    if isinstance(value, dict):
+        return {scrub_surrogates(key): scrub_surrogates(item) for key, item in value.items()}
+    return value
+
+
 def validate(value: bytes, received_at: float) -> Story | Rejection:
     """`received_at` is the Kafka record timestamp (epoch seconds), the fallback publication time."""
     if len(value) > MAX_RECORD_BYTES:
@@ -257,6 +275,7 @@ def validate(value: bytes, received_at: float) -> Story | Rejection:
         return Rejection("invalid_json", f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
     if not isinstance(data, dict):
         return Rejection("not_object", f"expected a JSON object, got {type(data).__name__}")
+    data = scrub_surrogates(data)
     for name in _STRING_FIELDS:
         item = data.get(name)
         if item is not None and not isinstance(item, str) and not (name == "published_at" and isinstance(item, int | float)):
