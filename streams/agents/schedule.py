@@ -20,11 +20,13 @@ import json
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
 import faust
 from faust.types import TP
 
+from models.runtime import default_model_dir
 from scheduler import ActionError, AnomalyError, Roster, RosterError, RosterWatcher, Scheduler, SchedulerPolicy
 from scheduler.cases import Evidence
 from streams import metrics
@@ -110,6 +112,14 @@ def _settle(action_id: Any, result: list[dict[str, Any]] | ActionError) -> None:
 
 # ---- pure helpers --------------------------------------------------------------------------------
 
+@cache
+def model_topics() -> frozenset[str]:
+    """The topic labels of the model this worker runs (its labels.json): a correction may only name
+    one of them, or it would become a new class when the feedback is trained on."""
+    directory = settings.model_dir or default_model_dir()
+    return frozenset(json.loads((directory / "labels.json").read_text(encoding="utf-8"))["topic"])
+
+
 def label_problem(case: dict[str, Any], labels: Any) -> str | None:
     """Why corrected labels cannot become training data for this case, or None if they can.
 
@@ -127,8 +137,9 @@ def label_problem(case: dict[str, Any], labels: Any) -> str | None:
         if label.get("id") not in texts:
             return f"label id {label.get('id')!r} is not a headline of {case['case_id']} (ids: {sorted(texts)})"
         topic, sentiment = label.get("topic"), label.get("sentiment")
-        if topic is not None and (not isinstance(topic, str) or not topic.strip()):
-            return f"label topic must be a non-empty string, got {topic!r}"
+        if topic is not None and topic not in model_topics():
+            shown = topic[:80] if isinstance(topic, str) else topic
+            return f"label topic must be one of the model's topics ({', '.join(sorted(model_topics()))}), got {shown!r}"
         if sentiment is not None and sentiment not in SENTIMENTS:
             return f"label sentiment must be one of {SENTIMENTS}, got {sentiment!r}"
         if topic is None and sentiment is None:

@@ -60,6 +60,10 @@ def test_labels_must_name_a_headline_of_the_case_and_a_known_sentiment() -> None
     assert "sentiment" in label_problem(case, [{"id": "a1-1", "sentiment": "bearish-ish"}])
     assert "corrects nothing" in label_problem(case, [{"id": "a1-1"}])
     assert "list" in label_problem(case, {"id": "a1-1"})
+    # Only the model's own topics: anything else would become a new class in training.
+    assert "one of the model's topics" in label_problem(case, [{"id": "a1-1", "topic": "PWNED-NEW-CLASS"}])
+    assert "one of the model's topics" in label_problem(case, [{"id": "a1-1", "topic": "E" * 10_000}])
+    assert len(label_problem(case, [{"id": "a1-1", "topic": "E" * 10_000}])) < 1_000
 
 
 def test_a_resolve_with_labels_becomes_feedback_with_the_headline_text() -> None:
