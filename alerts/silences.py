@@ -9,6 +9,7 @@ for seconds per label. RE2 is also the syntax Alertmanager's Go matchers use.
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from dataclasses import asdict, dataclass, field, replace
@@ -21,6 +22,13 @@ import re2
 from alerts.records import iso_utc
 
 MAX_REGEX_LENGTH = 1024  # characters of one matcher's pattern
+# Every silence lives in the notify coordinator's one state record, which must stay far below
+# Kafka's 1 MiB message limit: at most 100 silences of at most 4 KiB each (as stored).
+MAX_SILENCES = 100
+MAX_SILENCE_BYTES = 4096
+MAX_MATCHERS = 16
+MAX_COMMENT = 1000  # characters
+MAX_CREATED_BY = 200  # characters
 EXPIRED_RETENTION = 86400.0  # an expired silence stays listed (state "expired") this long, as in Alertmanager
 
 
@@ -131,6 +139,8 @@ def silence_from_v2(data: object, now: float) -> Silence:
     raw = data.get("matchers")
     if not isinstance(raw, list) or not raw:
         raise SilenceError("matchers: required, a non-empty list of {name, value, isRegex, isEqual?}")
+    if len(raw) > MAX_MATCHERS:
+        raise SilenceError(f"matchers: {len(raw)} given, at most {MAX_MATCHERS}")
     matchers = []
     for i, m in enumerate(raw):
         if not isinstance(m, dict) or not isinstance(m.get("name"), str) or not m["name"] \
@@ -141,9 +151,11 @@ def silence_from_v2(data: object, now: float) -> Silence:
             matchers.append(Matcher(m["name"], m["value"], m.get("isRegex", False), m.get("isEqual", True)))
         except ValueError as exc:
             raise SilenceError(f"matchers[{i}]: {exc}") from None
-    for name in ("createdBy", "comment"):
+    for name, limit in (("createdBy", MAX_CREATED_BY), ("comment", MAX_COMMENT)):
         if not isinstance(data.get(name), str):
             raise SilenceError(f"{name}: required, a string")
+        if len(data[name]) > limit:
+            raise SilenceError(f"{name}: {len(data[name])} characters, at most {limit}")
     starts_at, ends_at = parse_time(data.get("startsAt"), "startsAt"), parse_time(data.get("endsAt"), "endsAt")
     if ends_at <= starts_at:
         raise SilenceError("endsAt must be after startsAt")
@@ -152,8 +164,17 @@ def silence_from_v2(data: object, now: float) -> Silence:
     silence_id = data.get("id") or str(uuid.uuid4())
     if not isinstance(silence_id, str) or len(silence_id) > 200:
         raise SilenceError("id: expected a string of at most 200 characters")
-    return Silence(tuple(matchers), ends_at, max(starts_at, now),
-                   data["comment"], data["createdBy"], silence_id, now)
+    return check_size(Silence(tuple(matchers), ends_at, max(starts_at, now),
+                              data["comment"], data["createdBy"], silence_id, now))
+
+
+def check_size(silence: Silence) -> Silence:
+    """The silence, if its stored form fits MAX_SILENCE_BYTES; SilenceError naming both sizes otherwise."""
+    size = len(json.dumps(silence.to_dict()).encode("utf-8"))
+    if size > MAX_SILENCE_BYTES:
+        raise SilenceError(f"the silence is {size} bytes as stored, at most {MAX_SILENCE_BYTES}: "
+                           "use fewer or shorter matchers, or a shorter comment")
+    return silence
 
 
 def filter_matchers(filters: list[str]) -> list[Matcher]:
@@ -175,8 +196,18 @@ class Silences:
     items: dict[str, Silence] = field(default_factory=dict)
 
     def add(self, silence: Silence) -> str:
+        """Add or replace a silence; SilenceError if it is over MAX_SILENCE_BYTES, or once MAX_SILENCES
+        are held and this one is new."""
+        check_size(silence)
+        if silence.id not in self.items and len(self.items) >= MAX_SILENCES:
+            raise SilenceError(f"{MAX_SILENCES} silences are held already (expired ones stay listed for a day); "
+                               "expire or delete some first")
         self.items[silence.id] = silence
         return silence.id
+
+    def full(self, silence_id: str) -> bool:
+        """Whether adding a silence with this id would pass MAX_SILENCES."""
+        return silence_id not in self.items and len(self.items) >= MAX_SILENCES
 
     def remove(self, silence_id: str) -> bool:
         return self.items.pop(silence_id, None) is not None

@@ -36,7 +36,7 @@ from alerts.dispatch import Dispatcher, Notification
 from alerts.payload import Alert, alert_from_event
 from alerts.receivers import AlertingConfig, ConfigError, load_config
 from alerts.records import AnomalyEvent, iso_utc
-from alerts.silences import Silence, SilenceError, filter_matchers, silence_from_v2
+from alerts.silences import MAX_SILENCES, Silence, SilenceError, filter_matchers, silence_from_v2
 from streams import metrics
 from streams.app import alerts_deadletter_topic, anomalies_topic, app, settings
 from streams.errors import RecordFault, dead_letter_fault, record_fault, send_dead_letter
@@ -414,6 +414,9 @@ class SilencesView(faust.web.View):
             silence = silence_from_body(body, time.time())
         except BadRequest as exc:
             return self.json({"code": 400, "message": str(exc)}, status=400)
+        if load().dispatcher.silences.full(silence.id):
+            return self.json({"code": 409, "message": f"{MAX_SILENCES} silences are held already; expire or delete "
+                              "some first"}, status=409)
         await notify_topic.send(key=b"silence", value={"silence": silence.to_dict()})
         return self.json({"silenceID": silence.id})
 
