@@ -77,12 +77,14 @@ class Worker:
             return exc.code, exc.read().decode()
 
     def metric(self, name: str, labels: str) -> float:
-        """One sample from /metrics, e.g. metric("finsentry_cases_total", 'event="assigned"'); 0 if absent."""
+        """One sample from /metrics, e.g. metric("finsentry_cases_total", 'event="assigned"'), or
+        metric("finsentry_ready", "") for a series without labels; 0 if absent."""
         _, text = self.get("/metrics")
-        match = re.search(rf"^{name}{{{re.escape(labels)}}} (\S+)$", text, re.MULTILINE)
+        series = re.escape(name) + (f"{{{re.escape(labels)}}}" if labels else "")
+        match = re.search(rf"^{series} (\S+)$", text, re.MULTILINE)
         return float(match.group(1)) if match else 0.0
 
-    def wait_ready(self, timeout: float = 90.0) -> None:
+    def wait_ready(self, timeout: float = 300.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -154,9 +156,69 @@ def consume(bootstrap: str, topics: list[str], until: Callable[[dict[str, list]]
     return seen
 
 
+def read(bootstrap: str, topics: list[str], timeout: float = 300) -> dict[str, list]:
+    """Every record in `topics` up to their end offsets at the time of the call, values JSON-decoded
+    (tombstones skipped). For assertions that nothing else arrived: call it once a condition says
+    the work that could have produced a record is done, never after a fixed sleep.
+
+    Tansu reports a partition's end as its last record batch's first offset + 1, so the last batch is
+    read whole; topics the worker writes hold one record per batch (TANSU_WORKAROUNDS).
+    """
+    from kafka import KafkaConsumer, TopicPartition
+
+    seen: dict[str, list] = {t: [] for t in topics}
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, check_crcs=False,
+                             max_partition_fetch_bytes=8 * 1024 * 1024)
+    deadline = time.monotonic() + timeout
+    try:
+        parts = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]
+        consumer.assign(parts)
+        consumer.seek_to_beginning(*parts)
+        ends = consumer.end_offsets(parts)
+        pending = {tp for tp in parts if ends[tp] > 0}
+        while pending:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out reading {sorted(f'{tp.topic}/{tp.partition}' for tp in pending)}")
+            for tp, messages in consumer.poll(timeout_ms=1000).items():
+                seen[tp.topic].extend(json.loads(m.value) for m in messages if m.value is not None)
+            pending = {tp for tp in pending if consumer.position(tp) < ends[tp]}
+    finally:
+        consumer.close()
+    return seen
+
+
+def committed(bootstrap: str, group: str, topic: str) -> int:
+    """Records of `topic` that consumer group `group` (a worker's app id) has processed and committed:
+    the sum of its committed offsets, as offsets start at 0 and are contiguous. Faust commits an
+    offset only once the records before it are handled (its outputs sent, table writes acknowledged)."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    try:
+        parts = consumer.partitions_for_topic(topic) or set()
+        return sum(consumer.committed(TopicPartition(topic, p)) or 0 for p in parts)
+    finally:
+        consumer.close()
+
+
+def end_offsets(bootstrap: str, topic: str) -> int:
+    """Records written to `topic` so far (sum of its partitions' end offsets), for a topic the worker
+    writes (one record per batch; see `read`)."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    try:
+        parts = consumer.partitions_for_topic(topic) or set()
+        return sum(consumer.end_offsets([TopicPartition(topic, p) for p in parts]).values())
+    finally:
+        consumer.close()
+
+
 @pytest.fixture
 def kafka() -> object:
-    return type("Kafka", (), {"produce": staticmethod(produce), "consume": staticmethod(consume)})
+    return type("Kafka", (), {name: staticmethod(fn) for name, fn in
+                              {"produce": produce, "consume": consume, "read": read, "committed": committed,
+                               "end_offsets": end_offsets}.items()})
 
 
 def pytest_report_header(config: pytest.Config) -> str:

@@ -23,6 +23,7 @@ class Received:
     headers: dict[str, str]
     payload: dict
     valid_signature: bool
+    at: float = 0.0  # time.time() on arrival
 
 
 @dataclass
@@ -44,7 +45,7 @@ class WebhookSink:
     async def _handle(self, request: web.Request) -> web.Response:
         body = await request.read()
         valid = verify(self.secret, request.headers, body, time.time())
-        self.received.append(Received(request.path, dict(request.headers), json.loads(body), valid))
+        self.received.append(Received(request.path, dict(request.headers), json.loads(body), valid, time.time()))
         return web.Response(status=self.statuses.get(request.path, 200))
 
     async def _start(self) -> None:

@@ -39,14 +39,14 @@ def test_alert_pushed_to_alertmanager_comes_out_of_its_webhook(tmp_path: Path) -
         base = f"http://127.0.0.1:{port}"
         try:
             async with httpx.AsyncClient() as client:
-                deadline = time.monotonic() + 15
+                deadline = time.monotonic() + 300
                 while True:
                     try:
                         if (await client.get(f"{base}/-/ready")).status_code == 200:
                             break
                     except httpx.TransportError:
                         pass
-                    assert time.monotonic() < deadline, "Alertmanager did not become ready in 15 s"
+                    assert time.monotonic() < deadline, "Alertmanager did not become ready in 300 s"
                     await asyncio.sleep(0.2)
                 event = AnomalyEvent("f00dfeed12345678", "open", "negative_surge", "ticker:ACME",
                                      "2024-05-01T10:00:00.000Z", "2024-05-01T10:01:00.000Z", 9, 0.4, 7.5, "critical",
@@ -55,9 +55,9 @@ def test_alert_pushed_to_alertmanager_comes_out_of_its_webhook(tmp_path: Path) -
                 unlabelled = replace(alert_from_event(event), labels={})
                 with pytest.raises(AlertmanagerError, match="HTTP 400"):  # Alertmanager refuses an alert without labels
                     await push_alerts(client, base, [unlabelled])
-                deadline = time.monotonic() + 20
+                deadline = time.monotonic() + 300
                 while not hook.received:
-                    assert time.monotonic() < deadline, "Alertmanager did not call the webhook within 20 s"
+                    assert time.monotonic() < deadline, "Alertmanager did not call the webhook within 300 s"
                     await asyncio.sleep(0.2)
         finally:
             process.terminate()

@@ -43,12 +43,12 @@ def test_classify_failing_mid_batch_loses_nothing_and_double_counts_nothing(embe
             return True
         return False
 
-    wait_for(lambda: reports_crash() or first.process.poll() is not None, 120, "the worker to report the crash")
+    wait_for(lambda: reports_crash() or first.process.poll() is not None, 300, "the worker to report the crash")
     assert seen, "the worker exited without ever reporting not-ready:\n" + first.log.read_text()[-3000:]
     assert seen["body"]["ready"] is False and seen["body"]["agents_running"] is False
     assert "InjectedFault" in seen["body"]["crashed_agents"]["classify"]
     assert seen["crashes"] == 1
-    wait_for(lambda: first.process.poll() is not None, 120, "the failed worker to exit")
+    wait_for(lambda: first.process.poll() is not None, 300, "the failed worker to exit")
     assert first.process.returncode == 1, first.log.read_text()[-3000:]
 
     # The supervisor's part: start the worker again, without the hook.
@@ -60,6 +60,6 @@ def test_classify_failing_mid_batch_loses_nothing_and_double_counts_nothing(embe
     assert not got[S.topic_deadletter], "a machinery failure must not dead-letter the stories it was handling"
 
     report = Report(scenario="fault-injection", records=len(records), kills=1, seed=0)
-    check_monitor(embedded_broker.bootstrap, report, timeout=180)
+    check_monitor(embedded_broker.bootstrap, report, timeout=300)
     assert report.monitor_missing == 0, report.notes
     assert report.monitor_double_counted == 0

@@ -91,7 +91,7 @@ receivers:
             assert result.returncode == 0, result.stderr
             return result.stdout
 
-        wait_for(lambda: silence_id in listed(), 30, "the silence to be listed by amtool")
+        wait_for(lambda: silence_id in listed(), 300, "the silence to be listed by amtool")
         query = amtool("-o", "json", "silence", "query")
         (shown,) = json.loads(query.stdout)
         assert shown["id"] == silence_id and shown["status"]["state"] == "active"
@@ -102,23 +102,23 @@ receivers:
         kafka.produce(embedded_broker.bootstrap, settings.topic_anomalies, [anomaly("a2", "topic:Silenced")],
                       ["topic:Silenced"])
         wait_for(lambda: worker.metric("finsentry_webhook_deliveries_total",
-                                       'outcome="silenced",receiver="desk"') == 1, 30, "the silenced alert")
+                                       'outcome="silenced",receiver="desk"') == 1, 300, "the silenced alert")
         kafka.produce(embedded_broker.bootstrap, settings.topic_anomalies, [anomaly("a1", "topic:Earnings")],
                       ["topic:Earnings"])
 
         def delivered(aid: str) -> list[dict]:
             return [a for r in sink.on("/hook") for a in r.payload["alerts"] if a["labels"]["anomaly_id"] == aid]
 
-        wait_for(lambda: delivered("a1"), 30, "the unsilenced alert")
+        wait_for(lambda: delivered("a1"), 300, "the unsilenced alert")
         assert delivered("a2") == []
-        wait_for(lambda: worker.metric("finsentry_alertmanager_push_total", 'outcome="error"') >= 1, 30,
+        wait_for(lambda: worker.metric("finsentry_alertmanager_push_total", 'outcome="error"') >= 1, 300,
                  "the failed push to the absent Alertmanager to be counted")
         assert worker.metric("finsentry_alertmanager_push_total", 'outcome="ok"') == 0
 
         expired = amtool("silence", "expire", silence_id)
         assert expired.returncode == 0, expired.stderr
-        wait_for(lambda: silence_id not in listed(), 30, "the silence to expire")
-        wait_for(lambda: delivered("a2"), 30, "the alert once its silence expired")
+        wait_for(lambda: silence_id not in listed(), 300, "the silence to expire")
+        wait_for(lambda: delivered("a2"), 300, "the alert once its silence expired")
         assert len(delivered("a2")) == 1 and all(r.valid_signature for r in sink.on("/hook"))
 
         # Every generatorURL opens the anomaly's page: JSON when asked for, readable HTML otherwise.

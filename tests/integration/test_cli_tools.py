@@ -44,14 +44,14 @@ def test_produce_reports_bad_lines_and_sends_the_rest(embedded_broker, kafka, tm
     assert "line 3: skipped: not UTF-8" in out.stderr
     assert "line 4: skipped: wrong_type" in out.stderr
     assert "sent 2 records, skipped 3 bad lines" in out.stderr
-    seen = kafka.consume(embedded_broker.bootstrap, ["produce.test"], lambda s: len(s["produce.test"]) >= 2, timeout=30)
+    seen = kafka.consume(embedded_broker.bootstrap, ["produce.test"], lambda s: len(s["produce.test"]) >= 2, timeout=300)
     assert sorted(v["id"] for v in seen["produce.test"]) == ["p-1", "p-3"]
 
     csv = tmp_path / "news.csv"
     csv.write_text("id,source,headline,tickers\nc-1,t,Acme rises,ACME;GLBX\n")
     out = finsentry("produce", str(csv), "--broker", embedded_broker.url, "--topic", "produce.csv")
     assert out.returncode == 0, out.stderr
-    seen = kafka.consume(embedded_broker.bootstrap, ["produce.csv"], lambda s: len(s["produce.csv"]) >= 1, timeout=30)
+    seen = kafka.consume(embedded_broker.bootstrap, ["produce.csv"], lambda s: len(s["produce.csv"]) >= 1, timeout=300)
     assert seen["produce.csv"][0]["tickers"] == ["ACME", "GLBX"]
 
 
@@ -71,7 +71,7 @@ def test_broker_command_runs_and_stops_on_sigterm():
         broker.create_topics(f"127.0.0.1:{port}", {"t": 2})
     finally:
         process.send_signal(signal.SIGTERM)
-        process.wait(20)
+        process.wait(300)
     assert f"kafka://127.0.0.1:{port}" in announced
     assert process.returncode == 0
     assert not broker.wait_for_port(port, 0.5)
@@ -81,8 +81,8 @@ def test_broker_command_stopped_while_starting_leaves_no_broker_behind():
     port = broker.free_port()
     process = subprocess.Popen([sys.executable, "-m", "streams.cli", "broker", "--port", str(port)],
                                cwd=ROOT, stderr=subprocess.PIPE, text=True)
-    assert broker.wait_for_port(port, 20)  # Tansu is up, possibly before the command has announced it
+    assert broker.wait_for_port(port, 300)  # Tansu is up, possibly before the command has announced it
     process.send_signal(signal.SIGTERM)
-    process.wait(20)
+    process.wait(300)
     assert process.returncode == 0
     assert not broker.wait_for_port(port, 0.5)

@@ -31,18 +31,28 @@ def test_faust_flush_returns_with_table_writes_pending_but_written_waits(stalled
 
     async def scenario() -> tuple[int, bool, int]:
         await app.producer.start()
+        buffer_given_up = asyncio.Event()
+        buffer_flush = app.producer.buffer.flush
+
+        async def tell_when_buffer_flush_returns() -> None:
+            await buffer_flush()
+            buffer_given_up.set()
+
+        app.producer.buffer.flush = tell_when_buffer_flush_returns  # observed, not changed
         try:
             await table.send_changelog(0, "warm-up", 0)  # connected, metadata known
             stalled_broker.process.send_signal(signal.SIGSTOP)  # a broker (or loop) too slow to answer
             futures = [table.send_changelog(0, f"key-{n}", n) for n in range(WRITES)]
             flush = asyncio.ensure_future(app.producer.flush())  # what Faust awaits before committing
             waiter = asyncio.ensure_future(table.written())
-            await asyncio.sleep(1.0)
+            # The broker stays stalled until Faust's flush has stopped waiting for its buffer (after
+            # 0.1 s without progress), however long the machine takes to get there.
+            await asyncio.wait_for(buffer_given_up.wait(), 300)
             stalled_broker.process.send_signal(signal.SIGCONT)
-            await asyncio.wait_for(flush, 30)
+            await asyncio.wait_for(flush, 300)
             pending_after_flush = sum(not f.done() for f in futures)
             written_early = waiter.done()
-            await asyncio.wait_for(waiter, 30)
+            await asyncio.wait_for(waiter, 300)
             return pending_after_flush, written_early, sum(not f.done() for f in futures)
         finally:
             await app.producer.stop()

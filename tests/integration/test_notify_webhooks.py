@@ -18,6 +18,9 @@ from streams.settings import Settings
 
 SECRET = "notify-test-secret"
 TOKEN = "notify-test-operator-token"
+GROUP_INTERVAL = 2.0  # the desk receiver's, below
+COORDINATOR_CHANGELOG = f"{Settings().app_id}-notify-coordinator-changelog"
+WAIT = 300  # seconds; a condition normally holds within a few
 
 
 def anomaly(aid: str, scope: str) -> dict:
@@ -58,6 +61,28 @@ def call(worker, method: str, path: str, body: bytes | None = None) -> tuple[int
 
 
 
+def outbox_empty(kafka, bootstrap: str) -> bool:
+    """The coordinator's last saved state has nothing due and unsettled: every notification it
+    decided on has been delivered or dead-lettered (streams/agents/notify.py)."""
+    saved = kafka.read(bootstrap, [COORDINATOR_CHANGELOG])[COORDINATOR_CHANGELOG]
+    return bool(saved) and saved[-1]["outbox"] == {}
+
+
+def flush_marker(kafka, bootstrap: str, sink: WebhookSink, aid: str) -> None:
+    """Send an anomaly for a scope of its own and wait until the coordinator has delivered it and
+    settled everything else. Its group is due only after every earlier group's next check (the
+    caller waits out their group interval first), in the same or a later flush, so whatever the
+    coordinator would (wrongly) send for the earlier alerts has arrived by then."""
+    scope = f"topic:Marker-{aid}"
+    kafka.produce(bootstrap, Settings().topic_anomalies, [anomaly(aid, scope)], [scope])
+    wait_for(lambda: any(r.payload["groupLabels"].get("scope") == scope for r in sink.on("/hook"))
+             and outbox_empty(kafka, bootstrap), WAIT, f"the marker {aid} to be delivered and the outbox settled")
+
+
+def not_markers(received: list) -> list:
+    return [r for r in received if not r.payload["groupLabels"].get("scope", "").startswith("topic:Marker-")]
+
+
 def silence_ids(worker) -> list[str]:
     status, body = call(worker, "GET", "/api/v2/silences")
     return [s["id"] for s in body if s["status"]["state"] == "active"] if status == 200 else []
@@ -84,14 +109,18 @@ def test_grouped_signed_webhooks_silences_and_dead_letters(embedded_broker, star
              "endsAt": until, "createdBy": "test", "comment": "test"}).encode())
         assert status == 200
         created["id"] = created["silenceID"]
-        wait_for(lambda: created["id"] in silence_ids(worker), 20, "the silence to be applied")
+        wait_for(lambda: created["id"] in silence_ids(worker), WAIT, "the silence to be applied")
 
         events = [anomaly("a1", "topic:Earnings"), anomaly("a2", "topic:Silenced"), anomaly("a3", "ticker:ACME")]
         kafka.produce(embedded_broker.bootstrap, settings.topic_anomalies, [*events, b'{"anomaly_id": 1}'],
                       [e["scope"] for e in events] + ["junk"])
-        wait_for(lambda: len(sink.on("/hook")) >= 2 and len(sink.on("/broken")) >= 2, 30, "the webhooks")
-        time.sleep(3)  # a group interval: nothing more may arrive
-        hooks = sink.on("/hook")
+        wait_for(lambda: len(sink.on("/hook")) >= 2 and len(sink.on("/broken")) >= 2, WAIT, "the webhooks")
+        # A group interval later nothing more may have arrived: the groups' next check is past once
+        # a marker sent after it is delivered.
+        last = max(r.at for r in sink.received)
+        wait_for(lambda: time.time() > last + GROUP_INTERVAL, WAIT, "a group interval after the last delivery")
+        flush_marker(kafka, embedded_broker.bootstrap, sink, "m1")
+        hooks = not_markers(sink.on("/hook"))
         assert sorted(r.payload["groupLabels"]["scope"] for r in hooks) == ["ticker:ACME", "topic:Earnings"]
         assert all(r.valid_signature and r.payload["version"] == "4" for r in hooks)
         assert [a["labels"]["anomaly_id"] for r in hooks for a in r.payload["alerts"]].count("a2") == 0
@@ -102,20 +131,20 @@ def test_grouped_signed_webhooks_silences_and_dead_letters(embedded_broker, star
                 d.get("stage") == "notify" for d in seen[settings.topic_deadletter])
 
         seen = kafka.consume(embedded_broker.bootstrap, [settings.topic_alerts_deadletter, settings.topic_deadletter],
-                             dead, timeout=20)
+                             dead, timeout=WAIT)
         letter = next(d for d in seen[settings.topic_alerts_deadletter] if d["receiver"] == "broken")
         assert letter["status"] == 500 and letter["attempts"] == 2 and "HTTP 500" in letter["error"]
-        assert worker.metric("finsentry_webhook_deliveries_total", 'outcome="delivered",receiver="desk"') == 2
+        assert worker.metric("finsentry_webhook_deliveries_total", 'outcome="delivered",receiver="desk"') == 2 + 1  # m1
         assert worker.metric("finsentry_webhook_deliveries_total", 'outcome="deadletter",receiver="broken"') == 1
         assert worker.metric("finsentry_webhook_deliveries_total", 'outcome="silenced",receiver="desk"') == 1
 
         # A restarted coordinator resumes: the silence is still there and nothing is re-sent.
         worker.stop()
         restarted = start_worker_process(**env)
-        wait_for(lambda: created["id"] in silence_ids(restarted), 30, "the restored silence")
-        time.sleep(3)
-        assert len(sink.on("/hook")) == 2
+        wait_for(lambda: created["id"] in silence_ids(restarted), WAIT, "the restored silence")
+        flush_marker(kafka, embedded_broker.bootstrap, sink, "m2")  # due after any re-send of the old groups
+        assert len(not_markers(sink.on("/hook"))) == 2
         assert call(restarted, "DELETE", f"/api/v2/silence/{created['id']}")[0] == 200
-        wait_for(lambda: created["id"] not in silence_ids(restarted), 20, "the silence to expire")
+        wait_for(lambda: created["id"] not in silence_ids(restarted), WAIT, "the silence to expire")
     finally:
         sink.stop()

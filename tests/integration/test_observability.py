@@ -32,6 +32,7 @@ from streams.sources.generate import generate, malformed
 pytestmark = pytest.mark.integration
 S = Settings()
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
+WAIT = 300  # seconds for any condition; each normally holds within a few
 
 # Referenced series that only get samples from events a short news stream does not cause
 # (anomalies, cases, webhooks, closed monitor windows): for these, the HELP/TYPE lines a labelled
@@ -66,7 +67,8 @@ def push(kafka, bootstrap: str, topic: str, good: int, bad: int, seed: int) -> N
 
 
 def eventually(probe: Callable[[], object], done: Callable[[object], bool], timeout: float, what: str) -> object:
-    """Poll `probe` until `done(value)`; the last value goes into the failure message."""
+    """Poll `probe` until `done(value)` (a condition, never a fixed wait); the last value goes into the
+    failure message."""
     deadline = time.monotonic() + timeout
     value = probe()
     while not done(value):
@@ -91,13 +93,13 @@ def test_readyz_is_503_until_model_and_partitions_then_the_timer_sets_ready(star
         except OSError:  # web server not up yet
             return None
 
-    status, body = eventually(first_answer, lambda answer: answer is not None, 60, "worker web server")
+    status, body = eventually(first_answer, lambda answer: answer is not None, WAIT, "worker web server")
     checks = json.loads(body)
     assert status == 503 and checks["ready"] is False, body
     assert not (checks["partitions_assigned"] and checks["model_loaded"]), body
 
     # Nobody calls /readyz from here on: finsentry_ready must turn 1 by the worker's own timer.
-    text = eventually(lambda: worker.get("/metrics")[1], lambda t: total(t, "finsentry_ready") == 1, 90,
+    text = eventually(lambda: worker.get("/metrics")[1], lambda t: total(t, "finsentry_ready") == 1, WAIT,
                       "finsentry_ready without /readyz calls")
     assert total(text, "finsentry_assigned_partitions") > 0
     status, body = worker.get("/readyz")
@@ -111,8 +113,8 @@ def test_every_metric_dashboards_and_rules_use_is_served_by_a_live_worker(embedd
     push(kafka, embedded_broker.bootstrap, env["FINSENTRY_TOPIC_RAW"], good=30, bad=10, seed=31)
     text = eventually(lambda: worker.get("/metrics")[1],
                       lambda t: total(t, "finsentry_scored_total") >= 30 and total(t, "finsentry_records_rejected_total") >= 10,
-                      90, "scored and rejected counts on /metrics")
-    text = eventually(lambda: worker.get("/metrics")[1], lambda t: "finsentry_consumer_lag_records{" in t, 15,
+                      WAIT, "scored and rejected counts on /metrics")
+    text = eventually(lambda: worker.get("/metrics")[1], lambda t: "finsentry_consumer_lag_records{" in t, WAIT,
                       "consumer lag series")
 
     exprs = [e for path in DASHBOARDS for e in dashboard_exprs(json.loads(path.read_text()))] + list(rule_exprs())
@@ -157,7 +159,7 @@ def start_prometheus(tmp_path: Path) -> Iterator[Callable[[int], str]]:
             except OSError:
                 return False
 
-        eventually(ready, bool, 30, "prometheus /-/ready")
+        eventually(ready, bool, WAIT, "prometheus /-/ready")
         return url
 
     yield start
@@ -185,18 +187,18 @@ def test_prometheus_scrapes_the_counts_a_stream_implies(embedded_broker, start_w
     raw = env["FINSENTRY_TOPIC_RAW"]
     worker = start_worker_process(**env)
     url = start_prometheus(worker.web_port)
-    eventually(lambda: value(url, 'up{job="finsentry"}'), lambda v: v == 1, 20, "first scrape of the worker")
+    eventually(lambda: value(url, 'up{job="finsentry"}'), lambda v: v == 1, WAIT, "first scrape of the worker")
     push(kafka, embedded_broker.bootstrap, raw, good=good, bad=bad, seed=47)
 
     def counts() -> tuple[float | None, ...]:
         return tuple(value(url, expr) for expr in ('sum(finsentry_records_in_total{stage="ingest"})',
                                                    "sum(finsentry_records_rejected_total)", "sum(finsentry_scored_total)"))
 
-    eventually(counts, lambda c: all(n is not None and n >= want for n, want in zip(c, (good + bad, bad, good))), 60, "ingested, rejected, scored")
+    eventually(counts, lambda c: all(n is not None and n >= want for n, want in zip(c, (good + bad, bad, good))), WAIT, "ingested, rejected, scored")
     # Lag drained means every record is processed and committed, so the counters are final.
-    eventually(lambda: value(url, f'topic:finsentry_consumer_lag_records:sum{{topic="{raw}"}}'), lambda v: v == 0, 30,
+    eventually(lambda: value(url, f'topic:finsentry_consumer_lag_records:sum{{topic="{raw}"}}'), lambda v: v == 0, WAIT,
                f"lag on {raw} (recording rule)")
-    eventually(lambda: value(url, "max(finsentry_consumer_lag_records)"), lambda v: v == 0, 20, "lag on every topic")
+    eventually(lambda: value(url, "max(finsentry_consumer_lag_records)"), lambda v: v == 0, WAIT, "lag on every topic")
     assert value(url, f'count(finsentry_consumer_lag_records{{topic="{raw}"}})') == S.partitions
     # Whether a 5 s lag refresh catches the backlog before it drains depends on the machine's speed
     # (it did not in one clean-clone run), so non-zero lag is checked by tests/unit/test_consumer_lag.py.

@@ -32,6 +32,10 @@ ALICE_TOKEN = "alice-" + uuid.uuid4().hex
 BOB_TOKEN = "bob-" + uuid.uuid4().hex
 WEBHOOK_SECRET = "case-hook-" + uuid.uuid4().hex
 ALL_WEEK = "Mon-Sun 00:00-24:00 UTC"
+GROUP = Settings().app_id  # the worker's consumer group
+INBOX = "scheduler.inbox"  # streams/agents/schedule.py: anomalies, actions and ticks, one writer
+STATE_CHANGELOG = f"{GROUP}-scheduler-state-changelog"
+WAIT = 300  # seconds; a condition normally holds within a few
 
 
 def roster_yaml(hook: str) -> str:
@@ -114,7 +118,16 @@ def call(port: int, method: str, path: str, token: str | None = None, body: byte
 
 
 
-def case_events(kafka, bootstrap: str, case_id: str, until: Callable[[list[dict]], bool], timeout: float = 40) -> list[dict]:
+def saved_and_sent(kafka, bootstrap: str, statuses: dict[str, str]) -> bool:
+    """The scheduler's last saved state has these case statuses and nothing left in its outbox."""
+    saved = kafka.read(bootstrap, [STATE_CHANGELOG])[STATE_CHANGELOG]
+    if not saved:
+        return False
+    cases = saved[-1]["scheduler"]["cases"]
+    return saved[-1]["outbox"] == [] and all(cases.get(c, {}).get("status") == s for c, s in statuses.items())
+
+
+def case_events(kafka, bootstrap: str, case_id: str, until: Callable[[list[dict]], bool], timeout: float = WAIT) -> list[dict]:
     topic = Settings().topic_case_events
     seen = kafka.consume(bootstrap, [topic], lambda s: until([e for e in s[topic] if e.get("case_id") == case_id]),
                          timeout)
@@ -146,22 +159,23 @@ def test_cases_flow_through_the_api_and_survive_a_killed_worker(embedded_broker,
     assert events_a[1]["notify"] == {"target": f"{hooks.url}/alice", "analyst": "alice"}
     events_b = case_events(kafka, bootstrap, case_b, lambda es: "assigned" in names(es))
     assert events_b[-1]["analyst"] == "bob"
-    wait_for(lambda: {p for p, _, _ in hooks.received} >= {"/alice", "/bob"}, 30, "both assignment webhooks")
+    wait_for(lambda: {p for p, _, _ in hooks.received} >= {"/alice", "/bob"}, WAIT, "both assignment webhooks")
     _, payload, signed = next(h for h in hooks.received if h[0] == "/alice")
     assert signed and payload["version"] == "4"
     assert payload["alerts"][0]["labels"]["alertname"] == "case_assigned"
     assert payload["alerts"][0]["labels"]["case_id"] == case_a
 
-    # Assigned, not yet acknowledged: the state table is written right after the events; give its
-    # changelog record a moment to leave, then kill without any chance to clean up.
+    # Assigned, not yet acknowledged: once the writer's saved state holds both assignments and an
+    # empty outbox (its events sent), kill it without any chance to clean up.
     status, body, _ = call(first.web_port, "GET", "/cases", ALICE_TOKEN)
     assert status == 200 and [c["case_id"] for c in body["cases"]] == [case_a]
-    time.sleep(2)
+    wait_for(lambda: saved_and_sent(kafka, bootstrap, {case_a: "assigned", case_b: "assigned"}), WAIT,
+             "the scheduler state with both assignments and an empty outbox")
     os.killpg(first.process.pid, signal.SIGKILL)
     first.process.wait()
 
     second = start_worker_process(**env)
-    wait_for(lambda: call(second.web_port, "GET", "/cases", ALICE_TOKEN)[0] == 200, 60, "the new worker to own the state")
+    wait_for(lambda: call(second.web_port, "GET", "/cases", ALICE_TOKEN)[0] == 200, WAIT, "the new worker to own the state")
     status, body, _ = call(second.web_port, "GET", "/cases", ALICE_TOKEN)
     assert [(c["case_id"], c["status"], c["analyst"]) for c in body["cases"]] == [(case_a, "assigned", "alice")]
 
@@ -177,14 +191,14 @@ def test_cases_flow_through_the_api_and_survive_a_killed_worker(embedded_broker,
     events_a = case_events(kafka, bootstrap, case_a, lambda es: "resolved" in names(es))
     assert names(events_a) == ["created", "assigned", "acknowledged", "resolved"]  # not re-created or re-assigned
     topic = settings.topic_feedback
-    seen = kafka.consume(bootstrap, [topic], lambda s: any(r.get("case_id") == case_a for r in s[topic]), 30)
+    seen = kafka.consume(bootstrap, [topic], lambda s: any(r.get("case_id") == case_a for r in s[topic]), WAIT)
     [feedback] = [r for r in seen[topic] if r["case_id"] == case_a]
     assert feedback == {"id": labels[0]["id"], "text": earnings["headlines"][0], "topic": "Earnings",
                         "sentiment": "negative", "case_id": case_a, "analyst": "alice", "at": feedback["at"]}
 
     export = tmp_path / "feedback.jsonl"
     done = subprocess.run([sys.executable, "-m", "streams.cli", "feedback", "export", str(export),
-                           "--broker", embedded_broker.url], check=False, capture_output=True, text=True, timeout=60)
+                           "--broker", embedded_broker.url], check=False, capture_output=True, text=True, timeout=WAIT)
     assert done.returncode == 0, done.stderr
     examples = load_file(export)
     assert any(e.text == earnings["headlines"][0] and e.topic == "Earnings" and e.sentiment == "negative"
@@ -193,8 +207,11 @@ def test_cases_flow_through_the_api_and_survive_a_killed_worker(embedded_broker,
     check_api_refusals(second.web_port, case_a, case_b)
 
     roster.write_text(roster.read_text().replace("capacity: 3", "capacity: lots", 1))  # a bad edit
-    wait_for(lambda: "roster reload rejected" in second.log.read_text(), 20, "the bad roster to be reported")
-    time.sleep(2)  # several ticks: reported once, and the old roster stays in force
+    wait_for(lambda: "roster reload rejected" in second.log.read_text(), WAIT, "the bad roster to be reported")
+    # Several ticks later (each one an inbox record the writer handles, then commits): reported
+    # once, and the old roster stays in force.
+    later = kafka.end_offsets(bootstrap, INBOX) + 3
+    wait_for(lambda: kafka.committed(bootstrap, GROUP, INBOX) >= later, WAIT, "three more scheduler ticks")
     assert second.log.read_text().count("roster reload rejected") == 1
     assert call(second.web_port, "GET", "/cases", BOB_TOKEN)[0] == 200
     logs = first.log.read_text() + second.log.read_text()

@@ -47,7 +47,8 @@ def test_unreachable_broker_is_a_quick_one_line_sink_error() -> None:
     began = time.monotonic()
     with pytest.raises(SinkError) as error:
         KafkaSink(url, "news.raw", {"bootstrap_timeout_ms": 500})
-    assert time.monotonic() - began < 5
+    # Quick: the 500 ms asked for, not the default wait (any slack short of it, for a busy machine).
+    assert time.monotonic() - began < kafka_sink.PRODUCER_DEFAULTS["bootstrap_timeout_ms"] / 1000
     message = str(error.value)
     assert url in message and "FINSENTRY_BROKER" in message and "\n" not in message
 

@@ -17,6 +17,14 @@ def table() -> DurableTable:
     return app.Table("state", default=None, partitions=1)
 
 
+async def settle() -> None:
+    """Let every task run until it waits on something. No write here is acknowledged by time or I/O,
+    only by `acknowledge`, so loop turns, not seconds, decide whether a waiter has (wrongly) finished;
+    three turns take a waiter from an acknowledgement to its next wait, ten leave room."""
+    for _ in range(10):
+        await asyncio.sleep(0)
+
+
 def acknowledge(futures) -> None:
     for fut in futures:
         fut.set_result(RecordMetadata(topic="t", partition=0, topic_partition=TP("t", 0), offset=0))
@@ -30,13 +38,13 @@ def test_written_waits_until_the_broker_acknowledges_every_write(table) -> None:
     async def scenario() -> tuple[bool, bool]:
         futures = [table.send_changelog(0, "a", 1), table.send_changelog(0, "b", 2)]
         waiter = asyncio.ensure_future(table.written())
-        await asyncio.sleep(0.05)
+        await settle()
         before = waiter.done()
         acknowledge(futures[:1])
-        await asyncio.sleep(0.05)
+        await settle()
         half = waiter.done()
         acknowledge(futures[1:])
-        await asyncio.wait_for(waiter, 1.0)
+        await asyncio.wait_for(waiter, 60)
         return before, half
 
     assert asyncio.run(scenario()) == (False, False)
@@ -46,13 +54,13 @@ def test_written_also_waits_for_writes_made_while_it_waits(table) -> None:
     async def scenario() -> bool:
         first = table.send_changelog(0, "a", 1)
         waiter = asyncio.ensure_future(table.written())
-        await asyncio.sleep(0.01)
+        await settle()  # waiting on `first`
         later = table.send_changelog(0, "a", 2)
         acknowledge([first])
-        await asyncio.sleep(0.05)
+        await settle()
         pending = not waiter.done()
         acknowledge([later])
-        await asyncio.wait_for(waiter, 1.0)
+        await asyncio.wait_for(waiter, 60)
         return pending
 
     assert asyncio.run(scenario())
@@ -69,7 +77,9 @@ def test_written_raises_when_a_write_failed(table) -> None:
 
 
 def test_written_returns_at_once_when_nothing_is_pending(table) -> None:
-    asyncio.run(asyncio.wait_for(table.written(), 0.1))
+    step = table.written()
+    with pytest.raises(StopIteration):
+        step.send(None)  # done in its first step: it awaited nothing
 
 
 def test_acknowledged_writes_are_forgotten_without_anyone_waiting(table) -> None:
