@@ -6,6 +6,9 @@ the reason the validator gives it, and the worker alive and ready at the end.
 The mix: every generated malformed kind, random bytes, deep JSON, giant and control-character
 fields, wrong types, and valid stories. The expected verdict of each input is computed with the
 same pure validator the agent runs, so the check is exact per reason, not just a total.
+
+Issue #17's attack table (web port, silences, cases, scraper, ingest) is replayed by
+scripts/hostile_table.py; its output is in docs/SECURITY.md.
 """
 
 from __future__ import annotations

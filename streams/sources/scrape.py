@@ -3,7 +3,12 @@
 A polite and bounded poller: conditional GETs so an unchanged feed costs one 304, a de-duplication
 store on disk so a restart never re-sends what was sent, per-feed exponential backoff with jitter
 so a failing server is not hammered (the failure count is stored, so backoff survives restarts too),
-and caps on response size and time so one hostile feed cannot stall or exhaust the poller.
+and caps on response size, items and time so one hostile feed cannot stall or exhaust the poller.
+A hostile feed is contained: the body is handed to feedparser as a stream (given bytes or a str,
+feedparser first tries them as a file name or URL and reads that instead), the time cap covers the
+whole exchange, headers included, a redirect to another host is refused unless the feed is
+configured to allow it, a feed that cannot be parsed is that feed's error and never stops the
+others, the store file is readable by its owner only, and URLs are logged without credentials.
 Records are emitted before their entry is marked seen: a crash in between re-sends (at-least-once),
 and the record id, derived from feed URL and entry key, lets consumers drop the repeat.
 
@@ -18,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import io
 import logging
 import os
 import random
@@ -25,22 +31,24 @@ import re
 import sqlite3
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from datetime import UTC
 from html.parser import HTMLParser
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import feedparser
+import httpcore
 import httpx
 
 from streams.sources.kafka_sink import SinkError, encode_value
 from streams.sources.output import add_output_arguments, open_sink
 from streams.usage import UsageError
-from streams.validation import Rejection, fit_record, normalise_url, parse_time, validate
+from streams.validation import Rejection, fit_record, normalise_url, parse_time, truncate_words, validate
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +59,10 @@ USER_AGENT = "finsentry-scrape/0.1"
 class Policy:
     interval: float = 60.0  # seconds between polls of a healthy feed; also the first backoff step
     max_bytes: int = 5 * 1024 * 1024
-    max_seconds: float = 30.0  # whole response, however slowly it trickles in
+    max_seconds: float = 30.0  # whole exchange (connect, headers, body, redirects), however slowly it trickles in
     backoff_cap: float = 3600.0
+    max_items: int = 500  # entries read from one response; the rest wait for a later poll
+    max_redirects: int = 5
 
 
 @dataclass(frozen=True)
@@ -65,7 +75,9 @@ class FeedState:
 # guids that feeds put on every item: never an identity, even on a feed that shows one item at a time.
 PLACEHOLDER_GUIDS = frozenset({"n/a", "na", "none", "null", "undefined", "0", "-", "guid", "id"})
 # Why an entry was not emitted; each is counted per poll.
-SKIP_REASONS = ("already_sent", "duplicate", "unusable", "rejected")
+SKIP_REASONS = ("already_sent", "duplicate", "unusable", "rejected", "over_limit")
+MAX_SOURCE_CHARS = 200  # a feed's title names the source of every record: a huge one must not sink them all
+MAX_LANG_CHARS = 35  # longer than any BCP 47 tag in use
 
 
 @dataclass
@@ -89,11 +101,44 @@ class FeedError(Exception):
         self.backoff = backoff
 
 
+# Query parameters whose values are credentials (api_key, access_token, X-Amz-Signature, sessionid, ...).
+_SECRET_PARAM = re.compile(r"token|key|secret|pass|pwd|auth|sig|session|cred|ticket|jwt|bearer|code", re.IGNORECASE)
+
+
+def redact_url(url: str) -> str:
+    """The URL as it may be logged: user:password@ becomes ***@, and secret-looking query values ***."""
+    try:
+        parts = urlsplit(url)
+        netloc = parts.netloc
+        if "@" in netloc:
+            netloc = "***@" + netloc.rpartition("@")[2]
+        query = parts.query
+        if query:
+            pairs = parse_qsl(query, keep_blank_values=True)
+            query = urlencode([(k, "***" if _SECRET_PARAM.search(k) else v) for k, v in pairs], safe="*")
+        return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    except ValueError:
+        return "<unparseable URL>"
+
+
+def _redact_in(text: str, url: str) -> str:
+    """`text` with `url`, as given and as httpx writes it, replaced by its redacted form."""
+    forms = {url}
+    try:
+        forms.add(str(httpx.URL(url)))
+    except (httpx.InvalidURL, TypeError, ValueError):
+        pass
+    for form in forms:
+        text = text.replace(form, redact_url(form))
+    return text
+
+
 def check_feed_url(url: str) -> str:
     """Only http(s): a feed URL must never become a way to read local files or other services' schemes."""
     parts = urlsplit(url)
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"refusing feed URL {url!r}: only http:// and https:// URLs with a host can be polled")
+        raise ValueError(f"refusing feed URL {redact_url(url)!r}: only http:// and https:// URLs with a host "
+                         "can be polled")
     return url
 
 
@@ -101,7 +146,11 @@ class SeenStore:
     """Entry keys already emitted and each feed's validators and failure count, in one sqlite file."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # Owner only, whatever the umask: the store names every feed polled, credentials in URLs included.
+        # sqlite gives its journal the database file's mode.
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+        os.chmod(path, 0o600)
         self._db = sqlite3.connect(path, isolation_level=None)  # autocommit: each add is durable at once
         self._db.executescript(
             """
@@ -181,9 +230,10 @@ def entry_to_record(feed_url: str, feed: dict[str, Any], entry: dict[str, Any], 
     if not headline:
         return None
     digest = hashlib.sha256(f"{feed_url}\n{key}".encode()).hexdigest()[:24]
+    source = strip_html(feed.get("title", ""))
     record: dict[str, Any] = {
         "id": f"rss-{digest}",
-        "source": strip_html(feed.get("title", "")) or urlsplit(feed_url).hostname,
+        "source": truncate_words(source, MAX_SOURCE_CHARS) if source else urlsplit(feed_url).hostname,
         "headline": headline,
     }
     body = strip_html(entry.get("summary", ""))
@@ -198,8 +248,9 @@ def entry_to_record(feed_url: str, feed: dict[str, Any], entry: dict[str, Any], 
     published = entry_date(entry)
     if published:
         record["published_at"] = published
-    if feed.get("language"):
-        record["lang"] = feed["language"]
+    lang = feed.get("language")
+    if isinstance(lang, str) and lang.strip() and len(lang) <= MAX_LANG_CHARS:
+        record["lang"] = lang
     return fit_record(record)
 
 
@@ -240,31 +291,164 @@ def entry_keys(feed_url: str, entries: list[dict[str, Any]]) -> list[str | None]
     return keys
 
 
-def _fetch(client: httpx.Client, url: str, headers: dict[str, str], policy: Policy) -> tuple[httpx.Response, bytes]:
-    """The closed response and its body, or FeedError; the body is read in chunks to enforce the caps."""
-    deadline = time.monotonic() + policy.max_seconds
+# The monotonic time by which the current fetch must be over; read by every socket operation.
+_deadline: ContextVar[float | None] = ContextVar("scrape_deadline", default=None)
+
+
+def _within_deadline(timeout: float | None, error: type[Exception]) -> float | None:
+    """The socket timeout to use now: `timeout` shortened to what is left of the fetch's time."""
+    deadline = _deadline.get()
+    if deadline is None:
+        return timeout
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise error("the poll's time limit is spent")
+    return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A connection whose every read and write ends by the fetch's deadline. httpx's own timeouts are
+    per socket operation: headers sent a byte every few seconds never trip them."""
+
+    def __init__(self, inner: httpcore.NetworkStream) -> None:
+        self._inner = inner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, _within_deadline(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, _within_deadline(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(self, ssl_context: Any, server_hostname: str | None = None,
+                  timeout: float | None = None) -> httpcore.NetworkStream:
+        inner = self._inner.start_tls(ssl_context, server_hostname, _within_deadline(timeout, httpcore.ConnectTimeout))
+        return _DeadlineStream(inner)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    def __init__(self) -> None:
+        self._inner = httpcore.SyncBackend()
+
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+                    socket_options: Any = None) -> httpcore.NetworkStream:
+        timeout = _within_deadline(timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(self._inner.connect_tcp(host, port, timeout, local_address, socket_options))
+
+    def connect_unix_socket(self, path: str, timeout: float | None = None,
+                            socket_options: Any = None) -> httpcore.NetworkStream:
+        timeout = _within_deadline(timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(self._inner.connect_unix_socket(path, timeout, socket_options))
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+def _deadline_transport() -> httpx.HTTPTransport:
+    """httpx's transport on a network backend that enforces the fetch deadline. httpx does not take a
+    backend as an argument; its pool does, and keeps it in one attribute, checked here so an upgrade
+    that renames it fails loudly instead of silently dropping the cap."""
+    transport = httpx.HTTPTransport()
+    pool = transport._pool
+    if not isinstance(getattr(pool, "_network_backend", None), httpcore.NetworkBackend):
+        raise TypeError("httpx/httpcore changed: cannot install the scraper's deadline on the connection pool")
+    pool._network_backend = _DeadlineBackend()
+    return transport
+
+
+def _default_port(url: httpx.URL) -> int:
+    return url.port or (443 if url.scheme == "https" else 80)
+
+
+def redirect_allowed(feed: httpx.URL, target: httpx.URL, allowed_hosts: frozenset[str]) -> bool:
+    """A redirect stays on the feed's host and port (http to https on the same host is fine), or goes to
+    a host the feed is configured to allow."""
+    if target.scheme not in ("http", "https") or not target.host:
+        return False
+    if target.host.lower() in allowed_hosts:
+        return True
+    if target.host.lower() != feed.host.lower():
+        return False
+    if _default_port(target) == _default_port(feed):
+        return True
+    return feed.scheme == "http" and target.scheme == "https" and feed.port is None and target.port is None
+
+
+def _fetch(client: httpx.Client, url: str, headers: dict[str, str], policy: Policy,
+           allowed_hosts: frozenset[str] = frozenset()) -> tuple[httpx.Response, bytes]:
+    """The closed response and its body, or FeedError. The body is read in chunks to enforce the size
+    cap, and every socket operation (connect, headers, body, each redirect) ends by one deadline."""
+    started = time.monotonic()
+    token = _deadline.set(started + policy.max_seconds)
+    first = httpx.URL(url)
     try:
-        with client.stream("GET", url, headers=headers) as response:
-            if response.status_code == 304:
-                return response, b""
-            if not response.is_success:
-                raise FeedError(f"HTTP {response.status_code} {response.reason_phrase}", response.status_code)
-            declared = response.headers.get("content-length", "")
-            if declared.isdigit() and int(declared) > policy.max_bytes:
-                raise FeedError(f"body of {declared} bytes is over the {policy.max_bytes}-byte limit "
-                                "(raise it with --max-bytes)", 200, backoff=False)
-            chunks, size = [], 0
-            for chunk in response.iter_bytes():
-                size += len(chunk)
-                if size > policy.max_bytes:
-                    raise FeedError(f"body is over the {policy.max_bytes}-byte limit (raise it with --max-bytes)",
-                                    response.status_code, backoff=False)
-                if time.monotonic() > deadline:
-                    raise FeedError(f"body took longer than {policy.max_seconds:g}s", response.status_code)
-                chunks.append(chunk)
-            return response, b"".join(chunks)
+        request = client.build_request("GET", url, headers=headers)
+        for _ in range(policy.max_redirects + 1):
+            response = client.send(request, stream=True, follow_redirects=False)
+            try:
+                if response.has_redirect_location and response.next_request is not None:
+                    target = response.next_request.url
+                    if not redirect_allowed(first, target, allowed_hosts):
+                        raise FeedError(f"HTTP {response.status_code} redirect to {redact_url(str(target))} refused: "
+                                        "another host (allow it for this feed with --allow-redirect)",
+                                        response.status_code)
+                    request = response.next_request
+                    continue
+                if response.status_code == 304:
+                    return response, b""
+                if not response.is_success:
+                    raise FeedError(f"HTTP {response.status_code} {response.reason_phrase}", response.status_code)
+                declared = response.headers.get("content-length", "")
+                if declared.isdigit() and int(declared) > policy.max_bytes:
+                    raise FeedError(f"body of {declared} bytes is over the {policy.max_bytes}-byte limit "
+                                    "(raise it with --max-bytes)", 200, backoff=False)
+                chunks, size = [], 0
+                for chunk in response.iter_bytes():
+                    size += len(chunk)
+                    if size > policy.max_bytes:
+                        raise FeedError(f"body is over the {policy.max_bytes}-byte limit (raise it with --max-bytes)",
+                                        response.status_code, backoff=False)
+                    chunks.append(chunk)
+                return response, b"".join(chunks)
+            finally:
+                response.close()
+        raise FeedError(f"more than {policy.max_redirects} redirects")
     except httpx.HTTPError as exc:
-        raise FeedError(f"{type(exc).__name__}: {exc}") from exc
+        if time.monotonic() - started >= policy.max_seconds:
+            raise FeedError(f"response took longer than {policy.max_seconds:g}s") from exc
+        raise FeedError(_redact_in(f"{type(exc).__name__}: {exc}", url)) from exc
+    finally:
+        _deadline.reset(token)
+
+
+# A character reference to a surrogate or past U+10FFFF: feedparser's lenient parser crashes on it
+# (UnicodeEncodeError), which once took the whole run down. Replaced by U+FFFD before parsing.
+_BAD_CHARREF = re.compile(rb"&#(?:[xX]([0-9a-fA-F]{1,16})|([0-9]{1,16}));")
+
+
+def _scrub_charrefs(body: bytes) -> bytes:
+    def fix(match: re.Match[bytes]) -> bytes:
+        value = int(match.group(1), 16) if match.group(1) else int(match.group(2))
+        return b"&#xFFFD;" if 0xD800 <= value <= 0xDFFF or value > 0x10FFFF else match.group(0)
+
+    return _BAD_CHARREF.sub(fix, body)
+
+
+def parse_feed(body: bytes, response: httpx.Response) -> Any:
+    """feedparser's result for these bytes. Handed a stream: given bytes or a str, feedparser first
+    tries to open them as a file name (and a str as a URL), so a body `/etc/passwd` was read from disk."""
+    return feedparser.parse(
+        io.BytesIO(_scrub_charrefs(body)),
+        response_headers={
+            "content-location": str(response.url),  # base for relative links
+            "content-type": response.headers.get("content-type", ""),  # charset
+        },
+    )
 
 
 def backoff(policy: Policy, failures: int, jitter: Callable[[], float] = random.random) -> float:
@@ -282,11 +466,14 @@ def poll_once(
     now: float,
     policy: Policy = Policy(),
     jitter: Callable[[], float] = random.random,
+    allowed_hosts: frozenset[str] = frozenset(),
 ) -> PollResult:
     """One conditional GET of one feed. `now` (epoch seconds) is recorded as the feed's last poll.
+    `allowed_hosts`: other hosts this feed may redirect to.
 
     Raises ValueError for a non-http(s) URL; an exception from `emit` propagates and leaves the
-    unsent entries unseen and the validators unchanged, so the next poll retries them.
+    unsent entries unseen and the validators unchanged, so the next poll retries them. A body that
+    feedparser fails on is this feed's error (a FeedError result), not an exception.
     """
     check_feed_url(url)
     state = store.state(url)
@@ -296,17 +483,15 @@ def poll_once(
     if state.last_modified:
         headers["If-Modified-Since"] = state.last_modified
     try:
-        response, body = _fetch(client, url, headers, policy)
+        response, body = _fetch(client, url, headers, policy, allowed_hosts)
         if response.status_code == 304:
             store.set_state(url, replace(state, failures=0), now)
             return PollResult(url, 304, 0, 0, None, policy.interval)
-        parsed = feedparser.parse(
-            body,
-            response_headers={
-                "content-location": str(response.url),  # base for relative links
-                "content-type": response.headers.get("content-type", ""),  # charset
-            },
-        )
+        try:
+            parsed = parse_feed(body, response)
+        except Exception as exc:  # feedparser's lenient parser raises on hostile input (UnicodeEncodeError, ...)
+            raise FeedError(f"feed could not be parsed: {type(exc).__name__}: {str(exc)[:200]}",
+                            response.status_code) from exc
         if parsed.bozo and not parsed.entries:
             raise FeedError(f"not a readable RSS or Atom feed: {parsed.get('bozo_exception')}", response.status_code)
     except FeedError as exc:
@@ -319,12 +504,21 @@ def poll_once(
     new = 0
     skips: dict[str, int] = {}
     this_poll: set[str] = set()
-    for entry, key in zip(parsed.entries, entry_keys(url, parsed.entries), strict=True):
-        record = entry_to_record(url, parsed.feed, entry, key) if key else None
+    entries = parsed.entries[: policy.max_items]
+    if len(parsed.entries) > len(entries):
+        skips["over_limit"] = len(parsed.entries) - len(entries)
+        log.warning("%s: %d entries; only the first %d are read per poll", redact_url(url), len(parsed.entries),
+                    policy.max_items)
+    for entry, key in zip(entries, entry_keys(url, entries), strict=True):
+        try:
+            record = entry_to_record(url, parsed.feed, entry, key) if key else None
+        except Exception:  # one entry that cannot be turned into a record costs only itself
+            log.exception("%s: entry could not be read; skipped", redact_url(url))
+            record = None
         reason = None
         if record is None or key is None:
             reason = "unusable"
-            log.warning("%s: entry %r skipped: no title", url, strip_html(entry.get("summary", ""))[:80])
+            log.warning("%s: entry %r skipped: no title", redact_url(url), strip_html(entry.get("summary", ""))[:80])
         elif key in this_poll:
             reason = "duplicate"
         else:
@@ -335,7 +529,7 @@ def poll_once(
                 checked = validate(encode_value(record), now)  # what ingest will do with these very bytes
                 if isinstance(checked, Rejection):
                     reason = "rejected"
-                    log.warning("%s: entry %r skipped: ingest would reject it: %s: %s", url,
+                    log.warning("%s: entry %r skipped: ingest would reject it: %s: %s", redact_url(url),
                                 record["headline"][:80], checked.reason, checked.message)
         if reason:
             skips[reason] = skips.get(reason, 0) + 1
@@ -349,20 +543,32 @@ def poll_once(
 
 
 def make_client(policy: Policy) -> httpx.Client:
+    """Redirects are followed by `_fetch`, hop by hop, so each is checked against the feed's host.
+    With an explicit transport httpx does not read proxy settings from the environment."""
     return httpx.Client(
-        follow_redirects=True,
+        follow_redirects=False,
         timeout=httpx.Timeout(min(policy.max_seconds, 10.0), connect=5.0),
         headers={"User-Agent": USER_AGENT},
+        transport=_deadline_transport(),
     )
 
 
 def log_result(result: PollResult) -> None:
+    url = redact_url(result.url)
     if result.error:
-        log.warning("%s: %s; retrying in %.0fs", result.url, result.error, result.next_poll_in)
+        log.warning("%s: %s; retrying in %.0fs", url, result.error, result.next_poll_in)
     else:
         why = ", ".join(f"{n} {reason.replace('_', ' ')}" for reason, n in (result.skips or {}).items())
-        log.info("%s: HTTP %s, %d new, %d skipped%s", result.url, result.status, result.new, result.skipped,
+        log.info("%s: HTTP %s, %d new, %d skipped%s", url, result.status, result.new, result.skipped,
                  f" ({why})" if why else "")
+
+
+class _EmitFailed(Exception):
+    """An exception from `emit`: the sink's, not the feed's, so it stops the run."""
+
+    def __init__(self, original: BaseException) -> None:
+        super().__init__(str(original))
+        self.original = original
 
 
 def run(
@@ -375,19 +581,46 @@ def run(
     sleep: Callable[[float], None] = time.sleep,
     on_result: Callable[[PollResult], None] = log_result,
     max_bytes: int = Policy.max_bytes,
+    policy: Policy | None = None,
+    redirect_hosts: Mapping[str, frozenset[str]] | None = None,
 ) -> None:
-    """Poll every feed when it is due, forever or for `max_rounds` wake-ups (1 polls each feed once)."""
+    """Poll every feed when it is due, forever or for `max_rounds` wake-ups (1 polls each feed once).
+
+    Feeds are isolated: whatever goes wrong with one (a crash included) is that feed's error result,
+    and the others are polled as usual. Only the sink's failures (`emit`) and the store's stop the run.
+    `redirect_hosts`: per feed URL, the other hosts it may redirect to."""
     for url in feeds:
         check_feed_url(url)
-    policy = Policy(interval=interval, max_bytes=max_bytes)
+    policy = policy or Policy(interval=interval, max_bytes=max_bytes)
+    redirect_hosts = redirect_hosts or {}
     due = dict.fromkeys(feeds, 0.0)
+    failures: dict[str, int] = dict.fromkeys(feeds, 0)
     rounds = 0
+
+    def checked_emit(record: dict[str, Any]) -> None:
+        try:
+            emit(record)
+        except Exception as exc:
+            raise _EmitFailed(exc) from exc
+
     with SeenStore(store_path) as store, make_client(policy) as client:
         while True:
             now = time.time()
             for url in feeds:
                 if due[url] <= now:
-                    result = poll_once(client, url, store, emit, now=now, policy=policy)
+                    try:
+                        result = poll_once(client, url, store, checked_emit, now=now, policy=policy,
+                                           allowed_hosts=redirect_hosts.get(url, frozenset()))
+                        failures[url] = 0
+                    except _EmitFailed as failed:
+                        raise failed.original from None
+                    except sqlite3.Error:
+                        raise
+                    except Exception as exc:  # this feed's bug must not stop the other feeds
+                        failures[url] += 1
+                        log.exception("%s: poll failed", redact_url(url))
+                        error = _redact_in(f"poll failed: {type(exc).__name__}: {str(exc)[:200]}", url)
+                        result = PollResult(url, None, 0, 0, error, backoff(policy, failures[url]))
                     on_result(result)
                     due[url] = now + result.next_poll_in
             rounds += 1
@@ -429,6 +662,25 @@ def _bytes_arg(text: str) -> int:
     return int(match.group(1)) * 1024 ** " kmg".index(match.group(2).lower() or " ")
 
 
+def _items_arg(text: str) -> int:
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 1")
+    return int(text)
+
+
+def redirect_hosts_arg(pairs: list[list[str]], feeds: list[str]) -> dict[str, frozenset[str]]:
+    """--allow-redirect FEED HOST pairs as {feed: hosts}; UsageError for a FEED that is not polled."""
+    allowed: dict[str, set[str]] = {}
+    for feed, host in pairs:
+        if feed not in feeds:
+            raise UsageError(f"--allow-redirect {redact_url(feed)}: not one of the --feed URLs")
+        name = host.strip().lower()
+        if not name or "/" in name or "@" in name:
+            raise UsageError(f"--allow-redirect: {host!r} is not a host name")
+        allowed.setdefault(feed, set()).add(name)
+    return {feed: frozenset(hosts) for feed, hosts in allowed.items()}
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "scrape",
@@ -442,6 +694,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-bytes", type=_bytes_arg, default=Policy.max_bytes, metavar="SIZE",
                         help=f"largest feed response read, e.g. 20M (default {Policy.max_bytes // 1024 // 1024}M); "
                              "a bigger feed is reported each poll and not read")
+    parser.add_argument("--max-items", type=_items_arg, default=Policy.max_items, metavar="N",
+                        help=f"entries read from one response (default {Policy.max_items}); the rest are counted "
+                             "as skipped (over limit)")
+    parser.add_argument("--allow-redirect", nargs=2, action="append", default=[], metavar=("FEED", "HOST"),
+                        help="let FEED (one of the --feed URLs) redirect to HOST; repeatable. Without it a redirect "
+                             "to another host is refused")
     add_output_arguments(parser, kafka_by_default=True)
     parser.set_defaults(handler=run_cli)
 
@@ -456,16 +714,20 @@ def run_cli(args: argparse.Namespace) -> int:
         log_result(result)
         errors += result.error is not None
 
+    feeds = list(dict.fromkeys(args.feed))
+    redirect_hosts = redirect_hosts_arg(args.allow_redirect, feeds)
+    policy = Policy(interval=args.interval, max_bytes=args.max_bytes, max_items=args.max_items)
     try:
         with open_sink(args) as sink:
             run(
-                list(dict.fromkeys(args.feed)),
+                feeds,
                 sink.send,
                 args.store or default_store_path(),
                 args.interval,
                 max_rounds=1 if args.once else None,
                 on_result=note,
-                max_bytes=args.max_bytes,
+                policy=policy,
+                redirect_hosts=redirect_hosts,
             )
     except SinkError as exc:
         raise UsageError(str(exc)) from None

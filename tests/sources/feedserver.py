@@ -1,4 +1,7 @@
-"""A real HTTP server on 127.0.0.1 for the scraper tests, serving routes the test sets up."""
+"""A real HTTP server on 127.0.0.1 for the scraper tests, serving routes the test sets up.
+
+Hostile routes too, each bounded so that a client that does not give up still finishes: headers sent
+a byte at a time, an endless body (capped at `endless_bytes`), redirects to any URL."""
 
 from __future__ import annotations
 
@@ -22,6 +25,9 @@ class Route:
     last_modified: str | None = None
     declare_length: bool = True  # False: no Content-Length, the body ends when the connection closes
     drip_seconds: float = 0.0  # pause between single bytes, for a body that trickles in
+    header_drip_seconds: float = 0.0  # pause between single bytes of the status line and headers
+    location: str | None = None  # a Location header (with a 3xx status: a redirect)
+    endless_bytes: int = 0  # > 0: after `body`, zeros until this many bytes were sent (a /dev/zero over HTTP)
 
 
 @dataclass
@@ -54,6 +60,9 @@ def serve() -> Iterator[FeedServer]:
             if route is None:
                 self.send_error(404)
                 return
+            if route.header_drip_seconds:
+                self._drip_headers(route)
+                return
             not_modified = (route.etag is not None and self.headers.get("If-None-Match") == route.etag) or (
                 route.last_modified is not None and self.headers.get("If-Modified-Since") == route.last_modified
             )
@@ -66,11 +75,19 @@ def serve() -> Iterator[FeedServer]:
                 self.end_headers()
                 return
             self.send_header("Content-Type", route.content_type)
-            if route.declare_length:
+            if route.location:
+                self.send_header("Location", route.location)
+            if route.declare_length and not route.endless_bytes:
                 self.send_header("Content-Length", str(len(route.body)))
             self.end_headers()
             try:
-                if route.drip_seconds:
+                if route.endless_bytes:
+                    self.wfile.write(route.body)
+                    zeros, sent = bytes(64 * 1024), len(route.body)
+                    while sent < route.endless_bytes:
+                        self.wfile.write(zeros)
+                        sent += len(zeros)
+                elif route.drip_seconds:
                     for i in range(len(route.body)):
                         self.wfile.write(route.body[i : i + 1])
                         self.wfile.flush()
@@ -79,6 +96,20 @@ def serve() -> Iterator[FeedServer]:
                     self.wfile.write(route.body)
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the client gave up on purpose: that is what some tests check
+
+        def _drip_headers(self, route: Route) -> None:
+            """Status line and headers a byte at a time (with padding headers), then the body at once."""
+            padding = "".join(f"X-Pad-{n}: {'a' * 20}\r\n" for n in range(20))
+            head = (f"HTTP/1.0 {route.status} OK\r\nContent-Type: {route.content_type}\r\n{padding}"
+                    f"Content-Length: {len(route.body)}\r\n\r\n").encode()
+            try:
+                for i in range(len(head)):
+                    self.wfile.write(head[i : i + 1])
+                    self.wfile.flush()
+                    time.sleep(route.header_drip_seconds)
+                self.wfile.write(route.body)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
 
         def log_message(self, format: str, *args: object) -> None:
             pass
