@@ -30,6 +30,8 @@ from streams.app import app, case_actions_topic
 
 MAX_BODY = 64 * 1024
 OUTCOME_TIMEOUT = 10.0  # seconds to wait for the single writer before answering 202
+# Closed cases stay in the scheduler's state for a while: a free-text outcome must stay small.
+MAX_OUTCOME = 2000  # characters
 VERB_FIELDS = {"ack": frozenset(), "resolve": frozenset({"outcome", "labels"}), "reassign": frozenset({"to"})}
 NOT_OWNER = ("this worker does not hold the scheduler state (partition 0 of scheduler.inbox is owned by "
              "another worker, or is being recovered); send the request to the worker that owns it")
@@ -86,6 +88,9 @@ def action_from_body(verb: str, case_id: str, analyst: str, body: bytes) -> dict
     if unknown:
         raise BadRequest(f"unknown field(s) {', '.join(unknown)} for {verb}; allowed: "
                          f"{', '.join(sorted(VERB_FIELDS[verb])) or 'none'}")
+    outcome = data.get("outcome")
+    if isinstance(outcome, str) and len(outcome) > MAX_OUTCOME:
+        raise BadRequest(f"outcome: {len(outcome)} characters, at most {MAX_OUTCOME}")
     return {**data, "action": verb, "case_id": case_id, "analyst": analyst, "action_id": uuid.uuid4().hex}
 
 

@@ -16,7 +16,7 @@ from scheduler import Scheduler, SchedulerPolicy, parse_roster
 from streams.agents.case_webhooks import case_payload
 from streams.agents.notify import BadRequest
 from streams.agents.schedule import feedback_records, label_problem, workload
-from streams.api import FailureLimiter, action_from_body, bearer_analyst
+from streams.api import MAX_OUTCOME, FailureLimiter, action_from_body, bearer_analyst
 from streams.commands.feedback import training_rows
 
 NOW = datetime(2024, 3, 4, 10, 0, tzinfo=UTC)
@@ -122,6 +122,9 @@ def test_request_bodies_take_only_their_verb_fields() -> None:
                        ("resolve", b'{"analyst": "bob"}')):
         with pytest.raises(BadRequest):
             action_from_body(verb, "case-a1", "alice", body)
+    # A 63 KB outcome, fourteen times over, filled the scheduler's state record past 1 MB (issue 17).
+    with pytest.raises(BadRequest, match=f"at most {MAX_OUTCOME}"):
+        action_from_body("resolve", "case-a1", "alice", json.dumps({"outcome": "x" * (MAX_OUTCOME + 1)}).encode())
 
 
 def test_case_webhook_payload_is_alertmanager_v4_naming_case_and_analyst() -> None:
