@@ -72,12 +72,13 @@ def wait_for_broker(servers: Sequence[str], patience: float, sleep: Callable[[fl
 
 def run_worker(argv: Sequence[str]) -> int:
     try:
-        from streams.app import app, settings
+        from streams import worker
     except SettingsError as exc:
         raise CliError(str(exc)) from None
-    from streams import worker
     from streams.failures import FAILURES
 
+    app, settings = worker.app, worker.settings
+    worker.configure()
     wait_for_broker(settings.bootstrap_servers, settings.broker_wait_seconds)
     worker.prepare(app, settings)
     sys.argv = ["finsentry", "worker", *argv]

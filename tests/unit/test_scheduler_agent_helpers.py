@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-import streams.app  # noqa: F401  (the app first: agent modules import it and each other)
 from models.data import load_file
 from scheduler import Scheduler, SchedulerPolicy, parse_roster
+from scheduler.feedback import feedback_records, label_problem
 from streams.agents.case_webhooks import case_payload
-from streams.agents.notify import BadRequest
-from streams.agents.schedule import feedback_records, label_problem, workload
-from streams.api import FailureLimiter, action_from_body, bearer_analyst
+from streams.agents.schedule import workload
 from streams.commands.feedback import training_rows
+from streams.views.cases import FailureLimiter, action_from_body, bearer_analyst
+from streams.views.http import BadRequest
 
 NOW = datetime(2024, 3, 4, 10, 0, tzinfo=UTC)
 ROSTER = parse_roster(f"""\
