@@ -6,12 +6,12 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
 
-Sentiment = Literal["negative", "neutral", "positive"]
+from models.labels import SENTIMENTS, Sentiment
+
 EventType = Literal["open", "update", "resolve"]
 Kind = Literal["negative_surge", "volume_spike", "sentiment_shift"]
 Severity = Literal["info", "warning", "critical"]
 
-SENTIMENTS: tuple[Sentiment, ...] = ("negative", "neutral", "positive")
 SEVERITIES: tuple[Severity, ...] = ("info", "warning", "critical")
 KINDS: tuple[Kind, ...] = ("negative_surge", "volume_spike", "sentiment_shift")
 

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from models.labels import SENTIMENTS
 from models.text import for_model
 
 MAX_TEXT_CHARS = 10_000
@@ -42,7 +43,7 @@ class LabelMaps:
     """Label name <-> index for each head; stored with the model as `labels.json`."""
 
     topics: list[str] = field(default_factory=list)
-    sentiments: list[str] = field(default_factory=lambda: ["negative", "neutral", "positive"])
+    sentiments: list[str] = field(default_factory=lambda: list(SENTIMENTS))
 
     @classmethod
     def from_examples(cls, examples: Iterable[Example]) -> LabelMaps:
@@ -53,7 +54,7 @@ class LabelMaps:
                 topics.add(ex.topic)
             if ex.sentiment is not None:
                 sentiments.add(ex.sentiment)
-        unknown = sentiments - {"negative", "neutral", "positive"}
+        unknown = sentiments - set(SENTIMENTS)
         if unknown:
             raise DataError(
                 f"unknown sentiment labels {sorted(unknown)}: use negative, neutral or positive "
