@@ -9,11 +9,10 @@ from typing import Literal
 from models.labels import SENTIMENTS, Sentiment
 
 EventType = Literal["open", "update", "resolve"]
-Kind = Literal["negative_surge", "volume_spike", "sentiment_shift"]
+Kind = str  # a detector's kind: alerts.detectors.KINDS, one per registered detector
 Severity = Literal["info", "warning", "critical"]
 
 SEVERITIES: tuple[Severity, ...] = ("info", "warning", "critical")
-KINDS: tuple[Kind, ...] = ("negative_surge", "volume_spike", "sentiment_shift")
 
 
 def iso_utc(epoch_seconds: float) -> str:

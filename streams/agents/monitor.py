@@ -28,8 +28,8 @@ import faust
 from aiokafka.partitioner import DefaultPartitioner
 
 from alerts.config import MonitorConfig
+from alerts.detectors import KINDS
 from alerts.engine import AnomalyEvent, ScopeMonitor, Story, scopes_for
-from alerts.records import KINDS
 from streams import metrics
 from streams.app import BY_SCOPE_TOPIC, anomalies_topic, app, by_scope_topic, scored_bytes, settings
 from streams.errors import RecordFault, dead_letter_fault, record_fault, send_dead_letter
