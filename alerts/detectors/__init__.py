@@ -7,12 +7,12 @@ lists, and the kinds it emits (`KINDS`) follow from it.
 
 from __future__ import annotations
 
-from alerts.detectors import negative_surge, unmoved
+from alerts.detectors import negative_surge, unmoved, volume_spike
 from alerts.detectors.contract import Context, Detection, Detector
 
 DETECTORS: tuple[Detector, ...] = (
     negative_surge.DETECTOR,
-    unmoved.VOLUME_SPIKE,
+    volume_spike.DETECTOR,
     unmoved.SENTIMENT_SHIFT,
 )
 KINDS: tuple[str, ...] = tuple(d.kind for d in DETECTORS)

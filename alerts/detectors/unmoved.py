@@ -6,14 +6,8 @@ import math
 
 from alerts.baseline import Baseline
 from alerts.config import MonitorConfig
-from alerts.detectors.contract import Detection, Detector, poisson_score
+from alerts.detectors.contract import Detection, Detector
 from alerts.windows import WindowStats
-
-
-def volume_spike(window: WindowStats, baseline: Baseline, config: MonitorConfig) -> Detection:
-    expected = max(baseline.rate, config.min_expected_per_window)
-    score = poisson_score(window.volume, expected) if window.volume >= config.min_volume else 0.0
-    return Detection("volume_spike", score, config.volume_threshold, window.volume, expected)
 
 
 def sentiment_shift(
@@ -35,8 +29,6 @@ def sentiment_shift(
     return detection, cusum
 
 
-VOLUME_SPIKE = Detector("volume_spike", lambda ctx: volume_spike(ctx.window, ctx.baseline, ctx.config),
-                        explained_by=("negative_surge",), samples=None)
 SENTIMENT_SHIFT = Detector("sentiment_shift",
                            lambda ctx: sentiment_shift(ctx.window, ctx.baseline, ctx.carried, ctx.config)[0],
                            carries=True)
