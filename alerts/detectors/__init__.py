@@ -7,13 +7,13 @@ lists, and the kinds it emits (`KINDS`) follow from it.
 
 from __future__ import annotations
 
-from alerts.detectors import negative_surge, unmoved, volume_spike
+from alerts.detectors import negative_surge, sentiment_shift, volume_spike
 from alerts.detectors.contract import Context, Detection, Detector
 
 DETECTORS: tuple[Detector, ...] = (
     negative_surge.DETECTOR,
     volume_spike.DETECTOR,
-    unmoved.SENTIMENT_SHIFT,
+    sentiment_shift.DETECTOR,
 )
 KINDS: tuple[str, ...] = tuple(d.kind for d in DETECTORS)
 

@@ -8,7 +8,7 @@ import random
 from alerts.baseline import Baseline
 from alerts.config import MonitorConfig
 from alerts.detectors.negative_surge import negative_surge
-from alerts.detectors.unmoved import sentiment_shift
+from alerts.detectors.sentiment_shift import sentiment_shift
 from alerts.detectors.volume_spike import volume_spike
 from alerts.engine import AnomalyEvent, ScopeMonitor, Story, scopes_for
 from alerts.novelty import NoveltyIndex, hamming, normalise_title, simhash

@@ -1,4 +1,4 @@
-"""Detectors not yet moved to one file each (alerts/detectors/contract.py)."""
+"""Sentiment shift: a slow, steady slide in a scope's mean sentiment score (one-sided CUSUM)."""
 
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ def sentiment_shift(
     return detection, cusum
 
 
-SENTIMENT_SHIFT = Detector("sentiment_shift",
-                           lambda ctx: sentiment_shift(ctx.window, ctx.baseline, ctx.carried, ctx.config)[0],
-                           carries=True)
+# The CUSUM statistic is this detector's score, carried to the next window as Context.carried.
+DETECTOR = Detector("sentiment_shift",
+                    lambda ctx: sentiment_shift(ctx.window, ctx.baseline, ctx.carried, ctx.config)[0],
+                    carries=True)
