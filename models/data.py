@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from models.jsonl import json_lines
 from models.labels import SENTIMENTS
 from models.text import for_model
 
@@ -95,15 +95,9 @@ def _rows(path: Path) -> Iterator[dict[str, object]]:
             yield from csv.DictReader(fh)
     elif suffix in {".jsonl", ".ndjson"}:
         with path.open(encoding="utf-8") as fh:
-            for row, line in enumerate(fh, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    value = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise DataError(f"{path}: row {row}: not JSON ({exc.msg})") from None
-                except RecursionError:
-                    raise DataError(f"{path}: row {row}: not JSON (nested too deeply)") from None
+            for row, value, why in json_lines(fh):
+                if why is not None:
+                    raise DataError(f"{path}: row {row}: not JSON ({why})")
                 if not isinstance(value, dict):
                     raise DataError(f"{path}: row {row}: expected a JSON object, got {type(value).__name__}")
                 yield value

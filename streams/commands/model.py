@@ -13,6 +13,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from models.data import Columns, DataError
+from models.jsonl import json_lines
 
 
 def _columns(p: argparse.ArgumentParser) -> None:
@@ -109,16 +110,9 @@ def read_texts(path: str, text_col: str) -> Iterator[tuple[int, str | None, dict
     """(line number, text or None when the row has none, row) for CSV or JSONL input."""
     if path == "-" or path.endswith((".jsonl", ".ndjson", ".json")):
         with nullcontext(sys.stdin) if path == "-" else open(path, encoding="utf-8") as fh:
-            for line_no, line in enumerate(fh, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    yield line_no, None, {"error": f"not JSON: {exc.msg}"}
-                    continue
-                except RecursionError:
-                    yield line_no, None, {"error": "not JSON: nested too deeply"}
+            for line_no, row, why in json_lines(fh):
+                if why is not None:
+                    yield line_no, None, {"error": f"not JSON: {why}"}
                     continue
                 text = row.get(text_col) if isinstance(row, dict) else None
                 yield line_no, text if isinstance(text, str) and text.strip() else None, row if isinstance(row, dict) else {}
