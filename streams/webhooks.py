@@ -13,7 +13,7 @@ import time
 
 import httpx
 
-from alerts.delivery import deliver
+from alerts.delivery import DELIVERERS
 from alerts.receivers import Receiver
 from streams import metrics
 from streams.app import alerts_deadletter_topic
@@ -46,7 +46,7 @@ def client() -> httpx.AsyncClient:
 async def deliver_counted(receiver: Receiver, payload: dict, what: str) -> bool:
     """Deliver `payload` to `receiver` with retries; count the outcome, and dead-letter a delivery that
     failed for good. True when delivered. `what` names the sender in the log ("notify: webhook")."""
-    result = await deliver(client(), receiver, payload, now_fn=time.time)
+    result = await DELIVERERS[receiver.type](client(), receiver, payload, now_fn=time.time)
     if result.attempts > 1:
         metrics.WEBHOOK_DELIVERIES.labels(receiver.name, "retried").inc(result.attempts - 1)
     if result.outcome == "delivered":
