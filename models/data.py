@@ -163,13 +163,6 @@ def _label(value: object) -> str | None:
     return text or None
 
 
-def load_files(paths: Sequence[str | Path], columns: Columns = Columns()) -> list[Example]:
-    examples: list[Example] = []
-    for path in paths:
-        examples.extend(load_file(path, columns))
-    return examples
-
-
 def sha256(path: str | Path) -> str:
     digest = hashlib.sha256()
     with Path(path).open("rb") as fh:
