@@ -16,11 +16,11 @@ import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import Literal
+from typing import Literal, Protocol
 
 import httpx
 
-from alerts.receivers import Receiver
+from alerts.receivers import RECEIVER_TYPES, Receiver
 from alerts.signing import sign
 
 NOTIFICATION_ID_HEADER = "X-Finsentry-Notification-Id"
@@ -119,3 +119,18 @@ async def deliver(
             break
         await sleep_fn(wait)
     return result("failed")
+
+
+class Deliver(Protocol):
+    """The receiver contract: send one payload to one receiver within its retry budget, and return
+    (never raise) the outcome, with what a dead-letter record needs. `deliver` is the webhook's."""
+
+    async def __call__(self, client: httpx.AsyncClient, receiver: Receiver, payload: dict, *,
+                       now_fn: Callable[[], float]) -> DeliveryResult: ...
+
+
+# Every receiver type's delivery, by `Receiver.type`; a new type adds its name to
+# alerts/receivers.py RECEIVER_TYPES (what the receivers file accepts) and its delivery here.
+DELIVERERS: dict[str, Deliver] = {"webhook": deliver}
+if set(DELIVERERS) != set(RECEIVER_TYPES):
+    raise ImportError(f"alerts.delivery.DELIVERERS {sorted(DELIVERERS)} must cover RECEIVER_TYPES {RECEIVER_TYPES}")

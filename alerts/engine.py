@@ -11,13 +11,16 @@ from dataclasses import dataclass, field, replace
 
 from alerts.baseline import Baseline
 from alerts.config import MonitorConfig
-from alerts.detectors import Detection, negative_surge, sentiment_shift, volume_spike
+from alerts.detectors import DETECTORS, KINDS, Context, Detection
 from alerts.lifecycle import Lifecycle, severity_for
 from alerts.novelty import NoveltyIndex
-from alerts.records import KINDS, AnomalyEvent, Story, iso_utc
+from alerts.records import AnomalyEvent, Story, iso_utc
 from alerts.windows import Window, WindowSet, WindowStats
 
 __all__ = ["AnomalyEvent", "MonitorConfig", "ScopeMonitor", "Story", "scopes_for"]
+
+# The sentiment of the sample headlines each kind's events carry (None: every story).
+SAMPLES = {detector.kind: detector.samples for detector in DETECTORS}
 
 
 def scopes_for(topic: str | None, tickers: list[str]) -> list[str]:
@@ -83,15 +86,18 @@ class ScopeMonitor:
         stats = window.stats()
         self.recent = [*self.recent, stats][-self.config.surge_span_windows:]
         armed = self.baseline.windows >= self.config.warmup_windows
-        shift, cusum = sentiment_shift(stats, self.baseline, self.cusum, self.config)
-        self.cusum = cusum if armed else 0.0
-        surge = negative_surge(self.recent, self.baseline, self.config)
-        volume = volume_spike(stats, self.baseline, self.config)
-        if surge.score >= surge.threshold or self.lifecycles[surge.kind].active_id is not None:
-            # A surge of negative news is also a surge of news: one event, one anomaly, so the
-            # volume spike it explains is not opened as a second alert for the same scope.
-            volume = replace(volume, score=0.0)
-        detections = [surge, volume, shift]
+        context = Context(self.recent, self.baseline, self.config, self.cusum)
+        found = {detector.kind: detector.detect(context) for detector in DETECTORS}
+        detections = []
+        for detector in DETECTORS:
+            detection = found[detector.kind]
+            if detector.carries:
+                self.cusum = detection.score if armed else 0.0
+            if any(self._fires_or_open(found[kind]) for kind in detector.explained_by):
+                # E.g. a surge of negative news is also a surge of news: one event, one anomaly, so
+                # the volume spike it explains is not opened as a second alert for the same scope.
+                detection = replace(detection, score=0.0)
+            detections.append(detection)
         events = []
         for detection in detections:
             lifecycle = self.lifecycles[detection.kind]
@@ -105,8 +111,11 @@ class ScopeMonitor:
         self.baseline.update(stats, self.config.baseline_alpha * weight)
         return events
 
+    def _fires_or_open(self, detection: Detection) -> bool:
+        return detection.score >= detection.threshold or self.lifecycles[detection.kind].active_id is not None
+
     def _event(self, step: str, detection: Detection, lifecycle: Lifecycle, window: Window) -> AnomalyEvent:
-        wanted = None if detection.kind == "volume_spike" else "negative"
+        wanted = SAMPLES[detection.kind]
         samples = [s for s in window.samples if wanted is None or s[2] == wanted][: self.config.max_samples]
         assert lifecycle.active_id is not None and lifecycle.opened_at is not None
         return AnomalyEvent(
@@ -145,7 +154,7 @@ class ScopeMonitor:
             NoveltyIndex.from_dict(d["novelty"], config.novelty_horizon_seconds, config.novelty_max_distance),
             Baseline.from_dict(d["baseline"]),
             d["cusum"],
-            {k: Lifecycle.from_dict(v) for k, v in d["lifecycles"].items()},
+            {**{k: Lifecycle() for k in KINDS}, **{k: Lifecycle.from_dict(v) for k, v in d["lifecycles"].items()}},
             [WindowStats.from_dict(w) for w in _recent(d)][-config.surge_span_windows:],
         )
 

@@ -15,7 +15,7 @@ import hashlib
 from dataclasses import asdict, dataclass
 
 from alerts.config import MonitorConfig
-from alerts.detectors import Detection
+from alerts.detectors.contract import Detection
 from alerts.records import EventType, Severity
 
 

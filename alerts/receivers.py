@@ -18,8 +18,10 @@ from alerts.silences import Silence
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d)$")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+# Receiver types: each has its delivery in alerts/delivery.py DELIVERERS (the receiver contract, `Deliver`).
+RECEIVER_TYPES = ("webhook",)
 _RECEIVER_KEYS = {
-    "name", "url", "secret_env", "secret_file", "severities", "scopes", "group_by", "group_wait", "group_interval",
+    "type", "name", "url", "secret_env", "secret_file", "severities", "scopes", "group_by", "group_wait", "group_interval",
     "repeat_interval", "timeout", "max_attempts", "max_elapsed", "backoff_initial", "backoff_max",
 }
 
@@ -44,6 +46,7 @@ class Receiver:
     max_elapsed: float = 600.0
     backoff_initial: float = 1.0
     backoff_max: float = 60.0
+    type: str = "webhook"  # one of RECEIVER_TYPES: how alerts reach it
 
     def wants(self, labels: dict[str, str]) -> bool:
         """Severity and scope-glob filters: does this receiver get an alert with these labels?"""
@@ -108,6 +111,9 @@ def _receiver(raw: object, where: str, base: Path, env: dict[str, str]) -> Recei
     for key in ("name", "url"):
         if not isinstance(raw.get(key), str) or not raw[key]:
             raise ConfigError(f"{where}.{key}: required, a non-empty string")
+    kind = raw.get("type", "webhook")
+    if kind not in RECEIVER_TYPES:
+        raise ConfigError(f"{where}.type: unknown {kind!r}; use one of {', '.join(RECEIVER_TYPES)}")
     if not raw["url"].startswith(("http://", "https://")):
         raise ConfigError(f"{where}.url: {raw['url']!r} must start with http:// or https://")
     severities = _str_list(raw, "severities", where, SEVERITIES)
@@ -123,7 +129,7 @@ def _receiver(raw: object, where: str, base: Path, env: dict[str, str]) -> Recei
     return Receiver(
         name=raw["name"], url=raw["url"], secret=_secret(raw, where, base, env), severities=frozenset(severities),
         scopes=_str_list(raw, "scopes", where, ("*",)), group_by=_str_list(raw, "group_by", where, ("scope",)),
-        max_attempts=attempts, **durations,
+        max_attempts=attempts, type=kind, **durations,
     )
 
 

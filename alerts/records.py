@@ -6,14 +6,13 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
 
-Sentiment = Literal["negative", "neutral", "positive"]
+from models.labels import SENTIMENTS, Sentiment
+
 EventType = Literal["open", "update", "resolve"]
-Kind = Literal["negative_surge", "volume_spike", "sentiment_shift"]
+Kind = str  # a detector's kind: alerts.detectors.KINDS, one per registered detector
 Severity = Literal["info", "warning", "critical"]
 
-SENTIMENTS: tuple[Sentiment, ...] = ("negative", "neutral", "positive")
 SEVERITIES: tuple[Severity, ...] = ("info", "warning", "critical")
-KINDS: tuple[Kind, ...] = ("negative_surge", "volume_spike", "sentiment_shift")
 
 
 def iso_utc(epoch_seconds: float) -> str:

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from models.jsonl import json_lines
+from models.labels import SENTIMENTS
 from models.text import for_model
 
 MAX_TEXT_CHARS = 10_000
@@ -42,7 +43,7 @@ class LabelMaps:
     """Label name <-> index for each head; stored with the model as `labels.json`."""
 
     topics: list[str] = field(default_factory=list)
-    sentiments: list[str] = field(default_factory=lambda: ["negative", "neutral", "positive"])
+    sentiments: list[str] = field(default_factory=lambda: list(SENTIMENTS))
 
     @classmethod
     def from_examples(cls, examples: Iterable[Example]) -> LabelMaps:
@@ -53,7 +54,7 @@ class LabelMaps:
                 topics.add(ex.topic)
             if ex.sentiment is not None:
                 sentiments.add(ex.sentiment)
-        unknown = sentiments - {"negative", "neutral", "positive"}
+        unknown = sentiments - set(SENTIMENTS)
         if unknown:
             raise DataError(
                 f"unknown sentiment labels {sorted(unknown)}: use negative, neutral or positive "
@@ -94,15 +95,9 @@ def _rows(path: Path) -> Iterator[dict[str, object]]:
             yield from csv.DictReader(fh)
     elif suffix in {".jsonl", ".ndjson"}:
         with path.open(encoding="utf-8") as fh:
-            for row, line in enumerate(fh, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    value = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise DataError(f"{path}: row {row}: not JSON ({exc.msg})") from None
-                except RecursionError:
-                    raise DataError(f"{path}: row {row}: not JSON (nested too deeply)") from None
+            for row, value, why in json_lines(fh):
+                if why is not None:
+                    raise DataError(f"{path}: row {row}: not JSON ({why})")
                 if not isinstance(value, dict):
                     raise DataError(f"{path}: row {row}: expected a JSON object, got {type(value).__name__}")
                 yield value
@@ -166,13 +161,6 @@ def _label(value: object) -> str | None:
         return None
     text = str(value).strip()
     return text or None
-
-
-def load_files(paths: Sequence[str | Path], columns: Columns = Columns()) -> list[Example]:
-    examples: list[Example] = []
-    for path in paths:
-        examples.extend(load_file(path, columns))
-    return examples
 
 
 def sha256(path: str | Path) -> str:

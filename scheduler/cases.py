@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, get_args
+
+from alerts.records import EventType
 
 from .config import SEVERITIES
 
@@ -20,7 +22,7 @@ class Status(StrEnum):
 
 HELD = frozenset({Status.ASSIGNED, Status.ACKNOWLEDGED})  # count against an analyst's capacity
 CLOSED = frozenset({Status.RESOLVED, Status.AUTO_RESOLVED})
-ANOMALY_EVENTS = ("open", "update", "resolve")
+ANOMALY_EVENTS: tuple[str, ...] = get_args(EventType)  # the monitor's lifecycle steps
 
 
 class AnomalyError(ValueError):

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from types import MappingProxyType
 
-SEVERITIES = ("info", "warning", "critical")  # ascending; the monitor's vocabulary
+from alerts.records import SEVERITIES  # ascending; the monitor's vocabulary
+
 ASSIGNMENTS = ("optimal", "round_robin", "least_loaded")
 
 

@@ -8,18 +8,6 @@ from typing import Any
 
 from .cases import Case, iso
 
-EVENTS = (
-    "created",
-    "assigned",
-    "acknowledged",
-    "resolved",
-    "escalated",
-    "auto_resolved",
-    "waiting",
-    "updated",
-    "labelled",
-)
-
 
 @dataclass(frozen=True)
 class CaseEvent:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from functools import partial
 
 from .assignment import Assign, Assignment, FreeAnalyst, WaitingCase
-from .config import SchedulerPolicy
+from .config import ASSIGNMENTS, SchedulerPolicy
 from .optimizer import optimal
 
 # (analyst, its load so far in this round, its last-assigned counter so far) -> sort key; lowest wins.
@@ -46,7 +46,15 @@ def least_loaded(waiting: Sequence[WaitingCase], free: Sequence[FreeAnalyst]) ->
     return _greedy(waiting, free, lambda a, load, last: (load / a.capacity,))
 
 
+# Every assignment policy by its name (scheduler/config.py ASSIGNMENTS, the setting's values): each
+# takes the policy's knobs and returns an `Assign` (scheduler/assignment.py).
+POLICIES: dict[str, Callable[[SchedulerPolicy], Assign]] = {
+    "optimal": lambda policy: partial(optimal, weights=policy.weights),
+    "round_robin": lambda policy: round_robin,
+    "least_loaded": lambda policy: least_loaded,
+}
+assert set(POLICIES) == set(ASSIGNMENTS), "scheduler/config.py ASSIGNMENTS names every policy here"
+
+
 def assigner(policy: SchedulerPolicy) -> Assign:
-    if policy.assignment == "optimal":
-        return partial(optimal, weights=policy.weights)
-    return {"round_robin": round_robin, "least_loaded": least_loaded}[policy.assignment]
+    return POLICIES[policy.assignment](policy)

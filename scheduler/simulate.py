@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from .config import SchedulerPolicy
+from .config import ASSIGNMENTS, SchedulerPolicy
 from .engine import Scheduler
 from .roster import Analyst, Roster, Shift
 
@@ -298,7 +298,7 @@ def compare(
     progress(f"{len(items)} arrivals over {config.days} days, {len(roster.analysts)} analysts")
     base = policy or SchedulerPolicy()
     results = []
-    for name in ("optimal", "round_robin", "least_loaded"):
+    for name in ASSIGNMENTS:
         results.append(run(replace(base, assignment=name), roster, items, away, config))
         progress(f"{name}: done")
     return results

@@ -1,7 +1,9 @@
-"""The Faust app, declared in one screen: settings, topics, and the agents that run on them.
+"""The Faust app and every topic it uses, declared in one screen; nothing here runs anything.
 
-Run it with Faust's own CLI: `finsentry worker -l info --web-port 6066` (or `faust -A streams.app
-worker`). Settings come from FINSENTRY_* variables (streams/settings.py).
+Agents, timers and views register themselves on this app when their modules are imported, and the
+one list of those modules is streams/worker.py, the worker's entry point: `finsentry worker -l info
+--web-port 6066`, or `faust -A streams.worker worker`. This module imports no agent or view, so any
+of them can import it. Settings come from FINSENTRY_* variables (streams/settings.py).
 """
 
 from __future__ import annotations
@@ -114,11 +116,17 @@ case_events_topic = app.topic(settings.topic_case_events, partitions=settings.pa
 case_actions_topic = app.topic(settings.topic_case_actions, partitions=settings.partitions)
 feedback_topic = app.topic(settings.topic_feedback, partitions=settings.partitions)
 
-# Agents register themselves on import.
-from streams import (
-    anomaly_page,  # noqa: F401
-    api,  # noqa: F401
-    health,  # noqa: F401
-    web,  # noqa: F401
-)
-from streams.agents import case_webhooks, classify, ingest, monitor, notify, schedule  # noqa: F401
+# Internal topics with one partition: each is the input of a single writer (streams/ownership.py).
+NOTIFY_TOPIC = "alerts.notify"
+INBOX_TOPIC = "scheduler.inbox"
+notify_topic = app.topic(NOTIFY_TOPIC, partitions=1, internal=True)
+inbox_topic = app.topic(INBOX_TOPIC, partitions=1, internal=True)
+
+# The monitor's input: `news.scored` read as bytes, so a foreign producer's garbage reaches the
+# dead-letter topic intact, re-keyed by scope onto `news.by-scope`. JSON keys there and in the
+# monitor's table: both partition a scope by the same bytes, so the changelog partition the timer
+# writes to (use_partitioner) is the partition the scope's stories arrive on.
+BY_SCOPE_TOPIC = "news.by-scope"
+scored_bytes = app.topic(settings.topic_scored, value_serializer="raw", partitions=settings.partitions)
+by_scope_topic = app.topic(BY_SCOPE_TOPIC, partitions=settings.partitions, internal=True,
+                           key_serializer="json", value_serializer="json")

@@ -138,15 +138,16 @@ def check_worker_args(app: object, argv: Sequence[str]) -> None:
 
 def run_worker(argv: Sequence[str]) -> int:
     try:
-        from streams.app import app, settings
+        from streams import worker
     except SettingsError as exc:
         raise CliError(str(exc)) from None
-    from streams import worker
     from streams.failures import FAILURES
 
+    app, settings = worker.app, worker.settings
     argv = worker_args(argv)
     if not wants_help(argv):
         check_worker_args(app, argv)
+        worker.configure()
         wait_for_broker(settings.bootstrap_servers, settings.broker_wait_seconds)
         worker.prepare(app, settings)
     sys.argv = ["finsentry", "worker", *argv]

@@ -22,6 +22,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from models.labels import SENTIMENTS
 from streams import broker
 from streams.settings import Settings
 from streams.sources.generate import generate, malformed, parse_surge
@@ -95,7 +96,7 @@ def render(tally: Tally, sent: int, bad: int, elapsed: float) -> str:
                   f"scored {len(tally.ids)}, rejected {sum(tally.rejected.values())}"), ""]
         lines.append(f"  {'topic':<30} {'neg':>5} {'neu':>5} {'pos':>5} {'total':>6}")
         for topic, total in tally.topics.most_common(10):
-            row = [tally.scored[(topic, s)] for s in ("negative", "neutral", "positive")]
+            row = [tally.scored[(topic, s)] for s in SENTIMENTS]
             lines.append(f"  {topic[:30]:<30} {row[0]:>5} {row[1]:>5} {row[2]:>5} {total:>6}")
         lines.append("")
         lines.append("  latest:")

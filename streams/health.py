@@ -18,9 +18,9 @@ from faust.exceptions import ConsumerNotStarted
 from faust.types import TP
 
 from streams import metrics
-from streams.agents.classify import classifier
 from streams.app import app
 from streams.failures import FAILURES
+from streams.loaded_model import classifier
 
 log = logging.getLogger(__name__)
 

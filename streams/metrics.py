@@ -7,7 +7,7 @@ watch-list (see `ticker_label`). Buckets are chosen for the ranges measured in b
 latency reaches to 5 minutes so a backlog shows as a latency, not as an overflow into +Inf.
 
 `finsentry_model_info` (an Info) declares no labels: prometheus_client takes them from the first
-`.info()` call, made when the model loads (streams/agents/classify.py). They are `version` (the
+`.info()` call, made when the model loads (streams/loaded_model.py). They are `version` (the
 model card's version), `variant` (e.g. int8 or fp16) and `provider` (the ONNX Runtime execution provider,
 e.g. CPUExecutionProvider), one series per worker.
 """

@@ -1,22 +1,56 @@
-"""What a worker does before Faust starts: the broker's topics, its quirks, and metrics at zero.
+"""What a worker runs, in one list, and what it does before Faust starts.
 
-`finsentry worker` (streams/cli.py) calls `prepare` once, after the broker answers and before
-`app.main()`, so that no agent, table or producer ever runs against a missing topic.
+This module is the worker's entry point: `finsentry worker` (streams/cli.py) and `faust -A
+streams.worker worker` both load the app from here. Importing it registers every agent, timer and
+view on the app (streams/app.py declares the app and its topics and imports none of them):
+
+- AGENTS: the modules whose agents and timers run on every worker;
+- VIEWS: the HTTP views, each module's `faust.web.Blueprint`, registered on the app below.
+
+`finsentry worker` then calls `configure` (the roster, receivers and secret files, read now and
+not at import: a bad file stops start-up with one line), waits for the broker, and calls `prepare`
+once before `app.main()`, so that no agent, table or producer ever runs against a missing topic.
 """
 
 from __future__ import annotations
 
 import logging
 
-from streams import metrics
-from streams.agents.notify import ALERTING
+from streams import health, metrics
+from streams.agents import case_webhooks, classify, ingest, monitor, notify, schedule
 from streams.agents.schedule import INVALID_ANOMALY, REJECTED_ACTION
-from streams.app import App
+from streams.app import App, app, settings
+from streams.case_state import roster_watcher
+from streams.notify_state import alerting
 from streams.settings import Settings
 from streams.topics import TANSU_CLUSTER_ID, ensure_topics, required_topics
 from streams.validation import REASONS
+from streams.views import anomaly_page, cases, ops, silences
 
 log = logging.getLogger(__name__)
+
+AGENTS = (ingest, classify, monitor, notify, schedule, case_webhooks, health)
+VIEWS = (ops, cases, silences, anomaly_page)
+
+for _view in VIEWS:
+    _view.blueprint.register(app)
+
+
+@app.on_worker_init.connect
+def _configure_faust_worker(sender: App, **kwargs: object) -> None:
+    """`faust -A streams.worker worker` reads the configuration files too, before the worker starts."""
+    configure()
+
+
+__all__ = ["AGENTS", "VIEWS", "app", "configure", "prepare", "settings"]
+
+
+def configure() -> None:
+    """Read the configuration files the agents need (FINSENTRY_RECEIVERS, FINSENTRY_ROSTER,
+    FINSENTRY_CASE_WEBHOOK_SECRET_FILE); a bad one raises SystemExit with one line naming it."""
+    alerting()
+    roster_watcher()
+    case_webhooks.webhook_secret()
 
 
 def prepare(app: App, settings: Settings) -> None:
@@ -28,5 +62,5 @@ def prepare(app: App, settings: Settings) -> None:
     if settings.embedded is None and cluster_id == TANSU_CLUSTER_ID:
         app.use_tansu_workarounds()
         log.info("broker is the embedded Tansu: its workarounds are on (FINSENTRY_EMBEDDED=0 refuses them)")
-    metrics.expose_known_series((*REASONS, INVALID_ANOMALY, REJECTED_ACTION), tuple(r.name for r in ALERTING.receivers),
+    metrics.expose_known_series((*REASONS, INVALID_ANOMALY, REJECTED_ACTION), tuple(r.name for r in alerting().receivers),
                                 tuple(app.agents))

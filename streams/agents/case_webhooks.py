@@ -4,7 +4,7 @@ escalated, or taken off them.
 The scheduler puts the target in the event (`notify`), so this agent needs no roster and runs on
 whichever worker owns each `cases.events` partition, away from the scheduler's single writer: a
 slow receiver never delays assignment. Payloads are Alertmanager v4 with one alert, signed and
-retried by `alerts.delivery.deliver`; at most `MAX_IN_FLIGHT` deliveries run at once (the agent
+retried by `alerts.delivery.deliver` (streams/webhooks.py counts and dead-letters); at most `MAX_IN_FLIGHT` deliveries run at once (the agent
 waits for a slot, holding back only this consumer). A delivery that exhausts its retries goes to
 the alerts dead-letter topic and is counted.
 """
@@ -13,16 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
+from functools import cache
 from typing import Any
 
-from alerts.delivery import deliver
 from alerts.payload import ZERO_TIME, Alert, build_payload
 from alerts.receivers import Receiver
-from streams import metrics
-from streams.agents.notify import client
-from streams.app import alerts_deadletter_topic, app, case_events_topic, settings
+from streams.app import app, case_events_topic, settings
 from streams.usage import config_exit
+from streams.webhooks import deliver_counted
 
 log = logging.getLogger(__name__)
 MAX_IN_FLIGHT = 8
@@ -33,7 +31,9 @@ SUMMARIES = {
 }
 
 
+@cache
 def webhook_secret() -> bytes | None:
+    """The shared secret, read once: when the worker starts (streams/worker.py `configure`), not at import."""
     path = settings.case_webhook_secret_file
     if path is None:
         return None
@@ -47,7 +47,6 @@ def webhook_secret() -> bytes | None:
     return secret.encode()
 
 
-SECRET = webhook_secret()
 _slots = asyncio.Semaphore(MAX_IN_FLIGHT)
 _tasks: set[asyncio.Task[None]] = set()  # the loop keeps only weak references to tasks
 
@@ -66,15 +65,7 @@ def case_payload(event: dict[str, Any]) -> dict[str, Any]:
 async def send(event: dict[str, Any], secret: bytes) -> None:
     target = event["notify"]
     receiver = Receiver(name=f"analyst-{target['analyst']}", url=target["target"], secret=secret)
-    result = await deliver(client(), receiver, case_payload(event), now_fn=time.time)
-    if result.attempts > 1:
-        metrics.WEBHOOK_DELIVERIES.labels(receiver.name, "retried").inc(result.attempts - 1)
-    if result.outcome == "delivered":
-        metrics.WEBHOOK_DELIVERIES.labels(receiver.name, "delivered").inc()
-        return
-    log.error("case webhook to %s failed after %d attempt(s): %s", receiver.name, result.attempts, result.last_error)
-    await (await alerts_deadletter_topic.send(key=receiver.name.encode(), value=result.deadletter()))
-    metrics.WEBHOOK_DELIVERIES.labels(receiver.name, "deadletter").inc()
+    await deliver_counted(receiver, case_payload(event), "case webhook")
 
 
 def _release(task: asyncio.Task[None]) -> None:
@@ -86,16 +77,17 @@ def _release(task: asyncio.Task[None]) -> None:
 
 @app.agent(case_events_topic, name="case-webhooks")
 async def notify_analysts(stream: Any) -> None:
+    secret = webhook_secret()
     async for event in stream:
-        if SECRET is None or not isinstance(event, dict) or not isinstance(event.get("notify"), dict):
+        if secret is None or not isinstance(event, dict) or not isinstance(event.get("notify"), dict):
             continue
         await _slots.acquire()
-        task = asyncio.ensure_future(send(event, SECRET))
+        task = asyncio.ensure_future(send(event, secret))
         _tasks.add(task)
         task.add_done_callback(_release)
 
 
 @app.task
 async def announce() -> None:
-    if SECRET is None:
+    if webhook_secret() is None:
         log.warning("case webhooks: FINSENTRY_CASE_WEBHOOK_SECRET_FILE unset: analysts are not notified by webhook")

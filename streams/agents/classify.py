@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import faust
@@ -23,6 +22,8 @@ from streams import metrics
 from streams.app import app, clean_topic, scored_topic, settings
 from streams.errors import RecordFault, dead_letter_fault, send_dead_letter
 from streams.failures import FaultInjection
+from streams.loaded_model import executor as _executor
+from streams.loaded_model import load_classifier
 from streams.tables import DurableTable
 from streams.validation import iso
 
@@ -42,28 +43,10 @@ STAGE = "classify"
 seen: DurableTable = app.Table("seen-ids", default=None, partitions=settings.partitions, use_partitioner=True, key_type=bytes,
                                schema=faust.Schema(key_serializer="raw", value_serializer="json"))
 
-_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="classify")
-_classifier: Classifier | None = None
 _fault = FaultInjection.parse(settings.fault_injection)  # a test hook; None unless configured
 # A text the model is known to classify: when one story fails alone, the model failing on this too
 # means the runtime is broken (a machinery failure), not the story.
 PROBE_TEXT = "Stocks were little changed in early trading"
-
-
-def classifier() -> Classifier | None:
-    return _classifier
-
-
-async def load_classifier() -> Classifier:
-    global _classifier
-    if _classifier is None:
-        loop = asyncio.get_running_loop()
-        _classifier = await loop.run_in_executor(_executor, lambda: Classifier.load(settings.model_dir, settings.device,
-                                                                                      settings.model_variant))
-        metrics.MODEL_INFO.info({"version": _classifier.version, "variant": _classifier.variant,
-                                 "provider": _classifier.provider})
-        log.info("model %s (%s) on %s", _classifier.version, _classifier.variant, _classifier.provider)
-    return _classifier
 
 
 def scored_record(story: dict, prediction: Prediction, model_version: str, now: float) -> dict:
@@ -106,7 +89,7 @@ def fresh_stories(events, now: float) -> tuple[list, int]:
 
 @app.agent(clean_topic, name="classify")
 async def classify(stream) -> None:
-    model = await load_classifier()
+    model = await load_classifier(settings)
     loop = asyncio.get_running_loop()
     async for events in stream.take_events(settings.batch_max, within=settings.batch_linger):
         metrics.RECORDS_IN.labels(STAGE).inc(len(events))

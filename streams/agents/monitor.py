@@ -26,21 +26,20 @@ from dataclasses import asdict, dataclass
 
 import faust
 from aiokafka.partitioner import DefaultPartitioner
-from faust.types import TP
 
 from alerts.config import MonitorConfig
+from alerts.detectors import KINDS
 from alerts.engine import AnomalyEvent, ScopeMonitor, Story, scopes_for
-from alerts.records import KINDS
 from streams import metrics
-from streams.app import anomalies_topic, app, settings
+from streams.app import BY_SCOPE_TOPIC, anomalies_topic, app, by_scope_topic, scored_bytes, settings
 from streams.errors import RecordFault, dead_letter_fault, record_fault, send_dead_letter
+from streams.ownership import owns
 from streams.settings import Settings
 from streams.tables import DurableTable
 from streams.validation import Rejection, parse_time
 
 log = logging.getLogger(__name__)
 STAGE = "monitor"
-BY_SCOPE_TOPIC = "news.by-scope"
 TICK_SECONDS = 5.0
 MONITOR_BATCH = 500  # by-scope events per batch; each scope's state is written once per batch
 MONITOR_LINGER = 0.2  # seconds a batch waits to fill: adds at most this to alert latency
@@ -55,12 +54,8 @@ def monitor_config(s: Settings) -> MonitorConfig:
 
 CONFIG = monitor_config(settings)
 
-# `news.scored` read as bytes, so a foreign producer's garbage reaches the dead-letter topic intact.
-scored_bytes = app.topic(settings.topic_scored, value_serializer="raw", partitions=settings.partitions)
-# JSON keys here and in the table: both partition a scope by the same bytes, so the changelog
-# partition the timer writes to (use_partitioner) is the partition the scope's stories arrive on.
-by_scope_topic = app.topic(BY_SCOPE_TOPIC, partitions=settings.partitions, internal=True,
-                           key_serializer="json", value_serializer="json")
+# JSON keys, like `news.by-scope`'s (streams/app.py): the changelog partition the timer writes to
+# (use_partitioner) is the partition the scope's stories arrive on.
 monitors: DurableTable = app.Table("monitor-scopes", default=None, partitions=settings.partitions, use_partitioner=True,
                                    schema=faust.Schema(key_serializer="json", value_serializer="json"))
 
@@ -210,8 +205,7 @@ async def monitor(stream) -> None:
 def owned(scope: str) -> bool:
     """Is this worker the active owner of the scope (not a standby replica holding a copy)?"""
     key = monitors.changelog_topic.prepare_key(scope, None)[0]
-    partition = DefaultPartitioner()(key, list(range(settings.partitions)), None)
-    return TP(BY_SCOPE_TOPIC, partition) in app.assignor.assigned_actives()
+    return owns(BY_SCOPE_TOPIC, DefaultPartitioner()(key, list(range(settings.partitions)), None))
 
 
 @app.timer(interval=TICK_SECONDS)

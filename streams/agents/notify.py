@@ -16,110 +16,35 @@ receivers de-duplicate retries by the X-Finsentry-Notification-Id header).
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import logging
 import time
 import uuid
 from collections.abc import Coroutine
-from dataclasses import dataclass, field, replace
 from typing import Any
-
-import faust
-import httpx
-from faust.types import TP
 
 from alerts import pages
 from alerts.alertmanager import AlertmanagerError, push_alerts
-from alerts.delivery import deliver
-from alerts.dispatch import Dispatcher, Notification
+from alerts.dispatch import Notification
 from alerts.payload import Alert, alert_from_event
-from alerts.receivers import AlertingConfig, ConfigError, load_config
 from alerts.records import AnomalyEvent, iso_utc
-from alerts.silences import MAX_SILENCES, Silence, SilenceError, filter_matchers, silence_from_v2
-from streams import metrics
-from streams.app import alerts_deadletter_topic, anomalies_topic, app, settings
+from alerts.silences import Silence
+from streams import metrics, webhooks
+from streams.app import anomalies_topic, app, notify_topic, settings
 from streams.errors import RecordFault, dead_letter_fault, record_fault, send_dead_letter
-from streams.tables import DurableTable
-from streams.usage import config_exit
+from streams.notify_state import CoordinatorState, alerting, anomaly_pages, is_coordinator, load, save
+from streams.webhooks import deliver_counted
 
 log = logging.getLogger(__name__)
 STAGE = "notify"
-NOTIFY_TOPIC = "alerts.notify"
-STATE_KEY = "coordinator"
-CONFIG_SILENCE_PREFIX = "config-"
 TICK_SECONDS = 1.0
 MAX_IN_FLIGHT = 8
 ALERTMANAGER_REPUSH_SECONDS = 60.0  # well inside Alertmanager's default 5 m resolve_timeout
-MAX_SILENCE_BODY = 16 * 1024
-
-
-def alerting_config() -> AlertingConfig:
-    if settings.receivers is None:
-        return AlertingConfig(receivers=())
-    try:
-        return load_config(settings.receivers)
-    except ConfigError as exc:
-        raise config_exit(f"receivers (FINSENTRY_RECEIVERS): {exc}") from None
-
-
-ALERTING = alerting_config()
-
-notify_topic = app.topic(NOTIFY_TOPIC, partitions=1, internal=True)
-coordinator_state: DurableTable = app.Table("notify-coordinator", default=None, partitions=1, use_partitioner=True,
-                                            schema=faust.Schema(key_serializer="json", value_serializer="json"))
-
-# The record behind each alert's generatorURL (alerts/pages.py, served by streams/anomaly_page.py).
-anomaly_pages: DurableTable = app.Table("notify-anomalies", default=None, partitions=1, use_partitioner=True,
-                                        schema=faust.Schema(key_serializer="json", value_serializer="json"))
-
-
-@dataclass
-class CoordinatorState:
-    """Everything the coordinator must not forget across a restart; JSON in the table."""
-
-    dispatcher: Dispatcher
-    outbox: dict[str, dict] = field(default_factory=dict)  # id -> {receiver, payload}: due, not yet settled
-    alertmanager: dict[str, dict] = field(default_factory=dict)  # fingerprint -> alert JSON to (re-)push
-    pushed_at: float = float("-inf")
-
-    def to_dict(self) -> dict:
-        return {"dispatcher": self.dispatcher.to_dict(), "outbox": self.outbox, "alertmanager": self.alertmanager,
-                "pushed_at": None if self.pushed_at == float("-inf") else self.pushed_at}
-
-    @classmethod
-    def from_dict(cls, d: dict | None, config: AlertingConfig) -> CoordinatorState:
-        if d is None:
-            state = cls(Dispatcher(config.receivers, external_url=config.external_url))
-        else:
-            pushed_at = float("-inf") if d["pushed_at"] is None else d["pushed_at"]
-            state = cls(Dispatcher.from_dict(d["dispatcher"], config.receivers, config.external_url),
-                        d["outbox"], d["alertmanager"], pushed_at)
-        # Silences from the file are owned by the file: replaced on every load, under stable ids.
-        items = {k: s for k, s in state.dispatcher.silences.items.items() if not k.startswith(CONFIG_SILENCE_PREFIX)}
-        for i, silence in enumerate(config.silences):
-            items[f"{CONFIG_SILENCE_PREFIX}{i}"] = replace(silence, id=f"{CONFIG_SILENCE_PREFIX}{i}")
-        state.dispatcher.silences.items = items
-        return state
-
-
-def load() -> CoordinatorState:
-    return CoordinatorState.from_dict(coordinator_state.get(STATE_KEY), ALERTING)
-
-
-async def save(state: CoordinatorState) -> None:
-    """Write the state and wait until the broker has it (streams/tables.py says why)."""
-    coordinator_state[STATE_KEY] = state.to_dict()
-    await coordinator_state.written()
-
-
-def is_coordinator() -> bool:
-    return TP(NOTIFY_TOPIC, 0) in app.assignor.assigned_actives()
 
 
 def generator_url(event: AnomalyEvent) -> str:
     """The anomaly's page on a worker: under the receivers file's external_url, else this worker's URL."""
-    base = ALERTING.external_url or str(app.conf.canonical_url)
+    base = alerting().external_url or str(app.conf.canonical_url)
     return f"{base.rstrip('/')}/anomalies/{event.anomaly_id}"
 
 
@@ -142,7 +67,7 @@ def apply(state: CoordinatorState, command: dict, now: float) -> None:
     if "anomaly" in command:
         anomaly = AnomalyEvent.from_json(command["anomaly"])
         alert = alert_from_event(anomaly, generator_url(anomaly))
-        for receiver in ALERTING.receivers:
+        for receiver in alerting().receivers:
             if receiver.wants(alert.labels) and state.dispatcher.silences.match(alert.labels, now) is not None:
                 metrics.WEBHOOK_DELIVERIES.labels(receiver.name, "silenced").inc()
         state.dispatcher.ingest(alert, now)
@@ -192,26 +117,7 @@ async def coordinate(stream) -> None:
         await save(state)
 
 
-class TimedTransport(httpx.AsyncHTTPTransport):
-    """Times every webhook HTTP request, retries included, whatever its outcome."""
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        started = time.perf_counter()
-        try:
-            return await super().handle_async_request(request)
-        finally:
-            metrics.WEBHOOK_SECONDS.observe(time.perf_counter() - started)
-
-
-_client: httpx.AsyncClient | None = None
 _in_flight: dict[str, asyncio.Task] = {}
-
-
-def client() -> httpx.AsyncClient:
-    global _client
-    if _client is None:
-        _client = httpx.AsyncClient(transport=TimedTransport())
-    return _client
 
 
 def spawn(key: str, work: Coroutine[Any, Any, None]) -> None:
@@ -228,17 +134,7 @@ def spawn(key: str, work: Coroutine[Any, Any, None]) -> None:
 
 
 async def deliver_and_settle(outbox_id: str, notification: Notification) -> None:
-    receiver = notification.receiver
-    result = await deliver(client(), receiver, notification.payload, now_fn=time.time)
-    if result.attempts > 1:
-        metrics.WEBHOOK_DELIVERIES.labels(receiver.name, "retried").inc(result.attempts - 1)
-    if result.outcome == "delivered":
-        metrics.WEBHOOK_DELIVERIES.labels(receiver.name, "delivered").inc()
-    else:
-        log.error("notify: webhook to %s failed after %d attempt(s): %s", receiver.name, result.attempts,
-                  result.last_error)
-        await (await alerts_deadletter_topic.send(key=receiver.name.encode(), value=result.deadletter()))
-        metrics.WEBHOOK_DELIVERIES.labels(receiver.name, "deadletter").inc()
+    await deliver_counted(notification.receiver, notification.payload, "notify: webhook")
     if is_coordinator():
         state = load()
         state.outbox.pop(outbox_id, None)
@@ -248,7 +144,7 @@ async def deliver_and_settle(outbox_id: str, notification: Notification) -> None
 async def push_and_settle(alerts: list[dict]) -> None:
     assert settings.alertmanager_url is not None
     try:
-        await push_alerts(client(), settings.alertmanager_url, [Alert.from_json(a) for a in alerts])
+        await push_alerts(webhooks.client(), settings.alertmanager_url, [Alert.from_json(a) for a in alerts])
     except AlertmanagerError as exc:
         metrics.ALERTMANAGER_PUSHES.labels("error").inc()
         log.warning("notify: %s; retrying in %.0fs", exc, ALERTMANAGER_REPUSH_SECONDS)
@@ -272,7 +168,7 @@ async def flush() -> None:
     due = state.dispatcher.due(now)
     for notification in due:
         state.outbox[uuid.uuid4().hex] = {"receiver": notification.receiver.name, "payload": notification.payload}
-    receivers = {r.name: r for r in ALERTING.receivers}
+    receivers = {r.name: r for r in alerting().receivers}
     orphans = [outbox_id for outbox_id, item in state.outbox.items() if item["receiver"] not in receivers]
     for outbox_id in orphans:
         log.warning("notify: receiver %s left the config; dropping its queued notification",
@@ -308,143 +204,8 @@ async def prune_pages() -> None:
 
 @app.task
 async def announce() -> None:
-    if not ALERTING.receivers:
+    if not alerting().receivers:
         log.warning("notify: no receivers file (FINSENTRY_RECEIVERS unset): anomalies are not sent to webhooks")
     else:
-        log.info("notify: %d webhook receiver(s): %s", len(ALERTING.receivers),
-                 ", ".join(r.name for r in ALERTING.receivers))
-
-
-async def read_capped(request: Any, limit: int) -> bytes | None:
-    """The request body, or None when it is over `limit` bytes (declared or actual)."""
-    if request.content_length is not None and request.content_length > limit:
-        return None
-    body = b""
-    async for chunk in request.content.iter_chunked(4096):
-        body += chunk
-        if len(body) > limit:
-            return None
-    return body
-
-
-class BadRequest(ValueError):
-    """A client error; the message says what is wrong in the client's terms."""
-
-
-def json_object(body: bytes, shape: str = "") -> dict[str, Any]:
-    """A request body as a JSON object, or BadRequest saying why not (`shape` hints at the form)."""
-    try:
-        data = json.loads(body)
-    except RecursionError:
-        raise BadRequest("body is not JSON: nested too deeply") from None
-    except ValueError as exc:
-        raise BadRequest(f"body is not JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise BadRequest("body must be a JSON object" + (f": {shape}" if shape else ""))
-    return data
-
-
-def silence_from_body(body: bytes, now: float) -> Silence:
-    """Validate an Alertmanager API v2 `postableSilence` before it is queued, so the client hears
-    about mistakes; a silence from the receivers file cannot be replaced through the API."""
-    data = json_object(body, "{matchers: [{name, value, isRegex, isEqual?}], startsAt, endsAt, createdBy, comment}")
-    try:
-        silence = silence_from_v2(data, now)
-    except SilenceError as exc:
-        raise BadRequest(str(exc)) from None
-    if silence.id.startswith(CONFIG_SILENCE_PREFIX):
-        raise BadRequest(f"id: silences {CONFIG_SILENCE_PREFIX}* come from the receivers file; change them there")
-    return silence
-
-
-def operator_token() -> bytes | None:
-    if settings.operator_token_file is None:
-        return None
-    try:
-        token = settings.operator_token_file.read_text().strip()
-    except OSError:
-        log.error("notify: cannot read FINSENTRY_OPERATOR_TOKEN_FILE %s", settings.operator_token_file)
-        return None
-    return token.encode() or None
-
-
-def operator_refusal(view: faust.web.View, request: Any) -> Any | None:
-    """None when the request carries the operator's bearer token; else the 401 (none) or 403 (wrong)."""
-    scheme, _, given = (request.headers.get("Authorization") or "").partition(" ")
-    if scheme.lower() != "bearer" or not given.strip():
-        return view.json({"code": 401, "message": "operator bearer token required (Authorization: Bearer ...)"},
-                         status=401, headers={"WWW-Authenticate": 'Bearer realm="finsentry"'})
-    expected = operator_token()
-    if expected is None or not hmac.compare_digest(given.strip().encode(), expected):
-        return view.json({"code": 403, "message": "wrong operator token" if expected else
-                          "no operator token configured on this worker (FINSENTRY_OPERATOR_TOKEN_FILE)"}, status=403)
-    return None
-
-
-@app.page("/api/v2/silences")
-class SilencesView(faust.web.View):
-    """Alertmanager's API v2 for silences, so `amtool --alertmanager.url=<worker>` works.
-
-    A new silence travels on `alerts.notify` like anomalies, so any worker takes it; reads go to
-    the coordinator, which holds them."""
-
-    async def get(self, request: Any) -> Any:
-        refusal = operator_refusal(self, request)
-        return refusal if refusal is not None else await self.listed(request)
-
-    @app.table_route(table=coordinator_state, exact_key=STATE_KEY)
-    async def listed(self, request: Any) -> Any:
-        try:
-            wanted = filter_matchers(request.query.getall("filter", []))
-        except (SilenceError, ValueError) as exc:
-            return self.json({"code": 400, "message": str(exc)}, status=400)
-        now = time.time()
-        silences = [s for s in load().dispatcher.silences.list(now)
-                    if all(m in s.matchers for m in wanted)]
-        return self.json([s.to_v2(now) for s in silences])
-
-    async def post(self, request: Any) -> Any:
-        refusal = operator_refusal(self, request)
-        if refusal is not None:
-            return refusal
-        body = await read_capped(request, MAX_SILENCE_BODY)
-        if body is None:
-            return self.json({"code": 413, "message": f"body over {MAX_SILENCE_BODY} bytes"}, status=413)
-        try:
-            silence = silence_from_body(body, time.time())
-        except BadRequest as exc:
-            return self.json({"code": 400, "message": str(exc)}, status=400)
-        if load().dispatcher.silences.full(silence.id):
-            return self.json({"code": 409, "message": f"{MAX_SILENCES} silences are held already; expire or delete "
-                              "some first"}, status=409)
-        await notify_topic.send(key=b"silence", value={"silence": silence.to_dict()})
-        return self.json({"silenceID": silence.id})
-
-
-@app.page("/api/v2/silence/{silence_id}")
-class SilenceView(faust.web.View):
-    async def get(self, request: Any, silence_id: str) -> Any:
-        refusal = operator_refusal(self, request)
-        return refusal if refusal is not None else await self.one(request, silence_id)
-
-    @app.table_route(table=coordinator_state, exact_key=STATE_KEY)
-    async def one(self, request: Any, silence_id: str) -> Any:
-        silence = load().dispatcher.silences.items.get(silence_id)
-        if silence is None:
-            return self.json({"code": 404, "message": f"no silence {silence_id!r}"}, status=404)
-        return self.json(silence.to_v2(time.time()))
-
-    async def delete(self, request: Any, silence_id: str) -> Any:
-        refusal = operator_refusal(self, request)
-        return refusal if refusal is not None else await self.expired(request, silence_id)
-
-    @app.table_route(table=coordinator_state, exact_key=STATE_KEY)
-    async def expired(self, request: Any, silence_id: str) -> Any:
-        silence = load().dispatcher.silences.items.get(silence_id)
-        if silence is None:
-            return self.json({"code": 404, "message": f"no silence {silence_id!r}"}, status=404)
-        if silence_id.startswith(CONFIG_SILENCE_PREFIX):
-            return self.json({"code": 400, "message": "this silence comes from the receivers file; remove it there"},
-                             status=400)
-        await notify_topic.send(key=b"silence", value={"expire": silence_id, "at": time.time()})
-        return self.json({})
+        log.info("notify: %d webhook receiver(s): %s", len(alerting().receivers),
+                 ", ".join(r.name for r in alerting().receivers))

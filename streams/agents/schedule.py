@@ -15,153 +15,32 @@ for the next one to send first, so a restart neither loses an event nor decides 
 from __future__ import annotations
 
 import asyncio
-import copy
 import json
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cache
 from typing import Any
 
-import faust
-from faust.types import TP
-
-from models.runtime import default_model_dir
-from scheduler import ActionError, AnomalyError, Roster, RosterError, RosterWatcher, Scheduler, SchedulerPolicy
+from scheduler import ActionError, AnomalyError, Roster, Scheduler, SchedulerPolicy
 from scheduler.cases import Evidence
+from scheduler.feedback import feedback_records
 from streams import metrics
-from streams.app import anomalies_topic, app, case_actions_topic, case_events_topic, feedback_topic, settings
+from streams.app import (
+    anomalies_topic,
+    app,
+    case_actions_topic,
+    case_events_topic,
+    feedback_topic,
+    inbox_topic,
+    settings,
+)
+from streams.case_state import POLICY, STATE_KEY, is_owner, load, roster_watcher, settle, state_table
 from streams.errors import RecordFault, dead_letter_fault, record_fault, send_dead_letter
-from streams.tables import DurableTable
-from streams.usage import config_exit
 
 log = logging.getLogger(__name__)
 STAGE = "scheduler"
 # The scheduler's own dead-letter reasons, beside validation's (streams/validation.py REASONS).
 INVALID_ANOMALY, REJECTED_ACTION = "invalid_anomaly", "rejected_action"
-INBOX_TOPIC = "scheduler.inbox"
-STATE_KEY = "scheduler"
-SENTIMENTS = ("negative", "neutral", "positive")
-
-inbox_topic = app.topic(INBOX_TOPIC, partitions=1, internal=True)
-state_table: DurableTable = app.Table("scheduler-state", default=None, partitions=1, use_partitioner=True,
-                                      schema=faust.Schema(key_serializer="json", value_serializer="json"))
-
-POLICY = SchedulerPolicy(
-    assignment=settings.scheduler_assignment,
-    auto_resolve_below=None if settings.scheduler_auto_resolve_below == "none" else settings.scheduler_auto_resolve_below,
-)
-NO_ROSTER = Roster(analysts={}, sectors={})
-
-
-def roster_watcher() -> RosterWatcher | None:
-    if settings.roster is None:
-        return None
-    try:
-        return RosterWatcher(settings.roster)
-    except RosterError as exc:  # no earlier roster to keep: refuse to start, like any bad setting
-        raise config_exit(f"roster (FINSENTRY_ROSTER): {exc}") from None
-
-
-WATCHER = roster_watcher()
-
-
-def roster() -> Roster:
-    """The roster in force: the last good version of the file (a bad edit keeps the old one)."""
-    return WATCHER.roster if WATCHER is not None else NO_ROSTER
-
-
-def is_owner() -> bool:
-    """True on the one worker that owns the inbox and has its state table fully recovered."""
-    return (TP(INBOX_TOPIC, 0) in app.assignor.assigned_actives()
-            and not app.rebalancing and not app.in_recovery)
-
-
-def load() -> Scheduler:
-    """A scheduler over a private copy of the stored state: the engine mutates lists in place, and
-    the table's in-memory value must change only through a write that reaches the changelog."""
-    stored = state_table.get(STATE_KEY)
-    return Scheduler(roster(), POLICY, copy.deepcopy(stored["scheduler"]) if stored else None)
-
-
-# ---- outcomes for the HTTP API (same process: the API answers only on the owner) -------------------
-
-_pending: dict[str, asyncio.Future[list[dict[str, Any]]]] = {}
-
-
-def expect(action_id: str) -> asyncio.Future[list[dict[str, Any]]]:
-    """A future the writer settles with the action's events, or its ActionError."""
-    future: asyncio.Future[list[dict[str, Any]]] = asyncio.get_running_loop().create_future()
-    _pending[action_id] = future
-    return future
-
-
-def forget(action_id: str) -> None:
-    _pending.pop(action_id, None)
-
-
-def _settle(action_id: Any, result: list[dict[str, Any]] | ActionError) -> None:
-    future = _pending.pop(action_id, None) if isinstance(action_id, str) else None
-    if future is None or future.done():
-        return
-    if isinstance(result, ActionError):
-        future.set_exception(result)
-    else:
-        future.set_result(result)
-
-
-# ---- pure helpers --------------------------------------------------------------------------------
-
-@cache
-def model_topics() -> frozenset[str]:
-    """The topic labels of the model this worker runs (its labels.json): a correction may only name
-    one of them, or it would become a new class when the feedback is trained on."""
-    directory = settings.model_dir or default_model_dir()
-    return frozenset(json.loads((directory / "labels.json").read_text(encoding="utf-8"))["topic"])
-
-
-def label_problem(case: dict[str, Any], labels: Any) -> str | None:
-    """Why corrected labels cannot become training data for this case, or None if they can.
-
-    The engine checks their shape; this checks what the feedback loop needs besides: each id is a
-    headline behind the case (so its text is known) and the labels are ones the trainer reads.
-    """
-    if labels is None:
-        return None
-    if not isinstance(labels, list):
-        return "labels must be a list of {id, topic?, sentiment?}"
-    texts = headline_texts(case)
-    for label in labels:
-        if not isinstance(label, dict):
-            return f"each label must be an object, got {label!r}"
-        if label.get("id") not in texts:
-            return f"label id {label.get('id')!r} is not a headline of {case['case_id']} (ids: {sorted(texts)})"
-        topic, sentiment = label.get("topic"), label.get("sentiment")
-        if topic is not None and topic not in model_topics():
-            shown = topic[:80] if isinstance(topic, str) else topic
-            return f"label topic must be one of the model's topics ({', '.join(sorted(model_topics()))}), got {shown!r}"
-        if sentiment is not None and sentiment not in SENTIMENTS:
-            return f"label sentiment must be one of {SENTIMENTS}, got {sentiment!r}"
-        if topic is None and sentiment is None:
-            return f"label {label['id']!r} corrects nothing: give topic and/or sentiment"
-    return None
-
-
-def headline_texts(case: dict[str, Any]) -> dict[str, str]:
-    """Story id -> headline; the monitor writes `sample_ids` and `headlines` in the same order."""
-    return dict(zip(case["sample_ids"], case["headlines"], strict=False))
-
-
-def feedback_records(event: dict[str, Any], case: dict[str, Any]) -> list[dict[str, Any]]:
-    """`labels.feedback` values for the corrected labels of a resolved or labelled event; labels the
-    trainer could not use (unknown id, unknown sentiment) are skipped, having been refused at the API."""
-    texts = headline_texts(case)
-    return [
-        {"id": label["id"], "text": texts[label["id"]], **{k: label[k] for k in ("topic", "sentiment") if k in label},
-         "case_id": event["case_id"], "analyst": event.get("analyst"), "at": event["at"]}
-        for label in event.get("labels") or ()
-        if label_problem(case, [label]) is None
-    ]
 
 
 @dataclass(frozen=True)
@@ -245,7 +124,8 @@ def apply(sched: Scheduler, command: dict[str, Any], now: datetime) -> list[dict
     if "action" in command:
         return sched.on_action(command["action"], now)
     if "tick" in command:
-        changed = WATCHER.poll() if WATCHER is not None else None
+        watcher = roster_watcher()
+        changed = watcher.poll() if watcher is not None else None
         events = sched.set_roster(changed, now) if changed is not None else []
         return events + sched.tick(now)
     raise ValueError(f"unknown scheduler command with keys {sorted(command)}")
@@ -271,12 +151,12 @@ async def write(stream: Any) -> None:
                 if events:
                     state, records = sched.to_dict(), outgoing(sched, events)
         except RecordFault as fault:
-            _settle(action_id, ActionError(500, "internal error; see the worker log"))
+            settle(action_id, ActionError(500, "internal error; see the worker log"))
             await dead_letter_fault(STAGE, fault, json.dumps(command, default=str), message)
             continue
         if error is not None:
             if isinstance(error, ActionError):
-                _settle(action_id, error)
+                settle(action_id, error)
             reason = INVALID_ANOMALY if isinstance(error, AnomalyError) else REJECTED_ACTION
             status = f" ({error.status})" if isinstance(error, ActionError) else ""
             await send_dead_letter(STAGE, reason, f"{error}{status}", json.dumps(command, default=str), message)
@@ -285,7 +165,7 @@ async def write(stream: Any) -> None:
             await save(state, records)
             await publish(state, records)
             count_events(sched, events)
-        _settle(action_id, events)
+        settle(action_id, events)
         publish_gauges(sched, now)
 
 
@@ -326,7 +206,8 @@ async def tick() -> None:
 
 @app.task
 async def announce() -> None:
-    if WATCHER is None:
+    watcher = roster_watcher()
+    if watcher is None:
         log.warning("scheduler: no roster (FINSENTRY_ROSTER unset): anomalies become cases that wait for analysts")
     else:
-        log.info("scheduler: roster %s with %d analyst(s)", WATCHER.path, len(WATCHER.roster.analysts))
+        log.info("scheduler: roster %s with %d analyst(s)", watcher.path, len(watcher.roster.analysts))

@@ -13,6 +13,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from models.data import Columns, DataError
+from models.jsonl import json_lines
 
 # What `classify` reads when --text-col is not given: a labelled file's text, else a story's headline,
 # else its body (the project's own generated and produced files have headline and body).
@@ -128,16 +129,9 @@ def read_texts(path: str, text_col: str | None) -> Iterator[tuple[int, str | Non
     columns = (text_col,) if text_col else TEXT_FALLBACK
     if path == "-" or path.endswith((".jsonl", ".ndjson", ".json")):
         with nullcontext(sys.stdin) if path == "-" else open(path, encoding="utf-8-sig") as fh:
-            for line_no, line in enumerate(fh, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    yield line_no, None, {"error": f"not JSON: {exc.msg}"}, None
-                    continue
-                except RecursionError:
-                    yield line_no, None, {"error": "not JSON: nested too deeply"}, None
+            for line_no, row, why in json_lines(fh):
+                if why is not None:
+                    yield line_no, None, {"error": f"not JSON: {why}"}, None
                     continue
                 if not isinstance(row, dict):
                     yield line_no, None, {}, None

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from models.labels import SENTIMENTS  # noqa: F401  (the generator draws from it here)
+
 TOPICS: tuple[str, ...] = (
     "Analyst Update",
     "Fed | Central Banks",
@@ -34,7 +36,6 @@ TOPICS: tuple[str, ...] = (
     "Stock Commentary",
     "Stock Movement",
 )
-SENTIMENTS: tuple[str, ...] = ("negative", "neutral", "positive")
 
 
 @dataclass(frozen=True, slots=True)

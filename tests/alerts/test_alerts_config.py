@@ -48,6 +48,7 @@ def test_valid_config_loads(tmp_path: Path) -> None:
     assert not ops.wants({"severity": "info", "scope": "ticker:AAPL"})
     assert not ops.wants({"severity": "critical", "scope": "topic:Earnings"})
     assert desk.group_by == ("scope",) and "s3cret" not in repr(desk)
+    assert ops.type == desk.type == "webhook"  # the default receiver type
     assert config.silences[0].matchers[0].matches({"scope": "ticker:T01"})
     assert config.external_url == "https://finsentry.example"
 
@@ -63,6 +64,7 @@ def test_valid_config_loads(tmp_path: Path) -> None:
         (("url: https://hooks.example/ops", "url: hooks.example"), {"OPS_SECRET": "x"}, r"url: .* must start with http"),
         (("timeout: 5s", "timout: 5s"), {"OPS_SECRET": "x"}, r"receivers\[0\]: unknown field\(s\) timout"),
         (("name: desk", "name: ops"), {"OPS_SECRET": "x"}, r"name 'ops' is used twice"),
+        (("- name: ops", "- type: pager\n    name: ops"), {"OPS_SECRET": "x"}, r"receivers\[0\]\.type: unknown 'pager'"),
         (("comment: maintenance", "comment: x\n  - {matchers: [{name: a, value: '(', is_regex: true}], ends_at: 1}"),
          {"OPS_SECRET": "x"}, r"silences\[1\]: .*invalid regex"),
     ],

@@ -7,7 +7,9 @@ import random
 
 from alerts.baseline import Baseline
 from alerts.config import MonitorConfig
-from alerts.detectors import negative_surge, sentiment_shift, volume_spike
+from alerts.detectors.negative_surge import negative_surge
+from alerts.detectors.sentiment_shift import sentiment_shift
+from alerts.detectors.volume_spike import volume_spike
 from alerts.engine import AnomalyEvent, ScopeMonitor, Story, scopes_for
 from alerts.novelty import NoveltyIndex, hamming, normalise_title, simhash
 from alerts.windows import WindowSet, WindowStats

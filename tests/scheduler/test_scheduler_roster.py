@@ -102,9 +102,8 @@ def test_bearer_check_compares_in_constant_time_against_every_analyst(monkeypatc
     # reference goes through hmac.compare_digest, whether the token matches the first, a later one, or none.
     import hmac
 
-    import streams.app  # noqa: F401  # the app module is the entry point; it imports the API and agents in order
     from scheduler import roster as roster_module
-    from streams.api import bearer_analyst
+    from streams.views.cases import bearer_analyst
 
     r = roster()
     monkeypatch.setenv("FINSENTRY_TOKEN_BOB", "bob-secret")

@@ -13,7 +13,6 @@ import pytest
 from faust.types import TP
 from prometheus_client import REGISTRY
 
-import streams.app  # noqa: F401  (the app first: agent modules import it and each other)
 from streams import health
 
 RAW = "unit.news.raw"

@@ -15,16 +15,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import streams.app  # noqa: F401  (imports the agents in their order; an agent first is circular)
 from models.data import DataError, load_file
 from scheduler.roster import RosterError, load_roster, parse_roster
-from streams.agents.notify import BadRequest, silence_from_body
-from streams.api import action_from_body
 from streams.cli import main
 from streams.commands.model import read_texts
 from streams.deadletter import dead_letter
 from streams.sources.scrape import SeenStore, poll_once
 from streams.validation import MAX_RECORD_BYTES, REASONS, Rejection, Story, validate
+from streams.views.cases import action_from_body
+from streams.views.http import BadRequest
+from streams.views.silences import silence_from_body
 
 NOW = 1_800_000_000.0
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from models.data import Columns, DataError, LabelMaps, load_file, load_files
+from models.data import Columns, DataError, LabelMaps, load_file
 from models.metrics import expected_calibration_error, report
 
 
@@ -15,7 +15,7 @@ def write(path, text):
 def test_csv_and_jsonl_combine_with_missing_labels(tmp_path):
     topics = write(tmp_path / "t.csv", "text,topic\nAcme beats,Earnings\nFed holds,Fed | Central Banks\n")
     sentiment = write(tmp_path / "s.jsonl", '{"text": "Acme soars", "sentiment": "Bullish"}\n\n{"text": "Acme sinks", "sentiment": "negative"}\n')
-    examples = load_files([topics, sentiment])
+    examples = [e for path in (topics, sentiment) for e in load_file(path)]
     assert [(e.topic, e.sentiment) for e in examples] == [
         ("Earnings", None), ("Fed | Central Banks", None), (None, "positive"), (None, "negative")]
     labels = LabelMaps.from_examples(examples)

@@ -3,11 +3,11 @@ the anomaly's previous label set is pushed once more as resolved (issue 16)."""
 
 from __future__ import annotations
 
-import streams.app  # noqa: F401  (imports the agents in their order; an agent first is circular)
 from alerts.dispatch import Dispatcher
 from alerts.payload import alert_from_event
 from alerts.records import AnomalyEvent
-from streams.agents.notify import CoordinatorState, track_for_alertmanager
+from streams.agents.notify import track_for_alertmanager
+from streams.notify_state import CoordinatorState
 
 
 def alert(step: str, severity: str):

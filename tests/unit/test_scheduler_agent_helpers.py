@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-import streams.app  # noqa: F401  (the app first: agent modules import it and each other)
 from models.data import load_file
 from scheduler import Scheduler, SchedulerPolicy, parse_roster
+from scheduler.feedback import feedback_records, label_problem
 from streams.agents.case_webhooks import case_payload
-from streams.agents.notify import BadRequest
-from streams.agents.schedule import feedback_records, label_problem, workload
-from streams.api import MAX_OUTCOME, FailureLimiter, action_from_body, bearer_analyst
+from streams.agents.schedule import workload
 from streams.commands.feedback import training_rows
+from streams.views.cases import MAX_OUTCOME, FailureLimiter, action_from_body, bearer_analyst
+from streams.views.http import BadRequest
 
 NOW = datetime(2024, 3, 4, 10, 0, tzinfo=UTC)
 ROSTER = parse_roster(f"""\
@@ -61,9 +61,11 @@ def test_labels_must_name_a_headline_of_the_case_and_a_known_sentiment() -> None
     assert "corrects nothing" in label_problem(case, [{"id": "a1-1"}])
     assert "list" in label_problem(case, {"id": "a1-1"})
     # Only the model's own topics: anything else would become a new class in training.
-    assert "one of the model's topics" in label_problem(case, [{"id": "a1-1", "topic": "PWNED-NEW-CLASS"}])
-    assert "one of the model's topics" in label_problem(case, [{"id": "a1-1", "topic": "E" * 10_000}])
-    assert len(label_problem(case, [{"id": "a1-1", "topic": "E" * 10_000}])) < 1_000
+    topics = frozenset({"Earnings", "Macro"})
+    assert label_problem(case, [{"id": "a1-1", "topic": "Earnings"}], topics) is None
+    assert "one of the model's topics" in label_problem(case, [{"id": "a1-1", "topic": "PWNED-NEW-CLASS"}], topics)
+    assert "one of the model's topics" in label_problem(case, [{"id": "a1-1", "topic": "E" * 10_000}], topics)
+    assert len(label_problem(case, [{"id": "a1-1", "topic": "E" * 10_000}], topics)) < 1_000
 
 
 def test_a_resolve_with_labels_becomes_feedback_with_the_headline_text() -> None:

@@ -14,9 +14,11 @@ import faust
 
 from alerts.pages import render_html
 from scheduler.cases import case_id_for
-from streams.agents import schedule
-from streams.agents.notify import anomaly_pages
+from streams import case_state
 from streams.app import app
+from streams.notify_state import anomaly_pages
+
+blueprint = faust.web.Blueprint("anomaly_page")
 
 
 def wants_json(request: Any) -> bool:
@@ -24,7 +26,7 @@ def wants_json(request: Any) -> bool:
     return "application/json" in accept and "text/html" not in accept.split(",")[0]
 
 
-@app.page("/anomalies/{anomaly_id}")
+@blueprint.route("/anomalies/{anomaly_id}", name="anomaly")
 class AnomalyView(faust.web.View):
     @app.table_route(table=anomaly_pages, match_info="anomaly_id")
     async def get(self, request: Any, anomaly_id: str) -> Any:
@@ -35,8 +37,8 @@ class AnomalyView(faust.web.View):
                 return self.json({"error": message}, status=404)
             return self.html(render_missing(message), status=404)
         case_id = case_id_for(anomaly_id)
-        here = schedule.is_owner()
-        case = schedule.load().case(case_id) if here else None
+        here = case_state.is_owner()
+        case = case_state.load().case(case_id) if here else None
         if wants_json(request):
             held = case if here else {"case_id": case_id, "detail": "held by the worker that owns the scheduler"}
             return self.json({**page, "case": held})

@@ -24,9 +24,11 @@ from typing import Any
 import faust
 
 from scheduler import ActionError, Analyst, Roster
-from streams.agents.notify import BadRequest, json_object, read_capped
-from streams.agents.schedule import expect, forget, is_owner, label_problem, load, roster
-from streams.app import app, case_actions_topic
+from scheduler.feedback import label_problem
+from streams.app import case_actions_topic, settings
+from streams.case_state import expect, forget, is_owner, load, roster
+from streams.loaded_model import model_topics
+from streams.views.http import BadRequest, json_object, read_capped
 
 MAX_BODY = 64 * 1024
 OUTCOME_TIMEOUT = 10.0  # seconds to wait for the single writer before answering 202
@@ -66,6 +68,7 @@ class FailureLimiter:
 
 
 LIMITER = FailureLimiter()
+blueprint = faust.web.Blueprint("cases")
 
 
 def bearer_analyst(current: Roster, header: str | None) -> Analyst | None:
@@ -113,7 +116,7 @@ def gate(view: faust.web.View, request: Any) -> tuple[Analyst | None, Any]:
     return analyst, None
 
 
-@app.page("/cases")
+@blueprint.route("/cases", name="cases")
 class CasesView(faust.web.View):
     async def get(self, request: Any) -> Any:
         analyst, refusal = gate(self, request)
@@ -122,7 +125,7 @@ class CasesView(faust.web.View):
         return self.json({"analyst": analyst.id, "cases": load().cases_for(analyst.id)})
 
 
-@app.page("/cases/{case_id}/{verb}")
+@blueprint.route("/cases/{case_id}/{verb}", name="case_action")
 class CaseActionView(faust.web.View):
     async def post(self, request: Any, case_id: str, verb: str) -> Any:
         analyst, refusal = gate(self, request)  # first: an anonymous caller learns nothing, not even the verbs
@@ -145,7 +148,7 @@ class CaseActionView(faust.web.View):
             sched.on_action(action, datetime.now(UTC))  # a dry run on a private copy of the state
         except ActionError as exc:
             return self.json({"error": str(exc)}, status=exc.status)
-        problem = label_problem(case, action.get("labels"))
+        problem = label_problem(case, action.get("labels"), model_topics(settings))
         if problem is not None:
             return self.json({"error": problem}, status=400)
         outcome = expect(action["action_id"])

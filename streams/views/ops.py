@@ -8,24 +8,26 @@ The body lists the failing checks and, after a crash, the agents and their error
 
 from __future__ import annotations
 
+import faust
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from streams.app import app
 from streams.failures import FAILURES
 from streams.health import readiness
 
+blueprint = faust.web.Blueprint("ops")
 
-@app.page("/metrics")
+
+@blueprint.route("/metrics", name="metrics")
 async def metrics_view(web, request):
     return web.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST.split(";")[0])
 
 
-@app.page("/healthz")
+@blueprint.route("/healthz", name="healthz")
 async def healthz(web, request):
     return web.json({"status": "ok"})
 
 
-@app.page("/readyz")
+@blueprint.route("/readyz", name="readyz")
 async def readyz(web, request):
     checks = readiness()
     ready = all(checks.values())

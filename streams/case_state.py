@@ -1,0 +1,89 @@
+"""The scheduler's state as the worker holds it: the roster, the policy, the state table, who the
+writer is, and the outcomes the analyst API waits for.
+
+Shared by the scheduler agent (the single writer), the analyst API and the anomaly pages (readers).
+Every input that can change case state passes through the single partition of `scheduler.inbox`;
+the worker that owns it keeps the whole `Scheduler` state under one key of `scheduler-state`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from functools import cache
+from typing import Any
+
+import faust
+
+from scheduler import ActionError, Roster, RosterError, RosterWatcher, Scheduler, SchedulerPolicy
+from streams.app import INBOX_TOPIC, app, settings
+from streams.ownership import owns_recovered
+from streams.tables import DurableTable
+from streams.usage import config_exit
+
+STATE_KEY = "scheduler"
+
+state_table: DurableTable = app.Table("scheduler-state", default=None, partitions=1, use_partitioner=True,
+                                      schema=faust.Schema(key_serializer="json", value_serializer="json"))
+
+POLICY = SchedulerPolicy(
+    assignment=settings.scheduler_assignment,
+    auto_resolve_below=None if settings.scheduler_auto_resolve_below == "none" else settings.scheduler_auto_resolve_below,
+)
+NO_ROSTER = Roster(analysts={}, sectors={})
+
+
+@cache
+def roster_watcher() -> RosterWatcher | None:
+    """The roster file (FINSENTRY_ROSTER), read once: when the worker starts (streams/worker.py
+    `configure`), not at import. A bad file stops start-up with one line."""
+    if settings.roster is None:
+        return None
+    try:
+        return RosterWatcher(settings.roster)
+    except RosterError as exc:  # no earlier roster to keep: refuse to start, like any bad setting
+        raise config_exit(f"roster (FINSENTRY_ROSTER): {exc}") from None
+
+
+def roster() -> Roster:
+    """The roster in force: the last good version of the file (a bad edit keeps the old one)."""
+    watcher = roster_watcher()
+    return watcher.roster if watcher is not None else NO_ROSTER
+
+
+def is_owner() -> bool:
+    """True on the one worker that owns the inbox and has its state table fully recovered."""
+    return owns_recovered(INBOX_TOPIC)
+
+
+def load() -> Scheduler:
+    """A scheduler over a private copy of the stored state: the engine mutates lists in place, and
+    the table's in-memory value must change only through a write that reaches the changelog."""
+    stored = state_table.get(STATE_KEY)
+    return Scheduler(roster(), POLICY, copy.deepcopy(stored["scheduler"]) if stored else None)
+
+
+# ---- outcomes for the HTTP API (same process: the API answers only on the owner) -------------------
+
+_pending: dict[str, asyncio.Future[list[dict[str, Any]]]] = {}
+
+
+def expect(action_id: str) -> asyncio.Future[list[dict[str, Any]]]:
+    """A future the writer settles with the action's events, or its ActionError."""
+    future: asyncio.Future[list[dict[str, Any]]] = asyncio.get_running_loop().create_future()
+    _pending[action_id] = future
+    return future
+
+
+def forget(action_id: str) -> None:
+    _pending.pop(action_id, None)
+
+
+def settle(action_id: Any, result: list[dict[str, Any]] | ActionError) -> None:
+    future = _pending.pop(action_id, None) if isinstance(action_id, str) else None
+    if future is None or future.done():
+        return
+    if isinstance(result, ActionError):
+        future.set_exception(result)
+    else:
+        future.set_result(result)

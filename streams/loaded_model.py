@@ -1,0 +1,47 @@
+"""The classifier this worker loaded, shared by the classify agent and the readiness check.
+
+The model is loaded once, by the classify agent when it starts, in the one-thread executor that also
+runs every inference (so the event loop keeps heartbeating while ONNX Runtime works).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from functools import cache
+
+from models.runtime import Classifier, default_model_dir
+from streams import metrics
+from streams.settings import Settings
+
+log = logging.getLogger(__name__)
+
+executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="classify")
+_classifier: Classifier | None = None
+
+
+def classifier() -> Classifier | None:
+    """The loaded model, or None before the classify agent has loaded it."""
+    return _classifier
+
+
+async def load_classifier(settings: Settings) -> Classifier:
+    global _classifier
+    if _classifier is None:
+        loop = asyncio.get_running_loop()
+        _classifier = await loop.run_in_executor(executor, lambda: Classifier.load(settings.model_dir, settings.device,
+                                                                                     settings.model_variant))
+        metrics.MODEL_INFO.info({"version": _classifier.version, "variant": _classifier.variant,
+                                 "provider": _classifier.provider})
+        log.info("model %s (%s) on %s", _classifier.version, _classifier.variant, _classifier.provider)
+    return _classifier
+
+
+@cache
+def model_topics(settings: Settings) -> frozenset[str]:
+    """The topic labels of the model this worker runs (its labels.json), read once: corrected labels
+    may name only these (scheduler/feedback.py)."""
+    directory = settings.model_dir or default_model_dir()
+    return frozenset(json.loads((directory / "labels.json").read_text(encoding="utf-8"))["topic"])

@@ -1,0 +1,23 @@
+"""Which partitions this worker owns: the single-writer check, written once.
+
+Notification and case assignment each have one writer, the worker that owns partition 0 of a
+single-partition internal topic (`alerts.notify`, `scheduler.inbox`); the monitor's timer touches only
+the scopes whose `news.by-scope` partition it owns. Standby replicas hold copies of those
+partitions' tables, so ownership means the active assignment, never a standby one.
+"""
+
+from __future__ import annotations
+
+from faust.types import TP
+
+from streams.app import app
+
+
+def owns(topic: str, partition: int = 0) -> bool:
+    """This worker is the active owner of `topic`'s `partition` (not a standby replica holding a copy)."""
+    return TP(topic, partition) in app.assignor.assigned_actives()
+
+
+def owns_recovered(topic: str, partition: int = 0) -> bool:
+    """Owns it, and is neither rebalancing nor recovering tables: the state read now is the whole state."""
+    return owns(topic, partition) and not app.rebalancing and not app.in_recovery

@@ -1,0 +1,35 @@
+"""HTTP helpers the views share: capped request bodies, JSON objects, and client errors."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+
+async def read_capped(request: Any, limit: int) -> bytes | None:
+    """The request body, or None when it is over `limit` bytes (declared or actual)."""
+    if request.content_length is not None and request.content_length > limit:
+        return None
+    body = b""
+    async for chunk in request.content.iter_chunked(4096):
+        body += chunk
+        if len(body) > limit:
+            return None
+    return body
+
+
+class BadRequest(ValueError):
+    """A client error; the message says what is wrong in the client's terms."""
+
+
+def json_object(body: bytes, shape: str = "") -> dict[str, Any]:
+    """A request body as a JSON object, or BadRequest saying why not (`shape` hints at the form)."""
+    try:
+        data = json.loads(body)
+    except RecursionError:
+        raise BadRequest("body is not JSON: nested too deeply") from None
+    except ValueError as exc:
+        raise BadRequest(f"body is not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise BadRequest("body must be a JSON object" + (f": {shape}" if shape else ""))
+    return data

@@ -1,0 +1,131 @@
+"""Alertmanager's API v2 for silences on each worker, so `amtool --alertmanager.url=<worker>` works.
+
+Reads are routed to the notify coordinator, which holds the silences (streams/notify_state.py); a
+new or expired silence travels on `alerts.notify` like anomalies, so any worker takes it. Every
+request needs the operator's bearer token (FINSENTRY_OPERATOR_TOKEN_FILE).
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import time
+from typing import Any
+
+import faust
+
+from alerts.silences import MAX_SILENCES, Silence, SilenceError, filter_matchers, silence_from_v2
+from streams.app import app, notify_topic, settings
+from streams.notify_state import CONFIG_SILENCE_PREFIX, STATE_KEY, coordinator_state, load
+from streams.views.http import BadRequest, json_object, read_capped
+
+log = logging.getLogger(__name__)
+MAX_SILENCE_BODY = 16 * 1024
+
+blueprint = faust.web.Blueprint("silences")
+
+
+def silence_from_body(body: bytes, now: float) -> Silence:
+    """Validate an Alertmanager API v2 `postableSilence` before it is queued, so the client hears
+    about mistakes; a silence from the receivers file cannot be replaced through the API."""
+    data = json_object(body, "{matchers: [{name, value, isRegex, isEqual?}], startsAt, endsAt, createdBy, comment}")
+    try:
+        silence = silence_from_v2(data, now)
+    except SilenceError as exc:
+        raise BadRequest(str(exc)) from None
+    if silence.id.startswith(CONFIG_SILENCE_PREFIX):
+        raise BadRequest(f"id: silences {CONFIG_SILENCE_PREFIX}* come from the receivers file; change them there")
+    return silence
+
+
+def operator_token() -> bytes | None:
+    if settings.operator_token_file is None:
+        return None
+    try:
+        token = settings.operator_token_file.read_text().strip()
+    except OSError:
+        log.error("notify: cannot read FINSENTRY_OPERATOR_TOKEN_FILE %s", settings.operator_token_file)
+        return None
+    return token.encode() or None
+
+
+def operator_refusal(view: faust.web.View, request: Any) -> Any | None:
+    """None when the request carries the operator's bearer token; else the 401 (none) or 403 (wrong)."""
+    scheme, _, given = (request.headers.get("Authorization") or "").partition(" ")
+    if scheme.lower() != "bearer" or not given.strip():
+        return view.json({"code": 401, "message": "operator bearer token required (Authorization: Bearer ...)"},
+                         status=401, headers={"WWW-Authenticate": 'Bearer realm="finsentry"'})
+    expected = operator_token()
+    if expected is None or not hmac.compare_digest(given.strip().encode(), expected):
+        return view.json({"code": 403, "message": "wrong operator token" if expected else
+                          "no operator token configured on this worker (FINSENTRY_OPERATOR_TOKEN_FILE)"}, status=403)
+    return None
+
+
+@blueprint.route("/api/v2/silences", name="silences")
+class SilencesView(faust.web.View):
+    """Alertmanager's API v2 for silences, so `amtool --alertmanager.url=<worker>` works.
+
+    A new silence travels on `alerts.notify` like anomalies, so any worker takes it; reads go to
+    the coordinator, which holds them."""
+
+    async def get(self, request: Any) -> Any:
+        refusal = operator_refusal(self, request)
+        return refusal if refusal is not None else await self.listed(request)
+
+    @app.table_route(table=coordinator_state, exact_key=STATE_KEY)
+    async def listed(self, request: Any) -> Any:
+        try:
+            wanted = filter_matchers(request.query.getall("filter", []))
+        except (SilenceError, ValueError) as exc:
+            return self.json({"code": 400, "message": str(exc)}, status=400)
+        now = time.time()
+        silences = [s for s in load().dispatcher.silences.list(now)
+                    if all(m in s.matchers for m in wanted)]
+        return self.json([s.to_v2(now) for s in silences])
+
+    async def post(self, request: Any) -> Any:
+        refusal = operator_refusal(self, request)
+        if refusal is not None:
+            return refusal
+        body = await read_capped(request, MAX_SILENCE_BODY)
+        if body is None:
+            return self.json({"code": 413, "message": f"body over {MAX_SILENCE_BODY} bytes"}, status=413)
+        try:
+            silence = silence_from_body(body, time.time())
+        except BadRequest as exc:
+            return self.json({"code": 400, "message": str(exc)}, status=400)
+        if load().dispatcher.silences.full(silence.id):
+            return self.json({"code": 409, "message": f"{MAX_SILENCES} silences are held already; expire or delete "
+                              "some first"}, status=409)
+        await notify_topic.send(key=b"silence", value={"silence": silence.to_dict()})
+        return self.json({"silenceID": silence.id})
+
+
+@blueprint.route("/api/v2/silence/{silence_id}", name="silence")
+class SilenceView(faust.web.View):
+    async def get(self, request: Any, silence_id: str) -> Any:
+        refusal = operator_refusal(self, request)
+        return refusal if refusal is not None else await self.one(request, silence_id)
+
+    @app.table_route(table=coordinator_state, exact_key=STATE_KEY)
+    async def one(self, request: Any, silence_id: str) -> Any:
+        silence = load().dispatcher.silences.items.get(silence_id)
+        if silence is None:
+            return self.json({"code": 404, "message": f"no silence {silence_id!r}"}, status=404)
+        return self.json(silence.to_v2(time.time()))
+
+    async def delete(self, request: Any, silence_id: str) -> Any:
+        refusal = operator_refusal(self, request)
+        return refusal if refusal is not None else await self.expired(request, silence_id)
+
+    @app.table_route(table=coordinator_state, exact_key=STATE_KEY)
+    async def expired(self, request: Any, silence_id: str) -> Any:
+        silence = load().dispatcher.silences.items.get(silence_id)
+        if silence is None:
+            return self.json({"code": 404, "message": f"no silence {silence_id!r}"}, status=404)
+        if silence_id.startswith(CONFIG_SILENCE_PREFIX):
+            return self.json({"code": 400, "message": "this silence comes from the receivers file; remove it there"},
+                             status=400)
+        await notify_topic.send(key=b"silence", value={"expire": silence_id, "at": time.time()})
+        return self.json({})
