@@ -122,3 +122,5 @@ from streams import (
     web,  # noqa: F401
 )
 from streams.agents import case_webhooks, classify, ingest, monitor, notify, schedule  # noqa: F401
+from streams.console import feed as console_feed  # noqa: F401 - the analyst console (docs/CONSOLE.md)
+from streams.console import views as console_views  # noqa: F401
