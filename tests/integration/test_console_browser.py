@@ -97,7 +97,8 @@ def http_call(port: int, method: str, path: str, cookie: str | None = None, body
     try:
         conn.request(method, path, body=body.encode() if body is not None else None, headers=headers)
         response = conn.getresponse()
-        return response.status, dict(response.getheaders()), response.read().decode()
+        headers = {**dict(response.getheaders()), "cookies": response.msg.get_all("Set-Cookie") or []}
+        return response.status, headers, response.read().decode()
     finally:
         conn.close()
 
@@ -110,7 +111,7 @@ def sign_in_http(port: int, token: str) -> str:
     pre_cookie = headers["Set-Cookie"].split(";")[0]
     status, headers, _ = http_call(port, "POST", "/console/signin", pre_cookie, f"csrf={pre}&token={token}")
     assert status == 303 and headers["Location"] == "/console/", (status, headers)
-    cookie = headers["Set-Cookie"]
+    [cookie] = [c for c in headers["cookies"] if c.startswith("finsentry_console=")]
     for attribute in ("HttpOnly", "SameSite=Strict", "Path=/console", "Max-Age="):
         assert attribute.lower() in cookie.lower(), cookie
     assert token not in cookie
