@@ -73,7 +73,17 @@ def row(case: dict[str, Any], now: datetime) -> dict[str, Any]:
             "resolve_left": left(case.get("resolve_due"), now)}
 
 
+def when(at: str | None) -> str:
+    """An ISO time as 'YYYY-MM-DD HH:MM:SS UTC' (the scheduler's times are UTC); other text as it is."""
+    try:
+        moment = parse(at)
+    except (TypeError, ValueError):
+        return at or ""
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if moment else ""
+
+
 ENV.globals.update(sentiments=SENTIMENTS)
+ENV.filters["when"] = when
 
 
 def render(name: str, **context: Any) -> str:

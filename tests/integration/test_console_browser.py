@@ -146,10 +146,15 @@ def browser():
 
 
 def shot(driver, name: str, width: int = 1280, height: int = 800) -> Path:
+    """The whole page at this width (`name`.png) and the first screen alone (`name`-screen.png)."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     driver.set_window_size(width, height)
+    driver.save_screenshot(str(ARTIFACTS / f"{name}-screen.png"))
+    full = driver.execute_script("return document.documentElement.scrollHeight")
+    driver.set_window_size(width, max(height, min(int(full) + 140, 6000)))
     path = ARTIFACTS / f"{name}.png"
     driver.save_screenshot(str(path))
+    driver.set_window_size(width, height)
     return path
 
 
