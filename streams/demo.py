@@ -161,7 +161,7 @@ def run(args: argparse.Namespace) -> int:
         web_port = broker.free_port()
         print(f"starting a worker (log: {tmpdir / 'worker.log'}) ...", file=sys.stderr)
         from streams.console import demo as console  # the analyst console's demo roster and sign-in
-        console_env, token = console.roster(tmpdir)
+        console_env, token = console.roster(tmpdir, args.keep_running)
         worker = start_worker(worker_env(emb.url, web_port, tmpdir / "data", **console_env), tmpdir / "worker.log")
         stack.callback(stop_process, worker)
         try:

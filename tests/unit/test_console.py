@@ -112,3 +112,17 @@ def test_feed_counts_stories_per_scope_and_bins_them() -> None:
     assert series.topics() == ["topic:Earnings"]
     series.prune(start + charts.KEEP_SECONDS + 3600)
     assert series.binned("topic:Earnings", start, start + 600, 600) == [(start, 0, None)]
+
+
+def test_the_demo_roster_signs_in_its_analyst_for_every_topic(tmp_path) -> None:
+    from scheduler.roster import load_roster
+    from streams.console import demo
+
+    env, token = demo.roster(tmp_path, keep_running=True)
+    roster = load_roster(env["FINSENTRY_ROSTER"])
+    [analyst] = roster.analysts.values()
+    assert analyst.verify_token(token) and not analyst.verify_token(token + "x")
+    assert token not in (tmp_path / "roster.yaml").read_text()
+    assert {f"topic:{t}" for t in demo.topics()} <= set(analyst.skills)
+    assert env["FINSENTRY_MONITOR_WARMUP_WINDOWS"] == "10"
+    assert "FINSENTRY_MONITOR_WARMUP_WINDOWS" not in demo.roster(tmp_path)[0]
