@@ -241,8 +241,10 @@ def may_view(case: dict[str, Any], analyst: str) -> bool:
 def headlines(case: dict[str, Any], record: dict[str, Any] | None) -> list[dict[str, Any]]:
     scored = {h.get("id"): h for h in (record or {}).get("headlines", [])}
     corrected = {label.get("id"): label for label in case.get("labels") or []}
+    scope = str(case.get("scope", ""))
+    topic = scope.removeprefix("topic:") if scope.startswith("topic:") else None  # a topic scope's stories have it
     return [{"id": sid, "headline": text, "sentiment": scored.get(sid, {}).get("sentiment"),
-             "topic": scored.get(sid, {}).get("topic"), "confidence": scored.get(sid, {}).get("confidence"),
+             "topic": scored.get(sid, {}).get("topic") or topic, "confidence": scored.get(sid, {}).get("confidence"),
              "corrected": corrected.get(sid)}
             for sid, text in zip(case.get("sample_ids", []), case.get("headlines", []), strict=False)]
 
