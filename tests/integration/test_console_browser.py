@@ -227,10 +227,16 @@ def test_console_in_a_browser(embedded_broker, start_worker_process, kafka, brow
     # The case appears in the queue by itself (short polling), without a reload.
     wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, f'tr[data-case="{case_a}"]'), WAIT,
              "the planted surge's case in alice's queue")
-    page_loads = driver.execute_script("return performance.getEntriesByType('navigation').length")
     row = driver.find_element(By.CSS_SELECTOR, f'tr[data-case="{case_a}"]')
     assert "warning" in row.text and "topic:Earnings" in row.text and "assigned" in row.text
-    assert driver.execute_script("return performance.getEntriesByType('navigation').length") == page_loads
+    # A case that arrives while the page is open appears in it without a reload.
+    driver.execute_script("document.body.dataset.loaded = 'once'")
+    later = surge("topic:Earnings", "warning", ["Acme cuts its outlook again"], now)
+    kafka.produce(bootstrap, settings.topic_anomalies, [later], [later["scope"]])
+    wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, f'tr[data-case="case-{later["anomaly_id"]}"]'), WAIT,
+             "a new case to appear in the open queue page")
+    assert driver.execute_script("return document.body.dataset.loaded") == "once", "the page was reloaded"
+    row = driver.find_element(By.CSS_SELECTOR, f'tr[data-case="{case_a}"]')
     print("queue:", shot(driver, "queue"))
     shot(driver, "queue-phone", 390, 844)
     driver.set_window_size(1280, 800)
