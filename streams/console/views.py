@@ -34,6 +34,9 @@ from streams.console.sessions import COOKIE, PRE_COOKIE, SECURITY_HEADERS, Sessi
 HERE = Path(__file__).resolve().parent
 STATIC = {"console.css": "text/css", "console.js": "text/javascript"}
 MAX_FORM = 16 * 1024
+# As the analyst API's cap on main (streams/api.py MAX_OUTCOME): closed cases stay in the scheduler's
+# one state record for a while, so a free-text outcome must stay small.
+MAX_OUTCOME = 2000  # characters
 VERBS = ("ack", "resolve", "reassign", "label")
 SENTIMENTS = schedule.SENTIMENTS
 SESSIONS = Sessions(settings.console_session_seconds)
@@ -280,6 +283,14 @@ class CaseView(faust.web.View):
         ))
 
 
+def form_problem(verb: str, data: dict[str, str]) -> str | None:
+    """Why a console form cannot become an action, before the scheduler's own rules are asked."""
+    outcome = data.get("outcome", "").strip()
+    if verb == "resolve" and len(outcome) > MAX_OUTCOME:
+        return f"The outcome is {len(outcome)} characters; at most {MAX_OUTCOME}."
+    return None
+
+
 def action_for(verb: str, case_id: str, analyst: str, data: dict[str, str]) -> dict[str, Any]:
     action: dict[str, Any] = {"action": verb, "case_id": case_id, "analyst": analyst, "action_id": uuid.uuid4().hex}
     if verb == "resolve" and data.get("outcome", "").strip():
@@ -331,6 +342,9 @@ class CaseActionView(faust.web.View):
         back = f"/console/cases/{case_id}" if data.get("back") == "case" else "/console/"
         if verb not in VERBS:
             return problem(404, "No such action", f"Unknown action {verb!r}.", session, back)
+        refused = form_problem(verb, data)
+        if refused is not None:
+            return problem(400, "Not accepted", refused, session, back)
         status, message = await submit(action_for(verb, case_id, session.analyst, data))
         if status not in (200, 202):
             titles = {400: "Not accepted", 403: "Not your case", 404: "No such case", 409: "Not possible now"}

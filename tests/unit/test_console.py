@@ -126,3 +126,12 @@ def test_the_demo_roster_signs_in_its_analyst_for_every_topic(tmp_path) -> None:
     assert {f"topic:{t}" for t in demo.topics()} <= set(analyst.skills)
     assert env["FINSENTRY_MONITOR_WARMUP_WINDOWS"] == "10"
     assert "FINSENTRY_MONITOR_WARMUP_WINDOWS" not in demo.roster(tmp_path)[0]
+
+
+def test_an_outcome_is_capped_like_the_apis() -> None:
+    import streams.app  # noqa: F401 - the views register on the app
+    from streams.console import views
+
+    assert views.form_problem("resolve", {"outcome": "x" * views.MAX_OUTCOME}) is None
+    assert "at most 2000" in views.form_problem("resolve", {"outcome": "x" * (views.MAX_OUTCOME + 1)})
+    assert views.form_problem("ack", {}) is None
