@@ -40,6 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--malformed", type=int, default=12, help="malformed records mixed in (default 12)")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--timeout", type=float, default=180.0, help="give up after this many seconds")
+    p.add_argument("--keep-running", action="store_true", help="then keep the console up until Ctrl-C")
     p.set_defaults(handler=run)
 
 
@@ -160,7 +161,9 @@ def run(args: argparse.Namespace) -> int:
             settings.topic_raw, settings.topic_clean, settings.topic_scored, settings.topic_deadletter)})
         web_port = broker.free_port()
         print(f"starting a worker (log: {tmpdir / 'worker.log'}) ...", file=sys.stderr)
-        worker = start_worker(worker_env(emb.url, web_port, tmpdir / "data"), tmpdir / "worker.log")
+        from streams.console import demo as console  # the analyst console's demo roster and sign-in
+        console_env, token = console.roster(tmpdir, args.keep_running)
+        worker = start_worker(worker_env(emb.url, web_port, tmpdir / "data", **console_env), tmpdir / "worker.log")
         stack.callback(stop_process, worker)
         try:
             wait_ready(web_port, worker, 90)
@@ -201,6 +204,8 @@ def run(args: argparse.Namespace) -> int:
             time.sleep(0.5)
         print(render(tally, sent, bad, time.monotonic() - started), flush=True)
         complete = accounted(tally, sent + bad)
+        if args.keep_running:
+            console.keep_running(web_port, token)
         print("\nstopping the worker, then the broker ...", file=sys.stderr)
     print("all stories accounted for" if complete else "finsentry demo: some stories did not come out in time", file=sys.stderr)
     return 0 if complete else 1

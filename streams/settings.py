@@ -97,6 +97,7 @@ class Settings(BaseModel):
     # Shared HMAC secret that signs case notifications to analysts' `notify` webhooks.
     case_webhook_secret_file: Path | None = None
     watchlist: frozenset[str] = frozenset()
+    console_session_seconds: float = Field(8 * 3600.0, gt=0, le=7 * 86_400)  # console sign-in lifetime
 
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None

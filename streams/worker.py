@@ -21,6 +21,8 @@ from streams.agents import case_webhooks, classify, ingest, monitor, notify, sch
 from streams.agents.schedule import INVALID_ANOMALY, REJECTED_ACTION
 from streams.app import App, app, settings
 from streams.case_state import roster_watcher
+from streams.console import feed as console_feed
+from streams.console import views as console_views
 from streams.notify_state import alerting
 from streams.settings import Settings
 from streams.topics import TANSU_CLUSTER_ID, ensure_topics, required_topics
@@ -29,8 +31,9 @@ from streams.views import anomaly_page, cases, ops, silences
 
 log = logging.getLogger(__name__)
 
-AGENTS = (ingest, classify, monitor, notify, schedule, case_webhooks, health)
+AGENTS = (ingest, classify, monitor, notify, schedule, case_webhooks, health, console_feed)
 VIEWS = (ops, cases, silences, anomaly_page)
+CONSOLE = console_views  # registers its pages with @app.page on import (docs/CONSOLE.md)
 
 for _view in VIEWS:
     _view.blueprint.register(app)
@@ -42,7 +45,7 @@ def _configure_faust_worker(sender: App, **kwargs: object) -> None:
     configure()
 
 
-__all__ = ["AGENTS", "VIEWS", "app", "configure", "prepare", "settings"]
+__all__ = ["AGENTS", "CONSOLE", "VIEWS", "app", "configure", "prepare", "settings"]
 
 
 def configure() -> None:

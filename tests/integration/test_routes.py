@@ -13,7 +13,7 @@ import pytest
 
 pytestmark = pytest.mark.integration
 SECURITY = Path(__file__).resolve().parents[2] / "docs" / "SECURITY.md"
-ROW = re.compile(r"^\| (GET|POST|PUT|PATCH|DELETE) \| `([^`]+)` \| (none|analyst|operator) \|", re.MULTILINE)
+ROW = re.compile(r"^\| (GET|POST|PUT|PATCH|DELETE) \| `([^`]+)` \| (none|analyst|operator|session|sign-in) \|", re.MULTILINE)
 
 
 def documented() -> dict[tuple[str, str], str]:
@@ -53,6 +53,19 @@ def request(url: str, method: str, token: str | None = None) -> int:
         return exc.code
 
 
+def without_redirects(url: str, method: str) -> int:
+    import http.client
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    try:
+        conn.request(method, parts.path, body=b"" if method == "POST" else None)
+        return conn.getresponse().status
+    finally:
+        conn.close()
+
+
 def test_a_running_worker_refuses_protected_routes_without_credentials(start_worker_process, tmp_path: Path) -> None:
     token = tmp_path / "operator.token"
     token.write_text("an-operator-token-of-some-length\n")
@@ -62,6 +75,13 @@ def test_a_running_worker_refuses_protected_routes_without_credentials(start_wor
         anonymous = request(url, method)
         if auth == "none":
             assert anonymous not in {401, 403}, f"{method} {path} is documented as open"
+            continue
+        if auth == "sign-in":  # the console's sign-in form: its own CSRF pair, then an analyst token
+            assert without_redirects(url, method) == 403, f"{method} {path} took a post without its form"
+            continue
+        if auth == "session":  # the console: sign in first (GET), or refused (POST without session and CSRF)
+            status = without_redirects(url, method)
+            assert status == (303 if method == "GET" else 403), f"{method} {path} answered {status}"
             continue
         assert anonymous == 401, f"{method} {path} answered {anonymous} without credentials"
         assert request(url, method, "not-a-valid-token") in {401, 403}, f"{method} {path} took a wrong token"

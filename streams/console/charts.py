@@ -1,0 +1,127 @@
+"""Server-side SVG charts: numbers in, an escaped SVG string out (no script, no external reference).
+
+`Series` keeps per-scope, per-minute story counts and sentiment sums in memory, fed from
+`news.scored` on this worker (streams/console/feed.py). A worker sees the partitions it owns, so with
+several workers each console shows its own share; one worker (the demo, the tests) sees everything.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from markupsafe import Markup, escape
+
+SENTIMENT_VALUE = {"negative": -1.0, "neutral": 0.0, "positive": 1.0}
+MINUTE = 60
+KEEP_SECONDS = 26 * 3600
+MAX_SCOPES = 2_000  # bounded memory under a spray of tickers
+
+
+@dataclass
+class Bucket:
+    count: int = 0
+    sentiment: float = 0.0  # sum of -1/0/+1
+
+
+class Series:
+    def __init__(self) -> None:
+        self.scopes: dict[str, dict[int, Bucket]] = defaultdict(dict)
+
+    def add(self, scope: str, at: float, sentiment: str | None) -> None:
+        if scope not in self.scopes and len(self.scopes) >= MAX_SCOPES:
+            return
+        minute = int(at // MINUTE)
+        bucket = self.scopes[scope].setdefault(minute, Bucket())
+        bucket.count += 1
+        bucket.sentiment += SENTIMENT_VALUE.get(sentiment or "", 0.0)
+
+    def prune(self, now: float) -> None:
+        oldest = int((now - KEEP_SECONDS) // MINUTE)
+        for buckets in self.scopes.values():
+            for minute in [m for m in buckets if m < oldest]:
+                del buckets[minute]
+
+    def binned(self, scope: str, start: float, end: float, step: float) -> list[tuple[float, int, float | None]]:
+        """(bin start, story count, mean sentiment or None) for bins of `step` seconds in [start, end)."""
+        n = max(1, int((end - start) // step))
+        counts, sums = [0] * n, [0.0] * n
+        for minute, bucket in self.scopes.get(scope, {}).items():
+            at = minute * MINUTE
+            if start <= at < end:
+                i = min(n - 1, int((at - start) // step))
+                counts[i] += bucket.count
+                sums[i] += bucket.sentiment
+        return [(start + i * step, counts[i], sums[i] / counts[i] if counts[i] else None) for i in range(n)]
+
+    def topics(self) -> list[str]:
+        return sorted(s for s in self.scopes if s.startswith("topic:"))
+
+
+SERIES = Series()  # this worker's, fed by streams/console/feed.py
+
+
+def _x(i: int, n: int, left: float, width: float) -> float:
+    return left + (width * (i + 0.5) / n if n else 0)
+
+
+def scope_chart(bins: list[tuple[float, int, float | None]], mark: tuple[float, float] | None, title: str,
+                width: int = 640, height: int = 220) -> Markup:
+    """Volume as bars, mean sentiment (-1..+1) as a line, the anomaly window shaded."""
+    left, right, top, bottom = 44, 44, 24, 28
+    pw, ph = width - left - right, height - top - bottom
+    n = len(bins)
+    start = bins[0][0] if bins else 0.0
+    step = (bins[1][0] - bins[0][0]) if n > 1 else 60.0
+    peak = max([c for _, c, _ in bins] + [1])
+    out = [(f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" '
+            f'aria-label="{escape(title)}" class="chart"><title>{escape(title)}</title>'),
+           f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="#fafafa" stroke="#ccc"/>']
+    if mark is not None and n:
+        x0 = left + pw * max(0.0, (mark[0] - start) / (step * n))
+        x1 = left + pw * min(1.0, max(0.0, (mark[1] - start) / (step * n)))
+        out.append(f'<rect x="{x0:.1f}" y="{top}" width="{max(2.0, x1 - x0):.1f}" height="{ph}" '
+                   f'fill="#ffd54f" fill-opacity="0.45" class="anomaly-window"><title>anomaly window</title></rect>')
+    bar = pw / n * 0.8 if n else 0
+    for i, (_, count, _) in enumerate(bins):
+        if count:
+            h = ph * count / peak
+            out.append(f'<rect x="{_x(i, n, left, pw) - bar / 2:.1f}" y="{top + ph - h:.1f}" width="{bar:.1f}" '
+                       f'height="{h:.1f}" fill="#90a4ae"/>')
+    zero = top + ph / 2
+    out.append(f'<line x1="{left}" x2="{left + pw}" y1="{zero}" y2="{zero}" stroke="#bbb" stroke-dasharray="3 3"/>')
+    points = [f"{_x(i, n, left, pw):.1f},{top + ph / 2 - (ph / 2) * s:.1f}"
+              for i, (_, _, s) in enumerate(bins) if s is not None]
+    if points:
+        out.append(f'<polyline points="{" ".join(points)}" fill="none" stroke="#c62828" stroke-width="2"/>')
+    out.append(f'<text x="4" y="{top + 10}" font-size="11" fill="#c62828">+1</text>'
+               f'<text x="4" y="{top + ph}" font-size="11" fill="#c62828">-1</text>'
+               f'<text x="{left + pw + 4}" y="{top + 10}" font-size="11" fill="#546e7a">{peak}</text>'
+               f'<text x="{left + pw + 4}" y="{top + ph}" font-size="11" fill="#546e7a">0</text>'
+               f'<text x="{left}" y="{height - 8}" font-size="11">sentiment (line, left) and stories per bin '
+               f'(bars, right)</text>')
+    out.append("</svg>")
+    return Markup("".join(out))
+
+
+def sparkline(values: Iterable[float | None], title: str, width: int = 240, height: int = 48) -> Markup:
+    """Mean sentiment per bin, -1..+1, as a small line; gaps where a bin had no story."""
+    vals = list(values)
+    n = len(vals)
+    out = [(f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" '
+            f'aria-label="{escape(title)}" class="spark"><title>{escape(title)}</title>'),
+           f'<line x1="0" x2="{width}" y1="{height / 2}" y2="{height / 2}" stroke="#ccc" stroke-dasharray="2 2"/>']
+    run: list[str] = []
+    for i, v in enumerate(vals + [None]):
+        if v is None:
+            if len(run) == 1:
+                x, y = run[0].split(",")
+                out.append(f'<circle cx="{x}" cy="{y}" r="2" fill="#1565c0"/>')
+            elif run:
+                out.append(f'<polyline points="{" ".join(run)}" fill="none" stroke="#1565c0" stroke-width="1.5"/>')
+            run = []
+        else:
+            run.append(f"{width * (i + 0.5) / n:.1f},{height / 2 - (height / 2 - 3) * v:.1f}")
+    out.append("</svg>")
+    return Markup("".join(out))

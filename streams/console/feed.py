@@ -1,0 +1,47 @@
+"""Feeds the console's charts: every scored story this worker receives is counted per scope and minute.
+
+Its own agent on `news.scored` (beside the monitor's fan-out); in memory only, so a restarted worker's
+charts start empty and fill again. Nothing here can fail an agent: a record it cannot read is skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime
+from typing import Any
+
+from streams.app import app, scored_topic
+from streams.console.charts import SERIES, Series
+
+log = logging.getLogger(__name__)
+
+
+def record(value: Any, series: Series = SERIES) -> None:
+    if not isinstance(value, dict):
+        return
+    try:
+        at = datetime.fromisoformat(str(value["published_at"])).timestamp()
+    except (KeyError, ValueError, TypeError):
+        return
+    sentiment = value.get("sentiment") if isinstance(value.get("sentiment"), str) else None
+    topic = value.get("topic")
+    if isinstance(topic, str) and topic:
+        series.add(f"topic:{topic}", at, sentiment)
+    for ticker in value.get("tickers") or ():
+        if isinstance(ticker, str) and ticker:
+            series.add(f"ticker:{ticker}", at, sentiment)
+
+
+@app.agent(scored_topic, name="console-feed")
+async def feed(stream: Any) -> None:
+    async for value in stream:
+        try:
+            record(value)
+        except Exception:
+            log.debug("console feed skipped a record", exc_info=True)
+
+
+@app.timer(interval=300.0)
+async def prune() -> None:
+    SERIES.prune(time.time())

@@ -1,0 +1,401 @@
+"""The analyst console under /console/ on the worker's web port (issue 19).
+
+Server-rendered HTML (Jinja2 with autoescape: every headline, ticker and note is text), one small
+script of our own for live queue updates, and a strict Content-Security-Policy on every answer.
+Sign-in exchanges an analyst's roster token, once, for a session cookie (streams/console/sessions.py);
+every POST carries the session's CSRF token. Case actions take the analyst API's path
+(streams/api.py): the same dry run against the current state, the same label rules, then
+`cases.actions` and a wait for the single writer's real result. Like the API, the console works on the
+worker that owns the scheduler state; any other worker answers 503 and says why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import faust
+from aiohttp import web
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from models.labels import SENTIMENTS
+from scheduler import ActionError
+from scheduler.feedback import label_problem
+from streams import case_state
+from streams.agents.schedule import workload
+from streams.app import app, case_actions_topic, settings
+from streams.console import charts
+from streams.console.charts import SERIES
+from streams.console.sessions import COOKIE, PRE_COOKIE, SECURITY_HEADERS, Session, Sessions, cookie_attributes, csrf_ok
+from streams.loaded_model import model_topics
+from streams.notify_state import anomaly_pages
+from streams.views.cases import LIMITER, NOT_OWNER, OUTCOME_TIMEOUT, bearer_analyst
+
+HERE = Path(__file__).resolve().parent
+STATIC = {"console.css": "text/css", "console.js": "text/javascript"}
+MAX_FORM = 16 * 1024
+# As the analyst API's cap on main (streams/api.py MAX_OUTCOME): closed cases stay in the scheduler's
+# one state record for a while, so a free-text outcome must stay small.
+MAX_OUTCOME = 2000  # characters
+VERBS = ("ack", "resolve", "reassign", "label")
+SESSIONS = Sessions(settings.console_session_seconds)
+
+ENV = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(default=True),
+                  trim_blocks=True, lstrip_blocks=True)
+
+
+# ---- formatting helpers for the templates --------------------------------------------------------
+
+def parse(at: str | None) -> datetime | None:
+    return datetime.fromisoformat(at) if at else None
+
+
+def duration(seconds: float) -> str:
+    sign, seconds = ("-" if seconds < 0 else ""), abs(int(seconds))
+    hours, rest = divmod(seconds, 3600)
+    return f"{sign}{hours}h {rest // 60:02d}m" if hours else f"{sign}{rest // 60}m {rest % 60:02d}s"
+
+
+def left(due: str | None, now: datetime) -> dict[str, Any]:
+    when = parse(due)
+    if when is None:
+        return {"text": "", "late": False}
+    seconds = (when - now).total_seconds()
+    return {"text": duration(seconds) if seconds >= 0 else f"overdue {duration(-seconds)}", "late": seconds < 0}
+
+
+def age(created: str | None, now: datetime) -> str:
+    when = parse(created)
+    return duration((now - when).total_seconds()) if when else ""
+
+
+def row(case: dict[str, Any], now: datetime) -> dict[str, Any]:
+    return {**case, "age": age(case.get("created_at"), now),
+            "ack_left": left(case.get("ack_due"), now) if case.get("status") == "assigned" else None,
+            "resolve_left": left(case.get("resolve_due"), now)}
+
+
+def when(at: str | None) -> str:
+    """An ISO time as 'YYYY-MM-DD HH:MM:SS UTC' (the scheduler's times are UTC); other text as it is."""
+    try:
+        moment = parse(at)
+    except (TypeError, ValueError):
+        return at or ""
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if moment else ""
+
+
+ENV.globals.update(sentiments=SENTIMENTS)
+ENV.filters["when"] = when
+
+
+def render(name: str, **context: Any) -> str:
+    return ENV.get_template(name).render(**context)
+
+
+# ---- responses -----------------------------------------------------------------------------------
+
+def page(body: str, status: int = 200) -> web.Response:
+    return web.Response(text=body, status=status, content_type="text/html", charset="utf-8",
+                        headers=SECURITY_HEADERS)
+
+
+def redirect(location: str) -> web.Response:
+    return web.Response(status=303, headers={**SECURITY_HEADERS, "Location": location})
+
+
+def problem(status: int, title: str, message: str, session: Session | None = None, back: str = "/console/") -> web.Response:
+    return page(render("problem.html", title=title, message=message, status=status, session=session, back=back), status)
+
+
+def current(request: Any) -> Session | None:
+    session = SESSIONS.get(request.cookies.get(COOKIE))
+    if session is not None and session.analyst not in case_state.roster().analysts:
+        SESSIONS.drop(session.sid)  # taken off the roster: signed out
+        return None
+    return session
+
+
+def signed_in(request: Any) -> tuple[Session | None, web.Response | None]:
+    """(session, None) for a signed-in GET on the owner; else the answer to send instead."""
+    session = current(request)
+    if session is None:
+        return None, redirect("/console/signin")
+    if not case_state.is_owner():
+        return None, problem(503, "Not on this worker", NOT_OWNER, session)
+    return session, None
+
+
+async def form(request: Any) -> dict[str, str] | None:
+    if request.content_length is not None and request.content_length > MAX_FORM:
+        return None
+    raw = await request.content.read(MAX_FORM + 1)
+    if len(raw) > MAX_FORM:
+        return None
+    from urllib.parse import parse_qsl
+
+    return dict(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
+
+
+async def checked_post(request: Any) -> tuple[Session | None, dict[str, str], web.Response | None]:
+    """A POST from a signed-in analyst with the session's CSRF token; anything else is refused 403."""
+    session = current(request)
+    if session is None:
+        return None, {}, problem(403, "Not signed in", "Sign in again: your session has ended or never began.",
+                                 back="/console/signin")
+    data = await form(request)
+    if data is None:
+        return None, {}, problem(413, "Too large", f"A console form is at most {MAX_FORM} bytes.", session)
+    if not csrf_ok(session, data.get("csrf")):
+        return None, {}, problem(403, "Form expired", "This form did not carry your session's check value "
+                                 "(CSRF token). Reload the page and try again.", session)
+    if not case_state.is_owner():
+        return None, {}, problem(503, "Not on this worker", NOT_OWNER, session)
+    return session, data, None
+
+
+# ---- sign-in and sign-out ------------------------------------------------------------------------
+
+def signin_page(pre: str, error: str | None, status: int) -> web.Response:
+    response = page(render("signin.html", pre=pre, error=error, session=None), status)
+    response.set_cookie(PRE_COOKIE, pre, httponly=True, samesite="Strict", path="/console/signin", max_age=3600)
+    return response
+
+
+@app.page("/console/signin")
+class SigninView(faust.web.View):
+    async def get(self, request: Any) -> Any:
+        if current(request) is not None:
+            return redirect("/console/")
+        return signin_page(uuid.uuid4().hex, None, 200)
+
+    async def post(self, request: Any) -> Any:
+        data = await form(request)
+        if data is None:
+            return problem(413, "Too large", f"A console form is at most {MAX_FORM} bytes.")
+        pre = request.cookies.get(PRE_COOKIE)
+        if not pre or not csrf_ok(Session("", "", pre, 0), data.get("csrf")):
+            return signin_page(uuid.uuid4().hex, "The sign-in form expired; try again.", 403)
+        client, now = request.remote or "unknown", time.monotonic()
+        analyst = bearer_analyst(case_state.roster(), "Bearer " + data.get("token", "").strip())
+        if analyst is None:
+            wait = LIMITER.retry_after(client, now)
+            if wait is not None:
+                return signin_page(uuid.uuid4().hex, f"Too many failed attempts; retry in {int(wait + 0.999)} s.", 429)
+            LIMITER.fail(client, now)
+            return signin_page(uuid.uuid4().hex, "That token is not on the roster.", 401)
+        session = SESSIONS.create(analyst.id)
+        response = redirect("/console/")
+        response.set_cookie(COOKIE, session.sid, **cookie_attributes(request.secure, int(SESSIONS.lifetime)))
+        response.del_cookie(PRE_COOKIE, path="/console/signin")
+        return response
+
+
+@app.page("/console/signout")
+class SignoutView(faust.web.View):
+    async def post(self, request: Any) -> Any:
+        session = current(request)
+        data = await form(request) or {}
+        if session is None or not csrf_ok(session, data.get("csrf")):
+            return problem(403, "Not signed out", "This form did not carry your session's check value (CSRF token).",
+                           back="/console/signin")
+        SESSIONS.drop(session.sid)
+        response = redirect("/console/signin")
+        response.del_cookie(COOKIE, path="/console")
+        return response
+
+
+# ---- the queue -----------------------------------------------------------------------------------
+
+def queue_context(session: Session) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    cases = [row(c, now) for c in case_state.load().cases_for(session.analyst)]
+    others = sorted(a for a in case_state.roster().analysts if a != session.analyst)
+    return {"session": session, "cases": cases, "others": others, "updated": now.strftime("%H:%M:%S UTC")}
+
+
+@app.page("/console/")
+class QueueView(faust.web.View):
+    async def get(self, request: Any) -> Any:
+        session, refusal = signed_in(request)
+        if session is None:
+            return refusal
+        return page(render("queue.html", **queue_context(session)))
+
+
+@app.page("/console/queue/rows")
+class QueueRowsView(faust.web.View):
+    """The queue's rows alone, for the page's short polling (console.js)."""
+
+    async def get(self, request: Any) -> Any:
+        session, refusal = signed_in(request)
+        if session is None:
+            return refusal
+        return page(render("queue_rows.html", **queue_context(session)))
+
+
+# ---- a case --------------------------------------------------------------------------------------
+
+def may_view(case: dict[str, Any], analyst: str) -> bool:
+    """Your own cases (held or resolved by you); machine-closed ones are anyone's to review."""
+    return case.get("analyst") == analyst or case.get("status") == "auto_resolved"
+
+
+def headlines(case: dict[str, Any], record: dict[str, Any] | None) -> list[dict[str, Any]]:
+    scored = {h.get("id"): h for h in (record or {}).get("headlines", [])}
+    corrected = {label.get("id"): label for label in case.get("labels") or []}
+    scope = str(case.get("scope", ""))
+    topic = scope.removeprefix("topic:") if scope.startswith("topic:") else None  # a topic scope's stories have it
+    return [{"id": sid, "headline": text, "sentiment": scored.get(sid, {}).get("sentiment"),
+             "topic": scored.get(sid, {}).get("topic") or topic, "confidence": scored.get(sid, {}).get("confidence"),
+             "corrected": corrected.get(sid)}
+            for sid, text in zip(case.get("sample_ids", []), case.get("headlines", []), strict=False)]
+
+
+def case_chart(case: dict[str, Any], record: dict[str, Any] | None) -> Any:
+    end_at = parse((record or {}).get("window_end")) or parse(case.get("created_at")) or datetime.now(UTC)
+    start_at = parse((record or {}).get("window_start"))
+    end = end_at.timestamp()
+    bins = SERIES.binned(case["scope"], end - 6 * 3600 + 1800, end + 1800, 300)
+    mark = (start_at.timestamp() if start_at else end - 300, end)
+    return charts.scope_chart(bins, mark, f"{case['scope']}: sentiment and volume, 5-minute bins, the 6 hours "
+                                          "around the anomaly window (shaded)")
+
+
+@app.page("/console/cases/{case_id}")
+class CaseView(faust.web.View):
+    async def get(self, request: Any, case_id: str) -> Any:
+        session, refusal = signed_in(request)
+        if session is None:
+            return refusal
+        case = case_state.load().case(case_id)
+        if case is None:
+            return problem(404, "No such case", f"There is no case {case_id!r} (unknown, or closed and pruned).", session)
+        if not may_view(case, session.analyst):
+            return problem(403, "Not your case", f"{case_id} is not assigned to you.", session)
+        record = anomaly_pages.get(case["anomaly_id"])
+        labels_allowed = case.get("analyst") == session.analyst or case.get("status") == "auto_resolved"
+        return page(render(
+            "case.html", session=session, case=row(case, datetime.now(UTC)), record=record,
+            headlines=headlines(case, record), chart=case_chart(case, record), topics=sorted(model_topics(settings)),
+            others=sorted(a for a in case_state.roster().analysts if a != session.analyst),
+            labels_allowed=labels_allowed,
+        ))
+
+
+def form_problem(verb: str, data: dict[str, str]) -> str | None:
+    """Why a console form cannot become an action, before the scheduler's own rules are asked."""
+    outcome = data.get("outcome", "").strip()
+    if verb == "resolve" and len(outcome) > MAX_OUTCOME:
+        return f"The outcome is {len(outcome)} characters; at most {MAX_OUTCOME}."
+    return None
+
+
+def action_for(verb: str, case_id: str, analyst: str, data: dict[str, str]) -> dict[str, Any]:
+    action: dict[str, Any] = {"action": verb, "case_id": case_id, "analyst": analyst, "action_id": uuid.uuid4().hex}
+    if verb == "resolve" and data.get("outcome", "").strip():
+        action["outcome"] = data["outcome"].strip()
+    if verb == "reassign" and data.get("to"):
+        action["to"] = data["to"]
+    if verb == "label":
+        label = {"id": data.get("story_id", "")}
+        for name in ("topic", "sentiment"):
+            if data.get(name):
+                label[name] = data[name]
+        action["labels"] = [label]
+    return action
+
+
+async def submit(action: dict[str, Any]) -> tuple[int, str]:
+    """The analyst API's path for one action (streams/api.py CaseActionView): a dry run on a private
+    copy of the state, the feedback label rules, then the single writer's real outcome."""
+    sched = case_state.load()
+    case = sched.case(action["case_id"])
+    if case is None:
+        return 404, f"no case {action['case_id']!r}"
+    try:
+        sched.on_action(action, datetime.now(UTC))
+    except ActionError as exc:
+        return exc.status, str(exc)
+    label_error = label_problem(case, action.get("labels"), model_topics(settings))
+    if label_error is not None:
+        return 400, label_error
+    outcome = case_state.expect(action["action_id"])
+    try:
+        await case_actions_topic.send(key=action["case_id"].encode(), value=action)
+        await asyncio.wait_for(outcome, OUTCOME_TIMEOUT)
+    except ActionError as exc:
+        return exc.status, str(exc)
+    except TimeoutError:
+        return 202, f"accepted but not applied within {OUTCOME_TIMEOUT:g}s; reload in a moment"
+    finally:
+        case_state.forget(action["action_id"])
+    return 200, "done"
+
+
+@app.page("/console/cases/{case_id}/{verb}")
+class CaseActionView(faust.web.View):
+    async def post(self, request: Any, case_id: str, verb: str) -> Any:
+        session, data, refusal = await checked_post(request)
+        if session is None:
+            return refusal
+        back = f"/console/cases/{case_id}" if data.get("back") == "case" else "/console/"
+        if verb not in VERBS:
+            return problem(404, "No such action", f"Unknown action {verb!r}.", session, back)
+        refused = form_problem(verb, data)
+        if refused is not None:
+            return problem(400, "Not accepted", refused, session, back)
+        status, message = await submit(action_for(verb, case_id, session.analyst, data))
+        if status not in (200, 202):
+            titles = {400: "Not accepted", 403: "Not your case", 404: "No such case", 409: "Not possible now"}
+            return problem(status, titles.get(status, "Refused"), message, session, back)
+        if verb in ("resolve", "reassign") and back != "/console/" and status == 200:
+            back = "/console/"  # it has left your queue
+        return redirect(back)
+
+
+# ---- overview ------------------------------------------------------------------------------------
+
+def open_anomalies() -> list[dict[str, Any]]:
+    try:
+        items = list(anomaly_pages.items())
+    except Exception:  # noqa: BLE001 - a table mid-recovery; the overview shows none rather than fail
+        items = []
+    pages = [p for _, p in items if isinstance(p, dict) and p.get("status") == "open"]
+    return sorted(pages, key=lambda p: str(p.get("window_end")), reverse=True)[:50]
+
+
+@app.page("/console/overview")
+class OverviewView(faust.web.View):
+    async def get(self, request: Any) -> Any:
+        session, refusal = signed_in(request)
+        if session is None:
+            return refusal
+        now = datetime.now(UTC)
+        end = (now.timestamp() // 3600 + 1) * 3600
+        trends = []
+        for scope in SERIES.topics()[:30]:
+            bins = SERIES.binned(scope, end - 24 * 3600, end, 3600)
+            trends.append({"scope": scope, "stories": sum(c for _, c, _ in bins),
+                           "spark": charts.sparkline([s for _, _, s in bins], f"{scope}: mean sentiment per hour, 24 h")})
+        sched = case_state.load()
+        roster = case_state.roster()
+        load_now = workload(sched.to_dict(), roster, case_state.POLICY, now)
+        team = [{"id": a.id, "name": a.name, "open": load_now.open_by_analyst.get(a.id, 0), "capacity": a.capacity}
+                for a in sorted(roster.analysts.values(), key=lambda a: a.id)]
+        return page(render("overview.html", session=session, trends=trends, anomalies=open_anomalies(), team=team,
+                           waiting=len(sched.waiting()), over_sla=load_now.over_sla))
+
+
+# ---- static files --------------------------------------------------------------------------------
+
+@app.page("/console/static/{name}")
+class StaticView(faust.web.View):
+    async def get(self, request: Any, name: str) -> Any:
+        if name not in STATIC:
+            return web.Response(status=404, text="not found", headers=SECURITY_HEADERS)
+        return web.Response(body=(HERE / "static" / name).read_bytes(), content_type=STATIC[name],
+                            headers={**SECURITY_HEADERS, "Cache-Control": "max-age=300"})

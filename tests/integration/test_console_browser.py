@@ -1,0 +1,330 @@
+"""The analyst console in a real browser (issue 19): Debian's headless Chromium driven by Selenium.
+
+One worker with a two-analyst roster. A planted surge (an anomaly on `alerts.anomalies` and the
+scored stories behind it on `news.scored`) becomes alice's case; she signs in, acknowledges it,
+corrects a headline's sentiment, resolves it, and the case leaves her queue while the correction
+comes out of `finsentry feedback export`. Headlines, a ticker and a note carry markup and script:
+they must show as text and nothing may run. Screenshots go to $CI_ARTIFACTS/console (or
+tests/artifacts/console). Skips with the reason when chromium, chromedriver or selenium is missing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from waiting import wait_for
+
+from models.data import load_file
+from streams.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+DRIVER = shutil.which("chromedriver") or ("/usr/bin/chromedriver" if Path("/usr/bin/chromedriver").exists() else None)
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = Path(os.environ.get("CI_ARTIFACTS") or ROOT / "tests" / "artifacts") / "console"
+ALICE = "alice-" + uuid.uuid4().hex
+BOB = "bob-" + uuid.uuid4().hex
+WAIT = 300
+HOSTILE = "<img src=x onerror=alert(1)><script>alert(2)</script>"
+HOSTILE_TICKER = "ticker:<u>ACME</u><script>alert(4)</script>"
+HOSTILE_NOTE = "<b>confirmed</b><script>alert(3)</script> guidance cut"
+SESSION_SECONDS = 150  # long enough for the browser flow, short enough to watch a session expire
+
+
+def roster_yaml() -> str:
+    def sha(token: str) -> str:
+        return hashlib.sha256(token.encode()).hexdigest()
+
+    week = "Mon-Sun 00:00-24:00 UTC"
+    return f"""\
+analysts:
+  - id: alice
+    name: Alice
+    capacity: 3
+    shifts: ["{week}"]
+    skills: {{topics: {{Earnings: 5}}}}
+    notify: http://127.0.0.1:9/alice
+    token_sha256: {sha(ALICE)}
+  - id: bob
+    name: Bob
+    capacity: 3
+    shifts: ["{week}"]
+    skills: {{topics: {{Macro: 5}}}}
+    notify: http://127.0.0.1:9/bob
+    token_sha256: {sha(BOB)}
+"""
+
+
+def iso(at: datetime) -> str:
+    return at.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def surge(scope: str, severity: str, headlines: list[str], now: datetime) -> dict:
+    aid = uuid.uuid4().hex[:12]
+    ids = [f"{aid}-s{i}" for i in range(len(headlines))]
+    return {"anomaly_id": aid, "event": "open", "kind": "negative_surge", "scope": scope,
+            "window_start": iso(now - timedelta(minutes=10)), "window_end": iso(now),
+            "observed": 14, "expected": 2.5, "score": 7.5, "severity": severity,
+            "sample_ids": ids, "headlines": headlines,
+            "samples": [{"id": i, "headline": h, "sentiment": "negative", "confidence": 0.61 + 0.1 * n}
+                        for n, (i, h) in enumerate(zip(ids, headlines, strict=True))]}
+
+
+def scored(topic: str, at: datetime, sentiment: str, n: int) -> dict:
+    return {"id": f"st-{uuid.uuid4().hex[:10]}", "source": "planted", "headline": f"{topic} story {n}",
+            "published_at": iso(at), "tickers": ["ACME"], "topic": topic, "topic_confidence": 0.9,
+            "sentiment": sentiment, "sentiment_score": 0.8, "confidence": 0.8, "model_version": "planted",
+            "scored_at": iso(at)}
+
+
+def http_call(port: int, method: str, path: str, cookie: str | None = None, body: str | None = None):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    if cookie:
+        headers["Cookie"] = cookie
+    try:
+        conn.request(method, path, body=body.encode() if body is not None else None, headers=headers)
+        response = conn.getresponse()
+        headers = {**dict(response.getheaders()), "cookies": response.msg.get_all("Set-Cookie") or []}
+        return response.status, headers, response.read().decode()
+    finally:
+        conn.close()
+
+
+def sign_in_http(port: int, token: str) -> str:
+    """The session cookie ('name=value') an analyst gets from the sign-in form, without a browser."""
+    status, headers, body = http_call(port, "GET", "/console/signin")
+    assert status == 200
+    pre = re.search(r'name="csrf" value="([^"]+)"', body).group(1)
+    pre_cookie = headers["Set-Cookie"].split(";")[0]
+    status, headers, _ = http_call(port, "POST", "/console/signin", pre_cookie, f"csrf={pre}&token={token}")
+    assert status == 303 and headers["Location"] == "/console/", (status, headers)
+    [cookie] = [c for c in headers["cookies"] if c.startswith("finsentry_console=")]
+    for attribute in ("HttpOnly", "SameSite=Strict", "Path=/console", "Max-Age="):
+        assert attribute.lower() in cookie.lower(), cookie
+    assert token not in cookie
+    return cookie.split(";")[0]
+
+
+@pytest.fixture
+def browser():
+    if CHROMIUM is None or DRIVER is None:
+        pytest.skip("Debian's chromium and chromium-driver are not installed (apt-get install chromium chromium-driver)")
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+    except ImportError:
+        pytest.skip("selenium is not installed (pip install -e '.[dev]')")
+    import tempfile
+
+    profile = tempfile.mkdtemp(prefix="console-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage", f"--user-data-dir={profile}", "--window-size=1280,800"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    os.environ.setdefault("SE_OFFLINE", "true")  # never let Selenium Manager look for downloads
+    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
+    driver.set_page_load_timeout(60)
+    yield driver
+    driver.quit()
+    shutil.rmtree(profile, ignore_errors=True)
+
+
+def shot(driver, name: str, width: int = 1280, height: int = 800) -> Path:
+    """The whole page at this width (`name`.png) and the first screen alone (`name`-screen.png)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    driver.set_window_size(width, height)
+    driver.save_screenshot(str(ARTIFACTS / f"{name}-screen.png"))
+    full = driver.execute_script("return document.documentElement.scrollHeight")
+    driver.set_window_size(width, max(height, min(int(full) + 140, 6000)))
+    path = ARTIFACTS / f"{name}.png"
+    driver.save_screenshot(str(path))
+    driver.set_window_size(width, height)
+    return path
+
+
+def no_alert(driver) -> None:
+    from selenium.common.exceptions import NoAlertPresentException
+
+    with pytest.raises(NoAlertPresentException):
+        driver.switch_to.alert  # noqa: B018 - raises when no dialog is open
+
+
+def only_our_script(driver) -> None:
+    """No script or image from the page's text made it into the DOM; nothing ran."""
+    scripts = driver.execute_script("return Array.from(document.scripts).map(s => s.src)")
+    assert scripts == [driver.current_url.split("/console/")[0] + "/console/static/console.js"], scripts
+    assert driver.execute_script("return document.querySelectorAll('img').length") == 0
+    no_alert(driver)
+
+
+def test_console_in_a_browser(embedded_broker, start_worker_process, kafka, browser, tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    settings = Settings()
+    bootstrap = embedded_broker.bootstrap
+    roster = tmp_path / "roster.yaml"
+    roster.write_text(roster_yaml())
+    worker = start_worker_process(FINSENTRY_ROSTER=str(roster), FINSENTRY_SCHEDULER_TICK_SECONDS="1",
+                                  FINSENTRY_CONSOLE_SESSION_SECONDS=str(SESSION_SECONDS))
+    port, base = worker.web_port, worker.url
+
+    # Security without a browser: no cookie → sign-in; an early session to watch expire later.
+    status, headers, _ = http_call(port, "GET", "/console/")
+    assert status == 303 and headers["Location"] == "/console/signin"
+    status, headers, _ = http_call(port, "GET", "/console/signin")
+    assert "script-src 'self'" in headers["Content-Security-Policy"]
+    assert "unsafe-inline" not in headers["Content-Security-Policy"]
+    assert headers["X-Content-Type-Options"] == "nosniff" and headers["Referrer-Policy"] == "no-referrer"
+    early = sign_in_http(port, ALICE)
+    early_at = time.monotonic()
+    status, _, body = http_call(port, "POST", "/console/signin", None, f"token={ALICE}")
+    assert status == 403, "a sign-in without the form's CSRF cookie and field must be refused"
+
+    # The planted surge: scored stories for the chart, and the anomaly they make.
+    now = datetime.now(UTC).replace(microsecond=0)
+    stories = [scored("Earnings", now - timedelta(minutes=m), "neutral" if m % 3 else "positive", m)
+               for m in range(15, 300, 7)]
+    stories += [scored("Earnings", now - timedelta(minutes=m % 9), "negative", m) for m in range(14)]
+    stories += [scored("Macro", now - timedelta(minutes=m), "positive" if m % 2 else "neutral", m)
+                for m in range(5, 600, 25)]
+    kafka.produce(bootstrap, settings.topic_scored, stories, [s["id"] for s in stories])
+    earnings = surge("topic:Earnings", "warning", [HOSTILE, "Acme profit warning shocks investors",
+                                                   "Acme shares slide after guidance cut"], now)
+    macro = surge("topic:Macro", "critical", ["Central bank surprises markets"], now)
+    machine = surge(HOSTILE_TICKER, "info", ["<i>routine</i> filing"], now)  # below the threshold: closed by the machine
+    anomalies = [earnings, macro, machine]
+    kafka.produce(bootstrap, settings.topic_anomalies, anomalies, [a["scope"] for a in anomalies])
+    case_a, case_b, case_m = (f"case-{a['anomaly_id']}" for a in anomalies)
+
+    # Sign in in the browser: the token goes in a form field, never the URL.
+    driver = browser
+    driver.get(base + "/console/")
+    assert driver.current_url.endswith("/console/signin")
+    driver.find_element(By.ID, "token").send_keys(ALICE)
+    driver.find_element(By.CSS_SELECTOR, "form.signin button").click()
+    wait_for(lambda: driver.current_url.endswith("/console/"), 60, "the queue after sign-in")
+    assert ALICE not in driver.current_url and ALICE not in driver.page_source
+    cookie = driver.get_cookie("finsentry_console")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+
+    # The case appears in the queue by itself (short polling), without a reload.
+    wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, f'tr[data-case="{case_a}"]'), WAIT,
+             "the planted surge's case in alice's queue")
+    row = driver.find_element(By.CSS_SELECTOR, f'tr[data-case="{case_a}"]')
+    assert "warning" in row.text and "topic:Earnings" in row.text and "assigned" in row.text
+    # A case that arrives while the page is open appears in it without a reload.
+    driver.execute_script("document.body.dataset.loaded = 'once'")
+    later = surge("topic:Earnings", "warning", ["Acme cuts its outlook again"], now)
+    kafka.produce(bootstrap, settings.topic_anomalies, [later], [later["scope"]])
+    wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, f'tr[data-case="case-{later["anomaly_id"]}"]'), WAIT,
+             "a new case to appear in the open queue page")
+    assert driver.execute_script("return document.body.dataset.loaded") == "once", "the page was reloaded"
+    row = driver.find_element(By.CSS_SELECTOR, f'tr[data-case="{case_a}"]')
+    print("queue:", shot(driver, "queue"))
+    shot(driver, "queue-phone", 390, 844)
+    driver.set_window_size(1280, 800)
+
+    # Acknowledge in one click.
+    row.find_element(By.XPATH, ".//button[normalize-space()='Acknowledge']").click()
+    wait_for(lambda: "acknowledged" in driver.find_element(By.CSS_SELECTOR, f'tr[data-case="{case_a}"]').text, 60,
+             "the case acknowledged")
+
+    # The case page: anomaly, chart with the window, hostile headline as text, nothing ran.
+    driver.get(f"{base}/console/cases/{case_a}")
+    body = driver.find_element(By.TAG_NAME, "body").text
+    assert "Observed / expected" in body and "14 / 2.50" in body and "Severity history" in body
+    assert driver.find_elements(By.CSS_SELECTOR, "svg.chart .anomaly-window")
+    assert driver.find_elements(By.CSS_SELECTOR, "svg.chart polyline"), "the planted stories' sentiment line"
+    cell = driver.find_element(By.CSS_SELECTOR, f'tr[data-story="{earnings["sample_ids"][0]}"] td.headline')
+    assert HOSTILE in cell.text
+    only_our_script(driver)
+
+    # Correct the hostile headline's sentiment to positive (inline), then resolve with a marked-up note.
+    story = earnings["sample_ids"][1]
+    form = driver.find_element(By.CSS_SELECTOR, f'tr[data-story="{story}"] form.label')
+    Select(form.find_element(By.NAME, "sentiment")).select_by_value("positive")
+    form.find_element(By.TAG_NAME, "button").click()
+    wait_for(lambda: "→ positive" in driver.find_element(By.CSS_SELECTOR, f'tr[data-story="{story}"]').text, 60,
+             "the correction shown on the case page")
+    print("case:", shot(driver, "case"))
+    shot(driver, "case-phone", 390, 844)
+    driver.set_window_size(1280, 800)
+    driver.find_element(By.ID, "outcome").send_keys(HOSTILE_NOTE)
+    driver.find_element(By.ID, "resolve").click()
+    wait_for(lambda: driver.current_url.endswith("/console/"), 60, "back on the queue after resolving")
+    assert not driver.find_elements(By.CSS_SELECTOR, f'tr[data-case="{case_a}"]'), "the resolved case left the queue"
+
+    # The resolved case shows the note as text.
+    driver.get(f"{base}/console/cases/{case_a}")
+    assert HOSTILE_NOTE in driver.find_element(By.TAG_NAME, "body").text
+    only_our_script(driver)
+
+    # The machine-closed case with a hostile ticker: the rule, shown as text, reviewable by anyone.
+    wait_for(lambda: http_call(port, "GET", f"/console/cases/{case_m}", early)[0] == 200, WAIT,
+             "the machine-closed case")
+    driver.get(f"{base}/console/cases/{case_m}")
+    text = driver.find_element(By.TAG_NAME, "body").text
+    assert HOSTILE_TICKER in text and "Why the machine closed it" in text and "auto-resolve threshold" in text
+    assert driver.title.startswith(case_m)
+    only_our_script(driver)
+
+    # Another analyst's case: a 403 page.
+    wait_for(lambda: http_call(port, "GET", f"/console/cases/{case_b}", early)[0] == 403, WAIT, "bob's case as 403")
+    driver.get(f"{base}/console/cases/{case_b}")
+    assert "Not your case" in driver.find_element(By.TAG_NAME, "h1").text
+
+    # Overview: sentiment per topic, open anomalies, team load.
+    driver.get(f"{base}/console/overview")
+    wait_for(lambda: "topic:Earnings" in driver.find_element(By.TAG_NAME, "body").text, 30, "the topic trends")
+    assert driver.find_elements(By.CSS_SELECTOR, "svg.spark polyline, svg.spark circle")
+    assert driver.find_elements(By.CSS_SELECTOR, "meter")
+    print("overview:", shot(driver, "overview"))
+    only_our_script(driver)
+
+    # A POST without the CSRF token is refused, with a session and all.
+    status, _, body = http_call(port, "POST", f"/console/cases/{case_b}/ack", early, "")
+    assert status == 403 and "CSRF" in body
+    csrf = re.search(r'name="csrf" value="([^"]+)"', http_call(port, "GET", "/console/", early)[2]).group(1)
+    status, _, body = http_call(port, "POST", f"/console/cases/{case_b}/ack", early, f"csrf={csrf}")
+    assert status == 403 and f"{case_b} is not assigned to alice" in body  # the API's rule, as a page
+
+    # The correction is training data.
+    export = tmp_path / "feedback.jsonl"
+
+    def exported() -> bool:
+        done = subprocess.run([sys.executable, "-m", "streams.cli", "feedback", "export", str(export),
+                               "--broker", embedded_broker.url], check=False, capture_output=True, text=True,
+                              timeout=WAIT)
+        assert done.returncode == 0, done.stderr
+        return any(e.text == earnings["headlines"][1] and e.sentiment == "positive" for e in load_file(export))
+
+    wait_for(exported, WAIT, "the correction in `finsentry feedback export`")
+
+    # Sign out ends the session; the early session expires by itself.
+    driver.get(base + "/console/")
+    driver.find_element(By.CSS_SELECTOR, "form.signout button").click()
+    wait_for(lambda: driver.current_url.endswith("/console/signin"), 30, "the sign-in page after sign-out")
+    driver.get(base + "/console/")
+    assert driver.current_url.endswith("/console/signin")
+    assert time.monotonic() - early_at < SESSION_SECONDS, "the flow outlived the session it meant to watch expire"
+    assert http_call(port, "GET", "/console/", early)[0] == 200
+    wait_for(lambda: http_call(port, "GET", "/console/", early)[0] == 303, SESSION_SECONDS + 30,
+             "the early session to expire")
+    assert ALICE not in worker.log.read_text() and BOB not in worker.log.read_text()

@@ -1,0 +1,137 @@
+"""The console's pure parts: sessions and CSRF, escaping in every template, the SVG charts, the chart feed."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from streams.console import charts, feed
+from streams.console.sessions import SECURITY_HEADERS, Sessions, cookie_attributes, csrf_ok
+
+HOSTILE = "<img src=x onerror=alert(1)><script>alert(2)</script>"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_sessions_expire_and_are_random_and_bounded() -> None:
+    clock = Clock()
+    sessions = Sessions(lifetime=60, clock=clock, limit=3)
+    one = sessions.create("alice")
+    assert sessions.get(one.sid) is one and one.csrf != one.sid and len(one.sid) >= 40
+    clock.now += 59
+    assert sessions.get(one.sid) is one
+    clock.now += 1
+    assert sessions.get(one.sid) is None and len(sessions) == 0  # expired, and forgotten
+    made = [sessions.create(f"a{i}") for i in range(4)]
+    assert len(sessions) == 3 and sessions.get(made[0].sid) is None  # the oldest went first
+    sessions.drop(made[1].sid)
+    assert sessions.get(made[1].sid) is None
+    assert sessions.get(None) is None and sessions.get("") is None and sessions.get("forged") is None
+
+
+def test_csrf_and_cookie_and_headers() -> None:
+    session = Sessions(lifetime=60).create("alice")
+    assert csrf_ok(session, session.csrf)
+    assert not csrf_ok(session, None) and not csrf_ok(session, "") and not csrf_ok(session, session.csrf + "x")
+    assert cookie_attributes(secure=True, max_age=60) == {"httponly": True, "samesite": "Strict", "secure": True,
+                                                          "path": "/console", "max_age": 60}
+    assert not cookie_attributes(secure=False, max_age=60)["secure"]
+    csp = SECURITY_HEADERS["Content-Security-Policy"]
+    for part in ("default-src 'self'", "script-src 'self'", "style-src 'self'", "frame-ancestors 'none'"):
+        assert part in csp
+    assert "unsafe" not in csp
+
+
+def case(**extra: object) -> dict:
+    now = datetime.now(UTC)
+    return {"case_id": "case-x", "anomaly_id": "x", "kind": "negative_surge", "scope": f"ticker:{HOSTILE}",
+            "severity": "warning", "score": 5.0, "priority": 4.0, "status": "assigned", "analyst": "alice",
+            "sample_ids": ["s1"], "headlines": [HOSTILE], "created_at": now.isoformat(),
+            "ack_due": (now + timedelta(minutes=30)).isoformat(), "resolve_due": (now + timedelta(hours=4)).isoformat(),
+            "outcome": HOSTILE, "reason": HOSTILE, "labels": [{"id": "s1", "sentiment": "positive"}], **extra}
+
+
+@pytest.mark.parametrize("status", ["assigned", "acknowledged", "resolved", "auto_resolved"])
+def test_every_template_escapes_attacker_text(status: str) -> None:
+    from streams.console import views
+    from streams.console.sessions import Session
+
+    session = Session("sid", "<b>alice</b>", "tok", 0)
+    c = views.row(case(status=status), datetime.now(UTC))
+    record = {"anomaly_id": HOSTILE, "kind": "negative_surge", "scope": HOSTILE, "window_start": HOSTILE,
+              "window_end": "2024-01-01T00:00:00+00:00", "observed": 3, "expected": 1.0, "score": 2.0,
+              "status": "open", "severity": "warning",
+              "history": [{"event": HOSTILE, "severity": "warning", "score": 1, "observed": 2, "expected": 1.0,
+                           "window_end": HOSTILE}],
+              "headlines": [{"id": "s1", "headline": HOSTILE, "sentiment": HOSTILE, "confidence": 0.5}]}
+    pages = [
+        views.render("case.html", session=session, case=c, record=record, headlines=views.headlines(c, record),
+                     chart=charts.scope_chart([(0, 1, 0.5)], (0, 60), HOSTILE), topics=[HOSTILE], others=[HOSTILE],
+                     labels_allowed=True),
+        views.render("queue.html", session=session, cases=[c], others=[HOSTILE], updated="now"),
+        views.render("overview.html", session=session, trends=[{"scope": HOSTILE, "stories": 1,
+                                                                "spark": charts.sparkline([0.1], HOSTILE)}],
+                     anomalies=[record], team=[{"id": HOSTILE, "name": HOSTILE, "open": 1, "capacity": 2}],
+                     waiting=0, over_sla=0),
+        views.render("problem.html", session=session, title=HOSTILE, message=HOSTILE, status=403, back="/console/"),
+        views.render("signin.html", session=None, pre="p", error=HOSTILE),
+    ]
+    for html in pages:
+        assert "<script>alert" not in html and "<img" not in html and "<b>alice" not in html
+        assert "&lt;img src=x onerror=alert(1)&gt;" in html or "&lt;b&gt;alice" in html
+        assert html.count("<script") == 1  # the console's own file, nothing inline
+        assert 'src="/console/static/console.js"' in html
+
+
+def test_scope_chart_marks_the_window_and_draws_volume_and_sentiment() -> None:
+    bins = [(0.0, 2, -0.5), (300.0, 0, None), (600.0, 6, -1.0)]
+    svg = str(charts.scope_chart(bins, (600.0, 900.0), "t"))
+    assert svg.startswith("<svg") and svg.endswith("</svg>")
+    assert 'class="anomaly-window"' in svg and "<polyline" in svg and svg.count('fill="#90a4ae"') == 2
+    assert "<script" not in str(charts.sparkline([None, 0.5, -0.2, None, 1.0], "<script>x</script>"))
+
+
+def test_feed_counts_stories_per_scope_and_bins_them() -> None:
+    series = charts.Series()
+    at = datetime(2024, 3, 4, 10, 0, tzinfo=UTC)
+    for minute, sentiment in [(0, "negative"), (1, "negative"), (7, "positive")]:
+        feed.record({"published_at": (at + timedelta(minutes=minute)).isoformat().replace("+00:00", "Z"),
+                     "topic": "Earnings", "tickers": ["ACME"], "sentiment": sentiment}, series)
+    feed.record({"published_at": "not a date", "topic": "Earnings"}, series)  # skipped, never raised
+    feed.record("not an object", series)
+    start = at.timestamp()
+    assert series.binned("topic:Earnings", start, start + 600, 300) == [(start, 2, -1.0), (start + 300, 1, 1.0)]
+    assert series.binned("ticker:ACME", start, start + 600, 600) == [(start, 3, -1 / 3)]
+    assert series.topics() == ["topic:Earnings"]
+    series.prune(start + charts.KEEP_SECONDS + 3600)
+    assert series.binned("topic:Earnings", start, start + 600, 600) == [(start, 0, None)]
+
+
+def test_the_demo_roster_signs_in_its_analyst_for_every_topic(tmp_path) -> None:
+    from scheduler.roster import load_roster
+    from streams.console import demo
+
+    env, token = demo.roster(tmp_path, keep_running=True)
+    roster = load_roster(env["FINSENTRY_ROSTER"])
+    [analyst] = roster.analysts.values()
+    assert analyst.verify_token(token) and not analyst.verify_token(token + "x")
+    assert token not in (tmp_path / "roster.yaml").read_text()
+    assert {f"topic:{t}" for t in demo.topics()} <= set(analyst.skills)
+    assert env["FINSENTRY_MONITOR_WARMUP_WINDOWS"] == "10"
+    assert "FINSENTRY_MONITOR_WARMUP_WINDOWS" not in demo.roster(tmp_path)[0]
+
+
+def test_an_outcome_is_capped_like_the_apis() -> None:
+    import streams.app  # noqa: F401 - the views register on the app
+    from streams.console import views
+
+    assert views.form_problem("resolve", {"outcome": "x" * views.MAX_OUTCOME}) is None
+    assert "at most 2000" in views.form_problem("resolve", {"outcome": "x" * (views.MAX_OUTCOME + 1)})
+    assert views.form_problem("ack", {}) is None
