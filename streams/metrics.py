@@ -21,6 +21,7 @@ disable_created_metrics()
 
 STAGES = ("ingest", "classify", "monitor", "scheduler", "notify")
 WEBHOOK_OUTCOMES = ("delivered", "retried", "deadletter", "silenced")
+RECEIVED_TIME, TRUNCATED = "received_time", "truncated"  # finsentry_stories_adjusted_total's adjustments
 
 RECORDS_IN = Counter("finsentry_records_in_total", "Records taken from a topic by a stage.", ["stage"])
 RECORDS_OUT = Counter("finsentry_records_out_total", "Records emitted by a stage.", ["stage"])
@@ -156,6 +157,8 @@ def expose_known_series(reasons: tuple[str, ...], receivers: tuple[str, ...], ag
             WEBHOOK_DELIVERIES.labels(receiver, outcome)
     for agent in agents:
         AGENT_CRASHES.labels(agent)
+    for adjustment in (RECEIVED_TIME, TRUNCATED):
+        STORIES_ADJUSTED.labels(adjustment)
 
 
 def ticker_label(ticker: str, watchlist: frozenset[str]) -> str:
@@ -169,6 +172,6 @@ def count_adjustments(story: object) -> None:
     if dropped:
         TICKERS_DROPPED.inc(dropped)
     if getattr(story, "published_at_source", "source") == "received":
-        STORIES_ADJUSTED.labels("received_time").inc()
+        STORIES_ADJUSTED.labels(RECEIVED_TIME).inc()
     if getattr(story, "truncated", False):
-        STORIES_ADJUSTED.labels("truncated").inc()
+        STORIES_ADJUSTED.labels(TRUNCATED).inc()
