@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import urllib.error
@@ -22,6 +21,7 @@ from kafka import KafkaProducer
 from waiting import wait_for
 
 from streams.broker import free_port, wait_for_port
+from streams.demo import stop_process
 from streams.settings import Settings
 from streams.sources.generate import malformed_with_kinds
 
@@ -38,16 +38,6 @@ def get(url: str) -> tuple[int, str]:
         return exc.code, exc.read().decode()
     except OSError:
         return 0, ""
-
-
-def stop(process: subprocess.Popen, timeout: float = 60) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def test_broker_then_worker_then_generate_scores_every_story(tmp_path: Path, model_dir: Path, kafka) -> None:
@@ -114,5 +104,5 @@ def test_broker_then_worker_then_generate_scores_every_story(tmp_path: Path, mod
         assert "Traceback" not in worker_log.read_text()
     finally:
         if worker is not None:
-            stop(worker)  # workers stop before the broker
-        stop(broker)
+            stop_process(worker, 60)  # workers stop before the broker
+        stop_process(broker)
