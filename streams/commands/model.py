@@ -47,6 +47,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="source-balanced sampling: each --train file is drawn with probability proportional to "
                         "rows**T; 1 keeps the files' proportions (default), 0 draws every file equally, 0.5 between")
     t.add_argument("--label-smoothing", type=float, default=0.0)
+    t.add_argument("--init", default=None, metavar="CHECKPOINT", help="continue from this checkpoint's weights "
+                   "(same labels) instead of the base encoder; python -m models.recover makes one from a model directory")
+    t.add_argument("--freeze-embeddings", action="store_true", help="keep the word embeddings fixed (faster on a CPU)")
     t.add_argument("--evals-per-epoch", type=int, default=2, help="dev evaluations per epoch (early stopping checks)")
     t.add_argument("--dev-weights", nargs="+", type=float, default=None, metavar="W",
                    help="one weight per --dev file in the early-stopping score (default: every file weighs the same)")
@@ -94,7 +97,8 @@ def run_train(args: argparse.Namespace) -> int:
                                patience=args.patience, seed=args.seed, device=args.device, limit=args.limit,
                                max_steps=args.max_steps, source_temperature=args.source_temperature,
                                label_smoothing=args.label_smoothing, evals_per_epoch=args.evals_per_epoch,
-                               dev_weights=args.dev_weights))
+                               dev_weights=args.dev_weights, init=args.init,
+                               freeze_embeddings=args.freeze_embeddings))
     print(json.dumps({"checkpoint": str(result.checkpoint), "dev": result.dev_metrics, "steps": result.steps}))
     return 0
 
