@@ -61,6 +61,9 @@ class TrainConfig:
     # Keep the word embeddings fixed: a third of the step time on a CPU goes to their gradient and
     # optimizer update, and a continued fine-tune needs no new token meanings.
     freeze_embeddings: bool = False
+    # Wall-clock budget: once it is spent, evaluate once more and stop with the best checkpoint, so a
+    # run on a shared machine ends when it must.
+    max_minutes: float | None = None
 
 
 @dataclass(slots=True)
@@ -314,7 +317,10 @@ def train(cfg: TrainConfig, progress: Callable[[str], None] = _progress) -> Trai
                     f"step {step}/{total_steps} epoch {step / steps_per_epoch:.2f} loss {smoothed:.4f} "
                     f"lr {schedule.get_last_lr()[0]:.2e} elapsed {elapsed / 60:.1f}m eta {eta / 60:.1f}m"
                 )
-            if step % eval_every == 0 or step == total_steps:
+            out_of_time = cfg.max_minutes is not None and time.monotonic() - started > cfg.max_minutes * 60
+            if out_of_time:
+                progress(f"time budget of {cfg.max_minutes:g} minutes spent at step {step}: last evaluation")
+            if step % eval_every == 0 or step == total_steps or out_of_time:
                 metrics, per_file = dev_scores_by_file(model, tokenizer, dev_files, labels, device)
                 score = combined_score(per_file, cfg.dev_weights)
                 for name, file_metrics in per_file.items():
@@ -330,7 +336,7 @@ def train(cfg: TrainConfig, progress: Callable[[str], None] = _progress) -> Trai
                         progress(f"early stop: the dev score has not improved for {stale} evaluations")
                         done = True
                         break
-            if step >= total_steps:
+            if step >= total_steps or out_of_time:
                 done = True
                 break
     if best_state is not None:

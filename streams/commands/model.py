@@ -50,6 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--init", default=None, metavar="CHECKPOINT", help="continue from this checkpoint's weights "
                    "(same labels) instead of the base encoder; python -m models.recover makes one from a model directory")
     t.add_argument("--freeze-embeddings", action="store_true", help="keep the word embeddings fixed (faster on a CPU)")
+    t.add_argument("--max-minutes", type=float, default=None, help="wall-clock budget: then evaluate once more and stop")
     t.add_argument("--evals-per-epoch", type=int, default=2, help="dev evaluations per epoch (early stopping checks)")
     t.add_argument("--dev-weights", nargs="+", type=float, default=None, metavar="W",
                    help="one weight per --dev file in the early-stopping score (default: every file weighs the same)")
@@ -98,7 +99,7 @@ def run_train(args: argparse.Namespace) -> int:
                                max_steps=args.max_steps, source_temperature=args.source_temperature,
                                label_smoothing=args.label_smoothing, evals_per_epoch=args.evals_per_epoch,
                                dev_weights=args.dev_weights, init=args.init,
-                               freeze_embeddings=args.freeze_embeddings))
+                               freeze_embeddings=args.freeze_embeddings, max_minutes=args.max_minutes))
     print(json.dumps({"checkpoint": str(result.checkpoint), "dev": result.dev_metrics, "steps": result.steps}))
     return 0
 
