@@ -11,6 +11,15 @@ Definitions: a surge is detected when its target scope opens a negative_surge or
 anomaly between the surge's first window and two windows after its last; delay is the index of
 that window minus the index of the surge's first window (0 = flagged when the first surge window
 closed). A false alarm is an opening (any kind) in a scope and time no planted surge touched.
+
+With `--model DIR` (repeatable) the labels are no longer synthesised: every story's headline is a
+row of the project's formal test part (models/data/formal/test.csv, never trained on), drawn by the
+row's gold sentiment (a planted surge draws gold-negative rows; background stories draw negative,
+positive and neutral rows at the usual shares), and the story's sentiment and score are what the
+model says about that headline (syndicated copies carry the outlet's name, as in a real feed). The
+same stream runs once per model, so the models are compared on identical news:
+
+    .venv/bin/python bench/detection.py --seed 7 --days 5 --model models/default --model runs/new-model
 """
 
 from __future__ import annotations
@@ -24,6 +33,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 
 sys.path.insert(0, __file__.rsplit("/bench/", 1)[0])
 
@@ -69,8 +79,27 @@ def _headline(rng: random.Random) -> str:
     return " ".join(rng.choice(WORDS) for _ in range(rng.randint(6, 11))).capitalize()
 
 
-def generate(seed: int, days: float) -> Generated:
+class FormalHeadlines:
+    """Headlines drawn from the formal test part by gold sentiment (model-in-the-loop mode)."""
+
+    def __init__(self, path: str) -> None:
+        import csv
+
+        self.by_sentiment: dict[str, list[str]] = {"negative": [], "neutral": [], "positive": []}
+        with open(path, newline="", encoding="utf-8") as fh:
+            for row in csv.DictReader(fh):
+                self.by_sentiment[row["sentiment"]].append(row["text"])
+
+    def draw(self, rng: random.Random, sentiment: str) -> str:
+        return rng.choice(self.by_sentiment[sentiment])
+
+
+def generate(seed: int, days: float, headlines: FormalHeadlines | None = None) -> Generated:
     rng = random.Random(seed)
+
+    def headline_for(sentiment: str) -> str:
+        return headlines.draw(rng, sentiment) if headlines else _headline(rng)
+
     out = Generated()
     counter = 0
 
@@ -90,7 +119,7 @@ def generate(seed: int, days: float) -> Generated:
         topic = rng.choices(TOPICS, TOPIC_WEIGHTS)[0]
         tickers = rng.choices(TICKERS, TICKER_WEIGHTS, k=rng.choice([0, 0, 1, 1, 2]))
         sentiment, score = _sentiment(rng, negative_share)
-        emit(t, topic, tickers, sentiment, score, _headline(rng))
+        emit(t, topic, tickers, sentiment, score, headline_for(sentiment))
 
     horizon = days * 86400.0
     t = 0.0
@@ -104,7 +133,7 @@ def generate(seed: int, days: float) -> Generated:
         if rng.random() < 0.004:  # benign cluster: two or three negative stories on one name
             ticker = rng.choices(TICKERS, TICKER_WEIGHTS)[0]
             for _ in range(rng.randint(2, 3)):
-                emit(t + rng.uniform(0, 300), rng.choice(TOPICS), [ticker], "negative", -0.6, _headline(rng))
+                emit(t + rng.uniform(0, 300), rng.choice(TOPICS), [ticker], "negative", -0.6, headline_for("negative"))
 
     surge_times = sorted(rng.uniform(WARMUP_SECONDS, horizon - 3600) for _ in range(int(days * 8)))
     for start in surge_times:
@@ -119,7 +148,7 @@ def generate(seed: int, days: float) -> Generated:
         for _ in range(count):
             at = start + rng.uniform(0, minutes * 60)
             story_topic = topic or rng.choices(TOPICS, TOPIC_WEIGHTS)[0]
-            touched.update(emit(at, story_topic, tickers, "negative", -rng.uniform(0.5, 0.95), _headline(rng)))
+            touched.update(emit(at, story_topic, tickers, "negative", -rng.uniform(0.5, 0.95), headline_for("negative")))
         out.surges.append(Planted(size, scope, start, start + minutes * 60, frozenset(touched)))
     out.stories.sort(key=lambda item: item[0])
     return out
@@ -157,9 +186,30 @@ class StaticThreshold:
         return openings
 
 
-def run(seed: int, days: float, config: MonitorConfig, progress: bool = True) -> dict:
+def label_with_model(data: Generated, model_dir: str) -> dict:
+    """Replace each story's synthesised label with the model's; returns how the labels compare."""
+    from models.runtime import Classifier
+
+    clf = Classifier.load(model_dir, device="cpu")
+    texts = sorted({story.headline for _, story, _ in data.stories})
+    predicted = dict(zip(texts, clf.predict(texts)))
+    agree = 0
+    relabelled = []
+    for arrival, story, scopes in data.stories:
+        p = predicted[story.headline]
+        agree += p.sentiment == story.sentiment
+        relabelled.append((arrival, Story(story.id, story.headline, p.sentiment, p.sentiment_score, story.published_at),
+                           scopes))
+    data.stories = relabelled
+    return {"model": model_dir, "version": clf.version, "variant": clf.variant, "distinct_headlines": len(texts),
+            "label_agreement_with_gold": round(agree / max(1, len(relabelled)), 4)}
+
+
+def run(seed: int, days: float, config: MonitorConfig, progress: bool = True, model: str | None = None,
+        formal: str | None = None) -> dict:
     began = time.monotonic()
-    data = generate(seed, days)
+    data = generate(seed, days, FormalHeadlines(formal) if model and formal else None)
+    labelled = label_with_model(data, model) if model else None
     scopes = [f"topic:{t}" for t in TOPICS] + [f"ticker:{t}" for t in TICKERS]
     monitors = {s: ScopeMonitor.new(s, config) for s in scopes}
     static = StaticThreshold(config.window_seconds)
@@ -197,7 +247,7 @@ def run(seed: int, days: float, config: MonitorConfig, progress: bool = True) ->
         "ours": score(data.surges, ours, config, {"negative_surge", "sentiment_shift"}, days),
         "static": score(data.surges, baseline_openings, config, {"static"}, days),
         "seconds": round(time.monotonic() - began, 1),
-    }
+    } | ({"labelled_by": labelled} if labelled else {})
 
 
 def _epoch(iso: str) -> float:
@@ -241,18 +291,27 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--days", type=float, default=5.0)
     parser.add_argument("--json", help="write the result as JSON to this path")
+    parser.add_argument("--model", action="append", default=[], metavar="DIR",
+                        help="model in the loop: label formal test headlines with this model (repeat to compare)")
+    parser.add_argument("--formal", default=str(Path(__file__).resolve().parents[1] / "models" / "data" / "formal" / "test.csv"),
+                        help="labelled headlines to draw from in --model mode (default: the formal test part)")
     args = parser.parse_args(argv)
-    result = run(args.seed, args.days, MonitorConfig())
-    print(f"seed {result['seed']}, {result['days']:g} simulated days, {result['stories']} stories "
-          f"(incl. syndicated copies), {result['surges']} planted surges, {result['seconds']}s")
-    print(f"{'detector':<22}{'recall':>8}{'false alarms/day':>18}{'median delay (windows)':>24}  recall by size")
-    for name, key in (("finsentry (alerts/)", "ours"), (f"static share>{STATIC_SHARE} n>={STATIC_COUNT}", "static")):
-        r = result[key]
-        print(f"{name:<22}{r['recall']:>8}{r['false_alarms_per_day']:>18}{r['median_delay_windows']!s:>24}  "
-              + " ".join(f"{k}={v}" for k, v in r["recall_by_size"].items()))
+    results = [run(args.seed, args.days, MonitorConfig(), model=m, formal=args.formal) for m in (args.model or [None])]
+    for result in results:
+        print(f"seed {result['seed']}, {result['days']:g} simulated days, {result['stories']} stories "
+              f"(incl. syndicated copies), {result['surges']} planted surges, {result['seconds']}s")
+        if "labelled_by" in result:
+            lb = result["labelled_by"]
+            print(f"labels from model {lb['model']} ({lb['version']}, {lb['variant']}) on {lb['distinct_headlines']} "
+                  f"distinct formal headlines; agreement with gold sentiment {lb['label_agreement_with_gold']:.1%}")
+        print(f"{'detector':<22}{'recall':>8}{'false alarms/day':>18}{'median delay (windows)':>24}  recall by size")
+        for name, key in (("finsentry (alerts/)", "ours"), (f"static share>{STATIC_SHARE} n>={STATIC_COUNT}", "static")):
+            r = result[key]
+            print(f"{name:<22}{r['recall']:>8}{r['false_alarms_per_day']:>18}{r['median_delay_windows']!s:>24}  "
+                  + " ".join(f"{k}={v}" for k, v in r["recall_by_size"].items()))
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump(result, fh, indent=2)
+            json.dump(results[0] if len(results) == 1 else results, fh, indent=2)
 
 
 if __name__ == "__main__":

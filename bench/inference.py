@@ -1,6 +1,7 @@
 """Classification speed: the finsentry runtime against the Hugging Face pipeline, same weights, same texts.
 
     python bench/inference.py --model models/default --checkpoint runs/default [--json out.json]
+    python bench/inference.py --model NEW_DIR --compare OLD_DIR   # two models side by side, one run
 
 Reports headlines/s and p50/p99 latency per batch for the ONNX runtime (int8 with its fp16 re-check,
 int8 alone and fp32, several batch sizes) and for `transformers.pipeline("text-classification")`
@@ -121,9 +122,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=6.0, help="time budget per row")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--json", dest="json_out", default=None)
+    p.add_argument("--compare", default=None, metavar="DIR", help="a second model directory: both run in the default "
+                   "variant, alternating batch size by batch size, and the table gives new/old")
     args = p.parse_args(argv)
 
     texts = load_texts(args.data)
+    if args.compare:
+        return compare(args.model, args.compare, texts, [int(b) for b in args.batches.split(",")], args.seconds,
+                       args.device, args.json_out)
     rows: list[dict[str, object]] = []
     batches = [int(b) for b in args.batches.split(",")]
     variants = ["int8+recheck", "int8", "fp32"] if args.device == "cpu" else ["fp16", "fp32"]
@@ -155,6 +161,33 @@ def main(argv: list[str] | None = None) -> int:
         ratio = f"{r['per_s'] / baseline:.1f}x" if baseline else "n/a"
         print(f"| {r['engine']} | {r['batch']} | {r['per_s']:.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {ratio} |")
     finish(rows, args.json_out)
+    return 0
+
+
+def compare(new: str, old: str, texts: list[str], batches: list[int], seconds: float, device: str,
+            json_out: str | None) -> int:
+    """Old and new model in their default variant, alternating per batch size so drift hits both."""
+    models = {"new": Classifier.load(new, device=device), "old": Classifier.load(old, device=device)}
+    rows: list[dict[str, object]] = []
+    for batch in batches:
+        for name in ("old", "new", "old", "new"):  # two alternating rounds each
+            clf = models[name]
+            before = clf.rechecked
+            r = measure(lambda chunk, c=clf: c.predict(chunk), texts, batch, seconds / 2)
+            rows.append({"model": name, "dir": new if name == "new" else old, "version": clf.version,
+                         "variant": clf.variant, "batch": batch, **r,
+                         "rechecked_share": round((clf.rechecked - before) / (r["texts"] + batch), 4)})
+            print(f"  {name} ({clf.variant}) batch {batch}: {r['per_s']:.0f}/s", file=sys.stderr)
+    print("\n| batch | old headlines/s | new headlines/s | new/old | old re-checked | new re-checked |")
+    print("|---:|---:|---:|---:|---:|---:|")
+    for batch in batches:
+        def mean(name: str, key: str, batch: int = batch) -> float:
+            vals = [float(r[key]) for r in rows if r["batch"] == batch and r["model"] == name]  # type: ignore[arg-type]
+            return sum(vals) / len(vals)
+        o, n = mean("old", "per_s"), mean("new", "per_s")
+        print(f"| {batch} | {o:.0f} | {n:.0f} | {n / o:.2f} | {mean('old', 'rechecked_share'):.1%} | "
+              f"{mean('new', 'rechecked_share'):.1%} |")
+    finish(rows, json_out)
     return 0
 
 

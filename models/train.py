@@ -45,6 +45,25 @@ class TrainConfig:
     device: str = "auto"
     limit: int | None = None
     threads: int | None = None
+    # Source-balanced sampling: each training file is a source, drawn with probability proportional
+    # to (rows ** source_temperature). 1.0 keeps the files' own proportions (plain shuffling), 0.0
+    # draws every file equally often; 0.5 lets a few hundred formal rows be seen often enough not
+    # to be drowned by 26k tweets without repeating them hundreds of times.
+    source_temperature: float = 1.0
+    max_steps: int | None = None
+    label_smoothing: float = 0.0
+    # Early stopping score: the mean over dev files of each file's mean macro-F1 over the heads it
+    # labels, so one formal dev file weighs as much as one tweet dev file. dev_weights, one per dev
+    # file, override the equal weights.
+    dev_weights: list[float] | None = None
+    # Continue from a checkpoint's weights (same labels) instead of the base encoder's.
+    init: str | None = None
+    # Keep the word embeddings fixed: a third of the step time on a CPU goes to their gradient and
+    # optimizer update, and a continued fine-tune needs no new token meanings.
+    freeze_embeddings: bool = False
+    # Wall-clock budget: once it is spent, evaluate once more and stop with the best checkpoint, so a
+    # run on a shared machine ends when it must.
+    max_minutes: float | None = None
 
 
 @dataclass(slots=True)
@@ -99,6 +118,32 @@ def length_bucketed_batches(lengths: Sequence[int], batch_size: int, rng: random
     return batches
 
 
+def source_shares(sizes: Sequence[int], temperature: float) -> list[float]:
+    """Share of each source in a sampled epoch: proportional to size ** temperature."""
+    weights = [n ** temperature if n else 0.0 for n in sizes]
+    total = sum(weights)
+    return [w / total for w in weights]
+
+
+def balanced_epoch(sources: Sequence[Sequence[int]], temperature: float, rng: random.Random) -> list[int]:
+    """One epoch of example indices, as many as there are examples, drawn per source by its share.
+
+    A source drawn more often than it has rows is cycled through whole shuffled passes, so every
+    row is seen before any row repeats; a source drawn less often is sub-sampled without replacement.
+    """
+    total = sum(len(s) for s in sources)
+    shares = source_shares([len(s) for s in sources], temperature)
+    epoch: list[int] = []
+    for rows, share in zip(sources, shares):
+        want = round(total * share)
+        while want > 0 and rows:
+            part = list(rows)
+            rng.shuffle(part)
+            epoch.extend(part[:want])
+            want -= len(part[:want])
+    return epoch
+
+
 def predict_logits(model, tokenizer, texts: Sequence[str], device: str, batch_size: int = 128) -> tuple[np.ndarray, np.ndarray]:
     import torch
 
@@ -117,9 +162,10 @@ def predict_logits(model, tokenizer, texts: Sequence[str], device: str, batch_si
     return np.stack(topic_out), np.stack(sent_out)
 
 
-def dev_scores(model, tokenizer, examples: Sequence[Example], labels: LabelMaps, device: str) -> dict[str, dict[str, float]]:
+def dev_scores(model, tokenizer, examples: Sequence[Example], labels: LabelMaps, device: str,
+               precomputed: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, dict[str, float]]:
     topic_gold, sent_gold = _targets(examples, labels)
-    t_logits, s_logits = predict_logits(model, tokenizer, model_texts(examples), device)
+    t_logits, s_logits = precomputed if precomputed is not None else predict_logits(model, tokenizer, model_texts(examples), device)
     scores: dict[str, dict[str, float]] = {}
     for head, gold, logits, names in (
         ("topic", topic_gold, t_logits, labels.topics),
@@ -130,6 +176,29 @@ def dev_scores(model, tokenizer, examples: Sequence[Example], labels: LabelMaps,
             r = report(names, gold[keep], softmax(logits[keep]))
             scores[head] = {"accuracy": r.accuracy, "macro_f1": r.macro_f1, "ece": r.ece, "n": r.n}
     return scores
+
+
+def dev_scores_by_file(model, tokenizer, files: Sequence[tuple[str, Sequence[Example]]], labels: LabelMaps,
+                       device: str) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, dict[str, float]]]]:
+    """dev_scores over all dev files together and for each file, from one forward pass."""
+    texts = [t for _, ex in files for t in model_texts(ex)]
+    t_all, s_all = predict_logits(model, tokenizer, texts, device)
+    together = dev_scores(model, tokenizer, [e for _, ex in files for e in ex], labels, device, (t_all, s_all))
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    start = 0
+    for name, ex in files:
+        end = start + len(ex)
+        out[name] = dev_scores(model, tokenizer, ex, labels, device, (t_all[start:end], s_all[start:end]))
+        start = end
+    return together, out
+
+
+def combined_score(per_file: dict[str, dict[str, dict[str, float]]], weights: Sequence[float] | None = None) -> float:
+    """Weighted mean over dev files of each file's mean macro-F1 over its heads (equal weights by default)."""
+    names = list(per_file)
+    w = list(weights) if weights else [1.0] * len(names)
+    scores = [float(np.mean([m["macro_f1"] for m in per_file[n].values()])) for n in names]
+    return float(np.dot(w, scores) / sum(w))
 
 
 def _progress(msg: str) -> None:
@@ -146,11 +215,18 @@ def train(cfg: TrainConfig, progress: Callable[[str], None] = _progress) -> Trai
         torch.set_num_threads(cfg.threads)
     device = _pick_device(cfg.device)
 
-    train_ex = [ex for path in cfg.train for ex in load_file(path, cfg.columns)]
-    dev_ex = [ex for path in cfg.dev for ex in load_file(path, cfg.columns)]
+    train_files = [load_file(path, cfg.columns) for path in cfg.train]
+    train_ex = [ex for part in train_files for ex in part]
+    source_of = [i for i, part in enumerate(train_files) for _ in part]
+    dev_files = [(str(path), load_file(path, cfg.columns)) for path in cfg.dev]
+    dev_ex = [ex for _, part in dev_files for ex in part]
+    if cfg.dev_weights is not None and len(cfg.dev_weights) != len(dev_files):
+        raise ValueError(f"--dev-weights: {len(cfg.dev_weights)} weights for {len(dev_files)} dev files")
     if cfg.limit:
         rng = random.Random(cfg.seed)
-        train_ex = rng.sample(train_ex, min(cfg.limit, len(train_ex)))
+        keep = sorted(rng.sample(range(len(train_ex)), min(cfg.limit, len(train_ex))))
+        train_ex = [train_ex[i] for i in keep]
+        source_of = [source_of[i] for i in keep]
     labels = LabelMaps.from_examples(train_ex)
     labels.check(dev_ex, "dev data")
 
@@ -161,15 +237,29 @@ def train(cfg: TrainConfig, progress: Callable[[str], None] = _progress) -> Trai
     lengths = [len(e.ids) for e in tokenizer.encode_batch(texts)]
     topic_y, sent_y = _targets(train_ex, labels)
 
-    model = build(cfg.base, len(labels.topics), len(labels.sentiments)).to(device)
+    if cfg.init:
+        from models.network import load_checkpoint
+
+        model, init_labels = load_checkpoint(Path(cfg.init))
+        if init_labels != labels.to_json():
+            raise ValueError(f"--init {cfg.init}: its labels {init_labels} differ from the training data's {labels.to_json()}")
+        model = model.to(device)
+        progress(f"continuing from the weights of {cfg.init}")
+    else:
+        model = build(cfg.base, len(labels.topics), len(labels.sentiments)).to(device)
+    if cfg.freeze_embeddings:
+        model.encoder.embeddings.word_embeddings.weight.requires_grad_(False)
     no_decay = ("bias", "LayerNorm.weight", "LayerNorm.bias")
     params = [
-        {"params": [p for n, p in model.named_parameters() if not n.endswith(no_decay)], "weight_decay": cfg.weight_decay},
-        {"params": [p for n, p in model.named_parameters() if n.endswith(no_decay)], "weight_decay": 0.0},
+        {"params": [p for n, p in model.named_parameters() if p.requires_grad and not n.endswith(no_decay)],
+         "weight_decay": cfg.weight_decay},
+        {"params": [p for n, p in model.named_parameters() if p.requires_grad and n.endswith(no_decay)], "weight_decay": 0.0},
     ]
     optimizer = torch.optim.AdamW(params, lr=cfg.lr)
     steps_per_epoch = math.ceil(len(train_ex) / cfg.batch_size)
     total_steps = max(1, int(steps_per_epoch * cfg.epochs))
+    if cfg.max_steps:
+        total_steps = min(total_steps, cfg.max_steps)
     warmup_steps = int(total_steps * cfg.warmup)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer,
@@ -177,19 +267,32 @@ def train(cfg: TrainConfig, progress: Callable[[str], None] = _progress) -> Trai
         if step < warmup_steps
         else max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps)),
     )
-    loss_fn = torch.nn.CrossEntropyLoss(ignore_index=IGNORE)
+    loss_fn = torch.nn.CrossEntropyLoss(ignore_index=IGNORE, label_smoothing=cfg.label_smoothing)
     eval_every = max(1, steps_per_epoch // max(1, cfg.evals_per_epoch))
     progress(
         f"training on {len(train_ex)} examples ({int((topic_y != IGNORE).sum())} topic, "
         f"{int((sent_y != IGNORE).sum())} sentiment), dev {len(dev_ex)}, {total_steps} steps on {device}"
     )
+    sources = [[i for i, s in enumerate(source_of) if s == k] for k in range(len(train_files))]
+    if cfg.source_temperature != 1.0:
+        shares = source_shares([len(s) for s in sources], cfg.source_temperature)
+        progress(f"source-balanced sampling (temperature {cfg.source_temperature:g}): " + ", ".join(
+            f"{Path(p).parent.name}/{Path(p).name} {len(s)} rows -> {share:.1%}" for p, s, share in zip(cfg.train, sources, shares)))
 
     rng = random.Random(cfg.seed)
     best_score, best_state, best_metrics, stale = -1.0, None, {}, 0
+    best_per_file: dict[str, dict[str, dict[str, float]]] = {}
+    best_step = 0
     step, smoothed, started = 0, None, time.monotonic()
     done = False
     while not done:
-        for batch in length_bucketed_batches(lengths, cfg.batch_size, rng):
+        if cfg.source_temperature == 1.0:
+            batches = length_bucketed_batches(lengths, cfg.batch_size, rng)
+        else:
+            epoch = balanced_epoch(sources, cfg.source_temperature, rng)
+            batches = [[epoch[j] for j in b]
+                       for b in length_bucketed_batches([lengths[i] for i in epoch], cfg.batch_size, rng)]
+        for batch in batches:
             model.train()
             ids, mask = encode(tokenizer, [texts[i] for i in batch])
             t_logits, s_logits = model(torch.from_numpy(ids).to(device), torch.from_numpy(mask).to(device))
@@ -214,22 +317,26 @@ def train(cfg: TrainConfig, progress: Callable[[str], None] = _progress) -> Trai
                     f"step {step}/{total_steps} epoch {step / steps_per_epoch:.2f} loss {smoothed:.4f} "
                     f"lr {schedule.get_last_lr()[0]:.2e} elapsed {elapsed / 60:.1f}m eta {eta / 60:.1f}m"
                 )
-            if step % eval_every == 0 or step == total_steps:
-                metrics = dev_scores(model, tokenizer, dev_ex, labels, device)
-                score = float(np.mean([m["macro_f1"] for m in metrics.values()]))
-                progress(f"dev at step {step}: " + ", ".join(
-                    f"{h} acc {m['accuracy']:.4f} macro-F1 {m['macro_f1']:.4f}" for h, m in metrics.items()
-                ))
+            out_of_time = cfg.max_minutes is not None and time.monotonic() - started > cfg.max_minutes * 60
+            if out_of_time:
+                progress(f"time budget of {cfg.max_minutes:g} minutes spent at step {step}: last evaluation")
+            if step % eval_every == 0 or step == total_steps or out_of_time:
+                metrics, per_file = dev_scores_by_file(model, tokenizer, dev_files, labels, device)
+                score = combined_score(per_file, cfg.dev_weights)
+                for name, file_metrics in per_file.items():
+                    progress(f"dev at step {step} {Path(name).parent.name}/{Path(name).name}: " + ", ".join(
+                        f"{h} acc {m['accuracy']:.4f} macro-F1 {m['macro_f1']:.4f}" for h, m in file_metrics.items()))
+                progress(f"dev at step {step}: score {score:.4f} (mean over dev files of macro-F1)")
                 if score > best_score:
-                    best_score, best_metrics, stale = score, metrics, 0
+                    best_score, best_metrics, best_per_file, best_step, stale = score, metrics, per_file, step, 0
                     best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
                 else:
                     stale += 1
                     if stale >= cfg.patience:
-                        progress(f"early stop: dev macro-F1 has not improved for {stale} evaluations")
+                        progress(f"early stop: the dev score has not improved for {stale} evaluations")
                         done = True
                         break
-            if step >= total_steps:
+            if step >= total_steps or out_of_time:
                 done = True
                 break
     if best_state is not None:
@@ -243,10 +350,13 @@ def train(cfg: TrainConfig, progress: Callable[[str], None] = _progress) -> Trai
             "dev": [{"path": str(p), "sha256": sha256(p)} for p in cfg.dev],
         },
         "dev_metrics": best_metrics,
+        "dev_metrics_by_file": best_per_file,
+        "dev_score": {"value": best_score, "step": best_step, "weights": cfg.dev_weights,
+                      "rule": "weighted mean over dev files of each file's mean macro-F1 over its heads"},
         "steps": step,
         "seconds": round(time.monotonic() - started, 1),
         "device": device,
     }
     save_checkpoint(model, out, labels.to_json(), meta)
-    progress(f"saved checkpoint to {out} (best dev macro-F1 {best_score:.4f})")
+    progress(f"saved checkpoint to {out} (best dev score {best_score:.4f} at step {best_step})")
     return TrainResult(out, best_metrics, step, meta["seconds"])  # type: ignore[arg-type]

@@ -42,19 +42,35 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--batch-size", type=int, default=32)
     t.add_argument("--lr", type=float, default=8e-5)
     t.add_argument("--max-tokens", type=int, default=64)
-    t.add_argument("--patience", type=int, default=3, help="evaluations without dev macro-F1 gain before stopping")
+    t.add_argument("--patience", type=int, default=3, help="evaluations without a dev score gain before stopping; "
+                   "the score is the mean over --dev files of each file's macro-F1, so a formal dev file weighs "
+                   "as much as a tweet dev file")
     t.add_argument("--seed", type=int, default=13)
     t.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     t.add_argument("--limit", type=int, default=None, help="train on at most N examples (smoke tests)")
+    t.add_argument("--max-steps", type=int, default=None, help="stop after N optimizer steps (the schedule decays to 0 there)")
+    t.add_argument("--source-temperature", type=float, default=1.0, metavar="T",
+                   help="source-balanced sampling: each --train file is drawn with probability proportional to "
+                        "rows**T; 1 keeps the files' proportions (default), 0 draws every file equally, 0.5 between")
+    t.add_argument("--label-smoothing", type=float, default=0.0)
+    t.add_argument("--init", default=None, metavar="CHECKPOINT", help="continue from this checkpoint's weights "
+                   "(same labels) instead of the base encoder; python -m models.recover makes one from a model directory")
+    t.add_argument("--freeze-embeddings", action="store_true", help="keep the word embeddings fixed (faster on a CPU)")
+    t.add_argument("--max-minutes", type=float, default=None, help="wall-clock budget: then evaluate once more and stop")
+    t.add_argument("--evals-per-epoch", type=int, default=2, help="dev evaluations per epoch (early stopping checks)")
+    t.add_argument("--dev-weights", nargs="+", type=float, default=None, metavar="W",
+                   help="one weight per --dev file in the early-stopping score (default: every file weighs the same)")
     _columns(t)
     t.set_defaults(handler=run_train)
 
-    e = sub.add_parser("evaluate", help="accuracy, macro-F1, per-class metrics, confusion, calibration")
+    e = sub.add_parser("evaluate", help="accuracy, macro-F1, per-class metrics, confusion, calibration; each file on its own and all together")
     e.add_argument("model", help="a checkpoint (from train) or an ONNX model directory (from export)")
     e.add_argument("--data", nargs="+", required=True, metavar="FILE")
     e.add_argument("--variant", default=None, help="default: int8+recheck on a CPU (int8 with close calls re-run on fp16 weights), fp16 on CUDA; or int8 (model.onnx alone), fp16, fp32")
     e.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu")
     e.add_argument("--json", dest="json_out", default=None, help="also write the JSON report here")
+    e.add_argument("--by-source", action="store_true", help="print one compact row per --data file (and all together) "
+                   "instead of the per-class tables: tweets and newswire side by side")
     _columns(e)
     e.set_defaults(handler=run_evaluate)
 
@@ -86,16 +102,20 @@ def run_train(args: argparse.Namespace) -> int:
         raise DataError("training needs torch and transformers: pip install 'finsentry[train]'") from None
     result = train(TrainConfig(train=args.train, dev=args.dev, out=args.out, base=args.base, columns=_cols(args),
                                epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, max_tokens=args.max_tokens,
-                               patience=args.patience, seed=args.seed, device=args.device, limit=args.limit))
+                               patience=args.patience, seed=args.seed, device=args.device, limit=args.limit,
+                               max_steps=args.max_steps, source_temperature=args.source_temperature,
+                               label_smoothing=args.label_smoothing, evals_per_epoch=args.evals_per_epoch,
+                               dev_weights=args.dev_weights, init=args.init,
+                               freeze_embeddings=args.freeze_embeddings, max_minutes=args.max_minutes))
     print(json.dumps({"checkpoint": str(result.checkpoint), "dev": result.dev_metrics, "steps": result.steps}))
     return 0
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from models.evaluate import evaluate, table
+    from models.evaluate import by_source, evaluate, table
 
     result = evaluate(args.model, args.data, _cols(args), args.variant, args.device)
-    print(table(result), file=sys.stderr)
+    print(by_source(result) if args.by_source else table(result), file=sys.stderr)
     text = json.dumps(result, indent=2)
     if args.json_out:
         Path(args.json_out).write_text(text)

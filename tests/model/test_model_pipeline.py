@@ -177,6 +177,34 @@ def test_evaluate_cli_prints_table_and_json(tiny, tmp_path):
     assert json.loads((tmp_path / "r.json").read_text()) == json.loads(out.stdout)
 
 
+def test_evaluate_reports_each_file_and_by_source(tiny, tmp_path):
+    work, _, _ = tiny
+    out = finsentry("evaluate", str(work / "onnx"), "--data", *DATA, "--by-source")
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert list(result["files"]) == DATA
+    assert result["files"][DATA[0]]["topic"]["n"] == 30 and "sentiment" not in result["files"][DATA[0]]
+    assert result["files"][DATA[1]]["sentiment"]["n"] == 24
+    assert result["heads"]["topic"]["n"] == 30 and result["heads"]["sentiment"]["n"] == 24
+    lines = out.stderr.splitlines()
+    assert "neg rec" in lines[0]
+    assert any(line.startswith("fixtures/tiny_topic.csv") for line in lines)
+    assert any(line.startswith("all files") for line in lines)
+
+
+def test_evaluate_unknown_label_names_file_and_row(tiny, tmp_path):
+    work, _, _ = tiny
+    bad = tmp_path / "bad.csv"
+    bad.write_text("text,sentiment\nAcme beats,positive\nAcme misses,gloomy\n")
+    out = finsentry("evaluate", str(work / "onnx"), "--data", DATA[1], str(bad))
+    assert out.returncode == 2
+    assert f"{bad}: row 2: unknown sentiment 'gloomy'" in out.stderr and "Traceback" not in out.stderr
+    missing = tmp_path / "nocol.csv"
+    missing.write_text("headline,sentiment\nAcme beats,positive\n")
+    out = finsentry("evaluate", str(work / "onnx"), "--data", str(missing))
+    assert out.returncode == 2 and f"{missing}: row 1: no 'text' column" in out.stderr
+
+
 def test_classify_cli_csv_and_jsonl_in_order(tiny, tmp_path):
     work, _, _ = tiny
     src = tmp_path / "in.csv"
