@@ -17,7 +17,6 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -40,7 +39,9 @@ WAIT = 300
 HOSTILE = "<img src=x onerror=alert(1)><script>alert(2)</script>"
 HOSTILE_TICKER = "ticker:<u>ACME</u><script>alert(4)</script>"
 HOSTILE_NOTE = "<b>confirmed</b><script>alert(3)</script> guidance cut"
-SESSION_SECONDS = 150  # long enough for the browser flow, short enough to watch a session expire
+# Long enough for the browser flow on a loaded machine; expiry itself is checked against a clock in
+# tests/unit/test_console.py, so no step here depends on how fast the machine is.
+SESSION_SECONDS = 3600
 
 
 def roster_yaml() -> str:
@@ -139,7 +140,7 @@ def browser():
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     os.environ.setdefault("SE_OFFLINE", "true")  # never let Selenium Manager look for downloads
     driver = webdriver.Chrome(service=Service(DRIVER), options=options)
-    driver.set_page_load_timeout(60)
+    driver.set_page_load_timeout(WAIT)
     yield driver
     driver.quit()
     shutil.rmtree(profile, ignore_errors=True)
@@ -193,7 +194,6 @@ def test_console_in_a_browser(embedded_broker, start_worker_process, kafka, brow
     assert "unsafe-inline" not in headers["Content-Security-Policy"]
     assert headers["X-Content-Type-Options"] == "nosniff" and headers["Referrer-Policy"] == "no-referrer"
     early = sign_in_http(port, ALICE)
-    early_at = time.monotonic()
     status, _, body = http_call(port, "POST", "/console/signin", None, f"token={ALICE}")
     assert status == 403, "a sign-in without the form's CSRF cookie and field must be refused"
 
@@ -219,7 +219,7 @@ def test_console_in_a_browser(embedded_broker, start_worker_process, kafka, brow
     assert driver.current_url.endswith("/console/signin")
     driver.find_element(By.ID, "token").send_keys(ALICE)
     driver.find_element(By.CSS_SELECTOR, "form.signin button").click()
-    wait_for(lambda: driver.current_url.endswith("/console/"), 60, "the queue after sign-in")
+    wait_for(lambda: driver.current_url.endswith("/console/"), WAIT, "the queue after sign-in")
     assert ALICE not in driver.current_url and ALICE not in driver.page_source
     cookie = driver.get_cookie("finsentry_console")
     assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
@@ -243,7 +243,7 @@ def test_console_in_a_browser(embedded_broker, start_worker_process, kafka, brow
 
     # Acknowledge in one click.
     row.find_element(By.XPATH, ".//button[normalize-space()='Acknowledge']").click()
-    wait_for(lambda: "acknowledged" in driver.find_element(By.CSS_SELECTOR, f'tr[data-case="{case_a}"]').text, 60,
+    wait_for(lambda: "acknowledged" in driver.find_element(By.CSS_SELECTOR, f'tr[data-case="{case_a}"]').text, WAIT,
              "the case acknowledged")
 
     # The case page: anomaly, chart with the window, hostile headline as text, nothing ran.
@@ -261,14 +261,14 @@ def test_console_in_a_browser(embedded_broker, start_worker_process, kafka, brow
     form = driver.find_element(By.CSS_SELECTOR, f'tr[data-story="{story}"] form.label')
     Select(form.find_element(By.NAME, "sentiment")).select_by_value("positive")
     form.find_element(By.TAG_NAME, "button").click()
-    wait_for(lambda: "→ positive" in driver.find_element(By.CSS_SELECTOR, f'tr[data-story="{story}"]').text, 60,
+    wait_for(lambda: "→ positive" in driver.find_element(By.CSS_SELECTOR, f'tr[data-story="{story}"]').text, WAIT,
              "the correction shown on the case page")
     print("case:", shot(driver, "case"))
     shot(driver, "case-phone", 390, 844)
     driver.set_window_size(1280, 800)
     driver.find_element(By.ID, "outcome").send_keys(HOSTILE_NOTE)
     driver.find_element(By.ID, "resolve").click()
-    wait_for(lambda: driver.current_url.endswith("/console/"), 60, "back on the queue after resolving")
+    wait_for(lambda: driver.current_url.endswith("/console/"), WAIT, "back on the queue after resolving")
     assert not driver.find_elements(By.CSS_SELECTOR, f'tr[data-case="{case_a}"]'), "the resolved case left the queue"
 
     # The resolved case shows the note as text.
@@ -292,7 +292,7 @@ def test_console_in_a_browser(embedded_broker, start_worker_process, kafka, brow
 
     # Overview: sentiment per topic, open anomalies, team load.
     driver.get(f"{base}/console/overview")
-    wait_for(lambda: "topic:Earnings" in driver.find_element(By.TAG_NAME, "body").text, 30, "the topic trends")
+    wait_for(lambda: "topic:Earnings" in driver.find_element(By.TAG_NAME, "body").text, WAIT, "the topic trends")
     assert driver.find_elements(By.CSS_SELECTOR, "svg.spark polyline, svg.spark circle")
     assert driver.find_elements(By.CSS_SELECTOR, "meter")
     print("overview:", shot(driver, "overview"))
@@ -320,11 +320,8 @@ def test_console_in_a_browser(embedded_broker, start_worker_process, kafka, brow
     # Sign out ends the session; the early session expires by itself.
     driver.get(base + "/console/")
     driver.find_element(By.CSS_SELECTOR, "form.signout button").click()
-    wait_for(lambda: driver.current_url.endswith("/console/signin"), 30, "the sign-in page after sign-out")
+    wait_for(lambda: driver.current_url.endswith("/console/signin"), WAIT, "the sign-in page after sign-out")
     driver.get(base + "/console/")
     assert driver.current_url.endswith("/console/signin")
-    assert time.monotonic() - early_at < SESSION_SECONDS, "the flow outlived the session it meant to watch expire"
-    assert http_call(port, "GET", "/console/", early)[0] == 200
-    wait_for(lambda: http_call(port, "GET", "/console/", early)[0] == 303, SESSION_SECONDS + 30,
-             "the early session to expire")
+    assert http_call(port, "GET", "/console/", early)[0] == 200  # signing out one session leaves the others
     assert ALICE not in worker.log.read_text() and BOB not in worker.log.read_text()
