@@ -159,6 +159,16 @@ def shot(driver, name: str, width: int = 1280, height: int = 800) -> Path:
     return path
 
 
+def fresh(read):
+    """`read()`, or None when the element it used was replaced by the queue's re-render meanwhile."""
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+
+    try:
+        return read()
+    except (StaleElementReferenceException, NoSuchElementException):
+        return None
+
+
 def no_alert(driver) -> None:
     from selenium.common.exceptions import NoAlertPresentException
 
@@ -227,8 +237,10 @@ def test_console_in_a_browser(embedded_broker, start_worker_process, kafka, brow
     # The case appears in the queue by itself (short polling), without a reload.
     wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, f'tr[data-case="{case_a}"]'), WAIT,
              "the planted surge's case in alice's queue")
-    row = driver.find_element(By.CSS_SELECTOR, f'tr[data-case="{case_a}"]')
-    assert "warning" in row.text and "topic:Earnings" in row.text and "assigned" in row.text
+    first_row: dict[str, str] = {}
+    wait_for(lambda: first_row.update(text=fresh(lambda: driver.find_element(
+        By.CSS_SELECTOR, f'tr[data-case="{case_a}"]').text) or "") or first_row["text"], WAIT, "the case's row")
+    assert all(word in first_row["text"] for word in ("warning", "topic:Earnings", "assigned")), first_row
     # A case that arrives while the page is open appears in it without a reload.
     driver.execute_script("document.body.dataset.loaded = 'once'")
     later = surge("topic:Earnings", "warning", ["Acme cuts its outlook again"], now)
@@ -236,15 +248,16 @@ def test_console_in_a_browser(embedded_broker, start_worker_process, kafka, brow
     wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, f'tr[data-case="case-{later["anomaly_id"]}"]'), WAIT,
              "a new case to appear in the open queue page")
     assert driver.execute_script("return document.body.dataset.loaded") == "once", "the page was reloaded"
-    row = driver.find_element(By.CSS_SELECTOR, f'tr[data-case="{case_a}"]')
     print("queue:", shot(driver, "queue"))
     shot(driver, "queue-phone", 390, 844)
     driver.set_window_size(1280, 800)
 
-    # Acknowledge in one click.
-    row.find_element(By.XPATH, ".//button[normalize-space()='Acknowledge']").click()
-    wait_for(lambda: "acknowledged" in driver.find_element(By.CSS_SELECTOR, f'tr[data-case="{case_a}"]').text, WAIT,
-             "the case acknowledged")
+    # Acknowledge in one click. The queue re-renders its rows every few seconds, so an element found
+    # a moment ago may be gone: find the button when clicking, and read the row when checking.
+    wait_for(lambda: fresh(lambda: driver.find_element(By.CSS_SELECTOR, f'tr[data-case="{case_a}"]').find_element(
+        By.XPATH, ".//button[normalize-space()='Acknowledge']").click() or True), WAIT, "the Acknowledge click")
+    wait_for(lambda: "acknowledged" in (fresh(lambda: driver.find_element(
+        By.CSS_SELECTOR, f'tr[data-case="{case_a}"]').text) or ""), WAIT, "the case acknowledged")
 
     # The case page: anomaly, chart with the window, hostile headline as text, nothing ran.
     driver.get(f"{base}/console/cases/{case_a}")
