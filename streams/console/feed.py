@@ -1,23 +1,32 @@
 """Feeds the console's charts: every scored story this worker receives is counted per scope and minute.
 
 Its own agent on `news.scored` (beside the monitor's fan-out); in memory only, so a restarted worker's
-charts start empty and fill again. Nothing here can fail an agent: a record it cannot read is skipped.
+charts start empty and fill again. Nothing here can fail an agent: it reads the topic as bytes, like the
+monitor, and a record it cannot decode or read is skipped (the monitor dead-letters it). Reading it
+through the JSON serializer made one foreign record a decode error in Faust's stream, an agent
+crash, which stops the worker (streams/failures.py).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from datetime import datetime
 from typing import Any
 
-from streams.app import app, scored_topic
+from streams.app import app, scored_bytes
 from streams.console.charts import SERIES, Series
 
 log = logging.getLogger(__name__)
 
 
-def record(value: Any, series: Series = SERIES) -> None:
+def record(raw: bytes | None, series: Series = SERIES) -> None:
+    """Count one `news.scored` value (raw bytes) in the charts; anything unreadable is ignored."""
+    try:
+        value = json.loads(raw) if raw is not None else None
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return
     if not isinstance(value, dict):
         return
     try:
@@ -33,7 +42,7 @@ def record(value: Any, series: Series = SERIES) -> None:
             series.add(f"ticker:{ticker}", at, sentiment)
 
 
-@app.agent(scored_topic, name="console-feed")
+@app.agent(scored_bytes, name="console-feed")
 async def feed(stream: Any) -> None:
     async for value in stream:
         try:

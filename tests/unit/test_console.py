@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -102,10 +103,13 @@ def test_feed_counts_stories_per_scope_and_bins_them() -> None:
     series = charts.Series()
     at = datetime(2024, 3, 4, 10, 0, tzinfo=UTC)
     for minute, sentiment in [(0, "negative"), (1, "negative"), (7, "positive")]:
-        feed.record({"published_at": (at + timedelta(minutes=minute)).isoformat().replace("+00:00", "Z"),
-                     "topic": "Earnings", "tickers": ["ACME"], "sentiment": sentiment}, series)
-    feed.record({"published_at": "not a date", "topic": "Earnings"}, series)  # skipped, never raised
-    feed.record("not an object", series)
+        feed.record(json.dumps({"published_at": (at + timedelta(minutes=minute)).isoformat().replace("+00:00", "Z"),
+                                "topic": "Earnings", "tickers": ["ACME"], "sentiment": sentiment}).encode(), series)
+    feed.record(b'{"published_at": "not a date", "topic": "Earnings"}', series)  # skipped, never raised
+    feed.record(b'"not an object"', series)
+    feed.record(b"{not json", series)  # a foreign producer's bytes: skipped, the agent never crashes
+    feed.record(b"\xff\xfe", series)
+    feed.record(None, series)
     start = at.timestamp()
     assert series.binned("topic:Earnings", start, start + 600, 300) == [(start, 2, -1.0), (start + 300, 1, 1.0)]
     assert series.binned("ticker:ACME", start, start + 600, 600) == [(start, 3, -1 / 3)]
