@@ -8,10 +8,12 @@ of them can import it. Settings come from FINSENTRY_* variables (streams/setting
 
 from __future__ import annotations
 
+import logging
 import ssl
 from typing import Any
 
 import faust
+from faust.exceptions import DecodeError
 
 from streams import failures
 from streams.consumer import Transport
@@ -99,6 +101,12 @@ class App(faust.App):
         return Transport(self.conf.broker_consumer, self)
 
     async def _on_agent_error(self, agent: Any, exc: BaseException) -> None:
+        if isinstance(exc, DecodeError):
+            # A foreign producer's undecodable key or value on a JSON topic is that record's fault, not
+            # the machinery's: Faust acknowledged it when it failed to decode it, and restarts the
+            # agent, which reads on. Stopping the worker would stop it on the same record forever.
+            logging.getLogger(__name__).error("agent %s skipped an undecodable record: %s", agent.name, exc)
+            return
         # Faust's own hook commits here, past the batch the agent failed on: that lost stories.
         failures.agent_failed(agent.name, exc, settings.crash_exit_delay_seconds)
 
