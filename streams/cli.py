@@ -10,10 +10,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.metadata
-import socket
 import sys
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from models.data import DataError
 from models.runtime import ModelError
@@ -67,33 +65,6 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
-def reachable(servers: Sequence[str], timeout: float = 2.0) -> bool:
-    """Whether any bootstrap server accepts a TCP connection (enough to know Kafka is up)."""
-    for server in servers:
-        host, _, port = server.rpartition(":")
-        try:
-            with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
-                return True
-        except (OSError, ValueError):
-            continue
-    return False
-
-
-def wait_for_broker(servers: Sequence[str], patience: float, sleep: Callable[[float], None] = time.sleep,
-                    clock: Callable[[], float] = time.monotonic) -> None:
-    """Block until a bootstrap server answers, logging each retry; CliError after `patience` seconds."""
-    started, delay, attempt = clock(), 1.0, 1
-    while not reachable(servers):
-        waited = clock() - started
-        if waited >= patience:
-            raise CliError(f"no Kafka broker at {','.join(servers)} after {waited:.0f}s; start it or point "
-                           "FINSENTRY_BROKER at one (FINSENTRY_BROKER_WAIT_SECONDS sets how long to wait)")
-        print(f"finsentry worker: broker {','.join(servers)} not reachable yet (attempt {attempt}); "
-              f"retrying in {delay:.0f}s", file=sys.stderr, flush=True)
-        sleep(delay)
-        delay, attempt = min(delay * 2, 15.0), attempt + 1
-
-
 def worker_args(argv: Sequence[str]) -> list[str]:
     """The worker's arguments with log levels spelled as Faust wants them (`warning` -> `warn`)."""
     out: list[str] = []
@@ -111,11 +82,6 @@ def worker_args(argv: Sequence[str]) -> list[str]:
             arg = "-l" + LOG_LEVEL_ALIASES.get(arg[2:].lower(), arg[2:].lower())
         out.append(arg)
     return out
-
-
-def wants_help(argv: Sequence[str]) -> bool:
-    """Whether the worker was asked only for help or its version: answered at once, without a broker."""
-    return any(arg in ("-h", "--help", "--version") for arg in argv)
 
 
 def check_worker_args(app: object, argv: Sequence[str]) -> None:
@@ -143,13 +109,11 @@ def run_worker(argv: Sequence[str]) -> int:
         raise CliError(str(exc)) from None
     from streams.failures import FAILURES
 
-    app, settings = worker.app, worker.settings
+    app = worker.app
     argv = worker_args(argv)
-    if not wants_help(argv):
+    if not worker.wants_help(argv):
         check_worker_args(app, argv)
-        worker.configure()
-        wait_for_broker(settings.bootstrap_servers, settings.broker_wait_seconds)
-        worker.prepare(app, settings)
+        worker.start_up()
     sys.argv = ["finsentry", "worker", *argv]
     try:
         app.main()

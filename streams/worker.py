@@ -7,25 +7,31 @@ view on the app (streams/app.py declares the app and its topics and imports none
 - AGENTS: the modules whose agents and timers run on every worker;
 - VIEWS: the HTTP views, each module's `faust.web.Blueprint`, registered on the app below.
 
-`finsentry worker` then calls `configure` (the roster, receivers and secret files, read now and
-not at import: a bad file stops start-up with one line), waits for the broker, and calls `prepare`
-once before `app.main()`, so that no agent, table or producer ever runs against a missing topic.
+Before Faust starts a worker, `start_up` runs once: `configure` (the roster, receivers and secret
+files, read now and not at import: a bad file stops start-up with one line), a wait for the broker,
+and `prepare`, so that no agent, table or producer ever runs against a missing topic. `finsentry
+worker` calls it before `app.main()`; under `faust -A streams.worker worker` Faust's
+`on_worker_init` signal calls it, so both entry points start the same way.
 """
 
 from __future__ import annotations
 
 import logging
+import sys
+from collections.abc import Sequence
 
 from streams import health, metrics
 from streams.agents import case_webhooks, classify, ingest, monitor, notify, schedule
 from streams.agents.schedule import INVALID_ANOMALY, REJECTED_ACTION
 from streams.app import App, app, settings
+from streams.broker_wait import wait_for_broker
 from streams.case_state import roster_watcher
 from streams.console import feed as console_feed
 from streams.console import views as console_views
 from streams.notify_state import alerting
-from streams.settings import Settings
+from streams.settings import Settings, SettingsError
 from streams.topics import TANSU_CLUSTER_ID, ensure_topics, required_topics
+from streams.usage import UsageError, config_exit
 from streams.validation import REASONS
 from streams.views import anomaly_page, cases, ops, silences
 
@@ -40,12 +46,38 @@ for _view in VIEWS:
 
 
 @app.on_worker_init.connect
-def _configure_faust_worker(sender: App, **kwargs: object) -> None:
-    """`faust -A streams.worker worker` reads the configuration files too, before the worker starts."""
+def _start_up_faust_worker(sender: App, **kwargs: object) -> None:
+    """`faust -A streams.worker worker` starts up as `finsentry worker` does (Faust sends this signal
+    for every command it loads the app for: only `worker`, and not its help, needs the broker)."""
+    argv = sys.argv[1:]
+    if "worker" in argv and not wants_help(argv):
+        try:
+            start_up()
+        except (UsageError, SettingsError) as exc:
+            raise config_exit(str(exc)) from None
+
+
+__all__ = ["AGENTS", "CONSOLE", "VIEWS", "app", "configure", "prepare", "settings", "start_up", "wants_help"]
+
+_started = False
+
+
+def wants_help(argv: Sequence[str]) -> bool:
+    """Whether the worker was asked only for help or its version: answered at once, without a broker."""
+    return any(arg in ("-h", "--help", "--version") for arg in argv)
+
+
+def start_up() -> None:
+    """What a worker does before Faust starts, once per process: `configure`, wait up to
+    FINSENTRY_BROKER_WAIT_SECONDS for the broker, `prepare`. Raises UsageError (no broker) or
+    SettingsError (a bad file, a topic with the wrong partition count), each one line."""
+    global _started
+    if _started:
+        return
     configure()
-
-
-__all__ = ["AGENTS", "CONSOLE", "VIEWS", "app", "configure", "prepare", "settings"]
+    wait_for_broker(settings.bootstrap_servers, settings.broker_wait_seconds)
+    prepare(app, settings)
+    _started = True
 
 
 def configure() -> None:

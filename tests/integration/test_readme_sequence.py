@@ -106,3 +106,47 @@ def test_broker_then_worker_then_generate_scores_every_story(tmp_path: Path, mod
         if worker is not None:
             stop_process(worker, 60)  # workers stop before the broker
         stop_process(broker)
+
+
+def test_faust_cli_worker_prepares_topics_like_finsentry_worker(tmp_path: Path, model_dir: Path, kafka) -> None:
+    """`faust -A streams.worker worker`, the other documented entry point, on a fresh broker: it waits
+    for the broker, creates every topic with the declared partitions and exposes the series at 0, as
+    `finsentry worker` does, and the stories it is sent are scored."""
+    from kafka.admin import KafkaAdminClient
+
+    port, web_port = free_port(), free_port()
+    url, bootstrap = f"kafka://127.0.0.1:{port}", f"127.0.0.1:{port}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FINSENTRY_")}
+    env.update(FINSENTRY_DATA_DIR=str(tmp_path / "data"), FINSENTRY_MODEL_DIR=str(model_dir), FINSENTRY_BROKER=url)
+    broker = subprocess.Popen([FINSENTRY, "broker", "--port", str(port)], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    worker_log = tmp_path / "worker.log"
+    worker = None
+    try:
+        assert wait_for_port(port, 30), "finsentry broker did not listen"
+        worker = subprocess.Popen([sys.executable, "-m", "faust", "-A", "streams.worker", "worker", "-l", "info",
+                                   "--web-port", str(web_port)], env=env, cwd=Path(__file__).resolve().parents[2],
+                                  stdout=worker_log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
+        base = f"http://127.0.0.1:{web_port}"
+        wait_for(lambda: worker.poll() is not None or get(base + "/readyz")[0] == 200, 240, "the worker's /readyz")
+        assert worker.poll() is None, worker_log.read_text()[-4000:]
+        _, text = get(base + "/metrics")
+        assert 'finsentry_agent_crashes_total{agent="classify"} 0.0' in text
+
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+        try:
+            partitions = {t["name"]: len(t["partitions"]) for t in admin.describe_topics([S.topic_raw, S.topic_scored])}
+        finally:
+            admin.close()
+        assert partitions == {S.topic_raw: S.partitions, S.topic_scored: S.partitions}
+
+        subprocess.run([FINSENTRY, "generate", "--count", "50", "--rate", "50", "--seed", "5", "--to-kafka",
+                        "--broker", url], env=env, check=True, capture_output=True, timeout=300)
+        seen = kafka.consume(bootstrap, [S.topic_scored], lambda s: len({v["id"] for v in s[S.topic_scored]}) >= 50,
+                             timeout=600)
+        assert len({v["id"] for v in seen[S.topic_scored]}) == 50
+        assert "Traceback" not in worker_log.read_text()
+    finally:
+        if worker is not None:
+            stop_process(worker, 60)  # workers stop before the broker
+        stop_process(broker)

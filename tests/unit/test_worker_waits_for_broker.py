@@ -7,7 +7,8 @@ import socket
 
 import pytest
 
-from streams.cli import CliError, reachable, wait_for_broker
+from streams.broker_wait import reachable, wait_for_broker
+from streams.usage import UsageError
 
 
 def closed_port() -> int:
@@ -50,6 +51,6 @@ def test_gives_up_after_its_patience_with_one_line_naming_the_setting() -> None:
     def sleep(seconds: float) -> None:
         now[0] += seconds
 
-    with pytest.raises(CliError, match="FINSENTRY_BROKER_WAIT_SECONDS"):
+    with pytest.raises(UsageError, match="FINSENTRY_BROKER_WAIT_SECONDS"):
         wait_for_broker([f"127.0.0.1:{closed_port()}"], patience=20, sleep=sleep, clock=lambda: now[0])
     assert now[0] >= 20
