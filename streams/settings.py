@@ -17,6 +17,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from models.variants import VARIANTS, Device
+
 ENV_PREFIX = "FINSENTRY_"
 # FINSENTRY_* variables that are not settings but are read elsewhere (the config file's name, the
 # Tansu binary, ONNX Runtime threads, benches); names with these words hold secrets a roster or
@@ -65,10 +67,11 @@ class Settings(BaseModel):
     topic_feedback: str = "labels.feedback"
 
     model_dir: Path | None = None
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    # None: fp16 on CUDA, int8 with the fp16 re-check on a CPU (models/recheck.py); "int8" trades
-    # about 1.5% of labels that differ from fp32 for 10-20% more headlines per second.
-    model_variant: Literal["int8", "int8+recheck", "fp16", "fp32"] | None = None
+    device: Device = "auto"
+    # A name in models/variants.py VARIANTS. None: fp16 on CUDA, int8 with the fp16 re-check on a
+    # CPU (models/recheck.py); "int8" trades about 1.5% of labels that differ from fp32 for 10-20%
+    # more headlines per second.
+    model_variant: str | None = None
     batch_max: int = Field(64, ge=1, le=4096)
     batch_linger: float = Field(0.02, gt=0, le=10)
     dedupe_ttl: float = Field(86_400.0, gt=0)
@@ -112,6 +115,13 @@ class Settings(BaseModel):
             part = part.strip()
             if not part.startswith("kafka://") or ":" not in part.removeprefix("kafka://"):
                 raise ValueError("expected kafka://HOST:PORT[,kafka://HOST:PORT...]")
+        return value
+
+    @field_validator("model_variant")
+    @classmethod
+    def _known_variant(cls, value: str | None) -> str | None:
+        if value is not None and value not in VARIANTS:
+            raise ValueError(f"use one of {', '.join(VARIANTS)}")
         return value
 
     @field_validator("watchlist", mode="before")
@@ -176,7 +186,7 @@ class Settings(BaseModel):
                 raise SettingsError(str(err["msg"]).removeprefix("Value error, ")) from None
             name = str(err["loc"][0])
             raise SettingsError(
-                f"setting {name} (env {ENV_PREFIX}{name.upper()}): {err['msg']}"
+                f"setting {name} (env {ENV_PREFIX}{name.upper()}): {str(err['msg']).removeprefix('Value error, ')}"
                 + (f", got {err.get('input')!r}" if "input" in err and name in fields else "")
             ) from None
 
