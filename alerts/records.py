@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Literal, get_args
 
 from models.labels import SENTIMENTS, Sentiment
 
 EventType = Literal["open", "update", "resolve"]
 Kind = str  # a detector's kind: alerts.detectors.KINDS, one per registered detector
-Severity = Literal["info", "warning", "critical"]
+Severity = Literal["info", "warning", "critical"]  # ascending
 
-SEVERITIES: tuple[Severity, ...] = ("info", "warning", "critical")
+SEVERITIES: tuple[Severity, ...] = get_args(Severity)
 
 
 def iso_utc(epoch_seconds: float) -> str:

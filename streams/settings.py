@@ -17,7 +17,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from alerts.records import Severity
 from models.variants import VARIANTS, Device
+from scheduler.config import PolicyName
 
 ENV_PREFIX = "FINSENTRY_"
 # FINSENTRY_* variables that are not settings but are read elsewhere (the config file's name, the
@@ -94,8 +96,8 @@ class Settings(BaseModel):
     # unset: the API refuses every request (403).
     operator_token_file: Path | None = None
     # Scheduler policy knobs (scheduler.SchedulerPolicy); "none" sends every case to people.
-    scheduler_assignment: Literal["optimal", "round_robin", "least_loaded"] = "optimal"
-    scheduler_auto_resolve_below: Literal["info", "warning", "critical", "none"] = "warning"
+    scheduler_assignment: PolicyName = "optimal"
+    scheduler_auto_resolve_below: Literal[Severity, "none"] = "warning"
     scheduler_tick_seconds: float = Field(10.0, gt=0, le=3600)
     # Shared HMAC secret that signs case notifications to analysts' `notify` webhooks.
     case_webhook_secret_file: Path | None = None

@@ -30,10 +30,6 @@ MAX_JSON_DEPTH = 64
 # clock: a wrong clock at one source must not close everyone's time windows early.
 MAX_FUTURE_SKEW = 300.0
 
-REASONS = (
-    "oversized", "invalid_utf8", "invalid_json", "not_object", "wrong_type", "missing_text",
-    "field_too_long", "bad_timestamp", "bad_url", "bad_id", "bad_ticker", "internal_error",
-)
 # A ticker: an optional ^ (an index, ^GSPC), a root of 1-10 letters or digits (AAPL, 7203, 005930),
 # then up to two suffixes of '.' or '-' and 1-4 letters or digits (SAP.DE, 0700.HK, BRK.B, RDS-A).
 _TICKER = re.compile(r"^\^?[A-Z0-9]{1,10}(?:[.\-][A-Z0-9]{1,4}){0,2}$")
