@@ -15,7 +15,7 @@ import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
-from streams.validation import iso
+from alerts.records import iso
 
 # Every reason a record is dead-lettered for, the `reason` label of finsentry_records_rejected_total:
 # a fixed set, so the metric's labels stay bounded and an operator can group failures.

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from alerts.records import iso
 from models.text import cashtags, clean
 
 MAX_RECORD_BYTES = 64 * 1024
@@ -199,10 +200,6 @@ def truncate_utf8_words(text: str, max_bytes: int) -> str:
         return text
     head = encoded[:max_bytes].decode("utf-8", errors="ignore")
     return truncate_words(head, len(head) - 1) if len(head) else head
-
-
-def iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def normalise_url(url: str) -> str:
