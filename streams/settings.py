@@ -27,6 +27,8 @@ ENV_PREFIX = "FINSENTRY_"
 # receivers file points at, and are the user's to choose.
 OTHER_VARIABLES = frozenset({"CONFIG", "TANSU", "ORT_THREADS", "BENCH_CHECKPOINT", "WEBHOOK_SECRET"})
 SECRET_WORDS = ("TOKEN", "SECRET", "PASSWORD", "KEY")
+BROKER_ENV = ENV_PREFIX + "BROKER"
+DEFAULT_BROKER = "kafka://127.0.0.1:9092"
 _warned: set[str] = set()
 
 
@@ -34,10 +36,28 @@ class SettingsError(ValueError):
     """A setting is missing or malformed; the message names it and the fix."""
 
 
+def bootstrap_servers(broker_url: str) -> list[str]:
+    """`kafka://h1:9092,kafka://h2:9092` or `h1:9092,h2:9092` -> `["h1:9092", "h2:9092"]`: the one
+    reader of a broker URL, for the worker's setting and the command-line tools' --broker alike."""
+    servers = []
+    for part in broker_url.split(","):
+        address = part.strip()
+        if address.lower().startswith("kafka://"):
+            address = address[len("kafka://") :]
+        host, sep, port = address.rpartition(":")
+        if "://" in address or "/" in address or not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(
+                f"bad broker address {part.strip()!r} in {broker_url!r}: "
+                "use host:port or kafka://host:port, comma-separated for several brokers"
+            )
+        servers.append(address)
+    return servers
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    broker: str = "kafka://127.0.0.1:9092"
+    broker: str = DEFAULT_BROKER
     # How long `finsentry worker` waits for a broker to accept connections before giving up; Faust
     # itself exits at once when it cannot bootstrap, so a worker started before Kafka would die.
     broker_wait_seconds: float = Field(300.0, ge=0)
@@ -113,10 +133,13 @@ class Settings(BaseModel):
     @field_validator("broker")
     @classmethod
     def _broker_url(cls, value: str) -> str:
-        for part in value.split(","):
-            part = part.strip()
-            if not part.startswith("kafka://") or ":" not in part.removeprefix("kafka://"):
-                raise ValueError("expected kafka://HOST:PORT[,kafka://HOST:PORT...]")
+        """Faust needs the scheme on every address, which the command-line tools' --broker may leave out."""
+        try:
+            usable = bool(bootstrap_servers(value)) and all(p.strip().startswith("kafka://") for p in value.split(","))
+        except ValueError:
+            usable = False
+        if not usable:
+            raise ValueError("expected kafka://HOST:PORT[,kafka://HOST:PORT...]")
         return value
 
     @field_validator("model_variant")
@@ -135,7 +158,7 @@ class Settings(BaseModel):
 
     @property
     def bootstrap_servers(self) -> list[str]:
-        return [p.strip().removeprefix("kafka://") for p in self.broker.split(",")]
+        return bootstrap_servers(self.broker)
 
     @model_validator(mode="after")
     def _sasl_complete(self) -> Settings:
