@@ -152,7 +152,7 @@ def read_texts(path: str, text_col: str | None) -> Iterator[tuple[int, str | Non
         with nullcontext(sys.stdin) if path == "-" else open(path, encoding="utf-8-sig") as fh:
             for line_no, row, why in json_lines(fh):
                 if why is not None:
-                    yield line_no, None, {"error": f"not JSON: {why}"}, None
+                    yield line_no, None, {"error": why}, None
                     continue
                 if not isinstance(row, dict):
                     yield line_no, None, {}, None
