@@ -1,5 +1,6 @@
 """What scripts/chaos.py and scripts/hostile.py share: an embedded broker with workers as real
-subprocesses (started and killed by PID, never by name), and exact reads of whole topics.
+subprocesses (started and killed by PID, never by name), and exact reads of whole topics; the
+tests' `kafka` fixture (tests/conftest.py) takes `end_offsets` from here too.
 
 Topic reads stop at the end offsets taken when the read starts, not after a quiet timeout, so a
 count is a count and not a guess about whether more was on the way.
@@ -129,7 +130,9 @@ class Stack:
 
 
 def end_offsets(bootstrap: str, topic: str) -> int:
-    """Records ever written to `topic` (sum of its partitions' end offsets): a cheap progress gauge."""
+    """Records ever written to `topic` (sum of its partitions' end offsets): a cheap progress gauge,
+    exact for a topic the worker writes (Tansu's end offsets count batches' first offsets, and the
+    worker writes one record per batch: TANSU_WORKAROUNDS)."""
     from kafka import KafkaConsumer, TopicPartition
 
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None)

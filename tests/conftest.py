@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from models.runtime import default_model_dir
+from scripts.harness import end_offsets
 from streams import broker
 from streams.demo import start_worker, stop_process, worker_env
 from streams.settings import Settings
@@ -197,19 +198,6 @@ def committed(bootstrap: str, group: str, topic: str) -> int:
     try:
         parts = consumer.partitions_for_topic(topic) or set()
         return sum(consumer.committed(TopicPartition(topic, p)) or 0 for p in parts)
-    finally:
-        consumer.close()
-
-
-def end_offsets(bootstrap: str, topic: str) -> int:
-    """Records written to `topic` so far (sum of its partitions' end offsets), for a topic the worker
-    writes (one record per batch; see `read`)."""
-    from kafka import KafkaConsumer, TopicPartition
-
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
-    try:
-        parts = consumer.partitions_for_topic(topic) or set()
-        return sum(consumer.end_offsets([TopicPartition(topic, p) for p in parts]).values())
     finally:
         consumer.close()
 
