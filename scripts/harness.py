@@ -22,6 +22,7 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 from models.runtime import default_model_dir
+from models.variants import INT8
 from streams import broker
 from streams.demo import start_worker, stop_process, worker_env
 from streams.settings import Settings
@@ -37,8 +38,8 @@ def exit_on_sigterm() -> None:
 def model_dir(given: str | None) -> Path:
     """--model-dir, else $FINSENTRY_MODEL_DIR, else the shipped model."""
     path = Path(given or os.environ.get("FINSENTRY_MODEL_DIR") or default_model_dir())
-    if not (path / "model.onnx").is_file():
-        raise SystemExit(f"no model.onnx in {path}: pass --model-dir (e.g. the output of `finsentry export`)")
+    if not (path / INT8.file).is_file():
+        raise SystemExit(f"no {INT8.file} in {path}: pass --model-dir (e.g. the output of `finsentry export`)")
     return path
 
 

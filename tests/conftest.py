@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from models.runtime import default_model_dir
+from models.variants import INT8
 from scripts.harness import end_offsets
 from streams import broker
 from streams.demo import start_worker, stop_process, worker_env
@@ -48,7 +49,7 @@ def embedded_broker() -> Iterator[broker.EmbeddedBroker]:
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The shipped default model; where it is absent, a tiny model trained here on the fixtures."""
     shipped = default_model_dir()
-    if (shipped / "model.onnx").is_file():
+    if (shipped / INT8.file).is_file():
         return shipped
     from models.export import export
     from models.train import TrainConfig, train
@@ -211,6 +212,6 @@ def kafka() -> object:
 
 def pytest_report_header(config: pytest.Config) -> str:
     shipped = default_model_dir()
-    which = "shipped default model" if (shipped / "model.onnx").is_file() else \
+    which = "shipped default model" if (shipped / INT8.file).is_file() else \
         "NO shipped model: integration tests use a tiny model trained on tests/fixtures (near-random labels)"
     return f"finsentry: {which}; CI={os.environ.get('CI', '')}"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from models.data import Columns, DataError
 from models.jsonl import json_lines
-from models.variants import DEVICES, VARIANTS, variants_help
+from models.variants import DEVICES, FP32, VARIANTS, variants_help
 
 # What `classify` reads when --text-col is not given: a labelled file's text, else a story's headline,
 # else its body (the project's own generated and produced files have headline and body).
@@ -79,7 +79,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     x.add_argument("checkpoint")
     x.add_argument("--out", required=True, help="model directory to write")
     x.add_argument("--dev", nargs="*", default=[], metavar="FILE", help="dev files for the parity report")
-    x.add_argument("--no-fp32", action="store_true", help="do not keep model.fp32.onnx")
+    x.add_argument("--no-fp32", action="store_true", help=f"do not keep {FP32.file}")
     _columns(x)
     x.set_defaults(handler=run_export)
 
