@@ -25,6 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from models.data import load_file
 from models.runtime import Classifier, ModelError
+from models.variants import VARIANTS
 
 
 def machine() -> dict[str, object]:
@@ -132,8 +133,8 @@ def main(argv: list[str] | None = None) -> int:
                        args.device, args.json_out)
     rows: list[dict[str, object]] = []
     batches = [int(b) for b in args.batches.split(",")]
-    variants = ["int8+recheck", "int8", "fp32"] if args.device == "cpu" else ["fp16", "fp32"]
-    # int8+recheck is the CPU default; fp32 is benchmarked where the export kept it (not shipped).
+    # Every variant compared on this device (models/variants.py); fp32 runs where the export kept it.
+    variants = [v.name for v in VARIANTS.values() if args.device in v.compared_on]
     for variant in variants:
         try:
             clf = Classifier.load(args.model, device=args.device, variant=variant)

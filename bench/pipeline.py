@@ -27,6 +27,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from models.variants import VARIANTS
 from streams import broker
 from streams.demo import stop_process, wait_ready, worker_env
 from streams.settings import Settings
@@ -149,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--checkpoint", default=None, help="torch checkpoint for the naive HF-pipeline baseline")
     p.add_argument("--baseline-rates", default="20,50,100", help="offered rates for the naive baseline")
     p.add_argument("--skip-finsentry", action="store_true", help="run only the naive baseline")
-    p.add_argument("--variant", default=None, choices=["int8", "int8+recheck", "fp32", "fp16"],
+    p.add_argument("--variant", default=None, choices=list(VARIANTS),
                    help="the worker's FINSENTRY_MODEL_VARIANT (default: the runtime's own choice)")
     p.add_argument("--json", dest="json_out", default=None)
     args = p.parse_args(argv)

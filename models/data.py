@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from models.jsonl import json_lines
+from models.jsonl import json_objects
 from models.labels import SENTIMENTS
 from models.text import for_model
 
@@ -95,11 +95,9 @@ def _rows(path: Path) -> Iterator[dict[str, object]]:
             yield from csv.DictReader(fh)
     elif suffix in {".jsonl", ".ndjson"}:
         with path.open(encoding="utf-8") as fh:
-            for row, value, why in json_lines(fh):
-                if why is not None:
-                    raise DataError(f"{path}: row {row}: not JSON ({why})")
-                if not isinstance(value, dict):
-                    raise DataError(f"{path}: row {row}: expected a JSON object, got {type(value).__name__}")
+            for row, value, why in json_objects(fh):
+                if value is None:
+                    raise DataError(f"{path}: row {row}: {why}")
                 yield value
     elif suffix == ".parquet":
         try:

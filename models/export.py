@@ -24,6 +24,7 @@ import numpy as np
 
 from models.data import Columns, load_file, model_texts
 from models.text import NORMALISATION_VERSION
+from models.variants import FP16, FP32, INT8, INT8_RECHECK
 
 OPSET = 17
 
@@ -116,7 +117,8 @@ def parity(variant: str, ref: tuple[np.ndarray, np.ndarray], got: tuple[np.ndarr
 
 def export(checkpoint: Path, out: Path, dev: Sequence[str] = (), columns: Columns | None = None,
            keep_fp32: bool = True, fp16: bool = True, progress: Callable[[str], None] = _say) -> dict:
-    """Write `out/` with model.onnx (int8), model.fp16.onnx, tokenizer.json, labels.json, card.json."""
+    """Write `out/` with the files of models/variants.py's variants (INT8, FP16 unless `fp16=False`,
+    FP32 unless `keep_fp32=False`), tokenizer.json, labels.json and card.json."""
     import torch
 
     from models.network import load_checkpoint
@@ -139,14 +141,14 @@ def export(checkpoint: Path, out: Path, dev: Sequence[str] = (), columns: Column
         progress("fusing attention with ONNX Runtime's transformer optimizer")
         optimized = fuse(raw, config.num_attention_heads, config.hidden_size)
         fused_ops = {k: v for k, v in optimized.get_fused_operator_statistics().items() if v}
-        fp32 = out / "model.fp32.onnx"
+        fp32 = out / FP32.file
         optimized.save_model_to_file(str(fp32))
         progress("quantising to per-channel int8")
-        kept_fp32 = quantize_int8(fp32, out / "model.onnx")
+        kept_fp32 = quantize_int8(fp32, out / INT8.file)
         if fp16:
             progress("converting to fp16 for GPU")
             optimized.convert_float_to_float16(keep_io_types=True)
-            optimized.save_model_to_file(str(out / "model.fp16.onnx"))
+            optimized.save_model_to_file(str(out / FP16.file))
 
     tokenizer = load_tokenizer(out / "tokenizer.json", max_tokens)
     # A provisional card, so the runtime loads the new files the way the final card will describe them.
@@ -159,11 +161,11 @@ def export(checkpoint: Path, out: Path, dev: Sequence[str] = (), columns: Column
         from models.runtime import Classifier
 
         texts = model_texts(dev_examples)
-        variants = ["int8"] + (["int8+recheck"] if recheck else [])
+        variants = [INT8.name] + ([INT8_RECHECK.name] if recheck else [])
         progress(f"parity on {len(texts)} dev texts: torch vs fp32 vs {' vs '.join(variants)}")
         with torch.inference_mode():
             ref = predict_logits(model, tokenizer, texts, "cpu")
-        parities.append(parity("fp32", ref, _ort_logits(fp32, tokenizer, texts)))
+        parities.append(parity(FP32.name, ref, _ort_logits(fp32, tokenizer, texts)))
         for variant in variants:  # through the runtime, one text per run as a CPU worker runs them
             clf = Classifier.load(out, device="cpu", variant=variant)
             parities.append(parity(variant, ref, clf.all_logits(texts)))
@@ -184,18 +186,18 @@ def export(checkpoint: Path, out: Path, dev: Sequence[str] = (), columns: Column
         "dev_metrics_torch": meta.get("dev_metrics"),
         "max_tokens": max_tokens,
         "normalisation_version": NORMALISATION_VERSION,
-        "default_variant": "int8",
+        "default_variant": INT8.name,
         "export": {
             "opset": OPSET,
             "fused_operators": fused_ops,
             "quantization": "dynamic, per-channel int8 weights (QInt8), fp32 activations; "
                             f"{len(kept_fp32)} feed-forward output MatMuls kept fp32",
-            "fp16": "model.fp16.onnx, fp16 weights with fp32 inputs/outputs, for CUDA" if fp16 else None,
+            "fp16": f"{FP16.file}, fp16 weights with fp32 inputs/outputs, for CUDA" if fp16 else None,
             "parity": [asdict(p) for p in parities],
         },
         "recheck": recheck,
         "files": {f.name: f.stat().st_size for f in sorted(out.glob("*.onnx"))},
-        "op_types_int8": dict(Counter(_op_types(out / "model.onnx")).most_common(12)),
+        "op_types_int8": dict(Counter(_op_types(out / INT8.file)).most_common(12)),
     }
     (out / "card.json").write_text(json.dumps(card, indent=2))
     progress(f"wrote {out} ({', '.join(f'{k} {v / 1e6:.1f} MB' for k, v in card['files'].items())})")
@@ -220,12 +222,12 @@ def _choose_recheck(out: Path, fp32: Path, tokenizer, meta: dict, progress: Call
     texts = random.Random(0).sample(texts, min(limit, len(texts)))
     progress(f"choosing the int8 re-check margin on {len(texts)} training texts")
     ref = _ort_logits(fp32, tokenizer, texts)
-    int8 = Classifier.load(out, device="cpu", variant="int8").all_logits(texts)
+    int8 = Classifier.load(out, device="cpu", variant=INT8.name).all_logits(texts)
     margin = choose_margin(int8, ref)
     topic, sentiment, share = agreement_after_recheck(int8, ref, margin)
     progress(f"  margin {margin}: {share:.1%} of texts re-run, agreement with fp32 topic {topic:.4f} "
              f"sentiment {sentiment:.4f}")
-    return {"margin": margin, "file": "model.fp16.onnx", "target_agreement": TARGET,
+    return {"margin": margin, "file": INT8_RECHECK.recheck_file, "target_agreement": TARGET,
             "chosen_on": {"texts": len(texts), "source": "training files, seeded sample",
                           "topic_agreement": topic, "sentiment_agreement": sentiment, "rerun_share": share}}
 

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from models.variants import FP16
+
 
 def recover(model_dir: Path, out: Path, base: str = "all-MiniLM-L6-v2") -> float:
     import onnx
@@ -25,7 +27,7 @@ def recover(model_dir: Path, out: Path, base: str = "all-MiniLM-L6-v2") -> float
     from models.network import build, save_checkpoint
 
     model_dir, out = Path(model_dir), Path(out)
-    graph = onnx.load(str(model_dir / "model.fp16.onnx")).graph
+    graph = onnx.load(str(model_dir / FP16.file)).graph
     init = {t.name: numpy_helper.to_array(t).astype(np.float32) for t in graph.initializer}
     labels = json.loads((model_dir / "labels.json").read_text())
     model = build(base, len(labels["topic"]), len(labels["sentiment"]))
@@ -76,7 +78,7 @@ def _check(model, model_dir: Path, out: Path) -> float:
              "$AAPL beats estimates, shares jump", "Oil prices slump as OPEC signals higher output"]
     tok = load_tokenizer(out / "tokenizer.json")
     ids, mask = encode(tok, texts)
-    session = ort.InferenceSession(str(model_dir / "model.fp16.onnx"), providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(str(model_dir / FP16.file), providers=["CPUExecutionProvider"])
     t_ref, s_ref = session.run(None, {"input_ids": ids, "attention_mask": mask})
     with torch.inference_mode():
         t, s = model(torch.from_numpy(ids), torch.from_numpy(mask))

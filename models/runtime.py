@@ -17,7 +17,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 
@@ -25,8 +24,8 @@ from models.metrics import softmax
 from models.recheck import uncertain
 from models.text import for_model
 from models.tokenize import encode, load_tokenizer
+from models.variants import CPU_DEFAULTS, CUDA_DEFAULTS, Device, Variant, by_name, without_recheck
 
-Device = Literal["auto", "cpu", "cuda"]
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
 # Shared libraries the CUDA provider needs, in the order a user would install them.
@@ -67,8 +66,8 @@ class Classifier:
                  session_threads: tuple[int, int] = (1, 1), recheck=None, recheck_margin: float = 0.0) -> None:
         self.directory = directory
         self.session = session
-        # int8 predictions whose top-two margin is below recheck_margin run again on this session
-        # (the fp16 file; models/recheck.py says why).
+        # Predictions whose top-two margin is below recheck_margin run again on this session (the
+        # variant's recheck_file; models/recheck.py says why).
         self.recheck = recheck
         self.recheck_margin = recheck_margin
         self.rechecked = 0  # texts re-run so far, for the worker's metrics
@@ -95,9 +94,9 @@ class Classifier:
 
     @classmethod
     def load(cls, path: str | Path | None = None, device: Device = "auto", variant: str | None = None) -> Classifier:
-        """`path=None` is the shipped default. `variant` picks a file: None means fp16 on CUDA and, on a
-        CPU, int8 with uncertain predictions re-checked on fp16 weights ("int8+recheck") where the
-        export chose a margin for it; "int8" is the int8 file alone."""
+        """`path=None` is the shipped default. `variant` names one of models/variants.py's VARIANTS;
+        None runs the device's first default the directory can run (on a CPU int8+recheck where the
+        export chose a re-check margin, else int8; on CUDA fp16, else int8)."""
         import onnxruntime as ort
 
         directory = Path(path) if path is not None else default_model_dir()
@@ -105,7 +104,9 @@ class Classifier:
             if not (directory / name).is_file():
                 raise ModelError(f"{directory}: no {name}; point --model/FINSENTRY_MODEL_DIR at a directory made by `finsentry export`")
         use_cuda = _want_cuda(device, ort.get_available_providers())
-        file = _pick_file(directory, variant, use_cuda)
+        card = json.loads((directory / "card.json").read_text()) if (directory / "card.json").is_file() else {}
+        margin = float((card.get("recheck") or {}).get("margin") or 0.0)
+        chosen = _pick_variant(directory, variant, use_cuda, margin)
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
@@ -117,17 +118,10 @@ class Classifier:
         # the event loop and the tokenizer that costs more than the wake-up latency it saves.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         providers = [CUDA, CPU] if use_cuda else [CPU]
-        session = ort.InferenceSession(str(file), options, providers=providers)
-        card = json.loads((directory / "card.json").read_text()) if (directory / "card.json").is_file() else {}
-        margin = float((card.get("recheck") or {}).get("margin") or 0.0)
-        recheck_file = directory / "model.fp16.onnx"
-        can_recheck = not use_cuda and file.name == "model.onnx" and margin > 0 and recheck_file.is_file()
-        if variant == "int8+recheck" and not can_recheck:
-            raise ModelError(f"{directory}: variant int8+recheck needs the CPU, model.fp16.onnx and a recheck margin "
-                             "in card.json; re-export with `finsentry export`, or use --variant int8")
+        session = ort.InferenceSession(str(directory / chosen.file), options, providers=providers)
         recheck = None
-        if can_recheck and variant in (None, "int8+recheck"):
-            recheck = ort.InferenceSession(str(recheck_file), options, providers=[CPU])
+        if chosen.recheck_file is not None:
+            recheck = ort.InferenceSession(str(directory / chosen.recheck_file), options, providers=[CPU])
         if use_cuda and session.get_providers()[0] != CUDA:
             missing = missing_cuda_library()
             raise ModelError(
@@ -137,10 +131,7 @@ class Classifier:
             )
         labels = json.loads((directory / "labels.json").read_text())
         tokenizer = load_tokenizer(directory / "tokenizer.json", int(card.get("max_tokens", 64)))
-        variant_name = file.name.split(".")[1] if file.name.count(".") == 2 else str(card.get("default_variant", "int8"))
-        if recheck is not None:
-            variant_name += "+recheck"
-        return cls(directory, session, tokenizer, labels, card, variant_name, threads, recheck, margin if recheck else 0.0)
+        return cls(directory, session, tokenizer, labels, card, chosen.name, threads, recheck, margin if recheck else 0.0)
 
     def logits(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """Raw logits for already-normalised texts, one batch, in input order."""
@@ -237,11 +228,24 @@ def _want_cuda(device: Device, available: list[str]) -> bool:
     return CUDA in available and missing_cuda_library() is None
 
 
-def _pick_file(directory: Path, variant: str | None, use_cuda: bool) -> Path:
-    candidates = [f"model.{variant}.onnx"] if variant else (["model.fp16.onnx", "model.onnx"] if use_cuda else ["model.onnx"])
-    if variant in (None, "int8", "int8+recheck", "default"):
-        candidates.append("model.onnx")
-    for name in candidates:
-        if (directory / name).is_file():
-            return directory / name
-    raise ModelError(f"{directory}: none of {candidates} exists; run `finsentry export` into this directory")
+def _pick_variant(directory: Path, requested: str | None, use_cuda: bool, recheck_margin: float) -> Variant:
+    """The variant to run: the one asked for, or the device's first default (models/variants.py)
+    that the directory can run. A re-check variant needs the CPU, its re-check file and a margin."""
+    if requested is None:
+        wanted = CUDA_DEFAULTS if use_cuda else CPU_DEFAULTS
+    else:
+        try:
+            wanted = (by_name(requested),)
+        except ValueError as exc:
+            raise ModelError(str(exc)) from None
+    present = [v for v in wanted if (directory / v.file).is_file()]
+    if not present:
+        files = list(dict.fromkeys(v.file for v in wanted))
+        raise ModelError(f"{directory}: none of {files} exists; run `finsentry export` into this directory")
+    for chosen in present:
+        if chosen.recheck_file is None or (
+                not use_cuda and recheck_margin > 0 and (directory / chosen.recheck_file).is_file()):
+            return chosen
+    chosen = present[0]
+    raise ModelError(f"{directory}: variant {chosen.name} needs the CPU, {chosen.recheck_file} and a recheck margin "
+                     f"in card.json; re-export with `finsentry export`, or use --variant {without_recheck(chosen).name}")

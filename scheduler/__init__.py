@@ -2,11 +2,18 @@
 
 Plain Python (numpy/scipy only): the Faust agent in `streams/` feeds `Scheduler` and publishes
 what it returns.
+
+The engine, which needs scipy, loads on first use of `Scheduler` or `ActionError` (PEP 562), so
+importing `scheduler.config` (the policy vocabulary the worker's settings are checked against)
+stays cheap for the command-line tools.
 """
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from .cases import AnomalyError, Status
 from .config import SEVERITIES, SchedulerPolicy, Weights
-from .engine import ActionError, Scheduler
 from .roster import Analyst, Roster, RosterError, RosterWatcher, Shift, load_roster, parse_roster
 
 __all__ = [
@@ -25,3 +32,14 @@ __all__ = [
     "load_roster",
     "parse_roster",
 ]
+
+if TYPE_CHECKING:
+    from .engine import ActionError, Scheduler
+
+
+def __getattr__(name: str) -> object:
+    if name in ("ActionError", "Scheduler"):
+        from . import engine
+
+        return getattr(engine, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -6,10 +6,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from types import MappingProxyType
+from typing import Literal, get_args
 
-from alerts.records import SEVERITIES  # ascending; the monitor's vocabulary
+from alerts.records import SEVERITIES, Severity  # ascending; the monitor's vocabulary
 
-ASSIGNMENTS = ("optimal", "round_robin", "least_loaded")
+# The assignment policies by name: the vocabulary of SchedulerPolicy.assignment and of the
+# FINSENTRY_SCHEDULER_ASSIGNMENT setting; scheduler/policies.py POLICIES has one entry for each.
+PolicyName = Literal["optimal", "round_robin", "least_loaded"]
+ASSIGNMENTS: tuple[PolicyName, ...] = get_args(PolicyName)
 
 
 def _frozen(d: Mapping) -> Mapping:
@@ -59,7 +63,7 @@ class SchedulerPolicy:
     # The skill level a severity deserves; analysts below it still qualify but cost `Weights.mismatch`.
     target_level: Mapping[str, int] = field(default_factory=lambda: _frozen({"info": 1, "warning": 3, "critical": 4}))
     # Severities strictly below this one are resolved by the machine; None sends everything to people.
-    auto_resolve_below: str | None = "warning"
+    auto_resolve_below: Severity | None = "warning"
     routine_kinds: frozenset[str] = frozenset()
     escalation_factor: float = 2.0  # priority multiplier per escalation
     # Closed cases are kept this long (for the API and replays of their anomaly), then dropped, so
@@ -68,7 +72,7 @@ class SchedulerPolicy:
     # An assigned case still unacknowledged after this share of its ack SLA is offered to the other
     # free analysts (every policy); None waits for the SLA breach before moving it.
     handoff_after: float | None = 0.5
-    assignment: str = "optimal"  # or a baseline: "round_robin", "least_loaded"
+    assignment: PolicyName = "optimal"  # the optimiser, or a baseline (ASSIGNMENTS)
     weights: Weights = Weights()
 
     def __post_init__(self) -> None:

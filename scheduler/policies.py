@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from functools import partial
 
 from .assignment import Assign, Assignment, FreeAnalyst, WaitingCase
-from .config import ASSIGNMENTS, SchedulerPolicy
+from .config import ASSIGNMENTS, PolicyName, SchedulerPolicy
 from .optimizer import optimal
 
 # (analyst, its load so far in this round, its last-assigned counter so far) -> sort key; lowest wins.
@@ -46,9 +46,9 @@ def least_loaded(waiting: Sequence[WaitingCase], free: Sequence[FreeAnalyst]) ->
     return _greedy(waiting, free, lambda a, load, last: (load / a.capacity,))
 
 
-# Every assignment policy by its name (scheduler/config.py ASSIGNMENTS, the setting's values): each
-# takes the policy's knobs and returns an `Assign` (scheduler/assignment.py).
-POLICIES: dict[str, Callable[[SchedulerPolicy], Assign]] = {
+# Every assignment policy by its name (scheduler/config.py PolicyName, which the setting accepts):
+# each takes the policy's knobs and returns an `Assign` (scheduler/assignment.py).
+POLICIES: dict[PolicyName, Callable[[SchedulerPolicy], Assign]] = {
     "optimal": lambda policy: partial(optimal, weights=policy.weights),
     "round_robin": lambda policy: round_robin,
     "least_loaded": lambda policy: least_loaded,

@@ -1,5 +1,6 @@
 """What scripts/chaos.py and scripts/hostile.py share: an embedded broker with workers as real
-subprocesses (started and killed by PID, never by name), and exact reads of whole topics.
+subprocesses (started and killed by PID, never by name), and exact reads of whole topics; the
+tests' `kafka` fixture (tests/conftest.py) takes `end_offsets` from here too.
 
 Topic reads stop at the end offsets taken when the read starts, not after a quiet timeout, so a
 count is a count and not a guess about whether more was on the way.
@@ -21,6 +22,7 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 from models.runtime import default_model_dir
+from models.variants import INT8
 from streams import broker
 from streams.demo import start_worker, stop_process, worker_env
 from streams.settings import Settings
@@ -36,8 +38,8 @@ def exit_on_sigterm() -> None:
 def model_dir(given: str | None) -> Path:
     """--model-dir, else $FINSENTRY_MODEL_DIR, else the shipped model."""
     path = Path(given or os.environ.get("FINSENTRY_MODEL_DIR") or default_model_dir())
-    if not (path / "model.onnx").is_file():
-        raise SystemExit(f"no model.onnx in {path}: pass --model-dir (e.g. the output of `finsentry export`)")
+    if not (path / INT8.file).is_file():
+        raise SystemExit(f"no {INT8.file} in {path}: pass --model-dir (e.g. the output of `finsentry export`)")
     return path
 
 
@@ -129,7 +131,9 @@ class Stack:
 
 
 def end_offsets(bootstrap: str, topic: str) -> int:
-    """Records ever written to `topic` (sum of its partitions' end offsets): a cheap progress gauge."""
+    """Records ever written to `topic` (sum of its partitions' end offsets): a cheap progress gauge,
+    exact for a topic the worker writes (Tansu's end offsets count batches' first offsets, and the
+    worker writes one record per batch: TANSU_WORKAROUNDS)."""
     from kafka import KafkaConsumer, TopicPartition
 
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None)

@@ -15,7 +15,20 @@ import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
-from streams.validation import iso
+from alerts.records import iso
+
+# Every reason a record is dead-lettered for, the `reason` label of finsentry_records_rejected_total:
+# a fixed set, so the metric's labels stay bounded and an operator can group failures.
+REASONS = (
+    # streams/validation.py's rejections of a news.raw value (and the monitor's of a news.scored one);
+    # field_too_long and bad_ticker are no longer produced, but older records and dashboards have them.
+    "oversized", "invalid_utf8", "invalid_json", "not_object", "wrong_type", "missing_text",
+    "field_too_long", "bad_timestamp", "bad_url", "bad_id", "bad_ticker",
+    # pure per-record code raised on the record's content (streams/errors.py `record_fault`)
+    "internal_error",
+    # the scheduler agent: an anomaly event it cannot open a case for, an analyst action it refused
+    "invalid_anomaly", "rejected_action",
+)
 
 # Base64 grows 4/3, and the JSON around it is small: 256 KiB of original stays far under 1 MiB.
 MAX_ORIGINAL_BYTES = 256 * 1024

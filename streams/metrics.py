@@ -19,8 +19,9 @@ from prometheus_client import Counter, Gauge, Histogram, Info, disable_created_m
 # `_created` series double every counter for no dashboard use.
 disable_created_metrics()
 
-STAGES = ("ingest", "classify", "monitor", "scheduler", "notify")
-WEBHOOK_OUTCOMES = ("delivered", "retried", "deadletter", "silenced")
+# finsentry_webhook_deliveries_total's outcomes.
+DELIVERED, RETRIED, DEAD_LETTERED, SILENCED = "delivered", "retried", "deadletter", "silenced"
+WEBHOOK_OUTCOMES = (DELIVERED, RETRIED, DEAD_LETTERED, SILENCED)
 RECEIVED_TIME, TRUNCATED = "received_time", "truncated"  # finsentry_stories_adjusted_total's adjustments
 
 RECORDS_IN = Counter("finsentry_records_in_total", "Records taken from a topic by a stage.", ["stage"])
@@ -139,14 +140,15 @@ READY = Gauge("finsentry_ready", "1 when partitions are assigned, tables recover
 OTHER_TICKER = "other"
 
 
-def expose_known_series(reasons: tuple[str, ...], receivers: tuple[str, ...], agents: tuple[str, ...]) -> None:
+def expose_known_series(stages: tuple[str, ...], reasons: tuple[str, ...], receivers: tuple[str, ...],
+                        agents: tuple[str, ...]) -> None:
     """Create every series whose label values are known before the first event, at 0.
 
     A labelled counter is otherwise born at its first increment, and Prometheus' `increase()` and
     `rate()` cannot count the step from "absent" to 1: the first dead letter, webhook failure or
     agent crash would never fire its alert.
     """
-    for stage in STAGES:
+    for stage in stages:
         RECORDS_IN.labels(stage)
         RECORDS_OUT.labels(stage)
         DUPLICATES.labels(stage)

@@ -17,12 +17,18 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from alerts.records import Severity
+from models.variants import VARIANTS, Device
+from scheduler.config import PolicyName
+
 ENV_PREFIX = "FINSENTRY_"
 # FINSENTRY_* variables that are not settings but are read elsewhere (the config file's name, the
 # Tansu binary, ONNX Runtime threads, benches); names with these words hold secrets a roster or
 # receivers file points at, and are the user's to choose.
 OTHER_VARIABLES = frozenset({"CONFIG", "TANSU", "ORT_THREADS", "BENCH_CHECKPOINT", "WEBHOOK_SECRET"})
 SECRET_WORDS = ("TOKEN", "SECRET", "PASSWORD", "KEY")
+BROKER_ENV = ENV_PREFIX + "BROKER"
+DEFAULT_BROKER = "kafka://127.0.0.1:9092"
 _warned: set[str] = set()
 
 
@@ -30,10 +36,28 @@ class SettingsError(ValueError):
     """A setting is missing or malformed; the message names it and the fix."""
 
 
+def bootstrap_servers(broker_url: str) -> list[str]:
+    """`kafka://h1:9092,kafka://h2:9092` or `h1:9092,h2:9092` -> `["h1:9092", "h2:9092"]`: the one
+    reader of a broker URL, for the worker's setting and the command-line tools' --broker alike."""
+    servers = []
+    for part in broker_url.split(","):
+        address = part.strip()
+        if address.lower().startswith("kafka://"):
+            address = address[len("kafka://") :]
+        host, sep, port = address.rpartition(":")
+        if "://" in address or "/" in address or not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(
+                f"bad broker address {part.strip()!r} in {broker_url!r}: "
+                "use host:port or kafka://host:port, comma-separated for several brokers"
+            )
+        servers.append(address)
+    return servers
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    broker: str = "kafka://127.0.0.1:9092"
+    broker: str = DEFAULT_BROKER
     # How long `finsentry worker` waits for a broker to accept connections before giving up; Faust
     # itself exits at once when it cannot bootstrap, so a worker started before Kafka would die.
     broker_wait_seconds: float = Field(300.0, ge=0)
@@ -65,10 +89,11 @@ class Settings(BaseModel):
     topic_feedback: str = "labels.feedback"
 
     model_dir: Path | None = None
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    # None: fp16 on CUDA, int8 with the fp16 re-check on a CPU (models/recheck.py); "int8" trades
-    # about 1.5% of labels that differ from fp32 for 10-20% more headlines per second.
-    model_variant: Literal["int8", "int8+recheck", "fp16", "fp32"] | None = None
+    device: Device = "auto"
+    # A name in models/variants.py VARIANTS. None: fp16 on CUDA, int8 with the fp16 re-check on a
+    # CPU (models/recheck.py); "int8" trades about 1.5% of labels that differ from fp32 for 10-20%
+    # more headlines per second.
+    model_variant: str | None = None
     batch_max: int = Field(64, ge=1, le=4096)
     batch_linger: float = Field(0.02, gt=0, le=10)
     dedupe_ttl: float = Field(86_400.0, gt=0)
@@ -91,8 +116,8 @@ class Settings(BaseModel):
     # unset: the API refuses every request (403).
     operator_token_file: Path | None = None
     # Scheduler policy knobs (scheduler.SchedulerPolicy); "none" sends every case to people.
-    scheduler_assignment: Literal["optimal", "round_robin", "least_loaded"] = "optimal"
-    scheduler_auto_resolve_below: Literal["info", "warning", "critical", "none"] = "warning"
+    scheduler_assignment: PolicyName = "optimal"
+    scheduler_auto_resolve_below: Literal[Severity, "none"] = "warning"
     scheduler_tick_seconds: float = Field(10.0, gt=0, le=3600)
     # Shared HMAC secret that signs case notifications to analysts' `notify` webhooks.
     case_webhook_secret_file: Path | None = None
@@ -108,10 +133,20 @@ class Settings(BaseModel):
     @field_validator("broker")
     @classmethod
     def _broker_url(cls, value: str) -> str:
-        for part in value.split(","):
-            part = part.strip()
-            if not part.startswith("kafka://") or ":" not in part.removeprefix("kafka://"):
-                raise ValueError("expected kafka://HOST:PORT[,kafka://HOST:PORT...]")
+        """Faust needs the scheme on every address, which the command-line tools' --broker may leave out."""
+        try:
+            usable = bool(bootstrap_servers(value)) and all(p.strip().startswith("kafka://") for p in value.split(","))
+        except ValueError:
+            usable = False
+        if not usable:
+            raise ValueError("expected kafka://HOST:PORT[,kafka://HOST:PORT...]")
+        return value
+
+    @field_validator("model_variant")
+    @classmethod
+    def _known_variant(cls, value: str | None) -> str | None:
+        if value is not None and value not in VARIANTS:
+            raise ValueError(f"use one of {', '.join(VARIANTS)}")
         return value
 
     @field_validator("watchlist", mode="before")
@@ -123,7 +158,7 @@ class Settings(BaseModel):
 
     @property
     def bootstrap_servers(self) -> list[str]:
-        return [p.strip().removeprefix("kafka://") for p in self.broker.split(",")]
+        return bootstrap_servers(self.broker)
 
     @model_validator(mode="after")
     def _sasl_complete(self) -> Settings:
@@ -176,7 +211,7 @@ class Settings(BaseModel):
                 raise SettingsError(str(err["msg"]).removeprefix("Value error, ")) from None
             name = str(err["loc"][0])
             raise SettingsError(
-                f"setting {name} (env {ENV_PREFIX}{name.upper()}): {err['msg']}"
+                f"setting {name} (env {ENV_PREFIX}{name.upper()}): {str(err['msg']).removeprefix('Value error, ')}"
                 + (f", got {err.get('input')!r}" if "input" in err and name in fields else "")
             ) from None
 

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from alerts.records import iso
 from models.text import cashtags, clean
 
 MAX_RECORD_BYTES = 64 * 1024
@@ -30,10 +31,6 @@ MAX_JSON_DEPTH = 64
 # clock: a wrong clock at one source must not close everyone's time windows early.
 MAX_FUTURE_SKEW = 300.0
 
-REASONS = (
-    "oversized", "invalid_utf8", "invalid_json", "not_object", "wrong_type", "missing_text",
-    "field_too_long", "bad_timestamp", "bad_url", "bad_id", "bad_ticker", "internal_error",
-)
 # A ticker: an optional ^ (an index, ^GSPC), a root of 1-10 letters or digits (AAPL, 7203, 005930),
 # then up to two suffixes of '.' or '-' and 1-4 letters or digits (SAP.DE, 0700.HK, BRK.B, RDS-A).
 _TICKER = re.compile(r"^\^?[A-Z0-9]{1,10}(?:[.\-][A-Z0-9]{1,4}){0,2}$")
@@ -203,10 +200,6 @@ def truncate_utf8_words(text: str, max_bytes: int) -> str:
         return text
     head = encoded[:max_bytes].decode("utf-8", errors="ignore")
     return truncate_words(head, len(head) - 1) if len(head) else head
-
-
-def iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def normalise_url(url: str) -> str:

@@ -48,11 +48,11 @@ async def deliver_counted(receiver: Receiver, payload: dict, what: str) -> bool:
     failed for good. True when delivered. `what` names the sender in the log ("notify: webhook")."""
     result = await DELIVERERS[receiver.type](client(), receiver, payload, now_fn=time.time)
     if result.attempts > 1:
-        metrics.WEBHOOK_DELIVERIES.labels(receiver.name, "retried").inc(result.attempts - 1)
+        metrics.WEBHOOK_DELIVERIES.labels(receiver.name, metrics.RETRIED).inc(result.attempts - 1)
     if result.outcome == "delivered":
-        metrics.WEBHOOK_DELIVERIES.labels(receiver.name, "delivered").inc()
+        metrics.WEBHOOK_DELIVERIES.labels(receiver.name, metrics.DELIVERED).inc()
         return True
     log.error("%s to %s failed after %d attempt(s): %s", what, receiver.name, result.attempts, result.last_error)
     await (await alerts_deadletter_topic.send(key=receiver.name.encode(), value=result.deadletter()))
-    metrics.WEBHOOK_DELIVERIES.labels(receiver.name, "deadletter").inc()
+    metrics.WEBHOOK_DELIVERIES.labels(receiver.name, metrics.DEAD_LETTERED).inc()
     return False

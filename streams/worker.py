@@ -22,23 +22,24 @@ from collections.abc import Sequence
 
 from streams import health, metrics
 from streams.agents import case_webhooks, classify, ingest, monitor, notify, schedule
-from streams.agents.schedule import INVALID_ANOMALY, REJECTED_ACTION
 from streams.app import App, app, settings
 from streams.broker_wait import wait_for_broker
 from streams.case_state import roster_watcher
 from streams.console import feed as console_feed
 from streams.console import views as console_views
+from streams.deadletter import REASONS
 from streams.notify_state import alerting
 from streams.settings import Settings, SettingsError
 from streams.topics import TANSU_CLUSTER_ID, ensure_topics, required_topics
 from streams.usage import UsageError, config_exit
-from streams.validation import REASONS
 from streams.views import anomaly_page, cases, ops, silences
 
 log = logging.getLogger(__name__)
 
 AGENTS = (ingest, classify, monitor, notify, schedule, case_webhooks, health, console_feed)
 VIEWS = (ops, cases, silences, anomaly_page)
+# The stages that count records in and out (the `stage` label), each named by its agent.
+STAGES = (ingest.STAGE, classify.STAGE, monitor.STAGE, notify.STAGE, schedule.STAGE)
 CONSOLE = console_views  # registers its pages with @app.page on import (docs/CONSOLE.md)
 
 for _view in VIEWS:
@@ -97,5 +98,5 @@ def prepare(app: App, settings: Settings) -> None:
     if settings.embedded is None and cluster_id == TANSU_CLUSTER_ID:
         app.use_tansu_workarounds()
         log.info("broker is the embedded Tansu: its workarounds are on (FINSENTRY_EMBEDDED=0 refuses them)")
-    metrics.expose_known_series((*REASONS, INVALID_ANOMALY, REJECTED_ACTION), tuple(r.name for r in alerting().receivers),
+    metrics.expose_known_series(STAGES, REASONS, tuple(r.name for r in alerting().receivers),
                                 tuple(app.agents))

@@ -19,6 +19,8 @@ from pathlib import Path
 import pytest
 
 from models.runtime import default_model_dir
+from models.variants import INT8
+from scripts.harness import end_offsets
 from streams import broker
 from streams.demo import start_worker, stop_process, worker_env
 from streams.settings import Settings
@@ -47,7 +49,7 @@ def embedded_broker() -> Iterator[broker.EmbeddedBroker]:
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The shipped default model; where it is absent, a tiny model trained here on the fixtures."""
     shipped = default_model_dir()
-    if (shipped / "model.onnx").is_file():
+    if (shipped / INT8.file).is_file():
         return shipped
     from models.export import export
     from models.train import TrainConfig, train
@@ -201,19 +203,6 @@ def committed(bootstrap: str, group: str, topic: str) -> int:
         consumer.close()
 
 
-def end_offsets(bootstrap: str, topic: str) -> int:
-    """Records written to `topic` so far (sum of its partitions' end offsets), for a topic the worker
-    writes (one record per batch; see `read`)."""
-    from kafka import KafkaConsumer, TopicPartition
-
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
-    try:
-        parts = consumer.partitions_for_topic(topic) or set()
-        return sum(consumer.end_offsets([TopicPartition(topic, p) for p in parts]).values())
-    finally:
-        consumer.close()
-
-
 @pytest.fixture
 def kafka() -> object:
     return type("Kafka", (), {name: staticmethod(fn) for name, fn in
@@ -223,6 +212,6 @@ def kafka() -> object:
 
 def pytest_report_header(config: pytest.Config) -> str:
     shipped = default_model_dir()
-    which = "shipped default model" if (shipped / "model.onnx").is_file() else \
+    which = "shipped default model" if (shipped / INT8.file).is_file() else \
         "NO shipped model: integration tests use a tiny model trained on tests/fixtures (near-random labels)"
     return f"finsentry: {which}; CI={os.environ.get('CI', '')}"

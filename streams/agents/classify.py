@@ -13,10 +13,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from datetime import UTC, datetime
 
 import faust
 
+from alerts.records import iso_utc
 from models.runtime import Classifier, Prediction
 from streams import metrics
 from streams.app import app, clean_topic, scored_topic, settings
@@ -25,7 +25,6 @@ from streams.failures import FaultInjection
 from streams.loaded_model import executor as _executor
 from streams.loaded_model import load_classifier
 from streams.tables import DurableTable
-from streams.validation import iso
 
 log = logging.getLogger(__name__)
 STAGE = "classify"
@@ -53,7 +52,7 @@ def scored_record(story: dict, prediction: Prediction, model_version: str, now: 
     return {**story, "topic": prediction.topic, "topic_confidence": prediction.topic_confidence,
             "sentiment": prediction.sentiment, "sentiment_score": prediction.sentiment_score,
             "confidence": prediction.confidence, "model_version": model_version,
-            "scored_at": iso(datetime.fromtimestamp(now, UTC))}
+            "scored_at": iso_utc(now)}
 
 
 def predict_each(model: Classifier, texts: list[str]) -> list[Prediction | RecordFault]:

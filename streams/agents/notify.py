@@ -69,7 +69,7 @@ def apply(state: CoordinatorState, command: dict, now: float) -> None:
         alert = alert_from_event(anomaly, generator_url(anomaly))
         for receiver in alerting().receivers:
             if receiver.wants(alert.labels) and state.dispatcher.silences.match(alert.labels, now) is not None:
-                metrics.WEBHOOK_DELIVERIES.labels(receiver.name, "silenced").inc()
+                metrics.WEBHOOK_DELIVERIES.labels(receiver.name, metrics.SILENCED).inc()
         state.dispatcher.ingest(alert, now)
         if settings.alertmanager_url:
             track_for_alertmanager(state, alert, now)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from models.data import Columns, DataError
 from models.jsonl import json_lines
+from models.variants import DEVICES, FP32, VARIANTS, variants_help
 
 # What `classify` reads when --text-col is not given: a labelled file's text, else a story's headline,
 # else its body (the project's own generated and produced files have headline and body).
@@ -46,7 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "the score is the mean over --dev files of each file's macro-F1, so a formal dev file weighs "
                    "as much as a tweet dev file")
     t.add_argument("--seed", type=int, default=13)
-    t.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    t.add_argument("--device", choices=DEVICES, default="auto")
     t.add_argument("--limit", type=int, default=None, help="train on at most N examples (smoke tests)")
     t.add_argument("--max-steps", type=int, default=None, help="stop after N optimizer steps (the schedule decays to 0 there)")
     t.add_argument("--source-temperature", type=float, default=1.0, metavar="T",
@@ -66,8 +67,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     e = sub.add_parser("evaluate", help="accuracy, macro-F1, per-class metrics, confusion, calibration; each file on its own and all together")
     e.add_argument("model", help="a checkpoint (from train) or an ONNX model directory (from export)")
     e.add_argument("--data", nargs="+", required=True, metavar="FILE")
-    e.add_argument("--variant", default=None, help="default: int8+recheck on a CPU (int8 with close calls re-run on fp16 weights), fp16 on CUDA; or int8 (model.onnx alone), fp16, fp32")
-    e.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu")
+    e.add_argument("--variant", default=None, choices=list(VARIANTS), metavar="VARIANT", help=variants_help())
+    e.add_argument("--device", choices=DEVICES, default="cpu")
     e.add_argument("--json", dest="json_out", default=None, help="also write the JSON report here")
     e.add_argument("--by-source", action="store_true", help="print one compact row per --data file (and all together) "
                    "instead of the per-class tables: tweets and newswire side by side")
@@ -78,7 +79,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     x.add_argument("checkpoint")
     x.add_argument("--out", required=True, help="model directory to write")
     x.add_argument("--dev", nargs="*", default=[], metavar="FILE", help="dev files for the parity report")
-    x.add_argument("--no-fp32", action="store_true", help="do not keep model.fp32.onnx")
+    x.add_argument("--no-fp32", action="store_true", help=f"do not keep {FP32.file}")
     _columns(x)
     x.set_defaults(handler=run_export)
 
@@ -88,7 +89,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--model", default=None, help="model directory (default: the shipped model)")
     c.add_argument("--text-col", default=None, help=f"column to classify (default: the first of {', '.join(TEXT_FALLBACK)} "
                    "that a row has)")
-    c.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    c.add_argument("--device", choices=DEVICES, default="auto")
     c.add_argument("--batch-size", type=int, default=256)
     c.set_defaults(handler=run_classify)
 
@@ -151,7 +152,7 @@ def read_texts(path: str, text_col: str | None) -> Iterator[tuple[int, str | Non
         with nullcontext(sys.stdin) if path == "-" else open(path, encoding="utf-8-sig") as fh:
             for line_no, row, why in json_lines(fh):
                 if why is not None:
-                    yield line_no, None, {"error": f"not JSON: {why}"}, None
+                    yield line_no, None, {"error": why}, None
                     continue
                 if not isinstance(row, dict):
                     yield line_no, None, {}, None

@@ -15,8 +15,7 @@ from typing import Any, Self
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
-DEFAULT_BROKER = "kafka://127.0.0.1:9092"
-BROKER_ENV = "FINSENTRY_BROKER"
+from streams.settings import BROKER_ENV, bootstrap_servers
 
 # Defaults for a command-line producer; `client_options` override any of them.
 PRODUCER_DEFAULTS: dict[str, Any] = {
@@ -30,23 +29,6 @@ PRODUCER_DEFAULTS: dict[str, Any] = {
 
 class SinkError(RuntimeError):
     """Records could not be delivered; the message is one line a user can act on."""
-
-
-def bootstrap_servers(broker_url: str) -> list[str]:
-    """`kafka://h1:9092,kafka://h2:9092` or `h1:9092,h2:9092` -> `["h1:9092", "h2:9092"]`."""
-    servers = []
-    for part in broker_url.split(","):
-        address = part.strip()
-        if address.lower().startswith("kafka://"):
-            address = address[len("kafka://") :]
-        host, sep, port = address.rpartition(":")
-        if "://" in address or "/" in address or not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise ValueError(
-                f"bad broker address {part.strip()!r} in {broker_url!r}: "
-                "use host:port or kafka://host:port, comma-separated for several brokers"
-            )
-        servers.append(address)
-    return servers
 
 
 def encode_value(value: dict[str, Any] | bytes) -> bytes:

@@ -9,11 +9,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, BinaryIO, Self
 
-from streams.settings import Settings
-from streams.sources.kafka_sink import BROKER_ENV, DEFAULT_BROKER, KafkaSink, bootstrap_servers, encode_value
+from streams.settings import BROKER_ENV, DEFAULT_BROKER, ENV_PREFIX, Settings, bootstrap_servers
+from streams.sources.kafka_sink import KafkaSink, encode_value
 
-TOPIC_ENV = "FINSENTRY_TOPIC_RAW"
-DEFAULT_TOPIC = "news.raw"
+TOPIC_ENV = ENV_PREFIX + "TOPIC_RAW"
+DEFAULT_TOPIC: str = Settings.model_fields["topic_raw"].default
 
 
 class JsonlSink:

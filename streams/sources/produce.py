@@ -7,9 +7,7 @@ with its line number (and skipped and counted) instead of surfacing later in the
 from __future__ import annotations
 
 import argparse
-import codecs
 import csv
-import json
 import sys
 import time
 from collections.abc import Iterator
@@ -17,6 +15,7 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
+from models.jsonl import json_objects
 from streams.sources.kafka_sink import SinkError, encode_value
 from streams.sources.output import add_output_arguments, open_sink
 from streams.usage import UsageError
@@ -126,28 +125,8 @@ def records(path: str) -> Iterator[tuple[int, dict[str, Any] | None, str]]:
         yield from csv_rows(path)
         return
     with nullcontext(sys.stdin.buffer) if path == "-" else open(path, "rb") as fh:
-        for line_no, raw in enumerate(fh, start=1):
-            if line_no == 1:
-                raw = raw.removeprefix(codecs.BOM_UTF8)  # Notepad and Excel's "UTF-8" write one
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                yield line_no, None, f"not UTF-8 ({exc.reason} at byte {exc.start})"
-                continue
-            if not line.strip():
-                continue
-            try:
-                value = json.loads(line)
-            except json.JSONDecodeError as exc:
-                yield line_no, None, f"not JSON ({exc.msg} at column {exc.colno})"
-                continue
-            except RecursionError:
-                yield line_no, None, "not JSON (nested too deeply)"
-                continue
-            if not isinstance(value, dict):
-                yield line_no, None, f"expected a JSON object, got {type(value).__name__}"
-                continue
-            yield line_no, value, ""
+        for line_no, value, why in json_objects(fh):  # bytes: a line that is not UTF-8 is one bad line
+            yield line_no, value, why or ""
 
 
 def run_cli(args: argparse.Namespace) -> int:

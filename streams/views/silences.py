@@ -7,9 +7,11 @@ request needs the operator's bearer token (FINSENTRY_OPERATOR_TOKEN_FILE).
 
 from __future__ import annotations
 
+import functools
 import hmac
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import faust
@@ -62,6 +64,31 @@ def operator_refusal(view: faust.web.View, request: Any) -> Any | None:
     return None
 
 
+def operator_only(handler: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    """A view method that answers only a request with the operator's bearer token. The token is
+    checked on the worker the request reached, before a table route sends it on to the coordinator."""
+
+    @functools.wraps(handler)
+    async def checked(view: faust.web.View, request: Any, *args: Any, **kwargs: Any) -> Any:
+        refusal = operator_refusal(view, request)
+        return refusal if refusal is not None else await handler(view, request, *args, **kwargs)
+
+    return checked
+
+
+def held_silence(handler: Callable[[Any, Any, Silence], Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    """A `/api/v2/silence/{silence_id}` method: for the operator only, answered by the coordinator,
+    and handed the silence the path names (404 when none is held)."""
+
+    async def found(view: faust.web.View, request: Any, silence_id: str) -> Any:
+        silence = load().dispatcher.silences.items.get(silence_id)
+        if silence is None:
+            return view.json({"code": 404, "message": f"no silence {silence_id!r}"}, status=404)
+        return await handler(view, request, silence)
+
+    return operator_only(app.table_route(table=coordinator_state, exact_key=STATE_KEY)(found))
+
+
 @blueprint.route("/api/v2/silences", name="silences")
 class SilencesView(faust.web.View):
     """Alertmanager's API v2 for silences, so `amtool --alertmanager.url=<worker>` works.
@@ -69,12 +96,9 @@ class SilencesView(faust.web.View):
     A new silence travels on `alerts.notify` like anomalies, so any worker takes it; reads go to
     the coordinator, which holds them."""
 
-    async def get(self, request: Any) -> Any:
-        refusal = operator_refusal(self, request)
-        return refusal if refusal is not None else await self.listed(request)
-
+    @operator_only
     @app.table_route(table=coordinator_state, exact_key=STATE_KEY)
-    async def listed(self, request: Any) -> Any:
+    async def get(self, request: Any) -> Any:
         try:
             wanted = filter_matchers(request.query.getall("filter", []))
         except (SilenceError, ValueError) as exc:
@@ -84,10 +108,8 @@ class SilencesView(faust.web.View):
                     if all(m in s.matchers for m in wanted)]
         return self.json([s.to_v2(now) for s in silences])
 
+    @operator_only
     async def post(self, request: Any) -> Any:
-        refusal = operator_refusal(self, request)
-        if refusal is not None:
-            return refusal
         body = await read_capped(request, MAX_SILENCE_BODY)
         if body is None:
             return self.json({"code": 413, "message": f"body over {MAX_SILENCE_BODY} bytes"}, status=413)
@@ -104,28 +126,14 @@ class SilencesView(faust.web.View):
 
 @blueprint.route("/api/v2/silence/{silence_id}", name="silence")
 class SilenceView(faust.web.View):
-    async def get(self, request: Any, silence_id: str) -> Any:
-        refusal = operator_refusal(self, request)
-        return refusal if refusal is not None else await self.one(request, silence_id)
-
-    @app.table_route(table=coordinator_state, exact_key=STATE_KEY)
-    async def one(self, request: Any, silence_id: str) -> Any:
-        silence = load().dispatcher.silences.items.get(silence_id)
-        if silence is None:
-            return self.json({"code": 404, "message": f"no silence {silence_id!r}"}, status=404)
+    @held_silence
+    async def get(self, request: Any, silence: Silence) -> Any:
         return self.json(silence.to_v2(time.time()))
 
-    async def delete(self, request: Any, silence_id: str) -> Any:
-        refusal = operator_refusal(self, request)
-        return refusal if refusal is not None else await self.expired(request, silence_id)
-
-    @app.table_route(table=coordinator_state, exact_key=STATE_KEY)
-    async def expired(self, request: Any, silence_id: str) -> Any:
-        silence = load().dispatcher.silences.items.get(silence_id)
-        if silence is None:
-            return self.json({"code": 404, "message": f"no silence {silence_id!r}"}, status=404)
-        if silence_id.startswith(CONFIG_SILENCE_PREFIX):
+    @held_silence
+    async def delete(self, request: Any, silence: Silence) -> Any:
+        if silence.id.startswith(CONFIG_SILENCE_PREFIX):
             return self.json({"code": 400, "message": "this silence comes from the receivers file; remove it there"},
                              status=400)
-        await notify_topic.send(key=b"silence", value={"expire": silence_id, "at": time.time()})
+        await notify_topic.send(key=b"silence", value={"expire": silence.id, "at": time.time()})
         return self.json({})

@@ -24,6 +24,7 @@ from alerts.engine import scopes_for
 from alerts.records import AnomalyEvent
 from alerts.windows import WindowSet
 from models.runtime import default_model_dir
+from models.variants import INT8
 from streams.settings import Settings
 from streams.sources.generate import Surge, generate
 from streams.validation import parse_time
@@ -52,7 +53,7 @@ WAIT = 300  # seconds; a condition normally holds within a few
 
 pytestmark = [
     pytest.mark.e2e,
-    pytest.mark.skipif(not (default_model_dir() / "model.onnx").is_file(),
+    pytest.mark.skipif(not (default_model_dir() / INT8.file).is_file(),
                        reason="needs the shipped model (models/default/model.onnx): the tiny fallback model's "
                               "near-random labels cannot find a planted surge"),
 ]

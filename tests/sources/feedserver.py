@@ -12,6 +12,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
+
+import httpx
+
+from streams.sources.scrape import PollResult, SeenStore, poll_once
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -124,3 +129,12 @@ def serve() -> Iterator[FeedServer]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def poll(client: httpx.Client, url: str, store_path: Path, **kwargs: Any) -> tuple[PollResult, list[dict[str, Any]]]:
+    """One poll of `url` with a store opened for the occasion, as a restarted process would; returns
+    the result and the records it emitted."""
+    emitted: list[dict[str, Any]] = []
+    with SeenStore(store_path) as store:
+        result = poll_once(client, url, store, emitted.append, now=time.time(), **kwargs)
+    return result, emitted

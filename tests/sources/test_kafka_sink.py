@@ -6,8 +6,9 @@ import time
 import pytest
 
 from streams.cli import main
+from streams.settings import bootstrap_servers
 from streams.sources import kafka_sink
-from streams.sources.kafka_sink import KafkaSink, SinkError, bootstrap_servers, encode_value
+from streams.sources.kafka_sink import KafkaSink, SinkError, encode_value
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,15 +20,9 @@ from streams.cli import main
 from streams.sources import scrape
 from streams.sources.scrape import Policy, SeenStore, poll_once
 from streams.validation import MAX_BODY_CHARS, Rejection, Story, validate
-from tests.sources.feedserver import FeedServer, Route, serve
+from tests.sources.feedserver import FeedServer, Route
 
 NOW = time.time()
-
-
-@pytest.fixture
-def server() -> Iterator[FeedServer]:
-    with serve() as s:
-        yield s
 
 
 def rss(*items: str, title: str = "Wire") -> bytes:
@@ -117,12 +110,6 @@ def test_an_unreadable_feed_date_gives_the_receive_time_marked_as_such(server: F
     assert "published_at" not in sent[0]
     story = ingested(sent[0])
     assert story.published_at_source == "received"
-
-
-@pytest.fixture
-def client() -> Iterator[httpx.Client]:
-    with scrape.make_client(Policy()) as c:
-        yield c
 
 
 def test_skips_are_counted_by_reason_and_unusable_items_logged(server: FeedServer, client: httpx.Client,

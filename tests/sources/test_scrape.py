@@ -3,7 +3,6 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,32 +11,12 @@ import pytest
 
 from streams.sources import scrape
 from streams.sources.scrape import Policy, SeenStore, backoff, poll_once
-from tests.sources.feedserver import FeedServer, Route, fixture, serve
-
-
-@pytest.fixture
-def server() -> Iterator[FeedServer]:
-    with serve() as s:
-        yield s
-
-
-@pytest.fixture
-def client() -> Iterator[httpx.Client]:
-    with scrape.make_client(Policy()) as c:
-        yield c
-
-
-def poll(client: httpx.Client, server: FeedServer, path: str, store_path: Path, **kwargs: Any) -> tuple[Any, list]:
-    """One poll with a store opened for the occasion, as a restarted process would."""
-    emitted: list[dict[str, Any]] = []
-    with SeenStore(store_path) as store:
-        result = poll_once(client, server.url(path), store, emitted.append, now=time.time(), **kwargs)
-    return result, emitted
+from tests.sources.feedserver import FeedServer, Route, fixture, poll
 
 
 def test_rss_entries_become_news_raw_records(server: FeedServer, client: httpx.Client, tmp_path: Path) -> None:
     server.routes["/rss"] = Route(fixture("markets.rss"))
-    result, emitted = poll(client, server, "/rss", tmp_path / "seen.sqlite")
+    result, emitted = poll(client, server.url("/rss"), tmp_path / "seen.sqlite")
 
     assert (result.status, result.new, result.skipped, result.error) == (200, 3, 1, None)
     first, second, third = emitted
@@ -56,7 +35,7 @@ def test_rss_entries_become_news_raw_records(server: FeedServer, client: httpx.C
 
 def test_atom_entries_become_news_raw_records(server: FeedServer, client: httpx.Client, tmp_path: Path) -> None:
     server.routes["/atom"] = Route(fixture("markets.atom"), content_type="application/atom+xml")
-    result, emitted = poll(client, server, "/atom", tmp_path / "seen.sqlite")
+    result, emitted = poll(client, server.url("/atom"), tmp_path / "seen.sqlite")
 
     assert (result.new, result.skipped) == (2, 0)
     assert [r["headline"] for r in emitted] == [
@@ -71,19 +50,19 @@ def test_atom_entries_become_news_raw_records(server: FeedServer, client: httpx.
 def test_feed_without_title_is_named_by_its_host(server: FeedServer, client: httpx.Client, tmp_path: Path) -> None:
     body = fixture("markets.rss").replace(b"<title>Harbor Street Wire</title>", b"")
     server.routes["/untitled"] = Route(body)
-    _, emitted = poll(client, server, "/untitled", tmp_path / "seen.sqlite")
+    _, emitted = poll(client, server.url("/untitled"), tmp_path / "seen.sqlite")
     assert {r["source"] for r in emitted} == {"127.0.0.1"}
 
 
 def test_entries_are_emitted_once_across_restarts(server: FeedServer, client: httpx.Client, tmp_path: Path) -> None:
     store_path = tmp_path / "state" / "seen.sqlite"
     server.routes["/rss"] = Route(fixture("markets.rss"))  # no validators: the full feed every time
-    first, _ = poll(client, server, "/rss", store_path)
-    again, emitted_again = poll(client, server, "/rss", store_path)
+    first, _ = poll(client, server.url("/rss"), store_path)
+    again, emitted_again = poll(client, server.url("/rss"), store_path)
 
     extra = b"<item><title>Acme names new CEO</title><guid>wire-2001</guid></item></channel>"
     server.routes["/rss"] = Route(fixture("markets.rss").replace(b"</channel>", extra))
-    later, emitted_later = poll(client, server, "/rss", store_path)
+    later, emitted_later = poll(client, server.url("/rss"), store_path)
 
     assert (first.new, again.new, again.skipped, later.new) == (3, 0, 4, 1)
     assert emitted_again == []
@@ -95,8 +74,8 @@ def test_unchanged_feed_costs_a_304_and_emits_nothing(server: FeedServer, client
     store_path = tmp_path / "seen.sqlite"
     stamp = "Mon, 04 Mar 2024 15:00:00 GMT"
     server.routes["/rss"] = Route(fixture("markets.rss"), etag='"v1"', last_modified=stamp)
-    first, _ = poll(client, server, "/rss", store_path)
-    second, emitted = poll(client, server, "/rss", store_path)  # a new store: validators survive restarts
+    first, _ = poll(client, server.url("/rss"), store_path)
+    second, emitted = poll(client, server.url("/rss"), store_path)  # a new store: validators survive restarts
 
     conditional = server.headers_for("/rss")[1]
     assert conditional["if-none-match"] == '"v1"'
@@ -112,13 +91,13 @@ def test_server_errors_back_off_and_recovery_resets(server: FeedServer, client: 
     server.routes["/flaky"] = Route(b"oops", status=500)
     delays = []
     for _ in range(4):
-        result, emitted = poll(client, server, "/flaky", store_path, policy=policy, jitter=lambda: 0.5)
+        result, emitted = poll(client, server.url("/flaky"), store_path, policy=policy, jitter=lambda: 0.5)
         assert result.status == 500 and "500" in (result.error or "") and emitted == []
         delays.append(result.next_poll_in)
     assert delays == [7.5, 15.0, 30.0, 60.0]  # doubling from the interval, half of each step jittered
 
     server.routes["/flaky"] = Route(fixture("markets.rss"))
-    recovered, emitted = poll(client, server, "/flaky", store_path, policy=policy)
+    recovered, emitted = poll(client, server.url("/flaky"), store_path, policy=policy)
     assert (recovered.error, recovered.new, recovered.next_poll_in) == (None, 3, 10.0)
     with SeenStore(store_path) as store:
         assert store.state(server.url("/flaky")).failures == 0
@@ -160,7 +139,7 @@ def test_oversized_body_is_refused(
     body = fixture("markets.rss").replace(b"</channel>", items + b"</channel>")
     assert len(body) > limit
     server.routes["/huge"] = Route(body, declare_length=declare_length)
-    result, emitted = poll(client, server, "/huge", tmp_path / "seen.sqlite")
+    result, emitted = poll(client, server.url("/huge"), tmp_path / "seen.sqlite")
     assert "byte limit" in (result.error or "")
     assert emitted == []
 
@@ -169,7 +148,7 @@ def test_slow_body_is_cut_off(server: FeedServer, client: httpx.Client, tmp_path
     body, drip = fixture("markets.rss"), 0.05  # a slow server: the whole body takes over a minute
     server.routes["/slow"] = Route(body, drip_seconds=drip, declare_length=False)
     began = time.monotonic()
-    result, emitted = poll(client, server, "/slow", tmp_path / "seen.sqlite", policy=Policy(max_seconds=0.5))
+    result, emitted = poll(client, server.url("/slow"), tmp_path / "seen.sqlite", policy=Policy(max_seconds=0.5))
     assert "longer than 0.5s" in (result.error or "")
     # Cut off, not read to the end: well before the body could have arrived, however busy the machine.
     assert emitted == [] and time.monotonic() - began < len(body) * drip / 2
@@ -187,7 +166,7 @@ def test_failed_emit_leaves_entries_for_the_next_poll(server: FeedServer, client
 
     with SeenStore(store_path) as store, pytest.raises(RuntimeError):
         poll_once(client, server.url("/rss"), store, flaky_emit, now=0.0)
-    result, emitted = poll(client, server, "/rss", store_path)
+    result, emitted = poll(client, server.url("/rss"), store_path)
     assert "if-none-match" not in server.headers_for("/rss")[1]  # validators were not saved
     assert result.new == 2 and sent[0] not in [r["headline"] for r in emitted]
 

@@ -11,7 +11,6 @@ import logging
 import os
 import stat
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,33 +18,14 @@ import httpx
 import pytest
 
 from streams.sources import scrape
-from streams.sources.scrape import Policy, PollResult, SeenStore, poll_once
-from tests.sources.feedserver import FeedServer, Route, serve
-
-
-@pytest.fixture
-def server() -> Iterator[FeedServer]:
-    with serve() as s:
-        yield s
-
-
-@pytest.fixture
-def client() -> Iterator[httpx.Client]:
-    with scrape.make_client(Policy()) as c:
-        yield c
+from streams.sources.scrape import Policy, PollResult, SeenStore
+from tests.sources.feedserver import FeedServer, Route, poll, serve
 
 
 def rss(*titles: str, channel: str = "Wire") -> bytes:
     items = "".join(f"<item><title>{t}</title><guid>g-{n}</guid></item>" for n, t in enumerate(titles))
     return (f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>{channel}</title>'
             f"{items}</channel></rss>").encode()
-
-
-def poll(client: httpx.Client, url: str, store_path: Path, **kwargs: Any) -> tuple[PollResult, list[dict[str, Any]]]:
-    emitted: list[dict[str, Any]] = []
-    with SeenStore(store_path) as store:
-        result = poll_once(client, url, store, emitted.append, now=time.time(), **kwargs)
-    return result, emitted
 
 
 def test_a_body_that_names_a_local_file_is_parsed_as_text_not_opened(

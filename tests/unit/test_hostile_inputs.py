@@ -19,9 +19,9 @@ from models.data import DataError, load_file
 from scheduler.roster import RosterError, load_roster, parse_roster
 from streams.cli import main
 from streams.commands.model import read_texts
-from streams.deadletter import dead_letter
+from streams.deadletter import REASONS, dead_letter
 from streams.sources.scrape import SeenStore, poll_once
-from streams.validation import MAX_RECORD_BYTES, REASONS, Rejection, Story, validate
+from streams.validation import MAX_RECORD_BYTES, Rejection, Story, validate
 from streams.views.cases import action_from_body
 from streams.views.http import BadRequest
 from streams.views.silences import silence_from_body

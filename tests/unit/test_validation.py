@@ -3,7 +3,8 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.validation import MAX_RECORD_BYTES, REASONS, Rejection, Story, stable_id, validate
+from streams.deadletter import REASONS
+from streams.validation import MAX_RECORD_BYTES, Rejection, Story, stable_id, validate
 
 NOW = 1_800_000_000.0
 
