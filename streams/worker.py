@@ -5,7 +5,8 @@ streams.worker worker` both load the app from here. Importing it registers every
 view on the app (streams/app.py declares the app and its topics and imports none of them):
 
 - AGENTS: the modules whose agents and timers run on every worker;
-- VIEWS: the HTTP views, each module's `faust.web.Blueprint`, registered on the app below.
+- VIEWS: the HTTP views, each module's `faust.web.Blueprint`, registered on the app below (the
+  analyst console's pages, streams/console/views.py, among them).
 
 `finsentry worker` then calls `configure` (the roster, receivers and secret files, read now and
 not at import: a bad file stops start-up with one line), waits for the broker, and calls `prepare`
@@ -32,8 +33,7 @@ from streams.views import anomaly_page, cases, ops, silences
 log = logging.getLogger(__name__)
 
 AGENTS = (ingest, classify, monitor, notify, schedule, case_webhooks, health, console_feed)
-VIEWS = (ops, cases, silences, anomaly_page)
-CONSOLE = console_views  # registers its pages with @app.page on import (docs/CONSOLE.md)
+VIEWS = (ops, cases, silences, anomaly_page, console_views)
 
 for _view in VIEWS:
     _view.blueprint.register(app)
@@ -45,7 +45,7 @@ def _configure_faust_worker(sender: App, **kwargs: object) -> None:
     configure()
 
 
-__all__ = ["AGENTS", "CONSOLE", "VIEWS", "app", "configure", "prepare", "settings"]
+__all__ = ["AGENTS", "VIEWS", "app", "configure", "prepare", "settings"]
 
 
 def configure() -> None:

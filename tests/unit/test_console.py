@@ -1,4 +1,5 @@
-"""The console's pure parts: sessions and CSRF, escaping in every template, the SVG charts, the chart feed."""
+"""The console's pure parts: sessions and CSRF, escaping in every template, the SVG charts, the chart feed,
+where sign-in may return to, and the machine-closed case's explanation."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from scheduler import SchedulerPolicy
 from streams.console import charts, feed
 from streams.console.sessions import SECURITY_HEADERS, Sessions, cookie_attributes, csrf_ok
 
@@ -72,8 +74,11 @@ def test_every_template_escapes_attacker_text(status: str) -> None:
               "history": [{"event": HOSTILE, "severity": "warning", "score": 1, "observed": 2, "expected": 1.0,
                            "window_end": HOSTILE}],
               "headlines": [{"id": "s1", "headline": HOSTILE, "sentiment": HOSTILE, "confidence": 0.5}]}
+    rows = views.headlines(c, record)
+    policy = SchedulerPolicy(routine_kinds=frozenset({HOSTILE}))
     pages = [
-        views.render("case.html", session=session, case=c, record=record, headlines=views.headlines(c, record),
+        views.render("case.html", session=session, case=c, record=record, headlines=rows,
+                     confidence=views.confidence(rows), policy=policy,
                      chart=charts.scope_chart([(0, 1, 0.5)], (0, 60), HOSTILE), topics=[HOSTILE], others=[HOSTILE],
                      labels_allowed=True),
         views.render("queue.html", session=session, cases=[c], others=[HOSTILE], updated="now"),
@@ -82,7 +87,7 @@ def test_every_template_escapes_attacker_text(status: str) -> None:
                      anomalies=[record], team=[{"id": HOSTILE, "name": HOSTILE, "open": 1, "capacity": 2}],
                      waiting=0, over_sla=0),
         views.render("problem.html", session=session, title=HOSTILE, message=HOSTILE, status=403, back="/console/"),
-        views.render("signin.html", session=None, pre="p", error=HOSTILE),
+        views.render("signin.html", session=None, pre="p", error=HOSTILE, back=f"/console/{HOSTILE}"),
     ]
     for html in pages:
         assert "<script>alert" not in html and "<img" not in html and "<b>alice" not in html
@@ -139,3 +144,37 @@ def test_an_outcome_is_capped_like_the_apis() -> None:
     assert views.form_problem("resolve", {"outcome": "x" * views.MAX_OUTCOME}) is None
     assert "at most 2000" in views.form_problem("resolve", {"outcome": "x" * (views.MAX_OUTCOME + 1)})
     assert views.form_problem("ack", {}) is None
+
+
+def test_a_machine_closed_case_says_why_and_offers_a_reopen() -> None:
+    import streams.app  # noqa: F401 - the views register on the app
+    from streams.console import views
+    from streams.console.sessions import Session
+
+    c = views.row(case(status="auto_resolved", reason="severity info is below the auto-resolve threshold warning"),
+                  datetime.now(UTC))
+    rows = [{"id": "s1", "headline": "a", "confidence": 0.9}, {"id": "s2", "headline": "b", "confidence": 0.5},
+            {"id": "s3", "headline": "c", "confidence": None}]
+    assert views.confidence(rows) == {"mean": 0.7, "low": 0.5, "n": 2} and views.confidence(rows[2:]) is None
+    html = views.render("case.html", session=Session("sid", "bob", "tok", 0), case=c, record=None, headlines=rows,
+                        confidence=views.confidence(rows), policy=SchedulerPolicy(), chart="", topics=[], others=[],
+                        labels_allowed=True)
+    assert "below the auto-resolve threshold warning" in html and "below severity <strong>warning</strong>" in html
+    assert "mean <strong>0.70</strong>" in html and "lowest 0.50" in html
+    assert 'action="/console/cases/case-x/reopen"' in html and 'name="csrf" value="tok"' in html
+
+
+@pytest.mark.parametrize(("asked", "back"), [
+    ("/console/cases/case-1", "/console/cases/case-1"),
+    ("/anomalies/a1?x=1", "/anomalies/a1?x=1"),
+    (None, "/console/"), ("", "/console/"),
+    ("//evil.example/console/", "/console/"), ("https://evil.example/console/", "/console/"),
+    ("/console/..//evil", "/console/"), ("/metrics", "/console/"), ("/console/\\evil", "/console/"),
+    ("/console/\nSet-Cookie: x", "/console/"),
+])
+def test_sign_in_returns_only_to_the_consoles_own_pages(asked: str | None, back: str) -> None:
+    import streams.app  # noqa: F401 - the views register on the app
+    from streams.console import views
+
+    assert views.safe_return(asked) == back
+

@@ -13,8 +13,8 @@ import pytest
 from models.data import load_file
 from scheduler import Scheduler, SchedulerPolicy, parse_roster
 from scheduler.feedback import feedback_records, label_problem
+from scheduler.workload import workload
 from streams.agents.case_webhooks import case_payload
-from streams.agents.schedule import workload
 from streams.commands.feedback import training_rows
 from streams.views.cases import MAX_OUTCOME, FailureLimiter, action_from_body, bearer_analyst
 from streams.views.http import BadRequest
