@@ -178,3 +178,9 @@ def test_sign_in_returns_only_to_the_consoles_own_pages(asked: str | None, back:
 
     assert views.safe_return(asked) == back
 
+def test_alert_links_go_to_the_consoles_case_page() -> None:
+    import streams.app  # noqa: F401 - the views register on the app
+    from streams.views import anomaly_page
+
+    assert anomaly_page.console_page("3f1c0b6a") == "/console/cases/case-3f1c0b6a"
+    assert anomaly_page.console_page("a/../b?c") == "/console/cases/case-a%2F..%2Fb%3Fc"
