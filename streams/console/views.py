@@ -30,7 +30,7 @@ from streams import case_state
 from streams.app import settings
 from streams.case_actions import submit
 from streams.console import charts
-from streams.console.charts import SERIES
+from streams.console.charts import SERIES, Series
 from streams.console.sessions import COOKIE, PRE_COOKIE, SECURITY_HEADERS, Session, Sessions, cookie_attributes, csrf_ok
 from streams.loaded_model import model_topics
 from streams.notify_state import anomaly_pages
@@ -368,6 +368,24 @@ def open_anomalies() -> list[dict[str, Any]]:
     return sorted(pages, key=lambda p: str(p.get("window_end")), reverse=True)[:50]
 
 
+BUSIEST = 12  # tickers on the overview when no watch-list is set
+
+
+def trend(scope: str, end: float, series: Series = SERIES) -> dict[str, Any]:
+    """A scope's mean sentiment per hour over the 24 hours to `end`, as a small chart."""
+    bins = series.binned(scope, end - 24 * 3600, end, 3600)
+    return {"scope": scope, "stories": sum(c for _, c, _ in bins),
+            "spark": charts.sparkline([s for _, _, s in bins], f"{scope}: mean sentiment per hour, 24 h")}
+
+
+def ticker_trends(watchlist: frozenset[str], end: float, series: Series = SERIES) -> list[dict[str, Any]]:
+    """The watched tickers (FINSENTRY_WATCHLIST), or without a watch-list the busiest ones seen."""
+    if watchlist:
+        return [trend(f"ticker:{t}", end, series) for t in sorted(watchlist)]
+    seen = [trend(scope, end, series) for scope in series.of_kind("ticker")]
+    return sorted((t for t in seen if t["stories"]), key=lambda t: (-t["stories"], t["scope"]))[:BUSIEST]
+
+
 @blueprint.route("/console/overview", name="overview")
 class OverviewView(faust.web.View):
     async def get(self, request: Any) -> Any:
@@ -376,18 +394,16 @@ class OverviewView(faust.web.View):
             return refusal
         now = datetime.now(UTC)
         end = (now.timestamp() // 3600 + 1) * 3600
-        trends = []
-        for scope in SERIES.topics()[:30]:
-            bins = SERIES.binned(scope, end - 24 * 3600, end, 3600)
-            trends.append({"scope": scope, "stories": sum(c for _, c, _ in bins),
-                           "spark": charts.sparkline([s for _, _, s in bins], f"{scope}: mean sentiment per hour, 24 h")})
         sched = case_state.load()
         roster = case_state.roster()
         load_now = workload(sched.to_dict(), roster, case_state.POLICY, now)
         team = [{"id": a.id, "name": a.name, "open": load_now.open_by_analyst.get(a.id, 0), "capacity": a.capacity}
                 for a in sorted(roster.analysts.values(), key=lambda a: a.id)]
-        return page(render("overview.html", session=session, trends=trends, anomalies=open_anomalies(), team=team,
-                           waiting=len(sched.waiting()), over_sla=load_now.over_sla))
+        topics = [trend(scope, end) for scope in SERIES.of_kind("topic")[:30]]
+        return page(render("overview.html", session=session, trends=topics,
+                           tickers=ticker_trends(settings.watchlist, end), watchlist=bool(settings.watchlist),
+                           busiest=BUSIEST, anomalies=open_anomalies(), team=team, waiting=load_now.waiting,
+                           over_sla=load_now.over_sla))
 
 
 # ---- static files --------------------------------------------------------------------------------

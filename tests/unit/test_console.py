@@ -84,7 +84,9 @@ def test_every_template_escapes_attacker_text(status: str) -> None:
         views.render("queue.html", session=session, cases=[c], others=[HOSTILE], updated="now"),
         views.render("overview.html", session=session, trends=[{"scope": HOSTILE, "stories": 1,
                                                                 "spark": charts.sparkline([0.1], HOSTILE)}],
-                     anomalies=[record], team=[{"id": HOSTILE, "name": HOSTILE, "open": 1, "capacity": 2}],
+                     tickers=[{"scope": f"ticker:{HOSTILE}", "stories": 2, "spark": charts.sparkline([0.2], HOSTILE)}],
+                     watchlist=False, busiest=12, anomalies=[record],
+                     team=[{"id": HOSTILE, "name": HOSTILE, "open": 1, "capacity": 2}],
                      waiting=0, over_sla=0),
         views.render("problem.html", session=session, title=HOSTILE, message=HOSTILE, status=403, back="/console/"),
         views.render("signin.html", session=None, pre="p", error=HOSTILE, back=f"/console/{HOSTILE}"),
@@ -118,9 +120,27 @@ def test_feed_counts_stories_per_scope_and_bins_them() -> None:
     start = at.timestamp()
     assert series.binned("topic:Earnings", start, start + 600, 300) == [(start, 2, -1.0), (start + 300, 1, 1.0)]
     assert series.binned("ticker:ACME", start, start + 600, 600) == [(start, 3, -1 / 3)]
-    assert series.topics() == ["topic:Earnings"]
+    assert series.of_kind("topic") == ["topic:Earnings"] and series.of_kind("ticker") == ["ticker:ACME"]
     series.prune(start + charts.KEEP_SECONDS + 3600)
     assert series.binned("topic:Earnings", start, start + 600, 600) == [(start, 0, None)]
+
+
+def test_the_overview_charts_the_watched_tickers_or_else_the_busiest() -> None:
+    import streams.app  # noqa: F401 - the views register on the app
+    from streams.console import views
+
+    series = charts.Series()
+    end = datetime(2024, 3, 4, 12, 0, tzinfo=UTC).timestamp()
+    for n, ticker in enumerate(["acme ", "BWTR", "BWTR", "ZED"] * 3):  # the feed's scopes are the monitor's
+        feed.record(json.dumps({"published_at": datetime.fromtimestamp(end - 600 * (n + 1), UTC).isoformat(),
+                                "topic": "Earnings", "tickers": [ticker], "sentiment": "negative"}).encode(), series)
+    watched = views.ticker_trends(frozenset({"ACME", "QUIET"}), end, series)
+    assert [(t["scope"], t["stories"]) for t in watched] == [("ticker:ACME", 3), ("ticker:QUIET", 0)]
+    assert "<polyline" in str(watched[0]["spark"]) or "<circle" in str(watched[0]["spark"])
+    busiest = views.ticker_trends(frozenset(), end, series)
+    assert [(t["scope"], t["stories"]) for t in busiest] == [("ticker:BWTR", 6), ("ticker:ACME", 3), ("ticker:ZED", 3)]
+    old = views.ticker_trends(frozenset(), end + 2 * 86_400, series)
+    assert old == [], "a ticker without a story in the last 24 h is not among the busiest"
 
 
 def test_the_demo_roster_signs_in_its_analyst_for_every_topic(tmp_path) -> None:
@@ -177,6 +197,7 @@ def test_sign_in_returns_only_to_the_consoles_own_pages(asked: str | None, back:
     from streams.console import views
 
     assert views.safe_return(asked) == back
+
 
 def test_alert_links_go_to_the_consoles_case_page() -> None:
     import streams.app  # noqa: F401 - the views register on the app
