@@ -126,7 +126,6 @@ def test_feed_counts_stories_per_scope_and_bins_them() -> None:
 
 
 def test_the_overview_charts_the_watched_tickers_or_else_the_busiest() -> None:
-    import streams.app  # noqa: F401 - the views register on the app
     from streams.console import views
 
     series = charts.Series()
@@ -157,7 +156,6 @@ def test_the_demo_roster_signs_in_its_analyst_for_every_topic(tmp_path) -> None:
 
 
 def test_an_outcome_is_capped_like_the_apis() -> None:
-    import streams.app  # noqa: F401 - the views register on the app
     from streams.console import views
 
     assert views.form_problem("resolve", {"outcome": "x" * views.MAX_OUTCOME}) is None
@@ -166,7 +164,6 @@ def test_an_outcome_is_capped_like_the_apis() -> None:
 
 
 def test_a_machine_closed_case_says_why_and_offers_a_reopen() -> None:
-    import streams.app  # noqa: F401 - the views register on the app
     from streams.console import views
     from streams.console.sessions import Session
 
@@ -192,14 +189,12 @@ def test_a_machine_closed_case_says_why_and_offers_a_reopen() -> None:
     ("/console/\nSet-Cookie: x", "/console/"),
 ])
 def test_sign_in_returns_only_to_the_consoles_own_pages(asked: str | None, back: str) -> None:
-    import streams.app  # noqa: F401 - the views register on the app
     from streams.console import views
 
     assert views.safe_return(asked) == back
 
 
 def test_alert_links_go_to_the_consoles_case_page() -> None:
-    import streams.app  # noqa: F401 - the views register on the app
     from streams.views import anomaly_page
 
     assert anomaly_page.console_page("3f1c0b6a") == "/console/cases/case-3f1c0b6a"
