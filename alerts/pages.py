@@ -1,5 +1,6 @@
-"""The anomaly page behind every alert's generatorURL: one record per anomaly, built from its
-lifecycle events, and its HTML rendering (Jinja2, everything escaped).
+"""The anomaly record behind every alert's generatorURL: one per anomaly, built from its lifecycle
+events. `GET /anomalies/{id}` answers it as JSON; a browser is sent to the console's case page, which
+shows it (streams/views/anomaly_page.py, streams/console/templates/case.html).
 
 `record(previous, event, received_at)` folds one `AnomalyEvent` into the page record; it is pure,
 so the coordinator can keep the records in a table and tests can build them by hand.
@@ -8,8 +9,6 @@ so the coordinator can keep the records in a table and tests can build them by h
 from __future__ import annotations
 
 from typing import Any
-
-from jinja2 import Environment, select_autoescape
 
 from alerts.records import AnomalyEvent
 
@@ -48,50 +47,3 @@ def expired(items: list[tuple[str, dict[str, Any] | None]], cutoff: float) -> li
     """Keys of the pages of anomalies that resolved and heard nothing since `cutoff` (epoch seconds)."""
     return [key for key, page in items
             if page and page.get("status") == "resolved" and max(h["received_at"] for h in page["history"]) < cutoff]
-
-
-_TEMPLATE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{{ p.kind | replace('_', ' ') }} in {{ p.scope }} ({{ p.severity }}, {{ p.status }})</title>
-<style>
-body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 60rem; padding: 0 1rem; color: #222; }
-table { border-collapse: collapse; width: 100%; margin-bottom: 1.5rem; }
-th, td { border-bottom: 1px solid #ddd; padding: .35rem .5rem; text-align: left; vertical-align: top; }
-th { background: #f5f5f5; } .critical { color: #b00020; } .warning { color: #a05a00; } .num { text-align: right; }
-</style></head>
-<body>
-<h1>{{ p.kind | replace('_', ' ') }} in {{ p.scope }}</h1>
-<p><strong class="{{ p.severity }}">{{ p.severity }}</strong> &middot; {{ p.status }} &middot;
-anomaly <code>{{ p.anomaly_id }}</code></p>
-<table>
-<tr><th>Scope</th><td>{{ p.scope }}</td></tr>
-<tr><th>Window</th><td>{{ p.window_start }} &ndash; {{ p.window_end }}</td></tr>
-<tr><th>Observed</th><td>{{ p.observed }}</td></tr>
-<tr><th>Expected</th><td>{{ '%.2f' | format(p.expected) }}</td></tr>
-<tr><th>Score</th><td>{{ p.score }}</td></tr>
-<tr><th>Case</th><td>{% if case %}<code>{{ case.case_id }}</code> &middot; {{ case.status }}
-{%- if case.analyst %} &middot; {{ case.analyst }}{% endif %}{% elif case_id %}<code>{{ case_id }}</code>
-(state held by the scheduler's worker){% else %}none{% endif %}</td></tr>
-</table>
-<h2>Severity history</h2>
-<table><tr><th>Event</th><th>Severity</th><th class="num">Score</th><th class="num">Observed</th>
-<th class="num">Expected</th><th>Window end</th></tr>
-{% for h in p.history %}<tr><td>{{ h.event }}</td><td class="{{ h.severity }}">{{ h.severity }}</td>
-<td class="num">{{ h.score }}</td><td class="num">{{ h.observed }}</td><td class="num">{{ '%.2f' | format(h.expected) }}</td>
-<td>{{ h.window_end }}</td></tr>
-{% endfor %}</table>
-<h2>Headlines</h2>
-<table><tr><th>Headline</th><th>Label</th><th class="num">Confidence</th><th>Story id</th></tr>
-{% for h in p.headlines %}<tr><td>{{ h.headline }}</td><td>{{ h.sentiment or '' }}</td>
-<td class="num">{% if h.confidence is not none %}{{ '%.2f' | format(h.confidence) }}{% endif %}</td>
-<td><code>{{ h.id }}</code></td></tr>
-{% else %}<tr><td colspan="4">no sample stories recorded</td></tr>{% endfor %}</table>
-</body></html>
-"""
-
-_ENV = Environment(autoescape=select_autoescape(default=True, default_for_string=True))
-_PAGE = _ENV.from_string(_TEMPLATE)
-
-
-def render_html(page: dict[str, Any], case: dict[str, Any] | None = None, case_id: str | None = None) -> str:
-    return _PAGE.render(p=page, case=case, case_id=case_id)

@@ -21,8 +21,13 @@ from .policies import assigner
 from .roster import Analyst, Roster
 
 STATE_VERSION = 1
-ACTIONS = ("ack", "resolve", "reassign", "label")
+ACTIONS = ("ack", "resolve", "reassign", "label", "reopen")  # every analyst action, here only
 NO_ONE_FREE = "no qualified analyst is on shift with free capacity"
+
+
+def reopened(why: str) -> str:
+    """The reason a machine-closed case carries once it is back in the queue, whoever reopened it."""
+    return f"reopened: {why}"
 
 
 class ActionError(Exception):
@@ -121,6 +126,8 @@ class Scheduler:
         entered: list[Case] = []
         if kind == "label":
             self._label(case, analyst, action.get("labels"), now, out)
+        elif kind == "reopen":
+            self._overrule(case, analyst, now, out, entered)
         else:
             self._check_holder(case, analyst, kind)
             if kind == "ack":
@@ -240,11 +247,26 @@ class Scheduler:
         reason = f"severity {old} -> {case.severity}" if old != case.severity else "new evidence"
         out.append(CaseEvent.of("updated", case, now, analyst=case.analyst, reason=reason))
         if case.status is Status.AUTO_RESOLVED and self._policy.machine_reason(case.severity, case.kind) is None:
-            case.closed_at = None
-            case.ack_due = now + self._policy.ack_sla[case.severity]
-            case.resolve_due = now + self._policy.resolve_sla[case.severity]
-            self._open[case.case_id] = case
-            self._to_waiting(case, f"reopened: severity {case.severity} needs an analyst", entered)
+            self._reopen(case, reopened(f"severity {case.severity} needs an analyst"), now, entered)
+
+    def _overrule(self, case: Case, analyst: str, now: datetime, out: list[CaseEvent], entered: list[Case]) -> None:
+        """Any analyst on the roster may disagree with the machine: its closed case goes back to the
+        queue and is assigned by the usual rules (capacity, skills, shifts), not necessarily to them."""
+        if case.status is not Status.AUTO_RESOLVED:
+            raise ActionError(409, f"cannot reopen {case.case_id}: it is {case.status.value}, not closed by the machine")
+        if analyst not in self._roster.analysts:
+            raise ActionError(403, f"{analyst} is not on the roster")
+        why = reopened(f"by {analyst}, overruling the machine ({case.reason or 'no reason recorded'})")
+        out.append(CaseEvent.of("reopened", case, now, analyst=analyst, reason=why))
+        self._reopen(case, why, now, entered)
+
+    def _reopen(self, case: Case, reason: str, now: datetime, entered: list[Case]) -> None:
+        """A machine-closed case back to waiting with fresh SLAs, as if it had just arrived."""
+        case.closed_at = None
+        case.ack_due = now + self._policy.ack_sla[case.severity]
+        case.resolve_due = now + self._policy.resolve_sla[case.severity]
+        self._open[case.case_id] = case
+        self._to_waiting(case, reason, entered)
 
     def _check_holder(self, case: Case, analyst: str, kind: str) -> None:
         if case.status in CLOSED:

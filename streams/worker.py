@@ -5,7 +5,8 @@ streams.worker worker` both load the app from here. Importing it registers every
 view on the app (streams/app.py declares the app and its topics and imports none of them):
 
 - AGENTS: the modules whose agents and timers run on every worker;
-- VIEWS: the HTTP views, each module's `faust.web.Blueprint`, registered on the app below.
+- VIEWS: the HTTP views, each module's `faust.web.Blueprint`, registered on the app below (the
+  analyst console's pages, streams/console/views.py, among them).
 
 Before Faust starts a worker, `start_up` runs once: `configure` (the roster, receivers and secret
 files, read now and not at import: a bad file stops start-up with one line), a wait for the broker,
@@ -37,10 +38,9 @@ from streams.views import anomaly_page, cases, ops, silences
 log = logging.getLogger(__name__)
 
 AGENTS = (ingest, classify, monitor, notify, schedule, case_webhooks, health, console_feed)
-VIEWS = (ops, cases, silences, anomaly_page)
+VIEWS = (ops, cases, silences, anomaly_page, console_views)
 # The stages that count records in and out (the `stage` label), each named by its agent.
 STAGES = (ingest.STAGE, classify.STAGE, monitor.STAGE, notify.STAGE, schedule.STAGE)
-CONSOLE = console_views  # registers its pages with @app.page on import (docs/CONSOLE.md)
 
 for _view in VIEWS:
     _view.blueprint.register(app)
@@ -58,7 +58,7 @@ def _start_up_faust_worker(sender: App, **kwargs: object) -> None:
             raise config_exit(str(exc)) from None
 
 
-__all__ = ["AGENTS", "CONSOLE", "VIEWS", "app", "configure", "prepare", "settings", "start_up", "wants_help"]
+__all__ = ["AGENTS", "STAGES", "VIEWS", "app", "configure", "prepare", "settings", "start_up", "wants_help"]
 
 _started = False
 

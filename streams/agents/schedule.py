@@ -17,13 +17,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from scheduler import ActionError, AnomalyError, Roster, Scheduler, SchedulerPolicy
+from scheduler import ActionError, AnomalyError, Scheduler
 from scheduler.cases import Evidence
 from scheduler.feedback import feedback_records
+from scheduler.workload import workload
 from streams import metrics
 from streams.app import (
     anomalies_topic,
@@ -41,32 +41,6 @@ log = logging.getLogger(__name__)
 STAGE = "scheduler"
 # The scheduler's own dead-letter reasons, beside validation's (streams/validation.py REASONS).
 INVALID_ANOMALY, REJECTED_ACTION = "invalid_anomaly", "rejected_action"
-
-
-@dataclass(frozen=True)
-class Workload:
-    open_by_analyst: dict[str, int]
-    utilisation: dict[str, float]
-    waiting: int
-    over_sla: int
-
-
-def workload(state: dict[str, Any], current: Roster, policy: SchedulerPolicy, now: datetime) -> Workload:
-    """Gauge values from the stored state. Over SLA counts from creation, as the SLA is defined:
-    escalation moves a case's `ack_due` on, but the breach it escalated for still stands."""
-    cases = state.get("cases", {}).values()
-    held: dict[str, int] = dict.fromkeys(current.analysts, 0)
-    waiting = over = 0
-    for case in cases:
-        status = case["status"]
-        if status in ("assigned", "acknowledged"):
-            held[case["analyst"]] = held.get(case["analyst"], 0) + 1
-        waiting += status == "waiting"
-        if status in ("waiting", "assigned"):
-            due = datetime.fromisoformat(case["created_at"]) + policy.ack_sla[case["severity"]]
-            over += due < now
-    utilisation = {a.id: held[a.id] / a.capacity for a in current.analysts.values()}
-    return Workload(held, utilisation, waiting, over)
 
 
 # ---- the single writer ---------------------------------------------------------------------------

@@ -55,8 +55,9 @@ class Series:
                 sums[i] += bucket.sentiment
         return [(start + i * step, counts[i], sums[i] / counts[i] if counts[i] else None) for i in range(n)]
 
-    def topics(self) -> list[str]:
-        return sorted(s for s in self.scopes if s.startswith("topic:"))
+    def of_kind(self, kind: str) -> list[str]:
+        """The scopes seen of one kind ('topic' or 'ticker'), sorted."""
+        return sorted(s for s in self.scopes if s.startswith(f"{kind}:"))
 
 
 SERIES = Series()  # this worker's, fed by streams/console/feed.py

@@ -1,6 +1,6 @@
-"""`finsentry demo`'s console: a demo roster with one analyst per topic, her sign-in, and
-`--keep-running`, which keeps the broker and worker up until Ctrl-C so a new user can click through
-the planted surge's case in the console."""
+"""`finsentry demo`'s console: a demo roster with one analyst for every topic, her sign-in, and
+`--keep-running`, which keeps the broker and worker up until Ctrl-C (reporting new anomalies and
+cases meanwhile) so a new user can click through the planted surge's case in the console."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import hashlib
 import secrets
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -22,14 +23,12 @@ def topics() -> list[str]:
     return sorted(json.loads((directory / "labels.json").read_text(encoding="utf-8"))["topic"])
 
 
-# The monitor arms after 30 one-minute windows by default; the demo's stream is shorter, so a demo
-# that stays up for the console arms it after 10 (as tests/integration/test_monitor_surge.py does).
-KEEP_RUNNING_ENV = {"FINSENTRY_MONITOR_WARMUP_WINDOWS": "10", "FINSENTRY_MONITOR_ALLOWED_LATENESS": "120"}
-SURGE_HINT = ("finsentry demo --keep-running --count 2400 "
-              "--surge topic=Earnings,start=14m,duration=90s,rate=3/s,sentiment=negative")
+# The monitor arms after 30 one-minute windows by default; the demo's stream is shorter, so the demo
+# arms it after 10 (as tests/integration/test_monitor_surge.py does), and its planted surge comes after.
+MONITOR_ENV = {"FINSENTRY_MONITOR_WARMUP_WINDOWS": "10", "FINSENTRY_MONITOR_ALLOWED_LATENESS": "120"}
 
 
-def roster(tmpdir: Path, keep_running: bool = False) -> tuple[dict[str, str], str]:
+def roster(tmpdir: Path) -> tuple[dict[str, str], str]:
     """(worker environment for a demo roster, the demo analyst's token). The analyst covers every
     topic around the clock; the token is fresh for each run and only its SHA-256 is in the file."""
     token = "demo-" + secrets.token_urlsafe(12)
@@ -45,21 +44,23 @@ def roster(tmpdir: Path, keep_running: bool = False) -> tuple[dict[str, str], st
     notify: http://127.0.0.1:9/demo
     token_sha256: {digest}
 """, encoding="utf-8")
-    env = {"FINSENTRY_ROSTER": str(path), "FINSENTRY_SCHEDULER_TICK_SECONDS": "2"}
-    return {**env, **(KEEP_RUNNING_ENV if keep_running else {})}, token
+    return {"FINSENTRY_ROSTER": str(path), "FINSENTRY_SCHEDULER_TICK_SECONDS": "2", **MONITOR_ENV}, token
 
 
-def keep_running(web_port: int, token: str) -> None:
+def keep_running(web_port: int, token: str, reported: Callable[[], list[str]]) -> None:
+    """Print the console's address and sign-in, then each new anomaly and case line until Ctrl-C."""
     print(f"\nconsole: http://127.0.0.1:{web_port}/console/  (sign in as demo with the token {token})\n"
-          "a planted surge the monitor flags becomes a case in the demo analyst's queue (the monitor needs 10\n"
-          f"minutes of stream first; for one that does: {SURGE_HINT}); Ctrl-C stops the worker and the broker",
-          flush=True)
+          "anomalies on topic scopes become cases in the demo analyst's queue (ticker scopes wait: she has no\n"
+          "ticker skills); new anomalies and cases are reported below. Ctrl-C stops the worker and the broker", flush=True)
+
     def interrupt(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, interrupt)  # a plain `kill` also stops the worker before the broker
     try:
         while True:
+            for line in reported():
+                print(line, flush=True)
             time.sleep(1)
     except KeyboardInterrupt:
         pass

@@ -15,6 +15,7 @@ import time
 from datetime import datetime
 from typing import Any
 
+from alerts.engine import scopes_for
 from streams.app import app, scored_bytes
 from streams.console.charts import SERIES, Series
 
@@ -34,12 +35,10 @@ def record(raw: bytes | None, series: Series = SERIES) -> None:
     except (KeyError, ValueError, TypeError):
         return
     sentiment = value.get("sentiment") if isinstance(value.get("sentiment"), str) else None
-    topic = value.get("topic")
-    if isinstance(topic, str) and topic:
-        series.add(f"topic:{topic}", at, sentiment)
-    for ticker in value.get("tickers") or ():
-        if isinstance(ticker, str) and ticker:
-            series.add(f"ticker:{ticker}", at, sentiment)
+    topic = value.get("topic") if isinstance(value.get("topic"), str) else None
+    tickers = [t for t in value.get("tickers") or () if isinstance(t, str)]
+    for scope in scopes_for(topic, tickers):  # the monitor's scopes, so a chart matches its anomalies
+        series.add(scope, at, sentiment)
 
 
 @app.agent(scored_bytes, name="console-feed")

@@ -3,46 +3,46 @@
 Server-rendered HTML (Jinja2 with autoescape: every headline, ticker and note is text), one small
 script of our own for live queue updates, and a strict Content-Security-Policy on every answer.
 Sign-in exchanges an analyst's roster token, once, for a session cookie (streams/console/sessions.py);
-every POST carries the session's CSRF token. Case actions take the analyst API's path
-(streams/api.py): the same dry run against the current state, the same label rules, then
+every POST carries the session's CSRF token. Case actions take the analyst API's one path
+(streams/case_actions.py): the same dry run against the current state, the same label rules, then
 `cases.actions` and a wait for the single writer's real result. Like the API, the console works on the
-worker that owns the scheduler state; any other worker answers 503 and says why.
+worker that owns the scheduler state; any other worker answers 503 and says why. The pages are one
+`faust.web.Blueprint`, registered by streams/worker.py like every view.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, quote
 
 import faust
 from aiohttp import web
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from models.labels import SENTIMENTS
-from scheduler import ActionError
-from scheduler.feedback import label_problem
+from scheduler.engine import ACTIONS
+from scheduler.workload import workload
 from streams import case_state
-from streams.agents.schedule import workload
-from streams.app import app, case_actions_topic, settings
+from streams.app import settings
+from streams.case_actions import submit
 from streams.console import charts
-from streams.console.charts import SERIES
+from streams.console.charts import SERIES, Series
 from streams.console.sessions import COOKIE, PRE_COOKIE, SECURITY_HEADERS, Session, Sessions, cookie_attributes, csrf_ok
 from streams.loaded_model import model_topics
 from streams.notify_state import anomaly_pages
-from streams.views.cases import LIMITER, NOT_OWNER, OUTCOME_TIMEOUT, bearer_analyst
+from streams.views.cases import LIMITER, MAX_OUTCOME, NOT_OWNER, bearer_analyst
 
 HERE = Path(__file__).resolve().parent
 STATIC = {"console.css": "text/css", "console.js": "text/javascript"}
 MAX_FORM = 16 * 1024
-# As the analyst API's cap on main (streams/api.py MAX_OUTCOME): closed cases stay in the scheduler's
-# one state record for a while, so a free-text outcome must stay small.
-MAX_OUTCOME = 2000  # characters
-VERBS = ("ack", "resolve", "reassign", "label")
 SESSIONS = Sessions(settings.console_session_seconds)
+# Where sign-in may send an analyst back to: the console's pages and the anomaly pages alerts link to.
+RETURN_PREFIXES = ("/console/", "/anomalies/")
+blueprint = faust.web.Blueprint("console")
 
 ENV = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(default=True),
                   trim_blocks=True, lstrip_blocks=True)
@@ -119,11 +119,26 @@ def current(request: Any) -> Session | None:
     return session
 
 
+def safe_return(path: str | None) -> str:
+    """A page on this server to go back to after sign-in; anything else (another host, a scheme,
+    `//evil`) is the queue, so the sign-in form cannot be used to send analysts elsewhere."""
+    if (path and path.startswith(RETURN_PREFIXES) and "//" not in path and "\\" not in path
+            and path.isprintable() and len(path) <= 512):
+        return path
+    return "/console/"
+
+
+def to_signin(request: Any) -> web.Response:
+    """The sign-in page, saying where to come back to (the page asked for, when it is a GET)."""
+    back = safe_return(request.path_qs) if request.method == "GET" else "/console/"
+    return redirect("/console/signin" if back == "/console/" else f"/console/signin?next={quote(back, safe='')}")
+
+
 def signed_in(request: Any) -> tuple[Session | None, web.Response | None]:
     """(session, None) for a signed-in GET on the owner; else the answer to send instead."""
     session = current(request)
     if session is None:
-        return None, redirect("/console/signin")
+        return None, to_signin(request)
     if not case_state.is_owner():
         return None, problem(503, "Not on this worker", NOT_OWNER, session)
     return session, None
@@ -135,8 +150,6 @@ async def form(request: Any) -> dict[str, str] | None:
     raw = await request.content.read(MAX_FORM + 1)
     if len(raw) > MAX_FORM:
         return None
-    from urllib.parse import parse_qsl
-
     return dict(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
 
 
@@ -159,42 +172,45 @@ async def checked_post(request: Any) -> tuple[Session | None, dict[str, str], we
 
 # ---- sign-in and sign-out ------------------------------------------------------------------------
 
-def signin_page(pre: str, error: str | None, status: int) -> web.Response:
-    response = page(render("signin.html", pre=pre, error=error, session=None), status)
+def signin_page(pre: str, error: str | None, status: int, back: str = "/console/") -> web.Response:
+    response = page(render("signin.html", pre=pre, error=error, session=None, back=back), status)
     response.set_cookie(PRE_COOKIE, pre, httponly=True, samesite="Strict", path="/console/signin", max_age=3600)
     return response
 
 
-@app.page("/console/signin")
+@blueprint.route("/console/signin", name="signin")
 class SigninView(faust.web.View):
     async def get(self, request: Any) -> Any:
+        back = safe_return(request.query.get("next"))
         if current(request) is not None:
-            return redirect("/console/")
-        return signin_page(uuid.uuid4().hex, None, 200)
+            return redirect(back)
+        return signin_page(uuid.uuid4().hex, None, 200, back)
 
     async def post(self, request: Any) -> Any:
         data = await form(request)
         if data is None:
             return problem(413, "Too large", f"A console form is at most {MAX_FORM} bytes.")
+        back = safe_return(data.get("next"))
         pre = request.cookies.get(PRE_COOKIE)
         if not pre or not csrf_ok(Session("", "", pre, 0), data.get("csrf")):
-            return signin_page(uuid.uuid4().hex, "The sign-in form expired; try again.", 403)
+            return signin_page(uuid.uuid4().hex, "The sign-in form expired; try again.", 403, back)
         client, now = request.remote or "unknown", time.monotonic()
         analyst = bearer_analyst(case_state.roster(), "Bearer " + data.get("token", "").strip())
         if analyst is None:
             wait = LIMITER.retry_after(client, now)
             if wait is not None:
-                return signin_page(uuid.uuid4().hex, f"Too many failed attempts; retry in {int(wait + 0.999)} s.", 429)
+                return signin_page(uuid.uuid4().hex, f"Too many failed attempts; retry in {int(wait + 0.999)} s.",
+                                   429, back)
             LIMITER.fail(client, now)
-            return signin_page(uuid.uuid4().hex, "That token is not on the roster.", 401)
+            return signin_page(uuid.uuid4().hex, "That token is not on the roster.", 401, back)
         session = SESSIONS.create(analyst.id)
-        response = redirect("/console/")
+        response = redirect(back)
         response.set_cookie(COOKIE, session.sid, **cookie_attributes(request.secure, int(SESSIONS.lifetime)))
         response.del_cookie(PRE_COOKIE, path="/console/signin")
         return response
 
 
-@app.page("/console/signout")
+@blueprint.route("/console/signout", name="signout")
 class SignoutView(faust.web.View):
     async def post(self, request: Any) -> Any:
         session = current(request)
@@ -217,7 +233,7 @@ def queue_context(session: Session) -> dict[str, Any]:
     return {"session": session, "cases": cases, "others": others, "updated": now.strftime("%H:%M:%S UTC")}
 
 
-@app.page("/console/")
+@blueprint.route("/console/", name="queue")
 class QueueView(faust.web.View):
     async def get(self, request: Any) -> Any:
         session, refusal = signed_in(request)
@@ -226,7 +242,7 @@ class QueueView(faust.web.View):
         return page(render("queue.html", **queue_context(session)))
 
 
-@app.page("/console/queue/rows")
+@blueprint.route("/console/queue/rows", name="queue_rows")
 class QueueRowsView(faust.web.View):
     """The queue's rows alone, for the page's short polling (console.js)."""
 
@@ -265,7 +281,13 @@ def case_chart(case: dict[str, Any], record: dict[str, Any] | None) -> Any:
                                           "around the anomaly window (shaded)")
 
 
-@app.page("/console/cases/{case_id}")
+def confidence(rows: list[dict[str, Any]]) -> dict[str, float] | None:
+    """The model's confidence over a case's headlines (mean and lowest), for judging a machine decision."""
+    values = [float(h["confidence"]) for h in rows if isinstance(h.get("confidence"), int | float)]
+    return {"mean": sum(values) / len(values), "low": min(values), "n": len(values)} if values else None
+
+
+@blueprint.route("/console/cases/{case_id}", name="case")
 class CaseView(faust.web.View):
     async def get(self, request: Any, case_id: str) -> Any:
         session, refusal = signed_in(request)
@@ -277,13 +299,18 @@ class CaseView(faust.web.View):
         if not may_view(case, session.analyst):
             return problem(403, "Not your case", f"{case_id} is not assigned to you.", session)
         record = anomaly_pages.get(case["anomaly_id"])
-        labels_allowed = case.get("analyst") == session.analyst or case.get("status") == "auto_resolved"
+        labels_allowed = may_view(case, session.analyst)
+        rows = headlines(case, record)
         return page(render(
-            "case.html", session=session, case=row(case, datetime.now(UTC)), record=record,
-            headlines=headlines(case, record), chart=case_chart(case, record), topics=sorted(model_topics(settings)),
+            "case.html", session=session, case=row(case, datetime.now(UTC)), record=record, headlines=rows,
+            confidence=confidence(rows), policy=case_state.POLICY, chart=case_chart(case, record),
+            topics=sorted(model_topics(settings)),
             others=sorted(a for a in case_state.roster().analysts if a != session.analyst),
             labels_allowed=labels_allowed,
         ))
+
+
+LEAVES_PAGE = frozenset({"resolve", "reassign", "reopen"})  # after these the case page may no longer be yours
 
 
 def form_problem(verb: str, data: dict[str, str]) -> str | None:
@@ -309,51 +336,24 @@ def action_for(verb: str, case_id: str, analyst: str, data: dict[str, str]) -> d
     return action
 
 
-async def submit(action: dict[str, Any]) -> tuple[int, str]:
-    """The analyst API's path for one action (streams/api.py CaseActionView): a dry run on a private
-    copy of the state, the feedback label rules, then the single writer's real outcome."""
-    sched = case_state.load()
-    case = sched.case(action["case_id"])
-    if case is None:
-        return 404, f"no case {action['case_id']!r}"
-    try:
-        sched.on_action(action, datetime.now(UTC))
-    except ActionError as exc:
-        return exc.status, str(exc)
-    label_error = label_problem(case, action.get("labels"), model_topics(settings))
-    if label_error is not None:
-        return 400, label_error
-    outcome = case_state.expect(action["action_id"])
-    try:
-        await case_actions_topic.send(key=action["case_id"].encode(), value=action)
-        await asyncio.wait_for(outcome, OUTCOME_TIMEOUT)
-    except ActionError as exc:
-        return exc.status, str(exc)
-    except TimeoutError:
-        return 202, f"accepted but not applied within {OUTCOME_TIMEOUT:g}s; reload in a moment"
-    finally:
-        case_state.forget(action["action_id"])
-    return 200, "done"
-
-
-@app.page("/console/cases/{case_id}/{verb}")
+@blueprint.route("/console/cases/{case_id}/{verb}", name="case_action")
 class CaseActionView(faust.web.View):
     async def post(self, request: Any, case_id: str, verb: str) -> Any:
         session, data, refusal = await checked_post(request)
         if session is None:
             return refusal
         back = f"/console/cases/{case_id}" if data.get("back") == "case" else "/console/"
-        if verb not in VERBS:
+        if verb not in ACTIONS:
             return problem(404, "No such action", f"Unknown action {verb!r}.", session, back)
         refused = form_problem(verb, data)
         if refused is not None:
             return problem(400, "Not accepted", refused, session, back)
-        status, message = await submit(action_for(verb, case_id, session.analyst, data))
-        if status not in (200, 202):
+        outcome = await submit(action_for(verb, case_id, session.analyst, data))
+        if outcome.status not in (200, 202):  # 202: sent, applied in a moment; the page shows it on reload
             titles = {400: "Not accepted", 403: "Not your case", 404: "No such case", 409: "Not possible now"}
-            return problem(status, titles.get(status, "Refused"), message, session, back)
-        if verb in ("resolve", "reassign") and back != "/console/" and status == 200:
-            back = "/console/"  # it has left your queue
+            return problem(outcome.status, titles.get(outcome.status, "Refused"), outcome.message, session, back)
+        if verb in LEAVES_PAGE and outcome.status == 200:
+            back = "/console/"  # it has left your queue, or (reopened) went back to the queue for anyone
         return redirect(back)
 
 
@@ -368,7 +368,25 @@ def open_anomalies() -> list[dict[str, Any]]:
     return sorted(pages, key=lambda p: str(p.get("window_end")), reverse=True)[:50]
 
 
-@app.page("/console/overview")
+BUSIEST = 12  # tickers on the overview when no watch-list is set
+
+
+def trend(scope: str, end: float, series: Series = SERIES) -> dict[str, Any]:
+    """A scope's mean sentiment per hour over the 24 hours to `end`, as a small chart."""
+    bins = series.binned(scope, end - 24 * 3600, end, 3600)
+    return {"scope": scope, "stories": sum(c for _, c, _ in bins),
+            "spark": charts.sparkline([s for _, _, s in bins], f"{scope}: mean sentiment per hour, 24 h")}
+
+
+def ticker_trends(watchlist: frozenset[str], end: float, series: Series = SERIES) -> list[dict[str, Any]]:
+    """The watched tickers (FINSENTRY_WATCHLIST), or without a watch-list the busiest ones seen."""
+    if watchlist:
+        return [trend(f"ticker:{t}", end, series) for t in sorted(watchlist)]
+    seen = [trend(scope, end, series) for scope in series.of_kind("ticker")]
+    return sorted((t for t in seen if t["stories"]), key=lambda t: (-t["stories"], t["scope"]))[:BUSIEST]
+
+
+@blueprint.route("/console/overview", name="overview")
 class OverviewView(faust.web.View):
     async def get(self, request: Any) -> Any:
         session, refusal = signed_in(request)
@@ -376,23 +394,21 @@ class OverviewView(faust.web.View):
             return refusal
         now = datetime.now(UTC)
         end = (now.timestamp() // 3600 + 1) * 3600
-        trends = []
-        for scope in SERIES.topics()[:30]:
-            bins = SERIES.binned(scope, end - 24 * 3600, end, 3600)
-            trends.append({"scope": scope, "stories": sum(c for _, c, _ in bins),
-                           "spark": charts.sparkline([s for _, _, s in bins], f"{scope}: mean sentiment per hour, 24 h")})
         sched = case_state.load()
         roster = case_state.roster()
         load_now = workload(sched.to_dict(), roster, case_state.POLICY, now)
         team = [{"id": a.id, "name": a.name, "open": load_now.open_by_analyst.get(a.id, 0), "capacity": a.capacity}
                 for a in sorted(roster.analysts.values(), key=lambda a: a.id)]
-        return page(render("overview.html", session=session, trends=trends, anomalies=open_anomalies(), team=team,
-                           waiting=len(sched.waiting()), over_sla=load_now.over_sla))
+        topics = [trend(scope, end) for scope in SERIES.of_kind("topic")[:30]]
+        return page(render("overview.html", session=session, trends=topics,
+                           tickers=ticker_trends(settings.watchlist, end), watchlist=bool(settings.watchlist),
+                           busiest=BUSIEST, anomalies=open_anomalies(), team=team, waiting=load_now.waiting,
+                           over_sla=load_now.over_sla))
 
 
 # ---- static files --------------------------------------------------------------------------------
 
-@app.page("/console/static/{name}")
+@blueprint.route("/console/static/{name}", name="static")
 class StaticView(faust.web.View):
     async def get(self, request: Any, name: str) -> Any:
         if name not in STATIC:

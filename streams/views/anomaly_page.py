@@ -1,18 +1,21 @@
-"""GET /anomalies/{id}: the page every alert's generatorURL points to.
+"""GET /anomalies/{id}: where every alert's generatorURL points.
 
-The notify coordinator keeps one record per anomaly (alerts/pages.py) in the single-partition
-table `notify-anomalies`; any worker answers by routing the request to that table's owner. JSON
-for `Accept: application/json`, an HTML page otherwise. The anomaly's case is included in full
-when this worker also holds the scheduler state, else named by its id.
+A browser (anything not asking for JSON) is sent to the console's page for the anomaly's case,
+`/console/cases/case-<id>` (streams/console/views.py): one view of an anomaly and its case, behind the
+console's sign-in, which brings the analyst back here afterwards. JSON (`Accept: application/json`)
+is answered from the notify coordinator's record (alerts/pages.py) in the single-partition table
+`notify-anomalies`; any worker answers by routing the request to that table's owner. The case is
+included in full when this worker also holds the scheduler state, else named by its id.
 """
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 import faust
+from aiohttp import web
 
-from alerts.pages import render_html
 from scheduler.cases import case_id_for
 from streams import case_state
 from streams.app import app
@@ -26,27 +29,26 @@ def wants_json(request: Any) -> bool:
     return "application/json" in accept and "text/html" not in accept.split(",")[0]
 
 
+def console_page(anomaly_id: str) -> str:
+    """The console's case page for an anomaly (every anomaly becomes a case, `case-<anomaly id>`)."""
+    return "/console/cases/" + quote(case_id_for(anomaly_id), safe="")
+
+
 @blueprint.route("/anomalies/{anomaly_id}", name="anomaly")
 class AnomalyView(faust.web.View):
-    @app.table_route(table=anomaly_pages, match_info="anomaly_id")
     async def get(self, request: Any, anomaly_id: str) -> Any:
+        if not wants_json(request):  # before routing: any worker can send a browser on
+            return web.Response(status=303, headers={"Location": console_page(anomaly_id)})
+        return await self.record(request, anomaly_id)
+
+    @app.table_route(table=anomaly_pages, match_info="anomaly_id")
+    async def record(self, request: Any, anomaly_id: str) -> Any:
         page = anomaly_pages.get(anomaly_id)
         if page is None:
-            message = f"no anomaly {anomaly_id!r} (unknown id, or not seen by this deployment)"
-            if wants_json(request):
-                return self.json({"error": message}, status=404)
-            return self.html(render_missing(message), status=404)
+            return self.json({"error": f"no anomaly {anomaly_id!r} (unknown id, or not seen by this deployment)"},
+                             status=404)
         case_id = case_id_for(anomaly_id)
-        here = case_state.is_owner()
-        case = case_state.load().case(case_id) if here else None
-        if wants_json(request):
-            held = case if here else {"case_id": case_id, "detail": "held by the worker that owns the scheduler"}
-            return self.json({**page, "case": held})
-        return self.html(render_html(page, case, None if here else case_id))
-
-
-def render_missing(message: str) -> str:
-    from markupsafe import escape
-
-    return f"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Not found</title></head>" \
-           f"<body><h1>Not found</h1><p>{escape(message)}</p></body></html>"
+        case = case_state.load().case(case_id) if case_state.is_owner() else None
+        held = case if case_state.is_owner() else {"case_id": case_id,
+                                                   "detail": "held by the worker that owns the scheduler"}
+        return self.json({**page, "case": held})

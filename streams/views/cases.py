@@ -1,10 +1,10 @@
-"""The analyst HTTP API on the worker's web server: list my cases, acknowledge, resolve, reassign.
+"""The analyst HTTP API on the worker's web server: list my cases, acknowledge, resolve, reassign, reopen.
 
-Each action is checked against the current state first, so mistakes get their status at once
-(400/403/404/409), then sent to `cases.actions` with a fresh action id and applied by the
-scheduler's single writer; the handler waits for that outcome, so the answer is what actually
-happened (a race lost in between is answered with the writer's refusal). The state lives on the
-worker that owns `scheduler.inbox`; any other worker answers 503 and names the reason.
+Each action takes the one path the console also takes (streams/case_actions.py): checked against
+the current state first, so mistakes get their status at once (400/403/404/409), then sent to
+`cases.actions` with a fresh action id and applied by the scheduler's single writer, whose outcome
+is the answer. The state lives on the worker that owns `scheduler.inbox`; any other worker answers
+503 and names the reason.
 
 Auth is a per-analyst bearer token checked against the roster in constant time; tokens are never
 logged. Repeated auth failures from one client address are refused for a while (429); a valid
@@ -13,28 +13,25 @@ token from that address still passes, so a guesser behind the same proxy cannot 
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import faust
 
-from scheduler import ActionError, Analyst, Roster
-from scheduler.feedback import label_problem
-from streams.app import case_actions_topic, settings
-from streams.case_state import expect, forget, is_owner, load, roster
-from streams.loaded_model import model_topics
+from scheduler import Analyst, Roster
+from streams.case_actions import submit
+from streams.case_state import is_owner, load, roster
 from streams.views.http import BadRequest, json_object, read_capped
 
 MAX_BODY = 64 * 1024
-OUTCOME_TIMEOUT = 10.0  # seconds to wait for the single writer before answering 202
 # Closed cases stay in the scheduler's state for a while: a free-text outcome must stay small.
 MAX_OUTCOME = 2000  # characters
-VERB_FIELDS = {"ack": frozenset(), "resolve": frozenset({"outcome", "labels"}), "reassign": frozenset({"to"})}
+# The body fields each action takes; the action names themselves are the scheduler's (scheduler.engine.ACTIONS).
+VERB_FIELDS = {"ack": frozenset(), "resolve": frozenset({"outcome", "labels"}), "reassign": frozenset({"to"}),
+               "reopen": frozenset()}
 NOT_OWNER = ("this worker does not hold the scheduler state (partition 0 of scheduler.inbox is owned by "
              "another worker, or is being recovered); send the request to the worker that owns it")
 
@@ -140,27 +137,11 @@ class CaseActionView(faust.web.View):
             action = action_from_body(verb, case_id, analyst.id, body)
         except BadRequest as exc:
             return self.json({"error": str(exc)}, status=400)
-        sched = load()
-        case = sched.case(case_id)
-        if case is None:
-            return self.json({"error": f"no case {case_id!r}"}, status=404)
-        try:
-            sched.on_action(action, datetime.now(UTC))  # a dry run on a private copy of the state
-        except ActionError as exc:
-            return self.json({"error": str(exc)}, status=exc.status)
-        problem = label_problem(case, action.get("labels"), model_topics(settings))
-        if problem is not None:
-            return self.json({"error": problem}, status=400)
-        outcome = expect(action["action_id"])
-        try:
-            await case_actions_topic.send(key=case_id.encode(), value=action)
-            events = await asyncio.wait_for(outcome, OUTCOME_TIMEOUT)
-        except ActionError as exc:
-            return self.json({"error": str(exc)}, status=exc.status)
-        except TimeoutError:
-            return self.json({"status": "accepted", "action_id": action["action_id"],
-                              "detail": f"not applied within {OUTCOME_TIMEOUT:g}s; watch cases.events"}, status=202)
-        finally:
-            forget(action["action_id"])
-        return self.json({"case": load().case(case_id), "events": events})
+        outcome = await submit(action)
+        if outcome.status == 202:
+            return self.json({"status": "accepted", "action_id": action["action_id"], "detail": outcome.message},
+                             status=202)
+        if outcome.status != 200:
+            return self.json({"error": outcome.message}, status=outcome.status)
+        return self.json({"case": load().case(case_id), "events": outcome.events})
 

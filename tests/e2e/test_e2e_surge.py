@@ -4,80 +4,44 @@
 Everything is real: broker, worker process, the shipped classifier, the HTTP receiver. The stream
 is paced like live news, and the producer never runs more than a few chunks ahead of what the
 worker has committed, so event time stays in order through the re-keyed topics however slow the
-machine is. Every "exactly one" is checked once the work that could add a second is done.
+machine is (tests/surge.py, shared with the console's browser test). Every "exactly one" is checked
+once the work that could add a second is done.
 """
 
 from __future__ import annotations
 
 import json
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
+from surge import (
+    BY_SCOPE,
+    GROUP,
+    MONITOR_ENV,
+    SURGE_SCOPE,
+    WAIT,
+    S,
+    needs_shipped_model,
+    send_paced,
+    stories,
+    windows_closed_to,
+)
 from waiting import wait_for
 from webhook_sink import WebhookSink
 
-from alerts.config import MonitorConfig
 from alerts.engine import scopes_for
 from alerts.records import AnomalyEvent
-from alerts.windows import WindowSet
-from models.runtime import default_model_dir
-from models.variants import INT8
 from streams.settings import Settings
-from streams.sources.generate import Surge, generate
 from streams.validation import parse_time
 
 SECRET = "e2e-secret"
-# Legal | Regulation: the generator's templates for it are ones the shipped model labels as the
-# generator does (13/13 negatives in a dry run); its Earnings templates read to the model as
-# Stock Movement, which is a disagreement about labels, not a pipeline fault.
-SURGE_SCOPE = "topic:Legal | Regulation"
-# One hour of simulated news at 1 story/s would be the default 30-window warm-up; 10 windows and a
-# wider lateness keep the run near a minute on two busy cores (what MonitorConfig overrides are for).
-STREAM = {"count": 1100, "rate": 1.0, "seed": 11, "surges": [Surge("Legal | Regulation", start=660, duration=60, rate=0.3)]}
-MONITOR_ENV = {"FINSENTRY_MONITOR_WARMUP_WINDOWS": "10", "FINSENTRY_MONITOR_ALLOWED_LATENESS": "180"}
-CONFIG = MonitorConfig(warmup_windows=10, allowed_lateness=180.0)  # what MONITOR_ENV makes of the worker's
-PACE_PER_SECOND = 40
-CHUNK = 20
-AHEAD = 2  # at most AHEAD + 1 chunks (~60 s of simulated news) in flight: inside the 180 s lateness
-S = Settings()
-GROUP = S.app_id  # the worker's consumer group
-BY_SCOPE = "news.by-scope"  # streams/agents/monitor.py: the fan-out's output, the monitor's input
 NOTIFY = "alerts.notify"  # streams/agents/notify.py: the coordinator's input
-MONITOR_CHANGELOG = f"{GROUP}-monitor-scopes-changelog"
 COORDINATOR_CHANGELOG = f"{GROUP}-notify-coordinator-changelog"
 MARKER_SCOPE = "topic:Marker"
-WAIT = 300  # seconds; a condition normally holds within a few
 
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.skipif(not (default_model_dir() / INT8.file).is_file(),
-                       reason="needs the shipped model (models/default/model.onnx): the tiny fallback model's "
-                              "near-random labels cannot find a planted surge"),
-]
-
-
-
-
-def caught_up(kafka, bootstrap: str, count: int) -> bool:
-    """The worker has classified and fanned out the first `count` stories, and the monitor has
-    handled every by-scope record made so far (all committed)."""
-    if not (kafka.committed(bootstrap, GROUP, S.topic_raw) >= count
-            and kafka.committed(bootstrap, GROUP, S.topic_scored) >= count):
-        return False
-    made = kafka.end_offsets(bootstrap, BY_SCOPE)
-    return kafka.committed(bootstrap, GROUP, BY_SCOPE) >= made
-
-
-def windows_closed_to(kafka, bootstrap: str, watermark: float) -> bool:
-    """The monitor timer's effect: every scope's saved state has closed each window due at the
-    watermark, so every anomaly event the stream makes is on the topic (sent before the state)."""
-    states = kafka.read(bootstrap, [MONITOR_CHANGELOG])[MONITOR_CHANGELOG]
-    return bool(states) and not any(
-        WindowSet.from_dict(s["windows"], CONFIG.window_seconds, CONFIG.allowed_lateness).closes_any(watermark)
-        for s in {s["scope"]: s for s in states}.values())
+pytestmark = [pytest.mark.e2e, needs_shipped_model]
 
 
 def outbox_empty(kafka, bootstrap: str) -> bool:
@@ -112,16 +76,8 @@ receivers:
         worker = start_worker_process(FINSENTRY_RECEIVERS=str(receivers), FINSENTRY_WEBHOOK_SECRET=SECRET,
                                       **MONITOR_ENV)
         bootstrap = embedded_broker.bootstrap
-        records = [item.record for item in generate(**STREAM)]
-        for start in range(0, len(records), CHUNK):
-            behind = max(0, start - AHEAD * CHUNK)
-            wait_for(lambda n=behind: caught_up(kafka, bootstrap, n), WAIT, f"the worker to finish the first {behind} stories")
-            chunk = records[start:start + CHUNK]
-            kafka.produce(bootstrap, settings.topic_raw, chunk, [r["id"] for r in chunk])
-            time.sleep(CHUNK / PACE_PER_SECOND)  # live pacing; the wait above is what keeps the order
-        wait_for(lambda: kafka.committed(bootstrap, GROUP, S.topic_raw) >= len(records)
-                 and kafka.committed(bootstrap, GROUP, S.topic_scored) >= len(records), WAIT,
-                 "every story to be scored and fanned out")
+        records = stories()
+        send_paced(kafka, bootstrap, records)
         scored = kafka.read(bootstrap, [S.topic_scored])[S.topic_scored]
         assert {r["id"] for r in scored} == {r["id"] for r in records}
         by_scope = sum(len(scopes_for(r.get("topic"), r.get("tickers") or [])) for r in scored)
@@ -167,7 +123,7 @@ receivers:
             assert page["history"] and page["history"][0]["event"] == "open"
             assert page["headlines"] and all(h["sentiment"] and h["confidence"] is not None
                                              for h in page["headlines"])
-            status, html = fetch(alert["generatorURL"], "text/html")
-            assert status == 200 and "<!doctype html>" in html and "Severity history" in html
+            status, html = fetch(alert["generatorURL"], "text/html")  # the console's case page, after sign-in
+            assert status == 200 and f'name="next" value="/console/cases/case-{aid}"' in html
     finally:
         sink.stop()

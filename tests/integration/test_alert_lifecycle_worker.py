@@ -121,7 +121,7 @@ receivers:
         wait_for(lambda: delivered("a2"), 300, "the alert once its silence expired")
         assert len(delivered("a2")) == 1 and all(r.valid_signature for r in sink.on("/hook"))
 
-        # Every generatorURL opens the anomaly's page: JSON when asked for, readable HTML otherwise.
+        # Every generatorURL opens the anomaly's page: JSON when asked for, the console's case page otherwise.
         alerts = [a for r in sink.on("/hook") for a in r.payload["alerts"]]
         assert {a["labels"]["anomaly_id"] for a in alerts} == {"a1", "a2"}
         for alert in alerts:
@@ -136,9 +136,10 @@ receivers:
             assert page["headlines"] == [{"id": "s1", "headline": HOSTILE, "sentiment": "negative",
                                           "confidence": 0.87}]
             assert page["case"] is None or page["case"]["case_id"] == f"case-{aid}"
+            # A browser lands on the console's case page, by way of its sign-in (which comes back there).
             status, content_type, html = request(url, Accept="text/html")
-            assert status == 200 and content_type.startswith("text/html")
-            assert "&lt;script&gt;" in html and "<script>" not in html and "0.87" in html
+            assert status == 200 and content_type.startswith("text/html") and "<h1>Sign in</h1>" in html
+            assert f'name="next" value="/console/cases/case-{aid}"' in html
         assert request(worker.url + "/anomalies/nope", Accept="application/json")[0] == 404
     finally:
         sink.stop()

@@ -1,11 +1,14 @@
 """The analyst console in a real browser (issue 19): Debian's headless Chromium driven by Selenium.
 
-One worker with a two-analyst roster. A planted surge (an anomaly on `alerts.anomalies` and the
-scored stories behind it on `news.scored`) becomes alice's case; she signs in, acknowledges it,
-corrects a headline's sentiment, resolves it, and the case leaves her queue while the correction
-comes out of `finsentry feedback export`. Headlines, a ticker and a note carry markup and script:
-they must show as text and nothing may run. Screenshots go to $CI_ARTIFACTS/console (or
-tests/artifacts/console). Skips with the reason when chromium, chromedriver or selenium is missing.
+One worker with a two-analyst roster, and a real surge: generated news with a planted burst of
+negative legal news goes to `news.raw`, and ingest, the shipped classifier, the monitor and the
+scheduler make it alice's case (tests/surge.py, as the end-to-end test does). She signs in by way of
+an alert link, sees the case arrive in her open queue without a reload, acknowledges it, corrects a
+headline's sentiment, resolves it, and the case leaves her queue while the correction comes out of
+`finsentry feedback export`. Planted anomalies add what a surge cannot: a machine-closed case with a
+hostile headline and ticker (markup and script must show as text and nothing may run), one she
+reopens, and bob's case (403). Screenshots go to $CI_ARTIFACTS/console (or tests/artifacts/console).
+Skips with the reason when chromium, chromedriver, selenium or the shipped model is missing.
 """
 
 from __future__ import annotations
@@ -22,12 +25,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from surge import MONITOR_ENV, SURGE_SCOPE, SURGE_TOPIC, needs_shipped_model, send_paced, stories, surge_opened
 from waiting import wait_for
 
 from models.data import load_file
 from streams.settings import Settings
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, needs_shipped_model]
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver") or ("/usr/bin/chromedriver" if Path("/usr/bin/chromedriver").exists() else None)
@@ -55,7 +59,7 @@ analysts:
     name: Alice
     capacity: 3
     shifts: ["{week}"]
-    skills: {{topics: {{Earnings: 5}}}}
+    skills: {{topics: {{"{SURGE_TOPIC}": 5, Credit: 3}}}}
     notify: http://127.0.0.1:9/alice
     token_sha256: {sha(ALICE)}
   - id: bob
@@ -72,7 +76,8 @@ def iso(at: datetime) -> str:
     return at.strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
-def surge(scope: str, severity: str, headlines: list[str], now: datetime) -> dict:
+def planted(scope: str, severity: str, headlines: list[str], now: datetime) -> dict:
+    """An anomaly as the monitor writes it, for what a generated surge cannot make."""
     aid = uuid.uuid4().hex[:12]
     ids = [f"{aid}-s{i}" for i in range(len(headlines))]
     return {"anomaly_id": aid, "event": "open", "kind": "negative_surge", "scope": scope,
@@ -81,13 +86,6 @@ def surge(scope: str, severity: str, headlines: list[str], now: datetime) -> dic
             "sample_ids": ids, "headlines": headlines,
             "samples": [{"id": i, "headline": h, "sentiment": "negative", "confidence": 0.61 + 0.1 * n}
                         for n, (i, h) in enumerate(zip(ids, headlines, strict=True))]}
-
-
-def scored(topic: str, at: datetime, sentiment: str, n: int) -> dict:
-    return {"id": f"st-{uuid.uuid4().hex[:10]}", "source": "planted", "headline": f"{topic} story {n}",
-            "published_at": iso(at), "tickers": ["ACME"], "topic": topic, "topic_confidence": 0.9,
-            "sentiment": sentiment, "sentiment_score": 0.8, "confidence": 0.8, "model_version": "planted",
-            "scored_at": iso(at)}
 
 
 def http_call(port: int, method: str, path: str, cookie: str | None = None, body: str | None = None):
@@ -193,7 +191,7 @@ def test_console_in_a_browser(embedded_broker, start_worker_process, kafka, brow
     roster = tmp_path / "roster.yaml"
     roster.write_text(roster_yaml())
     worker = start_worker_process(FINSENTRY_ROSTER=str(roster), FINSENTRY_SCHEDULER_TICK_SECONDS="1",
-                                  FINSENTRY_CONSOLE_SESSION_SECONDS=str(SESSION_SECONDS))
+                                  FINSENTRY_CONSOLE_SESSION_SECONDS=str(SESSION_SECONDS), **MONITOR_ENV)
     port, base = worker.web_port, worker.url
 
     # Security without a browser: no cookie → sign-in; an early session to watch expire later.
@@ -206,48 +204,62 @@ def test_console_in_a_browser(embedded_broker, start_worker_process, kafka, brow
     early = sign_in_http(port, ALICE)
     status, _, body = http_call(port, "POST", "/console/signin", None, f"token={ALICE}")
     assert status == 403, "a sign-in without the form's CSRF cookie and field must be refused"
+    body = http_call(port, "GET", "/console/signin?next=//evil.example/x")[2]
+    assert 'name="next" value="/console/"' in body, "sign-in must not send anyone to another host"
 
-    # The planted surge: scored stories for the chart, and the anomaly they make.
+    # What a surge cannot show: a machine-closed case with hostile text, one alice will reopen, bob's.
     now = datetime.now(UTC).replace(microsecond=0)
-    stories = [scored("Earnings", now - timedelta(minutes=m), "neutral" if m % 3 else "positive", m)
-               for m in range(15, 300, 7)]
-    stories += [scored("Earnings", now - timedelta(minutes=m % 9), "negative", m) for m in range(14)]
-    stories += [scored("Macro", now - timedelta(minutes=m), "positive" if m % 2 else "neutral", m)
-                for m in range(5, 600, 25)]
-    kafka.produce(bootstrap, settings.topic_scored, stories, [s["id"] for s in stories])
-    earnings = surge("topic:Earnings", "warning", [HOSTILE, "Acme profit warning shocks investors",
-                                                   "Acme shares slide after guidance cut"], now)
-    macro = surge("topic:Macro", "critical", ["Central bank surprises markets"], now)
-    machine = surge(HOSTILE_TICKER, "info", ["<i>routine</i> filing"], now)  # below the threshold: closed by the machine
-    anomalies = [earnings, macro, machine]
+    machine = planted(HOSTILE_TICKER, "info", [HOSTILE, "<i>routine</i> filing"], now)  # below the threshold
+    second = planted("topic:Credit", "info", ["Acme's rating outlook is affirmed"], now)  # not the surge's scope
+    macro = planted("topic:Macro", "critical", ["Central bank surprises markets"], now)
+    anomalies = [machine, second, macro]
     kafka.produce(bootstrap, settings.topic_anomalies, anomalies, [a["scope"] for a in anomalies])
-    case_a, case_b, case_m = (f"case-{a['anomaly_id']}" for a in anomalies)
+    case_m, case_r, case_b = (f"case-{a['anomaly_id']}" for a in anomalies)
+    wait_for(lambda: "Model confidence over its 2 headline(s)" in http_call(port, "GET", f"/console/cases/{case_m}",
+                                                                         early)[2], WAIT,
+             "the machine-closed case with its anomaly record")
 
-    # Sign in in the browser: the token goes in a form field, never the URL.
+    # An alert link, followed before signing in: sign-in first, then back to the anomaly's case page.
+    # The token goes in a form field, never the URL.
     driver = browser
-    driver.get(base + "/console/")
-    assert driver.current_url.endswith("/console/signin")
+    driver.get(f"{base}/anomalies/{machine['anomaly_id']}")
+    assert "/console/signin?next=" in driver.current_url
     driver.find_element(By.ID, "token").send_keys(ALICE)
     driver.find_element(By.CSS_SELECTOR, "form.signin button").click()
-    wait_for(lambda: driver.current_url.endswith("/console/"), WAIT, "the queue after sign-in")
+    wait_for(lambda: driver.current_url == f"{base}/console/cases/{case_m}", WAIT, "the case page after sign-in")
     assert ALICE not in driver.current_url and ALICE not in driver.page_source
     cookie = driver.get_cookie("finsentry_console")
     assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
 
-    # The case appears in the queue by itself (short polling), without a reload.
+    # The machine-closed case: the rule, the threshold and the model's confidence, hostile text as text.
+    text = driver.find_element(By.TAG_NAME, "body").text
+    assert HOSTILE_TICKER in text and HOSTILE in text and "Why the machine closed it" in text
+    assert "below the auto-resolve threshold warning" in text and "Model confidence over its 2 headline(s)" in text
+    assert driver.title.startswith(case_m)
+    only_our_script(driver)
+
+    # Any analyst may reopen a machine-closed case; this one is in a topic of alice's, so it becomes hers.
+    driver.get(f"{base}/console/cases/{case_r}")
+    driver.find_element(By.ID, "reopen").click()
+    wait_for(lambda: driver.current_url == f"{base}/console/", WAIT, "the queue after reopening")
+    wait_for(lambda: "assigned" in (fresh(lambda: driver.find_element(
+        By.CSS_SELECTOR, f'tr[data-case="{case_r}"]').text) or ""), WAIT, "the reopened case in alice's queue")
+    status, _, body = http_call(port, "GET", f"/console/cases/{case_r}", early)
+    assert status == 200 and "reopened: by alice" in body and "Reopen for an analyst" not in body
+
+    # The real surge, while the queue is open: its case appears by itself (short polling), no reload.
+    driver.execute_script("document.body.dataset.loaded = 'once'")
+    send_paced(kafka, bootstrap, stories(start=now - timedelta(minutes=25)))  # recent: the overview shows 24 h
+    opened = surge_opened(kafka, bootstrap)
+    assert opened["anomaly_id"] not in {a["anomaly_id"] for a in anomalies}, "the monitor's anomaly, not a planted one"
+    case_a = f"case-{opened['anomaly_id']}"
     wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, f'tr[data-case="{case_a}"]'), WAIT,
-             "the planted surge's case in alice's queue")
+             "the detected surge's case in alice's open queue")
+    assert driver.execute_script("return document.body.dataset.loaded") == "once", "the page was reloaded"
     first_row: dict[str, str] = {}
     wait_for(lambda: first_row.update(text=fresh(lambda: driver.find_element(
         By.CSS_SELECTOR, f'tr[data-case="{case_a}"]').text) or "") or first_row["text"], WAIT, "the case's row")
-    assert all(word in first_row["text"] for word in ("warning", "topic:Earnings", "assigned")), first_row
-    # A case that arrives while the page is open appears in it without a reload.
-    driver.execute_script("document.body.dataset.loaded = 'once'")
-    later = surge("topic:Earnings", "warning", ["Acme cuts its outlook again"], now)
-    kafka.produce(bootstrap, settings.topic_anomalies, [later], [later["scope"]])
-    wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, f'tr[data-case="case-{later["anomaly_id"]}"]'), WAIT,
-             "a new case to appear in the open queue page")
-    assert driver.execute_script("return document.body.dataset.loaded") == "once", "the page was reloaded"
+    assert all(word in first_row["text"] for word in (opened["severity"], SURGE_SCOPE, "assigned")), first_row
     print("queue:", shot(driver, "queue"))
     shot(driver, "queue-phone", 390, 844)
     driver.set_window_size(1280, 800)
@@ -259,18 +271,18 @@ def test_console_in_a_browser(embedded_broker, start_worker_process, kafka, brow
     wait_for(lambda: "acknowledged" in (fresh(lambda: driver.find_element(
         By.CSS_SELECTOR, f'tr[data-case="{case_a}"]').text) or ""), WAIT, "the case acknowledged")
 
-    # The case page: anomaly, chart with the window, hostile headline as text, nothing ran.
-    driver.get(f"{base}/console/cases/{case_a}")
+    # The case page, reached as an alert link is: the anomaly, the chart with its window, the headlines.
+    driver.get(f"{base}/anomalies/{opened['anomaly_id']}")
+    wait_for(lambda: driver.current_url == f"{base}/console/cases/{case_a}", WAIT, "the alert link's case page")
     body = driver.find_element(By.TAG_NAME, "body").text
-    assert "Observed / expected" in body and "14 / 2.50" in body and "Severity history" in body
+    assert "Observed / expected" in body and "Severity history" in body and SURGE_SCOPE in body
     assert driver.find_elements(By.CSS_SELECTOR, "svg.chart .anomaly-window")
-    assert driver.find_elements(By.CSS_SELECTOR, "svg.chart polyline"), "the planted stories' sentiment line"
-    cell = driver.find_element(By.CSS_SELECTOR, f'tr[data-story="{earnings["sample_ids"][0]}"] td.headline')
-    assert HOSTILE in cell.text
+    assert driver.find_elements(By.CSS_SELECTOR, "svg.chart polyline"), "the scored stories' sentiment line"
+    story, headline = opened["sample_ids"][0], opened["headlines"][0]
+    assert headline in driver.find_element(By.CSS_SELECTOR, f'tr[data-story="{story}"] td.headline').text
     only_our_script(driver)
 
-    # Correct the hostile headline's sentiment to positive (inline), then resolve with a marked-up note.
-    story = earnings["sample_ids"][1]
+    # Correct a headline's sentiment to positive (inline), then resolve with a marked-up note.
     form = driver.find_element(By.CSS_SELECTOR, f'tr[data-story="{story}"] form.label')
     Select(form.find_element(By.NAME, "sentiment")).select_by_value("positive")
     form.find_element(By.TAG_NAME, "button").click()
@@ -289,34 +301,27 @@ def test_console_in_a_browser(embedded_broker, start_worker_process, kafka, brow
     assert HOSTILE_NOTE in driver.find_element(By.TAG_NAME, "body").text
     only_our_script(driver)
 
-    # The machine-closed case with a hostile ticker: the rule, shown as text, reviewable by anyone.
-    wait_for(lambda: http_call(port, "GET", f"/console/cases/{case_m}", early)[0] == 200, WAIT,
-             "the machine-closed case")
-    driver.get(f"{base}/console/cases/{case_m}")
-    text = driver.find_element(By.TAG_NAME, "body").text
-    assert HOSTILE_TICKER in text and "Why the machine closed it" in text and "auto-resolve threshold" in text
-    assert driver.title.startswith(case_m)
-    only_our_script(driver)
-
-    # Another analyst's case: a 403 page.
+    # Another analyst's case: a 403 page; and reopening is only for what the machine closed.
     wait_for(lambda: http_call(port, "GET", f"/console/cases/{case_b}", early)[0] == 403, WAIT, "bob's case as 403")
     driver.get(f"{base}/console/cases/{case_b}")
     assert "Not your case" in driver.find_element(By.TAG_NAME, "h1").text
 
-    # Overview: sentiment per topic, open anomalies, team load.
+    # Overview: sentiment per topic and per ticker, open anomalies, team load.
     driver.get(f"{base}/console/overview")
-    wait_for(lambda: "topic:Earnings" in driver.find_element(By.TAG_NAME, "body").text, WAIT, "the topic trends")
+    wait_for(lambda: SURGE_SCOPE in driver.find_element(By.TAG_NAME, "body").text, WAIT, "the topic trends")
     assert driver.find_elements(By.CSS_SELECTOR, "svg.spark polyline, svg.spark circle")
     assert driver.find_elements(By.CSS_SELECTOR, "meter")
     print("overview:", shot(driver, "overview"))
     only_our_script(driver)
 
-    # A POST without the CSRF token is refused, with a session and all.
+    # A POST without the CSRF token is refused, with a session and all; the API's rules, as pages.
     status, _, body = http_call(port, "POST", f"/console/cases/{case_b}/ack", early, "")
     assert status == 403 and "CSRF" in body
     csrf = re.search(r'name="csrf" value="([^"]+)"', http_call(port, "GET", "/console/", early)[2]).group(1)
     status, _, body = http_call(port, "POST", f"/console/cases/{case_b}/ack", early, f"csrf={csrf}")
-    assert status == 403 and f"{case_b} is not assigned to alice" in body  # the API's rule, as a page
+    assert status == 403 and f"{case_b} is not assigned to alice" in body
+    status, _, body = http_call(port, "POST", f"/console/cases/{case_b}/reopen", early, f"csrf={csrf}")
+    assert status == 409 and "not closed by the machine" in body
 
     # The correction is training data.
     export = tmp_path / "feedback.jsonl"
@@ -326,7 +331,7 @@ def test_console_in_a_browser(embedded_broker, start_worker_process, kafka, brow
                                "--broker", embedded_broker.url], check=False, capture_output=True, text=True,
                               timeout=WAIT)
         assert done.returncode == 0, done.stderr
-        return any(e.text == earnings["headlines"][1] and e.sentiment == "positive" for e in load_file(export))
+        return any(e.text == headline and e.sentiment == "positive" for e in load_file(export))
 
     wait_for(exported, WAIT, "the correction in `finsentry feedback export`")
 

@@ -146,6 +146,37 @@ def test_machine_resolves_low_severity_and_routine_kinds_and_says_why():
     assert names(everyone.on_anomaly(anomaly("i", severity="info"), MONDAY_10))[1] == ("assigned", "i", "alice")
 
 
+
+def test_any_analyst_may_reopen_a_machine_closed_case_and_it_is_assigned_by_the_usual_rules():
+    s = Scheduler(roster(), POLICY)
+    s.on_anomaly(anomaly("i", severity="info"), MONDAY_10)
+    closed = s.case("case-i")["reason"]
+    # bob has no Earnings skill worth routing to while alice is free, yet may overrule the machine.
+    events = s.on_action(action("reopen", "case-i", "bob", "o1"), MONDAY_10 + MIN)
+    assert names(events) == [("reopened", "i", "bob"), ("assigned", "i", "alice")]
+    assert events[0]["reason"].startswith("reopened: by bob") and closed in events[0]["reason"]
+    case = s.case("case-i")
+    assert case["status"] == "assigned" and case["closed_at"] is None
+    assert case["ack_due"] == (MONDAY_10 + MIN + POLICY.ack_sla["info"]).isoformat()  # fresh SLAs
+    assert held(s, "alice") == ["i"]
+    assert s.on_action(action("reopen", "case-i", "bob", "o1"), MONDAY_10 + 2 * MIN) == []  # idempotent by id
+    with pytest.raises(ActionError) as held_case:
+        s.on_action(action("reopen", "case-i", "bob", "o2"), MONDAY_10 + 2 * MIN)
+    assert held_case.value.status == 409  # only machine-closed cases reopen
+    s.on_anomaly(anomaly("j", severity="info"), MONDAY_10)
+    with pytest.raises(ActionError) as stranger:
+        s.on_action(action("reopen", "case-j", "mallory", "o3"), MONDAY_10 + 2 * MIN)
+    assert stranger.value.status == 403 and s.case("case-j")["status"] == "auto_resolved"
+
+
+def test_a_reopened_case_nobody_can_take_waits_with_its_reason():
+    s = Scheduler(roster(), POLICY)
+    s.on_anomaly(anomaly("x", scope="topic:Credit", severity="info"), MONDAY_10)
+    events = s.on_action(action("reopen", "case-x", "alice", "o1"), MONDAY_10 + MIN)
+    assert names(events) == [("reopened", "x", "alice"), ("waiting", "x", None)]
+    assert events[1]["reason"].startswith("reopened: by alice")
+    assert [c["case_id"] for c in s.waiting()] == ["case-x"]
+
 def test_anomalies_are_idempotent_and_updates_change_severity_and_evidence():
     s = Scheduler(roster(), POLICY)
     first = s.on_anomaly(anomaly("a"), MONDAY_10)

@@ -1,4 +1,5 @@
-"""The console's pure parts: sessions and CSRF, escaping in every template, the SVG charts, the chart feed."""
+"""The console's pure parts: sessions and CSRF, escaping in every template, the SVG charts, the chart feed,
+where sign-in may return to, and the machine-closed case's explanation."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from scheduler import SchedulerPolicy
 from streams.console import charts, feed
 from streams.console.sessions import SECURITY_HEADERS, Sessions, cookie_attributes, csrf_ok
 
@@ -72,17 +74,22 @@ def test_every_template_escapes_attacker_text(status: str) -> None:
               "history": [{"event": HOSTILE, "severity": "warning", "score": 1, "observed": 2, "expected": 1.0,
                            "window_end": HOSTILE}],
               "headlines": [{"id": "s1", "headline": HOSTILE, "sentiment": HOSTILE, "confidence": 0.5}]}
+    rows = views.headlines(c, record)
+    policy = SchedulerPolicy(routine_kinds=frozenset({HOSTILE}))
     pages = [
-        views.render("case.html", session=session, case=c, record=record, headlines=views.headlines(c, record),
+        views.render("case.html", session=session, case=c, record=record, headlines=rows,
+                     confidence=views.confidence(rows), policy=policy,
                      chart=charts.scope_chart([(0, 1, 0.5)], (0, 60), HOSTILE), topics=[HOSTILE], others=[HOSTILE],
                      labels_allowed=True),
         views.render("queue.html", session=session, cases=[c], others=[HOSTILE], updated="now"),
         views.render("overview.html", session=session, trends=[{"scope": HOSTILE, "stories": 1,
                                                                 "spark": charts.sparkline([0.1], HOSTILE)}],
-                     anomalies=[record], team=[{"id": HOSTILE, "name": HOSTILE, "open": 1, "capacity": 2}],
+                     tickers=[{"scope": f"ticker:{HOSTILE}", "stories": 2, "spark": charts.sparkline([0.2], HOSTILE)}],
+                     watchlist=False, busiest=12, anomalies=[record],
+                     team=[{"id": HOSTILE, "name": HOSTILE, "open": 1, "capacity": 2}],
                      waiting=0, over_sla=0),
         views.render("problem.html", session=session, title=HOSTILE, message=HOSTILE, status=403, back="/console/"),
-        views.render("signin.html", session=None, pre="p", error=HOSTILE),
+        views.render("signin.html", session=None, pre="p", error=HOSTILE, back=f"/console/{HOSTILE}"),
     ]
     for html in pages:
         assert "<script>alert" not in html and "<img" not in html and "<b>alice" not in html
@@ -113,29 +120,82 @@ def test_feed_counts_stories_per_scope_and_bins_them() -> None:
     start = at.timestamp()
     assert series.binned("topic:Earnings", start, start + 600, 300) == [(start, 2, -1.0), (start + 300, 1, 1.0)]
     assert series.binned("ticker:ACME", start, start + 600, 600) == [(start, 3, -1 / 3)]
-    assert series.topics() == ["topic:Earnings"]
+    assert series.of_kind("topic") == ["topic:Earnings"] and series.of_kind("ticker") == ["ticker:ACME"]
     series.prune(start + charts.KEEP_SECONDS + 3600)
     assert series.binned("topic:Earnings", start, start + 600, 600) == [(start, 0, None)]
+
+
+def test_the_overview_charts_the_watched_tickers_or_else_the_busiest() -> None:
+    from streams.console import views
+
+    series = charts.Series()
+    end = datetime(2024, 3, 4, 12, 0, tzinfo=UTC).timestamp()
+    for n, ticker in enumerate(["acme ", "BWTR", "BWTR", "ZED"] * 3):  # the feed's scopes are the monitor's
+        feed.record(json.dumps({"published_at": datetime.fromtimestamp(end - 600 * (n + 1), UTC).isoformat(),
+                                "topic": "Earnings", "tickers": [ticker], "sentiment": "negative"}).encode(), series)
+    watched = views.ticker_trends(frozenset({"ACME", "QUIET"}), end, series)
+    assert [(t["scope"], t["stories"]) for t in watched] == [("ticker:ACME", 3), ("ticker:QUIET", 0)]
+    assert "<polyline" in str(watched[0]["spark"]) or "<circle" in str(watched[0]["spark"])
+    busiest = views.ticker_trends(frozenset(), end, series)
+    assert [(t["scope"], t["stories"]) for t in busiest] == [("ticker:BWTR", 6), ("ticker:ACME", 3), ("ticker:ZED", 3)]
+    old = views.ticker_trends(frozenset(), end + 2 * 86_400, series)
+    assert old == [], "a ticker without a story in the last 24 h is not among the busiest"
 
 
 def test_the_demo_roster_signs_in_its_analyst_for_every_topic(tmp_path) -> None:
     from scheduler.roster import load_roster
     from streams.console import demo
 
-    env, token = demo.roster(tmp_path, keep_running=True)
+    env, token = demo.roster(tmp_path)
     roster = load_roster(env["FINSENTRY_ROSTER"])
     [analyst] = roster.analysts.values()
     assert analyst.verify_token(token) and not analyst.verify_token(token + "x")
     assert token not in (tmp_path / "roster.yaml").read_text()
     assert {f"topic:{t}" for t in demo.topics()} <= set(analyst.skills)
-    assert env["FINSENTRY_MONITOR_WARMUP_WINDOWS"] == "10"
-    assert "FINSENTRY_MONITOR_WARMUP_WINDOWS" not in demo.roster(tmp_path)[0]
+    assert env["FINSENTRY_MONITOR_WARMUP_WINDOWS"] == "10"  # armed before the demo's planted surge
 
 
 def test_an_outcome_is_capped_like_the_apis() -> None:
-    import streams.app  # noqa: F401 - the views register on the app
     from streams.console import views
 
     assert views.form_problem("resolve", {"outcome": "x" * views.MAX_OUTCOME}) is None
     assert "at most 2000" in views.form_problem("resolve", {"outcome": "x" * (views.MAX_OUTCOME + 1)})
     assert views.form_problem("ack", {}) is None
+
+
+def test_a_machine_closed_case_says_why_and_offers_a_reopen() -> None:
+    from streams.console import views
+    from streams.console.sessions import Session
+
+    c = views.row(case(status="auto_resolved", reason="severity info is below the auto-resolve threshold warning"),
+                  datetime.now(UTC))
+    rows = [{"id": "s1", "headline": "a", "confidence": 0.9}, {"id": "s2", "headline": "b", "confidence": 0.5},
+            {"id": "s3", "headline": "c", "confidence": None}]
+    assert views.confidence(rows) == {"mean": 0.7, "low": 0.5, "n": 2} and views.confidence(rows[2:]) is None
+    html = views.render("case.html", session=Session("sid", "bob", "tok", 0), case=c, record=None, headlines=rows,
+                        confidence=views.confidence(rows), policy=SchedulerPolicy(), chart="", topics=[], others=[],
+                        labels_allowed=True)
+    assert "below the auto-resolve threshold warning" in html and "below severity <strong>warning</strong>" in html
+    assert "mean <strong>0.70</strong>" in html and "lowest 0.50" in html
+    assert 'action="/console/cases/case-x/reopen"' in html and 'name="csrf" value="tok"' in html
+
+
+@pytest.mark.parametrize(("asked", "back"), [
+    ("/console/cases/case-1", "/console/cases/case-1"),
+    ("/anomalies/a1?x=1", "/anomalies/a1?x=1"),
+    (None, "/console/"), ("", "/console/"),
+    ("//evil.example/console/", "/console/"), ("https://evil.example/console/", "/console/"),
+    ("/console/..//evil", "/console/"), ("/metrics", "/console/"), ("/console/\\evil", "/console/"),
+    ("/console/\nSet-Cookie: x", "/console/"),
+])
+def test_sign_in_returns_only_to_the_consoles_own_pages(asked: str | None, back: str) -> None:
+    from streams.console import views
+
+    assert views.safe_return(asked) == back
+
+
+def test_alert_links_go_to_the_consoles_case_page() -> None:
+    from streams.views import anomaly_page
+
+    assert anomaly_page.console_page("3f1c0b6a") == "/console/cases/case-3f1c0b6a"
+    assert anomaly_page.console_page("a/../b?c") == "/console/cases/case-a%2F..%2Fb%3Fc"

@@ -12,11 +12,12 @@ import pytest
 
 from models.data import load_file
 from scheduler import Scheduler, SchedulerPolicy, parse_roster
+from scheduler.engine import ACTIONS
 from scheduler.feedback import feedback_records, label_problem
+from scheduler.workload import workload
 from streams.agents.case_webhooks import case_payload
-from streams.agents.schedule import workload
 from streams.commands.feedback import training_rows
-from streams.views.cases import MAX_OUTCOME, FailureLimiter, action_from_body, bearer_analyst
+from streams.views.cases import MAX_OUTCOME, VERB_FIELDS, FailureLimiter, action_from_body, bearer_analyst
 from streams.views.http import BadRequest
 
 NOW = datetime(2024, 3, 4, 10, 0, tzinfo=UTC)
@@ -120,8 +121,10 @@ def test_request_bodies_take_only_their_verb_fields() -> None:
     action = action_from_body("resolve", "case-a1", "alice", b'{"outcome": "ok", "labels": []}')
     assert action["action"] == "resolve" and action["analyst"] == "alice" and len(action["action_id"]) == 32
     assert action_from_body("ack", "case-a1", "alice", b"")["action"] == "ack"
+    assert action_from_body("reopen", "case-a1", "alice", b"{}")["action"] == "reopen"
+    assert set(VERB_FIELDS) <= set(ACTIONS)  # the API's verbs are the scheduler's actions
     for verb, body in (("ack", b'{"to": "bob"}'), ("reassign", b"[1]"), ("resolve", b"{nope"),
-                       ("resolve", b'{"analyst": "bob"}')):
+                       ("resolve", b'{"analyst": "bob"}'), ("reopen", b'{"to": "bob"}')):
         with pytest.raises(BadRequest):
             action_from_body(verb, "case-a1", "alice", body)
     # A 63 KB outcome, fourteen times over, filled the scheduler's state record past 1 MB (issue 17).
