@@ -10,7 +10,6 @@ tests/artifacts/console). Skips with the reason when chromium, chromedriver or s
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import os
 import re
@@ -25,6 +24,7 @@ import pytest
 from waiting import wait_for
 
 from models.data import load_file
+from scheduler.tokens import hash_token
 from streams.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -45,9 +45,6 @@ SESSION_SECONDS = 3600
 
 
 def roster_yaml() -> str:
-    def sha(token: str) -> str:
-        return hashlib.sha256(token.encode()).hexdigest()
-
     week = "Mon-Sun 00:00-24:00 UTC"
     return f"""\
 analysts:
@@ -57,14 +54,14 @@ analysts:
     shifts: ["{week}"]
     skills: {{topics: {{Earnings: 5}}}}
     notify: http://127.0.0.1:9/alice
-    token_sha256: {sha(ALICE)}
+    token_hash: {hash_token(ALICE)}
   - id: bob
     name: Bob
     capacity: 3
     shifts: ["{week}"]
     skills: {{topics: {{Macro: 5}}}}
     notify: http://127.0.0.1:9/bob
-    token_sha256: {sha(BOB)}
+    token_hash: {hash_token(BOB)}
 """
 
 
