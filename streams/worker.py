@@ -54,6 +54,7 @@ def configure() -> None:
     alerting()
     roster_watcher()
     case_webhooks.webhook_secret()
+    case_webhooks.roster_watcher()
 
 
 def prepare(app: App, settings: Settings) -> None:

@@ -1,7 +1,7 @@
 """The analyst HTTP API on the worker's web server: list my cases, acknowledge, resolve, reassign.
 
 Each action is checked against the current state first, so mistakes get their status at once
-(400/403/404/409), then sent to `cases.actions` with a fresh action id and applied by the
+(400/404/409), then sent to `cases.actions` with a fresh action id and applied by the
 scheduler's single writer; the handler waits for that outcome, so the answer is what actually
 happened (a race lost in between is answered with the writer's refusal). The state lives on the
 worker that owns `scheduler.inbox`; any other worker answers 503 and names the reason.
@@ -9,6 +9,10 @@ worker that owns `scheduler.inbox`; any other worker answers 503 and names the r
 Auth is a per-analyst bearer token checked against the roster in constant time; tokens are never
 logged. Repeated auth failures from one client address are refused for a while (429); a valid
 token from that address still passes, so a guesser behind the same proxy cannot lock analysts out.
+
+A case that is not the caller's answers exactly as a case that does not exist (404), so case ids
+cannot be probed; an analyst's repeated 404s are throttled (429) the same way, per analyst, while
+their requests for their own cases still pass.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from typing import Any
 
 import faust
 
-from scheduler import ActionError, Analyst, Roster
+from scheduler import ActionError, Analyst, Operator, Roster
 from scheduler.feedback import label_problem
 from streams.app import case_actions_topic, settings
 from streams.case_state import expect, forget, is_owner, load, roster
@@ -68,20 +72,36 @@ class FailureLimiter:
 
 
 LIMITER = FailureLimiter()
+# Case ids can be computed from anomalies; an analyst who guesses many is slowed down.
+NOT_FOUND_LIMITER = FailureLimiter(limit=20)
 blueprint = faust.web.Blueprint("cases")
 
 
-def bearer_analyst(current: Roster, header: str | None) -> Analyst | None:
-    """The analyst whose token is presented; every analyst is checked, so timing says nothing."""
+def bearer_analyst(current: Roster, header: str | None, slow: bool = True) -> Analyst | None:
+    """The analyst whose token is presented (an operator's token is not an analyst's)."""
+    person = bearer_person(current, header, slow)
+    return person if isinstance(person, Analyst) else None
+
+
+def bearer_person(current: Roster, header: str | None, slow: bool = True) -> Analyst | Operator | None:
+    """Whoever's bearer token `header` presents; everyone is checked, so timing says nothing.
+    `slow` False: no scrypt, only tokens this worker has verified before (Roster.authenticate)."""
     scheme, _, token = (header or "").partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
         return None
-    match = None
-    for analyst in current.analysts.values():
-        if analyst.verify_token(token) and match is None:
-            match = analyst
-    return match
+    return current.authenticate(token, slow)
+
+
+def not_found(view: faust.web.View, analyst: str, case_id: str) -> Any:
+    """The one answer for a case that is missing or not the caller's; 429 once they guess too often."""
+    now = time.monotonic()
+    wait = NOT_FOUND_LIMITER.retry_after(analyst, now)
+    if wait is not None:
+        return view.json({"error": "too many requests for cases that do not exist; retry later"}, status=429,
+                         headers={"Retry-After": str(int(wait + 0.999))})
+    NOT_FOUND_LIMITER.fail(analyst, now)
+    return view.json({"error": f"no case {case_id!r}"}, status=404)
 
 
 def action_from_body(verb: str, case_id: str, analyst: str, body: bytes) -> dict[str, Any]:
@@ -100,10 +120,12 @@ def action_from_body(verb: str, case_id: str, analyst: str, body: bytes) -> dict
 def gate(view: faust.web.View, request: Any) -> tuple[Analyst | None, Any]:
     """(analyst, None) when the request may proceed here, else (None, the refusal to send)."""
     client, now = request.remote or "unknown", time.monotonic()
-    analyst = bearer_analyst(roster(), request.headers.get("Authorization"))
+    blocked = LIMITER.retry_after(client, now)
     # A valid token always passes: behind a proxy every analyst shares one address, and a guesser's
-    # failures must slow the guesser, not lock the desk out. Only failing requests are throttled.
-    wait = None if analyst is not None else LIMITER.retry_after(client, now)
+    # failures must slow the guesser, not lock the desk out. Only failing requests are throttled. A
+    # blocked address gets no scrypt computed for it: tokens this worker verified before still pass.
+    analyst = bearer_analyst(roster(), request.headers.get("Authorization"), slow=blocked is None)
+    wait = None if analyst is not None else blocked
     if wait is not None:
         return None, view.json({"error": "too many failed authentication attempts; retry later"}, status=429,
                                headers={"Retry-After": str(int(wait + 0.999))})
@@ -142,8 +164,8 @@ class CaseActionView(faust.web.View):
             return self.json({"error": str(exc)}, status=400)
         sched = load()
         case = sched.case(case_id)
-        if case is None:
-            return self.json({"error": f"no case {case_id!r}"}, status=404)
+        if case is None or case.get("analyst") != analyst.id:
+            return not_found(self, analyst.id, case_id)
         try:
             sched.on_action(action, datetime.now(UTC))  # a dry run on a private copy of the state
         except ActionError as exc:
