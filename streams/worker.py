@@ -20,6 +20,7 @@ from streams import health, metrics
 from streams.agents import case_webhooks, classify, ingest, monitor, notify, schedule
 from streams.agents.schedule import INVALID_ANOMALY, REJECTED_ACTION
 from streams.app import App, app, settings
+from streams.case_actions import action_secret
 from streams.case_state import roster_watcher
 from streams.console import feed as console_feed
 from streams.console import views as console_views
@@ -50,11 +51,13 @@ __all__ = ["AGENTS", "CONSOLE", "VIEWS", "app", "configure", "prepare", "setting
 
 def configure() -> None:
     """Read the configuration files the agents need (FINSENTRY_RECEIVERS, FINSENTRY_ROSTER,
-    FINSENTRY_CASE_WEBHOOK_SECRET_FILE); a bad one raises SystemExit with one line naming it."""
+    FINSENTRY_CASE_WEBHOOK_SECRET_FILE, FINSENTRY_CASE_ACTION_SECRET_FILE); a bad one raises
+    SystemExit with one line naming it."""
     alerting()
     roster_watcher()
     case_webhooks.webhook_secret()
     case_webhooks.roster_watcher()
+    action_secret()
 
 
 def prepare(app: App, settings: Settings) -> None:

@@ -10,6 +10,10 @@ The new state is saved together with the records it produces (an outbox, under t
 the records are sent, then the outbox is emptied. A writer that dies in between leaves the outbox
 for the next one to send first, so a restart neither loses an event nor decides anything twice
 (a case is never re-assigned by a replay); events may repeat, identical, which is at-least-once.
+
+An action is applied only with a valid signature (streams/case_actions.py): the writer checks it,
+so neither `cases.actions` nor the inbox can be used to act on cases without the API's secret.
+Dropped actions are counted in `finsentry_case_actions_rejected_total{reason}`.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from streams.app import (
     inbox_topic,
     settings,
 )
+from streams.case_actions import action_secret, refusal
 from streams.case_state import POLICY, STATE_KEY, is_owner, load, roster_watcher, settle, state_table
 from streams.errors import RecordFault, dead_letter_fault, record_fault, send_dead_letter
 
@@ -131,6 +136,18 @@ def apply(sched: Scheduler, command: dict[str, Any], now: datetime) -> list[dict
     raise ValueError(f"unknown scheduler command with keys {sorted(command)}")
 
 
+def forged(action: Any, action_id: Any) -> bool:
+    """True (counted, logged, and the waiting request told) for an action without a valid signature:
+    only the API and console sign, so anyone else writing to the topics cannot act on cases."""
+    reason = refusal(action, action_secret()) if isinstance(action, dict) else None
+    if reason is None:
+        return False
+    metrics.CASE_ACTIONS_REJECTED.labels(reason).inc()
+    log.warning("scheduler: dropped a case action (%s) for case %r", reason, action.get("case_id"))
+    settle(action_id, ActionError(500, "the action's signature was refused; see the worker log"))
+    return True
+
+
 @app.agent(inbox_topic, name="scheduler")
 async def write(stream: Any) -> None:
     async for event in stream.events():
@@ -140,6 +157,8 @@ async def write(stream: Any) -> None:
         stored = state_table.get(STATE_KEY)
         if stored and stored["outbox"]:  # the last writer saved its state but died before sending
             await publish(stored["scheduler"], stored["outbox"])
+        if forged(action, action_id):
+            continue
         try:
             with record_fault():
                 sched, now = load(), datetime.now(UTC)

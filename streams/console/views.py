@@ -27,7 +27,8 @@ from scheduler import ActionError
 from scheduler.feedback import label_problem
 from streams import case_state
 from streams.agents.schedule import workload
-from streams.app import app, case_actions_topic, settings
+from streams.app import app, settings
+from streams.case_actions import send_signed
 from streams.console import charts
 from streams.console.charts import SERIES
 from streams.console.sessions import COOKIE, PRE_COOKIE, SECURITY_HEADERS, Session, Sessions, cookie_attributes, csrf_ok
@@ -325,7 +326,7 @@ async def submit(action: dict[str, Any]) -> tuple[int, str]:
         return 400, label_error
     outcome = case_state.expect(action["action_id"])
     try:
-        await case_actions_topic.send(key=action["case_id"].encode(), value=action)
+        await send_signed(action)
         await asyncio.wait_for(outcome, OUTCOME_TIMEOUT)
     except ActionError as exc:
         return exc.status, str(exc)

@@ -12,7 +12,7 @@ token from that address still passes, so a guesser behind the same proxy cannot 
 
 A case that is not the caller's answers exactly as a case that does not exist (404), so case ids
 cannot be probed; an analyst's repeated 404s are throttled (429) the same way, per analyst, while
-their requests for their own cases still pass.
+their requests for their own cases still pass. Every action sent is signed (streams/case_actions.py).
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ import faust
 
 from scheduler import ActionError, Analyst, Operator, Roster
 from scheduler.feedback import label_problem
-from streams.app import case_actions_topic, settings
+from streams.app import settings
+from streams.case_actions import send_signed
 from streams.case_state import expect, forget, is_owner, load, roster
 from streams.loaded_model import model_topics
 from streams.views.http import BadRequest, json_object, read_capped
@@ -175,7 +176,7 @@ class CaseActionView(faust.web.View):
             return self.json({"error": problem}, status=400)
         outcome = expect(action["action_id"])
         try:
-            await case_actions_topic.send(key=case_id.encode(), value=action)
+            await send_signed(action)
             events = await asyncio.wait_for(outcome, OUTCOME_TIMEOUT)
         except ActionError as exc:
             return self.json({"error": str(exc)}, status=exc.status)
