@@ -94,6 +94,8 @@ class Settings(BaseModel):
     scheduler_assignment: Literal["optimal", "round_robin", "least_loaded"] = "optimal"
     scheduler_auto_resolve_below: Literal["info", "warning", "critical", "none"] = "warning"
     scheduler_tick_seconds: float = Field(10.0, gt=0, le=3600)
+    # Closed cases kept (the most recently closed), besides the two-day age limit.
+    scheduler_retain_closed_count: int = Field(1000, ge=1, le=1_000_000)
     # Shared HMAC secret that signs case notifications to analysts' `notify` webhooks (an analyst's
     # roster `notify_secret_file` takes its place for that analyst).
     case_webhook_secret_file: Path | None = None

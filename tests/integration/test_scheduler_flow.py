@@ -117,12 +117,13 @@ def call(port: int, method: str, path: str, token: str | None = None, body: byte
 
 
 def saved_and_sent(kafka, bootstrap: str, statuses: dict[str, str]) -> bool:
-    """The scheduler's last saved state has these case statuses and nothing left in its outbox."""
-    saved = kafka.read(bootstrap, [STATE_CHANGELOG])[STATE_CHANGELOG]
-    if not saved:
-        return False
-    cases = saved[-1]["scheduler"]["cases"]
-    return saved[-1]["outbox"] == [] and all(cases.get(c, {}).get("status") == s for c, s in statuses.items())
+    """The scheduler's saved cases (one record each) have these statuses, and its head record holds
+    no unfinished journal (scheduler/storage.py)."""
+    saved = [v for v in kafka.read(bootstrap, [STATE_CHANGELOG])[STATE_CHANGELOG] if v]
+    heads = [v for v in saved if "case" not in v]
+    cases = {v["case"]["case_id"]: v["case"] for v in saved if "case" in v}
+    return (bool(heads) and heads[-1].get("journal") is None
+            and all(cases.get(c, {}).get("status") == s for c, s in statuses.items()))
 
 
 def case_events(kafka, bootstrap: str, case_id: str, until: Callable[[list[dict]], bool], timeout: float = WAIT) -> list[dict]:
