@@ -8,7 +8,8 @@ worker that owns `scheduler.inbox`; any other worker answers 503 and names the r
 
 Auth is a per-analyst bearer token checked against the roster in constant time; tokens are never
 logged. Repeated auth failures from one client address are refused for a while (429); a valid
-token from that address still passes, so a guesser behind the same proxy cannot lock analysts out.
+token from that address still passes (one this worker has verified before: no scrypt is computed
+for a blocked address), so a guesser behind the same proxy cannot lock analysts out.
 
 A case that is not the caller's answers exactly as a case that does not exist (404), so case ids
 cannot be probed; an analyst's repeated 404s are throttled (429) the same way, per analyst, while
