@@ -119,14 +119,17 @@ def action_from_body(verb: str, case_id: str, analyst: str, body: bytes) -> dict
     return {**data, "action": verb, "case_id": case_id, "analyst": analyst, "action_id": uuid.uuid4().hex}
 
 
-def gate(view: faust.web.View, request: Any) -> tuple[Analyst | None, Any]:
+async def gate(view: faust.web.View, request: Any) -> tuple[Analyst | None, Any]:
     """(analyst, None) when the request may proceed here, else (None, the refusal to send)."""
     client, now = request.remote or "unknown", time.monotonic()
     blocked = LIMITER.retry_after(client, now)
     # A valid token always passes: behind a proxy every analyst shares one address, and a guesser's
     # failures must slow the guesser, not lock the desk out. Only failing requests are throttled. A
     # blocked address gets no scrypt computed for it: tokens this worker verified before still pass.
-    analyst = bearer_analyst(roster(), request.headers.get("Authorization"), slow=blocked is None)
+    # In a thread: a token not seen before costs scrypt (tens of ms per hashed person), which must
+    # not stall the agents sharing this event loop.
+    analyst = await asyncio.to_thread(bearer_analyst, roster(), request.headers.get("Authorization"),
+                                      blocked is None)
     wait = None if analyst is not None else blocked
     if wait is not None:
         return None, view.json({"error": "too many failed authentication attempts; retry later"}, status=429,
@@ -143,7 +146,7 @@ def gate(view: faust.web.View, request: Any) -> tuple[Analyst | None, Any]:
 @blueprint.route("/cases", name="cases")
 class CasesView(faust.web.View):
     async def get(self, request: Any) -> Any:
-        analyst, refusal = gate(self, request)
+        analyst, refusal = await gate(self, request)
         if analyst is None:
             return refusal
         return self.json({"analyst": analyst.id, "cases": load().cases_for(analyst.id)})
@@ -152,7 +155,7 @@ class CasesView(faust.web.View):
 @blueprint.route("/cases/{case_id}/{verb}", name="case_action")
 class CaseActionView(faust.web.View):
     async def post(self, request: Any, case_id: str, verb: str) -> Any:
-        analyst, refusal = gate(self, request)  # first: an anonymous caller learns nothing, not even the verbs
+        analyst, refusal = await gate(self, request)  # first: an anonymous caller learns nothing, not even the verbs
         if analyst is None:
             return refusal
         if verb not in VERB_FIELDS:
