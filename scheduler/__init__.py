@@ -14,13 +14,14 @@ from typing import TYPE_CHECKING
 
 from .cases import AnomalyError, Status
 from .config import SEVERITIES, SchedulerPolicy, Weights
-from .roster import Analyst, Roster, RosterError, RosterWatcher, Shift, load_roster, parse_roster
+from .roster import Analyst, Operator, Roster, RosterError, RosterWatcher, Shift, load_roster, parse_roster
 
 __all__ = [
     "SEVERITIES",
     "ActionError",
     "Analyst",
     "AnomalyError",
+    "Operator",
     "Roster",
     "RosterError",
     "RosterWatcher",

@@ -66,9 +66,11 @@ class SchedulerPolicy:
     auto_resolve_below: Severity | None = "warning"
     routine_kinds: frozenset[str] = frozenset()
     escalation_factor: float = 2.0  # priority multiplier per escalation
-    # Closed cases are kept this long (for the API and replays of their anomaly), then dropped, so
-    # the state saved in one changelog record stays far below Kafka's message size limit.
+    # Closed cases are kept this long (for the API and replays of their anomaly), then dropped; and
+    # at most `retain_closed_count` of them, the most recently closed, so a burst of closures cannot
+    # grow the state without bound (each case is its own record: streams/case_state.py).
     retain_closed: timedelta = timedelta(days=2)
+    retain_closed_count: int = 1000
     # An assigned case still unacknowledged after this share of its ack SLA is offered to the other
     # free analysts (every policy); None waits for the SLA breach before moving it.
     handoff_after: float | None = 0.5

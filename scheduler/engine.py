@@ -168,9 +168,12 @@ class Scheduler:
         return self._finish(out, entered, now)
 
     def _prune(self, now: datetime) -> None:
-        """Forget cases closed longer than `retain_closed` ago, and the action ids that named them."""
+        """Forget cases closed longer than `retain_closed` ago, and beyond the `retain_closed_count`
+        most recently closed, and the action ids that named them."""
         horizon = now - self._policy.retain_closed
-        stale = [cid for cid, c in self._cases.items() if c.status in CLOSED and c.closed_at is not None and c.closed_at < horizon]
+        closed = sorted((c for c in self._cases.values() if c.status in CLOSED and c.closed_at is not None),
+                        key=lambda c: (c.closed_at, c.seq), reverse=True)
+        stale = [c.case_id for n, c in enumerate(closed) if n >= self._policy.retain_closed_count or c.closed_at < horizon]
         for cid in stale:
             del self._cases[cid]
         if stale:

@@ -4,22 +4,28 @@ The roster is edited by people while the scheduler runs, so a mistake in it must
 scheduler down or silently drop analysts: parsing walks the YAML node tree (not the plain loaded
 data) so every error can name the line and the field, and `RosterWatcher` keeps the last good
 roster in force until the file is fixed.
+
+It holds two roles: analysts (who take cases) and operators (silences and other configuration-like
+actions). Each person's bearer token is referenced, never written in the file: a salted scrypt hash
+(`token_hash`, scheduler/tokens.py), or an environment variable or file holding the token. Tokens
+shorter than `tokens.MIN_LENGTH` are refused when the roster is read.
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import logging
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
+
+from scheduler.tokens import CACHE, TokenFormatError, parse_hash, short_token, verify_hash
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +34,6 @@ DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 SKILL_KINDS = {"topics": "topic", "tickers": "ticker", "sectors": "sector"}
 MAX_LEVEL = 5
 _SHIFT = re.compile(r"^(?P<days>\S+)\s+(?P<start>\d{2}:\d{2})-(?P<end>\d{2}:\d{2})\s+(?P<tz>\S+)$")
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 class RosterError(ValueError):
@@ -95,46 +100,96 @@ def _days(spec: str) -> frozenset[int]:
 
 
 @dataclass(frozen=True)
-class Analyst:
-    """One analyst. The API token is only ever referenced (env var, file, or its sha256)."""
+class Credential:
+    """How a person's bearer token is checked: exactly one of a scrypt hash, an environment
+    variable or a file (the parser guarantees one)."""
 
-    id: str
-    name: str
-    capacity: int
-    skills: Mapping[str, int]  # scope ("topic:Earnings", "ticker:AAPL", "sector:Technology") -> level 1..5
-    shifts: tuple[Shift, ...]
-    notify: str
+    token_hash: str | None = None
     token_env: str | None = None
     token_file: str | None = None
-    token_sha256: str | None = None
+
+    @property
+    def reference(self) -> str:
+        """What the roster says about the token (the hash, or where the token is): the cache's value."""
+        return self.token_hash or (f"env:{self.token_env}" if self.token_env is not None else f"file:{self.token_file}")
+
+    def plaintext(self) -> str | None:
+        """The token an env var or file holds (None for a hash, or when it cannot be read)."""
+        if self.token_env is not None:
+            return os.environ.get(self.token_env)
+        if self.token_file is not None:
+            try:
+                return Path(self.token_file).read_text().strip()
+            except OSError:
+                return None
+        return None
+
+    def verify_token(self, presented: str) -> bool:
+        """One check of a presented token, without the cache (Roster.authenticate is the request path)."""
+        return self.matches(presented.encode("utf-8", "surrogateescape"), None)
+
+    def matches(self, raw: bytes, known: str | None) -> bool:
+        """Constant-time check of a presented token. `known` is the reference the token already matched
+        (TokenCache), which spares scrypt; None means verify a hash the slow way. A token referenced by
+        env or file is compared each time (cheap), so a changed one takes effect at once."""
+        if self.token_hash is not None:
+            if known is not None:
+                return hmac.compare_digest(known.encode(), self.token_hash.encode())
+            return verify_hash(raw, self.token_hash)
+        expected = self.plaintext()
+        return expected is not None and hmac.compare_digest(raw, expected.encode())
+
+
+@dataclass(frozen=True)
+class Operator(Credential):
+    """Someone who may change how the worker behaves (silences), but takes no cases."""
+
+    id: str = ""
+
+
+@dataclass(frozen=True)
+class Analyst(Credential):
+    """One analyst. `notify_secret` (read from the roster's `notify_secret_file`) signs this analyst's
+    case webhooks instead of the worker's shared secret, so one analyst's receiver cannot forge another's."""
+
+    id: str = ""
+    name: str = ""
+    capacity: int = 1
+    skills: Mapping[str, int] = field(default_factory=dict)  # "topic:Earnings" etc. -> level 1..5
+    shifts: tuple[Shift, ...] = ()
+    notify: str = ""
+    notify_secret: bytes | None = field(default=None, repr=False)
 
     def on_shift(self, now: datetime) -> bool:
         return any(shift.covers(now) for shift in self.shifts)
-
-    def verify_token(self, presented: str) -> bool:
-        """Constant-time check of a bearer token against whichever reference the roster gives.
-
-        aiohttp decodes header bytes that are not UTF-8 as lone surrogates; surrogateescape turns
-        them back into the bytes sent, so such a token is a plain mismatch, not an exception.
-        """
-        raw = presented.encode("utf-8", "surrogateescape")
-        if self.token_sha256 is not None:
-            return hmac.compare_digest(hashlib.sha256(raw).hexdigest(), self.token_sha256)
-        if self.token_env is not None:
-            expected = os.environ.get(self.token_env)
-        else:
-            assert self.token_file is not None  # the parser guarantees exactly one reference
-            try:
-                expected = Path(self.token_file).read_text().strip()
-            except OSError:
-                expected = None
-        return expected is not None and hmac.compare_digest(raw, expected.encode())
 
 
 @dataclass(frozen=True)
 class Roster:
     analysts: Mapping[str, Analyst]  # in file order, which is also the order ties are broken in
     sectors: Mapping[str, str]  # ticker -> sector, so a sector skill covers `ticker:` scopes
+    operators: Mapping[str, Operator] = field(default_factory=dict)
+
+    def authenticate(self, presented: str, slow: bool = True) -> Analyst | Operator | None:
+        """Whose bearer token this is. Every person is checked, so the time says nothing about who matched.
+        With `slow` False no scrypt is computed: only tokens already verified (or kept in plaintext)
+        match, which is how a throttled client is kept from making the worker hash for it.
+
+        aiohttp decodes header bytes that are not UTF-8 as lone surrogates; surrogateescape turns
+        them back into the bytes sent, so such a token is a plain mismatch, not an exception.
+        """
+        raw = presented.encode("utf-8", "surrogateescape")
+        people = (*self.analysts.values(), *self.operators.values())
+        known = CACHE.lookup(raw)
+        if known is not None and not any(hmac.compare_digest(p.reference.encode(), known.encode()) for p in people):
+            known = None  # what it matched was edited out of the roster: verify afresh
+        match: Analyst | Operator | None = None
+        for person in people:
+            if (slow or known is not None or person.token_hash is None) and person.matches(raw, known) and match is None:
+                match = person
+        if match is not None and known is None:
+            CACHE.remember(raw, match.reference)
+        return match
 
     def skill_level(self, analyst: Analyst, scope: str) -> int:
         """The analyst's level for a case's scope; 0 means not qualified to take it."""
@@ -168,7 +223,7 @@ def parse_roster(text: str, source: str = "<roster>") -> Roster:
     if root is None:
         raise RosterError(source, 1, "analysts", "the roster is empty")
     p = _Parser(source)
-    top = p.mapping(root, "", required={"analysts"}, optional={"sectors"})
+    top = p.mapping(root, "", required={"analysts"}, optional={"sectors", "operators"})
     sectors: dict[str, str] = {}
     if "sectors" in top:
         for sector, (_, tickers_node) in p.mapping(top["sectors"][1], "sectors").items():
@@ -183,11 +238,18 @@ def parse_roster(text: str, source: str = "<roster>") -> Roster:
         analysts[analyst.id] = analyst
     if not analysts:
         raise RosterError(source, key_node.start_mark.line + 1, "analysts", "at least one analyst is required")
-    return Roster(analysts, sectors)
+    operators: dict[str, Operator] = {}
+    for i, node in enumerate(p.sequence(top["operators"][1], "operators") if "operators" in top else []):
+        f = p.mapping(node, f"operators[{i}]", required={"id"}, optional=set(_TOKEN_FIELDS))
+        operator = Operator(id=p.string(f["id"][1], f"operators[{i}].id"), **p.credential(node, f, f"operators[{i}]"))
+        if operator.id in operators or operator.id in analysts:
+            raise RosterError(source, node.start_mark.line + 1, f"operators[{i}].id", f"duplicate id {operator.id!r}")
+        operators[operator.id] = operator
+    return Roster(analysts, sectors, operators)
 
 
 _ANALYST_REQUIRED = {"id", "name", "capacity", "skills", "shifts", "notify"}
-_TOKEN_FIELDS = ("token_env", "token_file", "token_sha256")
+_TOKEN_FIELDS = ("token_hash", "token_env", "token_file")
 
 
 class _Parser:
@@ -239,14 +301,7 @@ class _Parser:
         return int(text)
 
     def analyst(self, node: yaml.Node, field: str) -> Analyst:
-        f = self.mapping(node, field, required=_ANALYST_REQUIRED, optional=set(_TOKEN_FIELDS))
-        tokens = [k for k in _TOKEN_FIELDS if k in f]
-        if len(tokens) != 1:
-            raise self.fail(node, f"{field}.token", f"exactly one of {', '.join(_TOKEN_FIELDS)} is required")
-        token_key = tokens[0]
-        token_value = self.string(f[token_key][1], f"{field}.{token_key}")
-        if token_key == "token_sha256" and not _SHA256.match(token_value):
-            raise self.fail(f[token_key][1], f"{field}.token_sha256", "expected 64 lowercase hex digits")
+        f = self.mapping(node, field, required=_ANALYST_REQUIRED, optional={*_TOKEN_FIELDS, "notify_secret_file"})
         notify = self.string(f["notify"][1], f"{field}.notify")
         if not notify.startswith(("http://", "https://")):
             raise self.fail(f["notify"][1], f"{field}.notify", f"expected an http(s) webhook URL, got {notify!r}")
@@ -263,8 +318,44 @@ class _Parser:
             skills=self.skills(f["skills"][1], f"{field}.skills"),
             shifts=tuple(shifts),
             notify=notify,
-            **{token_key: token_value},
+            notify_secret=self.secret(f["notify_secret_file"][1], f"{field}.notify_secret_file")
+            if "notify_secret_file" in f else None,
+            **self.credential(node, f, field),
         )
+
+    def secret(self, node: yaml.Node, field: str) -> bytes:
+        """A secret file's contents (surrounding whitespace stripped), read now so a bad path stops start-up."""
+        path = self.string(node, field)
+        try:
+            secret = Path(path).read_text().strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise self.fail(node, field, f"cannot read {path} ({getattr(exc, 'strerror', None) or exc})") from None
+        if not secret:
+            raise self.fail(node, field, f"{path} is empty; put the analyst's webhook secret in it")
+        return secret.encode()
+
+    def credential(self, node: yaml.Node, f: dict[str, tuple[yaml.Node, yaml.Node]], field: str) -> dict[str, str]:
+        """The one token reference of a person; a hash must parse, a referenced token must be long enough."""
+        tokens = [k for k in _TOKEN_FIELDS if k in f]
+        if len(tokens) != 1:
+            raise self.fail(node, f"{field}.token", f"exactly one of {', '.join(_TOKEN_FIELDS)} is required")
+        key = tokens[0]
+        value_node = f[key][1]
+        value = self.string(value_node, f"{field}.{key}")
+        if key == "token_hash":
+            try:
+                parse_hash(value)
+            except TokenFormatError as exc:
+                raise self.fail(value_node, f"{field}.token_hash", str(exc)) from None
+            return {key: value}
+        # A token not there yet (unset variable, missing file) only means that person cannot sign in;
+        # one that is there must be long enough.
+        token = Credential(**{key: value}).plaintext()
+        problem = short_token(token) if token is not None else None
+        if problem:
+            raise self.fail(value_node, f"{field}.{key}", f"{problem}; make one with "
+                            "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`")
+        return {key: value}
 
     def skills(self, node: yaml.Node, field: str) -> dict[str, int]:
         skills: dict[str, int] = {}

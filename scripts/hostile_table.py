@@ -3,8 +3,9 @@
 
     python scripts/hostile_table.py [--json out.json] [--timeout 1200] [--model-dir DIR]
 
-It starts an embedded broker, one worker (with a roster of two analysts, an operator token and
-1 s scheduler ticks) and the scraper tests' feed server, all on loopback, and stops them itself.
+It starts an embedded broker, one worker (with a roster of two analysts and an operator, tokens
+hashed, each analyst's own webhook secret, and 1 s scheduler ticks), the scraper tests' feed server
+and two webhook receivers, all on loopback, and stops them itself.
 Every wait is bounded. Rows that the code does not yet hold are reported as FAIL with what was
 observed; the exit status is 1 when any row fails. Destructive rows (the 63 KB outcomes) run last.
 (scripts/hostile.py is the other hostile runner: 100,000 malformed inputs through ingest.)
@@ -32,14 +33,18 @@ from harness import SETTINGS, Stack, Worker, exit_on_sigterm, model_dir, read_to
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from scheduler.tokens import hash_token
 from tests.sources.feedserver import FeedServer, Route, serve
+from tests.webhook_sink import WebhookSink
 
 ALICE = "alice-" + uuid.uuid4().hex
 BOB = "bob-" + uuid.uuid4().hex
 OPERATOR = "operator-" + uuid.uuid4().hex
+ALICE_SECRET, BOB_SECRET = b"alice-hook-" + uuid.uuid4().hex.encode(), b"bob-hook-" + uuid.uuid4().hex.encode()
 ALL_WEEK = "Mon-Sun 00:00-24:00 UTC"
 STATE_CHANGELOG = f"{SETTINGS.app_id}-scheduler-state-changelog"
 KAFKA_RECORD_LIMIT = 1024 * 1024
+RETAIN_CLOSED = 5  # closed cases the worker keeps, so the state_layout row can see the bound
 
 
 @dataclass
@@ -94,8 +99,11 @@ def anomaly(scope: str) -> dict:
             "sample_ids": [f"{aid}-s1"], "headlines": [f"Acme {aid} profit warning shocks investors"]}
 
 
-def roster_yaml(hook: str) -> str:
-    bob_sha = hashlib.sha256(BOB.encode()).hexdigest()
+def roster_yaml(alice_hook: str, bob_hook: str, workdir: Path) -> str:
+    """Alice's token by environment variable, Bob's and the operator's as scrypt hashes; each analyst
+    has their own webhook secret file."""
+    for name, secret in (("alice", ALICE_SECRET), ("bob", BOB_SECRET)):
+        (workdir / f"{name}.hook-secret").write_bytes(secret)
     return f"""\
 analysts:
   - id: alice
@@ -103,15 +111,20 @@ analysts:
     capacity: 40
     shifts: ["{ALL_WEEK}"]
     skills: {{topics: {{Earnings: 5}}}}
-    notify: {hook}/alice
+    notify: {alice_hook}
+    notify_secret_file: {workdir / "alice.hook-secret"}
     token_env: HOSTILE_TOKEN_ALICE
   - id: bob
     name: Bob
     capacity: 40
     shifts: ["{ALL_WEEK}"]
     skills: {{topics: {{Macro: 5}}}}
-    notify: {hook}/bob
-    token_sha256: {bob_sha}
+    notify: {bob_hook}
+    notify_secret_file: {workdir / "bob.hook-secret"}
+    token_hash: {hash_token(BOB)}
+operators:
+  - id: ops
+    token_hash: {hash_token(OPERATOR)}
 """
 
 
@@ -163,8 +176,9 @@ def rss(*titles: str, channel: str = "Wire") -> bytes:
 
 
 class Run:
-    def __init__(self, stack: Stack, worker: Worker, feeds: FeedServer, workdir: Path) -> None:
-        self.stack, self.worker, self.feeds, self.workdir = stack, worker, feeds, workdir
+    def __init__(self, stack: Stack, worker: Worker, feeds: FeedServer, workdir: Path,
+                 hooks: dict[str, WebhookSink]) -> None:
+        self.stack, self.worker, self.feeds, self.workdir, self.hooks = stack, worker, feeds, workdir, hooks
         self.port = worker.port
         self.bootstrap = stack.broker.bootstrap if stack.broker else ""
         self.alice_cases: list[str] = []
@@ -407,47 +421,69 @@ class Run:
         row.passed = ready and largest < KAFKA_RECORD_LIMIT // 2 and all(s in (200, 202, 400, 413) for s in statuses)
 
     def state_layout(self, row: Row) -> None:
-        keys, biggest, cases = set(), 0, 0
-        for key, value in read_topic(self.bootstrap, STATE_CHANGELOG):
-            keys.add(key)
-            if value and len(value) >= biggest:
-                biggest = len(value)
-                try:
-                    cases = len(json.loads(value).get("scheduler", {}).get("cases", {}))
-                except ValueError:
-                    pass
-        row.observed = f"{len(keys)} key(s) in the scheduler changelog; the largest record holds {cases} cases ({biggest:,} bytes)"
-        row.passed = len(keys) > 1 and cases <= 1
+        """Resolve 8 of alice's cases with RETAIN_CLOSED closed cases allowed; read the changelog back."""
+        resolved = [call(self.port, "POST", f"/cases/{case}/resolve", ALICE, {"outcome": "checked"})[0]
+                    for case in self.alice_cases[2:10]]
+
+        def latest() -> dict[bytes, bytes | None]:
+            return dict(read_topic(self.bootstrap, STATE_CHANGELOG))  # later records win: the table's state
+
+        def closed_kept(records: dict[bytes, bytes | None]) -> int:
+            return sum(1 for v in records.values() if v and json.loads(v).get("case", {}).get("status") == "resolved")
+
+        until(lambda: 0 < closed_kept(latest()) <= RETAIN_CLOSED, 60, poll=2)
+        records = latest()
+        biggest = max((len(v) for v in records.values() if v), default=0)
+        most = max((len(json.loads(v).get("scheduler", {}).get("cases", {})) for v in records.values() if v),
+                   default=0)  # the layout before: every case inside the one `scheduler` record
+        row.observed = (f"{len(records)} keys in the scheduler changelog, one per case; the largest record "
+                        f"{biggest:,} bytes, at most {most} other cases inside one record; 8 resolves answered "
+                        f"{sorted(set(resolved))}, {closed_kept(records)} closed cases kept "
+                        f"(FINSENTRY_SCHEDULER_RETAIN_CLOSED_COUNT={RETAIN_CLOSED})")
+        row.passed = (len(records) > 1 and most == 0 and biggest < 64 * 1024 and resolved == [200] * 8
+                      and closed_kept(records) == RETAIN_CLOSED)
 
     # --- static: configuration the running worker was given -----------------------------------
 
     def roles(self, row: Row) -> None:
         from scheduler.roster import RosterError, parse_roster
 
-        short = roster_yaml("http://127.0.0.1:9").replace("token_env: HOSTILE_TOKEN_ALICE", "token_file: /dev/null")
-        try:
-            parse_roster(short)
-            short_refused = False
-        except RosterError:
-            short_refused = True
-        operator_file = Path(self.workdir / "operator.token").read_text().strip() == OPERATOR
-        row.observed = (f"analyst tokens by env, file or unsalted SHA-256; no length check when the roster is read "
-                        f"(token_file: /dev/null {'refused' if short_refused else 'parses'}); the operator token is "
-                        f"one plaintext file{'' if operator_file else ' (?)'}; no salted slow hash, no operator role "
-                        "in the roster")
-        row.passed = False
+        def refused(text: str) -> str:
+            try:
+                parse_roster(text, "roster.yaml")
+            except RosterError as exc:
+                return f"refused ({str(exc).split(': ', 2)[-1][:40]}...)"
+            return "parses"
+
+        base = (self.workdir / "roster.yaml").read_text()
+        short = refused(base.replace("token_env: HOSTILE_TOKEN_ALICE", "token_file: /dev/null"))
+        unsalted = refused(base.replace("token_env: HOSTILE_TOKEN_ALICE", "token_hash: " + "0" * 64))
+        operator_silences = call(self.port, "GET", "/api/v2/silences", OPERATOR)[0]
+        analyst_silences = call(self.port, "GET", "/api/v2/silences", ALICE)[0]
+        operator_cases = call(self.port, "GET", "/cases", OPERATOR)[0]
+        bob_cases = call(self.port, "GET", "/cases", BOB)[0]
+        began = time.monotonic()
+        for _ in range(10):
+            call(self.port, "GET", "/cases", BOB)
+        per_request = (time.monotonic() - began) / 10
+        row.observed = (f"empty token_file {short}; unsalted sha256 token_hash {unsalted}; silences with the roster "
+                        f"operator's token {operator_silences}, with an analyst's {analyst_silences}; /cases with "
+                        f"the operator's {operator_cases} (not an analyst), with bob's scrypt-hashed token {bob_cases} "
+                        f"({per_request * 1000:.0f} ms a request once verified)")
+        row.passed = (short.startswith("refused") and unsalted.startswith("refused") and operator_silences == 200
+                      and analyst_silences == 403 and operator_cases in (401, 429) and bob_cases == 200
+                      and per_request < 0.05)
 
     def notify_secrets(self, row: Row) -> None:
-        from scheduler.roster import RosterError, parse_roster
+        def signed(name: str) -> tuple[int, int]:
+            got = self.hooks[name].received
+            return sum(r.valid_signature for r in got), len(got)
 
-        text = roster_yaml("http://127.0.0.1:9").replace("    token_env:", "    notify_secret_file: /tmp/x\n    token_env:")
-        try:
-            parse_roster(text)
-            accepted = "accepted"
-        except RosterError as exc:
-            accepted = f"refused ({str(exc)[:60]}...)"
-        row.observed = f"one FINSENTRY_CASE_WEBHOOK_SECRET_FILE for every analyst; a per-analyst secret field is {accepted}"
-        row.passed = False
+        until(lambda: all(signed(n)[1] > 0 for n in self.hooks), 60)
+        alice, bob = signed("alice"), signed("bob")
+        row.observed = (f"alice's receiver: {alice[0]} of {alice[1]} verified with alice's secret; bob's receiver: "
+                        f"{bob[0]} of {bob[1]} with bob's (a shared secret is also set)")
+        row.passed = alice[1] > 0 and bob[1] > 0 and alice[0] == alice[1] and bob[0] == bob[1]
 
 
 ROWS: list[tuple[str, str, str]] = [
@@ -474,7 +510,7 @@ ROWS: list[tuple[str, str, str]] = [
 ]
 
 
-CASE_ROWS = {"feedback_labels", "case_oracle", "forged_action", "big_outcomes"}
+CASE_ROWS = {"feedback_labels", "case_oracle", "forged_action", "big_outcomes", "state_layout", "notify_secrets"}
 
 
 def print_table(rows: list[Row]) -> None:
@@ -496,18 +532,21 @@ def main(argv: list[str] | None = None) -> int:
     exit_on_sigterm()
     workdir = Path(tempfile.mkdtemp(prefix="finsentry-hostile-table-"))
     rows = [Row(attack, expected) for _, attack, expected in ROWS]
+    hooks = {"alice": WebhookSink(ALICE_SECRET).start(), "bob": WebhookSink(BOB_SECRET).start()}
     with serve() as feeds:
-        (workdir / "roster.yaml").write_text(roster_yaml(feeds.url("/hook")))
-        (workdir / "operator.token").write_text(OPERATOR + "\n")
+        (workdir / "roster.yaml").write_text(roster_yaml(hooks["alice"].url("/alice"), hooks["bob"].url("/bob"), workdir))
+        (workdir / "shared.hook-secret").write_text("shared-" + uuid.uuid4().hex)
+        (workdir / "actions.secret").write_text("actions-" + uuid.uuid4().hex)
         stack = Stack(workdir, model_dir(args.model_dir), env={
             "FINSENTRY_ROSTER": str(workdir / "roster.yaml"), "HOSTILE_TOKEN_ALICE": ALICE,
-            "FINSENTRY_OPERATOR_TOKEN_FILE": str(workdir / "operator.token"),
-            "FINSENTRY_SCHEDULER_TICK_SECONDS": "1"})
+            "FINSENTRY_CASE_WEBHOOK_SECRET_FILE": str(workdir / "shared.hook-secret"),
+            "FINSENTRY_CASE_ACTION_SECRET_FILE": str(workdir / "actions.secret"),
+            "FINSENTRY_SCHEDULER_TICK_SECONDS": "1", "FINSENTRY_SCHEDULER_RETAIN_CLOSED_COUNT": str(RETAIN_CLOSED)})
         try:
             stack.start_broker()
             worker = stack.start_worker()
             worker.wait_ready(timeout=300)
-            run = Run(stack, worker, feeds, workdir)
+            run = Run(stack, worker, feeds, workdir, hooks)
             for (name, _, _), row in zip(ROWS, rows, strict=True):
                 if args.only and name not in args.only:
                     row.observed = "skipped (--only)"
@@ -524,6 +563,8 @@ def main(argv: list[str] | None = None) -> int:
                       file=sys.stderr, flush=True)
         finally:
             stack.close()
+            for hook in hooks.values():
+                hook.stop()
     print_table(rows)
     if args.json:
         args.json.write_text(json.dumps([asdict(r) for r in rows], indent=2))

@@ -5,18 +5,20 @@ The action is first tried on a private copy of the current state, so a mistake g
 (400/403/404/409); the label rules are checked; then it goes to `cases.actions` and the caller waits
 for the scheduler's single writer (streams/agents/schedule.py) to apply it, so the answer is what
 actually happened (a race lost in between comes back as the writer's refusal). `send_action` is the
-only place an action is written.
+only place an action is written, and it signs what it writes (streams/action_signing.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from scheduler import ActionError
 from scheduler.feedback import label_problem
+from streams.action_signing import action_secret, sign
 from streams.app import case_actions_topic, settings
 from streams.case_state import expect, forget, load
 from streams.loaded_model import model_topics
@@ -34,8 +36,8 @@ class Outcome:
 
 
 async def send_action(action: dict[str, Any]) -> None:
-    """Write one action to `cases.actions`, keyed by its case."""
-    await case_actions_topic.send(key=action["case_id"].encode(), value=action)
+    """Sign one action and write it to `cases.actions`, keyed by its case."""
+    await case_actions_topic.send(key=action["case_id"].encode(), value=sign(action, action_secret(), time.time()))
 
 
 async def submit(action: dict[str, Any]) -> Outcome:

@@ -3,7 +3,9 @@ writer is, and the outcomes the analyst API waits for.
 
 Shared by the scheduler agent (the single writer), the analyst API and the anomaly pages (readers).
 Every input that can change case state passes through the single partition of `scheduler.inbox`;
-the worker that owns it keeps the whole `Scheduler` state under one key of `scheduler-state`.
+the worker that owns it keeps the `Scheduler` state in `scheduler-state` as scheduler/storage.py
+lays it out: one record per case under `case:<case id>`, and the counters and the journal of the
+last input under `scheduler`, so no record grows with the number of cases.
 """
 
 from __future__ import annotations
@@ -15,19 +17,22 @@ from typing import Any
 
 import faust
 
-from scheduler import ActionError, Roster, RosterError, RosterWatcher, Scheduler, SchedulerPolicy
+from scheduler import ActionError, Roster, RosterError, RosterWatcher, Scheduler, SchedulerPolicy, storage
+from scheduler.engine import STATE_VERSION
 from streams.app import INBOX_TOPIC, app, settings
 from streams.ownership import owns_recovered
 from streams.tables import DurableTable
 from streams.usage import config_exit
 
 STATE_KEY = "scheduler"
+CASE_PREFIX = "case:"
 
 state_table: DurableTable = app.Table("scheduler-state", default=None, partitions=1, use_partitioner=True,
                                       schema=faust.Schema(key_serializer="json", value_serializer="json"))
 
 POLICY = SchedulerPolicy(
     assignment=settings.scheduler_assignment,
+    retain_closed_count=settings.scheduler_retain_closed_count,
     auto_resolve_below=None if settings.scheduler_auto_resolve_below == "none" else settings.scheduler_auto_resolve_below,
 )
 NO_ROSTER = Roster(analysts={}, sectors={})
@@ -56,11 +61,27 @@ def is_owner() -> bool:
     return owns_recovered(INBOX_TOPIC)
 
 
+def stored_head() -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """(the head record without its journal, the journal of an input not yet finished, or None)."""
+    head = dict(state_table.get(STATE_KEY) or {"version": STATE_VERSION})
+    if "scheduler" in head:  # the earlier layout, everything in this one record: finish it as a journal
+        head, records = storage.split(head["scheduler"])
+        return head, {"cases": records, "outbox": state_table[STATE_KEY]["outbox"]}
+    return head, head.pop("journal", None)
+
+
+def stored_cases() -> dict[str, Any]:
+    """Every case record in the table, by case id."""
+    return {key[len(CASE_PREFIX):]: value for key, value in state_table.items()
+            if isinstance(key, str) and key.startswith(CASE_PREFIX) and value is not None}
+
+
 def load() -> Scheduler:
-    """A scheduler over a private copy of the stored state: the engine mutates lists in place, and
-    the table's in-memory value must change only through a write that reaches the changelog."""
-    stored = state_table.get(STATE_KEY)
-    return Scheduler(roster(), POLICY, copy.deepcopy(stored["scheduler"]) if stored else None)
+    """A scheduler over a private copy of the stored state (with any unfinished journal applied): the
+    engine mutates lists in place, and the table's values must change only through the writer."""
+    head, journal = stored_head()
+    state = storage.join(head, storage.journalled(stored_cases(), journal))
+    return Scheduler(roster(), POLICY, copy.deepcopy(state))
 
 
 # ---- outcomes for the HTTP API (same process: the API answers only on the owner) -------------------

@@ -28,6 +28,7 @@ COMMANDS = (
     "streams.demo",
     "streams.commands.receiver",
     "streams.commands.feedback",
+    "streams.commands.token",
 )
 
 

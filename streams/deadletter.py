@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 
 from alerts.records import iso
 
+# The scheduler agent's: an anomaly event it cannot open a case for, an analyst action it refused.
+INVALID_ANOMALY, REJECTED_ACTION = "invalid_anomaly", "rejected_action"
 # Every reason a record is dead-lettered for, the `reason` label of finsentry_records_rejected_total:
 # a fixed set, so the metric's labels stay bounded and an operator can group failures.
 REASONS = (
@@ -26,8 +28,7 @@ REASONS = (
     "field_too_long", "bad_timestamp", "bad_url", "bad_id", "bad_ticker",
     # pure per-record code raised on the record's content (streams/errors.py `record_fault`)
     "internal_error",
-    # the scheduler agent: an anomaly event it cannot open a case for, an analyst action it refused
-    "invalid_anomaly", "rejected_action",
+    INVALID_ANOMALY, REJECTED_ACTION,
 )
 
 # Base64 grows 4/3, and the JSON around it is small: 256 KiB of original stays far under 1 MiB.

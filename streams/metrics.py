@@ -90,6 +90,12 @@ ANOMALIES = Counter(
 ANOMALIES_ACTIVE = Gauge("finsentry_anomalies_active", "Anomalies currently open.", ["kind"])
 
 CASES = Counter("finsentry_cases_total", "Case events by type.", ["event"])
+CASE_ACTIONS_REJECTED = Counter(
+    "finsentry_case_actions_rejected_total",
+    "Case actions the scheduler dropped because they were unsigned or badly signed (streams/action_signing.py).",
+    ["reason"],
+)
+CASE_ACTION_REJECTIONS = ("unsigned", "bad_signature")
 CASES_OPEN = Gauge("finsentry_cases_open", "Open cases held by each analyst.", ["analyst"])
 CASES_WAITING = Gauge("finsentry_cases_waiting", "Cases waiting for an analyst.")
 CASES_OVER_SLA = Gauge("finsentry_cases_over_sla", "Open cases past their acknowledge SLA.")
@@ -161,6 +167,8 @@ def expose_known_series(stages: tuple[str, ...], reasons: tuple[str, ...], recei
         AGENT_CRASHES.labels(agent)
     for adjustment in (RECEIVED_TIME, TRUNCATED):
         STORIES_ADJUSTED.labels(adjustment)
+    for reason in CASE_ACTION_REJECTIONS:
+        CASE_ACTIONS_REJECTED.labels(reason)
 
 
 def ticker_label(ticker: str, watchlist: frozenset[str]) -> str:

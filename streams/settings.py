@@ -112,15 +112,21 @@ class Settings(BaseModel):
     # Optional Alertmanager (base URL, e.g. http://alertmanager:9093) that also gets every alert.
     alertmanager_url: str | None = None
     roster: Path | None = None
-    # The operator's bearer token for the silences API (/api/v2/silences), read from this file;
-    # unset: the API refuses every request (403).
+    # An operator's bearer token for the silences API (/api/v2/silences), read from this file, beside
+    # the roster's `operators` (hashed tokens); with neither, the API refuses every request (403).
     operator_token_file: Path | None = None
     # Scheduler policy knobs (scheduler.SchedulerPolicy); "none" sends every case to people.
     scheduler_assignment: PolicyName = "optimal"
     scheduler_auto_resolve_below: Literal[Severity, "none"] = "warning"
     scheduler_tick_seconds: float = Field(10.0, gt=0, le=3600)
-    # Shared HMAC secret that signs case notifications to analysts' `notify` webhooks.
+    # Closed cases kept (the most recently closed), besides the two-day age limit.
+    scheduler_retain_closed_count: int = Field(1000, ge=1, le=1_000_000)
+    # Shared HMAC secret that signs case notifications to analysts' `notify` webhooks (an analyst's
+    # roster `notify_secret_file` takes its place for that analyst).
     case_webhook_secret_file: Path | None = None
+    # HMAC secret that signs what the API and console write to `cases.actions`; the scheduler drops
+    # actions without a valid signature. Unset: a random one per worker (one worker only).
+    case_action_secret_file: Path | None = None
     watchlist: frozenset[str] = frozenset()
     console_session_seconds: float = Field(8 * 3600.0, gt=0, le=7 * 86_400)  # console sign-in lifetime
 

@@ -22,6 +22,7 @@ import sys
 from collections.abc import Sequence
 
 from streams import health, metrics
+from streams.action_signing import action_secret
 from streams.agents import case_webhooks, classify, ingest, monitor, notify, schedule
 from streams.app import App, app, settings
 from streams.broker_wait import wait_for_broker
@@ -83,10 +84,13 @@ def start_up() -> None:
 
 def configure() -> None:
     """Read the configuration files the agents need (FINSENTRY_RECEIVERS, FINSENTRY_ROSTER,
-    FINSENTRY_CASE_WEBHOOK_SECRET_FILE); a bad one raises SystemExit with one line naming it."""
+    FINSENTRY_CASE_WEBHOOK_SECRET_FILE, FINSENTRY_CASE_ACTION_SECRET_FILE); a bad one raises
+    SystemExit with one line naming it."""
     alerting()
     roster_watcher()
     case_webhooks.webhook_secret()
+    case_webhooks.roster_watcher()
+    action_secret()
 
 
 def prepare(app: App, settings: Settings) -> None:

@@ -12,6 +12,7 @@ import re
 import subprocess
 import time
 import urllib.request
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -107,10 +108,14 @@ class Worker:
 def start_worker_process(embedded_broker: broker.EmbeddedBroker, model_dir: Path, tmp_path: Path) -> Iterator[Callable[..., Worker]]:
     started: list[Worker] = []
 
+    # One case-action secret for every worker of a test, as a deployment shares it (streams/action_signing.py).
+    secret = tmp_path / "case-actions.secret"
+    secret.write_text(uuid.uuid4().hex)
+
     def start(wait: bool = True, **extra: str) -> Worker:
         port = broker.free_port()
-        env = worker_env(embedded_broker.url, port, tmp_path / f"data-{len(started)}",
-                         FINSENTRY_MODEL_DIR=str(model_dir), **extra)
+        env = worker_env(embedded_broker.url, port, tmp_path / f"data-{len(started)}", FINSENTRY_MODEL_DIR=str(model_dir),
+                         **{"FINSENTRY_CASE_ACTION_SECRET_FILE": str(secret), **extra})
         log = tmp_path / f"worker-{len(started)}.log"
         worker = Worker(start_worker(env, log, level="info"), port, log)
         started.append(worker)

@@ -1,9 +1,12 @@
 """Case webhooks: tell an analyst, on their roster `notify` URL, that a case was given to them,
 escalated, or taken off them.
 
-The scheduler puts the target in the event (`notify`), so this agent needs no roster and runs on
-whichever worker owns each `cases.events` partition, away from the scheduler's single writer: a
-slow receiver never delays assignment. Payloads are Alertmanager v4 with one alert, signed and
+The scheduler puts the target in the event (`notify`), so this agent runs on whichever worker owns
+each `cases.events` partition, away from the scheduler's single writer: a slow receiver never
+delays assignment. It signs with the analyst's own secret (roster `notify_secret_file`), so one
+analyst's receiver cannot forge notifications to another's; an analyst without one gets the
+shared FINSENTRY_CASE_WEBHOOK_SECRET_FILE. It reads the roster through its own watcher, so an edit
+reaches it without taking the scheduler's reload. Payloads are Alertmanager v4 with one alert, signed and
 retried by `alerts.delivery.deliver` (streams/webhooks.py counts and dead-letters); at most `MAX_IN_FLIGHT` deliveries run at once (the agent
 waits for a slot, holding back only this consumer). A delivery that exhausts its retries goes to
 the alerts dead-letter topic and is counted.
@@ -18,6 +21,7 @@ from typing import Any
 
 from alerts.payload import ZERO_TIME, Alert, build_payload
 from alerts.receivers import Receiver
+from scheduler import RosterWatcher
 from streams.app import app, case_events_topic, settings
 from streams.usage import config_exit
 from streams.webhooks import deliver_counted
@@ -45,6 +49,23 @@ def webhook_secret() -> bytes | None:
     if not secret:
         raise config_exit(f"case_webhook_secret_file: {path} is empty; put the shared secret in it")
     return secret.encode()
+
+
+@cache
+def roster_watcher() -> RosterWatcher | None:
+    """This agent's view of the roster; the scheduler validated the file at start (streams/case_state.py)."""
+    return RosterWatcher(settings.roster) if settings.roster is not None else None
+
+
+def secret_for(analyst_id: str) -> bytes | None:
+    """The analyst's own secret from the roster in force, else the shared one, else None (not notified)."""
+    watcher = roster_watcher()
+    if watcher is not None:
+        watcher.poll()
+        analyst = watcher.roster.analysts.get(analyst_id)
+        if analyst is not None and analyst.notify_secret is not None:
+            return analyst.notify_secret
+    return webhook_secret()
 
 
 _slots = asyncio.Semaphore(MAX_IN_FLIGHT)
@@ -77,9 +98,11 @@ def _release(task: asyncio.Task[None]) -> None:
 
 @app.agent(case_events_topic, name="case-webhooks")
 async def notify_analysts(stream: Any) -> None:
-    secret = webhook_secret()
     async for event in stream:
-        if secret is None or not isinstance(event, dict) or not isinstance(event.get("notify"), dict):
+        if not isinstance(event, dict) or not isinstance(event.get("notify"), dict):
+            continue
+        secret = secret_for(str(event["notify"].get("analyst")))
+        if secret is None:
             continue
         await _slots.acquire()
         task = asyncio.ensure_future(send(event, secret))
@@ -90,4 +113,5 @@ async def notify_analysts(stream: Any) -> None:
 @app.task
 async def announce() -> None:
     if webhook_secret() is None:
-        log.warning("case webhooks: FINSENTRY_CASE_WEBHOOK_SECRET_FILE unset: analysts are not notified by webhook")
+        log.warning("case webhooks: FINSENTRY_CASE_WEBHOOK_SECRET_FILE unset: only analysts with a roster "
+                    "notify_secret_file are notified by webhook")

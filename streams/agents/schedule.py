@@ -2,14 +2,20 @@
 
 Assignment needs one coordinator, so anomaly events, `cases.actions` and the clock are all routed
 onto the single-partition internal topic `scheduler.inbox`; the worker that owns its one partition
-is the only writer. It keeps the scheduler's whole state in a changelog-backed table under one key,
-so a restarted or newly elected writer resumes exactly where the last one stopped. Timer ticks go
-through the inbox too (only the owner sends them), so there is never a second writer.
+is the only writer. It keeps the scheduler's state in a changelog-backed table, one record per case
+and a head record (scheduler/storage.py), so a restarted or newly elected writer resumes exactly
+where the last one stopped. Timer ticks go through the inbox too (only the owner sends them), so
+there is never a second writer.
 
-The new state is saved together with the records it produces (an outbox, under the same key), then
-the records are sent, then the outbox is emptied. A writer that dies in between leaves the outbox
-for the next one to send first, so a restart neither loses an event nor decides anything twice
-(a case is never re-assigned by a replay); events may repeat, identical, which is at-least-once.
+Each input's changes are saved first as a journal in the head record (the case records it changed
+and the records it produces), then the case records are written and the records sent, then the
+journal is cleared. A writer that dies in between leaves the journal for the next one to finish
+first, so a restart neither loses an event nor decides anything twice (a case is never re-assigned
+by a replay); events may repeat, identical, which is at-least-once.
+
+An action is applied only with a valid signature (streams/action_signing.py): the writer checks it,
+so neither `cases.actions` nor the inbox can be used to act on cases without the API's secret.
+Dropped actions are counted in `finsentry_case_actions_rejected_total{reason}`.
 """
 
 from __future__ import annotations
@@ -20,11 +26,12 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from scheduler import ActionError, AnomalyError, Scheduler
+from scheduler import ActionError, AnomalyError, Scheduler, storage
 from scheduler.cases import Evidence
 from scheduler.feedback import feedback_records
 from scheduler.workload import workload
 from streams import metrics
+from streams.action_signing import action_secret, refusal
 from streams.app import (
     anomalies_topic,
     app,
@@ -34,13 +41,23 @@ from streams.app import (
     inbox_topic,
     settings,
 )
-from streams.case_state import POLICY, STATE_KEY, is_owner, load, roster_watcher, settle, state_table
+from streams.case_state import (
+    CASE_PREFIX,
+    POLICY,
+    STATE_KEY,
+    is_owner,
+    load,
+    roster_watcher,
+    settle,
+    state_table,
+    stored_cases,
+    stored_head,
+)
+from streams.deadletter import INVALID_ANOMALY, REJECTED_ACTION
 from streams.errors import RecordFault, dead_letter_fault, record_fault, send_dead_letter
 
 log = logging.getLogger(__name__)
 STAGE = "scheduler"
-# The scheduler's own dead-letter reasons, beside validation's (streams/validation.py REASONS).
-INVALID_ANOMALY, REJECTED_ACTION = "invalid_anomaly", "rejected_action"
 
 
 # ---- the single writer ---------------------------------------------------------------------------
@@ -76,19 +93,27 @@ def count_events(sched: Scheduler, events: list[dict[str, Any]]) -> None:
     metrics.RECORDS_OUT.labels(STAGE).inc(len(events))
 
 
-async def save(state: dict[str, Any], outbox: list[dict[str, Any]]) -> None:
-    """State and outbox under one key: one changelog record, so neither is ever saved without the other.
-    It returns once the broker has the record, so an outbox is never sent before it is safe."""
-    state_table[STATE_KEY] = {"scheduler": state, "outbox": outbox}
+async def save(head: dict[str, Any], journal: dict[str, Any]) -> None:
+    """The head with this input's journal (its case records and outgoing records): one changelog record,
+    the commit point. It returns once the broker has it, so nothing is applied or sent before it is safe."""
+    state_table[STATE_KEY] = {**head, "journal": journal}
     await state_table.written()
 
 
-async def publish(state: dict[str, Any], records: list[dict[str, Any]]) -> None:
-    """Send, wait until the broker has every record, then empty the outbox."""
+async def finish(head: dict[str, Any], journal: dict[str, Any]) -> None:
+    """Write the journal's case records, send its records and wait for the broker, then clear it.
+    Repeating this after a crash rewrites the same records and resends the same events."""
+    for case_id, record in journal["cases"].items():
+        key = CASE_PREFIX + case_id
+        if record is not None:
+            state_table[key] = record
+        elif key in state_table:
+            del state_table[key]
     topics = {"events": case_events_topic, "feedback": feedback_topic}
-    futures = [await topics[r["topic"]].send(key=r["key"].encode(), value=r["value"]) for r in records]
+    futures = [await topics[r["topic"]].send(key=r["key"].encode(), value=r["value"]) for r in journal["outbox"]]
     await asyncio.gather(*futures)
-    await save(state, [])
+    state_table[STATE_KEY] = head
+    await state_table.written()
 
 
 def apply(sched: Scheduler, command: dict[str, Any], now: datetime) -> list[dict[str, Any]]:
@@ -105,15 +130,29 @@ def apply(sched: Scheduler, command: dict[str, Any], now: datetime) -> list[dict
     raise ValueError(f"unknown scheduler command with keys {sorted(command)}")
 
 
+def forged(action: Any, action_id: Any) -> bool:
+    """True (counted, logged, and the waiting request told) for an action without a valid signature:
+    only the API and console sign, so anyone else writing to the topics cannot act on cases."""
+    reason = refusal(action, action_secret()) if isinstance(action, dict) else None
+    if reason is None:
+        return False
+    metrics.CASE_ACTIONS_REJECTED.labels(reason).inc()
+    log.warning("scheduler: dropped a case action (%s) for case %r", reason, action.get("case_id"))
+    settle(action_id, ActionError(500, "the action's signature was refused; see the worker log"))
+    return True
+
+
 @app.agent(inbox_topic, name="scheduler")
 async def write(stream: Any) -> None:
     async for event in stream.events():
         command, message = event.value, event.message
         action = command.get("action") if isinstance(command, dict) else None
         action_id = action.get("action_id") if isinstance(action, dict) else None
-        stored = state_table.get(STATE_KEY)
-        if stored and stored["outbox"]:  # the last writer saved its state but died before sending
-            await publish(stored["scheduler"], stored["outbox"])
+        head, journal = stored_head()
+        if journal is not None:  # the last writer saved an input's journal but died before finishing it
+            await finish(head, journal)
+        if forged(action, action_id):
+            continue
         try:
             with record_fault():
                 sched, now = load(), datetime.now(UTC)
@@ -122,8 +161,10 @@ async def write(stream: Any) -> None:
                     error = None
                 except (AnomalyError, ActionError) as exc:
                     events, error = [], exc
-                if events:
-                    state, records = sched.to_dict(), outgoing(sched, events)
+                if error is None:  # a tick may prune cases without an event: that is a change to save too
+                    next_head, cases = storage.split(sched.to_dict())
+                    next_journal = {"cases": storage.changes(stored_cases(), cases),
+                                    "outbox": outgoing(sched, events)}
         except RecordFault as fault:
             settle(action_id, ActionError(500, "internal error; see the worker log"))
             await dead_letter_fault(STAGE, fault, json.dumps(command, default=str), message)
@@ -135,9 +176,9 @@ async def write(stream: Any) -> None:
             status = f" ({error.status})" if isinstance(error, ActionError) else ""
             await send_dead_letter(STAGE, reason, f"{error}{status}", json.dumps(command, default=str), message)
             continue
-        if events:
-            await save(state, records)
-            await publish(state, records)
+        if next_journal["cases"] or events:
+            await save(next_head, next_journal)
+            await finish(next_head, next_journal)
             count_events(sched, events)
         settle(action_id, events)
         publish_gauges(sched, now)

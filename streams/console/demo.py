@@ -4,12 +4,13 @@ cases meanwhile) so a new user can click through the planted surge's case in the
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+from scheduler.tokens import hash_token
 
 
 def topics() -> list[str]:
@@ -30,9 +31,9 @@ MONITOR_ENV = {"FINSENTRY_MONITOR_WARMUP_WINDOWS": "10", "FINSENTRY_MONITOR_ALLO
 
 def roster(tmpdir: Path) -> tuple[dict[str, str], str]:
     """(worker environment for a demo roster, the demo analyst's token). The analyst covers every
-    topic around the clock; the token is fresh for each run and only its SHA-256 is in the file."""
-    token = "demo-" + secrets.token_urlsafe(12)
-    digest = hashlib.sha256(token.encode()).hexdigest()
+    topic around the clock; the token is fresh for each run and only its salted hash is in the file."""
+    token = "demo-" + secrets.token_urlsafe(24)
+    digest = hash_token(token)
     skills = ", ".join(f'"{t}": 3' for t in topics())
     path = tmpdir / "roster.yaml"
     path.write_text(f"""analysts:
@@ -42,7 +43,7 @@ def roster(tmpdir: Path) -> tuple[dict[str, str], str]:
     shifts: ["Mon-Sun 00:00-24:00 UTC"]
     skills: {{topics: {{{skills}}}}}
     notify: http://127.0.0.1:9/demo
-    token_sha256: {digest}
+    token_hash: {digest}
 """, encoding="utf-8")
     return {"FINSENTRY_ROSTER": str(path), "FINSENTRY_SCHEDULER_TICK_SECONDS": "2", **MONITOR_ENV}, token
 

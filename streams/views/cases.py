@@ -1,18 +1,25 @@
 """The analyst HTTP API on the worker's web server: list my cases, acknowledge, resolve, reassign, reopen.
 
 Each action takes the one path the console also takes (streams/case_actions.py): checked against
-the current state first, so mistakes get their status at once (400/403/404/409), then sent to
+the current state first, so mistakes get their status at once (400/403/404/409), then signed, sent to
 `cases.actions` with a fresh action id and applied by the scheduler's single writer, whose outcome
 is the answer. The state lives on the worker that owns `scheduler.inbox`; any other worker answers
 503 and names the reason.
 
 Auth is a per-analyst bearer token checked against the roster in constant time; tokens are never
 logged. Repeated auth failures from one client address are refused for a while (429); a valid
-token from that address still passes, so a guesser behind the same proxy cannot lock analysts out.
+token from that address still passes (one this worker has verified before: no scrypt is computed
+for a blocked address), so a guesser behind the same proxy cannot lock analysts out.
+
+A case that is not the caller's (neither held by them nor closed by the machine, which any analyst
+may review and reopen) answers exactly as a case that does not exist (404), so case ids cannot be
+probed; an analyst's repeated 404s are throttled (429) the same way, per analyst, while their
+requests for their own cases still pass.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections import deque
@@ -21,7 +28,8 @@ from typing import Any
 
 import faust
 
-from scheduler import Analyst, Roster
+from scheduler import Analyst, Operator, Roster
+from scheduler.cases import Status
 from streams.case_actions import submit
 from streams.case_state import is_owner, load, roster
 from streams.views.http import BadRequest, json_object, read_capped
@@ -65,20 +73,41 @@ class FailureLimiter:
 
 
 LIMITER = FailureLimiter()
+# Case ids can be computed from anomalies; an analyst who guesses many is slowed down.
+NOT_FOUND_LIMITER = FailureLimiter(limit=20)
 blueprint = faust.web.Blueprint("cases")
 
 
-def bearer_analyst(current: Roster, header: str | None) -> Analyst | None:
-    """The analyst whose token is presented; every analyst is checked, so timing says nothing."""
+def bearer_analyst(current: Roster, header: str | None, slow: bool = True) -> Analyst | None:
+    """The analyst whose token is presented (an operator's token is not an analyst's)."""
+    person = bearer_person(current, header, slow)
+    return person if isinstance(person, Analyst) else None
+
+
+def bearer_person(current: Roster, header: str | None, slow: bool = True) -> Analyst | Operator | None:
+    """Whoever's bearer token `header` presents; everyone is checked, so timing says nothing.
+    `slow` False: no scrypt, only tokens this worker has verified before (Roster.authenticate)."""
     scheme, _, token = (header or "").partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
         return None
-    match = None
-    for analyst in current.analysts.values():
-        if analyst.verify_token(token) and match is None:
-            match = analyst
-    return match
+    return current.authenticate(token, slow)
+
+
+def visible(case: dict[str, Any], analyst: str) -> bool:
+    """Whether `analyst` may know the case exists: they hold it, or the machine closed it (anyone's to review)."""
+    return case.get("analyst") == analyst or case.get("status") == Status.AUTO_RESOLVED
+
+
+def not_found(view: faust.web.View, analyst: str, case_id: str) -> Any:
+    """The one answer for a case that is missing or not the caller's; 429 once they guess too often."""
+    now = time.monotonic()
+    wait = NOT_FOUND_LIMITER.retry_after(analyst, now)
+    if wait is not None:
+        return view.json({"error": "too many requests for cases that do not exist; retry later"}, status=429,
+                         headers={"Retry-After": str(int(wait + 0.999))})
+    NOT_FOUND_LIMITER.fail(analyst, now)
+    return view.json({"error": f"no case {case_id!r}"}, status=404)
 
 
 def action_from_body(verb: str, case_id: str, analyst: str, body: bytes) -> dict[str, Any]:
@@ -94,13 +123,18 @@ def action_from_body(verb: str, case_id: str, analyst: str, body: bytes) -> dict
     return {**data, "action": verb, "case_id": case_id, "analyst": analyst, "action_id": uuid.uuid4().hex}
 
 
-def gate(view: faust.web.View, request: Any) -> tuple[Analyst | None, Any]:
+async def gate(view: faust.web.View, request: Any) -> tuple[Analyst | None, Any]:
     """(analyst, None) when the request may proceed here, else (None, the refusal to send)."""
     client, now = request.remote or "unknown", time.monotonic()
-    analyst = bearer_analyst(roster(), request.headers.get("Authorization"))
+    blocked = LIMITER.retry_after(client, now)
     # A valid token always passes: behind a proxy every analyst shares one address, and a guesser's
-    # failures must slow the guesser, not lock the desk out. Only failing requests are throttled.
-    wait = None if analyst is not None else LIMITER.retry_after(client, now)
+    # failures must slow the guesser, not lock the desk out. Only failing requests are throttled. A
+    # blocked address gets no scrypt computed for it: tokens this worker verified before still pass.
+    # In a thread: a token not seen before costs scrypt (tens of ms per hashed person), which must
+    # not stall the agents sharing this event loop.
+    analyst = await asyncio.to_thread(bearer_analyst, roster(), request.headers.get("Authorization"),
+                                      blocked is None)
+    wait = None if analyst is not None else blocked
     if wait is not None:
         return None, view.json({"error": "too many failed authentication attempts; retry later"}, status=429,
                                headers={"Retry-After": str(int(wait + 0.999))})
@@ -116,7 +150,7 @@ def gate(view: faust.web.View, request: Any) -> tuple[Analyst | None, Any]:
 @blueprint.route("/cases", name="cases")
 class CasesView(faust.web.View):
     async def get(self, request: Any) -> Any:
-        analyst, refusal = gate(self, request)
+        analyst, refusal = await gate(self, request)
         if analyst is None:
             return refusal
         return self.json({"analyst": analyst.id, "cases": load().cases_for(analyst.id)})
@@ -125,7 +159,7 @@ class CasesView(faust.web.View):
 @blueprint.route("/cases/{case_id}/{verb}", name="case_action")
 class CaseActionView(faust.web.View):
     async def post(self, request: Any, case_id: str, verb: str) -> Any:
-        analyst, refusal = gate(self, request)  # first: an anonymous caller learns nothing, not even the verbs
+        analyst, refusal = await gate(self, request)  # first: an anonymous caller learns nothing, not even the verbs
         if analyst is None:
             return refusal
         if verb not in VERB_FIELDS:
@@ -137,6 +171,9 @@ class CaseActionView(faust.web.View):
             action = action_from_body(verb, case_id, analyst.id, body)
         except BadRequest as exc:
             return self.json({"error": str(exc)}, status=400)
+        case = load().case(case_id)
+        if case is None or not visible(case, analyst.id):
+            return not_found(self, analyst.id, case_id)
         outcome = await submit(action)
         if outcome.status == 202:
             return self.json({"status": "accepted", "action_id": action["action_id"], "detail": outcome.message},
@@ -144,4 +181,3 @@ class CaseActionView(faust.web.View):
         if outcome.status != 200:
             return self.json({"error": outcome.message}, status=outcome.status)
         return self.json({"case": load().case(case_id), "events": outcome.events})
-

@@ -2,11 +2,13 @@
 
 Reads are routed to the notify coordinator, which holds the silences (streams/notify_state.py); a
 new or expired silence travels on `alerts.notify` like anomalies, so any worker takes it. Every
-request needs the operator's bearer token (FINSENTRY_OPERATOR_TOKEN_FILE).
+request needs an operator's bearer token: one of the roster's `operators` (hashed there), or the
+token in FINSENTRY_OPERATOR_TOKEN_FILE. An analyst's token is not enough.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hmac
 import logging
@@ -17,8 +19,11 @@ from typing import Any
 import faust
 
 from alerts.silences import MAX_SILENCES, Silence, SilenceError, filter_matchers, silence_from_v2
+from scheduler import Operator
 from streams.app import app, notify_topic, settings
+from streams.case_state import roster
 from streams.notify_state import CONFIG_SILENCE_PREFIX, STATE_KEY, coordinator_state, load
+from streams.views.cases import bearer_person
 from streams.views.http import BadRequest, json_object, read_capped
 
 log = logging.getLogger(__name__)
@@ -51,26 +56,32 @@ def operator_token() -> bytes | None:
     return token.encode() or None
 
 
-def operator_refusal(view: faust.web.View, request: Any) -> Any | None:
-    """None when the request carries the operator's bearer token; else the 401 (none) or 403 (wrong)."""
-    scheme, _, given = (request.headers.get("Authorization") or "").partition(" ")
+async def operator_refusal(view: faust.web.View, request: Any) -> Any | None:
+    """None when the request carries an operator's bearer token; else the 401 (none) or 403 (wrong)."""
+    header = request.headers.get("Authorization")
+    scheme, _, given = (header or "").partition(" ")
     if scheme.lower() != "bearer" or not given.strip():
         return view.json({"code": 401, "message": "operator bearer token required (Authorization: Bearer ...)"},
                          status=401, headers={"WWW-Authenticate": 'Bearer realm="finsentry"'})
+    current = roster()
+    by_roster = isinstance(await asyncio.to_thread(bearer_person, current, header), Operator)  # scrypt: off the loop
     expected = operator_token()
-    if expected is None or not hmac.compare_digest(given.strip().encode(), expected):
-        return view.json({"code": 403, "message": "wrong operator token" if expected else
-                          "no operator token configured on this worker (FINSENTRY_OPERATOR_TOKEN_FILE)"}, status=403)
+    by_file = expected is not None and hmac.compare_digest(given.strip().encode(), expected)
+    if not (by_roster or by_file):
+        configured = expected is not None or bool(current.operators)
+        return view.json({"code": 403, "message": "not an operator's token" if configured else
+                          "no operator configured on this worker (roster operators, FINSENTRY_OPERATOR_TOKEN_FILE)"},
+                         status=403)
     return None
 
 
 def operator_only(handler: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
-    """A view method that answers only a request with the operator's bearer token. The token is
+    """A view method that answers only a request with an operator's bearer token. The token is
     checked on the worker the request reached, before a table route sends it on to the coordinator."""
 
     @functools.wraps(handler)
     async def checked(view: faust.web.View, request: Any, *args: Any, **kwargs: Any) -> Any:
-        refusal = operator_refusal(view, request)
+        refusal = await operator_refusal(view, request)
         return refusal if refusal is not None else await handler(view, request, *args, **kwargs)
 
     return checked

@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import subprocess
+from pathlib import PurePosixPath
 
 import pytest
 import yaml
@@ -22,7 +23,7 @@ KNOWN_SETTINGS = frozenset(
     {
         "FINSENTRY_BROKER", "FINSENTRY_WEB_PORT", "FINSENTRY_WEB_BIND", "FINSENTRY_PARTITIONS", "FINSENTRY_REPLICATION",
         "FINSENTRY_MODEL_DIR", "FINSENTRY_DEVICE", "FINSENTRY_DATA_DIR", "FINSENTRY_RECEIVERS",
-        "FINSENTRY_ROSTER", "FINSENTRY_WATCHLIST", "FINSENTRY_CONFIG",
+        "FINSENTRY_ROSTER", "FINSENTRY_WATCHLIST", "FINSENTRY_CONFIG", "FINSENTRY_CASE_ACTION_SECRET_FILE",
         "FINSENTRY_TOPIC_RAW", "FINSENTRY_TOPIC_CLEAN", "FINSENTRY_TOPIC_SCORED", "FINSENTRY_TOPIC_DEADLETTER",
         "FINSENTRY_TOPIC_ANOMALIES", "FINSENTRY_TOPIC_ALERTS_DEADLETTER", "FINSENTRY_TOPIC_CASE_EVENTS",
         "FINSENTRY_TOPIC_CASE_ACTIONS", "FINSENTRY_TOPIC_FEEDBACK",
@@ -164,10 +165,18 @@ def test_kafka_init_creates_every_worker_topic_with_the_worker_partitions(servic
     fake.write_text(f'#!/bin/sh\necho "$@" >> {log}\n')
     fake.chmod(0o755)
     script = init["command"][0].replace("$$", "$").replace("/opt/kafka/bin/kafka-topics.sh", str(fake))
-    env = {**init_env, "PARTITIONS": "7", "PATH": os.environ["PATH"]}
+    env = {**init_env, "PARTITIONS": "7", "PATH": os.environ["PATH"], "SECRETS_DIR": str(tmp_path)}
     result = subprocess.run([*init["entrypoint"], script], env=env,
                             capture_output=True, text=True, timeout=20, check=False)
     assert result.returncode == 0, result.stderr
+    # The workers' case-action secret: made once, random, kept by the next `up`.
+    secret = tmp_path / "case-actions.secret"
+    made = secret.read_text()
+    assert len(made) >= 32 and (tmp_path / "case-actions.secret").stat().st_mode & 0o777 == 0o644
+    subprocess.run([*init["entrypoint"], script], env=env, capture_output=True, timeout=20, check=True)
+    assert secret.read_text() == made
+    mounts = {t: s for s, t, _ in _mounts(worker)}
+    assert PurePosixPath(worker_env["FINSENTRY_CASE_ACTION_SECRET_FILE"]).parent.as_posix() in mounts
 
     created = {}
     for line in log.read_text().splitlines():

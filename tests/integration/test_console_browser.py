@@ -13,7 +13,6 @@ Skips with the reason when chromium, chromedriver, selenium or the shipped model
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import os
 import re
@@ -29,6 +28,7 @@ from surge import MONITOR_ENV, SURGE_SCOPE, SURGE_TOPIC, needs_shipped_model, se
 from waiting import wait_for
 
 from models.data import load_file
+from scheduler.tokens import hash_token
 from streams.settings import Settings
 
 pytestmark = [pytest.mark.integration, needs_shipped_model]
@@ -49,9 +49,6 @@ SESSION_SECONDS = 3600
 
 
 def roster_yaml() -> str:
-    def sha(token: str) -> str:
-        return hashlib.sha256(token.encode()).hexdigest()
-
     week = "Mon-Sun 00:00-24:00 UTC"
     return f"""\
 analysts:
@@ -61,14 +58,14 @@ analysts:
     shifts: ["{week}"]
     skills: {{topics: {{"{SURGE_TOPIC}": 5, Credit: 3}}}}
     notify: http://127.0.0.1:9/alice
-    token_sha256: {sha(ALICE)}
+    token_hash: {hash_token(ALICE)}
   - id: bob
     name: Bob
     capacity: 3
     shifts: ["{week}"]
     skills: {{topics: {{Macro: 5}}}}
     notify: http://127.0.0.1:9/bob
-    token_sha256: {sha(BOB)}
+    token_hash: {hash_token(BOB)}
 """
 
 

@@ -26,6 +26,7 @@ from waiting import wait_for
 
 from alerts.signing import verify
 from models.data import load_file
+from scheduler.tokens import hash_token
 from streams.settings import Settings
 
 ALICE_TOKEN = "alice-" + uuid.uuid4().hex
@@ -39,9 +40,6 @@ WAIT = 300  # seconds; a condition normally holds within a few
 
 
 def roster_yaml(hook: str) -> str:
-    import hashlib
-
-    bob_sha = hashlib.sha256(BOB_TOKEN.encode()).hexdigest()
     return f"""\
 analysts:
   - id: alice
@@ -57,7 +55,7 @@ analysts:
     shifts: ["{ALL_WEEK}"]
     skills: {{topics: {{Macro: 5}}}}
     notify: {hook}/bob
-    token_sha256: {bob_sha}
+    token_hash: {hash_token(BOB_TOKEN)}
 """
 
 
@@ -119,12 +117,13 @@ def call(port: int, method: str, path: str, token: str | None = None, body: byte
 
 
 def saved_and_sent(kafka, bootstrap: str, statuses: dict[str, str]) -> bool:
-    """The scheduler's last saved state has these case statuses and nothing left in its outbox."""
-    saved = kafka.read(bootstrap, [STATE_CHANGELOG])[STATE_CHANGELOG]
-    if not saved:
-        return False
-    cases = saved[-1]["scheduler"]["cases"]
-    return saved[-1]["outbox"] == [] and all(cases.get(c, {}).get("status") == s for c, s in statuses.items())
+    """The scheduler's saved cases (one record each) have these statuses, and its head record holds
+    no unfinished journal (scheduler/storage.py)."""
+    saved = [v for v in kafka.read(bootstrap, [STATE_CHANGELOG])[STATE_CHANGELOG] if v]
+    heads = [v for v in saved if "case" not in v]
+    cases = {v["case"]["case_id"]: v["case"] for v in saved if "case" in v}
+    return (bool(heads) and heads[-1].get("journal") is None
+            and all(cases.get(c, {}).get("status") == s for c, s in statuses.items()))
 
 
 def case_events(kafka, bootstrap: str, case_id: str, until: Callable[[list[dict]], bool], timeout: float = WAIT) -> list[dict]:
@@ -222,8 +221,10 @@ def test_cases_flow_through_the_api_and_survive_a_killed_worker(embedded_broker,
 def check_api_refusals(port: int, resolved: str, bobs: str) -> None:
     assert call(port, "GET", "/cases")[0] == 401
     assert call(port, "GET", "/cases", "wrong-token")[0] == 401
-    assert call(port, "POST", f"/cases/{bobs}/ack", ALICE_TOKEN)[0] == 403
-    assert call(port, "POST", "/cases/case-nope/ack", ALICE_TOKEN)[0] == 404
+    # Another analyst's case answers as a missing one: case ids cannot be probed.
+    other, missing = call(port, "POST", f"/cases/{bobs}/ack", ALICE_TOKEN), call(port, "POST", "/cases/case-nope/ack", ALICE_TOKEN)
+    assert (other[0], other[1]["error"].replace(bobs, "X")) == (missing[0], missing[1]["error"].replace("case-nope", "X"))
+    assert missing[0] == 404
     assert call(port, "POST", f"/cases/{resolved}/ack", ALICE_TOKEN)[0] == 409
     assert call(port, "POST", f"/cases/{bobs}/resolve", BOB_TOKEN, b"{not json")[0] == 400
     assert call(port, "POST", f"/cases/{bobs}/resolve", BOB_TOKEN, {"labels": [{"id": "not-a-headline"}]})[0] == 400
@@ -238,3 +239,9 @@ def check_api_refusals(port: int, resolved: str, bobs: str) -> None:
     # ...but a valid token from that same address (a shared proxy) still passes (issue 17)
     assert call(port, "GET", "/cases", BOB_TOKEN, source="127.0.0.2")[0] == 200
     assert call(port, "GET", "/cases", BOB_TOKEN)[0] == 200  # other addresses are unaffected
+
+    # Guessing case ids is throttled per analyst (two 404s above, 18 more, then 429), while the
+    # analyst's own cases still answer as before.
+    guesses = [call(port, "POST", f"/cases/case-{n:012x}/ack", ALICE_TOKEN)[0] for n in range(22)]
+    assert guesses[:18] == [404] * 18 and guesses[18:] == [429] * 4
+    assert call(port, "POST", f"/cases/{resolved}/ack", ALICE_TOKEN)[0] == 409

@@ -6,10 +6,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from scheduler import Roster, parse_roster
+from scheduler.tokens import hash_token
 
 # Monday 2024-03-04 10:00 UTC: 10:00 in London (GMT), 05:00 in New York.
 MONDAY_10 = datetime(2024, 3, 4, 10, 0, tzinfo=UTC)
-TOKEN_SHA = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"  # sha256("test")
+TOKEN_HASH = hash_token("test", n=16)  # a cheap scrypt cost keeps the tests fast; the format is the same
 
 ROSTER_YAML = f"""\
 sectors:
@@ -23,7 +24,7 @@ analysts:
       topics: {{Earnings: 5, Macro: 2}}
       sectors: {{Technology: 4}}
     notify: https://hooks.example.com/alice
-    token_sha256: {TOKEN_SHA}
+    token_hash: {TOKEN_HASH}
   - id: bob
     name: Bob
     capacity: 2

@@ -6,6 +6,7 @@ import pytest
 from scheduler_fixtures import ROSTER_YAML, roster
 
 from scheduler import RosterError, RosterWatcher, Shift, parse_roster
+from scheduler.tokens import TokenCache
 
 
 def test_parses_analysts_skills_shifts_and_sectors():
@@ -117,6 +118,7 @@ def test_bearer_check_compares_in_constant_time_against_every_analyst(monkeypatc
     monkeypatch.setattr(roster_module.hmac, "compare_digest", spy)
     for token, expected in (("test", "alice"), ("bob-secret", "bob"), ("nina-secret", "nina"), ("wrong", None)):
         compared.clear()
+        monkeypatch.setattr(roster_module, "CACHE", TokenCache())  # a first sight: no entry known yet
         match = bearer_analyst(r, f"Bearer {token}")
         assert (match.id if match else None) == expected
         assert len(compared) == len(r.analysts), token  # no early exit on a match or a miss

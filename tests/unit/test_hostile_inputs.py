@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from models.data import DataError, load_file
 from scheduler.roster import RosterError, load_roster, parse_roster
+from scheduler.tokens import hash_token
 from streams.cli import main
 from streams.commands.model import read_texts
 from streams.deadletter import REASONS, dead_letter
@@ -123,7 +124,7 @@ def test_giant_csv_field_is_a_one_line_error(tmp_path: Path, capsys: pytest.Capt
         list(read_texts(str(source), "text"))
 
 
-ROSTER_HEAD = "analysts:\n  - id: ana\n    token_sha256: " + "0" * 64 + "\n"
+ROSTER_HEAD = "analysts:\n  - id: ana\n    token_hash: " + hash_token("t" * 24, n=16) + "\n"
 
 
 @settings(FUZZ, max_examples=40)

@@ -3,7 +3,6 @@ auth, the failure limiter, request bodies, case webhook payloads and the feedbac
 
 from __future__ import annotations
 
-import hashlib
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,6 +13,7 @@ from models.data import load_file
 from scheduler import Scheduler, SchedulerPolicy, parse_roster
 from scheduler.engine import ACTIONS
 from scheduler.feedback import feedback_records, label_problem
+from scheduler.tokens import hash_token
 from scheduler.workload import workload
 from streams.agents.case_webhooks import case_payload
 from streams.commands.feedback import training_rows
@@ -29,14 +29,14 @@ analysts:
     shifts: ["Mon-Sun 00:00-24:00 UTC"]
     skills: {{topics: {{Earnings: 5}}}}
     notify: https://hooks.example.com/alice
-    token_sha256: {hashlib.sha256(b"alice-secret").hexdigest()}
+    token_hash: {hash_token("alice-secret", n=16)}
   - id: bob
     name: Bob
     capacity: 1
     shifts: ["Mon-Sun 00:00-24:00 UTC"]
     skills: {{topics: {{Macro: 5}}}}
     notify: https://hooks.example.com/bob
-    token_sha256: {hashlib.sha256(b"bob-secret").hexdigest()}
+    token_hash: {hash_token("bob-secret", n=16)}
 """)
 
 
