@@ -14,10 +14,14 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from kafka import KafkaProducer
+from kafka.admin import KafkaAdminClient
 from waiting import wait_for
 
 from streams.broker import free_port, wait_for_port
@@ -28,6 +32,7 @@ from streams.sources.generate import malformed_with_kinds
 pytestmark = pytest.mark.integration
 FINSENTRY = str(Path(sys.executable).parent / "finsentry")
 S = Settings()
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def get(url: str) -> tuple[int, str]:
@@ -40,7 +45,21 @@ def get(url: str) -> tuple[int, str]:
         return 0, ""
 
 
-def test_broker_then_worker_then_generate_scores_every_story(tmp_path: Path, model_dir: Path, kafka) -> None:
+@dataclass
+class Stack:
+    """A broker and one worker started as the README starts them, and where to reach them."""
+
+    url: str
+    bootstrap: str
+    base: str  # the worker's web address
+    env: dict[str, str]  # the user's environment (no FINSENTRY_BROKER: each command names the broker)
+    log: Path
+
+
+@contextmanager
+def readme_stack(tmp_path: Path, model_dir: Path, worker_argv: list[str]) -> Iterator[Stack]:
+    """`finsentry broker`, then `FINSENTRY_BROKER=... <worker_argv> --web-port P`, waiting for /readyz;
+    the worker is stopped before the broker afterwards, as it must be."""
     port, web_port = free_port(), free_port()
     url, bootstrap = f"kafka://127.0.0.1:{port}", f"127.0.0.1:{port}"
     # The user's environment: no FINSENTRY_* beyond what the README sets (the model dir only where
@@ -50,17 +69,25 @@ def test_broker_then_worker_then_generate_scores_every_story(tmp_path: Path, mod
     env["FINSENTRY_MODEL_DIR"] = str(model_dir)
     broker = subprocess.Popen([FINSENTRY, "broker", "--port", str(port)], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    worker_log = tmp_path / "worker.log"
+    log = tmp_path / "worker.log"
     worker = None
     try:
         assert wait_for_port(port, 30), "finsentry broker did not listen"
-        worker = subprocess.Popen([FINSENTRY, "worker", "-l", "info", "--web-port", str(web_port)],
-                                  env={**env, "FINSENTRY_BROKER": url}, stdout=worker_log.open("ab"),
-                                  stderr=subprocess.STDOUT, start_new_session=True)
+        worker = subprocess.Popen([*worker_argv, "--web-port", str(web_port)], env={**env, "FINSENTRY_BROKER": url},
+                                  cwd=ROOT, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
         base = f"http://127.0.0.1:{web_port}"
         wait_for(lambda: worker.poll() is not None or get(base + "/readyz")[0] == 200, 240, "the worker's /readyz")
-        assert worker.poll() is None, worker_log.read_text()[-4000:]
+        assert worker.poll() is None, log.read_text()[-4000:]
+        yield Stack(url, bootstrap, base, env, log)
+    finally:
+        if worker is not None:
+            stop_process(worker, 60)  # workers stop before the broker
+        stop_process(broker)
 
+
+def test_broker_then_worker_then_generate_scores_every_story(tmp_path: Path, model_dir: Path, kafka) -> None:
+    with readme_stack(tmp_path, model_dir, [FINSENTRY, "worker", "-l", "info"]) as stack:
+        url, bootstrap, base, env, worker_log = stack.url, stack.bootstrap, stack.base, stack.env, stack.log
         # Every series whose labels are known is there at 0 before the first event.
         _, text = get(base + "/metrics")
         for series in ('finsentry_agent_crashes_total{agent="classify"} 0.0',
@@ -102,34 +129,15 @@ def test_broker_then_worker_then_generate_scores_every_story(tmp_path: Path, mod
         assert 'finsentry_agent_crashes_total{agent="classify"} 0.0' in text
         assert 'finsentry_records_rejected_total{reason="internal_error",stage="monitor"} 0.0' in text
         assert "Traceback" not in worker_log.read_text()
-    finally:
-        if worker is not None:
-            stop_process(worker, 60)  # workers stop before the broker
-        stop_process(broker)
 
 
 def test_faust_cli_worker_prepares_topics_like_finsentry_worker(tmp_path: Path, model_dir: Path, kafka) -> None:
     """`faust -A streams.worker worker`, the other documented entry point, on a fresh broker: it waits
     for the broker, creates every topic with the declared partitions and exposes the series at 0, as
     `finsentry worker` does, and the stories it is sent are scored."""
-    from kafka.admin import KafkaAdminClient
-
-    port, web_port = free_port(), free_port()
-    url, bootstrap = f"kafka://127.0.0.1:{port}", f"127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FINSENTRY_")}
-    env.update(FINSENTRY_DATA_DIR=str(tmp_path / "data"), FINSENTRY_MODEL_DIR=str(model_dir), FINSENTRY_BROKER=url)
-    broker = subprocess.Popen([FINSENTRY, "broker", "--port", str(port)], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    worker_log = tmp_path / "worker.log"
-    worker = None
-    try:
-        assert wait_for_port(port, 30), "finsentry broker did not listen"
-        worker = subprocess.Popen([sys.executable, "-m", "faust", "-A", "streams.worker", "worker", "-l", "info",
-                                   "--web-port", str(web_port)], env=env, cwd=Path(__file__).resolve().parents[2],
-                                  stdout=worker_log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
-        base = f"http://127.0.0.1:{web_port}"
-        wait_for(lambda: worker.poll() is not None or get(base + "/readyz")[0] == 200, 240, "the worker's /readyz")
-        assert worker.poll() is None, worker_log.read_text()[-4000:]
+    with readme_stack(tmp_path, model_dir, [sys.executable, "-m", "faust", "-A", "streams.worker", "worker",
+                                             "-l", "info"]) as stack:
+        url, bootstrap, base, env, worker_log = stack.url, stack.bootstrap, stack.base, stack.env, stack.log
         _, text = get(base + "/metrics")
         assert 'finsentry_agent_crashes_total{agent="classify"} 0.0' in text
 
@@ -146,7 +154,3 @@ def test_faust_cli_worker_prepares_topics_like_finsentry_worker(tmp_path: Path, 
                              timeout=600)
         assert len({v["id"] for v in seen[S.topic_scored]}) == 50
         assert "Traceback" not in worker_log.read_text()
-    finally:
-        if worker is not None:
-            stop_process(worker, 60)  # workers stop before the broker
-        stop_process(broker)
