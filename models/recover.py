@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from models.runtime import model_labels
 from models.variants import FP16
 
 
@@ -29,7 +30,7 @@ def recover(model_dir: Path, out: Path, base: str = "all-MiniLM-L6-v2") -> float
     model_dir, out = Path(model_dir), Path(out)
     graph = onnx.load(str(model_dir / FP16.file)).graph
     init = {t.name: numpy_helper.to_array(t).astype(np.float32) for t in graph.initializer}
-    labels = json.loads((model_dir / "labels.json").read_text())
+    labels = model_labels(model_dir)
     model = build(base, len(labels["topic"]), len(labels["sentiment"]))
     state: dict[str, np.ndarray] = {}
     for name, value in init.items():

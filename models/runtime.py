@@ -51,6 +51,13 @@ def default_model_dir() -> Path:
     return Path(str(resources.files("models") / "default"))
 
 
+def model_labels(directory: Path | None = None) -> dict[str, list[str]]:
+    """A model directory's label vocabulary, `{"topic": [...], "sentiment": [...]}` from its
+    labels.json (the shipped default's for None); the order is the model's output order."""
+    directory = directory if directory is not None else default_model_dir()
+    return json.loads((directory / "labels.json").read_text(encoding="utf-8"))
+
+
 def missing_cuda_library() -> str | None:
     """The first CUDA library that cannot be loaded, or None when all load."""
     for name in _CUDA_LIBRARIES:
@@ -129,7 +136,7 @@ class Classifier:
                 + (f" ({missing} cannot be loaded: install the CUDA 12 runtime and cuDNN 9)" if missing else "")
                 + "; use --device cpu to run on the CPU"
             )
-        labels = json.loads((directory / "labels.json").read_text())
+        labels = model_labels(directory)
         tokenizer = load_tokenizer(directory / "tokenizer.json", int(card.get("max_tokens", 64)))
         return cls(directory, session, tokenizer, labels, card, chosen.name, threads, recheck, margin if recheck else 0.0)
 

@@ -7,12 +7,11 @@ runs every inference (so the event loop keeps heartbeating while ONNX Runtime wo
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 
-from models.runtime import Classifier, default_model_dir
+from models.runtime import Classifier, model_labels
 from streams import metrics
 from streams.settings import Settings
 
@@ -43,5 +42,4 @@ async def load_classifier(settings: Settings) -> Classifier:
 def model_topics(settings: Settings) -> frozenset[str]:
     """The topic labels of the model this worker runs (its labels.json), read once: corrected labels
     may name only these (scheduler/feedback.py)."""
-    directory = settings.model_dir or default_model_dir()
-    return frozenset(json.loads((directory / "labels.json").read_text(encoding="utf-8"))["topic"])
+    return frozenset(model_labels(settings.model_dir)["topic"])

@@ -15,13 +15,10 @@ from scheduler.tokens import hash_token
 
 def topics() -> list[str]:
     """The running model's topics: the demo analyst can take a case in any of them."""
-    import json
-
-    from models.runtime import default_model_dir
+    from models.runtime import model_labels
     from streams.settings import Settings
 
-    directory = Settings().model_dir or default_model_dir()
-    return sorted(json.loads((directory / "labels.json").read_text(encoding="utf-8"))["topic"])
+    return sorted(model_labels(Settings().model_dir)["topic"])
 
 
 # The monitor arms after 30 one-minute windows by default; the demo's stream is shorter, so the demo
