@@ -25,6 +25,12 @@ CLOSED = frozenset({Status.RESOLVED, Status.AUTO_RESOLVED})
 ANOMALY_EVENTS: tuple[str, ...] = get_args(EventType)  # the monitor's lifecycle steps
 
 
+def may_view(case: dict[str, Any], person: str) -> bool:
+    """Whether `person` may know a case (a `Case.to_dict()`) exists: its holder or resolver may, and a
+    machine-closed case is anyone's on the roster to review (and reopen)."""
+    return case.get("analyst") == person or case.get("status") == Status.AUTO_RESOLVED
+
+
 class AnomalyError(ValueError):
     """An anomaly record the scheduler cannot act on; the agent should dead-letter it."""
 

@@ -21,7 +21,8 @@ from .policies import assigner
 from .roster import Analyst, Roster
 
 STATE_VERSION = 1
-ACTIONS = ("ack", "resolve", "reassign", "label", "reopen")  # every analyst action, here only
+REOPEN = "reopen"  # the one action an operator may take too (reviewing the machine's decisions)
+ACTIONS = ("ack", "resolve", "reassign", "label", REOPEN)  # every analyst action, here only
 NO_ONE_FREE = "no qualified analyst is on shift with free capacity"
 
 
@@ -83,6 +84,11 @@ class Scheduler:
         held = [c for c in self._open.values() if c.analyst == analyst_id and c.status in HELD]
         return [c.to_dict() for c in sorted(held, key=lambda c: (-c.priority, c.seq))]
 
+    def machine_closed(self, limit: int = 50) -> list[dict[str, Any]]:
+        """The cases the machine closed and still held, newest first, at most `limit`: for review."""
+        closed = [c for c in self._cases.values() if c.status is Status.AUTO_RESOLVED]
+        return [c.to_dict() for c in sorted(closed, key=lambda c: c.seq, reverse=True)[:limit]]
+
     def waiting(self) -> list[dict[str, Any]]:
         """The queue, in the order it will be served when capacity allows (priority, then age)."""
         queue = [c for c in self._open.values() if c.status is Status.WAITING]
@@ -126,7 +132,7 @@ class Scheduler:
         entered: list[Case] = []
         if kind == "label":
             self._label(case, analyst, action.get("labels"), now, out)
-        elif kind == "reopen":
+        elif kind == REOPEN:
             self._overrule(case, analyst, now, out, entered)
         else:
             self._check_holder(case, analyst, kind)
@@ -253,15 +259,19 @@ class Scheduler:
             self._reopen(case, reopened(f"severity {case.severity} needs an analyst"), now, entered)
 
     def _overrule(self, case: Case, analyst: str, now: datetime, out: list[CaseEvent], entered: list[Case]) -> None:
-        """Any analyst on the roster may disagree with the machine: its closed case goes back to the
-        queue and is assigned by the usual rules (capacity, skills, shifts), not necessarily to them."""
+        """Any analyst or operator on the roster may disagree with the machine: its closed case goes back
+        to the queue and is assigned by the usual rules (capacity, skills, shifts), not necessarily to them."""
         if case.status is not Status.AUTO_RESOLVED:
             raise ActionError(409, f"cannot reopen {case.case_id}: it is {case.status.value}, not closed by the machine")
-        if analyst not in self._roster.analysts:
+        if not self._reviewer(analyst):
             raise ActionError(403, f"{analyst} is not on the roster")
         why = reopened(f"by {analyst}, overruling the machine ({case.reason or 'no reason recorded'})")
         out.append(CaseEvent.of("reopened", case, now, analyst=analyst, reason=why))
         self._reopen(case, why, now, entered)
+
+    def _reviewer(self, person: str) -> bool:
+        """Who may review the machine's decisions: the roster's analysts and its operators."""
+        return person in self._roster.analysts or person in self._roster.operators
 
     def _reopen(self, case: Case, reason: str, now: datetime, entered: list[Case]) -> None:
         """A machine-closed case back to waiting with fresh SLAs, as if it had just arrived."""
@@ -312,7 +322,7 @@ class Scheduler:
 
     def _label(self, case: Case, analyst: str, raw: Any, now: datetime, out: list[CaseEvent]) -> None:
         """The holder or resolver labels their case; anyone on the roster may review the machine's."""
-        machine_case = case.status is Status.AUTO_RESOLVED and analyst in self._roster.analysts
+        machine_case = case.status is Status.AUTO_RESOLVED and self._reviewer(analyst)
         if case.analyst != analyst and not machine_case:
             raise ActionError(403, f"{case.case_id} is not assigned to {analyst}")
         labels = _labels(raw, required=True)

@@ -462,6 +462,8 @@ class Run:
         analyst_silences = call(self.port, "GET", "/api/v2/silences", ALICE)[0]
         operator_cases = call(self.port, "GET", "/cases", OPERATOR)[0]
         bob_cases = call(self.port, "GET", "/cases", BOB)[0]
+        operator_review = call(self.port, "GET", "/cases/machine-closed", OPERATOR)[0]
+        operator_ack = call(self.port, "POST", "/cases/case-any/ack", OPERATOR)[0]
         began = time.monotonic()
         for _ in range(10):
             call(self.port, "GET", "/cases", BOB)
@@ -469,10 +471,11 @@ class Run:
         row.observed = (f"empty token_file {short}; unsalted sha256 token_hash {unsalted}; silences with the roster "
                         f"operator's token {operator_silences}, with an analyst's {analyst_silences}; /cases with "
                         f"the operator's {operator_cases} (not an analyst), with bob's scrypt-hashed token {bob_cases} "
-                        f"({per_request * 1000:.0f} ms a request once verified)")
+                        f"({per_request * 1000:.0f} ms a request once verified); the operator's review of "
+                        f"machine-closed cases {operator_review}, an ack by the operator {operator_ack}")
         row.passed = (short.startswith("refused") and unsalted.startswith("refused") and operator_silences == 200
                       and analyst_silences == 403 and operator_cases in (401, 429) and bob_cases == 200
-                      and per_request < 0.05)
+                      and operator_review == 200 and operator_ack == 403 and per_request < 0.05)
 
     def notify_secrets(self, row: Row) -> None:
         def signed(name: str) -> tuple[int, int]:

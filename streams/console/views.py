@@ -24,6 +24,7 @@ from aiohttp import web
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from models.labels import SENTIMENTS
+from scheduler.cases import may_view
 from scheduler.engine import ACTIONS
 from scheduler.workload import workload
 from streams import case_state
@@ -255,11 +256,6 @@ class QueueRowsView(faust.web.View):
 
 # ---- a case --------------------------------------------------------------------------------------
 
-def may_view(case: dict[str, Any], analyst: str) -> bool:
-    """Your own cases (held or resolved by you); machine-closed ones are anyone's to review."""
-    return case.get("analyst") == analyst or case.get("status") == "auto_resolved"
-
-
 def headlines(case: dict[str, Any], record: dict[str, Any] | None) -> list[dict[str, Any]]:
     scored = {h.get("id"): h for h in (record or {}).get("headlines", [])}
     corrected = {label.get("id"): label for label in case.get("labels") or []}
@@ -369,6 +365,7 @@ def open_anomalies() -> list[dict[str, Any]]:
 
 
 BUSIEST = 12  # tickers on the overview when no watch-list is set
+MACHINE_CLOSED_SHOWN = 20  # the newest machine-closed cases on the overview, for review
 
 
 def trend(scope: str, end: float, series: Series = SERIES) -> dict[str, Any]:
@@ -403,7 +400,7 @@ class OverviewView(faust.web.View):
         return page(render("overview.html", session=session, trends=topics,
                            tickers=ticker_trends(settings.watchlist, end), watchlist=bool(settings.watchlist),
                            busiest=BUSIEST, anomalies=open_anomalies(), team=team, waiting=load_now.waiting,
-                           over_sla=load_now.over_sla))
+                           over_sla=load_now.over_sla, machine_closed=sched.machine_closed(MACHINE_CLOSED_SHOWN)))
 
 
 # ---- static files --------------------------------------------------------------------------------

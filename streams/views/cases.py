@@ -29,7 +29,8 @@ from typing import Any
 import faust
 
 from scheduler import Analyst, Operator, Roster
-from scheduler.cases import Status
+from scheduler.cases import may_view
+from scheduler.engine import REOPEN
 from streams.case_actions import submit
 from streams.case_state import is_owner, load, roster
 from streams.views.http import BadRequest, json_object, read_capped
@@ -39,7 +40,7 @@ MAX_BODY = 64 * 1024
 MAX_OUTCOME = 2000  # characters
 # The body fields each action takes; the action names themselves are the scheduler's (scheduler.engine.ACTIONS).
 VERB_FIELDS = {"ack": frozenset(), "resolve": frozenset({"outcome", "labels"}), "reassign": frozenset({"to"}),
-               "reopen": frozenset()}
+               REOPEN: frozenset()}
 NOT_OWNER = ("this worker does not hold the scheduler state (partition 0 of scheduler.inbox is owned by "
              "another worker, or is being recovered); send the request to the worker that owns it")
 
@@ -94,11 +95,6 @@ def bearer_person(current: Roster, header: str | None, slow: bool = True) -> Ana
     return current.authenticate(token, slow)
 
 
-def visible(case: dict[str, Any], analyst: str) -> bool:
-    """Whether `analyst` may know the case exists: they hold it, or the machine closed it (anyone's to review)."""
-    return case.get("analyst") == analyst or case.get("status") == Status.AUTO_RESOLVED
-
-
 def not_found(view: faust.web.View, analyst: str, case_id: str) -> Any:
     """The one answer for a case that is missing or not the caller's; 429 once they guess too often."""
     now = time.monotonic()
@@ -123,8 +119,9 @@ def action_from_body(verb: str, case_id: str, analyst: str, body: bytes) -> dict
     return {**data, "action": verb, "case_id": case_id, "analyst": analyst, "action_id": uuid.uuid4().hex}
 
 
-async def gate(view: faust.web.View, request: Any) -> tuple[Analyst | None, Any]:
-    """(analyst, None) when the request may proceed here, else (None, the refusal to send)."""
+async def gate(view: faust.web.View, request: Any, operators: bool = False) -> tuple[Analyst | Operator | None, Any]:
+    """(person, None) when the request may proceed here, else (None, the refusal to send). `operators`:
+    an operator's token is accepted too (reviewing the machine's decisions); otherwise only an analyst's."""
     client, now = request.remote or "unknown", time.monotonic()
     blocked = LIMITER.retry_after(client, now)
     # A valid token always passes: behind a proxy every analyst shares one address, and a guesser's
@@ -132,8 +129,8 @@ async def gate(view: faust.web.View, request: Any) -> tuple[Analyst | None, Any]
     # blocked address gets no scrypt computed for it: tokens this worker verified before still pass.
     # In a thread: a token not seen before costs scrypt (tens of ms per hashed person), which must
     # not stall the agents sharing this event loop.
-    analyst = await asyncio.to_thread(bearer_analyst, roster(), request.headers.get("Authorization"),
-                                      blocked is None)
+    person = await asyncio.to_thread(bearer_person, roster(), request.headers.get("Authorization"), blocked is None)
+    analyst = person if isinstance(person, Analyst) or (operators and isinstance(person, Operator)) else None
     wait = None if analyst is not None else blocked
     if wait is not None:
         return None, view.json({"error": "too many failed authentication attempts; retry later"}, status=429,
@@ -156,14 +153,29 @@ class CasesView(faust.web.View):
         return self.json({"analyst": analyst.id, "cases": load().cases_for(analyst.id)})
 
 
+@blueprint.route("/cases/machine-closed", name="machine_closed")
+class MachineClosedView(faust.web.View):
+    """The cases the machine closed, newest first, for review by any analyst or operator."""
+
+    async def get(self, request: Any) -> Any:
+        person, refusal = await gate(self, request, operators=True)
+        if person is None:
+            return refusal
+        return self.json({"cases": load().machine_closed()})
+
+
 @blueprint.route("/cases/{case_id}/{verb}", name="case_action")
 class CaseActionView(faust.web.View):
     async def post(self, request: Any, case_id: str, verb: str) -> Any:
-        analyst, refusal = await gate(self, request)  # first: an anonymous caller learns nothing, not even the verbs
+        # First: an anonymous caller learns nothing, not even the verbs.
+        analyst, refusal = await gate(self, request, operators=True)
         if analyst is None:
             return refusal
         if verb not in VERB_FIELDS:
             return self.json({"error": f"unknown action {verb!r}; use one of {sorted(VERB_FIELDS)}"}, status=404)
+        if isinstance(analyst, Operator) and verb != REOPEN:
+            return self.json({"error": f"operators take no cases; they may only {REOPEN} a machine-closed one"},
+                             status=403)
         body = await read_capped(request, MAX_BODY)
         if body is None:
             return self.json({"error": f"body over {MAX_BODY} bytes"}, status=413)
@@ -172,7 +184,7 @@ class CaseActionView(faust.web.View):
         except BadRequest as exc:
             return self.json({"error": str(exc)}, status=400)
         case = load().case(case_id)
-        if case is None or not visible(case, analyst.id):
+        if case is None or not may_view(case, analyst.id):
             return not_found(self, analyst.id, case_id)
         outcome = await submit(action)
         if outcome.status == 202:

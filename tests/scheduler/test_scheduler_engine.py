@@ -3,7 +3,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 import pytest
-from scheduler_fixtures import MONDAY_10, action, anomaly, roster
+from scheduler_fixtures import MONDAY_10, ROSTER_YAML, TOKEN_HASH, action, anomaly, roster
 
 from scheduler import ActionError, AnomalyError, Scheduler, SchedulerPolicy, Weights
 
@@ -167,6 +167,19 @@ def test_any_analyst_may_reopen_a_machine_closed_case_and_it_is_assigned_by_the_
     with pytest.raises(ActionError) as stranger:
         s.on_action(action("reopen", "case-j", "mallory", "o3"), MONDAY_10 + 2 * MIN)
     assert stranger.value.status == 403 and s.case("case-j")["status"] == "auto_resolved"
+
+
+def test_an_operator_may_review_and_reopen_the_machines_cases_and_sees_them_newest_first():
+    s = Scheduler(roster(ROSTER_YAML + f"operators:\n  - id: olga\n    token_hash: {TOKEN_HASH}\n"), POLICY)
+    s.on_anomaly(anomaly("i", severity="info"), MONDAY_10)
+    s.on_anomaly(anomaly("k", scope="topic:Macro", severity="info"), MONDAY_10 + MIN)
+    s.on_anomaly(anomaly("w", severity="warning"), MONDAY_10 + MIN)  # an analyst's, not the machine's
+    assert [c["case_id"] for c in s.machine_closed()] == ["case-k", "case-i"]
+    assert [c["case_id"] for c in s.machine_closed(limit=1)] == ["case-k"]
+    s.on_action(action("label", "case-k", "olga", "o0", labels=[{"id": "k-n1", "sentiment": "neutral"}]), MONDAY_10 + MIN)
+    events = s.on_action(action("reopen", "case-i", "olga", "o1"), MONDAY_10 + 2 * MIN)
+    assert names(events)[0] == ("reopened", "i", "olga") and events[0]["reason"].startswith("reopened: by olga")
+    assert [c["case_id"] for c in s.machine_closed()] == ["case-k"]
 
 
 def test_a_reopened_case_nobody_can_take_waits_with_its_reason():

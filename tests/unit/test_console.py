@@ -87,7 +87,7 @@ def test_every_template_escapes_attacker_text(status: str) -> None:
                      tickers=[{"scope": f"ticker:{HOSTILE}", "stories": 2, "spark": charts.sparkline([0.2], HOSTILE)}],
                      watchlist=False, busiest=12, anomalies=[record],
                      team=[{"id": HOSTILE, "name": HOSTILE, "open": 1, "capacity": 2}],
-                     waiting=0, over_sla=0),
+                     waiting=0, over_sla=0, machine_closed=[{**c, "case_id": HOSTILE, "reason": HOSTILE}]),
         views.render("problem.html", session=session, title=HOSTILE, message=HOSTILE, status=403, back="/console/"),
         views.render("signin.html", session=None, pre="p", error=HOSTILE, back=f"/console/{HOSTILE}"),
     ]
