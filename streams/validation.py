@@ -34,8 +34,6 @@ MAX_FUTURE_SKEW = 300.0
 # A ticker: an optional ^ (an index, ^GSPC), a root of 1-10 letters or digits (AAPL, 7203, 005930),
 # then up to two suffixes of '.' or '-' and 1-4 letters or digits (SAP.DE, 0700.HK, BRK.B, RDS-A).
 _TICKER = re.compile(r"^\^?[A-Z0-9]{1,10}(?:[.\-][A-Z0-9]{1,4}){0,2}$")
-TICKER_RULE = ("a ticker is an optional ^ (index), 1-10 letters or digits, then up to two suffixes of "
-               "'.' or '-' and 1-4 letters or digits (AAPL, 7203.T, 0700.HK, BRK.B, ^GSPC); BRK/B is read as BRK.B")
 # ISO 4217 codes people write as cashtags ($USD weakens): a currency, not a listed company.
 CURRENCIES = frozenset(
     ["USD", "EUR", "GBP", "JPY", "CHF", "CAD", "AUD", "NZD", "CNY", "CNH", "HKD", "SGD", "SEK", "NOK", "DKK", "INR", "KRW", "BRL", "MXN", "ZAR", "RUB", "TRY", "PLN", "CZK", "HUF", "ILS", "AED", "SAR", "THB", "TWD", "IDR", "MYR", "PHP", "VND", "ARS", "CLP", "COP", "PEN", "NGN", "EGP", "KWD", "QAR"]
@@ -66,7 +64,8 @@ class Story:
     # read (or one too far in the future), so the receive time stands in.
     published_at_source: str = "source"
     truncated: bool = False  # the headline or body was cut at a word boundary to fit its limit
-    # Tickers the story named that are not tickers by TICKER_RULE: dropped (and counted), story kept.
+    # Tickers the story named that are not tickers by _TICKER (docs/INPUTS.md states the rule):
+    # dropped (and counted), the story kept.
     dropped_tickers: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, object]:

@@ -50,12 +50,9 @@ def test_a_currency_cashtag_is_not_a_ticker() -> None:
     assert ok({"headline": "$USD weakens as $AAPL gains"}).tickers == ["AAPL"]
 
 
-def test_an_unusable_ticker_is_dropped_and_the_message_states_the_rule() -> None:
-    from streams.validation import TICKER_RULE
-
+def test_an_unusable_ticker_is_dropped_and_the_story_kept() -> None:
     story = ok({"headline": "Acme", "tickers": ["ACME", "not a ticker"]})
     assert (story.tickers, story.dropped_tickers) == (["ACME"], ["NOT A TICKER"])
-    assert "7203.T" in TICKER_RULE and "BRK/B" in TICKER_RULE
 
 
 def test_an_rfc_2822_published_at_is_accepted() -> None:
