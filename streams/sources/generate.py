@@ -445,7 +445,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--start",
         type=_start_arg,
         default=None,
-        help="published_at of the stream start, ISO-8601 (default: now, to the second)",
+        help="published_at of the stream start, ISO-8601 (default: so that the stream ends now, its span "
+        "being COUNT/RATE simulated seconds; with --realtime, now). A stream published in the future is "
+        "clamped to the receive time by the worker's validation, which would flatten its surges",
     )
     parser.add_argument("--realtime", action="store_true", help="send each record when its published_at comes round")
     add_output_arguments(parser, kafka_by_default=False)
@@ -453,7 +455,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_cli(args: argparse.Namespace) -> int:
-    start = args.start or datetime.now(UTC).replace(microsecond=0)
+    span = args.count / args.rate  # simulated seconds, before the surges add theirs
+    for surge in args.surge:
+        if surge.start >= span:
+            raise UsageError(f"generate: the surge starting at {surge.start:g}s comes after the stream ends: "
+                             f"{args.count} records at {args.rate:g}/s span {span:g} simulated seconds; raise "
+                             "--count or lower the surge's start")
+    now = datetime.now(UTC).replace(microsecond=0)
+    start = args.start or (now if args.realtime else now - timedelta(seconds=span))
     began = time.monotonic()
     sent = planted = 0
     last_report = began

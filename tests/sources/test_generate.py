@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from streams.cli import main
 from streams.sources import catalog
 from streams.sources import generate as gen
 from streams.sources.generate import (
@@ -20,6 +21,7 @@ from streams.sources.generate import (
     malformed_with_kinds,
     parse_surge,
 )
+from streams.validation import MAX_FUTURE_SKEW
 
 COMPANY_NAMES = {c.ticker: c.name for c in catalog.COMPANIES + catalog.IPO_CANDIDATES}
 
@@ -197,6 +199,28 @@ def test_cli_writes_the_generated_records(tmp_path: Path, capsys: pytest.Capture
     summary = capsys.readouterr().err.strip().splitlines()[-1]
     planted = sum(1 for i in generate(60, 3.0, 4, [parse_surge(surge)], EPOCH) if i.surge)
     assert summary.startswith(f"generate: 60 records ({planted} surge) in ")
+
+
+def test_a_surge_after_the_stream_ends_is_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # README's old example: 1,000 records at 5/s span 200 s, so a surge at 10 minutes never came.
+    argv = ["generate", "--count", "1000", "--rate", "5", "--surge", "topic=Earnings,start=10m,duration=5m,rate=2/s",
+            "-o", str(tmp_path / "news.jsonl")]
+    assert main(argv) == 2
+    last = capsys.readouterr().err.strip().splitlines()
+    assert len(last) == 1 and "the surge starting at 600s comes after the stream ends" in last[0]
+    assert "span 200 simulated seconds" in last[0] and not (tmp_path / "news.jsonl").exists()
+
+
+def test_without_start_a_stream_sent_at_once_ends_now(tmp_path: Path) -> None:
+    """Sent at once, a stream published from now on would lie in the future, where validation clamps it
+    to the receive time and flattens its surges; by default it ends now instead."""
+    out = tmp_path / "news.jsonl"
+    before = datetime.now(UTC)
+    assert main(["generate", "--count", "600", "--rate", "1", "--seed", "2", "-o", str(out)]) == 0
+    times = [datetime.fromisoformat(json.loads(line)["published_at"]) for line in out.read_text().splitlines()]
+    assert before - timedelta(seconds=601) <= min(times) <= before - timedelta(seconds=590)
+    # Poisson arrivals end near the span, not on it: within the validator's 300 s of future skew.
+    assert max(times) <= datetime.now(UTC) + timedelta(seconds=MAX_FUTURE_SKEW)
 
 
 @pytest.mark.parametrize(
