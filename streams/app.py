@@ -17,10 +17,14 @@ from faust.exceptions import DecodeError
 
 from streams import failures
 from streams.consumer import Transport
-from streams.settings import Settings
+from streams.settings import Settings, SettingsError
 from streams.tables import DurableTable
+from streams.usage import config_exit
 
-settings = Settings.load()
+try:
+    settings = Settings.load()
+except SettingsError as exc:  # one line and exit 2, whether `finsentry worker` or `faust -A` imported the app
+    raise config_exit(str(exc)) from None
 
 
 # Tansu only (streams/broker.py): its end offsets are wrong for multi-record batches, which breaks

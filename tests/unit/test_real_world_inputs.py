@@ -228,6 +228,15 @@ def test_a_bad_worker_option_is_one_line_at_once_without_a_broker(argv: list[str
     assert "finsentry: error: worker: " in out.stderr and "not reachable" not in out.stderr
 
 
+@pytest.mark.parametrize("entry", [["-m", "streams.cli", "worker"], ["-m", "faust", "-A", "streams.worker", "worker"]])
+def test_a_bad_broker_setting_is_one_line_from_either_entry_point(entry: list[str]) -> None:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("FINSENTRY_")}
+    out = subprocess.run([sys.executable, *entry, "-l", "info"], capture_output=True, text=True, check=False,
+                         timeout=60, cwd=ROOT, env={**clean, "FINSENTRY_BROKER": "localhost:9092"})
+    one_line_usage_error(out)
+    assert "finsentry: error: setting broker (env FINSENTRY_BROKER): expected kafka://HOST:PORT" in out.stderr
+
+
 @pytest.mark.parametrize(("given", "faust"), [("warning", "warn"), ("WARNING", "warn"), ("critical", "crit"),
                                               ("info", "info"), ("Debug", "debug")])
 def test_usual_log_level_spellings_are_taken(given: str, faust: str) -> None:
