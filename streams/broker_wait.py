@@ -38,7 +38,9 @@ def wait_for_broker(servers: Sequence[str], patience: float, sleep: Callable[[fl
         if waited >= patience:
             raise UsageError(f"no Kafka broker at {','.join(servers)} after {waited:.0f}s; start it or point "
                              "FINSENTRY_BROKER at one (FINSENTRY_BROKER_WAIT_SECONDS sets how long to wait)")
+        hint = ("; start it (the embedded one: finsentry broker --port PORT) or point FINSENTRY_BROKER at a "
+                "running one" if attempt == 1 else "")
         print(f"finsentry worker: broker {','.join(servers)} not reachable yet (attempt {attempt}); "
-              f"retrying in {delay:.0f}s", file=sys.stderr, flush=True)
+              f"retrying in {delay:.0f}s{hint}", file=sys.stderr, flush=True)
         sleep(delay)
         delay, attempt = min(delay * 2, 15.0), attempt + 1

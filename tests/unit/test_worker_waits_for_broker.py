@@ -43,6 +43,7 @@ def test_waits_with_backoff_until_the_broker_listens(capsys: pytest.CaptureFixtu
     assert sleeps == [1.0, 2.0, 4.0]
     lines = capsys.readouterr().err.splitlines()
     assert len(lines) == 3 and all(f"127.0.0.1:{port} not reachable yet" in line for line in lines)
+    assert "finsentry broker --port" in lines[0] and "FINSENTRY_BROKER" in lines[0]  # the fix, said once
 
 
 def test_gives_up_after_its_patience_with_one_line_naming_the_setting() -> None:
