@@ -12,6 +12,7 @@ worker that owns the scheduler state; any other worker answers 503 and says why.
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from datetime import UTC, datetime
@@ -24,6 +25,7 @@ from aiohttp import web
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from models.labels import SENTIMENTS
+from scheduler import Operator
 from scheduler.cases import may_view
 from scheduler.engine import ACTIONS
 from scheduler.workload import workload
@@ -35,7 +37,7 @@ from streams.console.charts import SERIES, Series
 from streams.console.sessions import COOKIE, PRE_COOKIE, SECURITY_HEADERS, Session, Sessions, cookie_attributes, csrf_ok
 from streams.loaded_model import model_topics
 from streams.notify_state import anomaly_pages
-from streams.views.cases import LIMITER, MAX_OUTCOME, NOT_OWNER, bearer_analyst
+from streams.views.cases import LIMITER, MAX_OUTCOME, NOT_OWNER, bearer_person
 
 HERE = Path(__file__).resolve().parent
 STATIC = {"console.css": "text/css", "console.js": "text/javascript"}
@@ -196,7 +198,12 @@ class SigninView(faust.web.View):
         if not pre or not csrf_ok(Session("", "", pre, 0), data.get("csrf")):
             return signin_page(uuid.uuid4().hex, "The sign-in form expired; try again.", 403, back)
         client, now = request.remote or "unknown", time.monotonic()
-        analyst = bearer_analyst(case_state.roster(), "Bearer " + data.get("token", "").strip())
+        # In a thread: a token not seen before costs scrypt, which must not stall the agents' event loop.
+        person = await asyncio.to_thread(bearer_person, case_state.roster(), "Bearer " + data.get("token", "").strip())
+        if isinstance(person, Operator):
+            return signin_page(uuid.uuid4().hex, "That is an operator's token: the console is for analysts. Operators "
+                               "review the machine's cases through the API (GET /cases/machine-closed).", 403, back)
+        analyst = person
         if analyst is None:
             wait = LIMITER.retry_after(client, now)
             if wait is not None:

@@ -79,12 +79,6 @@ NOT_FOUND_LIMITER = FailureLimiter(limit=20)
 blueprint = faust.web.Blueprint("cases")
 
 
-def bearer_analyst(current: Roster, header: str | None, slow: bool = True) -> Analyst | None:
-    """The analyst whose token is presented (an operator's token is not an analyst's)."""
-    person = bearer_person(current, header, slow)
-    return person if isinstance(person, Analyst) else None
-
-
 def bearer_person(current: Roster, header: str | None, slow: bool = True) -> Analyst | Operator | None:
     """Whoever's bearer token `header` presents; everyone is checked, so timing says nothing.
     `slow` False: no scrypt, only tokens this worker has verified before (Roster.authenticate)."""

@@ -104,7 +104,7 @@ def test_bearer_check_compares_in_constant_time_against_every_analyst(monkeypatc
     import hmac
 
     from scheduler import roster as roster_module
-    from streams.views.cases import bearer_analyst
+    from streams.views.cases import bearer_person
 
     r = roster()
     monkeypatch.setenv("FINSENTRY_TOKEN_BOB", "bob-secret")
@@ -119,7 +119,7 @@ def test_bearer_check_compares_in_constant_time_against_every_analyst(monkeypatc
     for token, expected in (("test", "alice"), ("bob-secret", "bob"), ("nina-secret", "nina"), ("wrong", None)):
         compared.clear()
         monkeypatch.setattr(roster_module, "CACHE", TokenCache())  # a first sight: no entry known yet
-        match = bearer_analyst(r, f"Bearer {token}")
+        match = bearer_person(r, f"Bearer {token}")
         assert (match.id if match else None) == expected
         assert len(compared) == len(r.analysts), token  # no early exit on a match or a miss
-    assert bearer_analyst(r, "Basic test") is None and bearer_analyst(r, None) is None
+    assert bearer_person(r, "Basic test") is None and bearer_person(r, None) is None

@@ -17,7 +17,7 @@ from scheduler.tokens import hash_token
 from scheduler.workload import workload
 from streams.agents.case_webhooks import case_payload
 from streams.commands.feedback import training_rows
-from streams.views.cases import MAX_OUTCOME, VERB_FIELDS, FailureLimiter, action_from_body, bearer_analyst
+from streams.views.cases import MAX_OUTCOME, VERB_FIELDS, FailureLimiter, action_from_body, bearer_person
 from streams.views.http import BadRequest
 
 NOW = datetime(2024, 3, 4, 10, 0, tzinfo=UTC)
@@ -94,10 +94,10 @@ def test_workload_counts_held_waiting_and_cases_past_their_ack_sla_from_creation
 
 
 def test_bearer_tokens_map_to_their_analyst_and_nothing_else() -> None:
-    assert bearer_analyst(ROSTER, "Bearer alice-secret").id == "alice"
-    assert bearer_analyst(ROSTER, "bearer bob-secret").id == "bob"
+    assert bearer_person(ROSTER, "Bearer alice-secret").id == "alice"
+    assert bearer_person(ROSTER, "bearer bob-secret").id == "bob"
     for header in (None, "", "Bearer", "Bearer ", "Basic alice-secret", "Bearer alice-secre", "alice-secret"):
-        assert bearer_analyst(ROSTER, header) is None
+        assert bearer_person(ROSTER, header) is None
 
 
 def test_failure_limiter_blocks_an_address_for_the_rest_of_its_window() -> None:
