@@ -54,7 +54,11 @@ def keep_running(web_port: int, token: str, reported: Callable[[], list[str]]) -
     def interrupt(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, interrupt)  # a plain `kill` also stops the worker before the broker
+    # Ctrl-C even where the demo inherited SIGINT ignored (started with `&` from a script: Python then
+    # installs no KeyboardInterrupt handler, and Ctrl-C did nothing), and a plain `kill` the same way:
+    # both stop the worker before the broker.
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
     try:
         while True:
             for line in reported():
