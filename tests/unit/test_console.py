@@ -91,6 +91,7 @@ def test_every_template_escapes_attacker_text(status: str) -> None:
         views.render("problem.html", session=session, title=HOSTILE, message=HOSTILE, status=403, back="/console/"),
         views.render("signin.html", session=None, pre="p", error=HOSTILE, back=f"/console/{HOSTILE}"),
     ]
+    assert "<section" not in pages[2].split("<title>")[1].split("</title>")[0]  # the overview's title is text
     for html in pages:
         assert "<script>alert" not in html and "<img" not in html and "<b>alice" not in html
         assert "&lt;img src=x onerror=alert(1)&gt;" in html or "&lt;b&gt;alice" in html
