@@ -115,11 +115,25 @@ class Consumer(aiokafka.Consumer):
             return False
         return await super()._commit_offsets(offsets, start_new_transaction)
 
+    def _new_consumer_thread(self) -> ConsumerThread:
+        return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
     async def _reseek(self, tp: TP, offset: int) -> None:
         try:
             await self._seek(tp, offset)
         except IllegalStateError as exc:  # revoked meanwhile: its next owner reads it from the committed offset
             self.log.warning("Could not seek %r back to %r: %r", tp, offset, exc)
+
+
+class ConsumerThread(aiokafka.AIOKafkaConsumerThread):
+    """Faust's consumer thread, with the app's fetch wait (streams/app.py `fetch_max_wait`) in place
+    of the 1500 ms that Faust's driver passes to aiokafka and offers no setting for."""
+
+    def _create_worker_consumer(self, transport: Any) -> Any:
+        consumer = super()._create_worker_consumer(transport)
+        # aiokafka reads it when start() builds the fetcher, which happens after this returns.
+        consumer._fetch_max_wait_ms = self.app.fetch_max_wait_ms
+        return consumer
 
 
 class Transport(aiokafka.Transport):

@@ -77,6 +77,11 @@ class Settings(BaseModel):
     # Faust table store: memory:// rebuilds tables from their changelog on start; rocksdb:// keeps
     # them on disk (needs faust-streaming[rocksdb]).
     store: str = "memory://"
+    # Kafka's fetch.max.wait.ms: how long the broker may hold a fetch that found no record. Apache
+    # Kafka answers as soon as a record arrives, so there it only paces idle polling; Tansu answers
+    # later the longer this allows, even when records arrive, which adds to every hop's latency.
+    # Unset: Faust's own 1500 ms, or 100 ms when Tansu's workarounds are on (streams/app.py).
+    consumer_fetch_max_wait_ms: int | None = Field(None, ge=0, le=60_000)
 
     topic_raw: str = "news.raw"
     topic_clean: str = "news.clean"

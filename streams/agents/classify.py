@@ -28,6 +28,7 @@ from streams.tables import DurableTable
 
 log = logging.getLogger(__name__)
 STAGE = "classify"
+HOP = metrics.HOP_LATENCY.labels("classify")
 
 # Ids already scored, with the time they were first seen; changelog-backed so restarts keep it.
 # use_partitioner: writes happen inside batches spanning partitions and in the expiry timer, so
@@ -127,6 +128,7 @@ async def classify(stream) -> None:
         await asyncio.gather(*futures)
         now = time.time()
         for event, prediction in scored:
+            HOP.observe(max(0.0, now - event.message.timestamp))
             story = event.value
             seen[story["id"].encode("utf-8")] = now
             metrics.SCORED.labels(prediction.topic, prediction.sentiment).inc()

@@ -18,6 +18,7 @@ from streams.validation import Rejection, validate
 
 log = logging.getLogger(__name__)
 STAGE = "ingest"
+HOP = metrics.HOP_LATENCY.labels("ingest")
 
 
 @app.agent(raw_topic, name="ingest")
@@ -40,3 +41,4 @@ async def ingest(stream) -> None:
         await clean_topic.send(key=result.id.encode("utf-8"), value=clean)
         metrics.count_adjustments(result)
         metrics.RECORDS_OUT.labels(STAGE).inc()
+        HOP.observe(max(0.0, time.time() - message.timestamp))

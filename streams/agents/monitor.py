@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from dataclasses import asdict, dataclass
 
 import faust
@@ -44,6 +45,8 @@ TICK_SECONDS = 5.0
 MONITOR_BATCH = 500  # by-scope events per batch; each scope's state is written once per batch
 MONITOR_LINGER = 0.2  # seconds a batch waits to fill: adds at most this to alert latency
 TOPIC_PREFIX = "topic:"
+FANOUT_HOP = metrics.HOP_LATENCY.labels("monitor-fanout")
+MONITOR_HOP = metrics.HOP_LATENCY.labels("monitor")
 
 
 def monitor_config(s: Settings) -> MonitorConfig:
@@ -121,6 +124,7 @@ async def fan_out(stream) -> None:
             continue
         for scope in scopes:
             await by_scope_topic.send(key=scope, value=value)
+        FANOUT_HOP.observe(max(0.0, time.time() - event.message.timestamp))
 
 
 def load(scope: str) -> ScopeMonitor:
@@ -200,6 +204,9 @@ async def monitor(stream) -> None:
             for scope, events in group_by_scope(batch).items():
                 await observe_scope(scope, events)
             await monitors.written()  # before take_events acknowledges the batch (streams/tables.py)
+        now = time.time()
+        for event in batch:
+            MONITOR_HOP.observe(max(0.0, now - event.message.timestamp))
 
 
 def owned(scope: str) -> bool:
