@@ -25,7 +25,9 @@ sys.path.insert(0, str(ROOT))
 
 from models.data import load_file
 from models.runtime import Classifier, ModelError
-from models.variants import VARIANTS
+from models.variants import FP16, FP32, VARIANTS
+
+Logits = tuple[np.ndarray, np.ndarray]
 
 
 def machine() -> dict[str, object]:
@@ -82,6 +84,21 @@ def measure(run_batch, texts: list[str], batch: int, budget_s: float) -> dict[st
             "p99_ms": float(np.percentile(latencies, 99) * 1e3)}
 
 
+def fp32_reference(directory: str | Path) -> Classifier:
+    """fp32 arithmetic on the CPU: the fp32 variant where export kept its file, else the fp16
+    weights, which ONNX Runtime computes in fp32 on a CPU (models/recheck.py)."""
+    try:
+        return Classifier.load(directory, device="cpu", variant=FP32.name)
+    except ModelError:
+        return Classifier.load(directory, device="cpu", variant=FP16.name)
+
+
+def agreement(ref: Logits, got: Logits) -> dict[str, float]:
+    """Share of texts whose topic and sentiment labels equal the reference's; logits [texts, labels]."""
+    return {"topic_agreement": float((ref[0].argmax(1) == got[0].argmax(1)).mean()),
+            "sentiment_agreement": float((ref[1].argmax(1) == got[1].argmax(1)).mean())}
+
+
 def hf_pipeline(checkpoint: Path):
     """The Hugging Face text-classification pipeline over the fine-tuned checkpoint (sentiment head)."""
     import torch
@@ -125,12 +142,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", dest="json_out", default=None)
     p.add_argument("--compare", default=None, metavar="DIR", help="a second model directory: both run in the default "
                    "variant, alternating batch size by batch size, and the table gives new/old")
+    p.add_argument("--agreement", action="store_true", help="with --compare: also the share of the texts on which each model's "
+                   "labels equal its directory's fp32 labels (one untimed pass over every text per model)")
     args = p.parse_args(argv)
 
     texts = load_texts(args.data)
     if args.compare:
         return compare(args.model, args.compare, texts, [int(b) for b in args.batches.split(",")], args.seconds,
-                       args.device, args.json_out)
+                       args.device, args.json_out, args.agreement)
     rows: list[dict[str, object]] = []
     batches = [int(b) for b in args.batches.split(",")]
     # Every variant compared on this device (models/variants.py); fp32 runs where the export kept it.
@@ -166,9 +185,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def compare(new: str, old: str, texts: list[str], batches: list[int], seconds: float, device: str,
-            json_out: str | None) -> int:
-    """Old and new model in their default variant, alternating per batch size so drift hits both."""
+            json_out: str | None, with_agreement: bool = False) -> int:
+    """Old and new model in their default variant, alternating per batch size so drift hits both;
+    with `with_agreement`, each also against its own directory's fp32 labels on every text."""
     models = {"new": Classifier.load(new, device=device), "old": Classifier.load(old, device=device)}
+    agreed: dict[str, dict[str, float]] = {}
+    if with_agreement:
+        for name, directory in (("old", old), ("new", new)):
+            ref = fp32_reference(directory).all_logits(texts, batch_size=32)  # padding does not move fp32 logits
+            agreed[name] = agreement(ref, models[name].all_logits(texts))
+            print(f"  {name} ({models[name].variant}) agreement with fp32: {agreed[name]}", file=sys.stderr)
     rows: list[dict[str, object]] = []
     for batch in batches:
         for name in ("old", "new", "old", "new"):  # two alternating rounds each
@@ -188,7 +214,10 @@ def compare(new: str, old: str, texts: list[str], batches: list[int], seconds: f
         o, n = mean("old", "per_s"), mean("new", "per_s")
         print(f"| {batch} | {o:.0f} | {n:.0f} | {n / o:.2f} | {mean('old', 'rechecked_share'):.1%} | "
               f"{mean('new', 'rechecked_share'):.1%} |")
-    finish(rows, json_out)
+    for name, a in agreed.items():
+        print(f"{name} ({models[name].variant}) labels equal to fp32: topic {a['topic_agreement']:.2%}, "
+              f"sentiment {a['sentiment_agreement']:.2%} of {len(texts)} texts")
+    finish(rows + [{"model": name, **a} for name, a in agreed.items()], json_out)
     return 0
 
 
