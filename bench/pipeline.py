@@ -233,6 +233,9 @@ def run_step(name: str, emb, proc, port: int, collector: Collector, rate: float 
         row[f"{hop} p50_ms"], row[f"{hop} p99_ms"] = p50, p99
     if profile and profile.is_file():
         row["profile"] = summarise(profile)
+    if len(got) < len(ids):
+        print(f"  {name} offered {label}: {len(ids) - len(got)} records still unscored after the {drain_s:.0f} s drain; "
+              "the next step's latencies include that backlog (raise --drain)", file=sys.stderr, flush=True)
     p99 = row["raw->scored p99_ms"]
     print(f"  {name} offered {label}: scored {len(got)}/{len(ids)} at {row['sustained_per_s']:.0f}/s, "
           f"p99 {p99 if p99 is None else round(p99)} ms, {row['cpu_ms_per_record']:.2f} CPU ms/record",
@@ -312,6 +315,11 @@ def report(rows: list[dict[str, object]], runtime: dict[str, float]) -> None:
             print("| stage | share | CPU ms/record |\n|---|---:|---:|")
             for stage, share in r["profile"].items():  # type: ignore[union-attr]
                 print(f"| {stage} | {share:.1%} | {share * float(r['cpu_ms_per_record']):.2f} |")  # type: ignore[arg-type]
+    best = {e: max(float(r["sustained_per_s"]) for r in rows if r["engine"] == e) for e in {str(r["engine"]) for r in rows}}  # type: ignore[arg-type]
+    naive = best.pop("naive HF pipeline agent", None)
+    if naive:
+        for engine, rate in best.items():
+            print(f"\nbest sustained: {engine} {rate:.0f}/s vs naive {naive:.0f}/s = {rate / naive:.1f}x")
     if not runtime:
         return
     print(f"\nruntime alone ({runtime['variant']}): best {runtime['per_s']:.0f} headlines/s at batch "
@@ -334,8 +342,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--rates", default="0.5x,0.75x", help="offered records/s or fractions of capacity ('0.5x'), comma-separated")
     p.add_argument("--seconds", type=float, default=15.0, help="seconds of offered load per rate")
-    p.add_argument("--flood", type=int, default=5000, help="records sent at once in the flood that measures capacity")
-    p.add_argument("--drain", type=float, default=60.0, help="seconds to wait for the backlog after each rate")
+    p.add_argument("--flood", type=int, default=3000, help="records sent at once in the flood that measures capacity")
+    p.add_argument("--drain", type=float, default=120.0, help="seconds to wait for the backlog after each rate")
     p.add_argument("--config", action="append", default=None, metavar="LABEL:ENV=VALUE,...",
                    help="a worker configuration to run, e.g. 'fetch 1500 ms:FINSENTRY_CONSUMER_FETCH_MAX_WAIT_MS=1500'; "
                         "repeat to compare; default: one worker with today's settings")
