@@ -50,7 +50,9 @@ from streams.settings import Settings
 from streams.sources.generate import generate
 
 S = Settings()
-HOPS = ("raw->clean", "clean->scored", "scored->by-scope", "raw->scored")
+# Hop -> the two topics (Seen fields) whose Kafka timestamps bound it.
+HOPS = {"raw->clean": ("raw", "clean"), "clean->scored": ("clean", "scored"),
+        "scored->by-scope": ("scored", "by_scope"), "raw->scored": ("raw", "scored")}
 
 
 def cpu_seconds(pid: int) -> float:
@@ -153,10 +155,8 @@ def percentiles(values: list[float]) -> tuple[float | None, float | None]:
 
 
 def hop_latencies(got: list[Seen]) -> dict[str, tuple[float | None, float | None]]:
-    pairs = {"raw->clean": ("raw", "clean"), "clean->scored": ("clean", "scored"),
-             "scored->by-scope": ("scored", "by_scope"), "raw->scored": ("raw", "scored")}
     out = {}
-    for hop, (a, b) in pairs.items():
+    for hop, (a, b) in HOPS.items():
         vals = [max(0.0, getattr(s, b) - getattr(s, a)) for s in got if getattr(s, a) is not None and getattr(s, b) is not None]
         out[hop] = percentiles(vals)
     return out

@@ -59,17 +59,19 @@ INFERENCE_SECONDS = Histogram(
     "Wall time of one classification batch (tokenise + model).",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
 )
+# Seconds; up to 5 minutes so a backlog shows as a latency, not as an overflow into +Inf.
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 SCORING_LATENCY = Histogram(
     "finsentry_scoring_latency_seconds",
     "From the raw record's Kafka timestamp to its scored record being produced.",
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0),
+    buckets=LATENCY_BUCKETS,
 )
 HOP_LATENCY = Histogram(
     "finsentry_hop_latency_seconds",
     "From an input record's Kafka timestamp until the agent has sent what it makes of it: the wait on its "
     "topic plus the agent's own work, per pipeline agent (ingest, classify, monitor-fanout, monitor).",
     ["agent"],
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0),
+    buckets=LATENCY_BUCKETS,
 )
 SCORED = Counter("finsentry_scored_total", "Scored records by topic and sentiment.", ["topic", "sentiment"])
 TICKER_SCORED = Counter(

@@ -28,7 +28,7 @@ from streams.tables import DurableTable
 
 log = logging.getLogger(__name__)
 STAGE = "classify"
-HOP = metrics.HOP_LATENCY.labels("classify")
+HOP = metrics.HOP_LATENCY.labels(STAGE)
 
 # Ids already scored, with the time they were first seen; changelog-backed so restarts keep it.
 # use_partitioner: writes happen inside batches spanning partitions and in the expiry timer, so

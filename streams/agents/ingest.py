@@ -18,7 +18,7 @@ from streams.validation import Rejection, validate
 
 log = logging.getLogger(__name__)
 STAGE = "ingest"
-HOP = metrics.HOP_LATENCY.labels("ingest")
+HOP = metrics.HOP_LATENCY.labels(STAGE)
 
 
 @app.agent(raw_topic, name="ingest")
