@@ -233,3 +233,40 @@ def test_model_cli_errors_are_one_line(args, message):
     out = finsentry(*args)
     assert out.returncode == 2
     assert message in out.stderr and "Traceback" not in out.stderr
+
+
+def test_average_is_the_weighted_mean_of_the_weights(tiny, tmp_path):
+    import torch
+
+    from models.average import average
+    from models.network import load_checkpoint, save_checkpoint
+
+    work, _, _ = tiny
+    model, labels = load_checkpoint(work / "ckpt")
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(1.0)
+    save_checkpoint(model, tmp_path / "shifted", labels, {"config": {"max_tokens": 64}})
+    (tmp_path / "shifted" / "tokenizer.json").write_bytes((work / "ckpt" / "tokenizer.json").read_bytes())
+
+    average([work / "ckpt", tmp_path / "shifted"], [1.0, 3.0], tmp_path / "avg")
+    merged, merged_labels = load_checkpoint(tmp_path / "avg")
+    assert merged_labels == labels
+    for name, value in merged.state_dict().items():
+        if value.is_floating_point():
+            torch.testing.assert_close(value, before[name] + 0.75, msg=name)
+    meta = json.loads((tmp_path / "avg" / "train.json").read_text())
+    assert [a["weight"] for a in meta["averaged"]] == [0.25, 0.75]
+
+
+def test_average_refuses_checkpoints_of_other_labels(tiny, tmp_path):
+    from models.average import main
+    from models.network import load_checkpoint, save_checkpoint
+
+    work, _, _ = tiny
+    model, labels = load_checkpoint(work / "ckpt")
+    save_checkpoint(model, tmp_path / "other", {**labels, "topic": list(reversed(labels["topic"]))}, {})
+    with pytest.raises(SystemExit) as exc:
+        main([str(work / "ckpt"), str(tmp_path / "other"), "--out", str(tmp_path / "avg")])
+    assert exc.value.code == 2
