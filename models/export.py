@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from models.data import Columns, load_file, model_texts
+from models.sources import attributions
 from models.text import NORMALISATION_VERSION
 from models.variants import FP16, FP32, INT8, INT8_RECHECK
 
@@ -181,6 +182,7 @@ def export(checkpoint: Path, out: Path, dev: Sequence[str] = (), columns: Column
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "base_model": meta.get("base"),
         "data": meta.get("data"),
+        "data_sources": attributions(d["path"] for d in (meta.get("data") or {}).get("train", [])),
         "train_config": meta.get("config"),
         "train_seconds": meta.get("seconds"),
         "dev_metrics_torch": meta.get("dev_metrics"),
