@@ -5,7 +5,8 @@ tests/fixtures/formal_headlines.csv (each of its rows is a story of its own). Th
 the codes to label names, checks the rows and splits them by story: every row of a story (a contrast
 pair or group) goes to the same part, chosen by a hash of the story id, about 60/20/20. The stories
 behind the headlines quoted in issue 14 are pinned to the test part, so no model is trained or
-tuned on them. Run: python scripts/formal_split.py
+tuned on them; stories with ids `TR###`, written later, go to the train part only. Run:
+python scripts/formal_split.py
 """
 
 from __future__ import annotations
@@ -32,9 +33,16 @@ SIGNS = {"-": "negative", "0": "neutral", "+": "positive"}
 PINNED_TEST = {"E062", "E063", "M001", "L001"}  # the issue's table
 
 
+# Stories written after the dev and test parts were fixed (stories_7_train.txt, ids TR###) go to train
+# only: the held-out parts stay the ones every earlier figure in docs/MODEL.md was measured on.
+TRAIN_ONLY_PREFIX = "TR"
+
+
 def part(story: str) -> str:
     if story in PINNED_TEST:
         return "test"
+    if story.startswith(TRAIN_ONLY_PREFIX):
+        return "train"
     bucket = int(hashlib.sha256(story.encode()).hexdigest(), 16) % 10
     return "train" if bucket < 6 else "dev" if bucket < 8 else "test"
 
