@@ -53,6 +53,7 @@ def average(checkpoints: Sequence[Path], weights: Sequence[float], out: Path) ->
     last = Path(checkpoints[-1])
     meta = json.loads((last / "train.json").read_text())
     meta["averaged"] = [{"checkpoint": str(c), "weight": w / total} for c, w in zip(checkpoints, weights)]
+    meta["dev_metrics"] = None  # the last checkpoint's, not the average's: `finsentry evaluate` measures it
     save_checkpoint(model, Path(out), labels, meta)
     (Path(out) / "tokenizer.json").write_bytes((last / "tokenizer.json").read_bytes())
 

@@ -184,6 +184,7 @@ def export(checkpoint: Path, out: Path, dev: Sequence[str] = (), columns: Column
         "data": meta.get("data"),
         "data_sources": attributions(d["path"] for d in (meta.get("data") or {}).get("train", [])),
         "train_config": meta.get("config"),
+        "averaged": meta.get("averaged"),
         "train_seconds": meta.get("seconds"),
         "dev_metrics_torch": meta.get("dev_metrics"),
         "max_tokens": max_tokens,
