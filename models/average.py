@@ -5,22 +5,54 @@ tweets. Averaging the two checkpoints' weights (weight-space ensembling, Wortsma
 fine-tuning of zero-shot models", CVPR 2022) often keeps most of each one's gains at one model's
 inference cost; the weights are chosen on dev files only (docs/MODEL.md).
 
-    python -m models.average runs/default-recovered runs/formal4 --weights 0.4 0.6 --out runs/avg
+    python -m models.average runs/default-recovered runs/formal7 runs/formal8 --weights 0.12 0.44 0.44 --out runs/avg
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
 
-def average(checkpoints: Sequence[Path], weights: Sequence[float], out: Path) -> None:
-    """Write the weighted mean of `checkpoints` (same architecture and labels) to `out`.
+def _merged_record(checkpoints: Sequence[Path], weights: Sequence[float]) -> dict:
+    """The averaged checkpoint's `train.json`: every ingredient's data files (the card's sources and
+    attribution come from them), each ingredient's own settings, and what export reads (max_tokens)."""
+    metas = [json.loads((Path(c) / "train.json").read_text()) for c in checkpoints]
+    # One entry per file content (sha256), under a path that exists here if any ingredient recorded
+    # one: export samples the training files to choose the int8 re-check margin, and skips the
+    # re-check when they are missing.
+    data: dict[str, dict[str, dict]] = {"train": {}, "dev": {}}
+    for meta in metas:
+        for part, entries in data.items():
+            for entry in (meta.get("data") or {}).get(part, []):
+                known = entries.get(entry["sha256"])
+                if known is None or (not Path(known["path"]).is_file() and Path(entry["path"]).is_file()):
+                    entries[entry["sha256"]] = entry
+    max_tokens = {int((m.get("config") or {}).get("max_tokens", 64)) for m in metas}
+    if len(max_tokens) != 1:
+        raise ValueError(f"the checkpoints were trained with different max_tokens {sorted(max_tokens)}")
+    return {
+        "base": metas[-1].get("base"),
+        "config": {"max_tokens": max_tokens.pop()},
+        "data": {part: list(entries.values()) for part, entries in data.items()},
+        "averaged": [{"checkpoint": str(c), "weight": w, "steps": m.get("steps"), "config": m.get("config")}
+                     for c, w, m in zip(checkpoints, weights, metas)],
+        "steps": max(int(m.get("steps") or 0) for m in metas),
+        "dev_metrics": None,  # no ingredient's figures are the average's: `finsentry evaluate` measures it
+    }
 
-    Raises ValueError when the counts differ, a weight is negative or all are zero, or the
-    checkpoints' labels or parameter names differ (they cannot have come from one start).
+
+def average(checkpoints: Sequence[Path], weights: Sequence[float], out: Path) -> list[float]:
+    """Write the weighted mean of `checkpoints` to `out` and return the weights normalised to sum 1.
+
+    Each checkpoint is a `finsentry train` directory (encoder/, heads.pt, labels.json, train.json,
+    tokenizer.json). Float parameters are averaged; integer buffers and the tokenizer must be equal.
+    Raises ValueError when there are fewer than two checkpoints or not one finite, non-negative
+    weight each (not all 0), or when labels, parameter names or shapes, integer buffers, tokenizers
+    or max_tokens differ (they cannot have come from one start); FileNotFoundError for a missing file.
     """
     import torch
 
@@ -28,48 +60,49 @@ def average(checkpoints: Sequence[Path], weights: Sequence[float], out: Path) ->
 
     if len(checkpoints) != len(weights) or len(checkpoints) < 2:
         raise ValueError(f"need one weight per checkpoint and at least two: {len(checkpoints)} checkpoints, {len(weights)} weights")
-    if min(weights) < 0 or sum(weights) <= 0:
-        raise ValueError(f"weights must be >= 0 and not all 0: {list(weights)}")
-    total = float(sum(weights))
+    if not all(math.isfinite(w) and w >= 0 for w in weights) or sum(weights) <= 0:
+        raise ValueError(f"weights must be finite, >= 0 and not all 0: {list(weights)}")
+    norm = [w / float(sum(weights)) for w in weights]
+    first = Path(checkpoints[0])
+    tokenizer = (first / "tokenizer.json").read_bytes()
+    for path in checkpoints[1:]:
+        if (Path(path) / "tokenizer.json").read_bytes() != tokenizer:
+            raise ValueError(f"{path}: its tokenizer differs from {first}'s")
+    record = _merged_record(checkpoints, norm)
     models = [load_checkpoint(Path(c)) for c in checkpoints]
     labels = models[0][1]
-    for path, (_, other) in zip(checkpoints[1:], models[1:]):
-        if other != labels:
-            raise ValueError(f"{path}: its labels differ from {checkpoints[0]}'s; only checkpoints of one label set average")
     states = [m.state_dict() for m, _ in models]
-    names = set(states[0])
-    for path, state in zip(checkpoints[1:], states[1:]):
-        if set(state) != names:
-            raise ValueError(f"{path}: its parameters differ from {checkpoints[0]}'s (another architecture)")
+    for path, (_, other), state in zip(checkpoints[1:], models[1:], states[1:]):
+        if other != labels:
+            raise ValueError(f"{path}: its labels differ from {first}'s; only checkpoints of one label set average")
+        if {k: tuple(v.shape) for k, v in state.items()} != {k: tuple(v.shape) for k, v in states[0].items()}:
+            raise ValueError(f"{path}: its parameters differ from {first}'s (another architecture)")
     merged = {}
-    for name, first in states[0].items():
-        if first.is_floating_point():
-            merged[name] = sum(w / total * s[name].to(torch.float32) for w, s in zip(weights, states)).to(first.dtype)
-        else:  # integer buffers (position ids) are equal in every checkpoint
-            merged[name] = first
+    for name, value in states[0].items():
+        if value.is_floating_point():
+            merged[name] = sum(w * s[name].to(torch.float32) for w, s in zip(norm, states)).to(value.dtype)
+        elif all(torch.equal(value, s[name]) for s in states[1:]):  # position ids and the like
+            merged[name] = value
+        else:
+            raise ValueError(f"integer buffer {name} differs between the checkpoints")
     model = models[0][0]
     model.load_state_dict(merged)
-    # The last checkpoint's training record (its data, max_tokens: export reads both) plus the recipe.
-    last = Path(checkpoints[-1])
-    meta = json.loads((last / "train.json").read_text())
-    meta["averaged"] = [{"checkpoint": str(c), "weight": w / total} for c, w in zip(checkpoints, weights)]
-    meta["dev_metrics"] = None  # the last checkpoint's, not the average's: `finsentry evaluate` measures it
-    save_checkpoint(model, Path(out), labels, meta)
-    (Path(out) / "tokenizer.json").write_bytes((last / "tokenizer.json").read_bytes())
+    save_checkpoint(model, Path(out), labels, record)
+    (Path(out) / "tokenizer.json").write_bytes(tokenizer)
+    return norm
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("checkpoints", nargs="+", type=Path)
-    parser.add_argument("--weights", nargs="+", type=float, help="one per checkpoint (default: equal)")
-    parser.add_argument("--out", type=Path, required=True)
+    parser = argparse.ArgumentParser(prog="python -m models.average", description=__doc__.splitlines()[0])
+    parser.add_argument("checkpoints", nargs="+", type=Path, help="finsentry train checkpoint directories")
+    parser.add_argument("--weights", nargs="+", type=float, help="one per checkpoint, normalised to sum 1 (default: equal)")
+    parser.add_argument("--out", type=Path, required=True, help="checkpoint directory to write")
     args = parser.parse_args(argv)
-    weights = args.weights or [1.0] * len(args.checkpoints)
     try:
-        average(args.checkpoints, weights, args.out)
+        norm = average(args.checkpoints, args.weights or [1.0] * len(args.checkpoints), args.out)
     except (ValueError, FileNotFoundError) as exc:
         parser.exit(2, f"models.average: {exc}\n")
-    print(json.dumps({"out": str(args.out), "weights": weights}))
+    print(json.dumps({"out": str(args.out), "weights": [round(w, 6) for w in norm]}))
     return 0
 
 

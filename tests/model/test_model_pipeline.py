@@ -258,15 +258,23 @@ def test_average_is_the_weighted_mean_of_the_weights(tiny, tmp_path):
             torch.testing.assert_close(value, before[name] + 0.75, msg=name)
     meta = json.loads((tmp_path / "avg" / "train.json").read_text())
     assert [a["weight"] for a in meta["averaged"]] == [0.25, 0.75]
+    # every ingredient's data files, so the card's sources and attribution cover all of them
+    assert meta["data"] == json.loads((work / "ckpt" / "train.json").read_text())["data"]
+    assert meta["dev_metrics"] is None
 
 
-def test_average_refuses_checkpoints_of_other_labels(tiny, tmp_path):
+def test_average_refuses_checkpoints_of_other_labels(tiny, tmp_path, capsys):
     from models.average import main
     from models.network import load_checkpoint, save_checkpoint
 
     work, _, _ = tiny
     model, labels = load_checkpoint(work / "ckpt")
     save_checkpoint(model, tmp_path / "other", {**labels, "topic": list(reversed(labels["topic"]))}, {})
+    (tmp_path / "other" / "tokenizer.json").write_bytes((work / "ckpt" / "tokenizer.json").read_bytes())
     with pytest.raises(SystemExit) as exc:
         main([str(work / "ckpt"), str(tmp_path / "other"), "--out", str(tmp_path / "avg")])
+    assert exc.value.code == 2 and "labels differ" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main([str(work / "ckpt"), str(work / "ckpt"), "--weights", "nan", "1", "--out", str(tmp_path / "avg")])
     assert exc.value.code == 2
+    assert not (tmp_path / "avg").exists()
