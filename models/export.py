@@ -189,7 +189,7 @@ def export(checkpoint: Path, out: Path, dev: Sequence[str] = (), columns: Column
         "dev_metrics_torch": meta.get("dev_metrics"),
         "max_tokens": max_tokens,
         "normalisation_version": NORMALISATION_VERSION,
-        "default_variant": INT8.name,
+        "default_variant": INT8_RECHECK.name if recheck else INT8.name,  # on a CPU; fp16 on CUDA
         "export": {
             "opset": OPSET,
             "fused_operators": fused_ops,

@@ -215,6 +215,9 @@ def train(cfg: TrainConfig, progress: Callable[[str], None] = _progress) -> Trai
         torch.set_num_threads(cfg.threads)
     device = _pick_device(cfg.device)
 
+    # Hashed as read: a file edited while a run trains must not be recorded as what it learnt from.
+    data_record = {"train": [{"path": str(p), "sha256": sha256(p)} for p in cfg.train],
+                   "dev": [{"path": str(p), "sha256": sha256(p)} for p in cfg.dev]}
     train_files = [load_file(path, cfg.columns) for path in cfg.train]
     train_ex = [ex for part in train_files for ex in part]
     source_of = [i for i, part in enumerate(train_files) for _ in part]
@@ -345,10 +348,7 @@ def train(cfg: TrainConfig, progress: Callable[[str], None] = _progress) -> Trai
     meta = {
         "config": {k: v for k, v in asdict(cfg).items() if k != "columns"} | {"columns": asdict(cfg.columns)},
         "base": cfg.base,
-        "data": {
-            "train": [{"path": str(p), "sha256": sha256(p)} for p in cfg.train],
-            "dev": [{"path": str(p), "sha256": sha256(p)} for p in cfg.dev],
-        },
+        "data": data_record,
         "dev_metrics": best_metrics,
         "dev_metrics_by_file": best_per_file,
         "dev_score": {"value": best_score, "step": best_step, "weights": cfg.dev_weights,
