@@ -7,33 +7,52 @@ the training data names it and its authors; the card carries every known source 
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Iterable
-from pathlib import PurePath
+from pathlib import PurePosixPath
 
-# folder or repository path -> (name, licence, attribution)
-KNOWN: dict[str, tuple[str, str, str]] = {
+Attribution = tuple[str, str, str]  # name, licence, attribution
+
+# A dataset under ../shared/data/<folder>/{train,dev}.csv, matched by its folder's exact name.
+DATASETS: dict[str, Attribution] = {
     "twitter-financial-news-topic": ("Twitter Financial News (topic), version 1.0.0", "MIT",
-                                     "zeroshot/twitter-financial-news-topic, by its authors"),
+                                     "the authors of zeroshot/twitter-financial-news-topic"),
     "twitter-financial-news-sentiment": ("Twitter Financial News (sentiment), version 1.0.0", "MIT",
-                                         "zeroshot/twitter-financial-news-sentiment, by its authors"),
+                                         "the authors of zeroshot/twitter-financial-news-sentiment"),
     "finentity-sentences": ("FinEntity", "ODC-BY 1.0",
                             "Tang et al., \"FinEntity: Entity-level Sentiment Classification for Financial Texts\", EMNLP 2023"),
-    "models/data/formal": ("finsentry formal finance headlines", "Apache-2.0", "the finsentry authors (models/data/formal/README.md)"),
-    "formal_augment": ("finsentry template headlines (scripts/formal_augment.py)", "Apache-2.0", "the finsentry authors"),
 }
+# The project's own files, matched by their normalised path's end.
+FORMAL = re.compile(r"(^|/)models/data/formal/(train|dev|test)\.csv$")
+AUGMENT = re.compile(r"(^|/)formal_augment\d*\.csv$")  # scripts/formal_augment.py --out runs/formal_augmentN.csv
+OWN: tuple[tuple[re.Pattern[str], Attribution], ...] = (
+    (FORMAL, ("finsentry formal finance headlines", "Apache-2.0", "the finsentry authors (models/data/formal/README.md)")),
+    (AUGMENT, ("finsentry template headlines (scripts/formal_augment.py)", "Apache-2.0", "the finsentry authors")),
+)
+SPLITS = {"train.csv", "dev.csv"}
+
+
+def _known(path: str) -> tuple[str, Attribution] | None:
+    posix = os.path.normpath(path.replace("\\", "/")).replace("\\", "/")
+    pure = PurePosixPath(posix)
+    if pure.name in SPLITS and pure.parent.name in DATASETS:
+        return pure.parent.name, DATASETS[pure.parent.name]
+    for pattern, attribution in OWN:
+        if pattern.search(posix):
+            return pattern.pattern, attribution
+    return None
 
 
 def attributions(paths: Iterable[str]) -> list[dict[str, str]]:
-    """One entry per distinct known source among `paths`, in first-seen order; unknown files are
-    listed by path with licence "unknown", so a card never claims terms nobody checked."""
+    """One entry per distinct known source among `paths`, in first-seen order; any other file is
+    listed by its path with licence "unknown", so a card never claims terms nobody checked."""
     seen: dict[str, dict[str, str]] = {}
     for path in paths:
-        posix = PurePath(path).as_posix()
-        key = next((k for k in KNOWN if f"/{k}/" in f"/{posix}" or PurePath(posix).parent.name == k
-                    or PurePath(posix).stem.startswith(k)), None)
-        if key is None:
-            seen.setdefault(posix, {"name": posix, "licence": "unknown", "attribution": "unknown"})
-        elif key not in seen:
-            name, licence, attribution = KNOWN[key]
-            seen[key] = {"name": name, "licence": licence, "attribution": attribution}
+        known = _known(path)
+        if known is None:
+            seen.setdefault(path, {"name": path, "licence": "unknown", "attribution": "unknown"})
+        elif known[0] not in seen:
+            name, licence, attribution = known[1]
+            seen[known[0]] = {"name": name, "licence": licence, "attribution": attribution}
     return list(seen.values())
