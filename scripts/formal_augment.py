@@ -2,12 +2,18 @@
 
 The hand-written formal set (models/data/formal/) is small; these templates multiply its kinds
 with both directions of every comparison, so the model learns which direction is good news rather
-than which words look formal: losses that narrow or widen, figures against estimates, quantities
-that are good news when they fall (claims, inflation, unemployment, costs, debt), insolvency,
-fraud, regulator charges, trading halts, recalls, restatements, and results as Earnings. Company
-names come from a pool of invented names. Output: text,topic,sentiment CSV.
+than which words look formal: losses that narrow or widen and margins that widen or narrow,
+figures against estimates, quantities that are good news when they fall (claims, inflation,
+unemployment, costs, debt) and those that are good news when they rise (output, sales, wages,
+exports), the pace of a change, insolvency, fraud, regulator charges, trading halts, recalls,
+restatements, results as Earnings, and every one of the 20 topics with both outcomes and a
+neutral variant now and then. A quarter become wire sentences with an attribution. Company names
+come from a pool of invented names. No row equal to one of the formal dev or test part is
+written. Output: text,topic,sentiment CSV.
 
-    python scripts/formal_augment.py --count 3000 --seed 1 --out runs/formal_augment.csv
+    python scripts/formal_augment.py --count 9000 --seed 4 --out runs/formal_augment4.csv
+
+Exits with one line if the templates cannot make --count distinct rows.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ FORMAL = Path(__file__).resolve().parents[1] / "models" / "data" / "formal"
 
 
 PLURAL_SUBJECTS = ("claims", "prices", "layoffs", "insolvencies", "delinquencies", "costs", "expenses", "sales",
-                   "earnings")
+                   "earnings", "exports", "orders", "bookings", "deliveries", "starts", "receipts")
 
 
 def agree(subject: str, verb: str) -> str:
@@ -86,7 +92,8 @@ def earnings(rng: random.Random) -> tuple[str, str, str]:
     if kind == 4:
         good = rng.random() < 0.5
         direction = "swings to a profit" if good else "swings to a loss"
-        return f"{co} {direction} in the {per.replace('quarterly', 'latest quarter')} period", "Earnings", POS if good else NEG
+        period = "latest quarter" if per == "quarterly" else f"{per} period"
+        return f"{co} {direction} in the {period}", "Earnings", POS if good else NEG
     if kind == 5:
         good = rng.random() < 0.5
         metric = rng.choice(["profit", "revenue", "sales", "earnings", "bookings", "orders", "deliveries", "subscriber growth"])
@@ -201,7 +208,7 @@ def central_bank(rng: random.Random) -> tuple[str, str, str]:
         text, s = pick(rng, f"{cb} signals an end to rate hikes as inflation cools",
                        f"{cb} signals more rate hikes as inflation proves stubborn",
                        [f"{cb} holds its key rate at {rng.randint(1, 5)}.{rng.choice([0, 25, 5, 75])}% as expected",
-                        f"Minutes of {cb.removeprefix('The ')}'s last meeting will be published on {rng.choice(DAYS)}"])
+                        f"Minutes of {cb[0].lower() + cb[1:] if cb.startswith('The ') else cb}'s last meeting will be published on {rng.choice(DAYS)}"])
     elif kind == 1:
         text, s = pick(rng, f"{cb} says the banking system is resilient and well capitalised",
                        f"{cb} warns of rising risks to financial stability from {rng.choice(['property loans', 'private credit', 'household debt'])}")
@@ -571,10 +578,17 @@ def main() -> None:
                  commodity_prices, markets, regional_markets, politics, financials, funds_and_capital, commentary,
                  opinion, ratings_debt, company_news, auctions_and_going_concern])
     # Never a row of the formal dev or test part: those judge the model and must stay unseen.
-    seen: set[str] = {row["text"].lower() for part in ("dev", "test") if (FORMAL / f"{part}.csv").is_file()
-                      for row in csv.DictReader((FORMAL / f"{part}.csv").open(newline="", encoding="utf-8"))}
+    held_out = [FORMAL / f"{part}.csv" for part in ("dev", "test")]
+    if missing := [str(p) for p in held_out if not p.is_file()]:
+        parser.exit(2, f"formal_augment: {', '.join(missing)} missing: run python scripts/formal_split.py first\n")
+    seen: set[str] = {row["text"].lower() for path in held_out
+                      for row in csv.DictReader(path.open(newline="", encoding="utf-8"))}
     rows = []
+    draws = 0
     while len(rows) < args.count:
+        draws += 1
+        if draws > 50 * args.count:
+            parser.exit(2, f"formal_augment: only {len(rows)} distinct rows after {draws - 1} draws; ask for fewer with --count\n")
         text, topic, sentiment = rng.choice(makers)(rng)
         text = re.sub(r"s's\b", "s'", " ".join(as_wire_sentence(rng, text).split()))  # "Systems' ", not "Systems's "
         if text.lower() not in seen:

@@ -31,7 +31,8 @@ def generated(tmp_path_factory):
 @pytest.mark.parametrize("subject, verb, expected", [
     ("retail sales", "beats", "beat"), ("net income", "beats", "beats"), ("jobless claims", "falls short of", "fall short of"),
     ("earnings", "surpasses", "surpass"), ("input costs", "eases", "ease"), ("consumer prices", "slumps", "slump"),
-    ("inflation", "rises", "rises"), ("layoffs", "flies", "fly"),
+    ("inflation", "rises", "rises"), ("layoffs", "flies", "fly"), ("German exports", "jumps", "jump"),
+    ("factory orders", "rises", "rise"),
 ])
 def test_verbs_agree_with_plural_subjects(subject, verb, expected):
     assert agree(subject, verb) == expected
