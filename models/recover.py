@@ -86,7 +86,18 @@ def _check(model, model_dir: Path, out: Path) -> float:
     return float(max(np.abs(t.numpy() - t_ref).max(), np.abs(s.numpy() - s_ref).max()))
 
 
-if __name__ == "__main__":
-    import sys
+def main(argv: list[str] | None = None) -> int:
+    import argparse
 
-    print(f"max |logit diff| vs the fp16 ONNX model: {recover(Path(sys.argv[1]), Path(sys.argv[2])):.4g}")
+    parser = argparse.ArgumentParser(prog="python -m models.recover", description=__doc__.splitlines()[0])
+    parser.add_argument("model_dir", type=Path, help="an exported model directory with model.fp16.onnx (e.g. models/default)")
+    parser.add_argument("out", type=Path, help="checkpoint directory to write")
+    args = parser.parse_args(argv)
+    if not (args.model_dir / FP16.file).is_file():
+        parser.exit(2, f"models.recover: {args.model_dir / FP16.file} not found: give an exported model directory\n")
+    print(f"max |logit diff| vs the fp16 ONNX model: {recover(args.model_dir, args.out):.4g}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
