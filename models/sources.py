@@ -7,7 +7,7 @@ the training data names it and its authors; the card carries every known source 
 
 from __future__ import annotations
 
-import os
+import posixpath
 import re
 from collections.abc import Iterable
 from pathlib import PurePosixPath
@@ -34,7 +34,7 @@ SPLITS = {"train.csv", "dev.csv"}
 
 
 def _known(path: str) -> tuple[str, Attribution] | None:
-    posix = os.path.normpath(path.replace("\\", "/")).replace("\\", "/")
+    posix = posixpath.normpath(path.replace("\\", "/"))  # one spelling on every OS, ".." resolved
     pure = PurePosixPath(posix)
     if pure.name in SPLITS and pure.parent.name in DATASETS:
         return pure.parent.name, DATASETS[pure.parent.name]
