@@ -73,6 +73,8 @@ def faust_config(s: Settings) -> dict[str, Any]:
         "web_stats_enabled": False,
         # Every table's writes can be awaited before the input that caused them is acknowledged.
         "Table": DurableTable,
+        # Faust's worker left the root logger at DEBUG for its spinner (streams/faust_worker.py).
+        "Worker": "streams.faust_worker:Worker",
     }
     if s.embedded:
         config.update(TANSU_WORKAROUNDS)
