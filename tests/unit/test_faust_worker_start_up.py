@@ -1,9 +1,11 @@
-"""The worker's root logger returns to the requested level once start-up ends (streams/faust_worker.py):
-Faust leaves it at DEBUG for its spinner, and every debug call of aiokafka then builds a record."""
+"""Once start-up ends (streams/faust_worker.py) the worker's root logger is back at the requested level
+(Faust leaves it at DEBUG for its spinner, and every debug call of aiokafka then builds a record), and
+start-up's objects are frozen out of the garbage collector's full collections."""
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import io
 import logging
 
@@ -32,8 +34,12 @@ def test_root_logger_is_back_at_the_requested_level_after_start_up(root_logger, 
     if expected >= logging.WARNING:  # Faust's own behaviour, which the worker undoes
         assert root_logger.level == logging.DEBUG
         assert any(isinstance(h, SpinnerHandler) for h in root_logger.handlers)
+    gc.unfreeze()
     worker.loop.run_until_complete(worker.on_startup_finished())
+    frozen = gc.get_freeze_count()
+    gc.unfreeze()
     worker.loop.close()
     assert root_logger.level == expected
     assert not root_logger.isEnabledFor(logging.DEBUG)
     assert not any(isinstance(h, SpinnerHandler) for h in root_logger.handlers)
+    assert frozen > 10_000, "start-up's objects were not moved out of the collector's way"
