@@ -38,7 +38,10 @@ def _merged_record(checkpoints: Sequence[Path], weights: Sequence[float]) -> dic
         "base": metas[-1].get("base"),
         "config": {"max_tokens": max_tokens.pop()},
         "data": {part: list(entries.values()) for part, entries in data.items()},
-        "averaged": [{"checkpoint": str(c), "weight": w, "steps": m.get("steps"), "config": m.get("config")}
+        # An ingredient that is itself an average keeps its own ingredients, so the card of an
+        # average of averages still names every run behind it.
+        "averaged": [{"checkpoint": str(c), "weight": w, "steps": m.get("steps"), "config": m.get("config"),
+                      **({"averaged": m["averaged"]} if m.get("averaged") else {})}
                      for c, w, m in zip(checkpoints, weights, metas)],
         "steps": max(int(m.get("steps") or 0) for m in metas),
         "dev_metrics": None,  # no ingredient's figures are the average's: `finsentry evaluate` measures it

@@ -262,6 +262,12 @@ def test_average_is_the_weighted_mean_of_the_weights(tiny, tmp_path):
     assert meta["data"] == json.loads((work / "ckpt" / "train.json").read_text())["data"]
     assert meta["dev_metrics"] is None
 
+    # an average of an average keeps the inner one's ingredients: the card names every run behind it
+    average([tmp_path / "avg", work / "ckpt"], [0.5, 0.5], tmp_path / "avg2")
+    outer = json.loads((tmp_path / "avg2" / "train.json").read_text())["averaged"]
+    assert [a["checkpoint"] for a in outer[0]["averaged"]] == [str(work / "ckpt"), str(tmp_path / "shifted")]
+    assert "averaged" not in outer[1]
+
 
 def test_average_refuses_checkpoints_of_other_labels(tiny, tmp_path, capsys):
     from models.average import main
