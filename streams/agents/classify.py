@@ -87,7 +87,7 @@ def fresh_stories(events, now: float) -> tuple[list, int]:
     return fresh, duplicates
 
 
-@app.agent(clean_topic, name="classify", concurrency=settings.classify_concurrency)
+@app.agent(clean_topic, name="classify")
 async def classify(stream) -> None:
     model = await load_classifier(settings)
     loop = asyncio.get_running_loop()
