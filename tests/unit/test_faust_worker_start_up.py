@@ -29,7 +29,8 @@ def root_logger():
 
 @pytest.mark.parametrize(("loglevel", "expected"), [("warn", logging.WARNING), ("error", logging.ERROR), ("info", logging.INFO)])
 def test_root_logger_is_back_at_the_requested_level_after_start_up(root_logger, loglevel, expected):
-    worker = Worker(app, loglevel=loglevel, stdout=io.StringIO(), stderr=io.StringIO(), loop=asyncio.new_event_loop())
+    worker = Worker(app, loglevel=loglevel, stdout=io.StringIO(), stderr=io.StringIO(), loop=asyncio.new_event_loop(),
+                    redirect_stdouts=False)
     worker._setup_logging()
     if expected >= logging.WARNING:  # Faust's own behaviour, which the worker undoes
         assert root_logger.level == logging.DEBUG
@@ -43,3 +44,8 @@ def test_root_logger_is_back_at_the_requested_level_after_start_up(root_logger, 
     assert not root_logger.isEnabledFor(logging.DEBUG)
     assert not any(isinstance(h, SpinnerHandler) for h in root_logger.handlers)
     assert frozen > 10_000, "start-up's objects were not moved out of the collector's way"
+
+
+def test_the_app_runs_this_worker():
+    """`finsentry worker` and `faust -A streams.worker worker` both build `app.conf.Worker`."""
+    assert app.conf.Worker is Worker
