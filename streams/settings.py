@@ -96,7 +96,7 @@ class Settings(BaseModel):
     model_dir: Path | None = None
     device: Device = "auto"
     # A name in models/variants.py VARIANTS. None: fp16 on CUDA, int8 with the fp16 re-check on a
-    # CPU (models/recheck.py); "int8" trades about 1.5% of labels that differ from fp32 for 10-20%
+    # CPU (models/recheck.py); "int8" trades about 2% of labels that differ from fp32 for 10-20%
     # more headlines per second.
     model_variant: str | None = None
     batch_max: int = Field(64, ge=1, le=4096)
