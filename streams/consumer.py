@@ -23,6 +23,13 @@ committed already and are dropped.
 
 Once an agent has failed (streams/failures.py), nothing more is committed: the worker is stopping,
 and its successor must read the failed records again.
+
+Commits stop at the lowest record still in flight. Faust's `_new_offset` commits the run of
+acknowledged offsets that follows the committed one, but it checks only that the run starts within
+one of the committed offset, and not at all before a partition's first commit. With more than one
+record in flight (the classify agent's actors, `FINSENTRY_CLASSIFY_CONCURRENCY`) acknowledgements
+arrive out of order, and a commit could move past a record still being processed: a crash would
+then skip it.
 """
 
 from __future__ import annotations
@@ -114,6 +121,23 @@ class Consumer(aiokafka.Consumer):
         if FAILURES.any:
             return False
         return await super()._commit_offsets(offsets, start_new_transaction)
+
+    def _new_offset(self, tp: TP) -> int | None:
+        """The offset to commit for `tp`: Faust's, cut at the lowest offset still in flight.
+
+        In flight means handed to a stream (Faust tracks it) and not yet acknowledged. Offsets
+        acknowledged above it are held back, not dropped, and commit once it is acknowledged.
+        """
+        floor = min((m.offset for m in self._unacked_messages if m.tp == tp), default=None)
+        acked = self._acked[tp]
+        if floor is None or not acked or max(acked) < floor:
+            return super()._new_offset(tp)
+        held = [offset for offset in acked if offset > floor]
+        acked[:] = [offset for offset in acked if offset < floor]
+        try:
+            return super()._new_offset(tp)
+        finally:
+            acked.extend(sorted(held))
 
     def _new_consumer_thread(self) -> ConsumerThread:
         return ConsumerThread(self, loop=self.loop, beacon=self.beacon)

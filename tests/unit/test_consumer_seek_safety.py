@@ -1,4 +1,4 @@
-"""The consumer's guard for records fetched before a seek (streams/consumer.py).
+"""The consumer's guard for records fetched before a seek, and its commit floor (streams/consumer.py).
 
 The guard runs against Faust's real consumer state with scripted fetches (no broker: the seek's
 committed offsets are given), because it relies on Faust internals and must fail loudly if an
@@ -167,3 +167,46 @@ def test_without_a_seek_the_fetch_is_untouched(consumer: Consumer) -> None:
     with fetch([4, 5, 9]):
         assert run(drain(consumer)) == [4, 5, 9]
     aiokafka.Consumer._seek.assert_not_awaited()  # type: ignore[attr-defined]
+
+
+def handed_out(consumer: Consumer, offsets: list[int], tp: TP = TP0) -> dict[int, ConsumerMessage]:
+    """Records handed to a stream (Faust tracks each as in flight until it is acknowledged)."""
+    messages = {offset: record(offset, tp) for offset in offsets}
+    for message in messages.values():
+        consumer.track_message(message)
+    return messages  # the caller keeps them: Faust tracks in-flight records in a WeakSet
+
+
+@pytest.mark.parametrize("committed", [10, 0, None], ids=["committed", "committed-zero", "never-committed"])
+def test_a_commit_stops_at_the_lowest_record_still_in_flight(consumer: Consumer, committed: int | None) -> None:
+    # Two actors: the one holding the first record is still running the model when the other acks.
+    start = committed or 0
+    consumer._committed_offset[TP0] = committed
+    messages = handed_out(consumer, [start, start + 1, start + 2])
+    consumer.ack(messages[start + 1])
+    consumer.ack(messages[start + 2])
+    assert consumer._new_offset(TP0) is None  # Faust alone commits start + 3, past the record in flight
+    consumer.ack(messages[start])
+    assert consumer._new_offset(TP0) == start + 3  # the held acknowledgements were kept
+
+
+def test_acknowledged_records_below_the_one_in_flight_commit(consumer: Consumer) -> None:
+    consumer._committed_offset[TP0] = 10
+    messages = handed_out(consumer, [10, 11, 12, 13])
+    for offset in (10, 11, 13):
+        consumer.ack(messages[offset])
+    assert consumer._new_offset(TP0) == 12
+    consumer._committed_offset[TP0] = 12  # what a successful commit records
+    consumer.ack(messages[12])
+    assert consumer._new_offset(TP0) == 14
+
+
+def test_a_record_in_flight_on_another_partition_holds_nothing_here(consumer: Consumer) -> None:
+    other = TP(TOPIC, 1)
+    consumer._committed_offset[TP0] = 10
+    busy = handed_out(consumer, [3], tp=other)
+    messages = handed_out(consumer, [10, 11])
+    for message in messages.values():
+        consumer.ack(message)
+    assert consumer._new_offset(TP0) == 12
+    assert busy  # still in flight on partition 1
