@@ -27,15 +27,24 @@ def classifier() -> Classifier | None:
 
 
 async def load_classifier(settings: Settings) -> Classifier:
+    """The model, loaded on the first call; concurrent callers (the classify agent's actors,
+    FINSENTRY_CLASSIFY_CONCURRENCY) await that one load rather than each loading a copy."""
     global _classifier
-    if _classifier is None:
-        loop = asyncio.get_running_loop()
-        _classifier = await loop.run_in_executor(executor, lambda: Classifier.load(settings.model_dir, settings.device,
-                                                                                     settings.model_variant))
-        metrics.MODEL_INFO.info({"version": _classifier.version, "variant": _classifier.variant,
-                                 "provider": _classifier.provider})
-        log.info("model %s (%s) on %s", _classifier.version, _classifier.variant, _classifier.provider)
+    async with _load_lock():
+        if _classifier is None:
+            loop = asyncio.get_running_loop()
+            _classifier = await loop.run_in_executor(executor, lambda: Classifier.load(settings.model_dir, settings.device,
+                                                                                         settings.model_variant))
+            metrics.MODEL_INFO.info({"version": _classifier.version, "variant": _classifier.variant,
+                                     "provider": _classifier.provider})
+            log.info("model %s (%s) on %s", _classifier.version, _classifier.variant, _classifier.provider)
     return _classifier
+
+
+@cache
+def _load_lock() -> asyncio.Lock:
+    """One lock, made on first use inside the worker's event loop."""
+    return asyncio.Lock()
 
 
 @cache

@@ -101,6 +101,10 @@ class Settings(BaseModel):
     model_variant: str | None = None
     batch_max: int = Field(64, ge=1, le=4096)
     batch_linger: float = Field(0.02, gt=0, le=10)
+    # Micro-batches the classify agent has in flight at once (Faust agent concurrency): with 2, one
+    # batch runs the model while the event loop sends and acknowledges the previous one. Offsets are
+    # still committed only up to the first unacknowledged record of each partition.
+    classify_concurrency: int = Field(2, ge=1, le=8)
     dedupe_ttl: float = Field(86_400.0, gt=0)
     # After an agent crashes, how long the worker stays up reporting not-ready (so a Prometheus
     # scrape sees the crash) before it stops with exit status 1 (streams/failures.py).

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import dataclass
 
 import faust
 
@@ -72,14 +73,15 @@ def predict_each(model: Classifier, texts: list[str]) -> list[Prediction | Recor
     return results
 
 
-def fresh_stories(events, now: float) -> tuple[list, int]:
-    """Events whose id is new (or last seen longer than the TTL ago), first copy in a batch wins."""
+def fresh_stories(events, now: float, in_flight: set[str]) -> tuple[list, int]:
+    """Events whose id is new (or last seen longer than the TTL ago) and not being scored by another of
+    the agent's actors (`in_flight`), first copy in a batch wins."""
     fresh, in_batch, duplicates = [], set(), 0
     for event in events:
         story = event.value
         sid = story.get("id") if isinstance(story, dict) and isinstance(story.get("id"), str) else None
         first = seen.get(sid.encode("utf-8")) if sid is not None else None
-        if sid in in_batch or (first is not None and now - first < settings.dedupe_ttl):
+        if sid in in_batch or sid in in_flight or (first is not None and now - first < settings.dedupe_ttl):
             duplicates += 1
             continue
         in_batch.add(sid)
@@ -87,57 +89,87 @@ def fresh_stories(events, now: float) -> tuple[list, int]:
     return fresh, duplicates
 
 
-@app.agent(clean_topic, name="classify")
+@dataclass(frozen=True)
+class Inference:
+    results: list[Prediction | RecordFault]  # one per text, in order
+    seconds: float  # wall time of the model's work on this batch alone
+    rechecked: int  # texts of this batch re-run on the fp16 model
+
+
+def infer(model: Classifier, texts: list[str]) -> Inference:
+    """The batch's predictions, run in the model's one thread: timed and counted there, so another
+    actor's batch waiting for the thread is not counted as this one's inference."""
+    started, rechecked = time.perf_counter(), model.rechecked
+    try:
+        results: list[Prediction | RecordFault] = list(model.predict(texts))
+    except Exception:  # noqa: BLE001 - predict_each finds the story or the model at fault
+        log.warning("classify: the model failed on a batch of %d; running each story alone", len(texts))
+        results = predict_each(model, texts)
+    return Inference(results, time.perf_counter() - started, model.rechecked - rechecked)
+
+
+@app.agent(clean_topic, name="classify", concurrency=settings.classify_concurrency)
 async def classify(stream) -> None:
     model = await load_classifier(settings)
     loop = asyncio.get_running_loop()
     async for events in stream.take_events(settings.batch_max, within=settings.batch_linger):
         metrics.RECORDS_IN.labels(STAGE).inc(len(events))
-        fresh, duplicates = fresh_stories(events, time.time())
+        fresh, duplicates = fresh_stories(events, time.time(), _in_flight)
         metrics.DUPLICATES.labels(STAGE).inc(duplicates)
-        good = []
-        for event in fresh:
-            story = event.value
-            if isinstance(story, dict) and isinstance(story.get("headline"), str) and isinstance(story.get("id"), str):
-                good.append(event)
-            else:  # only a foreign producer on our internal topic can cause this
-                await send_dead_letter(STAGE, "wrong_type", "not a news.clean record", repr(story)[:65536], event.message)
-        if not good:
-            continue
-        texts = [e.value["headline"] or (e.value.get("body") or "")[:500] for e in good]
-        started, rechecked = time.perf_counter(), model.rechecked
+        ids = {e.value["id"] for e in fresh if isinstance(e.value, dict) and isinstance(e.value.get("id"), str)}
+        _in_flight.update(ids)
         try:
-            results: list[Prediction | RecordFault] = list(await loop.run_in_executor(_executor, model.predict, texts))
-        except Exception:  # noqa: BLE001 - predict_each finds the story or the model at fault
-            log.warning("classify: the model failed on a batch of %d; running each story alone", len(texts))
-            results = await loop.run_in_executor(_executor, predict_each, model, texts)
-        metrics.INFERENCE_SECONDS.observe(time.perf_counter() - started)
-        metrics.BATCH_SIZE.observe(len(texts))
-        metrics.MODEL_RECHECKED.inc(model.rechecked - rechecked)
-        for event, result in zip(good, results):
-            if isinstance(result, RecordFault):
-                await dead_letter_fault(STAGE, result, repr(event.value)[:65536], event.message)
-        scored = [(e, r) for e, r in zip(good, results) if not isinstance(r, RecordFault)]
-        now = time.time()
-        futures = []
-        for event, prediction in scored:
-            record = scored_record(event.value, prediction, model.version, now)
-            futures.append(await scored_topic.send(key=record["id"].encode("utf-8"), value=record))
-            if _fault is not None:
-                _fault.tick(STAGE)
-        await asyncio.gather(*futures)
-        now = time.time()
-        for event, prediction in scored:
-            HOP.observe(max(0.0, now - event.message.timestamp))
-            story = event.value
-            seen[story["id"].encode("utf-8")] = now
-            metrics.SCORED.labels(prediction.topic, prediction.sentiment).inc()
-            for ticker in story.get("tickers") or ():
-                metrics.TICKER_SCORED.labels(metrics.ticker_label(ticker, settings.watchlist), prediction.sentiment).inc()
-            received = story.get("received_at")
-            if isinstance(received, int | float) and received > 0:
-                metrics.SCORING_LATENCY.observe(max(0.0, now - received))
-        metrics.RECORDS_OUT.labels(STAGE).inc(len(scored))
+            await score(model, loop, fresh)
+        finally:
+            _in_flight.difference_update(ids)
+
+
+# Story ids in a batch that one of the agent's actors is scoring; a copy another actor takes
+# meanwhile is a duplicate (it is marked seen only once its scored record is acknowledged).
+_in_flight: set[str] = set()
+
+
+async def score(model: Classifier, loop: asyncio.AbstractEventLoop, fresh: list) -> None:
+    """Classify one batch's fresh events, send the scored records and wait for the broker's
+    acknowledgements, then mark their ids seen; a story the model fails on alone is dead-lettered."""
+    good = []
+    for event in fresh:
+        story = event.value
+        if isinstance(story, dict) and isinstance(story.get("headline"), str) and isinstance(story.get("id"), str):
+            good.append(event)
+        else:  # only a foreign producer on our internal topic can cause this
+            await send_dead_letter(STAGE, "wrong_type", "not a news.clean record", repr(story)[:65536], event.message)
+    if not good:
+        return
+    texts = [e.value["headline"] or (e.value.get("body") or "")[:500] for e in good]
+    inference = await loop.run_in_executor(_executor, infer, model, texts)
+    metrics.INFERENCE_SECONDS.observe(inference.seconds)
+    metrics.BATCH_SIZE.observe(len(texts))
+    metrics.MODEL_RECHECKED.inc(inference.rechecked)
+    for event, result in zip(good, inference.results):
+        if isinstance(result, RecordFault):
+            await dead_letter_fault(STAGE, result, repr(event.value)[:65536], event.message)
+    scored = [(e, r) for e, r in zip(good, inference.results) if not isinstance(r, RecordFault)]
+    now = time.time()
+    futures = []
+    for event, prediction in scored:
+        record = scored_record(event.value, prediction, model.version, now)
+        futures.append(await scored_topic.send(key=record["id"].encode("utf-8"), value=record))
+        if _fault is not None:
+            _fault.tick(STAGE)
+    await asyncio.gather(*futures)
+    now = time.time()
+    for event, prediction in scored:
+        HOP.observe(max(0.0, now - event.message.timestamp))
+        story = event.value
+        seen[story["id"].encode("utf-8")] = now
+        metrics.SCORED.labels(prediction.topic, prediction.sentiment).inc()
+        for ticker in story.get("tickers") or ():
+            metrics.TICKER_SCORED.labels(metrics.ticker_label(ticker, settings.watchlist), prediction.sentiment).inc()
+        received = story.get("received_at")
+        if isinstance(received, int | float) and received > 0:
+            metrics.SCORING_LATENCY.observe(max(0.0, now - received))
+    metrics.RECORDS_OUT.labels(STAGE).inc(len(scored))
 
 
 @app.timer(interval=60.0)
