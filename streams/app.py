@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import logging
 import ssl
-from typing import Any
+from typing import Any, cast
 
 import faust
 from faust.exceptions import DecodeError
 
 from streams import failures
-from streams.consumer import Transport
+from streams.consumer import Consumer, Transport
 from streams.settings import Settings, SettingsError
 from streams.tables import DurableTable
 from streams.usage import config_exit
@@ -103,7 +103,8 @@ def _credentials(s: Settings) -> Any:
 
 class App(faust.App):
     """Faust's app with a consumer that is safe for records fetched before a seek and never commits
-    past failed work (streams/consumer.py), and a list of every topic it declares (streams/topics.py)."""
+    past failed, unfinished or in-flight work (streams/consumer.py), and a list of every topic it
+    declares (streams/topics.py)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -124,6 +125,15 @@ class App(faust.App):
 
     def _new_transport(self) -> Any:
         return Transport(self.conf.broker_consumer, self)
+
+    async def on_stop(self) -> None:
+        # Before Faust stops the agents, whose streams acknowledge the events they held unfinished.
+        try:
+            if self._consumer is not None and not self.client_only:
+                await cast(Consumer, self._consumer).close_commits()
+        except Exception as exc:  # noqa: BLE001 - the stop goes on; the next worker reads from the last commit
+            logging.getLogger(__name__).warning("the last commit before stopping failed: %r", exc)
+        await super().on_stop()
 
     async def _on_agent_error(self, agent: Any, exc: BaseException) -> None:
         if isinstance(exc, DecodeError):

@@ -22,14 +22,17 @@ transaction marker, compaction or retention) and Faust handles it as before. Rec
 committed already and are dropped.
 
 Once an agent has failed (streams/failures.py), nothing more is committed: the worker is stopping,
-and its successor must read the failed records again.
+and its successor must read the failed records again. The same holds once the worker begins to
+stop (`close_commits`): the agents' streams acknowledge unfinished events as they stop.
 
 Commits stop at the lowest record still in flight. Faust's `_new_offset` commits the run of
 acknowledged offsets that follows the committed one, but it checks only that the run starts within
 one of the committed offset, and not at all before a partition's first commit. With more than one
 record in flight (the classify agent's actors, `FINSENTRY_CLASSIFY_CONCURRENCY`) acknowledgements
 arrive out of order, and a commit could move past a record still being processed: a crash would
-then skip it.
+then skip it. In flight means taken by a stream: records still queued for one are not seen, so a
+record Faust acknowledges on arrival (one it cannot decode) can still commit past records queued
+before it, as in Faust alone.
 """
 
 from __future__ import annotations
@@ -76,6 +79,7 @@ class Consumer(aiokafka.Consumer):
         super().__init__(*args, **kwargs)
         self._expected: dict[TP, Expectation] = {}
         self._fetches = 0
+        self._commits_closed = False
 
     def _sought(self, tp: TP, offset: int | None) -> None:
         # Nothing lies below offset 0, and aiokafka's seek_to_committed leaves a partition whose
@@ -116,9 +120,23 @@ class Consumer(aiokafka.Consumer):
             if sought is not None and self._read_offset.get(tp) == message.offset:
                 self._read_offset[tp] = sought.offset
 
+    async def close_commits(self) -> None:
+        """The worker is stopping: commit what the agents have finished, then nothing more.
+
+        Called before Faust stops the agents (streams/app.py `App.on_stop`). A stopped agent's
+        stream acknowledges the events it held unfinished (the classify agent's whole batches), and
+        Faust's consumer commits once more as it stops; that commit would skip them. Work finished
+        between this commit and the stop is read again by the next worker (idempotent by id).
+        """
+        try:
+            await self.commit()
+        finally:
+            self._commits_closed = True
+
     async def _commit_offsets(self, offsets: Mapping[TP, int], start_new_transaction: bool = True) -> bool:
-        """Every commit path ends here; none passes once an agent has failed (streams/failures.py)."""
-        if FAILURES.any:
+        """Every commit path ends here; none passes once an agent has failed (streams/failures.py)
+        or the worker has begun to stop (`close_commits`)."""
+        if FAILURES.any or self._commits_closed:
             return False
         return await super()._commit_offsets(offsets, start_new_transaction)
 
@@ -128,11 +146,14 @@ class Consumer(aiokafka.Consumer):
         In flight means handed to a stream (Faust tracks it) and not yet acknowledged. Offsets
         acknowledged above it are held back, not dropped, and commit once it is acknowledged.
         """
-        floor = min((m.offset for m in self._unacked_messages if m.tp == tp), default=None)
+        # A message whose acknowledgement Faust refused (another copy of its offset, read again
+        # after a rebalance, was acknowledged first) is marked acked but stays in the set.
+        floor = min((m.offset for m in self._unacked_messages if m.tp == tp and not m.acked), default=None)
         acked = self._acked[tp]
         if floor is None or not acked or max(acked) < floor:
             return super()._new_offset(tp)
-        held = [offset for offset in acked if offset > floor]
+        # An older copy of the floor's offset may be acknowledged already; it is held, not dropped.
+        held = [offset for offset in acked if offset >= floor]
         acked[:] = [offset for offset in acked if offset < floor]
         try:
             return super()._new_offset(tp)

@@ -210,3 +210,29 @@ def test_a_record_in_flight_on_another_partition_holds_nothing_here(consumer: Co
         consumer.ack(message)
     assert consumer._new_offset(TP0) == 12
     assert busy  # still in flight on partition 1
+
+
+def test_an_older_copy_of_the_record_in_flight_is_held_not_lost(consumer: Consumer) -> None:
+    # After a rebalance that gave the partition back, the old generation's copy of 10 is acknowledged
+    # while the copy read again from the committed offset is still in flight.
+    consumer._committed_offset[TP0] = 10
+    old = handed_out(consumer, [10])
+    new = handed_out(consumer, [10, 11])
+    consumer.ack(old[10])
+    consumer.ack(new[11])
+    assert consumer._new_offset(TP0) is None
+    consumer.ack(new[10])  # refused as a second acknowledgement of 10, and no longer in flight
+    assert consumer._new_offset(TP0) == 12
+
+
+def test_once_commits_are_closed_nothing_more_is_committed(consumer: Consumer) -> None:
+    committed = mock.AsyncMock(return_value=True)
+    messages = handed_out(consumer, [4, 5, 6])
+    with mock.patch.object(aiokafka.Consumer, "_commit_offsets", committed):
+        consumer.ack(messages[4])
+        run(consumer.close_commits())  # the worker begins to stop
+        committed.assert_awaited_once()
+        assert committed.await_args.args[0] == {TP0: 5}
+        consumer.ack(messages[5])  # what a stopping stream does with an event it held unfinished
+        run(consumer.commit())
+        committed.assert_awaited_once()
