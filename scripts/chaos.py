@@ -2,6 +2,7 @@
 nothing was lost and nothing was counted twice.
 
     python scripts/chaos.py --records 50000 --kills 20 [--seed S] [--json out.json]
+    python scripts/chaos.py --scenario stops --records 3000 --kills 3  # graceful stops (SIGTERM) instead
     python scripts/chaos.py --scenario rebalance --records 20000      # a second worker joins mid-stream
     python scripts/chaos.py --scenario broker-late --records 2000     # worker started before the broker
     python scripts/chaos.py --scenario slow-receiver --receiver-delay 30 --records 20000   # alerts to a slow webhook
@@ -25,6 +26,7 @@ import tempfile
 import threading
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -227,6 +229,18 @@ def check_cases(bootstrap: str, report: Report) -> None:
 
 
 def run_kills(stack: Stack, args: argparse.Namespace, report: Report, records: list[dict]) -> None:
+    restarts(stack, args, report, records, Worker.kill)
+
+
+def run_stops(stack: Stack, args: argparse.Namespace, report: Report, records: list[dict]) -> None:
+    """Graceful stops: a stopping agent's stream acknowledges the events it held unfinished, and
+    nothing may commit past them (streams/consumer.py `close_commits`)."""
+    restarts(stack, args, report, records, Worker.stop)
+
+
+def restarts(stack: Stack, args: argparse.Namespace, report: Report, records: list[dict],
+             end: Callable[[Worker], None]) -> None:
+    """Stream `records` while ending the worker `args.kills` times with `end`, starting a new one each time."""
     bootstrap = stack.start_broker().bootstrap
     worker = stack.start_worker()
     worker.wait_ready()
@@ -238,7 +252,7 @@ def run_kills(stack: Stack, args: argparse.Namespace, report: Report, records: l
         time.sleep(rng.uniform(args.min_gap, args.max_gap))
         report.monitor_late_dropped += int(worker.counter(LATE_METRIC))
         report.stale_records_skipped += int(worker.counter(STALE_METRIC))
-        worker.kill()
+        end(worker)
         at = end_offsets(bootstrap, SETTINGS.topic_scored)
         worker = stack.start_worker()
         ready = worker.wait_ready()
@@ -337,7 +351,7 @@ def run_slow_receiver(stack: Stack, args: argparse.Namespace, report: Report, re
     receiver.close()
 
 
-SCENARIOS = {"kills": run_kills, "rebalance": run_rebalance, "broker-late": run_broker_late,
+SCENARIOS = {"kills": run_kills, "stops": run_stops, "rebalance": run_rebalance, "broker-late": run_broker_late,
              "slow-receiver": run_slow_receiver}
 SURGE_TOPICS = {"slow-receiver": ("Earnings", "Macro", "M&A | Investments", "Markets")}
 
@@ -346,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scenario", choices=sorted(SCENARIOS), default="kills")
     parser.add_argument("--records", type=int, default=50_000)
-    parser.add_argument("--kills", type=int, default=20)
+    parser.add_argument("--kills", type=int, default=20, help="times the worker is ended (kills, stops)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--rate", type=float, default=100.0,
                         help="stories per second, in event time and as sent (paced like a live feed)")

@@ -93,6 +93,10 @@ class Worker:
             os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait()
 
+    def stop(self) -> None:
+        """SIGTERM, as a supervisor or an operator stops it, and wait for it to exit (SIGKILL after 20 s)."""
+        stop_process(self.process)
+
 
 @dataclass
 class Stack:

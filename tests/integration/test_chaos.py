@@ -1,5 +1,5 @@
 """The crash and hostile-input runners at test size: scripts/chaos.py SIGKILLs the worker three
-times mid-stream, scripts/hostile.py pushes 5,000 hostile inputs; both check from the topics that
+times mid-stream (and, in a second run, stops it gracefully three times), scripts/hostile.py pushes 5,000 hostile inputs; both check from the topics that
 nothing was lost or double-counted (full-scale figures: docs/RELIABILITY.md)."""
 
 from __future__ import annotations
@@ -27,6 +27,15 @@ def run_script(name: str, model_dir: Path, out: Path, *args: str, timeout: float
 def test_three_sigkills_lose_nothing_and_count_nothing_twice(model_dir: Path, tmp_path: Path) -> None:
     report = run_script("chaos.py", model_dir, tmp_path / "chaos.json", "--records", "3000", "--kills", "3",
                         "--min-gap", "3", "--max-gap", "8", timeout=420)
+    assert report["lost"] == 0 and report["scored_unique"] == 3000
+    assert report["monitor_missing"] == report["monitor_double_counted"] == 0
+    assert len(report["recoveries"]) == 3
+
+
+def test_three_graceful_stops_lose_nothing_and_count_nothing_twice(model_dir: Path, tmp_path: Path) -> None:
+    # SIGTERM: the stopping agents' streams acknowledge the events they held unfinished
+    report = run_script("chaos.py", model_dir, tmp_path / "stops.json", "--scenario", "stops", "--records", "3000",
+                        "--kills", "3", "--min-gap", "3", "--max-gap", "8", timeout=420)
     assert report["lost"] == 0 and report["scored_unique"] == 3000
     assert report["monitor_missing"] == report["monitor_double_counted"] == 0
     assert len(report["recoveries"]) == 3
