@@ -8,6 +8,7 @@ of them can import it. Settings come from FINSENTRY_* variables (streams/setting
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import ssl
 from typing import Any, cast
@@ -101,6 +102,10 @@ def _credentials(s: Settings) -> Any:
                                  ssl_context=context if protocol == "SASL_SSL" else None)
 
 
+# Seconds the last commit of a stopping worker may take before the stop goes on without it.
+CLOSE_COMMITS_TIMEOUT_S = 5.0
+
+
 class App(faust.App):
     """Faust's app with a consumer that is safe for records fetched before a seek and never commits
     past failed, unfinished or in-flight work (streams/consumer.py), and a list of every topic it
@@ -127,13 +132,16 @@ class App(faust.App):
         return Transport(self.conf.broker_consumer, self)
 
     async def on_stop(self) -> None:
-        # Before Faust stops the agents, whose streams acknowledge the events they held unfinished.
+        # Mode runs this before it stops the app's children, so before the agents, whose streams
+        # acknowledge the events they held unfinished. Bounded: aiokafka retries a commit without
+        # end while the broker is gone, and a supervisor's grace period is short.
         try:
             if self._consumer is not None and not self.client_only:
-                await cast(Consumer, self._consumer).close_commits()
+                await asyncio.wait_for(cast(Consumer, self._consumer).close_commits(), CLOSE_COMMITS_TIMEOUT_S)
         except Exception as exc:  # noqa: BLE001 - the stop goes on; the next worker reads from the last commit
             logging.getLogger(__name__).warning("the last commit before stopping failed: %r", exc)
-        await super().on_stop()
+        finally:
+            await super().on_stop()
 
     async def _on_agent_error(self, agent: Any, exc: BaseException) -> None:
         if isinstance(exc, DecodeError):

@@ -120,6 +120,10 @@ class Consumer(aiokafka.Consumer):
             if sought is not None and self._read_offset.get(tp) == message.offset:
                 self._read_offset[tp] = sought.offset
 
+    async def on_start(self) -> None:
+        self._commits_closed = False  # an app object started again after a stop commits again
+        await super().on_start()
+
     async def close_commits(self) -> None:
         """The worker is stopping: commit what the agents have finished, then nothing more.
 

@@ -12,11 +12,13 @@ import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator
 from unittest import mock
 
+import faust
 import pytest
 from faust.transport.drivers import aiokafka
 from faust.types import TP
 from faust.types.tuples import ConsumerMessage
 
+from streams import app as app_module
 from streams.app import App
 from streams.consumer import Consumer, Expectation, Verdict, judge
 
@@ -236,3 +238,40 @@ def test_once_commits_are_closed_nothing_more_is_committed(consumer: Consumer) -
         consumer.ack(messages[5])  # what a stopping stream does with an event it held unfinished
         run(consumer.commit())
         committed.assert_awaited_once()
+
+
+def test_a_stopping_app_closes_commits_before_faust_stops_anything(consumer: Consumer) -> None:
+    # Mode stops the app's children (the agents among them) only after the app's own on_stop.
+    calls: list[str] = []
+    consumer.app._consumer = consumer
+
+    async def close(self: Consumer) -> None:
+        calls.append("close commits")
+
+    async def faust_on_stop(self: faust.App) -> None:
+        calls.append("faust on_stop")
+
+    with mock.patch.object(Consumer, "close_commits", close), mock.patch.object(faust.App, "on_stop", faust_on_stop):
+        run(consumer.app.on_stop())
+    assert calls == ["close commits", "faust on_stop"]
+
+
+def test_a_last_commit_that_hangs_does_not_hold_up_the_stop(consumer: Consumer) -> None:
+    # aiokafka retries a commit without end while the broker is gone
+    stopped: list[bool] = []
+    consumer.app._consumer = consumer
+    messages = handed_out(consumer, [4])
+    consumer.ack(messages[4])
+
+    async def faust_on_stop(self: faust.App) -> None:
+        stopped.append(True)
+
+    async def never_answers(self: Consumer, *args: object) -> bool:
+        await asyncio.Event().wait()
+        return True
+
+    with mock.patch.object(aiokafka.Consumer, "_commit_offsets", never_answers), \
+            mock.patch.object(faust.App, "on_stop", faust_on_stop), mock.patch.object(app_module, "CLOSE_COMMITS_TIMEOUT_S", 0.05):
+        run(asyncio.wait_for(consumer.app.on_stop(), 30))  # without the bound: TimeoutError here
+    assert stopped == [True]
+    assert consumer._commits_closed
