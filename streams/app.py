@@ -16,7 +16,7 @@ from typing import Any, cast
 import faust
 from faust.exceptions import DecodeError
 
-from streams import failures
+from streams import failures, lenient_json
 from streams.consumer import Consumer, Transport
 from streams.settings import Settings, SettingsError
 from streams.tables import DurableTable
@@ -158,7 +158,9 @@ app = App(settings.app_id, **faust_config(settings))
 
 # Topics. `news.raw` is read as bytes so malformed input reaches the dead-letter topic intact.
 raw_topic = app.topic(settings.topic_raw, value_serializer="raw", partitions=settings.partitions)
-clean_topic = app.topic(settings.topic_clean, partitions=settings.partitions, internal=True)
+# Read in micro-batches: bytes that are not JSON reach classify as bytes (streams/lenient_json.py).
+clean_topic = app.topic(settings.topic_clean, partitions=settings.partitions, internal=True,
+                        value_serializer=lenient_json.NAME)
 scored_topic = app.topic(settings.topic_scored, partitions=settings.partitions)
 deadletter_topic = app.topic(settings.topic_deadletter, partitions=settings.partitions)
 anomalies_topic = app.topic(settings.topic_anomalies, partitions=settings.partitions)

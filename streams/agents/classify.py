@@ -81,11 +81,13 @@ def fresh_stories(events, now: float, in_flight: set[str]) -> tuple[list, int]:
         story = event.value
         sid = story.get("id") if isinstance(story, dict) and isinstance(story.get("id"), str) else None
         first = seen.get(sid.encode("utf-8")) if sid is not None else None
-        if sid in in_batch or sid in in_flight or (first is not None and now - first < settings.dedupe_ttl):
+        if sid is not None and (sid in in_batch or sid in in_flight
+                                or (first is not None and now - first < settings.dedupe_ttl)):
             duplicates += 1
             continue
-        in_batch.add(sid)
-        fresh.append(event)
+        if sid is not None:
+            in_batch.add(sid)
+        fresh.append(event)  # a value without an id is dead-lettered by the caller, each one
     return fresh, duplicates
 
 

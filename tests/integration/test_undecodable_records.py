@@ -21,3 +21,20 @@ def test_garbage_on_alerts_anomalies_is_skipped_and_the_worker_stays_ready(embed
     assert worker.process.poll() is None
     assert worker.get("/readyz")[0] == 200
     assert worker.metric("finsentry_agent_crashes_total", 'agent="scheduler-anomalies"') == 0
+
+
+def test_garbage_on_news_clean_is_dead_lettered_and_classify_reads_on(embedded_broker, start_worker_process, kafka):
+    # classify reads in micro-batches (Stream.take_events), whose buffer is filled in the background:
+    # before streams/lenient_json.py the first undecodable record ended that, and classify waited forever
+    worker = start_worker_process()
+    story = {"id": "undecodable-neighbour-1", "headline": "Contoso shares rise after upbeat forecast",
+             "published_at": "2026-11-30T05:00:00Z", "source": "test", "tickers": []}
+    kafka.produce(embedded_broker.bootstrap, S.topic_clean, [b"{not json", b"\xff\xfe", story],
+                  [story["id"]] * 3)
+    wait_for(lambda: worker.metric("finsentry_records_out_total", 'stage="classify"') >= 1, 300,
+             "classify to score the story after the undecodable records")
+    # each undecodable record is dead-lettered with its bytes, not skipped in silence
+    assert worker.metric("finsentry_records_rejected_total", 'reason="wrong_type",stage="classify"') == 2
+    assert worker.process.poll() is None
+    assert worker.get("/readyz")[0] == 200
+    assert worker.metric("finsentry_agent_crashes_total", 'agent="classify"') == 0

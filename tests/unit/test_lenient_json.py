@@ -1,0 +1,22 @@
+"""The codec of news.clean (streams/lenient_json.py): Faust's JSON, except that bytes it cannot
+decode come back as bytes instead of an error that would end classify's batch reader."""
+
+from __future__ import annotations
+
+import pytest
+from faust.serializers import codecs
+
+from streams.lenient_json import NAME
+
+
+@pytest.mark.parametrize("value", [{"id": "a", "headline": "Contoso beats estimates"}, [1, 2], "text", 3])
+def test_encodes_and_decodes_as_faust_json(value: object) -> None:
+    assert codecs.dumps(NAME, value) == codecs.dumps("json", value)
+    assert codecs.loads(NAME, codecs.dumps("json", value)) == value
+
+
+@pytest.mark.parametrize("raw", [b"{not json", b"\xff\xfe", b"", b"[" * 100_000])
+def test_undecodable_bytes_come_back_as_they_were(raw: bytes) -> None:
+    with pytest.raises((ValueError, RecursionError)):  # what Faust's own codec does with them
+        codecs.loads("json", raw)
+    assert codecs.loads(NAME, raw) == raw
