@@ -43,6 +43,9 @@ HOP = metrics.HOP_LATENCY.labels(STAGE)
 # quarter of end-to-end throughput (127 against 169 records/s flooded, bench/pipeline.py).
 seen: DurableTable = app.Table("seen-ids", default=None, partitions=settings.partitions, use_partitioner=True, key_type=bytes,
                                schema=faust.Schema(key_serializer="raw", value_serializer="json"))
+# Story ids in a batch that one of the agent's actors is scoring; a copy another actor takes
+# meanwhile is a duplicate (it is marked seen only once its scored record is acknowledged).
+_in_flight: set[str] = set()
 
 _fault = FaultInjection.parse(settings.fault_injection)  # a test hook; None unless configured
 # A text the model is known to classify: when one story fails alone, the model failing on this too
@@ -73,13 +76,20 @@ def predict_each(model: Classifier, texts: list[str]) -> list[Prediction | Recor
     return results
 
 
+def story_id(value: object) -> str | None:
+    """The id of a news.clean value, or None when the value is not a record with a string id (such a
+    value is dead-lettered, never deduplicated)."""
+    if isinstance(value, dict) and isinstance(value.get("id"), str):
+        return value["id"]
+    return None
+
+
 def fresh_stories(events, now: float, in_flight: set[str]) -> tuple[list, int]:
     """Events whose id is new (or last seen longer than the TTL ago) and not being scored by another of
     the agent's actors (`in_flight`), first copy in a batch wins."""
     fresh, in_batch, duplicates = [], set(), 0
     for event in events:
-        story = event.value
-        sid = story.get("id") if isinstance(story, dict) and isinstance(story.get("id"), str) else None
+        sid = story_id(event.value)
         first = seen.get(sid.encode("utf-8")) if sid is not None else None
         if sid is not None and (sid in in_batch or sid in in_flight
                                 or (first is not None and now - first < settings.dedupe_ttl)):
@@ -118,17 +128,12 @@ async def classify(stream) -> None:
         metrics.RECORDS_IN.labels(STAGE).inc(len(events))
         fresh, duplicates = fresh_stories(events, time.time(), _in_flight)
         metrics.DUPLICATES.labels(STAGE).inc(duplicates)
-        ids = {e.value["id"] for e in fresh if isinstance(e.value, dict) and isinstance(e.value.get("id"), str)}
+        ids = {sid for e in fresh if (sid := story_id(e.value)) is not None}
         _in_flight.update(ids)
         try:
             await score(model, loop, fresh)
         finally:
             _in_flight.difference_update(ids)
-
-
-# Story ids in a batch that one of the agent's actors is scoring; a copy another actor takes
-# meanwhile is a duplicate (it is marked seen only once its scored record is acknowledged).
-_in_flight: set[str] = set()
 
 
 async def score(model: Classifier, loop: asyncio.AbstractEventLoop, fresh: list) -> None:
@@ -137,7 +142,7 @@ async def score(model: Classifier, loop: asyncio.AbstractEventLoop, fresh: list)
     good = []
     for event in fresh:
         story = event.value
-        if isinstance(story, dict) and isinstance(story.get("headline"), str) and isinstance(story.get("id"), str):
+        if story_id(story) is not None and isinstance(story.get("headline"), str):
             good.append(event)
         else:  # only a foreign producer on our internal topic can cause this
             await send_dead_letter(STAGE, "wrong_type", "not a news.clean record", repr(story)[:65536], event.message)
