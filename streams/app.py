@@ -178,8 +178,9 @@ inbox_topic = app.topic(INBOX_TOPIC, partitions=1, internal=True)
 # The monitor's input: `news.scored` read as bytes, so a foreign producer's garbage reaches the
 # dead-letter topic intact, re-keyed by scope onto `news.by-scope`. JSON keys there and in the
 # monitor's table: both partition a scope by the same bytes, so the changelog partition the timer
-# writes to (use_partitioner) is the partition the scope's stories arrive on.
+# writes to (use_partitioner) is the partition the scope's stories arrive on. Read in
+# micro-batches, so keys and values that are not JSON reach the monitor as bytes (lenient_json).
 BY_SCOPE_TOPIC = "news.by-scope"
 scored_bytes = app.topic(settings.topic_scored, value_serializer="raw", partitions=settings.partitions)
 by_scope_topic = app.topic(BY_SCOPE_TOPIC, partitions=settings.partitions, internal=True,
-                           key_serializer="json", value_serializer="json")
+                           key_serializer=lenient_json.NAME, value_serializer=lenient_json.NAME)

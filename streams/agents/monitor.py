@@ -148,12 +148,17 @@ def record_window(monitor: ScopeMonitor) -> None:
         metrics.NEGATIVE_SHARE.labels(monitor.scope.removeprefix(TOPIC_PREFIX)).set(monitor.last_window.negative_share)
 
 
-def group_by_scope(events: list) -> dict[str, list]:
-    """A batch's events per scope, each scope's in arrival order (one partition, so offset order)."""
+def group_by_scope(events: list) -> tuple[dict[str, list], list]:
+    """A batch's events per scope, each scope's in arrival order (one partition, so offset order), and
+    the events whose key is no scope: not a JSON string (bytes from lenient_json, a number, none)."""
     groups: dict[str, list] = {}
+    keyless = []
     for event in events:
-        groups.setdefault(str(event.key), []).append(event)
-    return groups
+        if isinstance(event.key, str):
+            groups.setdefault(event.key, []).append(event)
+        else:
+            keyless.append(event)
+    return groups, keyless
 
 
 async def observe_scope(scope: str, events: list) -> None:
@@ -172,14 +177,14 @@ async def observe_scope(scope: str, events: list) -> None:
             story = Story(**event.value)
         except (TypeError, ValueError) as exc:  # only a foreign producer on our internal topic gets here
             await send_dead_letter(STAGE, "wrong_type", f"not a news.by-scope record: {exc}",
-                                   json.dumps(event.value, default=str), event.message)
+                                   event.message.value, event.message)
             continue
         clock.newest = max(clock.newest, story.published_at)
         try:
             with record_fault():
                 late, closes = scope_monitor.is_late(story.published_at), scope_monitor.observing_closes(story)
         except RecordFault as fault:
-            await dead_letter_fault(STAGE, fault, json.dumps(event.value, default=str), event.message)
+            await dead_letter_fault(STAGE, fault, event.message.value, event.message)
             continue
         if late:
             metrics.LATE_STORIES.inc()
@@ -191,7 +196,7 @@ async def observe_scope(scope: str, events: list) -> None:
             with record_fault():
                 anomalies.extend(scope_monitor.observe(story))
         except RecordFault as fault:
-            await dead_letter_fault(STAGE, fault, json.dumps(event.value, default=str), event.message)
+            await dead_letter_fault(STAGE, fault, event.message.value, event.message)
     await publish(anomalies)
     monitors[scope] = scope_monitor.to_dict()
     record_window(scope_monitor)
@@ -200,8 +205,12 @@ async def observe_scope(scope: str, events: list) -> None:
 @app.agent(by_scope_topic, name="monitor")
 async def monitor(stream) -> None:
     async for batch in stream.take_events(MONITOR_BATCH, within=MONITOR_LINGER):
+        groups, keyless = group_by_scope(batch)
+        for event in keyless:  # only a foreign producer on our internal topic can cause this
+            await send_dead_letter(STAGE, "wrong_type", "a news.by-scope key must be a JSON string (the scope)",
+                                   event.message.value, event.message)
         async with state_lock:
-            for scope, events in group_by_scope(batch).items():
+            for scope, events in groups.items():
                 await observe_scope(scope, events)
             await monitors.written()  # before take_events acknowledges the batch (streams/tables.py)
         now = time.time()

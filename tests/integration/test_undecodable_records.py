@@ -3,6 +3,9 @@ reads on and the worker stays ready (an agent crash would stop the worker, strea
 
 from __future__ import annotations
 
+import base64
+import json
+
 import pytest
 from waiting import wait_for
 
@@ -38,3 +41,28 @@ def test_garbage_on_news_clean_is_dead_lettered_and_classify_reads_on(embedded_b
     assert worker.process.poll() is None
     assert worker.get("/readyz")[0] == 200
     assert worker.metric("finsentry_agent_crashes_total", 'agent="classify"') == 0
+
+
+def test_garbage_on_news_by_scope_is_dead_lettered_and_the_monitor_reads_on(embedded_broker, start_worker_process, kafka):
+    # the monitor reads news.by-scope in micro-batches too, with JSON keys (the scope) and values
+    worker = start_worker_process()
+    story = {"id": "by-scope-neighbour-1", "headline": "Fabrikam recalls heaters after fire reports",
+             "sentiment": "negative", "sentiment_score": -0.9, "published_at": 1764478800.0, "confidence": 0.9}
+    scope = '"topic:Company | Product News"'  # a key as the fan-out writes it: the scope, JSON-encoded
+    kafka.produce(embedded_broker.bootstrap, "news.by-scope", [b"{not json", b"\xff\xfe", story, story, story],
+                  [scope, scope, "{not a json key", None, scope])
+    # five events through the monitor's batches: before lenient keys and values the first undecodable
+    # record ended the batch reader, and the monitor saw none of them
+    wait_for(lambda: worker.metric("finsentry_hop_latency_seconds_count", 'agent="monitor"') >= 5, 300,
+             "the monitor to read past the undecodable records")
+    # two undecodable values, a key that is not JSON and a record with no key: each dead-lettered
+    assert worker.metric("finsentry_records_rejected_total", 'reason="wrong_type",stage="monitor"') == 4
+    # each with the bytes it came with, to be read or replayed
+    dead = kafka.consume(embedded_broker.bootstrap, [S.topic_deadletter],
+                         lambda seen: len(seen[S.topic_deadletter]) >= 4, 60)[S.topic_deadletter]
+    originals = sorted((d["original_encoding"], d["original"]) for d in dead if d["stage"] == "monitor")
+    assert originals == sorted([("utf-8", "{not json"), ("base64", base64.b64encode(b"\xff\xfe").decode()),
+                                ("utf-8", json.dumps(story)), ("utf-8", json.dumps(story))])
+    assert worker.process.poll() is None
+    assert worker.get("/readyz")[0] == 200
+    assert worker.metric("finsentry_agent_crashes_total", 'agent="monitor"') == 0
