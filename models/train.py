@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models.data import Columns, Example, LabelMaps, load_file, model_texts, sha256
+from models.data import Columns, DataError, Example, LabelMaps, load_file, model_texts, sha256
 from models.metrics import report, softmax
 from models.network import DEFAULT_BASE, build, resolve_base, save_checkpoint
 from models.tokenize import MAX_TOKENS, encode, load_tokenizer
@@ -224,7 +224,7 @@ def train(cfg: TrainConfig, progress: Callable[[str], None] = _progress) -> Trai
     dev_files = [(str(path), load_file(path, cfg.columns)) for path in cfg.dev]
     dev_ex = [ex for _, part in dev_files for ex in part]
     if cfg.dev_weights is not None and len(cfg.dev_weights) != len(dev_files):
-        raise ValueError(f"--dev-weights: {len(cfg.dev_weights)} weights for {len(dev_files)} dev files")
+        raise DataError(f"--dev-weights: {len(cfg.dev_weights)} weights for {len(dev_files)} dev files")
     if cfg.limit:
         rng = random.Random(cfg.seed)
         keep = sorted(rng.sample(range(len(train_ex)), min(cfg.limit, len(train_ex))))
@@ -245,7 +245,7 @@ def train(cfg: TrainConfig, progress: Callable[[str], None] = _progress) -> Trai
 
         model, init_labels = load_checkpoint(Path(cfg.init))
         if init_labels != labels.to_json():
-            raise ValueError(f"--init {cfg.init}: its labels {init_labels} differ from the training data's {labels.to_json()}")
+            raise DataError(f"--init {cfg.init}: its labels {init_labels} differ from the training data's {labels.to_json()}")
         model = model.to(device)
         progress(f"continuing from the weights of {cfg.init}")
     else:

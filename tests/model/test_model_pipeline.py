@@ -228,6 +228,8 @@ def test_classify_cli_csv_and_jsonl_in_order(tiny, tmp_path):
     (["classify", "--model", "/nonexistent", "README.md"], "no tokenizer.json"),
     (["export", "/nonexistent", "--out", "/tmp/x"], "not a checkpoint"),
     (["evaluate", "/nonexistent", "--data", "x.csv"], "no such model directory"),
+    (["train", "--train", DATA[0], "--dev", DATA[0], "--out", "/tmp/x", "--dev-weights", "1", "2"],
+     "--dev-weights: 2 weights for 1 dev files"),
 ])
 def test_model_cli_errors_are_one_line(args, message):
     out = finsentry(*args)
