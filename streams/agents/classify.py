@@ -145,7 +145,7 @@ async def score(model: Classifier, loop: asyncio.AbstractEventLoop, fresh: list)
         if story_id(story) is not None and isinstance(story.get("headline"), str):
             good.append(event)
         else:  # only a foreign producer on our internal topic can cause this
-            await send_dead_letter(STAGE, "wrong_type", "not a news.clean record", repr(story)[:65536], event.message)
+            await send_dead_letter(STAGE, "wrong_type", "not a news.clean record", event.message.value, event.message)
     if not good:
         return
     texts = [e.value["headline"] or (e.value.get("body") or "")[:500] for e in good]
@@ -155,7 +155,7 @@ async def score(model: Classifier, loop: asyncio.AbstractEventLoop, fresh: list)
     metrics.MODEL_RECHECKED.inc(inference.rechecked)
     for event, result in zip(good, inference.results):
         if isinstance(result, RecordFault):
-            await dead_letter_fault(STAGE, result, repr(event.value)[:65536], event.message)
+            await dead_letter_fault(STAGE, result, event.message.value, event.message)
     scored = [(e, r) for e, r in zip(good, inference.results) if not isinstance(r, RecordFault)]
     now = time.time()
     futures = []

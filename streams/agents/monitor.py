@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import time
 from dataclasses import asdict, dataclass
 
@@ -148,6 +149,35 @@ def record_window(monitor: ScopeMonitor) -> None:
         metrics.NEGATIVE_SHARE.labels(monitor.scope.removeprefix(TOPIC_PREFIX)).set(monitor.last_window.negative_share)
 
 
+# The last second datetime can hold: a published_at past it cannot become a window's bounds.
+LAST_TIMESTAMP = 253402300799.0
+
+
+def _finite(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def by_scope_story(value: object) -> Story | Rejection:
+    """A `news.by-scope` value (the fan-out's `asdict(Story)`) as a Story, or why not.
+
+    Only a foreign producer on this internal topic can send anything else; checked before the value
+    reaches the event clock or a scope's windows, where a wrong type would crash the agent or be
+    saved into the scope's state.
+    """
+    if not isinstance(value, dict):
+        return Rejection("wrong_type", "a news.by-scope value must be a JSON object")
+    published_at, confidence = value.get("published_at"), value.get("confidence")
+    if not (isinstance(value.get("id"), str) and isinstance(value.get("headline"), str)
+            and _finite(value.get("sentiment_score")) and _finite(published_at)
+            and 0 <= published_at <= LAST_TIMESTAMP and (confidence is None or _finite(confidence))):
+        return Rejection("wrong_type", "needs id, headline (strings), sentiment_score (a finite number), "
+                                       "published_at (Unix seconds), confidence (a finite number or null)")
+    try:
+        return Story(**value)
+    except (TypeError, ValueError) as exc:  # an unknown field, or a sentiment no model gives
+        return Rejection("wrong_type", f"not a news.by-scope record: {exc}")
+
+
 def group_by_scope(events: list) -> tuple[dict[str, list], list]:
     """A batch's events per scope, each scope's in arrival order (one partition, so offset order), and
     the events whose key is no scope: not a JSON string (bytes from lenient_json, a number, none)."""
@@ -173,11 +203,9 @@ async def observe_scope(scope: str, events: list) -> None:
     scope_monitor = load(scope)
     anomalies: list[AnomalyEvent] = []
     for event in events:
-        try:
-            story = Story(**event.value)
-        except (TypeError, ValueError) as exc:  # only a foreign producer on our internal topic gets here
-            await send_dead_letter(STAGE, "wrong_type", f"not a news.by-scope record: {exc}",
-                                   event.message.value, event.message)
+        story = by_scope_story(event.value)
+        if isinstance(story, Rejection):
+            await send_dead_letter(STAGE, story.reason, story.message, event.message.value, event.message)
             continue
         clock.newest = max(clock.newest, story.published_at)
         try:

@@ -38,9 +38,19 @@ def test_garbage_on_news_clean_is_dead_lettered_and_classify_reads_on(embedded_b
              "classify to score the story after the undecodable records")
     # each undecodable record is dead-lettered with its bytes, not skipped in silence
     assert worker.metric("finsentry_records_rejected_total", 'reason="wrong_type",stage="classify"') == 2
+    assert dead_letters_of(kafka, embedded_broker.bootstrap, "classify", 2) == sorted(
+        [("utf-8", "{not json"), ("base64", base64.b64encode(b"\xff\xfe").decode())])
     assert worker.process.poll() is None
     assert worker.get("/readyz")[0] == 200
     assert worker.metric("finsentry_agent_crashes_total", 'agent="classify"') == 0
+
+
+def dead_letters_of(kafka, bootstrap: str, stage: str, count: int) -> list[tuple[str, str]]:
+    """(encoding, original) of the first `count` dead letters of `stage`; the broker is shared by the module."""
+    def mine(seen: dict) -> list:
+        return [d for d in seen[S.topic_deadletter] if d["stage"] == stage]
+    dead = mine(kafka.consume(bootstrap, [S.topic_deadletter], lambda seen: len(mine(seen)) >= count, 60))
+    return sorted((d["original_encoding"], d["original"]) for d in dead)
 
 
 def test_garbage_on_news_by_scope_is_dead_lettered_and_the_monitor_reads_on(embedded_broker, start_worker_process, kafka):
@@ -48,21 +58,20 @@ def test_garbage_on_news_by_scope_is_dead_lettered_and_the_monitor_reads_on(embe
     worker = start_worker_process()
     story = {"id": "by-scope-neighbour-1", "headline": "Fabrikam recalls heaters after fire reports",
              "sentiment": "negative", "sentiment_score": -0.9, "published_at": 1764478800.0, "confidence": 0.9}
+    # readable, but with news.scored's time format: it would have reached the event clock and crashed the agent
+    iso_time = {**story, "published_at": "2026-11-30T05:00:00Z"}
     scope = '"topic:Company | Product News"'  # a key as the fan-out writes it: the scope, JSON-encoded
-    kafka.produce(embedded_broker.bootstrap, "news.by-scope", [b"{not json", b"\xff\xfe", story, story, story],
-                  [scope, scope, "{not a json key", None, scope])
-    # five events through the monitor's batches: before lenient keys and values the first undecodable
-    # record ended the batch reader, and the monitor saw none of them
-    wait_for(lambda: worker.metric("finsentry_hop_latency_seconds_count", 'agent="monitor"') >= 5, 300,
+    kafka.produce(embedded_broker.bootstrap, "news.by-scope", [b"{not json", b"\xff\xfe", story, story, iso_time, story],
+                  [scope, scope, "{not a json key", None, scope, scope])
+    # before lenient keys and values the first undecodable record ended the batch reader, and the
+    # monitor saw none of them
+    wait_for(lambda: worker.metric("finsentry_records_rejected_total", 'reason="wrong_type",stage="monitor"') >= 5, 300,
              "the monitor to read past the undecodable records")
-    # two undecodable values, a key that is not JSON and a record with no key: each dead-lettered
-    assert worker.metric("finsentry_records_rejected_total", 'reason="wrong_type",stage="monitor"') == 4
-    # each with the bytes it came with, to be read or replayed
-    dead = kafka.consume(embedded_broker.bootstrap, [S.topic_deadletter],
-                         lambda seen: len(seen[S.topic_deadletter]) >= 4, 60)[S.topic_deadletter]
-    originals = sorted((d["original_encoding"], d["original"]) for d in dead if d["stage"] == "monitor")
-    assert originals == sorted([("utf-8", "{not json"), ("base64", base64.b64encode(b"\xff\xfe").decode()),
-                                ("utf-8", json.dumps(story)), ("utf-8", json.dumps(story))])
+    # two undecodable values, a key that is not JSON, a record with no key and one with a wrong type:
+    # each dead-lettered with the bytes it came with, to be read or replayed
+    assert dead_letters_of(kafka, embedded_broker.bootstrap, "monitor", 5) == sorted(
+        [("utf-8", "{not json"), ("base64", base64.b64encode(b"\xff\xfe").decode()), ("utf-8", json.dumps(story)),
+         ("utf-8", json.dumps(story)), ("utf-8", json.dumps(iso_time))])
     assert worker.process.poll() is None
     assert worker.get("/readyz")[0] == 200
     assert worker.metric("finsentry_agent_crashes_total", 'agent="monitor"') == 0

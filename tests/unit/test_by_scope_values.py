@@ -1,0 +1,33 @@
+"""What the monitor accepts from news.by-scope: only the fan-out's own records reach a scope's state."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from alerts.records import Story
+from streams.agents.monitor import by_scope_story
+from streams.validation import Rejection
+
+GOOD = {"id": "s-1", "headline": "Tailspin Toys cuts outlook", "sentiment": "negative", "sentiment_score": -0.8,
+        "published_at": 1764478800.0, "confidence": 0.91}
+
+
+def test_the_fan_outs_record_is_a_story():
+    assert by_scope_story(GOOD) == Story(**GOOD)
+    assert by_scope_story({**GOOD, "confidence": None}) == Story(**{**GOOD, "confidence": None})
+
+
+@pytest.mark.parametrize("value", [
+    b"\xff\xfe", "a string", ["a", "list"], None,
+    {**GOOD, "published_at": "2026-11-30T05:00:00Z"},  # news.scored's format, not the fan-out's
+    {**GOOD, "published_at": None}, {**GOOD, "published_at": math.inf}, {**GOOD, "published_at": 1e300},
+    {**GOOD, "published_at": -1.0}, {**GOOD, "published_at": True},
+    {**GOOD, "sentiment_score": "-0.8"}, {**GOOD, "sentiment_score": math.nan},
+    {**GOOD, "confidence": "high"}, {**GOOD, "id": 7}, {**GOOD, "headline": None},
+    {**GOOD, "sentiment": "bearish"}, {**GOOD, "extra": 1}, {k: v for k, v in GOOD.items() if k != "headline"},
+])
+def test_anything_else_is_rejected_as_wrong_type(value):
+    rejected = by_scope_story(value)
+    assert isinstance(rejected, Rejection) and rejected.reason == "wrong_type"
