@@ -11,7 +11,9 @@ offered generated headlines on `news.raw`. A rate ending in `x` is a fraction of
 capacity, measured first by a flood; a plain number is records/s, and a flood runs last.
 
 Per rate: sustained scored records/s; latency per hop from Kafka record timestamps (raw -> clean,
-clean -> scored, scored -> by-scope) and end to end (raw -> scored), p50/p99; the monitor's hop from
+clean -> scored, scored -> by-scope) and end to end (raw -> scored), p50/p99, read from the topics
+after the step so that the reader does not share the worker's CPU (the step waits on the worker's
+own counts meanwhile; the naive baseline has none, so its topics are read as it runs); the monitor's hop from
 the worker's `finsentry_hop_latency_seconds{agent="monitor"}` histogram (bucket bounds); the worker
 process's CPU ms per scored record; dead letters. `--profile DIR` samples the worker with py-spy
 during the flood and adds CPU per stage. The summary gives the issue-20 ratios. Nothing is asserted.
@@ -26,7 +28,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 from collections.abc import Iterable, Iterator
@@ -93,39 +94,51 @@ class Seen:
     by_scope: float | None = None
 
 
-class Collector(threading.Thread):
-    """Reads the pipeline's topics and keeps each story's Kafka timestamps; keys carry the id except on by-scope."""
+class Collector:
+    """Reads the pipeline's topics and keeps each story's Kafka timestamps; keys carry the id except on by-scope.
+
+    It reads after a step's records are through, not while the worker runs: the timestamps it needs
+    are in the records, and a reader polling beside the worker took 0.4 of a core of the two during a
+    flood, CPU the runtime-alone baseline never had to share.
+    """
 
     def __init__(self, bootstrap: str) -> None:
-        super().__init__(daemon=True)
         from kafka import KafkaConsumer
 
         self.consumer = KafkaConsumer(S.topic_raw, S.topic_clean, S.topic_scored, BY_SCOPE_TOPIC, S.topic_deadletter,
                                       bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None,
-                                      consumer_timeout_ms=200, fetch_max_wait_ms=10)
+                                      fetch_max_wait_ms=100)
         self.seen: dict[str, Seen] = {}
         self.deadletters = 0
-        self.stop = threading.Event()
-        self.lock = threading.Lock()
+        self.by_scope_records = 0  # every copy, not only each story's first
+        self.slot = {S.topic_raw: "raw", S.topic_clean: "clean", S.topic_scored: "scored", BY_SCOPE_TOPIC: "by_scope"}
 
-    def run(self) -> None:
-        slot = {S.topic_raw: "raw", S.topic_clean: "clean", S.topic_scored: "scored", BY_SCOPE_TOPIC: "by_scope"}
-        while not self.stop.is_set():
-            for m in self.consumer:
-                with self.lock:
-                    if m.topic == S.topic_deadletter:
-                        self.deadletters += 1
-                    else:
-                        sid = json.loads(m.value)["id"] if m.topic == BY_SCOPE_TOPIC else m.key.decode()
-                        seen = self.seen.setdefault(sid, Seen())
-                        if getattr(seen, slot[m.topic]) is None:
-                            setattr(seen, slot[m.topic], m.timestamp / 1000.0)
-                if self.stop.is_set():
-                    break
+    def read(self, ids: list[str], by_scope: bool, timeout: float) -> list[Seen]:
+        """Read on until every id is scored (and has a by-scope copy, if asked) and a poll then brings
+        nothing more (a dead letter, a last by-scope copy), or `timeout` seconds pass; returns the scored ones."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            polled = self.consumer.poll(timeout_ms=300, max_records=10000)
+            for records in polled.values():
+                for m in records:
+                    self._add(m)
+            got = self.scored(ids)
+            if not polled and len(got) == len(ids) and (not by_scope or all(s.by_scope is not None for s in got)):
+                break
+        return self.scored(ids)
+
+    def _add(self, m) -> None:
+        if m.topic == S.topic_deadletter:
+            self.deadletters += 1
+            return
+        self.by_scope_records += m.topic == BY_SCOPE_TOPIC
+        sid = json.loads(m.value)["id"] if m.topic == BY_SCOPE_TOPIC else m.key.decode()
+        seen = self.seen.setdefault(sid, Seen())
+        if getattr(seen, self.slot[m.topic]) is None:
+            setattr(seen, self.slot[m.topic], m.timestamp / 1000.0)
 
     def scored(self, ids: list[str]) -> list[Seen]:
-        with self.lock:
-            return [self.seen[i] for i in ids if i in self.seen and self.seen[i].scored is not None]
+        return [self.seen[i] for i in ids if i in self.seen and self.seen[i].scored is not None]
 
 
 def offer(bootstrap: str, rate: float | None, seconds: float, flood: int, seed: int, tag: str) -> list[str]:
@@ -162,22 +175,28 @@ def hop_latencies(got: list[Seen]) -> dict[str, tuple[float | None, float | None
     return out
 
 
-def monitor_buckets(port: int) -> dict[float, float]:
-    """Cumulative bucket counts of finsentry_hop_latency_seconds{agent="monitor"}."""
+def scrape(port: int) -> list | None:
+    """The worker's metric samples, or None where it serves none (the naive baseline)."""
     from prometheus_client.parser import text_string_to_metric_families
 
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
             text = response.read().decode()
-    except OSError:  # the naive baseline serves no metrics
-        return {}
-    buckets: dict[float, float] = {}
-    for family in text_string_to_metric_families(text):
-        if family.name == "finsentry_hop_latency_seconds":
-            for sample in family.samples:
-                if sample.name.endswith("_bucket") and sample.labels.get("agent") == "monitor":
-                    buckets[float(sample.labels["le"])] = sample.value
-    return buckets
+    except OSError:
+        return None
+    return [sample for family in text_string_to_metric_families(text) for sample in family.samples]
+
+
+def monitor_buckets(samples: list | None) -> dict[float, float]:
+    """Cumulative bucket counts of finsentry_hop_latency_seconds{agent="monitor"}."""
+    return {float(s.labels["le"]): s.value for s in samples or ()
+            if s.name == "finsentry_hop_latency_seconds_bucket" and s.labels.get("agent") == "monitor"}
+
+
+def count(samples: list | None, agent: str) -> float:
+    """Observations of finsentry_hop_latency_seconds for one agent: records it has handled, by the worker's own count."""
+    return sum(s.value for s in samples or ()
+               if s.name == "finsentry_hop_latency_seconds_count" and s.labels.get("agent") == agent)
 
 
 def bucket_quantile(before: dict[float, float], after: dict[float, float], q: float) -> float | None:
@@ -210,19 +229,28 @@ def profiled(pid: int, out: Path | None) -> Iterator[None]:
 
 def run_step(name: str, emb, proc, port: int, collector: Collector, rate: float | None, label: str, seconds: float,
              flood: int, drain_s: float, seed: int, profile: Path | None) -> dict[str, object]:
-    cpu0, dl0, buckets0 = cpu_seconds(proc.pid), collector.deadletters, monitor_buckets(port)
+    before = scrape(port)
+    cpu0, dl0, buckets0, done0 = cpu_seconds(proc.pid), collector.deadletters, monitor_buckets(before), count(before, "monitor-fanout")
     with profiled(proc.pid, profile):
         ids = offer(emb.bootstrap, rate, seconds, flood, seed=seed, tag=f"{name[:8]}-{seed}")
         deadline = time.monotonic() + drain_s
-        while time.monotonic() < deadline and len(collector.scored(ids)) < len(ids):
-            time.sleep(0.2)
-        settle = time.monotonic() + 3.0  # the by-scope copies of the last stories, where the worker makes them
-        while time.monotonic() < settle and any(s.by_scope is None for s in collector.scored(ids)):
-            time.sleep(0.1)
+        if before is not None:
+            # the worker's own count, twice a second, until it has fanned every story out by scope;
+            # then the topics, and the monitor's count until it has taken every by-scope copy
+            while time.monotonic() < deadline and count(scrape(port), "monitor-fanout") - done0 < len(ids):
+                time.sleep(0.5)
+            got = collector.read(ids, True, max(10.0, deadline - time.monotonic()))
+            while time.monotonic() < deadline and count(scrape(port), "monitor") < collector.by_scope_records:
+                time.sleep(0.5)
+        else:  # the naive baseline serves no metrics: its topics are read while it runs
+            got = collector.read(ids, False, 1.0)
+            while time.monotonic() < deadline and len(got) < len(ids):
+                time.sleep(1.0)
+                got = collector.read(ids, False, 1.0)
     cpu = cpu_seconds(proc.pid) - cpu0
-    got = collector.scored(ids)
+    after = scrape(port)
     span = (max(s.scored for s in got) - min(s.raw or s.scored for s in got)) if got else float("nan")
-    buckets1 = monitor_buckets(port)
+    buckets1 = monitor_buckets(after)
     row: dict[str, object] = {
         "engine": name, "offered": label, "offered_per_s": rate, "sent": len(ids), "scored": len(got),
         "sustained_per_s": len(got) / span if got else 0.0,
@@ -274,7 +302,6 @@ def run_engine(name: str, command: list[str], env: dict[str, str], rates: str, s
                     sys.stderr.write(log.read_text(errors="replace")[-3000:])
                     raise
                 collector = Collector(emb.bootstrap)
-                collector.start()
                 profile = (profile_dir / f"{name.replace(' ', '_')}.raw") if profile_dir else None
 
                 def step(rate: float | None, label: str, seed: int, spy: Path | None = None) -> dict[str, object]:
@@ -289,7 +316,6 @@ def run_engine(name: str, command: list[str], env: dict[str, str], rates: str, s
                     step(rate, f"{rate:g}/s", i)
                 if not fractions:
                     step(None, "flood", 0, profile)
-                collector.stop.set()
             finally:
                 stop_process(proc)
         finally:
