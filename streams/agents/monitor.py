@@ -38,7 +38,7 @@ from streams.errors import RecordFault, dead_letter_fault, record_fault, send_de
 from streams.ownership import owns
 from streams.settings import Settings
 from streams.tables import DurableTable
-from streams.validation import Rejection, parse_time
+from streams.validation import MAX_FUTURE_SKEW, Rejection, parse_time
 
 log = logging.getLogger(__name__)
 STAGE = "monitor"
@@ -149,29 +149,35 @@ def record_window(monitor: ScopeMonitor) -> None:
         metrics.NEGATIVE_SHARE.labels(monitor.scope.removeprefix(TOPIC_PREFIX)).set(monitor.last_window.negative_share)
 
 
-# The last second datetime can hold: a published_at past it cannot become a window's bounds.
-LAST_TIMESTAMP = 253402300799.0
+# How far ahead of this worker's clock a story's publication time may be. Ingest clamps a time more
+# than MAX_FUTURE_SKEW ahead of the record's Kafka timestamp, so a later one on news.by-scope is a
+# foreign record (twice the skew leaves room for the two machines' clocks). Let through, it would
+# move the event clock ahead, and the timer would close every scope's windows at that time.
+FUTURE_LIMIT = 2 * MAX_FUTURE_SKEW
 
 
 def _finite(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def by_scope_story(value: object) -> Story | Rejection:
+def by_scope_story(value: object, now: float) -> Story | Rejection:
     """A `news.by-scope` value (the fan-out's `asdict(Story)`) as a Story, or why not.
 
     Only a foreign producer on this internal topic can send anything else; checked before the value
     reaches the event clock or a scope's windows, where a wrong type would crash the agent or be
-    saved into the scope's state.
+    saved into the scope's state. `now`: Unix seconds.
     """
     if not isinstance(value, dict):
         return Rejection("wrong_type", "a news.by-scope value must be a JSON object")
     published_at, confidence = value.get("published_at"), value.get("confidence")
     if not (isinstance(value.get("id"), str) and isinstance(value.get("headline"), str)
             and _finite(value.get("sentiment_score")) and _finite(published_at)
-            and 0 <= published_at <= LAST_TIMESTAMP and (confidence is None or _finite(confidence))):
-        return Rejection("wrong_type", "needs id, headline (strings), sentiment_score (a finite number), "
-                                       "published_at (Unix seconds), confidence (a finite number or null)")
+            and (confidence is None or _finite(confidence))):
+        return Rejection("wrong_type", "needs id, headline (strings), sentiment_score, published_at (Unix "
+                                       "seconds) and confidence (finite numbers; confidence may be null)")
+    if not 0 <= published_at <= now + FUTURE_LIMIT:
+        return Rejection("bad_timestamp", f"published_at {published_at} is before 1970 or more than "
+                                          f"{FUTURE_LIMIT:.0f} s ahead of this worker's clock")
     try:
         return Story(**value)
     except (TypeError, ValueError) as exc:  # an unknown field, or a sentiment no model gives
@@ -203,7 +209,7 @@ async def observe_scope(scope: str, events: list) -> None:
     scope_monitor = load(scope)
     anomalies: list[AnomalyEvent] = []
     for event in events:
-        story = by_scope_story(event.value)
+        story = by_scope_story(event.value, time.time())
         if isinstance(story, Rejection):
             await send_dead_letter(STAGE, story.reason, story.message, event.message.value, event.message)
             continue

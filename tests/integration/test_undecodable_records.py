@@ -65,8 +65,9 @@ def test_garbage_on_news_by_scope_is_dead_lettered_and_the_monitor_reads_on(embe
                   [scope, scope, "{not a json key", None, scope, scope])
     # before lenient keys and values the first undecodable record ended the batch reader, and the
     # monitor saw none of them
-    wait_for(lambda: worker.metric("finsentry_records_rejected_total", 'reason="wrong_type",stage="monitor"') >= 5, 300,
-             "the monitor to read past the undecodable records")
+    wait_for(lambda: worker.metric("finsentry_records_rejected_total", 'reason="wrong_type",stage="monitor"') >= 5
+             and worker.metric("finsentry_hop_latency_seconds_count", 'agent="monitor"') >= 6, 300,
+             "the monitor to read past the undecodable records to the good one")
     # two undecodable values, a key that is not JSON, a record with no key and one with a wrong type:
     # each dead-lettered with the bytes it came with, to be read or replayed
     assert dead_letters_of(kafka, embedded_broker.bootstrap, "monitor", 5) == sorted(
