@@ -199,6 +199,12 @@ def count(samples: list | None, agent: str) -> float:
                if s.name == "finsentry_hop_latency_seconds_count" and s.labels.get("agent") == agent)
 
 
+def settled(samples: list | None) -> float:
+    """Stories the worker is done with before the monitor: fanned out by scope, or dead-lettered on the way."""
+    return count(samples, "monitor-fanout") + sum(s.value for s in samples or ()
+                                                  if s.name == "finsentry_records_rejected_total")
+
+
 def bucket_quantile(before: dict[float, float], after: dict[float, float], q: float) -> float | None:
     """The upper bound (ms) of the bucket holding quantile q of the observations between two scrapes."""
     delta = sorted((le, after[le] - before.get(le, 0.0)) for le in after)
@@ -230,14 +236,15 @@ def profiled(pid: int, out: Path | None) -> Iterator[None]:
 def run_step(name: str, emb, proc, port: int, collector: Collector, rate: float | None, label: str, seconds: float,
              flood: int, drain_s: float, seed: int, profile: Path | None) -> dict[str, object]:
     before = scrape(port)
-    cpu0, dl0, buckets0, done0 = cpu_seconds(proc.pid), collector.deadletters, monitor_buckets(before), count(before, "monitor-fanout")
+    cpu0, dl0, buckets0, done0 = cpu_seconds(proc.pid), collector.deadletters, monitor_buckets(before), settled(before)
     with profiled(proc.pid, profile):
         ids = offer(emb.bootstrap, rate, seconds, flood, seed=seed, tag=f"{name[:8]}-{seed}")
         deadline = time.monotonic() + drain_s
         if before is not None:
-            # the worker's own count, twice a second, until it has fanned every story out by scope;
-            # then the topics, and the monitor's count until it has taken every by-scope copy
-            while time.monotonic() < deadline and count(scrape(port), "monitor-fanout") - done0 < len(ids):
+            # the worker's own counts, twice a second, until it has fanned every story out by scope
+            # (or dead-lettered it); then the topics, and the monitor's count until it has taken
+            # every by-scope copy
+            while time.monotonic() < deadline and settled(scrape(port)) - done0 < len(ids):
                 time.sleep(0.5)
             got = collector.read(ids, True, max(10.0, deadline - time.monotonic()))
             while time.monotonic() < deadline and count(scrape(port), "monitor") < collector.by_scope_records:
@@ -249,6 +256,7 @@ def run_step(name: str, emb, proc, port: int, collector: Collector, rate: float 
                 got = collector.read(ids, False, 1.0)
     cpu = cpu_seconds(proc.pid) - cpu0
     after = scrape(port)
+    got = collector.read(ids, after is not None, 5.0)  # and the monitor's dead letters, in this step's row
     span = (max(s.scored for s in got) - min(s.raw or s.scored for s in got)) if got else float("nan")
     buckets1 = monitor_buckets(after)
     row: dict[str, object] = {
