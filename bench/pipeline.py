@@ -246,7 +246,7 @@ def run_step(name: str, emb, proc, port: int, collector: Collector, rate: float 
             # every by-scope copy
             while time.monotonic() < deadline and settled(scrape(port)) - done0 < len(ids):
                 time.sleep(0.5)
-            got = collector.read(ids, True, max(10.0, deadline - time.monotonic()))
+            collector.read(ids, True, max(10.0, deadline - time.monotonic()))  # counts by_scope_records
             while time.monotonic() < deadline and count(scrape(port), "monitor") < collector.by_scope_records:
                 time.sleep(0.5)
         else:  # the naive baseline serves no metrics: its topics are read while it runs

@@ -79,8 +79,32 @@ clock = EventClock()
 state_lock = asyncio.Lock()
 
 
-def parse_scored(raw: bytes | None) -> tuple[Story, list[str]] | Rejection:
-    """A `news.scored` value as the monitor's Story plus the scopes it counts in, or why not."""
+# How far ahead of this worker's clock a story's publication time may be. Ingest clamps a time more
+# than MAX_FUTURE_SKEW ahead of the record's Kafka timestamp, so a later one on news.scored or
+# news.by-scope is a foreign record (twice the skew leaves room for the two machines' clocks). Let through, it would
+# move the event clock ahead, and the timer would close every scope's windows at that time.
+FUTURE_LIMIT = 2 * MAX_FUTURE_SKEW
+
+
+def _finite(value: object) -> bool:
+    """A JSON number the windows can count: not a boolean (an int to Python), NaN or infinite."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _time_rejection(published_at: float, now: float) -> Rejection | None:
+    """Why a publication time (Unix seconds) may not reach the event clock, or None."""
+    if 0 <= published_at <= now + FUTURE_LIMIT:
+        return None
+    return Rejection("bad_timestamp", f"published_at {published_at} is before 1970 or more than "
+                                      f"{FUTURE_LIMIT:.0f} s ahead of this worker's clock")
+
+
+def parse_scored(raw: bytes | None, now: float) -> tuple[Story, list[str]] | Rejection:
+    """A `news.scored` value as the monitor's Story plus the scopes it counts in, or why not.
+
+    The one check of a scored story's fields before they are counted: `by_scope_story` repeats it
+    only against foreign producers on the internal topic. `now`: Unix seconds.
+    """
     try:
         record = json.loads(raw) if raw is not None else None
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
@@ -90,18 +114,21 @@ def parse_scored(raw: bytes | None) -> tuple[Story, list[str]] | Rejection:
     tickers = record.get("tickers") or []
     topic = record.get("topic")
     if not (isinstance(record.get("id"), str) and isinstance(record.get("headline"), str)
-            and isinstance(record.get("sentiment_score"), int | float) and isinstance(topic, str | None)
+            and _finite(record.get("sentiment_score")) and isinstance(topic, str | None)
             and isinstance(tickers, list) and all(isinstance(t, str) for t in tickers)):
-        return Rejection("wrong_type", "needs id, headline (strings), sentiment_score (number), topic, tickers (list)")
+        return Rejection("wrong_type", "needs id, headline (strings), sentiment_score (finite number), topic, "
+                                       "tickers (list)")
     try:
         published_at = parse_time(record.get("published_at")).timestamp()
     except (ValueError, OverflowError, OSError) as exc:
         return Rejection("bad_timestamp", f"published_at: {exc}")
+    if rejected := _time_rejection(published_at, now):
+        return rejected
     try:
         confidence = record.get("confidence")
         story = Story(record["id"], record["headline"], record.get("sentiment"),
                       float(record["sentiment_score"]), published_at,
-                      float(confidence) if isinstance(confidence, int | float) else None)
+                      float(confidence) if _finite(confidence) else None)  # optional: not worth a story
     except ValueError as exc:
         return Rejection("wrong_type", str(exc))
     return story, scopes_for(topic, tickers)
@@ -113,7 +140,7 @@ async def fan_out(stream) -> None:
         metrics.RECORDS_IN.labels(STAGE).inc()
         try:
             with record_fault():
-                parsed = parse_scored(event.value)
+                parsed = parse_scored(event.value, time.time())
                 if not isinstance(parsed, Rejection):
                     story, scopes = parsed
                     value = asdict(story)
@@ -149,17 +176,6 @@ def record_window(monitor: ScopeMonitor) -> None:
         metrics.NEGATIVE_SHARE.labels(monitor.scope.removeprefix(TOPIC_PREFIX)).set(monitor.last_window.negative_share)
 
 
-# How far ahead of this worker's clock a story's publication time may be. Ingest clamps a time more
-# than MAX_FUTURE_SKEW ahead of the record's Kafka timestamp, so a later one on news.by-scope is a
-# foreign record (twice the skew leaves room for the two machines' clocks). Let through, it would
-# move the event clock ahead, and the timer would close every scope's windows at that time.
-FUTURE_LIMIT = 2 * MAX_FUTURE_SKEW
-
-
-def _finite(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
 def by_scope_story(value: object, now: float) -> Story | Rejection:
     """A `news.by-scope` value (the fan-out's `asdict(Story)`) as a Story, or why not.
 
@@ -175,9 +191,8 @@ def by_scope_story(value: object, now: float) -> Story | Rejection:
             and (confidence is None or _finite(confidence))):
         return Rejection("wrong_type", "needs id, headline (strings), sentiment_score, published_at (Unix "
                                        "seconds) and confidence (finite numbers; confidence may be null)")
-    if not 0 <= published_at <= now + FUTURE_LIMIT:
-        return Rejection("bad_timestamp", f"published_at {published_at} is before 1970 or more than "
-                                          f"{FUTURE_LIMIT:.0f} s ahead of this worker's clock")
+    if rejected := _time_rejection(published_at, now):
+        return rejected
     try:
         return Story(**value)
     except (TypeError, ValueError) as exc:  # an unknown field, or a sentiment no model gives

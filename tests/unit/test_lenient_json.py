@@ -4,6 +4,8 @@ classify or monitor agent's batch reader."""
 
 from __future__ import annotations
 
+import inspect
+
 import pytest
 from faust.serializers import codecs
 
@@ -21,3 +23,17 @@ def test_undecodable_bytes_come_back_as_they_were(raw: bytes) -> None:
     with pytest.raises((ValueError, RecursionError)):  # what Faust's own codec does with them
         codecs.loads("json", raw)
     assert codecs.loads(NAME, raw) == raw
+
+
+def test_every_agent_that_reads_micro_batches_reads_with_this_codec() -> None:
+    """The codec is set per topic, so a new agent on `take_events` could miss it; this test says which."""
+    import streams.worker  # noqa: F401  registers every agent, as `faust -A streams.worker worker` does
+    from streams.app import app
+
+    batched = {name: agent.channel for name, agent in app.agents.items()
+               if "take_events" in inspect.getsource(agent.fun)}
+    assert {"classify", "monitor"} <= set(batched)  # the check still finds the agents it is for
+    for name, topic in batched.items():
+        value = topic.value_serializer or app.conf.value_serializer
+        key = topic.key_serializer or app.conf.key_serializer
+        assert value == NAME and key in (NAME, "raw"), f"agent {name!r} reads {topic} with key {key}, value {value}"

@@ -1,0 +1,54 @@
+"""What the fan-out accepts from news.scored: the one check of a scored story before it is counted.
+
+A value that would be dead-lettered one stage later by the monitor's own check (tests/unit/
+test_by_scope_values.py) is rejected here, at the boundary, with the record's own reason.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from streams.agents.monitor import by_scope_story, parse_scored
+from streams.validation import Rejection
+
+NOW = 1764479000.0
+GOOD = {"id": "s-2", "headline": "Fabrikam recalls 40,000 heaters", "sentiment": "negative",
+        "sentiment_score": -0.7, "published_at": "2025-11-30T05:00:00Z", "confidence": 0.88,
+        "topic": "Industrials", "tickers": ["FBKM"]}
+
+
+def scored(**fields: object) -> bytes:
+    return json.dumps({**GOOD, **fields}).encode()
+
+
+def test_a_scored_story_becomes_the_story_the_monitor_accepts_in_each_of_its_scopes():
+    story, scopes = parse_scored(scored(), NOW)
+    assert (story.id, story.sentiment_score, story.confidence) == ("s-2", -0.7, 0.88)
+    assert story.published_at == 1764478800.0
+    assert sorted(scopes) == ["ticker:FBKM", "topic:Industrials"]
+    assert by_scope_story(json.loads(json.dumps(story.__dict__)), NOW) == story
+
+
+@pytest.mark.parametrize("raw", [
+    scored(sentiment_score=math.nan), scored(sentiment_score=-math.inf),  # json writes and reads NaN, -Infinity
+    scored(sentiment_score=True), scored(sentiment_score="-0.7"), scored(sentiment_score=None),
+    scored(id=7), scored(tickers="FBKM"),
+])
+def test_a_score_the_windows_cannot_count_is_rejected_as_wrong_type(raw):
+    rejected = parse_scored(raw, NOW)
+    assert isinstance(rejected, Rejection) and rejected.reason == "wrong_type", rejected
+
+
+@pytest.mark.parametrize("published_at", ["9999-12-31T23:59:59Z", "2025-11-30T05:30:00Z", "1969-12-31T00:00:00Z", "not a date"])
+def test_a_time_the_event_clock_must_not_see_is_rejected_as_bad_timestamp(published_at):
+    rejected = parse_scored(scored(published_at=published_at), NOW)
+    assert isinstance(rejected, Rejection) and rejected.reason == "bad_timestamp", rejected
+
+
+@pytest.mark.parametrize("confidence", [True, "high", None])
+def test_an_unusable_confidence_is_dropped_not_the_story(confidence):
+    story, _ = parse_scored(scored(confidence=confidence), NOW)
+    assert story.id == "s-2" and story.confidence is None
