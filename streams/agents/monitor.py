@@ -87,8 +87,14 @@ FUTURE_LIMIT = 2 * MAX_FUTURE_SKEW
 
 
 def _finite(value: object) -> bool:
-    """A JSON number the windows can count: not a boolean (an int to Python), NaN or infinite."""
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    """A JSON number the windows can count: not a boolean (an int to Python), NaN, infinite, or an
+    integer too large for a float (`math.isfinite` raises OverflowError on one)."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def _time_rejection(published_at: float, now: float) -> Rejection | None:

@@ -25,6 +25,7 @@ def test_the_fan_outs_record_is_a_story():
     {**GOOD, "published_at": "2026-11-30T05:00:00Z"},  # news.scored's format, not the fan-out's
     {**GOOD, "published_at": None}, {**GOOD, "published_at": math.inf}, {**GOOD, "published_at": True},
     {**GOOD, "sentiment_score": "-0.8"}, {**GOOD, "sentiment_score": math.nan},
+    {**GOOD, "sentiment_score": 10 ** 400}, {**GOOD, "confidence": 10 ** 400},  # math.isfinite raises on these
     {**GOOD, "confidence": "high"}, {**GOOD, "id": 7}, {**GOOD, "headline": None},
     {**GOOD, "sentiment": "bearish"}, {**GOOD, "extra": 1}, {k: v for k, v in GOOD.items() if k != "headline"},
 ])

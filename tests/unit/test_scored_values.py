@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 import math
+from datetime import UTC, datetime
 
 import pytest
 
-from streams.agents.monitor import by_scope_story, parse_scored
-from streams.validation import Rejection
+from streams.agents.monitor import FUTURE_LIMIT, by_scope_story, parse_scored
+from streams.validation import MAX_FUTURE_SKEW, Rejection
 
 NOW = 1764479000.0
 GOOD = {"id": "s-2", "headline": "Fabrikam recalls 40,000 heaters", "sentiment": "negative",
@@ -35,6 +36,7 @@ def test_a_scored_story_becomes_the_story_the_monitor_accepts_in_each_of_its_sco
 @pytest.mark.parametrize("raw", [
     scored(sentiment_score=math.nan), scored(sentiment_score=-math.inf),  # json writes and reads NaN, -Infinity
     scored(sentiment_score=True), scored(sentiment_score="-0.7"), scored(sentiment_score=None),
+    scored(sentiment_score=10 ** 400),  # an int no float can hold: math.isfinite raises on it
     scored(id=7), scored(tickers="FBKM"),
 ])
 def test_a_score_the_windows_cannot_count_is_rejected_as_wrong_type(raw):
@@ -48,7 +50,22 @@ def test_a_time_the_event_clock_must_not_see_is_rejected_as_bad_timestamp(publis
     assert isinstance(rejected, Rejection) and rejected.reason == "bad_timestamp", rejected
 
 
-@pytest.mark.parametrize("confidence", [True, "high", None])
+@pytest.mark.parametrize("confidence", [True, "high", None, math.nan, 10 ** 400])
 def test_an_unusable_confidence_is_dropped_not_the_story(confidence):
     story, _ = parse_scored(scored(confidence=confidence), NOW)
     assert story.id == "s-2" and story.confidence is None
+
+
+def iso(unix: float) -> str:
+    return datetime.fromtimestamp(unix, UTC).isoformat()
+
+
+@pytest.mark.parametrize("ahead", [MAX_FUTURE_SKEW + 1, FUTURE_LIMIT])
+def test_a_time_as_far_ahead_as_ingest_lets_through_plus_clock_skew_is_kept(ahead):
+    story, _ = parse_scored(scored(published_at=iso(NOW + ahead)), NOW)
+    assert story.published_at == NOW + ahead
+
+
+def test_one_second_past_the_bound_is_rejected():
+    rejected = parse_scored(scored(published_at=iso(NOW + FUTURE_LIMIT + 1)), NOW)
+    assert isinstance(rejected, Rejection) and rejected.reason == "bad_timestamp"
