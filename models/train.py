@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -22,6 +23,9 @@ from models.data import Columns, DataError, Example, LabelMaps, load_file, model
 from models.metrics import report, softmax
 from models.network import DEFAULT_BASE, build, resolve_base, save_checkpoint
 from models.tokenize import MAX_TOKENS, encode, load_tokenizer
+
+if TYPE_CHECKING:
+    import torch
 
 IGNORE = -100
 
@@ -64,6 +68,17 @@ class TrainConfig:
     # Wall-clock budget: once it is spent, evaluate once more and stop with the best checkpoint, so a
     # run on a shared machine ends when it must.
     max_minutes: float | None = None
+    # Self-distillation against forgetting ("learning without forgetting", Li and Hoiem 2017): on the
+    # rows of distill_files (a subset of train), the loss adds distill_weight x the KL divergence from
+    # the teacher checkpoint's softened outputs (temperature distill_temperature, scaled by T^2) on
+    # both heads. New formal rows pulled the sentiment head away from the tweets (runs 11-13); the
+    # teacher holds the tweet outputs where they were while the formal rows move the rest. While
+    # distilling the student trains without dropout, so the loss starts at zero when the teacher is
+    # the --init checkpoint; with dropout it started at 0.15-0.22, and run 15 held less (docs/MODEL.md).
+    distill_from: str | None = None
+    distill_files: list[str] = field(default_factory=list)
+    distill_weight: float = 1.0
+    distill_temperature: float = 2.0
 
 
 @dataclass(slots=True)
@@ -201,6 +216,17 @@ def combined_score(per_file: dict[str, dict[str, dict[str, float]]], weights: Se
     return float(np.dot(w, scores) / sum(w))
 
 
+def distill_loss(student: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
+    """KL(teacher || student) of softened distributions, times T^2 so its gradients keep their scale.
+
+    Shapes: both (rows, classes) logits; returns a scalar, the mean over rows.
+    """
+    import torch.nn.functional as F
+
+    return F.kl_div(F.log_softmax(student / temperature, dim=-1), F.log_softmax(teacher / temperature, dim=-1),
+                    reduction="batchmean", log_target=True) * temperature ** 2
+
+
 def _progress(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
@@ -232,6 +258,15 @@ def train(cfg: TrainConfig, progress: Callable[[str], None] = _progress) -> Trai
         source_of = [source_of[i] for i in keep]
     labels = LabelMaps.from_examples(train_ex)
     labels.check(dev_ex, "dev data")
+    if bool(cfg.distill_files) != bool(cfg.distill_from):
+        raise DataError("--distill-from CHECKPOINT and --distill-files FILE... go together (the teacher, and the "
+                        "--train files whose rows learn its outputs)")
+    train_paths = [Path(p).resolve() for p in cfg.train]
+    unknown = [p for p in cfg.distill_files if Path(p).resolve() not in train_paths]
+    if unknown:
+        raise DataError(f"--distill-files: {', '.join(unknown)} not among the --train files")
+    distilled_paths = {Path(p).resolve() for p in cfg.distill_files}
+    distilled = np.array([train_paths[s] in distilled_paths for s in source_of], dtype=bool)
 
     out = Path(cfg.out)
     tokenizer_path = _save_tokenizer(cfg.base, out)
@@ -240,9 +275,9 @@ def train(cfg: TrainConfig, progress: Callable[[str], None] = _progress) -> Trai
     lengths = [len(e.ids) for e in tokenizer.encode_batch(texts)]
     topic_y, sent_y = _targets(train_ex, labels)
 
-    if cfg.init:
-        from models.network import load_checkpoint
+    from models.network import load_checkpoint
 
+    if cfg.init:
         model, init_labels = load_checkpoint(Path(cfg.init))
         if init_labels != labels.to_json():
             raise DataError(f"--init {cfg.init}: its labels {init_labels} differ from the training data's {labels.to_json()}")
@@ -250,6 +285,14 @@ def train(cfg: TrainConfig, progress: Callable[[str], None] = _progress) -> Trai
         progress(f"continuing from the weights of {cfg.init}")
     else:
         model = build(cfg.base, len(labels.topics), len(labels.sentiments)).to(device)
+    teacher = None
+    if cfg.distill_from:
+        teacher, teacher_labels = load_checkpoint(Path(cfg.distill_from))
+        if teacher_labels != labels.to_json():
+            raise DataError(f"--distill-from {cfg.distill_from}: its labels differ from the training data's")
+        teacher = teacher.to(device).eval()
+        progress(f"distilling from {cfg.distill_from} on {int(distilled.sum())} rows "
+                 f"(weight {cfg.distill_weight:g}, temperature {cfg.distill_temperature:g})")
     if cfg.freeze_embeddings:
         model.encoder.embeddings.word_embeddings.weight.requires_grad_(False)
     no_decay = ("bias", "LayerNorm.weight", "LayerNorm.bias")
@@ -296,7 +339,7 @@ def train(cfg: TrainConfig, progress: Callable[[str], None] = _progress) -> Trai
             batches = [[epoch[j] for j in b]
                        for b in length_bucketed_batches([lengths[i] for i in epoch], cfg.batch_size, rng)]
         for batch in batches:
-            model.train()
+            model.train(teacher is None)  # distilling: no dropout, so the student starts exactly at the teacher
             ids, mask = encode(tokenizer, [texts[i] for i in batch])
             t_logits, s_logits = model(torch.from_numpy(ids).to(device), torch.from_numpy(mask).to(device))
             t_gold = torch.from_numpy(topic_y[batch]).to(device)
@@ -306,6 +349,14 @@ def train(cfg: TrainConfig, progress: Callable[[str], None] = _progress) -> Trai
                 loss = loss + loss_fn(t_logits, t_gold)
             if (s_gold != IGNORE).any():
                 loss = loss + loss_fn(s_logits, s_gold)
+            keep = distilled[batch]
+            if teacher is not None and keep.any():
+                rows = torch.from_numpy(np.flatnonzero(keep)).to(device)
+                with torch.inference_mode():
+                    t_teach, s_teach = teacher(torch.from_numpy(ids[keep]).to(device), torch.from_numpy(mask[keep]).to(device))
+                loss = loss + cfg.distill_weight * (
+                    distill_loss(t_logits[rows], t_teach.clone(), cfg.distill_temperature)
+                    + distill_loss(s_logits[rows], s_teach.clone(), cfg.distill_temperature))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

@@ -58,6 +58,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "(same labels) instead of the base encoder; python -m models.recover makes one from a model directory")
     t.add_argument("--freeze-embeddings", action="store_true", help="keep the word embeddings fixed (faster on a CPU)")
     t.add_argument("--max-minutes", type=float, default=None, help="wall-clock budget: then evaluate once more and stop")
+    t.add_argument("--distill-from", default=None, metavar="CHECKPOINT",
+                   help="teacher checkpoint for self-distillation on the --distill-files rows (against forgetting)")
+    t.add_argument("--distill-files", nargs="+", default=[], metavar="FILE",
+                   help="--train files whose rows also learn the teacher's outputs (e.g. the tweet sets)")
+    t.add_argument("--distill-weight", type=float, default=1.0, help="weight of the distillation loss")
+    t.add_argument("--distill-temperature", type=float, default=2.0, help="softmax temperature of the distillation loss")
     t.add_argument("--evals-per-epoch", type=int, default=2, help="dev evaluations per epoch (early stopping checks)")
     t.add_argument("--dev-weights", nargs="+", type=float, default=None, metavar="W",
                    help="one weight per --dev file in the early-stopping score (default: every file weighs the same)")
@@ -107,7 +113,9 @@ def run_train(args: argparse.Namespace) -> int:
                                max_steps=args.max_steps, source_temperature=args.source_temperature,
                                label_smoothing=args.label_smoothing, evals_per_epoch=args.evals_per_epoch,
                                dev_weights=args.dev_weights, init=args.init,
-                               freeze_embeddings=args.freeze_embeddings, max_minutes=args.max_minutes))
+                               freeze_embeddings=args.freeze_embeddings, max_minutes=args.max_minutes,
+                               distill_from=args.distill_from, distill_files=args.distill_files,
+                               distill_weight=args.distill_weight, distill_temperature=args.distill_temperature))
     print(json.dumps({"checkpoint": str(result.checkpoint), "dev": result.dev_metrics, "steps": result.steps}))
     return 0
 

@@ -230,6 +230,10 @@ def test_classify_cli_csv_and_jsonl_in_order(tiny, tmp_path):
     (["evaluate", "/nonexistent", "--data", "x.csv"], "no such model directory"),
     (["train", "--train", DATA[0], "--dev", DATA[0], "--out", "/tmp/x", "--dev-weights", "1", "2"],
      "--dev-weights: 2 weights for 1 dev files"),
+    (["train", "--train", DATA[0], "--dev", DATA[0], "--out", "/tmp/x", "--distill-files", DATA[0]],
+     "--distill-from CHECKPOINT and --distill-files FILE... go together"),
+    (["train", "--train", DATA[0], "--dev", DATA[0], "--out", "/tmp/x", "--distill-from", "/tmp/x",
+      "--distill-files", DATA[1]], f"--distill-files: {DATA[1]} not among the --train files"),
 ])
 def test_model_cli_errors_are_one_line(args, message):
     out = finsentry(*args)
@@ -286,3 +290,25 @@ def test_average_refuses_checkpoints_of_other_labels(tiny, tmp_path, capsys):
         main([str(work / "ckpt"), str(work / "ckpt"), "--weights", "nan", "1", "--out", str(tmp_path / "avg")])
     assert exc.value.code == 2
     assert not (tmp_path / "avg").exists()
+
+
+def test_self_distillation_holds_the_teachers_outputs_on_its_rows(tiny, tmp_path):
+    """Continuing the tiny checkpoint moves its outputs on the topic rows; with the checkpoint as
+    teacher on those rows (`--distill-files`), both heads' outputs there move less."""
+    from models.data import Columns, load_file, model_texts
+    from models.evaluate import logits_for
+    from models.train import TrainConfig, train
+
+    _, first, _ = tiny
+    texts = model_texts(load_file(DATA[0], Columns()))
+    before = logits_for(first.checkpoint, texts, None, "cpu")
+
+    def drift(**distill) -> float:
+        out = train(TrainConfig(train=DATA, dev=DATA, out=str(tmp_path / str(len(distill))), init=str(first.checkpoint),
+                                epochs=3, batch_size=16, lr=1e-4, evals_per_epoch=1, **distill),
+                    progress=lambda _: None)
+        after = logits_for(out.checkpoint, texts, None, "cpu")
+        return float(np.abs(after[1] - before[1]).mean() + np.abs(after[2] - before[2]).mean())
+
+    # measured: about 0.19 against 0.62 (mean absolute logit change, both heads)
+    assert drift(distill_from=str(first.checkpoint), distill_files=[DATA[0]], distill_weight=20.0) < 0.6 * drift()
