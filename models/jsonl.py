@@ -31,6 +31,8 @@ def json_lines(lines: Iterable[str] | Iterable[bytes]) -> Iterator[tuple[int, ob
             yield number, json.loads(line), None
         except json.JSONDecodeError as exc:
             yield number, None, f"not JSON ({exc.msg} at column {exc.colno})"
+        except ValueError as exc:  # an integer of more than 4,300 digits
+            yield number, None, f"not JSON ({exc})"
         except RecursionError:
             yield number, None, "not JSON (nested too deeply)"
 

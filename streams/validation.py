@@ -150,7 +150,7 @@ def parse_time(value: object) -> datetime:
     if isinstance(value, bool):
         raise ValueError("a boolean is not a time")  # noqa: TRY004 - callers treat every bad time alike
     if isinstance(value, int | float):
-        if not math.isfinite(value):
+        if not finite_number(value):
             raise ValueError("not a finite number")
         return _from_epoch(float(value))
     if not isinstance(value, str):
@@ -171,7 +171,23 @@ def parse_time(value: object) -> datetime:
                 raise ValueError("not ISO 8601, RFC 2822 or an epoch number") from None
             parts = [int(p) if p else 0 for p in slashed.groups()]
             parsed = datetime(*parts)  # type: ignore[arg-type]
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    try:  # year 1 at +14:00, or 9999-12-31 at -14:00, is a datetime no UTC datetime can hold
+        parsed.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("out of range in UTC") from None
+    return parsed
+
+
+def finite_number(value: object) -> bool:
+    """A JSON number arithmetic can use: not a boolean (an int to Python), NaN, infinite, or an
+    integer too large for a float (`math.isfinite` raises OverflowError on one)."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def normalise_ticker(text: str) -> str:
@@ -265,6 +281,8 @@ def validate(value: bytes, received_at: float) -> Story | Rejection:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         return Rejection("invalid_json", f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
+    except ValueError as exc:  # an integer of more than 4,300 digits (sys.set_int_max_str_digits)
+        return Rejection("invalid_json", f"not JSON: {exc}")
     if not isinstance(data, dict):
         return Rejection("not_object", f"expected a JSON object, got {type(data).__name__}")
     data = scrub_surrogates(data)
@@ -316,7 +334,9 @@ def validate(value: bytes, received_at: float) -> Story | Rejection:
             continue
         merged.setdefault(ticker, None)
 
-    if published is not None and published.timestamp() > received_at + MAX_FUTURE_SKEW:
+    # Before 1970 is no news feed's date but a default or a typo, and the monitor cannot place it
+    # in a window (streams/agents/monitor.py): the receive time stands in, as for an unreadable date.
+    if published is not None and not 0 <= published.timestamp() <= received_at + MAX_FUTURE_SKEW:
         published = None
     source = clean(data.get("source") or "") or "unknown"
     story_id = clean(data.get("id") or "")

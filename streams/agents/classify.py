@@ -26,6 +26,7 @@ from streams.failures import FaultInjection
 from streams.loaded_model import executor as _executor
 from streams.loaded_model import load_classifier
 from streams.tables import DurableTable
+from streams.validation import finite_number
 
 log = logging.getLogger(__name__)
 STAGE = "classify"
@@ -77,11 +78,28 @@ def predict_each(model: Classifier, texts: list[str]) -> list[Prediction | Recor
 
 
 def story_id(value: object) -> str | None:
-    """The id of a news.clean value, or None when the value is not a record with a string id (such a
-    value is dead-lettered, never deduplicated)."""
-    if isinstance(value, dict) and isinstance(value.get("id"), str):
-        return value["id"]
+    """The id of a news.clean value, or None when the value is not a record with a string id that
+    UTF-8 can encode, as the seen-ids table's key (such a value is dead-lettered, never deduplicated)."""
+    if isinstance(value, dict) and isinstance(sid := value.get("id"), str):
+        try:
+            sid.encode("utf-8")  # a lone surrogate (JSON "\ud800") cannot be
+        except UnicodeEncodeError:
+            return None
+        return sid
     return None
+
+
+def scorable(value: object) -> bool:
+    """Whether a news.clean value has what classify reads, of ingest's types: an id, a headline, a body
+    (or null), tickers (a list of strings, or null) and received_at (a finite number, or null).
+    Only a foreign producer on this internal topic can send anything else, and it would crash the
+    agent after the scored record was sent, on every restart."""
+    if story_id(value) is None:
+        return False
+    tickers, received = value.get("tickers") or [], value.get("received_at")
+    return (isinstance(value.get("headline"), str) and isinstance(value.get("body"), str | None)
+            and isinstance(tickers, list) and all(isinstance(t, str) for t in tickers)
+            and (received is None or finite_number(received)))
 
 
 def fresh_stories(events, now: float, in_flight: set[str]) -> tuple[list, int]:
@@ -142,7 +160,7 @@ async def score(model: Classifier, loop: asyncio.AbstractEventLoop, fresh: list)
     good = []
     for event in fresh:
         story = event.value
-        if story_id(story) is not None and isinstance(story.get("headline"), str):
+        if scorable(story):
             good.append(event)
         else:  # only a foreign producer on our internal topic can cause this
             await send_dead_letter(STAGE, "wrong_type", "not a news.clean record", event.message.value, event.message)
@@ -174,7 +192,7 @@ async def score(model: Classifier, loop: asyncio.AbstractEventLoop, fresh: list)
         for ticker in story.get("tickers") or ():
             metrics.TICKER_SCORED.labels(metrics.ticker_label(ticker, settings.watchlist), prediction.sentiment).inc()
         received = story.get("received_at")
-        if isinstance(received, int | float) and received > 0:
+        if received is not None and received > 0:  # finite (scorable)
             metrics.SCORING_LATENCY.observe(max(0.0, now - received))
     metrics.RECORDS_OUT.labels(STAGE).inc(len(scored))
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import math
 import time
 from dataclasses import asdict, dataclass
 
@@ -38,7 +37,7 @@ from streams.errors import RecordFault, dead_letter_fault, record_fault, send_de
 from streams.ownership import owns
 from streams.settings import Settings
 from streams.tables import DurableTable
-from streams.validation import MAX_FUTURE_SKEW, Rejection, parse_time
+from streams.validation import MAX_FUTURE_SKEW, Rejection, finite_number, parse_time
 
 log = logging.getLogger(__name__)
 STAGE = "monitor"
@@ -86,17 +85,6 @@ state_lock = asyncio.Lock()
 FUTURE_LIMIT = 2 * MAX_FUTURE_SKEW
 
 
-def _finite(value: object) -> bool:
-    """A JSON number the windows can count: not a boolean (an int to Python), NaN, infinite, or an
-    integer too large for a float (`math.isfinite` raises OverflowError on one)."""
-    if not isinstance(value, int | float) or isinstance(value, bool):
-        return False
-    try:
-        return math.isfinite(value)
-    except OverflowError:
-        return False
-
-
 def _time_rejection(published_at: float, now: float) -> Rejection | None:
     """Why a publication time (Unix seconds) may not reach the event clock, or None."""
     if 0 <= published_at <= now + FUTURE_LIMIT:
@@ -120,7 +108,7 @@ def parse_scored(raw: bytes | None, now: float) -> tuple[Story, list[str]] | Rej
     tickers = record.get("tickers") or []
     topic = record.get("topic")
     if not (isinstance(record.get("id"), str) and isinstance(record.get("headline"), str)
-            and _finite(record.get("sentiment_score")) and isinstance(topic, str | None)
+            and finite_number(record.get("sentiment_score")) and isinstance(topic, str | None)
             and isinstance(tickers, list) and all(isinstance(t, str) for t in tickers)):
         return Rejection("wrong_type", "needs id, headline (strings), sentiment_score (finite number), topic, "
                                        "tickers (list)")
@@ -134,7 +122,7 @@ def parse_scored(raw: bytes | None, now: float) -> tuple[Story, list[str]] | Rej
         confidence = record.get("confidence")
         story = Story(record["id"], record["headline"], record.get("sentiment"),
                       float(record["sentiment_score"]), published_at,
-                      float(confidence) if _finite(confidence) else None)  # optional: not worth a story
+                      float(confidence) if finite_number(confidence) else None)  # optional: not worth a story
     except ValueError as exc:
         return Rejection("wrong_type", str(exc))
     return story, scopes_for(topic, tickers)
@@ -193,8 +181,8 @@ def by_scope_story(value: object, now: float) -> Story | Rejection:
         return Rejection("wrong_type", "a news.by-scope value must be a JSON object")
     published_at, confidence = value.get("published_at"), value.get("confidence")
     if not (isinstance(value.get("id"), str) and isinstance(value.get("headline"), str)
-            and _finite(value.get("sentiment_score")) and _finite(published_at)
-            and (confidence is None or _finite(confidence))):
+            and finite_number(value.get("sentiment_score")) and finite_number(published_at)
+            and (confidence is None or finite_number(confidence))):
         return Rejection("wrong_type", "needs id, headline (strings), sentiment_score, published_at (Unix "
                                        "seconds) and confidence (finite numbers; confidence may be null)")
     if rejected := _time_rejection(published_at, now):

@@ -120,6 +120,16 @@ def test_a_lone_surrogate_charref_costs_nothing(server: FeedServer, client: http
     assert [r["headline"] for r in emitted] == ["Acme \ufffd falls", "Bluewater \ufffd rises", "Fed holds"]
 
 
+def test_a_charref_too_long_for_a_number_costs_nothing(server: FeedServer, client: httpx.Client, tmp_path: Path) -> None:
+    # feedparser's chr() raised OverflowError on the first: the feed's every item was lost, each poll
+    server.routes["/long-ref"] = Route(rss("Acme &#99999999999999999999; falls", "Bluewater &#x" + "f" * 40 + "; rises",
+                                           "Fed &#" + "9" * 5000 + "; holds", "Contoso &#0000000065; A"))
+    result, emitted = poll(client, server.url("/long-ref"), tmp_path / "seen.sqlite")
+    assert result.error is None
+    assert [r["headline"] for r in emitted] == ["Acme \ufffd falls", "Bluewater \ufffd rises", "Fed \ufffd holds",
+                                                "Contoso A A"]
+
+
 def test_a_huge_feed_title_does_not_sink_its_stories(server: FeedServer, client: httpx.Client, tmp_path: Path) -> None:
     server.routes["/huge-title"] = Route(rss("Acme falls", "x" * 1_200_000, channel="Wire " * 240_000))
     result, emitted = poll(client, server.url("/huge-title"), tmp_path / "seen.sqlite")

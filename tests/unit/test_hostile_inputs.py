@@ -42,7 +42,9 @@ weird_value = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow
                         st.integers(1_001, 70_000).map(lambda n: "x" * n))
 deep_json = st.tuples(st.integers(500, 30_000), st.sampled_from([(b"[", b"]"), (b'{"a":', b"}")])).map(
     lambda t: deep(t[0], *t[1]))
-hostile_line = st.one_of(st.binary(max_size=300), deep_json, weird_text.map(str.encode),
+# Python refuses to read an integer of more than 4,300 digits (a ValueError, not a JSONDecodeError)
+long_number = st.integers(4_301, 6_000).map(lambda n: b'{"headline": "Contoso", "text": "Contoso", "n": ' + b"7" * n + b"}")
+hostile_line = st.one_of(st.binary(max_size=300), deep_json, long_number, weird_text.map(str.encode),
                          st.dictionaries(st.sampled_from(["id", "headline", "body", "text", "topic", "tickers",
                                                           "published_at", "url", "sentiment"]), weird_value,
                                          max_size=6).map(lambda d: json.dumps(d).encode()))
@@ -90,6 +92,17 @@ def test_produce_reports_every_bad_line_or_fails_in_one_line(tmp_path: Path, cap
     assert main(["produce", str(source), "-o", str(tmp_path / "out.jsonl")]) in (0, 1, 2)
     errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
     assert len(errors) <= 1
+
+
+def test_an_integer_too_long_to_read_is_a_bad_line_in_every_reader(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = write_lines(tmp_path, "in.jsonl", [b'{"headline": "Contoso", "text": "Contoso", "n": ' + b"7" * 5000 + b"}",
+                                                b'{"headline": "Fabrikam halts output", "text": "Fabrikam", "topic": "Macro"}'])
+    assert main(["produce", str(source), "-o", str(tmp_path / "out.jsonl")]) == 0
+    assert "line 1: skipped: not JSON (Exceeds the limit (4300 digits)" in capsys.readouterr().err
+    assert len((tmp_path / "out.jsonl").read_text().splitlines()) == 1
+    assert [text for _, text, _, _ in read_texts(str(source), "text")] == [None, "Fabrikam"]
+    with pytest.raises(DataError, match="row 1: not JSON"):
+        load_file(source)
 
 
 @FUZZ

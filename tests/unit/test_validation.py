@@ -143,3 +143,17 @@ def test_unusable_tickers_are_dropped_and_the_story_kept():
     assert story.tickers == ["ACME"]
     assert story.dropped_tickers == ["NOT A TICKER", "X" * 20]
     assert "dropped_tickers" not in story.to_json()
+
+
+def test_a_date_that_is_no_feeds_keeps_the_story_with_the_receive_time():
+    # year 1 at +14:00 has no UTC datetime (OverflowError cost the story); before 1970 the monitor
+    # cannot place it in a window
+    for stamp in ["0001-01-01T00:00:00+14:00", "9999-12-31T23:00:00-14:00", "1653-03-01T00:00:00Z", -5, "1969-12-31"]:
+        story = ok({"headline": "Tailspin Toys recalls kites", "published_at": stamp})
+        assert story.published_at_source == "received", stamp
+    assert ok({"headline": "x", "published_at": "1970-01-02"}).published_at_source == "source"
+
+
+def test_an_integer_of_more_than_4300_digits_is_not_json_to_the_story_not_an_internal_error():
+    raw = b'{"headline": "Fabrikam halts output", "n": ' + b"1" * 5000 + b"}"
+    assert rejected(raw).reason == "invalid_json"
