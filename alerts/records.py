@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Literal, get_args
@@ -13,6 +14,29 @@ Kind = str  # a detector's kind: alerts.detectors.KINDS, one per registered dete
 Severity = Literal["info", "warning", "critical"]  # ascending
 
 SEVERITIES: tuple[Severity, ...] = get_args(Severity)
+
+
+def finite_number(value: object) -> bool:
+    """A JSON number arithmetic can use: not a boolean (an int to Python), NaN, infinite, or an
+    integer too large for a float (`math.isfinite` raises OverflowError on one)."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
+def utf8_text(value: object) -> bool:
+    """A string UTF-8 can encode: not one with a lone surrogate (JSON `"\\ud800"`), which every
+    later encode (a Kafka key, an HTTP response, a webhook body) would fail on."""
+    if not isinstance(value, str):
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def iso(moment: datetime) -> str:
@@ -67,5 +91,31 @@ class AnomalyEvent:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, value: dict) -> AnomalyEvent:
-        return cls(**value)
+    def from_json(cls, value: object) -> AnomalyEvent:
+        """An `alerts.anomalies` value as an event. ValueError naming the first field that is missing,
+        unknown or of the wrong type: only a foreign producer sends such a value, and kept, it would
+        fail every later encode (the webhook and Alertmanager bodies, the case's key, the console)."""
+        if not isinstance(value, dict):
+            raise ValueError("an anomaly event must be a JSON object")  # noqa: TRY004 - callers treat every bad record alike
+        try:
+            event = cls(**value)
+        except TypeError as exc:
+            raise ValueError(str(exc).replace("AnomalyEvent.__init__()", "an anomaly event")) from None
+        for name in ("anomaly_id", "kind", "scope", "window_start", "window_end"):
+            if not utf8_text(getattr(event, name)):
+                raise ValueError(f"{name} must be a string")
+        for name in ("observed", "expected", "score"):
+            if not finite_number(getattr(event, name)):
+                raise ValueError(f"{name} must be a finite number")
+        if event.event not in get_args(EventType) or event.severity not in SEVERITIES:
+            raise ValueError(f"event must be one of {get_args(EventType)} and severity one of {SEVERITIES}")
+        for name in ("sample_ids", "headlines"):
+            items = getattr(event, name)
+            if not isinstance(items, list) or not all(utf8_text(item) for item in items):
+                raise ValueError(f"{name} must be a list of strings")
+        if not isinstance(event.samples, list) or not all(
+                isinstance(sample, dict) and all(utf8_text(k) for k in sample)
+                and all(v is None or utf8_text(v) or finite_number(v) for v in sample.values())
+                for sample in event.samples):
+            raise ValueError("samples must be a list of objects of strings and finite numbers")
+        return event

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, get_args
 
-from alerts.records import EventType
+from alerts.records import EventType, finite_number, utf8_text
 
 from .config import SEVERITIES
 
@@ -67,9 +67,15 @@ class Evidence:
     def from_anomaly(cls, anomaly: dict[str, Any]) -> Evidence:
         def text(name: str, default: str | None = None) -> str:
             value = anomaly.get(name, default)
-            if not isinstance(value, str) or not value:
+            if not utf8_text(value) or not value:
                 raise AnomalyError(f"anomaly field {name!r} must be a non-empty string, got {value!r}")
             return value
+
+        def texts(name: str) -> tuple[str, ...]:
+            values = anomaly.get(name) or []
+            if not isinstance(values, list) or not all(utf8_text(v) for v in values):
+                raise AnomalyError(f"anomaly field {name!r} must be a list of strings")
+            return tuple(values)
 
         severity, event, scope = text("severity"), text("event", "open"), text("scope")
         if severity not in SEVERITIES:
@@ -78,19 +84,18 @@ class Evidence:
             raise AnomalyError(f"anomaly event must be one of {ANOMALY_EVENTS}, got {event!r}")
         if ":" not in scope:
             raise AnomalyError(f"anomaly scope must look like 'topic:Earnings' or 'ticker:AAPL', got {scope!r}")
-        try:
-            score = float(anomaly.get("score", 0.0))
-        except (TypeError, ValueError):
-            raise AnomalyError(f"anomaly score must be a number, got {anomaly.get('score')!r}") from None
+        score = anomaly.get("score", 0.0)
+        if not finite_number(score):
+            raise AnomalyError(f"anomaly score must be a finite number, got {str(score)[:40]!r}")
         return cls(
             anomaly_id=text("anomaly_id"),
             event=event,
             kind=text("kind", "surge"),
             scope=scope,
             severity=severity,
-            score=score,
-            sample_ids=tuple(str(s) for s in anomaly.get("sample_ids") or ()),
-            headlines=tuple(str(h) for h in anomaly.get("headlines") or ()),
+            score=float(score),
+            sample_ids=texts("sample_ids"),
+            headlines=texts("headlines"),
         )
 
 

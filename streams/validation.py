@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import re
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from alerts.records import iso
+from alerts.records import finite_number, iso
 from models.text import cashtags, clean
 
 MAX_RECORD_BYTES = 64 * 1024
@@ -177,17 +176,6 @@ def parse_time(value: object) -> datetime:
     except OverflowError:
         raise ValueError("out of range in UTC") from None
     return parsed
-
-
-def finite_number(value: object) -> bool:
-    """A JSON number arithmetic can use: not a boolean (an int to Python), NaN, infinite, or an
-    integer too large for a float (`math.isfinite` raises OverflowError on one)."""
-    if not isinstance(value, int | float) or isinstance(value, bool):
-        return False
-    try:
-        return math.isfinite(value)
-    except OverflowError:
-        return False
 
 
 def normalise_ticker(text: str) -> str:

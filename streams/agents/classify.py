@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import faust
 
-from alerts.records import iso_utc
+from alerts.records import finite_number, iso_utc
 from models.runtime import Classifier, Prediction
 from streams import metrics
 from streams.app import app, clean_topic, scored_topic, settings
@@ -26,7 +26,6 @@ from streams.failures import FaultInjection
 from streams.loaded_model import executor as _executor
 from streams.loaded_model import load_classifier
 from streams.tables import DurableTable
-from streams.validation import finite_number
 
 log = logging.getLogger(__name__)
 STAGE = "classify"

@@ -31,13 +31,14 @@ from aiokafka.partitioner import DefaultPartitioner
 from alerts.config import MonitorConfig
 from alerts.detectors import KINDS
 from alerts.engine import AnomalyEvent, ScopeMonitor, Story, scopes_for
+from alerts.records import finite_number
 from streams import metrics
 from streams.app import BY_SCOPE_TOPIC, anomalies_topic, app, by_scope_topic, scored_bytes, settings
 from streams.errors import RecordFault, dead_letter_fault, record_fault, send_dead_letter
 from streams.ownership import owns
 from streams.settings import Settings
 from streams.tables import DurableTable
-from streams.validation import MAX_FUTURE_SKEW, Rejection, finite_number, parse_time
+from streams.validation import MAX_FUTURE_SKEW, Rejection, parse_time
 
 log = logging.getLogger(__name__)
 STAGE = "monitor"

@@ -89,9 +89,9 @@ async def route(stream) -> None:
         metrics.RECORDS_IN.labels(STAGE).inc()
         try:
             AnomalyEvent.from_json(event.value)
-        except TypeError as exc:  # a foreign producer on alerts.anomalies
-            await send_dead_letter(STAGE, "wrong_type", f"not an anomaly event: {exc}",
-                                   json.dumps(event.value, default=str), event.message)
+        except ValueError as exc:  # a foreign producer on alerts.anomalies
+            await send_dead_letter(STAGE, "wrong_type", f"not an anomaly event: {exc}", event.message.value,
+                                   event.message)
             continue
         await notify_topic.send(key=event.key, value={"anomaly": event.value})
 

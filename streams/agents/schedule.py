@@ -193,9 +193,17 @@ async def route_anomalies(stream: Any) -> None:
         metrics.RECORDS_IN.labels(STAGE).inc()
         value = event.value
         try:
-            Evidence.from_anomaly(value if isinstance(value, dict) else {})
-        except AnomalyError as exc:
-            await send_dead_letter(STAGE, INVALID_ANOMALY, str(exc), json.dumps(value, default=str), event.message)
+            with record_fault():  # the door's own failure is this record's too, not the worker's
+                try:
+                    Evidence.from_anomaly(value if isinstance(value, dict) else {})
+                    refused = None
+                except AnomalyError as exc:
+                    refused = exc
+        except RecordFault as fault:
+            await dead_letter_fault(STAGE, fault, event.message.value, event.message)
+            continue
+        if refused is not None:
+            await send_dead_letter(STAGE, INVALID_ANOMALY, str(refused), event.message.value, event.message)
             continue
         await inbox_topic.send(key=STATE_KEY.encode(), value={"anomaly": value})
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import math
 import random
+
+import pytest
 
 from alerts.baseline import Baseline
 from alerts.config import MonitorConfig
@@ -267,6 +270,25 @@ def test_event_json_matches_the_anomalies_topic_contract() -> None:
     assert all(s["sentiment"] == "negative" for s in value["samples"])
     assert value["severity"] in {"info", "warning", "critical"} and json.loads(json.dumps(value)) == value
     assert AnomalyEvent.from_json(value).to_json() == value
+
+
+def test_a_foreign_anomaly_event_is_refused_by_field_not_carried_into_alerts() -> None:
+    """Values that once passed from_json and then failed every Alertmanager push (the bad alert stays in
+    the pushed set) or a webhook body: a lone surrogate, NaN, a number where a string belongs."""
+    monitor = ScopeMonitor.new("topic:X", CONFIG)
+    events = feed(monitor, background(15) + surge(15 * W, 12)) + monitor.advance(16 * W + 10)
+    good = next(e for e in events if e.kind == "negative_surge").to_json()
+    for change, field in [({"headlines": ["Fabrikam \ud800"]}, "headlines"), ({"window_start": math.nan}, "window_start"),
+                          ({"score": 10 ** 400}, "score"), ({"observed": True}, "observed"),
+                          ({"anomaly_id": 7}, "anomaly_id"), ({"severity": "huge"}, "severity"),
+                          ({"samples": [{"id": "\udc80"}]}, "samples"), ({"sample_ids": "a"}, "sample_ids"),
+                          ({"extra": 1}, "extra")]:
+        with pytest.raises(ValueError, match=field):
+            AnomalyEvent.from_json({**good, **change})
+    with pytest.raises(ValueError, match="missing"):
+        AnomalyEvent.from_json({k: v for k, v in good.items() if k != "scope"})
+    with pytest.raises(ValueError, match="JSON object"):
+        AnomalyEvent.from_json(["not", "an", "event"])
 
 
 def test_observing_closes_says_whether_a_story_would_close_windows() -> None:

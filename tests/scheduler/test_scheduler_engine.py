@@ -213,9 +213,15 @@ def test_bad_anomalies_are_rejected():
         anomaly("a", scope="AAPL"),
         anomaly("a", event="close"),
         {"scope": "x:y"},
+        # values that passed the door and then crashed the writer, on every restart:
+        anomaly("x\ud800"),  # a lone surrogate: the case's Kafka key cannot be encoded
+        anomaly("a", score=10 ** 400), anomaly("a", score=float("nan")), anomaly("a", score="1e999"),
+        anomaly("a", score=True), anomaly("a", sample_ids=5), anomaly("a", headlines=True),
+        anomaly("a", headlines=["ok", {"a": 1}]), anomaly("a", headlines=["\udc80"]),
     ):
         with pytest.raises(AnomalyError):
             s.on_anomaly(bad, MONDAY_10)
+    assert s.case("case-a") is None and s.case("case-x\ud800") is None
     with pytest.raises(ValueError, match="naive"):
         s.on_anomaly(anomaly("a"), MONDAY_10.replace(tzinfo=None))
 
