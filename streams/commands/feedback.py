@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from alerts.records import utf8_text
 from streams.settings import ENV_PREFIX, Settings
 from streams.usage import UsageError
 
@@ -35,13 +36,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def training_rows(records: Iterable[Any]) -> list[dict[str, str | None]]:
-    """Latest correction per item id, in first-seen order; records without text or label are skipped."""
+    """Latest correction per item id, in first-seen order; records without text or label, or with a
+    label that is not a string, or text UTF-8 cannot write (a lone surrogate), are skipped."""
     rows: dict[str, dict[str, str | None]] = {}
     for record in records:
-        if not isinstance(record, dict) or not isinstance(record.get("text"), str) or not record["text"].strip():
+        if not isinstance(record, dict) or not utf8_text(record.get("text")) or not record["text"].strip():
             continue
         topic, sentiment = record.get("topic"), record.get("sentiment")
-        if topic is None and sentiment is None:
+        if (topic is None and sentiment is None) or not all(v is None or utf8_text(v) for v in (topic, sentiment)):
             continue
         key = str(record.get("id") or record["text"])
         rows[key] = {"text": record["text"], "topic": topic, "sentiment": sentiment}
@@ -74,7 +76,7 @@ def read_topic(bootstrap: list[str], topic: str, client_options: dict[str, Any])
                     if message.offset < end[TopicPartition(message.topic, message.partition)]:
                         try:
                             values.append(json.loads(message.value))
-                        except (TypeError, ValueError):
+                        except (TypeError, ValueError, RecursionError):
                             continue
         return values
     finally:
@@ -86,8 +88,10 @@ def run(args: argparse.Namespace) -> int:
     settings = Settings.load(env)
     rows = training_rows(read_topic(settings.bootstrap_servers, args.topic or settings.topic_feedback,
                                  settings.kafka_python_options()))
-    with args.file.open("w", encoding="utf-8") as out:
+    partial = args.file.with_name(args.file.name + ".partial")  # the last export stays whole until this one is
+    with partial.open("w", encoding="utf-8") as out:
         for row in rows:
             out.write(json.dumps(row, ensure_ascii=False) + "\n")
+    partial.replace(args.file)
     print(f"wrote {len(rows)} labelled example(s) to {args.file}", file=sys.stderr)
     return 0

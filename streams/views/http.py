@@ -32,4 +32,8 @@ def json_object(body: bytes, shape: str = "") -> dict[str, Any]:
         raise BadRequest(f"body is not JSON: {exc}") from None
     if not isinstance(data, dict):
         raise BadRequest("body must be a JSON object" + (f": {shape}" if shape else ""))
+    try:  # a lone surrogate ("\ud800") is valid JSON that no page, webhook or Kafka key can encode later
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadRequest("body has a lone surrogate (\\ud800-\\udfff) where text belongs") from None
     return data

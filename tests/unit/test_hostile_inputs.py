@@ -175,6 +175,13 @@ def test_api_bodies_become_actions_or_400(body: bytes, verb: str) -> None:
         assert str(exc)
 
 
+@pytest.mark.parametrize("body", [b'{"outcome": "\\ud800"}', b'{"labels": {"\\udc80": "x"}}', b'{"note": ["ok", "\\ud834"]}'])
+def test_an_api_body_with_a_lone_surrogate_is_a_400_not_a_stored_case_page_that_fails(body: bytes) -> None:
+    # the outcome was stored, and the console's case page then answered 500 (UnicodeEncodeError)
+    with pytest.raises(BadRequest, match="lone surrogate"):
+        action_from_body("resolve", "case-1", "ana", body)
+
+
 FEED = """<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>{feed_title}</title>
 <language>{lang}</language><item><title>{title}</title><link>{link}</link><guid>{guid}</guid>
 <pubDate>{date}</pubDate><description>{summary}</description></item></channel></rss>"""

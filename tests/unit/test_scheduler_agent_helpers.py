@@ -4,6 +4,7 @@ auth, the failure limiter, request bodies, case webhook payloads and the feedbac
 from __future__ import annotations
 
 import json
+import math
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -146,7 +147,10 @@ def test_exported_feedback_is_read_by_the_training_loader(tmp_path: Path) -> Non
     records = [{"id": "s1", "text": "Acme cuts guidance", "sentiment": "negative", "case_id": "c", "analyst": "a"},
                {"id": "s2", "text": "Beta wins contract", "topic": "M&A"},
                {"id": "s1", "text": "Acme cuts guidance", "topic": "Earnings", "sentiment": "negative"},
-               {"id": "s3", "text": "no label"}, "garbage"]
+               {"id": "s3", "text": "no label"}, "garbage",
+               # each stopped the export with a traceback, or reached the training file unchecked:
+               {"id": "s4", "text": "Fabrikam \ud800 recall", "sentiment": "negative"},
+               {"id": "s5", "text": "Contoso merger", "topic": [1, 2]}, {"id": "s6", "text": "Adatum", "sentiment": math.nan}]
     rows = training_rows(records)
     path = tmp_path / "feedback.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
