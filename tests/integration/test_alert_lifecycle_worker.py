@@ -135,7 +135,8 @@ receivers:
             assert [h["severity"] for h in page["history"]] == ["warning"]
             assert page["headlines"] == [{"id": "s1", "headline": HOSTILE, "sentiment": "negative",
                                           "confidence": 0.87}]
-            assert page["case"] is None or page["case"]["case_id"] == f"case-{aid}"
+            # named, never shown: this route needs no token, and the case (analyst, outcome) is not public
+            assert page["case"] == {"case_id": f"case-{aid}", "console": f"/console/cases/case-{aid}"}
             # A browser lands on the console's case page, by way of its sign-in (which comes back there).
             status, content_type, html = request(url, Accept="text/html")
             assert status == 200 and content_type.startswith("text/html") and "<h1>Sign in</h1>" in html
