@@ -61,7 +61,10 @@ class Sessions:
 
 
 def csrf_ok(session: Session, presented: str | None) -> bool:
-    return bool(presented) and hmac.compare_digest(session.csrf.encode(), str(presented).encode())
+    """Whether a form's token is the session's. surrogateescape: aiohttp hands header and cookie bytes
+    that are not UTF-8 on as lone surrogates, which a plain encode() turns into a 500."""
+    return bool(presented) and hmac.compare_digest(session.csrf.encode("utf-8", "surrogateescape"),
+                                                   str(presented).encode("utf-8", "surrogateescape"))
 
 
 def cookie_attributes(secure: bool, max_age: int) -> dict[str, object]:

@@ -351,6 +351,13 @@ class CaseActionView(faust.web.View):
         refused = form_problem(verb, data)
         if refused is not None:
             return problem(400, "Not accepted", refused, session, back)
+        # As the case page itself: the engine's answer to an action names the case's status, which is
+        # not another analyst's to learn ("cannot ack case-x: it is resolved").
+        case = case_state.load().case(case_id)
+        if case is None:
+            return problem(404, "No such case", f"There is no case {case_id!r} (unknown, or closed and pruned).", session)
+        if not may_view(case, session.analyst):
+            return problem(403, "Not your case", f"{case_id} is not assigned to you.", session)
         outcome = await submit(action_for(verb, case_id, session.analyst, data))
         if outcome.status not in (200, 202):  # 202: sent, applied in a moment; the page shows it on reload
             titles = {400: "Not accepted", 403: "Not your case", 404: "No such case", 409: "Not possible now"}

@@ -66,7 +66,7 @@ async def operator_refusal(view: faust.web.View, request: Any) -> Any | None:
     current = roster()
     by_roster = isinstance(await asyncio.to_thread(bearer_person, current, header), Operator)  # scrypt: off the loop
     expected = operator_token()
-    by_file = expected is not None and hmac.compare_digest(given.strip().encode(), expected)
+    by_file = expected is not None and hmac.compare_digest(given.strip().encode("utf-8", "surrogateescape"), expected)
     if not (by_roster or by_file):
         configured = expected is not None or bool(current.operators)
         return view.json({"code": 403, "message": "not an operator's token" if configured else
