@@ -198,14 +198,17 @@ class SigninView(faust.web.View):
         if not pre or not csrf_ok(Session("", "", pre, 0), data.get("csrf")):
             return signin_page(uuid.uuid4().hex, "The sign-in form expired; try again.", 403, back)
         client, now = request.remote or "unknown", time.monotonic()
+        blocked = LIMITER.retry_after(client, now)
         # In a thread: a token not seen before costs scrypt, which must not stall the agents' event loop.
-        person = await asyncio.to_thread(bearer_person, case_state.roster(), "Bearer " + data.get("token", "").strip())
+        # A blocked address gets none computed for it, as the API's (tokens verified before still pass).
+        person = await asyncio.to_thread(bearer_person, case_state.roster(), "Bearer " + data.get("token", "").strip(),
+                                         blocked is None)
         if isinstance(person, Operator):
             return signin_page(uuid.uuid4().hex, "That is an operator's token: the console is for analysts. Operators "
                                "review the machine's cases through the API (GET /cases/machine-closed).", 403, back)
         analyst = person
         if analyst is None:
-            wait = LIMITER.retry_after(client, now)
+            wait = blocked
             if wait is not None:
                 return signin_page(uuid.uuid4().hex, f"Too many failed attempts; retry in {int(wait + 0.999)} s.",
                                    429, back)

@@ -343,4 +343,18 @@ def test_console_in_a_browser(embedded_broker, start_worker_process, kafka, brow
     driver.get(base + "/console/")
     assert driver.current_url.endswith("/console/signin")
     assert http_call(port, "GET", "/console/", early)[0] == 200  # signing out one session leaves the others
+
+    # A guesser is slowed (429 after five failures a minute, with no scrypt computed for it), while a
+    # token this worker verified before still signs in from the same address.
+    def attempt(token: str) -> tuple[int, str]:
+        status, headers, body = http_call(port, "GET", "/console/signin")
+        pre = re.search(r'name="csrf" value="([^"]+)"', body).group(1)
+        status, _, body = http_call(port, "POST", "/console/signin", headers["Set-Cookie"].split(";")[0],
+                                    f"csrf={pre}&token={token}")
+        return status, body
+
+    statuses = [attempt(f"guess-{n}")[0] for n in range(6)]
+    assert set(statuses) <= {401, 429} and statuses == sorted(statuses) and statuses[-1] == 429, statuses
+    assert "Too many failed attempts" in attempt("guess-7")[1]
+    assert sign_in_http(port, ALICE).startswith("finsentry_console=")
     assert ALICE not in worker.log.read_text() and BOB not in worker.log.read_text()
