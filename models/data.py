@@ -91,8 +91,13 @@ _SENTIMENT_ALIASES = {"bearish": "negative", "bullish": "positive", "neutral": "
 def _rows(path: Path) -> Iterator[dict[str, object]]:
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        with path.open(newline="", encoding="utf-8") as fh:
-            yield from csv.DictReader(fh)
+        # utf-8-sig: a spreadsheet's byte-order mark is not part of the first column's name (Excel
+        # writes one), and header names are trimmed, as `finsentry classify` and `produce` read them
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            reader = csv.DictReader(fh)
+            if reader.fieldnames is not None:
+                reader.fieldnames = [name.strip() for name in reader.fieldnames]
+            yield from reader
     elif suffix in {".jsonl", ".ndjson"}:
         with path.open(encoding="utf-8") as fh:
             for row, value, why in json_objects(fh):

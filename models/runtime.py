@@ -12,8 +12,9 @@ import ctypes
 import json
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -34,6 +35,19 @@ _CUDA_LIBRARIES = ("libcuda.so.1", "libcudart.so.12", "libcublas.so.12", "libcud
 
 class ModelError(RuntimeError):
     """The model directory or the requested device cannot be used; the message says how to fix it."""
+
+
+@contextmanager
+def _reading(path: Path) -> Iterator[None]:
+    """A model file that exists but cannot be read (cut short, corrupt, of another version) as one
+    ModelError naming it, instead of ONNX Runtime's, tokenizers' or json's own traceback."""
+    try:
+        yield
+    except ModelError:
+        raise
+    except Exception as exc:  # each reader raises its own kinds (InvalidProtobuf, ...)
+        raise ModelError(f"{path}: unreadable ({type(exc).__name__}: {str(exc)[:200]}); re-run `finsentry export` "
+                         "or restore the file") from exc
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +125,10 @@ class Classifier:
             if not (directory / name).is_file():
                 raise ModelError(f"{directory}: no {name}; point --model/FINSENTRY_MODEL_DIR at a directory made by `finsentry export`")
         use_cuda = _want_cuda(device, ort.get_available_providers())
-        card = json.loads((directory / "card.json").read_text()) if (directory / "card.json").is_file() else {}
+        card = {}
+        if (directory / "card.json").is_file():
+            with _reading(directory / "card.json"):
+                card = json.loads((directory / "card.json").read_text())
         margin = float((card.get("recheck") or {}).get("margin") or 0.0)
         chosen = _pick_variant(directory, variant, use_cuda, margin)
         options = ort.SessionOptions()
@@ -125,10 +142,12 @@ class Classifier:
         # the event loop and the tokenizer that costs more than the wake-up latency it saves.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         providers = [CUDA, CPU] if use_cuda else [CPU]
-        session = ort.InferenceSession(str(directory / chosen.file), options, providers=providers)
+        with _reading(directory / chosen.file):
+            session = ort.InferenceSession(str(directory / chosen.file), options, providers=providers)
         recheck = None
         if chosen.recheck_file is not None:
-            recheck = ort.InferenceSession(str(directory / chosen.recheck_file), options, providers=[CPU])
+            with _reading(directory / chosen.recheck_file):
+                recheck = ort.InferenceSession(str(directory / chosen.recheck_file), options, providers=[CPU])
         if use_cuda and session.get_providers()[0] != CUDA:
             missing = missing_cuda_library()
             raise ModelError(
@@ -136,8 +155,10 @@ class Classifier:
                 + (f" ({missing} cannot be loaded: install the CUDA 12 runtime and cuDNN 9)" if missing else "")
                 + "; use --device cpu to run on the CPU"
             )
-        labels = model_labels(directory)
-        tokenizer = load_tokenizer(directory / "tokenizer.json", int(card.get("max_tokens", 64)))
+        with _reading(directory / "labels.json"):
+            labels = model_labels(directory)
+        with _reading(directory / "tokenizer.json"):
+            tokenizer = load_tokenizer(directory / "tokenizer.json", int(card.get("max_tokens", 64)))
         return cls(directory, session, tokenizer, labels, card, chosen.name, threads, recheck, margin if recheck else 0.0)
 
     def logits(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -172,6 +193,8 @@ class Classifier:
         """Logits for already-normalised texts in input order: length-sorted chunks of `batch_size`
         (default per provider), run `self.parallel` at a time."""
         size = batch_size or self.batch_size
+        if size < 1:
+            raise ValueError(f"batch size {size}: must be at least 1")  # else no chunk runs and zeros come back
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         chunks = [order[start : start + size] for start in range(0, len(order), size)]
         topic = np.zeros((len(texts), len(self.topics)), dtype=np.float32)
@@ -193,7 +216,7 @@ class Classifier:
         """Predictions in input order; `batch_size` is the largest chunk run at once (default per provider)."""
         if not texts:
             return []
-        t_logits, s_logits = self.all_logits([for_model(t) or t for t in texts], batch_size)
+        t_logits, s_logits = self.all_logits([for_model(t) for t in texts], batch_size)
         return [self._prediction(t, s) for t, s in zip(t_logits, s_logits, strict=True)]
 
     def _prediction(self, topic_logits: np.ndarray, sentiment_logits: np.ndarray) -> Prediction:

@@ -18,9 +18,11 @@ _CASHTAG = re.compile(r"(?<![\w$])\$([A-Za-z]{1,6}(?:[.\-][A-Za-z]{1,2})?)\b")
 _MENTION = re.compile(r"(?<!\w)@\w{1,30}")
 _RETWEET = re.compile(r"^\s*RT\s+@\w+:?\s*")
 _SPACE = re.compile(r"\s+")
-# C0/C1 controls, zero-width and bidi format characters: invisible, and a headline made only of
-# them must count as empty.
-_INVISIBLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
+# C0/C1 controls, the soft hyphen, zero-width and bidi format characters (marks, embeddings,
+# isolates): invisible, and a headline made only of them must count as empty. Lone surrogates too: no
+# encoder takes them (the tokenizer raised TypeError, and `finsentry classify` lost every row).
+_INVISIBLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\xad\u061c\u200b-\u200f\u202a-\u202e"
+                        "\u2060-\u2069\ufeff\ud800-\udfff]")
 
 
 def cashtags(text: str) -> list[str]:

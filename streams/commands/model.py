@@ -15,6 +15,7 @@ from pathlib import Path
 from models.data import Columns, DataError
 from models.jsonl import json_lines
 from models.variants import DEVICES, FP32, VARIANTS, variants_help
+from streams.usage import positive
 
 # What `classify` reads when --text-col is not given: a labelled file's text, else a story's headline,
 # else its body (the project's own generated and produced files have headline and body).
@@ -39,10 +40,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--dev", nargs="+", required=True, metavar="FILE", help="dev files for early stopping")
     t.add_argument("--out", required=True, help="checkpoint directory to write")
     t.add_argument("--base", default="all-MiniLM-L6-v2", help="base encoder: the shipped default, a path or a Hugging Face id")
-    t.add_argument("--epochs", type=float, default=5.0)
-    t.add_argument("--batch-size", type=int, default=32)
-    t.add_argument("--lr", type=float, default=8e-5)
-    t.add_argument("--max-tokens", type=int, default=64)
+    t.add_argument("--epochs", type=positive(float), default=5.0)
+    t.add_argument("--batch-size", type=positive(int), default=32)
+    t.add_argument("--lr", type=positive(float), default=8e-5)
+    t.add_argument("--max-tokens", type=positive(int), default=64)
     t.add_argument("--patience", type=int, default=3, help="evaluations without a dev score gain before stopping; "
                    "the score is the mean over --dev files of each file's macro-F1, so a formal dev file weighs "
                    "as much as a tweet dev file")
@@ -96,7 +97,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--text-col", default=None, help=f"column to classify (default: the first of {', '.join(TEXT_FALLBACK)} "
                    "that a row has)")
     c.add_argument("--device", choices=DEVICES, default="auto")
-    c.add_argument("--batch-size", type=int, default=256)
+    c.add_argument("--batch-size", type=positive(int), default=256)
     c.set_defaults(handler=run_classify)
 
 

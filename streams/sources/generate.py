@@ -26,7 +26,7 @@ from streams.sources import catalog
 from streams.sources.catalog import COMPANIES, IPO_CANDIDATES, SENTIMENTS, TOPICS, Company
 from streams.sources.kafka_sink import SinkError
 from streams.sources.output import add_output_arguments, open_sink
-from streams.usage import UsageError
+from streams.usage import UsageError, positive
 
 # Where simulated time starts when the caller gives no start: fixed, so a seed fixes every byte.
 EPOCH = datetime(2024, 1, 2, 14, 30, tzinfo=UTC)
@@ -401,19 +401,6 @@ def malformed(count: int, seed: int) -> Iterator[bytes]:
 PROGRESS_EVERY = 2.0  # seconds of wall time between progress lines
 
 
-def _positive(kind: Callable[[str], float]) -> Callable[[str], float]:
-    def parse(text: str) -> float:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"{text!r} must be greater than 0")
-        return value
-
-    return parse
-
-
 def _surge_arg(text: str) -> Surge:
     try:
         return parse_surge(text)
@@ -435,8 +422,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="write a synthetic stream of finance headlines, optionally with planted surges",
         description="Synthetic news.raw records in simulated time; the same seed and --start give the same records.",
     )
-    parser.add_argument("--count", type=_positive(int), default=1000, help="records in total (default 1000)")
-    parser.add_argument("--rate", type=_positive(float), default=5.0, help="background records per second (default 5)")
+    parser.add_argument("--count", type=positive(int), default=1000, help="records in total (default 1000)")
+    parser.add_argument("--rate", type=positive(float), default=5.0, help="background records per second (default 5)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument(
         "--surge", type=_surge_arg, action="append", default=[], metavar="SPEC", help=f"repeatable: {SURGE_FORM}"

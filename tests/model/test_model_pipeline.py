@@ -223,11 +223,34 @@ def test_classify_cli_csv_and_jsonl_in_order(tiny, tmp_path):
     assert [r.get("text") for r in rows] == ["Fed holds", None, "Gold rallies"]
 
 
+def test_classify_a_row_with_a_lone_surrogate_classifies_every_row(tiny, tmp_path):
+    # the tokenizer raised TypeError on it, and classify lost every row with a traceback
+    work, _, _ = tiny
+    out = finsentry("classify", "--model", str(work / "onnx"), "-",
+                    stdin='{"text": "Fed holds"}\n{"text": "Bad \\ud800 row"}\n{"text": "Gold rallies"}\n')
+    assert out.returncode == 0, out.stderr
+    rows = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [r["line"] for r in rows] == [1, 2, 3] and all("topic" in r for r in rows), rows
+
+
+def test_a_model_file_cut_short_is_one_line_naming_it(tiny, tmp_path):
+    import shutil
+
+    work, _, _ = tiny
+    broken = tmp_path / "broken"
+    shutil.copytree(work / "onnx", broken)
+    for onnx in broken.glob("*.onnx"):
+        onnx.write_bytes(onnx.read_bytes()[:1000])
+    out = finsentry("classify", "--model", str(broken), "-", stdin='{"text": "Fed holds"}\n')
+    assert out.returncode == 2 and "unreadable" in out.stderr and "Traceback" not in out.stderr, out.stderr
+
+
 @pytest.mark.parametrize("args, message", [
     (["classify", "missing.csv"], "missing.csv: no such file"),
     (["classify", "--model", "/nonexistent", "README.md"], "no tokenizer.json"),
     (["export", "/nonexistent", "--out", "/tmp/x"], "not a checkpoint"),
     (["evaluate", "/nonexistent", "--data", "x.csv"], "no such model directory"),
+    (["classify", "--batch-size", "-1", "README.md"], "must be a finite number greater than 0"),
     (["train", "--train", DATA[0], "--dev", DATA[0], "--out", "/tmp/x", "--dev-weights", "1", "2"],
      "--dev-weights: 2 weights for 1 dev files"),
     (["train", "--train", DATA[0], "--dev", DATA[0], "--out", "/tmp/x", "--distill-files", DATA[0]],

@@ -226,7 +226,9 @@ def test_without_start_a_stream_sent_at_once_ends_now(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--count", "0", "-o", "x"], "argument --count: '0' must be greater than 0"),
+        (["--count", "0", "-o", "x"], "argument --count: '0' must be a finite number greater than 0"),
+        (["--rate", "nan", "-o", "x"], "argument --rate: 'nan' must be a finite number greater than 0"),
+        (["--rate", "inf", "-o", "x"], "argument --rate: 'inf' must be a finite number greater than 0"),
         (["--rate", "fast", "-o", "x"], "argument --rate: 'fast' is not a number"),
         (["--surge", "topic=Earnings", "-o", "x"], "argument --surge: bad surge 'topic=Earnings': missing"),
         (["--start", "tuesday", "-o", "x"], "argument --start: 'tuesday' is not an ISO-8601 time"),

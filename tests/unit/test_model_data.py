@@ -45,6 +45,13 @@ def test_loader_errors_name_file_and_row(tmp_path, name, content, message):
     assert message in str(err.value) and name in str(err.value)
 
 
+def test_a_csv_with_a_byte_order_mark_and_padded_header_reads(tmp_path):
+    # Excel writes the mark: `evaluate` and `train` then found a column "\ufefftext", and said to name "text"
+    path = tmp_path / "bom.csv"
+    path.write_bytes("\ufefftext , sentiment\r\nContoso cuts jobs,negative\r\n".encode())
+    assert [(e.text, e.sentiment) for e in load_file(path)] == [("Contoso cuts jobs", "negative")]
+
+
 def test_missing_file_and_non_utf8(tmp_path):
     with pytest.raises(DataError, match="no such file"):
         load_file(tmp_path / "absent.csv")

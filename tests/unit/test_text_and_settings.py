@@ -11,6 +11,13 @@ def test_for_model_removes_tweet_surface_cues():
     assert clean("a\u200bb\x00  c") == "ab c"
 
 
+def test_invisible_characters_and_lone_surrogates_are_dropped():
+    # isolates, the Arabic letter mark and the soft hyphen: a headline of only these is empty; a lone
+    # surrogate made the tokenizer raise
+    assert clean("\u2066\u2069\u061c\u00ad") == "" and clean("Con\u00adtoso \ud800cuts") == "Contoso cuts"
+    assert for_model("\udc80") == ""
+
+
 def test_settings_from_env_and_file(tmp_path):
     config = tmp_path / "finsentry.yml"
     config.write_text("partitions: 8\ntopic_raw: in.news\nwatchlist: aapl, msft\n")
