@@ -156,6 +156,22 @@ class App(faust.App):
 
 app = App(settings.app_id, **faust_config(settings))
 
+
+class SendFailures(faust.Sensor):
+    """A record the broker refused to take (its send's acknowledgement failed: a timeout, a record
+    too large, an authorisation error) is a machinery failure, wherever it was sent from: Faust only
+    logs it, and the agent that sent it has moved on. Marking FAILURES stops every commit after it
+    (streams/consumer.py flushes before checking), reports the worker not ready, and stops it."""
+
+    def on_send_initiated(self, producer: Any, topic: str, message: Any, keysize: int, valsize: int) -> Any:
+        return topic
+
+    def on_send_error(self, producer: Any, exc: BaseException, state: Any) -> None:
+        failures.agent_failed(f"send to {state}", exc, settings.crash_exit_delay_seconds)
+
+
+app.sensors.add(SendFailures())
+
 # Topics. `news.raw` is read as bytes so malformed input reaches the dead-letter topic intact.
 raw_topic = app.topic(settings.topic_raw, value_serializer="raw", partitions=settings.partitions)
 # Read in micro-batches: bytes that are not JSON reach classify as bytes (streams/lenient_json.py).

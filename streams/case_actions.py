@@ -36,8 +36,9 @@ class Outcome:
 
 
 async def send_action(action: dict[str, Any]) -> None:
-    """Sign one action and write it to `cases.actions`, keyed by its case."""
-    await case_actions_topic.send(key=action["case_id"].encode(), value=sign(action, action_secret(), time.time()))
+    """Sign one action and write it to `cases.actions`, keyed by its case; returns once the broker has it,
+    so a 202 "sent" is true."""
+    await (await case_actions_topic.send(key=action["case_id"].encode(), value=sign(action, action_secret(), time.time())))
 
 
 async def submit(action: dict[str, Any]) -> Outcome:

@@ -37,6 +37,7 @@ before it, as in Faust alone.
 
 from __future__ import annotations
 
+import asyncio
 import enum
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
@@ -140,6 +141,14 @@ class Consumer(aiokafka.Consumer):
     async def _commit_offsets(self, offsets: Mapping[TP, int], start_new_transaction: bool = True) -> bool:
         """Every commit path ends here; none passes once an agent has failed (streams/failures.py)
         or the worker has begun to stop (`close_commits`)."""
+        if FAILURES.any or self._commits_closed:
+            return False
+        # Every send issued before this commit settles first. Faust only logs one the broker refused,
+        # and its own flush before committing does not raise, so the commit would pass the input
+        # whose output was lost; the app's SendFailures sensor marks FAILURES for it instead, and its
+        # callback runs before the flush returns (the sleep lets any still queued run too).
+        await self.app.producer.flush()
+        await asyncio.sleep(0)
         if FAILURES.any or self._commits_closed:
             return False
         return await super()._commit_offsets(offsets, start_new_transaction)

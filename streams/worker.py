@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 AGENTS = (ingest, classify, monitor, notify, schedule, case_webhooks, health, console_feed)
 VIEWS = (ops, cases, silences, anomaly_page, console_views)
 # The stages that count records in and out (the `stage` label), each named by its agent.
-STAGES = (ingest.STAGE, classify.STAGE, monitor.STAGE, notify.STAGE, schedule.STAGE)
+STAGES = (ingest.STAGE, classify.STAGE, monitor.STAGE, notify.STAGE, schedule.STAGE, case_webhooks.STAGE)
 
 for _view in VIEWS:
     _view.blueprint.register(app)

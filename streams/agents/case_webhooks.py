@@ -23,6 +23,7 @@ from alerts.payload import ZERO_TIME, Alert, build_payload
 from alerts.receivers import Receiver
 from scheduler import RosterWatcher
 from streams.app import app, case_events_topic, settings
+from streams.errors import RecordFault, dead_letter_fault, record_fault
 from streams.usage import config_exit
 from streams.webhooks import deliver_counted
 
@@ -68,6 +69,7 @@ def secret_for(analyst_id: str) -> bytes | None:
     return webhook_secret()
 
 
+STAGE = "case-webhooks"
 _slots = asyncio.Semaphore(MAX_IN_FLIGHT)
 _tasks: set[asyncio.Task[None]] = set()  # the loop keeps only weak references to tasks
 
@@ -83,10 +85,8 @@ def case_payload(event: dict[str, Any]) -> dict[str, Any]:
     return build_payload(f"analyst-{analyst}", {"case_id": event["case_id"]}, [alert], "")
 
 
-async def send(event: dict[str, Any], secret: bytes) -> None:
-    target = event["notify"]
-    receiver = Receiver(name=f"analyst-{target['analyst']}", url=target["target"], secret=secret)
-    await deliver_counted(receiver, case_payload(event), "case webhook")
+async def send(receiver: Receiver, payload: dict[str, Any]) -> None:
+    await deliver_counted(receiver, payload, "case webhook")
 
 
 def _release(task: asyncio.Task[None]) -> None:
@@ -98,14 +98,23 @@ def _release(task: asyncio.Task[None]) -> None:
 
 @app.agent(case_events_topic, name="case-webhooks")
 async def notify_analysts(stream: Any) -> None:
-    async for event in stream:
-        if not isinstance(event, dict) or not isinstance(event.get("notify"), dict):
-            continue
-        secret = secret_for(str(event["notify"].get("analyst")))
-        if secret is None:
+    async for event in stream.events():
+        value = event.value
+        if not isinstance(value, dict) or not isinstance(value.get("notify"), dict):
+            continue  # most case events notify no one
+        try:
+            with record_fault():  # built here, not in the delivery task, where a bad event was only logged
+                secret = secret_for(str(value["notify"].get("analyst")))
+                if secret is None:
+                    continue
+                target = value["notify"]
+                receiver = Receiver(name=f"analyst-{target['analyst']}", url=target["target"], secret=secret)
+                payload = case_payload(value)
+        except RecordFault as fault:
+            await dead_letter_fault(STAGE, fault, event.message.value, event.message)
             continue
         await _slots.acquire()
-        task = asyncio.ensure_future(send(event, secret))
+        task = asyncio.ensure_future(send(receiver, payload))
         _tasks.add(task)
         task.add_done_callback(_release)
 

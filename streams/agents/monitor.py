@@ -35,6 +35,7 @@ from alerts.records import finite_number
 from streams import metrics
 from streams.app import BY_SCOPE_TOPIC, anomalies_topic, app, by_scope_topic, scored_bytes, settings
 from streams.errors import RecordFault, dead_letter_fault, record_fault, send_dead_letter
+from streams.loaded_model import model_topics
 from streams.ownership import owns
 from streams.settings import Settings
 from streams.tables import DurableTable
@@ -166,9 +167,11 @@ async def publish(events: list[AnomalyEvent]) -> None:
 
 
 def record_window(monitor: ScopeMonitor) -> None:
-    """Per-topic negative share of the last closed window; tickers never become label values."""
-    if monitor.scope.startswith(TOPIC_PREFIX) and monitor.last_window is not None:
-        metrics.NEGATIVE_SHARE.labels(monitor.scope.removeprefix(TOPIC_PREFIX)).set(monitor.last_window.negative_share)
+    """Per-topic negative share of the last closed window. Only the model's topics become label values:
+    a foreign producer on news.scored could name any, and tickers never do."""
+    topic = monitor.scope.removeprefix(TOPIC_PREFIX)
+    if monitor.scope.startswith(TOPIC_PREFIX) and monitor.last_window is not None and topic in model_topics(settings):
+        metrics.NEGATIVE_SHARE.labels(topic).set(monitor.last_window.negative_share)
 
 
 def by_scope_story(value: object, now: float) -> Story | Rejection:

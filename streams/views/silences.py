@@ -131,7 +131,7 @@ class SilencesView(faust.web.View):
         if load().dispatcher.silences.full(silence.id):
             return self.json({"code": 409, "message": f"{MAX_SILENCES} silences are held already; expire or delete "
                               "some first"}, status=409)
-        await notify_topic.send(key=b"silence", value={"silence": silence.to_dict()})
+        await (await notify_topic.send(key=b"silence", value={"silence": silence.to_dict()}))  # the broker has it
         return self.json({"silenceID": silence.id})
 
 
@@ -146,5 +146,5 @@ class SilenceView(faust.web.View):
         if silence.id.startswith(CONFIG_SILENCE_PREFIX):
             return self.json({"code": 400, "message": "this silence comes from the receivers file; remove it there"},
                              status=400)
-        await notify_topic.send(key=b"silence", value={"expire": silence.id, "at": time.time()})
+        await (await notify_topic.send(key=b"silence", value={"expire": silence.id, "at": time.time()}))
         return self.json({})

@@ -275,3 +275,41 @@ def test_a_last_commit_that_hangs_does_not_hold_up_the_stop(consumer: Consumer) 
         run(asyncio.wait_for(consumer.app.on_stop(), 30))  # without the bound: TimeoutError here
     assert stopped == [True]
     assert consumer._commits_closed
+
+
+def test_a_send_the_broker_refuses_stops_the_commit_that_would_pass_its_input(consumer: Consumer) -> None:
+    """Faust only logs a refused send, and its flush before a commit does not raise: the commit of
+    the input whose output was lost went through. The refusal surfaces while the commit flushes."""
+    from streams.app import SendFailures
+    from streams.failures import FAILURES
+
+    committed = mock.AsyncMock(return_value=True)
+    messages = handed_out(consumer, [4, 5])
+    sensor = SendFailures()
+
+    async def flush_with_a_refusal() -> None:  # the batch fails while the commit waits for it
+        sensor.on_send_error(None, TimeoutError("request timed out"), "news.clean")
+
+    try:
+        with mock.patch.object(aiokafka.Consumer, "_commit_offsets", committed), \
+                mock.patch.object(consumer.app.producer, "flush", flush_with_a_refusal), \
+                mock.patch("streams.failures.os.kill"):
+            consumer.ack(messages[4])
+            consumer.ack(messages[5])
+            run(consumer.commit())
+        committed.assert_not_awaited()
+        assert FAILURES.crashed == {"send to news.clean": "TimeoutError: request timed out"}
+    finally:
+        FAILURES.crashed.clear()
+
+
+def test_without_a_refusal_the_commit_goes_on_after_the_flush(consumer: Consumer) -> None:
+    committed = mock.AsyncMock(return_value=True)
+    flushed = mock.AsyncMock()
+    messages = handed_out(consumer, [4, 5])
+    with mock.patch.object(aiokafka.Consumer, "_commit_offsets", committed), \
+            mock.patch.object(consumer.app.producer, "flush", flushed):
+        consumer.ack(messages[4])
+        run(consumer.commit())
+    flushed.assert_awaited()
+    assert committed.await_args.args[0] == {TP0: 5}

@@ -69,3 +69,21 @@ def test_a_time_as_far_ahead_as_ingest_lets_through_plus_clock_skew_is_kept(ahea
 def test_one_second_past_the_bound_is_rejected():
     rejected = parse_scored(scored(published_at=iso(NOW + FUTURE_LIMIT + 1)), NOW)
     assert isinstance(rejected, Rejection) and rejected.reason == "bad_timestamp"
+
+
+def test_only_the_models_topics_become_negative_share_series():
+    """A foreign producer's topic on news.scored still gets its windows, but no Prometheus series: the
+    label's values stay the model's label map, however many topics such records name."""
+    from types import SimpleNamespace
+
+    from prometheus_client import REGISTRY
+
+    from streams.agents.monitor import record_window
+
+    def share(topic: str) -> float | None:
+        return REGISTRY.get_sample_value("finsentry_negative_share_ratio", {"topic": topic})
+
+    window = SimpleNamespace(negative_share=0.75)
+    record_window(SimpleNamespace(scope="topic:Not A Model Topic 7", last_window=window))
+    record_window(SimpleNamespace(scope="topic:Earnings", last_window=window))
+    assert share("Not A Model Topic 7") is None and share("Earnings") == 0.75
