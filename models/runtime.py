@@ -46,8 +46,8 @@ def _reading(path: Path) -> Iterator[None]:
     except ModelError:
         raise
     except Exception as exc:  # each reader raises its own kinds (InvalidProtobuf, ...)
-        raise ModelError(f"{path}: unreadable ({type(exc).__name__}: {str(exc)[:200]}); re-run `finsentry export` "
-                         "or restore the file") from exc
+        raise ModelError(f"{path}: cannot be loaded ({type(exc).__name__}: {str(exc)[:200]}); if the file is cut "
+                         "short or corrupt, re-run `finsentry export` or restore it") from exc
 
 
 @dataclass(frozen=True, slots=True)

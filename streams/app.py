@@ -157,6 +157,13 @@ class App(faust.App):
 app = App(settings.app_id, **faust_config(settings))
 
 
+PRODUCER = "producer"  # the name a refused send fails under: in FAILURES, /readyz and finsentry_agent_crashes_total
+
+
+class SendRefused(RuntimeError):
+    """The broker did not take a record the worker sent (the message names the topic and the cause)."""
+
+
 class SendFailures(faust.Sensor):
     """A record the broker refused to take (its send's acknowledgement failed: a timeout, a record
     too large, an authorisation error) is a machinery failure, wherever it was sent from: Faust only
@@ -167,7 +174,8 @@ class SendFailures(faust.Sensor):
         return topic
 
     def on_send_error(self, producer: Any, exc: BaseException, state: Any) -> None:
-        failures.agent_failed(f"send to {state}", exc, settings.crash_exit_delay_seconds)
+        refused = SendRefused(f"send to {state} refused: {type(exc).__name__}: {exc}")
+        failures.agent_failed(PRODUCER, refused, settings.crash_exit_delay_seconds)
 
 
 app.sensors.add(SendFailures())

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from streams import health, metrics
 from streams.action_signing import action_secret
 from streams.agents import case_webhooks, classify, ingest, monitor, notify, schedule
-from streams.app import App, app, settings
+from streams.app import PRODUCER, App, app, settings
 from streams.broker_wait import wait_for_broker
 from streams.case_state import roster_watcher
 from streams.console import feed as console_feed
@@ -103,4 +103,4 @@ def prepare(app: App, settings: Settings) -> None:
         app.use_tansu_workarounds()
         log.info("broker is the embedded Tansu: its workarounds are on (FINSENTRY_EMBEDDED=0 refuses them)")
     metrics.expose_known_series(STAGES, REASONS, tuple(r.name for r in alerting().receivers),
-                                tuple(app.agents))
+                                (*app.agents, PRODUCER))

@@ -22,6 +22,7 @@ from typing import Any
 from alerts.payload import ZERO_TIME, Alert, build_payload
 from alerts.receivers import Receiver
 from scheduler import RosterWatcher
+from streams import metrics
 from streams.app import app, case_events_topic, settings
 from streams.errors import RecordFault, dead_letter_fault, record_fault
 from streams.usage import config_exit
@@ -101,11 +102,13 @@ async def notify_analysts(stream: Any) -> None:
     async for event in stream.events():
         value = event.value
         if not isinstance(value, dict) or not isinstance(value.get("notify"), dict):
-            continue  # most case events notify no one
+            continue  # most case events notify no one; counted are those that notify someone
+        metrics.RECORDS_IN.labels(STAGE).inc()
         try:
             with record_fault():  # built here, not in the delivery task, where a bad event was only logged
                 secret = secret_for(str(value["notify"].get("analyst")))
-                if secret is None:
+                if secret is None:  # no secret for this analyst: not notified by webhook (logged at start)
+                    metrics.RECORDS_OUT.labels(STAGE).inc()
                     continue
                 target = value["notify"]
                 receiver = Receiver(name=f"analyst-{target['analyst']}", url=target["target"], secret=secret)
@@ -114,6 +117,7 @@ async def notify_analysts(stream: Any) -> None:
             await dead_letter_fault(STAGE, fault, event.message.value, event.message)
             continue
         await _slots.acquire()
+        metrics.RECORDS_OUT.labels(STAGE).inc()  # handed to delivery: its outcome is in the webhook metrics
         task = asyncio.ensure_future(send(receiver, payload))
         _tasks.add(task)
         task.add_done_callback(_release)

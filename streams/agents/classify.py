@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import faust
 
-from alerts.records import finite_number, iso_utc
+from alerts.records import finite_number, iso_utc, utf8_text
 from models.runtime import Classifier, Prediction
 from streams import metrics
 from streams.app import app, clean_topic, scored_topic, settings
@@ -79,12 +79,8 @@ def predict_each(model: Classifier, texts: list[str]) -> list[Prediction | Recor
 def story_id(value: object) -> str | None:
     """The id of a news.clean value, or None when the value is not a record with a string id that
     UTF-8 can encode, as the seen-ids table's key (such a value is dead-lettered, never deduplicated)."""
-    if isinstance(value, dict) and isinstance(sid := value.get("id"), str):
-        try:
-            sid.encode("utf-8")  # a lone surrogate (JSON "\ud800") cannot be
-        except UnicodeEncodeError:
-            return None
-        return sid
+    if isinstance(value, dict) and utf8_text(sid := value.get("id")):
+        return sid  # a lone surrogate (JSON "\ud800") is not: no key could hold it
     return None
 
 

@@ -63,8 +63,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="teacher checkpoint for self-distillation on the --distill-files rows (against forgetting)")
     t.add_argument("--distill-files", nargs="+", default=[], metavar="FILE",
                    help="--train files whose rows also learn the teacher's outputs (e.g. the tweet sets)")
-    t.add_argument("--distill-weight", type=float, default=1.0, help="weight of the distillation loss")
-    t.add_argument("--distill-temperature", type=float, default=2.0, help="softmax temperature of the distillation loss")
+    t.add_argument("--distill-weight", type=positive(float), default=1.0, help="weight of the distillation loss")
+    t.add_argument("--distill-temperature", type=positive(float), default=2.0,
+                   help="softmax temperature of the distillation loss")
     t.add_argument("--evals-per-epoch", type=int, default=2, help="dev evaluations per epoch (early stopping checks)")
     t.add_argument("--dev-weights", nargs="+", type=float, default=None, metavar="W",
                    help="one weight per --dev file in the early-stopping score (default: every file weighs the same)")

@@ -293,17 +293,27 @@ def confidence(rows: list[dict[str, Any]]) -> dict[str, float] | None:
     return {"mean": sum(values) / len(values), "low": min(values), "n": len(values)} if values else None
 
 
+def viewable(case_id: str, session: Session) -> tuple[dict[str, Any] | None, Any]:
+    """(the case, None) when the signed-in analyst may see it, else (None, the 404 or 403 page). The
+    case page and every action check it: an action's refusal names the case's status otherwise."""
+    case = case_state.load().case(case_id)
+    if case is None:
+        return None, problem(404, "No such case", f"There is no case {case_id!r} (unknown, or closed and pruned).",
+                             session)
+    if not may_view(case, session.analyst):
+        return None, problem(403, "Not your case", f"{case_id} is not assigned to you.", session)
+    return case, None
+
+
 @blueprint.route("/console/cases/{case_id}", name="case")
 class CaseView(faust.web.View):
     async def get(self, request: Any, case_id: str) -> Any:
         session, refusal = signed_in(request)
         if session is None:
             return refusal
-        case = case_state.load().case(case_id)
-        if case is None:
-            return problem(404, "No such case", f"There is no case {case_id!r} (unknown, or closed and pruned).", session)
-        if not may_view(case, session.analyst):
-            return problem(403, "Not your case", f"{case_id} is not assigned to you.", session)
+        case, refused = viewable(case_id, session)
+        if refused is not None:
+            return refused
         record = anomaly_pages.get(case["anomaly_id"])
         labels_allowed = may_view(case, session.analyst)
         rows = headlines(case, record)
@@ -354,13 +364,9 @@ class CaseActionView(faust.web.View):
         refused = form_problem(verb, data)
         if refused is not None:
             return problem(400, "Not accepted", refused, session, back)
-        # As the case page itself: the engine's answer to an action names the case's status, which is
-        # not another analyst's to learn ("cannot ack case-x: it is resolved").
-        case = case_state.load().case(case_id)
-        if case is None:
-            return problem(404, "No such case", f"There is no case {case_id!r} (unknown, or closed and pruned).", session)
-        if not may_view(case, session.analyst):
-            return problem(403, "Not your case", f"{case_id} is not assigned to you.", session)
+        _, denied = viewable(case_id, session)
+        if denied is not None:
+            return denied
         outcome = await submit(action_for(verb, case_id, session.analyst, data))
         if outcome.status not in (200, 202):  # 202: sent, applied in a moment; the page shows it on reload
             titles = {400: "Not accepted", 403: "Not your case", 404: "No such case", 409: "Not possible now"}

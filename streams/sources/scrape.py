@@ -430,15 +430,16 @@ def _fetch(client: httpx.Client, url: str, headers: dict[str, str], policy: Poli
 # (UnicodeEncodeError, or OverflowError past a C long), which once took the whole run down, or lost
 # every item of the feed. Replaced by U+FFFD before parsing. Any number of digits: past 6 hex or 7
 # decimal significant ones it is out of range without int() (which refuses 4,300 decimal digits).
-_BAD_CHARREF = re.compile(rb"&#(?:[xX]0*([0-9a-fA-F]+)|0*([0-9]+));")
+_BAD_CHARREF = re.compile(rb"&#(?:[xX]([0-9a-fA-F]+)|([0-9]+));")  # no nested quantifier: linear on "&#000..."
 
 
 def _scrub_charrefs(body: bytes) -> bytes:
     def fix(match: re.Match[bytes]) -> bytes:
         hexa, decimal = match.group(1), match.group(2)
-        if len(hexa or decimal) > (6 if hexa else 7):
+        digits = (hexa or decimal).lstrip(b"0") or b"0"
+        if len(digits) > (6 if hexa else 7):
             return b"&#xFFFD;"
-        value = int(hexa, 16) if hexa else int(decimal)
+        value = int(digits, 16) if hexa else int(digits)
         return b"&#xFFFD;" if 0xD800 <= value <= 0xDFFF or value > 0x10FFFF else match.group(0)
 
     return _BAD_CHARREF.sub(fix, body)

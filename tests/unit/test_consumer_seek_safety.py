@@ -280,15 +280,15 @@ def test_a_last_commit_that_hangs_does_not_hold_up_the_stop(consumer: Consumer) 
 def test_a_send_the_broker_refuses_stops_the_commit_that_would_pass_its_input(consumer: Consumer) -> None:
     """Faust only logs a refused send, and its flush before a commit does not raise: the commit of
     the input whose output was lost went through. The refusal surfaces while the commit flushes."""
-    from streams.app import SendFailures
+    from streams.app import app
     from streams.failures import FAILURES
 
     committed = mock.AsyncMock(return_value=True)
     messages = handed_out(consumer, [4, 5])
-    sensor = SendFailures()
 
-    async def flush_with_a_refusal() -> None:  # the batch fails while the commit waits for it
-        sensor.on_send_error(None, TimeoutError("request timed out"), "news.clean")
+    async def flush_with_a_refusal() -> None:  # the batch fails while the commit waits for it, as Faust reports it
+        state = app.sensors.on_send_initiated(None, "news.clean", None, 0, 0)
+        app.sensors.on_send_error(None, TimeoutError("request timed out"), state)
 
     try:
         with mock.patch.object(aiokafka.Consumer, "_commit_offsets", committed), \
@@ -298,7 +298,7 @@ def test_a_send_the_broker_refuses_stops_the_commit_that_would_pass_its_input(co
             consumer.ack(messages[5])
             run(consumer.commit())
         committed.assert_not_awaited()
-        assert FAILURES.crashed == {"send to news.clean": "TimeoutError: request timed out"}
+        assert FAILURES.crashed == {"producer": "SendRefused: send to news.clean refused: TimeoutError: request timed out"}
     finally:
         FAILURES.crashed.clear()
 
