@@ -102,11 +102,19 @@ _RFC2822 = re.compile(
 _SLASHED = re.compile(r"^(\d{4})/(\d{1,2})/(\d{1,2})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?$")
 
 
+# A number before this (1990-01-01, in seconds) is not a feed's or a desk's Unix time but something a
+# spreadsheet wrote in the date column: an Excel serial date (46356.5), YYYYMMDD (20261130) or a year.
+EPOCH_FLOOR = 631152000.0
+
+
 def _from_epoch(value: float) -> datetime:
     """Epoch seconds, milliseconds, microseconds or nanoseconds, told apart by magnitude: each unit's
-    range up to the year 5000 lies below the next unit's range from 1973 on."""
+    range up to the year 5000 lies below the next unit's range from 1973 on. ValueError below 1990."""
     magnitude = abs(value)
     divisor = 1.0 if magnitude < 1e11 else 1e3 if magnitude < 1e14 else 1e6 if magnitude < 1e17 else 1e9
+    if value / divisor < EPOCH_FLOOR:
+        raise ValueError(f"{value:.15g} is no Unix time after 1990 (an Excel serial date, YYYYMMDD or a year?); "
+                         "write ISO 8601, e.g. 2026-11-30T14:05:00Z")
     return datetime.fromtimestamp(value / divisor, UTC)
 
 
@@ -178,9 +186,19 @@ def parse_time(value: object) -> datetime:
     return parsed
 
 
+# How terminals and exchanges write a ticker around the symbol: `NASDAQ:AAPL`, `AAPL US Equity`.
+_EXCHANGE_PREFIX = re.compile(r"^[A-Z]{2,10}:(?=\S)")
+_TERMINAL_SUFFIX = re.compile(r"\s+(?:[A-Z]{2}\s+)?EQUITY$")
+_SHARE_CLASS = re.compile(r"/(?=[A-Z]{1,2}$)")
+
+
 def normalise_ticker(text: str) -> str:
-    """`$brk/b ` -> `BRK.B`: trimmed, without a leading $, upper-case, a share class's / as '.'."""
-    return text.strip().lstrip("$").upper().replace("/", ".")
+    """`$brk/b ` -> `BRK.B`: trimmed, without a leading $, an exchange prefix (`NASDAQ:`) or a
+    terminal's suffix (` US Equity`), upper-case, a share class's / as '.' (`AAPL/MSFT` stays two
+    names, and so no ticker)."""
+    ticker = text.strip().lstrip("$").upper()
+    ticker = _TERMINAL_SUFFIX.sub("", _EXCHANGE_PREFIX.sub("", ticker))
+    return _SHARE_CLASS.sub(".", ticker)
 
 
 def is_ticker(text: str) -> bool:

@@ -62,14 +62,15 @@ def track_for_alertmanager(state: CoordinatorState, alert: Alert, now: float) ->
     state.alertmanager[alert.fingerprint] = alert.to_json()
 
 
-def apply(state: CoordinatorState, command: dict, now: float) -> None:
-    """One `alerts.notify` command: an anomaly event, a new silence, or a silence to expire."""
+def apply(state: CoordinatorState, command: dict, now: float) -> list[str]:
+    """One `alerts.notify` command: an anomaly event, a new silence, or a silence to expire. Returns the
+    receivers a silence kept the alert from, for the caller to count once the state is saved."""
+    silenced: list[str] = []
     if "anomaly" in command:
         anomaly = AnomalyEvent.from_json(command["anomaly"])
         alert = alert_from_event(anomaly, generator_url(anomaly))
-        for receiver in alerting().receivers:
-            if receiver.wants(alert.labels) and state.dispatcher.silences.match(alert.labels, now) is not None:
-                metrics.WEBHOOK_DELIVERIES.labels(receiver.name, metrics.SILENCED).inc()
+        silenced = [receiver.name for receiver in alerting().receivers
+                    if receiver.wants(alert.labels) and state.dispatcher.silences.match(alert.labels, now) is not None]
         state.dispatcher.ingest(alert, now)
         if settings.alertmanager_url:
             track_for_alertmanager(state, alert, now)
@@ -80,6 +81,7 @@ def apply(state: CoordinatorState, command: dict, now: float) -> None:
         state.dispatcher.silences.expire(command["expire"], float(command.get("at", now)))
     else:
         raise ValueError(f"unknown notify command with keys {sorted(command)}")
+    return silenced
 
 
 @app.agent(anomalies_topic, name="notify-route")
@@ -103,7 +105,7 @@ async def coordinate(stream) -> None:
             with record_fault():
                 state = load()
                 now = time.time()
-                apply(state, event.value, now)
+                silenced = apply(state, event.value, now)
                 page = None
                 if "anomaly" in event.value:
                     anomaly = AnomalyEvent.from_json(event.value["anomaly"])
@@ -115,6 +117,8 @@ async def coordinate(stream) -> None:
             anomaly_pages[anomaly.anomaly_id] = page
             await anomaly_pages.written()
         await save(state)
+        for receiver in silenced:  # after the save: a replay after a failed one would count it twice
+            metrics.WEBHOOK_DELIVERIES.labels(receiver, metrics.SILENCED).inc()
 
 
 _in_flight: dict[str, asyncio.Task] = {}

@@ -130,16 +130,16 @@ def apply(sched: Scheduler, command: dict[str, Any], now: datetime) -> list[dict
     raise ValueError(f"unknown scheduler command with keys {sorted(command)}")
 
 
-def forged(action: Any, action_id: Any) -> bool:
-    """True (counted, logged, and the waiting request told) for an action without a valid signature:
+def forged(action: Any, action_id: Any) -> str | None:
+    """Why an action has no valid signature (counted, logged, and the waiting request told), or None:
     only the API and console sign, so anyone else writing to the topics cannot act on cases."""
     reason = refusal(action, action_secret()) if isinstance(action, dict) else None
     if reason is None:
-        return False
+        return None
     metrics.CASE_ACTIONS_REJECTED.labels(reason).inc()
     log.warning("scheduler: dropped a case action (%s) for case %r", reason, action.get("case_id"))
     settle(action_id, ActionError(500, "the action's signature was refused; see the worker log"))
-    return True
+    return reason
 
 
 @app.agent(inbox_topic, name="scheduler")
@@ -151,7 +151,8 @@ async def write(stream: Any) -> None:
         head, journal = stored_head()
         if journal is not None:  # the last writer saved an input's journal but died before finishing it
             await finish(head, journal)
-        if forged(action, action_id):
+        if (reason := forged(action, action_id)) is not None:  # kept as evidence, with the other refusals
+            await send_dead_letter(STAGE, REJECTED_ACTION, f"case action not applied: {reason}", message.value, message)
             continue
         try:
             with record_fault():

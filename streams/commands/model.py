@@ -158,7 +158,7 @@ def read_texts(path: str, text_col: str | None) -> Iterator[tuple[int, str | Non
     With `text_col` only that column is read; without it, the first of TEXT_FALLBACK a row has.
     """
     columns = (text_col,) if text_col else TEXT_FALLBACK
-    if path == "-" or path.endswith((".jsonl", ".ndjson", ".json")):
+    if path == "-" or path.lower().endswith((".jsonl", ".ndjson", ".json")):
         with nullcontext(sys.stdin) if path == "-" else open(path, encoding="utf-8-sig") as fh:
             for line_no, row, why in json_lines(fh):
                 if why is not None:
@@ -169,7 +169,7 @@ def read_texts(path: str, text_col: str | None) -> Iterator[tuple[int, str | Non
                     continue
                 text, column = _pick(row, columns)
                 yield line_no, text, row, column
-    elif path.endswith((".csv", ".tsv")):
+    elif path.lower().endswith((".csv", ".tsv")):
         from streams.sources.produce import KNOWN_COLUMNS, sniff_dialect
 
         with open(path, newline="", encoding="utf-8-sig") as fh:
@@ -231,7 +231,8 @@ def run_classify(args: argparse.Namespace) -> int:
         if pending:
             flush()
     except UnicodeDecodeError as exc:
-        raise DataError(f"{args.input}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
+        raise DataError(f"{args.input}: not UTF-8 ({exc.reason} at byte {exc.start}); re-save it as UTF-8 "
+                        "(\"CSV UTF-8\" in Excel)") from None
     finally:
         stack.close()
     source = ", ".join(f"{column!r} ({n})" for column, n in used.items()) or "none"

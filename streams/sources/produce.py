@@ -42,6 +42,8 @@ class InputError(UsageError):
     """The whole file is unusable (its columns, its encoding): one line, not one error per row."""
 
 
+UNDATED_SHOWN = 5  # unreadable dates reported line by line; the rest are counted in the summary
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("produce", help="send a JSONL or CSV file of news records to news.raw")
     p.add_argument("input", help="a .jsonl or .csv/.tsv file, or - for JSONL on stdin")
@@ -121,7 +123,7 @@ def csv_rows(path: str) -> Iterator[tuple[int, dict[str, Any] | None, str]]:
 
 def records(path: str) -> Iterator[tuple[int, dict[str, Any] | None, str]]:
     """(line number, record or None, error) for each non-empty line or CSV row."""
-    if path.endswith((".csv", ".tsv")):
+    if path.lower().endswith((".csv", ".tsv")):
         yield from csv_rows(path)
         return
     with nullcontext(sys.stdin.buffer) if path == "-" else open(path, "rb") as fh:
@@ -132,9 +134,9 @@ def records(path: str) -> Iterator[tuple[int, dict[str, Any] | None, str]]:
 def run_cli(args: argparse.Namespace) -> int:
     if args.input != "-" and not Path(args.input).is_file():
         raise UsageError(f"{args.input}: no such file")
-    if args.input != "-" and not args.input.endswith((".jsonl", ".ndjson", ".csv", ".tsv")):
-        raise UsageError(f"{args.input}: use a .jsonl or .csv file (or - for JSONL on stdin)")
-    sent = bad = 0
+    if args.input != "-" and not args.input.lower().endswith((".jsonl", ".ndjson", ".csv", ".tsv")):
+        raise UsageError(f"{args.input}: use a .jsonl, .ndjson, .csv or .tsv file (or - for JSONL on stdin)")
+    sent = bad = undated = 0
     started = time.monotonic()
     try:
         with open_sink(args) as sink:
@@ -145,6 +147,11 @@ def run_cli(args: argparse.Namespace) -> int:
                     checked = validate(encode_value(record), time.time())
                     if isinstance(checked, Rejection):
                         error = f"{checked.reason}: {checked.message}"
+                    elif record.get("published_at") not in (None, "") and checked.published_at_source == "received":
+                        undated += 1  # kept, stamped with the time ingest receives it: say so, not in silence
+                        if undated <= UNDATED_SHOWN:
+                            print(f"line {line_no}: published_at {str(record['published_at'])[:40]!r} could not be read; "
+                                  "the receive time stands in", file=sys.stderr)
                 if error:
                     bad += 1
                     print(f"line {line_no}: skipped: {error}", file=sys.stderr)
@@ -162,4 +169,7 @@ def run_cli(args: argparse.Namespace) -> int:
     except csv.Error as exc:  # e.g. a field over the csv module's size limit; the reader cannot resync
         raise UsageError(f"{args.input}: malformed CSV ({exc}); {sent} records were sent before it") from None
     print(f"sent {sent} records, skipped {bad} bad lines in {time.monotonic() - started:.1f}s", file=sys.stderr)
+    if undated:
+        print(f"finsentry: warning: {undated} published_at value(s) could not be read and were replaced by the receive "
+              "time; write ISO 8601 (2026-11-30T14:05:00Z) or see docs/INPUTS.md for the forms read", file=sys.stderr)
     return 0 if sent or not bad else 1

@@ -187,6 +187,14 @@ def test_cases_flow_through_the_api_and_survive_a_killed_worker(embedded_broker,
     assert status == 200, body
     assert body["case"]["status"] == "resolved"
 
+    # An action nobody signed (anyone writing to cases.actions): not applied, kept as a dead letter.
+    forged = {"action": "reassign", "case_id": case_b, "analyst": "mallory", "action_id": "forged-1"}
+    kafka.produce(bootstrap, settings.topic_case_actions, [forged], [case_b])
+    dead = kafka.consume(bootstrap, [settings.topic_deadletter],
+                         lambda s: any(d.get("stage") == "scheduler" for d in s[settings.topic_deadletter]), WAIT)
+    [letter] = [d for d in dead[settings.topic_deadletter] if d.get("stage") == "scheduler"]
+    assert (letter["reason"], letter["error"]) == ("rejected_action", "case action not applied: unsigned")
+
     events_a = case_events(kafka, bootstrap, case_a, lambda es: "resolved" in names(es))
     assert names(events_a) == ["created", "assigned", "acknowledged", "resolved"]  # not re-created or re-assigned
     topic = settings.topic_feedback

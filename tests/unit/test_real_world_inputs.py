@@ -45,6 +45,13 @@ def test_hong_kong_korean_and_share_class_tickers_are_accepted() -> None:
     assert story.dropped_tickers == []
 
 
+def test_terminal_and_exchange_forms_of_a_ticker_are_the_ticker() -> None:
+    story = ok({"headline": "Four desks, one name", "tickers": ["NASDAQ:AAPL", "AAPL US Equity", "VOD LN Equity",
+                                                                 "brk/b", "AAPL/MSFT"]})
+    # AAPL/MSFT once became the bogus AAPL.MSFT: a / is a share class only before one or two letters
+    assert story.tickers == ["AAPL", "VOD", "BRK.B"] and story.dropped_tickers == ["AAPL/MSFT"]
+
+
 def test_a_currency_cashtag_is_not_a_ticker() -> None:
     assert ok({"headline": "$USD weakens"}).tickers == []
     assert ok({"headline": "$USD weakens as $AAPL gains"}).tickers == ["AAPL"]
@@ -140,13 +147,31 @@ def test_usual_column_names_are_read_and_other_columns_named_once(tmp_path: Path
     assert ingested_date(sent[0]) == ("2025-06-10T14:00:00.000Z", "source")
     assert ingested_date(sent[1])[1] == "received"  # "Tue 10 Jun 2025" is no format it knows: kept, receive time
     warnings = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
-    assert len(warnings) == 1 and "'sector'" in warnings[0]
+    assert len(warnings) == 2 and "'sector'" in warnings[0]  # the other: the date it could not read
+    assert "1 published_at value(s) could not be read" in warnings[1]
 
 
 def ingested_date(record: dict) -> tuple[str, str]:
     story = validate(json.dumps(record).encode(), NOW)
     assert isinstance(story, Story)
     return story.published_at, story.published_at_source
+
+
+@pytest.mark.parametrize("stamp", [46356.5, "46356.5", 20261130, "2026"])
+def test_a_spreadsheets_number_in_the_date_column_is_not_taken_for_a_1970_date(stamp: float | str) -> None:
+    # an Excel serial date, YYYYMMDD or a year once became 1970-01-01..., marked as the story's own date
+    assert ingested_date({"headline": "Contoso files late", "published_at": stamp})[1] == "received"
+
+
+def test_produce_says_which_dates_it_could_not_read(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "NEWS.CSV"  # Excel on Windows writes upper-case extensions too
+    path.write_text("headline,published_at\nAdatum recalls heaters,29/11/2026 09:05\nFabrikam beats,"
+                    "2025-06-10T14:00:00Z\n", encoding="utf-8")
+    code, sent = produce(path, tmp_path)
+    err = capsys.readouterr().err
+    assert code == 0 and len(sent) == 2
+    assert "line 2: published_at '29/11/2026 09:05' could not be read; the receive time stands in" in err
+    assert "1 published_at value(s) could not be read" in err and "line 3" not in err
 
 
 def test_a_jsonl_file_with_a_byte_order_mark_sends_every_record(tmp_path: Path) -> None:
