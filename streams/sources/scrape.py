@@ -61,7 +61,7 @@ class Policy:
     max_bytes: int = 5 * 1024 * 1024
     max_seconds: float = 30.0  # whole exchange (connect, headers, body, redirects), however slowly it trickles in
     backoff_cap: float = 3600.0
-    max_items: int = 500  # entries read from one response; the rest wait for a later poll
+    max_items: int = 500  # entries not sent before read from one response; the rest wait for the next poll
     max_redirects: int = 5
 
 
@@ -189,6 +189,12 @@ class SeenStore:
         self.close()
 
 
+_BLOCK_TAGS = frozenset({"br", "p", "div", "li", "ul", "ol", "tr", "td", "th", "table", "h1", "h2", "h3", "h4", "h5",
+                         "h6", "blockquote", "pre", "hr", "section", "article", "header", "footer"})
+# feedparser's content types of a title or summary that holds markup; any other is text as written.
+_MARKUP = frozenset({"text/html", "application/xhtml+xml"})
+
+
 class _TextOnly(HTMLParser):
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
@@ -198,7 +204,12 @@ class _TextOnly(HTMLParser):
         self.parts.append(data)
 
     def handle_starttag(self, tag: str, attrs: Any) -> None:
-        self.parts.append(" ")  # <br>, <p>: words on either side must not run together
+        if tag in _BLOCK_TAGS:  # <br>, <p>: words on either side must not run together; <b> joins them
+            self.parts.append(" ")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _BLOCK_TAGS:
+            self.parts.append(" ")
 
 
 def strip_html(text: str) -> str:
@@ -208,25 +219,40 @@ def strip_html(text: str) -> str:
     return " ".join("".join(parser.parts).split())
 
 
+def entry_text(entry: dict[str, Any], name: str) -> str:
+    """An entry's title or summary as text. Markup is stripped only where feedparser says it is markup:
+    a plain-text title keeps what looks like a tag (`Apple <AAPL.O> beats` lost its ticker)."""
+    text = entry.get(name, "")
+    if not isinstance(text, str):
+        return ""
+    detail = entry.get(f"{name}_detail")
+    if isinstance(detail, dict) and detail.get("type") not in _MARKUP:
+        return " ".join(text.split())
+    return strip_html(text)
+
+
 def entry_date(entry: dict[str, Any]) -> str | None:
-    """The entry's date as ISO 8601, read from the feed's raw string; None when there is none or it cannot
-    be read exactly. feedparser's parsed dates are not used: it accepts a prefix (`2026/11/27 15:07:41`
-    became 1 November) and ignores `PM` (`2:17:57 PM CET` became 02:17:57 CET)."""
+    """The entry's date as ISO 8601, read from the feed's raw strings in turn (published, updated,
+    created: a pubDate in German does not hide a dc:date); None when none can be read exactly.
+    feedparser's parsed dates are not used: it accepts a prefix (`2026/11/27 15:07:41` became 1
+    November) and ignores `PM` (`2:17:57 PM CET` became 02:17:57 CET)."""
+    unread = []
     for name in ("published", "updated", "created"):
         raw = entry.get(name)
         if isinstance(raw, str) and raw.strip():
             try:
                 return parse_time(raw).astimezone(UTC).isoformat()
             except (ValueError, OverflowError, OSError):
-                log.info("entry %r: date %r is not ISO 8601 or RFC 2822; ingest will use the receive time",
-                         entry.get("title", "")[:80], raw[:60])
-                return None
+                unread.append(raw[:60])
+    if unread:
+        log.info("entry %r: date %s not ISO 8601 or RFC 2822; ingest will use the receive time",
+                 entry.get("title", "")[:80], " / ".join(repr(r) for r in unread))
     return None
 
 
 def entry_to_record(feed_url: str, feed: dict[str, Any], entry: dict[str, Any], key: str) -> dict[str, Any] | None:
     """A news.raw record cut to ingest's limits, or None for an entry without a usable title."""
-    headline = strip_html(entry.get("title", ""))
+    headline = entry_text(entry, "title")
     if not headline:
         return None
     digest = hashlib.sha256(f"{feed_url}\n{key}".encode()).hexdigest()[:24]
@@ -236,7 +262,7 @@ def entry_to_record(feed_url: str, feed: dict[str, Any], entry: dict[str, Any], 
         "source": truncate_words(source, MAX_SOURCE_CHARS) if source else urlsplit(feed_url).hostname,
         "headline": headline,
     }
-    body = strip_html(entry.get("summary", ""))
+    body = entry_text(entry, "summary")
     if body and body != headline:
         record["body"] = body
     link = entry.get("link")
@@ -510,12 +536,12 @@ def poll_once(
     new = 0
     skips: dict[str, int] = {}
     this_poll: set[str] = set()
-    entries = parsed.entries[: policy.max_items]
-    if len(parsed.entries) > len(entries):
-        skips["over_limit"] = len(parsed.entries) - len(entries)
-        log.warning("%s: %d entries; only the first %d are read per poll", redact_url(url), len(parsed.entries),
-                    policy.max_items)
+    entries = parsed.entries
+    read = 0  # entries not sent before that this poll has read: at most max_items, the rest wait
     for entry, key in zip(entries, entry_keys(url, entries), strict=True):
+        if read >= policy.max_items and not (key is not None and store.seen(url, key)):
+            skips["over_limit"] = skips.get("over_limit", 0) + 1
+            continue
         try:
             record = entry_to_record(url, parsed.feed, entry, key) if key else None
         except Exception:  # one entry that cannot be turned into a record costs only itself
@@ -532,6 +558,7 @@ def poll_once(
             if store.seen(url, key):
                 reason = "already_sent"
             else:
+                read += 1
                 checked = validate(encode_value(record), now)  # what ingest will do with these very bytes
                 if isinstance(checked, Rejection):
                     reason = "rejected"
@@ -543,7 +570,12 @@ def poll_once(
         emit(record)
         store.add(url, key)
         new += 1
-    validators = FeedState(response.headers.get("etag"), response.headers.get("last-modified"), 0)
+    if skips.get("over_limit"):
+        log.warning("%s: %d entries not sent before; the first %d were read, the rest wait for the next poll",
+                    redact_url(url), read + skips["over_limit"], policy.max_items)
+        validators = FeedState(None, None, 0)  # so the next poll gets the whole feed again, not a 304
+    else:
+        validators = FeedState(response.headers.get("etag"), response.headers.get("last-modified"), 0)
     store.set_state(url, validators, now)
     return PollResult(url, response.status_code, new, sum(skips.values()), None, policy.interval, skips)
 
@@ -701,8 +733,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help=f"largest feed response read, e.g. 20M (default {Policy.max_bytes // 1024 // 1024}M); "
                              "a bigger feed is reported each poll and not read")
     parser.add_argument("--max-items", type=_items_arg, default=Policy.max_items, metavar="N",
-                        help=f"entries read from one response (default {Policy.max_items}); the rest are counted "
-                             "as skipped (over limit)")
+                        help=f"entries not sent before read from one response (default {Policy.max_items}); the "
+                             "rest are counted as skipped (over limit) and read on the next poll")
     parser.add_argument("--allow-redirect", nargs=2, action="append", default=[], metavar=("FEED", "HOST"),
                         help="let FEED (one of the --feed URLs) redirect to HOST; repeatable. Without it a redirect "
                              "to another host is refused")

@@ -112,6 +112,24 @@ def test_an_unreadable_feed_date_gives_the_receive_time_marked_as_such(server: F
     assert story.published_at_source == "received"
 
 
+def test_an_unreadable_pubdate_does_not_hide_a_readable_dc_date(server: FeedServer, tmp_path: Path) -> None:
+    server.routes["/de"] = Route(rss('<title>Contoso senkt Prognose</title><guid>de-1</guid>'
+                                     "<pubDate>Di, 10 Juni 2025 14:00:00 +0200</pubDate>"
+                                     '<dc:date xmlns:dc="http://purl.org/dc/elements/1.1/">2025-06-10T16:00:00+02:00'
+                                     "</dc:date>"))
+    _, sent = scrape_once(server, "/de", tmp_path)
+    assert sent[0]["published_at"] == "2025-06-10T14:00:00+00:00"
+
+
+def test_a_plain_text_title_keeps_what_looks_like_a_tag_and_markup_joins_inline_words(server: FeedServer,
+                                                                                       tmp_path: Path) -> None:
+    # the stripper ran on every title: "Apple <AAPL.O> beats" lost its Reuters code, "Fed<b>ex</b>" split
+    server.routes["/plain"] = Route(rss("<title>Northwind &lt;NWT.O&gt; beats estimates</title><guid>p-1</guid>",
+                                        "<title><![CDATA[Fed<b>ex</b> cuts <br/>outlook]]></title><guid>p-2</guid>"))
+    _, sent = scrape_once(server, "/plain", tmp_path)
+    assert [r["headline"] for r in sent] == ["Northwind <NWT.O> beats estimates", "Fedex cuts outlook"]
+
+
 def test_skips_are_counted_by_reason_and_unusable_items_logged(server: FeedServer, client: httpx.Client,
                                                                tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     server.routes["/mixed"] = Route(rss(

@@ -58,6 +58,10 @@ def test_items_per_poll_are_capped(server: FeedServer, client: httpx.Client, tmp
     assert (result.error, result.new, result.skips) == (None, 500, {"over_limit": 700})
     assert emitted[0]["headline"] == "Story number 0" and emitted[-1]["headline"] == "Story number 499"
     assert Policy().max_items == 500
+    # the rest wait for the next polls (they once never came: the same first 500 were read each time)
+    for expected_new, expected_last in ((500, "Story number 999"), (200, "Story number 1199")):
+        result, emitted = poll(client, server.url("/many"), tmp_path / "seen.sqlite", policy=Policy(max_items=500))
+        assert (result.error, result.new) == (None, expected_new) and emitted[-1]["headline"] == expected_last
 
 
 def test_slow_headers_are_cut_off_by_the_total_time_cap(
