@@ -19,7 +19,7 @@ from streams.usage import positive
 
 # What `classify` reads when --text-col is not given: a labelled file's text, else a story's headline,
 # else its body (the project's own generated and produced files have headline and body).
-TEXT_FALLBACK = ("text", "headline", "body")
+TEXT_FALLBACK = ("text", "headline", "title", "body")
 MISSING_CELLS = frozenset({"", "nan", "null", "none", "n/a", "#n/a", "na"})
 
 
@@ -178,12 +178,15 @@ def read_texts(path: str, text_col: str | None) -> Iterator[tuple[int, str | Non
             reader = csv.DictReader(fh, dialect=dialect)
             found = [name.strip() for name in reader.fieldnames or []]
             reader.fieldnames = found
-            if not any(c in found for c in columns):
+            # A spreadsheet's header is matched whatever its case (`Headline`), as `produce` reads it.
+            by_lower = {name.lower(): name for name in reversed(found)}  # the first of equal names wins
+            present = tuple(by_lower[c.lower()] for c in columns if c.lower() in by_lower)
+            if not present:
                 raise DataError(f"{path}: no {' or '.join(repr(c) for c in columns)} column (found "
                                 f"{', '.join(repr(c) for c in found) or 'none'}); name it with --text-col")
             try:
                 for line_no, row in enumerate(reader, start=2):
-                    text, column = _pick(row, columns)
+                    text, column = _pick(row, present)
                     yield line_no, text, row, column
             except csv.Error as exc:
                 raise DataError(f"{path}: malformed CSV at line {reader.line_num}: {exc}") from None

@@ -280,6 +280,25 @@ def entry_to_record(feed_url: str, feed: dict[str, Any], entry: dict[str, Any], 
     return fit_record(record)
 
 
+def link_key(link: str) -> str:
+    """A link as an identity: normalised as the record's url is (tracking parameters such as utm_*
+    dropped), so a link that changes only in them between polls is the same story; as written when
+    it is no http(s) URL."""
+    try:
+        return normalise_url(link)
+    except ValueError:
+        return link
+
+
+def sent_before(store: SeenStore, feed_url: str, entry: dict[str, Any], key: str) -> bool:
+    """Whether this entry was sent by an earlier poll, under its key or, for a link key, under the raw
+    link that versions before link_key stored."""
+    if store.seen(feed_url, key):
+        return True
+    link = entry.get("link")
+    return isinstance(link, str) and link != key and link_key(link) == key and store.seen(feed_url, link)
+
+
 def entry_keys(feed_url: str, entries: list[dict[str, Any]]) -> list[str | None]:
     """Each entry's identity: its guid, else its link, else a hash of feed, title and raw date; None when
     it has no title and no identity. A guid (or link) shared within this poll by entries with different
@@ -294,7 +313,9 @@ def entry_keys(feed_url: str, entries: list[dict[str, Any]]) -> list[str | None]
         value = entry.get(kind)
         if not isinstance(value, str) or not value.strip():
             return None
-        return None if kind == "id" and value.strip().lower() in PLACEHOLDER_GUIDS else value
+        if kind == "link":
+            return link_key(value)
+        return None if value.strip().lower() in PLACEHOLDER_GUIDS else value
 
     for entry in entries:
         for kind in ("id", "link"):
@@ -539,7 +560,7 @@ def poll_once(
     entries = parsed.entries
     read = 0  # entries not sent before that this poll has read: at most max_items, the rest wait
     for entry, key in zip(entries, entry_keys(url, entries), strict=True):
-        if read >= policy.max_items and not (key is not None and store.seen(url, key)):
+        if read >= policy.max_items and not (key is not None and sent_before(store, url, entry, key)):
             skips["over_limit"] = skips.get("over_limit", 0) + 1
             continue
         try:
@@ -555,7 +576,7 @@ def poll_once(
             reason = "duplicate"
         else:
             this_poll.add(key)
-            if store.seen(url, key):
+            if sent_before(store, url, entry, key):
                 reason = "already_sent"
             else:
                 read += 1

@@ -130,6 +130,25 @@ def test_a_plain_text_title_keeps_what_looks_like_a_tag_and_markup_joins_inline_
     assert [r["headline"] for r in sent] == ["Northwind <NWT.O> beats estimates", "Fedex cuts outlook"]
 
 
+def test_a_link_that_changes_only_in_tracking_parameters_is_the_same_story(server: FeedServer, tmp_path: Path) -> None:
+    link = "https://news.example/contoso?id=7&amp;utm_source=rss&amp;utm_medium=feed"
+    server.routes["/utm"] = Route(rss(f"<title>Contoso beats estimates</title><link>{link}</link>"))
+    _, first = scrape_once(server, "/utm", tmp_path)
+    server.routes["/utm"] = Route(rss("<title>Contoso beats estimates</title>"
+                                      f"<link>{link.replace('utm_source=rss', 'utm_source=rss2')}&amp;utm_campaign=jun"
+                                      "</link>"))
+    _, second = scrape_once(server, "/utm", tmp_path)
+    assert len(first) == 1 and second == []  # it was sent again, under a new id
+
+    # a store written before: the raw link was the key, and it still counts as sent
+    with SeenStore(tmp_path / "old.sqlite") as store:
+        store.add(server.url("/utm"), link.replace("&amp;", "&").replace("utm_source=rss", "utm_source=rss2")
+                  + "&utm_campaign=jun")
+    out = tmp_path / "old.jsonl"
+    main(["scrape", "--feed", server.url("/utm"), "--once", "--store", str(tmp_path / "old.sqlite"), "-o", str(out)])
+    assert out.read_text() == ""
+
+
 def test_skips_are_counted_by_reason_and_unusable_items_logged(server: FeedServer, client: httpx.Client,
                                                                tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     server.routes["/mixed"] = Route(rss(

@@ -220,6 +220,16 @@ def test_classify_falls_back_to_the_body(tmp_path: Path, capsys: pytest.CaptureF
     assert "text from 'body' (1)" in capsys.readouterr().err
 
 
+def test_classify_reads_a_spreadsheets_headline_or_title_column_whatever_its_case(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # "Headline,Ticker" once ended in "no 'text' or 'headline' or 'body' column", though produce read it
+    for name, header in (("upper.csv", "Headline,Ticker"), ("title.csv", "Title,Ticker")):
+        news = tmp_path / name
+        news.write_text(f"{header}\r\nAdatum shares slump after recall,ADTM\r\n", encoding="utf-8")
+        assert main(["classify", str(news), str(tmp_path / "out.jsonl")]) == 0
+        assert f"text from '{header.split(',')[0]}' (1)" in capsys.readouterr().err
+
+
 # --- the command line ----------------------------------------------------------------------------
 
 
