@@ -186,9 +186,11 @@ def parse_time(value: object) -> datetime:
     return parsed
 
 
-# How terminals and exchanges write a ticker around the symbol: `NASDAQ:AAPL`, `AAPL US Equity`.
-_EXCHANGE_PREFIX = re.compile(r"^[A-Z]{2,10}:(?=\S)")
-_TERMINAL_SUFFIX = re.compile(r"\s+(?:[A-Z]{2}\s+)?EQUITY$")
+# How terminals and exchanges write a ticker around the symbol: `NASDAQ:AAPL`, `AAPL US Equity`. Only
+# these exchange names are a prefix: in `AAPL:US` the part before the colon is the ticker.
+EXCHANGES = frozenset({"NASDAQ", "NYSE", "NYSEARCA", "NYSEAMERICAN", "AMEX", "OTC", "LSE", "LON", "TSX", "TSXV",
+                       "ASX", "HKEX", "HKG", "TYO", "TSE", "XETRA", "ETR", "FRA", "EPA", "AMS", "BIT", "BME",
+                       "SWX", "SIX", "STO", "CPH", "HEL", "OSL", "NSE", "BSE", "KRX", "SGX", "JSE"})
 _SHARE_CLASS = re.compile(r"/(?=[A-Z]{1,2}$)")
 
 
@@ -197,7 +199,12 @@ def normalise_ticker(text: str) -> str:
     terminal's suffix (` US Equity`), upper-case, a share class's / as '.' (`AAPL/MSFT` stays two
     names, and so no ticker)."""
     ticker = text.strip().lstrip("$").upper()
-    ticker = _TERMINAL_SUFFIX.sub("", _EXCHANGE_PREFIX.sub("", ticker))
+    exchange, colon, rest = ticker.partition(":")
+    if colon and exchange in EXCHANGES and rest.strip():
+        ticker = rest.strip()
+    words = ticker.split()  # split, not a regex: linear however many spaces a hostile value holds
+    if len(words) in (2, 3) and words[-1] == "EQUITY" and (len(words) == 2 or len(words[1]) == 2):
+        ticker = words[0]
     return _SHARE_CLASS.sub(".", ticker)
 
 

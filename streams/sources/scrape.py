@@ -61,7 +61,7 @@ class Policy:
     max_bytes: int = 5 * 1024 * 1024
     max_seconds: float = 30.0  # whole exchange (connect, headers, body, redirects), however slowly it trickles in
     backoff_cap: float = 3600.0
-    max_items: int = 500  # entries not sent before read from one response; the rest wait for the next poll
+    max_items: int = 500  # new entries sent from one response; the rest wait for the next poll
     max_redirects: int = 5
 
 
@@ -285,9 +285,11 @@ def link_key(link: str) -> str:
     dropped), so a link that changes only in them between polls is the same story; as written when
     it is no http(s) URL."""
     try:
-        return normalise_url(link)
+        normalised = normalise_url(link)
     except ValueError:
         return link
+    fragment = urlsplit(link.strip()).fragment  # a liveblog's /live#post-5 and #post-6 are two stories
+    return f"{normalised}#{fragment}" if fragment else normalised
 
 
 def sent_before(store: SeenStore, feed_url: str, entry: dict[str, Any], key: str) -> bool:
@@ -579,7 +581,6 @@ def poll_once(
             if sent_before(store, url, entry, key):
                 reason = "already_sent"
             else:
-                read += 1
                 checked = validate(encode_value(record), now)  # what ingest will do with these very bytes
                 if isinstance(checked, Rejection):
                     reason = "rejected"
@@ -591,6 +592,7 @@ def poll_once(
         emit(record)
         store.add(url, key)
         new += 1
+        read += 1  # only what is sent counts: entries ingest would reject must not hold back the rest
     if skips.get("over_limit"):
         log.warning("%s: %d entries not sent before; the first %d were read, the rest wait for the next poll",
                     redact_url(url), read + skips["over_limit"], policy.max_items)
@@ -754,7 +756,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help=f"largest feed response read, e.g. 20M (default {Policy.max_bytes // 1024 // 1024}M); "
                              "a bigger feed is reported each poll and not read")
     parser.add_argument("--max-items", type=_items_arg, default=Policy.max_items, metavar="N",
-                        help=f"entries not sent before read from one response (default {Policy.max_items}); the "
+                        help=f"new entries sent from one response (default {Policy.max_items}); the "
                              "rest are counted as skipped (over limit) and read on the next poll")
     parser.add_argument("--allow-redirect", nargs=2, action="append", default=[], metavar=("FEED", "HOST"),
                         help="let FEED (one of the --feed URLs) redirect to HOST; repeatable. Without it a redirect "

@@ -144,6 +144,13 @@ def test_a_link_that_changes_only_in_tracking_parameters_is_the_same_story(serve
     with SeenStore(tmp_path / "old.sqlite") as store:
         store.add(server.url("/utm"), link.replace("&amp;", "&").replace("utm_source=rss", "utm_source=rss2")
                   + "&utm_campaign=jun")
+    # a liveblog showing its latest post, whose link differs only in the fragment: each a new story
+    headlines = []
+    for post, title in ((5, "Rates live: Fed holds"), (6, "Rates live: Powell speaks")):
+        server.routes["/live"] = Route(rss(f"<title>{title}</title><link>https://news.example/live#p-{post}</link>"))
+        headlines += [r["headline"] for r in scrape_once(server, "/live", tmp_path)[1]]
+    assert headlines == ["Rates live: Fed holds", "Rates live: Powell speaks"]
+
     out = tmp_path / "old.jsonl"
     main(["scrape", "--feed", server.url("/utm"), "--once", "--store", str(tmp_path / "old.sqlite"), "-o", str(out)])
     assert out.read_text() == ""

@@ -47,9 +47,10 @@ def test_hong_kong_korean_and_share_class_tickers_are_accepted() -> None:
 
 def test_terminal_and_exchange_forms_of_a_ticker_are_the_ticker() -> None:
     story = ok({"headline": "Four desks, one name", "tickers": ["NASDAQ:AAPL", "AAPL US Equity", "VOD LN Equity",
-                                                                 "brk/b", "AAPL/MSFT"]})
-    # AAPL/MSFT once became the bogus AAPL.MSFT: a / is a share class only before one or two letters
-    assert story.tickers == ["AAPL", "VOD", "BRK.B"] and story.dropped_tickers == ["AAPL/MSFT"]
+                                                                 "brk/b", "AAPL/MSFT", "MSFT:US"]})
+    # AAPL/MSFT once became the bogus AAPL.MSFT: a / is a share class only before one or two letters;
+    # only an exchange's name is a prefix (MSFT:US is not the ticker US)
+    assert story.tickers == ["AAPL", "VOD", "BRK.B"] and story.dropped_tickers == ["AAPL/MSFT", "MSFT:US"]
 
 
 def test_a_currency_cashtag_is_not_a_ticker() -> None:
