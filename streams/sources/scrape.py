@@ -560,11 +560,7 @@ def poll_once(
     skips: dict[str, int] = {}
     this_poll: set[str] = set()
     entries = parsed.entries
-    read = 0  # entries not sent before that this poll has read: at most max_items, the rest wait
     for entry, key in zip(entries, entry_keys(url, entries), strict=True):
-        if read >= policy.max_items and not (key is not None and sent_before(store, url, entry, key)):
-            skips["over_limit"] = skips.get("over_limit", 0) + 1
-            continue
         try:
             record = entry_to_record(url, parsed.feed, entry, key) if key else None
         except Exception:  # one entry that cannot be turned into a record costs only itself
@@ -586,16 +582,17 @@ def poll_once(
                     reason = "rejected"
                     log.warning("%s: entry %r skipped: ingest would reject it: %s: %s", redact_url(url),
                                 record["headline"][:80], checked.reason, checked.message)
+                elif new >= policy.max_items:  # only what is sent counts: rejected entries hold back none
+                    reason = "over_limit"
         if reason:
             skips[reason] = skips.get(reason, 0) + 1
             continue
         emit(record)
         store.add(url, key)
         new += 1
-        read += 1  # only what is sent counts: entries ingest would reject must not hold back the rest
     if skips.get("over_limit"):
-        log.warning("%s: %d entries not sent before; the first %d were read, the rest wait for the next poll",
-                    redact_url(url), read + skips["over_limit"], policy.max_items)
+        log.warning("%s: %d entries not sent before; the first %d were sent, the rest wait for the next poll",
+                    redact_url(url), new + skips["over_limit"], policy.max_items)
         validators = FeedState(None, None, 0)  # so the next poll gets the whole feed again, not a 304
     else:
         validators = FeedState(response.headers.get("etag"), response.headers.get("last-modified"), 0)
