@@ -39,6 +39,11 @@ def utf8_text(value: object) -> bool:
     return True
 
 
+def utf8_texts(value: object) -> bool:
+    """A JSON list of `utf8_text` strings (tickers, sample ids, headlines)."""
+    return isinstance(value, list) and all(utf8_text(item) for item in value)
+
+
 def iso(moment: datetime) -> str:
     """RFC 3339 / ISO-8601 in UTC, to the millisecond, with a 'Z': the form Alertmanager and JSON
     consumers expect, used for every time on news.clean, news.scored, the dead letters, anomaly
@@ -110,8 +115,7 @@ class AnomalyEvent:
         if event.event not in get_args(EventType) or event.severity not in SEVERITIES:
             raise ValueError(f"event must be one of {get_args(EventType)} and severity one of {SEVERITIES}")
         for name in ("sample_ids", "headlines"):
-            items = getattr(event, name)
-            if not isinstance(items, list) or not all(utf8_text(item) for item in items):
+            if not utf8_texts(getattr(event, name)):
                 raise ValueError(f"{name} must be a list of strings")
         if not isinstance(event.samples, list) or not all(
                 isinstance(sample, dict) and all(utf8_text(k) for k in sample)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, get_args
 
-from alerts.records import EventType, finite_number, utf8_text
+from alerts.records import EventType, finite_number, utf8_text, utf8_texts
 
 from .config import SEVERITIES
 
@@ -73,7 +73,7 @@ class Evidence:
 
         def texts(name: str) -> tuple[str, ...]:
             values = anomaly.get(name) or []
-            if not isinstance(values, list) or not all(utf8_text(v) for v in values):
+            if not utf8_texts(values):
                 raise AnomalyError(f"anomaly field {name!r} must be a list of strings")
             return tuple(values)
 

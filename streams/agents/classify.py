@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import faust
 
-from alerts.records import finite_number, iso_utc, utf8_text
+from alerts.records import finite_number, iso_utc, utf8_text, utf8_texts
 from models.runtime import Classifier, Prediction
 from streams import metrics
 from streams.app import app, clean_topic, scored_topic, settings
@@ -93,7 +93,7 @@ def scorable(value: object) -> bool:
         return False
     tickers, received = value.get("tickers") or [], value.get("received_at")
     return (isinstance(value.get("headline"), str) and isinstance(value.get("body"), str | None)
-            and isinstance(tickers, list) and all(isinstance(t, str) for t in tickers)
+            and utf8_texts(tickers)
             and (received is None or finite_number(received)))
 
 

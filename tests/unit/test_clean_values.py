@@ -23,6 +23,7 @@ def test_ingests_record_is_scorable():
     {**GOOD, "id": "c-\ud800"},  # a lone surrogate: the seen-ids key cannot be encoded
     {**GOOD, "headline": "", "body": 5}, {**GOOD, "headline": None},
     {**GOOD, "tickers": [{"a": 1}]}, {**GOOD, "tickers": 5},
+    {**GOOD, "tickers": ["ADTM", "AD\udc80"]},  # the monitor's scope key for it could not be encoded
     {**GOOD, "received_at": 10 ** 400}, {**GOOD, "received_at": math.nan}, {**GOOD, "received_at": "now"},
     {**GOOD, "received_at": True}, b"\xff", ["c-1"],
 ])
