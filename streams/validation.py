@@ -93,13 +93,23 @@ _ZONES = {
     "AEST": 10, "AEDT": 11, "NZST": 12, "NZDT": 13, "EST": -5, "EDT": -4, "CST": -6, "CDT": -5, "MST": -7,
     "MDT": -6, "PST": -8, "PDT": -7, "AKST": -9, "AKDT": -8, "HST": -10,
 }
-# RFC 2822/5322 (and RFC 822's two-digit years), plus what feeds really write: 12-hour clocks, zone names.
-_RFC2822 = re.compile(
-    r"^(?:[A-Za-z]{3,9},?\s+)?(\d{1,2})\s+([A-Za-z]{3,9})\.?\s+(\d{2}|\d{4}),?\s+(\d{1,2}):(\d{2})(?::(\d{2}))?"
-    r"\s*([AaPp][Mm])?\s*(?:([+-]\d{2}:?\d{2})|([A-Za-z]{1,5}))?\s*(?:\([^)]*\))?$"
-)
-# 2026/11/27 15:07:41 (a naive time: UTC, as for naive ISO 8601)
-_SLASHED = re.compile(r"^(\d{4})/(\d{1,2})/(\d{1,2})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?$")
+# The clock and zone after a written date, all optional: ` 09:30`, `, 9:30:15 AM`, ` at 2:05 p.m. EST`,
+# ` 09:30:00 +0200 (CEST)`, ` 16:45 GMT+2`, `T09:30`. Whitespace is collapsed to single spaces first.
+_CLOCK = (r"(?:,?(?: |T)(?:at )?(\d{1,2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(?: ?([AaPp])\.?[Mm]\.?)?)?"
+          r"(?: ?(?:(?:GMT|UTC|UT) ?)?([+-]\d{1,2}(?::?\d{2})?)| ([A-Za-z]{1,5}))?(?: ?\([^)]*\))?$")
+_WEEKDAY = r"(?:[A-Za-z]{3,9}\.?,? )?"
+# RFC 2822/5322 (and RFC 822's two-digit years) and the day-first forms people write: `30 Nov 2026`,
+# `30-Nov-2026`, `Mon, 30 Nov 2026 09:30:00 GMT`.
+_DAY_MONTH = re.compile(_WEEKDAY + r"(\d{1,2})(?:st|nd|rd|th)?[ -]([A-Za-z]{3,9})\.?,?[ -](\d{4}|\d{2})" + _CLOCK)
+# Month first, as US wires and spreadsheets write it: `Nov 30, 2026`, `November 30, 2026 9:30 AM ET`.
+_MONTH_DAY = re.compile(_WEEKDAY + r"([A-Za-z]{3,9})\.? (\d{1,2})(?:st|nd|rd|th)?,? (\d{4})" + _CLOCK)
+# Year first with / or . (`2026/11/27 15:07:41`, `2026.11.27`), or - with a clock ISO 8601 does not read
+# (`2026-11-27 3:07 PM`).
+_YEAR_FIRST = re.compile(r"^(\d{4})([/.-])(\d{1,2})\2(\d{1,2})" + _CLOCK)
+# Day and month in numbers before the year: `30/11/2026`, `11/30/2026`, `30.11.2026 14:05`. Read only
+# when the order is certain: a dot is day first (as Europe writes it), a part over 12 is the day.
+_NUMBERS_FIRST = re.compile(r"^(\d{1,2})([/.-])(\d{1,2})\2(\d{4})" + _CLOCK)
+_MAX_TIME_CHARS = 100  # no date form is longer; bounds the patterns' work on a hostile value
 
 
 # A number before this (1990-01-01, in seconds) is not a feed's or a desk's Unix time but something a
@@ -118,66 +128,115 @@ def _from_epoch(value: float) -> datetime:
     return datetime.fromtimestamp(value / divisor, UTC)
 
 
-def _rfc2822(text: str) -> datetime | None:
-    match = _RFC2822.match(text)
-    if not match:
-        return None
-    day, month_name, year, hour, minute, second, ampm, offset, zone = match.groups()
-    name = month_name.lower()
-    month = next((i for i, full in enumerate(_MONTH_NAMES, start=1) if full.startswith(name)), None)
+def _month(name: str) -> int:
+    lowered = name.lower()
+    month = next((i for i, full in enumerate(_MONTH_NAMES, start=1) if full.startswith(lowered)), None)
     if month is None:
-        raise ValueError(f"unknown month {month_name!r}")
-    hours = int(hour)
+        raise ValueError(f"unknown month {name!r}")
+    return month
+
+
+def _zone(offset: str | None, name: str | None) -> timezone:
+    """`+0200`, `+02:00`, `-5`, `+530` or a zone name from _ZONES; UTC when neither is given."""
+    if offset:
+        digits = offset[1:].replace(":", "")
+        hours, minutes = (int(digits), 0) if len(digits) <= 2 else (int(digits[:-2]), int(digits[-2:]))
+        if minutes >= 60 or hours * 60 + minutes > 14 * 60:
+            raise ValueError(f"offset {offset!r} out of range")
+        total = hours * 60 + minutes
+        return timezone(timedelta(minutes=-total if offset[0] == "-" else total))
+    if name:
+        if name.upper() not in _ZONES:
+            raise ValueError(f"unknown time zone {name!r}")
+        return timezone(timedelta(hours=_ZONES[name.upper()]))
+    return UTC
+
+
+def _at(year: int, month: int, day: int, clock: tuple[str | None, ...]) -> datetime:
+    """The date at a _CLOCK match's groups (hour, minute, second, a/p, offset, zone name)."""
+    hour, minute, second, ampm, offset, zone = clock
+    hours = int(hour or 0)
     if ampm:
         if not 1 <= hours <= 12:
-            raise ValueError(f"hour {hours} with {ampm}")
-        hours = hours % 12 + (12 if ampm.lower() == "pm" else 0)
-    full_year = int(year) if len(year) == 4 else (2000 + int(year) if int(year) < 50 else 1900 + int(year))
-    if offset:
-        digits = offset.replace(":", "")
-        minutes = int(digits[1:3]) * 60 + int(digits[3:5])
-        tz = timezone(timedelta(minutes=-minutes if digits[0] == "-" else minutes))
-    elif zone:
-        if zone.upper() not in _ZONES:
-            raise ValueError(f"unknown time zone {zone!r}")
-        tz = timezone(timedelta(hours=_ZONES[zone.upper()]))
-    else:
-        tz = UTC
-    return datetime(full_year, month, int(day), hours, int(minute), int(second or 0), tzinfo=tz)
+            raise ValueError(f"hour {hours} with {ampm}m")
+        hours = hours % 12 + (12 if ampm.lower() == "p" else 0)
+    return datetime(year, month, day, hours, int(minute or 0), int(second or 0), tzinfo=_zone(offset, zone))
+
+
+def _written(text: str) -> datetime | None:
+    """A date as feeds, wires and spreadsheets write it (the patterns above); None when no pattern
+    matches, ValueError when one matches but the date is impossible or its order is not certain."""
+    if match := _DAY_MONTH.match(text):
+        day, name, year = match.groups()[:3]
+        full_year = int(year) if len(year) == 4 else (2000 + int(year) if int(year) < 50 else 1900 + int(year))
+        return _at(full_year, _month(name), int(day), match.groups()[3:])
+    if match := _MONTH_DAY.match(text):
+        name, day, year = match.groups()[:3]
+        return _at(int(year), _month(name), int(day), match.groups()[3:])
+    if match := _YEAR_FIRST.match(text):
+        year, _, month, day = match.groups()[:4]
+        return _at(int(year), int(month), int(day), match.groups()[4:])
+    if match := _NUMBERS_FIRST.match(text):
+        first, separator, second, year = match.groups()[:4]
+        a, b = int(first), int(second)
+        if separator == "." or a > 12 or a == b:
+            day, month = a, b
+        elif b > 12:
+            day, month = b, a
+        else:
+            raise ValueError(f"{first}{separator}{second}{separator}{year} could be day {a} of month {b} or "
+                             f"day {b} of month {a}; write ISO 8601 ({year}-{b:02d}-{a:02d})")
+        return _at(int(year), month, day, match.groups()[4:])
+    return None
+
+
+_YYYYMMDD = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
+
+
+def _from_number(value: float) -> datetime:
+    """An epoch (`_from_epoch`), or a YYYYMMDD date as spreadsheets write one (`20261130`): no Unix
+    time since 1990 has 8 digits, so the two cannot be confused."""
+    if value.is_integer() and (match := _YYYYMMDD.match(f"{value:.0f}")):
+        try:
+            return datetime(*(int(part) for part in match.groups()), tzinfo=UTC)
+        except ValueError:
+            pass  # 20261399 is no date: the epoch's error says what to write
+    return _from_epoch(value)
 
 
 def parse_time(value: object) -> datetime:
     """A publication time from what sources send; ValueError when it cannot be read exactly.
 
     Accepted: ISO 8601 (a trailing Z allowed; naive times are UTC), RFC 2822/5322 as feeds and HTTP
-    write it (zone as an offset or a common name; 12-hour clocks), YYYY/MM/DD [HH:MM[:SS]], and epochs
-    in seconds, milliseconds, microseconds or nanoseconds as numbers or numeric strings. The whole
-    string must match: a prefix that looks like a date is not a date.
+    write it (zone as an offset, `GMT+2` or a common name; 12-hour clocks), dates written with a month
+    name (`30 Nov 2026`, `Nov 30, 2026 9:30 AM`), YYYY/MM/DD and YYYY.MM.DD, DD/MM/YYYY or MM/DD/YYYY
+    where the order is certain (`30/11/2026`, `11/30/2026`, `30.11.2026`; `03/11/2026` is a ValueError
+    naming both readings), YYYYMMDD, and epochs in seconds, milliseconds, microseconds or nanoseconds
+    as numbers or numeric strings. Written dates take an optional clock and zone; without a zone they
+    are UTC. The whole string must match: a prefix that looks like a date is not a date.
     """
     if isinstance(value, bool):
         raise ValueError("a boolean is not a time")  # noqa: TRY004 - callers treat every bad time alike
     if isinstance(value, int | float):
         if not finite_number(value):
             raise ValueError("not a finite number")
-        return _from_epoch(float(value))
+        return _from_number(float(value))
     if not isinstance(value, str):
         raise ValueError(  # noqa: TRY004 - callers treat every bad time alike
             f"expected an ISO 8601 or RFC 2822 string or an epoch number, got {type(value).__name__}")
     text = " ".join(value.split())
     if not text:
         raise ValueError("empty")
+    if len(text) > _MAX_TIME_CHARS:
+        raise ValueError(f"{len(text)} characters is no date")
     if _NUMBER.match(text):
-        return _from_epoch(float(text))
+        return _from_number(float(text))
     try:
         parsed = datetime.fromisoformat(re.sub(r"[Zz]$", "+00:00", text))
     except ValueError:
-        parsed = _rfc2822(text)
+        parsed = _written(text)
         if parsed is None:
-            slashed = _SLASHED.match(text)
-            if not slashed:
-                raise ValueError("not ISO 8601, RFC 2822 or an epoch number") from None
-            parts = [int(p) if p else 0 for p in slashed.groups()]
-            parsed = datetime(*parts)  # type: ignore[arg-type]
+            raise ValueError("not ISO 8601, RFC 2822, a written date or an epoch number") from None
     parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     try:  # year 1 at +14:00, or 9999-12-31 at -14:00, is a datetime no UTC datetime can hold
         parsed.astimezone(UTC)

@@ -170,7 +170,7 @@ def read_texts(path: str, text_col: str | None) -> Iterator[tuple[int, str | Non
                 text, column = _pick(row, columns)
                 yield line_no, text, row, column
     elif path.lower().endswith((".csv", ".tsv")):
-        from streams.sources.produce import KNOWN_COLUMNS, sniff_dialect
+        from streams.sources.produce import KNOWN_COLUMNS, column_key, sniff_dialect
 
         with open(path, newline="", encoding="utf-8-sig") as fh:
             dialect = sniff_dialect(fh.read(64 * 1024), frozenset(columns) | KNOWN_COLUMNS)
@@ -178,9 +178,10 @@ def read_texts(path: str, text_col: str | None) -> Iterator[tuple[int, str | Non
             reader = csv.DictReader(fh, dialect=dialect)
             found = [name.strip() for name in reader.fieldnames or []]
             reader.fieldnames = found
-            # A spreadsheet's header is matched whatever its case (`Headline`), as `produce` reads it.
-            by_lower = {name.lower(): name for name in reversed(found)}  # the first of equal names wins
-            present = tuple(by_lower[c.lower()] for c in columns if c.lower() in by_lower)
+            # A spreadsheet's header is matched whatever its case and punctuation (`Headline`, `Title:`),
+            # as `produce` reads it.
+            by_key = {column_key(name): name for name in reversed(found)}  # the first of equal names wins
+            present = tuple(by_key[column_key(c)] for c in columns if column_key(c) in by_key)
             if not present:
                 raise DataError(f"{path}: no {' or '.join(repr(c) for c in columns)} column (found "
                                 f"{', '.join(repr(c) for c in found) or 'none'}); name it with --text-col")

@@ -19,12 +19,11 @@ from models.jsonl import json_objects
 from streams.sources.kafka_sink import SinkError, encode_value
 from streams.sources.output import add_output_arguments, open_sink
 from streams.usage import UsageError
-from streams.validation import Rejection, validate
+from streams.validation import Rejection, parse_time, validate
 
-CSV_LIST_FIELDS = ("tickers",)
 # Cells that spreadsheets and pandas write for "no value"; such a cell is a missing field.
 MISSING = frozenset({"", "nan", "null", "none", "n/a", "#n/a", "na"})
-# Column names people use for the story's fields (lower-cased, trimmed); the first found wins.
+# Column names people use for the story's fields, matched by `column_key`; the first found wins.
 ALIASES = {
     "headline": ("headline", "title", "text"),
     "body": ("body", "description", "summary", "content"),
@@ -36,6 +35,22 @@ FIELDS = frozenset({"id", "source", "headline", "body", "url", "published_at", "
 KNOWN_COLUMNS = FIELDS | {name for names in ALIASES.values() for name in names}
 SEPARATORS = ",;\t|"
 TEXT_COLUMNS = ("headline", "body", "title", "text", "description", "summary", "content")
+
+
+def column_key(name: str) -> str:
+    """A column name as matched against the fields and ALIASES: case, spaces and punctuation dropped,
+    so `Published At`, `published-at` and `PublishedAt` are `published_at`, and `Ticker(s)` is `tickers`."""
+    return "".join(ch for ch in name.casefold() if ch.isalnum())
+
+
+def ticker_cell(cell: str) -> list[str]:
+    """The tickers of one spreadsheet cell: separated by commas, semicolons or spaces (`AAPL MSFT`),
+    except that a terminal's `AAPL US Equity` stays one name (streams/validation.py reads it)."""
+    names = []
+    for part in cell.replace(";", ",").split(","):
+        words = part.split()
+        names += [" ".join(words)] if words and words[-1].casefold() == "equity" else words
+    return names
 
 
 class InputError(UsageError):
@@ -53,17 +68,18 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def sniff_dialect(sample: str, known: frozenset[str] | None = None) -> type[csv.Dialect] | csv.Dialect:
     """The file's dialect. The separator (, ; tab |) is the one that splits the header line into the most
-    `known` column names; when none does, csv.Sniffer's guess; a comma when it cannot tell either.
+    `known` column names (by `column_key`); when none does, csv.Sniffer's guess; a comma when it cannot tell either.
     The header decides first because a sniffer weighs every line, and headlines are full of commas."""
     header = sample.lstrip("\ufeff").splitlines()[0] if sample.strip() else ""
     if header.strip() and not any(separator in header for separator in SEPARATORS):
         # One column: every line is one cell, commas in the text and all ("\x1f" never occurs in text).
         return type("OneColumn", (csv.excel,), {"delimiter": "\x1f"})
     if known:
+        known_keys = {column_key(name) for name in known}
         scores = {}
         for separator in SEPARATORS:
             names = next(csv.reader([header], delimiter=separator), [])
-            scores[separator] = sum(name.strip().lower() in known for name in names)
+            scores[separator] = sum(column_key(name) in known_keys for name in names)
         best = max(scores, key=lambda sep: scores[sep])
         if scores[best]:
             return type("Sniffed", (csv.excel,), {"delimiter": best})
@@ -91,17 +107,21 @@ def csv_rows(path: str) -> Iterator[tuple[int, dict[str, Any] | None, str]]:
         header = next(reader, None)
         if header is None:
             return
-        columns = [name.strip().lstrip("\ufeff").lower() for name in header]
-        if not any(name in TEXT_COLUMNS for name in columns):
-            found = ", ".join(repr(c) for c in columns) or "none"
+        written = [name.strip().lstrip("\ufeff") for name in header]
+        keys = [column_key(name) for name in written]
+        if not any(key in map(column_key, TEXT_COLUMNS) for key in keys):
+            found = ", ".join(repr(c) for c in written) or "none"
             raise InputError(f"{path}: no headline or body column (read with {separator_name(dialect.delimiter)}, "
                              f"the columns are {found}); name one headline, title, text or body")
-        rename = {}  # the first column of each field's aliases that is present; other aliases pass through
-        for field, names in ALIASES.items():
-            present = [name for name in names if name in columns]
+        field_of = {column_key(field): field for field in FIELDS}
+        for field, names in ALIASES.items():  # the first of each field's aliases present is the field
+            present = [key for key in map(column_key, names) if key in keys]
+            for key in present[1:]:
+                field_of.pop(key, None)  # a later alias of a field already read passes through, ignored
             if present:
-                rename[present[0]] = field
-        ignored = [name for name in columns if name and rename.get(name, name) not in FIELDS]
+                field_of[present[0]] = field
+        columns = [field_of.get(key) for key in keys]  # None: not sent
+        ignored = [name for name, field in zip(written, columns, strict=True) if name and field is None]
         if ignored:
             print(f"finsentry: warning: {path}: column(s) {', '.join(repr(c) for c in ignored)} are not story fields "
                   f"and are not sent (the fields: {', '.join(sorted(FIELDS))})", file=sys.stderr)
@@ -111,13 +131,11 @@ def csv_rows(path: str) -> Iterator[tuple[int, dict[str, Any] | None, str]]:
             if not any(cell.strip() for cell in row):
                 continue
             record: dict[str, Any] = {}
-            for name, cell in zip(columns, row, strict=False):
-                if not name or name in ignored or cell.strip().lower() in MISSING:
-                    continue
-                record.setdefault(rename.get(name, name), cell)
-            for name in CSV_LIST_FIELDS:
-                if isinstance(record.get(name), str):
-                    record[name] = [t.strip() for t in record[name].replace(";", ",").split(",") if t.strip()]
+            for field, cell in zip(columns, row, strict=False):
+                if field is not None and cell.strip().lower() not in MISSING:
+                    record.setdefault(field, cell)
+            if isinstance(record.get("tickers"), str):
+                record["tickers"] = ticker_cell(record["tickers"])
             yield line_no, record, ""
 
 
@@ -129,6 +147,16 @@ def records(path: str) -> Iterator[tuple[int, dict[str, Any] | None, str]]:
     with nullcontext(sys.stdin.buffer) if path == "-" else open(path, "rb") as fh:
         for line_no, value, why in json_objects(fh):  # bytes: a line that is not UTF-8 is one bad line
             yield line_no, value, why or ""
+
+
+def unread_because(stamp: object) -> str:
+    """Why ingest stamps a story with its receive time: parse_time's error, or a date outside the
+    range ingest keeps (before 1970, or ahead of the clock)."""
+    try:
+        parse_time(stamp)
+    except (ValueError, OverflowError, OSError) as exc:
+        return str(exc)
+    return "before 1970 or in the future"
 
 
 def run_cli(args: argparse.Namespace) -> int:
@@ -150,8 +178,9 @@ def run_cli(args: argparse.Namespace) -> int:
                     elif record.get("published_at") not in (None, "") and checked.published_at_source == "received":
                         undated += 1  # kept, stamped with the time ingest receives it: say so, not in silence
                         if undated <= UNDATED_SHOWN:
-                            print(f"line {line_no}: published_at {str(record['published_at'])[:40]!r} could not be read; "
-                                  "the receive time stands in", file=sys.stderr)
+                            print(f"line {line_no}: published_at {str(record['published_at'])[:40]!r} could not be read "
+                                  f"({unread_because(record['published_at'])}); the receive time stands in",
+                                  file=sys.stderr)
                 if error:
                     bad += 1
                     print(f"line {line_no}: skipped: {error}", file=sys.stderr)

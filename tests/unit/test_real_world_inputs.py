@@ -133,22 +133,22 @@ def test_a_misnamed_column_is_one_line_naming_the_columns_found(tmp_path: Path,
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0
     assert err.startswith("finsentry: error: ")
-    assert "semicolon separator" in err and "'id', 'headlines', 'tickers'" in err
+    assert "semicolon separator" in err and "'id', 'Headlines', 'tickers'" in err  # as the file writes them
 
 
 def test_usual_column_names_are_read_and_other_columns_named_once(tmp_path: Path,
                                                                    capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "export.csv"
     path.write_text("Title,Date,Symbol,Link,Sector,\nAcme beats,2025-06-10 14:00,ACME,https://w.example/a,Autos,\n"
-                    "Globex slides,Tue 10 Jun 2025,GLBX,,Energy,\n", encoding="utf-8")
+                    "Globex slides,last Tuesday,GLBX,,Energy,\n", encoding="utf-8")
     code, sent = produce(path, tmp_path)
     assert code == 0
     assert sent[0] == {"headline": "Acme beats", "published_at": "2025-06-10 14:00", "tickers": ["ACME"],
                        "url": "https://w.example/a"}
     assert ingested_date(sent[0]) == ("2025-06-10T14:00:00.000Z", "source")
-    assert ingested_date(sent[1])[1] == "received"  # "Tue 10 Jun 2025" is no format it knows: kept, receive time
+    assert ingested_date(sent[1])[1] == "received"  # "last Tuesday" is no date: kept, with the receive time
     warnings = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
-    assert len(warnings) == 2 and "'sector'" in warnings[0]  # the other: the date it could not read
+    assert len(warnings) == 2 and "'Sector'" in warnings[0]  # the other: the date it could not read
     assert "1 published_at value(s) could not be read" in warnings[1]
 
 
@@ -158,20 +158,42 @@ def ingested_date(record: dict) -> tuple[str, str]:
     return story.published_at, story.published_at_source
 
 
-@pytest.mark.parametrize("stamp", [46356.5, "46356.5", 20261130, "2026"])
+@pytest.mark.parametrize("stamp", [46356.5, "46356.5", "2026", 20261399])
 def test_a_spreadsheets_number_in_the_date_column_is_not_taken_for_a_1970_date(stamp: float | str) -> None:
-    # an Excel serial date, YYYYMMDD or a year once became 1970-01-01..., marked as the story's own date
+    # an Excel serial date or a year once became 1970-01-01..., marked as the story's own date
+    assert ingested_date({"headline": "Contoso files late", "published_at": stamp})[1] == "received"
+
+
+@pytest.mark.parametrize(("stamp", "expected"), [
+    (20261130, "2026-11-30T00:00:00.000Z"), ("20261130", "2026-11-30T00:00:00.000Z"),  # YYYYMMDD, no Unix time
+    ("30/11/2026 14:05", "2026-11-30T14:05:00.000Z"),  # day first: 30 is no month
+    ("11/30/2026 2:05 PM", "2026-11-30T14:05:00.000Z"),  # month first: 30 is no month
+    ("03.11.2026", "2026-11-03T00:00:00.000Z"),  # dots: day first, as Europe writes it
+    ("Nov 30, 2026", "2026-11-30T00:00:00.000Z"), ("Monday, November 30, 2026 at 9:05 a.m. EST", "2026-11-30T14:05:00.000Z"),
+    ("30 Nov 2026", "2026-11-30T00:00:00.000Z"), ("30-Nov-26", "2026-11-30T00:00:00.000Z"),
+    ("Mon, 30 Nov 2026 16:05:00 GMT+2", "2026-11-30T14:05:00.000Z"), ("30 Nov 2026 19:35 UTC+05:30", "2026-11-30T14:05:00.000Z"),
+    ("2026.11.30 14:05", "2026-11-30T14:05:00.000Z"), ("2026-11-30 2:05 PM", "2026-11-30T14:05:00.000Z"),
+])
+def test_dates_as_desks_and_wires_write_them_are_the_storys_own(stamp: object, expected: str) -> None:
+    # each was once unreadable, so a spreadsheet's backlog all landed at the moment it was sent
+    assert ingested_date({"headline": "Contoso files late", "published_at": stamp}) == (expected, "source")
+
+
+@pytest.mark.parametrize("stamp", ["03/11/2026", "32/11/2026", "13/13/2026", "30 Foo 2026", "30 Nov 2026 25:00",
+                                   "Nov 30, 2026 GMT+15", "3 days ago"])
+def test_a_date_whose_reading_is_not_certain_is_not_guessed(stamp: str) -> None:
     assert ingested_date({"headline": "Contoso files late", "published_at": stamp})[1] == "received"
 
 
 def test_produce_says_which_dates_it_could_not_read(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "NEWS.CSV"  # Excel on Windows writes upper-case extensions too
-    path.write_text("headline,published_at\nAdatum recalls heaters,29/11/2026 09:05\nFabrikam beats,"
+    path.write_text("headline,published_at\nAdatum recalls heaters,03/11/2026 09:05\nFabrikam beats,"
                     "2025-06-10T14:00:00Z\n", encoding="utf-8")
     code, sent = produce(path, tmp_path)
     err = capsys.readouterr().err
     assert code == 0 and len(sent) == 2
-    assert "line 2: published_at '29/11/2026 09:05' could not be read; the receive time stands in" in err
+    assert ("line 2: published_at '03/11/2026 09:05' could not be read (03/11/2026 could be day 3 of month 11 or day "
+            "11 of month 3; write ISO 8601 (2026-11-03)); the receive time stands in") in err
     assert "1 published_at value(s) could not be read" in err and "line 3" not in err
 
 
@@ -305,3 +327,17 @@ def test_a_bad_roster_or_receivers_file_is_exit_2_and_one_line(tmp_path: Path) -
                                   ["scrape", "--feed", "file:///etc/passwd"], ["nosuchcommand"]])
 def test_usage_errors_are_exit_2_and_one_line_in_one_format(argv: list[str]) -> None:
     one_line_usage_error(finsentry(*argv))
+
+
+def test_column_names_with_spaces_and_punctuation_are_the_fields(tmp_path: Path) -> None:
+    # `Published At` and `Ticker(s)` were once "not story fields": the stories went out undated, untickered
+    path = tmp_path / "desk.csv"
+    path.write_text("Headline:,Published At,Ticker(s)\nAdatum recalls heaters,2026-11-30 14:05,ADTM US Equity\n"
+                    "Fabrikam and Contoso merge,2026-11-30 14:06,FBKM CTSO\n", encoding="utf-8")
+    code, sent = produce(path, tmp_path)
+    assert code == 0
+    assert sent == [{"headline": "Adatum recalls heaters", "published_at": "2026-11-30 14:05", "tickers": ["ADTM US Equity"]},
+                    {"headline": "Fabrikam and Contoso merge", "published_at": "2026-11-30 14:06",
+                     "tickers": ["FBKM", "CTSO"]}]
+    stories = [validate(json.dumps(record).encode(), NOW) for record in sent]
+    assert [s.tickers for s in stories] == [["ADTM"], ["FBKM", "CTSO"]]  # type: ignore[union-attr]
