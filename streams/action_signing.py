@@ -70,5 +70,8 @@ def refusal(action: dict[str, Any], secret: bytes) -> str | None:
         return UNSIGNED
     if not isinstance(stamp, int) or isinstance(stamp, bool) or not isinstance(given, str):
         return BAD_SIGNATURE
-    return None if hmac.compare_digest(signature(secret, stamp, canonical(action)), given) else BAD_SIGNATURE
+    # As bytes: compare_digest raises TypeError on a str with non-ASCII characters, and a forged
+    # `sha256=é` must be a refusal, not a crash of the scheduler's writer on every worker in turn.
+    expected = signature(secret, stamp, canonical(action)).encode()
+    return None if hmac.compare_digest(expected, given.encode("utf-8", "surrogatepass")) else BAD_SIGNATURE
 

@@ -31,7 +31,7 @@ from aiokafka.partitioner import DefaultPartitioner
 from alerts.config import MonitorConfig
 from alerts.detectors import KINDS
 from alerts.engine import AnomalyEvent, ScopeMonitor, Story, scopes_for
-from alerts.records import finite_number, utf8_texts
+from alerts.records import finite_number, utf8_text, utf8_texts
 from streams import metrics
 from streams.app import BY_SCOPE_TOPIC, anomalies_topic, app, by_scope_topic, scored_bytes, settings
 from streams.errors import RecordFault, dead_letter_fault, record_fault, send_dead_letter
@@ -110,7 +110,7 @@ def parse_scored(raw: bytes | None, now: float) -> tuple[Story, list[str]] | Rej
     tickers = record.get("tickers") or []
     topic = record.get("topic")
     if not (isinstance(record.get("id"), str) and isinstance(record.get("headline"), str)
-            and finite_number(record.get("sentiment_score")) and isinstance(topic, str | None)
+            and finite_number(record.get("sentiment_score")) and (topic is None or utf8_text(topic))
             and utf8_texts(tickers)):
         return Rejection("wrong_type", "needs id, headline (strings), sentiment_score (finite number), topic, "
                                        "tickers (list)")

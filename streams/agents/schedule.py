@@ -151,24 +151,26 @@ async def write(stream: Any) -> None:
         head, journal = stored_head()
         if journal is not None:  # the last writer saved an input's journal but died before finishing it
             await finish(head, journal)
-        if (reason := forged(action, action_id)) is not None:  # kept as evidence, with the other refusals
-            await send_dead_letter(STAGE, REJECTED_ACTION, f"case action not applied: {reason}", message.value, message)
-            continue
         try:
-            with record_fault():
-                sched, now = load(), datetime.now(UTC)
-                try:
-                    events = apply(sched, command, now)
-                    error = None
-                except (AnomalyError, ActionError) as exc:
-                    events, error = [], exc
-                if error is None:  # a tick may prune cases without an event: that is a change to save too
-                    next_head, cases = storage.split(sched.to_dict())
-                    next_journal = {"cases": storage.changes(stored_cases(), cases),
-                                    "outbox": outgoing(sched, events)}
+            with record_fault():  # the signature check too: a record must never crash the writer
+                reason = forged(action, action_id)
+                if reason is None:
+                    sched, now = load(), datetime.now(UTC)
+                    try:
+                        events = apply(sched, command, now)
+                        error = None
+                    except (AnomalyError, ActionError) as exc:
+                        events, error = [], exc
+                    if error is None:  # a tick may prune cases without an event: that is a change to save too
+                        next_head, cases = storage.split(sched.to_dict())
+                        next_journal = {"cases": storage.changes(stored_cases(), cases),
+                                        "outbox": outgoing(sched, events)}
         except RecordFault as fault:
             settle(action_id, ActionError(500, "internal error; see the worker log"))
             await dead_letter_fault(STAGE, fault, json.dumps(command, default=str), message)
+            continue
+        if reason is not None:  # kept as evidence, with the other refusals
+            await send_dead_letter(STAGE, REJECTED_ACTION, f"case action not applied: {reason}", message.value, message)
             continue
         if error is not None:
             if isinstance(error, ActionError):

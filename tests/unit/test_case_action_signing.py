@@ -31,6 +31,9 @@ def test_a_signed_action_passes_and_any_change_to_it_does_not() -> None:
 @pytest.mark.parametrize(("action", "reason"), [
     (ACTION, "unsigned"),
     ({**ACTION, "signed_at": 1, "signature": "sha256=00"}, "bad_signature"),
+    # compare_digest raised TypeError on these: the writer crashed, on every worker that took the record
+    ({**ACTION, "signed_at": 1, "signature": "sha256=é"}, "bad_signature"),
+    ({**ACTION, "signed_at": 1, "signature": "sha256=\ud800"}, "bad_signature"),
 ])
 def test_the_writer_drops_and_counts_what_it_cannot_verify(action: dict, reason: str) -> None:
     before = rejected(reason)

@@ -38,7 +38,7 @@ def test_a_scored_story_becomes_the_story_the_monitor_accepts_in_each_of_its_sco
     scored(sentiment_score=True), scored(sentiment_score="-0.7"), scored(sentiment_score=None),
     scored(sentiment_score=10 ** 400),  # an int no float can hold: math.isfinite raises on it
     scored(id=7), scored(tickers="FBKM"),
-    scored(tickers=["FBKM", "FB\ud800"]),  # its scope key could not be encoded for news.by-scope
+    scored(tickers=["FBKM", "FB\ud800"]), scored(topic="Indus\udc80"),  # a scope key no encode can send
 ])
 def test_a_score_the_windows_cannot_count_is_rejected_as_wrong_type(raw):
     rejected = parse_scored(raw, NOW)
