@@ -63,16 +63,18 @@ class Dispatcher:
     holders: dict[str, list[str]] = field(default_factory=dict)  # key -> receivers following the alert
     ended: dict[str, dict] = field(default_factory=dict)  # key -> {starts_at, at}: resolved episodes
 
-    def ingest(self, alert: Alert, now: float) -> None:
-        """Take a new alert or a newer state of a known one, and place it with every receiver holding it."""
+    def ingest(self, alert: Alert, now: float) -> bool:
+        """Take a new alert or a newer state of a known one, and place it with every receiver holding it.
+        False when the alert changes nothing (a replay of an ended episode, or the resolve of an alert
+        that never fired here): the caller must not act on it either."""
         key = alert.key
         self._forget_ended(now)
         ended = self.ended.get(key)
         if ended is not None and alert.starts_at <= ended["starts_at"]:
-            return  # this episode is over: a replayed firing or a repeated resolve changes nothing
+            return False  # this episode is over: a replayed firing or a repeated resolve changes nothing
         held = self.holders.get(key)
         if held is None and alert.status == "resolved":
-            return  # never fired here: nobody was told, so nobody needs the end
+            return False  # never fired here: nobody was told, so nobody needs the end
         names = list(held or [])
         if alert.status == "firing":
             names += [r.name for r in self.receivers if r.wants(alert.labels) and r.name not in names]
@@ -85,6 +87,7 @@ class Dispatcher:
             receiver = by_name.get(name)
             if receiver is not None:
                 self._place(receiver, key, alert, now)
+        return True
 
     def _place(self, receiver: Receiver, key: str, alert: Alert, now: float) -> None:
         labels = {name: alert.labels.get(name, "") for name in receiver.group_by}
