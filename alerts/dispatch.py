@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from alerts.payload import Alert, build_payload, group_key
+from alerts.payload import Alert, build_payload, ended_now, group_key
 from alerts.receivers import Receiver
 from alerts.silences import Silences
 
@@ -93,11 +93,24 @@ class Dispatcher:
         labels = {name: alert.labels.get(name, "") for name in receiver.group_by}
         gkey = group_key(receiver.name, labels)
         sent = None
-        for other_key, other in self.groups.items():  # a relabelled alert moves group, not duplicates
-            if other.receiver == receiver.name and other_key != gkey and key in other.alerts:
+        for other_key, other in self.groups.items():
+            previous = other.alerts.get(key) if other.receiver == receiver.name else None
+            if previous is None:
+                continue
+            if previous["fingerprint"] != alert.fingerprint and other.sent.get(key) == _mark(previous):
+                # The receiver knows the alert firing under its old label set: that one ends now, in
+                # its own group, as Alertmanager would; the new label set is news to the receiver.
+                ended = f"{key}@{previous['fingerprint']}"
+                other.alerts[ended] = ended_now(previous, now)
+                other.sent[ended] = other.sent.pop(key)
+            if other_key != gkey:  # a relabelled alert moves group, not duplicates
                 other.alerts.pop(key)
                 sent = other.sent.pop(key, sent)
         group = self.groups.setdefault(gkey, Group(receiver.name, labels, now + receiver.group_wait))
+        unsent_end = f"{key}@{alert.fingerprint}"
+        if unsent_end in group.alerts:  # back to a label set whose end was not sent yet: it never ended
+            del group.alerts[unsent_end]
+            sent = group.sent.pop(unsent_end)
         group.alerts[key] = alert.to_json()
         if sent is not None:  # what the receiver was told travels with the alert
             group.sent[key] = sent

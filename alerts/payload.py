@@ -7,9 +7,10 @@ Shape as documented for Alertmanager's webhook_config, so any receiver written f
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal
 
-from alerts.records import AnomalyEvent
+from alerts.records import AnomalyEvent, iso_utc
 
 ZERO_TIME = "0001-01-01T00:00:00Z"  # Alertmanager's endsAt for an alert still firing
 Status = Literal["firing", "resolved"]
@@ -70,6 +71,19 @@ class Alert:
     def from_json(cls, d: dict) -> Alert:
         return cls(d["status"], dict(d["labels"]), dict(d["annotations"]), d["startsAt"], d["endsAt"],
                    d["generatorURL"], d["fingerprint"])
+
+
+def ended_now(alert: dict, now: float) -> dict:
+    """An `Alert.to_json()` firing copy resolved at `now` (epoch seconds): what a receiver that knows
+    the alert by this label set must hear when the set changes (an escalation is a new alert to
+    Alertmanager and to receivers keyed by fingerprint). endsAt is never before startsAt: a window
+    may start up to the monitor's future skew ahead of this clock, and Alertmanager refuses (400) an
+    alert that ends before it starts, and with it every other alert of the push."""
+    try:
+        starts = datetime.fromisoformat(alert["startsAt"]).timestamp()
+    except ValueError:  # a foreign event's window: now is all there is to say
+        starts = now
+    return {**alert, "status": "resolved", "endsAt": iso_utc(max(now, starts))}
 
 
 def alert_from_event(event: AnomalyEvent, generator_url: str = "") -> Alert:

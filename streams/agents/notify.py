@@ -26,14 +26,13 @@ from typing import Any
 from alerts import pages
 from alerts.alertmanager import AlertmanagerError, push_alerts
 from alerts.dispatch import Notification
-from alerts.payload import Alert, alert_from_event
-from alerts.records import AnomalyEvent, iso_utc
+from alerts.payload import Alert, alert_from_event, ended_now
+from alerts.records import AnomalyEvent
 from alerts.silences import Silence
 from streams import metrics, webhooks
 from streams.app import anomalies_topic, app, notify_topic, settings
 from streams.errors import RecordFault, dead_letter_fault, record_fault, send_dead_letter
 from streams.notify_state import CoordinatorState, alerting, anomaly_pages, is_coordinator, load, save
-from streams.validation import parse_time
 from streams.webhooks import deliver_counted
 
 log = logging.getLogger(__name__)
@@ -49,17 +48,6 @@ def generator_url(event: AnomalyEvent) -> str:
     return f"{base.rstrip('/')}/anomalies/{event.anomaly_id}"
 
 
-def ends_at(alert: dict, now: float) -> str:
-    """`now` as an alert's endsAt, but never before its startsAt: a window may start up to the
-    monitor's future skew ahead of this clock, and Alertmanager refuses (400) an alert that ends
-    before it starts, and with it every other alert of the push."""
-    try:
-        starts = parse_time(alert["startsAt"]).timestamp()
-    except ValueError:  # a foreign event's window: now is all there is to say
-        starts = now
-    return iso_utc(max(now, starts))
-
-
 def track_for_alertmanager(state: CoordinatorState, alert: Alert, now: float) -> None:
     """Keep the alert to (re-)push, by fingerprint. In Alertmanager a new label set (an escalation)
     is a new alert, so the same anomaly's previous label set is pushed once more as resolved now,
@@ -70,7 +58,7 @@ def track_for_alertmanager(state: CoordinatorState, alert: Alert, now: float) ->
         if previous["labels"] == alert.labels:  # kept under its anomaly id by an older version
             del state.alertmanager[fp]
         elif previous["status"] == "firing":
-            state.alertmanager[fp] = {**previous, "status": "resolved", "endsAt": ends_at(previous, now)}
+            state.alertmanager[fp] = ended_now(previous, now)
     state.alertmanager[alert.fingerprint] = alert.to_json()
 
 

@@ -1,5 +1,7 @@
 """Alert lifecycle as receivers rely on it (issue 16): whoever was told an alert fired is told it
-resolved, exactly once; changes of severity are notified; nothing fires after its resolve.
+resolved, exactly once; changes of severity are notified; nothing fires after its resolve. A change
+of severity is a new label set, so a new fingerprint, as in Alertmanager: the old label set is
+resolved then, so a receiver keyed by fingerprint or groupKey never keeps it open.
 
 Driven with the real `alert_from_event` and `Dispatcher`, time injected, `due()` polled."""
 
@@ -42,14 +44,16 @@ class Log:
 
 
 def check_invariants(log: Log) -> None:
-    """Per receiver and alert (one episode each): a receiver that heard it fire hears exactly one
-    resolve, and that resolve is the last thing it hears of it."""
+    """Per receiver and alert (one episode each): every label set (fingerprint) a receiver heard fire
+    is resolved exactly once after each time it fired, and the alert's last word is a resolve."""
     for receiver, rows in log.seen.items():
         for aid in {r[1] for r in rows}:
             statuses = [s for _, i, s, _, _ in rows if i == aid]
-            assert statuses[0] == "firing", (receiver, aid, statuses)
-            assert statuses.count("resolved") == 1, (receiver, aid, statuses)
-            assert statuses[-1] == "resolved", (receiver, aid, statuses)
+            assert statuses[0] == "firing" and statuses[-1] == "resolved", (receiver, aid, statuses)
+            for fp in {r[4] for r in rows if r[1] == aid}:
+                of_fp = [s for _, i, s, _, f in rows if i == aid and f == fp]
+                assert of_fp[0] == "firing" and of_fp[-1] == "resolved", (receiver, aid, fp, of_fp)
+                assert "resolved,resolved" not in ",".join(of_fp), (receiver, aid, fp, of_fp)
 
 
 WARN = Receiver("warn-desk", "http://127.0.0.1:1/w", b"k", severities=frozenset({"warning"}),
@@ -83,12 +87,14 @@ def test_issue_scenario_escalate_deescalate_resolve_and_reopen() -> None:
         2000: [event("a2", "resolve", "warning", 2040, opened=1500)],
     }
     log = run(d, script, until=4 * 3600)
+    # Each change of severity fires the new label set and resolves the one the receiver knew.
     assert log.of("warn-desk", "a1") == [(0, "firing", "warning"), (120, "firing", "critical"),
-                                         (300, "firing", "warning"), (600, "resolved", "warning")]
+                                         (120, "resolved", "warning"), (300, "firing", "warning"),
+                                         (300, "resolved", "critical"), (600, "resolved", "warning")]
     assert log.of("all-desk", "a1") == log.of("warn-desk", "a1")
     # The pager starts following at the escalation, hears the de-escalation and the resolve.
     assert log.of("pager", "a1") == [(120, "firing", "critical"), (300, "firing", "warning"),
-                                     (600, "resolved", "warning")]
+                                     (300, "resolved", "critical"), (600, "resolved", "warning")]
     assert log.of("warn-desk", "a2") == [(1500, "firing", "warning"), (2040, "resolved", "warning")]
     assert log.of("pager", "a2") == []
     check_invariants(log)
@@ -101,7 +107,24 @@ def test_issue_scenario_as_reported_now_resolves_warn_desk_and_notifies_the_esca
                   600: [event("a1", "resolve", "critical", 660)]}, until=4 * 3600)
     for name in ("warn-desk", "all-desk"):
         assert log.of(name) == [(0, "firing", "warning"), (120, "firing", "critical"),
-                                (600, "resolved", "critical")]
+                                (120, "resolved", "warning"), (600, "resolved", "critical")]
+
+
+def test_an_escalation_resolves_the_old_group_when_severity_is_a_group_label() -> None:
+    # grouped by severity, the warning's groupKey once never heard a resolve: a receiver that opens an
+    # incident per groupKey (as PagerDuty integrations do) kept the warning open forever
+    by_severity = Receiver("desk", "http://127.0.0.1:1/d", b"k", group_by=("scope", "severity"), group_wait=0,
+                           group_interval=60, repeat_interval=3600)
+    d = Dispatcher((by_severity,))
+    sent = []
+    for t, alerts in {0: [event("a1", "open", "warning", 60)], 120: [event("a1", "update", "critical", 180)],
+                      600: [event("a1", "resolve", "critical", 660)]}.items():
+        for alert in alerts:
+            d.ingest(alert, t)
+        sent += sorted((t, n.payload["groupLabels"]["severity"], n.payload["status"]) for n in d.due(t))
+    assert sent == [(0, "warning", "firing"), (120, "critical", "firing"), (120, "warning", "resolved"),
+                    (600, "critical", "resolved")]
+    assert d.groups == {}
 
 
 def test_escalation_waits_for_the_group_interval_and_changes_the_fingerprint() -> None:
