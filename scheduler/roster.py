@@ -113,6 +113,15 @@ class Credential:
         """What the roster says about the token (the hash, or where the token is): the cache's value."""
         return self.token_hash or (f"env:{self.token_env}" if self.token_env is not None else f"file:{self.token_file}")
 
+    def fingerprint(self) -> str:
+        """Which token is in force now, without the token: the stored hash, or the reference and a keyed
+        digest of the token its env var or file holds (read afresh, as `matches` does). It changes when
+        the token is rotated, so a console session made with the old token can end (streams/console)."""
+        token = self.plaintext()
+        if token is None:
+            return self.reference
+        return f"{self.reference}${CACHE.digest(token.encode('utf-8', 'surrogateescape')).hex()}"
+
     def plaintext(self) -> str | None:
         """The token an env var or file holds (None for a hash, or when it cannot be read)."""
         if self.token_env is not None:

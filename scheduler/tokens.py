@@ -89,12 +89,13 @@ class TokenCache:
         self._verified: OrderedDict[bytes, str] = OrderedDict()
         self._lock = threading.Lock()
 
-    def _digest(self, presented: bytes) -> bytes:
+    def digest(self, presented: bytes) -> bytes:
+        """The keyed digest a token is known by here: it tells tokens apart without keeping them."""
         return hashlib.blake2b(presented, key=self._key, digest_size=32).digest()
 
     def lookup(self, presented: bytes) -> str | None:
         """The reference `presented` last matched, or None."""
-        key = self._digest(presented)
+        key = self.digest(presented)
         with self._lock:
             known = self._verified.get(key)
             if known is not None:
@@ -102,7 +103,7 @@ class TokenCache:
             return known
 
     def remember(self, presented: bytes, stored: str) -> None:
-        key = self._digest(presented)
+        key = self.digest(presented)
         with self._lock:
             self._verified[key] = stored
             self._verified.move_to_end(key)

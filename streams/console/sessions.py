@@ -26,6 +26,7 @@ class Session:
     analyst: str
     csrf: str
     expires: float  # epoch seconds
+    credential: str = ""  # the analyst's token fingerprint at sign-in (Credential.fingerprint); "" matches none
 
 
 class Sessions:
@@ -33,10 +34,12 @@ class Sessions:
         self.lifetime, self.clock, self.limit = lifetime, clock, limit
         self._by_id: OrderedDict[str, Session] = OrderedDict()
 
-    def create(self, analyst: str) -> Session:
+    def create(self, analyst: str, credential: str) -> Session:
+        """A new session for `analyst`, signed in with the token `credential` fingerprints."""
         while len(self._by_id) >= self.limit:
             self._by_id.popitem(last=False)
-        session = Session(secrets.token_urlsafe(32), analyst, secrets.token_urlsafe(32), self.clock() + self.lifetime)
+        session = Session(secrets.token_urlsafe(32), analyst, secrets.token_urlsafe(32), self.clock() + self.lifetime,
+                          credential)
         self._by_id[session.sid] = session
         return session
 

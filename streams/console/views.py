@@ -38,10 +38,13 @@ from streams.console.sessions import COOKIE, PRE_COOKIE, SECURITY_HEADERS, Sessi
 from streams.loaded_model import model_topics
 from streams.notify_state import anomaly_pages
 from streams.views.cases import LIMITER, MAX_OUTCOME, NOT_OWNER, bearer_person
+from streams.views.http import read_capped
 
 HERE = Path(__file__).resolve().parent
 STATIC = {"console.css": "text/css", "console.js": "text/javascript"}
-MAX_FORM = 16 * 1024
+# A resolve form carries an outcome of up to MAX_OUTCOME characters; a browser percent-encodes each
+# 3-byte UTF-8 character as 9 bytes, and the other fields (CSRF token, return path, ids) fit in 4 KiB.
+MAX_FORM = 9 * MAX_OUTCOME + 4 * 1024
 SESSIONS = Sessions(settings.console_session_seconds)
 # Where sign-in may send an analyst back to: the console's pages and the anomaly pages alerts link to.
 RETURN_PREFIXES = ("/console/", "/anomalies/")
@@ -115,9 +118,14 @@ def problem(status: int, title: str, message: str, session: Session | None = Non
 
 
 def current(request: Any) -> Session | None:
+    """The request's live session. A session is worth no more than the token it was made with: it ends
+    when its analyst leaves the roster or their token changes (rotated in the roster, env var or file)."""
     session = SESSIONS.get(request.cookies.get(COOKIE))
-    if session is not None and session.analyst not in case_state.roster().analysts:
-        SESSIONS.drop(session.sid)  # taken off the roster: signed out
+    if session is None:
+        return None
+    analyst = case_state.roster().analysts.get(session.analyst)
+    if analyst is None or analyst.fingerprint() != session.credential:
+        SESSIONS.drop(session.sid)
         return None
     return session
 
@@ -148,10 +156,10 @@ def signed_in(request: Any) -> tuple[Session | None, web.Response | None]:
 
 
 async def form(request: Any) -> dict[str, str] | None:
-    if request.content_length is not None and request.content_length > MAX_FORM:
-        return None
-    raw = await request.content.read(MAX_FORM + 1)
-    if len(raw) > MAX_FORM:
+    """The posted form's fields, or None when the body is over MAX_FORM bytes. The whole body is read
+    (a body that arrives in several TCP pieces is not cut at the first), capped as the API's are."""
+    raw = await read_capped(request, MAX_FORM)
+    if raw is None:
         return None
     return dict(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
 
@@ -214,7 +222,7 @@ class SigninView(faust.web.View):
                                    429, back)
             LIMITER.fail(client, now)
             return signin_page(uuid.uuid4().hex, "That token is not on the roster.", 401, back)
-        session = SESSIONS.create(analyst.id)
+        session = SESSIONS.create(analyst.id, analyst.fingerprint())
         response = redirect(back)
         response.set_cookie(COOKIE, session.sid, **cookie_attributes(request.secure, int(SESSIONS.lifetime)))
         response.del_cookie(PRE_COOKIE, path="/console/signin")

@@ -3,8 +3,11 @@ where sign-in may return to, and the machine-closed case's explanation."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 
@@ -26,13 +29,13 @@ class Clock:
 def test_sessions_expire_and_are_random_and_bounded() -> None:
     clock = Clock()
     sessions = Sessions(lifetime=60, clock=clock, limit=3)
-    one = sessions.create("alice")
+    one = sessions.create("alice", "ref")
     assert sessions.get(one.sid) is one and one.csrf != one.sid and len(one.sid) >= 40
     clock.now += 59
     assert sessions.get(one.sid) is one
     clock.now += 1
     assert sessions.get(one.sid) is None and len(sessions) == 0  # expired, and forgotten
-    made = [sessions.create(f"a{i}") for i in range(4)]
+    made = [sessions.create(f"a{i}", "ref") for i in range(4)]
     assert len(sessions) == 3 and sessions.get(made[0].sid) is None  # the oldest went first
     sessions.drop(made[1].sid)
     assert sessions.get(made[1].sid) is None
@@ -40,7 +43,7 @@ def test_sessions_expire_and_are_random_and_bounded() -> None:
 
 
 def test_csrf_and_cookie_and_headers() -> None:
-    session = Sessions(lifetime=60).create("alice")
+    session = Sessions(lifetime=60).create("alice", "ref")
     assert csrf_ok(session, session.csrf)
     assert not csrf_ok(session, None) and not csrf_ok(session, "") and not csrf_ok(session, session.csrf + "x")
     # aiohttp hands a cookie's bytes that are not UTF-8 on as lone surrogates: no match, not a 500
@@ -202,3 +205,97 @@ def test_alert_links_go_to_the_consoles_case_page() -> None:
 
     assert anomaly_page.console_page("3f1c0b6a") == "/console/cases/case-3f1c0b6a"
     assert anomaly_page.console_page("a/../b?c") == "/console/cases/case-a%2F..%2Fb%3Fc"
+
+
+async def post_in_pieces(handler, body: bytes, pause: float = 0.2) -> tuple[int, bytes]:
+    """POST `body` to `handler` on a real aiohttp server, sent as two TCP writes with a pause between."""
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+
+    app = web.Application()
+    app.router.add_post("/form", handler)
+    async with TestServer(app) as server:
+        reader, writer = await asyncio.open_connection(server.host, server.port)
+        writer.write(b"POST /form HTTP/1.1\r\nHost: test\r\nConnection: close\r\n"
+                     b"Content-Type: application/x-www-form-urlencoded\r\n"
+                     b"Content-Length: %d\r\n\r\n" % len(body) + body[: len(body) // 2])
+        await writer.drain()
+        await asyncio.sleep(pause)
+        writer.write(body[len(body) // 2:])
+        await writer.drain()
+        answer = await reader.read()
+        writer.close()
+    head, _, payload = answer.partition(b"\r\n\r\n")
+    return int(head.split()[1]), payload
+
+
+@pytest.mark.parametrize("outcome", ["confirmed: guidance cut, " * 20, "€" * 2000])
+def test_a_form_sent_in_pieces_is_read_whole_up_to_the_longest_outcome(outcome: str) -> None:
+    from aiohttp import web
+
+    from streams.console import views
+
+    assert len(outcome) <= views.MAX_OUTCOME
+
+    async def echo(request: web.Request) -> web.Response:
+        data = await views.form(request)
+        return web.json_response(data, status=200 if data is not None else 413)
+
+    body = urlencode({"csrf": "c" * 43, "back": "case", "outcome": outcome}).encode()
+    status, payload = asyncio.run(post_in_pieces(echo, body))
+    assert status == 200 and json.loads(payload)["outcome"] == outcome
+    assert asyncio.run(post_in_pieces(echo, b"x" * (views.MAX_FORM + 1)))[0] == 413
+
+
+def test_rotating_an_analysts_token_ends_their_console_sessions(tmp_path, monkeypatch) -> None:
+    from types import SimpleNamespace
+
+    from aiohttp import web
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from scheduler import Roster, parse_roster
+    from scheduler.tokens import hash_token
+    from streams import case_state
+    from streams.console import views
+    from streams.console.sessions import COOKIE, PRE_COOKIE
+
+    def roster(alice: str, bob_file: Path) -> Roster:
+        return parse_roster(f"""\
+analysts:
+  - {{id: alice, name: A, capacity: 1, shifts: ["Mon-Sun 00:00-24:00 UTC"], skills: {{topics: {{E: 1}}}},
+     notify: "https://h.example/a", token_hash: "{alice}"}}
+  - {{id: bob, name: B, capacity: 1, shifts: ["Mon-Sun 00:00-24:00 UTC"], skills: {{topics: {{E: 1}}}},
+     notify: "https://h.example/b", token_file: "{bob_file}"}}
+""")
+
+    alice_token, bob_file = "alice-token-of-enough-length", tmp_path / "bob.token"
+    bob_file.write_text("bob-token-of-enough-length-1\n")
+    in_force = [roster(hash_token(alice_token, n=16), bob_file)]
+    monkeypatch.setattr(case_state, "roster", lambda: in_force[0])
+
+    async def signin_view(request: web.Request) -> web.StreamResponse:
+        return await views.SigninView(None, None).post(request)
+
+    async def sign_in(token: str) -> str:
+        app = web.Application()
+        app.router.add_post("/console/signin", signin_view)
+        async with TestClient(TestServer(app)) as client:
+            client.session.cookie_jar.update_cookies({PRE_COOKIE: "pre"})
+            answer = await client.post("/console/signin", data={"csrf": "pre", "token": token}, allow_redirects=False)
+            assert answer.status == 303, await answer.text()
+            return answer.cookies[COOKIE].value
+
+    def signed_in(sid: str) -> str | None:
+        session = views.current(SimpleNamespace(cookies={COOKIE: sid}))
+        return session.analyst if session else None
+
+    alice, bob = asyncio.run(sign_in(alice_token)), asyncio.run(sign_in("bob-token-of-enough-length-1"))
+    assert signed_in(alice) == "alice" and signed_in(bob) == "bob"
+    in_force[0] = roster(in_force[0].analysts["alice"].token_hash, bob_file)  # reloaded, nothing changed
+    assert signed_in(alice) == "alice" and signed_in(bob) == "bob"
+    in_force[0] = roster(hash_token("alice-rotated-token-of-length", n=16), bob_file)
+    assert signed_in(alice) is None and signed_in(bob) == "bob"
+    bob_file.write_text("bob-token-of-enough-length-2\n")  # a token file is read afresh: no roster edit
+    assert signed_in(bob) is None
+    bob_file.write_text("bob-token-of-enough-length-1\n")
+    assert signed_in(bob) is None, "an ended session stays ended"
