@@ -98,6 +98,12 @@ class Evidence:
             headlines=texts("headlines"),
         )
 
+    def stories(self) -> dict[str, str]:
+        """Story id -> headline, one entry per id. A case keeps its ids and headlines as two lists that
+        everything downstream reads together by position (the monitor writes them so), so they are
+        taken and merged as pairs: two stories may share a headline's text, never an id."""
+        return dict(zip(self.sample_ids, self.headlines, strict=False))
+
 
 _TIMES = ("created_at", "assigned_at", "acked_at", "closed_at", "ack_due", "resolve_due")
 

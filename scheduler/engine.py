@@ -14,7 +14,7 @@ from typing import Any
 
 from .assignment import FreeAnalyst, WaitingCase
 from .cases import CLOSED, HELD, Case, Evidence, Status, case_id_for, utc
-from .config import SchedulerPolicy
+from .config import SEVERITIES, SchedulerPolicy
 from .escalation import Breach, overdue
 from .events import CaseEvent
 from .policies import assigner
@@ -210,6 +210,7 @@ class Scheduler:
 
     def _create(self, evidence: Evidence, now: datetime, out: list[CaseEvent], entered: list[Case]) -> None:
         self._seq += 1
+        stories = evidence.stories()
         case = Case(
             case_id=case_id_for(evidence.anomaly_id),
             anomaly_id=evidence.anomaly_id,
@@ -218,8 +219,8 @@ class Scheduler:
             scope=evidence.scope,
             severity=evidence.severity,
             score=evidence.score,
-            sample_ids=list(evidence.sample_ids),
-            headlines=list(evidence.headlines),
+            sample_ids=list(stories),
+            headlines=list(stories.values()),
             status=Status.WAITING,
             priority=self._policy.priority(evidence.severity, evidence.scope, 0),
             created_at=now,
@@ -241,20 +242,23 @@ class Scheduler:
         reopens if the new severity is no longer the machine's to handle."""
         if case.status is Status.RESOLVED:
             return
-        samples = [s for s in evidence.sample_ids if s not in case.sample_ids]
-        headlines = [h for h in evidence.headlines if h not in case.headlines]
+        known = set(case.sample_ids)
+        fresh = {sid: text for sid, text in evidence.stories().items() if sid not in known}
         old = case.severity
-        if not samples and not headlines and evidence.severity == old and evidence.score == case.score:
+        if not fresh and evidence.severity == old and evidence.score == case.score:
             return
-        case.sample_ids += samples
-        case.headlines += headlines
+        case.sample_ids += fresh
+        case.headlines += fresh.values()
         case.severity, case.score = evidence.severity, evidence.score
         case.priority = self._policy.priority(case.severity, case.scope, case.escalations)
         case.resolve_due = case.created_at + self._policy.resolve_sla[case.severity]
         if case.status in (Status.WAITING, Status.ASSIGNED):  # a tighter SLA takes effect at once
             case.ack_due = min(case.ack_due, now + self._policy.ack_sla[case.severity])
         reason = f"severity {old} -> {case.severity}" if old != case.severity else "new evidence"
-        out.append(CaseEvent.of("updated", case, now, analyst=case.analyst, reason=reason))
+        # A holder must hear that their case became more urgent: its SLAs just tightened.
+        raised = case.status in HELD and SEVERITIES.index(case.severity) > SEVERITIES.index(old)
+        notify = self._notify(case.analyst) if raised else None
+        out.append(CaseEvent.of("updated", case, now, analyst=case.analyst, reason=reason, notify=notify))
         if case.status is Status.AUTO_RESOLVED and self._policy.machine_reason(case.severity, case.kind) is None:
             self._reopen(case, reopened(f"severity {case.severity} needs an analyst"), now, entered)
 
@@ -484,7 +488,11 @@ def _labels(raw: Any, required: bool) -> list[dict[str, Any]]:
 
 
 def _merge_labels(case: Case, labels: list[dict[str, Any]]) -> None:
-    """Later labels for the same item replace earlier ones: the analyst's last word counts."""
+    """Merge corrections into the case's labels field by field: the analyst's last word on each field
+    counts, and a later correction of one field (topic) keeps an earlier one of the other (sentiment),
+    as a field left out or null corrects nothing (scheduler/feedback.py)."""
     by_id = {label["id"]: label for label in case.labels}
-    by_id.update({label["id"]: label for label in labels})
+    for label in labels:
+        given = {name: value for name, value in label.items() if value is not None}
+        by_id[label["id"]] = {**by_id.get(label["id"], {}), **given}
     case.labels = list(by_id.values())

@@ -34,6 +34,7 @@ SUMMARIES = {
     "assigned": "{case_id} ({severity}, {scope}) is assigned to you",
     "escalated": "{case_id} ({severity}, {scope}) escalated: {reason}",
     "waiting": "{case_id} ({scope}) was taken off you: {reason}",
+    "updated": "{case_id} ({scope}) is now {severity}, with tighter deadlines: {reason}",
 }
 
 

@@ -2,8 +2,8 @@
 
 Reads `labels.feedback` from the beginning up to the end offsets it finds at start (so it ends,
 however busy the topic) and writes JSONL with `text`, `topic` and `sentiment`, the columns
-`models.data.load_file` reads. An item corrected more than once keeps its latest correction: the
-analyst's last word counts, as in the scheduler.
+`models.data.load_file` reads. An item corrected more than once keeps the latest correction of
+each field: the analyst's last word on topic and on sentiment counts, as in the scheduler.
 """
 
 from __future__ import annotations
@@ -36,8 +36,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def training_rows(records: Iterable[Any]) -> list[dict[str, str | None]]:
-    """Latest correction per item id, in first-seen order; records without text or label, or with a
-    label that is not a string, or text UTF-8 cannot write (a lone surrogate), are skipped."""
+    """One row per item id, in first-seen order, merging its corrections field by field: a record
+    carries only the fields that correction changed, so a later topic correction keeps an earlier
+    sentiment one. Records without text or label, or with a label that is not a string, or text
+    UTF-8 cannot write (a lone surrogate), are skipped."""
     rows: dict[str, dict[str, str | None]] = {}
     for record in records:
         if not isinstance(record, dict) or not utf8_text(record.get("text")) or not record["text"].strip():
@@ -45,8 +47,12 @@ def training_rows(records: Iterable[Any]) -> list[dict[str, str | None]]:
         topic, sentiment = record.get("topic"), record.get("sentiment")
         if (topic is None and sentiment is None) or not all(v is None or utf8_text(v) for v in (topic, sentiment)):
             continue
-        key = str(record.get("id") or record["text"])
-        rows[key] = {"text": record["text"], "topic": topic, "sentiment": sentiment}
+        row = rows.setdefault(str(record.get("id") or record["text"]), {"text": "", "topic": None, "sentiment": None})
+        row["text"] = record["text"]
+        if topic is not None:
+            row["topic"] = topic
+        if sentiment is not None:
+            row["sentiment"] = sentiment
     return list(rows.values())
 
 

@@ -197,13 +197,46 @@ def test_anomalies_are_idempotent_and_updates_change_severity_and_evidence():
     before = s.to_dict()
     assert s.on_anomaly(anomaly("a"), MONDAY_10 + MIN) == []
     assert s.to_dict() == before
-    upd = anomaly("a", severity="critical", event="update", sample_ids=["a-n1", "a-n2"])
+    upd = anomaly("a", severity="critical", event="update", sample_ids=["a-n1", "a-n2"],
+                  headlines=["headline for a", "another headline"])
     events = s.on_anomaly(upd, MONDAY_10 + MIN)
     assert names(events) == [("updated", "a", "alice")] and events[0]["reason"] == "severity warning -> critical"
     case = s.case("case-a")
     assert case["priority"] == 16 and case["sample_ids"] == ["a-n1", "a-n2"]
     assert case["ack_due"] == (MONDAY_10 + 11 * MIN).isoformat()  # the critical SLA applies at once
     assert s.on_anomaly(upd, MONDAY_10 + 2 * MIN) == []
+
+
+def test_a_raised_severity_notifies_the_holder_and_nothing_else_does():
+    s = Scheduler(roster(), POLICY)
+    s.on_anomaly(anomaly("a", severity="info"), MONDAY_10)  # the machine's: closed, nobody holds it
+    s.on_anomaly(anomaly("b"), MONDAY_10)
+    s.on_action(action("ack", "case-b", "alice", "k1"), MONDAY_10)
+    s.on_anomaly(anomaly("c", scope="topic:Macro"), MONDAY_10)
+    alice = {"target": "https://hooks.example.com/alice", "analyst": "alice"}
+    bob = {"target": "https://hooks.example.com/bob", "analyst": "bob"}
+
+    def updated(anomaly_id, severity, **extra):
+        events = s.on_anomaly(anomaly(anomaly_id, severity=severity, event="update", **extra), MONDAY_10 + MIN)
+        return next(e for e in events if e["event"] == "updated")
+
+    assert updated("b", "critical")["notify"] == alice  # acknowledged, held: its SLAs tightened
+    assert updated("c", "critical")["notify"] == bob  # assigned
+    assert "notify" not in updated("c", "warning")  # lowered
+    assert "notify" not in updated("b", "critical", score=9.0)  # new evidence, same severity
+    assert "notify" not in updated("a", "warning")  # raised, but nobody held it (it goes to the queue)
+
+
+def test_an_update_pairs_each_new_story_id_with_its_own_headline():
+    s = Scheduler(roster(), POLICY)
+    s.on_anomaly(anomaly("a", sample_ids=["n1", "n2"], headlines=["Acme cuts guidance", "Acme slides"]), MONDAY_10)
+    # n3 repeats n1's text (a wire story carried twice), n4 is new: texts stay with their ids.
+    s.on_anomaly(anomaly("a", event="update", sample_ids=["n1", "n3", "n4", "n3"],
+                         headlines=["Acme cuts guidance", "Acme cuts guidance", "Acme recalls", "Acme cuts guidance"]),
+                 MONDAY_10 + MIN)
+    case = s.case("case-a")
+    assert list(zip(case["sample_ids"], case["headlines"], strict=True)) == [
+        ("n1", "Acme cuts guidance"), ("n2", "Acme slides"), ("n3", "Acme cuts guidance"), ("n4", "Acme recalls")]
 
 
 def test_bad_anomalies_are_rejected():
@@ -276,6 +309,18 @@ def test_reassign_to_a_colleague_or_back_to_the_pool_and_label():
     labelled = s.on_action(action("label", "case-i", "bob", "l1", labels=[{"id": "i-n1", "topic": "M&A"}]), MONDAY_10)
     assert names(labelled) == [("labelled", "i", "bob")]  # anyone may review the machine's cases
     assert s.case("case-i")["labels"] == [{"id": "i-n1", "topic": "M&A"}]
+
+
+def test_a_second_correction_of_a_headline_keeps_the_fields_it_does_not_correct():
+    s = Scheduler(roster(), POLICY)
+    s.on_anomaly(anomaly("a", sample_ids=["n1", "n2"], headlines=["one", "two"]), MONDAY_10)
+    s.on_action(action("label", "case-a", "alice", "l1", labels=[{"id": "n1", "sentiment": "negative"}]), MONDAY_10)
+    s.on_action(action("label", "case-a", "alice", "l2", labels=[{"id": "n1", "topic": "Macro"}]), MONDAY_10)
+    assert s.case("case-a")["labels"] == [{"id": "n1", "sentiment": "negative", "topic": "Macro"}]
+    labels = [{"id": "n1", "sentiment": "neutral", "topic": None}, {"id": "n2", "topic": "Earnings"}]
+    s.on_action(action("resolve", "case-a", "alice", "r1", labels=labels), MONDAY_10 + MIN)
+    assert s.case("case-a")["labels"] == [{"id": "n1", "sentiment": "neutral", "topic": "Macro"},
+                                          {"id": "n2", "topic": "Earnings"}]  # the last word on each field
 
 
 def test_roster_swap_returns_removed_analysts_cases_and_excess_to_waiting():

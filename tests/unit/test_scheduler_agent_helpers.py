@@ -80,6 +80,18 @@ def test_a_resolve_with_labels_becomes_feedback_with_the_headline_text() -> None
                         "analyst": "alice", "at": event["at"]}]
 
 
+def test_the_export_keeps_every_field_a_headline_was_corrected_in() -> None:
+    sched, _ = assigned_case()
+    records = []
+    for n, label in enumerate([{"id": "a1-1", "sentiment": "negative"}, {"id": "a1-1", "topic": "Macro"},
+                               {"id": "a1-2", "topic": "Earnings"}, {"id": "a1-2", "topic": "Macro"}]):
+        [event] = sched.on_action({"action": "label", "case_id": "case-a1", "analyst": "alice",
+                                   "action_id": f"l{n}", "labels": [label]}, NOW + timedelta(minutes=n))
+        records += feedback_records(event, sched.case("case-a1"))
+    assert training_rows(records) == [{"text": "first a1", "topic": "Macro", "sentiment": "negative"},
+                                      {"text": "second a1", "topic": "Macro", "sentiment": None}]
+
+
 def test_workload_counts_held_waiting_and_cases_past_their_ack_sla_from_creation() -> None:
     sched = Scheduler(ROSTER, SchedulerPolicy())
     sched.on_anomaly(anomaly("m1", "topic:Macro"), NOW)
