@@ -73,15 +73,18 @@ async def deliver(
     now_fn: Callable[[], float],
     sleep_fn: Callable[[float], Awaitable[None]] = asyncio.sleep,
     rng: random.Random | None = None,
+    notification_id: str | None = None,
 ) -> DeliveryResult:
     """POST the payload to the receiver until it is accepted or the retry budget is spent.
 
-    The notification id header is the same on every attempt, so a receiver can drop a retry of a
-    request it did process but whose response was lost.
+    The notification id header (`notification_id`, else a hash of the body) is the same on every
+    attempt, so a receiver can drop a retry of a request it did process but whose response was lost.
+    A sender that re-sends the same body as a new notification (a repeat_interval reminder) passes
+    its own id, or the receiver would drop the reminder as a retry.
     """
     rng = rng or random.Random()
     body = encode(payload)
-    notification_id = hashlib.sha256(body).hexdigest()[:32]
+    notification_id = notification_id or hashlib.sha256(body).hexdigest()[:32]
     started = now_fn()
     attempts, status, error = 0, None, ""
 
@@ -126,7 +129,7 @@ class Deliver(Protocol):
     (never raise) the outcome, with what a dead-letter record needs. `deliver` is the webhook's."""
 
     async def __call__(self, client: httpx.AsyncClient, receiver: Receiver, payload: dict, *,
-                       now_fn: Callable[[], float]) -> DeliveryResult: ...
+                       now_fn: Callable[[], float], notification_id: str | None = None) -> DeliveryResult: ...
 
 
 # Every receiver type's delivery, by `Receiver.type`; a new type adds its name to

@@ -62,6 +62,10 @@ class ScopeMonitor:
         The story's own `published_at` acts as this scope's watermark, so a busy scope closes its
         windows without waiting for `advance`; quiet scopes need `advance`. A story timestamped in
         the future would close windows early: the ingest stage must clamp such timestamps.
+
+        Not atomic: the story is counted and the due windows popped before any is closed, so an
+        exception leaves the state part-way. A caller that goes on must restore the state from
+        before the call (the monitor rebuilds it from its last save, which is deterministic).
         """
         if self.windows.is_late(story.published_at) or self.windows.seen(story.id):
             return []

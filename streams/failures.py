@@ -13,6 +13,10 @@ Two kinds of failure reach an agent:
   counts it, and after `FINSENTRY_CRASH_EXIT_DELAY_SECONDS` (long enough for a Prometheus scrape
   to see the crash) the worker stops and `finsentry worker` exits with status 1.
 
+A timer's body (`@app.timer`) is not an agent: Faust runs it as a task of the app, and an exception
+leaving it went to mode's `Service.crash`, which neither stops commits nor tells `/readyz` or the
+crash counter. `guarded_timer` puts it on the same path, under the timer's own name.
+
 Why stop rather than restart the agent in place: Faust acknowledges every event it handed to a
 crashed agent (its stream's `finally` blocks) and, by default, commits on the spot; records
 already fetched for the agent sit in Faust's queues past the failed ones. Restarting in place from
@@ -29,7 +33,10 @@ import asyncio
 import logging
 import os
 import signal
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import wraps
+from typing import Any
 
 from streams import metrics
 
@@ -62,6 +69,36 @@ def agent_failed(agent: str, exc: BaseException, exit_delay: float) -> None:
                  exit_delay)
     if first:
         asyncio.get_running_loop().call_later(exit_delay, os.kill, os.getpid(), signal.SIGTERM)
+
+
+TimerBody = Callable[..., Awaitable[None]]
+# The guarded timer bodies by name, each the function `@app.timer` wraps (tests call them directly).
+TIMERS: dict[str, TimerBody] = {}
+
+
+def guarded_timer(name: str, exit_delay: float) -> Callable[[TimerBody], TimerBody]:
+    """Put a timer's body on the agents' failure path; goes under `@app.timer`.
+
+    An exception leaving the body (a timer has no record to blame, so it is the machinery's) is
+    `agent_failed` under `name`: commits stop, `/readyz` and `finsentry_agent_crashes_total` name
+    it, and the worker stops after `exit_delay`. Until then the body does not run again.
+    """
+
+    def guard(body: TimerBody) -> TimerBody:
+        @wraps(body)
+        async def guarded(*args: Any) -> None:
+            if name in FAILURES.crashed:
+                return
+            try:
+                await body(*args)
+            except Exception as exc:  # noqa: BLE001 - reported as an agent's crash, which stops the worker
+                agent_failed(name, exc, exit_delay)
+
+        TIMERS[name] = guarded
+        metrics.AGENT_CRASHES.labels(name)  # the series at 0 from start, as for the agents
+        return guarded
+
+    return guard
 
 
 class InjectedFault(RuntimeError):

@@ -18,8 +18,8 @@ from faust.exceptions import ConsumerNotStarted
 from faust.types import TP
 
 from streams import metrics
-from streams.app import app
-from streams.failures import FAILURES
+from streams.app import app, settings
+from streams.failures import FAILURES, guarded_timer
 from streams.loaded_model import classifier
 
 log = logging.getLogger(__name__)
@@ -108,5 +108,6 @@ async def refresh() -> None:
 
 
 @app.timer(interval=REFRESH_SECONDS)
+@guarded_timer("health-refresh", settings.crash_exit_delay_seconds)
 async def refresh_periodically() -> None:
     await refresh()

@@ -20,8 +20,8 @@ from prometheus_client import Counter, Gauge, Histogram, Info, disable_created_m
 disable_created_metrics()
 
 # finsentry_webhook_deliveries_total's outcomes.
-DELIVERED, RETRIED, DEAD_LETTERED, SILENCED = "delivered", "retried", "deadletter", "silenced"
-WEBHOOK_OUTCOMES = (DELIVERED, RETRIED, DEAD_LETTERED, SILENCED)
+DELIVERED, RETRIED, FAILED, DEAD_LETTERED, SILENCED = "delivered", "retried", "failed", "deadletter", "silenced"
+WEBHOOK_OUTCOMES = (DELIVERED, RETRIED, FAILED, DEAD_LETTERED, SILENCED)
 RECEIVED_TIME, TRUNCATED = "received_time", "truncated"  # finsentry_stories_adjusted_total's adjustments
 
 RECORDS_IN = Counter("finsentry_records_in_total", "Records taken from a topic by a stage.", ["stage"])
@@ -119,7 +119,8 @@ ACK_SECONDS = Histogram(
 
 WEBHOOK_DELIVERIES = Counter(
     "finsentry_webhook_deliveries_total",
-    "Webhook delivery attempts by receiver and outcome (delivered, retried, deadletter, silenced).",
+    "Webhook deliveries by receiver and outcome (delivered, retried, failed: a round failed and is tried "
+    "again later, deadletter, silenced).",
     ["receiver", "outcome"],
 )
 # Known outcomes are exported at 0 from start-up, so the first failure is an increase, not a new series.

@@ -2,8 +2,9 @@
 
 `alerts.delivery.deliver` signs, sends and retries (pure of Kafka); this module adds what a worker
 does with its result: every attempt is timed, retries and the outcome are counted per receiver,
-and a delivery that exhausts its retries goes to `alerts.deadletter`, acknowledged by the broker
-before the caller moves on. Used by notify (anomaly alerts) and case webhooks (analysts).
+and a delivery that failed for good goes to `alerts.deadletter`, acknowledged by the broker before
+the caller moves on. Used by notify (anomaly alerts, which keeps a failed notification in its outbox
+for another round: alerts/outbox.py) and case webhooks (analysts).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import time
 
 import httpx
 
-from alerts.delivery import DELIVERERS
+from alerts.delivery import DELIVERERS, DeliveryResult
 from alerts.receivers import Receiver
 from streams import metrics
 from streams.app import alerts_deadletter_topic
@@ -43,16 +44,31 @@ def client() -> httpx.AsyncClient:
     return _client
 
 
-async def deliver_counted(receiver: Receiver, payload: dict, what: str) -> bool:
-    """Deliver `payload` to `receiver` with retries; count the outcome, and dead-letter a delivery that
-    failed for good. True when delivered. `what` names the sender in the log ("notify: webhook")."""
-    result = await DELIVERERS[receiver.type](client(), receiver, payload, now_fn=time.time)
+async def attempt(receiver: Receiver, payload: dict, notification_id: str | None = None) -> DeliveryResult:
+    """One delivery round of `payload` to `receiver` (its retries within its budget), counted:
+    attempts beyond the first as `retried`, success as `delivered`. The caller decides what a failure
+    means: `dead_letter` it, or try again later."""
+    result = await DELIVERERS[receiver.type](client(), receiver, payload, now_fn=time.time,
+                                             notification_id=notification_id)
     if result.attempts > 1:
         metrics.WEBHOOK_DELIVERIES.labels(receiver.name, metrics.RETRIED).inc(result.attempts - 1)
     if result.outcome == "delivered":
         metrics.WEBHOOK_DELIVERIES.labels(receiver.name, metrics.DELIVERED).inc()
-        return True
-    log.error("%s to %s failed after %d attempt(s): %s", what, receiver.name, result.attempts, result.last_error)
-    await (await alerts_deadletter_topic.send(key=receiver.name.encode(), value=result.deadletter()))
-    metrics.WEBHOOK_DELIVERIES.labels(receiver.name, metrics.DEAD_LETTERED).inc()
-    return False
+    return result
+
+
+async def dead_letter(result: DeliveryResult, what: str) -> None:
+    """Write a failed delivery to `alerts.deadletter`, acknowledged by the broker, and count it.
+    `what` names the sender in the log ("notify: webhook")."""
+    log.error("%s to %s failed for good after %d attempt(s): %s", what, result.receiver, result.attempts,
+              result.last_error)
+    await (await alerts_deadletter_topic.send(key=result.receiver.encode(), value=result.deadletter()))
+    metrics.WEBHOOK_DELIVERIES.labels(result.receiver, metrics.DEAD_LETTERED).inc()
+
+
+async def deliver_counted(receiver: Receiver, payload: dict, what: str) -> bool:
+    """Deliver `payload` to `receiver` in one round; dead-letter it if that fails. True when delivered."""
+    result = await attempt(receiver, payload)
+    if result.outcome != "delivered":
+        await dead_letter(result, what)
+    return result.outcome == "delivered"

@@ -22,7 +22,7 @@ from models.runtime import Classifier, Prediction
 from streams import metrics
 from streams.app import app, clean_topic, scored_topic, settings
 from streams.errors import RecordFault, dead_letter_fault, send_dead_letter
-from streams.failures import FaultInjection
+from streams.failures import FaultInjection, guarded_timer
 from streams.loaded_model import executor as _executor
 from streams.loaded_model import load_classifier
 from streams.tables import DurableTable
@@ -193,6 +193,7 @@ async def score(model: Classifier, loop: asyncio.AbstractEventLoop, fresh: list)
 
 
 @app.timer(interval=60.0)
+@guarded_timer("classify-expire-seen", settings.crash_exit_delay_seconds)
 async def expire_seen() -> None:
     """Forget ids older than the TTL so the table does not grow without bound."""
     cutoff = time.time() - settings.dedupe_ttl

@@ -35,6 +35,7 @@ from alerts.records import finite_number, utf8_text, utf8_texts
 from streams import metrics
 from streams.app import BY_SCOPE_TOPIC, anomalies_topic, app, by_scope_topic, scored_bytes, settings
 from streams.errors import RecordFault, dead_letter_fault, record_fault, send_dead_letter
+from streams.failures import guarded_timer
 from streams.loaded_model import model_topics
 from streams.ownership import owns
 from streams.settings import Settings
@@ -152,8 +153,22 @@ async def fan_out(stream) -> None:
 
 
 def load(scope: str) -> ScopeMonitor:
-    state = monitors.get(scope)
-    return ScopeMonitor.from_dict(state, CONFIG) if state else ScopeMonitor.new(scope, CONFIG)
+    return rebuild(scope, monitors.get(scope), [])
+
+
+def rebuild(scope: str, state: dict | None, stories: list[Story]) -> ScopeMonitor:
+    """The scope's monitor from a saved state, with `stories` counted since then, in order.
+
+    How a record fault is undone: `observe` changes the state in steps (the story counted, due
+    windows popped, then each one closed), so one that raises leaves it part-way. `observe` is
+    deterministic, so counting again the stories that succeeded since the last save gives exactly the
+    state they left, at no cost to a record that does not fail. Their anomaly events are already in
+    the caller's hands, so the ones counting again returns are dropped.
+    """
+    scope_monitor = ScopeMonitor.from_dict(state, CONFIG) if state else ScopeMonitor.new(scope, CONFIG)
+    for story in stories:
+        scope_monitor.observe(story)
+    return scope_monitor
 
 
 async def publish(events: list[AnomalyEvent]) -> None:
@@ -218,15 +233,19 @@ async def observe_scope(scope: str, events: list) -> None:
     so every restart's recovery) grow by gigabytes in a long run. The exception is a story that
     closes windows: the state is written just before it, so every window's final contents reach the
     changelog (after the anomaly events decided so far are acknowledged, as always).
+
+    A story whose processing raises is dead-lettered and leaves the scope's state, and the event
+    clock, as they were before it (`rebuild`).
     """
-    scope_monitor = load(scope)
+    saved = monitors.get(scope)  # the state as last written, and the stories counted since:
+    counted: list[Story] = []    # what a record fault rolls the scope back to
+    scope_monitor = rebuild(scope, saved, counted)
     anomalies: list[AnomalyEvent] = []
     for event in events:
         story = by_scope_story(event.value, time.time())
         if isinstance(story, Rejection):
             await send_dead_letter(STAGE, story.reason, story.message, event.message.value, event.message)
             continue
-        clock.newest = max(clock.newest, story.published_at)
         try:
             with record_fault():
                 late, closes = scope_monitor.is_late(story.published_at), scope_monitor.observing_closes(story)
@@ -238,12 +257,17 @@ async def observe_scope(scope: str, events: list) -> None:
         if closes:
             await publish(anomalies)
             anomalies = []
-            monitors[scope] = scope_monitor.to_dict()
+            monitors[scope] = saved = scope_monitor.to_dict()
+            counted = []
         try:
             with record_fault():
                 anomalies.extend(scope_monitor.observe(story))
         except RecordFault as fault:
+            scope_monitor = rebuild(scope, saved, counted)
             await dead_letter_fault(STAGE, fault, event.message.value, event.message)
+            continue
+        counted.append(story)
+        clock.newest = max(clock.newest, story.published_at)
     await publish(anomalies)
     monitors[scope] = scope_monitor.to_dict()
     record_window(scope_monitor)
@@ -272,6 +296,7 @@ def owned(scope: str) -> bool:
 
 
 @app.timer(interval=TICK_SECONDS)
+@guarded_timer("monitor-advance", settings.crash_exit_delay_seconds)
 async def advance_quiet_scopes() -> None:
     """Close quiet scopes' windows at the event-time watermark, and count open anomalies."""
     watermark, moved = clock.newest, clock.newest > clock.applied

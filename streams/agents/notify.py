@@ -8,9 +8,15 @@ coordinator resumes from that state: groups keep their timers, and notifications
 not yet delivered are delivered then.
 
 Deliveries never hold up the stream: a timer hands due notifications to background tasks, at most
-`MAX_IN_FLIGHT` at once; the rest wait in the durable outbox. A delivery that exhausts its retries
-goes to `alerts.deadletter` and is counted; only then does it leave the outbox (at-least-once:
-receivers de-duplicate retries by the X-Finsentry-Notification-Id header).
+`MAX_IN_FLIGHT` at once; the rest wait in the durable outbox (alerts/outbox.py: one at a time per
+receiver group, in order, a few slots per receiver). A failed delivery round stays in the outbox for
+another round a group_interval later; only a notification refused for good or a day old goes to
+`alerts.deadletter`. At-least-once: receivers de-duplicate retries and re-sends by the
+X-Finsentry-Notification-Id header, which is the outbox item's id.
+
+Every load-modify-save of the coordinator's state holds `state_lock`: the agent, the timer and the
+delivery tasks interleave at their awaits, and a save from an older load would undo another's work
+(a group's sent marks, an outbox item settled).
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ import uuid
 from collections.abc import Coroutine
 from typing import Any
 
-from alerts import pages
+from alerts import outbox, pages
 from alerts.alertmanager import AlertmanagerError, push_alerts
 from alerts.dispatch import Notification
 from alerts.payload import Alert, alert_from_event, ended_now
@@ -32,8 +38,8 @@ from alerts.silences import Silence
 from streams import metrics, webhooks
 from streams.app import anomalies_topic, app, notify_topic, settings
 from streams.errors import RecordFault, dead_letter_fault, record_fault, send_dead_letter
+from streams.failures import guarded_timer
 from streams.notify_state import CoordinatorState, alerting, anomaly_pages, is_coordinator, load, save
-from streams.webhooks import deliver_counted
 
 log = logging.getLogger(__name__)
 STAGE = "notify"
@@ -99,25 +105,29 @@ async def route(stream) -> None:
         await notify_topic.send(key=event.key, value={"anomaly": event.value})
 
 
+state_lock = asyncio.Lock()
+
+
 @app.agent(notify_topic, name="notify")
 async def coordinate(stream) -> None:
     async for event in stream.events():
-        try:
-            with record_fault():
-                state = load()
-                now = time.time()
-                silenced = apply(state, event.value, now)
-                page = None
-                if "anomaly" in event.value:
-                    anomaly = AnomalyEvent.from_json(event.value["anomaly"])
-                    page = pages.record(anomaly_pages.get(anomaly.anomaly_id), anomaly, now)
-        except RecordFault as fault:
-            await dead_letter_fault(STAGE, fault, json.dumps(event.value, default=str), event.message)
-            continue
-        if page is not None:
-            anomaly_pages[anomaly.anomaly_id] = page
-            await anomaly_pages.written()
-        await save(state)
+        async with state_lock:
+            try:
+                with record_fault():
+                    state = load()
+                    now = time.time()
+                    silenced = apply(state, event.value, now)
+                    page = None
+                    if "anomaly" in event.value:
+                        anomaly = AnomalyEvent.from_json(event.value["anomaly"])
+                        page = pages.record(anomaly_pages.get(anomaly.anomaly_id), anomaly, now)
+            except RecordFault as fault:
+                await dead_letter_fault(STAGE, fault, json.dumps(event.value, default=str), event.message)
+                continue
+            if page is not None:
+                anomaly_pages[anomaly.anomaly_id] = page
+                await anomaly_pages.written()
+            await save(state)
         for receiver in silenced:  # after the save: a replay after a failed one would count it twice
             metrics.WEBHOOK_DELIVERIES.labels(receiver, metrics.SILENCED).inc()
 
@@ -139,10 +149,26 @@ def spawn(key: str, work: Coroutine[Any, Any, None]) -> None:
 
 
 async def deliver_and_settle(outbox_id: str, notification: Notification) -> None:
-    await deliver_counted(notification.receiver, notification.payload, "notify: webhook")
-    if is_coordinator():
+    """One delivery round; then the item leaves the outbox (delivered, or dead-lettered when given up)
+    or waits there for the next round. A worker that stopped coordinating leaves it to the new one."""
+    receiver = notification.receiver
+    result = await webhooks.attempt(receiver, notification.payload, notification_id=outbox_id)
+    if not is_coordinator():
+        return
+    async with state_lock:
         state = load()
-        state.outbox.pop(outbox_id, None)
+        item = state.outbox.get(outbox_id)
+        if item is None:
+            return
+        if result.outcome == "delivered":
+            del state.outbox[outbox_id]
+        elif outbox.give_up(item, result.status, time.time(), receiver.group_interval):
+            await webhooks.dead_letter(result, "notify: webhook")
+            del state.outbox[outbox_id]
+        else:
+            metrics.WEBHOOK_DELIVERIES.labels(receiver.name, metrics.FAILED).inc()
+            log.warning("notify: webhook to %s failed after %d attempt(s) (%s); trying again in %.0fs",
+                        receiver.name, result.attempts, result.last_error, receiver.group_interval)
         await save(state)
 
 
@@ -156,37 +182,39 @@ async def push_and_settle(alerts: list[dict]) -> None:
         return
     metrics.ALERTMANAGER_PUSHES.labels("ok").inc()
     if is_coordinator():
-        state = load()
-        pushed = {a["fingerprint"] for a in alerts if a["status"] == "resolved"}
-        state.alertmanager = {fp: a for fp, a in state.alertmanager.items()
-                              if fp not in pushed or a["status"] != "resolved"}  # unless it fired again since
-        await save(state)
+        async with state_lock:
+            state = load()
+            pushed = {a["fingerprint"] for a in alerts if a["status"] == "resolved"}
+            state.alertmanager = {fp: a for fp, a in state.alertmanager.items()
+                                  if fp not in pushed or a["status"] != "resolved"}  # unless it fired again since
+            await save(state)
 
 
 @app.timer(interval=TICK_SECONDS)
+@guarded_timer("notify-flush", settings.crash_exit_delay_seconds)
 async def flush() -> None:
     """Move due notifications into the outbox and start deliveries for the outbox, within limits."""
     if not is_coordinator():
         return
-    now = time.time()
-    state = load()
-    due = state.dispatcher.due(now)
-    for notification in due:
-        state.outbox[uuid.uuid4().hex] = {"receiver": notification.receiver.name, "payload": notification.payload}
-    receivers = {r.name: r for r in alerting().receivers}
-    orphans = [outbox_id for outbox_id, item in state.outbox.items() if item["receiver"] not in receivers]
-    for outbox_id in orphans:
-        log.warning("notify: receiver %s left the config; dropping its queued notification",
-                    state.outbox.pop(outbox_id)["receiver"])
-    push = bool(state.alertmanager) and now - state.pushed_at >= ALERTMANAGER_REPUSH_SECONDS
-    if push:
-        state.pushed_at = now
-    if due or orphans or push:
-        await save(state)
-    for outbox_id, item in state.outbox.items():
-        if outbox_id not in _in_flight and len(_in_flight) < MAX_IN_FLIGHT:
-            notification = Notification(receivers[item["receiver"]], item["payload"])
-            spawn(outbox_id, deliver_and_settle(outbox_id, notification))
+    async with state_lock:
+        now = time.time()
+        state = load()
+        due = state.dispatcher.due(now)
+        for notification in due:
+            state.outbox[uuid.uuid4().hex] = outbox.queued(notification.receiver.name, notification.payload, now)
+        receivers = {r.name: r for r in alerting().receivers}
+        orphans = [outbox_id for outbox_id, item in state.outbox.items() if item["receiver"] not in receivers]
+        for outbox_id in orphans:
+            log.warning("notify: receiver %s left the config; dropping its queued notification",
+                        state.outbox.pop(outbox_id)["receiver"])
+        push = bool(state.alertmanager) and now - state.pushed_at >= ALERTMANAGER_REPUSH_SECONDS
+        if push:
+            state.pushed_at = now
+        if due or orphans or push:
+            await save(state)
+    for outbox_id in outbox.startable(state.outbox, _in_flight, now, MAX_IN_FLIGHT):
+        item = state.outbox[outbox_id]
+        spawn(outbox_id, deliver_and_settle(outbox_id, Notification(receivers[item["receiver"]], item["payload"])))
     if push and "alertmanager" not in _in_flight:
         spawn("alertmanager", push_and_settle(list(state.alertmanager.values())))
 
@@ -195,6 +223,7 @@ PAGE_RETENTION_SECONDS = 30 * 86400.0  # a resolved anomaly's page is kept this 
 
 
 @app.timer(interval=3600.0)
+@guarded_timer("notify-prune-pages", settings.crash_exit_delay_seconds)
 async def prune_pages() -> None:
     """Forget the pages of anomalies resolved longer than PAGE_RETENTION_SECONDS ago (their links 404)."""
     if not is_coordinator():

@@ -55,6 +55,7 @@ from streams.case_state import (
 )
 from streams.deadletter import INVALID_ANOMALY, REJECTED_ACTION
 from streams.errors import RecordFault, dead_letter_fault, record_fault, send_dead_letter
+from streams.failures import guarded_timer
 
 log = logging.getLogger(__name__)
 STAGE = "scheduler"
@@ -224,6 +225,7 @@ async def route_actions(stream: Any) -> None:
 
 
 @app.timer(interval=settings.scheduler_tick_seconds)
+@guarded_timer("scheduler-tick", settings.crash_exit_delay_seconds)
 async def tick() -> None:
     """SLA escalations, shift starts and roster reloads happen on the clock, via the one writer."""
     if is_owner():

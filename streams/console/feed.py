@@ -16,8 +16,9 @@ from datetime import datetime
 from typing import Any
 
 from alerts.engine import scopes_for
-from streams.app import app, scored_bytes
+from streams.app import app, scored_bytes, settings
 from streams.console.charts import SERIES, Series
+from streams.failures import guarded_timer
 
 log = logging.getLogger(__name__)
 
@@ -51,5 +52,6 @@ async def feed(stream: Any) -> None:
 
 
 @app.timer(interval=300.0)
+@guarded_timer("console-prune", settings.crash_exit_delay_seconds)
 async def prune() -> None:
     SERIES.prune(time.time())

@@ -14,7 +14,7 @@ SEVERITIES = {"critical", "warning", "info"}
 # The alerts the deployment promises (issue: Prometheus metrics, Grafana dashboards, compose).
 REQUIRED_ALERTS = {
     "FinsentryPipelineStalled", "FinsentryDeadLetterRateHigh", "FinsentryConsumerLagHigh",
-    "FinsentryConsumerLagGrowing", "FinsentryWebhookDeadLetter", "FinsentryCasesOverSLA",
+    "FinsentryConsumerLagGrowing", "FinsentryWebhookFailing", "FinsentryWebhookDeadLetter", "FinsentryCasesOverSLA",
     "FinsentryModelProviderUnexpected", "FinsentryWorkerNotReady", "FinsentryAlertmanagerPushFailing",
 }
 # runbook_url: an absolute link from the `runbook_base` external label, with a default (issue 16).

@@ -1,5 +1,6 @@
 """Notify on a real broker: anomaly events become grouped, signed webhooks at a real HTTP receiver;
-silences hold alerts back and survive a restart; a failing receiver ends in `alerts.deadletter`."""
+silences hold alerts back and survive a restart; a receiver that refuses a notification for good
+(a 4xx) ends in `alerts.deadletter`, and one that is down for a while gets it when it is back."""
 
 from __future__ import annotations
 
@@ -42,6 +43,15 @@ receivers:
     secret_env: FINSENTRY_WEBHOOK_SECRET
     scopes: ["ticker:*"]
     group_wait: 1s
+    max_attempts: 2
+    backoff_initial: 0.1s
+    backoff_max: 0.2s
+  - name: flaky
+    url: {sink.url("/flaky")}
+    secret_env: FINSENTRY_WEBHOOK_SECRET
+    scopes: ["topic:Flaky"]
+    group_wait: 1s
+    group_interval: 2s
     max_attempts: 2
     backoff_initial: 0.1s
     backoff_max: 0.2s
@@ -92,7 +102,7 @@ def silence_ids(worker) -> list[str]:
 def test_grouped_signed_webhooks_silences_and_dead_letters(embedded_broker, start_worker_process, kafka,
                                                            tmp_path: Path) -> None:
     settings = Settings()
-    sink = WebhookSink(SECRET.encode(), statuses={"/broken": 500}).start()
+    sink = WebhookSink(SECRET.encode(), statuses={"/broken": 400, "/flaky": 503}).start()
     try:
         (tmp_path / "token").write_text(TOKEN)
         env = {"FINSENTRY_RECEIVERS": str(receivers_file(tmp_path, sink)), "FINSENTRY_WEBHOOK_SECRET": SECRET,
@@ -114,7 +124,7 @@ def test_grouped_signed_webhooks_silences_and_dead_letters(embedded_broker, star
         events = [anomaly("a1", "topic:Earnings"), anomaly("a2", "topic:Silenced"), anomaly("a3", "ticker:ACME")]
         kafka.produce(embedded_broker.bootstrap, settings.topic_anomalies, [*events, b'{"anomaly_id": 1}'],
                       [e["scope"] for e in events] + ["junk"])
-        wait_for(lambda: len(sink.on("/hook")) >= 2 and len(sink.on("/broken")) >= 2, WAIT, "the webhooks")
+        wait_for(lambda: len(sink.on("/hook")) >= 2 and len(sink.on("/broken")) >= 1, WAIT, "the webhooks")
         # A group interval later nothing more may have arrived: the groups' next check is past once
         # a marker sent after it is delivered.
         last = max(r.at for r in sink.received)
@@ -124,7 +134,7 @@ def test_grouped_signed_webhooks_silences_and_dead_letters(embedded_broker, star
         assert sorted(r.payload["groupLabels"]["scope"] for r in hooks) == ["ticker:ACME", "topic:Earnings"]
         assert all(r.valid_signature and r.payload["version"] == "4" for r in hooks)
         assert [a["labels"]["anomaly_id"] for r in hooks for a in r.payload["alerts"]].count("a2") == 0
-        assert len(sink.on("/broken")) == 2  # max_attempts
+        assert len(sink.on("/broken")) == 1  # a 4xx other than 429 is not retried: a resend cannot fix it
 
         def dead(seen: dict[str, list]) -> bool:
             return any(d.get("receiver") == "broken" for d in seen[settings.topic_alerts_deadletter]) and any(
@@ -133,17 +143,30 @@ def test_grouped_signed_webhooks_silences_and_dead_letters(embedded_broker, star
         seen = kafka.consume(embedded_broker.bootstrap, [settings.topic_alerts_deadletter, settings.topic_deadletter],
                              dead, timeout=WAIT)
         letter = next(d for d in seen[settings.topic_alerts_deadletter] if d["receiver"] == "broken")
-        assert letter["status"] == 500 and letter["attempts"] == 2 and "HTTP 500" in letter["error"]
+        assert letter["status"] == 400 and letter["attempts"] == 1 and "HTTP 400" in letter["error"]
         assert worker.metric("finsentry_webhook_deliveries_total", 'outcome="delivered",receiver="desk"') == 2 + 1  # m1
         assert worker.metric("finsentry_webhook_deliveries_total", 'outcome="deadletter",receiver="broken"') == 1
         assert worker.metric("finsentry_webhook_deliveries_total", 'outcome="silenced",receiver="desk"') == 1
+
+        # A receiver down for longer than one delivery round (2 attempts) gets the notification when
+        # it is back: the round failed, the notification stayed in the outbox, nothing was dead-lettered.
+        kafka.produce(embedded_broker.bootstrap, settings.topic_anomalies, [anomaly("f1", "topic:Flaky")], ["topic:Flaky"])
+        wait_for(lambda: worker.metric("finsentry_webhook_deliveries_total", 'outcome="failed",receiver="flaky"') >= 1,
+                 WAIT, "a failed delivery round to the flaky receiver")
+        sink.statuses["/flaky"] = 200
+        wait_for(lambda: worker.metric("finsentry_webhook_deliveries_total", 'outcome="delivered",receiver="flaky"') == 1,
+                 WAIT, "the flaky receiver's notification once it is back")
+        flaky = sink.on("/flaky")
+        assert len(flaky) >= 3 and flaky[-1].payload["alerts"][0]["labels"]["anomaly_id"] == "f1"
+        assert len({r.headers["X-Finsentry-Notification-Id"] for r in flaky}) == 1  # one notification, re-sent
+        assert worker.metric("finsentry_webhook_deliveries_total", 'outcome="deadletter",receiver="flaky"') == 0
 
         # A restarted coordinator resumes: the silence is still there and nothing is re-sent.
         worker.stop()
         restarted = start_worker_process(**env)
         wait_for(lambda: created["id"] in silence_ids(restarted), WAIT, "the restored silence")
         flush_marker(kafka, embedded_broker.bootstrap, sink, "m2")  # due after any re-send of the old groups
-        assert len(not_markers(sink.on("/hook"))) == 2
+        assert len(not_markers(sink.on("/hook"))) == 3  # a1, a3 and f1, each once: nothing re-sent
         assert call(restarted, "DELETE", f"/api/v2/silence/{created['id']}")[0] == 200
         wait_for(lambda: created["id"] not in silence_ids(restarted), WAIT, "the silence to expire")
     finally:

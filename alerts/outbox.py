@@ -1,0 +1,61 @@
+"""The notify coordinator's outbox of due notifications: which to start now, and what a failed
+delivery round means. Pure, with time passed in, so its rules are tested without a receiver.
+
+Alertmanager records a notification in its log only once it is delivered, so a failed one goes out
+again at the group's next `group_interval`. The outbox does the same for the notifications the
+dispatcher has built: a delivery round that fails (its attempts or `max_elapsed` spent) keeps the
+item, and it is tried again one `group_interval` later, until it is delivered, refused for good (an
+HTTP 4xx other than 429, which a resend cannot fix), or `GIVE_UP_SECONDS` old. Only then is it
+dead-lettered. A resolve is therefore not lost to a receiver that was down for a few minutes.
+
+Order and fairness: the items of one receiver's group go out one at a time, in the order they were
+made, so a resolve never lands before the firing it ends; and one receiver holds at most
+`PER_RECEIVER` delivery slots, so a receiver that times out cannot hold up another's pages.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Collection
+
+GIVE_UP_SECONDS = 24 * 3600.0
+PER_RECEIVER = 2
+
+
+def queued(receiver: str, payload: dict, now: float) -> dict:
+    """A new outbox item (JSON) for `payload` to `receiver`, due at once."""
+    return {"receiver": receiver, "payload": payload, "queued_at": now, "next_at": now, "rounds": 0}
+
+
+def startable(outbox: dict[str, dict], in_flight: Collection[str], now: float, limit: int) -> list[str]:
+    """The ids of the items to start delivering now, in outbox order: due (`next_at` reached), first of
+    their (receiver, groupKey) still in the outbox, within `limit` deliveries in all and PER_RECEIVER
+    per receiver, counting those already `in_flight`."""
+    running = [outbox[i]["receiver"] for i in in_flight if i in outbox]
+    busy, total = Counter(running), len(running)
+    seen_groups: set[tuple[str, str]] = set()
+    chosen = []
+    for item_id, item in outbox.items():
+        group = (item["receiver"], str(item["payload"].get("groupKey")))
+        if group in seen_groups:
+            continue  # waits for the older item of its group, delivered or given up
+        seen_groups.add(group)
+        if item_id in in_flight or item.get("next_at", now) > now:
+            continue
+        if total >= limit or busy[item["receiver"]] >= PER_RECEIVER:
+            continue
+        chosen.append(item_id)
+        busy[item["receiver"]] += 1
+        total += 1
+    return chosen
+
+
+def give_up(item: dict, status: int | None, now: float, retry_in: float) -> bool:
+    """After a failed delivery round with last HTTP `status` (None: no response): True when the item
+    is to be dead-lettered now; else it stays, due again in `retry_in` seconds (item updated)."""
+    refused = status is not None and 400 <= status < 500 and status != 429
+    if refused or now - item.setdefault("queued_at", now) >= GIVE_UP_SECONDS:
+        return True
+    item["next_at"] = now + retry_in
+    item["rounds"] = item.get("rounds", 0) + 1
+    return False
