@@ -14,7 +14,6 @@ import ssl
 from typing import Any, cast
 
 import faust
-from faust.exceptions import DecodeError
 
 from streams import failures, lenient_json
 from streams.consumer import Consumer, Transport
@@ -61,7 +60,9 @@ def faust_config(s: Settings) -> dict[str, Any]:
         "web_port": s.web_port,
         "web_host": s.web_host,
         "web_bind": s.web_bind,
-        "value_serializer": "json",
+        # Faust's JSON, except that bytes it cannot decode reach the agent as bytes, to be dead-lettered
+        # with the record's origin: with plain JSON such a record was acknowledged, logged and gone.
+        "value_serializer": lenient_json.NAME,
         "key_serializer": "raw",
         "consumer_auto_offset_reset": "earliest",
         "processing_guarantee": "at_least_once",
@@ -144,13 +145,8 @@ class App(faust.App):
             await super().on_stop()
 
     async def _on_agent_error(self, agent: Any, exc: BaseException) -> None:
-        if isinstance(exc, DecodeError):
-            # A foreign producer's undecodable key or value on a JSON topic is that record's fault, not
-            # the machinery's: Faust acknowledged it when it failed to decode it, and restarts the
-            # agent, which reads on. Stopping the worker would stop it on the same record forever.
-            logging.getLogger(__name__).error("agent %s skipped an undecodable record: %s", agent.name, exc)
-            return
-        # Faust's own hook commits here, past the batch the agent failed on: that lost stories.
+        # Faust's own hook commits here, past the batch the agent failed on: that lost stories. (No
+        # DecodeError reaches here: every JSON key and value is read with lenient_json.)
         failures.agent_failed(agent.name, exc, settings.crash_exit_delay_seconds)
 
 
@@ -182,9 +178,7 @@ app.sensors.add(SendFailures())
 
 # Topics. `news.raw` is read as bytes so malformed input reaches the dead-letter topic intact.
 raw_topic = app.topic(settings.topic_raw, value_serializer="raw", partitions=settings.partitions)
-# Read in micro-batches: bytes that are not JSON reach classify as bytes (streams/lenient_json.py).
-clean_topic = app.topic(settings.topic_clean, partitions=settings.partitions, internal=True,
-                        value_serializer=lenient_json.NAME)
+clean_topic = app.topic(settings.topic_clean, partitions=settings.partitions, internal=True)
 scored_topic = app.topic(settings.topic_scored, partitions=settings.partitions)
 deadletter_topic = app.topic(settings.topic_deadletter, partitions=settings.partitions)
 anomalies_topic = app.topic(settings.topic_anomalies, partitions=settings.partitions)
@@ -202,9 +196,9 @@ inbox_topic = app.topic(INBOX_TOPIC, partitions=1, internal=True)
 # The monitor's input: `news.scored` read as bytes, so a foreign producer's garbage reaches the
 # dead-letter topic intact, re-keyed by scope onto `news.by-scope`. JSON keys there and in the
 # monitor's table: both partition a scope by the same bytes, so the changelog partition the timer
-# writes to (use_partitioner) is the partition the scope's stories arrive on. Read in
-# micro-batches, so keys and values that are not JSON reach the monitor as bytes (lenient_json).
+# writes to (use_partitioner) is the partition the scope's stories arrive on. Keys that are not
+# JSON reach the monitor as bytes (lenient_json), as values do on every topic.
 BY_SCOPE_TOPIC = "news.by-scope"
 scored_bytes = app.topic(settings.topic_scored, value_serializer="raw", partitions=settings.partitions)
 by_scope_topic = app.topic(BY_SCOPE_TOPIC, partitions=settings.partitions, internal=True,
-                           key_serializer=lenient_json.NAME, value_serializer=lenient_json.NAME)
+                           key_serializer=lenient_json.NAME)

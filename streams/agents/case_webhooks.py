@@ -24,7 +24,7 @@ from alerts.receivers import Receiver
 from scheduler import RosterWatcher
 from streams import metrics
 from streams.app import app, case_events_topic, settings
-from streams.errors import RecordFault, dead_letter_fault, record_fault
+from streams.errors import RecordFault, dead_letter_fault, record_fault, send_dead_letter
 from streams.usage import config_exit
 from streams.webhooks import deliver_counted
 
@@ -102,9 +102,13 @@ def _release(task: asyncio.Task[None]) -> None:
 async def notify_analysts(stream: Any) -> None:
     async for event in stream.events():
         value = event.value
-        if not isinstance(value, dict) or not isinstance(value.get("notify"), dict):
+        if isinstance(value, dict) and not isinstance(value.get("notify"), dict):
             continue  # most case events notify no one; counted are those that notify someone
         metrics.RECORDS_IN.labels(STAGE).inc()
+        if not isinstance(value, dict):  # a foreign producer's bytes or JSON: the scheduler writes objects
+            await send_dead_letter(STAGE, "wrong_type", "a case event must be a JSON object", event.message.value,
+                                   event.message)
+            continue
         try:
             with record_fault():  # built here, not in the delivery task, where a bad event was only logged
                 secret = secret_for(str(value["notify"].get("analyst")))

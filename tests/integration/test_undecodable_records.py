@@ -15,12 +15,17 @@ pytestmark = pytest.mark.integration
 S = Settings()
 
 
-def test_garbage_on_alerts_anomalies_is_skipped_and_the_worker_stays_ready(embedded_broker, start_worker_process, kafka):
+def test_garbage_on_alerts_anomalies_is_dead_lettered_and_the_worker_stays_ready(embedded_broker, start_worker_process,
+                                                                                  kafka):
     worker = start_worker_process()
     kafka.produce(embedded_broker.bootstrap, S.topic_anomalies, [b"{not json", b"\xff\xfe", {}], ["s", "s", "s"])
-    # The last record is JSON but no anomaly: its dead letter shows the agent read past the garbage.
-    wait_for(lambda: worker.metric("finsentry_records_rejected_total", 'reason="invalid_anomaly",stage="scheduler"') >= 1,
-             300, "the scheduler to read past the undecodable records")
+    # Both readers of the topic dead-letter all three with their bytes: the undecodable two were once
+    # acknowledged, logged and gone, in no metric and no dead-letter topic.
+    wait_for(lambda: worker.metric("finsentry_records_rejected_total", 'reason="invalid_anomaly",stage="scheduler"') >= 3
+             and worker.metric("finsentry_records_rejected_total", 'reason="wrong_type",stage="notify"') >= 3,
+             300, "the scheduler and notify to dead-letter the undecodable records")
+    assert sorted(dead_letters_of(kafka, embedded_broker.bootstrap, "scheduler", 3)) == sorted(
+        [("utf-8", "{not json"), ("base64", base64.b64encode(b"\xff\xfe").decode()), ("utf-8", "{}")])
     assert worker.process.poll() is None
     assert worker.get("/readyz")[0] == 200
     assert worker.metric("finsentry_agent_crashes_total", 'agent="scheduler-anomalies"') == 0

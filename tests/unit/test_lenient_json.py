@@ -1,6 +1,6 @@
-"""The codec of news.clean and news.by-scope, keys and values (streams/lenient_json.py): Faust's JSON,
-except that bytes it cannot decode come back as bytes instead of an error that would end the
-classify or monitor agent's batch reader."""
+"""The codec of every JSON value and of news.by-scope's keys (streams/lenient_json.py): Faust's JSON,
+except that bytes it cannot decode come back as bytes, for the agent to dead-letter, instead of an
+error that Faust acknowledges and logs (and that ends the classify or monitor agent's batch reader)."""
 
 from __future__ import annotations
 
