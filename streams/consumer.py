@@ -30,9 +30,10 @@ acknowledged offsets that follows the committed one, but it checks only that the
 one of the committed offset, and not at all before a partition's first commit. With more than one
 record in flight (the classify agent's actors, `FINSENTRY_CLASSIFY_CONCURRENCY`) acknowledgements
 arrive out of order, and a commit could move past a record still being processed: a crash would
-then skip it. In flight means taken by a stream: records still queued for one are not seen, so a
-record Faust acknowledges on arrival (one it cannot decode) can still commit past records queued
-before it, as in Faust alone.
+then skip it. In flight means taken by a stream. Records still queued for one are not seen, so
+nothing may be acknowledged that no stream processed: a value Faust cannot decode is not (every
+JSON value is read with streams/lenient_json.py, so the agent dead-letters it), and neither is a
+record of an earlier consumer generation (`ack`).
 """
 
 from __future__ import annotations
@@ -152,6 +153,17 @@ class Consumer(aiokafka.Consumer):
         if FAILURES.any or self._commits_closed:
             return False
         return await super()._commit_offsets(offsets, start_new_transaction)
+
+    def ack(self, message: Message) -> bool:
+        """Faust's, except for a record fetched before the last rebalance. A stream skips such a record
+        unprocessed, yet acknowledges it; its offset, one past the committed one, would let a commit
+        pass the copy of it read again from the committed offset and still queued unprocessed, so a
+        crash would lose that. Its offset is not recorded: the copy read again is the one that counts."""
+        if message.generation_id is not None and message.generation_id != self.app.consumer_generation_id:
+            message.acked = True
+            self._unacked_messages.discard(message)
+            return False
+        return super().ack(message)
 
     def _new_offset(self, tp: TP) -> int | None:
         """The offset to commit for `tp`: Faust's, cut at the lowest offset still in flight.

@@ -227,6 +227,20 @@ def test_an_older_copy_of_the_record_in_flight_is_held_not_lost(consumer: Consum
     assert consumer._new_offset(TP0) == 12
 
 
+def test_a_record_of_an_earlier_generation_acknowledged_unprocessed_commits_nothing(consumer: Consumer) -> None:
+    # Fetched before a rebalance that gave the partition back, 100 is skipped by its stream (its
+    # generation is over) and acknowledged; the copy read again from 100 is still queued, unprocessed.
+    consumer._committed_offset[TP0] = 100
+    consumer.app.consumer_generation_id = 2
+    stale = ConsumerMessage(TOPIC, 0, 100, 0.0, 0, None, b"k", b"v", None, 1, 1, TP0, generation_id=1)
+    assert consumer.ack(stale) is False and stale.acked
+    assert consumer._new_offset(TP0) is None  # Faust alone commits 101, past the queued copy of 100
+    again = ConsumerMessage(TOPIC, 0, 100, 0.0, 0, None, b"k", b"v", None, 1, 1, TP0, generation_id=2)
+    consumer.track_message(again)
+    consumer.ack(again)  # the copy read again, processed
+    assert consumer._new_offset(TP0) == 101
+
+
 def test_once_commits_are_closed_nothing_more_is_committed(consumer: Consumer) -> None:
     committed = mock.AsyncMock(return_value=True)
     messages = handed_out(consumer, [4, 5, 6])
