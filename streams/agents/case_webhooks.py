@@ -9,7 +9,8 @@ shared FINSENTRY_CASE_WEBHOOK_SECRET_FILE. It reads the roster through its own w
 reaches it without taking the scheduler's reload. Payloads are Alertmanager v4 with one alert, signed and
 retried by `alerts.delivery.deliver` (streams/webhooks.py counts and dead-letters); at most `MAX_IN_FLIGHT` deliveries run at once (the agent
 waits for a slot, holding back only this consumer). A delivery that exhausts its retries goes to
-the alerts dead-letter topic and is counted.
+the alerts dead-letter topic and is counted. A case event is acknowledged only once its webhook is
+delivered or dead-lettered, so one in flight when its worker stops is delivered by the next.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 from alerts.payload import ZERO_TIME, Alert, build_payload
 from alerts.receivers import Receiver
 from scheduler import RosterWatcher
-from streams import metrics
+from streams import failures, metrics
 from streams.app import app, case_events_topic, settings
 from streams.errors import RecordFault, dead_letter_fault, record_fault, send_dead_letter
 from streams.usage import config_exit
@@ -87,45 +88,55 @@ def case_payload(event: dict[str, Any]) -> dict[str, Any]:
     return build_payload(f"analyst-{analyst}", {"case_id": event["case_id"]}, [alert], "")
 
 
-async def send(receiver: Receiver, payload: dict[str, Any]) -> None:
+async def send(receiver: Receiver, payload: dict[str, Any], event: Any) -> None:
+    """Deliver, or dead-letter, then acknowledge the case event: only then may a commit pass it, so a
+    worker that stops first leaves it to the next, which delivers it again (same body, so the same
+    X-Finsentry-Notification-Id for the receiver to drop a repeat)."""
     await deliver_counted(receiver, payload, "case webhook")
+    event.ack()
 
 
-def _release(task: asyncio.Task[None]) -> None:
+def _settle(task: asyncio.Task[None]) -> None:
     _tasks.discard(task)
     _slots.release()
-    if not task.cancelled() and task.exception() is not None:
-        log.error("case webhook: delivery task failed: %r", task.exception())
+    if not task.cancelled() and task.exception() is not None:  # the dead letter could not be written
+        failures.agent_failed(STAGE, task.exception(), settings.crash_exit_delay_seconds)
 
 
 @app.agent(case_events_topic, name="case-webhooks")
 async def notify_analysts(stream: Any) -> None:
-    async for event in stream.events():
+    # Acknowledged by hand: an event is done when its webhook is delivered or dead-lettered, in the
+    # background, not when the loop moves on (the consumer never commits past an unacknowledged one).
+    async for event in stream.noack().events():
         value = event.value
         if isinstance(value, dict) and not isinstance(value.get("notify"), dict):
+            event.ack()
             continue  # most case events notify no one; counted are those that notify someone
         metrics.RECORDS_IN.labels(STAGE).inc()
         if not isinstance(value, dict):  # a foreign producer's bytes or JSON: the scheduler writes objects
             await send_dead_letter(STAGE, "wrong_type", "a case event must be a JSON object", event.message.value,
                                    event.message)
+            event.ack()
             continue
         try:
             with record_fault():  # built here, not in the delivery task, where a bad event was only logged
                 secret = secret_for(str(value["notify"].get("analyst")))
-                if secret is None:  # no secret for this analyst: not notified by webhook (logged at start)
-                    metrics.RECORDS_OUT.labels(STAGE).inc()
-                    continue
-                target = value["notify"]
-                receiver = Receiver(name=f"analyst-{target['analyst']}", url=target["target"], secret=secret)
-                payload = case_payload(value)
+                if secret is not None:  # else not notified by webhook (logged at start)
+                    target = value["notify"]
+                    receiver = Receiver(name=f"analyst-{target['analyst']}", url=target["target"], secret=secret)
+                    payload = case_payload(value)
         except RecordFault as fault:
             await dead_letter_fault(STAGE, fault, event.message.value, event.message)
+            event.ack()
+            continue
+        metrics.RECORDS_OUT.labels(STAGE).inc()  # handed to delivery: its outcome is in the webhook metrics
+        if secret is None:
+            event.ack()
             continue
         await _slots.acquire()
-        metrics.RECORDS_OUT.labels(STAGE).inc()  # handed to delivery: its outcome is in the webhook metrics
-        task = asyncio.ensure_future(send(receiver, payload))
+        task = asyncio.ensure_future(send(receiver, payload, event))
         _tasks.add(task)
-        task.add_done_callback(_release)
+        task.add_done_callback(_settle)
 
 
 @app.task
