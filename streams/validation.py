@@ -96,12 +96,12 @@ _ZONES = {
 # The clock and zone after a written date, all optional: ` 09:30`, `, 9:30:15 AM`, ` at 2:05 p.m. EST`,
 # ` 09:30:00 +0200 (CEST)`, ` 16:45 GMT+2`, `T09:30`. Whitespace is collapsed to single spaces first.
 _CLOCK = (r"(?:,?(?: |T)(?:at )?(\d{1,2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(?: ?([AaPp])\.?[Mm]\.?)?)?"
-          r"(?: ?(?:(?:GMT|UTC|UT) ?)?([+-]\d{1,2}(?::?\d{2})?)| ([A-Za-z]{1,5}))?(?: ?\([^)]*\))?$")
+          r"(?: ?(?:(?:GMT|UTC|UT) ?)?([+-]\d{1,2}(?::?\d{2})?)| ?([A-Za-z]{1,5}))?(?: ?\([^)]*\))?$")
 _WEEKDAY = r"(?:[A-Za-z]{3,9}\.?,? )?"
 # RFC 2822/5322 (and RFC 822's two-digit years) and the day-first forms people write: `30 Nov 2026`,
 # `30-Nov-2026`, `Mon, 30 Nov 2026 09:30:00 GMT`.
 _DAY_MONTH = re.compile(_WEEKDAY + r"(\d{1,2})(?:st|nd|rd|th)?[ -]([A-Za-z]{3,9})\.?,?[ -](\d{4}|\d{2})" + _CLOCK)
-# Month first, as US wires and spreadsheets write it: `Nov 30, 2026`, `November 30, 2026 9:30 AM ET`.
+# Month first, as US wires and spreadsheets write it: `Nov 30, 2026`, `November 30, 2026 9:30 AM EST`.
 _MONTH_DAY = re.compile(_WEEKDAY + r"([A-Za-z]{3,9})\.? (\d{1,2})(?:st|nd|rd|th)?,? (\d{4})" + _CLOCK)
 # Year first with / or . (`2026/11/27 15:07:41`, `2026.11.27`), or - with a clock ISO 8601 does not read
 # (`2026-11-27 3:07 PM`).

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import re
 import sys
 import time
 from collections.abc import Iterator
@@ -35,6 +36,12 @@ FIELDS = frozenset({"id", "source", "headline", "body", "url", "published_at", "
 KNOWN_COLUMNS = FIELDS | {name for names in ALIASES.values() for name in names}
 SEPARATORS = ",;\t|"
 TEXT_COLUMNS = ("headline", "body", "title", "text", "description", "summary", "content")
+# A code as a space-separated ticker cell lists it: up to five letters or three to six digits, with an
+# exchange or class suffix (`AAPL`, `7203.T`, `BRK.B`); stricter than ingest's rule, so that a name
+# in capitals (`META PLATFORMS`) is not split into false tickers.
+_LISTED = re.compile(r"^\^?(?:[A-Z]{1,5}|[0-9]{3,6})(?:[.\-][A-Z0-9]{1,4}){0,2}$")
+# A terminal's market sector keys, written after the code: `SPX INDEX`, `EURUSD CURNCY`.
+TERMINAL_KEYS = frozenset({"EQUITY", "INDEX", "CURNCY", "COMDTY", "GOVT", "CORP", "MTGE", "MUNI", "PFD", "M-MKT"})
 
 
 def column_key(name: str) -> str:
@@ -44,12 +51,16 @@ def column_key(name: str) -> str:
 
 
 def ticker_cell(cell: str) -> list[str]:
-    """The tickers of one spreadsheet cell: separated by commas, semicolons or spaces (`AAPL MSFT`),
-    except that a terminal's `AAPL US Equity` stays one name (streams/validation.py reads it)."""
+    """The tickers of one spreadsheet cell, separated by commas or semicolons, or by spaces where every
+    word is written as a listed code (`AAPL MSFT`, `7203.T 0700.HK`) and the last is no one- or
+    two-letter share class or country. Anything else stays one name for ingest to read or drop:
+    `AAPL US Equity` (a terminal's, read as AAPL), `BRK B`, `AAPL US`, `Apple Inc`, `META PLATFORMS`,
+    `SPX Index` (none a ticker, so dropped and counted, never split into false ones)."""
     names = []
     for part in cell.replace(";", ",").split(","):
         words = part.split()
-        names += [" ".join(words)] if words and words[-1].casefold() == "equity" else words
+        listed = len(words) > 1 and len(words[-1]) > 2 and all(_LISTED.match(w) for w in words)
+        names += words if listed and not TERMINAL_KEYS & set(words) else [" ".join(words)] if words else []
     return names
 
 

@@ -155,6 +155,14 @@ def shot(driver, name: str, width: int = 1280, height: int = 800) -> Path:
     return path
 
 
+def pointer_off_rows(driver) -> None:
+    """Rest the pointer on the queue's heading: the queue holds its rows still while it is over them."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    ActionChains(driver).move_to_element(driver.find_element(By.TAG_NAME, "h1")).perform()
+
+
 def fresh(read):
     """`read()`, or None when the element it used was replaced by the queue's re-render meanwhile."""
     from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
@@ -240,6 +248,7 @@ def test_console_in_a_browser(embedded_broker, start_worker_process, kafka, brow
     driver.get(f"{base}/console/cases/{case_r}")
     driver.find_element(By.ID, "reopen").click()
     wait_for(lambda: driver.current_url == f"{base}/console/", WAIT, "the queue after reopening")
+    pointer_off_rows(driver)  # the click left the pointer where the button was: the rows refresh only without it
     wait_for(lambda: "assigned" in (fresh(lambda: driver.find_element(
         By.CSS_SELECTOR, f'tr[data-case="{case_r}"]').text) or ""), WAIT, "the reopened case in alice's queue")
     status, _, body = http_call(port, "GET", f"/console/cases/{case_r}", early)
@@ -264,6 +273,25 @@ def test_console_in_a_browser(embedded_broker, start_worker_process, kafka, brow
     print("queue:", shot(driver, "queue"))
     shot(driver, "queue-phone", 390, 844)
     driver.set_window_size(1280, 800)
+
+    # The pointer over the queue holds its rows still, so a click lands on the row it was aimed at
+    # (a case sorting in above once moved another case's Resolve under it); they refresh once it leaves.
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    def held() -> int:
+        return int(driver.execute_script("return document.getElementById('queue-rows').dataset.held || 0"))
+
+    def mark() -> str | None:
+        return driver.execute_script("return document.getElementById('queue-rows').firstElementChild.dataset.mark")
+
+    wait_for(lambda: fresh(lambda: ActionChains(driver).move_to_element(driver.find_element(
+        By.CSS_SELECTOR, f'tr[data-case="{case_a}"]')).perform() or True), WAIT, "the pointer over the case's row")
+    driver.execute_script("document.getElementById('queue-rows').firstElementChild.dataset.mark = 'kept'")
+    before = held()
+    wait_for(lambda: held() >= before + 2, WAIT, "two refreshes held back while the pointer is over the rows")
+    assert mark() == "kept", "the rows were replaced under the pointer"
+    pointer_off_rows(driver)
+    wait_for(lambda: mark() is None, WAIT, "the rows refreshed once the pointer left them")
 
     # Acknowledge in one click. The queue re-renders its rows every few seconds, so an element found
     # a moment ago may be gone: find the button when clicking, and read the row when checking.

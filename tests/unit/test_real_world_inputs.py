@@ -173,6 +173,8 @@ def test_a_spreadsheets_number_in_the_date_column_is_not_taken_for_a_1970_date(s
     ("30 Nov 2026", "2026-11-30T00:00:00.000Z"), ("30-Nov-26", "2026-11-30T00:00:00.000Z"),
     ("Mon, 30 Nov 2026 16:05:00 GMT+2", "2026-11-30T14:05:00.000Z"), ("30 Nov 2026 19:35 UTC+05:30", "2026-11-30T14:05:00.000Z"),
     ("2026.11.30 14:05", "2026-11-30T14:05:00.000Z"), ("2026-11-30 2:05 PM", "2026-11-30T14:05:00.000Z"),
+    # a zone written against the clock, as some feeds do: read before the written-date forms, and still
+    ("30 Nov 2026 14:05:00Z", "2026-11-30T14:05:00.000Z"), ("Mon, 30 Nov 2026 9:05:00AMEST", "2026-11-30T14:05:00.000Z"),
 ])
 def test_dates_as_desks_and_wires_write_them_are_the_storys_own(stamp: object, expected: str) -> None:
     # each was once unreadable, so a spreadsheet's backlog all landed at the moment it was sent
@@ -341,3 +343,17 @@ def test_column_names_with_spaces_and_punctuation_are_the_fields(tmp_path: Path)
                      "tickers": ["FBKM", "CTSO"]}]
     stories = [validate(json.dumps(record).encode(), NOW) for record in sent]
     assert [s.tickers for s in stories] == [["ADTM"], ["FBKM", "CTSO"]]  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(("cell", "tickers"), [
+    ("FBKM CTSO", ["FBKM", "CTSO"]), ("7203.T 0700.HK", ["7203.T", "0700.HK"]), ("FBKM, CTSO", ["FBKM", "CTSO"]),
+    ("ADTM US Equity", ["ADTM"]),
+    # names, and codes with a country, class or sector key: never split into false tickers (META, US, B, INDEX)
+    ("Adatum Inc", []), ("ADATUM PLATFORMS", []), ("ADTM US", []), ("BRK B", []), ("SPX Index", []), ("EURUSD Curncy", []),
+])
+def test_a_ticker_cell_is_split_on_spaces_only_when_it_lists_codes(tmp_path: Path, cell: str, tickers: list[str]) -> None:
+    path = tmp_path / "desk.csv"
+    path.write_text(f'headline,tickers\nAdatum recalls heaters,"{cell}"\n', encoding="utf-8")
+    code, sent = produce(path, tmp_path)
+    story = validate(json.dumps(sent[0]).encode(), NOW)
+    assert code == 0 and isinstance(story, Story) and story.tickers == tickers

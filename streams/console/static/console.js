@@ -6,21 +6,26 @@
   if (!rows) { return; }
   var updated = document.getElementById("updated");
   function busy() {
-    // Never replace rows while the analyst is typing or choosing in them.
-    if (rows.contains(document.activeElement)) { return true; }
-    var fields = rows.querySelectorAll("input:not([type=hidden])");
+    // Never replace rows while the analyst is typing or choosing in them, or while the pointer is over
+    // them: a new or escalated case sorting in above would move another case's Resolve under a click.
+    if (rows.contains(document.activeElement) || rows.matches(":hover")) { return true; }
+    var fields = rows.querySelectorAll("input:not([type=hidden]), select");
     for (var i = 0; i < fields.length; i++) { if (fields[i].value) { return true; } }
     return false;
   }
+  function held() {
+    rows.setAttribute("data-held", String(Number(rows.getAttribute("data-held") || 0) + 1));  // refreshes skipped
+    if (updated) { updated.textContent = "held while you work in the queue"; }
+  }
   function refresh() {
-    if (busy()) { return; }
+    if (busy()) { held(); return; }
     fetch(rows.getAttribute("data-rows"), {credentials: "same-origin", headers: {"Accept": "text/html"}})
       .then(function (response) {
         if (response.redirected || response.status !== 200) { throw new Error("signed out or unavailable"); }
         return response.text();
       })
       .then(function (html) {
-        if (busy()) { return; }
+        if (busy()) { held(); return; }
         rows.innerHTML = html;  // server-rendered and escaped by the template engine
         if (updated) { updated.textContent = "updated " + new Date().toISOString().slice(11, 19) + " UTC"; }
       })
