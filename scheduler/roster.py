@@ -113,13 +113,17 @@ class Credential:
         """What the roster says about the token (the hash, or where the token is): the cache's value."""
         return self.token_hash or (f"env:{self.token_env}" if self.token_env is not None else f"file:{self.token_file}")
 
-    def fingerprint(self) -> str:
+    def fingerprint(self) -> str | None:
         """Which token is in force now, without the token: the stored hash, or the reference and a keyed
         digest of the token its env var or file holds (read afresh, as `matches` does). It changes when
-        the token is rotated, so a console session made with the old token can end (streams/console)."""
+        the token is rotated, so a console session made with the old token can end (streams/console).
+        None when the env var or file holds no token at this moment (a file being rewritten): unknown,
+        which is not a change."""
+        if self.token_hash is not None:
+            return self.token_hash
         token = self.plaintext()
-        if token is None:
-            return self.reference
+        if not token:
+            return None
         return f"{self.reference}${CACHE.digest(token.encode('utf-8', 'surrogateescape')).hex()}"
 
     def plaintext(self) -> str | None:

@@ -124,7 +124,10 @@ def current(request: Any) -> Session | None:
     if session is None:
         return None
     analyst = case_state.roster().analysts.get(session.analyst)
-    if analyst is None or analyst.fingerprint() != session.credential:
+    credential = analyst.fingerprint() if analyst is not None else ""
+    if credential is None:  # the token file is being rewritten, say: not signed in now, signed out by nothing
+        return None
+    if credential != session.credential:
         SESSIONS.drop(session.sid)
         return None
     return session
@@ -222,7 +225,7 @@ class SigninView(faust.web.View):
                                    429, back)
             LIMITER.fail(client, now)
             return signin_page(uuid.uuid4().hex, "That token is not on the roster.", 401, back)
-        session = SESSIONS.create(analyst.id, analyst.fingerprint())
+        session = SESSIONS.create(analyst.id, analyst.fingerprint() or "")
         response = redirect(back)
         response.set_cookie(COOKIE, session.sid, **cookie_attributes(request.secure, int(SESSIONS.lifetime)))
         response.del_cookie(PRE_COOKIE, path="/console/signin")

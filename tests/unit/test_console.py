@@ -295,6 +295,12 @@ analysts:
     assert signed_in(alice) == "alice" and signed_in(bob) == "bob"
     in_force[0] = roster(hash_token("alice-rotated-token-of-length", n=16), bob_file)
     assert signed_in(alice) is None and signed_in(bob) == "bob"
+    bob_file.write_text("")  # rewritten in place (truncate, then write the same token): unknown is no change
+    assert signed_in(bob) is None
+    bob_file.unlink()
+    assert signed_in(bob) is None
+    bob_file.write_text("bob-token-of-enough-length-1\n")
+    assert signed_in(bob) == "bob", "a token file briefly unreadable must not sign anyone out"
     bob_file.write_text("bob-token-of-enough-length-2\n")  # a token file is read afresh: no roster edit
     assert signed_in(bob) is None
     bob_file.write_text("bob-token-of-enough-length-1\n")
