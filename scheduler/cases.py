@@ -150,4 +150,9 @@ class Case:
         d["status"] = Status(d["status"])
         for name in _TIMES:
             d[name] = datetime.fromisoformat(d[name]) if d[name] is not None else None
+        # Versions before the pairing (Evidence.stories) took an update's new ids and new headline texts
+        # apart, so a story whose text the case had already got an id and no headline. Past the shorter
+        # list nothing says which text is whose: those are dropped, so every id is read with its own.
+        pairs = min(len(d["sample_ids"]), len(d["headlines"]))
+        d["sample_ids"], d["headlines"] = list(d["sample_ids"][:pairs]), list(d["headlines"][:pairs])
         return cls(**d)
