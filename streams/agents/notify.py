@@ -22,7 +22,6 @@ delivery tasks interleave at their awaits, and a save from an older load would u
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 import uuid
@@ -111,6 +110,10 @@ state_lock = asyncio.Lock()
 @app.agent(notify_topic, name="notify")
 async def coordinate(stream) -> None:
     async for event in stream.events():
+        if not isinstance(event.value, dict):  # only a foreign producer writes anything else here
+            await send_dead_letter(STAGE, "wrong_type", "a notify command must be a JSON object", event.message.value,
+                                   event.message)
+            continue
         async with state_lock:
             try:
                 with record_fault():
@@ -122,7 +125,7 @@ async def coordinate(stream) -> None:
                         anomaly = AnomalyEvent.from_json(event.value["anomaly"])
                         page = pages.record(anomaly_pages.get(anomaly.anomaly_id), anomaly, now)
             except RecordFault as fault:
-                await dead_letter_fault(STAGE, fault, json.dumps(event.value, default=str), event.message)
+                await dead_letter_fault(STAGE, fault, event.message.value, event.message)
                 continue
             if page is not None:
                 anomaly_pages[anomaly.anomaly_id] = page

@@ -21,7 +21,6 @@ Dropped actions are counted in `finsentry_case_actions_rejected_total{reason}`.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from datetime import UTC, datetime
 from typing import Any
@@ -147,7 +146,11 @@ def forged(action: Any, action_id: Any) -> str | None:
 async def write(stream: Any) -> None:
     async for event in stream.events():
         command, message = event.value, event.message
-        action = command.get("action") if isinstance(command, dict) else None
+        if not isinstance(command, dict):  # only a foreign producer writes anything else here
+            await send_dead_letter(STAGE, "wrong_type", "a scheduler inbox record must be a JSON object", message.value,
+                                   message)
+            continue
+        action = command.get("action")
         action_id = action.get("action_id") if isinstance(action, dict) else None
         head, journal = stored_head()
         if journal is not None:  # the last writer saved an input's journal but died before finishing it
@@ -168,7 +171,7 @@ async def write(stream: Any) -> None:
                                         "outbox": outgoing(sched, events)}
         except RecordFault as fault:
             settle(action_id, ActionError(500, "internal error; see the worker log"))
-            await dead_letter_fault(STAGE, fault, json.dumps(command, default=str), message)
+            await dead_letter_fault(STAGE, fault, message.value, message)
             continue
         if reason is not None:  # kept as evidence, with the other refusals
             await send_dead_letter(STAGE, REJECTED_ACTION, f"case action not applied: {reason}", message.value, message)
@@ -178,7 +181,7 @@ async def write(stream: Any) -> None:
                 settle(action_id, error)
             reason = INVALID_ANOMALY if isinstance(error, AnomalyError) else REJECTED_ACTION
             status = f" ({error.status})" if isinstance(error, ActionError) else ""
-            await send_dead_letter(STAGE, reason, f"{error}{status}", json.dumps(command, default=str), message)
+            await send_dead_letter(STAGE, reason, f"{error}{status}", message.value, message)
             continue
         if next_journal["cases"] or events:
             await save(next_head, next_journal)
@@ -219,7 +222,7 @@ async def route_actions(stream: Any) -> None:
         value = event.value
         if not isinstance(value, dict):
             await send_dead_letter(STAGE, "wrong_type", "a case action must be a JSON object",
-                                   json.dumps(value, default=str), event.message)
+                                   event.message.value, event.message)
             continue
         await inbox_topic.send(key=STATE_KEY.encode(), value={"action": value})
 

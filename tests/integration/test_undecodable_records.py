@@ -81,3 +81,24 @@ def test_garbage_on_news_by_scope_is_dead_lettered_and_the_monitor_reads_on(embe
     assert worker.process.poll() is None
     assert worker.get("/readyz")[0] == 200
     assert worker.metric("finsentry_agent_crashes_total", 'agent="monitor"') == 0
+
+
+def test_garbage_on_the_single_writers_inboxes_is_dead_lettered_with_its_bytes(embedded_broker, start_worker_process,
+                                                                               kafka):
+    # Once Faust's plain JSON codec acknowledged and logged such bytes; with the lenient one they reached
+    # the writers, which dead-lettered them as their own internal_error with a Python repr for the bytes.
+    worker = start_worker_process()
+    kafka.produce(embedded_broker.bootstrap, "scheduler.inbox", [b"\xff\xfe inbox"], ["scheduler"])
+    kafka.produce(embedded_broker.bootstrap, "alerts.notify", [b"\xff\xfe notify"], ["x"])
+    wait_for(lambda: worker.metric("finsentry_records_rejected_total", 'reason="wrong_type",stage="scheduler"') >= 1
+             and worker.metric("finsentry_records_rejected_total", 'reason="wrong_type",stage="notify"') >= 1,
+             300, "both writers to dead-letter the bytes")
+    wanted = {("scheduler", base64.b64encode(b"\xff\xfe inbox").decode()),
+              ("notify", base64.b64encode(b"\xff\xfe notify").decode())}
+
+    def found(seen: dict) -> set:  # the module's broker holds the other tests' dead letters too
+        return {(d["stage"], d["original"]) for d in seen[S.topic_deadletter] if d.get("original_encoding") == "base64"}
+
+    seen = kafka.consume(embedded_broker.bootstrap, [S.topic_deadletter], lambda seen: wanted <= found(seen), 60)
+    assert wanted <= found(seen), found(seen)
+    assert worker.get("/readyz")[0] == 200
