@@ -10,13 +10,18 @@ dead-lettered. A resolve is therefore not lost to a receiver that was down for a
 
 Order and fairness: the items of one receiver's group go out one at a time, in the order they were
 made, so a resolve never lands before the firing it ends; and one receiver holds at most
-`PER_RECEIVER` delivery slots, so a receiver that times out cannot hold up another's pages.
+`PER_RECEIVER` delivery slots, so a receiver that times out cannot hold up another's pages. Items of
+one group that wait (not in flight) are folded into the newest (`payload.merged`), as Alertmanager
+sends a group's whole state: a receiver that was down gets one notification with everything it
+missed, and a payload it fails on is replaced by the next state of its group, not retried alone.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Collection
+
+from alerts.payload import merged
 
 GIVE_UP_SECONDS = 24 * 3600.0
 PER_RECEIVER = 2
@@ -25,6 +30,18 @@ PER_RECEIVER = 2
 def queued(receiver: str, payload: dict, now: float) -> dict:
     """A new outbox item (JSON) for `payload` to `receiver`, due at once."""
     return {"receiver": receiver, "payload": payload, "queued_at": now, "next_at": now, "rounds": 0}
+
+
+def _group(item: dict) -> tuple[str, str]:
+    return item["receiver"], str(item["payload"].get("groupKey"))
+
+
+def enqueue(outbox: dict[str, dict], item_id: str, item: dict, in_flight: Collection[str]) -> None:
+    """Add `item`, folding into it the waiting (not in flight) items of its group: its payload gains
+    their alerts it does not carry, and it keeps the oldest's day and the latest retry time."""
+    for older_id in [i for i, older in outbox.items() if i not in in_flight and _group(older) == _group(item)]:
+        _fold(outbox.pop(older_id), item)
+    outbox[item_id] = item
 
 
 def startable(outbox: dict[str, dict], in_flight: Collection[str], now: float, limit: int) -> list[str]:
@@ -36,7 +53,7 @@ def startable(outbox: dict[str, dict], in_flight: Collection[str], now: float, l
     seen_groups: set[tuple[str, str]] = set()
     chosen = []
     for item_id, item in outbox.items():
-        group = (item["receiver"], str(item["payload"].get("groupKey")))
+        group = _group(item)
         if group in seen_groups:
             continue  # waits for the older item of its group, delivered or given up
         seen_groups.add(group)
@@ -50,12 +67,25 @@ def startable(outbox: dict[str, dict], in_flight: Collection[str], now: float, l
     return chosen
 
 
-def give_up(item: dict, status: int | None, now: float, retry_in: float) -> bool:
-    """After a failed delivery round with last HTTP `status` (None: no response): True when the item
-    is to be dead-lettered now; else it stays, due again in `retry_in` seconds (item updated)."""
-    refused = status is not None and 400 <= status < 500 and status != 429
+def retry(outbox: dict[str, dict], item_id: str, status: int | None, now: float, retry_in: float) -> bool:
+    """After a failed delivery round of `item_id` with last HTTP `status` (None: no response). True when
+    it is to be dead-lettered now: refused for good (a 3xx or 4xx other than 429, which `deliver` does
+    not retry either) or GIVE_UP_SECONDS old. Else it stays for another round in `retry_in` seconds,
+    folded into the next item of its group if one waits (which then carries both)."""
+    item = outbox[item_id]
+    refused = status is not None and status < 500 and status != 429
     if refused or now - item.setdefault("queued_at", now) >= GIVE_UP_SECONDS:
         return True
     item["next_at"] = now + retry_in
     item["rounds"] = item.get("rounds", 0) + 1
+    later = next((i for i, other in outbox.items() if i != item_id and _group(other) == _group(item)), None)
+    if later is not None:  # (enqueue keeps at most one waiting behind the one in flight)
+        del outbox[item_id]
+        _fold(item, outbox[later])
     return False
+
+
+def _fold(older: dict, newer: dict) -> None:
+    newer["payload"] = merged(older["payload"], newer["payload"])
+    newer["queued_at"] = min(newer.setdefault("queued_at", older["queued_at"]), older.get("queued_at", newer["queued_at"]))
+    newer["next_at"] = max(newer.get("next_at", 0.0), older.get("next_at", 0.0))

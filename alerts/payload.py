@@ -115,6 +115,16 @@ def alert_from_event(event: AnomalyEvent, generator_url: str = "") -> Alert:
     )
 
 
+def merged(older: dict, newer: dict) -> dict:
+    """One group's notification payload that stands for two not yet delivered: `newer`'s alerts, and
+    those of `older` it does not carry (by fingerprint: a resolve or an ended label set that `newer`
+    no longer mentions). What Alertmanager would send, whose notification holds the group's state."""
+    carried = {a["fingerprint"] for a in newer["alerts"]}
+    alerts = [Alert.from_json(a) for a in newer["alerts"] + [a for a in older["alerts"] if a["fingerprint"] not in carried]]
+    return build_payload(newer["receiver"], newer["groupLabels"], alerts, newer["externalURL"],
+                         newer.get("truncatedAlerts", 0))
+
+
 def _common(maps: list[dict[str, str]]) -> dict[str, str]:
     if not maps:
         return {}

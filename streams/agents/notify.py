@@ -30,6 +30,7 @@ from typing import Any
 
 from alerts import outbox, pages
 from alerts.alertmanager import AlertmanagerError, push_alerts
+from alerts.delivery import DeliveryResult
 from alerts.dispatch import Notification
 from alerts.payload import Alert, alert_from_event, ended_now
 from alerts.records import AnomalyEvent
@@ -165,7 +166,7 @@ async def deliver_and_settle(outbox_id: str, notification: Notification) -> None
             return
         if result.outcome == "delivered":
             del state.outbox[outbox_id]
-        elif outbox.give_up(item, result.status, time.time(), receiver.group_interval):
+        elif outbox.retry(state.outbox, outbox_id, result.status, time.time(), receiver.group_interval):
             await webhooks.dead_letter(result, "notify: webhook")
             del state.outbox[outbox_id]
         else:
@@ -204,12 +205,15 @@ async def flush() -> None:
         state = load()
         due = state.dispatcher.due(now)
         for notification in due:
-            state.outbox[uuid.uuid4().hex] = outbox.queued(notification.receiver.name, notification.payload, now)
+            outbox.enqueue(state.outbox, uuid.uuid4().hex,
+                           outbox.queued(notification.receiver.name, notification.payload, now), _in_flight)
         receivers = {r.name: r for r in alerting().receivers}
         orphans = [outbox_id for outbox_id, item in state.outbox.items() if item["receiver"] not in receivers]
-        for outbox_id in orphans:
-            log.warning("notify: receiver %s left the config; dropping its queued notification",
-                        state.outbox.pop(outbox_id)["receiver"])
+        for outbox_id in orphans:  # its notifications can go nowhere now: kept as evidence, counted
+            item = state.outbox.pop(outbox_id)
+            await webhooks.dead_letter(DeliveryResult("failed", 0, None, "receiver removed from the receivers file",
+                                                      item["receiver"], "", outbox_id, now, now, item["payload"]),
+                                       "notify: webhook")
         push = bool(state.alertmanager) and now - state.pushed_at >= ALERTMANAGER_REPUSH_SECONDS
         if push:
             state.pushed_at = now

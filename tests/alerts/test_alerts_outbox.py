@@ -1,5 +1,6 @@
 """notify's outbox rules (alerts/outbox.py): a failed delivery round is tried again, not dropped;
-one receiver group's notifications go out in order; a failing receiver cannot take every slot."""
+one receiver group's notifications go out in order, the waiting ones folded into one with the group's
+whole state; a failing receiver cannot take every slot."""
 
 from __future__ import annotations
 
@@ -10,21 +11,49 @@ import httpx
 from alerts_http_receiver import Receiver as HttpReceiver
 
 from alerts.delivery import deliver
-from alerts.outbox import GIVE_UP_SECONDS, PER_RECEIVER, give_up, queued, startable
+from alerts.outbox import GIVE_UP_SECONDS, PER_RECEIVER, enqueue, queued, retry, startable
+from alerts.payload import build_payload
 from alerts.receivers import Receiver
 
 
-def payload(group: str, n: int) -> dict:
-    return {"groupKey": group, "n": n}
+def payload(group: str, n: int, *alerts: tuple[str, str]) -> dict:
+    """A group's payload with alerts (fingerprint, status); `n` tells payloads apart in a test."""
+    built = build_payload("desk", {"scope": group}, [], "", n)
+    built["groupKey"] = group
+    built["alerts"] = [{"status": status, "labels": {"n": str(n)}, "annotations": {}, "startsAt": "2026-11-30T10:00:00Z",
+                        "endsAt": "0001-01-01T00:00:00Z", "generatorURL": "", "fingerprint": fp} for fp, status in alerts]
+    return built
 
 
 def test_one_receiver_groups_notifications_go_out_one_at_a_time_in_order() -> None:
-    outbox = {"f1": queued("desk", payload("g1", 1), 0), "r1": queued("desk", payload("g1", 2), 0),
-              "x1": queued("desk", payload("g2", 1), 0)}
-    assert startable(outbox, set(), 0, 8) == ["f1", "x1"]  # the resolve waits for its firing
-    assert startable(outbox, {"f1", "x1"}, 0, 8) == []  # in flight: still waits
-    del outbox["f1"]  # delivered (or given up)
+    outbox: dict[str, dict] = {}
+    enqueue(outbox, "f1", queued("desk", payload("g1", 1, ("a", "firing")), 0), ())
+    enqueue(outbox, "x1", queued("desk", payload("g2", 1, ("x", "firing")), 0), ())
+    assert startable(outbox, set(), 0, 8) == ["f1", "x1"]
+    enqueue(outbox, "r1", queued("desk", payload("g1", 2, ("a", "resolved")), 0), {"f1", "x1"})  # f1 in flight
+    assert startable(outbox, {"f1", "x1"}, 0, 8) == []  # the resolve waits for its firing
+    del outbox["f1"]  # delivered
     assert startable(outbox, {"x1"}, 0, 8) == ["r1"]
+
+
+def test_waiting_notifications_of_a_group_are_folded_into_the_newest_with_its_whole_state() -> None:
+    outbox: dict[str, dict] = {}
+    enqueue(outbox, "n1", queued("desk", payload("g1", 1, ("old", "resolved"), ("a", "firing")), 0), ())
+    outbox["n1"]["next_at"] = 300.0  # its round failed: due again at 300
+    enqueue(outbox, "n2", queued("desk", payload("g1", 2, ("a", "resolved"), ("b", "firing")), 100), ())
+    assert list(outbox) == ["n2"]  # one notification for the group, with everything the receiver missed
+    assert [(a["fingerprint"], a["status"]) for a in outbox["n2"]["payload"]["alerts"]] == [
+        ("a", "resolved"), ("b", "firing"), ("old", "resolved")]  # the newer state of `a` wins
+    assert (outbox["n2"]["queued_at"], outbox["n2"]["next_at"]) == (0, 300.0)  # the oldest's day, the retry's time
+
+
+def test_a_failed_round_is_folded_into_the_next_notification_of_its_group() -> None:
+    outbox: dict[str, dict] = {}
+    enqueue(outbox, "n1", queued("desk", payload("g1", 1, ("a", "firing")), 0), ())
+    enqueue(outbox, "n2", queued("desk", payload("g1", 2, ("a", "resolved")), 10), {"n1"})  # n1 in flight
+    assert retry(outbox, "n1", 503, 20.0, 300.0) is False
+    assert list(outbox) == ["n2"] and outbox["n2"]["next_at"] == 320.0
+    assert [(a["fingerprint"], a["status"]) for a in outbox["n2"]["payload"]["alerts"]] == [("a", "resolved")]
 
 
 def test_a_failing_receiver_holds_at_most_its_share_of_the_slots() -> None:
@@ -37,24 +66,24 @@ def test_a_failing_receiver_holds_at_most_its_share_of_the_slots() -> None:
 
 
 def test_a_failed_round_is_tried_again_a_group_interval_later_until_a_day_has_passed() -> None:
-    item = queued("desk", payload("g1", 1), 1000.0)
-    assert give_up(item, 503, 1100.0, 300.0) is False  # a receiver that is down: kept
-    assert (item["next_at"], item["rounds"]) == (1400.0, 1)
-    assert startable({"n": item}, set(), 1399.0, 8) == [] and startable({"n": item}, set(), 1400.0, 8) == ["n"]
-    assert give_up(item, None, 1500.0, 300.0) is False  # no answer at all: kept
-    assert give_up(item, 429, 1600.0, 300.0) is False  # asked to slow down: kept
-    assert give_up(item, 503, 1000.0 + GIVE_UP_SECONDS, 300.0) is True  # a day old: dead-lettered
+    outbox = {"n": queued("desk", payload("g1", 1), 1000.0)}
+    assert retry(outbox, "n", 503, 1100.0, 300.0) is False  # a receiver that is down: kept
+    assert (outbox["n"]["next_at"], outbox["n"]["rounds"]) == (1400.0, 1)
+    assert startable(outbox, set(), 1399.0, 8) == [] and startable(outbox, set(), 1400.0, 8) == ["n"]
+    assert retry(outbox, "n", None, 1500.0, 300.0) is False  # no answer at all: kept
+    assert retry(outbox, "n", 429, 1600.0, 300.0) is False  # asked to slow down: kept
+    assert retry(outbox, "n", 503, 1000.0 + GIVE_UP_SECONDS, 300.0) is True  # a day old: dead-lettered
 
 
 def test_a_notification_refused_for_good_is_given_up_at_once() -> None:
-    for status in (400, 401, 404, 413):
-        assert give_up(queued("desk", payload("g1", 1), 0.0), status, 1.0, 300.0) is True
+    for status in (301, 400, 401, 404, 413):  # deliver follows no redirect and retries no 4xx but 429
+        assert retry({"n": queued("desk", payload("g1", 1), 0.0)}, "n", status, 1.0, 300.0) is True
 
 
 def test_an_item_queued_by_an_older_version_gets_a_day_from_its_first_failure() -> None:
     old = {"receiver": "desk", "payload": payload("g1", 1)}  # no queued_at, next_at or rounds
     assert startable({"o": old}, set(), 5.0, 8) == ["o"]
-    assert give_up(old, 503, 5.0, 300.0) is False and old["queued_at"] == 5.0
+    assert retry({"o": old}, "o", 503, 5.0, 300.0) is False and old["queued_at"] == 5.0
 
 
 def test_the_senders_notification_id_is_the_header_so_a_reminder_is_not_dropped_as_a_retry() -> None:
