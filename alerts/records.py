@@ -67,6 +67,7 @@ class Story:
     sentiment_score: float
     published_at: float
     confidence: float | None = None  # the classifier's probability of `sentiment`, when news.scored has it
+    topic: str | None = None  # the classifier's topic: an analyst correcting it sees what the model said
 
     def __post_init__(self) -> None:
         if self.sentiment not in SENTIMENTS:
@@ -89,7 +90,7 @@ class AnomalyEvent:
     severity: Severity
     sample_ids: list[str] = field(default_factory=list)
     headlines: list[str] = field(default_factory=list)
-    # The same stories with their label: [{id, headline, sentiment, confidence}] (confidence may be None).
+    # The same stories with their labels: [{id, headline, sentiment, confidence, topic}] (confidence, topic may be None).
     samples: list[dict] = field(default_factory=list)
 
     def to_json(self) -> dict:

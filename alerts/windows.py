@@ -66,7 +66,8 @@ class Window:
     score_sum: float = 0.0
     score_sqsum: float = 0.0
     ids: list[str] = field(default_factory=list)
-    samples: list[list] = field(default_factory=list)  # [id, headline, sentiment, confidence or None]
+    # [id, headline, sentiment, confidence or None, topic or None]; saved before topic: four items
+    samples: list[list] = field(default_factory=list)
 
     def add(self, story: Story, novel: bool, max_samples: int) -> None:
         self.ids.append(story.id)
@@ -77,7 +78,7 @@ class Window:
         self.score_sum += story.sentiment_score
         self.score_sqsum += story.sentiment_score**2
         if sum(1 for s in self.samples if s[2] == story.sentiment) < max_samples:
-            self.samples.append([story.id, story.headline, story.sentiment, story.confidence])
+            self.samples.append([story.id, story.headline, story.sentiment, story.confidence, story.topic])
 
     def stats(self) -> WindowStats:
         return WindowStats(self.start, self.end, dict(self.counts), self.duplicates, self.score_sum, self.score_sqsum)

@@ -125,7 +125,7 @@ def parse_scored(raw: bytes | None, now: float) -> tuple[Story, list[str]] | Rej
         confidence = record.get("confidence")
         story = Story(record["id"], record["headline"], record.get("sentiment"),
                       float(record["sentiment_score"]), published_at,
-                      float(confidence) if finite_number(confidence) else None)  # optional: not worth a story
+                      float(confidence) if finite_number(confidence) else None, topic)  # optional: not worth a story
     except ValueError as exc:
         return Rejection("wrong_type", str(exc))
     return story, scopes_for(topic, tickers)
@@ -201,9 +201,11 @@ def by_scope_story(value: object, now: float) -> Story | Rejection:
     published_at, confidence = value.get("published_at"), value.get("confidence")
     if not (isinstance(value.get("id"), str) and isinstance(value.get("headline"), str)
             and finite_number(value.get("sentiment_score")) and finite_number(published_at)
-            and (confidence is None or finite_number(confidence))):
+            and (confidence is None or finite_number(confidence))
+            and (value.get("topic") is None or utf8_text(value.get("topic")))):
         return Rejection("wrong_type", "needs id, headline (strings), sentiment_score, published_at (Unix "
-                                       "seconds) and confidence (finite numbers; confidence may be null)")
+                                       "seconds) and confidence (finite numbers; confidence may be null), "
+                                       "topic (a string or null)")
     if rejected := _time_rejection(published_at, now):
         return rejected
     try:

@@ -310,3 +310,16 @@ def test_a_new_scopes_stories_may_arrive_out_of_order_within_the_lateness() -> N
     monitor.observe(story(2, W + 5.0, "negative"))  # one window older than the first: not late
     held = [i for w in monitor.windows.open.values() for i in w.ids]
     assert sorted(held) == sorted([story(1, 0.0).id, story(2, 0.0).id])
+
+
+def test_a_ticker_anomaly_carries_the_models_topic_of_each_sample_for_the_console() -> None:
+    # a ticker case's page showed no topic, yet offered its correction: the analyst corrected blind
+    from dataclasses import replace
+
+    split = [replace(story(f"s{i}", 40 * W + 30 + i * 22.5, "negative", f"split bad news {i}"), topic="Earnings")
+             for i in range(8)]
+    monitor = ScopeMonitor.new("ticker:ACME", CONFIG)
+    events = feed(monitor, quiet_ticker(40) + split) + monitor.advance(45 * W)
+    opened = next(e for e in events if e.kind == "negative_surge" and e.event == "open")
+    assert opened.samples and {s["topic"] for s in opened.samples} == {"Earnings"}
+    assert AnomalyEvent.from_json(json.loads(json.dumps(opened.to_json()))).samples == opened.samples

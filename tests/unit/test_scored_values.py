@@ -27,7 +27,7 @@ def scored(**fields: object) -> bytes:
 
 def test_a_scored_story_becomes_the_story_the_monitor_accepts_in_each_of_its_scopes():
     story, scopes = parse_scored(scored(), NOW)
-    assert (story.id, story.sentiment_score, story.confidence) == ("s-2", -0.7, 0.88)
+    assert (story.id, story.sentiment_score, story.confidence, story.topic) == ("s-2", -0.7, 0.88, "Industrials")
     assert story.published_at == 1764478800.0
     assert sorted(scopes) == ["ticker:FBKM", "topic:Industrials"]
     assert by_scope_story(json.loads(json.dumps(story.__dict__)), NOW) == story
