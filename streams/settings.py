@@ -8,6 +8,7 @@ and what it accepts, because a worker that starts half-configured loses data lat
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import os
 import sys
 from collections.abc import Mapping
@@ -138,6 +139,10 @@ class Settings(BaseModel):
     case_action_secret_file: Path | None = None
     watchlist: frozenset[str] = frozenset()
     console_session_seconds: float = Field(8 * 3600.0, gt=0, le=7 * 86_400)  # console sign-in lifetime
+    # Addresses of the reverse proxies in front of the web port (comma-separated). A request from one
+    # is counted by sign-in throttling under the client X-Forwarded-For names (streams/views/http.py
+    # `client_address`), so one guesser behind the proxy does not throttle the whole desk.
+    trusted_proxies: frozenset[str] = frozenset()
 
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
@@ -169,6 +174,16 @@ class Settings(BaseModel):
     def _tickers(cls, value: object) -> object:
         if isinstance(value, str):
             return frozenset(t.strip().upper() for t in value.split(",") if t.strip())
+        return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _addresses(cls, value: object) -> object:
+        names = [a.strip() for a in value.split(",") if a.strip()] if isinstance(value, str) else value
+        if isinstance(names, list | set | frozenset | tuple):
+            for name in names:
+                ipaddress.ip_address(name)  # ValueError: "'proxy.example' does not appear to be an IPv4 or IPv6 address"
+            return frozenset(names)
         return value
 
     @property

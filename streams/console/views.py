@@ -38,7 +38,7 @@ from streams.console.sessions import COOKIE, PRE_COOKIE, SECURITY_HEADERS, Sessi
 from streams.loaded_model import model_topics
 from streams.notify_state import anomaly_pages
 from streams.views.cases import LIMITER, MAX_OUTCOME, NOT_OWNER, bearer_person
-from streams.views.http import read_capped
+from streams.views.http import client_address, read_capped
 
 HERE = Path(__file__).resolve().parent
 STATIC = {"console.css": "text/css", "console.js": "text/javascript"}
@@ -208,7 +208,7 @@ class SigninView(faust.web.View):
         pre = request.cookies.get(PRE_COOKIE)
         if not pre or not csrf_ok(Session("", "", pre, 0), data.get("csrf")):
             return signin_page(uuid.uuid4().hex, "The sign-in form expired; try again.", 403, back)
-        client, now = request.remote or "unknown", time.monotonic()
+        client, now = client_address(request, settings.trusted_proxies), time.monotonic()
         blocked = LIMITER.retry_after(client, now)
         # In a thread: a token not seen before costs scrypt, which must not stall the agents' event loop.
         # A blocked address gets none computed for it, as the API's (tokens verified before still pass).

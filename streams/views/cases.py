@@ -31,9 +31,10 @@ import faust
 from scheduler import Analyst, Operator, Roster
 from scheduler.cases import may_view
 from scheduler.engine import REOPEN
+from streams.app import settings
 from streams.case_actions import submit
 from streams.case_state import is_owner, load, roster
-from streams.views.http import BadRequest, json_object, read_capped
+from streams.views.http import BadRequest, client_address, json_object, read_capped
 
 MAX_BODY = 64 * 1024
 # Closed cases stay in the scheduler's state for a while: a free-text outcome must stay small.
@@ -116,7 +117,7 @@ def action_from_body(verb: str, case_id: str, analyst: str, body: bytes) -> dict
 async def gate(view: faust.web.View, request: Any, operators: bool = False) -> tuple[Analyst | Operator | None, Any]:
     """(person, None) when the request may proceed here, else (None, the refusal to send). `operators`:
     an operator's token is accepted too (reviewing the machine's decisions); otherwise only an analyst's."""
-    client, now = request.remote or "unknown", time.monotonic()
+    client, now = client_address(request, settings.trusted_proxies), time.monotonic()
     blocked = LIMITER.retry_after(client, now)
     # A valid token always passes: behind a proxy every analyst shares one address, and a guesser's
     # failures must slow the guesser, not lock the desk out. Only failing requests are throttled. A

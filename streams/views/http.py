@@ -18,6 +18,17 @@ async def read_capped(request: Any, limit: int) -> bytes | None:
     return body
 
 
+def client_address(request: Any, trusted_proxies: frozenset[str]) -> str:
+    """Where a request comes from, for throttling: its peer address; or, when the peer is a trusted
+    proxy, the last X-Forwarded-For address that is not one (read right to left, as only the hops
+    the trusted proxies appended can be believed: a client may send any header of its own)."""
+    peer = request.remote or "unknown"
+    if peer not in trusted_proxies:
+        return peer
+    hops = [hop.strip() for line in request.headers.getall("X-Forwarded-For", []) for hop in line.split(",")]
+    return next((hop for hop in reversed(hops) if hop and hop not in trusted_proxies), peer)
+
+
 class BadRequest(ValueError):
     """A client error; the message says what is wrong in the client's terms."""
 

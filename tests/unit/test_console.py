@@ -305,3 +305,66 @@ analysts:
     assert signed_in(bob) is None
     bob_file.write_text("bob-token-of-enough-length-1\n")
     assert signed_in(bob) is None, "an ended session stays ended"
+
+
+def test_behind_a_trusted_proxy_one_guesser_does_not_lock_the_desk_out_of_sign_in(monkeypatch) -> None:
+    # Every analyst behind the proxy shares its address; a throttled address gets no scrypt, so after a
+    # restart (nothing verified yet) one guesser's failures locked every hashed-token analyst out.
+    from aiohttp import web
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from scheduler import parse_roster
+    from scheduler.tokens import hash_token
+    from streams import case_state
+    from streams.app import settings
+    from streams.console import views
+    from streams.console.sessions import PRE_COOKIE
+
+    token = "dana-token-" + "x" * 20
+    desk = parse_roster(f"""\
+analysts:
+  - {{id: dana, name: D, capacity: 1, shifts: ["Mon-Sun 00:00-24:00 UTC"], skills: {{topics: {{E: 1}}}},
+     notify: "https://h.example/d", token_hash: "{hash_token(token, n=16)}"}}
+""")
+    monkeypatch.setattr(case_state, "roster", lambda: desk)
+    monkeypatch.setattr(views, "settings", settings.model_copy(update={"trusted_proxies": frozenset({"127.0.0.1"})}))
+
+    async def signin_view(request: web.Request) -> web.StreamResponse:
+        return await views.SigninView(None, None).post(request)
+
+    async def attempts() -> list[int]:
+        app = web.Application()
+        app.router.add_post("/console/signin", signin_view)
+        statuses = []
+        async with TestClient(TestServer(app)) as client:
+            pre = "pre"
+            client.session.cookie_jar.update_cookies({PRE_COOKIE: pre})
+            for forwarded, presented in [("198.51.100.7", "guess")] * 6 + [("198.51.100.8", token)]:
+                answer = await client.post("/console/signin", data={"csrf": pre, "token": presented},
+                                           headers={"X-Forwarded-For": f"203.0.113.9, {forwarded}"},
+                                           allow_redirects=False)
+                statuses.append(answer.status)
+                if PRE_COOKIE in answer.cookies:  # each sign-in page comes with a fresh form token
+                    pre = answer.cookies[PRE_COOKIE].value
+        return statuses
+
+    # the guesser is throttled by its own address; the analyst behind the same proxy signs in
+    assert asyncio.run(attempts()) == [401] * 5 + [429, 303]
+
+
+def test_the_client_address_is_the_peers_unless_the_peer_is_a_trusted_proxy() -> None:
+    from types import SimpleNamespace
+
+    from multidict import CIMultiDict
+
+    from streams.views.http import client_address
+
+    def request(peer: str, *forwarded: str) -> SimpleNamespace:
+        return SimpleNamespace(remote=peer, headers=CIMultiDict([("X-Forwarded-For", f) for f in forwarded]))
+
+    proxies = frozenset({"10.0.0.5", "10.0.0.6"})
+    assert client_address(request("198.51.100.7", "1.2.3.4"), proxies) == "198.51.100.7"  # not a proxy: its header is a lie
+    assert client_address(request("10.0.0.5", "1.2.3.4, 198.51.100.8"), proxies) == "198.51.100.8"  # the hop it appended
+    assert client_address(request("10.0.0.5", "198.51.100.8, 10.0.0.6"), proxies) == "198.51.100.8"  # two proxies
+    assert client_address(request("10.0.0.5", "1.2.3.4", "198.51.100.9"), proxies) == "198.51.100.9"  # two headers
+    assert client_address(request("10.0.0.5"), proxies) == "10.0.0.5"  # no header: the proxy itself
