@@ -363,6 +363,14 @@ def action_for(verb: str, case_id: str, analyst: str, data: dict[str, str]) -> d
     return action
 
 
+def sent_not_applied(action: dict[str, Any], session: Session) -> web.Response:
+    """The 202 page: the action is on `cases.actions` but the single writer has not applied it yet. A
+    redirect back would show the case unchanged and invite a second click, which then passes the dry run
+    against the old state and is refused later; this page says it was sent and to reload, not resend."""
+    return page(render("pending.html", session=session, verb=action["action"], case_id=action["case_id"],
+                       action_id=action["action_id"], back=f"/console/cases/{action['case_id']}"), 202)
+
+
 @blueprint.route("/console/cases/{case_id}/{verb}", name="case_action")
 class CaseActionView(faust.web.View):
     async def post(self, request: Any, case_id: str, verb: str) -> Any:
@@ -378,11 +386,14 @@ class CaseActionView(faust.web.View):
         _, denied = viewable(case_id, session)
         if denied is not None:
             return denied
-        outcome = await submit(action_for(verb, case_id, session.analyst, data))
-        if outcome.status not in (200, 202):  # 202: sent, applied in a moment; the page shows it on reload
+        action = action_for(verb, case_id, session.analyst, data)
+        outcome = await submit(action)
+        if outcome.status == 202:
+            return sent_not_applied(action, session)
+        if outcome.status != 200:
             titles = {400: "Not accepted", 403: "Not your case", 404: "No such case", 409: "Not possible now"}
             return problem(outcome.status, titles.get(outcome.status, "Refused"), outcome.message, session, back)
-        if verb in LEAVES_PAGE and outcome.status == 200:
+        if verb in LEAVES_PAGE:
             back = "/console/"  # it has left your queue, or (reopened) went back to the queue for anyone
         return redirect(back)
 

@@ -94,6 +94,8 @@ def test_every_template_escapes_attacker_text(status: str) -> None:
                      team=[{"id": HOSTILE, "name": HOSTILE, "open": 1, "capacity": 2}],
                      waiting=0, over_sla=0, machine_closed=[{**c, "case_id": HOSTILE, "reason": HOSTILE}]),
         views.render("problem.html", session=session, title=HOSTILE, message=HOSTILE, status=403, back="/console/"),
+        views.render("pending.html", session=session, verb=HOSTILE, case_id=HOSTILE, action_id=HOSTILE,
+                     back="/console/cases/case-x"),
         views.render("signin.html", session=None, pre="p", error=HOSTILE, back=f"/console/{HOSTILE}"),
     ]
     assert "<section" not in pages[2].split("<title>")[1].split("</title>")[0]  # the overview's title is text
@@ -350,6 +352,59 @@ analysts:
 
     # the guesser is throttled by its own address; the analyst behind the same proxy signs in
     assert asyncio.run(attempts()) == [401] * 5 + [429, 303]
+
+
+def test_an_action_sent_but_not_yet_applied_says_so_instead_of_redirecting(monkeypatch) -> None:
+    # On 202 (sent, not applied within OUTCOME_TIMEOUT) the console redirected back to a case that still
+    # looked unchanged, so the analyst clicked again; the second action passed the dry run against the old
+    # state and the scheduler refused it later ("Not possible now ... resolved") for something that worked.
+    from aiohttp import web
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from scheduler import parse_roster
+    from scheduler.tokens import hash_token
+    from streams import case_state
+    from streams.case_actions import Outcome
+    from streams.console import views
+    from streams.console.sessions import COOKIE
+
+    desk = parse_roster(f"""\
+analysts:
+  - {{id: alice, name: A, capacity: 1, shifts: ["Mon-Sun 00:00-24:00 UTC"], skills: {{topics: {{E: 1}}}},
+     notify: "https://h.example/a", token_hash: "{hash_token("alice-token-of-enough-length", n=16)}"}}
+""")
+    monkeypatch.setattr(case_state, "roster", lambda: desk)
+    monkeypatch.setattr(case_state, "is_owner", lambda: True)
+    monkeypatch.setattr(views, "viewable", lambda case_id, session: (case(case_id=case_id), None))
+    sent: list[dict] = []
+
+    async def submit(action: dict) -> Outcome:
+        sent.append(action)
+        return Outcome(202, "not applied within 10s; watch cases.events")
+
+    monkeypatch.setattr(views, "submit", submit)
+    session = views.SESSIONS.create("alice", desk.analysts["alice"].fingerprint())
+
+    async def action_view(request: web.Request) -> web.StreamResponse:
+        return await views.CaseActionView(None, None).post(request, request.match_info["case_id"],
+                                                           request.match_info["verb"])
+
+    async def resolve() -> tuple[int, str, dict]:
+        app = web.Application()
+        app.router.add_post("/console/cases/{case_id}/{verb}", action_view)
+        async with TestClient(TestServer(app)) as client:
+            client.session.cookie_jar.update_cookies({COOKIE: session.sid})
+            answer = await client.post("/console/cases/case-x/resolve", allow_redirects=False,
+                                       data={"csrf": session.csrf, "back": "case", "outcome": "confirmed"})
+            return answer.status, await answer.text(), dict(answer.headers)
+
+    status, body, headers = asyncio.run(resolve())
+    assert len(sent) == 1 and sent[0]["action"] == "resolve"
+    assert status == 202 and "Location" not in headers, body
+    assert sent[0]["action_id"] in body and "not yet applied" in body and "do not send it again" in body
+    assert 'href="/console/cases/case-x"' in body and 'role="alert"' not in body
+    assert headers["Content-Security-Policy"] == SECURITY_HEADERS["Content-Security-Policy"]
+    assert body.count("<script") == 1  # the console's own file, nothing inline
 
 
 def test_the_client_address_is_the_peers_unless_the_peer_is_a_trusted_proxy() -> None:
