@@ -103,6 +103,9 @@ async def deliver(
             status, error = None, f"timeout after {receiver.timeout:g}s ({type(exc).__name__})"
         except httpx.TransportError as exc:
             status, error = None, f"connection error: {type(exc).__name__}: {exc}"
+        except (httpx.InvalidURL, UnicodeError) as exc:  # a port or host name no request can be made to
+            status, error = None, f"bad URL {receiver.url!r}: {type(exc).__name__}: {exc}"
+            return result("failed")  # as a 4xx: a resend cannot fix it
         else:
             status = response.status_code
             if response.is_success:

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -177,6 +178,19 @@ class Analyst(Credential):
         return any(shift.covers(now) for shift in self.shifts)
 
 
+
+def webhook_url(text: str) -> bool:
+    """An http(s) URL with a host, a valid port and a host name IDNA can encode: one that a case
+    webhook can be POSTed to (a typo such as `http://desk:80x/hook` otherwise fails at every send)."""
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in range
+        (parts.hostname or "").encode("idna")
+    except (ValueError, UnicodeError):
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and " " not in text
+
+
 @dataclass(frozen=True)
 class Roster:
     analysts: Mapping[str, Analyst]  # in file order, which is also the order ties are broken in
@@ -316,7 +330,7 @@ class _Parser:
     def analyst(self, node: yaml.Node, field: str) -> Analyst:
         f = self.mapping(node, field, required=_ANALYST_REQUIRED, optional={*_TOKEN_FIELDS, "notify_secret_file"})
         notify = self.string(f["notify"][1], f"{field}.notify")
-        if not notify.startswith(("http://", "https://")):
+        if not webhook_url(notify):
             raise self.fail(f["notify"][1], f"{field}.notify", f"expected an http(s) webhook URL, got {notify!r}")
         shifts = []
         for i, shift_node in enumerate(self.sequence(f["shifts"][1], f"{field}.shifts")):

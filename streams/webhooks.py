@@ -64,11 +64,3 @@ async def dead_letter(result: DeliveryResult, what: str) -> None:
               result.last_error)
     await (await alerts_deadletter_topic.send(key=result.receiver.encode(), value=result.deadletter()))
     metrics.WEBHOOK_DELIVERIES.labels(result.receiver, metrics.DEAD_LETTERED).inc()
-
-
-async def deliver_counted(receiver: Receiver, payload: dict, what: str) -> bool:
-    """Deliver `payload` to `receiver` in one round; dead-letter it if that fails. True when delivered."""
-    result = await attempt(receiver, payload)
-    if result.outcome != "delivered":
-        await dead_letter(result, what)
-    return result.outcome == "delivered"

@@ -17,17 +17,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from functools import cache
 from typing import Any
 
+from alerts.delivery import DeliveryResult
 from alerts.payload import ZERO_TIME, Alert, build_payload
 from alerts.receivers import Receiver
 from scheduler import RosterWatcher
-from streams import failures, metrics
+from streams import failures, metrics, webhooks
 from streams.app import app, case_events_topic, settings
 from streams.errors import RecordFault, dead_letter_fault, record_fault, send_dead_letter
 from streams.usage import config_exit
-from streams.webhooks import deliver_counted
 
 log = logging.getLogger(__name__)
 MAX_IN_FLIGHT = 8
@@ -92,7 +93,16 @@ async def send(receiver: Receiver, payload: dict[str, Any], event: Any) -> None:
     """Deliver, or dead-letter, then acknowledge the case event: only then may a commit pass it, so a
     worker that stops first leaves it to the next, which delivers it again (same body, so the same
     X-Finsentry-Notification-Id for the receiver to drop a repeat)."""
-    await deliver_counted(receiver, payload, "case webhook")
+    try:
+        result = await webhooks.attempt(receiver, payload)
+    except Exception as exc:
+        # dead-lettered and acknowledged, not a crash of every worker that reads it in turn
+        log.exception("case webhook to %s failed", receiver.name)
+        now = time.time()
+        result = DeliveryResult("failed", 0, None, f"{type(exc).__name__}: {exc}", receiver.name, receiver.url, "",
+                                now, now, payload)
+    if result.outcome != "delivered":
+        await webhooks.dead_letter(result, "case webhook")
     event.ack()
 
 

@@ -99,3 +99,14 @@ def test_the_senders_notification_id_is_the_header_so_a_reminder_is_not_dropped_
         return [r.headers["X-Finsentry-Notification-Id"] for r in server.received]
 
     assert asyncio.run(main()) == ["first-flush", "reminder-flush"]
+
+
+def test_a_url_no_request_can_be_made_to_is_a_failed_delivery_not_an_exception() -> None:
+    # raised out of deliver, it crashed the case-webhooks agent on every worker that read the event
+    async def main() -> list[tuple[str, int]]:
+        async with httpx.AsyncClient() as client:
+            results = [await deliver(client, Receiver("ops", url, b"k", timeout=5, max_attempts=3), payload("g1", 1),
+                                     now_fn=time.time) for url in ("http://desk:80x/hook", "http://xn--a.com/hook")]
+        return [(r.outcome, r.attempts) for r in results]
+
+    assert asyncio.run(main()) == [("failed", 1), ("failed", 1)]

@@ -29,6 +29,11 @@ def test_parses_analysts_skills_shifts_and_sectors():
         ("    token_env: FINSENTRY_TOKEN_BOB\n", "", 13, "analysts[1].token", "exactly one"),
         ("    name: Bob\n", "    name: Bob\n    nmae: Bob\n", 15, "analysts[1].nmae", "unknown field"),
         ("notify: https://hooks.example.com/nina", "notify: ftp://x", 28, "analysts[2].notify", "webhook"),
+        # a typo no request can be made to: once copied into every case event, it crashed each delivery
+        ("notify: https://hooks.example.com/nina", "notify: https://hooks.example.com:80x/nina", 28,
+         "analysts[2].notify", "webhook"),
+        ("notify: https://hooks.example.com/nina", "notify: 'https://[fd00::1/nina'", 28, "analysts[2].notify",
+         "webhook"),
     ],
 )
 def test_errors_name_line_and_field(old, new, line, field, words):
