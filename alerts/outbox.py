@@ -11,9 +11,10 @@ dead-lettered. A resolve is therefore not lost to a receiver that was down for a
 Order and fairness: the items of one receiver's group go out one at a time, in the order they were
 made, so a resolve never lands before the firing it ends; and one receiver holds at most
 `PER_RECEIVER` delivery slots, so a receiver that times out cannot hold up another's pages. Items of
-one group that wait (not in flight) are folded into the newest (`payload.merged`), as Alertmanager
-sends a group's whole state: a receiver that was down gets one notification with everything it
-missed, and a payload it fails on is replaced by the next state of its group, not retried alone.
+one group never started are folded into the newest (`payload.merged`), as Alertmanager sends a
+group's whole state, so a receiver that was down gets one notification with everything it missed;
+and an item whose round failed is folded into the next of its group, so a payload a receiver fails
+on is replaced by its group's next state, not retried alone for a day.
 """
 
 from __future__ import annotations
@@ -36,18 +37,28 @@ def _group(item: dict) -> tuple[str, str]:
     return item["receiver"], str(item["payload"].get("groupKey"))
 
 
-def enqueue(outbox: dict[str, dict], item_id: str, item: dict, in_flight: Collection[str]) -> None:
-    """Add `item`, folding into it the waiting (not in flight) items of its group: its payload gains
-    their alerts it does not carry, and it keeps the oldest's day and the latest retry time."""
-    for older_id in [i for i, older in outbox.items() if i not in in_flight and _group(older) == _group(item)]:
-        _fold(outbox.pop(older_id), item)
+def enqueue(outbox: dict[str, dict], item_id: str, item: dict) -> None:
+    """Add `item`, folding into it the items of its group never started (`started`), oldest first, so
+    the newest state wins: it gains their resolves it does not carry, the oldest's day and the latest
+    retry time. A started item may be in flight, here or on the coordinator before this one, so it is
+    left to finish (or be folded by `retry` after its round) and `item` waits behind it."""
+    waiting = [i for i, older in outbox.items() if not older.get("started") and _group(older) == _group(item)]
+    folded = item
+    for older_id in waiting:  # outbox order is the order they were made
+        older = outbox.pop(older_id)
+        if folded is not item:
+            _fold(folded, older)
+        folded = older
+    if folded is not item:
+        _fold(folded, item)
     outbox[item_id] = item
 
 
 def startable(outbox: dict[str, dict], in_flight: Collection[str], now: float, limit: int) -> list[str]:
     """The ids of the items to start delivering now, in outbox order: due (`next_at` reached), first of
     their (receiver, groupKey) still in the outbox, within `limit` deliveries in all and PER_RECEIVER
-    per receiver, counting those already `in_flight`."""
+    per receiver, counting those already `in_flight`. Each is marked `started` (for `enqueue`); the
+    caller saves the outbox before it starts them."""
     running = [outbox[i]["receiver"] for i in in_flight if i in outbox]
     busy, total = Counter(running), len(running)
     seen_groups: set[tuple[str, str]] = set()
@@ -62,6 +73,7 @@ def startable(outbox: dict[str, dict], in_flight: Collection[str], now: float, l
         if total >= limit or busy[item["receiver"]] >= PER_RECEIVER:
             continue
         chosen.append(item_id)
+        item["started"] = True
         busy[item["receiver"]] += 1
         total += 1
     return chosen
@@ -86,6 +98,9 @@ def retry(outbox: dict[str, dict], item_id: str, status: int | None, now: float,
 
 
 def _fold(older: dict, newer: dict) -> None:
+    """`older` into `newer` (items saved by versions before these fields lack their times)."""
     newer["payload"] = merged(older["payload"], newer["payload"])
-    newer["queued_at"] = min(newer.setdefault("queued_at", older["queued_at"]), older.get("queued_at", newer["queued_at"]))
+    days = [at for at in (older.get("queued_at"), newer.get("queued_at")) if at is not None]
+    if days:
+        newer["queued_at"] = min(days)
     newer["next_at"] = max(newer.get("next_at", 0.0), older.get("next_at", 0.0))

@@ -116,11 +116,13 @@ def alert_from_event(event: AnomalyEvent, generator_url: str = "") -> Alert:
 
 
 def merged(older: dict, newer: dict) -> dict:
-    """One group's notification payload that stands for two not yet delivered: `newer`'s alerts, and
-    those of `older` it does not carry (by fingerprint: a resolve or an ended label set that `newer`
-    no longer mentions). What Alertmanager would send, whose notification holds the group's state."""
+    """One group's notification payload that stands for two not yet delivered: `newer`'s alerts (the
+    group's state now), and the resolves of `older` it does not carry (by fingerprint: the dispatcher
+    sends a resolve once, then forgets it). Not `older`'s firing alerts: `newer` leaves one out only
+    when it is silenced now. What Alertmanager would send, whose notification holds the group's state."""
     carried = {a["fingerprint"] for a in newer["alerts"]}
-    alerts = [Alert.from_json(a) for a in newer["alerts"] + [a for a in older["alerts"] if a["fingerprint"] not in carried]]
+    ended = [a for a in older["alerts"] if a["status"] == "resolved" and a["fingerprint"] not in carried]
+    alerts = [Alert.from_json(a) for a in newer["alerts"] + ended]
     return build_payload(newer["receiver"], newer["groupLabels"], alerts, newer["externalURL"],
                          newer.get("truncatedAlerts", 0))
 

@@ -205,8 +205,8 @@ async def flush() -> None:
         state = load()
         due = state.dispatcher.due(now)
         for notification in due:
-            outbox.enqueue(state.outbox, uuid.uuid4().hex,
-                           outbox.queued(notification.receiver.name, notification.payload, now), _in_flight)
+            outbox.enqueue(state.outbox, uuid.uuid4().hex, outbox.queued(notification.receiver.name,
+                                                                         notification.payload, now))
         receivers = {r.name: r for r in alerting().receivers}
         orphans = [outbox_id for outbox_id, item in state.outbox.items() if item["receiver"] not in receivers]
         for outbox_id in orphans:  # its notifications can go nowhere now: kept as evidence, counted
@@ -217,9 +217,10 @@ async def flush() -> None:
         push = bool(state.alertmanager) and now - state.pushed_at >= ALERTMANAGER_REPUSH_SECONDS
         if push:
             state.pushed_at = now
-        if due or orphans or push:
+        starting = outbox.startable(state.outbox, _in_flight, now, MAX_IN_FLIGHT)  # marked started: saved first
+        if due or orphans or push or starting:
             await save(state)
-    for outbox_id in outbox.startable(state.outbox, _in_flight, now, MAX_IN_FLIGHT):
+    for outbox_id in starting:
         item = state.outbox[outbox_id]
         spawn(outbox_id, deliver_and_settle(outbox_id, Notification(receivers[item["receiver"]], item["payload"])))
     if push and "alertmanager" not in _in_flight:

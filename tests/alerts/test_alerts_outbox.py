@@ -19,7 +19,6 @@ from alerts.receivers import Receiver
 def payload(group: str, n: int, *alerts: tuple[str, str]) -> dict:
     """A group's payload with alerts (fingerprint, status); `n` tells payloads apart in a test."""
     built = build_payload("desk", {"scope": group}, [], "", n)
-    built["groupKey"] = group
     built["alerts"] = [{"status": status, "labels": {"n": str(n)}, "annotations": {}, "startsAt": "2026-11-30T10:00:00Z",
                         "endsAt": "0001-01-01T00:00:00Z", "generatorURL": "", "fingerprint": fp} for fp, status in alerts]
     return built
@@ -27,10 +26,11 @@ def payload(group: str, n: int, *alerts: tuple[str, str]) -> dict:
 
 def test_one_receiver_groups_notifications_go_out_one_at_a_time_in_order() -> None:
     outbox: dict[str, dict] = {}
-    enqueue(outbox, "f1", queued("desk", payload("g1", 1, ("a", "firing")), 0), ())
-    enqueue(outbox, "x1", queued("desk", payload("g2", 1, ("x", "firing")), 0), ())
-    assert startable(outbox, set(), 0, 8) == ["f1", "x1"]
-    enqueue(outbox, "r1", queued("desk", payload("g1", 2, ("a", "resolved")), 0), {"f1", "x1"})  # f1 in flight
+    enqueue(outbox, "f1", queued("desk", payload("g1", 1, ("a", "firing")), 0))
+    enqueue(outbox, "x1", queued("desk", payload("g2", 1, ("x", "firing")), 0))
+    assert startable(outbox, set(), 0, 8) == ["f1", "x1"]  # both marked started
+    enqueue(outbox, "r1", queued("desk", payload("g1", 2, ("a", "resolved")), 0))  # f1 may be in flight: not folded
+    assert list(outbox) == ["f1", "x1", "r1"]
     assert startable(outbox, {"f1", "x1"}, 0, 8) == []  # the resolve waits for its firing
     del outbox["f1"]  # delivered
     assert startable(outbox, {"x1"}, 0, 8) == ["r1"]
@@ -38,19 +38,44 @@ def test_one_receiver_groups_notifications_go_out_one_at_a_time_in_order() -> No
 
 def test_waiting_notifications_of_a_group_are_folded_into_the_newest_with_its_whole_state() -> None:
     outbox: dict[str, dict] = {}
-    enqueue(outbox, "n1", queued("desk", payload("g1", 1, ("old", "resolved"), ("a", "firing")), 0), ())
-    outbox["n1"]["next_at"] = 300.0  # its round failed: due again at 300
-    enqueue(outbox, "n2", queued("desk", payload("g1", 2, ("a", "resolved"), ("b", "firing")), 100), ())
+    enqueue(outbox, "n1", queued("desk", payload("g1", 1, ("old", "resolved"), ("a", "firing")), 0))
+    outbox["n1"]["next_at"] = 300.0  # due again at 300
+    enqueue(outbox, "n2", queued("desk", payload("g1", 2, ("a", "resolved"), ("b", "firing")), 100))
     assert list(outbox) == ["n2"]  # one notification for the group, with everything the receiver missed
     assert [(a["fingerprint"], a["status"]) for a in outbox["n2"]["payload"]["alerts"]] == [
         ("a", "resolved"), ("b", "firing"), ("old", "resolved")]  # the newer state of `a` wins
     assert (outbox["n2"]["queued_at"], outbox["n2"]["next_at"]) == (0, 300.0)  # the oldest's day, the retry's time
 
 
+def test_three_waiting_notifications_fold_in_the_order_they_were_made() -> None:
+    # folded oldest-last, A's firing of X once beat B's resolve of it: X stayed firing at the receiver
+    outbox: dict[str, dict] = {}
+    for item_id, alerts in (("A", [("X", "firing")]), ("B", [("X", "resolved")]), ("C", [("Y", "firing")])):
+        enqueue(outbox, item_id, queued("desk", payload("g1", 1, *alerts), 0))
+    assert list(outbox) == ["C"]
+    assert [(a["fingerprint"], a["status"]) for a in outbox["C"]["payload"]["alerts"]] == [("Y", "firing"),
+                                                                                          ("X", "resolved")]
+
+
+def test_a_firing_alert_the_newer_state_leaves_out_is_silenced_and_stays_out() -> None:
+    outbox: dict[str, dict] = {}
+    enqueue(outbox, "n1", queued("desk", payload("g1", 1, ("Y", "firing"), ("Z", "firing")), 0))
+    enqueue(outbox, "n2", queued("desk", payload("g1", 2, ("Z", "firing")), 10))  # Y silenced since
+    assert [a["fingerprint"] for a in outbox["n2"]["payload"]["alerts"]] == ["Z"]
+
+
+def test_an_item_saved_by_an_older_version_folds_without_its_times() -> None:
+    outbox = {"o": {"receiver": "desk", "payload": payload("g1", 1, ("X", "resolved"))}}  # no queued_at, next_at
+    enqueue(outbox, "n", queued("desk", payload("g1", 2, ("Y", "firing")), 50.0))
+    assert list(outbox) == ["n"] and outbox["n"]["queued_at"] == 50.0
+    assert [a["fingerprint"] for a in outbox["n"]["payload"]["alerts"]] == ["Y", "X"]
+
+
 def test_a_failed_round_is_folded_into_the_next_notification_of_its_group() -> None:
     outbox: dict[str, dict] = {}
-    enqueue(outbox, "n1", queued("desk", payload("g1", 1, ("a", "firing")), 0), ())
-    enqueue(outbox, "n2", queued("desk", payload("g1", 2, ("a", "resolved")), 10), {"n1"})  # n1 in flight
+    enqueue(outbox, "n1", queued("desk", payload("g1", 1, ("a", "firing")), 0))
+    assert startable(outbox, set(), 0, 8) == ["n1"]
+    enqueue(outbox, "n2", queued("desk", payload("g1", 2, ("a", "resolved")), 10))
     assert retry(outbox, "n1", 503, 20.0, 300.0) is False
     assert list(outbox) == ["n2"] and outbox["n2"]["next_at"] == 320.0
     assert [(a["fingerprint"], a["status"]) for a in outbox["n2"]["payload"]["alerts"]] == [("a", "resolved")]
