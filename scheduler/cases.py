@@ -151,8 +151,9 @@ class Case:
         for name in _TIMES:
             d[name] = datetime.fromisoformat(d[name]) if d[name] is not None else None
         # Versions before the pairing (Evidence.stories) took an update's new ids and new headline texts
-        # apart, so a story whose text the case had already got an id and no headline. Past the shorter
-        # list nothing says which text is whose: those are dropped, so every id is read with its own.
-        pairs = min(len(d["sample_ids"]), len(d["headlines"]))
-        d["sample_ids"], d["headlines"] = list(d["sample_ids"][:pairs]), list(d["headlines"][:pairs])
+        # apart, so a story whose text the case had already got an id and no headline, anywhere in the
+        # lists. Then nothing says which text is whose: the case forgets its stories rather than pair
+        # an id with another's text (a label on it would train on that text); updates bring them back.
+        if len(d["sample_ids"]) != len(d["headlines"]):
+            d["sample_ids"], d["headlines"] = [], []
         return cls(**d)
