@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import re
 import sys
 import time
 from collections.abc import Iterator
@@ -36,12 +35,6 @@ FIELDS = frozenset({"id", "source", "headline", "body", "url", "published_at", "
 KNOWN_COLUMNS = FIELDS | {name for names in ALIASES.values() for name in names}
 SEPARATORS = ",;\t|"
 TEXT_COLUMNS = ("headline", "body", "title", "text", "description", "summary", "content")
-# A code as a space-separated ticker cell lists it: up to five letters or three to six digits, with an
-# exchange or class suffix (`AAPL`, `7203.T`, `BRK.B`); stricter than ingest's rule, so that a name
-# in capitals (`META PLATFORMS`) is not split into false tickers.
-_LISTED = re.compile(r"^\^?(?:[A-Z]{1,5}|[0-9]{3,6})(?:[.\-][A-Z0-9]{1,4}){0,2}$")
-# A terminal's market sector keys, written after the code: `SPX INDEX`, `EURUSD CURNCY`.
-TERMINAL_KEYS = frozenset({"EQUITY", "INDEX", "CURNCY", "COMDTY", "GOVT", "CORP", "MTGE", "MUNI", "PFD", "M-MKT"})
 
 
 def column_key(name: str) -> str:
@@ -51,24 +44,18 @@ def column_key(name: str) -> str:
 
 
 def ticker_cell(cell: str) -> list[str]:
-    """The tickers of one spreadsheet cell, separated by commas or semicolons, or by spaces where every
-    word is written as a listed code (`AAPL MSFT`, `7203.T 0700.HK`) and the last is no one- or
-    two-letter share class or country. Anything else stays one name for ingest to read or drop:
-    `AAPL US Equity` (a terminal's, read as AAPL), `BRK B`, `AAPL US`, `Apple Inc`, `META PLATFORMS`,
-    `SPX Index` (none a ticker, so dropped and counted, never split into false ones)."""
-    names = []
-    for part in cell.replace(";", ",").split(","):
-        words = part.split()
-        listed = len(words) > 1 and len(words[-1]) > 2 and all(_LISTED.match(w) for w in words)
-        names += words if listed and not TERMINAL_KEYS & set(words) else [" ".join(words)] if words else []
-    return names
+    """The tickers of one spreadsheet cell, separated by commas or semicolons. Not by spaces: `AAPL US
+    Equity` is one terminal ticker and `BRK B` or `HOME DEPOT` no list, so a space never splits a cell
+    into guessed tickers; ingest drops a name that is no ticker, and `produce` says how to write it."""
+    return [name.strip() for name in cell.replace(";", ",").split(",") if name.strip()]
 
 
 class InputError(UsageError):
     """The whole file is unusable (its columns, its encoding): one line, not one error per row."""
 
 
-UNDATED_SHOWN = 5  # unreadable dates reported line by line; the rest are counted in the summary
+SHOWN = 5  # unreadable dates and tickers reported line by line; the rest are counted in the summary
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("produce", help="send a JSONL or CSV file of news records to news.raw")
@@ -175,7 +162,7 @@ def run_cli(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.input}: no such file")
     if args.input != "-" and not args.input.lower().endswith((".jsonl", ".ndjson", ".csv", ".tsv")):
         raise UsageError(f"{args.input}: use a .jsonl, .ndjson, .csv or .tsv file (or - for JSONL on stdin)")
-    sent = bad = undated = 0
+    sent = bad = undated = unlisted = 0
     started = time.monotonic()
     try:
         with open_sink(args) as sink:
@@ -186,12 +173,19 @@ def run_cli(args: argparse.Namespace) -> int:
                     checked = validate(encode_value(record), time.time())
                     if isinstance(checked, Rejection):
                         error = f"{checked.reason}: {checked.message}"
-                    elif record.get("published_at") not in (None, "") and checked.published_at_source == "received":
-                        undated += 1  # kept, stamped with the time ingest receives it: say so, not in silence
-                        if undated <= UNDATED_SHOWN:
-                            print(f"line {line_no}: published_at {str(record['published_at'])[:40]!r} could not be read "
-                                  f"({unread_because(record['published_at'])}); the receive time stands in",
-                                  file=sys.stderr)
+                    else:
+                        if spaced := [t for t in checked.dropped_tickers if " " in t]:
+                            unlisted += 1  # kept without it: say how to write several tickers
+                            if unlisted <= SHOWN:
+                                print(f"line {line_no}: ticker {spaced[0]!r} is no ticker and was dropped; separate "
+                                      "tickers with commas or semicolons (AAPL, MSFT; a share class as BRK.B)",
+                                      file=sys.stderr)
+                        if record.get("published_at") not in (None, "") and checked.published_at_source == "received":
+                            undated += 1  # kept, stamped with the time ingest receives it: say so, not in silence
+                            if undated <= SHOWN:
+                                print(f"line {line_no}: published_at {str(record['published_at'])[:40]!r} could not "
+                                      f"be read ({unread_because(record['published_at'])}); the receive time stands in",
+                                      file=sys.stderr)
                 if error:
                     bad += 1
                     print(f"line {line_no}: skipped: {error}", file=sys.stderr)
@@ -209,6 +203,9 @@ def run_cli(args: argparse.Namespace) -> int:
     except csv.Error as exc:  # e.g. a field over the csv module's size limit; the reader cannot resync
         raise UsageError(f"{args.input}: malformed CSV ({exc}); {sent} records were sent before it") from None
     print(f"sent {sent} records, skipped {bad} bad lines in {time.monotonic() - started:.1f}s", file=sys.stderr)
+    if unlisted:
+        print(f"finsentry: warning: {unlisted} record(s) named tickers separated by spaces, which were dropped; "
+              "separate tickers with commas or semicolons", file=sys.stderr)
     if undated:
         print(f"finsentry: warning: {undated} published_at value(s) could not be read and were replaced by the receive "
               "time; write ISO 8601 (2026-11-30T14:05:00Z) or see docs/INPUTS.md for the forms read", file=sys.stderr)
