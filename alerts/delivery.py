@@ -38,6 +38,9 @@ class DeliveryResult:
     started_at: float
     finished_at: float
     payload: dict
+    # Failed for good: a resend cannot succeed (a 3xx or 4xx other than 429, or a URL no request can
+    # be made to); a sender that would try again later (notify's outbox) gives it up at once.
+    refused: bool = False
 
     def deadletter(self) -> dict:
         """A JSON record for a dead-letter topic: enough to inspect and re-send by hand."""
@@ -88,9 +91,9 @@ async def deliver(
     started = now_fn()
     attempts, status, error = 0, None, ""
 
-    def result(outcome: Literal["delivered", "failed"]) -> DeliveryResult:
+    def result(outcome: Literal["delivered", "failed"], refused: bool = False) -> DeliveryResult:
         return DeliveryResult(outcome, attempts, status, error, receiver.name, receiver.url, notification_id,
-                              started, now_fn(), payload)
+                              started, now_fn(), payload, refused)
 
     while attempts < receiver.max_attempts:
         attempts += 1
@@ -103,9 +106,10 @@ async def deliver(
             status, error = None, f"timeout after {receiver.timeout:g}s ({type(exc).__name__})"
         except httpx.TransportError as exc:
             status, error = None, f"connection error: {type(exc).__name__}: {exc}"
-        except (httpx.InvalidURL, UnicodeError) as exc:  # a port or host name no request can be made to
-            status, error = None, f"bad URL {receiver.url!r}: {type(exc).__name__}: {exc}"
-            return result("failed")  # as a 4xx: a resend cannot fix it
+        except Exception as exc:  # noqa: BLE001 - a URL no request can be made to (a bad port or host
+            # name: InvalidURL, an IDNA error, a port out of range raised as OverflowError): a resend cannot fix it
+            status, error = None, f"no request can be made to {receiver.url!r}: {type(exc).__name__}: {exc}"
+            return result("failed", refused=True)
         else:
             status = response.status_code
             if response.is_success:
@@ -115,7 +119,7 @@ async def deliver(
             if status == 429:
                 wait = retry_after_seconds(response.headers.get("Retry-After"), now_fn())
             elif status < 500:
-                return result("failed")
+                return result("failed", refused=True)
         if wait is None:
             wait = rng.uniform(0, min(receiver.backoff_max, receiver.backoff_initial * 2 ** (attempts - 1)))
         if attempts >= receiver.max_attempts:

@@ -79,17 +79,17 @@ def startable(outbox: dict[str, dict], in_flight: Collection[str], now: float, l
     return chosen
 
 
-def retry(outbox: dict[str, dict], item_id: str, status: int | None, now: float, retry_in: float) -> bool:
-    """After a failed delivery round of `item_id` with last HTTP `status` (None: no response). True when
-    it is to be dead-lettered now: refused for good (a 3xx or 4xx other than 429, which `deliver` does
-    not retry either) or GIVE_UP_SECONDS old. Else it stays for another round in `retry_in` seconds,
-    folded into the next item of its group if one waits (which then carries both)."""
+def retry(outbox: dict[str, dict], item_id: str, refused: bool, now: float, retry_in: float) -> bool:
+    """After a failed delivery round of `item_id` (`refused`: for good, `DeliveryResult.refused`). True
+    when it is to be dead-lettered now: refused, or GIVE_UP_SECONDS old. Else it stays for another
+    round in `retry_in` seconds, no longer in flight (so a newer item of its group may fold it in), or
+    is folded now into the next item of its group if one waits (which then carries both)."""
     item = outbox[item_id]
-    refused = status is not None and status < 500 and status != 429
     if refused or now - item.setdefault("queued_at", now) >= GIVE_UP_SECONDS:
         return True
     item["next_at"] = now + retry_in
     item["rounds"] = item.get("rounds", 0) + 1
+    item.pop("started", None)
     later = next((i for i, other in outbox.items() if i != item_id and _group(other) == _group(item)), None)
     if later is not None:  # (enqueue keeps at most one waiting behind the one in flight)
         del outbox[item_id]

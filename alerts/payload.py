@@ -116,13 +116,14 @@ def alert_from_event(event: AnomalyEvent, generator_url: str = "") -> Alert:
 
 
 def merged(older: dict, newer: dict) -> dict:
-    """One group's notification payload that stands for two not yet delivered: `newer`'s alerts (the
-    group's state now), and the resolves of `older` it does not carry (by fingerprint: the dispatcher
-    sends a resolve once, then forgets it). Not `older`'s firing alerts: `newer` leaves one out only
-    when it is silenced now. What Alertmanager would send, whose notification holds the group's state."""
+    """One group's notification payload that stands for two not yet delivered, in order: `newer`'s
+    alerts, and those of `older` it does not carry (by fingerprint). The dispatcher counts an alert as
+    told once it is in a notification, so each must still reach the receiver: a resolve (sent once,
+    then forgotten), or a firing alert that `newer` leaves out because it was silenced meanwhile
+    (sent, it is what the receiver would have got without the fold; dropped, the receiver would not
+    hear it fire until repeat_interval after the silence ends)."""
     carried = {a["fingerprint"] for a in newer["alerts"]}
-    ended = [a for a in older["alerts"] if a["status"] == "resolved" and a["fingerprint"] not in carried]
-    alerts = [Alert.from_json(a) for a in newer["alerts"] + ended]
+    alerts = [Alert.from_json(a) for a in newer["alerts"] + [a for a in older["alerts"] if a["fingerprint"] not in carried]]
     return build_payload(newer["receiver"], newer["groupLabels"], alerts, newer["externalURL"],
                          newer.get("truncatedAlerts", 0))
 

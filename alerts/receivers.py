@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import yaml
 
 from alerts.records import SEVERITIES
@@ -28,6 +29,17 @@ _RECEIVER_KEYS = {
 
 class ConfigError(ValueError):
     """A bad alerting config; the message says where and how to fix it."""
+
+
+def webhook_url(text: str) -> bool:
+    """Whether a webhook can be POSTed to `text`, as httpx will read it: http(s), a host, a port in
+    range. A receiver or an analyst's `notify` with a typo (`http://desk:80x/hook`) is refused when
+    its file loads, not found out at every send."""
+    try:
+        url = httpx.URL(text)
+    except (httpx.InvalidURL, UnicodeError, ValueError):
+        return False
+    return url.scheme in ("http", "https") and bool(url.host) and (url.port is None or 0 < url.port < 65536)
 
 
 @dataclass(frozen=True)
@@ -114,8 +126,9 @@ def _receiver(raw: object, where: str, base: Path, env: dict[str, str]) -> Recei
     kind = raw.get("type", "webhook")
     if kind not in RECEIVER_TYPES:
         raise ConfigError(f"{where}.type: unknown {kind!r}; use one of {', '.join(RECEIVER_TYPES)}")
-    if not raw["url"].startswith(("http://", "https://")):
-        raise ConfigError(f"{where}.url: {raw['url']!r} must start with http:// or https://")
+    if not webhook_url(raw["url"]):
+        raise ConfigError(f"{where}.url: {raw['url']!r} must start with http:// or https:// and name a host and a "
+                          "port from 1 to 65535")
     severities = _str_list(raw, "severities", where, SEVERITIES)
     bad = sorted(set(severities) - set(SEVERITIES))
     if bad:

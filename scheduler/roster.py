@@ -21,11 +21,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
+from alerts.receivers import webhook_url
 from scheduler.tokens import CACHE, TokenFormatError, parse_hash, short_token, verify_hash
 
 log = logging.getLogger(__name__)
@@ -177,18 +177,6 @@ class Analyst(Credential):
     def on_shift(self, now: datetime) -> bool:
         return any(shift.covers(now) for shift in self.shifts)
 
-
-
-def webhook_url(text: str) -> bool:
-    """An http(s) URL with a host, a valid port and a host name IDNA can encode: one that a case
-    webhook can be POSTed to (a typo such as `http://desk:80x/hook` otherwise fails at every send)."""
-    try:
-        parts = urlsplit(text)
-        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in range
-        (parts.hostname or "").encode("idna")
-    except (ValueError, UnicodeError):
-        return False
-    return parts.scheme in ("http", "https") and bool(parts.hostname) and " " not in text
 
 
 @dataclass(frozen=True)

@@ -181,9 +181,9 @@ class Settings(BaseModel):
     def _addresses(cls, value: object) -> object:
         names = [a.strip() for a in value.split(",") if a.strip()] if isinstance(value, str) else value
         if isinstance(names, list | set | frozenset | tuple):
-            for name in names:
-                ipaddress.ip_address(name)  # ValueError: "'proxy.example' does not appear to be an IPv4 or IPv6 address"
-            return frozenset(names)
+            addresses = [ipaddress.ip_address(name) for name in names]  # ValueError names the one that is not
+            # canonical, as streams/views/http.py `canonical_ip` writes a peer: `::1`, IPv4-mapped as IPv4
+            return frozenset(str(getattr(a, "ipv4_mapped", None) or a) for a in addresses)
         return value
 
     @property

@@ -166,7 +166,7 @@ async def deliver_and_settle(outbox_id: str, notification: Notification) -> None
             return
         if result.outcome == "delivered":
             del state.outbox[outbox_id]
-        elif outbox.retry(state.outbox, outbox_id, result.status, time.time(), receiver.group_interval):
+        elif outbox.retry(state.outbox, outbox_id, result.refused, time.time(), receiver.group_interval):
             await webhooks.dead_letter(result, "notify: webhook")
             del state.outbox[outbox_id]
         else:

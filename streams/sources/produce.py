@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import re
 import sys
 import time
 from collections.abc import Iterator
@@ -19,7 +20,7 @@ from models.jsonl import json_objects
 from streams.sources.kafka_sink import SinkError, encode_value
 from streams.sources.output import add_output_arguments, open_sink
 from streams.usage import UsageError
-from streams.validation import Rejection, parse_time, validate
+from streams.validation import Rejection, normalise_ticker, parse_time, validate
 
 # Cells that spreadsheets and pandas write for "no value"; such a cell is a missing field.
 MISSING = frozenset({"", "nan", "null", "none", "n/a", "#n/a", "na"})
@@ -44,10 +45,11 @@ def column_key(name: str) -> str:
 
 
 def ticker_cell(cell: str) -> list[str]:
-    """The tickers of one spreadsheet cell, separated by commas or semicolons. Not by spaces: `AAPL US
-    Equity` is one terminal ticker and `BRK B` or `HOME DEPOT` no list, so a space never splits a cell
-    into guessed tickers; ingest drops a name that is no ticker, and `produce` says how to write it."""
-    return [name.strip() for name in cell.replace(";", ",").split(",") if name.strip()]
+    """The tickers of one spreadsheet cell, separated by commas, semicolons or line breaks (Excel's
+    Alt+Enter). Not by spaces: `AAPL US Equity` is one terminal ticker and `BRK B` or `HOME DEPOT` no
+    list, so a space never splits a cell into guessed tickers; ingest drops a name that is no ticker,
+    and `produce` says how to write it."""
+    return [name.strip() for name in re.split(r"[,;\r\n]", cell) if name.strip()]
 
 
 class InputError(UsageError):
@@ -174,7 +176,8 @@ def run_cli(args: argparse.Namespace) -> int:
                     if isinstance(checked, Rejection):
                         error = f"{checked.reason}: {checked.message}"
                     else:
-                        if spaced := [t for t in checked.dropped_tickers if " " in t]:
+                        if spaced := [t for t in record.get("tickers") or [] if isinstance(t, str) and " " in t.strip()
+                                      and normalise_ticker(t) not in checked.tickers]:
                             unlisted += 1  # kept without it: say how to write several tickers
                             if unlisted <= SHOWN:
                                 print(f"line {line_no}: ticker {spaced[0]!r} is no ticker and was dropped; separate "

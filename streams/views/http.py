@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from typing import Any
 
@@ -18,15 +19,38 @@ async def read_capped(request: Any, limit: int) -> bytes | None:
     return body
 
 
+def canonical_ip(text: str) -> str | None:
+    """`text` as one IP address's canonical form, None when it is none: brackets and a port dropped
+    (`[2001:db8::1]:443`, `203.0.113.5:51234`, as some proxies append), an IPv4-mapped IPv6 address
+    as IPv4 (`::ffff:127.0.0.1`). One client is then one key however its address is written."""
+    text = text.strip()
+    if text.startswith("["):
+        text = text[1:].partition("]")[0]
+    elif text.count(":") == 1:
+        text = text.partition(":")[0]
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    mapped = getattr(address, "ipv4_mapped", None)
+    return str(mapped or address)
+
+
 def client_address(request: Any, trusted_proxies: frozenset[str]) -> str:
     """Where a request comes from, for throttling: its peer address; or, when the peer is a trusted
-    proxy, the last X-Forwarded-For address that is not one (read right to left, as only the hops
-    the trusted proxies appended can be believed: a client may send any header of its own)."""
-    peer = request.remote or "unknown"
+    proxy (canonical forms, `canonical_ip`), the last X-Forwarded-For address that is not one (read
+    right to left, as only the hops the trusted proxies appended can be believed: a client may send
+    any header of its own). A hop that is no address (`unknown`) ends the walk at the last proxy."""
+    peer = canonical_ip(request.remote or "") or (request.remote or "unknown")
     if peer not in trusted_proxies:
         return peer
-    hops = [hop.strip() for line in request.headers.getall("X-Forwarded-For", []) for hop in line.split(",")]
-    return next((hop for hop in reversed(hops) if hop and hop not in trusted_proxies), peer)
+    for hop in reversed([hop for line in request.headers.getall("X-Forwarded-For", []) for hop in line.split(",")]):
+        address = canonical_ip(hop)
+        if address is None:
+            return peer
+        if address not in trusted_proxies:
+            return address
+    return peer
 
 
 class BadRequest(ValueError):

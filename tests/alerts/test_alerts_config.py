@@ -62,6 +62,9 @@ def test_valid_config_loads(tmp_path: Path) -> None:
         (("[warning, critical]", "[warning, urgent]"), {"OPS_SECRET": "x"}, r"severities: unknown urgent"),
         (("max_attempts: 4", "max_attempts: 0"), {"OPS_SECRET": "x"}, r"max_attempts: expected an integer >= 1"),
         (("url: https://hooks.example/ops", "url: hooks.example"), {"OPS_SECRET": "x"}, r"url: .* must start with http"),
+        # a port no request can be made to: once found out at every send, the group stuck behind it
+        (("url: https://hooks.example/ops", "url: https://hooks.example:99999/ops"), {"OPS_SECRET": "x"},
+         r"url: .* port from 1 to 65535"),
         (("timeout: 5s", "timout: 5s"), {"OPS_SECRET": "x"}, r"receivers\[0\]: unknown field\(s\) timout"),
         (("name: desk", "name: ops"), {"OPS_SECRET": "x"}, r"name 'ops' is used twice"),
         (("- name: ops", "- type: pager\n    name: ops"), {"OPS_SECRET": "x"}, r"receivers\[0\]\.type: unknown 'pager'"),

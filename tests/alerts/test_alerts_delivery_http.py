@@ -157,7 +157,7 @@ def test_400_is_not_retried_and_carries_a_deadletter_record() -> None:
         payload = dispatch_one(receiver, "a")
         result = await send(receiver, payload)
         await server.stop()
-        assert (result.outcome, result.attempts, result.status) == ("failed", 1, 400)
+        assert (result.outcome, result.attempts, result.status, result.refused) == ("failed", 1, 400, True)
         assert len(server.arrival_times) == 1 and result.last_error.startswith("HTTP 400")
         record = result.deadletter()
         assert record["original"] == payload and record["receiver"] == "ops" and record["stage"] == "webhook"

@@ -423,3 +423,8 @@ def test_the_client_address_is_the_peers_unless_the_peer_is_a_trusted_proxy() ->
     assert client_address(request("10.0.0.5", "198.51.100.8, 10.0.0.6"), proxies) == "198.51.100.8"  # two proxies
     assert client_address(request("10.0.0.5", "1.2.3.4", "198.51.100.9"), proxies) == "198.51.100.9"  # two headers
     assert client_address(request("10.0.0.5"), proxies) == "10.0.0.5"  # no header: the proxy itself
+    # a port some proxies append would make each connection a new key, never throttled
+    assert client_address(request("10.0.0.5", "203.0.113.5:51234"), proxies) == "203.0.113.5"
+    assert client_address(request("10.0.0.5", "[2001:db8::1]:443"), proxies) == "2001:db8::1"
+    assert client_address(request("::ffff:10.0.0.5", "198.51.100.8"), proxies) == "198.51.100.8"  # dual-stack peer
+    assert client_address(request("10.0.0.5", "198.51.100.8, unknown"), proxies) == "10.0.0.5"  # no address: stop

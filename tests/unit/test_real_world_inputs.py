@@ -347,6 +347,7 @@ def test_column_names_with_spaces_and_punctuation_are_the_fields(tmp_path: Path)
 
 @pytest.mark.parametrize(("cell", "tickers"), [
     ("FBKM, CTSO", ["FBKM", "CTSO"]), ("FBKM;CTSO", ["FBKM", "CTSO"]), ("ADTM US Equity", ["ADTM"]),
+    ("FBKM\nCTSO", ["FBKM", "CTSO"]), ("FBKM\r\nCTSO", ["FBKM", "CTSO"]),  # one per line, as Alt+Enter writes them
     # a space splits nothing: a name, a code with its country, class or sector key is no list of tickers
     # (once split into false ones: META, US, B, INDEX); dropped, and produce says how to write several
     ("Adatum Inc", []), ("ADATUM PLATFORMS", []), ("ADTM US", []), ("BRK B", []), ("SPX Index", []), ("FBKM CTSO", []),
