@@ -391,14 +391,17 @@ def validate(value: bytes, received_at: float) -> Story | Rejection:
         except (ValueError, OverflowError, OSError):
             published = None  # an unreadable date never costs the story: the receive time stands in
 
+    # A ticker that cannot be read costs that ticker, never the story: a string names its tickers as a
+    # spreadsheet cell does (`"AAPL; MSFT"`), and anything but strings in the list (or in place of it)
+    # is dropped and counted, by type.
     tickers = data.get("tickers")
-    if tickers is None:
-        tickers = []
-    if not isinstance(tickers, list) or not all(isinstance(t, str) for t in tickers):
-        return Rejection("wrong_type", "tickers must be a list of strings")
+    if isinstance(tickers, str):
+        tickers = re.split(r"[,;\r\n]", tickers)
+    elif not isinstance(tickers, list):
+        tickers = [] if tickers is None else [tickers]
+    dropped: list[str] = [type(t).__name__ for t in tickers if not isinstance(t, str)]
     merged: dict[str, None] = {}
-    dropped: list[str] = []
-    named = [normalise_ticker(t) for t in tickers if t.strip()]
+    named = [normalise_ticker(t) for t in tickers if isinstance(t, str) and t.strip()]
     named += [t for t in cashtags(headline) + cashtags(body or "") if t not in CURRENCIES]
     for ticker in named:
         if not is_ticker(ticker) or (ticker not in merged and len(merged) >= MAX_TICKERS):

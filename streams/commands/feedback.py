@@ -28,7 +28,7 @@ IDLE_SECONDS = 10.0  # stop if the end offsets promise records that never come
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("feedback", help="analysts' label corrections (labels.feedback)")
     actions = p.add_subparsers(dest="feedback_command", metavar="ACTION", required=True)
-    export = actions.add_parser("export", help="write the corrections as JSONL for `finsentry model train`")
+    export = actions.add_parser("export", help="write the corrections as JSONL for `finsentry train`")
     export.add_argument("file", type=Path, help="output .jsonl file")
     export.add_argument("--broker", help="kafka://HOST:PORT (default: FINSENTRY_BROKER)")
     export.add_argument("--topic", help="feedback topic (default: FINSENTRY_TOPIC_FEEDBACK, labels.feedback)")

@@ -187,6 +187,11 @@ def read_texts(path: str, text_col: str | None) -> Iterator[tuple[int, str | Non
                                 f"{', '.join(repr(c) for c in found) or 'none'}); name it with --text-col")
             try:
                 for line_no, row in enumerate(reader, start=2):
+                    if None in row:  # DictReader's key for cells past the header's: a comma outside quotes
+                        yield line_no, None, {"error": f"the row has {len(found) + len(row[None])} cells, the header "
+                                                       f"{len(found)}: a headline with a comma must be in double "
+                                                       "quotes"}, None
+                        continue
                     text, column = _pick(row, present)
                     yield line_no, text, row, column
             except csv.Error as exc:

@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import nullcontext
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from streams.validation import Rejection, normalise_ticker, parse_time, validate
 MISSING = frozenset({"", "nan", "null", "none", "n/a", "#n/a", "na"})
 # Column names people use for the story's fields, matched by `column_key`; the first found wins.
 ALIASES = {
+    "id": ("id", "story_id", "article_id", "news_id", "guid"),
     "headline": ("headline", "title", "text"),
     "body": ("body", "description", "summary", "content"),
     "published_at": ("published_at", "published", "pubdate", "date", "datetime", "timestamp", "time"),
@@ -49,7 +51,7 @@ def ticker_cell(cell: str) -> list[str]:
     Alt+Enter). Not by spaces: `AAPL US Equity` is one terminal ticker and `BRK B` or `HOME DEPOT` no
     list, so a space never splits a cell into guessed tickers; ingest drops a name that is no ticker,
     and `produce` says how to write it."""
-    return [name.strip() for name in re.split(r"[,;\r\n]", cell) if name.strip()]
+    return [name.strip() for name in re.split(r"[,;\r\n]", cell) if name.strip().lower() not in MISSING]
 
 
 class InputError(UsageError):
@@ -130,6 +132,10 @@ def csv_rows(path: str) -> Iterator[tuple[int, dict[str, Any] | None, str]]:
             line_no, row_start = row_start, reader.line_num + 1
             if not any(cell.strip() for cell in row):
                 continue
+            if len(row) > len(columns):  # spreadsheets write every row as wide as the header: a comma outside quotes
+                yield line_no, None, (f"the row has {len(row)} cells, the header {len(columns)}: a headline with "
+                                      "a comma must be in double quotes, or the separator is wrong")
+                continue
             record: dict[str, Any] = {}
             for field, cell in zip(columns, row, strict=False):
                 if field is not None and cell.strip().lower() not in MISSING:
@@ -149,14 +155,20 @@ def records(path: str) -> Iterator[tuple[int, dict[str, Any] | None, str]]:
             yield line_no, value, why or ""
 
 
-def unread_because(stamp: object) -> str:
+def unread_because(stamp: object, now: float) -> str:
     """Why ingest stamps a story with its receive time: parse_time's error, or a date outside the
-    range ingest keeps (before 1970, or ahead of the clock)."""
+    range ingest keeps (before 1970, or ahead of the clock at `now`, Unix seconds)."""
     try:
-        parse_time(stamp)
+        moment = parse_time(stamp)
     except (ValueError, OverflowError, OSError) as exc:
         return str(exc)
-    return "before 1970 or in the future"
+    if moment.timestamp() < 0:
+        return "before 1970"
+    ahead = (moment.timestamp() - now) / 60
+    naive = (isinstance(stamp, str) and moment.utcoffset() == timedelta(0)
+             and not re.search(r"(?:Z|UTC|GMT|UT|[+-]\d\d:?\d\d)\s*$", stamp.strip(), re.IGNORECASE))
+    return (f"{ahead:.0f} min ahead of this clock" + ("; a time without a zone is read as UTC: write its zone "
+                                                      "(2026-11-30T14:05:00+01:00)" if naive else ""))
 
 
 def run_cli(args: argparse.Namespace) -> int:
@@ -176,7 +188,9 @@ def run_cli(args: argparse.Namespace) -> int:
                     if isinstance(checked, Rejection):
                         error = f"{checked.reason}: {checked.message}"
                     else:
-                        if spaced := [t for t in record.get("tickers") or [] if isinstance(t, str) and " " in t.strip()
+                        cell = record.get("tickers")
+                        names = cell if isinstance(cell, list) else ticker_cell(cell) if isinstance(cell, str) else []
+                        if spaced := [t for t in names if isinstance(t, str) and " " in t.strip()
                                       and normalise_ticker(t) not in checked.tickers]:
                             unlisted += 1  # kept without it: say how to write several tickers
                             if unlisted <= SHOWN:
@@ -187,7 +201,8 @@ def run_cli(args: argparse.Namespace) -> int:
                             undated += 1  # kept, stamped with the time ingest receives it: say so, not in silence
                             if undated <= SHOWN:
                                 print(f"line {line_no}: published_at {str(record['published_at'])[:40]!r} could not "
-                                      f"be read ({unread_because(record['published_at'])}); the receive time stands in",
+                                      f"be read ({unread_because(record['published_at'], time.time())}); the receive "
+                                      "time stands in",
                                       file=sys.stderr)
                 if error:
                     bad += 1
@@ -205,7 +220,7 @@ def run_cli(args: argparse.Namespace) -> int:
                          f"(\"CSV UTF-8\" in Excel); {sent} records were sent before it") from None
     except csv.Error as exc:  # e.g. a field over the csv module's size limit; the reader cannot resync
         raise UsageError(f"{args.input}: malformed CSV ({exc}); {sent} records were sent before it") from None
-    print(f"sent {sent} records, skipped {bad} bad lines in {time.monotonic() - started:.1f}s", file=sys.stderr)
+    print(f"sent {sent} record(s), skipped {bad} bad line(s) in {time.monotonic() - started:.1f}s", file=sys.stderr)
     if unlisted:
         print(f"finsentry: warning: {unlisted} record(s) named tickers separated by spaces, which were dropped; "
               "separate tickers with commas or semicolons", file=sys.stderr)

@@ -43,7 +43,7 @@ def test_produce_reports_bad_lines_and_sends_the_rest(embedded_broker, kafka, tm
     assert "line 2: skipped: not JSON" in out.stderr
     assert "line 3: skipped: not UTF-8" in out.stderr
     assert "line 4: skipped: wrong_type" in out.stderr
-    assert "sent 2 records, skipped 3 bad lines" in out.stderr
+    assert "sent 2 record(s), skipped 3 bad line(s)" in out.stderr
     seen = kafka.consume(embedded_broker.bootstrap, ["produce.test"], lambda s: len(s["produce.test"]) >= 2, timeout=300)
     assert sorted(v["id"] for v in seen["produce.test"]) == ["p-1", "p-3"]
 

@@ -115,7 +115,7 @@ def test_an_excel_csv_utf8_export_sends_every_row(tmp_path: Path, separator: str
     assert sent[1]["tickers"] == ["GLBX", "ACME"]
     assert sent[2]["headline"] == "Initech says\nmore later"  # a quoted newline stays in its cell
     assert "tickers" not in sent[2] and "published_at" not in sent[2]  # NaN and empty cells are missing
-    assert "sent 3 records, skipped 0" in capsys.readouterr().err
+    assert "sent 3 record(s), skipped 0" in capsys.readouterr().err
 
 
 def test_a_one_column_file_keeps_the_commas_in_its_headlines(tmp_path: Path) -> None:
@@ -229,6 +229,17 @@ def test_classify_reads_the_headline_of_generated_news_and_says_so(tmp_path: Pat
     assert len(rows) == 30 and all("topic" in r for r in rows)
     err = capsys.readouterr().err
     assert "classified 30, skipped 0" in err and "text from 'headline' (30)" in err
+
+
+def test_classify_names_a_row_with_more_cells_than_the_header_instead_of_reading_half_a_headline(tmp_path: Path) -> None:
+    news, out = tmp_path / "news.csv", tmp_path / "out.jsonl"
+    news.write_text("Headline,Ticker\nContoso holds prices steady, signals patience,\nAdatum recalls heaters,ADTM\n",
+                    encoding="utf-8")
+    assert main(["classify", str(news), str(out)]) == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert rows[0] == {"line": 2, "error": "the row has 3 cells, the header 2: a headline with a comma must be in "
+                                          "double quotes"}
+    assert rows[1]["line"] == 3 and rows[1]["text"] == "Adatum recalls heaters"
 
 
 def test_classify_with_nothing_to_classify_exits_non_zero(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -361,3 +372,32 @@ def test_a_ticker_cell_is_split_on_commas_and_semicolons_only(tmp_path: Path, ce
     assert code == 0 and isinstance(story, Story) and story.tickers == tickers
     said = not tickers and " " in cell  # a name with a space was dropped
     assert ("separate tickers with commas or semicolons" in capsys.readouterr().err) == said
+
+
+def test_a_row_with_more_cells_than_the_header_is_named_not_cut(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # an unquoted comma once cut the headline there and sent the rest as a "ticker"
+    path = tmp_path / "desk.csv"
+    path.write_text("Headline,Ticker\nContoso holds prices steady, signals patience,\nAdatum recalls heaters,ADTM\n",
+                    encoding="utf-8")
+    code, sent = produce(path, tmp_path)
+    err = capsys.readouterr().err
+    assert code == 0 and sent == [{"headline": "Adatum recalls heaters", "tickers": ["ADTM"]}]
+    assert "line 2: skipped: the row has 3 cells, the header 2: a headline with a comma must be in double quotes" in err
+
+
+def test_a_story_id_column_and_a_missing_marker_among_tickers(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "desk.csv"
+    path.write_text('Story ID,Headline,Tickers\nst-1,Adatum recalls heaters,"ADTM, #N/A"\n', encoding="utf-8")
+    code, sent = produce(path, tmp_path)
+    assert code == 0 and sent == [{"id": "st-1", "headline": "Adatum recalls heaters", "tickers": ["ADTM"]}]
+    assert "not story fields" not in capsys.readouterr().err
+
+
+def test_a_time_ahead_of_the_clock_says_how_far_and_that_a_zoneless_time_is_utc(tmp_path: Path,
+                                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    # a desk east of UTC exports local times without a zone: they read as UTC, so ahead of the clock
+    path = tmp_path / "desk.csv"
+    path.write_text("headline,published_at\nAdatum recalls heaters,2099-11-30 14:05\n", encoding="utf-8")
+    code, _ = produce(path, tmp_path)
+    err = capsys.readouterr().err
+    assert code == 0 and "min ahead of this clock; a time without a zone is read as UTC: write its zone" in err
