@@ -106,10 +106,13 @@ async def deliver(
             status, error = None, f"timeout after {receiver.timeout:g}s ({type(exc).__name__})"
         except httpx.TransportError as exc:
             status, error = None, f"connection error: {type(exc).__name__}: {exc}"
-        except Exception as exc:  # noqa: BLE001 - a URL no request can be made to (a bad port or host
-            # name: InvalidURL, an IDNA error, a port out of range raised as OverflowError): a resend cannot fix it
+        except (httpx.InvalidURL, UnicodeError, OverflowError) as exc:  # a URL no request can be made to (a bad
+            # port or host name; an IDNA error; a port out of range): a resend cannot fix it
             status, error = None, f"no request can be made to {receiver.url!r}: {type(exc).__name__}: {exc}"
             return result("failed", refused=True)
+        except Exception as exc:  # noqa: BLE001 - anything else on the way (a TLS record error, a body that
+            # does not decode) is retried like a connection error: raised, it would end the sender's task
+            status, error = None, f"request failed: {type(exc).__name__}: {exc}"
         else:
             status = response.status_code
             if response.is_success:

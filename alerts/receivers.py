@@ -37,9 +37,10 @@ def webhook_url(text: str) -> bool:
     its file loads, not found out at every send."""
     try:
         url = httpx.URL(text)
+        host = url.host  # decodes a punycode host: `xn--a.example` raises here, as it would at send
     except (httpx.InvalidURL, UnicodeError, ValueError):
         return False
-    return url.scheme in ("http", "https") and bool(url.host) and (url.port is None or 0 < url.port < 65536)
+    return url.scheme in ("http", "https") and bool(host) and (url.port is None or 0 < url.port < 65536)
 
 
 @dataclass(frozen=True)

@@ -83,7 +83,8 @@ def stable_id(source: str, url: str | None, headline: str) -> str:
     return f"h-{digest[:32]}"
 
 
-_NUMBER = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$")
+# A number as text: an epoch in a string.
+NUMBER = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$")
 _MONTH_NAMES = ("january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
                 "november", "december")
 # Zone names feeds use beside numeric offsets; anything else is unreadable, never guessed.
@@ -229,7 +230,7 @@ def parse_time(value: object) -> datetime:
         raise ValueError("empty")
     if len(text) > _MAX_TIME_CHARS:
         raise ValueError(f"{len(text)} characters is no date")
-    if _NUMBER.match(text):
+    if NUMBER.match(text):
         return _from_number(float(text))
     try:
         parsed = datetime.fromisoformat(re.sub(r"[Zz]$", "+00:00", text))
@@ -243,6 +244,10 @@ def parse_time(value: object) -> datetime:
     except OverflowError:
         raise ValueError("out of range in UTC") from None
     return parsed
+
+
+# Cells that spreadsheets and pandas write for "no value": such a field, or such a ticker, is missing.
+MISSING = frozenset({"", "nan", "null", "none", "n/a", "#n/a", "na"})
 
 
 # How terminals and exchanges write a ticker around the symbol: `NASDAQ:AAPL`, `AAPL US Equity`. Only
@@ -401,7 +406,7 @@ def validate(value: bytes, received_at: float) -> Story | Rejection:
         tickers = [] if tickers is None else [tickers]
     dropped: list[str] = [type(t).__name__ for t in tickers if not isinstance(t, str)]
     merged: dict[str, None] = {}
-    named = [normalise_ticker(t) for t in tickers if isinstance(t, str) and t.strip()]
+    named = [normalise_ticker(t) for t in tickers if isinstance(t, str) and t.strip().lower() not in MISSING]
     named += [t for t in cashtags(headline) + cashtags(body or "") if t not in CURRENCIES]
     for ticker in named:
         if not is_ticker(ticker) or (ticker not in merged and len(merged) >= MAX_TICKERS):

@@ -345,7 +345,7 @@ MALFORMED_KINDS: tuple[str, ...] = (
     "missing_text",
     "empty_text",
     "headline_not_string",
-    "tickers_not_list",
+    "body_not_string",
     "oversized",
     "bad_published_at",
     "control_chars_only",
@@ -371,8 +371,8 @@ def _hostile(kind: str, rng: random.Random, n: int) -> bytes:
         return dump({"id": ident, "source": "Finwire", "headline": "", "body": "   "})
     if kind == "headline_not_string":
         return dump({"id": ident, "source": "Finwire", "headline": rng.randint(0, 10**6)})
-    if kind == "tickers_not_list":
-        return dump({"id": ident, "source": "Finwire", "headline": "Acme shares fall", "tickers": "ACME"})
+    if kind == "body_not_string":  # (a string of tickers is read as their list: no longer hostile)
+        return dump({"id": ident, "source": "Finwire", "headline": "Acme shares fall", "body": {"text": "Acme"}})
     if kind == "oversized":
         return dump({"id": ident, "source": "Finwire", "headline": "A" * OVERSIZED_BYTES})
     if kind == "bad_published_at":

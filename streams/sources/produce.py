@@ -21,13 +21,10 @@ from models.jsonl import json_objects
 from streams.sources.kafka_sink import SinkError, encode_value
 from streams.sources.output import add_output_arguments, open_sink
 from streams.usage import UsageError
-from streams.validation import Rejection, normalise_ticker, parse_time, validate
+from streams.validation import MISSING, NUMBER, Rejection, normalise_ticker, parse_time, validate
 
-# Cells that spreadsheets and pandas write for "no value"; such a cell is a missing field.
-MISSING = frozenset({"", "nan", "null", "none", "n/a", "#n/a", "na"})
 # Column names people use for the story's fields, matched by `column_key`; the first found wins.
 ALIASES = {
-    "id": ("id", "story_id", "article_id", "news_id", "guid"),
     "headline": ("headline", "title", "text"),
     "body": ("body", "description", "summary", "content"),
     "published_at": ("published_at", "published", "pubdate", "date", "datetime", "timestamp", "time"),
@@ -133,8 +130,11 @@ def csv_rows(path: str) -> Iterator[tuple[int, dict[str, Any] | None, str]]:
             if not any(cell.strip() for cell in row):
                 continue
             if len(row) > len(columns):  # spreadsheets write every row as wide as the header: a comma outside quotes
+                blank = not any(cell.strip() for cell in row[len(columns):])
                 yield line_no, None, (f"the row has {len(row)} cells, the header {len(columns)}: a headline with "
-                                      "a comma must be in double quotes, or the separator is wrong")
+                                      "a comma must be in double quotes" + ("; if every row ends with a separator, "
+                                                                            "end the header line with one too"
+                                                                            if blank else ""))
                 continue
             record: dict[str, Any] = {}
             for field, cell in zip(columns, row, strict=False):
@@ -165,8 +165,8 @@ def unread_because(stamp: object, now: float) -> str:
     if moment.timestamp() < 0:
         return "before 1970"
     ahead = (moment.timestamp() - now) / 60
-    naive = (isinstance(stamp, str) and moment.utcoffset() == timedelta(0)
-             and not re.search(r"(?:Z|UTC|GMT|UT|[+-]\d\d:?\d\d)\s*$", stamp.strip(), re.IGNORECASE))
+    naive = (isinstance(stamp, str) and not NUMBER.match(stamp.strip()) and moment.utcoffset() == timedelta(0)
+             and not re.search(r"(?:Z|UTC|GMT|UT|[+-]\d\d(?::?\d\d)?)\s*$", stamp.strip(), re.IGNORECASE))
     return (f"{ahead:.0f} min ahead of this clock" + ("; a time without a zone is read as UTC: write its zone "
                                                       "(2026-11-30T14:05:00+01:00)" if naive else ""))
 

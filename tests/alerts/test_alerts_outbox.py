@@ -138,3 +138,33 @@ def test_a_url_no_request_can_be_made_to_is_a_failed_delivery_not_an_exception()
         return [(r.outcome, r.attempts, r.refused) for r in results]
 
     assert asyncio.run(main()) == [("failed", 1, True), ("failed", 1, True)]
+
+
+def test_a_failure_on_the_way_is_retried_not_refused_for_good() -> None:
+    # a TLS record error or a body that does not decode is no reason to dead-letter a resolve at once
+    import ssl
+
+    class Failing(httpx.AsyncBaseTransport):
+        def __init__(self, exc: Exception) -> None:
+            self.exc, self.calls = exc, 0
+
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            self.calls += 1
+            raise self.exc
+
+    async def main(exc: Exception) -> tuple[str, int, bool]:
+        transport = Failing(exc)
+        async with httpx.AsyncClient(transport=transport) as client:
+            result = await deliver(client, Receiver("ops", "https://desk.example/hook", b"k", max_attempts=3,
+                                                    backoff_initial=0.01, backoff_max=0.01), payload("g1", 1),
+                                   now_fn=time.time)
+        return result.outcome, transport.calls, result.refused
+
+    for exc in (ssl.SSLError("DECRYPTION_FAILED_OR_BAD_RECORD_MAC"), httpx.DecodingError("bad gzip"), RuntimeError("x")):
+        assert asyncio.run(main(exc)) == ("failed", 3, False)
+
+
+def test_a_punycode_host_no_request_can_be_made_to_is_no_webhook_url_not_a_crash() -> None:
+    from alerts.receivers import webhook_url
+
+    assert webhook_url("http://xn--a.example/hook") is False and webhook_url("https://desk.example/hook") is True

@@ -165,8 +165,8 @@ def _really_broken(kind: str, value: bytes) -> bool:
         return not headline and not (body or "").strip()
     if kind == "headline_not_string":
         return isinstance(headline, int)
-    if kind == "tickers_not_list":
-        return isinstance(parsed.get("tickers"), str)
+    if kind == "body_not_string":
+        return isinstance(parsed.get("body"), dict)
     if kind == "oversized":
         return len(value) > OVERSIZED_BYTES
     if kind == "bad_published_at":

@@ -24,9 +24,8 @@ from hypothesis import strategies as st
 
 from streams.cli import main
 from streams.sources import scrape
-from streams.sources.produce import MISSING
 from streams.sources.scrape import Policy, SeenStore, poll_once
-from streams.validation import Story, validate
+from streams.validation import MISSING, Story, validate
 from tests.sources.feedserver import FeedServer, Route, serve
 
 WORDS = st.sampled_from(["Acme", "Globex", "Initech", "shares", "rise", "fall", "beats", "misses", "profit", "forecast", "merger", "bank", "rates", "oil", "Acme,", "says \"no\";", "10%\t", "Q3|Q4", "it's"])

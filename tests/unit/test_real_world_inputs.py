@@ -382,15 +382,22 @@ def test_a_row_with_more_cells_than_the_header_is_named_not_cut(tmp_path: Path, 
     code, sent = produce(path, tmp_path)
     err = capsys.readouterr().err
     assert code == 0 and sent == [{"headline": "Adatum recalls heaters", "tickers": ["ADTM"]}]
-    assert "line 2: skipped: the row has 3 cells, the header 2: a headline with a comma must be in double quotes" in err
+    assert ("line 2: skipped: the row has 3 cells, the header 2: a headline with a comma must be in double quotes; if "
+            "every row ends with a separator, end the header line with one too") in err
 
 
-def test_a_story_id_column_and_a_missing_marker_among_tickers(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_missing_marker_among_tickers_is_no_ticker(tmp_path: Path) -> None:
     path = tmp_path / "desk.csv"
-    path.write_text('Story ID,Headline,Tickers\nst-1,Adatum recalls heaters,"ADTM, #N/A"\n', encoding="utf-8")
+    path.write_text('Headline,Tickers\nAdatum recalls heaters,"ADTM, #N/A"\n', encoding="utf-8")
     code, sent = produce(path, tmp_path)
-    assert code == 0 and sent == [{"id": "st-1", "headline": "Adatum recalls heaters", "tickers": ["ADTM"]}]
-    assert "not story fields" not in capsys.readouterr().err
+    assert code == 0 and sent == [{"headline": "Adatum recalls heaters", "tickers": ["ADTM"]}]
+
+
+@pytest.mark.parametrize("tickers", ["nan", "N/A", "None", ["null", "NA"]])
+def test_a_no_value_marker_in_the_ticker_field_is_no_ticker(tickers: object) -> None:
+    # as a string it was split into a false ticker NAN (or N.A), a scope the monitor would alert on
+    story = validate(json.dumps({"headline": "Adatum recalls heaters", "tickers": tickers}).encode(), NOW)
+    assert isinstance(story, Story) and (story.tickers, story.dropped_tickers) == ([], [])
 
 
 def test_a_time_ahead_of_the_clock_says_how_far_and_that_a_zoneless_time_is_utc(tmp_path: Path,
@@ -401,3 +408,11 @@ def test_a_time_ahead_of_the_clock_says_how_far_and_that_a_zoneless_time_is_utc(
     code, _ = produce(path, tmp_path)
     err = capsys.readouterr().err
     assert code == 0 and "min ahead of this clock; a time without a zone is read as UTC: write its zone" in err
+
+
+@pytest.mark.parametrize("stamp", ["4102444800", "2099-11-30T14:05:00+00", "2099-11-30T14:05:00Z"])
+def test_a_time_ahead_with_its_zone_or_an_epoch_gets_no_zone_hint(stamp: str) -> None:
+    from streams.sources.produce import unread_because
+
+    said = unread_because(stamp, NOW)
+    assert "ahead of this clock" in said and "without a zone" not in said
