@@ -209,20 +209,27 @@ def test_alert_links_go_to_the_consoles_case_page() -> None:
     assert anomaly_page.console_page("a/../b?c") == "/console/cases/case-a%2F..%2Fb%3Fc"
 
 
-async def post_in_pieces(handler, body: bytes, pause: float = 0.2) -> tuple[int, bytes]:
-    """POST `body` to `handler` on a real aiohttp server, sent as two TCP writes with a pause between."""
+async def post_in_pieces(handler, body: bytes) -> tuple[int, bytes]:
+    """POST `body` to `handler` on a real aiohttp server, as two TCP writes: the second only once the
+    handler has started on the first, so it reads a body that has not all arrived."""
     from aiohttp import web
     from aiohttp.test_utils import TestServer
 
+    started = asyncio.Event()
+
+    async def entered(request: web.Request) -> web.StreamResponse:
+        started.set()
+        return await handler(request)
+
     app = web.Application()
-    app.router.add_post("/form", handler)
+    app.router.add_post("/form", entered)
     async with TestServer(app) as server:
         reader, writer = await asyncio.open_connection(server.host, server.port)
         writer.write(b"POST /form HTTP/1.1\r\nHost: test\r\nConnection: close\r\n"
                      b"Content-Type: application/x-www-form-urlencoded\r\n"
                      b"Content-Length: %d\r\n\r\n" % len(body) + body[: len(body) // 2])
         await writer.drain()
-        await asyncio.sleep(pause)
+        await asyncio.wait_for(started.wait(), 60)
         writer.write(body[len(body) // 2:])
         await writer.drain()
         answer = await reader.read()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import asyncio
 import inspect
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from unittest import mock
@@ -46,7 +47,9 @@ def test_a_timer_that_raises_marks_the_worker_failed_and_does_not_run_again(fail
     async def tick_twice() -> None:
         await guarded()
         await guarded()
-        await asyncio.sleep(0.01)  # the worker's stop, scheduled after the exit delay
+        deadline = time.monotonic() + 60
+        while not failures.called and time.monotonic() < deadline:  # the worker's stop, after the exit delay
+            await asyncio.sleep(0)
 
     asyncio.run(tick_twice())
     assert runs == [1]
