@@ -258,6 +258,14 @@ EXCHANGES = frozenset({"NASDAQ", "NYSE", "NYSEARCA", "NYSEAMERICAN", "AMEX", "OT
 _SHARE_CLASS = re.compile(r"/(?=[A-Z]{1,2}$)")
 
 
+def ticker_names(text: str) -> list[str]:
+    """The tickers a text names, as a spreadsheet cell or a `"tickers"` string writes them: separated
+    by commas, semicolons or line breaks (Excel's Alt+Enter), no-value markers left out. Not by
+    spaces: `AAPL US Equity` is one terminal ticker and `BRK B` or `HOME DEPOT` no list, so a space
+    never splits a text into guessed tickers; a name that is no ticker is dropped and counted."""
+    return [name.strip() for name in re.split(r"[,;\r\n]", text) if name.strip().lower() not in MISSING]
+
+
 def normalise_ticker(text: str) -> str:
     """`$brk/b ` -> `BRK.B`: trimmed, without a leading $, an exchange prefix (`NASDAQ:`) or a
     terminal's suffix (` US Equity`), upper-case, a share class's / as '.' (`AAPL/MSFT` stays two
@@ -401,7 +409,7 @@ def validate(value: bytes, received_at: float) -> Story | Rejection:
     # is dropped and counted, by type.
     tickers = data.get("tickers")
     if isinstance(tickers, str):
-        tickers = re.split(r"[,;\r\n]", tickers)
+        tickers = ticker_names(tickers)
     elif not isinstance(tickers, list):
         tickers = [] if tickers is None else [tickers]
     dropped: list[str] = [type(t).__name__ for t in tickers if not isinstance(t, str)]

@@ -21,7 +21,7 @@ from models.jsonl import json_objects
 from streams.sources.kafka_sink import SinkError, encode_value
 from streams.sources.output import add_output_arguments, open_sink
 from streams.usage import UsageError
-from streams.validation import MISSING, NUMBER, Rejection, normalise_ticker, parse_time, validate
+from streams.validation import MISSING, NUMBER, Rejection, normalise_ticker, parse_time, ticker_names, validate
 
 # Column names people use for the story's fields, matched by `column_key`; the first found wins.
 ALIASES = {
@@ -41,14 +41,6 @@ def column_key(name: str) -> str:
     """A column name as matched against the fields and ALIASES: case, spaces and punctuation dropped,
     so `Published At`, `published-at` and `PublishedAt` are `published_at`, and `Ticker(s)` is `tickers`."""
     return "".join(ch for ch in name.casefold() if ch.isalnum())
-
-
-def ticker_cell(cell: str) -> list[str]:
-    """The tickers of one spreadsheet cell, separated by commas, semicolons or line breaks (Excel's
-    Alt+Enter). Not by spaces: `AAPL US Equity` is one terminal ticker and `BRK B` or `HOME DEPOT` no
-    list, so a space never splits a cell into guessed tickers; ingest drops a name that is no ticker,
-    and `produce` says how to write it."""
-    return [name.strip() for name in re.split(r"[,;\r\n]", cell) if name.strip().lower() not in MISSING]
 
 
 class InputError(UsageError):
@@ -141,7 +133,7 @@ def csv_rows(path: str) -> Iterator[tuple[int, dict[str, Any] | None, str]]:
                 if field is not None and cell.strip().lower() not in MISSING:
                     record.setdefault(field, cell)
             if isinstance(record.get("tickers"), str):
-                record["tickers"] = ticker_cell(record["tickers"])
+                record["tickers"] = ticker_names(record["tickers"])
             yield line_no, record, ""
 
 
@@ -189,7 +181,7 @@ def run_cli(args: argparse.Namespace) -> int:
                         error = f"{checked.reason}: {checked.message}"
                     else:
                         cell = record.get("tickers")
-                        names = cell if isinstance(cell, list) else ticker_cell(cell) if isinstance(cell, str) else []
+                        names = cell if isinstance(cell, list) else ticker_names(cell) if isinstance(cell, str) else []
                         if spaced := [t for t in names if isinstance(t, str) and " " in t.strip()
                                       and normalise_ticker(t) not in checked.tickers]:
                             unlisted += 1  # kept without it: say how to write several tickers
