@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.metadata
+import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -106,6 +108,7 @@ def check_worker_args(app: object, argv: Sequence[str]) -> None:
 def run_worker(argv: Sequence[str]) -> int:
     from streams import worker  # a bad FINSENTRY_* setting ends here: one line, exit 2 (streams/app.py)
     from streams.failures import FAILURES
+    from streams.loaded_model import model_call_seconds
 
     app = worker.app
     argv = worker_args(argv)
@@ -118,6 +121,10 @@ def run_worker(argv: Sequence[str]) -> int:
     except SystemExit:
         if FAILURES.any:  # an agent crashed: the supervisor must see a failure and restart the worker
             print(f"finsentry worker: stopped after agent failure: {FAILURES.crashed}", file=sys.stderr)
+            if model_call_seconds():  # a hung model thread: the interpreter would wait for it at exit
+                logging.shutdown()
+                sys.stderr.flush()
+                os._exit(1)
             return 1
         raise
     return 0

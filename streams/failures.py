@@ -33,6 +33,7 @@ import asyncio
 import logging
 import os
 import signal
+import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import wraps
@@ -110,7 +111,8 @@ class FaultInjection:
     """Test hook, off by default: raise once in `agent` when its record count reaches `after`.
 
     Parsed from FINSENTRY_FAULT_INJECTION=AGENT:N (e.g. `classify:150`). It stands for a machinery
-    failure in the middle of a batch, so the fault-injection test can show nothing is lost.
+    failure in the middle of a batch, so the fault-injection test can show nothing is lost;
+    `model-call:N` stands for a model call that hangs instead (`hang`).
     """
 
     agent: str
@@ -132,3 +134,13 @@ class FaultInjection:
         if self.seen >= self.after:
             self.fired = True
             raise InjectedFault(f"fault injected in {agent} after {self.seen} records (FINSENTRY_FAULT_INJECTION)")
+
+    def hang(self, agent: str, records: int = 1) -> None:
+        """As `tick`, but the calling thread blocks for good instead of raising: a runtime call that
+        never returns (`model-call:N` in the classify agent's model thread)."""
+        try:
+            self.tick(agent, records)
+        except InjectedFault:
+            log.critical("fault injected in %s after %d records: this thread now hangs (FINSENTRY_FAULT_INJECTION)",
+                         agent, self.seen)
+            threading.Event().wait()

@@ -110,6 +110,10 @@ class Settings(BaseModel):
     # After an agent crashes, how long the worker stays up reporting not-ready (so a Prometheus
     # scrape sees the crash) before it stops with exit status 1 (streams/failures.py).
     crash_exit_delay_seconds: float = Field(15.0, ge=0, le=600)
+    # A model call (one micro-batch through ONNX Runtime) that has run this long is hung: the worker
+    # takes the crash path above, since a thread stuck in native code cannot be cancelled, and its
+    # supervisor starts one whose model answers. A batch of 64 takes well under a second on a CPU.
+    model_stall_seconds: float = Field(120.0, gt=0, le=3600)
     # Test hook, off by default: "AGENT:N" makes AGENT raise once after N records (streams/failures.py).
     fault_injection: str | None = Field(None, pattern=r"^[a-z-]+:[0-9]+$")
 

@@ -24,7 +24,7 @@ from streams.app import app, clean_topic, scored_topic, settings
 from streams.errors import RecordFault, dead_letter_fault, send_dead_letter
 from streams.failures import FaultInjection, guarded_timer
 from streams.loaded_model import executor as _executor
-from streams.loaded_model import load_classifier
+from streams.loaded_model import load_classifier, model_call, model_call_seconds
 from streams.tables import DurableTable
 
 log = logging.getLogger(__name__)
@@ -125,6 +125,8 @@ def infer(model: Classifier, texts: list[str]) -> Inference:
     """The batch's predictions, run in the model's one thread: timed and counted there, so another
     actor's batch waiting for the thread is not counted as this one's inference."""
     started, rechecked = time.perf_counter(), model.rechecked
+    if _fault is not None:
+        _fault.hang("model-call", len(texts))
     try:
         results: list[Prediction | RecordFault] = list(model.predict(texts))
     except Exception:  # noqa: BLE001 - predict_each finds the story or the model at fault
@@ -162,7 +164,7 @@ async def score(model: Classifier, loop: asyncio.AbstractEventLoop, fresh: list)
     if not good:
         return
     texts = [e.value["headline"] or (e.value.get("body") or "")[:500] for e in good]
-    inference = await loop.run_in_executor(_executor, infer, model, texts)
+    inference = await loop.run_in_executor(_executor, model_call, infer, model, texts)
     metrics.INFERENCE_SECONDS.observe(inference.seconds)
     metrics.BATCH_SIZE.observe(len(texts))
     metrics.MODEL_RECHECKED.inc(inference.rechecked)
@@ -190,6 +192,26 @@ async def score(model: Classifier, loop: asyncio.AbstractEventLoop, fresh: list)
         if received is not None and received > 0:  # finite (scorable)
             metrics.SCORING_LATENCY.observe(max(0.0, now - received))
     metrics.RECORDS_OUT.labels(STAGE).inc(len(scored))
+
+
+class ModelStalled(RuntimeError):
+    """The model's current call has run past FINSENTRY_MODEL_STALL_SECONDS."""
+
+
+@app.timer(interval=5.0)
+@guarded_timer("model-watchdog", settings.crash_exit_delay_seconds)
+async def watch_model() -> None:
+    """Fail the worker when one model call has run past FINSENTRY_MODEL_STALL_SECONDS.
+
+    A call hung in native code holds its batch, and every later one, while the worker stays in its
+    consumer group, heartbeating and ready. A thread cannot be cancelled, so the watchdog takes the
+    crash path: commits stop below the batch, /readyz and finsentry_agent_crashes_total name
+    `model-watchdog`, and the worker exits 1 for its supervisor to start one whose model answers.
+    """
+    seconds = model_call_seconds()
+    if seconds > settings.model_stall_seconds:
+        raise ModelStalled(f"one model call has run {seconds:.0f}s, over FINSENTRY_MODEL_STALL_SECONDS="
+                           f"{settings.model_stall_seconds:g}")
 
 
 @app.timer(interval=60.0)

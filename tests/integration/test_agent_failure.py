@@ -63,3 +63,42 @@ def test_classify_failing_mid_batch_loses_nothing_and_double_counts_nothing(embe
     check_monitor(embedded_broker.bootstrap, report, timeout=300)
     assert report.monitor_missing == 0, report.notes
     assert report.monitor_double_counted == 0
+
+
+def test_a_model_call_that_never_returns_stops_the_worker_and_loses_nothing(embedded_broker, start_worker_process, kafka):
+    # A call hung in native code held its batch and every later one while the worker stayed in its
+    # group and /readyz said ready; the interpreter then waited on the hung thread at exit.
+    now = datetime.now(UTC).replace(microsecond=0).isoformat()
+    records = [{"id": f"stall-{n}", "source": "test", "headline": f"Fabrikam shares slide after recall {n}",
+                "tickers": ["FBKM"], "published_at": now} for n in range(40)]
+    first = start_worker_process(FINSENTRY_FAULT_INJECTION="model-call:1", FINSENTRY_MODEL_STALL_SECONDS="3",
+                                 FINSENTRY_CRASH_EXIT_DELAY_SECONDS="30")
+    kafka.produce(embedded_broker.bootstrap, S.topic_raw, records)
+
+    seen: dict[str, object] = {}
+
+    def reports_stall() -> bool:
+        try:
+            status, body = first.get("/readyz")
+        except OSError:
+            return False
+        if status == 503 and "model-watchdog" in json.loads(body).get("crashed_agents", {}):
+            seen["body"] = json.loads(body)
+            seen["crashes"] = first.metric("finsentry_agent_crashes_total", 'agent="model-watchdog"')
+            return True
+        return False
+
+    wait_for(lambda: reports_stall() or first.process.poll() is not None, 300, "the worker to report the hung model call")
+    assert seen, "the worker exited without ever reporting not-ready:\n" + first.log.read_text()[-3000:]
+    assert "ModelStalled" in seen["body"]["crashed_agents"]["model-watchdog"]
+    assert "FINSENTRY_MODEL_STALL_SECONDS=3" in seen["body"]["crashed_agents"]["model-watchdog"]
+    assert seen["crashes"] == 1
+    wait_for(lambda: first.process.poll() is not None, 300, "the worker with the hung thread to exit")
+    assert first.process.returncode == 1, first.log.read_text()[-3000:]
+
+    start_worker_process()
+    wanted = {r["id"] for r in records}
+    got = kafka.consume(embedded_broker.bootstrap, [S.topic_scored, S.topic_deadletter],
+                        lambda s: wanted <= {v["id"] for v in s[S.topic_scored]}, timeout=300)
+    assert wanted <= {v["id"] for v in got[S.topic_scored]}, "stories lost after the hung call"
+    assert not got[S.topic_deadletter]
