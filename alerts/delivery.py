@@ -42,6 +42,13 @@ class DeliveryResult:
     # be made to); a sender that would try again later (notify's outbox) gives it up at once.
     refused: bool = False
 
+    @classmethod
+    def not_attempted(cls, error: str, receiver: str, url: str, notification_id: str, payload: dict,
+                      now: float) -> DeliveryResult:
+        """A failure before any request was made (the sender raised, or the receiver is gone), at
+        Unix time `now`: recorded like any failed delivery, so it reaches the dead-letter topic."""
+        return cls("failed", 0, None, error, receiver, url, notification_id, now, now, payload)
+
     def deadletter(self) -> dict:
         """A JSON record for a dead-letter topic: enough to inspect and re-send by hand."""
         return {

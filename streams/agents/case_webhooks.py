@@ -98,9 +98,8 @@ async def send(receiver: Receiver, payload: dict[str, Any], event: Any) -> None:
     except Exception as exc:
         # dead-lettered and acknowledged, not a crash of every worker that reads it in turn
         log.exception("case webhook to %s failed", receiver.name)
-        now = time.time()
-        result = DeliveryResult("failed", 0, None, f"{type(exc).__name__}: {exc}", receiver.name, receiver.url, "",
-                                now, now, payload)
+        result = DeliveryResult.not_attempted(f"{type(exc).__name__}: {exc}", receiver.name, receiver.url, "",
+                                              payload, time.time())
     if result.outcome != "delivered":
         await webhooks.dead_letter(result, "case webhook")
     event.ack()

@@ -211,8 +211,8 @@ async def flush() -> None:
         orphans = [outbox_id for outbox_id, item in state.outbox.items() if item["receiver"] not in receivers]
         for outbox_id in orphans:  # its notifications can go nowhere now: kept as evidence, counted
             item = state.outbox.pop(outbox_id)
-            await webhooks.dead_letter(DeliveryResult("failed", 0, None, "receiver removed from the receivers file",
-                                                      item["receiver"], "", outbox_id, now, now, item["payload"]),
+            await webhooks.dead_letter(DeliveryResult.not_attempted("receiver removed from the receivers file",
+                                                                    item["receiver"], "", outbox_id, item["payload"], now),
                                        "notify: webhook")
         push = bool(state.alertmanager) and now - state.pushed_at >= ALERTMANAGER_REPUSH_SECONDS
         if push:
