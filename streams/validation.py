@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from alerts.records import finite_number, iso
-from models.text import cashtags, clean
+from models.text import cashtags, clean, tidy
 
 MAX_RECORD_BYTES = 64 * 1024
 MAX_HEADLINE_CHARS = 1_000
@@ -37,7 +37,7 @@ _TICKER = re.compile(r"^\^?[A-Z0-9]{1,10}(?:[.\-][A-Z0-9]{1,4}){0,2}$")
 CURRENCIES = frozenset(
     ["USD", "EUR", "GBP", "JPY", "CHF", "CAD", "AUD", "NZD", "CNY", "CNH", "HKD", "SGD", "SEK", "NOK", "DKK", "INR", "KRW", "BRL", "MXN", "ZAR", "RUB", "TRY", "PLN", "CZK", "HUF", "ILS", "AED", "SAR", "THB", "TWD", "IDR", "MYR", "PHP", "VND", "ARS", "CLP", "COP", "PEN", "NGN", "EGP", "KWD", "QAR"]
 )
-_STRING_FIELDS = ("id", "source", "headline", "body", "url", "lang")
+_STRING_FIELDS = ("headline", "body", "url", "lang")
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,8 +78,16 @@ class Story:
         return self.headline or (self.body or "")[:500]
 
 
-def stable_id(source: str, url: str | None, headline: str) -> str:
-    digest = hashlib.sha256("\x1f".join((source, url or "", headline)).encode("utf-8")).hexdigest()
+def stable_id(source: str, url: str | None, headline: str, body: str | None = None, published: object = None) -> str:
+    """The id of a story sent without one, the same each time the story is sent (classify drops a
+    repeated id as a duplicate). With a url: a hash of the source, url and headline. Without one the
+    url cannot tell stories apart, so the text kept (the headline, else the body) and the
+    publication time as sent stand in: body-only stories, and two stories under one headline at two
+    times, are stories of their own. (A url-less story without a date keeps the id it always had.)"""
+    parts = [source, url or "", headline if url else headline or body or ""]
+    if url is None and published not in (None, ""):
+        parts.append(str(published))  # last: tidy leaves no \x1f in the others, so no two inputs meet
+    digest = hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
     return f"h-{digest[:32]}"
 
 
@@ -94,10 +102,12 @@ _ZONES = {
     "AEST": 10, "AEDT": 11, "NZST": 12, "NZDT": 13, "EST": -5, "EDT": -4, "CST": -6, "CDT": -5, "MST": -7,
     "MDT": -6, "PST": -8, "PDT": -7, "AKST": -9, "AKDT": -8, "HST": -10,
 }
+# A zone after a clock or date, optional: ` +0200`, `+02:00`, ` GMT+2`, ` CET`, `Z`.
+_ZONE = r"(?: ?(?:(?:GMT|UTC|UT) ?)?([+-]\d{1,2}(?::?\d{2})?)| ?([A-Za-z]{1,5}))?"
 # The clock and zone after a written date, all optional: ` 09:30`, `, 9:30:15 AM`, ` at 2:05 p.m. EST`,
 # ` 09:30:00 +0200 (CEST)`, ` 16:45 GMT+2`, `T09:30`. Whitespace is collapsed to single spaces first.
 _CLOCK = (r"(?:,?(?: |T)(?:at )?(\d{1,2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(?: ?([AaPp])\.?[Mm]\.?)?)?"
-          r"(?: ?(?:(?:GMT|UTC|UT) ?)?([+-]\d{1,2}(?::?\d{2})?)| ?([A-Za-z]{1,5}))?(?: ?\([^)]*\))?$")
+          + _ZONE + r"(?: ?\([^)]*\))?$")
 _WEEKDAY = r"(?:[A-Za-z]{3,9}\.?,? )?"
 # RFC 2822/5322 (and RFC 822's two-digit years) and the day-first forms people write: `30 Nov 2026`,
 # `30-Nov-2026`, `Mon, 30 Nov 2026 09:30:00 GMT`.
@@ -188,20 +198,33 @@ def _written(text: str) -> datetime | None:
             raise ValueError(f"{first}{separator}{second}{separator}{year} could be day {a} of month {b} or "
                              f"day {b} of month {a}; write ISO 8601 ({year}-{b:02d}-{a:02d})")
         return _at(int(year), month, day, match.groups()[4:])
+    if match := _COMPACT.match(text):
+        return _compact(match)
     return None
 
 
-_YYYYMMDD = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
+# YYYYMMDD or YYYYMMDDHHMMSS, as spreadsheets and databases write a date without separators
+# (`20261130`, `20261130140500`), then an optional zone. No Unix time since 1990 has 8 digits, and 14
+# digits would be milliseconds after the year 2286, no news's date: neither can be an epoch.
+_COMPACT = re.compile(r"^(\d{4})(\d{2})(\d{2})(?:(\d{2})(\d{2})(\d{2}))?" + _ZONE + "$")
+
+
+def _compact(match: re.Match[str]) -> datetime:
+    """A _COMPACT match's moment; ValueError for an impossible one (20261399, hour 25)."""
+    year, month, day, hour, minute, second = match.groups()[:6]
+    return _at(int(year), int(month), int(day), (hour, minute, second, None, *match.groups()[6:]))
 
 
 def _from_number(value: float) -> datetime:
-    """An epoch (`_from_epoch`), or a YYYYMMDD date as spreadsheets write one (`20261130`): no Unix
-    time since 1990 has 8 digits, so the two cannot be confused."""
-    if value.is_integer() and (match := _YYYYMMDD.match(f"{value:.0f}")):
+    """A YYYYMMDD or YYYYMMDDHHMMSS number (`_COMPACT`, UTC), else an epoch (`_from_epoch`)."""
+    digits = f"{value:.0f}" if value.is_integer() else ""
+    if match := _COMPACT.match(digits):
         try:
-            return datetime(*(int(part) for part in match.groups()), tzinfo=UTC)
-        except ValueError:
-            pass  # 20261399 is no date: the epoch's error says what to write
+            return _compact(match)
+        except ValueError as exc:
+            if len(digits) == 14:  # no epoch either (see _COMPACT): say what it is not
+                raise ValueError(f"{digits} is no YYYYMMDDHHMMSS date and time ({exc})") from None
+            # 20261399 is no date: the epoch's error says what to write
     return _from_epoch(value)
 
 
@@ -212,9 +235,10 @@ def parse_time(value: object) -> datetime:
     write it (zone as an offset, `GMT+2` or a common name; 12-hour clocks), dates written with a month
     name (`30 Nov 2026`, `Nov 30, 2026 9:30 AM`), YYYY/MM/DD and YYYY.MM.DD, DD/MM/YYYY or MM/DD/YYYY
     where the order is certain (`30/11/2026`, `11/30/2026`, `30.11.2026`; `03/11/2026` is a ValueError
-    naming both readings), YYYYMMDD, and epochs in seconds, milliseconds, microseconds or nanoseconds
-    as numbers or numeric strings. Written dates take an optional clock and zone; without a zone they
-    are UTC. The whole string must match: a prefix that looks like a date is not a date.
+    naming both readings), YYYYMMDD and YYYYMMDDHHMMSS (a zone may follow in a string), and epochs in
+    seconds, milliseconds, microseconds or nanoseconds as numbers or numeric strings. Written dates
+    take an optional clock and zone; without a zone they are UTC. The whole string must match: a
+    prefix that looks like a date is not a date.
     """
     if isinstance(value, bool):
         raise ValueError("a boolean is not a time")  # noqa: TRY004 - callers treat every bad time alike
@@ -269,8 +293,9 @@ def ticker_names(text: str) -> list[str]:
 def normalise_ticker(text: str) -> str:
     """`$brk/b ` -> `BRK.B`: trimmed, without a leading $, an exchange prefix (`NASDAQ:`) or a
     terminal's suffix (` US Equity`), upper-case, a share class's / as '.' (`AAPL/MSFT` stays two
-    names, and so no ticker)."""
-    ticker = text.strip().lstrip("$").upper()
+    names, and so no ticker). First `clean`: a zero-width space or byte-order mark pasted with a
+    ticker is not part of it, and a full-width `ＭＳＦＴ` (East Asian input) is MSFT."""
+    ticker = clean(text).lstrip("$").upper()
     exchange, colon, rest = ticker.partition(":")
     if colon and exchange in EXCHANGES and rest.strip():
         ticker = rest.strip()
@@ -371,13 +396,19 @@ def validate(value: bytes, received_at: float) -> Story | Rejection:
     if not isinstance(data, dict):
         return Rejection("not_object", f"expected a JSON object, got {type(data).__name__}")
     data = scrub_surrogates(data)
+    for name in ("id", "source"):  # an odd one costs the field: the id is derived, the source "unknown"
+        item = data.get(name)
+        if isinstance(item, int) and not isinstance(item, bool):
+            data[name] = str(item)  # pandas writes a column of whole numbers as numbers
+        elif not isinstance(item, str):
+            data[name] = None
     for name in _STRING_FIELDS:
         item = data.get(name)
-        if item is not None and not isinstance(item, str) and not (name == "published_at" and isinstance(item, int | float)):
+        if item is not None and not isinstance(item, str):
             return Rejection("wrong_type", f"{name} must be a string, got {type(item).__name__}")
 
-    headline = clean(data.get("headline") or "")
-    body = clean(data.get("body") or "") or None
+    headline = tidy(data.get("headline") or "")
+    body = tidy(data.get("body") or "") or None
     if not headline and not body:
         return Rejection("missing_text", "needs a non-empty headline or body")
     truncated = data.get("truncated") is True
@@ -426,19 +457,19 @@ def validate(value: bytes, received_at: float) -> Story | Rejection:
     # in a window (streams/agents/monitor.py): the receive time stands in, as for an unreadable date.
     if published is not None and not 0 <= published.timestamp() <= received_at + MAX_FUTURE_SKEW:
         published = None
-    source = clean(data.get("source") or "") or "unknown"
-    story_id = clean(data.get("id") or "")
+    source = tidy(data.get("source") or "") or "unknown"
+    story_id = tidy(data.get("id") or "")
     if len(story_id) > MAX_ID_CHARS:
         return Rejection("bad_id", f"id has {len(story_id)} characters; the limit is {MAX_ID_CHARS}")
     return Story(
-        id=story_id or stable_id(source, url, headline),
+        id=story_id or stable_id(source, url, headline, body, stamp),
         source=source[:200],
         headline=headline,
         body=body,
         url=url,
         published_at=iso(published or datetime.fromtimestamp(received_at, UTC)),
         tickers=list(merged),
-        lang=clean(data.get("lang") or "") or None,
+        lang=tidy(data.get("lang") or "") or None,
         received_at=received_at,
         published_at_source="source" if published is not None else "received",
         truncated=truncated,
@@ -454,8 +485,8 @@ def fit_record(record: dict[str, object]) -> dict[str, object]:
     out = dict(record)
     for name, limit in (("headline", MAX_HEADLINE_CHARS), ("body", MAX_BODY_CHARS)):
         value = out.get(name)
-        if isinstance(value, str) and len(clean(value)) > limit:
-            out[name], out["truncated"] = truncate_words(clean(value), limit), True
+        if isinstance(value, str) and len(tidy(value)) > limit:
+            out[name], out["truncated"] = truncate_words(tidy(value), limit), True
     for _ in range(8):  # JSON escapes make the encoded size a little more than the text's: cut again
         size = len(json.dumps(out, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
         body = out.get("body")

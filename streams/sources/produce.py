@@ -11,7 +11,7 @@ import csv
 import re
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import nullcontext
 from datetime import timedelta
 from pathlib import Path
@@ -21,7 +21,7 @@ from models.jsonl import json_objects
 from streams.sources.kafka_sink import SinkError, encode_value
 from streams.sources.output import add_output_arguments, open_sink
 from streams.usage import UsageError
-from streams.validation import MISSING, NUMBER, Rejection, normalise_ticker, parse_time, ticker_names, validate
+from streams.validation import MISSING, NUMBER, Rejection, Story, normalise_ticker, parse_time, ticker_names, validate
 
 # Column names people use for the story's fields, matched by `column_key`; the first found wins.
 ALIASES = {
@@ -32,7 +32,11 @@ ALIASES = {
     "url": ("url", "link"),
 }
 FIELDS = frozenset({"id", "source", "headline", "body", "url", "published_at", "tickers", "lang", "truncated"})
-KNOWN_COLUMNS = FIELDS | {name for names in ALIASES.values() for name in names}
+# A date whose clock and zone a spreadsheet keeps in columns of their own (`Date;Time;Time zone`): beside
+# a `date` column read as published_at, these columns are its clock and zone, joined to it in one value.
+CLOCK, ZONE = "published_at clock", "published_at zone"  # no fields: never sent as they are
+DATE_PARTS = {"time": CLOCK, "timezone": ZONE, "zone": ZONE, "tz": ZONE, "utcoffset": ZONE}
+KNOWN_COLUMNS = FIELDS | {name for names in ALIASES.values() for name in names} | set(DATE_PARTS)
 SEPARATORS = ",;\t|"
 TEXT_COLUMNS = ("headline", "body", "title", "text", "description", "summary", "content")
 
@@ -47,7 +51,62 @@ class InputError(UsageError):
     """The whole file is unusable (its columns, its encoding): one line, not one error per row."""
 
 
-SHOWN = 5  # unreadable dates and tickers reported line by line; the rest are counted in the summary
+SHOWN = 5  # lines named for each kind of adjusted story (an unreadable date, a dropped ticker, ...)
+
+
+class Noted:
+    """The lines one warning names: the first SHOWN, and a count of them all, so a file with a
+    thousand bad values still gets one readable line."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.shown: list[str] = []
+
+    def add(self, line_no: int, what: str) -> None:
+        self.count += 1
+        if len(self.shown) < SHOWN:
+            self.shown.append(f"line {line_no}: {what}")
+
+    def listed(self) -> str:
+        return "; ".join(self.shown) + ("; ..." if self.count > len(self.shown) else "")
+
+
+def field_names(names: list[str]) -> list[str | None]:
+    """The field each of a CSV header's columns, or a JSON object's keys, holds (None: not sent),
+    matched by `column_key`: a field's own name first, else the first of its ALIASES present (a
+    later alias is not sent); beside a `date` read as published_at, DATE_PARTS' clock and zone."""
+    keys = [column_key(name) for name in names]
+    field_of = {column_key(field): field for field in FIELDS}
+    for field, aliases in ALIASES.items():
+        present = [key for key in map(column_key, aliases) if key in keys]
+        for key in present[1:]:
+            field_of.pop(key, None)
+        if present:
+            field_of[present[0]] = field
+    if field_of.get("date") == "published_at":
+        field_of.update(DATE_PARTS)
+    return [field_of.get(key) for key in keys]
+
+
+def story_record(pairs: Iterable[tuple[str | None, Any]]) -> dict[str, Any]:
+    """The record from one row's (field, value) pairs: each field's first value, a date's clock and
+    zone joined to it (`30/11/2026`, `14:05`, `+02:00` as `30/11/2026 14:05 +02:00`), a ticker cell
+    split into its tickers (`ticker_names`)."""
+    record: dict[str, Any] = {}
+    for field, value in pairs:
+        if field is not None:
+            record.setdefault(field, value)
+    parts = [str(part) for part in (record.pop(CLOCK, None), record.pop(ZONE, None)) if part not in (None, "")]
+    if parts and record.get("published_at") not in (None, ""):
+        record["published_at"] = " ".join([str(record["published_at"]), *parts])
+    if isinstance(record.get("tickers"), str):
+        record["tickers"] = ticker_names(record["tickers"])
+    return record
+
+
+def warn_not_fields(path: str, kind: str, names: list[str]) -> None:
+    print(f"finsentry: warning: {path}: {kind}(s) {', '.join(repr(name) for name in names)} are not story fields "
+          f"and are not sent (the fields: {', '.join(sorted(FIELDS))})", file=sys.stderr)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -87,9 +146,9 @@ def separator_name(delimiter: str) -> str:
 
 def csv_rows(path: str) -> Iterator[tuple[int, dict[str, Any] | None, str]]:
     """(line number, record, "") per CSV row: UTF-8 with or without a byte-order mark, any line ending,
-    the separator sniffed, quoted newlines kept, empty and NaN-like cells dropped, column names trimmed
-    and lower-cased, common other names read as the fields (ALIASES: `title` as headline, `date` as
-    published_at, `symbol` as tickers, ...); other columns named once in a warning and not sent."""
+    the separator sniffed, quoted newlines kept, empty and NaN-like cells dropped, columns read as the
+    fields by `field_names` (`title` as headline, `date` and `time` as published_at, `symbol` as
+    tickers, ...); other columns named once in a warning and not sent."""
     with open(path, newline="", encoding="utf-8-sig") as fh:
         sample = fh.read(64 * 1024)
         fh.seek(0)
@@ -104,18 +163,9 @@ def csv_rows(path: str) -> Iterator[tuple[int, dict[str, Any] | None, str]]:
             found = ", ".join(repr(c) for c in written) or "none"
             raise InputError(f"{path}: no headline or body column (read with {separator_name(dialect.delimiter)}, "
                              f"the columns are {found}); name one headline, title, text or body")
-        field_of = {column_key(field): field for field in FIELDS}
-        for field, names in ALIASES.items():  # the first of each field's aliases present is the field
-            present = [key for key in map(column_key, names) if key in keys]
-            for key in present[1:]:
-                field_of.pop(key, None)  # a later alias of a field already read passes through, ignored
-            if present:
-                field_of[present[0]] = field
-        columns = [field_of.get(key) for key in keys]  # None: not sent
-        ignored = [name for name, field in zip(written, columns, strict=True) if name and field is None]
-        if ignored:
-            print(f"finsentry: warning: {path}: column(s) {', '.join(repr(c) for c in ignored)} are not story fields "
-                  f"and are not sent (the fields: {', '.join(sorted(FIELDS))})", file=sys.stderr)
+        columns = field_names(written)
+        if ignored := [name for name, field in zip(written, columns, strict=True) if name and field is None]:
+            warn_not_fields(path, "column", ignored)
         row_start = reader.line_num + 1
         for row in reader:
             line_no, row_start = row_start, reader.line_num + 1
@@ -128,23 +178,31 @@ def csv_rows(path: str) -> Iterator[tuple[int, dict[str, Any] | None, str]]:
                                                                             "end the header line with one too"
                                                                             if blank else ""))
                 continue
-            record: dict[str, Any] = {}
-            for field, cell in zip(columns, row, strict=False):
-                if field is not None and cell.strip().lower() not in MISSING:
-                    record.setdefault(field, cell)
-            if isinstance(record.get("tickers"), str):
-                record["tickers"] = ticker_names(record["tickers"])
-            yield line_no, record, ""
+            cells = zip(columns, row, strict=False)
+            yield line_no, story_record((f, cell) for f, cell in cells if cell.strip().lower() not in MISSING), ""
 
 
 def records(path: str) -> Iterator[tuple[int, dict[str, Any] | None, str]]:
-    """(line number, record or None, error) for each non-empty line or CSV row."""
+    """(line number, record or None, error) for each non-empty line or CSV row. A JSON line's keys
+    are read as a CSV header's columns are (`field_names`: `title`, `pubDate`, `symbols`, `link`):
+    an export's records are stories whichever of the two it wrote; a key that is no field is named
+    once, at the first line that has it."""
     if path.lower().endswith((".csv", ".tsv")):
         yield from csv_rows(path)
         return
+    warned: set[str] = set()
     with nullcontext(sys.stdin.buffer) if path == "-" else open(path, "rb") as fh:
         for line_no, value, why in json_objects(fh):  # bytes: a line that is not UTF-8 is one bad line
-            yield line_no, value, why or ""
+            if value is None:
+                yield line_no, None, why or ""
+                continue
+            keys = list(value)
+            fields = field_names(keys)
+            if ignored := [key for key, field in zip(keys, fields, strict=True) if key and field is None
+                           and key not in warned]:
+                warned.update(ignored)
+                warn_not_fields(f"{'stdin' if path == '-' else path} line {line_no}", "key", ignored)
+            yield line_no, story_record(zip(fields, value.values(), strict=True)), ""
 
 
 def unread_because(stamp: object, now: float) -> str:
@@ -163,12 +221,63 @@ def unread_because(stamp: object, now: float) -> str:
                                                       "(2026-11-30T14:05:00+01:00)" if naive else ""))
 
 
+class Report:
+    """What produce says about the stories it sends that ingest keeps adjusted, or that classify will
+    drop: an unreadable date (line by line, as it is read), and one line each at the end for dropped
+    tickers, ids that are no id, and ids an earlier line has."""
+
+    def __init__(self) -> None:
+        self.undated = 0
+        self.tickers, self.odd_ids, self.repeated = Noted(), Noted(), Noted()
+        self.spaced = False  # a dropped ticker held a space: several tickers, most likely
+        self.first_line: dict[str, int] = {}  # each id given, at the line that first gave it
+
+    def check(self, line_no: int, record: dict[str, Any], story: Story) -> None:
+        cell = record.get("tickers")
+        names = cell if isinstance(cell, list) else [] if cell is None else [cell]
+        for name in names:
+            if not isinstance(name, str):
+                self.tickers.add(line_no, repr(name)[:40])
+            elif name.strip().lower() not in MISSING and normalise_ticker(name) not in story.tickers:
+                self.tickers.add(line_no, repr(name[:40]))
+                self.spaced |= " " in name.strip()
+        given = record.get("id")
+        if isinstance(given, bool) or (given is not None and not isinstance(given, str | int)):
+            self.odd_ids.add(line_no, repr(given)[:40])
+        elif given not in (None, "") and (first := self.first_line.setdefault(story.id, line_no)) != line_no:
+            self.repeated.add(line_no, f"{story.id[:40]!r} as on line {first}")
+        stamp = record.get("published_at")
+        if stamp not in (None, "") and story.published_at_source == "received":
+            self.undated += 1  # kept, stamped with the time ingest receives it: say so, not in silence
+            if self.undated <= SHOWN:
+                print(f"line {line_no}: published_at {str(stamp)[:40]!r} could not be read "
+                      f"({unread_because(stamp, time.time())}); the receive time stands in", file=sys.stderr)
+
+    def summary(self) -> Iterator[str]:
+        if self.tickers.count:
+            yield (f"{self.tickers.count} ticker(s) are no ticker and were dropped from stories that were sent "
+                   f"({self.tickers.listed()}); a ticker is 1-10 letters or digits with up to two .X or -X suffixes "
+                   "(AAPL, 7203.T, BRK.B)" + ("; separate tickers with commas or semicolons (AAPL, MSFT)"
+                                              if self.spaced else ""))
+        if self.odd_ids.count:
+            yield (f"{self.odd_ids.count} id(s) are neither text nor a whole number, so finsentry derived those "
+                   f"stories' ids ({self.odd_ids.listed()}); write each id as text")
+        if self.repeated.count:
+            yield (f"{self.repeated.count} record(s) repeat an id an earlier line has ({self.repeated.listed()}); "
+                   "they were sent, but classify drops a repeated id as a duplicate: give each story an id of its "
+                   "own, or leave the id column out and finsentry derives one")
+        if self.undated:
+            yield (f"{self.undated} published_at value(s) could not be read and were replaced by the receive time; "
+                   "write ISO 8601 (2026-11-30T14:05:00Z) or see docs/INPUTS.md for the forms read")
+
+
 def run_cli(args: argparse.Namespace) -> int:
     if args.input != "-" and not Path(args.input).is_file():
         raise UsageError(f"{args.input}: no such file")
     if args.input != "-" and not args.input.lower().endswith((".jsonl", ".ndjson", ".csv", ".tsv")):
         raise UsageError(f"{args.input}: use a .jsonl, .ndjson, .csv or .tsv file (or - for JSONL on stdin)")
-    sent = bad = undated = unlisted = 0
+    sent = bad = 0
+    report = Report()
     started = time.monotonic()
     try:
         with open_sink(args) as sink:
@@ -180,22 +289,7 @@ def run_cli(args: argparse.Namespace) -> int:
                     if isinstance(checked, Rejection):
                         error = f"{checked.reason}: {checked.message}"
                     else:
-                        cell = record.get("tickers")
-                        names = cell if isinstance(cell, list) else ticker_names(cell) if isinstance(cell, str) else []
-                        if spaced := [t for t in names if isinstance(t, str) and " " in t.strip()
-                                      and normalise_ticker(t) not in checked.tickers]:
-                            unlisted += 1  # kept without it: say how to write several tickers
-                            if unlisted <= SHOWN:
-                                print(f"line {line_no}: ticker {spaced[0]!r} is no ticker and was dropped; separate "
-                                      "tickers with commas or semicolons (AAPL, MSFT; a share class as BRK.B)",
-                                      file=sys.stderr)
-                        if record.get("published_at") not in (None, "") and checked.published_at_source == "received":
-                            undated += 1  # kept, stamped with the time ingest receives it: say so, not in silence
-                            if undated <= SHOWN:
-                                print(f"line {line_no}: published_at {str(record['published_at'])[:40]!r} could not "
-                                      f"be read ({unread_because(record['published_at'], time.time())}); the receive "
-                                      "time stands in",
-                                      file=sys.stderr)
+                        report.check(line_no, record, checked)
                 if error:
                     bad += 1
                     print(f"line {line_no}: skipped: {error}", file=sys.stderr)
@@ -213,10 +307,6 @@ def run_cli(args: argparse.Namespace) -> int:
     except csv.Error as exc:  # e.g. a field over the csv module's size limit; the reader cannot resync
         raise UsageError(f"{args.input}: malformed CSV ({exc}); {sent} records were sent before it") from None
     print(f"sent {sent} record(s), skipped {bad} bad line(s) in {time.monotonic() - started:.1f}s", file=sys.stderr)
-    if unlisted:
-        print(f"finsentry: warning: {unlisted} record(s) named tickers separated by spaces, which were dropped; "
-              "separate tickers with commas or semicolons", file=sys.stderr)
-    if undated:
-        print(f"finsentry: warning: {undated} published_at value(s) could not be read and were replaced by the receive "
-              "time; write ISO 8601 (2026-11-30T14:05:00Z) or see docs/INPUTS.md for the forms read", file=sys.stderr)
+    for warning in report.summary():
+        print(f"finsentry: warning: {warning}", file=sys.stderr)
     return 0 if sent or not bad else 1
