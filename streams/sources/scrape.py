@@ -10,13 +10,16 @@ whole exchange, headers included, a redirect to another host is refused unless t
 configured to allow it, a feed that cannot be parsed is that feed's error and never stops the
 others, the store file is readable by its owner only, and URLs are logged without credentials.
 Records are emitted before their entry is marked seen: a crash in between re-sends (at-least-once),
-and the record id, derived from feed URL and entry key, lets consumers drop the repeat.
+and the record id, derived from the entry's key (and the feed URL, unless the key is the story's
+own URL), lets consumers drop the repeat.
 
 An entry's key (its identity) is the first usable of its guid, its link, or a hash of the feed,
 its title and its raw date: a guid or link that repeats within one poll for different stories
-(`<guid isPermaLink="false">N/A</guid>` on every item) identifies nothing. Every record runs through
-ingest's validation before it is emitted and marked seen, so nothing is counted as sent that
-ingest would reject; an over-long body is cut at a word boundary and marked `truncated`.
+(`<guid isPermaLink="false">N/A</guid>` on every item), or that an earlier poll saw for another
+story (a feed that numbers its items, a guid that is the site's root), identifies nothing. Every
+record runs through ingest's validation before it is emitted and marked seen, so nothing is counted
+as sent that ingest would reject; an over-long body is cut at a word boundary and marked `truncated`.
+A date ingest cannot use is named once per poll and counted in the poll's line.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ import re
 import sqlite3
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from datetime import UTC
@@ -47,6 +50,7 @@ import httpx
 
 from streams.sources.kafka_sink import SinkError, encode_value
 from streams.sources.output import add_output_arguments, open_sink
+from streams.sources.produce import unread_because
 from streams.usage import UsageError
 from streams.validation import Rejection, fit_record, normalise_url, parse_time, truncate_words, validate
 
@@ -89,6 +93,7 @@ class PollResult:
     error: str | None
     next_poll_in: float
     skips: dict[str, int] | None = None  # SKIP_REASONS -> count; only reasons that occurred
+    undated: int = 0  # of `new`, those whose feed date ingest cannot use: the receive time stands in
 
 
 class FeedError(Exception):
@@ -143,7 +148,13 @@ def check_feed_url(url: str) -> str:
 
 
 class SeenStore:
-    """Entry keys already emitted and each feed's validators and failure count, in one sqlite file."""
+    """Entry keys already emitted, each with the story it was emitted for, and each feed's validators
+    and failure count, in one sqlite file.
+
+    A key alone is no proof of a story: feeds reuse a guid or link for a new story (a one-item feed
+    whose guid is the site's root, a CMS that numbers the items on the page), so each key is kept with
+    its story's fingerprint (`story_fingerprint`). A store written before fingerprints has keys without
+    one; they still count as sent, and take the fingerprint of the story seen under them next."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         Path(path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -155,17 +166,34 @@ class SeenStore:
         self._db.executescript(
             """
             CREATE TABLE IF NOT EXISTS seen (feed TEXT NOT NULL, key TEXT NOT NULL, at REAL NOT NULL,
-                                             PRIMARY KEY (feed, key));
+                                             story TEXT, PRIMARY KEY (feed, key));
             CREATE TABLE IF NOT EXISTS feeds (feed TEXT PRIMARY KEY, etag TEXT, last_modified TEXT,
                                               failures INTEGER NOT NULL, polled_at REAL NOT NULL);
             """
         )
+        if "story" not in {row[1] for row in self._db.execute("PRAGMA table_info(seen)")}:
+            self._db.execute("ALTER TABLE seen ADD COLUMN story TEXT")  # a store from before fingerprints
 
-    def seen(self, feed: str, key: str) -> bool:
-        return self._db.execute("SELECT 1 FROM seen WHERE feed = ? AND key = ?", (feed, key)).fetchone() is not None
+    def stories(self, feed: str, keys: Iterable[str]) -> dict[str, str | None]:
+        """The stored keys among `keys`, each with the fingerprint of the story sent under it (None for a
+        key stored before fingerprints were)."""
+        wanted = list(dict.fromkeys(keys))
+        marks = ", ".join("?" * len(wanted))
+        rows = self._db.execute(f"SELECT key, story FROM seen WHERE feed = ? AND key IN ({marks})",
+                                (feed, *wanted))
+        return dict(rows.fetchall())
 
-    def add(self, feed: str, key: str) -> None:
-        self._db.execute("INSERT OR IGNORE INTO seen VALUES (?, ?, ?)", (feed, key, time.time()))
+    def add(self, feed: str, keys: Iterable[str], story: str) -> None:
+        """Marks `story` sent under each of `keys`, at once. A key already stored keeps its story, unless
+        it had none (stored before fingerprints): then it takes this one."""
+        now = time.time()
+        with self._db:  # one transaction: commits, or rolls back on an error
+            self._db.execute("BEGIN")
+            self._db.executemany(
+                "INSERT INTO seen (feed, key, at, story) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (feed, key) DO UPDATE SET story = excluded.story WHERE seen.story IS NULL",
+                [(feed, key, now, story) for key in dict.fromkeys(keys)],
+            )
 
     def state(self, feed: str) -> FeedState:
         row = self._db.execute("SELECT etag, last_modified, failures FROM feeds WHERE feed = ?", (feed,)).fetchone()
@@ -231,23 +259,43 @@ def entry_text(entry: dict[str, Any], name: str) -> str:
     return strip_html(text)
 
 
+def raw_dates(entry: dict[str, Any]) -> list[str]:
+    """The entry's raw date strings, in the order they are read: published (`pubDate`), updated
+    (`dc:date`, Atom's `updated`), created. Read past feedparser's mapping, which answers `updated`
+    with the `published` string when an entry has no updated date of its own."""
+    found = (dict.get(entry, name) for name in ("published", "updated", "created"))
+    return [raw for raw in found if isinstance(raw, str) and raw.strip()]
+
+
 def entry_date(entry: dict[str, Any]) -> str | None:
-    """The entry's date as ISO 8601, read from the feed's raw strings in turn (published, updated,
-    created: a pubDate in German does not hide a dc:date); None when none can be read exactly.
-    feedparser's parsed dates are not used: it accepts a prefix (`2026/11/27 15:07:41` became 1
-    November) and ignores `PM` (`2:17:57 PM CET` became 02:17:57 CET)."""
-    unread = []
-    for name in ("published", "updated", "created"):
-        raw = entry.get(name)
-        if isinstance(raw, str) and raw.strip():
-            try:
-                return parse_time(raw).astimezone(UTC).isoformat()
-            except (ValueError, OverflowError, OSError):
-                unread.append(raw[:60])
-    if unread:
-        log.info("entry %r: date %s not ISO 8601 or RFC 2822; ingest will use the receive time",
-                 entry.get("title", "")[:80], " / ".join(repr(r) for r in unread))
+    """The entry's date as ISO 8601, from the first of its raw strings that can be read exactly (a
+    pubDate in German does not hide a dc:date); None when none can be, and ingest stamps the story
+    with its receive time (`poll_once` reports that). feedparser's parsed dates are not used: it
+    accepts a prefix (`2026/11/27 15:07:41` became 1 November) and ignores `PM` (`2:17:57 PM CET`
+    became 02:17:57 CET)."""
+    for raw in raw_dates(entry):
+        try:
+            return parse_time(raw).astimezone(UTC).isoformat()
+        except (ValueError, OverflowError, OSError):
+            continue
     return None
+
+
+def _names_a_page(url: str) -> bool:
+    """An absolute http(s) URL other than a site's root (where feeds point stories without a page)."""
+    parts = urlsplit(url)
+    return parts.scheme in ("http", "https") and bool(parts.netloc) and (
+        parts.path not in ("", "/") or bool(parts.query) or bool(parts.fragment))
+
+
+def record_id(feed_url: str, key: str) -> str:
+    """The record's id, derived from the entry's key. An absolute http(s) URL (a link, or a guid that is
+    one, normalised by link_key) names one story wherever it appears, so the id is the URL's alone: the
+    same story in two feeds of one publisher (/rss/markets and /rss/top) is one record, scored and
+    counted once. Any other key (a guid such as `1`, a title key) names a story only within its feed,
+    and so does a site's root, where feeds point stories that have no page of their own."""
+    basis = key if _names_a_page(key) else f"{feed_url}\n{key}"
+    return "rss-" + hashlib.sha256(basis.encode()).hexdigest()[:24]
 
 
 def entry_to_record(feed_url: str, feed: dict[str, Any], entry: dict[str, Any], key: str) -> dict[str, Any] | None:
@@ -255,10 +303,9 @@ def entry_to_record(feed_url: str, feed: dict[str, Any], entry: dict[str, Any], 
     headline = entry_text(entry, "title")
     if not headline:
         return None
-    digest = hashlib.sha256(f"{feed_url}\n{key}".encode()).hexdigest()[:24]
     source = strip_html(feed.get("title", ""))
     record: dict[str, Any] = {
-        "id": f"rss-{digest}",
+        "id": record_id(feed_url, key),
         "source": truncate_words(source, MAX_SOURCE_CHARS) if source else urlsplit(feed_url).hostname,
         "headline": headline,
     }
@@ -292,52 +339,87 @@ def link_key(link: str) -> str:
     return f"{normalised}#{fragment}" if fragment else normalised
 
 
-def sent_before(store: SeenStore, feed_url: str, entry: dict[str, Any], key: str) -> bool:
-    """Whether this entry was sent by an earlier poll, under its key or, for a link key, under the raw
-    link that versions before link_key stored."""
-    if store.seen(feed_url, key):
-        return True
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
+
+
+def story_fingerprint(entry: dict[str, Any]) -> str:
+    """What a key is stored with, to tell whether it still names the story it was sent for:
+    `<title digest>:<link digest>`, the title spacing aside and the link as link_key has it (empty
+    when the entry has none, or only the site's root, which names no story). See `same_story`."""
+    title = entry.get("title")
     link = entry.get("link")
-    return isinstance(link, str) and link != key and link_key(link) == key and store.seen(feed_url, link)
+    link = link_key(link) if isinstance(link, str) and link.strip() else ""
+    return _digest(" ".join(title.split()) if isinstance(title, str) else "") + ":" + (
+        _digest(link) if _names_a_page(link) else "")
 
 
-def entry_keys(feed_url: str, entries: list[dict[str, Any]]) -> list[str | None]:
-    """Each entry's identity: its guid, else its link, else a hash of feed, title and raw date; None when
-    it has no title and no identity. A guid (or link) shared within this poll by entries with different
-    titles or links is not an identity and is passed over for the next candidate, as is a placeholder
-    guid (N/A, none, null, ...) even when it appears once."""
+def same_story(stored: str | None, story: str) -> bool:
+    """Whether a key stored with fingerprint `stored` (None: stored before fingerprints) still names
+    the story with fingerprint `story`. The same title, or the same page: a headline edited under its
+    guid and link (an update, a corrected figure) is the story it was, and is not sent again, as a
+    second copy would count its news twice. A guid reused for another title and another page (a CMS
+    that numbers the items on the page) is a new story; so is a new title under a guid with no page."""
+    if stored is None:
+        return True
+    title, _, link = stored.partition(":")
+    new_title, _, new_link = story.partition(":")
+    return title == new_title or (bool(link) and link == new_link)
 
-    def story(entry: dict[str, Any]) -> tuple[str, str]:
-        return (entry.get("title") or "", entry.get("link") or "")
 
-    claims: dict[tuple[str, str], set[tuple[str, str]]] = {}
-    def candidate(entry: dict[str, Any], kind: str) -> str | None:
+@dataclass(frozen=True)
+class Identity:
+    """An entry's identity. `keys` are its candidate keys, best first: its guid, its link, a title
+    key (a hash of feed, title and raw date, the identity of an item with neither) and a story key
+    (a hash of fingerprint and raw date, used when each of the others names another story); none
+    for an entry without a title. The entry is marked sent under all of them, so a story is known
+    again by its link when the feed has moved its guid to another item, and by its title key when
+    it has neither. `legacy` are keys older versions stored that are looked up but never written
+    (a raw link or guid before link_key normalised it). `story` is its `story_fingerprint`."""
+
+    keys: tuple[str, ...]
+    legacy: tuple[str, ...]
+    story: str
+
+
+def entry_identities(feed_url: str, entries: list[dict[str, Any]]) -> list[Identity]:
+    """Each entry's identity. A guid (or link) shared within this poll by entries with different
+    titles or links is not an identity and is left out, as is a placeholder guid (N/A, none, null,
+    ...) even when it appears once. A guid that is an absolute http(s) URL is normalised as a link is."""
+
+    def candidate(entry: dict[str, Any], kind: str) -> tuple[str, str] | None:
+        """(the key, as written) for the entry's guid or link; None when it has no usable one."""
         value = entry.get(kind)
-        if not isinstance(value, str) or not value.strip():
+        if not isinstance(value, str) or not value.strip() or (
+                kind == "id" and value.strip().lower() in PLACEHOLDER_GUIDS):
             return None
-        if kind == "link":
-            return link_key(value)
-        return None if value.strip().lower() in PLACEHOLDER_GUIDS else value
+        return link_key(value), value
 
+    claims: dict[tuple[str, str], set[str]] = {}
     for entry in entries:
         for kind in ("id", "link"):
-            value = candidate(entry, kind)
-            if value is not None:
-                claims.setdefault((kind, value), set()).add(story(entry) if kind == "id" else story(entry)[:1])
-    keys: list[str | None] = []
+            if found := candidate(entry, kind):  # a guid claims a title and link, a link a title
+                title = entry.get("title")
+                claim = story_fingerprint(entry) if kind == "id" else " ".join(str(title or "").split())
+                claims.setdefault((kind, found[0]), set()).add(claim)
+    identities = []
     for entry in entries:
-        key = None
+        story = story_fingerprint(entry)
+        title = entry.get("title")
+        if not isinstance(title, str) or not title.strip():
+            identities.append(Identity((), (), story))
+            continue
+        keys, legacy = [], []
         for kind in ("id", "link"):
-            value = candidate(entry, kind)
-            if value is not None and len(claims[(kind, value)]) == 1:
-                key = value
-                break
-        if key is None and (entry.get("title") or "").strip():
-            raw_date = entry.get("published") or entry.get("updated") or ""
-            digest = hashlib.sha256(f"{feed_url}\x1f{entry['title']}\x1f{raw_date}".encode()).hexdigest()[:32]
-            key = f"hash:{digest}"
-        keys.append(key)
-    return keys
+            if (found := candidate(entry, kind)) and len(claims[(kind, found[0])]) == 1:
+                keys.append(found[0])
+                if found[1] != found[0]:
+                    legacy.append(found[1])
+        raw_date = dict.get(entry, "published") or dict.get(entry, "updated") or ""
+        keys.append(f"hash:{_digest(feed_url, title, raw_date)}")
+        keys.append(f"story:{_digest(story, raw_date)}")
+        identities.append(Identity(tuple(dict.fromkeys(keys)), tuple(legacy), story))
+    return identities
 
 
 # The monotonic time by which the current fetch must be over; read by every socket operation.
@@ -494,11 +576,37 @@ def _scrub_charrefs(body: bytes) -> bytes:
     return _BAD_CHARREF.sub(fix, body)
 
 
+# An `&` that begins no entity or character reference (`AT&T`, `S&P 500`, `BTC&ETH`). Such a document
+# is not XML, and feedparser falls back to its loose SGML parser, which writes `AT&T;` and `S&P;` and
+# reads `&ETH` as the HTML entity Ð. Escaped before parsing, the document is well-formed (or, when
+# something else is wrong with it, the loose parser decodes `&amp;` right). The lookahead stops at the
+# first character no name has: linear on a hostile body.
+_BARE_AMPERSAND = re.compile(rb"&(?!(?:[A-Za-z_:\x80-\xff][\w.:\x80-\xff-]*|#[0-9]+|#[xX][0-9a-fA-F]+);)")
+_CDATA_OPEN, _CDATA_CLOSE = b"<![CDATA[", b"]]>"
+
+
+def _escape_ampersands(body: bytes) -> bytes:
+    """The body with every bare `&` written `&amp;`, except inside CDATA sections, whose `&` is already
+    text (`<![CDATA[Northwind <NWT.O> & co]]>` is a plain-text title: an `&amp;` there would make
+    feedparser take it for HTML and strip the ticker). A UTF-16 or UTF-32 body (NUL among its first
+    four bytes) is left as it is: there an `&` is not the byte 0x26 alone."""
+    if b"\x00" in body[:4]:
+        return body
+    parts, start = [], 0
+    while (opening := body.find(_CDATA_OPEN, start)) != -1:
+        closing = body.find(_CDATA_CLOSE, opening + len(_CDATA_OPEN))
+        end = len(body) if closing == -1 else closing + len(_CDATA_CLOSE)
+        parts += [_BARE_AMPERSAND.sub(b"&amp;", body[start:opening]), body[opening:end]]
+        start = end
+    parts.append(_BARE_AMPERSAND.sub(b"&amp;", body[start:]))
+    return b"".join(parts)
+
+
 def parse_feed(body: bytes, response: httpx.Response) -> Any:
     """feedparser's result for these bytes. Handed a stream: given bytes or a str, feedparser first
     tries to open them as a file name (and a str as a URL), so a body `/etc/passwd` was read from disk."""
     return feedparser.parse(
-        io.BytesIO(_scrub_charrefs(body)),
+        io.BytesIO(_escape_ampersands(_scrub_charrefs(body))),
         response_headers={
             "content-location": str(response.url),  # base for relative links
             "content-type": response.headers.get("content-type", ""),  # charset
@@ -556,40 +664,65 @@ def poll_once(
         failures = state.failures + 1
         store.set_state(url, replace(state, failures=failures), now)
         return PollResult(url, exc.status, 0, 0, str(exc), backoff(policy, failures, jitter))
-    new = 0
+    new = undated = 0
+    first_undated: tuple[str, str] | None = None  # (the date, why ingest cannot use it) of the first undated
     skips: dict[str, int] = {}
-    this_poll: set[str] = set()
+    this_poll: dict[str, str] = {}  # key -> story fingerprint, for every entry read this poll
     entries = parsed.entries
-    for entry, key in zip(entries, entry_keys(url, entries), strict=True):
-        try:
-            record = entry_to_record(url, parsed.feed, entry, key) if key else None
-        except Exception:  # one entry that cannot be turned into a record costs only itself
-            log.exception("%s: entry could not be read; skipped", redact_url(url))
-            record = None
+    for entry, identity in zip(entries, entry_identities(url, entries), strict=True):
+        record = None
         reason = None
-        if record is None or key is None:
+        if not identity.keys:
             reason = "unusable"
-            log.warning("%s: entry %r skipped: no title", redact_url(url), strip_html(entry.get("summary", ""))[:80])
-        elif key in this_poll:
+        elif any(key in this_poll and same_story(this_poll[key], identity.story) for key in identity.keys):
             reason = "duplicate"
         else:
-            this_poll.add(key)
-            if sent_before(store, url, entry, key):
+            for key in identity.keys:
+                this_poll.setdefault(key, identity.story)
+            stored = store.stories(url, identity.keys + identity.legacy)
+            sent_as = next((key for key in identity.keys + identity.legacy
+                            if key in stored and same_story(stored[key], identity.story)), None)
+            if sent_as is not None:
                 reason = "already_sent"
+                if stored[sent_as] is None:  # a key from before fingerprints: it takes this story's
+                    store.add(url, identity.keys, identity.story)
             else:
-                checked = validate(encode_value(record), now)  # what ingest will do with these very bytes
-                if isinstance(checked, Rejection):
-                    reason = "rejected"
-                    log.warning("%s: entry %r skipped: ingest would reject it: %s: %s", redact_url(url),
-                                record["headline"][:80], checked.reason, checked.message)
-                elif new >= policy.max_items:  # only what is sent counts: rejected entries hold back none
-                    reason = "over_limit"
+                # A key stored or read this poll for another story is a reused one: the next candidate
+                # is this story's. The story key always qualifies (it is made of the fingerprint).
+                key = next(key for key in identity.keys if key not in stored
+                           and same_story(this_poll[key], identity.story))
+                try:
+                    record = entry_to_record(url, parsed.feed, entry, key)
+                except Exception:  # one entry that cannot be turned into a record costs only itself
+                    log.exception("%s: entry could not be read; skipped", redact_url(url))
+                if record is None:
+                    reason = "unusable"
+                else:
+                    checked = validate(encode_value(record), now)  # what ingest will do with these very bytes
+                    if isinstance(checked, Rejection):
+                        reason = "rejected"
+                        log.warning("%s: entry %r skipped: ingest would reject it: %s: %s", redact_url(url),
+                                    record["headline"][:80], checked.reason, checked.message)
+                    elif new >= policy.max_items:  # only what is sent counts: rejected entries hold back none
+                        reason = "over_limit"
         if reason:
+            if reason == "unusable":
+                log.warning("%s: entry %r skipped: no title", redact_url(url),
+                            strip_html(entry.get("summary", ""))[:80])
             skips[reason] = skips.get(reason, 0) + 1
             continue
         emit(record)
-        store.add(url, key)
+        store.add(url, identity.keys, identity.story)
         new += 1
+        if checked.published_at_source == "received" and (raws := raw_dates(entry)):
+            undated += 1  # the feed gave a date ingest cannot use: the receive time stands in
+            if first_undated is None:
+                stamp = record.get("published_at") or raws[0]  # read but out of range, or unreadable
+                first_undated = (stamp, unread_because(stamp, now))
+    if first_undated is not None:
+        log.warning("%s: %d new %s sent with the receive time for a date that cannot be used, the first %r: %s",
+                    redact_url(url), undated, "entry" if undated == 1 else "entries", first_undated[0][:60],
+                    first_undated[1])
     if skips.get("over_limit"):
         log.warning("%s: %d entries not sent before; the first %d were sent, the rest wait for the next poll",
                     redact_url(url), new + skips["over_limit"], policy.max_items)
@@ -597,7 +730,7 @@ def poll_once(
     else:
         validators = FeedState(response.headers.get("etag"), response.headers.get("last-modified"), 0)
     store.set_state(url, validators, now)
-    return PollResult(url, response.status_code, new, sum(skips.values()), None, policy.interval, skips)
+    return PollResult(url, response.status_code, new, sum(skips.values()), None, policy.interval, skips, undated)
 
 
 def make_client(policy: Policy) -> httpx.Client:
@@ -617,7 +750,8 @@ def log_result(result: PollResult) -> None:
         log.warning("%s: %s; retrying in %.0fs", url, result.error, result.next_poll_in)
     else:
         why = ", ".join(f"{n} {reason.replace('_', ' ')}" for reason, n in (result.skips or {}).items())
-        log.info("%s: HTTP %s, %d new, %d skipped%s", url, result.status, result.new, result.skipped,
+        undated = f" ({result.undated} with the receive time for an unusable date)" if result.undated else ""
+        log.info("%s: HTTP %s, %d new%s, %d skipped%s", url, result.status, result.new, undated, result.skipped,
                  f" ({why})" if why else "")
 
 

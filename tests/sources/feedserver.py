@@ -5,6 +5,7 @@ a byte at a time, an endless body (capped at `endless_bytes`), redirects to any 
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -138,3 +139,13 @@ def poll(client: httpx.Client, url: str, store_path: Path, **kwargs: Any) -> tup
     with SeenStore(store_path) as store:
         result = poll_once(client, url, store, emitted.append, now=time.time(), **kwargs)
     return result, emitted
+
+
+def old_store(path: Path, feed: str, keys: list[str]) -> None:
+    """A store as versions before story fingerprints wrote it: the seen table holds keys alone."""
+    with sqlite3.connect(path) as db:
+        db.executescript("CREATE TABLE seen (feed TEXT NOT NULL, key TEXT NOT NULL, at REAL NOT NULL, "
+                         "PRIMARY KEY (feed, key)); CREATE TABLE feeds (feed TEXT PRIMARY KEY, etag TEXT, "
+                         "last_modified TEXT, failures INTEGER NOT NULL, polled_at REAL NOT NULL);")
+        db.executemany("INSERT INTO seen VALUES (?, ?, 0)", [(feed, key) for key in keys])
+    db.close()

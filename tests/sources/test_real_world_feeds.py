@@ -20,7 +20,7 @@ from streams.cli import main
 from streams.sources import scrape
 from streams.sources.scrape import Policy, SeenStore, poll_once
 from streams.validation import MAX_BODY_CHARS, Rejection, Story, validate
-from tests.sources.feedserver import FeedServer, Route
+from tests.sources.feedserver import FeedServer, Route, old_store
 
 NOW = time.time()
 
@@ -141,9 +141,8 @@ def test_a_link_that_changes_only_in_tracking_parameters_is_the_same_story(serve
     assert len(first) == 1 and second == []  # it was sent again, under a new id
 
     # a store written before: the raw link was the key, and it still counts as sent
-    with SeenStore(tmp_path / "old.sqlite") as store:
-        store.add(server.url("/utm"), link.replace("&amp;", "&").replace("utm_source=rss", "utm_source=rss2")
-                  + "&utm_campaign=jun")
+    old_store(tmp_path / "old.sqlite", server.url("/utm"),
+              [link.replace("&amp;", "&").replace("utm_source=rss", "utm_source=rss2") + "&utm_campaign=jun"])
     # a liveblog showing its latest post, whose link differs only in the fragment: each a new story
     headlines = []
     for post, title in ((5, "Rates live: Fed holds"), (6, "Rates live: Powell speaks")):
@@ -220,3 +219,147 @@ def test_max_bytes_must_be_a_size(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["scrape", "--feed", "http://127.0.0.1:9/rss", "--once", "--max-bytes", "lots"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and err.startswith("finsentry: error: scrape: argument --max-bytes")
+
+
+def test_bare_ampersands_in_a_feed_keep_the_text_as_written(server: FeedServer, tmp_path: Path) -> None:
+    # Not XML: feedparser's loose parser wrote `AT&T; and S&P; 500: M&A;, P&G;` and `BTCÐ`.
+    server.routes["/amp"] = Route(rss(
+        "<title>Northwind &amp; Contoso AT&T and S&P 500: M&A, P&G</title><guid>amp-1</guid>"
+        "<description>AT&T and S&P 500 rose.</description>",
+        "<title>BTC&ETH rally as Fabrikam&#8217;s fund buys</title><guid>amp-2</guid>"
+        "<link>https://news.example/crypto?id=7&utm_source=rss&page=2</link>",
+        "<title><![CDATA[Litware <LTW.O> & Tailspin agree merger]]></title><guid>amp-3</guid>",
+    ))
+    code, sent = scrape_once(server, "/amp", tmp_path)
+    assert code == 0
+    assert [r["headline"] for r in sent] == ["Northwind & Contoso AT&T and S&P 500: M&A, P&G",
+                                             "BTC&ETH rally as Fabrikam\u2019s fund buys",
+                                             "Litware <LTW.O> & Tailspin agree merger"]
+    assert sent[0]["body"] == "AT&T and S&P 500 rose."
+    assert sent[1]["url"] == "https://news.example/crypto?id=7&page=2"
+
+
+def test_bare_ampersands_beside_an_html_entity_keep_the_text_as_written(server: FeedServer, tmp_path: Path) -> None:
+    # `&nbsp;` is no XML entity: this feed stays with the loose parser, which decodes the escaped `&` right.
+    server.routes["/nbsp"] = Route(rss("<title>Contoso&nbsp;and AT&T: S&P 500 up</title><guid>n-1</guid>"))
+    _, sent = scrape_once(server, "/nbsp", tmp_path)
+    assert [r["headline"] for r in sent] == ["Contoso and AT&T: S&P 500 up"]  # the no-break space is a space
+
+
+
+def test_a_utf16_feed_keeps_its_ampersands(server: FeedServer, tmp_path: Path) -> None:
+    # Its `&` is two bytes: escaping the byte 0x26 alone garbled each `&amp;` into `愦灭;amp;`.
+    body = rss("<title>Northwind &amp; Contoso AT&amp;T</title><guid>u-1</guid>").decode().replace(
+        'encoding="UTF-8"', 'encoding="UTF-16"').encode("utf-16")
+    server.routes["/utf16"] = Route(body, content_type="application/rss+xml")
+    _, sent = scrape_once(server, "/utf16", tmp_path)
+    assert [r["headline"] for r in sent] == ["Northwind & Contoso AT&T"]
+
+REUSED_FIRST = (("1", "Fabrikam raises dividend"), ("2", "Litware cuts forecast"))
+# The feed numbers the items on its page: a new story takes guid 1, and the others move down.
+REUSED_NEXT = (("1", "Tailspin recalls jets"), ("2", "Fabrikam raises dividend"), ("3", "Litware cuts forecast"))
+
+
+def numbered(items: tuple[tuple[str, str], ...], with_links: bool = False) -> bytes:
+    """A feed of (guid, title) items, each with a link of its own when `with_links`."""
+    return rss(*(f'<title>{title}</title><guid isPermaLink="false">{guid}</guid>'
+                 + (f"<link>https://news.example/{title.split()[0].lower()}</link>" if with_links else "")
+                 for guid, title in items))
+
+
+@pytest.mark.parametrize("with_links", [False, True])
+def test_a_guid_reused_for_a_new_story_gives_that_story_once(server: FeedServer, tmp_path: Path,
+                                                             with_links: bool) -> None:
+    server.routes["/numbered"] = Route(numbered(REUSED_FIRST, with_links))
+    _, first = scrape_once(server, "/numbered", tmp_path)
+    server.routes["/numbered"] = Route(numbered(REUSED_NEXT, with_links))
+    _, second = scrape_once(server, "/numbered", tmp_path)
+    _, third = scrape_once(server, "/numbered", tmp_path)
+    assert [r["headline"] for r in first] == ["Fabrikam raises dividend", "Litware cuts forecast"]
+    assert [r["headline"] for r in second] == ["Tailspin recalls jets"]  # was skipped; Litware was re-sent
+    assert third == []
+    assert len({r["id"] for r in first + second}) == 3
+
+
+def test_a_one_item_feed_whose_guid_is_the_site_root_gives_every_story(server: FeedServer, tmp_path: Path) -> None:
+    headlines = []
+    for title in ("Fabrikam raises dividend", "Tailspin recalls jets", "Tailspin recalls jets"):
+        server.routes["/root"] = Route(rss(f"<title>{title}</title><guid>https://news.example/</guid>"))
+        headlines += [r["headline"] for r in scrape_once(server, "/root", tmp_path)[1]]
+    assert headlines == ["Fabrikam raises dividend", "Tailspin recalls jets"]
+
+
+def test_a_store_from_before_fingerprints_loads_and_re_sends_nothing(server: FeedServer, tmp_path: Path) -> None:
+    old_store(tmp_path / "seen.sqlite", server.url("/numbered"), ["1", "2"])  # what the old version kept
+    server.routes["/numbered"] = Route(numbered(REUSED_FIRST))
+    code, again = scrape_once(server, "/numbered", tmp_path)
+    assert (code, again) == (0, [])
+    server.routes["/numbered"] = Route(numbered(REUSED_NEXT))  # its keys now know their stories
+    _, after = scrape_once(server, "/numbered", tmp_path)
+    assert [r["headline"] for r in after] == ["Tailspin recalls jets"]
+
+    # a guid that is a URL was kept as written; it is normalised as a link is now, and still found
+    guid = "https://news.example/Contoso-Deal?utm_source=rss"
+    old_store(tmp_path / "permalinks.sqlite", server.url("/permalinks"), [guid])
+    server.routes["/permalinks"] = Route(rss(f"<title>Contoso agrees deal</title><guid>{guid}</guid>"))
+    out = tmp_path / "permalinks.jsonl"
+    main(["scrape", "--feed", server.url("/permalinks"), "--once", "--store", str(tmp_path / "permalinks.sqlite"),
+          "-o", str(out)])
+    assert out.read_text() == ""
+
+
+def test_a_headline_edited_under_its_guid_and_link_is_not_sent_again(server: FeedServer, tmp_path: Path) -> None:
+    # Wires update a story in place (a corrected figure, "UPDATE 1"): a second copy would count its
+    # news twice in the monitor's windows. A new title under a guid with no page is a new story.
+    item = '<title>{}</title><guid isPermaLink="false">{}</guid>{}'
+    page = "<link>https://news.example/fabrikam-outage</link>"
+    server.routes["/edits"] = Route(rss(item.format("Fabrikam outage hits 2,000 clients", "f-1", page),
+                                        item.format("Litware weighs sale", "l-1", "")))
+    _, first = scrape_once(server, "/edits", tmp_path)
+    server.routes["/edits"] = Route(rss(item.format("Fabrikam outage hits 20,000 clients", "f-1", page),
+                                        item.format("Litware agrees sale to Contoso", "l-1", "")))
+    _, second = scrape_once(server, "/edits", tmp_path)
+    assert [r["headline"] for r in first] == ["Fabrikam outage hits 2,000 clients", "Litware weighs sale"]
+    assert [r["headline"] for r in second] == ["Litware agrees sale to Contoso"]
+    assert second[0]["id"] != first[1]["id"]
+
+
+def test_the_same_story_in_two_feeds_of_a_publisher_has_one_id(server: FeedServer, tmp_path: Path) -> None:
+    for section in ("markets", "top"):
+        server.routes[f"/rss/{section}"] = Route(rss(
+            "<title>Contoso agrees to buy Fabrikam</title>"
+            f"<link>https://news.example/2026/11/30/contoso-fabrikam?utm_source={section}</link>",
+            f'<title>{section} story one</title><guid isPermaLink="false">1</guid>',  # a guid per feed
+            f"<title>{section} brief</title><link>https://news.example/</link>",  # the site's root
+        ))
+    _, markets = scrape_once(server, "/rss/markets", tmp_path)
+    _, top = scrape_once(server, "/rss/top", tmp_path)
+    assert [r["headline"] for r in markets + top] == [
+        "Contoso agrees to buy Fabrikam", "markets story one", "markets brief",
+        "Contoso agrees to buy Fabrikam", "top story one", "top brief"]
+    assert markets[0]["id"] == top[0]["id"]  # classify scores and counts it once
+    assert markets[1]["id"] != top[1]["id"] and markets[2]["id"] != top[2]["id"]
+
+
+# feedparser answers `updated` with the pubDate (and a DeprecationWarning): the date was named twice.
+@pytest.mark.filterwarnings("error::DeprecationWarning")
+def test_entries_dated_with_the_receive_time_are_named_once_and_counted(
+        server: FeedServer, client: httpx.Client, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    server.routes["/zones"] = Route(rss(
+        "<title>Northwind beats</title><guid>z-1</guid><pubDate>Mon, 30 Nov 2026 09:30:00 ET</pubDate>",
+        "<title>Contoso misses</title><guid>z-2</guid><pubDate>yesterday</pubDate>",
+        "<title>Fabrikam holds</title><guid>z-3</guid><pubDate>Mon, 30 Nov 2099 09:30:00 GMT</pubDate>",
+        "<title>Litware rises</title><guid>z-4</guid><pubDate>Mon, 30 Nov 2026 09:30:00 EST</pubDate>",
+        "<title>Tailspin flat</title><guid>z-5</guid>",  # no date given: nothing stands in for one
+    ))
+    caplog.set_level(logging.INFO, logger="streams.sources.scrape")
+    with SeenStore(tmp_path / "seen.sqlite") as store:
+        result = poll_once(client, server.url("/zones"), store, lambda r: None, now=NOW)
+        scrape.log_result(result)
+        again = poll_once(client, server.url("/zones"), store, lambda r: None, now=NOW)
+    assert (result.new, result.undated, again.undated) == (5, 3, 0)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == [(f"{server.url('/zones')}: 3 new entries sent with the receive time for a date that cannot "
+                         "be used, the first 'Mon, 30 Nov 2026 09:30:00 ET': unknown time zone 'ET'")]
+    assert f"{server.url('/zones')}: HTTP 200, 5 new (3 with the receive time for an unusable date), 0 skipped" in [
+        r.getMessage() for r in caplog.records]

@@ -202,7 +202,7 @@ def test_the_store_is_readable_by_its_owner_only(tmp_path: Path) -> None:
     old = os.umask(0o022)
     try:
         with SeenStore(tmp_path / "state" / "seen.sqlite") as store:
-            store.add("http://feed/", "k")
+            store.add("http://feed/", ["k"], "story")
         loose = tmp_path / "loose.sqlite"
         loose.touch(mode=0o644)
         with SeenStore(loose):
@@ -248,14 +248,14 @@ def test_allow_redirect_names_a_polled_feed(tmp_path: Path) -> None:
 def test_a_bug_in_one_feeds_poll_is_that_feeds_error(
     server: FeedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_keys = scrape.entry_keys
+    real_identities = scrape.entry_identities
 
-    def entry_keys(feed_url: str, entries: list[dict[str, Any]]) -> list[str | None]:
+    def entry_identities(feed_url: str, entries: list[dict[str, Any]]) -> list[scrape.Identity]:
         if feed_url.endswith("/bug"):
             raise KeyError("a bug this feed's items trigger")
-        return real_keys(feed_url, entries)
+        return real_identities(feed_url, entries)
 
-    monkeypatch.setattr(scrape, "entry_keys", entry_keys)
+    monkeypatch.setattr(scrape, "entry_identities", entry_identities)
     server.routes["/bug"] = Route(rss("Anything"))
     server.routes["/good"] = Route(rss("Fed holds"))
     emitted: list[dict[str, Any]] = []
