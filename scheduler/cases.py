@@ -105,7 +105,12 @@ class Evidence:
         return dict(zip(self.sample_ids, self.headlines, strict=False))
 
 
-_TIMES = ("created_at", "assigned_at", "acked_at", "closed_at", "ack_due", "resolve_due")
+_TIMES = ("created_at", "reopened_at", "assigned_at", "acked_at", "closed_at", "ack_due", "resolve_due")
+
+
+def sla_start(case: dict[str, Any]) -> datetime:
+    """When a stored case (`Case.to_dict()`) entered the human queue: `Case.since` for readers of the state."""
+    return datetime.fromisoformat(case.get("reopened_at") or case["created_at"])
 
 
 @dataclass
@@ -128,6 +133,7 @@ class Case:
     resolve_due: datetime
     escalations: int = 0
     analyst: str | None = None  # holder while held; resolver once resolved
+    reopened_at: datetime | None = None  # when a machine-closed case last went back to people
     assigned_at: datetime | None = None
     acked_at: datetime | None = None
     closed_at: datetime | None = None
@@ -137,11 +143,20 @@ class Case:
     reason: str | None = None  # why it was auto-resolved or last returned to waiting
     labels: list[dict[str, Any]] = field(default_factory=list)
 
+    @property
+    def since(self) -> datetime:
+        """Where its SLAs, age and acknowledge latency count from: creation, or the last reopening. A case
+        the machine closed at 09:00 and an analyst reopened at 15:00 is six minutes old at 15:06, not six
+        hours (it was nobody's to miss meanwhile)."""
+        return self.reopened_at or self.created_at
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["status"] = self.status.value
         for name in _TIMES:
             d[name] = iso(d[name]) if d[name] is not None else None
+        if d["reopened_at"] is None:  # left out, so cases stored before the field existed read as unchanged
+            del d["reopened_at"]  # (scheduler/storage.py would otherwise rewrite every record in one input)
         return d
 
     @classmethod
@@ -149,7 +164,7 @@ class Case:
         d = dict(d)
         d["status"] = Status(d["status"])
         for name in _TIMES:
-            d[name] = datetime.fromisoformat(d[name]) if d[name] is not None else None
+            d[name] = datetime.fromisoformat(d[name]) if d.get(name) is not None else None
         # Versions before the pairing (Evidence.stories) took an update's new ids and new headline texts
         # apart, so a story whose text the case had already got an id and no headline, anywhere in the
         # lists. Then nothing says which text is whose: the case forgets its stories rather than pair

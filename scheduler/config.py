@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -25,7 +27,7 @@ class Weights:
     """Objective weights of the optimiser (see docs/SCHEDULER.md for the model).
 
     Everything is in units of priority: an assignment is worth the case's priority-weighted waiting
-    `priority * (1 + waited / wait_unit)`; mismatch, load and avoid costs are deducted from it.
+    `priority * min(1 + waited / wait_unit, rescue)`; mismatch, load and avoid costs are deducted from it.
     """
 
     mismatch: float = 0.1  # per skill level the analyst is below the severity's target level
@@ -33,8 +35,9 @@ class Weights:
     avoid: float = 0.25  # for handing a case back to an analyst it was escalated away from
     stale: float = 0.25  # for an analyst sitting on an unacknowledged case: they are likely away
     # Multiplier on the value of a case whose ack SLA has not passed yet, so cases that can still make
-    # it are served before those that cannot. Escalation doubles a breached case's priority each
-    # window, so 256 = 2**8 bounds how long a breached case yields: 8 windows (80 min if critical).
+    # it are served before those that cannot. It also bounds the other growth terms: waiting counts
+    # for at most this factor, and the top severity escalates up to it (SchedulerPolicy.escalation_cap),
+    # so 256 = 2**8 bounds how long a breached critical case yields: 8 windows (80 min).
     rescue: float = 256.0
     stale_after: timedelta = timedelta(minutes=5)
     wait_unit: timedelta = timedelta(minutes=10)
@@ -65,7 +68,7 @@ class SchedulerPolicy:
     # Severities strictly below this one are resolved by the machine; None sends everything to people.
     auto_resolve_below: Severity | None = "warning"
     routine_kinds: frozenset[str] = frozenset()
-    escalation_factor: float = 2.0  # priority multiplier per escalation
+    escalation_factor: float = 2.0  # priority multiplier per escalation, up to `escalation_cap`
     # Closed cases are kept this long (for the API and replays of their anomaly), then dropped; and
     # at most `retain_closed_count` of them, the most recently closed, so a burst of closures cannot
     # grow the state without bound (each case is its own record: streams/case_state.py).
@@ -76,6 +79,8 @@ class SchedulerPolicy:
     handoff_after: float | None = 0.5
     assignment: PolicyName = "optimal"  # the optimiser, or a baseline (ASSIGNMENTS)
     weights: Weights = Weights()
+    # Severity -> how many escalations raise its priority (derived in __post_init__; see there).
+    escalation_cap: Mapping[str, int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for name in ("severity_weight", "ack_sla", "resolve_sla", "target_level"):
@@ -96,6 +101,10 @@ class SchedulerPolicy:
             raise ValueError("escalation_factor must be >= 1: escalation never lowers priority")
         if any(w <= 0 for w in [*self.severity_weight.values(), *self.scope_weight.values()]):
             raise ValueError("severity and scope weights must be positive")
+        weights = [self.severity_weight[s] for s in SEVERITIES]
+        if any(low >= high for low, high in itertools.pairwise(weights)):
+            raise ValueError(f"severity_weight must rise with severity {SEVERITIES}, got {weights}")
+        object.__setattr__(self, "escalation_cap", _frozen(self._escalation_caps()))
         # Keep the optimiser work-conserving: taking a case must always beat leaving it waiting.
         lowest = min(self.severity_weight.values()) * min([1.0, *self.scope_weight.values()])
         if self.weights.max_deduction(max(self.target_level.values()) - 1) >= lowest:
@@ -104,10 +113,38 @@ class SchedulerPolicy:
                 f"from a case worth {lowest:.3g}: lower them so a free analyst never leaves a case waiting"
             )
 
+    def _escalation_caps(self) -> dict[str, int]:
+        """How many escalations count, per severity. Uncapped, a case nobody could take overnight grew
+        past every fresher, more severe case (a warning reached 131072, a fresh critical is 16), washed
+        the optimiser's skill and load costs out in float rounding, and overflowed at 1024 escalations.
+        So a severity below the top climbs to just under the next severity's weight (a critical always
+        outranks a warning that merely waited), and the top one to `Weights.rescue`, where a case that
+        missed its SLA is worth a fresh one again (the optimiser's anti-starvation bound)."""
+        factor = self.escalation_factor
+        if factor == 1:
+            return dict.fromkeys(SEVERITIES, 0)
+        caps = {}
+        for severity, higher in itertools.pairwise(SEVERITIES):
+            low, high = self.severity_weight[severity], self.severity_weight[higher]
+            cap = math.floor(math.log(high / low, factor))
+            while cap > 0 and low * factor**cap >= high:  # strictly below, whatever the float rounding
+                cap -= 1
+            if cap == 0:
+                raise ValueError(
+                    f"escalation_factor {factor} lifts a {severity} case to a {higher} one in one escalation: "
+                    f"keep it below severity_weight {higher}/{severity} = {high / low:.3g}"
+                )
+            caps[severity] = cap
+        caps[SEVERITIES[-1]] = max(1, math.ceil(math.log(self.weights.rescue, factor)))
+        return caps
+
     def priority(self, severity: str, scope: str, escalations: int) -> float:
+        """Severity x scope weight x escalation_factor per escalation, the escalations counted up to
+        `escalation_cap[severity]`: bounded, so a severity order is kept and no escalation count overflows."""
         kind = scope.partition(":")[0]
         scope_factor = self.scope_weight.get(scope, self.scope_weight.get(kind, 1.0))
-        return self.severity_weight[severity] * scope_factor * self.escalation_factor**escalations
+        boost = self.escalation_factor ** min(escalations, self.escalation_cap[severity])
+        return self.severity_weight[severity] * scope_factor * boost
 
     def machine_reason(self, severity: str, kind: str) -> str | None:
         """Why the machine may close a case on its own, or None if a person must see it."""

@@ -15,7 +15,7 @@ from typing import Any
 from .assignment import FreeAnalyst, WaitingCase
 from .cases import CLOSED, HELD, Case, Evidence, Status, case_id_for, utc
 from .config import SEVERITIES, SchedulerPolicy
-from .escalation import Breach, overdue
+from .escalation import Breach, overdue, stranded
 from .events import CaseEvent
 from .policies import assigner
 from .roster import Analyst, Roster
@@ -23,7 +23,7 @@ from .roster import Analyst, Roster
 STATE_VERSION = 1
 REOPEN = "reopen"  # the one action an operator may take too (reviewing the machine's decisions)
 ACTIONS = ("ack", "resolve", "reassign", "label", REOPEN)  # every analyst action, here only
-NO_ONE_FREE = "no qualified analyst is on shift with free capacity"
+UNATTENDED = "unattended"  # the outcome of a case the monitor resolved before any analyst took it
 
 
 def reopened(why: str) -> str:
@@ -109,9 +109,12 @@ class Scheduler:
         elif evidence.event == "update":
             self._update(case, evidence, now, out, entered)
         elif evidence.event == "resolve" and case.status is Status.WAITING:
+            # No analyst saw it: say why and mark it, so it is not read as one of the machine's routine
+            # closes (it stays among them for review, where anyone on the roster may reopen it).
+            reason = f"the monitor resolved the anomaly before an analyst took the case ({self._unserved(case, now)})"
             self._close(case, Status.AUTO_RESOLVED, now)
-            case.reason = "the monitor resolved the anomaly before anyone took the case"
-            out.append(CaseEvent.of("auto_resolved", case, now, reason=case.reason))
+            case.reason, case.outcome = reason, UNATTENDED
+            out.append(CaseEvent.of("auto_resolved", case, now, reason=reason, outcome=UNATTENDED))
         return self._finish(out, entered, now)
 
     def on_action(self, action: dict[str, Any], now: datetime) -> list[dict[str, Any]]:
@@ -149,10 +152,12 @@ class Scheduler:
         return self._finish(out, entered, now)
 
     def tick(self, now: datetime) -> list[dict[str, Any]]:
-        """Escalate SLA breaches, then assign whatever capacity allows (shifts start, cases free up)."""
+        """Hold the cases to the roster in force, escalate SLA breaches, return cases stranded with an
+        off-shift holder, then assign whatever capacity allows (shifts start, cases free up)."""
         now = utc(now)
         out: list[CaseEvent] = []
         entered: list[Case] = []
+        self._reconcile(now, out)
         for case, breach in overdue(self._open.values(), now):
             case.escalations += 1
             case.priority = self._policy.priority(case.severity, case.scope, case.escalations)
@@ -162,14 +167,19 @@ class Scheduler:
                 reason = f"not resolved within the {self._policy.resolve_sla[case.severity]} SLA"
             else:
                 sla = self._policy.ack_sla[case.severity]
-                case.ack_due = now + sla
                 if holder is None:
-                    reason = f"waited past the {sla} acknowledge SLA"
+                    case.ack_due = now + sla
+                    reason = f"waited past the {sla} acknowledge SLA: {self._unserved(case, now)}"
                 else:
                     reason = f"not acknowledged by {holder} within {sla}"
                     _avoid(case, holder)
-                    self._to_waiting(case, reason, entered)
+                    self._to_waiting(case, reason, now, entered)
             out.append(CaseEvent.of("escalated", case, now, analyst=holder, reason=reason, notify=self._notify(holder)))
+        for case in [c for c in self._open.values() if stranded(c, self._roster, now)]:
+            holder = case.analyst or ""
+            _avoid(case, holder)
+            sla = self._policy.resolve_sla[case.severity]
+            self._unassign(case, f"{holder} is off shift and the case is past its {sla} resolve SLA", now, out)
         self._prune(now)
         return self._finish(out, entered, now)
 
@@ -190,12 +200,21 @@ class Scheduler:
         now = utc(now or datetime.now(UTC))
         self._roster = roster
         out: list[CaseEvent] = []
+        self._reconcile(now, out)
+        return self._finish(out, [], now)
+
+    def _reconcile(self, now: datetime, out: list[CaseEvent]) -> None:
+        """Send back the cases of analysts not on the roster in force, and those beyond a lowered capacity.
+
+        `set_roster` does it for an edit the watcher sees; `tick` does it too because the stored state
+        may predate the roster: an edit made while the worker was down is the roster at start-up, which
+        the watcher never reports as a change. Idempotent: a state that fits the roster is left alone."""
         held: dict[str, list[Case]] = {}
         for case in self._open.values():
             if case.status in HELD:
                 held.setdefault(case.analyst or "", []).append(case)
         for analyst_id, cases in held.items():
-            analyst = roster.analysts.get(analyst_id)
+            analyst = self._roster.analysts.get(analyst_id)
             if analyst is None:
                 for case in cases:
                     self._unassign(case, f"{analyst_id} left the roster", now, out)
@@ -204,7 +223,6 @@ class Scheduler:
             cases.sort(key=lambda c: (c.status is Status.ACKNOWLEDGED, -c.seq))
             for case in cases[: max(0, len(cases) - analyst.capacity)]:
                 self._unassign(case, f"{analyst_id}'s capacity was lowered to {analyst.capacity}", now, out)
-        return self._finish(out, [], now)
 
     # ---- transitions ---------------------------------------------------------------------------
 
@@ -251,7 +269,7 @@ class Scheduler:
         case.headlines += fresh.values()
         case.severity, case.score = evidence.severity, evidence.score
         case.priority = self._policy.priority(case.severity, case.scope, case.escalations)
-        case.resolve_due = case.created_at + self._policy.resolve_sla[case.severity]
+        case.resolve_due = case.since + self._policy.resolve_sla[case.severity]
         if case.status in (Status.WAITING, Status.ASSIGNED):  # a tighter SLA takes effect at once
             case.ack_due = min(case.ack_due, now + self._policy.ack_sla[case.severity])
         reason = f"severity {old} -> {case.severity}" if old != case.severity else "new evidence"
@@ -278,12 +296,11 @@ class Scheduler:
         return person in self._roster.analysts or person in self._roster.operators
 
     def _reopen(self, case: Case, reason: str, now: datetime, entered: list[Case]) -> None:
-        """A machine-closed case back to waiting with fresh SLAs, as if it had just arrived."""
-        case.closed_at = None
-        case.ack_due = now + self._policy.ack_sla[case.severity]
+        """A machine-closed case back to waiting with fresh SLAs, as if it had just arrived (`Case.since`)."""
+        case.closed_at, case.reopened_at, case.outcome = None, now, None
         case.resolve_due = now + self._policy.resolve_sla[case.severity]
         self._open[case.case_id] = case
-        self._to_waiting(case, reason, entered)
+        self._to_waiting(case, reason, now, entered)
 
     def _check_holder(self, case: Case, analyst: str, kind: str) -> None:
         if case.status in CLOSED:
@@ -345,10 +362,13 @@ class Scheduler:
         out.append(
             CaseEvent.of("waiting", case, now, analyst=case.analyst, reason=reason, notify=self._notify(case.analyst))
         )
-        self._to_waiting(case, reason, [])
+        self._to_waiting(case, reason, now, [])
 
-    def _to_waiting(self, case: Case, reason: str, entered: list[Case]) -> None:
+    def _to_waiting(self, case: Case, reason: str, now: datetime, entered: list[Case]) -> None:
+        """Back to the queue with a full acknowledge window: the old one ran for its holder, and a case
+        handed back after it passed was escalated as "waited past the SLA" on the very next tick."""
         case.status, case.analyst, case.assigned_at, case.acked_at = Status.WAITING, None, None, None
+        case.ack_due = now + self._policy.ack_sla[case.severity]
         case.reason = reason
         entered.append(case)
 
@@ -360,6 +380,15 @@ class Scheduler:
         analyst = self._roster.analysts.get(analyst_id or "")
         return {"target": analyst.notify, "analyst": analyst.id} if analyst else None
 
+    def _unserved(self, case: Case, now: datetime) -> str:
+        """Why nobody holds a waiting case, so its events say whom it needs (nobody is notified of it)."""
+        qualified = [a for a in self._roster.analysts.values() if self._roster.skill_level(a, case.scope) > 0]
+        if not qualified:
+            return f"no qualified analyst: nobody on the roster has a skill for {case.scope}"
+        if not any(a.on_shift(now) for a in qualified):
+            return f"no qualified analyst for {case.scope} is on shift"
+        return f"no qualified analyst for {case.scope} on shift has free capacity"
+
     def _loads(self) -> Counter[str]:
         return Counter(c.analyst for c in self._open.values() if c.status in HELD and c.analyst)
 
@@ -369,7 +398,7 @@ class Scheduler:
         """Every input ends here: fill free capacity, then say which new or escalated cases still wait."""
         out += self._dispatch(now)
         out += [
-            CaseEvent.of("waiting", c, now, reason=c.reason or NO_ONE_FREE)
+            CaseEvent.of("waiting", c, now, reason=c.reason or self._unserved(c, now))
             for c in {c.case_id: c for c in entered}.values()
             if c.status is Status.WAITING
         ]
@@ -409,11 +438,11 @@ class Scheduler:
                         case_id=case.case_id,
                         seq=case.seq,
                         priority=case.priority,
-                        age_s=(now - case.created_at).total_seconds(),
+                        age_s=(now - case.since).total_seconds(),
                         levels=levels,
                         target_level=self._policy.target_level[case.severity],
                         avoid=frozenset(case.avoid),
-                        slack_s=(case.created_at + self._policy.ack_sla[case.severity] - now).total_seconds(),
+                        slack_s=(case.since + self._policy.ack_sla[case.severity] - now).total_seconds(),
                     )
                 )
         if not offers:

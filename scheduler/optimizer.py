@@ -3,8 +3,11 @@
 Each free unit of an analyst's capacity is a column (a "slot"); each case may take at most one
 slot or stay waiting (a zero-cost dummy column). A case that can still be acknowledged within its
 SLA is worth `Weights.rescue` times one that has already missed it: under overload, serving a
-breached case first only lets a fresh one breach too. The k-th slot of an analyst costs more than the
-(k-1)-th, which is what makes equal cases spread across analysts instead of piling onto the first.
+breached case first only lets a fresh one breach too. Waiting counts for at most that factor, so a
+case that missed its SLA, however long it waited, is never worth more than a fresh case of a higher
+severity (whose weight its capped escalations stay below: SchedulerPolicy.escalation_cap). The k-th
+slot of an analyst costs more than the (k-1)-th, which is what makes equal cases spread across
+analysts instead of piling onto the first.
 `scipy.optimize.linear_sum_assignment` solves it exactly; the model is in docs/SCHEDULER.md.
 """
 
@@ -29,7 +32,8 @@ def optimal(waiting: Sequence[WaitingCase], free: Sequence[FreeAnalyst], weights
     cost[:, : len(slots)] = _FORBIDDEN
     wait_unit = weights.wait_unit.total_seconds()
     for i, case in enumerate(waiting):
-        value = case.priority * (1.0 + case.age_s / wait_unit) * (weights.rescue if case.slack_s > 0 else 1.0)
+        waited = min(1.0 + case.age_s / wait_unit, weights.rescue)
+        value = case.priority * waited * (weights.rescue if case.slack_s > 0 else 1.0)
         for j, (analyst, k) in enumerate(slots):
             level = case.levels.get(analyst.analyst_id, 0)
             if level <= 0:

@@ -240,10 +240,17 @@ def parse_roster(text: str, source: str = "<roster>") -> Roster:
     p = _Parser(source)
     top = p.mapping(root, "", required={"analysts"}, optional={"sectors", "operators"})
     sectors: dict[str, str] = {}
+    listed: dict[str, int] = {}  # ticker -> the line it was first listed on
     if "sectors" in top:
         for sector, (_, tickers_node) in p.mapping(top["sectors"][1], "sectors").items():
+            p.sectors.add(sector)
             for i, ticker_node in enumerate(p.sequence(tickers_node, f"sectors.{sector}")):
-                sectors[p.string(ticker_node, f"sectors.{sector}[{i}]")] = sector
+                ticker = p.ticker(ticker_node, f"sectors.{sector}[{i}]")
+                if ticker in sectors:  # a ticker has one sector: the last one silently won before
+                    raise p.fail(ticker_node, f"sectors.{sector}[{i}]",
+                                 f"{ticker} is already listed under sector {sectors[ticker]} (line "
+                                 f"{listed[ticker]}); list each ticker under one sector")
+                sectors[ticker], listed[ticker] = sector, ticker_node.start_mark.line + 1
     analysts: dict[str, Analyst] = {}
     key_node, seq_node = top["analysts"]
     for i, node in enumerate(p.sequence(seq_node, "analysts")):
@@ -268,10 +275,13 @@ _TOKEN_FIELDS = ("token_hash", "token_env", "token_file")
 
 
 class _Parser:
-    """Typed reads of YAML nodes; every failure becomes a RosterError at that node's line."""
+    """Typed reads of YAML nodes; every failure becomes a RosterError at that node's line. It remembers
+    what the checks across entries need: the sectors defined, and each token reference already used."""
 
     def __init__(self, source: str) -> None:
         self.source = source
+        self.sectors: set[str] = set()
+        self.tokens: dict[str, tuple[str, int]] = {}  # Credential.reference -> (field, line) that holds it
 
     def fail(self, node: yaml.Node, field: str, message: str) -> RosterError:
         return RosterError(self.source, node.start_mark.line + 1, field or "(top level)", message)
@@ -308,6 +318,10 @@ class _Parser:
             raise self.fail(node, field, "expected a non-empty string")
         return str(node.value)
 
+    def ticker(self, node: yaml.Node, field: str) -> str:
+        """Upper case, as the monitor writes its scopes (alerts/engine.py): `aapl` must mean `ticker:AAPL`."""
+        return self.string(node, field).strip().upper()
+
     def integer(self, node: yaml.Node, field: str, low: int, high: int | None = None) -> int:
         text = self.string(node, field)
         if not re.fullmatch(r"[0-9]+", text) or int(text) < low or (high is not None and int(text) > high):
@@ -321,7 +335,11 @@ class _Parser:
         if not webhook_url(notify):
             raise self.fail(f["notify"][1], f"{field}.notify", f"expected an http(s) webhook URL, got {notify!r}")
         shifts = []
-        for i, shift_node in enumerate(self.sequence(f["shifts"][1], f"{field}.shifts")):
+        shift_nodes = self.sequence(f["shifts"][1], f"{field}.shifts")
+        if not shift_nodes:  # never on shift: the analyst would never get a case, and nothing would say why
+            raise self.fail(f["shifts"][1], f"{field}.shifts",
+                            "at least one shift is required, e.g. ['Mon-Fri 08:00-17:00 Europe/London']")
+        for i, shift_node in enumerate(shift_nodes):
             try:
                 shifts.append(Shift.parse(self.string(shift_node, f"{field}.shifts[{i}]")))
             except ValueError as exc:
@@ -357,6 +375,7 @@ class _Parser:
         key = tokens[0]
         value_node = f[key][1]
         value = self.string(value_node, f"{field}.{key}")
+        self.unique_token(Credential(**{key: value}).reference, value_node, f"{field}.{key}")
         if key == "token_hash":
             try:
                 parse_hash(value)
@@ -372,12 +391,32 @@ class _Parser:
                             "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`")
         return {key: value}
 
+    def unique_token(self, reference: str, node: yaml.Node, field: str) -> None:
+        """One token reference per person: authentication takes the first match, so a second entry with
+        the same hash, variable or file would sign in as the first."""
+        if reference in self.tokens:
+            other, line = self.tokens[reference]
+            raise self.fail(node, field, f"the same token as {other} (line {line}); give each person their own "
+                                         "token (`finsentry token hash` for a token_hash)")
+        self.tokens[reference] = (field.rpartition(".")[0], node.start_mark.line + 1)
+
     def skills(self, node: yaml.Node, field: str) -> dict[str, int]:
+        """Skills keyed by the scope they match; a name no scope can have is refused, not ignored."""
         skills: dict[str, int] = {}
         for section, (_, section_node) in self.mapping(node, field, required=set(), optional=set(SKILL_KINDS)).items():
-            for name, (_, level_node) in self.mapping(section_node, f"{field}.{section}").items():
-                level = self.integer(level_node, f"{field}.{section}.{name}", 1, MAX_LEVEL)
-                skills[f"{SKILL_KINDS[section]}:{name}"] = level
+            for name, (key_node, level_node) in self.mapping(section_node, f"{field}.{section}").items():
+                where = f"{field}.{section}.{name}"
+                level = self.integer(level_node, where, 1, MAX_LEVEL)
+                if section == "tickers":
+                    name = self.ticker(key_node, where)
+                elif section == "sectors" and name not in self.sectors:
+                    defined = ", ".join(sorted(self.sectors)) or "none"
+                    raise self.fail(key_node, where, f"no sector {name!r} is defined (defined: {defined}); add it "
+                                                     "under the top-level `sectors:` with its tickers, or fix the name")
+                scope = f"{SKILL_KINDS[section]}:{name}"
+                if scope in skills:
+                    raise self.fail(key_node, where, f"{scope} is listed twice (tickers are upper case); keep one")
+                skills[scope] = level
         if not skills:
             raise self.fail(node, field, "at least one skill is required")
         return skills

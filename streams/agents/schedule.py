@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from scheduler import ActionError, AnomalyError, Scheduler, storage
-from scheduler.cases import Evidence
+from scheduler.cases import Evidence, sla_start
 from scheduler.feedback import feedback_records
 from scheduler.workload import workload
 from streams import metrics
@@ -62,12 +62,20 @@ STAGE = "scheduler"
 
 # ---- the single writer ---------------------------------------------------------------------------
 
+# Per-analyst series this worker has published, per gauge: an analyst who leaves the roster must lose
+# theirs, or their last count and utilisation stay on the dashboards forever.
+_published: dict[Any, set[str]] = {metrics.CASES_OPEN: set(), metrics.ANALYST_UTILISATION: set()}
+
+
 def publish_gauges(sched: Scheduler, now: datetime) -> None:
     load_now = workload(sched.to_dict(), sched.roster, POLICY, now)
-    for analyst, count in load_now.open_by_analyst.items():
-        metrics.CASES_OPEN.labels(analyst).set(count)
-    for analyst, ratio in load_now.utilisation.items():
-        metrics.ANALYST_UTILISATION.labels(analyst).set(ratio)
+    for gauge, values in ((metrics.CASES_OPEN, load_now.open_by_analyst),
+                          (metrics.ANALYST_UTILISATION, load_now.utilisation)):
+        for analyst in _published[gauge] - values.keys():
+            gauge.remove(analyst)
+        for analyst, value in values.items():
+            gauge.labels(analyst).set(value)
+        _published[gauge] = set(values)
     metrics.CASES_WAITING.set(load_now.waiting)
     metrics.CASES_OVER_SLA.set(load_now.over_sla)
 
@@ -87,9 +95,8 @@ def count_events(sched: Scheduler, events: list[dict[str, Any]]) -> None:
     for event in events:
         metrics.CASES.labels(event["event"]).inc()
         case = sched.case(event["case_id"])
-        if event["event"] == "acknowledged" and case is not None:
-            created = datetime.fromisoformat(case["created_at"])
-            metrics.ACK_SECONDS.observe((datetime.fromisoformat(event["at"]) - created).total_seconds())
+        if event["event"] == "acknowledged" and case is not None:  # from its reopening, if it was reopened
+            metrics.ACK_SECONDS.observe((datetime.fromisoformat(event["at"]) - sla_start(case)).total_seconds())
     metrics.RECORDS_OUT.labels(STAGE).inc(len(events))
 
 
@@ -122,7 +129,7 @@ def apply(sched: Scheduler, command: dict[str, Any], now: datetime) -> list[dict
         return sched.on_anomaly(command["anomaly"], now)
     if "action" in command:
         return sched.on_action(command["action"], now)
-    if "tick" in command:
+    if "tick" in command:  # the tick also holds the state to the roster in force (an edit made while down)
         watcher = roster_watcher()
         changed = watcher.poll() if watcher is not None else None
         events = sched.set_roster(changed, now) if changed is not None else []

@@ -80,7 +80,7 @@ def age(created: str | None, now: datetime) -> str:
 
 
 def row(case: dict[str, Any], now: datetime) -> dict[str, Any]:
-    return {**case, "age": age(case.get("created_at"), now),
+    return {**case, "age": age(case.get("reopened_at") or case.get("created_at"), now),  # as its SLAs count
             "ack_left": left(case.get("ack_due"), now) if case.get("status") == "assigned" else None,
             "resolve_left": left(case.get("resolve_due"), now)}
 

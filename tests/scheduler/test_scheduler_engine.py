@@ -1,9 +1,9 @@
 import json
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from scheduler_fixtures import MONDAY_10, ROSTER_YAML, TOKEN_HASH, action, anomaly, roster
+from scheduler_fixtures import MONDAY_10, ROSTER_YAML, action, anomaly, roster
 
 from scheduler import ActionError, AnomalyError, Scheduler, SchedulerPolicy, Weights
 
@@ -170,7 +170,7 @@ def test_any_analyst_may_reopen_a_machine_closed_case_and_it_is_assigned_by_the_
 
 
 def test_an_operator_may_review_and_reopen_the_machines_cases_and_sees_them_newest_first():
-    s = Scheduler(roster(ROSTER_YAML + f"operators:\n  - id: olga\n    token_hash: {TOKEN_HASH}\n"), POLICY)
+    s = Scheduler(roster(ROSTER_YAML + "operators:\n  - id: olga\n    token_env: FINSENTRY_TOKEN_OLGA\n"), POLICY)
     s.on_anomaly(anomaly("i", severity="info"), MONDAY_10)
     s.on_anomaly(anomaly("k", scope="topic:Macro", severity="info"), MONDAY_10 + MIN)
     s.on_anomaly(anomaly("w", severity="warning"), MONDAY_10 + MIN)  # an analyst's, not the machine's
@@ -414,3 +414,194 @@ def test_closed_cases_are_forgotten_after_the_retention_period():
     s.tick(MONDAY_10 + 61 * MIN)
     assert s.case("case-old") is None and "case-old" not in json.dumps(s.to_dict())
     assert s.case("case-open") is not None  # open cases are never pruned
+
+
+# ---- review findings: each scenario as it was reported ---------------------------------------------
+
+def one_analyst(shift="Mon-Fri 08:00-17:00 Europe/London", capacity=1, extra=""):
+    """A roster of ivan alone (Earnings), so who gets the one slot is the optimiser's choice to show."""
+    return roster(f"""\
+analysts:
+  - id: ivan
+    name: Ivan
+    capacity: {capacity}
+    shifts: ["{shift}"]
+    skills: {{topics: {{Earnings: 4}}}}
+    notify: https://hooks.example.com/ivan
+    token_env: FINSENTRY_TOKEN_IVAN
+{extra}""")
+
+
+def tick_until(s, start, end, step=timedelta(minutes=30)):
+    events, at = [], start
+    while at <= end:
+        events += s.tick(at)
+        at += step
+    return events
+
+
+@pytest.mark.parametrize(("shift", "nights"), [
+    ("Mon-Fri 08:00-17:00 Europe/London", 1),  # Monday evening to Tuesday morning
+    ("Tue-Fri 08:00-17:00 Europe/London", 4),  # Friday evening to Tuesday morning, a bank-holiday weekend
+])
+def test_a_warning_that_waited_overnight_never_goes_before_a_fresh_critical(shift, nights):
+    s = Scheduler(one_analyst(shift), SchedulerPolicy())
+    morning = MONDAY_10.replace(hour=7, minute=59, second=59) + timedelta(days=1)  # Tuesday; ivan starts at 08:00
+    evening = morning.replace(hour=17, minute=30) - timedelta(days=nights)
+    s.on_anomaly(anomaly("w", severity="warning"), evening)
+    tick_until(s, evening, morning)
+    w = s.case("case-w")
+    assert w["escalations"] > 20 and w["priority"] == 8  # escalated all night: capped below a critical's 16
+    s.on_anomaly(anomaly("c", severity="critical"), morning)
+    assert [c["case_id"] for c in s.waiting()] == ["case-c", "case-w"]
+    assigned = [e for e in s.tick(morning + timedelta(seconds=1)) if e["event"] == "assigned"]
+    assert names(assigned) == [("assigned", "c", "ivan")]  # ivan's one slot goes to the critical
+
+
+def test_two_thousand_escalations_neither_overflow_nor_wash_out_the_skill_costs():
+    s = Scheduler(roster(), POLICY)
+    s.on_anomaly(anomaly("x", scope="topic:Credit", severity="critical"), MONDAY_10)  # nobody has Credit
+    state = s.to_dict()
+    state["cases"]["case-x"].update(escalations=2000, scope="topic:Earnings")
+    restored = Scheduler.from_dict(roster(), POLICY, json.loads(json.dumps(state)))
+    events = restored.tick(MONDAY_10 + 10 * MIN)  # 2.0 ** 2001 raised OverflowError: every tick dead-lettered
+    assert names(events) == [("escalated", "x", None), ("assigned", "x", "alice")]  # the expert, not bob (2)
+    assert events[0]["priority"] == 16 * 256  # a critical climbs to where a breached case is worth a fresh one
+    policy = SchedulerPolicy()
+    assert policy.priority("warning", "topic:Earnings", 1) > policy.priority("warning", "topic:Earnings", 0)
+    assert policy.priority("warning", "topic:Earnings", 2000) < policy.priority("critical", "topic:Earnings", 0)
+    assert policy.priority("info", "topic:Earnings", 2000) < policy.priority("warning", "topic:Earnings", 0)
+
+
+def test_a_roster_edited_while_the_worker_was_down_applies_on_the_first_tick():
+    s = Scheduler(roster(), POLICY)
+    s.on_anomaly(anomaly("c", severity="critical"), MONDAY_10)
+    s.on_action(action("ack", "case-c", "alice", "k1"), MONDAY_10 + MIN)
+    for i in range(2):
+        s.on_anomaly(anomaly(f"m{i}", scope="topic:Macro"), MONDAY_10)
+    assert held(s, "alice") == ["c"] and held(s, "bob") == ["m0", "m1"]
+    stored = json.loads(json.dumps(s.to_dict()))  # the worker stops; alice leaves, bob's capacity drops to 1
+    r = roster()
+    edited = r.__class__({"bob": replace(r.analysts["bob"], capacity=1), "nina": r.analysts["nina"]}, r.sectors)
+    restarted = Scheduler.from_dict(edited, POLICY, stored)  # the watcher reports no change: it is the start
+    events = restarted.tick(MONDAY_10 + 5 * MIN)
+    assert ("waiting", "c", "alice") in names(events) and ("waiting", "m1", "bob") in names(events)
+    assert restarted.case("case-c")["reason"] == "alice left the roster"
+    assert held(restarted, "alice") == [] and held(restarted, "bob") == ["m0"]
+    assert restarted.tick(MONDAY_10 + 6 * MIN) == []  # reconciled once; a fitting state is left alone
+
+
+def test_a_case_returned_to_the_pool_gets_a_fresh_acknowledge_window():
+    s = Scheduler(roster(), POLICY)
+    s.on_anomaly(anomaly("a", scope="ticker:AAPL", severity="critical"), MONDAY_10)  # nina is off shift
+    s.on_action(action("ack", "case-a", "alice", "k1"), MONDAY_10 + MIN)
+    r = roster()
+    without_alice = r.__class__({k: a for k, a in r.analysts.items() if k != "alice"}, r.sectors)
+    s.set_roster(without_alice, MONDAY_10 + 20 * MIN)
+    assert s.case("case-a")["ack_due"] == (MONDAY_10 + 30 * MIN).isoformat()
+    assert s.tick(MONDAY_10 + 21 * MIN) == []  # was escalated at once: "waited past the acknowledge SLA"
+    assert names(s.tick(MONDAY_10 + 30 * MIN))[0] == ("escalated", "a", None)
+
+
+def test_a_case_handed_back_at_the_end_of_a_shift_is_not_escalated_at_once():
+    s = Scheduler(one_analyst(), SchedulerPolicy())
+    end = MONDAY_10.replace(hour=16, minute=50)
+    s.on_anomaly(anomaly("c", severity="critical"), end)
+    s.on_action(action("ack", "case-c", "ivan", "k1"), end + MIN)
+    events = s.on_action(action("reassign", "case-c", "ivan", "r1"), end + 20 * MIN)  # off shift by then
+    assert names(events) == [("waiting", "c", "ivan")]
+    assert s.tick(end + 21 * MIN) == []
+    assert "waited past the 0:10:00 acknowledge SLA" in s.tick(end + 30 * MIN)[0]["reason"]
+
+
+NEW_YORK_PAIR = """\
+analysts:
+  - id: gina
+    name: Gina
+    capacity: 2
+    shifts: ["Mon-Fri 08:00-17:00 America/New_York"]
+    skills: {topics: {Earnings: 4}}
+    notify: https://hooks.example.com/gina
+    token_env: FINSENTRY_TOKEN_GINA
+  - id: hugo
+    name: Hugo
+    capacity: 2
+    shifts: ["Mon-Fri 17:00-24:00 America/New_York"]
+    skills: {topics: {Earnings: 4}}
+    notify: https://hooks.example.com/hugo
+    token_env: FINSENTRY_TOKEN_HUGO
+"""
+
+
+def test_an_acknowledged_case_whose_holder_went_home_goes_back_past_its_resolve_sla():
+    from scheduler.workload import workload
+
+    s = Scheduler(roster(NEW_YORK_PAIR), SchedulerPolicy())
+    friday = datetime(2024, 3, 8, 21, 50, tzinfo=UTC)  # 16:50 in New York (EST)
+    s.on_anomaly(anomaly("c", severity="critical"), friday)
+    s.on_action(action("ack", "case-c", "gina", "k1"), friday + 2 * MIN)
+    assert s.tick(friday + 10 * MIN) == []  # 17:00: gina has gone home with it, but it is within its SLA
+    load = workload(s.to_dict(), s.roster, SchedulerPolicy(), friday + 60 * MIN)
+    assert load.over_sla == 1  # stranded with gina past its resolve SLA: counted until the tick moves it
+    events = s.tick(friday + 60 * MIN)
+    assert names(events) == [("escalated", "c", "gina"), ("waiting", "c", "gina"), ("assigned", "c", "hugo")]
+    assert events[1]["reason"] == "gina is off shift and the case is past its 1:00:00 resolve SLA"
+    assert events[1]["notify"]["analyst"] == "gina"
+    s.on_action(action("ack", "case-c", "hugo", "k2"), friday + 62 * MIN)
+    assert s.tick(friday + 90 * MIN) == []  # hugo is on shift and working it: it stays with him
+
+
+def test_a_case_nobody_can_take_says_why_and_is_not_closed_as_routine():
+    s = Scheduler(roster(), POLICY)
+    s.on_anomaly(anomaly("x", scope="topic:Credit", severity="critical"), MONDAY_10)
+    [escalated] = s.tick(MONDAY_10 + 10 * MIN)
+    assert escalated["reason"] == ("waited past the 0:10:00 acknowledge SLA: no qualified analyst: "
+                                   "nobody on the roster has a skill for topic:Credit")
+    events = s.on_anomaly(anomaly("x", scope="topic:Credit", severity="critical", event="resolve"), MONDAY_10 + 15 * MIN)
+    assert names(events) == [("auto_resolved", "x", None)] and events[0]["outcome"] == "unattended"
+    assert "before an analyst took the case (no qualified analyst" in events[0]["reason"]
+    assert s.case("case-x")["outcome"] == "unattended"
+    night = MONDAY_10.replace(hour=3)  # London 03:00, New York 22:00 on Sunday
+    [_, waiting] = s.on_anomaly(anomaly("n", severity="critical"), night)
+    assert waiting["reason"] == "no qualified analyst for topic:Earnings is on shift"
+
+
+def test_a_reopened_case_counts_its_slas_age_and_acknowledgement_from_the_reopening():
+    from scheduler.workload import workload
+
+    s = Scheduler(one_analyst("Mon-Fri 00:00-24:00 UTC"), SchedulerPolicy())
+    nine, three = MONDAY_10.replace(hour=9), MONDAY_10.replace(hour=15)
+    s.on_anomaly(anomaly("i", severity="info"), nine)  # the machine's
+    offers = []
+    real = s._assign
+
+    def spy(waiting, free):
+        offers.extend(waiting)
+        return real(waiting, free)
+
+    s._assign = spy
+    s.on_action(action("reopen", "case-i", "ivan", "o1"), three)
+    [offer] = [o for o in offers if o.case_id == "case-i"]
+    assert offer.age_s == 0 and offer.slack_s == POLICY.ack_sla["info"].total_seconds()  # rescue weighting
+    assert s.case("case-i")["reopened_at"] == three.isoformat() and held(s, "ivan") == ["i"]
+    assert workload(s.to_dict(), s.roster, SchedulerPolicy(), three + MIN).over_sla == 0
+    # an update that changes severity recomputes the resolve SLA from the reopening too
+    s.on_anomaly(anomaly("i", severity="warning", event="update"), three + MIN)
+    assert s.case("case-i")["resolve_due"] == (three + POLICY.resolve_sla["warning"]).isoformat()
+
+
+def test_policies_that_would_break_the_severity_order_are_refused():
+    with pytest.raises(ValueError, match="severity_weight must rise with severity"):
+        SchedulerPolicy(severity_weight={"info": 1.0, "warning": 16.0, "critical": 4.0})
+    with pytest.raises(ValueError, match="lifts a info case to a warning one in one escalation"):
+        SchedulerPolicy(escalation_factor=4.0)
+    assert dict(SchedulerPolicy().escalation_cap) == {"info": 1, "warning": 1, "critical": 8}
+    assert dict(SchedulerPolicy(escalation_factor=1.5).escalation_cap) == {"info": 3, "warning": 3, "critical": 14}
+
+
+def test_a_case_stored_before_reopened_at_existed_reads_and_writes_back_unchanged():
+    s = Scheduler(roster(), POLICY)
+    s.on_anomaly(anomaly("a"), MONDAY_10)
+    stored = json.loads(json.dumps(s.to_dict()))
+    assert "reopened_at" not in stored["cases"]["case-a"]  # else every record is rewritten after an upgrade
+    assert Scheduler.from_dict(roster(), POLICY, stored).to_dict() == stored

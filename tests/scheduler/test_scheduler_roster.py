@@ -128,3 +128,54 @@ def test_bearer_check_compares_in_constant_time_against_every_analyst(monkeypatc
         assert (match.id if match else None) == expected
         assert len(compared) == len(r.analysts), token  # no early exit on a match or a miss
     assert bearer_person(r, "Basic test") is None and bearer_person(r, None) is None
+
+
+def test_ticker_names_are_upper_case_like_the_monitors_scopes():
+    r = parse_roster(ROSTER_YAML.replace("Technology: [AAPL, MSFT]", "Technology: [aapl, Msft]")
+                     .replace("tickers: {AAPL: 5}", "tickers: {aapl: 5, nvda: 2}"), "roster.yaml")
+    assert r.sectors == {"AAPL": "Technology", "MSFT": "Technology"}
+    assert r.analysts["nina"].skills == {"topic:Earnings": 4, "ticker:AAPL": 5, "ticker:NVDA": 2}
+    assert r.skill_level(r.analysts["nina"], "ticker:NVDA") == 2  # `aapl: 4` never matched `ticker:AAPL`
+    assert r.skill_level(r.analysts["alice"], "ticker:MSFT") == 4
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "line", "field", "words"),
+    [
+        # a sector skill that names no sector matched no case, silently
+        ("sectors: {Technology: 4}", "sectors: {Tech: 4}", 10, "analysts[0].skills.sectors.Tech",
+         "no sector 'Tech' is defined (defined: Technology); add it under the top-level `sectors:`"),
+        ("sectors:\n  Technology: [AAPL, MSFT]\n", "", 8, "analysts[0].skills.sectors.Technology",
+         "(defined: none)"),
+        # one ticker in two sectors: the last one won, silently
+        ("Technology: [AAPL, MSFT]", "Technology: [AAPL, MSFT]\n  Hardware: [msft]", 3, "sectors.Hardware[0]",
+         "MSFT is already listed under sector Technology (line 2); list each ticker under one sector"),
+        ("tickers: {AAPL: 5}", "tickers: {AAPL: 5, aapl: 3}", 27, "analysts[2].skills.tickers.aapl",
+         "ticker:AAPL is listed twice"),
+        # never on shift: the analyst would never get a case
+        ('shifts: ["Mon-Fri 08:00-17:00 Europe/London"]\n    skills:\n      topics: {Earnings: 2',
+         "shifts: []\n    skills:\n      topics: {Earnings: 2", 16, "analysts[1].shifts",
+         "at least one shift is required"),
+        # two people, one token: the first match wins, so bob would act as nina
+        ("token_file: /run/secrets/nina", "token_env: FINSENTRY_TOKEN_BOB", 29, "analysts[2].token_env",
+         "the same token as analysts[1] (line 20); give each person their own token"),
+        ("token_env: FINSENTRY_TOKEN_BOB", "token_file: /run/secrets/nina", 29, "analysts[2].token_file",
+         "the same token as analysts[1] (line 20)"),
+    ],
+    ids=["undefined-sector", "no-sectors", "ticker-in-two-sectors", "ticker-twice", "no-shifts", "shared-env",
+         "shared-file"],
+)
+def test_names_no_scope_can_match_and_shared_tokens_are_refused_at_their_line(old, new, line, field, words):
+    assert old in ROSTER_YAML
+    with pytest.raises(RosterError) as info:
+        parse_roster(ROSTER_YAML.replace(old, new), "roster.yaml")
+    assert str(info.value).startswith(f"roster.yaml:{line}: {field}: ")
+    assert words in str(info.value)
+
+
+def test_an_operator_may_not_share_an_analysts_token_hash():
+    from scheduler_fixtures import TOKEN_HASH
+
+    with pytest.raises(RosterError, match=r"^roster.yaml:32: operators\[0\].token_hash: the same token as "
+                                          r"analysts\[0\] \(line 12\)"):
+        parse_roster(ROSTER_YAML + f"operators:\n  - id: olga\n    token_hash: {TOKEN_HASH}\n", "roster.yaml")

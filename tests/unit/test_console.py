@@ -435,3 +435,25 @@ def test_the_client_address_is_the_peers_unless_the_peer_is_a_trusted_proxy() ->
     assert client_address(request("10.0.0.5", "[2001:db8::1]:443"), proxies) == "2001:db8::1"
     assert client_address(request("::ffff:10.0.0.5", "198.51.100.8"), proxies) == "198.51.100.8"  # dual-stack peer
     assert client_address(request("10.0.0.5", "198.51.100.8, unknown"), proxies) == "10.0.0.5"  # no address: stop
+
+
+def test_a_case_closed_before_any_analyst_took_it_is_not_shown_as_a_machine_rule() -> None:
+    from streams.console import views
+    from streams.console.sessions import Session
+
+    reason = ("the monitor resolved the anomaly before an analyst took the case (no qualified analyst: "
+              "nobody on the roster has a skill for topic:Credit)")
+    c = views.row(case(status="auto_resolved", outcome="unattended", reason=reason), datetime.now(UTC))
+    html = views.render("case.html", session=Session("sid", "bob", "tok", 0), case=c, record=None, headlines=[],
+                        confidence=None, policy=SchedulerPolicy(), chart="", topics=[], others=[], labels_allowed=True)
+    assert "Closed before any analyst took it" in html and "nobody on the roster has a skill for topic:Credit" in html
+    assert "Why the machine closed it" not in html and "Thresholds in force" not in html
+    assert 'action="/console/cases/case-x/reopen"' in html
+
+
+def test_a_reopened_cases_age_counts_from_its_reopening() -> None:
+    from streams.console import views
+
+    now = datetime(2026, 11, 30, 15, 3, tzinfo=UTC)
+    c = views.row(case(created_at="2026-11-30T09:00:00+00:00", reopened_at="2026-11-30T15:00:00+00:00"), now)
+    assert c["age"] == views.duration(180)

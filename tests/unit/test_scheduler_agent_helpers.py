@@ -22,7 +22,7 @@ from streams.views.cases import MAX_OUTCOME, VERB_FIELDS, FailureLimiter, action
 from streams.views.http import BadRequest
 
 NOW = datetime(2024, 3, 4, 10, 0, tzinfo=UTC)
-ROSTER = parse_roster(f"""\
+ROSTER_TEXT = f"""\
 analysts:
   - id: alice
     name: Alice
@@ -38,7 +38,8 @@ analysts:
     skills: {{topics: {{Macro: 5}}}}
     notify: https://hooks.example.com/bob
     token_hash: {hash_token("bob-secret", n=16)}
-""")
+"""
+ROSTER = parse_roster(ROSTER_TEXT)
 
 
 def anomaly(aid: str, scope: str = "topic:Earnings", severity: str = "warning") -> dict:
@@ -169,3 +170,38 @@ def test_exported_feedback_is_read_by_the_training_loader(tmp_path: Path) -> Non
     examples = load_file(path)
     assert [(e.text, e.topic, e.sentiment) for e in examples] == [
         ("Acme cuts guidance", "Earnings", "negative"), ("Beta wins contract", "M&A", None)]
+
+
+def test_gauges_drop_the_series_of_an_analyst_who_left_the_roster() -> None:
+    from streams import metrics
+    from streams.agents.schedule import publish_gauges
+
+    def analysts(gauge) -> set[str]:
+        return {s.labels["analyst"] for m in gauge.collect() for s in m.samples}
+
+    sched = Scheduler(ROSTER, SchedulerPolicy())
+    sched.on_anomaly(anomaly("m1", "topic:Macro"), NOW)
+    publish_gauges(sched, NOW)
+    assert {"alice", "bob"} <= analysts(metrics.CASES_OPEN) and "bob" in analysts(metrics.ANALYST_UTILISATION)
+    sched.set_roster(parse_roster(ROSTER_TEXT.split("  - id: bob")[0]), NOW + timedelta(minutes=1))
+    publish_gauges(sched, NOW + timedelta(minutes=1))
+    assert "bob" not in analysts(metrics.CASES_OPEN) | analysts(metrics.ANALYST_UTILISATION)
+    assert "alice" in analysts(metrics.CASES_OPEN)
+
+
+def test_acknowledgement_latency_counts_from_the_reopening() -> None:
+    from streams import metrics
+    from streams.agents.schedule import count_events
+
+    def ack_sum() -> float:
+        return next(s.value for m in metrics.ACK_SECONDS.collect() for s in m.samples if s.name.endswith("_sum"))
+
+    sched = Scheduler(ROSTER, SchedulerPolicy())
+    nine, three = NOW.replace(hour=9), NOW.replace(hour=15)
+    sched.on_anomaly(anomaly("i1", severity="info"), nine)  # closed by the machine at 09:00
+    sched.on_action({"action": "reopen", "case_id": "case-i1", "analyst": "bob", "action_id": "o1"}, three)
+    events = sched.on_action({"action": "ack", "case_id": "case-i1", "analyst": "alice", "action_id": "k1"},
+                             three + timedelta(minutes=3))
+    before = ack_sum()
+    count_events(sched, events)
+    assert ack_sum() - before == 180  # not 6 h 3 min
