@@ -15,7 +15,10 @@ class MonitorConfig:
     """
 
     window_seconds: float = 60.0
-    allowed_lateness: float = 10.0
+    # Covers a feed polled at scrape's default 60 s interval: a poll's stories are up to one interval
+    # plus one fetch (scrape's Policy.max_seconds, 30 s) old when sent, plus 30 s for the pipeline.
+    # Detectors run when a window closes, so every anomaly opens this long after its window ends.
+    allowed_lateness: float = 120.0
     warmup_windows: int = 30
     baseline_alpha: float = 0.02
     anomalous_weight: float = 0.1
@@ -43,6 +46,9 @@ class MonitorConfig:
     # Quiet windows closed at most per advance; more would not move a baseline with this alpha
     # (0.98**360 < 0.001) and would stall the event loop on an old timestamp (see WindowSet.close_due).
     max_quiet_windows: int = 360
+    # The monitor forgets a scope dormant this long (alerts.engine.dormant and evictable): a ticker
+    # seen once would otherwise stay in its table, and in every timer round, forever.
+    idle_eviction_seconds: float = 86400.0
     # novelty
     novelty_horizon_seconds: float = 3600.0
     novelty_max_distance: int = 3
@@ -57,5 +63,7 @@ class MonitorConfig:
             raise ValueError("MonitorConfig.hysteresis must be in (0, 1]")
         if self.surge_span_windows < 1:
             raise ValueError("MonitorConfig.surge_span_windows must be >= 1")
+        if self.idle_eviction_seconds <= 0:
+            raise ValueError("MonitorConfig.idle_eviction_seconds must be > 0")
         if self.quiet_windows < 1:
             raise ValueError("MonitorConfig.quiet_windows must be >= 1")

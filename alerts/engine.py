@@ -17,7 +17,7 @@ from alerts.novelty import NoveltyIndex
 from alerts.records import AnomalyEvent, Story, iso_utc
 from alerts.windows import Window, WindowSet, WindowStats
 
-__all__ = ["AnomalyEvent", "MonitorConfig", "ScopeMonitor", "Story", "scopes_for"]
+__all__ = ["AnomalyEvent", "MonitorConfig", "ScopeMonitor", "Story", "dormant", "evictable", "scopes_for"]
 
 # The sentiment of the sample headlines each kind's events carry (None: every story).
 SAMPLES = {detector.kind: detector.samples for detector in DETECTORS}
@@ -56,12 +56,15 @@ class ScopeMonitor:
         """True if a story with this time would be ignored because its window already closed."""
         return self.windows.is_late(published_at)
 
-    def observe(self, story: Story) -> list[AnomalyEvent]:
+    def observe(self, story: Story, watermark: float | None = None) -> list[AnomalyEvent]:
         """Count the story (once per id, near-duplicates once per story) and close due windows.
 
-        The story's own `published_at` acts as this scope's watermark, so a busy scope closes its
-        windows without waiting for `advance`; quiet scopes need `advance`. A story timestamped in
-        the future would close windows early: the ingest stage must clamp such timestamps.
+        The story counts in the window holding its `published_at`. It then acts as this scope's
+        watermark, so a busy scope closes its windows without waiting for `advance`; quiet scopes
+        need `advance`. `watermark` (default: `published_at`) is how far the story may move event
+        time: the monitor passes `min(published_at, the Kafka timestamp of its record)`, so a source
+        whose clock runs ahead counts its story in the right window without closing the windows of
+        stories that are on time.
 
         Not atomic: the story is counted and the due windows popped before any is closed, so an
         exception leaves the state part-way. A caller that goes on must restore the state from
@@ -71,13 +74,13 @@ class ScopeMonitor:
             return []
         novel = self.novelty.is_novel(story.published_at, story.headline)
         self.windows.add(story, novel, self.config.max_samples)
-        return self.advance(story.published_at)
+        return self.advance(story.published_at if watermark is None else watermark)
 
-    def observing_closes(self, story: Story) -> bool:
-        """Whether `observe(story)` would close windows, so a caller that saves state in batches can
-        save the windows' last contents first."""
+    def observing_closes(self, story: Story, watermark: float | None = None) -> bool:
+        """Whether `observe(story, watermark)` would close windows, so a caller that saves state in
+        batches can save the windows' last contents first."""
         return not (self.windows.is_late(story.published_at) or self.windows.seen(story.id)) \
-            and self.windows.closes_any(story.published_at)
+            and self.windows.closes_any(story.published_at if watermark is None else watermark)
 
     def advance(self, watermark: float) -> list[AnomalyEvent]:
         """Close every window whose end + allowed lateness is at or before the watermark."""
@@ -95,11 +98,15 @@ class ScopeMonitor:
         detections = []
         for detector in DETECTORS:
             detection = found[detector.kind]
+            # E.g. a surge of negative news is also a surge of news and a fall in mean sentiment:
+            # one event, one anomaly, so the volume spike or shift it explains is not opened as a
+            # second alert for the same scope.
+            explained = any(self._fires_or_open(found[kind]) for kind in detector.explained_by)
             if detector.carries:
-                self.cusum = detection.score if armed else 0.0
-            if any(self._fires_or_open(found[kind]) for kind in detector.explained_by):
-                # E.g. a surge of negative news is also a surge of news: one event, one anomaly, so
-                # the volume spike it explains is not opened as a second alert for the same scope.
+                # An explained window is not evidence for the running statistic either: it may fall,
+                # not grow, or the surge's windows would open a "shift" once the surge resolved.
+                self.cusum = (min(detection.score, self.cusum) if explained else detection.score) if armed else 0.0
+            if explained:
                 detection = replace(detection, score=0.0)
             detections.append(detection)
         events = []
@@ -161,6 +168,33 @@ class ScopeMonitor:
             {**{k: Lifecycle() for k in KINDS}, **{k: Lifecycle.from_dict(v) for k, v in d["lifecycles"].items()}},
             [WindowStats.from_dict(w) for w in _recent(d)][-config.surge_span_windows:],
         )
+
+
+def dormant(state: dict) -> bool:
+    """Whether a saved scope state (`ScopeMonitor.to_dict()`) is dormant: no open window, no open
+    anomaly, only empty windows in the spans and a running statistic at 0.
+
+    Closing an empty window then opens nothing (every span is empty, the statistic stays at 0: the
+    detector contract) and changes only the baseline's decay, so a dormant scope's quiet windows can
+    wait for its next story: `advance` then closes them in the same order with the same result, save
+    that of more than `max_quiet_windows` (6 hours) only the newest are closed, as for any gap, which
+    the baseline cannot tell apart (0.98**360 < 0.001). Read from the dict, without building the
+    monitor, because the monitor's timer asks it of every scope it owns every few seconds.
+    """
+    return (not state["windows"]["open"] and not state["cusum"]
+            and all(lc["active_id"] is None for lc in state["lifecycles"].values())
+            and all(not any(w["counts"].values()) for w in _recent(state)))
+
+
+def evictable(state: dict, watermark: float, config: MonitorConfig) -> bool:
+    """Whether a scope may be forgotten at this watermark: dormant for `idle_eviction_seconds` since its
+    last closed window, and past every cooldown. Its baseline has long decayed to nothing then, so it
+    comes back as a new scope would (with the warm-up)."""
+    closed_to = state["windows"]["next_index"]
+    return (closed_to is not None and watermark - closed_to * config.window_seconds >= config.idle_eviction_seconds
+            and all(lc["cooldown_until"] is None or lc["cooldown_until"] <= watermark
+                    for lc in state["lifecycles"].values())
+            and dormant(state))
 
 
 def _recent(d: dict) -> list[dict]:

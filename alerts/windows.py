@@ -33,8 +33,9 @@ class WindowStats:
         return self.counts["negative"]
 
     @property
-    def negative_share(self) -> float:
-        return self.negative / self.volume if self.volume else 0.0
+    def negative_share(self) -> float | None:
+        """None for an empty window: it has no share, which is not a share of 0 ("no negatives")."""
+        return self.negative / self.volume if self.volume else None
 
     @property
     def mean_score(self) -> float:
@@ -140,7 +141,16 @@ class WindowSet:
         return min(self.open) if self.open else None
 
     def closes_any(self, watermark: float) -> bool:
-        """Whether `close_due(watermark)` would close at least one window."""
+        """Whether `close_due(watermark)` would close a window that holds stories: what a caller saving
+        state in batches must save first, or waits for. Empty windows close too, but hold nothing."""
+        if not self.open:
+            return False
+        last = self._last_due(watermark)
+        return any(index <= last for index in self.open)
+
+    def behind(self, watermark: float) -> bool:
+        """Whether `close_due(watermark)` would close any window, empty ones included: a dormant
+        scope's quiet windows wait for its next story (alerts.engine.dormant)."""
         first = self._first_unclosed()
         return first is not None and first <= self._last_due(watermark)
 

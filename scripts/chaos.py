@@ -380,7 +380,7 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="finsentry-chaos-"))
     roster = workdir / "roster.yaml"
     roster.write_text(ROSTER)
-    # A restarted worker's partitions catch up unevenly: a lateness wider than the default 10 s keeps
+    # A restarted worker's partitions catch up unevenly: a lateness wider than the default 120 s keeps
     # stories from the slower ones from being dropped as late after each kill (docs/ALERTS.md).
     stack = Stack(workdir, model_dir(args.model_dir), {
         "FINSENTRY_ROSTER": str(roster), "FINSENTRY_MONITOR_ALLOWED_LATENESS": "600",

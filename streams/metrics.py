@@ -14,6 +14,8 @@ e.g. CPUExecutionProvider), one series per worker.
 
 from __future__ import annotations
 
+from typing import get_args
+
 from prometheus_client import Counter, Gauge, Histogram, Info, disable_created_metrics
 
 # `_created` series double every counter for no dashboard use.
@@ -99,6 +101,9 @@ ANOMALIES = Counter(
 ANOMALIES_ACTIVE = Gauge("finsentry_anomalies_active", "Anomalies currently open.", ["kind"])
 
 CASES = Counter("finsentry_cases_total", "Case events by type.", ["event"])
+# The scheduler's case events (the names of its CaseEvent.of calls), exported at 0 from start-up.
+CASE_EVENTS = ("created", "assigned", "waiting", "acknowledged", "escalated", "updated", "reopened", "resolved",
+               "labelled", "auto_resolved")
 CASE_ACTIONS_REJECTED = Counter(
     "finsentry_case_actions_rejected_total",
     "Case actions the scheduler dropped because they were unsigned or badly signed (streams/action_signing.py).",
@@ -107,7 +112,8 @@ CASE_ACTIONS_REJECTED = Counter(
 CASE_ACTION_REJECTIONS = ("unsigned", "bad_signature")
 CASES_OPEN = Gauge("finsentry_cases_open", "Open cases held by each analyst.", ["analyst"])
 CASES_WAITING = Gauge("finsentry_cases_waiting", "Cases waiting for an analyst.")
-CASES_OVER_SLA = Gauge("finsentry_cases_over_sla", "Open cases past their acknowledge SLA.")
+CASES_OVER_SLA = Gauge("finsentry_cases_over_sla", "Open cases past their acknowledge SLA (counted from creation "
+                       "or reopening), and acknowledged ones past their resolve SLA whose holder is off shift.")
 ANALYST_UTILISATION = Gauge(
     "finsentry_analyst_utilisation_ratio", "Open cases over capacity, per analyst.", ["analyst"]
 )
@@ -162,8 +168,18 @@ def expose_known_series(stages: tuple[str, ...], reasons: tuple[str, ...], recei
 
     A labelled counter is otherwise born at its first increment, and Prometheus' `increase()` and
     `rate()` cannot count the step from "absent" to 1: the first dead letter, webhook failure or
-    agent crash would never fire its alert.
+    agent crash would never fire its alert, and the first anomaly or case event of each kind in each
+    process would be missing from the dashboards (anomalies are rare, so that is most of them).
     """
+    from alerts.detectors import KINDS  # here, not at the top: scipy is no import for every metrics user
+    from alerts.records import SEVERITIES, EventType
+
+    for kind in KINDS:
+        for severity in SEVERITIES:
+            for event in get_args(EventType):
+                ANOMALIES.labels(kind, severity, event)
+    for event in CASE_EVENTS:
+        CASES.labels(event)
     for stage in stages:
         RECORDS_IN.labels(stage)
         RECORDS_OUT.labels(stage)

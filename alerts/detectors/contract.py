@@ -2,8 +2,9 @@
 
 A detector is a pure function of a closed window's context, scored against its own threshold by
 the lifecycle (alerts/lifecycle.py): `Detection.score >= Detection.threshold` fires. A detector
-below its minimum count scores 0, so a ticker with three stories a day cannot fire on two.
-To add one: a file in this package with its function and a `DETECTOR`, and one line in the
+below its minimum count scores 0, so a ticker with three stories a day cannot fire on two. Where
+every recent window is empty and the carried statistic is 0, it scores 0: a dormant scope's quiet
+windows wait for its next story on that (alerts.engine.dormant). To add one: a file in this package with its function and a `DETECTOR`, and one line in the
 registry (alerts/detectors/__init__.py). docs/ARCHITECTURE.md shows the diff of one.
 """
 
@@ -49,8 +50,9 @@ class Detector:
 
     `kind` names its anomalies (the `kind` label of alerts and metrics). `explained_by`: kinds whose
     firing (or open anomaly) in the same scope explains this one, so it is not opened as a second
-    alert for the same news. `carries`: the score is a running statistic, handed back next window as
-    `Context.carried` (saved with the scope's state as `cusum`); at most one detector carries.
+    alert for the same news (its score counts as 0 in that window). `carries`: the score is a running
+    statistic, handed back next window as `Context.carried` (saved with the scope's state as `cusum`);
+    at most one detector carries. In an explained window a carried statistic may fall but not grow.
     `samples`: the sentiment of the sample headlines its events carry (None: every story).
     """
 

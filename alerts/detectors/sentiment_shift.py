@@ -30,6 +30,8 @@ def sentiment_shift(
 
 
 # The CUSUM statistic is this detector's score, carried to the next window as Context.carried.
+# A negative surge also pulls the mean sentiment down: it explains the shift, so one surge opens one
+# anomaly, not two, and its windows do not build up the statistic (alerts/engine.py).
 DETECTOR = Detector("sentiment_shift",
                     lambda ctx: sentiment_shift(ctx.window, ctx.baseline, ctx.carried, ctx.config)[0],
-                    carries=True)
+                    explained_by=("negative_surge",), carries=True)

@@ -8,6 +8,8 @@ changelog-backed table holds that scope's `ScopeMonitor` state.
 Time is event time throughout: a story's `published_at` closes its own scope's windows, and a
 timer closes quiet scopes' windows at the newest `published_at` this worker has seen. Replays and
 generated streams carry simulated timestamps, so wall time would close windows at the wrong moment.
+A story moves event time no further than the Kafka timestamp of the record that carried it, though:
+one source whose clock runs ahead would otherwise make every other source's stories late.
 Event-time order across partitions is only as good as the pipeline keeps it: stories that arrive
 more than `allowed_lateness` behind the watermark are ignored as late.
 
@@ -30,7 +32,7 @@ from aiokafka.partitioner import DefaultPartitioner
 
 from alerts.config import MonitorConfig
 from alerts.detectors import KINDS
-from alerts.engine import AnomalyEvent, ScopeMonitor, Story, scopes_for
+from alerts.engine import AnomalyEvent, ScopeMonitor, Story, dormant, evictable, scopes_for
 from alerts.records import finite_number, utf8_text, utf8_texts
 from streams import metrics
 from streams.app import BY_SCOPE_TOPIC, anomalies_topic, app, by_scope_topic, scored_bytes, settings
@@ -68,7 +70,8 @@ monitors: DurableTable = app.Table("monitor-scopes", default=None, partitions=se
 
 @dataclass
 class EventClock:
-    """The newest publication time this worker has seen, and the watermark the timer last applied."""
+    """The newest event time this worker has seen (each story's `published_at`, but no later than its
+    record's Kafka timestamp), and the watermark the timer last applied."""
 
     newest: float = float("-inf")
     applied: float = float("-inf")
@@ -83,8 +86,9 @@ state_lock = asyncio.Lock()
 
 # How far ahead of this worker's clock a story's publication time may be. Ingest clamps a time more
 # than MAX_FUTURE_SKEW ahead of the record's Kafka timestamp, so a later one on news.scored or
-# news.by-scope is a foreign record (twice the skew leaves room for the two machines' clocks). Let through, it would
-# move the event clock ahead, and the timer would close every scope's windows at that time.
+# news.by-scope is a foreign record (twice the skew leaves room for the two machines' clocks). A time within the
+# limit still moves event time no further than its record's Kafka timestamp (`clock_bound`): ingest lets a source
+# whose clock runs fast through, and its stories would otherwise make every other source's stories late.
 FUTURE_LIMIT = 2 * MAX_FUTURE_SKEW
 
 
@@ -94,6 +98,22 @@ def _time_rejection(published_at: float, now: float) -> Rejection | None:
         return None
     return Rejection("bad_timestamp", f"published_at {published_at} is before 1970 or more than "
                                       f"{FUTURE_LIMIT:.0f} s ahead of this worker's clock")
+
+
+def _score_rejection(score: float) -> Rejection | None:
+    """Why a finite sentiment_score may not reach a scope, or None. The model's is p(positive) -
+    p(negative) (schemas/news.scored.schema.json): one outside [-1, 1] is a foreign producer's, and
+    counted it would make the scope's score variance infinite and its shift detector dead for good."""
+    if -1.0 <= score <= 1.0:
+        return None
+    return Rejection("wrong_type", f"sentiment_score {float(score):.6g} is outside [-1, 1]")
+
+
+def clock_bound(message: object, now: float) -> float:
+    """How far a story carried by this record may move event time: the record's Kafka timestamp (Unix
+    seconds), when it was produced; this worker's clock (`now`) for a record that has none."""
+    timestamp = getattr(message, "timestamp", None)
+    return timestamp if finite_number(timestamp) and timestamp > 0 else now
 
 
 def parse_scored(raw: bytes | None, now: float) -> tuple[Story, list[str]] | Rejection:
@@ -115,6 +135,8 @@ def parse_scored(raw: bytes | None, now: float) -> tuple[Story, list[str]] | Rej
             and utf8_texts(tickers)):
         return Rejection("wrong_type", "needs id, headline (strings), sentiment_score (finite number), topic, "
                                        "tickers (list)")
+    if rejected := _score_rejection(record["sentiment_score"]):
+        return rejected
     try:
         published_at = parse_time(record.get("published_at")).timestamp()
     except (ValueError, OverflowError, OSError) as exc:
@@ -152,12 +174,9 @@ async def fan_out(stream) -> None:
         FANOUT_HOP.observe(max(0.0, time.time() - event.message.timestamp))
 
 
-def load(scope: str) -> ScopeMonitor:
-    return rebuild(scope, monitors.get(scope), [])
-
-
-def rebuild(scope: str, state: dict | None, stories: list[Story]) -> ScopeMonitor:
-    """The scope's monitor from a saved state, with `stories` counted since then, in order.
+def rebuild(scope: str, state: dict | None, stories: list[tuple[Story, float]]) -> ScopeMonitor:
+    """The scope's monitor from a saved state, with `stories` (each with the watermark it was observed
+    at) counted since then, in order.
 
     How a record fault is undone: `observe` changes the state in steps (the story counted, due
     windows popped, then each one closed), so one that raises leaves it part-way. `observe` is
@@ -166,8 +185,8 @@ def rebuild(scope: str, state: dict | None, stories: list[Story]) -> ScopeMonito
     the caller's hands, so the ones counting again returns are dropped.
     """
     scope_monitor = ScopeMonitor.from_dict(state, CONFIG) if state else ScopeMonitor.new(scope, CONFIG)
-    for story in stories:
-        scope_monitor.observe(story)
+    for story, watermark in stories:
+        scope_monitor.observe(story, watermark)
     return scope_monitor
 
 
@@ -181,12 +200,31 @@ async def publish(events: list[AnomalyEvent]) -> None:
     metrics.RECORDS_OUT.labels(STAGE).inc(len(events))
 
 
-def record_window(monitor: ScopeMonitor) -> None:
-    """Per-topic negative share of the last closed window. Only the model's topics become label values:
-    a foreign producer on news.scored could name any, and tickers never do."""
+# Topics with a negative-share series on /metrics, so the timer can remove those it no longer shows.
+_shown_topics: set[str] = set()
+
+
+def record_window(monitor: ScopeMonitor) -> str | None:
+    """Per-topic negative share of the last closed window, and the topic if it has a series now. Only the
+    model's topics become label values: a foreign producer on news.scored could name any, and tickers
+    never do. An empty window has no share: its topic's series is removed rather than set to 0, which
+    would read as "no negative news"."""
     topic = monitor.scope.removeprefix(TOPIC_PREFIX)
-    if monitor.scope.startswith(TOPIC_PREFIX) and monitor.last_window is not None and topic in model_topics(settings):
-        metrics.NEGATIVE_SHARE.labels(topic).set(monitor.last_window.negative_share)
+    if not monitor.scope.startswith(TOPIC_PREFIX) or monitor.last_window is None or topic not in model_topics(settings):
+        return None
+    share = monitor.last_window.negative_share
+    if share is None:
+        _forget_share(topic)
+        return None
+    metrics.NEGATIVE_SHARE.labels(topic).set(share)
+    _shown_topics.add(topic)
+    return topic
+
+
+def _forget_share(topic: str) -> None:
+    if topic in _shown_topics:
+        _shown_topics.discard(topic)
+        metrics.NEGATIVE_SHARE.remove(topic)
 
 
 def by_scope_story(value: object, now: float) -> Story | Rejection:
@@ -206,7 +244,7 @@ def by_scope_story(value: object, now: float) -> Story | Rejection:
         return Rejection("wrong_type", "needs id, headline (strings), sentiment_score, published_at (Unix "
                                        "seconds) and confidence (finite numbers; confidence may be null), "
                                        "topic (a string or null)")
-    if rejected := _time_rejection(published_at, now):
+    if rejected := _time_rejection(published_at, now) or _score_rejection(value["sentiment_score"]):
         return rejected
     try:
         return Story(**value)
@@ -238,19 +276,32 @@ async def observe_scope(scope: str, events: list) -> None:
 
     A story whose processing raises is dead-lettered and leaves the scope's state, and the event
     clock, as they were before it (`rebuild`).
+
+    A story counts in the window of its `published_at` but moves event time (its scope's windows
+    and the event clock) no further than its record's Kafka timestamp (`clock_bound`): a source whose
+    clock runs minutes fast would otherwise close every scope's windows early, and everyone's on-time
+    stories would be late.
     """
     saved = monitors.get(scope)  # the state as last written, and the stories counted since:
-    counted: list[Story] = []    # what a record fault rolls the scope back to
+    counted: list[tuple[Story, float]] = []  # what a record fault rolls the scope back to
     scope_monitor = rebuild(scope, saved, counted)
     anomalies: list[AnomalyEvent] = []
+    if clock.applied > float("-inf") and scope_monitor.windows.behind(clock.applied):
+        # A dormant scope's quiet windows wait for its next story (the timer skips it): closed first,
+        # at the watermark the timer last applied, its stories are late or not as they always were.
+        await publish(scope_monitor.advance(clock.applied))
+        monitors[scope] = saved = scope_monitor.to_dict()
     for event in events:
-        story = by_scope_story(event.value, time.time())
+        now = time.time()
+        story = by_scope_story(event.value, now)
         if isinstance(story, Rejection):
             await send_dead_letter(STAGE, story.reason, story.message, event.message.value, event.message)
             continue
+        watermark = min(story.published_at, clock_bound(event.message, now))
         try:
             with record_fault():
-                late, closes = scope_monitor.is_late(story.published_at), scope_monitor.observing_closes(story)
+                late = scope_monitor.is_late(story.published_at)
+                closes = scope_monitor.observing_closes(story, watermark)
         except RecordFault as fault:
             await dead_letter_fault(STAGE, fault, event.message.value, event.message)
             continue
@@ -263,13 +314,13 @@ async def observe_scope(scope: str, events: list) -> None:
             counted = []
         try:
             with record_fault():
-                anomalies.extend(scope_monitor.observe(story))
+                anomalies.extend(scope_monitor.observe(story, watermark))
         except RecordFault as fault:
             scope_monitor = rebuild(scope, saved, counted)
             await dead_letter_fault(STAGE, fault, event.message.value, event.message)
             continue
-        counted.append(story)
-        clock.newest = max(clock.newest, story.published_at)
+        counted.append((story, watermark))
+        clock.newest = max(clock.newest, watermark)
     await publish(anomalies)
     monitors[scope] = scope_monitor.to_dict()
     record_window(scope_monitor)
@@ -291,31 +342,61 @@ async def monitor(stream) -> None:
             MONITOR_HOP.observe(max(0.0, now - event.message.timestamp))
 
 
+# A scope's partition never changes (the key's hash), and the timer asks for every scope every tick.
+_partitions: dict[str, int] = {}
+
+
 def owned(scope: str) -> bool:
     """Is this worker the active owner of the scope (not a standby replica holding a copy)?"""
-    key = monitors.changelog_topic.prepare_key(scope, None)[0]
-    return owns(BY_SCOPE_TOPIC, DefaultPartitioner()(key, list(range(settings.partitions)), None))
+    partition = _partitions.get(scope)
+    if partition is None:
+        if len(_partitions) > 2 * len(monitors) + 1000:  # keys this worker no longer holds
+            _partitions.clear()
+        key = monitors.changelog_topic.prepare_key(scope, None)[0]
+        partition = _partitions[scope] = DefaultPartitioner()(key, list(range(settings.partitions)), None)
+    return owns(BY_SCOPE_TOPIC, partition)
 
 
 @app.timer(interval=TICK_SECONDS)
 @guarded_timer("monitor-advance", settings.crash_exit_delay_seconds)
 async def advance_quiet_scopes() -> None:
-    """Close quiet scopes' windows at the event-time watermark, and count open anomalies."""
+    """Close quiet scopes' windows at the event-time watermark, forget long-dormant scopes, count open
+    anomalies and drop the negative-share series of topics this worker no longer shows.
+
+    A dormant scope (`alerts.engine.dormant`: nothing open, nothing in its spans) is skipped: closing
+    its empty windows would change nothing but its baseline's decay, and rewriting it to the changelog
+    every minute cost, with tens of thousands of one-story tickers, more than the event loop had. Its
+    quiet windows close when its next story arrives (`observe_scope`). One dormant for
+    `idle_eviction_seconds` is deleted from the table. A dormant scope has no open anomaly, so the
+    count is the loaded scopes'.
+    """
     watermark, moved = clock.newest, clock.newest > clock.applied
     active = dict.fromkeys(KINDS, 0)
+    shown: set[str] = set()
     async with state_lock:
         for scope in [key for key in list(monitors.keys()) if owned(key)]:
-            scope_monitor = load(scope)
+            state = monitors.get(scope)
+            if state is None:
+                continue
+            if dormant(state):
+                if evictable(state, watermark, CONFIG):
+                    del monitors[scope]
+                    _partitions.pop(scope, None)
+                continue
+            scope_monitor = rebuild(scope, state, [])
             if moved:
                 before = scope_monitor.last_window
                 events = scope_monitor.advance(watermark)
                 await publish(events)
                 if scope_monitor.last_window is not before:
                     monitors[scope] = scope_monitor.to_dict()
-                    record_window(scope_monitor)
+            if topic := record_window(scope_monitor):
+                shown.add(topic)
             for kind, lifecycle in scope_monitor.lifecycles.items():
                 active[kind] += lifecycle.active_id is not None
         await monitors.written()
     clock.applied = watermark
+    for topic in _shown_topics - shown:  # a revoked partition's topics, and dormant ones
+        _forget_share(topic)
     for kind, count in active.items():
         metrics.ANOMALIES_ACTIVE.labels(kind).set(count)

@@ -303,6 +303,15 @@ def test_observing_closes_says_whether_a_story_would_close_windows() -> None:
     assert [w.start for w in monitor.windows.close_due(later.published_at, 10)] == [0.0]
 
 
+def test_closes_any_is_about_windows_with_stories_and_behind_about_empty_ones_too() -> None:
+    ws = WindowSet(W, 5.0)
+    ws.add(story(1, 10.0), True, 5)
+    assert ws.closes_any(65.0) and ws.behind(65.0)
+    ws.close_due(65.0, 10)
+    assert not ws.closes_any(10 * W) and ws.behind(10 * W)  # only empty windows are due: nothing to save first
+    assert not ws.behind(W + 5.0 + W - 1)
+
+
 def test_a_new_scopes_stories_may_arrive_out_of_order_within_the_lateness() -> None:
     monitor = ScopeMonitor.new("ticker:WYFM", CONFIG)
     monitor.observe(story(1, 2 * W + 5.0, "negative"))
@@ -323,3 +332,40 @@ def test_a_ticker_anomaly_carries_the_models_topic_of_each_sample_for_the_consol
     opened = next(e for e in events if e.kind == "negative_surge" and e.event == "open")
     assert opened.samples and {s["topic"] for s in opened.samples} == {"Earnings"}
     assert AnomalyEvent.from_json(json.loads(json.dumps(opened.to_json()))).samples == opened.samples
+
+
+def ticker_with_a_medium_surge(seed: int) -> list[Story]:
+    """About a story a minute on a ticker for an hour, then 14 negatives in 3 minutes (the benchmark's
+    medium surge), then the usual news again."""
+    rng = random.Random(seed)
+    stories = []
+    for m in [*range(60), *range(64, 90)]:
+        sentiment = rng.choices(["negative", "neutral", "positive"], [0.25, 0.5, 0.25])[0]
+        stories.append(story(f"b{m}", m * W + rng.uniform(0, W - 1), sentiment, f"Acme background {m} {rng.random()}"))
+    stories += [story(f"s{i}", 60 * W + i * 180 / 14, "negative", f"Acme surge bad news {i}") for i in range(14)]
+    return sorted(stories, key=lambda s: s.published_at)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_one_negative_surge_opens_one_anomaly_not_a_second_sentiment_shift(seed: int) -> None:
+    # The surge also pulls the mean sentiment down: the shift detector opened a second anomaly for the
+    # same news, during the surge (seeds 2, 3, 4) or, from the CUSUM the surge had built, right after it
+    # resolved (seed 0).
+    monitor = ScopeMonitor.new("ticker:ACME", MonitorConfig())
+    events = feed(monitor, ticker_with_a_medium_surge(seed)) + monitor.advance(100 * W)
+    opened = [(e.kind, e.window_start) for e in events if e.event == "open"]
+    assert opened == [("negative_surge", "1970-01-01T01:00:00.000Z")]
+
+
+def test_a_slow_slide_without_a_surge_still_opens_a_sentiment_shift() -> None:
+    # Explained by a surge, the shift stays what it is for: a slide no single window shows.
+    rng = random.Random(7)
+    stories = []
+    for m in range(70):
+        for k in range(3):
+            score = rng.uniform(-0.2, 0.3) if m < 40 else rng.uniform(-0.5, 0.0)  # labelled neutral throughout
+            stories.append(Story(f"n{m}-{k}", f"Acme neutral news {m} {k} {rng.random()}", "neutral", score,
+                                 m * W + 15 * k + rng.uniform(0, 10)))
+    monitor = ScopeMonitor.new("ticker:ACME", MonitorConfig())
+    events = feed(monitor, stories) + monitor.advance(72 * W)
+    assert [e.kind for e in events if e.event == "open"] == ["sentiment_shift"]

@@ -16,6 +16,7 @@ REQUIRED_ALERTS = {
     "FinsentryPipelineStalled", "FinsentryDeadLetterRateHigh", "FinsentryConsumerLagHigh",
     "FinsentryConsumerLagGrowing", "FinsentryWebhookFailing", "FinsentryWebhookDeadLetter", "FinsentryCasesOverSLA",
     "FinsentryModelProviderUnexpected", "FinsentryWorkerNotReady", "FinsentryAlertmanagerPushFailing",
+    "FinsentryLateStories",  # the detectors miss late stories: a feed polled less often than the lateness
 }
 # runbook_url: an absolute link from the `runbook_base` external label, with a default (issue 16).
 RUNBOOK = re.compile(r'^\{\{ or \$externalLabels\.runbook_base "(https://[^"]+)" \}\}/OPERATIONS\.md#(\w+)$')

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
 
 from alerts.records import Story
-from streams.agents.monitor import by_scope_story
+from streams.agents.monitor import by_scope_story, parse_scored
 from streams.validation import Rejection
 
 GOOD = {"id": "s-1", "headline": "Tailspin Toys cuts outlook", "sentiment": "negative", "sentiment_score": -0.8,
         "published_at": 1764478800.0, "confidence": 0.91}
 NOW = 1764479000.0
+SCORED = {"id": "s-1", "headline": "Tailspin Toys cuts outlook", "sentiment": "negative", "sentiment_score": -0.8,
+          "published_at": "2025-11-30T05:00:00Z", "confidence": 0.91, "topic": "Earnings", "tickers": ["TT"]}
 
 
 def test_the_fan_outs_record_is_a_story():
@@ -42,3 +45,20 @@ def test_a_time_before_1970_or_far_ahead_would_move_the_event_clock_and_is_rejec
 
 def test_a_time_a_little_ahead_passes_as_ingest_lets_it():
     assert isinstance(by_scope_story({**GOOD, "published_at": NOW + 590}, NOW), Story)
+
+
+@pytest.mark.parametrize("score", [1e154, -1e154, 1.0001, -2, 10 ** 300])
+def test_a_score_outside_minus_one_to_one_is_refused_before_it_reaches_a_scope(score):
+    # The model's score is p(positive) - p(negative). Counted, 1e154 squared is inf: the scope's score
+    # variance became inf and its shift detector never scored again.
+    for rejected in (by_scope_story({**GOOD, "sentiment_score": score}, NOW),
+                     parse_scored(json.dumps({**SCORED, "sentiment_score": score}).encode(), NOW)):
+        assert isinstance(rejected, Rejection) and rejected.reason == "wrong_type"
+        assert "outside [-1, 1]" in rejected.message
+
+
+@pytest.mark.parametrize("score", [-1, -1.0, 0, 1.0])
+def test_the_ends_of_the_range_are_scores(score):
+    assert isinstance(by_scope_story({**GOOD, "sentiment_score": score}, NOW), Story)
+    assert not isinstance(parse_scored(json.dumps({**SCORED, "sentiment_score": score}).encode(), NOW), Rejection)
+

@@ -125,3 +125,23 @@ def test_a_story_that_raises_after_being_counted_is_not_counted(
     run(S1, S2, bad, S4)
     assert agent.dead == ["bad"]
     assert agent.table[SCOPE] == reference(S1, S2, S4)
+
+
+def test_a_score_out_of_range_is_dead_lettered_and_leaves_the_scope_as_it_was(
+        agent: SimpleNamespace, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A foreign producer's 1e154 once reached the scope: its square made the score variance inf, and the
+    shift detector never scored there again."""
+    async def send_dead_letter(stage: str, reason: str, error: str, original: object, message: SimpleNamespace) -> None:
+        agent.dead.append((message.key, reason, error))
+
+    monkeypatch.setattr(monitor, "send_dead_letter", send_dead_letter)
+    run(S1, S2)
+    before = copy.deepcopy(agent.table[SCOPE])
+    huge = [Story(f"h{i}", f"Huge {i}", "negative", 1e154, T0 + W + 5 + i, 0.9) for i in range(3)]
+    run(*huge)
+    assert [(key, reason) for key, reason, _ in agent.dead] == [("h0", "wrong_type"), ("h1", "wrong_type"),
+                                                                  ("h2", "wrong_type")]
+    assert "outside [-1, 1]" in agent.dead[0][2]
+    assert agent.table[SCOPE] == before
+    run(S3)
+    assert math.isfinite(agent.table[SCOPE]["baseline"]["score_var"])
