@@ -46,9 +46,6 @@ class MonitorConfig:
     # Quiet windows closed at most per advance; more would not move a baseline with this alpha
     # (0.98**360 < 0.001) and would stall the event loop on an old timestamp (see WindowSet.close_due).
     max_quiet_windows: int = 360
-    # The monitor forgets a scope dormant this long (alerts.engine.dormant and evictable): a ticker
-    # seen once would otherwise stay in its table, and in every timer round, forever.
-    idle_eviction_seconds: float = 86400.0
     # novelty
     novelty_horizon_seconds: float = 3600.0
     novelty_max_distance: int = 3
@@ -63,7 +60,5 @@ class MonitorConfig:
             raise ValueError("MonitorConfig.hysteresis must be in (0, 1]")
         if self.surge_span_windows < 1:
             raise ValueError("MonitorConfig.surge_span_windows must be >= 1")
-        if self.idle_eviction_seconds <= 0:
-            raise ValueError("MonitorConfig.idle_eviction_seconds must be > 0")
         if self.quiet_windows < 1:
             raise ValueError("MonitorConfig.quiet_windows must be >= 1")

@@ -17,7 +17,7 @@ from alerts.novelty import NoveltyIndex
 from alerts.records import AnomalyEvent, Story, iso_utc
 from alerts.windows import Window, WindowSet, WindowStats
 
-__all__ = ["AnomalyEvent", "MonitorConfig", "ScopeMonitor", "Story", "dormant", "evictable", "scopes_for"]
+__all__ = ["AnomalyEvent", "MonitorConfig", "ScopeMonitor", "Story", "dormant", "scopes_for"]
 
 # The sentiment of the sample headlines each kind's events carry (None: every story).
 SAMPLES = {detector.kind: detector.samples for detector in DETECTORS}
@@ -101,7 +101,10 @@ class ScopeMonitor:
             # E.g. a surge of negative news is also a surge of news and a fall in mean sentiment:
             # one event, one anomaly, so the volume spike or shift it explains is not opened as a
             # second alert for the same scope.
-            explained = any(self._fires_or_open(found[kind]) for kind in detector.explained_by)
+            # Only an anomaly not yet open is explained: an open one keeps its own score, or a surge
+            # during a shift would resolve the shift, and reopen it as a second anomaly after.
+            explained = self.lifecycles[detector.kind].active_id is None and any(
+                self._fires_or_open(found[kind]) for kind in detector.explained_by)
             if detector.carries:
                 # An explained window is not evidence for the running statistic either: it may fall,
                 # not grow, or the surge's windows would open a "shift" once the surge resolved.
@@ -184,17 +187,6 @@ def dormant(state: dict) -> bool:
     return (not state["windows"]["open"] and not state["cusum"]
             and all(lc["active_id"] is None for lc in state["lifecycles"].values())
             and all(not any(w["counts"].values()) for w in _recent(state)))
-
-
-def evictable(state: dict, watermark: float, config: MonitorConfig) -> bool:
-    """Whether a scope may be forgotten at this watermark: dormant for `idle_eviction_seconds` since its
-    last closed window, and past every cooldown. Its baseline has long decayed to nothing then, so it
-    comes back as a new scope would (with the warm-up)."""
-    closed_to = state["windows"]["next_index"]
-    return (closed_to is not None and watermark - closed_to * config.window_seconds >= config.idle_eviction_seconds
-            and all(lc["cooldown_until"] is None or lc["cooldown_until"] <= watermark
-                    for lc in state["lifecycles"].values())
-            and dormant(state))
 
 
 def _recent(d: dict) -> list[dict]:

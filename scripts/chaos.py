@@ -47,14 +47,14 @@ ROSTER = """analysts:
     shifts: ["Mon-Sun 00:00-24:00 UTC"]
     skills: {topics: {Earnings: 5, Macro: 5, M&A: 5, Markets: 5}}
     notify: http://127.0.0.1:9/ana
-    token_env: CHAOS_UNUSED_TOKEN
+    token_env: CHAOS_UNUSED_TOKEN_ANA
   - id: ben
     name: Ben
     capacity: 2
     shifts: ["Mon-Sun 00:00-24:00 UTC"]
     skills: {topics: {Earnings: 3, Macro: 3, M&A: 3, Markets: 3}}
     notify: http://127.0.0.1:9/ben
-    token_env: CHAOS_UNUSED_TOKEN
+    token_env: CHAOS_UNUSED_TOKEN_BEN
 """
 
 

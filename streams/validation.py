@@ -84,9 +84,11 @@ def stable_id(source: str, url: str | None, headline: str, body: str | None = No
     url cannot tell stories apart, so the text kept (the headline, else the body) and the
     publication time as sent stand in: body-only stories, and two stories under one headline at two
     times, are stories of their own. (A url-less story without a date keeps the id it always had.)"""
-    parts = [source, url or "", headline if url else headline or body or ""]
+    # The text as `clean` has it, as ids were made before stored text kept compatibility forms (`…`,
+    # `™`): a story re-sent across an upgrade keeps its id, and classify still drops the repeat.
+    parts = [clean(source), url or "", clean(headline if url else headline or body or "")]
     if url is None and published not in (None, ""):
-        parts.append(str(published))  # last: tidy leaves no \x1f in the others, so no two inputs meet
+        parts.append(str(published))  # last: clean leaves no \x1f in the others, so no two inputs meet
     digest = hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
     return f"h-{digest[:32]}"
 

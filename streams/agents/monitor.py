@@ -32,7 +32,7 @@ from aiokafka.partitioner import DefaultPartitioner
 
 from alerts.config import MonitorConfig
 from alerts.detectors import KINDS
-from alerts.engine import AnomalyEvent, ScopeMonitor, Story, dormant, evictable, scopes_for
+from alerts.engine import AnomalyEvent, ScopeMonitor, Story, dormant, scopes_for
 from alerts.records import finite_number, utf8_text, utf8_texts
 from streams import metrics
 from streams.app import BY_SCOPE_TOPIC, anomalies_topic, app, by_scope_topic, scored_bytes, settings
@@ -360,15 +360,16 @@ def owned(scope: str) -> bool:
 @app.timer(interval=TICK_SECONDS)
 @guarded_timer("monitor-advance", settings.crash_exit_delay_seconds)
 async def advance_quiet_scopes() -> None:
-    """Close quiet scopes' windows at the event-time watermark, forget long-dormant scopes, count open
-    anomalies and drop the negative-share series of topics this worker no longer shows.
+    """Close quiet scopes' windows at the event-time watermark, count open anomalies and drop the
+    negative-share series of topics this worker no longer shows.
 
     A dormant scope (`alerts.engine.dormant`: nothing open, nothing in its spans) is skipped: closing
     its empty windows would change nothing but its baseline's decay, and rewriting it to the changelog
     every minute cost, with tens of thousands of one-story tickers, more than the event loop had. Its
-    quiet windows close when its next story arrives (`observe_scope`). One dormant for
-    `idle_eviction_seconds` is deleted from the table. A dormant scope has no open anomaly, so the
-    count is the loaded scopes'.
+    quiet windows close when its next story arrives (`observe_scope`). It stays in the table: a
+    ticker quiet over a weekend keeps its baseline, and its next surge is judged against it rather
+    than waiting out a new scope's warm-up. A dormant scope has no open anomaly, so the count is the
+    loaded scopes'.
     """
     watermark, moved = clock.newest, clock.newest > clock.applied
     active = dict.fromkeys(KINDS, 0)
@@ -379,9 +380,6 @@ async def advance_quiet_scopes() -> None:
             if state is None:
                 continue
             if dormant(state):
-                if evictable(state, watermark, CONFIG):
-                    del monitors[scope]
-                    _partitions.pop(scope, None)
                 continue
             scope_monitor = rebuild(scope, state, [])
             if moved:

@@ -90,18 +90,29 @@ def field_names(names: list[str]) -> list[str | None]:
 
 def story_record(pairs: Iterable[tuple[str | None, Any]]) -> dict[str, Any]:
     """The record from one row's (field, value) pairs: each field's first value, a date's clock and
-    zone joined to it (`30/11/2026`, `14:05`, `+02:00` as `30/11/2026 14:05 +02:00`), a ticker cell
-    split into its tickers (`ticker_names`)."""
+    zone joined to it (`30/11/2026`, `14:05`, `+02:00` as `30/11/2026 14:05 +02:00`) where the joined
+    value can be read (a Date cell that holds its own clock, `2026-11-30T14:05:00Z` beside a Time or
+    Timezone column, stays as it is), a ticker cell split into its tickers (`ticker_names`)."""
     record: dict[str, Any] = {}
     for field, value in pairs:
         if field is not None:
             record.setdefault(field, value)
     parts = [str(part) for part in (record.pop(CLOCK, None), record.pop(ZONE, None)) if part not in (None, "")]
-    if parts and record.get("published_at") not in (None, ""):
-        record["published_at"] = " ".join([str(record["published_at"]), *parts])
+    if parts and record.get("published_at") not in (None, "") and readable(joined := " ".join(
+            [str(record["published_at"]), *parts])):
+        record["published_at"] = joined  # else the date alone: it may hold its own clock and zone
     if isinstance(record.get("tickers"), str):
         record["tickers"] = ticker_names(record["tickers"])
     return record
+
+
+def readable(stamp: str) -> bool:
+    """Whether ingest reads this publication time (`parse_time`)."""
+    try:
+        parse_time(stamp)
+    except (ValueError, OverflowError, OSError):
+        return False
+    return True
 
 
 def warn_not_fields(path: str, kind: str, names: list[str]) -> None:

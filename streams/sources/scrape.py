@@ -375,11 +375,56 @@ class Identity:
     for an entry without a title. The entry is marked sent under all of them, so a story is known
     again by its link when the feed has moved its guid to another item, and by its title key when
     it has neither. `legacy` are keys older versions stored that are looked up but never written
-    (a raw link or guid before link_key normalised it). `story` is its `story_fingerprint`."""
+    (a raw link or guid before link_key normalised it). `story` is its `story_fingerprint`.
+    `witness` is the key that tells a story moved to a fresh guid from a new one (`sent_under`): its
+    link when it links to a page of its own, else its title key."""
 
     keys: tuple[str, ...]
     legacy: tuple[str, ...]
     story: str
+    witness: str | None = None
+
+
+def sent_under(identity: Identity, stored: Mapping[str, str | None],
+               this_poll: Mapping[str, str]) -> tuple[str | None, str | None]:
+    """(the key to send the entry under, None) for a story not sent yet, else (None, why not):
+    `already_sent` or `duplicate` (read earlier in this poll).
+
+    Keys are tried best first. A key held for the same story (`same_story`: the same title, or an
+    edit under the same page) means sent; one held for another story is a reused key, passed over for
+    the next. The first key nobody holds makes a new story, unless the entry's `witness` (its page,
+    else its title key) is held under the same title: then the feed moved the story to a fresh guid
+    (a page that numbers its items). So a guid never seen is a new story whatever it shares with
+    earlier ones but its page and title together: a live page every item links to, a daily "Morning
+    briefing" at a new page. (Without a page or a date, a fresh guid under a title seen before is
+    taken for a moved story.) `stored` maps the keys the store holds (of `identity`'s keys and legacy
+    keys) to their fingerprints; `this_poll` the keys of the entries read before this one."""
+    if any(key in stored for key in identity.legacy):  # written by a version before fingerprints
+        return None, "already_sent"
+
+    def holder(key: str) -> tuple[str | None, str | None] | None:
+        """(why a key held is not new, the fingerprint holding it), or None when nobody holds it."""
+        if key in this_poll:
+            return "duplicate", this_poll[key]
+        if key in stored:
+            return "already_sent", stored[key]
+        return None
+
+    for key in identity.keys:
+        held = holder(key)
+        if held is None:
+            moved = holder(identity.witness) if identity.witness not in (None, key) else None
+            if moved is not None and (moved[1] is None or _title(moved[1]) == _title(identity.story)):
+                return None, moved[0]
+            return key, None
+        if same_story(held[1], identity.story):
+            return None, held[0]
+    # Not reached: the last key (`story:`) is made of this fingerprint, so only this story holds it.
+    return None, "already_sent"
+
+
+def _title(fingerprint: str) -> str:
+    return fingerprint.partition(":")[0]
 
 
 def entry_identities(feed_url: str, entries: list[dict[str, Any]]) -> list[Identity]:
@@ -409,16 +454,19 @@ def entry_identities(feed_url: str, entries: list[dict[str, Any]]) -> list[Ident
         if not isinstance(title, str) or not title.strip():
             identities.append(Identity((), (), story))
             continue
-        keys, legacy = [], []
+        keys, legacy, page = [], [], None
         for kind in ("id", "link"):
             if (found := candidate(entry, kind)) and len(claims[(kind, found[0])]) == 1:
                 keys.append(found[0])
                 if found[1] != found[0]:
                     legacy.append(found[1])
+                if kind == "link" and _names_a_page(found[0]):
+                    page = found[0]
         raw_date = dict.get(entry, "published") or dict.get(entry, "updated") or ""
-        keys.append(f"hash:{_digest(feed_url, title, raw_date)}")
+        title_key = f"hash:{_digest(feed_url, title, raw_date)}"
+        keys.append(title_key)
         keys.append(f"story:{_digest(story, raw_date)}")
-        identities.append(Identity(tuple(dict.fromkeys(keys)), tuple(legacy), story))
+        identities.append(Identity(tuple(dict.fromkeys(keys)), tuple(legacy), story, page or title_key))
     return identities
 
 
@@ -674,23 +722,14 @@ def poll_once(
         reason = None
         if not identity.keys:
             reason = "unusable"
-        elif any(key in this_poll and same_story(this_poll[key], identity.story) for key in identity.keys):
-            reason = "duplicate"
         else:
-            for key in identity.keys:
-                this_poll.setdefault(key, identity.story)
             stored = store.stories(url, identity.keys + identity.legacy)
-            sent_as = next((key for key in identity.keys + identity.legacy
-                            if key in stored and same_story(stored[key], identity.story)), None)
-            if sent_as is not None:
-                reason = "already_sent"
-                if stored[sent_as] is None:  # a key from before fingerprints: it takes this story's
-                    store.add(url, identity.keys, identity.story)
-            else:
-                # A key stored or read this poll for another story is a reused one: the next candidate
-                # is this story's. The story key always qualifies (it is made of the fingerprint).
-                key = next(key for key in identity.keys if key not in stored
-                           and same_story(this_poll[key], identity.story))
+            key, reason = sent_under(identity, stored, this_poll)
+            for known in identity.keys:
+                this_poll.setdefault(known, identity.story)
+            if reason == "already_sent" and any(stored.get(known) is None for known in identity.keys):
+                store.add(url, identity.keys, identity.story)  # keys from before fingerprints take this story
+            if key is not None:
                 try:
                     record = entry_to_record(url, parsed.feed, entry, key)
                 except Exception:  # one entry that cannot be turned into a record costs only itself

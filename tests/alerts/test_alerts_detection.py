@@ -369,3 +369,37 @@ def test_a_slow_slide_without_a_surge_still_opens_a_sentiment_shift() -> None:
     monitor = ScopeMonitor.new("ticker:ACME", MonitorConfig())
     events = feed(monitor, stories) + monitor.advance(72 * W)
     assert [e.kind for e in events if e.event == "open"] == ["sentiment_shift"]
+
+
+def test_a_surge_during_an_open_shift_neither_resolves_it_nor_opens_it_twice() -> None:
+    # A slide opened a sentiment_shift; a negative surge then explained the shift's windows, which
+    # scored 0 and counted as quiet: the shift resolved during the surge and reopened under a new id.
+    config = MonitorConfig()  # the defaults
+    rng = random.Random(3)
+    m = ScopeMonitor.new("topic:Earnings", config)
+    size = config.window_seconds
+    start = 1_800_000_000.0 - (1_800_000_000.0 % size)
+    events: list = []
+    count = 0
+
+    def minute(k: int, stories: list[tuple[str, float]]) -> None:
+        nonlocal count
+        for sentiment, score in stories:
+            count += 1
+            events.extend(m.observe(Story(f"s{count}", f"Contoso desk note {count} {rng.random()}", sentiment,
+                                          score, start + k * size + rng.random() * 50)))
+        events.extend(m.advance(start + (k + 1) * size + config.allowed_lateness + 1))
+
+    for k in range(60):
+        minute(k, [("positive", 0.6)] * 4 + [("neutral", 0.0)] * 4 + [("negative", -0.6)] * 2)
+    for k in range(60, 75):
+        minute(k, [("neutral", -0.4)] * 10)
+    opened = [e for e in events if e.kind == "sentiment_shift" and e.event == "open"]
+    assert len(opened) == 1  # the slide opened a shift before the surge
+    for k in range(75, 79):
+        minute(k, [("positive", 0.6)] * 2 + [("neutral", 0.0)] * 4 + [("negative", -0.8)] * 14)
+    for k in range(79, 110):
+        minute(k, [("neutral", -0.4)] * 10)
+    shifts = [e for e in events if e.kind == "sentiment_shift"]
+    assert {e.anomaly_id for e in shifts} == {opened[0].anomaly_id}
+    assert [e.event for e in shifts].count("open") == 1

@@ -324,6 +324,24 @@ def test_a_headline_edited_under_its_guid_and_link_is_not_sent_again(server: Fee
     assert second[0]["id"] != first[1]["id"]
 
 
+def test_a_guid_never_seen_is_a_new_story_whatever_its_link_or_title_share(server: FeedServer, tmp_path: Path) -> None:
+    # A live page every item links to, a daily briefing with one title and no date, and two halts of
+    # one minute: each item has a fresh guid, and each was lost as "already sent" or "duplicate" when
+    # a shared link or title key was looked up before the guid.
+    live = '<title>{}</title><guid isPermaLink="false">{}</guid><link>https://news.example/live/markets</link>'
+    briefing = '<title>Morning briefing</title><guid isPermaLink="false">{0}</guid><link>https://news.example/{0}</link>'
+    halt = ('<title>Trading halt</title><guid isPermaLink="false">{0}</guid><link>https://news.example/{0}</link>'
+            '<pubDate>Mon, 30 Nov 2026 09:30:00 GMT</pubDate>')
+    server.routes["/live"] = Route(rss(live.format("Stocks open higher", "l-1"), briefing.format("b-1")))
+    _, first = scrape_once(server, "/live", tmp_path)
+    server.routes["/live"] = Route(rss(live.format("Oil jumps 5%", "l-2"), briefing.format("b-2"),
+                                       halt.format("h-1"), halt.format("h-2")))
+    _, second = scrape_once(server, "/live", tmp_path)
+    assert [r["headline"] for r in first] == ["Stocks open higher", "Morning briefing"]
+    assert [r["headline"] for r in second] == ["Oil jumps 5%", "Morning briefing", "Trading halt", "Trading halt"]
+    assert len({r["id"] for r in first + second}) == 6
+
+
 def test_the_same_story_in_two_feeds_of_a_publisher_has_one_id(server: FeedServer, tmp_path: Path) -> None:
     for section in ("markets", "top"):
         server.routes[f"/rss/{section}"] = Route(rss(

@@ -64,6 +64,10 @@ def test_ids_with_a_url_and_undated_ids_without_one_are_as_before() -> None:
                    "published_at": "2026-11-30T10:00:00Z"})
     assert with_url.id == before("Wire", "https://wire.example/a", "Contoso beats")
     assert ok({"source": "Wire", "headline": "Contoso beats"}).id == before("Wire", "", "Contoso beats")
+    # compatibility forms: stored as written now, hashed as the NFKC text ids were always made of
+    marked = ok({"source": "Ｗｉｒｅ", "headline": "Contoso™ slips… again", "url": "https://wire.example/b"})
+    assert marked.headline == "Contoso™ slips… again"
+    assert marked.id == before("Wire", "https://wire.example/b", "ContosoTM slips... again")
 
 
 # --- 6. JSONL keys, whole-number ids ------------------------------------------------------------------
@@ -123,6 +127,10 @@ def test_produce_names_an_id_that_is_no_id(tmp_path: Path, capsys: pytest.Captur
     ("Date;Time;Headline", "30/11/2026;14:05;Fabrikam cuts guidance", "2026-11-30T14:05:00.000Z"),
     ("Headline;Time;Date;Time zone", "Fabrikam cuts guidance;14:05;30/11/2026;GMT+2", "2026-11-30T12:05:00.000Z"),
     ("Date;Time;TZ;Headline", "2026-11-30;14:05;+02:00;Fabrikam cuts guidance", "2026-11-30T12:05:00.000Z"),
+    # a Date cell that holds its own clock and zone stays as it is (joined, it could not be read)
+    ("Date,Time,Headline", "2026-11-30 14:05:00,14:05:00,Fabrikam cuts guidance", "2026-11-30T14:05:00.000Z"),
+    ("Date,Timezone,Headline", "2026-11-30T14:05:00+01:00,Europe/Paris,Fabrikam cuts guidance",
+     "2026-11-30T13:05:00.000Z"),
 ])
 def test_a_date_column_and_a_time_column_are_one_date(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                       header: str, row: str, expected: str) -> None:

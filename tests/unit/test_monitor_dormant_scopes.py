@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import pytest
 
 from alerts.config import MonitorConfig
-from alerts.engine import ScopeMonitor, dormant, evictable
+from alerts.engine import ScopeMonitor, dormant
 from alerts.records import Story
 from alerts.windows import WindowSet
 from streams import metrics
@@ -123,8 +123,9 @@ def test_a_story_late_for_a_dormant_scope_is_late_as_before(worker: SimpleNamesp
     assert not worker.table["ticker:ONCE"]["windows"]["open"]
 
 
-def test_a_scope_dormant_for_a_day_is_forgotten_and_one_with_an_open_anomaly_is_counted_and_kept(
-        worker: SimpleNamespace) -> None:
+def test_a_scope_dormant_over_a_weekend_is_kept_and_its_next_surge_opens(worker: SimpleNamespace) -> None:
+    # Evicted after a day, a ticker quiet over a weekend came back as a new scope, in its warm-up,
+    # and its first surge opened nothing.
     worker.deliver("ticker:ONCE", story("o1", T0 + 1))
     busy = [story(f"b{m}", T0 + m * W + 30) for m in range(10)]
     worker.deliver("ticker:SURGE", *busy)
@@ -134,17 +135,15 @@ def test_a_scope_dormant_for_a_day_is_forgotten_and_one_with_an_open_anomaly_is_
     assert [e.event for e in worker.events if e.scope == "ticker:SURGE"] == ["open"]
     assert metrics.ANOMALIES_ACTIVE.labels("negative_surge")._value.get() == 1
 
-    evicting = MonitorConfig(**{**vars(CONFIG), "idle_eviction_seconds": 30 * W})
-    assert not evictable(worker.table["ticker:SURGE"], T0 + 1000 * W, evicting)  # open: never forgotten
-    worker.ticks(T0 + 11 * W + L + 5, T0 + 1440 * W)
-    assert "ticker:ONCE" in worker.table  # a day since its last closed window is not over yet
-    worker.ticks(T0 + 1440 * W + 5, T0 + 1480 * W)
-    assert "ticker:ONCE" not in worker.table
+    weekend = 3 * 1440 * W
+    worker.ticks(T0 + 11 * W + L + 5, T0 + weekend)
+    assert "ticker:ONCE" in worker.table
     assert metrics.ANOMALIES_ACTIVE.labels("negative_surge")._value.get() == 0  # the surge resolved meanwhile
     assert [e.event for e in worker.events if e.scope == "ticker:SURGE"] == ["open", "resolve"]
 
-    worker.deliver("ticker:ONCE", story("o2", T0 + 1480 * W + 1))  # back as a new scope would be
-    assert worker.table["ticker:ONCE"]["baseline"]["windows"] == 0
+    worker.deliver("ticker:ONCE", *[story(f"w{i}", T0 + weekend + 2 * i, "negative") for i in range(20)])
+    worker.ticks(T0 + weekend + 5, T0 + weekend + 2 * W + L)
+    assert [e.event for e in worker.events if e.scope == "ticker:ONCE"] == ["open"]
 
 
 def test_twenty_thousand_dormant_tickers_cost_a_tick_no_write_and_no_load(
