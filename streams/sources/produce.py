@@ -98,12 +98,20 @@ def story_record(pairs: Iterable[tuple[str | None, Any]]) -> dict[str, Any]:
         if field is not None:
             record.setdefault(field, value)
     parts = [str(part) for part in (record.pop(CLOCK, None), record.pop(ZONE, None)) if part not in (None, "")]
-    if parts and record.get("published_at") not in (None, "") and readable(joined := " ".join(
-            [str(record["published_at"]), *parts])):
-        record["published_at"] = joined  # else the date alone: it may hold its own clock and zone
+    date = record.get("published_at")
+    if parts and date not in (None, ""):
+        joined = " ".join([str(date), *parts])
+        # A Date cell with its own clock stays as it is where the joined value cannot be read; without
+        # one the joined value goes on, read or not, so that an unreadable Time or zone is named
+        # rather than the story stamped at midnight as if that were its time.
+        if readable(joined) or not _CLOCK_IN.search(str(date)):
+            record["published_at"] = joined
     if isinstance(record.get("tickers"), str):
         record["tickers"] = ticker_names(record["tickers"])
     return record
+
+
+_CLOCK_IN = re.compile(r"\d:\d\d")  # a time of day within a date cell: 14:05, 2026-11-30T14:05:00Z
 
 
 def readable(stamp: str) -> bool:

@@ -354,17 +354,19 @@ def story_fingerprint(entry: dict[str, Any]) -> str:
         _digest(link) if _names_a_page(link) else "")
 
 
-def same_story(stored: str | None, story: str) -> bool:
+def same_story(stored: str | None, story: str, by_page: bool) -> bool:
     """Whether a key stored with fingerprint `stored` (None: stored before fingerprints) still names
-    the story with fingerprint `story`. The same title, or the same page: a headline edited under its
-    guid and link (an update, a corrected figure) is the story it was, and is not sent again, as a
-    second copy would count its news twice. A guid reused for another title and another page (a CMS
-    that numbers the items on the page) is a new story; so is a new title under a guid with no page."""
+    the story with fingerprint `story`: the same title, or, for a guid (`by_page`), the same page. A
+    headline edited under its guid and page (an update, a corrected figure) is the story it was, and
+    is not sent again, as a second copy would count its news twice. A guid reused for another title
+    and another page (a CMS that numbers the items on the page) is a new story; so is a new title under
+    a guid with no page, and a new title at a link seen before (a section or live page that items
+    without a guid share: taken for the same story, each later one was lost)."""
     if stored is None:
         return True
     title, _, link = stored.partition(":")
     new_title, _, new_link = story.partition(":")
-    return title == new_title or (bool(link) and link == new_link)
+    return title == new_title or (by_page and bool(link) and link == new_link)
 
 
 @dataclass(frozen=True)
@@ -376,13 +378,16 @@ class Identity:
     again by its link when the feed has moved its guid to another item, and by its title key when
     it has neither. `legacy` are keys older versions stored that are looked up but never written
     (a raw link or guid before link_key normalised it). `story` is its `story_fingerprint`.
-    `witness` is the key that tells a story moved to a fresh guid from a new one (`sent_under`): its
-    link when it links to a page of its own, else its title key."""
+    `guid` is the key that is its guid, if any. `witness` is the key that tells a story moved to a
+    fresh guid or link from a new one (`sent_under`): its title key when it has a date (the same
+    title at the same time in one feed is one story, wherever it links), else its story key when
+    it has a page (the same title at the same page), else its title key."""
 
     keys: tuple[str, ...]
     legacy: tuple[str, ...]
     story: str
     witness: str | None = None
+    guid: str | None = None
 
 
 def sent_under(identity: Identity, stored: Mapping[str, str | None],
@@ -391,14 +396,15 @@ def sent_under(identity: Identity, stored: Mapping[str, str | None],
     `already_sent` or `duplicate` (read earlier in this poll).
 
     Keys are tried best first. A key held for the same story (`same_story`: the same title, or an
-    edit under the same page) means sent; one held for another story is a reused key, passed over for
-    the next. The first key nobody holds makes a new story, unless the entry's `witness` (its page,
-    else its title key) is held under the same title: then the feed moved the story to a fresh guid
-    (a page that numbers its items). So a guid never seen is a new story whatever it shares with
-    earlier ones but its page and title together: a live page every item links to, a daily "Morning
-    briefing" at a new page. (Without a page or a date, a fresh guid under a title seen before is
-    taken for a moved story.) `stored` maps the keys the store holds (of `identity`'s keys and legacy
-    keys) to their fingerprints; `this_poll` the keys of the entries read before this one."""
+    edit under the same page of a guid) means sent; one held for another story is a reused key,
+    passed over for the next. The first key nobody holds makes a new story, unless the entry's
+    `witness` is held under the same title: then the feed moved the story to a fresh guid (a page
+    that numbers its items) or link (a rotating signed link, http to https). So a guid never seen is
+    a new story unless its title and date, or without a date its title and page, were sent: a live
+    page every item links to, a daily "Market wrap" at one page under each day's date. (Without a
+    date or a page, a fresh guid under a title seen before is taken for a moved story.) `stored`
+    maps the keys the store holds (of `identity`'s keys and legacy keys) to their fingerprints;
+    `this_poll` the keys of the entries read before this one."""
     if any(key in stored for key in identity.legacy):  # written by a version before fingerprints
         return None, "already_sent"
 
@@ -417,7 +423,7 @@ def sent_under(identity: Identity, stored: Mapping[str, str | None],
             if moved is not None and (moved[1] is None or _title(moved[1]) == _title(identity.story)):
                 return None, moved[0]
             return key, None
-        if same_story(held[1], identity.story):
+        if same_story(held[1], identity.story, by_page=key == identity.guid):
             return None, held[0]
     # Not reached: the last key (`story:`) is made of this fingerprint, so only this story holds it.
     return None, "already_sent"
@@ -454,19 +460,20 @@ def entry_identities(feed_url: str, entries: list[dict[str, Any]]) -> list[Ident
         if not isinstance(title, str) or not title.strip():
             identities.append(Identity((), (), story))
             continue
-        keys, legacy, page = [], [], None
+        keys, legacy, guid = [], [], None
         for kind in ("id", "link"):
             if (found := candidate(entry, kind)) and len(claims[(kind, found[0])]) == 1:
                 keys.append(found[0])
                 if found[1] != found[0]:
                     legacy.append(found[1])
-                if kind == "link" and _names_a_page(found[0]):
-                    page = found[0]
+                if kind == "id":
+                    guid = found[0]
         raw_date = dict.get(entry, "published") or dict.get(entry, "updated") or ""
-        title_key = f"hash:{_digest(feed_url, title, raw_date)}"
-        keys.append(title_key)
-        keys.append(f"story:{_digest(story, raw_date)}")
-        identities.append(Identity(tuple(dict.fromkeys(keys)), tuple(legacy), story, page or title_key))
+        title_key, story_key = f"hash:{_digest(feed_url, title, raw_date)}", f"story:{_digest(story, raw_date)}"
+        has_page = bool(story.partition(":")[2])
+        witness = title_key if raw_date or not has_page else story_key
+        identities.append(Identity(tuple(dict.fromkeys([*keys, title_key, story_key])), tuple(legacy), story,
+                                   witness, guid))
     return identities
 
 

@@ -324,22 +324,51 @@ def test_a_headline_edited_under_its_guid_and_link_is_not_sent_again(server: Fee
     assert second[0]["id"] != first[1]["id"]
 
 
-def test_a_guid_never_seen_is_a_new_story_whatever_its_link_or_title_share(server: FeedServer, tmp_path: Path) -> None:
-    # A live page every item links to, a daily briefing with one title and no date, and two halts of
-    # one minute: each item has a fresh guid, and each was lost as "already sent" or "duplicate" when
-    # a shared link or title key was looked up before the guid.
+def test_a_guid_never_seen_is_a_new_story_unless_its_title_and_date_were_sent(server: FeedServer, tmp_path: Path) -> None:
+    # A live page every item links to, a daily briefing with one title and no date, and a daily wrap at
+    # one page under each day's date: each item has a fresh guid, and each was lost as "already sent"
+    # when a shared link or title key was looked up before the guid. One story listed twice in a poll
+    # under two guids and pages, with one title and date, is one story.
     live = '<title>{}</title><guid isPermaLink="false">{}</guid><link>https://news.example/live/markets</link>'
     briefing = '<title>Morning briefing</title><guid isPermaLink="false">{0}</guid><link>https://news.example/{0}</link>'
-    halt = ('<title>Trading halt</title><guid isPermaLink="false">{0}</guid><link>https://news.example/{0}</link>'
-            '<pubDate>Mon, 30 Nov 2026 09:30:00 GMT</pubDate>')
-    server.routes["/live"] = Route(rss(live.format("Stocks open higher", "l-1"), briefing.format("b-1")))
+    wrap = ('<title>Daily market wrap</title><guid isPermaLink="false">{0}</guid><link>https://news.example/wrap</link>'
+            '<pubDate>{1} Nov 2026 21:00:00 GMT</pubDate>')
+    halt = ('<title>Trading halt in Fabrikam</title><guid isPermaLink="false">{0}</guid>'
+            '<link>https://news.example/{0}</link><pubDate>Mon, 30 Nov 2026 09:30:00 GMT</pubDate>')
+    server.routes["/live"] = Route(rss(live.format("Stocks open higher", "l-1"), briefing.format("b-1"),
+                                       wrap.format("w-1", "29")))
     _, first = scrape_once(server, "/live", tmp_path)
     server.routes["/live"] = Route(rss(live.format("Oil jumps 5%", "l-2"), briefing.format("b-2"),
-                                       halt.format("h-1"), halt.format("h-2")))
+                                       wrap.format("w-2", "30"), halt.format("markets-h"), halt.format("companies-h")))
     _, second = scrape_once(server, "/live", tmp_path)
-    assert [r["headline"] for r in first] == ["Stocks open higher", "Morning briefing"]
-    assert [r["headline"] for r in second] == ["Oil jumps 5%", "Morning briefing", "Trading halt", "Trading halt"]
-    assert len({r["id"] for r in first + second}) == 6
+    assert [r["headline"] for r in first] == ["Stocks open higher", "Morning briefing", "Daily market wrap"]
+    assert [r["headline"] for r in second] == ["Oil jumps 5%", "Morning briefing", "Daily market wrap",
+                                               "Trading halt in Fabrikam"]
+    assert len({r["id"] for r in first + second}) == 7
+
+
+def test_a_story_whose_link_changes_under_its_title_and_date_is_sent_once(server: FeedServer, tmp_path: Path) -> None:
+    # a signed link that rotates every poll, and a site moving from http to https: the whole feed
+    # was sent again on every poll
+    item = ('<title>Contoso names new chief executive</title><link>{}</link>'
+            '<pubDate>Mon, 30 Nov 2026 08:00:00 GMT</pubDate>')
+    sent = []
+    for link in ("http://news.example/contoso-ceo?Expires=1&amp;Signature=a",
+                 "https://news.example/contoso-ceo?Expires=2&amp;Signature=b",
+                 "https://news.example/contoso-ceo?Expires=3&amp;Signature=c"):
+        server.routes["/signed"] = Route(rss(item.format(link)))
+        sent += scrape_once(server, "/signed", tmp_path)[1]
+    assert [r["headline"] for r in sent] == ["Contoso names new chief executive"]
+
+
+def test_items_without_a_guid_at_one_section_page_are_each_a_story(server: FeedServer, tmp_path: Path) -> None:
+    # a new title at a link seen before was taken for an edit of the story sent there, and lost
+    item = "<title>{}</title><link>https://news.example/markets</link>"
+    sent = []
+    for title in ("Fabrikam shares slide", "Litware wins contract", "Litware wins contract"):
+        server.routes["/section"] = Route(rss(item.format(title)))
+        sent += scrape_once(server, "/section", tmp_path)[1]
+    assert [r["headline"] for r in sent] == ["Fabrikam shares slide", "Litware wins contract"]
 
 
 def test_the_same_story_in_two_feeds_of_a_publisher_has_one_id(server: FeedServer, tmp_path: Path) -> None:

@@ -123,6 +123,20 @@ def test_produce_names_an_id_that_is_no_id(tmp_path: Path, capsys: pytest.Captur
 # --- 3. a date and its clock in two columns ------------------------------------------------------
 
 
+@pytest.mark.parametrize("row", ["30/11/2026,14:05,Europe/Paris,Fabrikam cuts guidance",
+                                 "30/11/2026,14h05,+01:00,Fabrikam cuts guidance"])
+def test_a_time_or_zone_that_cannot_be_read_is_named_not_taken_for_midnight(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], row: str) -> None:
+    # the Date cell alone was sent, and the story stamped 00:00 UTC as the source's own time
+    path = tmp_path / "desk.csv"
+    path.write_text("Date,Time,Timezone,Headline\n" + row + "\n", encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    assert main(["produce", str(path), "-o", str(out)]) == 0
+    [record] = [json.loads(line) for line in out.read_text().splitlines()]
+    assert validate(json.dumps(record).encode(), NOW).published_at_source == "received"
+    assert "could not be read" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(("header", "row", "expected"), [
     ("Date;Time;Headline", "30/11/2026;14:05;Fabrikam cuts guidance", "2026-11-30T14:05:00.000Z"),
     ("Headline;Time;Date;Time zone", "Fabrikam cuts guidance;14:05;30/11/2026;GMT+2", "2026-11-30T12:05:00.000Z"),
