@@ -2,7 +2,9 @@
 
 Titles are normalised (case, punctuation, a trailing " - Outlet" credit) and reduced to a 64-bit
 SimHash; two headlines within a few bits of each other inside the time horizon are the same story.
-An exact syndicated copy has distance 0, a lightly re-edited one a few bits.
+An exact syndicated copy has distance 0, a lightly re-edited one a few bits. Only a tail that reads
+as a credit is dropped (an outlet's name, a domain): "Contoso results delayed - CEO resigns" and
+"... - SEC opens probe" are two stories, and dropping every short tail made them one.
 """
 
 from __future__ import annotations
@@ -13,13 +15,26 @@ import unicodedata
 from dataclasses import dataclass, field
 from itertools import pairwise
 
-_CREDIT = re.compile(r"\s+[-|–—]\s+[^-|–—]{1,40}$")
+_CREDIT = re.compile(r"\s+[-|–—]\s+([^-|–—]{1,40})$")
 _NON_WORD = re.compile(r"[^\w\s]+")
+_CONNECTORS = frozenset({"the", "of", "and", "&", "de", "la", "le", "der", "die", "on"})
+
+
+def is_credit(tail: str) -> bool:
+    """Whether a title's tail after " - " or " | " names its outlet: a domain (`marketwatch.com`), or
+    at most four words, each capitalised or a connector (`Reuters`, `The Wall Street Journal`,
+    `Barron's`). A clause with a lower-case word (`CEO resigns`) is news, not a credit."""
+    tail = tail.strip()
+    if " " not in tail and "." in tail:
+        return True
+    words = tail.split()
+    return 0 < len(words) <= 4 and all(word[0].isupper() or word.lower() in _CONNECTORS for word in words)
 
 
 def normalise_title(headline: str) -> str:
     text = unicodedata.normalize("NFKC", headline).strip()
-    text = _CREDIT.sub("", text)
+    if (credit := _CREDIT.search(text)) and is_credit(credit.group(1)):
+        text = text[:credit.start()]
     text = _NON_WORD.sub(" ", text.lower())
     return " ".join(text.split())
 

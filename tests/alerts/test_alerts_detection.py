@@ -403,3 +403,16 @@ def test_a_surge_during_an_open_shift_neither_resolves_it_nor_opens_it_twice() -
     shifts = [e for e in events if e.kind == "sentiment_shift"]
     assert {e.anomaly_id for e in shifts} == {opened[0].anomaly_id}
     assert [e.event for e in shifts].count("open") == 1
+
+
+@pytest.mark.parametrize("copy", ["Contoso results delayed - Reuters", "Contoso results delayed | The Wall Street Journal",
+                                  "Contoso results delayed - marketwatch.com", "Contoso results delayed — Barron's"])
+def test_an_outlets_credit_is_not_part_of_the_story(copy: str) -> None:
+    assert normalise_title(copy) == normalise_title("Contoso results delayed")
+
+
+def test_a_tail_that_is_news_keeps_two_stories_apart() -> None:
+    # every short tail was dropped as a credit: ten distinct negatives of one shape were one story
+    index = NoveltyIndex(horizon_seconds=3600, max_distance=3)
+    tails = ["CEO resigns", "SEC opens probe", "auditor quits", "lenders call in loans", "shares halted"]
+    assert all(index.is_novel(1_800_000_000.0 + i, f"Contoso Q3 results delayed - {tail}") for i, tail in enumerate(tails))
