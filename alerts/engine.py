@@ -77,8 +77,9 @@ class ScopeMonitor:
         return self.advance(story.published_at if watermark is None else watermark)
 
     def observing_closes(self, story: Story, watermark: float | None = None) -> bool:
-        """Whether `observe(story, watermark)` would close windows, so a caller that saves state in
-        batches can save the windows' last contents first."""
+        """Whether `observe(story, watermark)` would close a window that holds stories, so a caller that
+        saves state in batches can save the windows' last contents first (empty windows close too, but
+        hold nothing to save)."""
         return not (self.windows.is_late(story.published_at) or self.windows.seen(story.id)) \
             and self.windows.closes_any(story.published_at if watermark is None else watermark)
 

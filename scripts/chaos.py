@@ -335,7 +335,7 @@ def run_slow_receiver(stack: Stack, args: argparse.Namespace, report: Report, re
     config.write_text(f"receivers:\n  - name: slow\n    url: {receiver.url}\n    secret_env: CHAOS_WEBHOOK_SECRET\n"
                       f"    group_wait: 1\n    group_interval: 5\n"
                       f"    timeout: {args.receiver_delay + 10:g}\n")
-    # 5 s windows and the default lateness, so detection arms and alerts flow within a short run.
+    # 5 s windows and a 10 s lateness (the default is 120 s), so detection arms and alerts flow within a short run.
     stack.env.update(FINSENTRY_RECEIVERS=str(config), CHAOS_WEBHOOK_SECRET="chaos-only-secret",
                      FINSENTRY_MONITOR_WINDOW_SECONDS="5", FINSENTRY_MONITOR_ALLOWED_LATENESS="10")
     bootstrap = stack.start_broker().bootstrap

@@ -38,10 +38,13 @@ from streams.sources.kafka_sink import KafkaSink
 DEFAULT_COUNT = 2200
 DEFAULT_SURGE = "topic=Earnings,start=11m,duration=60s,rate=3/s,sentiment=negative"
 SHOWN = 12  # anomalies listed in the summary, most severe first
-# What the summary says of a case after each scheduler event (docs/SCHEDULER.md); others change nothing.
+# What the summary says of a case after each scheduler event (docs/SCHEDULER.md), and of a case the
+# monitor resolved before anyone took it (an auto_resolved event with outcome unattended); others
+# change nothing.
 CASE_STATES = {
     "created": "created", "assigned": "held by {analyst}", "acknowledged": "acknowledged by {analyst}",
     "resolved": "resolved by {analyst}", "auto_resolved": "closed by the machine: {reason}",
+    "unattended": "closed before any analyst took it: {reason}",
     "waiting": "waiting: {reason}", "escalated": "escalated: {reason}", "reopened": "reopened by {analyst}",
 }
 
@@ -97,7 +100,7 @@ class Tally:
         self.news.append(f"  anomaly {value['event']:<7} {anomaly_line(value)}")
 
     def case(self, value: dict) -> None:
-        state = CASE_STATES.get(value["event"])
+        state = CASE_STATES.get("unattended" if value.get("outcome") == "unattended" else value["event"])
         if state is None:
             return
         text = state.format(**{"analyst": "?", "reason": "", **value})

@@ -119,7 +119,7 @@ ANALYST_UTILISATION = Gauge(
 )
 ACK_SECONDS = Histogram(
     "finsentry_case_ack_seconds",
-    "Time from case creation to acknowledgement.",
+    "Time from case creation, or its last reopening, to acknowledgement.",
     buckets=(30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400),
 )
 
