@@ -411,6 +411,7 @@ def open_anomalies() -> list[dict[str, Any]]:
 
 BUSIEST = 12  # tickers on the overview when no watch-list is set
 MACHINE_CLOSED_SHOWN = 20  # the newest machine-closed cases on the overview, for review
+WAITING_SHOWN = 20  # the first cases of the waiting queue on the overview
 
 
 def trend(scope: str, end: float, series: Series = SERIES) -> dict[str, Any]:
@@ -445,7 +446,8 @@ class OverviewView(faust.web.View):
         return page(render("overview.html", session=session, trends=topics,
                            tickers=ticker_trends(settings.watchlist, end), watchlist=bool(settings.watchlist),
                            busiest=BUSIEST, anomalies=open_anomalies(), team=team, waiting=load_now.waiting,
-                           over_sla=load_now.over_sla, machine_closed=sched.machine_closed(MACHINE_CLOSED_SHOWN)))
+                           over_sla=load_now.over_sla, queue=[row(c, now) for c in sched.waiting()[:WAITING_SHOWN]],
+                           machine_closed=sched.machine_closed(MACHINE_CLOSED_SHOWN)))
 
 
 # ---- static files --------------------------------------------------------------------------------
