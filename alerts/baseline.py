@@ -4,6 +4,12 @@ Rates are per window; the negative share is the ratio of the weighted negative a
 (not a mean of per-window shares, which empty and one-story windows would dominate). Windows in
 which a detector fired are absorbed at a reduced weight so a surge does not mask itself, while a
 lasting change of level is still learned eventually.
+
+A silence the baseline makes improbable is not learned: once a run of empty windows would have
+had a probability under 1/1000 at the scope's rate (Poisson: rate x run > ln 1000), the source went
+quiet (a weekend, a closed market, a feed down), and the news did not. Learned, a weekend took a
+busy ticker's rate to nothing, and Monday's first ordinary minute opened a volume spike. A sparse
+scope, whose silences are plausible, still decays as before.
 """
 
 from __future__ import annotations
@@ -14,6 +20,10 @@ from dataclasses import asdict, dataclass
 from alerts.windows import WindowStats
 
 
+# ln(1000): a run of empty windows this improbable under the rate is the source's silence, not news'.
+SILENCE_EVIDENCE = math.log(1000.0)
+
+
 @dataclass
 class Baseline:
     windows: int = 0
@@ -21,8 +31,12 @@ class Baseline:
     negative_rate: float = 0.0
     score_mean: float = 0.0
     score_var: float = 0.0
+    quiet_run: int = 0  # empty windows in a row up to now
 
     def update(self, window: WindowStats, alpha: float) -> None:
+        self.quiet_run = 0 if window.volume else self.quiet_run + 1
+        if self.rate * self.quiet_run > SILENCE_EVIDENCE:
+            return  # an improbable silence: the rate it would teach is the source's, not the news'
         self.windows += 1
         self.rate += alpha * (window.volume - self.rate)
         self.negative_rate += alpha * (window.negative - self.negative_rate)

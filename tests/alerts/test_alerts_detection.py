@@ -416,3 +416,31 @@ def test_a_tail_that_is_news_keeps_two_stories_apart() -> None:
     index = NoveltyIndex(horizon_seconds=3600, max_distance=3)
     tails = ["CEO resigns", "SEC opens probe", "auditor quits", "lenders call in loans", "shares halted"]
     assert all(index.is_novel(1_800_000_000.0 + i, f"Contoso Q3 results delayed - {tail}") for i, tail in enumerate(tails))
+
+
+def test_a_weekends_silence_is_not_learned_as_a_lower_rate() -> None:
+    # 360 empty windows took a busy ticker's rate to nothing, and Monday's first ordinary minute
+    # opened a volume spike
+    config = MonitorConfig()  # the defaults
+    size = config.window_seconds
+    start = 1_800_000_000.0 - (1_800_000_000.0 % size)
+    rng = random.Random(5)
+    m = ScopeMonitor.new("ticker:NWND", config)
+    count = 0
+
+    def minute(k: int, stories: int) -> list:
+        nonlocal count
+        events = []
+        for _ in range(stories):
+            count += 1
+            events += m.observe(Story(f"n{count}", f"Northwind desk note {count} {rng.random()}",
+                                      rng.choice(["positive", "neutral", "negative"]), 0.0, start + k * size + rng.random() * 50))
+        return events + m.advance(start + (k + 1) * size + config.allowed_lateness + 1)
+
+    for k in range(90):
+        assert not minute(k, rng.choice([5, 6, 7, 8]))
+    rate = m.baseline.rate
+    monday = 90 + 2 * 1440
+    assert not minute(monday, 8)  # an ordinary minute after the weekend
+    assert m.baseline.rate > 0.8 * rate
+    assert any(e.kind == "volume_spike" and e.event == "open" for e in minute(monday + 1, 40))  # a real spike still opens
