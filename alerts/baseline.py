@@ -19,7 +19,6 @@ from dataclasses import asdict, dataclass
 
 from alerts.windows import WindowStats
 
-
 # ln(1000): a run of empty windows this improbable under the rate is the source's silence, not news'.
 SILENCE_EVIDENCE = math.log(1000.0)
 

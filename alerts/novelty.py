@@ -17,18 +17,18 @@ from itertools import pairwise
 
 _CREDIT = re.compile(r"\s+[-|–—]\s+([^-|–—]{1,40})$")
 _NON_WORD = re.compile(r"[^\w\s]+")
-_CONNECTORS = frozenset({"the", "of", "and", "&", "de", "la", "le", "der", "die", "on"})
+_CONNECTORS = frozenset({"the", "of", "and", "&", "de", "la", "le", "der", "die", "on", "via", "della", "del", "di"})
 
 
 def is_credit(tail: str) -> bool:
-    """Whether a title's tail after " - " or " | " names its outlet: a domain (`marketwatch.com`), or
-    at most four words, each capitalised or a connector (`Reuters`, `The Wall Street Journal`,
-    `Barron's`). A clause with a lower-case word (`CEO resigns`) is news, not a credit."""
-    tail = tail.strip()
-    if " " not in tail and "." in tail:
-        return True
+    """Whether a title's tail after " - " or " | " names its outlet: one word (`Reuters`, `reuters`,
+    `marketwatch.com`, `ロイター`), or at most five words none of which is a lower-case word other than
+    a connector (`The Wall Street Journal`, `24/7 Wall St.`, `Reuters via Yahoo Finance`). A clause
+    with a lower-case word (`CEO resigns`) is news, not a credit; one in Title Case
+    (`CEO Resigns`) cannot be told from an outlet's name and is taken for one."""
     words = tail.split()
-    return 0 < len(words) <= 4 and all(word[0].isupper() or word.lower() in _CONNECTORS for word in words)
+    return len(words) == 1 or (0 < len(words) <= 5 and all(
+        not word[0].islower() or word.lower() in _CONNECTORS for word in words))
 
 
 def normalise_title(headline: str) -> str:

@@ -89,10 +89,12 @@ class Scheduler:
         closed = [c for c in self._cases.values() if c.status is Status.AUTO_RESOLVED]
         return [c.to_dict() for c in sorted(closed, key=lambda c: c.seq, reverse=True)[:limit]]
 
-    def waiting(self) -> list[dict[str, Any]]:
-        """The queue, in the order it will be served when capacity allows (priority, then age)."""
+    def waiting(self, now: datetime) -> list[dict[str, Any]]:
+        """The queue, in the order it will be served when capacity allows (priority, then age), each
+        case with `unserved`: why nobody holds it at `now` (no skill, nobody on shift, no capacity)."""
         queue = [c for c in self._open.values() if c.status is Status.WAITING]
-        return [c.to_dict() for c in sorted(queue, key=lambda c: (-c.priority, c.seq))]
+        return [{**c.to_dict(), "unserved": self._unserved(c, utc(now))}
+                for c in sorted(queue, key=lambda c: (-c.priority, c.seq))]
 
     # ---- inputs --------------------------------------------------------------------------------
 

@@ -32,7 +32,10 @@ def _interrupt(signum: int, frame: object) -> None:
 def run(args: argparse.Namespace) -> int:
     # SIGTERM stops like Ctrl-C, from before Tansu starts: Tansu runs in its own session, so a default
     # SIGTERM arriving between its start and this handler would leave it running with nobody to stop it.
+    # SIGINT too, explicitly: started with `&` from a script, Python inherits SIGINT ignored and
+    # installs no KeyboardInterrupt handler, so Ctrl-C (or `kill -INT`) did nothing.
     signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
     try:
         running = broker.start(args.port or None)
     except broker.BrokerError as exc:

@@ -213,6 +213,7 @@ def run_classify(args: argparse.Namespace) -> int:
     used: dict[str, int] = {}
     started = time.monotonic()
     # (line, text or None, error): rows without text keep their place so output stays in input order.
+    progress = sys.stderr.isatty()
     pending: list[tuple[int, str | None, str]] = []
 
     def flush() -> None:
@@ -224,8 +225,9 @@ def run_classify(args: argparse.Namespace) -> int:
             out.write(json.dumps(row) + "\n")
         done += len(texts)
         pending.clear()
-        rate = done / max(1e-9, time.monotonic() - started)
-        print(f"\rclassified {done} ({rate:.0f}/s), skipped {skipped}", end="", file=sys.stderr, flush=True)
+        if progress:  # a terminal: one line redrawn; a pipe or a log gets the summary alone
+            rate = done / max(1e-9, time.monotonic() - started)
+            print(f"\rclassified {done} ({rate:.0f}/s), skipped {skipped}", end="", file=sys.stderr, flush=True)
 
     try:
         wanted = args.text_col or " or ".join(TEXT_FALLBACK)
@@ -245,8 +247,9 @@ def run_classify(args: argparse.Namespace) -> int:
     finally:
         stack.close()
     source = ", ".join(f"{column!r} ({n})" for column, n in used.items()) or "none"
-    print(f"\nclassified {done}, skipped {skipped} in {time.monotonic() - started:.1f}s; text from {source}",
-          file=sys.stderr)
+    below_progress = "\n" if progress and done else ""
+    print(f"{below_progress}classified {done}, skipped {skipped} in {time.monotonic() - started:.1f}s; "
+          f"text from {source}", file=sys.stderr)
     if not done:
         print(f"finsentry classify: nothing classified: no row had text in {wanted}", file=sys.stderr)
         return 1

@@ -446,7 +446,7 @@ class OverviewView(faust.web.View):
         return page(render("overview.html", session=session, trends=topics,
                            tickers=ticker_trends(settings.watchlist, end), watchlist=bool(settings.watchlist),
                            busiest=BUSIEST, anomalies=open_anomalies(), team=team, waiting=load_now.waiting,
-                           over_sla=load_now.over_sla, queue=[row(c, now) for c in sched.waiting()[:WAITING_SHOWN]],
+                           over_sla=load_now.over_sla, queue=[row(c, now) for c in sched.waiting(now)[:WAITING_SHOWN]],
                            machine_closed=sched.machine_closed(MACHINE_CLOSED_SHOWN)))
 
 

@@ -111,7 +111,9 @@ def story_record(pairs: Iterable[tuple[str | None, Any]]) -> dict[str, Any]:
     return record
 
 
-_CLOCK_IN = re.compile(r"\d:\d\d")  # a time of day within a date cell: 14:05, 2026-11-30T14:05:00Z
+# A date cell that holds its own time of day: a clock (14:05, 2026-11-30T14:05:00Z), or a number of 9
+# digits or more (an epoch, YYYYMMDDHHMMSS); YYYYMMDD has none.
+_CLOCK_IN = re.compile(r"\d:\d\d|^\s*\d{9,}(?:\.\d+)?\s*$")
 
 
 def readable(stamp: str) -> bool:

@@ -379,9 +379,9 @@ class Identity:
     it has neither. `legacy` are keys older versions stored that are looked up but never written
     (a raw link or guid before link_key normalised it). `story` is its `story_fingerprint`.
     `guid` is the key that is its guid, if any. `witness` is the key that tells a story moved to a
-    fresh guid or link from a new one (`sent_under`): its title key when it has a date (the same
-    title at the same time in one feed is one story, wherever it links), else its story key when
-    it has a page (the same title at the same page), else its title key."""
+    fresh guid or link from a new one (`sent_under`): with a page and an opaque guid, or a page and no
+    date, its story key (the same title at the same page); else its title key (the same title at the
+    same date in one feed is one story, wherever it links)."""
 
     keys: tuple[str, ...]
     legacy: tuple[str, ...]
@@ -471,7 +471,12 @@ def entry_identities(feed_url: str, entries: list[dict[str, Any]]) -> list[Ident
         raw_date = dict.get(entry, "published") or dict.get(entry, "updated") or ""
         title_key, story_key = f"hash:{_digest(feed_url, title, raw_date)}", f"story:{_digest(story, raw_date)}"
         has_page = bool(story.partition(":")[2])
-        witness = title_key if raw_date or not has_page else story_key
+        opaque_guid = guid is not None and not _names_a_page(guid)
+        # An opaque guid fresh at a page of its own is a new story, even under a title and date sent
+        # before (two "Trading halt" notices at 07:00); it moved only if its title was sent at its page.
+        # Without one, a fresh link under a title and date sent before is that story moved (a rotating
+        # signed link, http to https).
+        witness = story_key if has_page and (opaque_guid or not raw_date) else title_key
         identities.append(Identity(tuple(dict.fromkeys([*keys, title_key, story_key])), tuple(legacy), story,
                                    witness, guid))
     return identities
@@ -790,10 +795,11 @@ def make_client(policy: Policy) -> httpx.Client:
     )
 
 
-def log_result(result: PollResult) -> None:
+def log_result(result: PollResult, once: bool = False) -> None:
+    """One line per poll; a failed one says when it is tried again, unless this run polls `once`."""
     url = redact_url(result.url)
     if result.error:
-        log.warning("%s: %s; retrying in %.0fs", url, result.error, result.next_poll_in)
+        log.warning("%s: %s%s", url, result.error, "" if once else f"; retrying in {result.next_poll_in:.0f}s")
     else:
         why = ", ".join(f"{n} {reason.replace('_', ' ')}" for reason, n in (result.skips or {}).items())
         undated = f" ({result.undated} with the receive time for an unusable date)" if result.undated else ""
@@ -944,12 +950,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_cli(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per poll is ours; httpx would add another
+    for name in ("httpx", "kafka"):  # one line per poll is ours; httpx adds one, the Kafka client twenty
+        logging.getLogger(name).setLevel(logging.WARNING)
     errors = 0
 
     def note(result: PollResult) -> None:
         nonlocal errors
-        log_result(result)
+        log_result(result, once=args.once)
         errors += result.error is not None
 
     feeds = list(dict.fromkeys(args.feed))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -84,5 +85,22 @@ def test_broker_command_stopped_while_starting_leaves_no_broker_behind():
     assert broker.wait_for_port(port, 300)  # Tansu is up, possibly before the command has announced it
     process.send_signal(signal.SIGTERM)
     process.wait(300)
+    assert process.returncode == 0
+    assert not broker.wait_for_port(port, 0.5)
+
+
+def test_broker_command_started_with_sigint_ignored_stops_on_sigint():
+    # Started with `&` from a script, Python inherits SIGINT ignored: Ctrl-C (kill -INT) did nothing
+    # while the command said "Ctrl-C stops it".
+    port = broker.free_port()
+    ignoring = f"trap '' INT; exec {shlex.quote(sys.executable)} -m streams.cli broker --port {port}"  # as `&` does
+    process = subprocess.Popen(["bash", "-c", ignoring], cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    try:
+        assert "Ctrl-C stops it" in process.stderr.readline()
+        process.send_signal(signal.SIGINT)
+        process.wait(300)
+    finally:
+        if process.poll() is None:
+            process.kill()
     assert process.returncode == 0
     assert not broker.wait_for_port(port, 0.5)

@@ -45,7 +45,10 @@ def test_respects_shift_and_capacity_and_queues_by_priority():
         s.on_anomaly(anomaly(f"w{i}", scope="ticker:AAPL"), MONDAY_10)
     assert held(s, "alice") == ["w0", "w1"] and held(s, "nina") == []
     s.on_anomaly(anomaly("c", scope="ticker:AAPL", severity="critical"), MONDAY_10 + MIN)
-    assert [c["case_id"] for c in s.waiting()] == ["case-c", "case-w2"]  # priority order
+    queue = s.waiting(MONDAY_10 + MIN)
+    assert [c["case_id"] for c in queue] == ["case-c", "case-w2"]  # priority order
+    # why nobody holds them, now: alice is full, nina (the AAPL expert) off shift
+    assert {c["unserved"] for c in queue} == {"no qualified analyst for ticker:AAPL on shift has free capacity"}
     # One slot frees up: the later but critical case takes it.
     s.on_action(action("ack", "case-w1", "alice", "k1"), MONDAY_10 + MIN)
     events = s.on_action(action("resolve", "case-w0", "alice", "r0"), MONDAY_10 + 2 * MIN)
@@ -188,7 +191,7 @@ def test_a_reopened_case_nobody_can_take_waits_with_its_reason():
     events = s.on_action(action("reopen", "case-x", "alice", "o1"), MONDAY_10 + MIN)
     assert names(events) == [("reopened", "x", "alice"), ("waiting", "x", None)]
     assert events[1]["reason"].startswith("reopened: by alice")
-    assert [c["case_id"] for c in s.waiting()] == ["case-x"]
+    assert [c["case_id"] for c in s.waiting(MONDAY_10 + MIN)] == ["case-x"]
 
 def test_anomalies_are_idempotent_and_updates_change_severity_and_evidence():
     s = Scheduler(roster(), POLICY)
@@ -351,7 +354,7 @@ def test_roster_swap_returns_removed_analysts_cases_and_excess_to_waiting():
     events = s.set_roster(smaller, MONDAY_10 + MIN)
     assert held(s, "alice") == ["e0"]  # the acknowledged case stays
     assert {e[1] for e in names(events) if e[0] == "waiting"} == {"m0", "m1", "e1"}
-    assert all(c["analyst"] is None for c in s.waiting())
+    assert all(c["analyst"] is None for c in s.waiting(MONDAY_10 + MIN))
 
 
 def test_state_round_trip_mid_flight_gives_identical_future():
@@ -453,7 +456,7 @@ def test_a_warning_that_waited_overnight_never_goes_before_a_fresh_critical(shif
     w = s.case("case-w")
     assert w["escalations"] > 20 and w["priority"] == 8  # escalated all night: capped below a critical's 16
     s.on_anomaly(anomaly("c", severity="critical"), morning)
-    assert [c["case_id"] for c in s.waiting()] == ["case-c", "case-w"]
+    assert [c["case_id"] for c in s.waiting(morning)] == ["case-c", "case-w"]
     assigned = [e for e in s.tick(morning + timedelta(seconds=1)) if e["event"] == "assigned"]
     assert names(assigned) == [("assigned", "c", "ivan")]  # ivan's one slot goes to the critical
 

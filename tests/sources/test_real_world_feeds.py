@@ -203,7 +203,11 @@ def test_a_feed_over_max_bytes_is_reported_each_poll_without_backoff(server: Fee
     server.routes["/big"] = Route(body)
     code, sent = scrape_once(server, "/big", tmp_path, "--max-bytes", "2k")
     assert code == 1 and sent == []
-    assert "over the 2048-byte limit (raise it with --max-bytes); retrying in 60s" in caplog.text
+    assert "over the 2048-byte limit (raise it with --max-bytes)" in caplog.text
+    assert "retrying" not in caplog.text  # --once polls once: no retry to promise
+    caplog.clear()
+    scrape.log_result(scrape.PollResult(server.url("/big"), 200, 0, 0, "body is over the 2048-byte limit", 60.0))
+    assert "over the 2048-byte limit; retrying in 60s" in caplog.text  # a long-running scrape says when
     with SeenStore(tmp_path / "seen.sqlite") as store:
         assert store.state(server.url("/big")).failures == 0  # not a failure to back off from
     policy = Policy(interval=60.0, max_bytes=2048)
@@ -327,24 +331,26 @@ def test_a_headline_edited_under_its_guid_and_link_is_not_sent_again(server: Fee
 def test_a_guid_never_seen_is_a_new_story_unless_its_title_and_date_were_sent(server: FeedServer, tmp_path: Path) -> None:
     # A live page every item links to, a daily briefing with one title and no date, and a daily wrap at
     # one page under each day's date: each item has a fresh guid, and each was lost as "already sent"
-    # when a shared link or title key was looked up before the guid. One story listed twice in a poll
-    # under two guids and pages, with one title and date, is one story.
+    # when a shared link or title key was looked up before the guid. Two notices of one title and
+    # time, each with a guid and a page of its own (two companies' trading halts), are two stories.
     live = '<title>{}</title><guid isPermaLink="false">{}</guid><link>https://news.example/live/markets</link>'
     briefing = '<title>Morning briefing</title><guid isPermaLink="false">{0}</guid><link>https://news.example/{0}</link>'
     wrap = ('<title>Daily market wrap</title><guid isPermaLink="false">{0}</guid><link>https://news.example/wrap</link>'
             '<pubDate>{1} Nov 2026 21:00:00 GMT</pubDate>')
-    halt = ('<title>Trading halt in Fabrikam</title><guid isPermaLink="false">{0}</guid>'
+    halt = ('<title>Trading halt</title><guid isPermaLink="false">{0}</guid>'
             '<link>https://news.example/{0}</link><pubDate>Mon, 30 Nov 2026 09:30:00 GMT</pubDate>')
     server.routes["/live"] = Route(rss(live.format("Stocks open higher", "l-1"), briefing.format("b-1"),
                                        wrap.format("w-1", "29")))
     _, first = scrape_once(server, "/live", tmp_path)
     server.routes["/live"] = Route(rss(live.format("Oil jumps 5%", "l-2"), briefing.format("b-2"),
-                                       wrap.format("w-2", "30"), halt.format("markets-h"), halt.format("companies-h")))
+                                       wrap.format("w-2", "30"), halt.format("fabrikam-h"), halt.format("litware-h")))
     _, second = scrape_once(server, "/live", tmp_path)
     assert [r["headline"] for r in first] == ["Stocks open higher", "Morning briefing", "Daily market wrap"]
     assert [r["headline"] for r in second] == ["Oil jumps 5%", "Morning briefing", "Daily market wrap",
-                                               "Trading halt in Fabrikam"]
-    assert len({r["id"] for r in first + second}) == 7
+                                               "Trading halt", "Trading halt"]
+    assert len({r["id"] for r in first + second}) == 8
+    _, third = scrape_once(server, "/live", tmp_path)
+    assert third == []
 
 
 def test_a_story_whose_link_changes_under_its_title_and_date_is_sent_once(server: FeedServer, tmp_path: Path) -> None:

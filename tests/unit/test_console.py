@@ -92,7 +92,8 @@ def test_every_template_escapes_attacker_text(status: str) -> None:
                      tickers=[{"scope": f"ticker:{HOSTILE}", "stories": 2, "spark": charts.sparkline([0.2], HOSTILE)}],
                      watchlist=False, busiest=12, anomalies=[record],
                      team=[{"id": HOSTILE, "name": HOSTILE, "open": 1, "capacity": 2}],
-                     waiting=1, over_sla=0, queue=[{**c, "status": "waiting", "age": "5m", "case_id": HOSTILE}],
+                     waiting=1, over_sla=0, queue=[{**c, "status": "waiting", "age": "5m", "case_id": HOSTILE,
+                                                      "unserved": HOSTILE}],
                      machine_closed=[{**c, "case_id": HOSTILE, "reason": HOSTILE}]),
         views.render("problem.html", session=session, title=HOSTILE, message=HOSTILE, status=403, back="/console/"),
         views.render("pending.html", session=session, verb=HOSTILE, case_id=HOSTILE, action_id=HOSTILE,
@@ -466,12 +467,12 @@ def test_the_overview_lists_the_cases_nobody_holds_and_why() -> None:
     from streams.console.sessions import Session
 
     now = datetime.now(UTC)
-    why = "waited past the 0:10:00 acknowledge SLA: no qualified analyst for topic:Credit is on shift"
-    waiting = views.row(case(status="waiting", analyst=None, severity="critical", scope="topic:Credit", reason=why,
-                             created_at=(now - timedelta(minutes=25)).isoformat()), now)
+    why = "no qualified analyst for topic:Credit is on shift"
+    waiting = views.row(case(status="waiting", analyst=None, severity="critical", scope="topic:Credit", reason=None,
+                             unserved=why, created_at=(now - timedelta(minutes=25)).isoformat()), now)
     html = views.render("overview.html", session=Session("sid", "bob", "tok", 0), trends=[], tickers=[],
                         watchlist=False, busiest=12, anomalies=[], team=[], waiting=1, over_sla=1,
                         queue=[waiting], machine_closed=[])
     section = html.split('id="waiting-h"')[1].split("</section>")[0]
     assert 'href="/console/cases/case-x"' in section and "topic:Credit" in section and why in section
-    assert views.duration(25 * 60) in section
+    assert views.duration(25 * 60) in section and "None" not in section  # a new case has no stored reason

@@ -145,6 +145,8 @@ def test_a_time_or_zone_that_cannot_be_read_is_named_not_taken_for_midnight(
     ("Date,Time,Headline", "2026-11-30 14:05:00,14:05:00,Fabrikam cuts guidance", "2026-11-30T14:05:00.000Z"),
     ("Date,Timezone,Headline", "2026-11-30T14:05:00+01:00,Europe/Paris,Fabrikam cuts guidance",
      "2026-11-30T13:05:00.000Z"),
+    ("Date,Timezone,Headline", "1796047500,UTC,Fabrikam cuts guidance", "2026-11-30T14:05:00.000Z"),  # an epoch
+    ("Date,Timezone,Headline", "20261130140500,Europe/Paris,Fabrikam cuts guidance", "2026-11-30T14:05:00.000Z"),
 ])
 def test_a_date_column_and_a_time_column_are_one_date(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                       header: str, row: str, expected: str) -> None:
