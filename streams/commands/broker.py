@@ -42,8 +42,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     except KeyboardInterrupt:
         return 0
-    print(f"embedded broker on {running.url} (memory only; Ctrl-C stops it)", file=sys.stderr, flush=True)
-    try:
+    try:  # from the announcement on: a Ctrl-C right after it must still stop Tansu, in its own session
+        print(f"embedded broker on {running.url} (memory only; Ctrl-C stops it)", file=sys.stderr, flush=True)
         return running.process.wait()
     except KeyboardInterrupt:
         return 0
