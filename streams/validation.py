@@ -272,6 +272,31 @@ def parse_time(value: object) -> datetime:
     return parsed
 
 
+def readable(stamp: object) -> bool:
+    """Whether ingest reads this publication time (`parse_time`)."""
+    try:
+        parse_time(stamp)
+    except (ValueError, OverflowError, OSError):
+        return False
+    return True
+
+
+def unread_because(stamp: object, now: float) -> str:
+    """Why ingest stamps a story with its receive time: parse_time's error, or a date outside the
+    range ingest keeps (before 1970, or ahead of the clock at `now`, Unix seconds)."""
+    try:
+        moment = parse_time(stamp)
+    except (ValueError, OverflowError, OSError) as exc:
+        return str(exc)
+    if moment.timestamp() < 0:
+        return "before 1970"
+    ahead = (moment.timestamp() - now) / 60
+    naive = (isinstance(stamp, str) and not NUMBER.match(stamp.strip()) and moment.utcoffset() == timedelta(0)
+             and not re.search(r"(?:Z|UTC|GMT|UT|[+-]\d\d(?::?\d\d)?)\s*$", stamp.strip(), re.IGNORECASE))
+    return (f"{ahead:.0f} min ahead of this clock" + ("; a time without a zone is read as UTC: write its zone "
+                                                      "(2026-11-30T14:05:00+01:00)" if naive else ""))
+
+
 # Cells that spreadsheets and pandas write for "no value": such a field, or such a ticker, is missing.
 MISSING = frozenset({"", "nan", "null", "none", "n/a", "#n/a", "na"})
 

@@ -13,7 +13,6 @@ import sys
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import nullcontext
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,16 @@ from models.jsonl import json_objects
 from streams.sources.kafka_sink import SinkError, encode_value
 from streams.sources.output import add_output_arguments, open_sink
 from streams.usage import UsageError
-from streams.validation import MISSING, NUMBER, Rejection, Story, normalise_ticker, parse_time, ticker_names, validate
+from streams.validation import (
+    MISSING,
+    Rejection,
+    Story,
+    normalise_ticker,
+    readable,
+    ticker_names,
+    unread_because,
+    validate,
+)
 
 # Column names people use for the story's fields, matched by `column_key`; the first found wins.
 ALIASES = {
@@ -114,15 +122,6 @@ def story_record(pairs: Iterable[tuple[str | None, Any]]) -> dict[str, Any]:
 # A date cell that holds its own time of day: a clock (14:05, 2026-11-30T14:05:00Z), or a number of 9
 # digits or more (an epoch, YYYYMMDDHHMMSS); YYYYMMDD has none.
 _CLOCK_IN = re.compile(r"\d:\d\d|^\s*\d{9,}(?:\.\d+)?\s*$")
-
-
-def readable(stamp: str) -> bool:
-    """Whether ingest reads this publication time (`parse_time`)."""
-    try:
-        parse_time(stamp)
-    except (ValueError, OverflowError, OSError):
-        return False
-    return True
 
 
 def warn_not_fields(path: str, kind: str, names: list[str]) -> None:
@@ -224,22 +223,6 @@ def records(path: str) -> Iterator[tuple[int, dict[str, Any] | None, str]]:
                 warned.update(ignored)
                 warn_not_fields(f"{'stdin' if path == '-' else path} line {line_no}", "key", ignored)
             yield line_no, story_record(zip(fields, value.values(), strict=True)), ""
-
-
-def unread_because(stamp: object, now: float) -> str:
-    """Why ingest stamps a story with its receive time: parse_time's error, or a date outside the
-    range ingest keeps (before 1970, or ahead of the clock at `now`, Unix seconds)."""
-    try:
-        moment = parse_time(stamp)
-    except (ValueError, OverflowError, OSError) as exc:
-        return str(exc)
-    if moment.timestamp() < 0:
-        return "before 1970"
-    ahead = (moment.timestamp() - now) / 60
-    naive = (isinstance(stamp, str) and not NUMBER.match(stamp.strip()) and moment.utcoffset() == timedelta(0)
-             and not re.search(r"(?:Z|UTC|GMT|UT|[+-]\d\d(?::?\d\d)?)\s*$", stamp.strip(), re.IGNORECASE))
-    return (f"{ahead:.0f} min ahead of this clock" + ("; a time without a zone is read as UTC: write its zone "
-                                                      "(2026-11-30T14:05:00+01:00)" if naive else ""))
 
 
 class Report:

@@ -50,9 +50,16 @@ import httpx
 
 from streams.sources.kafka_sink import SinkError, encode_value
 from streams.sources.output import add_output_arguments, open_sink
-from streams.sources.produce import unread_because
 from streams.usage import UsageError
-from streams.validation import Rejection, fit_record, normalise_url, parse_time, truncate_words, validate
+from streams.validation import (
+    Rejection,
+    fit_record,
+    normalise_url,
+    parse_time,
+    truncate_words,
+    unread_because,
+    validate,
+)
 
 log = logging.getLogger(__name__)
 

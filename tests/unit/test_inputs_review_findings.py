@@ -12,8 +12,7 @@ import pytest
 
 from models.text import clean, for_model, tidy
 from streams.cli import main
-from streams.sources.produce import unread_because
-from streams.validation import Story, validate
+from streams.validation import Story, unread_because, validate
 
 NOW = 1_800_000_000.0
 

@@ -412,7 +412,7 @@ def test_a_time_ahead_of_the_clock_says_how_far_and_that_a_zoneless_time_is_utc(
 
 @pytest.mark.parametrize("stamp", ["4102444800", "2099-11-30T14:05:00+00", "2099-11-30T14:05:00Z"])
 def test_a_time_ahead_with_its_zone_or_an_epoch_gets_no_zone_hint(stamp: str) -> None:
-    from streams.sources.produce import unread_because
+    from streams.validation import unread_because
 
     said = unread_because(stamp, NOW)
     assert "ahead of this clock" in said and "without a zone" not in said
