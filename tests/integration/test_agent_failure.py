@@ -21,6 +21,34 @@ pytestmark = pytest.mark.integration
 S = Settings()
 
 
+def crash_reported(worker, agent: str) -> dict[str, object]:
+    """Wait for the worker's /readyz to answer 503 naming `agent` among its crashed agents; returns
+    that body and `finsentry_agent_crashes_total` for the agent, read at that moment. Fails, with the
+    worker's log, when the worker exits without ever saying so."""
+    seen: dict[str, object] = {}
+
+    def reports_crash() -> bool:
+        try:
+            status, body = worker.get("/readyz")
+        except OSError:
+            return False
+        if status == 503 and agent in json.loads(body).get("crashed_agents", {}):
+            seen["body"] = json.loads(body)
+            seen["crashes"] = worker.metric("finsentry_agent_crashes_total", f'agent="{agent}"')
+            return True
+        return False
+
+    wait_for(lambda: reports_crash() or worker.process.poll() is not None, 300, f"the worker to report {agent} crashed")
+    assert seen, "the worker exited without ever reporting not-ready:\n" + worker.log.read_text()[-3000:]
+    return seen
+
+
+def exits_failed(worker) -> None:
+    """Wait for the worker to exit, and fail unless its status is 1 (a crash, for its supervisor)."""
+    wait_for(lambda: worker.process.poll() is not None, 300, "the failed worker to exit")
+    assert worker.process.returncode == 1, worker.log.read_text()[-3000:]
+
+
 def test_classify_failing_mid_batch_loses_nothing_and_double_counts_nothing(embedded_broker, start_worker_process, kafka):
     now = datetime.now(UTC).replace(microsecond=0).isoformat()
     records = [{"id": f"fault-{n}", "source": "test", "headline": f"Contoso Ltd shares fall after outage {n}",
@@ -29,27 +57,11 @@ def test_classify_failing_mid_batch_loses_nothing_and_double_counts_nothing(embe
     kafka.produce(embedded_broker.bootstrap, S.topic_raw, records)
 
     # While it is down: /readyz 503 naming the agent, the crash counted, then exit status 1.
-    seen: dict[str, object] = {}
-
-    def reports_crash() -> bool:
-        try:
-            status, body = first.get("/readyz")
-        except OSError:
-            return False
-        if status == 503 and "classify" in json.loads(body).get("crashed_agents", {}):
-            seen["body"] = json.loads(body)
-            seen["crashes"] = first.metric("finsentry_agent_crashes_total", 'agent="classify"')
-            seen["ready"] = first.metric("finsentry_ready", "")
-            return True
-        return False
-
-    wait_for(lambda: reports_crash() or first.process.poll() is not None, 300, "the worker to report the crash")
-    assert seen, "the worker exited without ever reporting not-ready:\n" + first.log.read_text()[-3000:]
+    seen = crash_reported(first, "classify")
     assert seen["body"]["ready"] is False and seen["body"]["agents_running"] is False
     assert "InjectedFault" in seen["body"]["crashed_agents"]["classify"]
     assert seen["crashes"] == 1
-    wait_for(lambda: first.process.poll() is not None, 300, "the failed worker to exit")
-    assert first.process.returncode == 1, first.log.read_text()[-3000:]
+    exits_failed(first)
 
     # The supervisor's part: start the worker again, without the hook.
     start_worker_process()
@@ -75,26 +87,11 @@ def test_a_model_call_that_never_returns_stops_the_worker_and_loses_nothing(embe
                                  FINSENTRY_CRASH_EXIT_DELAY_SECONDS="30")
     kafka.produce(embedded_broker.bootstrap, S.topic_raw, records)
 
-    seen: dict[str, object] = {}
-
-    def reports_stall() -> bool:
-        try:
-            status, body = first.get("/readyz")
-        except OSError:
-            return False
-        if status == 503 and "model-watchdog" in json.loads(body).get("crashed_agents", {}):
-            seen["body"] = json.loads(body)
-            seen["crashes"] = first.metric("finsentry_agent_crashes_total", 'agent="model-watchdog"')
-            return True
-        return False
-
-    wait_for(lambda: reports_stall() or first.process.poll() is not None, 300, "the worker to report the hung model call")
-    assert seen, "the worker exited without ever reporting not-ready:\n" + first.log.read_text()[-3000:]
+    seen = crash_reported(first, "model-watchdog")
     assert "ModelStalled" in seen["body"]["crashed_agents"]["model-watchdog"]
     assert "FINSENTRY_MODEL_STALL_SECONDS=3" in seen["body"]["crashed_agents"]["model-watchdog"]
     assert seen["crashes"] == 1
-    wait_for(lambda: first.process.poll() is not None, 300, "the worker with the hung thread to exit")
-    assert first.process.returncode == 1, first.log.read_text()[-3000:]
+    exits_failed(first)
 
     start_worker_process()
     wanted = {r["id"] for r in records}

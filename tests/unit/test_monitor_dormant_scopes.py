@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from dataclasses import asdict
 from types import SimpleNamespace
 
 import pytest
+from monitor_harness import isolate_monitor, scope_records
 
 from alerts.config import MonitorConfig
 from alerts.engine import ScopeMonitor, dormant
@@ -27,21 +27,6 @@ T0 = 1764478800.0  # a window start
 TICK = monitor.TICK_SECONDS
 
 
-class Table(dict):
-    """The monitor's table, remembering which keys were written."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.writes: list[str] = []
-
-    def __setitem__(self, key: str, value: dict) -> None:
-        self.writes.append(key)
-        super().__setitem__(key, value)
-
-    async def written(self) -> None:
-        return None
-
-
 def story(story_id: str, at: float, sentiment: str = "neutral") -> Story:
     return Story(story_id, f"Headline {story_id} about Woodgrove", sentiment, -0.7 if sentiment == "negative" else 0.0,
                  at, 0.9)
@@ -49,17 +34,12 @@ def story(story_id: str, at: float, sentiment: str = "neutral") -> Story:
 
 @pytest.fixture
 def worker(monkeypatch: pytest.MonkeyPatch) -> SimpleNamespace:
-    seen = SimpleNamespace(table=Table(), events=[])
+    seen = SimpleNamespace(events=[])
 
     async def publish(events: list) -> None:
         seen.events += events
 
-    monkeypatch.setattr(monitor, "monitors", seen.table)
-    monkeypatch.setattr(monitor, "CONFIG", CONFIG)
-    monkeypatch.setattr(monitor, "publish", publish)
-    monkeypatch.setattr(monitor, "owned", lambda scope: True)
-    monkeypatch.setattr(monitor, "clock", monitor.EventClock())
-    monkeypatch.setattr(monitor, "_shown_topics", set())
+    seen.table = isolate_monitor(monkeypatch, publish, config=CONFIG)
     timer = inspect.unwrap(monitor.advance_quiet_scopes)
 
     def ticks(start: float, end: float) -> None:
@@ -73,10 +53,7 @@ def worker(monkeypatch: pytest.MonkeyPatch) -> SimpleNamespace:
         asyncio.run(run())
 
     def deliver(scope: str, *stories: Story) -> None:
-        events = [SimpleNamespace(key=scope, value=asdict(s), message=SimpleNamespace(
-            key=s.id, value=b"", topic="news.by-scope", partition=0, offset=i, timestamp=s.published_at + 1))
-            for i, s in enumerate(stories)]
-        asyncio.run(monitor.observe_scope(scope, events))
+        asyncio.run(monitor.observe_scope(scope, scope_records(scope, stories, lag=1.0)))
 
     seen.ticks, seen.deliver = ticks, deliver
     return seen

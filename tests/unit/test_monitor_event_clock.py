@@ -12,10 +12,10 @@ from __future__ import annotations
 import asyncio
 import inspect
 import random
-from dataclasses import asdict
 from types import SimpleNamespace
 
 import pytest
+from monitor_harness import isolate_monitor, scope_record
 
 from alerts.config import MonitorConfig
 from alerts.records import Story
@@ -27,27 +27,17 @@ W = 60.0
 SURGE_AT = T0 + 40 * W  # after the 30-window warm-up
 
 
-class Table(dict):
-    async def written(self) -> None:
-        return None
-
-
 class Worker:
     """One worker's monitor: its agent step per batch and its timer every 5 s, on a simulated clock."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch, config: MonitorConfig) -> None:
-        self.table, self.events, self.now = Table(), [], T0
+        self.events, self.now = [], T0
         self.timer = inspect.unwrap(monitor.advance_quiet_scopes)  # the body: a failure is the test's
 
         async def publish(events: list) -> None:
             self.events += [(self.now, e) for e in events]
 
-        monkeypatch.setattr(monitor, "monitors", self.table)
-        monkeypatch.setattr(monitor, "CONFIG", config)
-        monkeypatch.setattr(monitor, "publish", publish)
-        monkeypatch.setattr(monitor, "owned", lambda scope: True)
-        monkeypatch.setattr(monitor, "clock", monitor.EventClock())
-        monkeypatch.setattr(monitor, "_shown_topics", set())
+        self.table = isolate_monitor(monkeypatch, publish, config=config)
 
     def run(self, arrivals: list[tuple[float, str, Story]], until: float) -> None:
         """Deliver (Kafka timestamp, scope, story) records in timestamp order, each second's as one batch."""
@@ -55,9 +45,7 @@ class Worker:
             tick = T0 + monitor.TICK_SECONDS
             batches: dict[int, list] = {}
             for offset, (at, scope, story) in enumerate(sorted(arrivals, key=lambda a: a[0])):
-                message = SimpleNamespace(key=scope, value=b"", topic="news.by-scope", partition=0, offset=offset,
-                                          timestamp=at)
-                batches.setdefault(int(at), []).append(SimpleNamespace(key=scope, value=asdict(story), message=message))
+                batches.setdefault(int(at), []).append(scope_record(scope, story, offset, timestamp=at))
             for second in sorted(batches):
                 while tick <= second:
                     self.now = tick

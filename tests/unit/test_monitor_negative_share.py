@@ -12,6 +12,7 @@ import inspect
 from types import SimpleNamespace
 
 import pytest
+from monitor_harness import isolate_monitor
 from prometheus_client import REGISTRY
 
 from alerts.config import MonitorConfig
@@ -26,28 +27,18 @@ T0 = 1764478800.0  # a window start
 SCOPE = "topic:Earnings"  # one of the model's topics
 
 
-class Table(dict):
-    async def written(self) -> None:
-        return None
-
-
 def share(topic: str = "Earnings") -> float | None:
     return REGISTRY.get_sample_value("finsentry_negative_share_ratio", {"topic": topic})
 
 
 @pytest.fixture
 def worker(monkeypatch: pytest.MonkeyPatch) -> SimpleNamespace:
-    seen = SimpleNamespace(table=Table(), owned={SCOPE})
+    seen = SimpleNamespace(owned={SCOPE})
 
     async def publish(events: list) -> None:
         return None
 
-    monkeypatch.setattr(monitor, "monitors", seen.table)
-    monkeypatch.setattr(monitor, "CONFIG", CONFIG)
-    monkeypatch.setattr(monitor, "publish", publish)
-    monkeypatch.setattr(monitor, "owned", lambda scope: scope in seen.owned)
-    monkeypatch.setattr(monitor, "clock", monitor.EventClock())
-    monkeypatch.setattr(monitor, "_shown_topics", set())
+    seen.table = isolate_monitor(monkeypatch, publish, config=CONFIG, owned=lambda scope: scope in seen.owned)
     metrics.NEGATIVE_SHARE.clear()
     timer = inspect.unwrap(monitor.advance_quiet_scopes)
 

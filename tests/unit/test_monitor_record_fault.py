@@ -10,10 +10,10 @@ from __future__ import annotations
 import asyncio
 import copy
 import math
-from dataclasses import asdict
 from types import SimpleNamespace
 
 import pytest
+from monitor_harness import isolate_monitor, scope_records
 
 from alerts.config import MonitorConfig
 from alerts.engine import ScopeMonitor
@@ -37,15 +37,10 @@ S3 = story("s3", T0 + 5 * W + L)  # closes windows k..k+4
 S4 = story("s4", T0 + 5 * W + L + 1)
 
 
-class Table(dict):
-    async def written(self) -> None:
-        return None
-
-
 @pytest.fixture
 def agent(monkeypatch: pytest.MonkeyPatch) -> SimpleNamespace:
     """The monitor's per-scope step with its table, the broker and the dead-letter topic replaced."""
-    seen = SimpleNamespace(table=Table(), published=[], dead=[])
+    seen = SimpleNamespace(published=[], dead=[])
 
     async def publish(events: list) -> None:
         seen.published.extend(events)
@@ -53,19 +48,13 @@ def agent(monkeypatch: pytest.MonkeyPatch) -> SimpleNamespace:
     async def dead_letter_fault(stage: str, fault: Exception, original: object, message: SimpleNamespace) -> None:
         seen.dead.append(message.key)
 
-    monkeypatch.setattr(monitor, "monitors", seen.table)
-    monkeypatch.setattr(monitor, "CONFIG", CONFIG)
-    monkeypatch.setattr(monitor, "publish", publish)
+    seen.table = isolate_monitor(monkeypatch, publish, config=CONFIG)
     monkeypatch.setattr(monitor, "dead_letter_fault", dead_letter_fault)
-    monkeypatch.setattr(monitor, "clock", monitor.EventClock())
     return seen
 
 
 def run(*stories: Story) -> None:
-    events = [SimpleNamespace(key=SCOPE, value=asdict(s),
-                              message=SimpleNamespace(key=s.id, value=b"", topic="news.by-scope", partition=0, offset=i))
-              for i, s in enumerate(stories)]
-    asyncio.run(monitor.observe_scope(SCOPE, events))
+    asyncio.run(monitor.observe_scope(SCOPE, scope_records(SCOPE, stories)))
 
 
 def reference(*stories: Story) -> dict:

@@ -15,6 +15,7 @@ from pathlib import Path
 from unittest import mock
 
 import pytest
+from monitor_harness import Table, isolate_monitor
 
 from streams import metrics
 from streams.agents import classify, monitor, schedule
@@ -77,11 +78,6 @@ def test_the_agents_timers_run_their_bodies_guarded(timer, name: str) -> None:
     assert inspect.unwrap(timer, stop=lambda f: f is guarded) is guarded  # under @app.timer, not over it
 
 
-class Table(dict):
-    async def written(self) -> None:
-        return None
-
-
 def test_the_monitor_timer_failing_to_publish_leaves_the_state_and_reports_the_crash(
         monkeypatch: pytest.MonkeyPatch) -> None:
     state = monitor.ScopeMonitor.new("ticker:ACME", monitor.CONFIG)
@@ -92,10 +88,7 @@ def test_the_monitor_timer_failing_to_publish_leaves_the_state_and_reports_the_c
     async def publish(events: list) -> None:
         raise ConnectionError("broker gone")
 
-    monkeypatch.setattr(monitor, "monitors", table)
-    monkeypatch.setattr(monitor, "owned", lambda scope: True)
-    monkeypatch.setattr(monitor, "publish", publish)
-    monkeypatch.setattr(monitor, "clock", monitor.EventClock(newest=1764478800.0 + 3600))
+    isolate_monitor(monkeypatch, publish, clock=monitor.EventClock(newest=1764478800.0 + 3600), table=table)
     before = crashes("monitor-advance")
 
     asyncio.run(TIMERS["monitor-advance"]())
