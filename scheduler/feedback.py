@@ -27,6 +27,10 @@ def label_problem(case: dict[str, Any], labels: Any, topics: frozenset[str] | No
             return f"each label must be an object, got {label!r}"
         if label.get("id") not in texts:
             return f"label id {label.get('id')!r} is not a headline of {case['case_id']} (ids: {sorted(texts)})"
+        if not texts[label["id"]].strip():
+            return (f"story {label['id']!r} of {case['case_id']} has no text on record (a story without a "
+                    "headline, scored before the monitor kept its body's opening): a correction of it "
+                    "could not become training data")
         topic, sentiment = label.get("topic"), label.get("sentiment")
         if topic is not None and (not isinstance(topic, str) or not topic.strip()):
             return f"label topic must be a non-empty string, got {topic!r}"

@@ -46,6 +46,22 @@ class Rejection:
     message: str
 
 
+# How much of a body the model reads when a story has no headline (headlines are the model's input;
+# a body's opening sentences are the nearest thing to one).
+BODY_CHARS_READ = 500
+
+
+def model_text(record: dict[str, Any]) -> str:
+    """The text the model classifies for a `news.clean` or `news.scored` record: its headline, else
+    the first BODY_CHARS_READ characters of its body ("" for a foreign record with neither as text).
+    The monitor keeps this text as the story's headline, so the case an analyst reviews, and the
+    correction that becomes training data, hold the text that was labelled."""
+    headline, body = record.get("headline"), record.get("body")
+    if isinstance(headline, str) and headline:
+        return headline
+    return body[:BODY_CHARS_READ] if isinstance(body, str) else ""
+
+
 @dataclass(frozen=True, slots=True)
 class Story:
     """A validated, normalised story as it travels on `news.clean` and into `news.scored`."""

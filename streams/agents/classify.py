@@ -26,6 +26,7 @@ from streams.failures import FaultInjection, guarded_timer
 from streams.loaded_model import executor as _executor
 from streams.loaded_model import load_classifier, model_call, model_call_seconds
 from streams.tables import DurableTable
+from streams.validation import model_text
 
 log = logging.getLogger(__name__)
 STAGE = "classify"
@@ -163,7 +164,7 @@ async def score(model: Classifier, loop: asyncio.AbstractEventLoop, fresh: list)
             await send_dead_letter(STAGE, "wrong_type", "not a news.clean record", event.message.value, event.message)
     if not good:
         return
-    texts = [e.value["headline"] or (e.value.get("body") or "")[:500] for e in good]
+    texts = [model_text(e.value) for e in good]
     inference = await loop.run_in_executor(_executor, model_call, infer, model, texts)
     metrics.INFERENCE_SECONDS.observe(inference.seconds)
     metrics.BATCH_SIZE.observe(len(texts))

@@ -42,7 +42,7 @@ from streams.loaded_model import model_topics
 from streams.ownership import owns
 from streams.settings import Settings
 from streams.tables import DurableTable
-from streams.validation import MAX_FUTURE_SKEW, Rejection, parse_time
+from streams.validation import MAX_FUTURE_SKEW, Rejection, model_text, parse_time
 
 log = logging.getLogger(__name__)
 STAGE = "monitor"
@@ -145,7 +145,7 @@ def parse_scored(raw: bytes | None, now: float) -> tuple[Story, list[str]] | Rej
         return rejected
     try:
         confidence = record.get("confidence")
-        story = Story(record["id"], record["headline"], record.get("sentiment"),
+        story = Story(record["id"], model_text(record), record.get("sentiment"),
                       float(record["sentiment_score"]), published_at,
                       float(confidence) if finite_number(confidence) else None, topic)  # optional: not worth a story
     except ValueError as exc:
