@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import reprlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,10 @@ class Example:
     text: str
     topic: str | None = None
     sentiment: str | None = None
+    # The row an error about this example names in its file: the physical line for JSON Lines (blank
+    # lines counted, as its JSON errors count them), the data row for CSV and Parquet; 0 when not read
+    # from a file. Not part of equality: the same text and labels are the same example.
+    row: int = field(default=0, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,9 +77,10 @@ class LabelMaps:
         return cls(topics=list(data["topic"]), sentiments=list(data["sentiment"]))
 
     def check(self, examples: Sequence[Example], source: str) -> None:
-        """Raise on a label the model does not know, naming the first offending row."""
+        """Raise on a label the model does not know, naming the first offending row of `source`, the
+        one file `examples` were read from."""
         topics, sentiments = set(self.topics), set(self.sentiments)
-        for row, ex in enumerate(examples, start=1):
+        for row, ex in _numbered(examples):
             if ex.topic is not None and ex.topic not in topics:
                 raise DataError(f"{source}: row {row}: unknown topic {ex.topic!r}; the model knows {self.topics}")
             if ex.sentiment is not None and ex.sentiment not in sentiments:
@@ -82,74 +88,108 @@ class LabelMaps:
                     f"{source}: row {row}: unknown sentiment {ex.sentiment!r}; the model knows {self.sentiments}"
                 )
 
+    def check_files(self, files: Iterable[tuple[str, Sequence[Example]]]) -> None:
+        """`check` each (file name, its examples) on its own: a row number means something only in
+        its own file, so files joined first would be blamed for each other's rows."""
+        for source, examples in files:
+            self.check(examples, source)
+
+
+def check_topic_spellings(files: Iterable[tuple[str, Sequence[Example]]]) -> None:
+    """Refuse a topic spelled two ways that differ only by case ("Earnings", "earnings") across the
+    training files, naming both spellings and the row of the second.
+
+    Topics are the user's own classes, so unlike sentiments there is no fixed vocabulary to map a
+    spelling to, and keeping both would silently split one class in two. Surrounding spaces are
+    already trimmed when a label is read.
+    """
+    first: dict[str, tuple[str, str, int]] = {}
+    for source, examples in files:
+        for row, ex in _numbered(examples):
+            if ex.topic is None:
+                continue
+            spelling, where, at = first.setdefault(ex.topic.casefold(), (ex.topic, source, row))
+            if spelling != ex.topic:
+                raise DataError(f"{source}: row {row}: topic {ex.topic!r} differs only by case from {spelling!r} "
+                                f"({where}: row {at}); spell each topic one way in every file")
+
+
+def _numbered(examples: Sequence[Example]) -> Iterator[tuple[int, Example]]:
+    """(the row its file's errors name, example); an example made in code counts by position."""
+    for index, ex in enumerate(examples, start=1):
+        yield ex.row or index, ex
+
 
 _SENTIMENT_ALIASES = {"bearish": "negative", "bullish": "positive", "neutral": "neutral",
                       "negative": "negative", "positive": "positive", "0": "negative", "1": "positive",
                       "2": "neutral"}
 
 
-def _rows(path: Path) -> Iterator[dict[str, object]]:
+def _rows(path: Path) -> Iterator[tuple[int, dict[str, object]]]:
+    """(row number, record) for each record of the file; see `Example.row` for how rows count."""
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        # utf-8-sig: a spreadsheet's byte-order mark is not part of the first column's name (Excel
-        # writes one), and header names are trimmed, as `finsentry classify` and `produce` read them
-        with path.open(newline="", encoding="utf-8-sig") as fh:
-            reader = csv.DictReader(fh)
-            if reader.fieldnames is not None:
-                reader.fieldnames = [name.strip() for name in reader.fieldnames]
-            yield from reader
+        yield from _csv_rows(path)
     elif suffix in {".jsonl", ".ndjson"}:
         with path.open(encoding="utf-8") as fh:
             for row, value, why in json_objects(fh):
                 if value is None:
                     raise DataError(f"{path}: row {row}: {why}")
-                yield value
+                yield row, value
     elif suffix == ".parquet":
         try:
             import pyarrow.parquet as pq
         except ImportError:
             raise DataError(f"{path}: reading Parquet needs pyarrow: pip install pyarrow") from None
-        yield from pq.read_table(path).to_pylist()
+        yield from enumerate(pq.read_table(path).to_pylist(), start=1)
     else:
         raise DataError(f"{path}: unsupported file type {suffix!r}: use .csv, .jsonl or .parquet")
 
 
+def _csv_rows(path: Path) -> Iterator[tuple[int, dict[str, object]]]:
+    # utf-8-sig: a spreadsheet's byte-order mark is not part of the first column's name (Excel
+    # writes one), and header names are trimmed, as `finsentry classify` and `produce` read them
+    with path.open(newline="", encoding="utf-8-sig") as fh:
+        reader = csv.DictReader(fh)
+        if reader.fieldnames is None:
+            return
+        reader.fieldnames = [name.strip() for name in reader.fieldnames]
+        for row, record in enumerate(reader, start=1):
+            _check_field_count(path, row, record, len(reader.fieldnames))
+            yield row, record
+
+
+def _check_field_count(path: Path, row: int, record: dict[str | None, object], expected: int) -> None:
+    """Refuse a CSV row whose fields do not match the header. `csv` files fields past the header
+    under the key None and fills missing ones with None; read on, an unquoted comma in a text makes
+    the text's tail the label ("Contoso, Inc. beats,Earnings" learns the topic "Inc. beats")."""
+    extra = record.get(None)
+    if isinstance(extra, list):
+        raise DataError(f"{path}: row {row}: {expected + len(extra)} fields where the header has {expected}: "
+                        'put a text that holds a comma in double quotes ("Contoso, Inc. beats")')
+    missing = sum(value is None for value in record.values())
+    if missing:
+        raise DataError(f"{path}: row {row}: {expected - missing} fields where the header has {expected}: give "
+                        "every column (an empty one for a missing label) and quote a text that holds a line break")
+
+
 def load_file(path: str | Path, columns: Columns = Columns()) -> list[Example]:
-    """Read one labelled file. Label columns that the file lacks are simply absent labels."""
+    """Read one labelled file.
+
+    Each row carries the labels it has: a label column the file lacks, an empty CSV cell, a JSON null
+    and a JSON key one row has and another lacks are all an absent label, which training masks (see
+    the module docstring); a row with no label at all is refused. The first row must name the text
+    column and at least one label column, so a file with other column names fails at once.
+    """
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such file")
     examples: list[Example] = []
-    has_topic = has_sentiment = False
     try:
-        for row, record in enumerate(_rows(path), start=1):
-            if row == 1:
-                if columns.text not in record:
-                    raise DataError(
-                        f"{path}: row 1: no {columns.text!r} column (found {sorted(record)}); "
-                        "name it with --text-col"
-                    )
-                has_topic, has_sentiment = columns.topic in record, columns.sentiment in record
-                if not (has_topic or has_sentiment):
-                    raise DataError(
-                        f"{path}: row 1: neither a {columns.topic!r} nor a {columns.sentiment!r} column; "
-                        "name them with --topic-col / --sentiment-col"
-                    )
-            text = record.get(columns.text)
-            if not isinstance(text, str) or not text.strip():
-                raise DataError(f"{path}: row {row}: empty or missing {columns.text!r}")
-            topic = _label(record.get(columns.topic)) if has_topic else None
-            sentiment = _label(record.get(columns.sentiment)) if has_sentiment else None
-            if sentiment is not None:
-                mapped = _SENTIMENT_ALIASES.get(sentiment.lower())
-                if mapped is None:
-                    raise DataError(
-                        f"{path}: row {row}: unknown sentiment {sentiment!r}; use negative, neutral or positive"
-                    )
-                sentiment = mapped
-            if topic is None and sentiment is None:
-                raise DataError(f"{path}: row {row}: no label in {columns.topic!r} or {columns.sentiment!r}")
-            examples.append(Example(text=text[:MAX_TEXT_CHARS], topic=topic, sentiment=sentiment))
+        for row, record in _rows(path):
+            if not examples:
+                _check_columns(path, row, record, columns)
+            examples.append(_example(f"{path}: row {row}", row, record, columns))
     except UnicodeDecodeError as exc:
         raise DataError(f"{path}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
     except csv.Error as exc:
@@ -159,11 +199,53 @@ def load_file(path: str | Path, columns: Columns = Columns()) -> list[Example]:
     return examples
 
 
-def _label(value: object) -> str | None:
+def _check_columns(path: Path, row: int, record: dict[str, object], columns: Columns) -> None:
+    if columns.text not in record:
+        raise DataError(
+            f"{path}: row {row}: no {columns.text!r} column (found {sorted(record)}); name it with --text-col"
+        )
+    if columns.topic not in record and columns.sentiment not in record:
+        raise DataError(
+            f"{path}: row {row}: neither a {columns.topic!r} nor a {columns.sentiment!r} column; "
+            "name them with --topic-col / --sentiment-col"
+        )
+
+
+def _example(where: str, row: int, record: dict[str, object], columns: Columns) -> Example:
+    text = record.get(columns.text)
+    if not isinstance(text, str) or not text.strip():
+        raise DataError(f"{where}: empty or missing {columns.text!r}")
+    topic = _label(record.get(columns.topic), where, columns.topic)
+    sentiment = _sentiment(record.get(columns.sentiment), where, columns.sentiment)
+    if topic is None and sentiment is None:
+        raise DataError(f"{where}: no label in {columns.topic!r} or {columns.sentiment!r}")
+    return Example(text=text[:MAX_TEXT_CHARS], topic=topic, sentiment=sentiment, row=row)
+
+
+def _label(value: object, where: str, column: str) -> str | None:
+    """A label, trimmed; None or blank is no label. A value that is not text (JSON true, a number, an
+    object) is refused: as str() it would become a class named by its Python repr ("True",
+    "{'name': 'Earnings'}")."""
     if value is None:
         return None
-    text = str(value).strip()
-    return text or None
+    if not isinstance(value, str):
+        raise DataError(f"{where}: {column!r} is {type(value).__name__} {reprlib.repr(value)}, not text: "
+                        "write the label as a string")
+    return value.strip() or None
+
+
+def _sentiment(value: object, where: str, column: str) -> str | None:
+    """A sentiment label mapped to the model's names. An integer is taken as the Twitter sentiment
+    set's code (0 bearish, 1 bullish, 2 neutral), which Parquet keeps as a number."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    name = _label(value, where, column)
+    if name is None:
+        return None
+    mapped = _SENTIMENT_ALIASES.get(name.lower())
+    if mapped is None:
+        raise DataError(f"{where}: unknown sentiment {name!r}; use negative, neutral or positive")
+    return mapped
 
 
 def sha256(path: str | Path) -> str:

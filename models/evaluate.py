@@ -13,6 +13,7 @@ import numpy as np
 
 from models.data import Columns, DataError, Example, LabelMaps, load_file, model_texts
 from models.metrics import HeadReport, report, softmax
+from models.runtime import model_labels
 
 
 def _gold(examples: Sequence[Example], labels: LabelMaps) -> tuple[np.ndarray, np.ndarray]:
@@ -24,6 +25,14 @@ def _gold(examples: Sequence[Example], labels: LabelMaps) -> tuple[np.ndarray, n
 
 def is_checkpoint(path: Path) -> bool:
     return (Path(path) / "heads.pt").is_file()
+
+
+def labels_of(model_path: Path) -> LabelMaps:
+    """The label map inference will use, from the labels.json that torch checkpoints and ONNX exports
+    both keep, read before any inference so that a bad label fails in seconds."""
+    if not (model_path / "labels.json").is_file():
+        raise DataError(f"{model_path}: no labels.json; give a directory made by `finsentry train` or `finsentry export`")
+    return LabelMaps.from_json(model_labels(model_path))
 
 
 def logits_for(model_path: Path, texts: list[str], variant: str | None, device: str) -> tuple[LabelMaps, np.ndarray, np.ndarray]:
@@ -50,16 +59,15 @@ def evaluate(model_path: str | Path, data: Sequence[str], columns: Columns | Non
         raise DataError(f"{model_path}: no such model directory")
     result: dict[str, object] = {"model": str(model_path), "kind": "torch" if is_checkpoint(model_path) else "onnx",
                                  "variant": variant, "files": {}}
+    files = [(str(path), load_file(path, columns)) for path in data]
+    labels = labels_of(model_path)
+    labels.check_files(files)
     examples: list[Example] = []
     spans: list[tuple[str, int, int]] = []
-    for path in data:
-        loaded = load_file(path, columns)
-        spans.append((str(path), len(examples), len(examples) + len(loaded)))
+    for path, loaded in files:
+        spans.append((path, len(examples), len(examples) + len(loaded)))
         examples.extend(loaded)
-    texts = model_texts(examples)
-    labels, t_logits, s_logits = logits_for(model_path, texts, variant, device)
-    for path, start, end in spans:
-        labels.check(examples[start:end], str(path))
+    _, t_logits, s_logits = logits_for(model_path, model_texts(examples), variant, device)
     topic_gold, sent_gold = _gold(examples, labels)
 
     def heads_for(start: int, end: int) -> dict[str, object]:

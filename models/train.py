@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from models.data import Columns, DataError, Example, LabelMaps, load_file, model_texts, sha256
+from models.data import Columns, DataError, Example, LabelMaps, check_topic_spellings, load_file, model_texts, sha256
 from models.metrics import report, softmax
 from models.network import DEFAULT_BASE, build, resolve_base, save_checkpoint
 from models.tokenize import MAX_TOKENS, encode, load_tokenizer
@@ -244,9 +244,10 @@ def train(cfg: TrainConfig, progress: Callable[[str], None] = _progress) -> Trai
     # Hashed as read: a file edited while a run trains must not be recorded as what it learnt from.
     data_record = {"train": [{"path": str(p), "sha256": sha256(p)} for p in cfg.train],
                    "dev": [{"path": str(p), "sha256": sha256(p)} for p in cfg.dev]}
-    train_files = [load_file(path, cfg.columns) for path in cfg.train]
-    train_ex = [ex for part in train_files for ex in part]
-    source_of = [i for i, part in enumerate(train_files) for _ in part]
+    train_files = [(str(path), load_file(path, cfg.columns)) for path in cfg.train]
+    check_topic_spellings(train_files)
+    train_ex = [ex for _, part in train_files for ex in part]
+    source_of = [i for i, (_, part) in enumerate(train_files) for _ in part]
     dev_files = [(str(path), load_file(path, cfg.columns)) for path in cfg.dev]
     dev_ex = [ex for _, part in dev_files for ex in part]
     if cfg.dev_weights is not None and len(cfg.dev_weights) != len(dev_files):
@@ -257,7 +258,7 @@ def train(cfg: TrainConfig, progress: Callable[[str], None] = _progress) -> Trai
         train_ex = [train_ex[i] for i in keep]
         source_of = [source_of[i] for i in keep]
     labels = LabelMaps.from_examples(train_ex)
-    labels.check(dev_ex, "dev data")
+    labels.check_files(dev_files)
     if bool(cfg.distill_files) != bool(cfg.distill_from):
         raise DataError("--distill-from CHECKPOINT and --distill-files FILE... go together (the teacher, and the "
                         "--train files whose rows learn its outputs)")
