@@ -32,7 +32,7 @@ from streams.console import views as console_views
 from streams.deadletter import REASONS
 from streams.notify_state import alerting
 from streams.settings import Settings, SettingsError
-from streams.topics import TANSU_CLUSTER_ID, ensure_topics, required_topics
+from streams.topics import TANSU_CLUSTER_ID, ensure_topics, required_topics, topic_configs
 from streams.usage import UsageError, config_exit
 from streams.views import anomaly_page, cases, ops, silences
 
@@ -98,7 +98,7 @@ def prepare(app: App, settings: Settings) -> None:
     the broker is Tansu and FINSENTRY_EMBEDDED is unset, and expose the known counter series at 0."""
     wanted = required_topics(app)
     cluster_id = ensure_topics(settings.bootstrap_servers, wanted, settings.replication,
-                               **settings.kafka_python_options())
+                               configs=topic_configs(settings), **settings.kafka_python_options())
     if settings.embedded is None and cluster_id == TANSU_CLUSTER_ID:
         app.use_tansu_workarounds()
         log.info("broker is the embedded Tansu: its workarounds are on (FINSENTRY_EMBEDDED=0 refuses them)")
