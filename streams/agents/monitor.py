@@ -33,7 +33,7 @@ from aiokafka.partitioner import DefaultPartitioner
 from alerts.config import MonitorConfig
 from alerts.detectors import KINDS
 from alerts.engine import AnomalyEvent, ScopeMonitor, Story, dormant, scopes_for
-from alerts.records import finite_number, utf8_text, utf8_texts
+from alerts.records import finite_number, iso_utc, utf8_text, utf8_texts
 from streams import metrics
 from streams.app import BY_SCOPE_TOPIC, anomalies_topic, app, by_scope_topic, scored_bytes, settings
 from streams.errors import RecordFault, dead_letter_fault, record_fault, send_dead_letter
@@ -78,6 +78,34 @@ class EventClock:
 
 
 clock = EventClock()
+
+
+@dataclass
+class LateLog:
+    """Late stories, said in the worker's log: at once, then at most every `every` seconds, with how
+    many came since and how far behind. The counter alone was the only sign that a whole replay of
+    older news (a second `generate --to-kafka` into the same worker) had reached no detector."""
+
+    every: float = 60.0
+    count: int = 0
+    behind: float = 0.0
+    next_at: float = float("-inf")
+
+    def late(self, published_at: float, event_time: float, now: float) -> None:
+        """One late story (counted once per scope it counts in); times in Unix seconds, `now` wall time."""
+        self.count += 1
+        self.behind = max(self.behind, event_time - published_at)
+        if now < self.next_at:
+            return
+        log.warning("monitor: %d late stories (one count per scope) up to %.0f s behind event time %s: more than "
+                    "the allowed lateness (FINSENTRY_MONITOR_ALLOWED_LATENESS=%.0f s), so they count in no window "
+                    "and no detector sees them; a replay or backfill of older news than this worker has seen, or a "
+                    "source whose clock or delivery runs late (docs/ALERTS.md, Lateness)", self.count, self.behind,
+                    iso_utc(event_time), CONFIG.allowed_lateness)
+        self.count, self.behind, self.next_at = 0, 0.0, now + self.every
+
+
+late_log = LateLog()
 # The agent and the timer both load a scope's state, change it, await the broker and save it: without
 # one lock the timer could save a state the agent had moved past, dropping the agent's stories and
 # re-emitting its anomaly events (seen in the slow-receiver run: a story missing, an open event twice).
@@ -307,6 +335,7 @@ async def observe_scope(scope: str, events: list) -> None:
             continue
         if late:
             metrics.LATE_STORIES.inc()
+            late_log.late(story.published_at, max(clock.newest, watermark), now)
         if closes:
             await publish(anomalies)
             anomalies = []

@@ -1,0 +1,55 @@
+"""Late stories are said in the worker's log, not only counted: a second replay of the README's
+generated stream into the same worker was older than everything the worker had seen, reached no
+detector, and only `finsentry_monitor_late_stories_total` knew."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+from monitor_harness import isolate_monitor, scope_records
+
+from alerts.config import MonitorConfig
+from alerts.records import Story
+from streams.agents import monitor
+
+T0 = 1764478800.0  # a window start, in the past
+CONFIG = MonitorConfig(allowed_lateness=120.0)
+
+
+def story(story_id: str, at: float) -> Story:
+    return Story(story_id, f"Contoso update {story_id}", "negative", -0.7, at, 0.9)
+
+
+@pytest.fixture
+def deliver(monkeypatch: pytest.MonkeyPatch):
+    async def publish(events: list) -> None:
+        return None
+
+    isolate_monitor(monkeypatch, publish, config=CONFIG)
+    monkeypatch.setattr(monitor, "late_log", monitor.LateLog())
+
+    def run(*stories: Story) -> None:
+        asyncio.run(monitor.observe_scope("ticker:CTSO", scope_records("ticker:CTSO", stories, lag=1.0)))
+    return run
+
+
+def test_a_replay_of_older_news_is_named_in_the_log_once_a_minute(deliver, caplog) -> None:
+    deliver(*[story(f"live-{i}", T0 + 60 * i) for i in range(40)])  # event time reaches T0 + 39 min
+    caplog.set_level(logging.WARNING, logger=monitor.__name__)
+    deliver(*[story(f"replay-{i}", T0 + 60 * i) for i in range(10)])  # the same half hour again
+    warnings = [r.getMessage() for r in caplog.records if "late stories" in r.getMessage()]
+    assert len(warnings) == 1, warnings  # at once, then at most once a minute
+    assert "FINSENTRY_MONITOR_ALLOWED_LATENESS=120 s" in warnings[0] and "replay" in warnings[0]
+    assert "up to 2340 s behind" in warnings[0]  # the oldest, 39 minutes behind
+
+
+def test_the_next_line_counts_every_late_story_since_the_last() -> None:
+    late = monitor.LateLog(every=60.0)
+    late.late(100.0, 400.0, now=1000.0)  # said at once
+    late.late(200.0, 400.0, now=1010.0)
+    late.late(50.0, 400.0, now=1020.0)
+    assert (late.count, late.behind) == (2, 350.0)  # held until a minute has passed
+    late.late(300.0, 400.0, now=1061.0)
+    assert (late.count, late.behind, late.next_at) == (0, 0.0, 1121.0)
