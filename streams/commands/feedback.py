@@ -28,7 +28,7 @@ from typing import Any
 
 from alerts.records import utf8_text
 from models.labels import SENTIMENTS
-from streams.settings import ENV_PREFIX, Settings
+from streams.settings import BROKER_ENV, ENV_PREFIX, Settings
 from streams.usage import UsageError
 
 POLL_MS = 500
@@ -305,12 +305,18 @@ def run(args: argparse.Namespace) -> int:
     topics = model_topics(args.model) if getattr(args, "model", None) else None
     env = dict(os.environ, **({ENV_PREFIX + "BROKER": args.broker} if args.broker else {}))
     settings = Settings.load(env)
+    from kafka.errors import KafkaError
+
+    topic = args.topic or settings.topic_feedback
     try:
-        records = read_topic(settings.bootstrap_servers, args.topic or settings.topic_feedback,
-                             settings.kafka_python_options())
+        records = read_topic(settings.bootstrap_servers, topic, settings.kafka_python_options())
     except ShortRead as exc:
         print(f"finsentry: error: {exc}", file=sys.stderr)
         return 1
+    except KafkaError as exc:  # no broker answers, or one refuses the client (a traceback before)
+        detail = " ".join(str(exc).split()) or type(exc).__name__
+        raise UsageError(f"cannot read Kafka topic {topic!r} from {','.join(settings.bootstrap_servers)}: {detail}; "
+                         f"check the broker is running, or point {BROKER_ENV} (or --broker) at one that is") from None
     result = export_rows(records, topics)
     write_rows(result.rows, path)
     report(result, path, len(records), topics is not None)

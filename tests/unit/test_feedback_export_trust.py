@@ -375,3 +375,18 @@ def test_export_from_the_broker_names_what_it_skips_and_where_analysts_disagree(
     [disagree] = [line for line in err.splitlines() if "corrections disagree" in line]
     assert "'fab-1'" in disagree and "case-a1/alice 'negative', case-b1/bob 'positive'" in disagree
     assert "wrote 2 labelled example(s)" in err and "from 7 record(s), 3 skipped" in err
+
+
+def test_no_broker_is_one_line_naming_the_broker_and_the_fix(tmp_path: Path, capsys) -> None:
+    # It was a 30-line kafka-python traceback (KafkaTimeoutError) and exit status 1.
+    import socket
+
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    out = tmp_path / "labels.jsonl"
+    code = cli.main(["feedback", "export", str(out), "--broker", f"kafka://127.0.0.1:{port}"])
+    err = capsys.readouterr().err
+    assert code == 2 and not out.exists()
+    assert err.count("\n") == 1 and err.startswith("finsentry: error: cannot read Kafka topic 'labels.feedback'")
+    assert f"127.0.0.1:{port}" in err and "check the broker is running" in err
