@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Literal, get_args
@@ -42,6 +43,44 @@ def utf8_text(value: object) -> bool:
 def utf8_texts(value: object) -> bool:
     """A JSON list of `utf8_text` strings (tickers, sample ids, headlines)."""
     return isinstance(value, list) and all(utf8_text(item) for item in value)
+
+
+# What an anomaly id may be made of. The monitor's are 16 hex digits (alerts/lifecycle.py `anomaly_id`);
+# an id names its case (`case-<id>`), which is a path segment of the console's URLs and a Kafka key, so a
+# foreign producer's `zz/../case-<another>` must never get that far: letters, digits, '-' and '_' only.
+SAFE_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
+
+
+def safe_id(value: object) -> bool:
+    """An anomaly id the monitor could have made: 1-128 ASCII letters, digits, '-' or '_' (no '/', '.',
+    '%', '?', '#', space or anything a URL or a file name would read as structure)."""
+    return isinstance(value, str) and SAFE_ID.fullmatch(value) is not None
+
+
+def iso_time(value: object) -> bool:
+    """An ISO-8601 time `datetime.fromisoformat` reads (a time without a zone is read as UTC where shown)."""
+    if not isinstance(value, str):
+        return False
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
+def sample_ok(sample: object) -> bool:
+    """One of an anomaly event's `samples`, as the monitor writes them: {id, headline, sentiment,
+    confidence, topic}, the id a string, the confidence a probability or None, the rest text or None."""
+    if not isinstance(sample, dict) or not all(utf8_text(k) for k in sample):
+        return False
+    if not utf8_text(sample.get("id")):
+        return False
+    if not all(v is None or utf8_text(v) or finite_number(v) for v in sample.values()):
+        return False
+    if any(sample.get(name) is not None and not utf8_text(sample[name]) for name in ("headline", "sentiment", "topic")):
+        return False
+    confidence = sample.get("confidence")
+    return confidence is None or (finite_number(confidence) and 0.0 <= confidence <= 1.0)
 
 
 def iso(moment: datetime) -> str:
@@ -118,9 +157,12 @@ class AnomalyEvent:
         for name in ("sample_ids", "headlines"):
             if not utf8_texts(getattr(event, name)):
                 raise ValueError(f"{name} must be a list of strings")
-        if not isinstance(event.samples, list) or not all(
-                isinstance(sample, dict) and all(utf8_text(k) for k in sample)
-                and all(v is None or utf8_text(v) or finite_number(v) for v in sample.values())
-                for sample in event.samples):
-            raise ValueError("samples must be a list of objects of strings and finite numbers")
+        if not safe_id(event.anomaly_id):
+            raise ValueError(f"anomaly_id must be 1-128 letters, digits, '-' or '_', got {event.anomaly_id[:40]!r}")
+        for name in ("window_start", "window_end"):
+            if not iso_time(getattr(event, name)):
+                raise ValueError(f"{name} must be an ISO-8601 time, got {getattr(event, name)[:40]!r}")
+        if not isinstance(event.samples, list) or not all(sample_ok(sample) for sample in event.samples):
+            raise ValueError("samples must be a list of objects of strings and finite numbers, each with a string "
+                             "id, a confidence from 0 to 1 (or null) and a text headline, sentiment and topic (or null)")
         return event

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, get_args
 
-from alerts.records import EventType, finite_number, utf8_text, utf8_texts
+from alerts.records import EventType, finite_number, safe_id, utf8_text, utf8_texts
 
 from .config import SEVERITIES
 
@@ -87,8 +87,11 @@ class Evidence:
         score = anomaly.get("score", 0.0)
         if not finite_number(score):
             raise AnomalyError(f"anomaly score must be a finite number, got {str(score)[:40]!r}")
+        anomaly_id = text("anomaly_id")
+        if not safe_id(anomaly_id):  # it names the case: a path segment in the console, a Kafka key
+            raise AnomalyError(f"anomaly_id must be 1-128 letters, digits, '-' or '_', got {anomaly_id[:40]!r}")
         return cls(
-            anomaly_id=text("anomaly_id"),
+            anomaly_id=anomaly_id,
             event=event,
             kind=text("kind", "surge"),
             scope=scope,

@@ -85,9 +85,12 @@ class Scheduler:
         return [c.to_dict() for c in sorted(held, key=lambda c: (-c.priority, c.seq))]
 
     def machine_closed(self, limit: int = 50) -> list[dict[str, Any]]:
-        """The cases the machine closed and still held, newest first, at most `limit`: for review."""
+        """The cases the machine closed and still held, most recently closed first (then the latest to
+        arrive), at most `limit`: for review. By closing time, not arrival: a critical case that waited for
+        hours and was just closed unattended is the newest decision, however old the case."""
         closed = [c for c in self._cases.values() if c.status is Status.AUTO_RESOLVED]
-        return [c.to_dict() for c in sorted(closed, key=lambda c: c.seq, reverse=True)[:limit]]
+        newest = sorted(closed, key=lambda c: (c.closed_at or c.since, c.seq), reverse=True)
+        return [c.to_dict() for c in newest[:limit]]
 
     def waiting(self, now: datetime) -> list[dict[str, Any]]:
         """The queue, in the order it will be served when capacity allows (priority, then age), each

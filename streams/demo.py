@@ -22,6 +22,7 @@ import urllib.request
 from collections import Counter, deque
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from models.labels import SENTIMENTS
@@ -256,7 +257,11 @@ def run(args: argparse.Namespace) -> int:
         every = max(1, args.count // max(1, args.malformed))
         last_draw = 0.0
         with KafkaSink(emb.url, settings.topic_raw) as sink:
-            for n, item in enumerate(generate(args.count, args.rate, args.seed, [surge])):
+            # Dated in the recent past: the stream spans about count/rate simulated seconds, replayed
+            # `speed` times faster, so every story is dated before it is sent (none is clamped as
+            # from the future), and the console's charts, which count the last day, show them.
+            start = datetime.now(UTC) - timedelta(seconds=args.count / args.rate)
+            for n, item in enumerate(generate(args.count, args.rate, args.seed, [surge], start=start)):
                 delay = item.offset / args.speed - (time.monotonic() - started)
                 if delay > 0:
                     time.sleep(delay)

@@ -3,12 +3,18 @@
 `Series` keeps per-scope, per-minute story counts and sentiment sums in memory, fed from
 `news.scored` on this worker (streams/console/feed.py). A worker sees the partitions it owns, so with
 several workers each console shows its own share; one worker (the demo, the tests) sees everything.
+
+Bounded under a spray of junk: at most MAX_SCOPES scopes, counting only those with a story in the
+last KEEP_SECONDS (`prune` drops a scope once its last minute is gone, so room comes back), and a
+story dated outside [now - KEEP_SECONDS, now + FUTURE_SECONDS] is not counted at all (a future-dated
+one would never be pruned). A scope without room is said to be untracked on its chart (`untracked`),
+rather than drawn as if nothing happened in it.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from markupsafe import Markup, escape
@@ -17,6 +23,7 @@ SENTIMENT_VALUE = {"negative": -1.0, "neutral": 0.0, "positive": 1.0}
 MINUTE = 60
 KEEP_SECONDS = 26 * 3600
 MAX_SCOPES = 2_000  # bounded memory under a spray of tickers
+FUTURE_SECONDS = 3600  # clock skew a story's time may have; later ones are not counted
 
 
 @dataclass
@@ -26,22 +33,43 @@ class Bucket:
 
 
 class Series:
-    def __init__(self) -> None:
-        self.scopes: dict[str, dict[int, Bucket]] = defaultdict(dict)
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self.clock = clock
+        self.scopes: dict[str, dict[int, Bucket]] = {}
 
-    def add(self, scope: str, at: float, sentiment: str | None) -> None:
+    def add(self, scope: str, at: float, sentiment: str | None) -> bool:
+        """Count one story; False when it is not counted: dated outside the kept range around now, or of
+        a new scope while MAX_SCOPES others have stories."""
+        now = self.clock()
+        if not (now - KEEP_SECONDS <= at <= now + FUTURE_SECONDS):
+            return False
         if scope not in self.scopes and len(self.scopes) >= MAX_SCOPES:
-            return
+            return False
         minute = int(at // MINUTE)
-        bucket = self.scopes[scope].setdefault(minute, Bucket())
+        bucket = self.scopes.setdefault(scope, {}).setdefault(minute, Bucket())
         bucket.count += 1
         bucket.sentiment += SENTIMENT_VALUE.get(sentiment or "", 0.0)
+        return True
 
     def prune(self, now: float) -> None:
-        oldest = int((now - KEEP_SECONDS) // MINUTE)
-        for buckets in self.scopes.values():
-            for minute in [m for m in buckets if m < oldest]:
+        """Forget the minutes outside [now - KEEP_SECONDS, now + FUTURE_SECONDS], and every scope left
+        without one, so its room goes to the next scope seen."""
+        oldest, latest = int((now - KEEP_SECONDS) // MINUTE), int((now + FUTURE_SECONDS) // MINUTE)
+        for scope, buckets in list(self.scopes.items()):
+            for minute in [m for m in buckets if m < oldest or m > latest]:
                 del buckets[minute]
+            if not buckets:
+                del self.scopes[scope]
+
+    def untracked(self, scope: str) -> str | None:
+        """Why a scope's chart may be empty when that is not the news: the table is full of other scopes,
+        so this one's stories are not counted. None when it is counted (or would be, were one to come)."""
+        if scope in self.scopes:
+            return None
+        if len(self.scopes) >= MAX_SCOPES:
+            return (f"not tracked: this worker charts at most {MAX_SCOPES} scopes with recent stories and is "
+                    "full; an empty chart here does not mean no news")
+        return None
 
     def binned(self, scope: str, start: float, end: float, step: float) -> list[tuple[float, int, float | None]]:
         """(bin start, story count, mean sentiment or None) for bins of `step` seconds in [start, end)."""
@@ -68,8 +96,9 @@ def _x(i: int, n: int, left: float, width: float) -> float:
 
 
 def scope_chart(bins: list[tuple[float, int, float | None]], mark: tuple[float, float] | None, title: str,
-                width: int = 640, height: int = 220) -> Markup:
-    """Volume as bars, mean sentiment (-1..+1) as a line, the anomaly window shaded."""
+                width: int = 640, height: int = 220, note: str | None = None) -> Markup:
+    """Volume as bars, mean sentiment (-1..+1) as a line, the anomaly window shaded; `note`, when
+    given, written across the plot (the scope is not tracked: no bars is no evidence)."""
     left, right, top, bottom = 44, 44, 24, 28
     pw, ph = width - left - right, height - top - bottom
     n = len(bins)
@@ -102,6 +131,9 @@ def scope_chart(bins: list[tuple[float, int, float | None]], mark: tuple[float, 
                f'<text x="{left + pw + 4}" y="{top + ph}" font-size="11" fill="#546e7a">0</text>'
                f'<text x="{left}" y="{height - 8}" font-size="11">sentiment (line, left) and stories per bin '
                f'(bars, right)</text>')
+    if note:
+        out.append(f'<text x="{left + pw / 2}" y="{top + ph / 2 - 8}" font-size="13" text-anchor="middle" '
+                   f'fill="#b71c1c" class="untracked">{escape(note)}</text>')
     out.append("</svg>")
     return Markup("".join(out))
 

@@ -17,7 +17,10 @@ from dataclasses import dataclass
 
 COOKIE = "finsentry_console"
 PRE_COOKIE = "finsentry_console_signin"  # CSRF for the sign-in form itself (double submit)
-MAX_SESSIONS = 10_000  # bounded memory: the oldest session goes first
+MAX_SESSIONS = 10_000  # bounded memory, for the whole desk
+# Per analyst: a few browsers and devices each. An analyst's sign-in beyond this ends their own oldest
+# session, never anyone else's: one valid token signing in again and again cannot sign the desk out.
+MAX_PER_ANALYST = 20
 
 
 @dataclass
@@ -30,17 +33,34 @@ class Session:
 
 
 class Sessions:
-    def __init__(self, lifetime: float, clock: Callable[[], float] = time.time, limit: int = MAX_SESSIONS) -> None:
-        self.lifetime, self.clock, self.limit = lifetime, clock, limit
-        self._by_id: OrderedDict[str, Session] = OrderedDict()
+    """Live sessions by id, and each analyst's in the order they were made.
+
+    Bounded twice: at most `per_analyst` per analyst (a new one ends that analyst's oldest), and at most
+    `limit` in all. When the whole table is full, expired sessions go first; if none has expired, the
+    oldest session of whoever holds the most goes (the signer's own when they hold as many as anyone),
+    so an analyst is never signed out to make room for someone holding more sessions than they do."""
+
+    def __init__(self, lifetime: float, clock: Callable[[], float] = time.time, limit: int = MAX_SESSIONS,
+                 per_analyst: int = MAX_PER_ANALYST) -> None:
+        self.lifetime, self.clock = lifetime, clock
+        self.limit, self.per_analyst = max(1, limit), max(1, per_analyst)
+        self._by_id: dict[str, Session] = {}
+        self._by_analyst: dict[str, OrderedDict[str, None]] = {}
 
     def create(self, analyst: str, credential: str) -> Session:
         """A new session for `analyst`, signed in with the token `credential` fingerprints."""
+        own = self._by_analyst.setdefault(analyst, OrderedDict())
+        while len(own) >= self.per_analyst:
+            self.drop(next(iter(own)))
+        if len(self._by_id) >= self.limit:
+            self._forget_expired()
         while len(self._by_id) >= self.limit:
-            self._by_id.popitem(last=False)
+            self.drop(next(iter(self._heaviest(analyst))))
+        own = self._by_analyst.setdefault(analyst, OrderedDict())  # dropping its last may have removed it
         session = Session(secrets.token_urlsafe(32), analyst, secrets.token_urlsafe(32), self.clock() + self.lifetime,
                           credential)
         self._by_id[session.sid] = session
+        own[session.sid] = None
         return session
 
     def get(self, sid: str | None) -> Session | None:
@@ -51,13 +71,38 @@ class Sessions:
         if session is None:
             return None
         if session.expires <= self.clock():
-            self._by_id.pop(sid, None)
+            self.drop(sid)
             return None
         return session
 
     def drop(self, sid: str | None) -> None:
-        if sid:
-            self._by_id.pop(sid, None)
+        session = self._by_id.pop(sid, None) if sid else None
+        if session is None:
+            return
+        own = self._by_analyst.get(session.analyst)
+        if own is not None:
+            own.pop(session.sid, None)
+            if not own:
+                del self._by_analyst[session.analyst]
+
+    def of(self, analyst: str) -> int:
+        """How many live or not yet forgotten sessions `analyst` has."""
+        return len(self._by_analyst.get(analyst, ()))
+
+    def _forget_expired(self) -> None:
+        now = self.clock()
+        for sid in [sid for sid, session in self._by_id.items() if session.expires <= now]:
+            self.drop(sid)
+
+    def _heaviest(self, signer: str) -> OrderedDict[str, None]:
+        """The session ids of whoever holds the most sessions: the signer's when they tie for the most,
+        else, of those tied, the analyst with the oldest session."""
+        most = max(len(own) for own in self._by_analyst.values())
+        own = self._by_analyst.get(signer)
+        if own is not None and len(own) == most:
+            return own
+        return min((own for own in self._by_analyst.values() if len(own) == most),
+                   key=lambda own: self._by_id[next(iter(own))].expires)
 
     def __len__(self) -> int:
         return len(self._by_id)
@@ -72,7 +117,10 @@ def csrf_ok(session: Session, presented: str | None) -> bool:
 
 def cookie_attributes(secure: bool, max_age: int) -> dict[str, object]:
     """aiohttp `set_cookie` keyword arguments for the session cookie."""
-    return {"httponly": True, "samesite": "Strict", "secure": secure, "path": "/console", "max_age": max_age}
+    # Lax, not Strict: an analyst following an alert's link from chat or e-mail (a top-level GET from
+    # another site) must arrive signed in. Lax still leaves the cookie off every cross-site POST, frame,
+    # image and fetch, and every console POST needs the session's CSRF token besides (docs/SECURITY.md).
+    return {"httponly": True, "samesite": "Lax", "secure": secure, "path": "/console", "max_age": max_age}
 
 
 SECURITY_HEADERS = {

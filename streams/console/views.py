@@ -7,12 +7,17 @@ every POST carries the session's CSRF token. Case actions take the analyst API's
 (streams/case_actions.py): the same dry run against the current state, the same label rules, then
 `cases.actions` and a wait for the single writer's real result. Like the API, the console works on the
 worker that owns the scheduler state; any other worker answers 503 and says why. The pages are one
-`faust.web.Blueprint`, registered by streams/worker.py like every view.
+`faust.web.Blueprint`, registered by streams/worker.py like every view; each is a `ConsoleView`, whose
+every answer (a 500 included) carries the security headers.
+
+Every id put in a URL is one path segment, percent-encoded whole (`segment`): Jinja's `urlencode`
+keeps '/' and '.', so an id like `zz/../case-<another>` once made a case's buttons act on another.
 """
 
 from __future__ import annotations
 
-import asyncio
+import functools
+import logging
 import time
 import uuid
 from datetime import UTC, datetime
@@ -24,9 +29,10 @@ import faust
 from aiohttp import web
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from alerts.records import finite_number
 from models.labels import SENTIMENTS
 from scheduler import Operator
-from scheduler.cases import may_view
+from scheduler.cases import case_id_for, may_view
 from scheduler.engine import ACTIONS
 from scheduler.workload import workload
 from streams import case_state
@@ -37,8 +43,10 @@ from streams.console.charts import SERIES, Series
 from streams.console.sessions import COOKIE, PRE_COOKIE, SECURITY_HEADERS, Session, Sessions, cookie_attributes, csrf_ok
 from streams.loaded_model import model_topics
 from streams.notify_state import anomaly_pages
-from streams.views.cases import LIMITER, MAX_OUTCOME, NOT_OWNER, bearer_person
+from streams.views.cases import LIMITER, MAX_OUTCOME, NOT_OWNER, VERIFIER, VerifierBusy
 from streams.views.http import client_address, read_capped
+
+log = logging.getLogger(__name__)
 
 HERE = Path(__file__).resolve().parent
 STATIC = {"console.css": "text/css", "console.js": "text/javascript"}
@@ -56,8 +64,26 @@ ENV = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select
 
 # ---- formatting helpers for the templates --------------------------------------------------------
 
-def parse(at: str | None) -> datetime | None:
-    return datetime.fromisoformat(at) if at else None
+def parse(at: object) -> datetime | None:
+    """An ISO time as an aware datetime; one without a zone is UTC (every time finsentry writes is);
+    None for nothing, or for text that is no time (a foreign record's: shown as text, never a 500)."""
+    if not isinstance(at, str) or not at:
+        return None
+    try:
+        moment = datetime.fromisoformat(at)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def segment(value: object) -> str:
+    """`value` as one URL path segment: every '/', '.', '?', '#', '%' and the like percent-encoded."""
+    return quote(str(value), safe="")
+
+
+def case_page(case_id: str, verb: str | None = None) -> str:
+    """The console's page for a case, or the path its form for `verb` posts to."""
+    return f"/console/cases/{segment(case_id)}" + (f"/{segment(verb)}" if verb else "")
 
 
 def duration(seconds: float) -> str:
@@ -86,16 +112,18 @@ def row(case: dict[str, Any], now: datetime) -> dict[str, Any]:
 
 
 def when(at: str | None) -> str:
-    """An ISO time as 'YYYY-MM-DD HH:MM:SS UTC' (the scheduler's times are UTC); other text as it is."""
-    try:
-        moment = parse(at)
-    except (TypeError, ValueError):
-        return at or ""
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if moment else ""
+    """An ISO time as 'YYYY-MM-DD HH:MM:SS UTC' (one without a zone is UTC, never the server's local
+    time); other text as it is."""
+    moment = parse(at)
+    if moment is None:
+        return at if isinstance(at, str) else ""
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 ENV.globals.update(sentiments=SENTIMENTS)
 ENV.filters["when"] = when
+ENV.filters["segment"] = segment
+ENV.globals.update(case_page=case_page)
 
 
 def render(name: str, **context: Any) -> str:
@@ -109,12 +137,61 @@ def page(body: str, status: int = 200) -> web.Response:
                         headers=SECURITY_HEADERS)
 
 
+def secured(response: Any) -> Any:
+    """`response` with every security header it does not set itself (a static file sets its own cache)."""
+    headers = getattr(response, "headers", None)
+    if headers is not None:
+        for name, value in SECURITY_HEADERS.items():
+            headers.setdefault(name, value)
+    return response
+
+
 def redirect(location: str) -> web.Response:
     return web.Response(status=303, headers={**SECURITY_HEADERS, "Location": location})
 
 
 def problem(status: int, title: str, message: str, session: Session | None = None, back: str = "/console/") -> web.Response:
     return page(render("problem.html", title=title, message=message, status=status, session=session, back=back), status)
+
+
+def failed(request: Any) -> web.Response:
+    """The answer to a request whose handler raised: a plain 500 page, with the security headers."""
+    log.exception("console: %s %s failed", getattr(request, "method", "?"), getattr(request, "path", "?"))
+    message = "The console could not show this page; the worker's log says why. Try again, or go back."
+    try:
+        return problem(500, "Something went wrong", message)
+    except Exception:  # noqa: BLE001 - the templates themselves: a page of text, with the headers
+        return web.Response(text=message, status=500, content_type="text/plain", headers=SECURITY_HEADERS)
+
+
+def guarded(handler: Any) -> Any:
+    """A view method whose every answer carries the security headers, an exception's (500) included."""
+
+    @functools.wraps(handler)
+    async def answer(self: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            response = await handler(self, request, *args, **kwargs)
+        except web.HTTPException as exc:  # raised on purpose: still a console answer
+            raise secured(exc) from None
+        except Exception:  # noqa: BLE001 - one bad record must not become a bare 500 without the headers
+            return failed(request)
+        return secured(response)
+
+    return answer
+
+
+class ConsoleView(faust.web.View):
+    """A console page: its HTTP methods are `guarded`, and Faust's own refusals (a method the page does
+    not take: 405) are console pages too, with the headers."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name in ("get", "post", "head", "put", "patch", "delete", "options"):
+            if name in cls.__dict__:
+                setattr(cls, name, guarded(cls.__dict__[name]))
+
+    async def on_request_error(self, request: Any, exc: Any) -> Any:
+        return problem(exc.code, "Not possible", str(exc.detail))
 
 
 def current(request: Any) -> Session | None:
@@ -193,7 +270,7 @@ def signin_page(pre: str, error: str | None, status: int, back: str = "/console/
 
 
 @blueprint.route("/console/signin", name="signin")
-class SigninView(faust.web.View):
+class SigninView(ConsoleView):
     async def get(self, request: Any) -> Any:
         back = safe_return(request.query.get("next"))
         if current(request) is not None:
@@ -209,22 +286,28 @@ class SigninView(faust.web.View):
         if not pre or not csrf_ok(Session("", "", pre, 0), data.get("csrf")):
             return signin_page(uuid.uuid4().hex, "The sign-in form expired; try again.", 403, back)
         client, now = client_address(request, settings.trusted_proxies), time.monotonic()
-        blocked = LIMITER.retry_after(client, now)
-        # In a thread: a token not seen before costs scrypt, which must not stall the agents' event loop.
-        # A blocked address gets none computed for it, as the API's (tokens verified before still pass).
-        person = await asyncio.to_thread(bearer_person, case_state.roster(), "Bearer " + data.get("token", "").strip(),
-                                         blocked is None)
+        # Counted before the token is checked and taken back if it passes: concurrent guesses see each
+        # other (all sixty of a burst were once checked before any was counted). Off the event loop, and
+        # at most VERIFY_THREADS scrypt checks at once (streams/views/cases.py, Verifier). A blocked
+        # address gets none computed for it, as the API's (tokens verified before still pass).
+        blocked = LIMITER.attempt(client, now)
+        try:
+            person = await VERIFIER.person(case_state.roster(), "Bearer " + data.get("token", "").strip(),
+                                           blocked is None)
+        except VerifierBusy:
+            LIMITER.refund(client, now)
+            return signin_page(uuid.uuid4().hex, "Too many sign-ins are being checked; retry in 1 s.", 429, back)
+        if person is not None and blocked is None:
+            LIMITER.refund(client, now)  # a real token: not a failure, whatever the role
         if isinstance(person, Operator):
             return signin_page(uuid.uuid4().hex, "That is an operator's token: the console is for analysts. Operators "
                                "review the machine's cases through the API (GET /cases/machine-closed).", 403, back)
         analyst = person
         if analyst is None:
-            wait = blocked
-            if wait is not None:
-                return signin_page(uuid.uuid4().hex, f"Too many failed attempts; retry in {int(wait + 0.999)} s.",
+            if blocked is not None:
+                return signin_page(uuid.uuid4().hex, f"Too many failed attempts; retry in {int(blocked + 0.999)} s.",
                                    429, back)
-            LIMITER.fail(client, now)
-            return signin_page(uuid.uuid4().hex, "That token is not on the roster.", 401, back)
+            return signin_page(uuid.uuid4().hex, "That token is not on the roster.", 401, back)  # counted already
         session = SESSIONS.create(analyst.id, analyst.fingerprint() or "")
         response = redirect(back)
         response.set_cookie(COOKIE, session.sid, **cookie_attributes(request.secure, int(SESSIONS.lifetime)))
@@ -233,7 +316,7 @@ class SigninView(faust.web.View):
 
 
 @blueprint.route("/console/signout", name="signout")
-class SignoutView(faust.web.View):
+class SignoutView(ConsoleView):
     async def post(self, request: Any) -> Any:
         session = current(request)
         data = await form(request) or {}
@@ -256,7 +339,7 @@ def queue_context(session: Session) -> dict[str, Any]:
 
 
 @blueprint.route("/console/", name="queue")
-class QueueView(faust.web.View):
+class QueueView(ConsoleView):
     async def get(self, request: Any) -> Any:
         session, refusal = signed_in(request)
         if session is None:
@@ -265,7 +348,7 @@ class QueueView(faust.web.View):
 
 
 @blueprint.route("/console/queue/rows", name="queue_rows")
-class QueueRowsView(faust.web.View):
+class QueueRowsView(ConsoleView):
     """The queue's rows alone, for the page's short polling (console.js)."""
 
     async def get(self, request: Any) -> Any:
@@ -283,9 +366,15 @@ def headlines(case: dict[str, Any], record: dict[str, Any] | None) -> list[dict[
     scope = str(case.get("scope", ""))
     topic = scope.removeprefix("topic:") if scope.startswith("topic:") else None  # a topic scope's stories have it
     return [{"id": sid, "headline": text, "sentiment": scored.get(sid, {}).get("sentiment"),
-             "topic": scored.get(sid, {}).get("topic") or topic, "confidence": scored.get(sid, {}).get("confidence"),
-             "corrected": corrected.get(sid)}
+             "topic": scored.get(sid, {}).get("topic") or topic,
+             "confidence": probability(scored.get(sid, {}).get("confidence")), "corrected": corrected.get(sid)}
             for sid, text in zip(case.get("sample_ids", []), case.get("headlines", []), strict=False)]
+
+
+def probability(value: object) -> float | None:
+    """A model confidence to show: a finite number from 0 to 1, else none (a record written before
+    alerts/records.py checked it may hold text such as "0.97", which once made the case page a 500)."""
+    return float(value) if finite_number(value) and 0.0 <= value <= 1.0 else None  # type: ignore[operator]
 
 
 def case_chart(case: dict[str, Any], record: dict[str, Any] | None) -> Any:
@@ -295,12 +384,12 @@ def case_chart(case: dict[str, Any], record: dict[str, Any] | None) -> Any:
     bins = SERIES.binned(case["scope"], end - 6 * 3600 + 1800, end + 1800, 300)
     mark = (start_at.timestamp() if start_at else end - 300, end)
     return charts.scope_chart(bins, mark, f"{case['scope']}: sentiment and volume, 5-minute bins, the 6 hours "
-                                          "around the anomaly window (shaded)")
+                                          "around the anomaly window (shaded)", note=SERIES.untracked(case["scope"]))
 
 
 def confidence(rows: list[dict[str, Any]]) -> dict[str, float] | None:
     """The model's confidence over a case's headlines (mean and lowest), for judging a machine decision."""
-    values = [float(h["confidence"]) for h in rows if isinstance(h.get("confidence"), int | float)]
+    values = [p for p in (probability(h.get("confidence")) for h in rows) if p is not None]
     return {"mean": sum(values) / len(values), "low": min(values), "n": len(values)} if values else None
 
 
@@ -316,14 +405,23 @@ def viewable(case_id: str, session: Session) -> tuple[dict[str, Any] | None, Any
     return case, None
 
 
+def stranded(case_id: str) -> dict[str, Any] | None:
+    """The case, with why nobody holds it (`unserved`), when it is waiting for an analyst: any analyst
+    on the roster may look at one (read-only: no action, no correction), as the overview lists them,
+    so someone can see what is stranded and why. Acting on it stays its future holder's."""
+    return next((c for c in case_state.load().waiting(datetime.now(UTC)) if c.get("case_id") == case_id), None)
+
+
 @blueprint.route("/console/cases/{case_id}", name="case")
-class CaseView(faust.web.View):
+class CaseView(ConsoleView):
     async def get(self, request: Any, case_id: str) -> Any:
         session, refusal = signed_in(request)
         if session is None:
             return refusal
         case, refused = viewable(case_id, session)
-        if refused is not None:
+        if refused is not None and refused.status == 403:
+            case = stranded(case_id)  # nobody's yet: anyone may read it
+        if case is None:
             return refused
         record = anomaly_pages.get(case["anomaly_id"])
         labels_allowed = may_view(case, session.analyst)
@@ -368,16 +466,16 @@ def sent_not_applied(action: dict[str, Any], session: Session) -> web.Response:
     redirect back would show the case unchanged and invite a second click, which then passes the dry run
     against the old state and is refused later; this page says it was sent and to reload, not resend."""
     return page(render("pending.html", session=session, verb=action["action"], case_id=action["case_id"],
-                       action_id=action["action_id"], back=f"/console/cases/{action['case_id']}"), 202)
+                       action_id=action["action_id"], back=case_page(action["case_id"])), 202)
 
 
 @blueprint.route("/console/cases/{case_id}/{verb}", name="case_action")
-class CaseActionView(faust.web.View):
+class CaseActionView(ConsoleView):
     async def post(self, request: Any, case_id: str, verb: str) -> Any:
         session, data, refusal = await checked_post(request)
         if session is None:
             return refusal
-        back = f"/console/cases/{case_id}" if data.get("back") == "case" else "/console/"
+        back = case_page(case_id) if data.get("back") == "case" else "/console/"
         if verb not in ACTIONS:
             return problem(404, "No such action", f"Unknown action {verb!r}.", session, back)
         refused = form_problem(verb, data)
@@ -400,13 +498,31 @@ class CaseActionView(faust.web.View):
 
 # ---- overview ------------------------------------------------------------------------------------
 
+ANOMALIES_SHOWN = 50  # the open anomalies on the overview, latest window first
+
+
 def open_anomalies() -> list[dict[str, Any]]:
+    """Every open anomaly's record, latest window first."""
     try:
         items = list(anomaly_pages.items())
     except Exception:  # noqa: BLE001 - a table mid-recovery; the overview shows none rather than fail
         items = []
     pages = [p for _, p in items if isinstance(p, dict) and p.get("status") == "open"]
-    return sorted(pages, key=lambda p: str(p.get("window_end")), reverse=True)[:50]
+    return sorted(pages, key=lambda p: str(p.get("window_end")), reverse=True)
+
+
+def with_case(anomaly: dict[str, Any], case: dict[str, Any] | None, analyst: str) -> dict[str, Any]:
+    """An open anomaly for the overview, with its case: linked when `analyst` may open the case page
+    (theirs, waiting, or closed by the machine), else what became of it, so no row leads to a 403."""
+    if case is None:
+        found = {"readable": False, "note": "no case yet"}
+    elif may_view(case, analyst) or case.get("status") == "waiting":
+        found = {"readable": True, "id": case["case_id"], "note": case.get("status", "")}
+    elif case.get("status") in ("assigned", "acknowledged"):
+        found = {"readable": False, "note": "held by another analyst"}
+    else:
+        found = {"readable": False, "note": "closed by another analyst"}
+    return {**anomaly, "case": found}
 
 
 BUSIEST = 12  # tickers on the overview when no watch-list is set
@@ -417,7 +533,7 @@ WAITING_SHOWN = 20  # the first cases of the waiting queue on the overview
 def trend(scope: str, end: float, series: Series = SERIES) -> dict[str, Any]:
     """A scope's mean sentiment per hour over the 24 hours to `end`, as a small chart."""
     bins = series.binned(scope, end - 24 * 3600, end, 3600)
-    return {"scope": scope, "stories": sum(c for _, c, _ in bins),
+    return {"scope": scope, "stories": sum(c for _, c, _ in bins), "untracked": series.untracked(scope),
             "spark": charts.sparkline([s for _, _, s in bins], f"{scope}: mean sentiment per hour, 24 h")}
 
 
@@ -430,7 +546,7 @@ def ticker_trends(watchlist: frozenset[str], end: float, series: Series = SERIES
 
 
 @blueprint.route("/console/overview", name="overview")
-class OverviewView(faust.web.View):
+class OverviewView(ConsoleView):
     async def get(self, request: Any) -> Any:
         session, refusal = signed_in(request)
         if session is None:
@@ -439,21 +555,28 @@ class OverviewView(faust.web.View):
         end = (now.timestamp() // 3600 + 1) * 3600
         sched = case_state.load()
         roster = case_state.roster()
-        load_now = workload(sched.to_dict(), roster, case_state.POLICY, now)
+        state = sched.to_dict()
+        load_now = workload(state, roster, case_state.POLICY, now)
         team = [{"id": a.id, "name": a.name, "open": load_now.open_by_analyst.get(a.id, 0), "capacity": a.capacity}
                 for a in sorted(roster.analysts.values(), key=lambda a: a.id)]
         topics = [trend(scope, end) for scope in SERIES.of_kind("topic")[:30]]
+        anomalies, waiting = open_anomalies(), sched.waiting(now)
+        closed_total = sum(1 for c in state["cases"].values() if c.get("status") == "auto_resolved")
+        shown = [with_case(p, sched.case(case_id_for(str(p.get("anomaly_id")))), session.analyst)
+                 for p in anomalies[:ANOMALIES_SHOWN]]
+        # Each list says "showing N of M" when it is cut, so the counts beside it agree with it.
         return page(render("overview.html", session=session, trends=topics,
                            tickers=ticker_trends(settings.watchlist, end), watchlist=bool(settings.watchlist),
-                           busiest=BUSIEST, anomalies=open_anomalies(), team=team, waiting=load_now.waiting,
-                           over_sla=load_now.over_sla, queue=[row(c, now) for c in sched.waiting(now)[:WAITING_SHOWN]],
-                           machine_closed=sched.machine_closed(MACHINE_CLOSED_SHOWN)))
+                           busiest=BUSIEST, anomalies=shown, anomalies_total=len(anomalies), team=team,
+                           waiting=len(waiting), over_sla=load_now.over_sla,
+                           queue=[row(c, now) for c in waiting[:WAITING_SHOWN]],
+                           machine_closed=sched.machine_closed(MACHINE_CLOSED_SHOWN), machine_closed_total=closed_total))
 
 
 # ---- static files --------------------------------------------------------------------------------
 
 @blueprint.route("/console/static/{name}", name="static")
-class StaticView(faust.web.View):
+class StaticView(ConsoleView):
     async def get(self, request: Any, name: str) -> Any:
         if name not in STATIC:
             return web.Response(status=404, text="not found", headers=SECURITY_HEADERS)

@@ -9,7 +9,9 @@ is the answer. The state lives on the worker that owns `scheduler.inbox`; any ot
 Auth is a per-analyst bearer token checked against the roster in constant time; tokens are never
 logged. Repeated auth failures from one client address are refused for a while (429); a valid
 token from that address still passes (one this worker has verified before: no scrypt is computed
-for a blocked address), so a guesser behind the same proxy cannot lock analysts out.
+for a blocked address), so a guesser behind the same proxy cannot lock analysts out. An attempt is
+counted before its token is verified and taken back when it succeeds, so concurrent guesses see each
+other; scrypt runs on at most `VERIFY_THREADS` threads, with a bounded queue (`Verifier`).
 
 A case that is not the caller's (neither held by them nor closed by the machine, which any analyst
 may review and reopen) answers exactly as a case that does not exist (404), so case ids cannot be
@@ -23,6 +25,7 @@ import asyncio
 import time
 import uuid
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,6 +65,22 @@ class FailureLimiter:
             return None
         return max(1.0, recent[0] + self.window - now)
 
+    def attempt(self, client: str, now: float) -> float | None:
+        """Count an attempt before its token is verified: None when `client` may try (the attempt is
+        counted as a failure now, `refund` it on success), else the seconds to wait (nothing counted).
+        Counted first, so concurrent guesses from one address see each other: checked after verifying,
+        sixty at once all passed the check before any was counted."""
+        wait = self.retry_after(client, now)
+        if wait is None:
+            self.fail(client, now)
+        return wait
+
+    def refund(self, client: str, at: float) -> None:
+        """Take back the attempt `attempt` counted at `at`: it succeeded."""
+        recent = self._failures.get(client)
+        if recent is not None and at in recent:
+            recent.remove(at)
+
     def fail(self, client: str, now: float) -> None:
         if client not in self._failures and len(self._failures) >= self.max_clients:
             self._failures.pop(next(iter(self._failures)))
@@ -88,6 +107,41 @@ def bearer_person(current: Roster, header: str | None, slow: bool = True) -> Ana
     if scheme.lower() != "bearer" or not token:
         return None
     return current.authenticate(token, slow)
+
+
+VERIFY_THREADS = 2  # scrypt at once (each a core for ~50-100 ms per hashed person on the roster)
+VERIFY_QUEUE = 64  # scrypt checks that may wait for a thread; beyond that a sign-in is told to retry
+
+
+class VerifierBusy(Exception):
+    """Too many tokens are waiting for scrypt: answer 429 and let the client retry."""
+
+
+class Verifier:
+    """Checks presented tokens off the event loop. A token this worker verified before (or one an env
+    var or file holds) needs no scrypt and is checked at once; one that does takes one of `threads`
+    threads of its own, so a burst of guesses cannot take every core nor the default thread pool the
+    agents use. At most `queue` wait for a thread; beyond that `VerifierBusy`."""
+
+    def __init__(self, threads: int = VERIFY_THREADS, queue: int = VERIFY_QUEUE) -> None:
+        self.threads, self.queue = threads, queue
+        self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="finsentry-verify")
+        self.pending = 0  # slow checks running or waiting; changed only on the event loop
+
+    async def person(self, current: Roster, header: str | None, slow: bool = True) -> Analyst | Operator | None:
+        person = await asyncio.to_thread(bearer_person, current, header, False)
+        if person is not None or not slow:
+            return person
+        if self.pending >= self.threads + self.queue:
+            raise VerifierBusy
+        self.pending += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self.pool, bearer_person, current, header, True)
+        finally:
+            self.pending -= 1
+
+
+VERIFIER = Verifier()
 
 
 def not_found(view: faust.web.View, analyst: str, case_id: str) -> Any:
@@ -118,20 +172,27 @@ async def gate(view: faust.web.View, request: Any, operators: bool = False) -> t
     """(person, None) when the request may proceed here, else (None, the refusal to send). `operators`:
     an operator's token is accepted too (reviewing the machine's decisions); otherwise only an analyst's."""
     client, now = client_address(request, settings.trusted_proxies), time.monotonic()
-    blocked = LIMITER.retry_after(client, now)
+    # Counted before the token is checked (taken back if it passes), so concurrent guesses are throttled.
+    blocked = LIMITER.attempt(client, now)
     # A valid token always passes: behind a proxy every analyst shares one address, and a guesser's
     # failures must slow the guesser, not lock the desk out. Only failing requests are throttled. A
     # blocked address gets no scrypt computed for it: tokens this worker verified before still pass.
-    # In a thread: a token not seen before costs scrypt (tens of ms per hashed person), which must
-    # not stall the agents sharing this event loop.
-    person = await asyncio.to_thread(bearer_person, roster(), request.headers.get("Authorization"), blocked is None)
+    # Off the event loop: a token not seen before costs scrypt (tens of ms per hashed person), which
+    # must not stall the agents sharing this event loop (VERIFIER bounds how many run at once).
+    try:
+        person = await VERIFIER.person(roster(), request.headers.get("Authorization"), blocked is None)
+    except VerifierBusy:
+        LIMITER.refund(client, now)  # not checked: not counted against the address
+        return None, view.json({"error": "too many authentication attempts in progress; retry shortly"},
+                               status=429, headers={"Retry-After": "1"})
     analyst = person if isinstance(person, Analyst) or (operators and isinstance(person, Operator)) else None
-    wait = None if analyst is not None else blocked
-    if wait is not None:
+    if analyst is not None:
+        if blocked is None:
+            LIMITER.refund(client, now)
+    elif blocked is not None:
         return None, view.json({"error": "too many failed authentication attempts; retry later"}, status=429,
-                               headers={"Retry-After": str(int(wait + 0.999))})
-    if analyst is None:
-        LIMITER.fail(client, now)
+                               headers={"Retry-After": str(int(blocked + 0.999))})
+    else:  # counted already
         return None, view.json({"error": "missing or invalid bearer token"}, status=401,
                                headers={"WWW-Authenticate": 'Bearer realm="finsentry"'})
     if not is_owner():

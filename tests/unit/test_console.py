@@ -48,7 +48,7 @@ def test_csrf_and_cookie_and_headers() -> None:
     assert not csrf_ok(session, None) and not csrf_ok(session, "") and not csrf_ok(session, session.csrf + "x")
     # aiohttp hands a cookie's bytes that are not UTF-8 on as lone surrogates: no match, not a 500
     assert not csrf_ok(Session("", "", "ab\udcffcd", 0), "abcd") and not csrf_ok(session, "\udcff")
-    assert cookie_attributes(secure=True, max_age=60) == {"httponly": True, "samesite": "Strict", "secure": True,
+    assert cookie_attributes(secure=True, max_age=60) == {"httponly": True, "samesite": "Lax", "secure": True,
                                                           "path": "/console", "max_age": 60}
     assert not cookie_attributes(secure=False, max_age=60)["secure"]
     csp = SECURITY_HEADERS["Content-Security-Policy"]
@@ -117,8 +117,8 @@ def test_scope_chart_marks_the_window_and_draws_volume_and_sentiment() -> None:
 
 
 def test_feed_counts_stories_per_scope_and_bins_them() -> None:
-    series = charts.Series()
     at = datetime(2024, 3, 4, 10, 0, tzinfo=UTC)
+    series = charts.Series(clock=lambda: at.timestamp() + 600)  # stories are counted only around "now"
     for minute, sentiment in [(0, "negative"), (1, "negative"), (7, "positive")]:
         feed.record(json.dumps({"published_at": (at + timedelta(minutes=minute)).isoformat().replace("+00:00", "Z"),
                                 "topic": "Earnings", "tickers": ["ACME"], "sentiment": sentiment}).encode(), series)
@@ -138,8 +138,8 @@ def test_feed_counts_stories_per_scope_and_bins_them() -> None:
 def test_the_overview_charts_the_watched_tickers_or_else_the_busiest() -> None:
     from streams.console import views
 
-    series = charts.Series()
     end = datetime(2024, 3, 4, 12, 0, tzinfo=UTC).timestamp()
+    series = charts.Series(clock=lambda: end)  # stories are counted only around "now"
     for n, ticker in enumerate(["acme ", "BWTR", "BWTR", "ZED"] * 3):  # the feed's scopes are the monitor's
         feed.record(json.dumps({"published_at": datetime.fromtimestamp(end - 600 * (n + 1), UTC).isoformat(),
                                 "topic": "Earnings", "tickers": [ticker], "sentiment": "negative"}).encode(), series)

@@ -1,0 +1,655 @@
+"""The console review's findings, each pinned: case ids as URL path segments (and refused ids), the
+machine-closed list by closing time, waiting cases readable by any analyst (and no more), sessions
+bounded per analyst, sign-in throttled before scrypt and scrypt bounded, charts that forget empty
+scopes and say when a scope is not tracked, records that cannot 500 the case page, security headers
+on every answer, lists that say when they are cut, and a Lax session cookie."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urljoin
+
+import pytest
+
+from alerts.lifecycle import anomaly_id as monitor_anomaly_id
+from alerts.records import AnomalyEvent
+from scheduler import AnomalyError, SchedulerPolicy, parse_roster
+from scheduler.engine import Scheduler
+from scheduler.tokens import hash_token
+from streams.console import charts, feed
+from streams.console.sessions import COOKIE, PRE_COOKIE, SECURITY_HEADERS, Session, Sessions, cookie_attributes
+
+T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)  # a Monday
+ALICE, BOB = "alice-token-of-enough-length", "bob-token-of-enough-length-x"
+PLANTED = "case-zz/../case-0123456789abcdef"
+
+
+def desk():
+    return parse_roster(f"""\
+analysts:
+  - {{id: alice, name: A, capacity: 5, shifts: ["Mon-Sun 00:00-24:00 UTC"], skills: {{topics: {{E: 1}}}},
+     notify: "https://h.example/a", token_hash: "{hash_token(ALICE, n=16)}"}}
+  - {{id: bob, name: B, capacity: 5, shifts: ["Mon-Sun 00:00-24:00 UTC"], skills: {{topics: {{M: 1}}}},
+     notify: "https://h.example/b", token_hash: "{hash_token(BOB, n=16)}"}}
+""")
+
+
+def anomaly(aid: str, scope: str = "topic:E", severity: str = "critical", event: str = "open") -> dict:
+    return {"anomaly_id": aid, "event": event, "kind": "surge", "scope": scope, "severity": severity,
+            "score": 9.0, "sample_ids": [f"{aid}-s1"], "headlines": [f"headline {aid}"]}
+
+
+def event_json(**change: object) -> dict:
+    base = {"anomaly_id": "0123456789abcdef", "event": "open", "kind": "surge", "scope": "topic:E",
+            "window_start": "2026-01-05T09:00:00.000Z", "window_end": "2026-01-05T09:05:00.000Z",
+            "observed": 40.0, "expected": 4.0, "score": 9.0, "severity": "critical", "sample_ids": ["s1"],
+            "headlines": ["h"], "samples": [{"id": "s1", "headline": "h", "sentiment": "negative",
+                                              "confidence": 0.97, "topic": "E"}]}
+    return {**base, **change}
+
+
+def case(**extra: object) -> dict:
+    now = datetime.now(UTC)
+    return {"case_id": "case-a1", "anomaly_id": "a1", "kind": "surge", "scope": "topic:E", "severity": "critical",
+            "score": 9.0, "priority": 4.0, "status": "assigned", "analyst": "alice", "sample_ids": ["s1"],
+            "headlines": ["h"], "created_at": now.isoformat(), "ack_due": (now + timedelta(minutes=15)).isoformat(),
+            "resolve_due": (now + timedelta(hours=4)).isoformat(), "labels": [], **extra}
+
+
+def links(html: str) -> list[str]:
+    return re.findall(r'(?:href|action)="([^"]+)"', html)
+
+
+async def until(condition, what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.005)
+
+
+# ---- 1. case ids in URLs ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("status", ["assigned", "auto_resolved"])
+def test_a_case_id_is_one_path_segment_in_every_link_and_form(status: str) -> None:
+    # Jinja's urlencode keeps '/' and '.': the browser resolved 'case-zz/../case-<victim>' to the victim's
+    # case, so the planted case's buttons acted on another analyst's case.
+    from streams.console import views
+
+    session = Session("sid", "alice", "tok", 0)
+    c = views.row(case(case_id=PLANTED, status=status), datetime.now(UTC))
+    pages = [
+        views.render("queue_rows.html", session=session, cases=[c], others=[]),
+        views.render("case.html", session=session, case=c, record=None, headlines=views.headlines(c, None),
+                     confidence=None, policy=SchedulerPolicy(), chart="", topics=["E"], others=[], labels_allowed=True),
+        views.render("overview.html", session=session, trends=[], tickers=[], watchlist=False, busiest=12,
+                     anomalies=[{"anomaly_id": "zz/../x", "kind": "surge", "scope": "topic:E", "severity": "info",
+                                 "observed": 1, "expected": 1.0, "window_end": "",
+                                 "case": {"readable": True, "id": PLANTED, "note": "waiting"}}],
+                     team=[], waiting=1, over_sla=0, queue=[{**c, "unserved": "x"}], machine_closed=[c]),
+        views.render("pending.html", session=session, verb="ack", case_id=PLANTED, action_id="a",
+                     back=views.case_page(PLANTED)),
+    ]
+    seen = [u for html in pages for u in links(html) if "cases/" in u]
+    assert len(seen) >= 4
+    for url in seen:
+        resolved = urljoin("http://worker:6066/console/", url)
+        assert "/console/cases/case-zz%2F..%2Fcase-0123456789abcdef" in resolved, resolved
+        assert "/console/cases/case-0123456789abcdef" not in resolved
+    assert views.case_page(PLANTED, "ack") == "/console/cases/case-zz%2F..%2Fcase-0123456789abcdef/ack"
+
+
+@pytest.mark.parametrize("bad", ["zz/../case-0123456789abcdef", "..", "a.b", "a b", "a%2F", "a?b", "a#b", "é", "",
+                                 "x" * 129, "a\nb"])
+def test_an_anomaly_id_outside_the_safe_alphabet_is_refused_where_records_are_parsed(bad: str) -> None:
+    # notify-route dead-letters a ValueError from from_json (wrong_type); the scheduler's door
+    # dead-letters an AnomalyError (invalid_anomaly): a refused record never reaches a case or a page.
+    with pytest.raises(ValueError, match="anomaly_id"):
+        AnomalyEvent.from_json(event_json(anomaly_id=bad))
+    scheduler = Scheduler(desk(), SchedulerPolicy())
+    with pytest.raises(AnomalyError, match="anomaly_id"):
+        scheduler.on_anomaly(anomaly(bad), T0)
+    assert scheduler.machine_closed() == [] and scheduler.waiting(T0) == []
+
+
+def test_the_ids_the_monitor_and_the_tests_make_stay_valid() -> None:
+    import uuid
+
+    for good in (monitor_anomaly_id("topic:E", "negative_surge", 1_700_000_000.0), uuid.uuid4().hex[:12], "a1",
+                 "info-3", "x_y", "A" * 128):
+        assert AnomalyEvent.from_json(event_json(anomaly_id=good)).anomaly_id == good
+        scheduler = Scheduler(desk(), SchedulerPolicy())
+        scheduler.on_anomaly(anomaly(good), T0)
+        assert scheduler.case(f"case-{good}") is not None
+
+
+# ---- 2. machine-closed, newest closing first ----------------------------------------------------
+
+def test_the_machine_closed_list_is_by_closing_time_not_arrival() -> None:
+    from streams.console import views
+
+    s = Scheduler(desk(), SchedulerPolicy())
+    s.on_anomaly(anomaly("critical1", "topic:Credit"), T0)  # nobody has the skill: it waits
+    for i in range(25):  # info: closed by rule at once
+        s.on_anomaly(anomaly(f"info{i}", severity="info"), T0 + timedelta(minutes=i))
+    s.on_anomaly(anomaly("critical1", "topic:Credit", event="resolve"), T0 + timedelta(hours=3))  # unattended
+    shown = s.machine_closed(views.MACHINE_CLOSED_SHOWN)
+    assert shown[0]["case_id"] == "case-critical1" and shown[0]["outcome"] == "unattended"
+    assert [c["case_id"] for c in shown[1:4]] == ["case-info24", "case-info23", "case-info22"]
+    closed = [c["closed_at"] for c in shown]
+    assert closed == sorted(closed, reverse=True)
+
+
+# ---- 3. a waiting case: anyone may read it, nobody but its holder acts ---------------------------
+
+def console_app(monkeypatch, sched: Scheduler, roster) -> tuple[object, list[dict]]:
+    """A console on a real aiohttp server over `sched`; the actions it would submit are recorded."""
+    from aiohttp import web
+
+    from streams import case_state
+    from streams.case_actions import Outcome
+    from streams.console import views
+
+    monkeypatch.setattr(case_state, "roster", lambda: roster)
+    monkeypatch.setattr(case_state, "load", lambda: sched)
+    monkeypatch.setattr(case_state, "is_owner", lambda: True)
+    monkeypatch.setattr(views, "anomaly_pages", {})
+    monkeypatch.setattr(views, "model_topics", lambda settings: {"E", "M"})
+    sent: list[dict] = []
+
+    async def submit(action: dict) -> Outcome:
+        sent.append(action)
+        return Outcome(200, "ok")
+
+    monkeypatch.setattr(views, "submit", submit)
+
+    async def case_get(request: web.Request) -> web.StreamResponse:
+        return await views.CaseView(None, None).get(request, request.match_info["case_id"])
+
+    async def case_post(request: web.Request) -> web.StreamResponse:
+        return await views.CaseActionView(None, None).post(request, request.match_info["case_id"],
+                                                           request.match_info["verb"])
+
+    async def overview(request: web.Request) -> web.StreamResponse:
+        return await views.OverviewView(None, None).get(request)
+
+    async def signin(request: web.Request) -> web.StreamResponse:
+        return await views.SigninView(None, None).post(request)
+
+    async def signout(request: web.Request) -> web.StreamResponse:
+        return await views.SignoutView(None, None).post(request)
+
+    app = web.Application()
+    app.router.add_get("/console/cases/{case_id}", case_get)
+    app.router.add_post("/console/cases/{case_id}/{verb}", case_post)
+    app.router.add_get("/console/overview", overview)
+    app.router.add_post("/console/signin", signin)
+    app.router.add_post("/console/signout", signout)
+    return app, sent
+
+
+def test_any_analyst_may_read_a_waiting_case_but_not_act_on_it(monkeypatch) -> None:
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from streams.console import views
+
+    roster = desk()
+    sched = Scheduler(roster, SchedulerPolicy())
+    now = datetime.now(UTC)
+    sched.on_anomaly(anomaly("stranded1", "topic:Credit"), now)  # nobody has the skill
+    sched.on_anomaly(anomaly("bobs1", "topic:M"), now)  # bob's
+    assert sched.case("case-stranded1")["status"] == "waiting" and sched.case("case-bobs1")["analyst"] == "bob"
+    app, sent = console_app(monkeypatch, sched, roster)
+    alice = views.SESSIONS.create("alice", roster.analysts["alice"].fingerprint())
+
+    async def scenario() -> dict:
+        out = {}
+        async with TestClient(TestServer(app)) as client:
+            client.session.cookie_jar.update_cookies({COOKIE: alice.sid})
+            answer = await client.get("/console/cases/case-stranded1")
+            out["waiting"] = (answer.status, await answer.text())
+            answer = await client.get("/console/cases/case-bobs1")
+            out["bobs"] = (answer.status, await answer.text())
+            out["actions"] = []
+            for verb in ("ack", "resolve", "reassign", "label", "reopen"):
+                answer = await client.post(f"/console/cases/case-stranded1/{verb}", allow_redirects=False,
+                                           data={"csrf": alice.csrf, "outcome": "x", "story_id": "stranded1-s1",
+                                                 "sentiment": "positive"})
+                out["actions"].append((verb, answer.status, await answer.text()))
+            answer = await client.get("/console/overview")
+            out["overview"] = (answer.status, await answer.text())
+        return out
+
+    out = asyncio.run(scenario())
+    status, body = out["waiting"]
+    assert status == 200, body
+    assert "Waiting for an analyst" in body and "Read-only" in body and "topic:Credit" in body
+    assert "nobody on the roster has a skill" in body or "no qualified analyst" in body, body
+    assert "/console/cases/case-stranded1/" not in body, "no action or correction form on a read-only page"
+    assert out["bobs"][0] == 403 and "Not your case" in out["bobs"][1]  # a held case stays its holder's
+    for verb, status, body in out["actions"]:
+        assert status == 403 and "is not assigned to you" in body, (verb, status)
+    assert sent == [], "nothing was submitted for a case the analyst does not hold"
+    status, body = out["overview"]
+    section = body.split('id="waiting-h"')[1].split("</section>")[0]
+    assert status == 200 and 'href="/console/cases/case-stranded1"' in section
+
+
+def test_the_overview_links_an_open_anomaly_only_to_a_case_page_the_analyst_may_open() -> None:
+    from streams.console import views
+
+    page = {"anomaly_id": "a1", "status": "open"}
+    assert views.with_case(page, case(status="waiting", analyst=None), "alice")["case"]["readable"]
+    assert views.with_case(page, case(status="assigned", analyst="alice"), "alice")["case"]["readable"]
+    assert views.with_case(page, case(status="auto_resolved", analyst=None), "alice")["case"]["readable"]
+    held = views.with_case(page, case(status="assigned", analyst="bob"), "alice")["case"]
+    assert not held["readable"] and held["note"] == "held by another analyst"
+    assert not views.with_case(page, None, "alice")["case"]["readable"]
+    html = views.render("overview.html", session=Session("s", "alice", "t", 0), trends=[], tickers=[],
+                        watchlist=False, busiest=12, team=[], waiting=0, over_sla=0, queue=[], machine_closed=[],
+                        anomalies=[{**page, "kind": "surge", "scope": "topic:E", "severity": "critical",
+                                    "observed": 3, "expected": 1.0, "window_end": "", "case": held}])
+    section = html.split('id="anom-h"')[1].split("</section>")[0]
+    assert "held by another analyst" in section and "href=" not in section
+
+
+# ---- 4. sessions ----------------------------------------------------------------------------------
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_one_analyst_signing_in_again_and_again_ends_only_their_own_oldest_sessions() -> None:
+    sessions = Sessions(lifetime=3600, clock=Clock(), limit=100, per_analyst=3)
+    alice = sessions.create("alice", "ref")
+    mallory = [sessions.create("mallory", "ref") for _ in range(1000)]
+    assert sessions.get(alice.sid) is alice
+    assert sessions.of("mallory") == 3 and len(sessions) == 4
+    assert [sessions.get(m.sid) for m in mallory[-3:]] == mallory[-3:] and sessions.get(mallory[-4].sid) is None
+
+
+def test_a_full_table_never_evicts_others_in_favour_of_the_analyst_holding_the_most() -> None:
+    clock = Clock()
+    sessions = Sessions(lifetime=3600, clock=clock, limit=6, per_analyst=10)
+    alice, bob = sessions.create("alice", "ref"), sessions.create("bob", "ref")
+    mallory = [sessions.create("mallory", "ref") for _ in range(50)]
+    assert sessions.get(alice.sid) is alice and sessions.get(bob.sid) is bob and len(sessions) == 6
+    assert sessions.of("mallory") == 4 and sessions.get(mallory[-1].sid) is mallory[-1]
+    carol = sessions.create("carol", "ref")  # room is made from whoever holds the most: mallory
+    assert sessions.get(carol.sid) is carol and sessions.get(alice.sid) is alice and sessions.of("mallory") == 3
+    clock.now += 3601  # all expired: they go first, before anyone live would
+    dana = sessions.create("dana", "ref")
+    assert len(sessions) == 1 and sessions.get(dana.sid) is dana
+
+
+def test_ten_thousand_sign_ins_with_one_token_leave_the_others_signed_in(monkeypatch) -> None:
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from streams.console import views
+    from streams.views.cases import FailureLimiter
+
+    roster = desk()
+    app, _ = console_app(monkeypatch, Scheduler(roster, SchedulerPolicy()), roster)
+    monkeypatch.setattr(views, "SESSIONS", Sessions(3600, limit=50, per_analyst=5))
+    monkeypatch.setattr(views, "LIMITER", FailureLimiter())
+
+    async def sign_in(client, token: str) -> str:
+        client.session.cookie_jar.clear()
+        client.session.cookie_jar.update_cookies({PRE_COOKIE: "pre"})
+        answer = await client.post("/console/signin", data={"csrf": "pre", "token": token}, allow_redirects=False)
+        assert answer.status == 303
+        return answer.cookies[COOKIE].value
+
+    async def scenario() -> tuple[str, list[str]]:
+        async with TestClient(TestServer(app)) as client:
+            alice = await sign_in(client, ALICE)
+            bob = [await sign_in(client, BOB) for _ in range(200)]
+            return alice, bob
+
+    alice, bob = asyncio.run(scenario())
+    assert views.SESSIONS.get(alice).analyst == "alice"
+    assert views.SESSIONS.of("bob") == 5 and views.SESSIONS.get(bob[-1]).analyst == "bob"
+
+
+# ---- 5. sign-in throttle and bounded scrypt -----------------------------------------------------
+
+def test_concurrent_wrong_guesses_are_counted_before_scrypt(monkeypatch) -> None:
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from streams.console import views
+    from streams.views.cases import FailureLimiter
+
+    roster = desk()
+    app, _ = console_app(monkeypatch, Scheduler(roster, SchedulerPolicy()), roster)
+    monkeypatch.setattr(views, "LIMITER", FailureLimiter())
+
+    async def scenario() -> tuple[list[int], int, int]:
+        async with TestClient(TestServer(app)) as client:
+            client.session.cookie_jar.update_cookies({PRE_COOKIE: "pre"})
+            answers = await asyncio.gather(*[client.post("/console/signin", allow_redirects=False,
+                                                         data={"csrf": "pre", "token": f"guess-{i}"})
+                                             for i in range(30)])
+            client.session.cookie_jar.clear()  # each answer set a fresh form token
+            client.session.cookie_jar.update_cookies({PRE_COOKIE: "pre"})
+            good = await client.post("/console/signin", data={"csrf": "pre", "token": ALICE}, allow_redirects=False)
+            return [a.status for a in answers], good.status, len(views.LIMITER._failures["127.0.0.1"])
+
+    statuses, good, counted = asyncio.run(scenario())
+    assert statuses.count(401) == 5 and statuses.count(429) == 25, statuses
+    assert good == 429 and counted == 5  # hashed and never verified here: a blocked address gets no scrypt
+
+
+def test_a_successful_sign_in_takes_its_counted_attempt_back(monkeypatch) -> None:
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from streams.console import views
+    from streams.views.cases import FailureLimiter
+
+    roster = desk()
+    app, _ = console_app(monkeypatch, Scheduler(roster, SchedulerPolicy()), roster)
+    monkeypatch.setattr(views, "LIMITER", FailureLimiter())
+
+    async def scenario() -> list[int]:
+        statuses = []
+        async with TestClient(TestServer(app)) as client:
+            for token in ["g1", "g2", "g3", "g4", ALICE, ALICE, BOB, "g5", "g6"]:
+                client.session.cookie_jar.clear()  # each answer sets a fresh form token
+                client.session.cookie_jar.update_cookies({PRE_COOKIE: "pre"})
+                answer = await client.post("/console/signin", data={"csrf": "pre", "token": token},
+                                           allow_redirects=False)
+                statuses.append(answer.status)
+        return statuses
+
+    assert asyncio.run(scenario()) == [401, 401, 401, 401, 303, 303, 303, 401, 429]
+
+
+def test_the_apis_token_check_counts_before_scrypt_too(monkeypatch) -> None:
+    from aiohttp import web
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from streams.views import cases
+
+    roster = desk()
+    monkeypatch.setattr(cases, "roster", lambda: roster)
+    monkeypatch.setattr(cases, "is_owner", lambda: True)
+    monkeypatch.setattr(cases, "LIMITER", cases.FailureLimiter())
+
+    class Stub:
+        @staticmethod
+        def json(value: object, status: int = 200, headers: dict | None = None) -> web.Response:
+            return web.json_response(value, status=status, headers=headers)
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        person, refusal = await cases.gate(Stub(), request)
+        return refusal if person is None else web.json_response({"id": person.id})
+
+    app = web.Application()
+    app.router.add_get("/cases", handler)
+
+    async def scenario() -> tuple[list[int], int]:
+        async with TestClient(TestServer(app)) as client:
+            answers = await asyncio.gather(*[client.get("/cases", headers={"Authorization": f"Bearer guess-{i}"})
+                                             for i in range(30)])
+            cases.LIMITER._failures.clear()  # the minute passes
+            good = await client.get("/cases", headers={"Authorization": f"Bearer {BOB}"})
+            return [a.status for a in answers], good.status
+
+    statuses, good = asyncio.run(scenario())
+    assert statuses.count(401) == 5 and statuses.count(429) == 25, statuses
+    assert good == 200 and not cases.LIMITER._failures["127.0.0.1"], "a valid token's attempt is taken back"
+
+
+def test_scrypt_runs_on_a_bounded_number_of_threads_with_a_bounded_queue(monkeypatch) -> None:
+    from streams.views import cases
+
+    release, lock = threading.Event(), threading.Lock()
+    running = {"now": 0, "most": 0}
+
+    def slow_check(current: object, header: str | None, slow: bool = True) -> None:
+        """No match, ever; the slow (scrypt) check holds its thread until released."""
+        if slow:
+            with lock:
+                running["now"] += 1
+                running["most"] = max(running["most"], running["now"])
+            release.wait(30)
+            with lock:
+                running["now"] -= 1
+
+    monkeypatch.setattr(cases, "bearer_person", slow_check)
+    verifier = cases.Verifier(threads=2, queue=3)
+
+    async def scenario() -> list[object]:
+        checks = [asyncio.ensure_future(verifier.person(None, f"Bearer g{i}", True)) for i in range(8)]
+        await until(lambda: running["now"] == 2 and verifier.pending == 5, "two checks running and three waiting")
+        await until(lambda: sum(c.done() for c in checks) == 3, "the checks beyond the queue refused")
+        assert running["most"] == 2
+        release.set()
+        return await asyncio.gather(*checks, return_exceptions=True)
+
+    try:
+        results = asyncio.run(scenario())
+    finally:
+        release.set()
+        verifier.pool.shutdown(wait=True)
+    assert sum(isinstance(r, cases.VerifierBusy) for r in results) == 3 and results.count(None) == 5
+    assert running["most"] == 2 and verifier.pending == 0
+
+
+# ---- 6. charts ------------------------------------------------------------------------------------
+
+def test_junk_scopes_are_forgotten_once_empty_and_room_comes_back(monkeypatch) -> None:
+    monkeypatch.setattr(charts, "MAX_SCOPES", 5)
+    now = [1_767_600_000.0]
+    series = charts.Series(clock=lambda: now[0])
+    for i in range(5):
+        feed.record(json.dumps({"published_at": datetime.fromtimestamp(now[0] - 60, UTC).isoformat(),
+                                "sentiment": "neutral", "tickers": [f"JUNK{i}"]}).encode(), series)
+    assert len(series.scopes) == 5
+    assert not series.add("ticker:ACME", now[0], "negative")  # full
+    note = series.untracked("ticker:ACME")
+    assert note and "not tracked" in note and series.untracked("ticker:JUNK0") is None
+    chart = str(charts.scope_chart(series.binned("ticker:ACME", now[0] - 3600, now[0], 300), None, "t", note=note))
+    assert 'class="untracked"' in chart and "not tracked" in chart
+    now[0] += charts.KEEP_SECONDS + 120
+    series.prune(now[0])
+    assert series.scopes == {} and series.untracked("ticker:ACME") is None
+    assert series.add("ticker:ACME", now[0], "negative")
+    assert sum(c for _, c, _ in series.binned("ticker:ACME", now[0] - 60, now[0] + 60, 60)) == 1
+
+
+def test_stories_dated_far_from_now_are_not_counted_and_future_minutes_are_pruned() -> None:
+    now = 1_767_600_000.0
+    series = charts.Series(clock=lambda: now)
+    assert not series.add("topic:E", now + 365 * 86_400, "neutral")  # a year ahead: would never be pruned
+    assert not series.add("topic:E", now - charts.KEEP_SECONDS - 60, "neutral")  # older than is kept
+    assert series.add("topic:E", now + charts.FUTURE_SECONDS - 60, "neutral")  # clock skew is fine
+    assert series.scopes.keys() == {"topic:E"}
+    series.scopes["topic:X"] = {int((now + 365 * 86_400) // 60): charts.Bucket(1, 0.0)}  # kept by an older version
+    series.prune(now)
+    assert series.scopes.keys() == {"topic:E"}
+
+
+def test_a_watched_ticker_that_is_not_tracked_says_so_instead_of_zero_stories(monkeypatch) -> None:
+    from streams.console import views
+
+    monkeypatch.setattr(charts, "MAX_SCOPES", 1)
+    end = 1_767_600_000.0
+    series = charts.Series(clock=lambda: end)
+    series.add("ticker:JUNK", end - 60, "neutral")
+    [acme] = views.ticker_trends(frozenset({"ACME"}), end, series)
+    assert acme["untracked"]
+    html = views.render("overview.html", session=Session("s", "alice", "t", 0), trends=[], tickers=[acme],
+                        watchlist=True, busiest=12, anomalies=[], team=[], waiting=0, over_sla=0, queue=[],
+                        machine_closed=[])
+    ticker = html.split('id="ticker-h"')[1].split("</section>")[0]
+    assert "not tracked" in ticker and "0 stories" not in ticker
+
+
+# ---- 7. records that once made the case page a 500; headers on every answer -----------------------
+
+@pytest.mark.parametrize(("change", "field"), [
+    ({"samples": [{"id": "s1", "headline": "h", "confidence": "0.97"}]}, "samples"),
+    ({"samples": [{"id": "s1", "headline": "h", "confidence": 1.5}]}, "samples"),
+    ({"samples": [{"headline": "h"}]}, "samples"),
+    ({"window_end": "soon"}, "window_end"),
+    ({"window_start": "2026-13-01T00:00:00Z"}, "window_start"),
+])
+def test_a_record_the_case_page_cannot_show_is_refused_where_it_is_parsed(change: dict, field: str) -> None:
+    with pytest.raises(ValueError, match=field):
+        AnomalyEvent.from_json(event_json(**change))
+
+
+def test_a_stored_record_with_bad_fields_still_renders_and_a_zoneless_time_is_utc() -> None:
+    from streams.console import views
+
+    # kept in the anomaly table by a version that did not check them
+    record = {"anomaly_id": "a1", "scope": "topic:E", "window_start": "2026-01-05T09:00:00", "window_end": "soon",
+              "observed": 1, "expected": 1.0, "score": 1, "status": "open", "history": [],
+              "headlines": [{"id": "s1", "headline": "h", "sentiment": "negative", "confidence": "0.97"}]}
+    rows = views.headlines(case(), record)
+    assert rows[0]["confidence"] is None and views.confidence(rows) is None
+    html = views.render("case.html", session=Session("s", "alice", "t", 0), case=views.row(case(), datetime.now(UTC)),
+                        record=record, headlines=rows, confidence=None, policy=SchedulerPolicy(),
+                        chart=views.case_chart(case(), record), topics=[], others=[], labels_allowed=True)
+    assert "soon" in html and "2026-01-05 09:00:00 UTC" in html
+    before = os.environ.get("TZ")
+    os.environ["TZ"] = "America/New_York"
+    time.tzset()
+    try:
+        assert views.when("2026-01-05T09:00:00") == "2026-01-05 09:00:00 UTC"
+        assert views.when("2026-01-05T09:00:00-05:00") == "2026-01-05 14:00:00 UTC"
+    finally:
+        if before is None:
+            os.environ.pop("TZ", None)
+        else:
+            os.environ["TZ"] = before
+        time.tzset()
+
+
+def test_every_console_answer_has_the_security_headers_a_500_included(monkeypatch) -> None:
+    from aiohttp.test_utils import TestClient, TestServer
+    from faust.web import exceptions
+
+    from streams.console import views
+
+    roster = desk()
+    app, _ = console_app(monkeypatch, Scheduler(roster, SchedulerPolicy()), roster)
+    alice = views.SESSIONS.create("alice", roster.analysts["alice"].fingerprint())
+
+    def broken(case_id: str, session: Session) -> None:
+        raise RuntimeError("a record nobody expected")
+
+    monkeypatch.setattr(views, "viewable", broken)
+
+    async def scenario() -> list[tuple[int, dict, str]]:
+        out = []
+        async with TestClient(TestServer(app)) as client:
+            client.session.cookie_jar.update_cookies({COOKIE: alice.sid})
+            for method, path in [("GET", "/console/cases/case-a1"), ("POST", "/console/cases/case-a1/ack"),
+                                 ("GET", "/console/overview"), ("POST", "/console/signin")]:
+                answer = await client.request(method, path, data={"csrf": alice.csrf}, allow_redirects=False)
+                out.append((answer.status, dict(answer.headers), await answer.text()))
+        return out
+
+    answers = asyncio.run(scenario())
+    assert answers[0][0] == 500 and "Something went wrong" in answers[0][2] and "Traceback" not in answers[0][2]
+    assert answers[1][0] == 500
+    for status, headers, _ in answers:
+        for name, value in SECURITY_HEADERS.items():
+            assert headers.get(name) == value, (status, name)
+    refused = asyncio.run(views.SignoutView(None, None).on_request_error(None, exceptions.MethodNotAllowed("GET")))
+    assert refused.status == 405 and refused.headers["Content-Security-Policy"] == SECURITY_HEADERS[
+        "Content-Security-Policy"]
+
+
+# ---- 8. cut lists say so ----------------------------------------------------------------------------
+
+def test_every_cut_list_on_the_overview_says_how_many_it_shows_of_how_many(monkeypatch) -> None:
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from streams.console import views
+
+    roster = desk()
+    sched = Scheduler(roster, SchedulerPolicy())
+    now = datetime.now(UTC)
+    for i in range(30):
+        sched.on_anomaly(anomaly(f"w{i}", "topic:Credit"), now)  # nobody's skill: waiting
+        sched.on_anomaly(anomaly(f"i{i}", severity="info"), now)  # closed by the machine
+    app, _ = console_app(monkeypatch, sched, roster)
+    pages = {f"p{i}": {"anomaly_id": f"w{i}", "status": "open", "kind": "surge", "scope": "topic:Credit",
+                       "severity": "critical", "observed": 3, "expected": 1.0, "window_end": f"2026-01-05T09:{i:02d}:00Z"}
+             for i in range(views.ANOMALIES_SHOWN + 5)}
+    monkeypatch.setattr(views, "anomaly_pages", pages)
+    alice = views.SESSIONS.create("alice", roster.analysts["alice"].fingerprint())
+
+    async def scenario() -> str:
+        async with TestClient(TestServer(app)) as client:
+            client.session.cookie_jar.update_cookies({COOKIE: alice.sid})
+            answer = await client.get("/console/overview")
+            assert answer.status == 200
+            return await answer.text()
+
+    html = asyncio.run(scenario())
+    assert "30 case(s) waiting" in html
+    assert f"Showing the first {views.WAITING_SHOWN} of 30." in html.split('id="waiting-h"')[1].split("</section>")[0]
+    assert (f"Showing the latest {views.MACHINE_CLOSED_SHOWN} of 30."
+            in html.split('id="machine-h"')[1].split("</section>")[0])
+    anomalies = html.split('id="anom-h"')[1].split("</section>")[0]
+    assert f"Showing the latest {views.ANOMALIES_SHOWN} of {views.ANOMALIES_SHOWN + 5}." in anomalies
+    # the latest 50 windows are w5..w54: w5..w29 have waiting cases (anyone may read), the rest none yet
+    assert anomalies.count('href="/console/cases/case-w') == 25 and anomalies.count("no case yet") == 25
+
+
+def test_a_list_that_is_not_cut_says_nothing_of_the_kind() -> None:
+    from streams.console import views
+
+    html = views.render("overview.html", session=Session("s", "alice", "t", 0), trends=[], tickers=[],
+                        watchlist=False, busiest=12, anomalies=[], team=[], waiting=0, over_sla=0, queue=[],
+                        machine_closed=[], machine_closed_total=0, anomalies_total=0)
+    assert "Showing" not in html
+
+
+# ---- 9. the session cookie ---------------------------------------------------------------------------
+
+def test_the_session_cookie_is_lax_and_every_console_post_still_needs_its_csrf_token(monkeypatch) -> None:
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from streams.console import views
+    from streams.views.cases import FailureLimiter
+
+    assert cookie_attributes(secure=False, max_age=60)["samesite"] == "Lax"
+    roster = desk()
+    sched = Scheduler(roster, SchedulerPolicy())
+    sched.on_anomaly(anomaly("mine1"), datetime.now(UTC))
+    app, sent = console_app(monkeypatch, sched, roster)
+    monkeypatch.setattr(views, "LIMITER", FailureLimiter())
+    alice = views.SESSIONS.create("alice", roster.analysts["alice"].fingerprint())
+
+    async def scenario() -> tuple[str, list[int]]:
+        async with TestClient(TestServer(app)) as client:
+            client.session.cookie_jar.update_cookies({PRE_COOKIE: "pre"})
+            answer = await client.post("/console/signin", data={"csrf": "pre", "token": ALICE}, allow_redirects=False)
+            cookie = next(v for k, v in answer.headers.items() if k == "Set-Cookie" and v.startswith(COOKIE))
+            statuses = []
+            client.session.cookie_jar.clear()
+            client.session.cookie_jar.update_cookies({COOKIE: alice.sid, PRE_COOKIE: "pre"})
+            for path, data in [("/console/cases/case-mine1/ack", {}), ("/console/cases/case-mine1/resolve",
+                                                                       {"csrf": "wrong"}),
+                               ("/console/signout", {}), ("/console/signin", {"token": ALICE})]:
+                answer = await client.post(path, data=data, allow_redirects=False)
+                statuses.append(answer.status)
+            return cookie, statuses
+
+    cookie, statuses = asyncio.run(scenario())
+    assert "samesite=lax" in cookie.lower() and "httponly" in cookie.lower()
+    assert statuses == [403, 403, 403, 403] and sent == []
+    assert views.SESSIONS.get(alice.sid) is alice, "a sign-out without the CSRF token ends nothing"
