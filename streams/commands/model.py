@@ -3,24 +3,39 @@
 from __future__ import annotations
 
 import argparse
+import codecs
 import csv
 import json
+import os
+import re
+import stat
 import sys
+import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack, nullcontext
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import nullcontext, suppress
 from dataclasses import asdict
 from pathlib import Path
+from typing import IO, TypeVar
 
 from models.data import Columns, DataError
 from models.jsonl import json_lines
 from models.variants import DEVICES, FP32, VARIANTS, variants_help
 from streams.usage import positive
 
+T = TypeVar("T")
+
 # What `classify` reads when --text-col is not given: a labelled file's text, else a story's headline,
 # else its body (the project's own generated and produced files have headline and body).
 TEXT_FALLBACK = ("text", "headline", "title", "body")
 MISSING_CELLS = frozenset({"", "nan", "null", "none", "n/a", "#n/a", "na"})
+JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
+CSV_SUFFIXES = (".csv", ".tsv")
+FORMATS = (".csv or .tsv (UTF-8; comma, semicolon, tab or pipe separated), .jsonl or .ndjson (UTF-8 JSON Lines: "
+           "one object per line; a .json file written so too, not a JSON array), or - for JSON Lines on stdin")
+# A row whose text the model would see as empty (models/text.py for_model drops links, @handles,
+# invisible characters): it would get a confident label for nothing.
+NO_TEXT_LEFT = "no text after normalisation (only links, @handles or invisible characters)"
 
 
 def _columns(p: argparse.ArgumentParser) -> None:
@@ -92,13 +107,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     x.set_defaults(handler=run_export)
 
     c = sub.add_parser("classify", help="classify a CSV or JSONL file; JSONL predictions out, input order")
-    c.add_argument("input", help="CSV or JSONL file, or - for JSONL on stdin")
-    c.add_argument("output", nargs="?", default=None, help="JSONL output (default stdout)")
+    c.add_argument("input", help=FORMATS)
+    c.add_argument("output", nargs="?", default=None, help="JSONL output file (default or -: stdout), not the "
+                   "input; written in full or, on an error, left as it was")
     c.add_argument("--model", default=None, help="model directory (default: the shipped model)")
     c.add_argument("--text-col", default=None, help=f"column to classify (default: the first of {', '.join(TEXT_FALLBACK)} "
                    "that a row has)")
     c.add_argument("--device", choices=DEVICES, default="auto")
-    c.add_argument("--batch-size", type=positive(int), default=256)
+    c.add_argument("--batch-size", type=positive(int), default=256, help="rows read per model call (default 256), for "
+                   "memory and progress: on a CPU each text runs alone, as the worker runs it, so this never changes "
+                   "a result; on CUDA the texts of a call run in the worker's length-sorted batches of up to 256")
     c.set_defaults(handler=run_classify)
 
 
@@ -152,32 +170,85 @@ def _pick(row: dict, columns: tuple[str, ...]) -> tuple[str | None, str | None]:
     return None, None
 
 
-def read_texts(path: str, text_col: str | None) -> Iterator[tuple[int, str | None, dict, str | None]]:
-    """(line number, text or None when the row has none, row, column used) for CSV or JSONL input.
+def _open_input(path: str, mode: str, **kwargs: str) -> IO:
+    """`open(path)`, where what a user can fix (a directory, no permission) is one DataError line."""
+    try:
+        return open(path, mode, **kwargs)  # the caller's `with` closes it
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise DataError(f"{path}: is a directory; give a CSV or JSONL file") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot be read ({exc.strerror or exc}); check that you may read it") from None
 
-    With `text_col` only that column is read; without it, the first of TEXT_FALLBACK a row has.
-    """
-    columns = (text_col,) if text_col else TEXT_FALLBACK
-    if path == "-" or path.lower().endswith((".jsonl", ".ndjson", ".json")):
-        with nullcontext(sys.stdin) if path == "-" else open(path, encoding="utf-8-sig") as fh:
-            for line_no, row, why in json_lines(fh):
-                if why is not None:
-                    yield line_no, None, {"error": why}, None
-                    continue
-                if not isinstance(row, dict):
-                    yield line_no, None, {}, None
-                    continue
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def _utf8_lines(fh: Iterable[bytes], name: str) -> Iterator[str]:
+    """The lines of a binary stream, decoded as UTF-8 and split at any line ending (as text mode does);
+    a line that is not UTF-8 refuses the whole input, naming the line."""
+    number = 0
+    for raw in fh:
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise DataError(f"{name} line {number + 1}: not UTF-8 ({exc.reason} at byte {exc.start} of the line); "
+                            "save it as UTF-8 (e.g. iconv -f windows-1252 -t utf-8)") from None
+        lines = _LINE_BREAK.split(text)
+        if lines[-1] == "":  # what followed the last line ending
+            lines.pop()
+        number += len(lines)
+        yield from lines
+
+
+def _not_an_array(lines: Iterator[str], name: str) -> Iterator[str]:
+    """`lines`, unless the first non-blank one opens a JSON array (a `.json` export, pretty-printed or
+    not): that is one value, not JSON Lines, and is refused as a whole rather than as a bad line each."""
+    for line in lines:
+        if line.lstrip("\ufeff \t").startswith("["):
+            how = "jq -c '.[]'" if name == "stdin" else f"jq -c '.[]' {name} > {Path(name).with_suffix('.jsonl')}"
+            raise DataError(f"{name}: a JSON array, not JSON Lines; classify reads one JSON object per line: "
+                            f"convert it with {how}")
+        yield line
+        if line.strip():
+            break
+    yield from lines
+
+
+def _jsonl_texts(path: str, columns: tuple[str, ...]) -> Iterator[tuple[int, str | None, dict, str | None]]:
+    name = "stdin" if path == "-" else path
+    with nullcontext(sys.stdin.buffer) if path == "-" else _open_input(path, "rb") as fh:
+        for line_no, row, why in json_lines(_not_an_array(_utf8_lines(fh, name), name)):
+            if why is not None:
+                yield line_no, None, {"error": why}, None
+            elif not isinstance(row, dict):
+                yield line_no, None, {"error": f"expected a JSON object, got {type(row).__name__}"}, None
+            else:
                 text, column = _pick(row, columns)
                 yield line_no, text, row, column
-    elif path.lower().endswith((".csv", ".tsv")):
-        from streams.sources.produce import KNOWN_COLUMNS, column_key, sniff_dialect
 
-        with open(path, newline="", encoding="utf-8-sig") as fh:
+
+def _first_bad_line(path: str) -> str:
+    """Where a file that does not decode as UTF-8 first fails: ` line N` and why, or why alone."""
+    with _open_input(path, "rb") as fh:
+        for number, raw in enumerate(fh, start=1):
+            try:
+                (raw.removeprefix(codecs.BOM_UTF8) if number == 1 else raw).decode("utf-8")
+            except UnicodeDecodeError as exc:
+                return f" line {number}: not UTF-8 ({exc.reason} at byte {exc.start} of the line)"
+    return ": not UTF-8"
+
+
+def _csv_texts(path: str, columns: tuple[str, ...]) -> Iterator[tuple[int, str | None, dict, str | None]]:
+    from streams.sources.produce import KNOWN_COLUMNS, column_key, sniff_dialect
+
+    try:
+        with _open_input(path, "r", newline="", encoding="utf-8-sig") as fh:
             dialect = sniff_dialect(fh.read(64 * 1024), frozenset(columns) | KNOWN_COLUMNS)
             fh.seek(0)
-            reader = csv.DictReader(fh, dialect=dialect)
-            found = [name.strip() for name in reader.fieldnames or []]
-            reader.fieldnames = found
+            reader = csv.reader(fh, dialect)
+            found = [name.strip().lstrip("\ufeff") for name in next(reader, None) or []]
             # A spreadsheet's header is matched whatever its case and punctuation (`Headline`, `Title:`),
             # as `produce` reads it.
             by_key = {column_key(name): name for name in reversed(found)}  # the first of equal names wins
@@ -185,44 +256,174 @@ def read_texts(path: str, text_col: str | None) -> Iterator[tuple[int, str | Non
             if not present:
                 raise DataError(f"{path}: no {' or '.join(repr(c) for c in columns)} column (found "
                                 f"{', '.join(repr(c) for c in found) or 'none'}); name it with --text-col")
+            # Each row's number is the file's line where it starts, as `produce` counts: blank lines and
+            # quoted line breaks inside a cell count too.
+            row_start = reader.line_num + 1
             try:
-                for line_no, row in enumerate(reader, start=2):
-                    if None in row:  # DictReader's key for cells past the header's: a comma outside quotes
-                        yield line_no, None, {"error": f"the row has {len(found) + len(row[None])} cells, the header "
-                                                       f"{len(found)}: a headline with a comma must be in double "
-                                                       "quotes"}, None
+                for cells in reader:
+                    line_no, row_start = row_start, reader.line_num + 1
+                    if not cells:  # a blank line
                         continue
+                    if len(cells) > len(found):  # a comma outside quotes
+                        yield line_no, None, {"error": f"the row has {len(cells)} cells, the header {len(found)}: a "
+                                                       "headline with a comma must be in double quotes"}, None
+                        continue
+                    row = dict(zip(found, cells, strict=False))
                     text, column = _pick(row, present)
                     yield line_no, text, row, column
             except csv.Error as exc:
                 raise DataError(f"{path}: malformed CSV at line {reader.line_num}: {exc}") from None
+    except UnicodeDecodeError:  # the file is decoded as a stream: find the line
+        raise DataError(f"{path}{_first_bad_line(path)}; re-save it as UTF-8 (\"CSV UTF-8\" in Excel)") from None
+
+
+def read_texts(path: str, text_col: str | None) -> Iterator[tuple[int, str | None, dict, str | None]]:
+    """(line number, text or None when the row has none, row, column used) for CSV or JSONL input; a
+    row without text has its reason as row["error"] where it has one.
+
+    With `text_col` only that column is read; without it, the first of TEXT_FALLBACK a row has. Line
+    numbers are the file's: a CSV row's is the line it starts on.
+    """
+    columns = (text_col,) if text_col else TEXT_FALLBACK
+    if path == "-" or path.lower().endswith(JSONL_SUFFIXES):
+        yield from _jsonl_texts(path, columns)
+    elif path.lower().endswith(CSV_SUFFIXES):
+        yield from _csv_texts(path, columns)
     else:
-        raise DataError(f"{path}: unsupported input; use .csv, .jsonl or - (JSONL on stdin)")
+        raise DataError(f"{path}: unsupported input; use {FORMATS}")
+
+
+def _output_path(input_path: str, output: str | None) -> Path | None:
+    """Where `classify` writes (None: stdout), checked before the model loads: never the input file, a
+    directory, or in a directory that does not exist."""
+    if output is None or output == "-":
+        return None
+    given = Path(output)
+    if given.is_dir():
+        raise DataError(f"{output}: is a directory; name the output file (e.g. {given / 'predictions.jsonl'})")
+    if given.exists() and not given.is_file():  # /dev/null, /dev/stdout, a FIFO: written in place
+        return given
+    target = given.resolve()  # a link is written through: its target is what gets replaced
+    if not target.parent.is_dir():
+        what = "is not a directory" if target.parent.exists() else "no such directory"
+        raise DataError(f"{output}: {given.parent}: {what}; create the directory first or write elsewhere")
+    if input_path != "-":
+        same = target == Path(input_path).resolve()
+        if not same and target.exists():
+            with suppress(OSError):
+                same = os.path.samefile(input_path, target)
+        if same:
+            raise DataError(f"{output}: is the input file, which classify would overwrite; write the predictions "
+                            "to another file")
+    return target
+
+
+class _Rows:
+    """Output rows as JSON Lines. To a file they go through a temporary file in its directory, renamed
+    over it only once every row is written: a failure leaves the file as it was, never cut short."""
+
+    def __init__(self, target: Path | None, shown: str | None) -> None:
+        self.target, self.shown, self.written = target, shown, 0
+        self.temp: str | None = None
+        if target is None:
+            self.fh = sys.stdout
+        elif target.exists() and not target.is_file():  # /dev/null, a FIFO: written in place, never replaced
+            self.fh = self._open(lambda: open(target, "w", encoding="utf-8"))  # noqa: SIM115 - closed in finish()
+        else:
+            fd, self.temp = self._open(lambda: tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.",
+                                                                suffix=".partial"))
+            self.fh = os.fdopen(fd, "w", encoding="utf-8")
+
+    def _open(self, how: Callable[[], T]) -> T:
+        try:
+            return how()
+        except OSError as exc:
+            raise DataError(f"{self.shown}: cannot be written ({exc.strerror or exc}); check that you may write "
+                            "in its directory") from None
+
+    def write(self, row: dict) -> None:
+        try:
+            self.fh.write(json.dumps(row) + "\n")
+        except OSError as exc:
+            raise DataError(f"{self.shown or 'stdout'}: cannot be written ({exc.strerror or exc})") from None
+        self.written += 1
+
+    def finish(self) -> None:
+        """Everything is written: put the file in place."""
+        if self.target is None:
+            self.fh.flush()
+            return
+        try:
+            self.fh.close()
+            if self.temp is not None:
+                os.chmod(self.temp, _mode_for(self.target))
+                os.replace(self.temp, self.target)
+                self.temp = None
+        except OSError as exc:
+            raise DataError(f"{self.shown}: cannot be written ({exc.strerror or exc})") from None
+
+    def discard(self) -> None:
+        """A failure: the output file stays as it was."""
+        if self.target is None:
+            return
+        with suppress(OSError):
+            self.fh.close()
+        if self.temp is not None:
+            with suppress(OSError):
+                os.unlink(self.temp)
+            self.temp = None
+
+
+def _mode_for(target: Path) -> int:
+    """The permissions the output gets: the replaced file's, else what a new file gets (umask)."""
+    with suppress(OSError):
+        return stat.S_IMODE(target.stat().st_mode)
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def _row_id(row: dict) -> tuple[bool, object]:
+    """(True, value) for the row's `id` column or key (any case, as produce matches it), else (False, None)."""
+    from streams.sources.produce import column_key
+
+    for key, value in row.items():
+        if isinstance(key, str) and value is not None and column_key(key) == "id":
+            return True, value
+    return False, None
 
 
 def run_classify(args: argparse.Namespace) -> int:
     from models.runtime import Classifier
+    from models.text import for_model
 
-    if args.input != "-" and not Path(args.input).is_file():
-        raise DataError(f"{args.input}: no such file")
+    if args.input != "-":
+        if Path(args.input).is_dir():
+            raise DataError(f"{args.input}: is a directory; give a CSV or JSONL file")
+        if not Path(args.input).is_file():
+            raise DataError(f"{args.input}: no such file")
+    target = _output_path(args.input, args.output)
     clf = Classifier.load(args.model, device=args.device)
+    limit = int((clf.tokenizer.truncation or {}).get("max_length") or clf.card.get("max_tokens", 64))
     print(f"model {clf.version} ({clf.variant}) on {clf.provider}", file=sys.stderr)
-    stack = ExitStack()
-    out = stack.enter_context(open(args.output, "w", encoding="utf-8")) if args.output else sys.stdout  # noqa: SIM115
-    done = skipped = 0
+    done = skipped = truncated = emptied = 0
     used: dict[str, int] = {}
     started = time.monotonic()
-    # (line, text or None, error): rows without text keep their place so output stays in input order.
     progress = sys.stderr.isatty()
-    pending: list[tuple[int, str | None, str]] = []
+    wanted = args.text_col or " or ".join(TEXT_FALLBACK)
+    # (the row's output so far, its text or None, whether the model reads only part of it): rows without
+    # text keep their place, so output stays in input order.
+    pending: list[tuple[dict, str | None, bool]] = []
+    out = _Rows(target, args.output)
 
     def flush() -> None:
         nonlocal done
-        texts = [t for _, t, _ in pending if t is not None]
-        preds = iter(clf.predict(texts, batch_size=args.batch_size))
-        for line_no, text, error in pending:
-            row = {"line": line_no, "text": text, **asdict(next(preds))} if text is not None else {"line": line_no, "error": error}
-            out.write(json.dumps(row) + "\n")
+        texts = [text for _, text, _ in pending if text is not None]
+        # The worker's own call: the runtime's batching for this device (on a CPU each text runs alone,
+        # so a text's scores never depend on what else is in the file).
+        preds = iter(clf.predict(texts))
+        for head, text, cut in pending:
+            out.write(head if text is None else {**head, **asdict(next(preds)), "truncated": cut})
         done += len(texts)
         pending.clear()
         if progress:  # a terminal: one line redrawn; a pipe or a log gets the summary alone
@@ -230,27 +431,46 @@ def run_classify(args: argparse.Namespace) -> int:
             print(f"\rclassified {done} ({rate:.0f}/s), skipped {skipped}", end="", file=sys.stderr, flush=True)
 
     try:
-        wanted = args.text_col or " or ".join(TEXT_FALLBACK)
         for line_no, text, row, column in read_texts(args.input, args.text_col):
-            if text is None:
+            head: dict = {"line": line_no}
+            has_id, row_id = _row_id(row)
+            if has_id:
+                head["id"] = row_id
+            seen = for_model(text) if text is not None else ""
+            if text is None or not seen:
                 skipped += 1
+                emptied += text is not None
+                error = (row.get("error") or f"no text in {wanted}") if text is None else NO_TEXT_LEFT
+                pending.append(({**head, "error": error}, None, False))
             else:
                 used[column or ""] = used.get(column or "", 0) + 1
-            pending.append((line_no, text, row.get("error") or f"no text in {wanted}"))
-            if len(pending) >= args.batch_size * 4:
+                cut = bool(clf.tokenizer.encode(seen).overflowing)  # the model reads its first `limit` tokens
+                truncated += cut
+                pending.append(({**head, "text": text}, text, cut))
+            if len(pending) >= args.batch_size:
                 flush()
         if pending:
             flush()
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{args.input}: not UTF-8 ({exc.reason} at byte {exc.start}); re-save it as UTF-8 "
-                        "(\"CSV UTF-8\" in Excel)") from None
-    finally:
-        stack.close()
+        out.finish()
+    except DataError as exc:
+        out.discard()
+        if target is not None:
+            raise DataError(f"{exc}; nothing was written to {args.output}") from None
+        if out.written:
+            raise DataError(f"{exc}; {out.written} row(s) were written to stdout before it") from None
+        raise
+    except BaseException:
+        out.discard()
+        raise
     source = ", ".join(f"{column!r} ({n})" for column, n in used.items()) or "none"
     below_progress = "\n" if progress and done else ""
+    notes = "".join([f"; {truncated} truncated to the model's {limit} tokens (\"truncated\": true)" if truncated else "",
+                     f"; {emptied} with no text after normalisation" if emptied else ""])
     print(f"{below_progress}classified {done}, skipped {skipped} in {time.monotonic() - started:.1f}s; "
-          f"text from {source}", file=sys.stderr)
+          f"text from {source}{notes}", file=sys.stderr)
     if not done:
-        print(f"finsentry classify: nothing classified: no row had text in {wanted}", file=sys.stderr)
+        why = f" ({emptied} had none left after normalisation: only links, @handles or invisible characters)" \
+            if emptied else ""
+        print(f"finsentry classify: nothing classified: no row had text in {wanted}{why}", file=sys.stderr)
         return 1
     return 0

@@ -1,0 +1,195 @@
+"""`finsentry classify` on the shipped model: its output can be trusted as the worker's labels for the
+file it names, or it says why not in one line (exit 2) and leaves the output file as it was."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from models.runtime import Classifier
+from streams.cli import main, parser
+
+# Invented headlines of varied length: the short one's label must not depend on its neighbours.
+ALONE = "Globex sees flat sales"
+NEIGHBOURS = [
+    "Initech shares jump",
+    ("Umbrella Holdings cuts its full-year outlook after a weak quarter in its consumer unit and warns of "
+     "further job losses across its European plants"),
+    "Hooli to buy Pied Piper",
+    ("Vandelay Industries reports record revenue as demand for imported latex goods rises in every region "
+     "it serves, beating analysts' estimates by a wide margin"),
+    "Central bank holds rates",
+    "Wonka Foods recalls chocolate bars",
+    "Soylent Corp misses estimates",
+    "Cyberdyne Systems wins a defence contract worth two billion dollars over five years",
+    "Stark Industries names a new chief executive",
+    "Tyrell Corp bonds rally",
+]
+LONG = " ".join(["Acme Widgets, the Springfield maker of industrial widgets and household appliances,"] * 6)
+
+
+def rows_of(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def write_jsonl(path: Path, texts: list[str]) -> Path:
+    path.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts), encoding="utf-8")
+    return path
+
+
+def one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("finsentry: error: ")]
+    assert len(err) == 1, err
+    return err[0]
+
+
+# --- the output file -----------------------------------------------------------------------------
+
+
+def test_output_that_is_the_input_is_refused_and_the_input_kept(tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    news = write_jsonl(tmp_path / "news.jsonl", ["Initech shares jump"])
+    before = news.read_bytes()
+    (tmp_path / "hard.jsonl").hardlink_to(news)
+    for same in (str(news), str(tmp_path / "." / "news.jsonl"), str(tmp_path / "hard.jsonl")):
+        assert main(["classify", str(news), same]) == 2
+        assert "is the input file" in one_error_line(capsys)
+        assert news.read_bytes() == before
+
+
+def test_a_failure_leaves_an_existing_output_as_it_was(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    news, out = tmp_path / "news.jsonl", tmp_path / "scored.jsonl"
+    news.write_bytes(b'{"text": "Initech shares jump"}\n{"text": "Hooli to buy Pied Piper"}\n'
+                     b'{"text": "Soci\xe9t\xe9 G\xe9n\xe9rale shares fall"}\n')
+    out.write_text('{"kept": true}\n')
+    assert main(["classify", str(news), str(out)]) == 2
+    line = one_error_line(capsys)
+    assert "line 3: not UTF-8" in line and f"nothing was written to {out}" in line
+    assert out.read_text() == '{"kept": true}\n'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["news.jsonl", "scored.jsonl"]  # no temporary file left
+
+
+def test_output_in_a_missing_directory_or_a_directory_is_one_line(tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    news = write_jsonl(tmp_path / "news.jsonl", ["Initech shares jump"])
+    assert main(["classify", str(news), str(tmp_path / "nowhere" / "out.jsonl")]) == 2
+    assert "no such directory" in one_error_line(capsys)
+    assert main(["classify", str(news), str(tmp_path)]) == 2
+    assert "is a directory" in one_error_line(capsys)
+    assert main(["classify", str(tmp_path), str(tmp_path / "out.jsonl")]) == 2
+    assert "is a directory" in one_error_line(capsys)
+
+
+def test_a_written_output_is_complete_and_keeps_its_permissions(tmp_path: Path) -> None:
+    news, out = write_jsonl(tmp_path / "news.jsonl", NEIGHBOURS[:3]), tmp_path / "scored.jsonl"
+    out.write_text("old\n")
+    out.chmod(0o640)
+    assert main(["classify", str(news), str(out)]) == 0
+    assert [r["text"] for r in rows_of(out)] == NEIGHBOURS[:3]
+    assert out.stat().st_mode & 0o777 == 0o640
+
+
+# --- the worker's labels, whatever else is in the file --------------------------------------------
+
+
+def test_a_text_gets_the_same_output_alone_and_among_others(tmp_path: Path) -> None:
+    alone = write_jsonl(tmp_path / "alone.jsonl", [ALONE])
+    among = write_jsonl(tmp_path / "among.jsonl", NEIGHBOURS[:5] + [ALONE] + NEIGHBOURS[5:] + [LONG])
+    assert main(["classify", "--device", "cpu", str(alone), str(tmp_path / "a.jsonl")]) == 0
+    assert main(["classify", "--device", "cpu", str(among), str(tmp_path / "b.jsonl")]) == 0
+    assert main(["classify", "--device", "cpu", "--batch-size", "2", str(among), str(tmp_path / "c.jsonl")]) == 0
+    by_itself = rows_of(tmp_path / "a.jsonl")[0]
+    in_file = rows_of(tmp_path / "b.jsonl")
+    assert {k: v for k, v in in_file[5].items() if k != "line"} == {k: v for k, v in by_itself.items() if k != "line"}
+    assert rows_of(tmp_path / "c.jsonl") == in_file  # --batch-size changes no result
+    # ... and it is what the worker's call gives
+    worker = Classifier.load(device="cpu").predict([ALONE])[0]
+    assert (by_itself["topic"], by_itself["topic_confidence"], by_itself["sentiment_score"]) == (
+        worker.topic, worker.topic_confidence, worker.sentiment_score)
+
+
+# --- what the model reads ------------------------------------------------------------------------
+
+
+def test_a_text_over_the_models_tokens_is_marked_truncated_and_counted(tmp_path: Path,
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    news, out = write_jsonl(tmp_path / "news.jsonl", ["Initech shares jump", LONG]), tmp_path / "out.jsonl"
+    assert main(["classify", str(news), str(out)]) == 0
+    assert [r["truncated"] for r in rows_of(out)] == [False, True]
+    assert "1 truncated to the model's 64 tokens" in capsys.readouterr().err
+
+
+def test_a_text_empty_after_normalisation_is_skipped_not_labelled(tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    news, out = tmp_path / "news.jsonl", tmp_path / "out.jsonl"
+    write_jsonl(news, ["https://t.co/abc123", "@initech_news", "\u200b\u200b", "Initech shares jump"])
+    assert main(["classify", str(news), str(out)]) == 0
+    rows = rows_of(out)
+    assert all(r["error"].startswith("no text after normalisation") and "topic" not in r for r in rows[:3])
+    assert rows[3]["topic"]
+    err = capsys.readouterr().err
+    assert "classified 1, skipped 3" in err and "3 with no text after normalisation" in err
+
+
+# --- where each row came from --------------------------------------------------------------------
+
+
+def test_line_is_the_files_line_and_id_is_copied_through(tmp_path: Path) -> None:
+    news, out = tmp_path / "news.csv", tmp_path / "out.jsonl"
+    news.write_text('ID,headline\r\nn-1,Initech shares jump\r\n\r\nn-2,"Hooli to buy\r\nPied Piper"\r\n'
+                    "n-3,Tyrell Corp bonds rally\r\n", encoding="utf-8")
+    assert main(["classify", str(news), str(out)]) == 0
+    assert [(r["line"], r["id"]) for r in rows_of(out)] == [(2, "n-1"), (4, "n-2"), (6, "n-3")]
+    jsonl = tmp_path / "news.jsonl"
+    jsonl.write_text('{"id": 7, "text": "Initech shares jump"}\n\n{"text": "Hooli to buy Pied Piper"}\n')
+    assert main(["classify", str(jsonl), str(out)]) == 0
+    rows = rows_of(out)
+    assert (rows[0]["line"], rows[0]["id"]) == (1, 7) and rows[1]["line"] == 3 and "id" not in rows[1]
+
+
+# --- what is read, and what is refused -----------------------------------------------------------
+
+
+def test_stdin_that_is_not_utf8_is_refused_naming_the_line(monkeypatch: pytest.MonkeyPatch,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    raw = b'{"text": "Initech shares jump"}\n{"text": "Soci\xe9t\xe9 G\xe9n\xe9rale shares fall"}\n'
+    # as a C locale's stdin decodes it: the bad bytes became lone surrogates, and were classified
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(raw), encoding="utf-8", errors="surrogateescape"))
+    assert main(["classify", "-"]) == 2
+    line = one_error_line(capsys)
+    assert "stdin line 2: not UTF-8" in line and "CSV" not in line
+
+
+def test_non_utf8_messages_name_the_line_and_fit_the_format(tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    jsonl = tmp_path / "news.jsonl"
+    jsonl.write_bytes(b'{"text": "Initech shares jump"}\n{"text": "Caf\xe9 chain grows"}\n')
+    assert main(["classify", str(jsonl)]) == 2
+    line = one_error_line(capsys)
+    assert "news.jsonl line 2: not UTF-8" in line and "CSV" not in line
+    csv = tmp_path / "news.csv"
+    csv.write_bytes(b"headline\nInitech shares jump\nCaf\xe9 chain grows\n")
+    assert main(["classify", str(csv)]) == 2
+    assert "news.csv line 3: not UTF-8" in one_error_line(capsys)
+
+
+def test_a_json_array_is_refused_with_one_line_saying_to_use_json_lines(tmp_path: Path,
+                                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    news = tmp_path / "news.json"
+    news.write_text(json.dumps([{"text": "Initech shares jump"}, {"text": "Tyrell Corp bonds rally"}], indent=2))
+    assert main(["classify", str(news), str(tmp_path / "out.jsonl")]) == 2
+    assert "a JSON array, not JSON Lines" in one_error_line(capsys)
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_help_lists_the_formats_read(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        parser().parse_args(["classify", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for form in (".csv", ".tsv", ".jsonl", ".ndjson", ".json", "- for JSON Lines on stdin"):
+        assert form in text
+    assert "never changes a result" in text
