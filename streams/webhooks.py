@@ -4,17 +4,23 @@
 does with its result: every attempt is timed, retries and the outcome are counted per receiver,
 and a delivery that failed for good goes to `alerts.deadletter`, acknowledged by the broker before
 the caller moves on. Used by notify (anomaly alerts, which keeps a failed notification in its outbox
-for another round: alerts/outbox.py) and case webhooks (analysts).
+for another round: alerts/outbox.py) and case webhooks (analysts). Both limit what one receiver may
+hold: `PER_RECEIVER` delivery slots (notify's outbox counts them itself; `ReceiverSlots` for senders
+without one), so a receiver that times out cannot hold up another's notifications.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import httpx
 
 from alerts.delivery import DELIVERERS, DeliveryResult
+from alerts.outbox import PER_RECEIVER
 from alerts.receivers import Receiver
 from streams import metrics
 from streams.app import alerts_deadletter_topic
@@ -42,6 +48,34 @@ def client() -> httpx.AsyncClient:
     if _client is None:
         _client = httpx.AsyncClient(transport=TimedTransport())
     return _client
+
+
+class ReceiverSlots:
+    """Delivery slots: at most `limit` deliveries at once in all, and `per_receiver` to any one receiver.
+
+    A delivery waits for its receiver's slot before it takes one of all, so deliveries to a receiver
+    that times out (each holding its slot up to the receiver's `max_elapsed`) hold at most
+    `per_receiver` of the shared ones, and another receiver's are not held up behind them.
+    """
+
+    def __init__(self, limit: int, per_receiver: int = PER_RECEIVER) -> None:
+        self._all = asyncio.Semaphore(limit)
+        self.per_receiver = per_receiver
+        self._each: dict[str, tuple[asyncio.Semaphore, int]] = {}  # receiver -> (its slots, users): none idle
+
+    @asynccontextmanager
+    async def hold(self, receiver: str) -> AsyncIterator[None]:
+        slots, users = self._each.get(receiver) or (asyncio.Semaphore(self.per_receiver), 0)
+        self._each[receiver] = (slots, users + 1)
+        try:
+            async with slots, self._all:
+                yield
+        finally:
+            slots, users = self._each[receiver]
+            if users > 1:
+                self._each[receiver] = (slots, users - 1)
+            else:
+                del self._each[receiver]
 
 
 async def attempt(receiver: Receiver, payload: dict, notification_id: str | None = None) -> DeliveryResult:

@@ -1,16 +1,39 @@
-"""Case webhooks: tell an analyst, on their roster `notify` URL, that a case was given to them,
-escalated, or taken off them.
+"""Case webhooks: tell an analyst, on their roster `notify` URL, that a case is theirs (assigned,
+escalated, updated) and, when it stops being theirs, that it no longer is.
 
-The scheduler puts the target in the event (`notify`), so this agent runs on whichever worker owns
-each `cases.events` partition, away from the scheduler's single writer: a slow receiver never
-delays assignment. It signs with the analyst's own secret (roster `notify_secret_file`), so one
-analyst's receiver cannot forge notifications to another's; an analyst without one gets the
-shared FINSENTRY_CASE_WEBHOOK_SECRET_FILE. It reads the roster through its own watcher, so an edit
-reaches it without taking the scheduler's reload. Payloads are Alertmanager v4 with one alert, signed and
-retried by `alerts.delivery.deliver` (streams/webhooks.py counts and dead-letters); at most `MAX_IN_FLIGHT` deliveries run at once (the agent
-waits for a slot, holding back only this consumer). A delivery that exhausts its retries goes to
-the alerts dead-letter topic and is counted. A case event is acknowledged only once its webhook is
-delivered or dead-lettered, so one in flight when its worker stops is delivered by the next.
+Each case an analyst holds is one Alertmanager alert for them: `alertname: case_assigned` with labels
+`case_id`, `analyst`, `scope` and `anomaly_id`, the same on every event of the case while it is theirs,
+so the same `fingerprint` (Alertmanager's hash of the labels, `alerts.payload.fingerprint`). It fires
+when the case is assigned to them, and fires again (same startsAt) when it is escalated or its severity
+raised; it is resolved, with endsAt, when the case leaves them by any way the scheduler has: taken off
+them (`waiting`: handed back, handed on, off shift, off the roster, over a lowered capacity),
+reassigned to someone else (`assigned` to another), escalated away (an `escalated` followed by the
+case waiting or going to someone else), resolved. What happened is the `event` annotation, never a
+label, and the severity is an annotation too: a label would make a new alert of every change.
+
+Which analysts' alerts are firing for a case is kept in the `case-webhook-alerts` table, keyed like
+`cases.events` (by case id), as each receiver was last told (an entry is written once its delivery is
+delivered or dead-lettered), and forgotten once the case is closed and everyone told. Some events do
+not name whom the case left (a direct reassignment names only the new holder; a `waiting` after an
+escalation names no one; an analyst removed from the roster has no `notify` left): the table does.
+
+The scheduler puts the target in the events that fire (`notify`), so this agent runs on whichever
+worker owns each `cases.events` partition, away from the scheduler's single writer: a slow receiver
+never delays assignment. A resolve goes to the URL the alert fired to. It signs with the analyst's
+own secret (roster `notify_secret_file`), so one analyst's receiver cannot forge notifications to
+another's; an analyst without one gets the shared FINSENTRY_CASE_WEBHOOK_SECRET_FILE. It reads the
+roster through its own watcher, so an edit reaches it without taking the scheduler's reload.
+Payloads are Alertmanager v4 with one alert, signed and retried by `alerts.delivery.deliver`
+(streams/webhooks.py counts and dead-letters).
+
+Order and fairness: one analyst's notifications of one case go out one at a time, in the order of
+the case's events (a retried `assigned` is never overtaken by its resolve); each receiver holds at
+most `webhooks.PER_RECEIVER` delivery slots and all receivers `MAX_IN_FLIGHT`, so a dead endpoint
+delays only its own analyst. At most `MAX_PENDING` case events wait for their webhooks; beyond that
+the agent waits (holding back only this consumer). A delivery that exhausts its retries goes to the
+alerts dead-letter topic and is counted. A case event is acknowledged only once its webhooks are
+delivered or dead-lettered and the table written, so one in flight when its worker stops is
+delivered by the next, which finds in the table what each receiver was told.
 """
 
 from __future__ import annotations
@@ -18,26 +41,42 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
+from collections.abc import Callable, Coroutine, Hashable
+from dataclasses import dataclass
+from datetime import datetime
 from functools import cache
 from typing import Any
 
+import faust
+
 from alerts.delivery import DeliveryResult
-from alerts.payload import ZERO_TIME, Alert, build_payload
+from alerts.payload import ZERO_TIME, Alert, build_payload, ended_now, fingerprint
 from alerts.receivers import Receiver
+from alerts.records import iso
 from scheduler import RosterWatcher
 from streams import failures, metrics, webhooks
 from streams.app import app, case_events_topic, settings
 from streams.errors import RecordFault, dead_letter_fault, record_fault, send_dead_letter
+from streams.tables import DurableTable
 from streams.usage import config_exit
 
 log = logging.getLogger(__name__)
-MAX_IN_FLIGHT = 8
+MAX_IN_FLIGHT = 32  # deliveries at once, all receivers; each receiver at most webhooks.PER_RECEIVER
+MAX_PENDING = 1000  # case events waiting for their webhooks before the agent waits
+ALERTNAME = "case_assigned"  # the alert "this case is assigned to you": firing while it is, resolved after
 SUMMARIES = {
     "assigned": "{case_id} ({severity}, {scope}) is assigned to you",
     "escalated": "{case_id} ({severity}, {scope}) escalated: {reason}",
     "waiting": "{case_id} ({scope}) was taken off you: {reason}",
     "updated": "{case_id} ({scope}) is now {severity}, with tighter deadlines: {reason}",
+    "resolved": "{case_id} ({scope}) is resolved",
+    "auto_resolved": "{case_id} ({scope}) was closed by the machine: {reason}",
 }
+HOLDS = frozenset({"assigned", "escalated", "updated", "acknowledged"})  # the event's analyst (if any) holds it after
+LEAVES = frozenset({"waiting", "resolved", "auto_resolved"})  # nobody holds the case after it
+CLOSES = frozenset({"resolved", "auto_resolved"})
+FIRES = frozenset({"assigned", "escalated", "updated"})  # with `notify`: the holder's alert fires (again)
 
 
 @cache
@@ -62,39 +101,166 @@ def roster_watcher() -> RosterWatcher | None:
     return RosterWatcher(settings.roster) if settings.roster is not None else None
 
 
+def _roster_analyst(analyst_id: str) -> Any:
+    watcher = roster_watcher()
+    if watcher is None:
+        return None
+    watcher.poll()
+    return watcher.roster.analysts.get(analyst_id)
+
+
 def secret_for(analyst_id: str) -> bytes | None:
     """The analyst's own secret from the roster in force, else the shared one, else None (not notified)."""
-    watcher = roster_watcher()
-    if watcher is not None:
-        watcher.poll()
-        analyst = watcher.roster.analysts.get(analyst_id)
-        if analyst is not None and analyst.notify_secret is not None:
-            return analyst.notify_secret
+    analyst = _roster_analyst(analyst_id)
+    if analyst is not None and analyst.notify_secret is not None:
+        return analyst.notify_secret
     return webhook_secret()
 
 
-STAGE = "case-webhooks"
-_slots = asyncio.Semaphore(MAX_IN_FLIGHT)
-_tasks: set[asyncio.Task[None]] = set()  # the loop keeps only weak references to tasks
+def target_for(analyst_id: str) -> str | None:
+    """The analyst's `notify` URL in the roster in force (events that take a case off carry none)."""
+    analyst = _roster_analyst(analyst_id)
+    return analyst.notify if analyst is not None and analyst.notify else None
 
 
-def case_payload(event: dict[str, Any]) -> dict[str, Any]:
-    """One firing alert per case event, named `case_<event>`, labelled by case and analyst."""
-    analyst = event["notify"]["analyst"]
-    labels = {"alertname": f"case_{event['event']}", "case_id": event["case_id"], "analyst": analyst,
-              "scope": event["scope"], "severity": event["severity"], "anomaly_id": event["anomaly_id"]}
-    summary = SUMMARIES.get(event["event"], "{case_id}: {event}").format(**{"reason": "", **event})
-    alert = Alert("firing", labels, {"summary": summary, "reason": event.get("reason", "")}, event["at"], ZERO_TIME,
-                  "", f"{event['case_id']}/{event['event']}/{event['at']}")
+# ---- the alert of a case for an analyst (pure) ---------------------------------------------------
+
+def _summary(event: dict[str, Any], analyst: str, status: str, holder: str | None) -> str:
+    fields = {"reason": "", **event}
+    kind = event["event"]
+    if status == "resolved" and kind not in LEAVES:  # it went to someone else, or out of the queue
+        taken = f"{{case_id}} ({{scope}}) was taken off you: now with {holder}" if holder else SUMMARIES["waiting"]
+        return (taken + (" ({reason})" if holder and fields["reason"] else "")).format(**fields)
+    if kind == "resolved" and event.get("analyst") not in (None, analyst):
+        return (SUMMARIES["resolved"] + " by {analyst}").format(**fields)
+    return SUMMARIES.get(kind, "{case_id}: {event}").format(**fields)
+
+
+def alert_payload(event: dict[str, Any], analyst: str, status: str, starts_at: str,
+                  holder: str | None = None) -> dict[str, Any]:
+    """The payload of `analyst`'s alert for the event's case: `firing`, or `resolved` at the event's time.
+    `starts_at` is when the case became theirs (Alertmanager's time format); `holder` whom it went to."""
+    labels = {"alertname": ALERTNAME, "case_id": event["case_id"], "analyst": analyst, "scope": event["scope"],
+              "anomaly_id": event["anomaly_id"]}
+    annotations = {"summary": _summary(event, analyst, status, holder), "event": event["event"],
+                   "reason": event.get("reason", ""), "severity": event["severity"]}
+    alert = Alert("firing", labels, annotations, starts_at, ZERO_TIME, "", fingerprint(labels))
+    if status == "resolved":
+        alert = Alert.from_json(ended_now(alert.to_json(), datetime.fromisoformat(event["at"]).timestamp()))
     return build_payload(f"analyst-{analyst}", {"case_id": event["case_id"]}, [alert], "")
 
 
-async def send(receiver: Receiver, payload: dict[str, Any], event: Any) -> None:
-    """Deliver, or dead-letter, then acknowledge the case event: only then may a commit pass it, so a
-    worker that stops first leaves it to the next, which delivers it again (same body, so the same
-    X-Finsentry-Notification-Id for the receiver to drop a repeat)."""
+def _time(event: dict[str, Any]) -> str:
+    return iso(datetime.fromisoformat(event["at"]))
+
+
+def case_payload(event: dict[str, Any]) -> dict[str, Any]:
+    """One event's payload for its `notify` analyst, on its own: firing, or resolved for an event that
+    takes the case off them, started at the event's time (`plan` keeps the time the case became theirs)."""
+    status = "resolved" if event["event"] in LEAVES else "firing"
+    return alert_payload(event, event["notify"]["analyst"], status, _time(event))
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One notification to send: `analyst`'s alert of the case, and what their entry becomes once sent."""
+
+    analyst: str
+    target: str
+    entry: dict[str, Any]  # {target, startsAt, open}
+    payload: dict[str, Any]
+
+
+def plan(state: dict[str, Any] | None, event: dict[str, Any],
+         target_of: Callable[[str], str | None] = lambda analyst: None) -> tuple[dict[str, Any] | None, list[Notice]]:
+    """What a case event means for the analysts' alerts of its case: the case's next state and the
+    notifications to send. `state` is {"alerts": {analyst: {target, startsAt, open}}, "closed"}: whose
+    alert is firing, and where. Every analyst whose alert is open and who does not hold the case after
+    the event gets it resolved; the holder's fires when the event carries their `notify`. `target_of`
+    finds an analyst's URL for an event that takes a case off someone this state does not know (a case
+    assigned before this state was kept, or forgotten after it closed)."""
+    kind = event["event"]
+    if kind in HOLDS:
+        holder = event.get("analyst")
+    elif kind in LEAVES:
+        holder = None
+    else:  # created, acknowledged... labelled, reopened: nobody's holding changes
+        return state, []
+    alerts = dict((state or {}).get("alerts", {}))
+    notices: list[Notice] = []
+    for analyst, entry in sorted(alerts.items()):
+        if analyst != holder and entry["open"]:
+            ended = {**entry, "open": False}
+            alerts[analyst] = ended
+            notices.append(Notice(analyst, entry["target"], ended,
+                                  alert_payload(event, analyst, "resolved", entry["startsAt"], holder)))
+    notify = event.get("notify")
+    named = event.get("analyst")
+    if kind in FIRES and holder is not None and isinstance(notify, dict) and notify.get("analyst") == holder:
+        entry = alerts.get(holder)
+        starts = entry["startsAt"] if entry is not None and entry["open"] else _time(event)
+        opened = {"target": notify["target"], "startsAt": starts, "open": True}
+        alerts[holder] = opened
+        notices.append(Notice(holder, notify["target"], opened, alert_payload(event, holder, "firing", starts)))
+    elif kind in LEAVES and isinstance(named, str) and named not in alerts:
+        mine = isinstance(notify, dict) and notify.get("analyst") == named
+        target = notify.get("target") if mine else target_of(named)
+        if target:
+            ended = {"target": target, "startsAt": _time(event), "open": False}
+            alerts[named] = ended
+            notices.append(Notice(named, target, ended, alert_payload(event, named, "resolved", _time(event))))
+    return {"alerts": alerts, "closed": kind in CLOSES}, notices
+
+
+# ---- delivery ---------------------------------------------------------------------------------
+
+class Lanes:
+    """One queue per key: its work runs one at a time, in the order submitted; keys run concurrently."""
+
+    def __init__(self) -> None:
+        self._tails: dict[Hashable, asyncio.Task[None]] = {}
+
+    def submit(self, key: Hashable, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        previous = self._tails.get(key)
+
+        async def in_turn() -> None:
+            if previous is not None:
+                await asyncio.wait([previous])  # its outcome is its own (a failure stops the worker)
+            await work
+
+        task = asyncio.ensure_future(in_turn())
+        self._tails[key] = task
+        task.add_done_callback(lambda done: self._tails.pop(key) if self._tails.get(key) is done else None)
+        return task
+
+    def __len__(self) -> int:
+        return len(self._tails)
+
+
+STAGE = "case-webhooks"
+# What each analyst's receiver was told of each case, by case id (the `cases.events` key, so the same
+# partition): written as each delivery ends, so a replay after a restart resends only what was not told.
+alerts_table: DurableTable = app.Table("case-webhook-alerts", default=None, partitions=settings.partitions,
+                                       use_partitioner=True, key_type=bytes,
+                                       schema=faust.Schema(key_serializer="raw", value_serializer="json"))
+_slots = webhooks.ReceiverSlots(MAX_IN_FLIGHT)
+_lanes = Lanes()
+_room = asyncio.Semaphore(MAX_PENDING)
+_planned: dict[str, dict[str, Any]] = {}  # a case's state with its notifications still in flight
+_pending: Counter[str] = Counter()  # notifications in flight, by case
+_tasks: set[asyncio.Task[None]] = set()  # the loop keeps only weak references to tasks
+
+
+def _state(case_id: str) -> dict[str, Any] | None:
+    return _planned.get(case_id) or alerts_table.get(case_id.encode())
+
+
+async def send(receiver: Receiver, payload: dict[str, Any]) -> None:
+    """Deliver, or dead-letter: either way the receiver's turn is over (a raise here is a failed write
+    of the dead letter, which stops the worker before the event is acknowledged)."""
     try:
-        result = await webhooks.attempt(receiver, payload)
+        async with _slots.hold(receiver.name):
+            result = await webhooks.attempt(receiver, payload)
     except Exception as exc:
         # dead-lettered and acknowledged, not a crash of every worker that reads it in turn
         log.exception("case webhook to %s failed", receiver.name)
@@ -102,50 +268,99 @@ async def send(receiver: Receiver, payload: dict[str, Any], event: Any) -> None:
                                               payload, time.time())
     if result.outcome != "delivered":
         await webhooks.dead_letter(result, "case webhook")
-    event.ack()
+
+
+async def tell(case_id: str, notice: Notice, receiver: Receiver | None) -> None:
+    """One notification (none without a secret to sign it), then its entry as the receiver now knows it;
+    once the case's last notification is out, a closed case is forgotten."""
+    if receiver is not None:
+        await send(receiver, notice.payload)
+    key = case_id.encode()
+    told = alerts_table.get(key) or {"alerts": {}}
+    alerts_table[key] = {"alerts": {**told["alerts"], notice.analyst: notice.entry}}
+    _pending[case_id] -= 1
+    if _pending[case_id] <= 0:
+        del _pending[case_id]
+        if _planned.pop(case_id, {}).get("closed"):
+            del alerts_table[key]
+
+
+async def acknowledge(event: Any, tasks: list[asyncio.Task[None]]) -> None:
+    """Acknowledge the case event once its notifications are out and the table written: only then may a
+    commit pass it, so a worker that stops first leaves it to the next, which sends again what the table
+    does not show as told (the same body, so the same X-Finsentry-Notification-Id)."""
+    try:
+        await asyncio.wait(tasks)
+        if all(not task.cancelled() and task.exception() is None for task in tasks):
+            await alerts_table.written()
+            event.ack()
+    finally:
+        _room.release()
 
 
 def _settle(task: asyncio.Task[None]) -> None:
     _tasks.discard(task)
-    _slots.release()
-    if not task.cancelled() and task.exception() is not None:  # the dead letter could not be written
+    if not task.cancelled() and task.exception() is not None:  # a dead letter or the table could not be written
         failures.agent_failed(STAGE, task.exception(), settings.crash_exit_delay_seconds)
+
+
+def _spawn(task: asyncio.Task[None]) -> asyncio.Task[None]:
+    _tasks.add(task)
+    task.add_done_callback(_settle)
+    return task
+
+
+async def handle(event: Any) -> None:
+    """One case event: plan its notifications against what the case's receivers were told, queue each
+    behind the earlier ones of its analyst and case, and acknowledge the event once they are out."""
+    value = event.value
+    if not isinstance(value, dict):  # a foreign producer's bytes or JSON: the scheduler writes objects
+        metrics.RECORDS_IN.labels(STAGE).inc()
+        await send_dead_letter(STAGE, "wrong_type", "a case event must be a JSON object", event.message.value,
+                               event.message)
+        event.ack()
+        return
+    try:
+        with record_fault():  # built here, not in the delivery task, where a bad event was only logged
+            case_id = value["case_id"]
+            state = _state(case_id)
+            after, notices = plan(state, value, target_for)
+            receivers = {}
+            for notice in notices:
+                secret = secret_for(notice.analyst)  # None: not notified by webhook (logged at start)
+                receivers[notice.analyst] = (Receiver(name=f"analyst-{notice.analyst}", url=notice.target,
+                                                      secret=secret) if secret is not None else None)
+    except RecordFault as fault:
+        metrics.RECORDS_IN.labels(STAGE).inc()
+        await dead_letter_fault(STAGE, fault, event.message.value, event.message)
+        event.ack()
+        return
+    if not notices:  # most case events notify no one; counted are those that notify someone
+        if after is not None and after.get("closed") and case_id not in _pending:
+            key = case_id.encode()
+            if alerts_table.get(key) is not None:
+                del alerts_table[key]
+                await alerts_table.written()
+        elif after is not state and case_id in _pending:
+            _planned[case_id] = after
+        event.ack()
+        return
+    metrics.RECORDS_IN.labels(STAGE).inc()
+    metrics.RECORDS_OUT.labels(STAGE).inc()  # handed to delivery: its outcome is in the webhook metrics
+    await _room.acquire()
+    _planned[case_id] = after
+    _pending[case_id] += len(notices)
+    tasks = [_spawn(_lanes.submit((notice.analyst, case_id), tell(case_id, notice, receivers[notice.analyst])))
+             for notice in notices]
+    _spawn(asyncio.ensure_future(acknowledge(event, tasks)))
 
 
 @app.agent(case_events_topic, name="case-webhooks")
 async def notify_analysts(stream: Any) -> None:
-    # Acknowledged by hand: an event is done when its webhook is delivered or dead-lettered, in the
+    # Acknowledged by hand: an event is done when its webhooks are delivered or dead-lettered, in the
     # background, not when the loop moves on (the consumer never commits past an unacknowledged one).
     async for event in stream.noack().events():
-        value = event.value
-        if isinstance(value, dict) and not isinstance(value.get("notify"), dict):
-            event.ack()
-            continue  # most case events notify no one; counted are those that notify someone
-        metrics.RECORDS_IN.labels(STAGE).inc()
-        if not isinstance(value, dict):  # a foreign producer's bytes or JSON: the scheduler writes objects
-            await send_dead_letter(STAGE, "wrong_type", "a case event must be a JSON object", event.message.value,
-                                   event.message)
-            event.ack()
-            continue
-        try:
-            with record_fault():  # built here, not in the delivery task, where a bad event was only logged
-                secret = secret_for(str(value["notify"].get("analyst")))
-                if secret is not None:  # else not notified by webhook (logged at start)
-                    target = value["notify"]
-                    receiver = Receiver(name=f"analyst-{target['analyst']}", url=target["target"], secret=secret)
-                    payload = case_payload(value)
-        except RecordFault as fault:
-            await dead_letter_fault(STAGE, fault, event.message.value, event.message)
-            event.ack()
-            continue
-        metrics.RECORDS_OUT.labels(STAGE).inc()  # handed to delivery: its outcome is in the webhook metrics
-        if secret is None:
-            event.ack()
-            continue
-        await _slots.acquire()
-        task = asyncio.ensure_future(send(receiver, payload, event))
-        _tasks.add(task)
-        task.add_done_callback(_settle)
+        await handle(event)
 
 
 @app.task

@@ -1,0 +1,362 @@
+"""A case is one Alertmanager alert per analyst: `firing` while the case is theirs (assigned, escalated,
+severity raised: the same labels, so the same fingerprint, and the same startsAt), `resolved` with an
+endsAt when it leaves them, whichever way it leaves (streams/agents/case_webhooks.py).
+
+Before, every event was a new firing alert (`case_<event>`, endsAt 0001-01-01, a made-up fingerprint),
+so a receiver keyed by fingerprint opened an incident nothing resolved and "taken off you" opened
+another; each event went out in its own task, so a retried `assigned` reached the receiver after the
+`waiting` that ended it; and 8 deliveries to one dead endpoint held every analyst's notifications.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from alerts.delivery import DeliveryResult
+from alerts.payload import ZERO_TIME, fingerprint
+from alerts.receivers import Receiver
+from scheduler import Scheduler, SchedulerPolicy, parse_roster
+from streams import webhooks
+from streams.agents import case_webhooks
+from streams.agents.case_webhooks import ALERTNAME, plan
+
+NOW = datetime(2024, 3, 4, 10, 0, tzinfo=UTC)
+HOOKS = "https://hooks.example.test"
+
+
+def analyst(name: str, capacity: int = 2) -> str:
+    return f"""\
+  - id: {name}
+    name: {name.title()}
+    capacity: {capacity}
+    shifts: ["Mon-Sun 00:00-24:00 UTC"]
+    skills: {{topics: {{Earnings: 5}}}}
+    notify: {HOOKS}/{name}
+    token_env: LIFECYCLE_TOKEN_{name.upper()}
+"""
+
+
+def roster(*analysts: str):
+    return parse_roster("analysts:\n" + "".join(analysts), "roster.yaml")
+
+
+def anomaly(aid: str, severity: str = "warning", event: str = "open") -> dict[str, Any]:
+    return {"anomaly_id": aid, "event": event, "scope": "topic:Earnings", "severity": severity, "kind": "negative_surge",
+            "score": 4.0, "sample_ids": [f"{aid}-1"], "headlines": [f"headline {aid}"]}
+
+
+def case_event(kind: str, who: str | None, at: datetime, notify: bool = True, **extra: Any) -> dict[str, Any]:
+    event = {"event": kind, "case_id": "case-q1", "anomaly_id": "q1", "at": at.isoformat(), "priority": 4.0,
+             "severity": "warning", "scope": "topic:Earnings", "kind": "negative_surge", **extra}
+    if who is not None:
+        event["analyst"] = who
+        if notify:
+            event["notify"] = {"target": f"{HOOKS}/{who}", "analyst": who}
+    return event
+
+
+class Receivers:
+    """What each analyst's receiver holds, fed the notifications `plan` makes of the scheduler's events,
+    with its state kept as the agent's table would (every notification told)."""
+
+    def __init__(self, targets: Callable[[str], str | None] = lambda who: f"{HOOKS}/{who}") -> None:
+        self.state: dict[str, dict] = {}
+        self.alerts: dict[tuple[str, str], dict] = {}  # (case, analyst) -> the alert last received
+        self.sent: list[tuple[str, str, dict]] = []  # (target, analyst, alert)
+        self.targets = targets
+
+    def feed(self, events: list[dict[str, Any]]) -> None:
+        for event in events:
+            after, notices = plan(self.state.get(event["case_id"]), event, self.targets)
+            if after is not None:
+                self.state[event["case_id"]] = after
+            for notice in notices:
+                [alert] = notice.payload["alerts"]
+                key = (event["case_id"], notice.analyst)
+                if key in self.alerts:  # one alert from its first firing to its resolve, and after
+                    assert alert["fingerprint"] == self.alerts[key]["fingerprint"]
+                    assert notice.payload["groupKey"] == f'{{}}/analyst-{notice.analyst}:{{case_id="{event["case_id"]}"}}'
+                self.alerts[key] = alert
+                self.sent.append((notice.target, notice.analyst, alert))
+
+    def firing(self, case_id: str) -> set[str]:
+        return {who for (case, who), alert in self.alerts.items() if case == case_id and alert["status"] == "firing"}
+
+    def resolved(self, case_id: str) -> set[str]:
+        return {who for (case, who), alert in self.alerts.items() if case == case_id and alert["status"] == "resolved"}
+
+
+def holder(sched: Scheduler, case_id: str) -> set[str]:
+    case = sched.case(case_id)
+    assert case is not None
+    return {case["analyst"]} if case["status"] in ("assigned", "acknowledged") else set()
+
+
+def test_a_case_is_one_alert_for_its_analyst_firing_while_theirs_and_resolved_when_taken_off() -> None:
+    events = [case_event("assigned", "wren", NOW),
+              case_event("updated", "wren", NOW + timedelta(minutes=1), reason="severity warning -> critical",
+                         severity="critical"),
+              case_event("escalated", "wren", NOW + timedelta(minutes=2), reason="not resolved within the 1:00:00 SLA"),
+              case_event("waiting", "wren", NOW + timedelta(minutes=3, microseconds=456789), reason="handed back by wren")]
+    rx = Receivers()
+    rx.feed(events)
+    alerts = [alert for _, _, alert in rx.sent]
+    assert [a["status"] for a in alerts] == ["firing", "firing", "firing", "resolved"]
+    assert [a["annotations"]["event"] for a in alerts] == ["assigned", "updated", "escalated", "waiting"]
+    labels = {"alertname": ALERTNAME, "case_id": "case-q1", "analyst": "wren", "scope": "topic:Earnings",
+              "anomaly_id": "q1"}
+    assert all(a["labels"] == labels for a in alerts)  # the severity is an annotation: it changes
+    assert [a["annotations"]["severity"] for a in alerts] == ["warning", "critical", "warning", "warning"]
+    # Alertmanager's fingerprint of those labels (alerts/payload.py), the same on each
+    assert {a["fingerprint"] for a in alerts} == {fingerprint(labels)}
+    assert re.fullmatch(r"[0-9a-f]{16}", alerts[0]["fingerprint"])
+    # Alertmanager's times: RFC 3339, milliseconds, Z; it started when the case became wren's
+    assert {a["startsAt"] for a in alerts} == {"2024-03-04T10:00:00.000Z"}
+    assert [a["endsAt"] for a in alerts] == [ZERO_TIME] * 3 + ["2024-03-04T10:03:00.456Z"]
+    assert "taken off you: handed back by wren" in alerts[-1]["annotations"]["summary"]
+
+
+def test_a_case_reassigned_to_someone_else_resolves_the_alert_of_the_one_it_left() -> None:
+    sched = Scheduler(roster(analyst("wren"), analyst("ash")), SchedulerPolicy())
+    rx = Receivers()
+    rx.feed(sched.on_anomaly(anomaly("q1"), NOW))
+    [first] = holder(sched, "case-q1")
+    other = ({"wren", "ash"} - {first}).pop()
+    events = sched.on_action({"action": "reassign", "case_id": "case-q1", "analyst": first, "action_id": "r1",
+                              "to": other}, NOW + timedelta(minutes=1))
+    assert [e["event"] for e in events] == ["assigned"]  # the event names only the new holder
+    rx.feed(events)
+    assert rx.firing("case-q1") == {other} and rx.resolved("case-q1") == {first}
+    target, _, ended = next(s for s in rx.sent if s[1] == first and s[2]["status"] == "resolved")
+    assert target == f"{HOOKS}/{first}" and ended["endsAt"] == "2024-03-04T10:01:00.000Z"
+    assert f"now with {other}" in ended["annotations"]["summary"] and ended["annotations"]["event"] == "assigned"
+
+
+@pytest.mark.parametrize("way", ["hand back", "hand off", "ack breach", "off the roster", "capacity lowered",
+                                 "resolve", "ack then resolve breach"])
+def test_every_way_a_case_leaves_its_holder_resolves_their_alert(way: str) -> None:
+    policy = SchedulerPolicy(handoff_after=0.5 if way == "hand off" else None)
+    team = [analyst("wren"), analyst("ash"), analyst("fern")]
+    sched = Scheduler(roster(*team), policy)
+    rx = Receivers(lambda who: None)  # nothing from the roster: what the events and the state say
+    rx.feed(sched.on_anomaly(anomaly("q1"), NOW))
+    rx.feed(sched.on_anomaly(anomaly("q2"), NOW))
+    [first] = holder(sched, "case-q1")
+    assert rx.firing("case-q1") == {first}
+    later = NOW + timedelta(minutes=1)
+    if way == "hand back":
+        rx.feed(sched.on_action({"action": "reassign", "case_id": "case-q1", "analyst": first, "action_id": "x"}, later))
+    elif way == "hand off":
+        rx.feed(sched.tick(NOW + timedelta(minutes=16)))
+    elif way == "ack breach":
+        rx.feed(sched.tick(NOW + timedelta(minutes=31)))
+    elif way == "off the roster":
+        rx.feed(sched.set_roster(roster(*[a for a in team if f"id: {first}\n" not in a]), later))
+    elif way == "capacity lowered":
+        for aid in ("q3", "q4", "q5", "q6"):  # everyone at capacity
+            rx.feed(sched.on_anomaly(anomaly(aid), NOW))
+        assert all(len(sched.cases_for(who)) == 2 for who in ("wren", "ash", "fern"))
+        rx.feed(sched.set_roster(roster(*[analyst(first, 1) if f"id: {first}\n" in a else a for a in team]), later))
+        assert len(sched.cases_for(first)) == 1
+    elif way == "resolve":
+        rx.feed(sched.on_action({"action": "resolve", "case_id": "case-q1", "analyst": first, "action_id": "x"}, later))
+    else:
+        rx.feed(sched.on_action({"action": "ack", "case_id": "case-q1", "analyst": first, "action_id": "x"}, later))
+        rx.feed(sched.tick(NOW + timedelta(hours=4, minutes=1)))
+    cases = sorted({key[0] for key in rx.alerts})
+    for case_id in cases:  # the receivers agree with the scheduler: exactly the holder's alert fires
+        assert rx.firing(case_id) == holder(sched, case_id), (way, case_id, sched.case(case_id))
+    if way != "ack then resolve breach":  # held on: escalated to its holder, still firing
+        assert first in rx.resolved("case-q1") or holder(sched, "case-q1") == {first}, way
+    assert all(target == f"{HOOKS}/{who}" for target, who, _ in rx.sent)  # a resolve goes where it fired
+    assert all((a["status"] == "resolved") == (a["endsAt"] != ZERO_TIME) for _, _, a in rx.sent)
+
+
+def test_an_escalation_that_takes_the_case_away_is_resolved_by_the_waiting_after_it() -> None:
+    """`escalated` names its holder; the `waiting` that follows, when nobody else is free, names no one."""
+    rx = Receivers(lambda who: None)
+    rx.feed([case_event("assigned", "wren", NOW),
+             case_event("escalated", "wren", NOW + timedelta(minutes=31), reason="not acknowledged by wren within 0:30:00"),
+             case_event("waiting", None, NOW + timedelta(minutes=31), reason="not acknowledged by wren within 0:30:00")])
+    assert rx.firing("case-q1") == set() and rx.resolved("case-q1") == {"wren"}
+    assert [a["status"] for _, _, a in rx.sent] == ["firing", "firing", "resolved"]
+
+
+def test_a_resolve_without_state_goes_to_the_analysts_roster_url() -> None:
+    """A case assigned before this state was kept: the `resolved` event (which carries no `notify`) still
+    ends the analyst's alert, at the URL the roster has for them."""
+    rx = Receivers(lambda who: f"{HOOKS}/{who}" if who == "wren" else None)
+    rx.feed([case_event("resolved", "wren", NOW, notify=False, outcome="fixed")])
+    [(target, who, alert)] = rx.sent
+    assert (target, who, alert["status"], alert["annotations"]["event"]) == (f"{HOOKS}/wren", "wren", "resolved", "resolved")
+    assert rx.state["case-q1"]["closed"]
+
+
+# ---- the agent: order, per-receiver slots, restarts ----------------------------------------------
+
+class Table(dict):
+    """Stands in for the agent's Faust table; `written()` returns at once."""
+
+    async def written(self) -> None:
+        return None
+
+
+class Endpoints:
+    """The analysts' receivers behind `webhooks.attempt`: each call recorded when it starts and when it
+    is received; a receiver in `hold` keeps its calls open until its gate opens."""
+
+    def __init__(self) -> None:
+        self.started: list[tuple[str, dict]] = []
+        self.received: list[tuple[str, dict]] = []
+        self.gates: dict[str, asyncio.Event] = {}
+        self.open = Counter[str]()
+        self.peak = Counter[str]()
+
+    async def attempt(self, receiver: Receiver, payload: dict, notification_id: str | None = None) -> DeliveryResult:
+        self.started.append((receiver.name, payload))
+        self.open[receiver.name] += 1
+        self.peak[receiver.name] = max(self.peak[receiver.name], self.open[receiver.name])
+        try:
+            gate = self.gates.get(receiver.name)
+            if gate is not None:
+                await gate.wait()
+                self.gates.pop(receiver.name, None)  # one blip: the retry within this round goes through
+            self.received.append((receiver.name, payload))
+        finally:
+            self.open[receiver.name] -= 1
+        return DeliveryResult("delivered", 2 if gate else 1, 200, "", receiver.name, receiver.url, "n", 0.0, 0.0, payload)
+
+    def statuses(self, name: str) -> list[tuple[str, str]]:
+        return [(p["alerts"][0]["annotations"]["event"], p["alerts"][0]["status"]) for n, p in self.received if n == name]
+
+
+def fresh_agent(monkeypatch: pytest.MonkeyPatch, table: Table, endpoints: Endpoints, limit: int = 32) -> list[int]:
+    """The agent's module state as a worker starts it, over `table`; returns the offsets acknowledged."""
+    monkeypatch.setattr(case_webhooks, "alerts_table", table)
+    monkeypatch.setattr(case_webhooks, "_slots", webhooks.ReceiverSlots(limit))
+    monkeypatch.setattr(case_webhooks, "_lanes", case_webhooks.Lanes())
+    monkeypatch.setattr(case_webhooks, "_room", asyncio.Semaphore(case_webhooks.MAX_PENDING))
+    monkeypatch.setattr(case_webhooks, "_planned", {})
+    monkeypatch.setattr(case_webhooks, "_pending", Counter())
+    monkeypatch.setattr(case_webhooks, "_tasks", set())
+    monkeypatch.setattr(case_webhooks, "secret_for", lambda who: b"lifecycle-secret")
+    monkeypatch.setattr(case_webhooks, "target_for", lambda who: f"{HOOKS}/{who}")
+    monkeypatch.setattr(case_webhooks.webhooks, "attempt", endpoints.attempt)
+    return []
+
+
+def record(value: dict, offset: int, acked: list[int]) -> SimpleNamespace:
+    message = SimpleNamespace(value=b"", key=value["case_id"].encode(), topic="cases.events", partition=0, offset=offset)
+    return SimpleNamespace(value=value, message=message, ack=lambda: acked.append(offset))
+
+
+async def until(condition: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
+    async def poll() -> None:
+        while not condition():
+            await asyncio.sleep(0.005)
+    try:
+        await asyncio.wait_for(poll(), timeout)
+    except TimeoutError:
+        raise AssertionError(f"timed out waiting for {what}") from None
+
+
+def test_a_retried_assignment_reaches_the_receiver_before_the_resolve_that_ends_it(monkeypatch) -> None:
+    """The review's s5: the receiver's first answer to `assigned` is a blip (retried); the `waiting`
+    five seconds later must not overtake it, or the receiver ends with a firing alert for a case not theirs."""
+    endpoints = Endpoints()
+    acked = fresh_agent(monkeypatch, Table(), endpoints)
+
+    async def run() -> None:
+        endpoints.gates["analyst-wren"] = asyncio.Event()
+        await case_webhooks.handle(record(case_event("assigned", "wren", NOW), 0, acked))
+        await case_webhooks.handle(record(case_event("waiting", "wren", NOW + timedelta(seconds=5),
+                                                     reason="reassigned"), 1, acked))
+        await until(lambda: len(endpoints.started) == 1, "the assignment's delivery to start")
+        assert acked == []
+        endpoints.gates["analyst-wren"].set()  # the retry goes through
+        await until(lambda: sorted(acked) == [0, 1], "both events acknowledged")
+
+    asyncio.run(run())
+    assert endpoints.statuses("analyst-wren") == [("assigned", "firing"), ("waiting", "resolved")]
+    assert [name for name, _ in endpoints.started] == ["analyst-wren", "analyst-wren"]  # one at a time, in order
+
+
+def test_a_dead_endpoint_delays_only_its_own_analyst(monkeypatch) -> None:
+    endpoints = Endpoints()
+    acked = fresh_agent(monkeypatch, Table(), endpoints, limit=4)
+
+    async def run() -> None:
+        endpoints.gates["analyst-wren"] = asyncio.Event()  # down: every delivery hangs until its max_elapsed
+        for n in range(6):  # more of wren's cases than there are delivery slots in all
+            value = {**case_event("assigned", "wren", NOW), "case_id": f"case-d{n}", "anomaly_id": f"d{n}"}
+            await case_webhooks.handle(record(value, n, acked))
+        await case_webhooks.handle(record(case_event("assigned", "ash", NOW), 6, acked))
+        await until(lambda: endpoints.statuses("analyst-ash") == [("assigned", "firing")], "ash's notification")
+        assert 6 in acked and not set(range(6)) & set(acked)
+        assert endpoints.peak["analyst-wren"] == webhooks.PER_RECEIVER
+        endpoints.gates["analyst-wren"].set()
+        await until(lambda: len(acked) == 7, "wren's, once the endpoint is back")
+
+    asyncio.run(run())
+
+
+def test_after_a_restart_the_next_worker_resolves_the_alert_of_the_analyst_the_case_left(monkeypatch) -> None:
+    """A direct reassignment names only the new holder: the old one is in the table, which a restarted
+    worker reads; a resolve that was in flight when the first worker stopped is sent by the next."""
+    table = Table()
+    endpoints = Endpoints()
+    first = fresh_agent(monkeypatch, table, endpoints)
+    assigned = case_event("assigned", "wren", NOW)
+    reassigned = case_event("assigned", "ash", NOW + timedelta(minutes=2), reason="reassigned by wren")
+
+    async def stops_mid_delivery() -> None:
+        await case_webhooks.handle(record(assigned, 0, first))
+        await until(lambda: first == [0], "the assignment delivered")
+        endpoints.gates["analyst-wren"] = asyncio.Event()  # down when the case leaves wren
+        await case_webhooks.handle(record(reassigned, 1, first))
+        await until(lambda: endpoints.statuses("analyst-ash") == [("assigned", "firing")], "ash's notification")
+        for task in list(case_webhooks._tasks):  # the worker stops
+            task.cancel()
+        await asyncio.gather(*case_webhooks._tasks, return_exceptions=True)
+
+    asyncio.run(stops_mid_delivery())
+    assert first == [0] and endpoints.statuses("analyst-wren") == [("assigned", "firing")]
+
+    endpoints.gates.clear()
+    second = fresh_agent(monkeypatch, table, endpoints)  # the next worker: the same table, nothing in memory
+
+    async def replays() -> None:
+        await case_webhooks.handle(record(reassigned, 1, second))  # from the last committed offset
+        await until(lambda: second == [1], "the replayed event acknowledged")
+
+    asyncio.run(replays())
+    assert endpoints.statuses("analyst-wren") == [("assigned", "firing"), ("assigned", "resolved")]
+    assert endpoints.statuses("analyst-ash")[-1] == ("assigned", "firing")
+    ash = [p["alerts"][0] for n, p in endpoints.received if n == "analyst-ash"]
+    assert ash[0] == ash[-1]  # sent again unchanged: the same body, the same notification id
+    assert table[b"case-q1"]["alerts"]["wren"]["open"] is False
+
+
+def test_a_closed_case_is_forgotten_once_everyone_is_told(monkeypatch) -> None:
+    table = Table()
+    endpoints = Endpoints()
+    acked = fresh_agent(monkeypatch, table, endpoints)
+
+    async def run() -> None:
+        await case_webhooks.handle(record(case_event("assigned", "wren", NOW), 0, acked))
+        await case_webhooks.handle(record(case_event("acknowledged", "wren", NOW, notify=False), 1, acked))
+        await case_webhooks.handle(record(case_event("resolved", "wren", NOW + timedelta(hours=1), notify=False,
+                                                     outcome="fixed"), 2, acked))
+        await until(lambda: sorted(acked) == [0, 1, 2], "the events acknowledged")
+
+    asyncio.run(run())
+    assert endpoints.statuses("analyst-wren") == [("assigned", "firing"), ("resolved", "resolved")]
+    assert table == {} and case_webhooks._planned == {} and not case_webhooks._pending
