@@ -17,7 +17,7 @@ import hmac
 import logging
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -205,6 +205,14 @@ class Roster:
         if match is not None and known is None:
             CACHE.remember(raw, match.reference)
         return match
+
+    def unknown_topics(self, topics: Iterable[str]) -> list[str]:
+        """`analyst: topic` for each topic skill naming none of `topics` (the running model's): such a
+        skill matches no case, silently (`M&A` where the model says `M&A | Investments`). The roster
+        is parsed without the model, so the worker, which has both, says so."""
+        known = set(topics)
+        return [f"{analyst.id}: {scope.removeprefix('topic:')}" for analyst in self.analysts.values()
+                for scope in analyst.skills if scope.startswith("topic:") and scope.removeprefix("topic:") not in known]
 
     def skill_level(self, analyst: Analyst, scope: str) -> int:
         """The analyst's level for a case's scope; 0 means not qualified to take it."""

@@ -28,6 +28,7 @@ from typing import Any
 from scheduler import ActionError, AnomalyError, Scheduler, storage
 from scheduler.cases import Evidence, sla_start
 from scheduler.feedback import feedback_records
+from scheduler.roster import Roster
 from scheduler.workload import workload
 from streams import metrics
 from streams.action_signing import action_secret, refusal
@@ -55,6 +56,7 @@ from streams.case_state import (
 from streams.deadletter import INVALID_ANOMALY, REJECTED_ACTION
 from streams.errors import RecordFault, dead_letter_fault, record_fault, send_dead_letter
 from streams.failures import guarded_timer
+from streams.loaded_model import model_topics
 
 log = logging.getLogger(__name__)
 STAGE = "scheduler"
@@ -132,6 +134,8 @@ def apply(sched: Scheduler, command: dict[str, Any], now: datetime) -> list[dict
     if "tick" in command:  # the tick also holds the state to the roster in force (an edit made while down)
         watcher = roster_watcher()
         changed = watcher.poll() if watcher is not None else None
+        if changed is not None:
+            warn_unknown_topics(changed)
         events = sched.set_roster(changed, now) if changed is not None else []
         return events + sched.tick(now)
     raise ValueError(f"unknown scheduler command with keys {sorted(command)}")
@@ -249,3 +253,12 @@ async def announce() -> None:
         log.warning("scheduler: no roster (FINSENTRY_ROSTER unset): anomalies become cases that wait for analysts")
     else:
         log.info("scheduler: roster %s with %d analyst(s)", watcher.path, len(watcher.roster.analysts))
+        warn_unknown_topics(watcher.roster)
+
+
+def warn_unknown_topics(roster: Roster) -> None:
+    """Say which topic skills name no topic of the running model: they match no case."""
+    topics = model_topics(settings)
+    if unknown := roster.unknown_topics(topics):
+        log.warning("scheduler: roster topic skill(s) %s name no topic of the model, so they match no case; "
+                    "the model's topics: %s", "; ".join(unknown), ", ".join(sorted(topics)))

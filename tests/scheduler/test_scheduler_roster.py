@@ -179,3 +179,10 @@ def test_an_operator_may_not_share_an_analysts_token_hash():
     with pytest.raises(RosterError, match=r"^roster.yaml:32: operators\[0\].token_hash: the same token as "
                                           r"analysts\[0\] \(line 12\)"):
         parse_roster(ROSTER_YAML + f"operators:\n  - id: olga\n    token_hash: {TOKEN_HASH}\n", "roster.yaml")
+
+
+def test_topic_skills_naming_no_topic_of_the_model_are_found():
+    # `M&A: 3` where the model says `M&A | Investments` matched no case and nobody was told.
+    r = parse_roster(ROSTER_YAML.replace("Earnings: 2, Macro: 5", "Earnings: 2, M&A: 5"), "roster.yaml")
+    assert r.unknown_topics({"Earnings", "Macro", "M&A | Investments"}) == ["bob: M&A"]
+    assert roster().unknown_topics({"Earnings", "Macro"}) == []
