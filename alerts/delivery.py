@@ -1,10 +1,16 @@
 """Signed webhook delivery with bounded retries.
 
-Retried: timeouts, connection errors and 5xx, with exponential backoff and full jitter (a random
-wait in [0, min(cap, initial * 2^n)]) so many workers recovering at once do not stampede; 429,
-after its Retry-After (seconds or an HTTP date). Not retried: other 4xx, which a resend cannot fix.
-Attempts are bounded by `max_attempts` and the whole delivery by `max_elapsed`; a failure is
-returned, never raised, carrying what a dead-letter record needs.
+One call of `deliver` is a delivery round. Retried within it: timeouts, connection errors, 5xx and
+the 4xx a later attempt may get past (408, 425, 429), with exponential backoff and full jitter (a
+random wait in [0, min(cap, initial * 2^n)]) so many workers recovering at once do not stampede. On
+429 and 503 a Retry-After (delta-seconds or an HTTP date) sets the wait instead, but never below
+the backoff's un-jittered step nor RETRY_AFTER_MIN (no back-to-back attempts on `Retry-After: 0`),
+and never above RETRY_AFTER_MAX; when it runs past
+the round's `max_elapsed`, the round ends and `DeliveryResult.retry_at` tells the sender not to try
+again before it. 401 and 404 end the round at once (a new secret or a redeployed receiver may accept
+a later round), as a soft refusal: `DeliveryResult.soft_refused`. Refused for good: other 3xx/4xx,
+which a resend cannot fix. Attempts are bounded by `max_attempts` and the whole round by
+`max_elapsed`; a failure is returned, never raised, carrying what a dead-letter record needs.
 """
 
 from __future__ import annotations
@@ -15,15 +21,24 @@ import json
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC
 from email.utils import parsedate_to_datetime
 from typing import Literal, Protocol
 
 import httpx
 
 from alerts.receivers import RECEIVER_TYPES, Receiver
-from alerts.signing import sign
+from alerts.signing import NOTIFICATION_ID_HEADER, sign
 
-NOTIFICATION_ID_HEADER = "X-Finsentry-Notification-Id"
+__all__ = ["NOTIFICATION_ID_HEADER", "DeliveryResult", "deliver", "encode", "retry_after_seconds"]
+
+# Refusals a later round may get past: 401 (a secret being rotated, a clock), 404 (a receiver being
+# redeployed), 408, 425, 429. Those a request can outwait (408, 425, 429) are also retried within a round.
+SOFT_REFUSALS = frozenset({401, 404, 408, 425, 429})
+RETRIED_IN_ROUND = frozenset({408, 425, 429})
+RETRY_AFTER_STATUSES = frozenset({429, 503})
+RETRY_AFTER_MIN = 1.0  # seconds: the least wait a Retry-After gets, `Retry-After: 0` included
+RETRY_AFTER_MAX = 3600.0  # seconds: the most a Retry-After defers the next attempt (or round)
 
 
 @dataclass(frozen=True)
@@ -38,9 +53,17 @@ class DeliveryResult:
     started_at: float
     finished_at: float
     payload: dict
-    # Failed for good: a resend cannot succeed (a 3xx or 4xx other than 429, or a URL no request can
-    # be made to); a sender that would try again later (notify's outbox) gives it up at once.
+    # Failed for good: a resend cannot succeed (a 3xx, a 4xx other than SOFT_REFUSALS, or a URL no
+    # request can be made to); a sender that would try again later (notify's outbox) gives it up at once.
     refused: bool = False
+    # Not before this Unix time: the receiver's Retry-After (capped) ran past the round.
+    retry_at: float | None = None
+
+    @property
+    def soft_refused(self) -> bool:
+        """The round ended on a refusal a later round may get past (SOFT_REFUSALS): a sender tries
+        again for a bounded number of rounds, not for as long as it would after a 5xx or a timeout."""
+        return self.outcome == "failed" and not self.refused and self.status in SOFT_REFUSALS
 
     @classmethod
     def not_attempted(cls, error: str, receiver: str, url: str, notification_id: str, payload: dict,
@@ -59,16 +82,19 @@ class DeliveryResult:
 
 
 def retry_after_seconds(value: str | None, now: float) -> float | None:
-    """Retry-After as seconds from now; None if absent or unparseable."""
+    """Retry-After (delta-seconds or an HTTP date) as seconds from now; None if absent or unparseable."""
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():
         return float(value)
     try:
-        return max(parsedate_to_datetime(value).timestamp() - now, 0.0)
-    except (TypeError, ValueError):
+        stamp = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
         return None
+    if stamp.tzinfo is None:  # RFC 9110 dates are GMT; a zone-less one is read as such
+        stamp = stamp.replace(tzinfo=UTC)
+    return max(stamp.timestamp() - now, 0.0)
 
 
 def encode(payload: dict) -> bytes:
@@ -97,16 +123,17 @@ async def deliver(
     notification_id = notification_id or hashlib.sha256(body).hexdigest()[:32]
     started = now_fn()
     attempts, status, error = 0, None, ""
+    retry_at: float | None = None
 
     def result(outcome: Literal["delivered", "failed"], refused: bool = False) -> DeliveryResult:
         return DeliveryResult(outcome, attempts, status, error, receiver.name, receiver.url, notification_id,
-                              started, now_fn(), payload, refused)
+                              started, now_fn(), payload, refused, retry_at)
 
     while attempts < receiver.max_attempts:
         attempts += 1
-        headers = {"Content-Type": "application/json", NOTIFICATION_ID_HEADER: notification_id,
-                   **sign(receiver.secret, body, int(now_fn()))}
+        headers = {"Content-Type": "application/json", **sign(receiver.secret, body, int(now_fn()), notification_id)}
         wait: float | None = None
+        asked = False  # the wait is the receiver's Retry-After
         try:
             response = await client.post(receiver.url, content=body, headers=headers, timeout=receiver.timeout)
         except httpx.TimeoutException as exc:
@@ -123,19 +150,24 @@ async def deliver(
         else:
             status = response.status_code
             if response.is_success:
-                error = ""
+                error, retry_at = "", None
                 return result("delivered")
             error = f"HTTP {status}: {response.text[:200]}"
-            if status == 429:
+            if status in RETRY_AFTER_STATUSES:
                 wait = retry_after_seconds(response.headers.get("Retry-After"), now_fn())
-            elif status < 500:
-                return result("failed", refused=True)
+                if wait is not None:  # a lower bound: never sooner than the backoff (without jitter) nor the floor
+                    floor = max(RETRY_AFTER_MIN, min(receiver.backoff_max, receiver.backoff_initial * 2 ** (attempts - 1)))
+                    asked, wait = True, min(max(wait, floor), RETRY_AFTER_MAX)
+            if status < 500 and status not in RETRIED_IN_ROUND:
+                return result("failed", refused=status not in SOFT_REFUSALS)
         if wait is None:
             wait = rng.uniform(0, min(receiver.backoff_max, receiver.backoff_initial * 2 ** (attempts - 1)))
+        retry_at = now_fn() + wait if asked else None
         if attempts >= receiver.max_attempts:
             break
         if now_fn() + wait - started > receiver.max_elapsed:
-            error += f"; giving up: next retry in {wait:.1f}s would exceed max_elapsed {receiver.max_elapsed:g}s"
+            error += (f"; giving up: next retry in {wait:.1f}s{' (Retry-After)' if asked else ''} would exceed "
+                      f"max_elapsed {receiver.max_elapsed:g}s")
             break
         await sleep_fn(wait)
     return result("failed")

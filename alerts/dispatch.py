@@ -6,7 +6,8 @@ labels have become; a receiver's filter decides whether it starts following an a
 whether it hears the end. A change of labels (a severity escalation or de-escalation) is also
 offered to the receivers that the new labels route to, which then hold it too.
 
-Per receiver, alerts are grouped by the receiver's `group_by` labels. A new group is flushed after
+Per receiver, alerts are grouped by the receiver's `group_by` labels (those an alert has: a label it
+lacks is left out of the group's labels, as in Alertmanager). A new group is flushed after
 `group_wait`; after that it is checked every `group_interval` and a notification goes out when an
 alert is new, changed status or changed labels (its fingerprint), or, with nothing changed, when
 firing alerts have not been sent for `repeat_interval`. A resolved alert is sent once, to the
@@ -18,15 +19,17 @@ An alert is identified by `Alert.key` (its anomaly id). After its resolve, a fir
 same key and start (a replay after a crash) is ignored for `ENDED_RETENTION` seconds; a firing with
 a later start is a new episode.
 
-The dispatcher considers a notification sent once `due()` returns it: the caller delivers it and
-dead-letters it if delivery fails, so nothing is dropped silently and nothing is sent twice.
+The dispatcher considers a notification sent once `due()` returns it: the caller (notify's outbox,
+alerts/outbox.py) delivers it, tries a failed one again, and dead-letters one it gives up, carrying
+its resolved alerts on into the group's next notification, so nothing is dropped silently, a resolve
+is not lost to one refusal, and nothing is sent twice.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from alerts.payload import Alert, build_payload, ended_now, group_key
+from alerts.payload import Alert, build_payload, ended_now, group_key, group_labels
 from alerts.receivers import Receiver
 from alerts.silences import Silences
 
@@ -90,7 +93,7 @@ class Dispatcher:
         return True
 
     def _place(self, receiver: Receiver, key: str, alert: Alert, now: float) -> None:
-        labels = {name: alert.labels.get(name, "") for name in receiver.group_by}
+        labels = group_labels(receiver.group_by, alert.labels)
         gkey = group_key(receiver.name, labels)
         sent = None
         for other_key, other in self.groups.items():

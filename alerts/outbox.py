@@ -2,11 +2,17 @@
 delivery round means. Pure, with time passed in, so its rules are tested without a receiver.
 
 Alertmanager records a notification in its log only once it is delivered, so a failed one goes out
-again at the group's next `group_interval`. The outbox does the same for the notifications the
+again at the group's next `group_interval`, and a resolved alert leaves its group only once a
+notification carrying it is delivered. The outbox does the same for the notifications the
 dispatcher has built: a delivery round that fails (its attempts or `max_elapsed` spent) keeps the
-item, and it is tried again one `group_interval` later, until it is delivered, refused for good (an
-HTTP 4xx other than 429, which a resend cannot fix), or `GIVE_UP_SECONDS` old. Only then is it
-dead-lettered. A resolve is therefore not lost to a receiver that was down for a few minutes.
+item, and it is tried again one `group_interval` later (or at the receiver's Retry-After, if later),
+until it is delivered or given up: refused for good (a 3xx or a 4xx a resend cannot fix),
+REFUSED_ROUNDS rounds refused with a status a later round may get past (401, 404, 408, 425, 429:
+`DeliveryResult.soft_refused`), or `GIVE_UP_SECONDS` old. The caller dead-letters a given-up item.
+If it carried resolved alerts, they are not lost with it: the item is carried on (with the alerts it
+had, less any resolve carried CARRIES times already) into the next notification of its group, or, if
+none waits, as a new item one `group_interval` later, so a receiver that refused one notification
+still hears the resolve and is not left showing the alert firing.
 
 Order and fairness: the items of one receiver's group go out one at a time, in the order they were
 made, so a resolve never lands before the firing it ends; and one receiver holds at most
@@ -22,10 +28,12 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Collection
 
-from alerts.payload import merged
+from alerts.payload import Alert, build_payload, merged
 
 GIVE_UP_SECONDS = 24 * 3600.0
 PER_RECEIVER = 2
+REFUSED_ROUNDS = 10  # rounds refused with a soft refusal (401, 404, 408, 425, 429) before giving up
+CARRIES = 3  # times one resolved alert is carried on from a given-up notification
 
 
 def queued(receiver: str, payload: dict, now: float) -> dict:
@@ -79,22 +87,64 @@ def startable(outbox: dict[str, dict], in_flight: Collection[str], now: float, l
     return chosen
 
 
-def retry(outbox: dict[str, dict], item_id: str, refused: bool, now: float, retry_in: float) -> bool:
-    """After a failed delivery round of `item_id` (`refused`: for good, `DeliveryResult.refused`). True
-    when it is to be dead-lettered now: refused, or GIVE_UP_SECONDS old. Else it stays for another
-    round in `retry_in` seconds, no longer in flight (so a newer item of its group may fold it in), or
-    is folded now into the next item of its group if one waits (which then carries both)."""
+def retry(outbox: dict[str, dict], item_id: str, refused: bool, now: float, retry_in: float, *,
+          soft: bool = False, not_before: float | None = None) -> bool:
+    """After a failed delivery round of `item_id` (`refused`: for good, `DeliveryResult.refused`;
+    `soft`: `DeliveryResult.soft_refused`; `not_before`: `DeliveryResult.retry_at`). True when it is
+    to be dead-lettered now: refused, REFUSED_ROUNDS soft refusals, or GIVE_UP_SECONDS old; the caller
+    then removes it, and its resolved alerts have been carried on (`_carry`; the carrying item's id is
+    left in the item's "carry"). Else it stays for another round in `retry_in` seconds (not before
+    `not_before`), no longer in flight (so a newer item of its group may fold it in), or is folded now
+    into the next item of its group if one waits (which then carries both)."""
     item = outbox[item_id]
-    if refused or now - item.setdefault("queued_at", now) >= GIVE_UP_SECONDS:
+    if soft:
+        item["refusals"] = item.get("refusals", 0) + 1
+    next_at = max(now + retry_in, not_before or 0.0)
+    if refused or item.get("refusals", 0) >= REFUSED_ROUNDS or now - item.setdefault("queued_at", now) >= GIVE_UP_SECONDS:
+        item["carry"] = _carry(outbox, item_id, now, next_at)
         return True
-    item["next_at"] = now + retry_in
+    item["next_at"] = next_at
     item["rounds"] = item.get("rounds", 0) + 1
     item.pop("started", None)
-    later = next((i for i, other in outbox.items() if i != item_id and _group(other) == _group(item)), None)
+    later = _next_of_group(outbox, item_id)
     if later is not None:  # (enqueue keeps at most one waiting behind the one in flight)
         del outbox[item_id]
         _fold(item, outbox[later])
     return False
+
+
+def _next_of_group(outbox: dict[str, dict], item_id: str) -> str | None:
+    group = _group(outbox[item_id])
+    return next((i for i, other in outbox.items() if i != item_id and _group(other) == group), None)
+
+
+def _carry(outbox: dict[str, dict], item_id: str, now: float, next_at: float) -> str | None:
+    """Carry a given-up item's alerts on, if it has a resolve carried fewer than CARRIES times: folded
+    into the next item of its group, or as a new item due at `next_at`. The id of the item carrying
+    them, or None (no resolve to carry: a firing alert the receiver missed is re-sent at its
+    repeat_interval, as the dispatcher counted it told)."""
+    item = outbox[item_id]
+    counts: dict[str, int] = dict(item.get("carried", {}))
+    alerts = [a for a in item["payload"]["alerts"]
+              if a["status"] != "resolved" or counts.get(a["fingerprint"], 0) < CARRIES]
+    resolved = [a["fingerprint"] for a in alerts if a["status"] == "resolved"]
+    if not resolved:
+        return None
+    counts.update({fp: counts.get(fp, 0) + 1 for fp in resolved})
+    old = item["payload"]
+    payload = build_payload(old["receiver"], old["groupLabels"], [Alert.from_json(a) for a in alerts],
+                            old["externalURL"], old.get("truncatedAlerts", 0))
+    carried = {"receiver": item["receiver"], "payload": payload, "queued_at": now, "next_at": next_at, "rounds": 0,
+               "carried": counts}
+    later = _next_of_group(outbox, item_id)
+    if later is not None:
+        _fold(carried, outbox[later])
+        return later
+    carry_id = f"{item_id}-r"
+    while carry_id in outbox:
+        carry_id += "r"
+    outbox[carry_id] = carried
+    return carry_id
 
 
 def _fold(older: dict, newer: dict) -> None:
@@ -104,3 +154,10 @@ def _fold(older: dict, newer: dict) -> None:
     if days:
         newer["queued_at"] = min(days)
     newer["next_at"] = max(newer.get("next_at", 0.0), older.get("next_at", 0.0))
+    if older.get("refusals") or newer.get("refusals"):
+        newer["refusals"] = max(older.get("refusals", 0), newer.get("refusals", 0))
+    if older.get("carried") or newer.get("carried"):
+        counts = dict(newer.get("carried", {}))
+        for fp, n in older.get("carried", {}).items():
+            counts[fp] = max(n, counts.get(fp, 0))
+        newer["carried"] = counts

@@ -134,8 +134,41 @@ def _common(maps: list[dict[str, str]]) -> dict[str, str]:
     return {k: v for k, v in maps[0].items() if all(m.get(k) == v for m in maps[1:])}
 
 
+_GO_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v",
+               "\\": "\\\\", '"': '\\"'}
+
+
+def go_quote(value: str) -> str:
+    """`value` as Go's %q (strconv.Quote) writes it: in double quotes, `"` and `\\` escaped, and a
+    character that is not printable as \\a.. \\v, \\xNN, \\uNNNN or \\UNNNNNNNN (lower-case hex)."""
+    out = []
+    for ch in value:
+        code = ord(ch)
+        if ch in _GO_ESCAPES:
+            out.append(_GO_ESCAPES[ch])
+        elif ch.isprintable() and not 0xD800 <= code <= 0xDFFF:
+            out.append(ch)
+        elif code < 0x20 or code == 0x7F:
+            out.append(f"\\x{code:02x}")
+        elif 0xD800 <= code <= 0xDFFF:  # a lone surrogate (no UTF-8 form): Go's replacement character
+            out.append("\\ufffd")
+        elif code < 0x10000:
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(f"\\U{code:08x}")
+    return '"' + "".join(out) + '"'
+
+
+def group_labels(group_by: tuple[str, ...] | list[str], labels: dict[str, str]) -> dict[str, str]:
+    """A group's labels: the alert's values of the `group_by` labels it has. As in Alertmanager, a
+    label the alert lacks (or has empty, which is the same to Prometheus) is left out, not set to ""."""
+    return {name: labels[name] for name in group_by if labels.get(name)}
+
+
 def group_key(receiver: str, group_labels: dict[str, str]) -> str:
-    inner = ", ".join(f'{k}="{v}"' for k, v in sorted(group_labels.items()))
+    """`{}/<receiver>:{name="value", ...}`: Alertmanager's groupKey form, each label written as its
+    LabelSet.String() writes it (`name=%q`, sorted), so a value holding `"` or `, ` reads one way only."""
+    inner = ", ".join(sorted(f"{k}={go_quote(v)}" for k, v in group_labels.items()))
     return f"{{}}/{receiver}:{{{inner}}}"
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import uuid
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
@@ -23,13 +24,20 @@ from alerts.records import iso_utc
 
 MAX_REGEX_LENGTH = 1024  # characters of one matcher's pattern
 # Every silence lives in the notify coordinator's one state record, which must stay far below
-# Kafka's 1 MiB message limit: at most 100 silences of at most 4 KiB each (as stored).
-MAX_SILENCES = 100
+# Kafka's 1 MiB message limit: at most 100 silences in force (active or pending) and the 50 most
+# recently expired ones, of at most 4 KiB each (as stored).
+MAX_SILENCES = 100  # active or pending; expired ones never count
+MAX_EXPIRED_SILENCES = 50  # expired ones kept for listing; the longest expired go first
 MAX_SILENCE_BYTES = 4096
 MAX_MATCHERS = 16
 MAX_COMMENT = 1000  # characters
 MAX_CREATED_BY = 200  # characters
-EXPIRED_RETENTION = 86400.0  # an expired silence stays listed (state "expired") this long, as in Alertmanager
+# An expired silence stays listed (state "expired") this long, then is pruned from the stored set:
+# Alertmanager's --data.retention default (120h).
+EXPIRED_RETENTION = 120 * 3600.0
+MATCH_ALL = ("at least one matcher must not match the empty string (as in Alertmanager): a label an alert "
+             "lacks counts as \"\", so a silence whose every matcher matches \"\" (name=~\".*\", a misspelled "
+             "name with =\"\" or !=) would mute every alert")
 
 
 @dataclass(frozen=True)
@@ -100,10 +108,14 @@ class Silence:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> Silence:
-        """Accepts to_dict() output and the config/API form (matchers as {name, value, is_regex?})."""
+    def from_dict(cls, d: dict, *, checked: bool = True) -> Silence:
+        """Accepts to_dict() output and the config/API form (matchers as {name, value, is_regex?}).
+        `checked`: refuse (SilenceError) matchers that all match the empty label set (`check_matchers`);
+        off only for the stored set, which may hold one accepted before the check existed."""
         matchers = tuple(Matcher(m["name"], str(m["value"]), bool(m.get("is_regex", False)),
                                  bool(m.get("is_equal", True))) for m in d["matchers"])
+        if checked:
+            check_matchers(matchers)
         extra = {k: d[k] for k in ("starts_at", "comment", "created_by", "id", "updated_at") if k in d}
         return cls(matchers, float(d["ends_at"]), **extra)
 
@@ -114,6 +126,21 @@ _FRACTION = re.compile(r"(\.\d{6})\d+")  # Go writes nanoseconds; Python parses 
 
 class SilenceError(ValueError):
     """A silence the API refuses; the message says what to fix."""
+
+
+class SilenceNotFound(SilenceError):
+    """An update (a POST with an `id`) of a silence that is not held: 404, as in Alertmanager."""
+
+
+class SilencesFull(SilenceError):
+    """MAX_SILENCES are in force already: 409."""
+
+
+def check_matchers(matchers: tuple[Matcher, ...] | list[Matcher]) -> None:
+    """SilenceError unless some matcher fails on the empty label set, as Alertmanager validates a
+    silence: `scope=~".*"`, `sevrity=""` or `sevrity!="info"` alone would mute every alert."""
+    if matchers and all(m.matches({}) for m in matchers):
+        raise SilenceError(MATCH_ALL)
 
 
 def parse_time(value: object, field_name: str) -> float:
@@ -151,6 +178,7 @@ def silence_from_v2(data: object, now: float) -> Silence:
             matchers.append(Matcher(m["name"], m["value"], m.get("isRegex", False), m.get("isEqual", True)))
         except ValueError as exc:
             raise SilenceError(f"matchers[{i}]: {exc}") from None
+    check_matchers(matchers)
     for name, limit in (("createdBy", MAX_CREATED_BY), ("comment", MAX_COMMENT)):
         if not isinstance(data.get(name), str):
             raise SilenceError(f"{name}: required, a string")
@@ -191,23 +219,51 @@ def filter_matchers(filters: list[str]) -> list[Matcher]:
 
 @dataclass
 class Silences:
-    """The set of silences the dispatcher consults; expired ones are pruned on `list`."""
+    """The set of silences the dispatcher consults. Only silences in force (active or pending) count
+    against MAX_SILENCES; an expired one stays listed for EXPIRED_RETENTION (at most
+    MAX_EXPIRED_SILENCES of them), then `prune` drops it from the stored set."""
 
     items: dict[str, Silence] = field(default_factory=dict)
 
-    def add(self, silence: Silence) -> str:
-        """Add or replace a silence; SilenceError if it is over MAX_SILENCE_BYTES, or once MAX_SILENCES
-        are held and this one is new."""
+    def add(self, silence: Silence, now: float | None = None) -> str:
+        """Add or replace a silence, pruning the set at `now` (default: the silence's `updated_at`, else
+        its `starts_at`); SilenceError if it is over MAX_SILENCE_BYTES, or if it is new and in force
+        while MAX_SILENCES others are."""
         check_size(silence)
-        if silence.id not in self.items and len(self.items) >= MAX_SILENCES:
-            raise SilenceError(f"{MAX_SILENCES} silences are held already (expired ones stay listed for a day); "
-                               "expire or delete some first")
+        now = (silence.updated_at or silence.starts_at) if now is None else now
+        self.prune(now)
+        if silence.ends_at > now and self.full(silence.id, now):
+            raise SilencesFull(f"{MAX_SILENCES} silences are in force already (expired ones do not count); "
+                               "expire some first")
         self.items[silence.id] = silence
+        self.prune(now)
         return silence.id
 
-    def full(self, silence_id: str) -> bool:
-        """Whether adding a silence with this id would pass MAX_SILENCES."""
-        return silence_id not in self.items and len(self.items) >= MAX_SILENCES
+    def in_force(self, now: float) -> int:
+        """How many silences are active or pending at `now` (what MAX_SILENCES bounds)."""
+        return sum(s.ends_at > now for s in self.items.values())
+
+    def full(self, silence_id: str, now: float | None = None) -> bool:
+        """Whether a new silence in force with this id would pass MAX_SILENCES at `now` (default: the
+        clock). Replacing one in force is never full."""
+        now = time.time() if now is None else now
+        held = self.items.get(silence_id)
+        return (held is None or held.ends_at <= now) and self.in_force(now) >= MAX_SILENCES
+
+    def admit(self, silence: Silence, now: float, *, update: bool) -> Silence:
+        """What a POST of `silence` does, as in Alertmanager: `update` (the body named an `id`) of an
+        unknown silence is SilenceNotFound; of an expired one, a new silence with a new id (the expired
+        one stays listed); of one in force, it replaces that one under its id. SilencesFull when it
+        would pass MAX_SILENCES."""
+        held = self.items.get(silence.id) if update else None
+        if update and held is None:
+            raise SilenceNotFound(f"no silence {silence.id!r}; leave id out to create one")
+        if held is not None and held.ends_at <= now:
+            silence = replace(silence, id=str(uuid.uuid4()))
+        if self.full(silence.id, now):
+            raise SilencesFull(f"{MAX_SILENCES} silences are in force already (expired ones do not count); "
+                               "expire some first")
+        return silence
 
     def remove(self, silence_id: str) -> bool:
         return self.items.pop(silence_id, None) is not None
@@ -218,11 +274,27 @@ class Silences:
         if silence is None or silence.ends_at <= now:
             return False
         self.items[silence_id] = replace(silence, ends_at=now, starts_at=min(silence.starts_at, now), updated_at=now)
+        self.prune(now)
         return True
 
+    def end(self, silence_id: str, now: float) -> bool:
+        """DELETE /api/v2/silence/{id}: expire a silence in force; remove one already expired (where
+        Alertmanager answers "already expired"), so an operator can clear it from the list."""
+        return self.expire(silence_id, now) or self.remove(silence_id)
+
+    def prune(self, now: float) -> bool:
+        """Drop from the stored set the silences expired longer than EXPIRED_RETENTION ago, and the
+        longest-expired beyond MAX_EXPIRED_SILENCES. True when any went."""
+        expired = sorted((s for s in self.items.values() if s.ends_at <= now), key=lambda s: s.ends_at, reverse=True)
+        gone = [s.id for s in expired[MAX_EXPIRED_SILENCES:]]
+        gone += [s.id for s in expired[:MAX_EXPIRED_SILENCES] if s.ends_at <= now - EXPIRED_RETENTION]
+        for silence_id in gone:
+            del self.items[silence_id]
+        return bool(gone)
+
     def list(self, now: float) -> list[Silence]:
-        """Every silence not expired for longer than EXPIRED_RETENTION (pruning the rest)."""
-        self.items = {k: s for k, s in self.items.items() if s.ends_at > now - EXPIRED_RETENTION}
+        """Every silence held, expired ones within their retention (pruning the rest)."""
+        self.prune(now)
         return sorted(self.items.values(), key=lambda s: s.ends_at)
 
     def match(self, labels: dict[str, str], now: float) -> Silence | None:
@@ -233,4 +305,4 @@ class Silences:
 
     @classmethod
     def from_dict(cls, d: dict) -> Silences:
-        return cls({s.id: s for s in map(Silence.from_dict, d["items"])})
+        return cls({s.id: s for s in (Silence.from_dict(item, checked=False) for item in d["items"])})

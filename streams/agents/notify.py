@@ -10,8 +10,9 @@ not yet delivered are delivered then.
 Deliveries never hold up the stream: a timer hands due notifications to background tasks, at most
 `MAX_IN_FLIGHT` at once; the rest wait in the durable outbox (alerts/outbox.py: one at a time per
 receiver group, in order, a few slots per receiver). A failed delivery round stays in the outbox for
-another round a group_interval later; only a notification refused for good or a day old goes to
-`alerts.deadletter`. At-least-once: receivers de-duplicate retries and re-sends by the
+another round a group_interval later (or at the receiver's Retry-After); only a notification refused
+for good, refused (401, 404, 408, 425, 429) for `outbox.REFUSED_ROUNDS` rounds, or a day old goes to
+`alerts.deadletter`, and its resolved alerts go on with its group's next notification. At-least-once: receivers de-duplicate retries and re-sends by the
 X-Finsentry-Notification-Id header, which is the outbox item's id.
 
 Every load-modify-save of the coordinator's state holds `state_lock`: the agent, the timer and the
@@ -83,9 +84,9 @@ def apply(state: CoordinatorState, command: dict, now: float) -> list[str]:
             track_for_alertmanager(state, alert, now)
             state.pushed_at = float("-inf")  # a change is pushed on the next tick, not at the next re-push
     elif "silence" in command:
-        state.dispatcher.silences.add(Silence.from_dict(command["silence"]))
-    elif "expire" in command:
-        state.dispatcher.silences.expire(command["expire"], float(command.get("at", now)))
+        state.dispatcher.silences.add(Silence.from_dict(command["silence"]), now)
+    elif "expire" in command:  # expires one in force; removes one already expired
+        state.dispatcher.silences.end(command["expire"], float(command.get("at", now)))
     else:
         raise ValueError(f"unknown notify command with keys {sorted(command)}")
     return silenced
@@ -164,15 +165,26 @@ async def deliver_and_settle(outbox_id: str, notification: Notification) -> None
         item = state.outbox.get(outbox_id)
         if item is None:
             return
+        now = time.time()
         if result.outcome == "delivered":
             del state.outbox[outbox_id]
-        elif outbox.retry(state.outbox, outbox_id, result.refused, time.time(), receiver.group_interval):
+        elif outbox.retry(state.outbox, outbox_id, result.refused, now, receiver.group_interval,
+                          soft=result.soft_refused, not_before=result.retry_at):
+            if result.soft_refused:
+                log.warning("notify: webhook to %s refused %d round(s) in a row (%s); giving it up",
+                            receiver.name, item.get("refusals", 0), result.last_error)
             await webhooks.dead_letter(result, "notify: webhook")
             del state.outbox[outbox_id]
+            if item.get("carry") is not None:  # its resolves are not lost with it
+                log.warning("notify: the resolved alerts of the notification given up for %s go out with its group's "
+                            "next notification (%s)", receiver.name, item["carry"])
         else:
             metrics.WEBHOOK_DELIVERIES.labels(receiver.name, metrics.FAILED).inc()
-            log.warning("notify: webhook to %s failed after %d attempt(s) (%s); trying again in %.0fs",
-                        receiver.name, result.attempts, result.last_error, receiver.group_interval)
+            refused = (f"; refused {item.get('refusals', 0)} of at most {outbox.REFUSED_ROUNDS} rounds"
+                       if result.soft_refused else "")
+            log.warning("notify: webhook to %s failed after %d attempt(s) (%s%s); trying again in %.0fs",
+                        receiver.name, result.attempts, result.last_error, refused,
+                        max(receiver.group_interval, (result.retry_at or 0.0) - now))
         await save(state)
 
 
@@ -217,8 +229,9 @@ async def flush() -> None:
         push = bool(state.alertmanager) and now - state.pushed_at >= ALERTMANAGER_REPUSH_SECONDS
         if push:
             state.pushed_at = now
+        pruned = state.dispatcher.silences.prune(now)  # silences expired past their retention leave the state
         starting = outbox.startable(state.outbox, _in_flight, now, MAX_IN_FLIGHT)  # marked started: saved first
-        if due or orphans or push or starting:
+        if due or orphans or push or pruned or starting:
             await save(state)
     for outbox_id in starting:
         item = state.outbox[outbox_id]

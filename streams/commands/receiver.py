@@ -1,5 +1,8 @@
 """`finsentry receiver`: a webhook receiver that verifies finsentry's signature and prints each alert.
 
+It checks X-Finsentry-Signature-V2 (over the timestamp, the notification id and the body) when the
+request carries it, else the first signature; `--require-signature-v2` refuses a request without it.
+
 For demos and docker-compose: it shows what a real receiver sees, and a wrong shared secret shows
 up as 401s here and as dead-lettered deliveries at the worker.
 """
@@ -28,6 +31,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--host", default="0.0.0.0", help="address to bind (default 0.0.0.0)")
     p.add_argument("--secret-env", default="FINSENTRY_WEBHOOK_SECRET",
                    help="environment variable holding the shared secret (default FINSENTRY_WEBHOOK_SECRET)")
+    p.add_argument("--require-signature-v2", action="store_true",
+                   help="refuse a request without X-Finsentry-Signature-V2 (which also covers the notification id); "
+                        "it is checked whenever present either way")
     p.set_defaults(handler=run)
 
 
@@ -41,10 +47,10 @@ def alert_lines(payload: dict) -> list[str]:
     return lines
 
 
-def application(secret: bytes, out: TextIO = sys.stdout) -> web.Application:
+def application(secret: bytes, out: TextIO = sys.stdout, require_v2: bool = False) -> web.Application:
     async def hook(request: web.Request) -> web.Response:
         body = await request.read()
-        if not verify(secret, request.headers, body, time.time()):
+        if not verify(secret, request.headers, body, time.time(), require_v2=require_v2):
             print(f"rejected: bad or stale signature from {request.remote}", file=out, flush=True)
             return web.json_response({"error": "bad signature"}, status=401)
         try:
@@ -67,5 +73,6 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"environment variable {args.secret_env} is unset or empty; export the shared "
                          "secret the workers' receivers file names")
     print(f"receiver on http://{args.host}:{args.port}/ (secret from {args.secret_env})", file=sys.stderr, flush=True)
-    web.run_app(application(secret.encode()), host=args.host, port=args.port, print=None)
+    web.run_app(application(secret.encode(), require_v2=args.require_signature_v2), host=args.host, port=args.port,
+                print=None)
     return 0

@@ -1,9 +1,10 @@
 """Alertmanager's API v2 for silences on each worker, so `amtool --alertmanager.url=<worker>` works.
 
-Reads are routed to the notify coordinator, which holds the silences (streams/notify_state.py); a
-new or expired silence travels on `alerts.notify` like anomalies, so any worker takes it. Every
-request needs an operator's bearer token: one of the roster's `operators` (hashed there), or the
-token in FINSENTRY_OPERATOR_TOKEN_FILE. An analyst's token is not enough.
+Requests are routed to the notify coordinator, which holds the silences (streams/notify_state.py),
+so an update of an unknown silence is 404 and the limit is checked against what it holds; a new or
+expired silence then travels on `alerts.notify` like anomalies. Every request needs an operator's
+bearer token: one of the roster's `operators` (hashed there), or the token in
+FINSENTRY_OPERATOR_TOKEN_FILE. An analyst's token is not enough.
 """
 
 from __future__ import annotations
@@ -16,18 +17,29 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import aiohttp
 import faust
+from yarl import URL
 
-from alerts.silences import MAX_SILENCES, Silence, SilenceError, filter_matchers, silence_from_v2
+from alerts.silences import (
+    Silence,
+    SilenceError,
+    SilenceNotFound,
+    Silences,
+    SilencesFull,
+    filter_matchers,
+    silence_from_v2,
+)
 from scheduler import Operator
 from streams.app import app, notify_topic, settings
 from streams.case_state import roster
-from streams.notify_state import CONFIG_SILENCE_PREFIX, STATE_KEY, coordinator_state, load
+from streams.notify_state import CONFIG_SILENCE_PREFIX, STATE_KEY, coordinator_state, is_coordinator, load
 from streams.views.cases import bearer_person
 from streams.views.http import BadRequest, json_object, read_capped
 
 log = logging.getLogger(__name__)
 MAX_SILENCE_BODY = 16 * 1024
+ROUTED_HEADER = "X-Finsentry-Routed"  # a POST forwarded to the coordinator once is not forwarded again
 
 blueprint = faust.web.Blueprint("silences")
 
@@ -35,6 +47,11 @@ blueprint = faust.web.Blueprint("silences")
 def silence_from_body(body: bytes, now: float) -> Silence:
     """Validate an Alertmanager API v2 `postableSilence` before it is queued, so the client hears
     about mistakes; a silence from the receivers file cannot be replaced through the API."""
+    return parsed_body(body, now)[0]
+
+
+def parsed_body(body: bytes, now: float) -> tuple[Silence, bool]:
+    """`silence_from_body`, and whether the body named an `id` (an update of that silence)."""
     data = json_object(body, "{matchers: [{name, value, isRegex, isEqual?}], startsAt, endsAt, createdBy, comment}")
     try:
         silence = silence_from_v2(data, now)
@@ -42,7 +59,49 @@ def silence_from_body(body: bytes, now: float) -> Silence:
         raise BadRequest(str(exc)) from None
     if silence.id.startswith(CONFIG_SILENCE_PREFIX):
         raise BadRequest(f"id: silences {CONFIG_SILENCE_PREFIX}* come from the receivers file; change them there")
-    return silence
+    return silence, bool(data.get("id"))
+
+
+def post_answer(body: bytes, now: float, held: Silences, authoritative: bool) -> tuple[int, str, Silence | None]:
+    """What `POST /api/v2/silences` answers (status, message) and the silence to queue (None unless
+    200), given the silences `held`. As in Alertmanager: an `id` that is not held is
+    404; an expired silence's id makes a new silence with a new id; 409 once MAX_SILENCES are in force
+    (expired ones never count). `authoritative`: `held` is the coordinator's own; else an id this
+    worker does not know is passed on as given (the coordinator replaces or adds it)."""
+    try:
+        silence, update = parsed_body(body, now)
+    except BadRequest as exc:
+        return 400, str(exc), None
+    try:
+        silence = held.admit(silence, now, update=update and (authoritative or silence.id in held.items))
+    except SilenceNotFound as exc:
+        return 404, str(exc), None
+    except SilencesFull as exc:
+        return 409, str(exc), None
+    return 200, "", silence
+
+
+async def at_coordinator(view: faust.web.View, request: Any, body: bytes) -> Any | None:
+    """The coordinator's answer to this POST, forwarded with its body (faust's table_route forwards
+    none); None when this worker answers: it is the coordinator, the request was forwarded once
+    already, or the coordinator is not known yet."""
+    if is_coordinator() or request.headers.get(ROUTED_HEADER):
+        return None
+    try:
+        dest = app.router.key_store(coordinator_state.name, STATE_KEY)
+    except KeyError:
+        return None
+    canonical = URL(str(app.conf.canonical_url))
+    if (dest.host, dest.port or 80) == (canonical.host, canonical.port or 80):
+        return None
+    headers = {name: request.headers[name] for name in ("Authorization", "Content-Type") if name in request.headers}
+    try:
+        async with app.http_client.request(method="POST", url=request.url.with_host(dest.host).with_port(dest.port or 80),
+                                           headers={**headers, ROUTED_HEADER: "1"}, data=body) as response:
+            return view.text(await response.text(), content_type=response.content_type, status=response.status)
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        log.warning("notify: the silences coordinator at %s did not answer a POST: %r", dest, exc)
+        return view.json({"code": 503, "message": "the notify coordinator did not answer; try again"}, status=503)
 
 
 def operator_token() -> bytes | None:
@@ -124,13 +183,12 @@ class SilencesView(faust.web.View):
         body = await read_capped(request, MAX_SILENCE_BODY)
         if body is None:
             return self.json({"code": 413, "message": f"body over {MAX_SILENCE_BODY} bytes"}, status=413)
-        try:
-            silence = silence_from_body(body, time.time())
-        except BadRequest as exc:
-            return self.json({"code": 400, "message": str(exc)}, status=400)
-        if load().dispatcher.silences.full(silence.id):
-            return self.json({"code": 409, "message": f"{MAX_SILENCES} silences are held already; expire or delete "
-                              "some first"}, status=409)
+        forwarded = await at_coordinator(self, request, body)
+        if forwarded is not None:
+            return forwarded
+        status, message, silence = post_answer(body, time.time(), load().dispatcher.silences, is_coordinator())
+        if silence is None:
+            return self.json({"code": status, "message": message}, status=status)
         await (await notify_topic.send(key=b"silence", value={"silence": silence.to_dict()}))  # the broker has it
         return self.json({"silenceID": silence.id})
 
@@ -143,6 +201,8 @@ class SilenceView(faust.web.View):
 
     @held_silence
     async def delete(self, request: Any, silence: Silence) -> Any:
+        """Expires a silence in force; one already expired is removed from the list (Alertmanager answers
+        "already expired"), which is all a DELETE can still mean for it."""
         if silence.id.startswith(CONFIG_SILENCE_PREFIX):
             return self.json({"code": 400, "message": "this silence comes from the receivers file; remove it there"},
                              status=400)

@@ -30,12 +30,15 @@ def test_amtool_body_round_trips_to_gettable_silence() -> None:
 
 
 def test_negative_matchers_and_pending_silences() -> None:
+    # (a negative matcher alone matches the empty label set, so it needs a positive one beside it)
     silence = silence_from_v2(body(matchers=[{"name": "severity", "value": "critical", "isRegex": False,
-                                              "isEqual": False}], startsAt="2026-01-01T01:00:00+01:00"), NOW)
+                                              "isEqual": False}, {"name": "scope", "value": "ticker:T.*", "isRegex": True}],
+                                   startsAt="2026-01-01T01:00:00+01:00"), NOW)
     assert silence.state(NOW) == "active"  # 01:00+01:00 is now
     later = silence_from_v2(body(startsAt="2026-01-01T01:00:00Z"), NOW)
     assert later.state(NOW) == "pending" and later.to_v2(NOW)["status"]["state"] == "pending"
-    assert silence.matches({"severity": "warning"}, NOW) and not silence.matches({"severity": "critical"}, NOW)
+    assert silence.matches({"severity": "warning", "scope": "ticker:TX"}, NOW)
+    assert not silence.matches({"severity": "critical", "scope": "ticker:TX"}, NOW)
 
 
 @pytest.mark.parametrize(("over", "message"), [
@@ -62,7 +65,8 @@ def test_expire_ends_now_and_keeps_it_listed_as_expired() -> None:
     assert silences.match({"scope": "ticker:TEST"}, NOW + 61) is None
     (listed,) = silences.list(NOW + 61)
     assert listed.to_v2(NOW + 61)["status"]["state"] == "expired"
-    assert silences.list(NOW + 2 * 86400) == []
+    assert [s.id for s in silences.list(NOW + 4 * 86400)] == [silence.id]  # kept 120h, as in Alertmanager
+    assert silences.list(NOW + 6 * 86400) == [] and silences.items == {}  # then pruned from the stored set
 
 
 def test_filters_like_amtool_query() -> None:
