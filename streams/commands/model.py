@@ -121,12 +121,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from models.train import TrainConfig, train
-
-    try:
+    try:  # models.train imports torch: without the [train] extra that was a ModuleNotFoundError traceback
         import torch  # noqa: F401
-    except ImportError:
-        raise DataError("training needs torch and transformers: pip install 'finsentry[train]'") from None
+        import transformers  # noqa: F401
+
+        from models.train import TrainConfig, train
+    except ImportError as exc:
+        raise DataError(f"training needs the [train] extra ({exc.name} is not installed): make test sets up .venv "
+                        "with it, or install torch first as the Makefile does (its TORCH_SPEC), then "
+                        "pip install -e '.[train]'") from None
     result = train(TrainConfig(train=args.train, dev=args.dev, out=args.out, base=args.base, columns=_cols(args),
                                epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, max_tokens=args.max_tokens,
                                patience=args.patience, seed=args.seed, device=args.device, limit=args.limit,
