@@ -149,14 +149,22 @@ def consume(bootstrap: str, topics: list[str], tally: Tally, stop: threading.Eve
         consumer.close()
 
 
+TOPICS_SHOWN = 10  # rows of the topic table; the rest are summed in one row
+
+
 def render(tally: Tally, sent: int, bad: int, elapsed: float) -> str:
     with tally.lock:
         lines = [(f"finsentry demo — {elapsed:5.1f}s — sent {sent} stories + {bad} malformed; "
                   f"scored {len(tally.ids)}, rejected {sum(tally.rejected.values())}"), ""]
         lines.append(f"  {'topic':<30} {'neg':>5} {'neu':>5} {'pos':>5} {'total':>6}")
-        for topic, total in tally.topics.most_common(10):
+        ranked_topics = tally.topics.most_common()
+        for topic, total in ranked_topics[:TOPICS_SHOWN]:
             row = [tally.scored[(topic, s)] for s in SENTIMENTS]
             lines.append(f"  {topic[:30]:<30} {row[0]:>5} {row[1]:>5} {row[2]:>5} {total:>6}")
+        if rest := ranked_topics[TOPICS_SHOWN:]:  # the table adds up to the stories scored
+            row = [sum(tally.scored[(topic, s)] for topic, _ in rest) for s in SENTIMENTS]
+            label = f"{len(rest)} other topic(s)"
+            lines.append(f"  {label:<30} {row[0]:>5} {row[1]:>5} {row[2]:>5} {sum(n for _, n in rest):>6}")
         lines.append("")
         lines.append("  latest:")
         for v in tally.latest:
