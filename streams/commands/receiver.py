@@ -28,7 +28,8 @@ MAX_BODY = 1024 * 1024
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("receiver", help="demo webhook receiver: verify signatures, print alerts")
     p.add_argument("--port", type=port_arg(1), default=9000, help="port to listen on (default 9000)")
-    p.add_argument("--host", default="0.0.0.0", help="address to bind (default 0.0.0.0)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, this machine only; "
+                   "0.0.0.0 for every interface, as in a container)")
     p.add_argument("--secret-env", default="FINSENTRY_WEBHOOK_SECRET",
                    help="environment variable holding the shared secret (default FINSENTRY_WEBHOOK_SECRET)")
     p.add_argument("--require-signature-v2", action="store_true",
@@ -43,7 +44,10 @@ def alert_lines(payload: dict) -> list[str]:
     for alert in payload.get("alerts") or []:
         labels, annotations = alert.get("labels") or {}, alert.get("annotations") or {}
         lines.append(" ".join((alert.get("status", "?"), labels.get("alertname", "?"), labels.get("scope", "?"),
-                               labels.get("severity", "?"), annotations.get("summary", ""))))
+                               # a case notification keeps its severity in annotations: a changed label
+                               # would be another alert (docs/SCHEDULER.md, "Case notifications")
+                               labels.get("severity") or annotations.get("severity", "?"),
+                               annotations.get("summary", ""))))
     return lines
 
 

@@ -18,6 +18,7 @@ from scheduler.tokens import hash_token
 from scheduler.workload import workload
 from streams.agents.case_webhooks import case_payload
 from streams.commands.feedback import training_rows
+from streams.commands.receiver import alert_lines
 from streams.views.cases import MAX_OUTCOME, VERB_FIELDS, FailureLimiter, action_from_body, bearer_person
 from streams.views.http import BadRequest
 
@@ -154,6 +155,9 @@ def test_case_webhook_payload_is_alertmanager_v4_naming_case_and_analyst() -> No
     [alert] = payload["alerts"]
     assert alert["labels"]["alertname"] == "case_assigned" and alert["labels"]["case_id"] == "case-a1"
     assert "assigned to you" in alert["annotations"]["summary"]
+    # `finsentry receiver` prints its severity from the annotations, where a case alert keeps it ("?" before)
+    [line] = alert_lines(payload)
+    assert line.startswith(f"firing case_assigned {alert['labels']['scope']} {assigned['severity']} ")
 
 
 def test_exported_feedback_is_read_by_the_training_loader(tmp_path: Path) -> None:
