@@ -9,7 +9,6 @@ FINSENTRY_OPERATOR_TOKEN_FILE. An analyst's token is not enough.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import hmac
 import logging
@@ -34,8 +33,8 @@ from scheduler import Operator
 from streams.app import app, notify_topic, settings
 from streams.case_state import roster
 from streams.notify_state import CONFIG_SILENCE_PREFIX, STATE_KEY, coordinator_state, is_coordinator, load
-from streams.views.cases import bearer_person
-from streams.views.http import BadRequest, json_object, read_capped
+from streams.views.cases import LIMITER, VERIFIER, VerifierBusy
+from streams.views.http import BadRequest, client_address, json_object, read_capped
 
 log = logging.getLogger(__name__)
 MAX_SILENCE_BODY = 16 * 1024
@@ -123,15 +122,30 @@ async def operator_refusal(view: faust.web.View, request: Any) -> Any | None:
         return view.json({"code": 401, "message": "operator bearer token required (Authorization: Bearer ...)"},
                          status=401, headers={"WWW-Authenticate": 'Bearer realm="finsentry"'})
     current = roster()
-    by_roster = isinstance(await asyncio.to_thread(bearer_person, current, header), Operator)  # scrypt: off the loop
+    # As the cases API (streams/views/cases.py `gate`): counted before the token is checked and taken
+    # back when it passes, scrypt on VERIFIER's own bounded threads, none for a blocked address; so
+    # concurrent guesses are throttled and cannot occupy the event loop's thread pool.
+    client, now = client_address(request, settings.trusted_proxies), time.monotonic()
+    blocked = LIMITER.attempt(client, now)
+    try:
+        person = await VERIFIER.person(current, header, blocked is None)
+    except VerifierBusy:
+        LIMITER.refund(client, now)
+        return view.json({"code": 429, "message": "too many authentication attempts in progress; retry shortly"},
+                         status=429, headers={"Retry-After": "1"})
     expected = operator_token()
     by_file = expected is not None and hmac.compare_digest(given.strip().encode("utf-8", "surrogateescape"), expected)
-    if not (by_roster or by_file):
-        configured = expected is not None or bool(current.operators)
-        return view.json({"code": 403, "message": "not an operator's token" if configured else
-                          "no operator configured on this worker (roster operators, FINSENTRY_OPERATOR_TOKEN_FILE)"},
-                         status=403)
-    return None
+    if isinstance(person, Operator) or by_file:
+        if blocked is None:
+            LIMITER.refund(client, now)
+        return None
+    if blocked is not None:
+        return view.json({"code": 429, "message": "too many failed authentication attempts; retry later"},
+                         status=429, headers={"Retry-After": str(int(blocked + 0.999))})
+    configured = expected is not None or bool(current.operators)
+    return view.json({"code": 403, "message": "not an operator's token" if configured else
+                      "no operator configured on this worker (roster operators, FINSENTRY_OPERATOR_TOKEN_FILE)"},
+                     status=403)
 
 
 def operator_only(handler: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:

@@ -1,0 +1,59 @@
+"""The silences API checks an operator's token as the cases API does: each attempt is counted before
+scrypt runs (and taken back when it passes), and scrypt runs on the verifier's own bounded threads.
+It ran scrypt for every request, unthrottled, on the event loop's default thread pool: concurrent
+guesses got 401 after 401 and occupied the threads the agents use."""
+
+from __future__ import annotations
+
+import asyncio
+
+from scheduler import parse_roster
+from scheduler.tokens import hash_token
+from streams.views import cases, silences
+
+OPS = "operator-token-of-enough-length"
+
+
+def test_concurrent_wrong_operator_tokens_are_throttled_and_a_right_one_passes(monkeypatch) -> None:
+    from aiohttp import web
+    from aiohttp.test_utils import TestClient, TestServer
+
+    desk = parse_roster(f"""\
+analysts:
+  - {{id: alice, name: A, capacity: 5, shifts: ["Mon-Sun 00:00-24:00 UTC"], skills: {{topics: {{E: 1}}}},
+     notify: "https://h.example/a", token_hash: "{hash_token("alice-token-of-enough-length", n=16)}"}}
+operators:
+  - {{id: ops, token_hash: "{hash_token(OPS, n=16)}"}}
+""")
+    monkeypatch.setattr(silences, "roster", lambda: desk)
+    monkeypatch.setattr(silences, "operator_token", lambda: None)
+    monkeypatch.setattr(silences, "LIMITER", cases.FailureLimiter())
+
+    class Stub:
+        @staticmethod
+        def json(value: object, status: int = 200, headers: dict | None = None) -> web.Response:
+            return web.json_response(value, status=status, headers=headers)
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        refusal = await silences.operator_refusal(Stub(), request)
+        return refusal if refusal is not None else web.json_response({"ok": True})
+
+    app = web.Application()
+    app.router.add_get("/api/v2/silences", handler)
+
+    async def scenario() -> tuple[list[int], int, int, int]:
+        async with TestClient(TestServer(app)) as client:
+            guesses = await asyncio.gather(*[client.get("/api/v2/silences",
+                                                        headers={"Authorization": f"Bearer guess-{i}"})
+                                             for i in range(30)])
+            silences.LIMITER._failures.clear()  # the minute passes
+            good = await client.get("/api/v2/silences", headers={"Authorization": f"Bearer {OPS}"})
+            counted = len(silences.LIMITER._failures["127.0.0.1"])
+            analyst = await client.get("/api/v2/silences",
+                                       headers={"Authorization": "Bearer alice-token-of-enough-length"})
+            return [g.status for g in guesses], good.status, counted, analyst.status
+
+    statuses, good, counted, analyst = asyncio.run(scenario())
+    assert statuses.count(403) == 5 and statuses.count(429) == 25, statuses
+    assert good == 200 and counted == 0, "an operator's attempt is taken back"
+    assert analyst == 403  # an analyst is no operator
