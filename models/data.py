@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import reprlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -120,9 +120,11 @@ def _numbered(examples: Sequence[Example]) -> Iterator[tuple[int, Example]]:
         yield ex.row or index, ex
 
 
+# Numeric sentiments are the Twitter financial news sentiment set's codes (0 bearish, 1 bullish,
+# 2 neutral), not the order of the model's labels (negative, neutral, positive): docs/MODEL.md.
+SENTIMENT_CODES = {"0": "negative", "1": "positive", "2": "neutral"}
 _SENTIMENT_ALIASES = {"bearish": "negative", "bullish": "positive", "neutral": "neutral",
-                      "negative": "negative", "positive": "positive", "0": "negative", "1": "positive",
-                      "2": "neutral"}
+                      "negative": "negative", "positive": "positive", **SENTIMENT_CODES}
 
 
 def _rows(path: Path) -> Iterator[tuple[int, dict[str, object]]]:
@@ -173,29 +175,38 @@ def _check_field_count(path: Path, row: int, record: dict[str | None, object], e
                         "every column (an empty one for a missing label) and quote a text that holds a line break")
 
 
-def load_file(path: str | Path, columns: Columns = Columns()) -> list[Example]:
+def load_file(path: str | Path, columns: Columns = Columns(),
+              warn: Callable[[str], None] | None = None) -> list[Example]:
     """Read one labelled file.
 
     Each row carries the labels it has: a label column the file lacks, an empty CSV cell, a JSON null
     and a JSON key one row has and another lacks are all an absent label, which training masks (see
     the module docstring); a row with no label at all is refused. The first row must name the text
     column and at least one label column, so a file with other column names fails at once.
+    `warn`, where given, gets one line when every sentiment of the file is a number (SENTIMENT_CODES).
     """
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such file")
     examples: list[Example] = []
+    coded = 0  # rows whose sentiment was a number
     try:
         for row, record in _rows(path):
             if not examples:
                 _check_columns(path, row, record, columns)
             examples.append(_example(f"{path}: row {row}", row, record, columns))
+            raw = record.get(columns.sentiment)
+            coded += examples[-1].sentiment is not None and str(raw).strip() in SENTIMENT_CODES
     except UnicodeDecodeError as exc:
         raise DataError(f"{path}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
     except csv.Error as exc:
         raise DataError(f"{path}: malformed CSV: {exc}") from None
     if not examples:
         raise DataError(f"{path}: no rows")
+    if warn is not None and coded and coded == sum(ex.sentiment is not None for ex in examples):
+        warn(f"{path}: every sentiment is a number, read as the Twitter financial news set's codes: "
+             + ", ".join(f"{code} {name}" for code, name in SENTIMENT_CODES.items())
+             + " (docs/MODEL.md); write the names if the file means another mapping")
     return examples
 
 

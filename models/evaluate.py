@@ -6,14 +6,23 @@ between them is the cost of export and quantisation alone.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from models.data import Columns, DataError, Example, LabelMaps, load_file, model_texts
 from models.metrics import HeadReport, report, softmax
-from models.runtime import model_labels
+from models.runtime import read_labels
+
+# Texts scored between progress reports; a multiple of every batch size the runtime and the torch
+# path use (1, 128, 256), so chunks of the length-sorted texts make the same batches as one call.
+CHUNK = 1024
+# Off a terminal (a log, a pipe), a progress line at most this often; a short run prints none.
+PROGRESS_EVERY_S = 30.0
 
 
 def _gold(examples: Sequence[Example], labels: LabelMaps) -> tuple[np.ndarray, np.ndarray]:
@@ -32,10 +41,60 @@ def labels_of(model_path: Path) -> LabelMaps:
     both keep, read before any inference so that a bad label fails in seconds."""
     if not (model_path / "labels.json").is_file():
         raise DataError(f"{model_path}: no labels.json; give a directory made by `finsentry train` or `finsentry export`")
-    return LabelMaps.from_json(model_labels(model_path))
+    return LabelMaps.from_json(read_labels(model_path))
 
 
-def logits_for(model_path: Path, texts: list[str], variant: str | None, device: str) -> tuple[LabelMaps, np.ndarray, np.ndarray]:
+class Progress:
+    """Texts scored so far, on stderr: on a terminal one line redrawn after every chunk; elsewhere a
+    line every PROGRESS_EVERY_S seconds, as `finsentry train` reports its steps."""
+
+    def __init__(self, total: int, tty: bool | None = None) -> None:
+        self.total, self.tty = total, sys.stderr.isatty() if tty is None else tty
+        self.started = self.last = time.monotonic()
+        self.drawn = False
+
+    def __call__(self, done: int) -> None:
+        now = time.monotonic()
+        rate = done / max(1e-9, now - self.started)
+        line = f"scored {done}/{self.total} texts ({rate:.0f}/s, eta {(self.total - done) / max(rate, 1e-9) / 60:.1f}m)"
+        if self.tty:
+            print(f"\r{line}", end="", file=sys.stderr, flush=True)
+            self.drawn = True
+        elif now - self.last >= PROGRESS_EVERY_S and done < self.total:
+            print(line, file=sys.stderr, flush=True)
+            self.last = now
+
+    def close(self) -> None:
+        if self.drawn:
+            print(file=sys.stderr, flush=True)
+
+
+def _in_chunks(score: Callable[[list[str]], tuple[np.ndarray, np.ndarray]], texts: list[str],
+               progress: Callable[[int], None] | None) -> tuple[np.ndarray, np.ndarray]:
+    """`score` over length-sorted chunks of CHUNK texts, reporting after each; logits in input order."""
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # as the runtime and torch paths sort
+    topic: np.ndarray | None = None
+    sentiment: np.ndarray | None = None
+    for start in range(0, len(order), CHUNK):
+        idx = order[start : start + CHUNK]
+        t, s = score([texts[i] for i in idx])
+        if topic is None or sentiment is None:
+            topic = np.zeros((len(texts), t.shape[1]), dtype=t.dtype)
+            sentiment = np.zeros((len(texts), s.shape[1]), dtype=s.dtype)
+        topic[idx], sentiment[idx] = t, s
+        if progress is not None:
+            progress(start + len(idx))
+    assert topic is not None and sentiment is not None, "no texts to score"
+    return topic, sentiment
+
+
+def logits_for(model_path: Path, texts: list[str], variant: str | None, device: str,
+               progress: Callable[[int], None] | None = None,
+               info: dict[str, object] | None = None) -> tuple[LabelMaps, np.ndarray, np.ndarray]:
+    """(labels, topic logits, sentiment logits) of `texts` in input order. `info`, where given, gets
+    what ran: the model's version, the variant (int8+recheck, ...; "torch" for a checkpoint), the
+    ONNX Runtime provider and how many texts the re-check re-ran."""
+    info = {} if info is None else info
     if is_checkpoint(model_path):
         from models.network import load_checkpoint
         from models.tokenize import load_tokenizer
@@ -43,23 +102,36 @@ def logits_for(model_path: Path, texts: list[str], variant: str | None, device: 
 
         model, labels = load_checkpoint(model_path)
         tokenizer = load_tokenizer(model_path / "tokenizer.json")
-        t, s = predict_logits(model, tokenizer, texts, "cpu" if device == "auto" else device)
+        run_on = "cpu" if device == "auto" else device
+        t, s = _in_chunks(lambda chunk: predict_logits(model, tokenizer, chunk, run_on), texts, progress)
+        meta = {}
+        if (model_path / "train.json").is_file():
+            meta = json.loads((model_path / "train.json").read_text())
+        info.update(version=meta.get("version") if isinstance(meta, dict) else None, variant="torch", provider=run_on)
         return LabelMaps.from_json(labels), t, s
     from models.runtime import Classifier
 
     clf = Classifier.load(model_path, device=device, variant=variant)  # type: ignore[arg-type]
-    t_out, s_out = clf.all_logits(texts)
+    t_out, s_out = _in_chunks(clf.all_logits, texts, progress)
+    info.update(version=clf.version, variant=clf.variant, provider=clf.provider, rechecked=clf.rechecked)
     return LabelMaps(topics=clf.topics, sentiments=clf.sentiments), t_out, s_out
 
 
+def _warn(message: str) -> None:
+    print(f"finsentry: warning: {message}", file=sys.stderr, flush=True)
+
+
 def evaluate(model_path: str | Path, data: Sequence[str], columns: Columns | None = None,
-             variant: str | None = None, device: str = "cpu") -> dict[str, object]:
+             variant: str | None = None, device: str = "cpu", progress: bool | None = None) -> dict[str, object]:
+    """The report of `finsentry evaluate`. `progress` reports the texts scored on stderr (None: on
+    a terminal redrawn, elsewhere every PROGRESS_EVERY_S seconds; False: never)."""
     model_path, columns = Path(model_path), columns or Columns()
     if not model_path.is_dir():
         raise DataError(f"{model_path}: no such model directory")
+    # "variant" becomes the one that ran (the default for the device when none was asked for).
     result: dict[str, object] = {"model": str(model_path), "kind": "torch" if is_checkpoint(model_path) else "onnx",
-                                 "variant": variant, "files": {}}
-    files = [(str(path), load_file(path, columns)) for path in data]
+                                 "version": None, "variant": variant, "variant_requested": variant, "files": {}}
+    files = [(str(path), load_file(path, columns, warn=_warn)) for path in data]
     labels = labels_of(model_path)
     labels.check_files(files)
     examples: list[Example] = []
@@ -67,7 +139,15 @@ def evaluate(model_path: str | Path, data: Sequence[str], columns: Columns | Non
     for path, loaded in files:
         spans.append((path, len(examples), len(examples) + len(loaded)))
         examples.extend(loaded)
-    _, t_logits, s_logits = logits_for(model_path, model_texts(examples), variant, device)
+    texts = model_texts(examples)
+    shown = Progress(len(texts), tty=None if progress is None else progress) if progress is not False else None
+    info: dict[str, object] = {}
+    try:
+        _, t_logits, s_logits = logits_for(model_path, texts, variant, device, shown, info)
+    finally:
+        if shown is not None:
+            shown.close()
+    result.update(info)
     topic_gold, sent_gold = _gold(examples, labels)
 
     def heads_for(start: int, end: int) -> dict[str, object]:
@@ -111,12 +191,25 @@ def by_source(result: dict[str, object]) -> str:
                      f"{f(t and t['macro_f1'], '.4f'):>8} {f(s and s['n'], '>6'):>6} {f(s and s['accuracy'], '.4f'):>8} "
                      f"{f(s and s['macro_f1'], '.4f'):>7} {f(neg and neg['recall'], '.3f'):>7} "
                      f"{f(neg and neg['precision'], '.3f'):>8}")
+    lines.append(_model_line(result))
     return "\n".join(lines)
+
+
+def _model_line(result: dict[str, object]) -> str:
+    """"model DIR (onnx, version V, int8+recheck on CPUExecutionProvider)": what produced the numbers."""
+    parts = [str(result["kind"])]
+    if result.get("version") is not None:
+        parts.append(f"version {result['version']}")
+    if result.get("variant"):
+        parts.append(str(result["variant"]) + (f" on {result['provider']}" if result.get("provider") else ""))
+    if result.get("rechecked"):
+        parts.append(f"re-check re-ran {result['rechecked']}")
+    return f"model {result['model']} ({', '.join(parts)})"
 
 
 def table(result: dict[str, object]) -> str:
     """A readable summary: headline metrics, then per-class precision/recall/F1 per head."""
-    lines = [f"model {result['model']} ({result['kind']}{', ' + str(result['variant']) if result['variant'] else ''})"]
+    lines = [_model_line(result)]
     files = dict(result.get("files") or {})  # type: ignore[arg-type]
     sections = list(files.items()) + ([("all files", result["heads"])] if len(files) > 1 else [])
     if not sections:

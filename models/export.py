@@ -10,6 +10,7 @@ the dev sets goes into the model card, so a bad export never ships silently.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import sys
@@ -22,12 +23,18 @@ from pathlib import Path
 
 import numpy as np
 
-from models.data import Columns, load_file, model_texts
+from models.data import Columns, DataError, load_file, model_texts, sha256
 from models.sources import attributions
 from models.text import NORMALISATION_VERSION
-from models.variants import FP16, FP32, INT8, INT8_RECHECK
+from models.variants import FP16, FP32, INT8, INT8_RECHECK, VARIANTS
 
 OPSET = 17
+# Every file an export writes into a model directory; one an export did not write this time (fp16
+# with fp16=False, fp32 with keep_fp32=False) is removed from the directory, so no earlier export's
+# file is left beside the new ones.
+MODEL_FILES = frozenset({"card.json", "labels.json", "tokenizer.json",
+                         *(v.file for v in VARIANTS.values()),
+                         *(v.recheck_file for v in VARIANTS.values() if v.recheck_file)})
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,20 +126,50 @@ def parity(variant: str, ref: tuple[np.ndarray, np.ndarray], got: tuple[np.ndarr
 def export(checkpoint: Path, out: Path, dev: Sequence[str] = (), columns: Columns | None = None,
            keep_fp32: bool = True, fp16: bool = True, progress: Callable[[str], None] = _say) -> dict:
     """Write `out/` with the files of models/variants.py's variants (INT8, FP16 unless `fp16=False`,
-    FP32 unless `keep_fp32=False`), tokenizer.json, labels.json and card.json."""
-    import torch
-
+    FP32 unless `keep_fp32=False`), tokenizer.json, labels.json and card.json (with the sha256 of the
+    first two, which the runtime checks). The inputs, --dev files included, are read first; the files
+    are built in a sibling directory and moved into `out` only when every step has succeeded."""
     from models.network import load_checkpoint
-    from models.tokenize import load_tokenizer
-    from models.train import predict_logits
+    from models.runtime import read_labels
 
-    checkpoint, out = Path(checkpoint), Path(out)
+    checkpoint, out = Path(checkpoint), Path(os.path.abspath(out))
+    # Every input is checked before minutes of exporting and quantising: a bad --dev path used to
+    # fail only at the end, after the files were already in the target directory.
+    for name in ("labels.json", "tokenizer.json", "train.json"):
+        if not (checkpoint / name).is_file():
+            raise DataError(f"{checkpoint}: no {name}; give a checkpoint made by `finsentry train`")
+    if out.exists() and not out.is_dir():
+        raise DataError(f"--out {out}: exists and is not a directory")
+    read_labels(checkpoint)  # what the runtime will demand of the copy in `out`
+    dev_examples = [ex for path in dev for ex in load_file(path, columns or Columns())]
     model, labels = load_checkpoint(checkpoint)
     meta = json.loads((checkpoint / "train.json").read_text())
     max_tokens = int(meta.get("config", {}).get("max_tokens", 64))
-    out.mkdir(parents=True, exist_ok=True)
+    # Built in a hidden sibling directory (same file system), then renamed into place: a failure at
+    # any step leaves `out` as it was, never half old files and half new.
+    out.parent.mkdir(parents=True, exist_ok=True)
+    build = Path(tempfile.mkdtemp(prefix=f".{out.name}.export-", dir=out.parent))
+    try:
+        card = _build(model, labels, meta, max_tokens, checkpoint, build, dev_examples, keep_fp32, fp16, progress)
+        _install(build, out)
+    finally:
+        shutil.rmtree(build, ignore_errors=True)
+    progress(f"wrote {out} ({', '.join(f'{k} {v / 1e6:.1f} MB' for k, v in card['files'].items())})")
+    return card
+
+
+def _build(model, labels: dict, meta: dict, max_tokens: int, checkpoint: Path, out: Path, dev_examples: list,
+           keep_fp32: bool, fp16: bool, progress: Callable[[str], None]) -> dict:
+    """Write every file of the model directory into `out` (the build directory) and return the card."""
+    import torch
+
+    from models.tokenize import load_tokenizer
+    from models.train import predict_logits
+
     shutil.copy(checkpoint / "tokenizer.json", out / "tokenizer.json")
     (out / "labels.json").write_text(json.dumps(labels, indent=2))
+    # What the runtime checks labels.json and tokenizer.json against (models/runtime.py check_hashes).
+    hashes = {name: sha256(out / name) for name in ("labels.json", "tokenizer.json")}
     config = model.encoder.config
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -153,11 +190,10 @@ def export(checkpoint: Path, out: Path, dev: Sequence[str] = (), columns: Column
 
     tokenizer = load_tokenizer(out / "tokenizer.json", max_tokens)
     # A provisional card, so the runtime loads the new files the way the final card will describe them.
-    (out / "card.json").write_text(json.dumps({"max_tokens": max_tokens}))
+    (out / "card.json").write_text(json.dumps({"max_tokens": max_tokens, "sha256": hashes}))
     recheck = _choose_recheck(out, fp32, tokenizer, meta, progress) if fp16 else None
-    (out / "card.json").write_text(json.dumps({"max_tokens": max_tokens, "recheck": recheck}))
+    (out / "card.json").write_text(json.dumps({"max_tokens": max_tokens, "recheck": recheck, "sha256": hashes}))
     parities: list[Parity] = []
-    dev_examples = [ex for path in dev for ex in load_file(path, columns or Columns())]
     if dev_examples:
         from models.runtime import Classifier
 
@@ -199,12 +235,28 @@ def export(checkpoint: Path, out: Path, dev: Sequence[str] = (), columns: Column
             "parity": [asdict(p) for p in parities],
         },
         "recheck": recheck,
+        "sha256": hashes,
         "files": {f.name: f.stat().st_size for f in sorted(out.glob("*.onnx"))},
         "op_types_int8": dict(Counter(_op_types(out / INT8.file)).most_common(12)),
     }
     (out / "card.json").write_text(json.dumps(card, indent=2))
-    progress(f"wrote {out} ({', '.join(f'{k} {v / 1e6:.1f} MB' for k, v in card['files'].items())})")
     return card
+
+
+def _install(build: Path, out: Path) -> None:
+    """Move the finished build directory into place as `out`: one rename where `out` does not exist
+    (or is empty); into an existing directory, each file by an atomic rename, card.json last, then
+    any model file an earlier export left that this one did not write. Other files in `out` stay."""
+    if out.is_dir() and not any(out.iterdir()):
+        out.rmdir()
+    if not out.exists():
+        build.rename(out)
+        return
+    made = sorted(p.name for p in build.iterdir())
+    for name in [n for n in made if n != "card.json"] + ["card.json"]:
+        os.replace(build / name, out / name)
+    for name in sorted(MODEL_FILES - set(made)):
+        (out / name).unlink(missing_ok=True)
 
 
 def _choose_recheck(out: Path, fp32: Path, tokenizer, meta: dict, progress: Callable[[str], None],

