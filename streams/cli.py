@@ -30,6 +30,7 @@ COMMANDS = (
     "streams.demo",
     "streams.commands.receiver",
     "streams.commands.feedback",
+    "streams.commands.tail",
     "streams.commands.token",
 )
 

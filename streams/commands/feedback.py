@@ -299,12 +299,23 @@ def write_rows(rows: Iterable[Row], path: Path) -> None:
     partial.replace(path)
 
 
+def broker_settings(broker: str | None) -> Settings:
+    """Settings from the environment, with `--broker` (when given) in place of FINSENTRY_BROKER."""
+    return Settings.load(dict(os.environ, **({ENV_PREFIX + "BROKER": broker} if broker else {})))
+
+
+def unreadable(topic: str, bootstrap: Sequence[str], exc: Exception) -> UsageError:
+    """The one line for a Kafka error while reading `topic`: no broker answers, or one refuses the client."""
+    detail = " ".join(str(exc).split()) or type(exc).__name__
+    return UsageError(f"cannot read Kafka topic {topic!r} from {','.join(bootstrap)}: {detail}; "
+                      f"check the broker is running, or point {BROKER_ENV} (or --broker) at one that is")
+
+
 def run(args: argparse.Namespace) -> int:
     """0: the whole topic was read and written; 1: the read stopped short, nothing written; 2: usage."""
     path = checked_output(args.file)
     topics = model_topics(args.model) if getattr(args, "model", None) else None
-    env = dict(os.environ, **({ENV_PREFIX + "BROKER": args.broker} if args.broker else {}))
-    settings = Settings.load(env)
+    settings = broker_settings(args.broker)
     from kafka.errors import KafkaError
 
     topic = args.topic or settings.topic_feedback
@@ -314,9 +325,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"finsentry: error: {exc}", file=sys.stderr)
         return 1
     except KafkaError as exc:  # no broker answers, or one refuses the client (a traceback before)
-        detail = " ".join(str(exc).split()) or type(exc).__name__
-        raise UsageError(f"cannot read Kafka topic {topic!r} from {','.join(settings.bootstrap_servers)}: {detail}; "
-                         f"check the broker is running, or point {BROKER_ENV} (or --broker) at one that is") from None
+        raise unreadable(topic, settings.bootstrap_servers, exc) from None
     result = export_rows(records, topics)
     write_rows(result.rows, path)
     report(result, path, len(records), topics is not None)
