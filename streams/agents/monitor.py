@@ -89,19 +89,26 @@ class LateLog:
     every: float = 60.0
     count: int = 0
     behind: float = 0.0
+    event_time: float = 0.0
     next_at: float = float("-inf")
 
     def late(self, published_at: float, event_time: float, now: float) -> None:
         """One late story (counted once per scope it counts in); times in Unix seconds, `now` wall time."""
         self.count += 1
         self.behind = max(self.behind, event_time - published_at)
-        if now < self.next_at:
+        self.event_time = event_time
+        self.flush(now)
+
+    def flush(self, now: float) -> None:
+        """Say the late stories not yet said, once `every` seconds have passed since the last line; the
+        monitor's timer calls it too, so the tail of a replay that ends within the minute is said."""
+        if not self.count or now < self.next_at:
             return
         log.warning("monitor: %d late stories (one count per scope) up to %.0f s behind event time %s: more than "
                     "the allowed lateness (FINSENTRY_MONITOR_ALLOWED_LATENESS=%.0f s), so they count in no window "
                     "and no detector sees them; a replay or backfill of older news than this worker has seen, or a "
                     "source whose clock or delivery runs late (docs/ALERTS.md, Lateness)", self.count, self.behind,
-                    iso_utc(event_time), CONFIG.allowed_lateness)
+                    iso_utc(self.event_time), CONFIG.allowed_lateness)
         self.count, self.behind, self.next_at = 0, 0.0, now + self.every
 
 
@@ -144,6 +151,13 @@ def clock_bound(message: object, now: float) -> float:
     return timestamp if finite_number(timestamp) and timestamp > 0 else now
 
 
+def probability(value: object) -> float | None:
+    """A story's model confidence if it is one (a finite number in [0, 1]), else None: optional, not
+    worth the story, and an anomaly event carrying a sample outside [0, 1] (a foreign scorer's 1.5, a
+    percentage) is refused downstream (alerts/records.py), which would hold back a real surge's alert."""
+    return float(value) if finite_number(value) and 0.0 <= float(value) <= 1.0 else None
+
+
 def parse_scored(raw: bytes | None, now: float) -> tuple[Story, list[str]] | Rejection:
     """A `news.scored` value as the monitor's Story plus the scopes it counts in, or why not.
 
@@ -172,10 +186,9 @@ def parse_scored(raw: bytes | None, now: float) -> tuple[Story, list[str]] | Rej
     if rejected := _time_rejection(published_at, now):
         return rejected
     try:
-        confidence = record.get("confidence")
         story = Story(record["id"], model_text(record), record.get("sentiment"),
                       float(record["sentiment_score"]), published_at,
-                      float(confidence) if finite_number(confidence) else None, topic)  # optional: not worth a story
+                      probability(record.get("confidence")), topic)
     except ValueError as exc:
         return Rejection("wrong_type", str(exc))
     return story, scopes_for(topic, tickers)
@@ -275,7 +288,7 @@ def by_scope_story(value: object, now: float) -> Story | Rejection:
     if rejected := _time_rejection(published_at, now) or _score_rejection(value["sentiment_score"]):
         return rejected
     try:
-        return Story(**value)
+        return Story(**{**value, "confidence": probability(confidence)})
     except (TypeError, ValueError) as exc:  # an unknown field, or a sentiment no model gives
         return Rejection("wrong_type", f"not a news.by-scope record: {exc}")
 
@@ -400,6 +413,7 @@ async def advance_quiet_scopes() -> None:
     than waiting out a new scope's warm-up. A dormant scope has no open anomaly, so the count is the
     loaded scopes'.
     """
+    late_log.flush(time.time())
     watermark, moved = clock.newest, clock.newest > clock.applied
     active = dict.fromkeys(KINDS, 0)
     shown: set[str] = set()

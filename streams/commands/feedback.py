@@ -162,20 +162,27 @@ def merged(corrections: Sequence[Record]) -> Row:
 
 
 def disagreement_line(story: str, corrections: Sequence[Record]) -> str | None:
-    """One line naming each label on which different cases or analysts last said different things,
-    or None. A later correction by the same analyst in the same case is a change of mind, not a
-    disagreement: only each one's last word counts."""
+    """One line naming each label on which different analysts last said different things, or None.
+    A later correction by the same analyst, in the same case or in another case of the same story
+    (its topic case, then its ticker case), is a change of mind, not a disagreement: only each
+    analyst's last word counts, named with the case it was said in."""
     parts = []
     for label in LABELS:
-        last_word: dict[str, str] = {}  # "case/analyst" -> value, in order of first correction
+        last_word: dict[str, tuple[str, str]] = {}  # analyst -> ("case/analyst", value), first-said order
         for record in corrections:
             if record.value.get(label) is not None:
-                last_word[voice(record.value)] = record.value[label]
-        if len(set(last_word.values())) > 1:
-            said = ", ".join(f"{who} {shown(value)}" for who, value in last_word.items())
+                last_word[who(record.value)] = (voice(record.value), record.value[label])
+        if len({value for _, value in last_word.values()}) > 1:
+            said = ", ".join(f"{where} {shown(value)}" for where, value in last_word.values())
             latest = next(r.value[label] for r in reversed(corrections) if r.value.get(label) is not None)
             parts.append(f"{label}: {said}; exported {shown(latest)} (the latest)")
     return f"story {shown(story)}: " + "; ".join(parts) if parts else None
+
+
+def who(value: Mapping[str, Any]) -> str:
+    """The analyst whose word a correction is; a record naming none stands for its case alone."""
+    analyst = value.get("analyst")
+    return f"analyst {analyst}" if isinstance(analyst, str) and analyst else f"case {voice(value)}"
 
 
 def voice(value: Mapping[str, Any]) -> str:

@@ -117,6 +117,18 @@ def test_a_change_of_mind_in_the_same_case_is_silent(capsys) -> None:
     assert not any("disagree" in line for line in stderr_lines(capsys))
 
 
+def test_one_analyst_changing_their_mind_across_two_cases_of_the_story_is_silent() -> None:
+    # The story sits in its topic case and its ticker case; alice corrected it in one, then the other.
+    changed = records(correction("s1", "case-a1", "alice", 1, sentiment="neutral"),
+                      correction("s1", "case-b1", "alice", 2, sentiment="negative"))
+    result = export_rows(changed)
+    assert result.disagreements == [] and result.rows[0]["sentiment"] == "negative"
+    # bob disagreeing with alice's last word is named, with the case each last said it in
+    disputed = records(*[r.value for r in changed], correction("s1", "case-a1", "bob", 3, sentiment="positive"))
+    [line] = export_rows(disputed).disagreements
+    assert "sentiment: case-b1/alice 'negative', case-a1/bob 'positive'; exported 'positive'" in line
+
+
 def test_cases_that_came_to_agree_are_silent_and_a_topic_dispute_names_only_the_topic() -> None:
     agreed = records(correction("s1", "case-a1", "alice", 1, sentiment="negative"),
                      correction("s1", "case-b1", "bob", 2, sentiment="positive"),

@@ -53,3 +53,17 @@ def test_the_next_line_counts_every_late_story_since_the_last() -> None:
     assert (late.count, late.behind) == (2, 350.0)  # held until a minute has passed
     late.late(300.0, 400.0, now=1061.0)
     assert (late.count, late.behind, late.next_at) == (0, 0.0, 1121.0)
+
+
+def test_the_timer_says_the_late_stories_no_story_came_after(caplog) -> None:
+    # A replay that ended within the minute was said as "1 late stories", and the rest never.
+    late = monitor.LateLog(every=60.0)
+    caplog.set_level(logging.WARNING, logger=monitor.__name__)
+    for n in range(9000):
+        late.late(100.0, 400.0, now=1000.0 + n / 300)  # 9,000 in 30 s
+    late.flush(now=1030.0)
+    assert [r.getMessage().split(" up to")[0] for r in caplog.records] == ["monitor: 1 late stories (one count per scope)"]
+    late.flush(now=1060.0)  # the timer, a minute after the first line
+    assert caplog.records[-1].getMessage().startswith("monitor: 8999 late stories")
+    late.flush(now=1200.0)
+    assert len(caplog.records) == 2  # nothing more to say

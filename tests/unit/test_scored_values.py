@@ -88,3 +88,13 @@ def test_only_the_models_topics_become_negative_share_series():
     record_window(SimpleNamespace(scope="topic:Not A Model Topic 7", last_window=window))
     record_window(SimpleNamespace(scope="topic:Earnings", last_window=window))
     assert share("Not A Model Topic 7") is None and share("Earnings") == 0.75
+
+
+@pytest.mark.parametrize("confidence", [1.5, -0.1, 97.0])
+def test_a_confidence_that_is_no_probability_costs_only_the_confidence(confidence: float) -> None:
+    # An anomaly event whose samples carry one is refused by notify-route (alerts/records.py): one
+    # story from a foreign scorer (a percentage) would have held back a real surge's alert.
+    story, _ = parse_scored(scored(confidence=confidence), NOW)
+    assert story.confidence is None and story.sentiment_score == -0.7
+    carried = by_scope_story({**json.loads(json.dumps(story.__dict__)), "confidence": confidence}, NOW)
+    assert carried.confidence is None
