@@ -16,6 +16,11 @@ Which analysts' alerts are firing for a case is kept in the `case-webhook-alerts
 delivered or dead-lettered), and forgotten once the case is closed and everyone told. Some events do
 not name whom the case left (a direct reassignment names only the new holder; a `waiting` after an
 escalation names no one; an analyst removed from the roster has no `notify` left): the table does.
+Each entry records the position (partition, offset) in `cases.events` of the event it reflects, and
+an entry is never overwritten by an earlier event's outcome: an event replayed after a restart (the
+consumer commits only past acknowledged events, but one analyst's entry may already reflect a later
+one) changes, and sends, nothing for an analyst whose entry is at or past it. `closed` stays set
+until an event puts the case back in play (`REOPENS`).
 
 The scheduler puts the target in the events that fire (`notify`), so this agent runs on whichever
 worker owns each `cases.events` partition, away from the scheduler's single writer: a slow receiver
@@ -29,11 +34,16 @@ Payloads are Alertmanager v4 with one alert, signed and retried by `alerts.deliv
 Order and fairness: one analyst's notifications of one case go out one at a time, in the order of
 the case's events (a retried `assigned` is never overtaken by its resolve); each receiver holds at
 most `webhooks.PER_RECEIVER` delivery slots and all receivers `MAX_IN_FLIGHT`, so a dead endpoint
-delays only its own analyst. At most `MAX_PENDING` case events wait for their webhooks; beyond that
-the agent waits (holding back only this consumer). A delivery that exhausts its retries goes to the
-alerts dead-letter topic and is counted. A case event is acknowledged only once its webhooks are
-delivered or dead-lettered and the table written, so one in flight when its worker stops is
-delivered by the next, which finds in the table what each receiver was told.
+delays only its own analyst. At most `MAX_PENDING_PER_RECEIVER` notifications wait for (or are in)
+delivery to one receiver; a further one is dead-lettered at once, never waited for, so a dead
+endpoint never holds up the agent. A firing notification that fails its delivery round goes to the
+alerts dead-letter topic and is counted. A resolve that fails a round (not refused for good) stays
+in its entry, which stays open with a `resolve` mark, and is tried again by a timer with backoff
+(`RESOLVE_RETRY_SECONDS`, doubled each round) or by the case's next event that resolves it, for
+`RESOLVE_ROUNDS` rounds in all, then dead-lettered. A case event is acknowledged only once its
+webhooks are delivered, dead-lettered or (a failed resolve) marked for another round, and the table
+written, so one in flight when its worker stops is delivered by the next, which finds in the table
+what each receiver was told.
 """
 
 from __future__ import annotations
@@ -49,6 +59,7 @@ from functools import cache
 from typing import Any
 
 import faust
+from aiokafka.partitioner import DefaultPartitioner
 
 from alerts.delivery import DeliveryResult
 from alerts.payload import ZERO_TIME, Alert, build_payload, ended_now, fingerprint
@@ -58,12 +69,18 @@ from scheduler import RosterWatcher
 from streams import failures, metrics, webhooks
 from streams.app import app, case_events_topic, settings
 from streams.errors import RecordFault, dead_letter_fault, record_fault, send_dead_letter
+from streams.failures import guarded_timer
+from streams.ownership import owns_recovered
 from streams.tables import DurableTable
 from streams.usage import config_exit
 
 log = logging.getLogger(__name__)
 MAX_IN_FLIGHT = 32  # deliveries at once, all receivers; each receiver at most webhooks.PER_RECEIVER
-MAX_PENDING = 1000  # case events waiting for their webhooks before the agent waits
+MAX_PENDING_PER_RECEIVER = 50  # notifications waiting for or in delivery to one receiver; more are dead-lettered
+RESOLVE_ROUNDS = 6  # delivery rounds of one resolve (the first and its retries) before it is dead-lettered
+RESOLVE_RETRY_SECONDS = 60.0  # after a resolve's first failed round; doubled after each, at most RESOLVE_RETRY_MAX
+RESOLVE_RETRY_MAX = 3600.0
+RETRY_TICK_SECONDS = 15.0  # how often the timer looks for failed resolves due for another round
 ALERTNAME = "case_assigned"  # the alert "this case is assigned to you": firing while it is, resolved after
 SUMMARIES = {
     "assigned": "{case_id} ({severity}, {scope}) is assigned to you",
@@ -77,6 +94,8 @@ HOLDS = frozenset({"assigned", "escalated", "updated", "acknowledged"})  # the e
 LEAVES = frozenset({"waiting", "resolved", "auto_resolved"})  # nobody holds the case after it
 CLOSES = frozenset({"resolved", "auto_resolved"})
 FIRES = frozenset({"assigned", "escalated", "updated"})  # with `notify`: the holder's alert fires (again)
+REOPENS = frozenset({"created", "reopened", "assigned", "waiting", "escalated"})  # a closed case is in play again
+Position = tuple[int, int] | None  # (partition, offset) of a case event in cases.events; None: unknown
 
 
 @cache
@@ -167,49 +186,100 @@ class Notice:
 
     analyst: str
     target: str
-    entry: dict[str, Any]  # {target, startsAt, open}
+    entry: dict[str, Any]  # {target, startsAt, open, partition, offset}
     payload: dict[str, Any]
+    tries: int = 0  # failed delivery rounds of this resolve before this one
+
+
+def _reflects(entry: dict[str, Any], position: Position) -> bool:
+    """The entry already reflects the event at `position`, or a later one: a replayed event."""
+    return (position is not None and entry.get("partition") == position[0]
+            and entry.get("offset", -1) >= position[1])
+
+
+def _later(entry: dict[str, Any], than: dict[str, Any]) -> bool:
+    """`entry` reflects a later event of the case than `than` does."""
+    return ("offset" in entry and entry.get("partition") == than.get("partition")
+            and entry["offset"] > than.get("offset", -1))
+
+
+def _entry(target: str, starts_at: str, is_open: bool, position: Position) -> dict[str, Any]:
+    entry = {"target": target, "startsAt": starts_at, "open": is_open}
+    return entry if position is None else {**entry, "partition": position[0], "offset": position[1]}
 
 
 def plan(state: dict[str, Any] | None, event: dict[str, Any],
-         target_of: Callable[[str], str | None] = lambda analyst: None) -> tuple[dict[str, Any] | None, list[Notice]]:
+         target_of: Callable[[str], str | None] = lambda analyst: None,
+         position: Position = None) -> tuple[dict[str, Any] | None, list[Notice]]:
     """What a case event means for the analysts' alerts of its case: the case's next state and the
-    notifications to send. `state` is {"alerts": {analyst: {target, startsAt, open}}, "closed"}: whose
-    alert is firing, and where. Every analyst whose alert is open and who does not hold the case after
-    the event gets it resolved; the holder's fires when the event carries their `notify`. `target_of`
-    finds an analyst's URL for an event that takes a case off someone this state does not know (a case
-    assigned before this state was kept, or forgotten after it closed)."""
+    notifications to send. `state` is {"alerts": {analyst: {target, startsAt, open, partition, offset,
+    resolve?}}, "closed"}: whose alert is firing, and where, as of which event (`position`, the event's
+    place in cases.events: an analyst whose entry is at or past it was told already, and is left as it
+    is). Every analyst whose alert is open and who does not hold the case after the event gets it
+    resolved (a resolve that failed before, `resolve`, is sent again as it was); the holder's fires
+    when the event carries their `notify`. `target_of` finds an analyst's URL for an event that takes a
+    case off someone this state does not know (a case assigned before this state was kept, or
+    forgotten after it closed). `closed` stays set until an event puts the case back in play."""
     kind = event["event"]
+    closed = kind in CLOSES or (bool((state or {}).get("closed")) and kind not in REOPENS)
+    alerts = dict((state or {}).get("alerts", {}))
     if kind in HOLDS:
         holder = event.get("analyst")
     elif kind in LEAVES:
         holder = None
-    else:  # created, acknowledged... labelled, reopened: nobody's holding changes
-        return state, []
-    alerts = dict((state or {}).get("alerts", {}))
+    else:  # created, labelled, reopened...: nobody's holding changes
+        return (None if state is None else {**state, "alerts": alerts, "closed": closed}), []
     notices: list[Notice] = []
     for analyst, entry in sorted(alerts.items()):
-        if analyst != holder and entry["open"]:
-            ended = {**entry, "open": False}
+        if analyst != holder and entry["open"] and not _reflects(entry, position):
+            ended = _entry(entry["target"], entry["startsAt"], False, position)
             alerts[analyst] = ended
-            notices.append(Notice(analyst, entry["target"], ended,
+            failed = entry.get("resolve")
+            notices.append(Notice(analyst, entry["target"], ended, failed["payload"], failed["tries"]) if failed else
+                           Notice(analyst, entry["target"], ended,
                                   alert_payload(event, analyst, "resolved", entry["startsAt"], holder)))
     notify = event.get("notify")
     named = event.get("analyst")
     if kind in FIRES and holder is not None and isinstance(notify, dict) and notify.get("analyst") == holder:
         entry = alerts.get(holder)
-        starts = entry["startsAt"] if entry is not None and entry["open"] else _time(event)
-        opened = {"target": notify["target"], "startsAt": starts, "open": True}
-        alerts[holder] = opened
-        notices.append(Notice(holder, notify["target"], opened, alert_payload(event, holder, "firing", starts)))
+        if entry is None or not _reflects(entry, position):
+            starts = entry["startsAt"] if entry is not None and entry["open"] else _time(event)
+            opened = _entry(notify["target"], starts, True, position)
+            alerts[holder] = opened
+            notices.append(Notice(holder, notify["target"], opened, alert_payload(event, holder, "firing", starts)))
     elif kind in LEAVES and isinstance(named, str) and named not in alerts:
         mine = isinstance(notify, dict) and notify.get("analyst") == named
         target = notify.get("target") if mine else target_of(named)
         if target:
-            ended = {"target": target, "startsAt": _time(event), "open": False}
+            ended = _entry(target, _time(event), False, position)
             alerts[named] = ended
             notices.append(Notice(named, target, ended, alert_payload(event, named, "resolved", _time(event))))
-    return {"alerts": alerts, "closed": kind in CLOSES}, notices
+    return {"alerts": alerts, "closed": closed}, notices
+
+
+def retrying(state: dict[str, Any]) -> bool:
+    """Some analyst's resolve failed and waits for another round."""
+    return any("resolve" in entry for entry in state.get("alerts", {}).values())
+
+
+def due_resolves(state: dict[str, Any], now: float, ready: Callable[[str], bool] = lambda analyst: True,
+                 ) -> tuple[dict[str, Any], list[Notice]]:
+    """The failed resolves of `state` due for another round at `now` (of the analysts `ready` for one),
+    as `plan` makes notifications: the same payload again, each entry as it will be once delivered."""
+    alerts = dict(state.get("alerts", {}))
+    notices = []
+    for analyst, entry in sorted(alerts.items()):
+        failed = entry.get("resolve")
+        if entry["open"] and failed is not None and failed["next_at"] <= now and ready(analyst):
+            ended = {**{k: v for k, v in entry.items() if k != "resolve"}, "open": False}
+            alerts[analyst] = ended
+            notices.append(Notice(analyst, entry["target"], ended, failed["payload"], failed["tries"]))
+    return {**state, "alerts": alerts}, notices
+
+
+def retry_in(tries: int) -> float:
+    """Seconds before the next round of a resolve that failed `tries` rounds."""
+    return min(RESOLVE_RETRY_MAX, RESOLVE_RETRY_SECONDS * 2 ** (tries - 1))
 
 
 # ---- delivery ---------------------------------------------------------------------------------
@@ -225,7 +295,11 @@ class Lanes:
 
         async def in_turn() -> None:
             if previous is not None:
-                await asyncio.wait([previous])  # its outcome is its own (a failure stops the worker)
+                try:
+                    await asyncio.wait([previous])  # its outcome is its own (a failure stops the worker)
+                except asyncio.CancelledError:
+                    work.close()  # stopped before its turn: never started
+                    raise
             await work
 
         task = asyncio.ensure_future(in_turn())
@@ -239,15 +313,16 @@ class Lanes:
 
 STAGE = "case-webhooks"
 # What each analyst's receiver was told of each case, by case id (the `cases.events` key, so the same
-# partition): written as each delivery ends, so a replay after a restart resends only what was not told.
+# partition): written as each delivery ends, never back to an earlier event's outcome, so a replay
+# after a restart resends only what was not told.
 alerts_table: DurableTable = app.Table("case-webhook-alerts", default=None, partitions=settings.partitions,
                                        use_partitioner=True, key_type=bytes,
                                        schema=faust.Schema(key_serializer="raw", value_serializer="json"))
 _slots = webhooks.ReceiverSlots(MAX_IN_FLIGHT)
 _lanes = Lanes()
-_room = asyncio.Semaphore(MAX_PENDING)
 _planned: dict[str, dict[str, Any]] = {}  # a case's state with its notifications still in flight
 _pending: Counter[str] = Counter()  # notifications in flight, by case
+_waiting: Counter[str] = Counter()  # notifications queued for or in delivery, by receiver
 _tasks: set[asyncio.Task[None]] = set()  # the loop keeps only weak references to tasks
 
 
@@ -255,47 +330,131 @@ def _state(case_id: str) -> dict[str, Any] | None:
     return _planned.get(case_id) or alerts_table.get(case_id.encode())
 
 
-async def send(receiver: Receiver, payload: dict[str, Any]) -> None:
-    """Deliver, or dead-letter: either way the receiver's turn is over (a raise here is a failed write
-    of the dead letter, which stops the worker before the event is acknowledged)."""
+def _position(message: Any) -> Position:
+    partition, offset = getattr(message, "partition", None), getattr(message, "offset", None)
+    return (partition, offset) if isinstance(partition, int) and isinstance(offset, int) else None
+
+
+def _receiver(analyst: str, target: str) -> Receiver | None:
+    secret = secret_for(analyst)  # None: not notified by webhook (logged at start)
+    return Receiver(name=f"analyst-{analyst}", url=target, secret=secret) if secret is not None else None
+
+
+def _full(receiver: Receiver | None) -> bool:
+    return receiver is not None and _waiting[receiver.name] >= MAX_PENDING_PER_RECEIVER
+
+
+async def deliver(receiver: Receiver, payload: dict[str, Any]) -> DeliveryResult:
+    """One delivery round in the receiver's slot; a sender that raises is a failure not attempted."""
     try:
         async with _slots.hold(receiver.name):
-            result = await webhooks.attempt(receiver, payload)
+            return await webhooks.attempt(receiver, payload)
     except Exception as exc:
         # dead-lettered and acknowledged, not a crash of every worker that reads it in turn
         log.exception("case webhook to %s failed", receiver.name)
-        result = DeliveryResult.not_attempted(f"{type(exc).__name__}: {exc}", receiver.name, receiver.url, "",
-                                              payload, time.time())
-    if result.outcome != "delivered":
-        await webhooks.dead_letter(result, "case webhook")
+        return DeliveryResult.not_attempted(f"{type(exc).__name__}: {exc}", receiver.name, receiver.url, "",
+                                            payload, time.time())
 
 
-async def tell(case_id: str, notice: Notice, receiver: Receiver | None) -> None:
-    """One notification (none without a secret to sign it), then its entry as the receiver now knows it;
-    once the case's last notification is out, a closed case is forgotten."""
-    if receiver is not None:
-        await send(receiver, notice.payload)
+async def failed(notice: Notice, result: DeliveryResult) -> dict[str, Any]:
+    """After a round that was not delivered: the entry as the receiver now stands. A resolve that may get
+    through later (a round attempted and not refused for good, fewer than RESOLVE_ROUNDS) stays open,
+    marked for another round; anything else is dead-lettered (a raise here is a failed write of the
+    dead letter, which stops the worker before the event is acknowledged)."""
+    tries = notice.tries + 1
+    if not notice.entry["open"] and result.attempts > 0 and not result.refused and tries < RESOLVE_ROUNDS:
+        now = time.time()
+        next_at = max(now + retry_in(tries), result.retry_at or 0.0)
+        metrics.WEBHOOK_DELIVERIES.labels(result.receiver, metrics.FAILED).inc()
+        log.warning("case webhook: resolve to %s failed (round %d of at most %d: %s); trying again in %.0fs",
+                    result.receiver, tries, RESOLVE_ROUNDS, result.last_error, next_at - now)
+        return {**notice.entry, "open": True, "resolve": {"payload": notice.payload, "tries": tries, "next_at": next_at}}
+    await webhooks.dead_letter(result, "case webhook")
+    return notice.entry
+
+
+def _write(case_id: str, notice: Notice, entry: dict[str, Any]) -> None:
+    """The analyst's entry as the receiver was told, unless it already reflects a later event (one
+    dead-lettered for the cap, written without waiting for this one)."""
     key = case_id.encode()
-    told = alerts_table.get(key) or {"alerts": {}}
-    alerts_table[key] = {"alerts": {**told["alerts"], notice.analyst: notice.entry}}
+    row = alerts_table.get(key) or {"alerts": {}}
+    current = row["alerts"].get(notice.analyst)
+    if current is not None and _later(current, entry):
+        return
+    alerts_table[key] = {**row, "alerts": {**row["alerts"], notice.analyst: entry}}
+    planned = _planned.get(case_id)
+    if entry is not notice.entry and planned is not None and planned["alerts"].get(notice.analyst) is notice.entry:
+        planned["alerts"][notice.analyst] = entry  # a failed resolve, retried by the case's next event too
+
+
+def _settle_row(case_id: str, closed: bool) -> bool:
+    """Once nothing of the case is in flight: forget a closed case unless a resolve waits for another
+    round (then its row says `closed`, for the timer to forget it after). True if the table changed."""
+    key = case_id.encode()
+    row = alerts_table.get(key)
+    if row is None:
+        return False
+    if closed and not retrying(row):
+        del alerts_table[key]
+        return True
+    if bool(row.get("closed")) != closed:
+        alerts_table[key] = {**row, "closed": closed}
+        return True
+    return False
+
+
+async def tell(case_id: str, notice: Notice, receiver: Receiver | None, overflow: bool = False) -> None:
+    """One notification (none without a secret to sign it; dead-lettered at once on `overflow`, its
+    receiver over MAX_PENDING_PER_RECEIVER), then its entry as the receiver now knows it; once the
+    case's last notification is out, a closed case is forgotten."""
+    entry = notice.entry
+    if receiver is not None:
+        if overflow:
+            result = DeliveryResult.not_attempted(
+                f"{receiver.name} already has {MAX_PENDING_PER_RECEIVER} notifications waiting "
+                f"(MAX_PENDING_PER_RECEIVER): not queued", receiver.name, receiver.url, "", notice.payload, time.time())
+        else:
+            try:
+                result = await deliver(receiver, notice.payload)
+            finally:
+                _waiting[receiver.name] -= 1
+                if _waiting[receiver.name] <= 0:
+                    del _waiting[receiver.name]
+        if result.outcome != "delivered":
+            entry = await failed(notice, result)
+    _write(case_id, notice, entry)
     _pending[case_id] -= 1
     if _pending[case_id] <= 0:
         del _pending[case_id]
-        if _planned.pop(case_id, {}).get("closed"):
-            del alerts_table[key]
+        _settle_row(case_id, bool(_planned.pop(case_id, {}).get("closed")))
+
+
+def _submit(case_id: str, after: dict[str, Any], notices: list[Notice],
+            receivers: dict[str, Receiver | None]) -> list[asyncio.Task[None]]:
+    """Queue each notification behind the earlier ones of its analyst and case; one for a receiver
+    already holding MAX_PENDING_PER_RECEIVER is dead-lettered at once instead (counted)."""
+    _planned[case_id] = after
+    _pending[case_id] += len(notices)
+    tasks = []
+    for notice in notices:
+        receiver = receivers[notice.analyst]
+        if _full(receiver):
+            tasks.append(_spawn(asyncio.ensure_future(tell(case_id, notice, receiver, overflow=True))))
+            continue
+        if receiver is not None:
+            _waiting[receiver.name] += 1
+        tasks.append(_spawn(_lanes.submit((notice.analyst, case_id), tell(case_id, notice, receiver))))
+    return tasks
 
 
 async def acknowledge(event: Any, tasks: list[asyncio.Task[None]]) -> None:
     """Acknowledge the case event once its notifications are out and the table written: only then may a
     commit pass it, so a worker that stops first leaves it to the next, which sends again what the table
     does not show as told (the same body, so the same X-Finsentry-Notification-Id)."""
-    try:
-        await asyncio.wait(tasks)
-        if all(not task.cancelled() and task.exception() is None for task in tasks):
-            await alerts_table.written()
-            event.ack()
-    finally:
-        _room.release()
+    await asyncio.wait(tasks)
+    if all(not task.cancelled() and task.exception() is None for task in tasks):
+        await alerts_table.written()
+        event.ack()
 
 
 def _settle(task: asyncio.Task[None]) -> None:
@@ -323,36 +482,57 @@ async def handle(event: Any) -> None:
     try:
         with record_fault():  # built here, not in the delivery task, where a bad event was only logged
             case_id = value["case_id"]
-            state = _state(case_id)
-            after, notices = plan(state, value, target_for)
-            receivers = {}
-            for notice in notices:
-                secret = secret_for(notice.analyst)  # None: not notified by webhook (logged at start)
-                receivers[notice.analyst] = (Receiver(name=f"analyst-{notice.analyst}", url=notice.target,
-                                                      secret=secret) if secret is not None else None)
+            after, notices = plan(_state(case_id), value, target_for, _position(event.message))
+            receivers = {notice.analyst: _receiver(notice.analyst, notice.target) for notice in notices}
     except RecordFault as fault:
         metrics.RECORDS_IN.labels(STAGE).inc()
         await dead_letter_fault(STAGE, fault, event.message.value, event.message)
         event.ack()
         return
     if not notices:  # most case events notify no one; counted are those that notify someone
-        if after is not None and after.get("closed") and case_id not in _pending:
-            key = case_id.encode()
-            if alerts_table.get(key) is not None:
-                del alerts_table[key]
-                await alerts_table.written()
-        elif after is not state and case_id in _pending:
+        if after is not None and case_id in _pending:
             _planned[case_id] = after
+        elif after is not None and _settle_row(case_id, after["closed"]):
+            await alerts_table.written()
         event.ack()
         return
     metrics.RECORDS_IN.labels(STAGE).inc()
     metrics.RECORDS_OUT.labels(STAGE).inc()  # handed to delivery: its outcome is in the webhook metrics
-    await _room.acquire()
-    _planned[case_id] = after
-    _pending[case_id] += len(notices)
-    tasks = [_spawn(_lanes.submit((notice.analyst, case_id), tell(case_id, notice, receivers[notice.analyst])))
-             for notice in notices]
+    tasks = _submit(case_id, after, notices, receivers)
     _spawn(asyncio.ensure_future(acknowledge(event, tasks)))
+
+
+def _owned(key: bytes) -> bool:
+    """This worker is the active, recovered owner of the case's partition (the table's is the same)."""
+    partition = DefaultPartitioner()(key, list(range(settings.partitions)), None)
+    return owns_recovered(settings.topic_case_events, partition)
+
+
+def retry_resolves(now: float, owned: Callable[[bytes], bool] = _owned) -> int:
+    """Start another round of each failed resolve due at `now`, of the cases this worker owns with
+    nothing in flight (a case in flight is settled first; its next event may retry them too), unless
+    its receiver is full (left for a later tick). Returns the resolves started."""
+    started = 0
+    for key in list(alerts_table.keys()):
+        case_id = key.decode()
+        if case_id in _pending or not owned(key):
+            continue
+        row = alerts_table.get(key)
+        if row is None or not retrying(row):
+            continue
+        receivers = {analyst: _receiver(analyst, entry["target"]) for analyst, entry in row["alerts"].items()
+                     if "resolve" in entry}
+        after, notices = due_resolves(row, now, lambda analyst, receivers=receivers: not _full(receivers[analyst]))
+        if notices:
+            _submit(case_id, after, notices, receivers)
+            started += len(notices)
+    return started
+
+
+@app.timer(interval=RETRY_TICK_SECONDS)
+@guarded_timer("case-webhooks-retry", settings.crash_exit_delay_seconds)
+async def retry_failed_resolves() -> None:
+    retry_resolves(time.time())
 
 
 @app.agent(case_events_topic, name="case-webhooks")

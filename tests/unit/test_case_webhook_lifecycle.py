@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -211,7 +212,8 @@ class Table(dict):
 
 class Endpoints:
     """The analysts' receivers behind `webhooks.attempt`: each call recorded when it starts and when it
-    is received; a receiver in `hold` keeps its calls open until its gate opens."""
+    is received; a receiver in `hold` keeps its calls open until its gate opens; one in `refusing`
+    answers every call with that status (a round that failed)."""
 
     def __init__(self) -> None:
         self.started: list[tuple[str, dict]] = []
@@ -219,6 +221,7 @@ class Endpoints:
         self.gates: dict[str, asyncio.Event] = {}
         self.open = Counter[str]()
         self.peak = Counter[str]()
+        self.refusing: dict[str, int] = {}
 
     async def attempt(self, receiver: Receiver, payload: dict, notification_id: str | None = None) -> DeliveryResult:
         self.started.append((receiver.name, payload))
@@ -229,6 +232,10 @@ class Endpoints:
             if gate is not None:
                 await gate.wait()
                 self.gates.pop(receiver.name, None)  # one blip: the retry within this round goes through
+            status = self.refusing.get(receiver.name)
+            if status is not None:
+                return DeliveryResult("failed", 1, status, f"HTTP {status}", receiver.name, receiver.url, "n", 0.0, 0.0,
+                                      payload)
             self.received.append((receiver.name, payload))
         finally:
             self.open[receiver.name] -= 1
@@ -243,9 +250,9 @@ def fresh_agent(monkeypatch: pytest.MonkeyPatch, table: Table, endpoints: Endpoi
     monkeypatch.setattr(case_webhooks, "alerts_table", table)
     monkeypatch.setattr(case_webhooks, "_slots", webhooks.ReceiverSlots(limit))
     monkeypatch.setattr(case_webhooks, "_lanes", case_webhooks.Lanes())
-    monkeypatch.setattr(case_webhooks, "_room", asyncio.Semaphore(case_webhooks.MAX_PENDING))
     monkeypatch.setattr(case_webhooks, "_planned", {})
     monkeypatch.setattr(case_webhooks, "_pending", Counter())
+    monkeypatch.setattr(case_webhooks, "_waiting", Counter())
     monkeypatch.setattr(case_webhooks, "_tasks", set())
     monkeypatch.setattr(case_webhooks, "secret_for", lambda who: b"lifecycle-secret")
     monkeypatch.setattr(case_webhooks, "target_for", lambda who: f"{HOOKS}/{who}")
@@ -360,3 +367,222 @@ def test_a_closed_case_is_forgotten_once_everyone_is_told(monkeypatch) -> None:
     asyncio.run(run())
     assert endpoints.statuses("analyst-wren") == [("assigned", "firing"), ("resolved", "resolved")]
     assert table == {} and case_webhooks._planned == {} and not case_webhooks._pending
+
+
+def dead_letters(monkeypatch: pytest.MonkeyPatch) -> list[DeliveryResult]:
+    """The deliveries the agent dead-letters, instead of the alerts dead-letter topic."""
+    dead: list[DeliveryResult] = []
+
+    async def dead_letter(result: DeliveryResult, what: str) -> None:
+        dead.append(result)
+
+    monkeypatch.setattr(case_webhooks.webhooks, "dead_letter", dead_letter)
+    return dead
+
+
+def test_a_replayed_event_sends_nothing_to_an_analyst_whose_entry_already_reflects_a_later_one(monkeypatch) -> None:
+    """The review's scenario 1: ash's firing (event 1) is delivered and written while wren's (event 0)
+    is still in flight, so neither is acknowledged; the next worker replays both against a table that
+    already holds event 1's outcome for ash. Before, event 0 was planned against it: ash got a false
+    resolve, then event 1's firing again with the notification id a de-duplicating receiver drops,
+    and ended resolved while holding the case."""
+    table = Table()
+    endpoints = Endpoints()
+    first = fresh_agent(monkeypatch, table, endpoints)
+    assigned = case_event("assigned", "wren", NOW)
+    reassigned = case_event("assigned", "ash", NOW + timedelta(minutes=1), reason="reassigned by wren")
+
+    async def stops_with_wren_in_flight() -> None:
+        endpoints.gates["analyst-wren"] = asyncio.Event()
+        await case_webhooks.handle(record(assigned, 0, first))
+        await case_webhooks.handle(record(reassigned, 1, first))
+        await until(lambda: "ash" in table.get(b"case-q1", {}).get("alerts", {}), "ash's entry written")
+        for task in list(case_webhooks._tasks):  # the worker stops
+            task.cancel()
+        await asyncio.gather(*case_webhooks._tasks, return_exceptions=True)
+
+    asyncio.run(stops_with_wren_in_flight())
+    assert first == [] and endpoints.statuses("analyst-ash") == [("assigned", "firing")]
+
+    endpoints.gates.clear()
+    second = fresh_agent(monkeypatch, table, endpoints)
+
+    async def replays() -> None:
+        await case_webhooks.handle(record(assigned, 0, second))
+        await case_webhooks.handle(record(reassigned, 1, second))
+        await until(lambda: sorted(second) == [0, 1], "both replayed events acknowledged")
+
+    asyncio.run(replays())
+    assert endpoints.statuses("analyst-ash") == [("assigned", "firing")]  # told once, never resolved
+    assert endpoints.statuses("analyst-wren") == [("assigned", "firing"), ("assigned", "resolved")]
+    alerts = table[b"case-q1"]["alerts"]
+    assert (alerts["ash"]["open"], alerts["wren"]["open"]) == (True, False)
+    assert (alerts["ash"]["offset"], alerts["wren"]["offset"]) == (1, 1)  # each as of the event it reflects
+    # and the same replay once everything was told changes nothing at all
+    third = fresh_agent(monkeypatch, table, endpoints)
+    before = len(endpoints.started)
+
+    async def replays_again() -> None:
+        await case_webhooks.handle(record(assigned, 0, third))
+        await case_webhooks.handle(record(reassigned, 1, third))
+        await until(lambda: sorted(third) == [0, 1], "the events acknowledged")
+
+    asyncio.run(replays_again())
+    assert len(endpoints.started) == before and table[b"case-q1"]["alerts"] == alerts
+
+
+def test_a_receiver_over_its_cap_has_its_new_notifications_dead_lettered_and_nobody_waits(monkeypatch) -> None:
+    """Before, MAX_PENDING waiting case events were shared by every analyst and the agent waited on them,
+    so one dead endpoint's backlog eventually held up every analyst on the partition."""
+    table = Table()
+    endpoints = Endpoints()
+    acked = fresh_agent(monkeypatch, table, endpoints)
+    dead = dead_letters(monkeypatch)
+    monkeypatch.setattr(case_webhooks, "MAX_PENDING_PER_RECEIVER", 2)
+
+    def wrens(n: int) -> dict[str, Any]:
+        return {**case_event("assigned", "wren", NOW), "case_id": f"case-d{n}", "anomaly_id": f"d{n}"}
+
+    async def run() -> None:
+        endpoints.gates["analyst-wren"] = asyncio.Event()  # down
+        await case_webhooks.handle(record(wrens(0), 0, acked))
+        await case_webhooks.handle(record(wrens(1), 1, acked))
+        # wren's cap reached: these are dead-lettered at once, without waiting for the two in flight
+        handed_back = {**case_event("waiting", "wren", NOW + timedelta(minutes=1), reason="handed back by wren"),
+                       "case_id": "case-d0", "anomaly_id": "d0"}
+        await asyncio.wait_for(case_webhooks.handle(record(handed_back, 2, acked)), 1.0)
+        await asyncio.wait_for(case_webhooks.handle(record(wrens(3), 3, acked)), 1.0)
+        await asyncio.wait_for(case_webhooks.handle(record(case_event("assigned", "ash", NOW), 4, acked)), 1.0)
+        await until(lambda: sorted(acked) == [2, 3, 4], "the events of the dead-lettered and of ash acknowledged")
+        assert endpoints.statuses("analyst-ash") == [("assigned", "firing")]
+        assert table[b"case-d0"]["alerts"]["wren"]["open"] is False  # what the receiver was last meant to hear
+        endpoints.gates["analyst-wren"].set()
+        await until(lambda: sorted(acked) == [0, 1, 2, 3, 4], "wren's first two, once the endpoint is back")
+
+    asyncio.run(run())
+    assert [(r.receiver, r.attempts) for r in dead] == [("analyst-wren", 0)] * 2
+    assert all("analyst-wren" in r.last_error and "MAX_PENDING_PER_RECEIVER" in r.last_error
+               and "2 notifications waiting" in r.last_error for r in dead)
+    assert [r.payload["alerts"][0]["annotations"]["event"] for r in dead] == ["waiting", "assigned"]
+    assert endpoints.statuses("analyst-wren") == [("assigned", "firing")] * 2
+    # the firing of case-d0 delivered after its dead-lettered resolve does not bring its entry back
+    assert table[b"case-d0"]["alerts"]["wren"] == {"target": f"{HOOKS}/wren", "startsAt": "2024-03-04T10:00:00.000Z",
+                                                   "open": False, "partition": 0, "offset": 2}
+    assert not case_webhooks._waiting and not case_webhooks._pending
+
+
+def test_an_update_after_a_machine_close_keeps_the_case_closed_and_forgotten(monkeypatch) -> None:
+    """The review's scenario 2: new evidence on a machine-closed case (an `updated` naming no one),
+    while the resolve of the analyst it left was still in flight, made the case open again in the
+    agent's state, and its entry stayed in the table for good."""
+    table = Table()
+    endpoints = Endpoints()
+    acked = fresh_agent(monkeypatch, table, endpoints)
+
+    async def run() -> None:
+        await case_webhooks.handle(record(case_event("assigned", "wren", NOW), 0, acked))
+        await until(lambda: acked == [0], "the assignment")
+        endpoints.gates["analyst-wren"] = asyncio.Event()  # the resolve is slow
+        await case_webhooks.handle(record(case_event("waiting", "wren", NOW + timedelta(minutes=1),
+                                                     reason="handed back by wren"), 1, acked))
+        await case_webhooks.handle(record(case_event("auto_resolved", None, NOW + timedelta(minutes=2),
+                                                     reason="monitor resolved it"), 2, acked))
+        await case_webhooks.handle(record(case_event("updated", None, NOW + timedelta(minutes=3),
+                                                     reason="new evidence"), 3, acked))
+        endpoints.gates["analyst-wren"].set()
+        await until(lambda: sorted(acked) == [0, 1, 2, 3], "the events acknowledged")
+
+    asyncio.run(run())
+    assert endpoints.statuses("analyst-wren") == [("assigned", "firing"), ("waiting", "resolved")]
+    assert table == {} and case_webhooks._planned == {}
+
+
+def test_closed_stays_set_until_an_event_puts_the_case_back_in_play() -> None:
+    state, _ = plan(None, case_event("auto_resolved", None, NOW))
+    assert state == {"alerts": {}, "closed": True}
+    for kind in ("updated", "labelled", "acknowledged"):
+        after, notices = plan(state, case_event(kind, None, NOW))
+        assert after is not None and after["closed"] and notices == [], kind
+    for kind in ("reopened", "waiting", "assigned"):
+        after, _ = plan(state, case_event(kind, "wren" if kind == "assigned" else None, NOW))
+        assert after is not None and not after["closed"], kind
+
+
+def test_a_failed_resolve_is_retried_later_and_dead_lettered_only_after_its_rounds(monkeypatch) -> None:
+    """Before, one failed round of a resolve (a 401, a timeout) dead-lettered it and wrote the entry
+    closed, so it was never sent again and the receiver showed the case firing for good."""
+    table = Table()
+    endpoints = Endpoints()
+    acked = fresh_agent(monkeypatch, table, endpoints)
+    dead = dead_letters(monkeypatch)
+    key = b"case-q1"
+
+    async def run() -> None:
+        await case_webhooks.handle(record(case_event("assigned", "wren", NOW), 0, acked))
+        await until(lambda: acked == [0], "the assignment")
+        endpoints.refusing["analyst-wren"] = 401
+        await case_webhooks.handle(record(case_event("resolved", "wren", NOW + timedelta(hours=1), notify=False,
+                                                     outcome="fixed"), 1, acked))
+        await until(lambda: acked == [0, 1], "the resolve's event acknowledged once its failure is recorded")
+        entry = table[key]["alerts"]["wren"]
+        assert entry["open"] is True and entry["resolve"]["tries"] == 1 and table[key]["closed"] is True
+        payload = entry["resolve"]["payload"]
+        later = entry["resolve"]["next_at"]
+        assert later - time.time() == pytest.approx(case_webhooks.RESOLVE_RETRY_SECONDS, abs=5)
+        owned = lambda key: True  # this worker owns every partition
+        assert case_webhooks.retry_resolves(later - 1, owned) == 0  # not due yet
+        for tries in range(2, case_webhooks.RESOLVE_ROUNDS):  # the timer's rounds, each failing
+            assert case_webhooks.retry_resolves(table[key]["alerts"]["wren"]["resolve"]["next_at"], owned) == 1
+            await until(lambda tries=tries: table[key]["alerts"]["wren"]["resolve"]["tries"] == tries,
+                        f"round {tries} failed")
+            assert not dead
+        assert case_webhooks.retry_resolves(table[key]["alerts"]["wren"]["resolve"]["next_at"], owned) == 1
+        await until(lambda: key not in table, "the case forgotten once its last round is dead-lettered")
+        [result] = dead
+        assert result.payload == payload and result.status == 401
+
+    asyncio.run(run())
+    sent = [p for n, p in endpoints.started if n == "analyst-wren"]
+    assert len(sent) == 1 + case_webhooks.RESOLVE_ROUNDS and all(p == sent[1] for p in sent[1:])  # the same resolve
+    assert not case_webhooks._pending and not case_webhooks._planned
+
+
+def test_a_failed_resolve_goes_out_with_the_cases_next_event_or_the_timer(monkeypatch) -> None:
+    table = Table()
+    endpoints = Endpoints()
+    acked = fresh_agent(monkeypatch, table, endpoints)
+    dead = dead_letters(monkeypatch)
+    key = b"case-q1"
+
+    async def run() -> None:
+        await case_webhooks.handle(record(case_event("assigned", "wren", NOW), 0, acked))
+        await until(lambda: acked == [0], "the assignment")
+        endpoints.refusing["analyst-wren"] = 503
+        await case_webhooks.handle(record(case_event("assigned", "ash", NOW + timedelta(minutes=1)), 1, acked))
+        await until(lambda: acked == [0, 1], "the events acknowledged")
+        assert table[key]["alerts"]["wren"]["resolve"]["tries"] == 1
+        del endpoints.refusing["analyst-wren"]
+        # the case's next event that resolves wren's alert sends the failed resolve again, as it was
+        await case_webhooks.handle(record(case_event("escalated", "ash", NOW + timedelta(minutes=2)), 2, acked))
+        await until(lambda: acked == [0, 1, 2], "the escalation acknowledged")
+        assert table[key]["alerts"]["wren"] == {"target": f"{HOOKS}/wren", "startsAt": "2024-03-04T10:00:00.000Z",
+                                                "open": False, "partition": 0, "offset": 2}
+        # a resolve that fails once more is sent by the timer, when due, and not before
+        endpoints.refusing["analyst-ash"] = 401
+        await case_webhooks.handle(record(case_event("waiting", "ash", NOW + timedelta(minutes=3),
+                                                     reason="handed back by ash"), 3, acked))
+        await until(lambda: acked == [0, 1, 2, 3], "the hand-back acknowledged")
+        del endpoints.refusing["analyst-ash"]
+        due = table[key]["alerts"]["ash"]["resolve"]["next_at"]
+        assert case_webhooks.retry_resolves(due - 1, lambda key: True) == 0
+        assert case_webhooks.retry_resolves(due, lambda key: False) == 0  # another worker's partition
+        assert case_webhooks.retry_resolves(due, lambda key: True) == 1
+        await until(lambda: "resolve" not in table[key]["alerts"]["ash"], "the timer's round delivered")
+
+    asyncio.run(run())
+    assert not dead
+    assert endpoints.statuses("analyst-wren") == [("assigned", "firing"), ("assigned", "resolved")]
+    wren = [p["alerts"][0] for n, p in endpoints.received if n == "analyst-wren"]
+    assert wren[-1]["endsAt"] == "2024-03-04T10:01:00.000Z"  # when the case left wren, not the retry's event
+    assert endpoints.statuses("analyst-ash") == [("assigned", "firing"), ("escalated", "firing"), ("waiting", "resolved")]
+    assert table[key]["alerts"]["ash"]["open"] is False

@@ -32,8 +32,8 @@ def test_a_sender_that_raises_is_dead_lettered_with_its_error_and_the_event_ackn
     monkeypatch.setattr(case_webhooks.webhooks, "attempt", attempt)
     monkeypatch.setattr(case_webhooks.webhooks, "dead_letter", dead_letter)
     for name, value in {"alerts_table": Table(), "_slots": webhooks.ReceiverSlots(case_webhooks.MAX_IN_FLIGHT),
-                        "_lanes": case_webhooks.Lanes(), "_room": asyncio.Semaphore(1), "_planned": {},
-                        "_pending": Counter(), "_tasks": set(), "secret_for": lambda who: b"secret"}.items():
+                        "_lanes": case_webhooks.Lanes(), "_planned": {},
+                        "_pending": Counter(), "_waiting": Counter(), "_tasks": set(), "secret_for": lambda who: b"secret"}.items():
         monkeypatch.setattr(case_webhooks, name, value)
     value = {"event": "assigned", "case_id": "case-d1", "anomaly_id": "d1", "at": "2024-03-04T10:00:00+00:00",
              "severity": "warning", "scope": "topic:Earnings", "analyst": "dora",
