@@ -6,8 +6,9 @@ labels have become; a receiver's filter decides whether it starts following an a
 whether it hears the end. A change of labels (a severity escalation or de-escalation) is also
 offered to the receivers that the new labels route to, which then hold it too.
 
-Per receiver, alerts are grouped by the receiver's `group_by` labels (those an alert has: a label it
-lacks is left out of the group's labels, as in Alertmanager). A new group is flushed after
+Per receiver, alerts are grouped by the receiver's `group_by` labels (a label an alert lacks counts
+as "", so the groupKey of a group is the one it always had; the payload's groupLabels leave such a
+label out, as Alertmanager's do). A new group is flushed after
 `group_wait`; after that it is checked every `group_interval` and a notification goes out when an
 alert is new, changed status or changed labels (its fingerprint), or, with nothing changed, when
 firing alerts have not been sent for `repeat_interval`. A resolved alert is sent once, to the
@@ -20,8 +21,8 @@ same key and start (a replay after a crash) is ignored for `ENDED_RETENTION` sec
 a later start is a new episode.
 
 The dispatcher considers a notification sent once `due()` returns it: the caller (notify's outbox,
-alerts/outbox.py) delivers it, tries a failed one again, and dead-letters one it gives up, carrying
-its resolved alerts on into the group's next notification, so nothing is dropped silently, a resolve
+alerts/outbox.py) delivers it, tries a failed one again, and dead-letters one it gives up, sending
+its resolved alerts again in a notification of their own, so nothing is dropped silently, a resolve
 is not lost to one refusal, and nothing is sent twice.
 """
 

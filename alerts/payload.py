@@ -125,7 +125,7 @@ def merged(older: dict, newer: dict) -> dict:
     carried = {a["fingerprint"] for a in newer["alerts"]}
     alerts = [Alert.from_json(a) for a in newer["alerts"] + [a for a in older["alerts"] if a["fingerprint"] not in carried]]
     return build_payload(newer["receiver"], newer["groupLabels"], alerts, newer["externalURL"],
-                         newer.get("truncatedAlerts", 0))
+                         newer.get("truncatedAlerts", 0), key=newer.get("groupKey"))
 
 
 def _common(maps: list[dict[str, str]]) -> dict[str, str]:
@@ -134,53 +134,39 @@ def _common(maps: list[dict[str, str]]) -> dict[str, str]:
     return {k: v for k, v in maps[0].items() if all(m.get(k) == v for m in maps[1:])}
 
 
-_GO_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v",
-               "\\": "\\\\", '"': '\\"'}
-
-
-def go_quote(value: str) -> str:
-    """`value` as Go's %q (strconv.Quote) writes it: in double quotes, `"` and `\\` escaped, and a
-    character that is not printable as \\a.. \\v, \\xNN, \\uNNNN or \\UNNNNNNNN (lower-case hex)."""
-    out = []
-    for ch in value:
-        code = ord(ch)
-        if ch in _GO_ESCAPES:
-            out.append(_GO_ESCAPES[ch])
-        elif ch.isprintable() and not 0xD800 <= code <= 0xDFFF:
-            out.append(ch)
-        elif code < 0x20 or code == 0x7F:
-            out.append(f"\\x{code:02x}")
-        elif 0xD800 <= code <= 0xDFFF:  # a lone surrogate (no UTF-8 form): Go's replacement character
-            out.append("\\ufffd")
-        elif code < 0x10000:
-            out.append(f"\\u{code:04x}")
-        else:
-            out.append(f"\\U{code:08x}")
-    return '"' + "".join(out) + '"'
-
-
 def group_labels(group_by: tuple[str, ...] | list[str], labels: dict[str, str]) -> dict[str, str]:
-    """A group's labels: the alert's values of the `group_by` labels it has. As in Alertmanager, a
-    label the alert lacks (or has empty, which is the same to Prometheus) is left out, not set to ""."""
-    return {name: labels[name] for name in group_by if labels.get(name)}
+    """A group's labels, as grouping and `group_key` use them: the alert's value of every `group_by`
+    label, "" for one it lacks (so an alert without the label groups with those that have it empty,
+    and the key of an existing group is what it was when the group was made)."""
+    return {name: labels.get(name, "") for name in group_by}
 
 
 def group_key(receiver: str, group_labels: dict[str, str]) -> str:
-    """`{}/<receiver>:{name="value", ...}`: Alertmanager's groupKey form, each label written as its
-    LabelSet.String() writes it (`name=%q`, sorted), so a value holding `"` or `, ` reads one way only."""
-    inner = ", ".join(sorted(f"{k}={go_quote(v)}" for k, v in group_labels.items()))
+    """`{}/<receiver>:{name="value", ...}`, labels sorted by name, values as they are (unquoted).
+    Receivers key groups on this string, and state and outbox items saved by earlier versions carry
+    it, so its form is kept as it was: it must not change for a group that exists."""
+    inner = ", ".join(f'{k}="{v}"' for k, v in sorted(group_labels.items()))
     return f"{{}}/{receiver}:{{{inner}}}"
 
 
+def shown_group_labels(group_labels: dict[str, str]) -> dict[str, str]:
+    """The payload's `groupLabels`: as in Alertmanager, a grouping label the alerts lack (or have empty,
+    which is the same to Prometheus) is left out. Shown only: grouping and the groupKey keep it as ""."""
+    return {k: v for k, v in group_labels.items() if v}
+
+
 def build_payload(receiver: str, group_labels: dict[str, str], alerts: list[Alert], external_url: str,
-                  truncated: int = 0) -> dict:
+                  truncated: int = 0, key: str | None = None) -> dict:
+    """The webhook payload of a group (`group_labels` as `group_labels()` makes them). `key`: the
+    groupKey of a payload this one stands for (`merged`, a carried resolve), kept as it was, since its
+    groupLabels no longer show the empty labels it was made from."""
     return {
         "version": "4",
-        "groupKey": group_key(receiver, group_labels),
+        "groupKey": group_key(receiver, group_labels) if key is None else key,
         "truncatedAlerts": truncated,
         "status": "firing" if any(a.status == "firing" for a in alerts) else "resolved",
         "receiver": receiver,
-        "groupLabels": dict(group_labels),
+        "groupLabels": shown_group_labels(group_labels),
         "commonLabels": _common([a.labels for a in alerts]),
         "commonAnnotations": _common([a.annotations for a in alerts]),
         "externalURL": external_url,

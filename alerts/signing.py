@@ -8,6 +8,11 @@ tolerance a captured request could be replayed under a fresh id and pass a recei
 `X-Finsentry-Signature-V2` covers the id too; it is sent beside the first (kept for receivers written
 against it), and `verify` checks it whenever it is present. A receiver that knows all its senders
 sign version 2 passes `require_v2`, so a request stripped of it is refused too.
+
+The signed bytes of version 2 read one way only: the timestamp is digits, and a notification id is
+never empty and never holds ".", so the first two dots end the timestamp and the id. (With a "." in
+the id, the id "abc.{" and a body missing its first byte would sign as "abc" and the whole body.)
+`sign` refuses such an id, and `verify` refuses a request that names one.
 """
 
 from __future__ import annotations
@@ -26,8 +31,17 @@ def signature(secret: bytes, timestamp: int, body: bytes) -> str:
     return "sha256=" + hmac.new(secret, f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
 
 
+def valid_notification_id(notification_id: str) -> bool:
+    """Whether `notification_id` may be signed: not empty, no "." (which would make the split of the
+    signed bytes into id and body ambiguous)."""
+    return bool(notification_id) and "." not in notification_id
+
+
 def signature_v2(secret: bytes, timestamp: int, notification_id: str, body: bytes) -> str:
-    """HMAC-SHA256 over "<timestamp>.<notification id>." + body (the id as UTF-8)."""
+    """HMAC-SHA256 over "<timestamp>.<notification id>." + body (the id as UTF-8); ValueError for an
+    id `valid_notification_id` refuses."""
+    if not valid_notification_id(notification_id):
+        raise ValueError(f"notification id {notification_id!r}: must be non-empty, without '.'")
     signed = f"{timestamp}.{notification_id}.".encode("utf-8", "surrogateescape") + body
     return "sha256=" + hmac.new(secret, signed, hashlib.sha256).hexdigest()
 
@@ -55,7 +69,7 @@ def verify(secret: bytes, headers: Mapping[str, str], body: bytes, now: float, t
     if abs(now - int(stamp)) > tolerance:
         return False
     if given_v2 is not None or require_v2:
-        if given_v2 is None or notification_id is None:
+        if given_v2 is None or notification_id is None or not valid_notification_id(notification_id):
             return False
         return hmac.compare_digest(signature_v2(secret, int(stamp), notification_id, body).encode(),
                                    given_v2.encode("utf-8", "surrogateescape"))

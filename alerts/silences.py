@@ -27,6 +27,11 @@ MAX_REGEX_LENGTH = 1024  # characters of one matcher's pattern
 # Kafka's 1 MiB message limit: at most 100 silences in force (active or pending) and the 50 most
 # recently expired ones, of at most 4 KiB each (as stored).
 MAX_SILENCES = 100  # active or pending; expired ones never count
+# The coordinator's whole state record (silences, groups, outbox) as JSON: no silence is added that
+# would take it past this, well inside Kafka's default 1 MiB record limit (message.max.bytes), and
+# over it the expired silences (kept only for listing) go first, so silences cannot starve the outbox.
+RECORD_BOUND = 900 * 1024
+RECORD_FULL = "the notify coordinator's state is"  # how check_room's refusal begins
 MAX_EXPIRED_SILENCES = 50  # expired ones kept for listing; the longest expired go first
 MAX_SILENCE_BYTES = 4096
 MAX_MATCHERS = 16
@@ -205,6 +210,22 @@ def check_size(silence: Silence) -> Silence:
     return silence
 
 
+def stored_bytes(value: object) -> int:
+    """Bytes of `value` as JSON (json.dumps' defaults: at least what the table stores)."""
+    return len(json.dumps(value).encode("utf-8", "surrogateescape"))
+
+
+def check_room(held: Silences, silence: Silence, record_bytes: int) -> None:
+    """SilencesFull when storing `silence` (new, or replacing the one of its id in `held`) would take the
+    coordinator's state record, `record_bytes` now, past RECORD_BOUND."""
+    previous = held.items.get(silence.id)
+    growth = stored_bytes(silence.to_dict()) - (stored_bytes(previous.to_dict()) if previous is not None else 0)
+    if growth > 0 and record_bytes + growth > RECORD_BOUND:
+        raise SilencesFull(f"{RECORD_FULL} {record_bytes // 1024} KiB, and with this silence "
+                           f"would pass {RECORD_BOUND // 1024} KiB (Kafka's record limit is 1 MiB): expire "
+                           "silences, or wait for undelivered notifications to drain (docs/ALERTS.md)")
+
+
 def filter_matchers(filters: list[str]) -> list[Matcher]:
     """`?filter=` values of GET /api/v2/silences (`name="value"`, `=~`, `!=`, `!~`)."""
     out = []
@@ -288,6 +309,14 @@ class Silences:
         expired = sorted((s for s in self.items.values() if s.ends_at <= now), key=lambda s: s.ends_at, reverse=True)
         gone = [s.id for s in expired[MAX_EXPIRED_SILENCES:]]
         gone += [s.id for s in expired[:MAX_EXPIRED_SILENCES] if s.ends_at <= now - EXPIRED_RETENTION]
+        for silence_id in gone:
+            del self.items[silence_id]
+        return bool(gone)
+
+    def drop_expired(self, now: float) -> bool:
+        """Drop every expired silence (kept for listing only) from the stored set: the coordinator's
+        record is near its bound. True when any went."""
+        gone = [k for k, s in self.items.items() if s.ends_at <= now]
         for silence_id in gone:
             del self.items[silence_id]
         return bool(gone)

@@ -12,8 +12,13 @@ Deliveries never hold up the stream: a timer hands due notifications to backgrou
 receiver group, in order, a few slots per receiver). A failed delivery round stays in the outbox for
 another round a group_interval later (or at the receiver's Retry-After); only a notification refused
 for good, refused (401, 404, 408, 425, 429) for `outbox.REFUSED_ROUNDS` rounds, or a day old goes to
-`alerts.deadletter`, and its resolved alerts go on with its group's next notification. At-least-once: receivers de-duplicate retries and re-sends by the
-X-Finsentry-Notification-Id header, which is the outbox item's id.
+`alerts.deadletter`, and its resolved alerts go out again in a notification of their own. At-least-once:
+receivers de-duplicate retries and re-sends by the X-Finsentry-Notification-Id header, which is the
+outbox item's id.
+
+The state is one record, which Kafka refuses past 1 MiB: a silence that would take it past
+`silences.RECORD_BOUND` is refused (here and at the API, 409), and a state over it sheds its expired
+silences before it is saved, with an error logged, so silences never crowd out the outbox.
 
 Every load-modify-save of the coordinator's state holds `state_lock`: the agent, the timer and the
 delivery tasks interleave at their awaits, and a save from an older load would undo another's work
@@ -35,12 +40,15 @@ from alerts.delivery import DeliveryResult
 from alerts.dispatch import Notification
 from alerts.payload import Alert, alert_from_event, ended_now
 from alerts.records import AnomalyEvent
-from alerts.silences import Silence
+from alerts.silences import RECORD_BOUND, Silence, check_room, stored_bytes
 from streams import metrics, webhooks
 from streams.app import anomalies_topic, app, notify_topic, settings
 from streams.errors import RecordFault, dead_letter_fault, record_fault, send_dead_letter
 from streams.failures import guarded_timer
 from streams.notify_state import CoordinatorState, alerting, anomaly_pages, is_coordinator, load, save
+
+OVERSIZE_LOG_SECONDS = 60.0  # an oversized state is logged at most this often
+_oversize_logged_at = float("-inf")
 
 log = logging.getLogger(__name__)
 STAGE = "notify"
@@ -84,7 +92,9 @@ def apply(state: CoordinatorState, command: dict, now: float) -> list[str]:
             track_for_alertmanager(state, alert, now)
             state.pushed_at = float("-inf")  # a change is pushed on the next tick, not at the next re-push
     elif "silence" in command:
-        state.dispatcher.silences.add(Silence.from_dict(command["silence"]), now)
+        silence = Silence.from_dict(command["silence"])
+        check_room(state.dispatcher.silences, silence, stored_bytes(state.to_dict()))  # SilencesFull: dead-lettered
+        state.dispatcher.silences.add(silence, now)
     elif "expire" in command:  # expires one in force; removes one already expired
         state.dispatcher.silences.end(command["expire"], float(command.get("at", now)))
     else:
@@ -107,6 +117,23 @@ async def route(stream) -> None:
 
 
 state_lock = asyncio.Lock()
+
+
+async def store(state: CoordinatorState, now: float) -> None:
+    """`save`, with the record's size checked first: over RECORD_BOUND, the expired silences (kept for
+    listing only) are dropped so the outbox keeps its room, and an error is logged (new silences are
+    refused meanwhile: `check_room`)."""
+    global _oversize_logged_at
+    size = stored_bytes(state.to_dict())
+    if size > RECORD_BOUND:
+        if state.dispatcher.silences.drop_expired(now):
+            size = stored_bytes(state.to_dict())
+        if now - _oversize_logged_at >= OVERSIZE_LOG_SECONDS:
+            _oversize_logged_at = now
+            log.error("notify: the coordinator's state is %d KiB (%d in the outbox, %d silences), over %d KiB of "
+                      "Kafka's 1 MiB record limit; expired silences dropped, new silences refused until it shrinks",
+                      size // 1024, len(state.outbox), len(state.dispatcher.silences.items), RECORD_BOUND // 1024)
+    await save(state)
 
 
 @app.agent(notify_topic, name="notify")
@@ -132,7 +159,7 @@ async def coordinate(stream) -> None:
             if page is not None:
                 anomaly_pages[anomaly.anomaly_id] = page
                 await anomaly_pages.written()
-            await save(state)
+            await store(state, now)
         for receiver in silenced:  # after the save: a replay after a failed one would count it twice
             metrics.WEBHOOK_DELIVERIES.labels(receiver, metrics.SILENCED).inc()
 
@@ -176,8 +203,8 @@ async def deliver_and_settle(outbox_id: str, notification: Notification) -> None
             await webhooks.dead_letter(result, "notify: webhook")
             del state.outbox[outbox_id]
             if item.get("carry") is not None:  # its resolves are not lost with it
-                log.warning("notify: the resolved alerts of the notification given up for %s go out with its group's "
-                            "next notification (%s)", receiver.name, item["carry"])
+                log.warning("notify: the resolved alerts of the notification given up for %s go out again alone (%s)",
+                            receiver.name, item["carry"])
         else:
             metrics.WEBHOOK_DELIVERIES.labels(receiver.name, metrics.FAILED).inc()
             refused = (f"; refused {item.get('refusals', 0)} of at most {outbox.REFUSED_ROUNDS} rounds"
@@ -185,7 +212,7 @@ async def deliver_and_settle(outbox_id: str, notification: Notification) -> None
             log.warning("notify: webhook to %s failed after %d attempt(s) (%s%s); trying again in %.0fs",
                         receiver.name, result.attempts, result.last_error, refused,
                         max(receiver.group_interval, (result.retry_at or 0.0) - now))
-        await save(state)
+        await store(state, now)
 
 
 async def push_and_settle(alerts: list[dict]) -> None:
@@ -203,7 +230,7 @@ async def push_and_settle(alerts: list[dict]) -> None:
             pushed = {a["fingerprint"] for a in alerts if a["status"] == "resolved"}
             state.alertmanager = {fp: a for fp, a in state.alertmanager.items()
                                   if fp not in pushed or a["status"] != "resolved"}  # unless it fired again since
-            await save(state)
+            await store(state, time.time())
 
 
 @app.timer(interval=TICK_SECONDS)
@@ -232,7 +259,7 @@ async def flush() -> None:
         pruned = state.dispatcher.silences.prune(now)  # silences expired past their retention leave the state
         starting = outbox.startable(state.outbox, _in_flight, now, MAX_IN_FLIGHT)  # marked started: saved first
         if due or orphans or push or pruned or starting:
-            await save(state)
+            await store(state, now)
     for outbox_id in starting:
         item = state.outbox[outbox_id]
         spawn(outbox_id, deliver_and_settle(outbox_id, Notification(receivers[item["receiver"]], item["payload"])))

@@ -4,12 +4,19 @@ Requests are routed to the notify coordinator, which holds the silences (streams
 so an update of an unknown silence is 404 and the limit is checked against what it holds; a new or
 expired silence then travels on `alerts.notify` like anomalies. Every request needs an operator's
 bearer token: one of the roster's `operators` (hashed there), or the token in
-FINSENTRY_OPERATOR_TOKEN_FILE. An analyst's token is not enough.
+FINSENTRY_OPERATOR_TOKEN_FILE. An analyst's token is not enough. Failed attempts are counted per
+address by this API's own limiter, so analysts' failures at the cases API do not lock operators out.
+
+A POST that reaches a worker other than the coordinator is forwarded to it once, marked with
+X-Finsentry-Routed: an HMAC (with the case-action secret every worker shares,
+FINSENTRY_CASE_ACTION_SECRET_FILE) over the method, path, body digest and a timestamp. A worker
+answers a POST from its own state only when that mark verifies; a client's header is ignored.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import hmac
 import logging
 import time
@@ -21,24 +28,34 @@ import faust
 from yarl import URL
 
 from alerts.silences import (
+    RECORD_FULL,
     Silence,
     SilenceError,
     SilenceNotFound,
     Silences,
     SilencesFull,
+    check_room,
     filter_matchers,
     silence_from_v2,
+    stored_bytes,
 )
 from scheduler import Operator
+from streams.action_signing import action_secret
 from streams.app import app, notify_topic, settings
 from streams.case_state import roster
 from streams.notify_state import CONFIG_SILENCE_PREFIX, STATE_KEY, coordinator_state, is_coordinator, load
-from streams.views.cases import LIMITER, VERIFIER, VerifierBusy
+from streams.views.cases import VERIFIER, FailureLimiter, VerifierBusy
 from streams.views.http import BadRequest, client_address, json_object, read_capped
 
 log = logging.getLogger(__name__)
 MAX_SILENCE_BODY = 16 * 1024
-ROUTED_HEADER = "X-Finsentry-Routed"  # a POST forwarded to the coordinator once is not forwarded again
+# A POST forwarded to the coordinator once is not forwarded again: the header's value is
+# "<unix seconds>:<hex HMAC>" (`routed_mark`), checked by `routed_by_peer`.
+ROUTED_HEADER = "X-Finsentry-Routed"
+ROUTED_TOLERANCE = 120.0  # seconds a mark stays good (a forward takes well under that)
+# This API's own failed-attempt limiter (the cases API's class): behind a shared proxy, analysts'
+# failures there must not lock an operator out here, nor an operator's guesses count there.
+LIMITER = FailureLimiter()
 
 blueprint = faust.web.Blueprint("silences")
 
@@ -61,11 +78,13 @@ def parsed_body(body: bytes, now: float) -> tuple[Silence, bool]:
     return silence, bool(data.get("id"))
 
 
-def post_answer(body: bytes, now: float, held: Silences, authoritative: bool) -> tuple[int, str, Silence | None]:
+def post_answer(body: bytes, now: float, held: Silences, authoritative: bool,
+                record_bytes: int | None = None) -> tuple[int, str, Silence | None]:
     """What `POST /api/v2/silences` answers (status, message) and the silence to queue (None unless
     200), given the silences `held`. As in Alertmanager: an `id` that is not held is
     404; an expired silence's id makes a new silence with a new id; 409 once MAX_SILENCES are in force
-    (expired ones never count). `authoritative`: `held` is the coordinator's own; else an id this
+    (expired ones never count), or when the coordinator's state record (`record_bytes`, when known)
+    would pass RECORD_BOUND with it. `authoritative`: `held` is the coordinator's own; else an id this
     worker does not know is passed on as given (the coordinator replaces or adds it)."""
     try:
         silence, update = parsed_body(body, now)
@@ -73,6 +92,8 @@ def post_answer(body: bytes, now: float, held: Silences, authoritative: bool) ->
         return 400, str(exc), None
     try:
         silence = held.admit(silence, now, update=update and (authoritative or silence.id in held.items))
+        if record_bytes is not None:
+            check_room(held, silence, record_bytes)
     except SilenceNotFound as exc:
         return 404, str(exc), None
     except SilencesFull as exc:
@@ -80,12 +101,52 @@ def post_answer(body: bytes, now: float, held: Silences, authoritative: bool) ->
     return 200, "", silence
 
 
+def _routed_hmac(secret: bytes, stamp: int, method: str, path: str, body: bytes) -> str:
+    # A prefix no case action's canonical JSON (signed with the same secret) can start with.
+    signed = (f"finsentry-routed\n{stamp}\n{method.upper()}\n{path}\n".encode("utf-8", "surrogateescape")
+              + hashlib.sha256(body).hexdigest().encode())
+    return hmac.new(secret, signed, hashlib.sha256).hexdigest()
+
+
+def routed_mark(secret: bytes, method: str, path: str, body: bytes, now: float) -> str:
+    """The X-Finsentry-Routed value a worker forwarding this request sends: "<unix seconds>:<hex>"."""
+    stamp = int(now)
+    return f"{stamp}:{_routed_hmac(secret, stamp, method, path, body)}"
+
+
+def routed_by_peer(secret: bytes, mark: str | None, method: str, path: str, body: bytes, now: float) -> bool:
+    """Whether `mark` (the header's value) is a worker's, for this very request, within ROUTED_TOLERANCE."""
+    stamp, _, given = (mark or "").partition(":")
+    if not stamp.isascii() or not stamp.isdigit() or len(stamp) > 12 or abs(now - int(stamp)) > ROUTED_TOLERANCE:
+        return False
+    expected = _routed_hmac(secret, int(stamp), method, path, body)
+    return hmac.compare_digest(expected.encode(), given.encode("utf-8", "surrogateescape"))
+
+
+def routing_secret() -> bytes | None:
+    """The secret every worker shares (the case actions', FINSENTRY_CASE_ACTION_SECRET_FILE), or None
+    when none is set (each worker then signs with one of its own, which no other can check)."""
+    return action_secret() if settings.case_action_secret_file is not None else None
+
+
 async def at_coordinator(view: faust.web.View, request: Any, body: bytes) -> Any | None:
     """The coordinator's answer to this POST, forwarded with its body (faust's table_route forwards
-    none); None when this worker answers: it is the coordinator, the request was forwarded once
-    already, or the coordinator is not known yet."""
-    if is_coordinator() or request.headers.get(ROUTED_HEADER):
+    none); None when this worker answers: it is the coordinator, another worker forwarded the request
+    here already (its X-Finsentry-Routed mark verifies), or the coordinator is not known yet. A mark
+    that does not verify is a client's and is ignored; but without a secret the workers share, a
+    worker's mark cannot be told from it either, and forwarding it again could loop: 503."""
+    if is_coordinator():
         return None
+    mark, secret = request.headers.get(ROUTED_HEADER), routing_secret()
+    if mark is not None:
+        if secret is not None and routed_by_peer(secret, mark, request.method, request.url.path, body, time.time()):
+            return None  # forwarded once already: never twice
+        if secret is None:
+            log.warning("notify: a silences POST with an X-Finsentry-Routed mark this worker cannot check "
+                        "(FINSENTRY_CASE_ACTION_SECRET_FILE unset) reached a worker that is not the coordinator")
+            return view.json({"code": 503, "message": "this worker is not the notify coordinator and cannot check "
+                              "the request's X-Finsentry-Routed mark (no FINSENTRY_CASE_ACTION_SECRET_FILE); "
+                              "try again, or send it to the coordinator"}, status=503)
     try:
         dest = app.router.key_store(coordinator_state.name, STATE_KEY)
     except KeyError:
@@ -94,9 +155,10 @@ async def at_coordinator(view: faust.web.View, request: Any, body: bytes) -> Any
     if (dest.host, dest.port or 80) == (canonical.host, canonical.port or 80):
         return None
     headers = {name: request.headers[name] for name in ("Authorization", "Content-Type") if name in request.headers}
+    ours = routed_mark(secret or action_secret(), request.method, request.url.path, body, time.time())
     try:
         async with app.http_client.request(method="POST", url=request.url.with_host(dest.host).with_port(dest.port or 80),
-                                           headers={**headers, ROUTED_HEADER: "1"}, data=body) as response:
+                                           headers={**headers, ROUTED_HEADER: ours}, data=body) as response:
             return view.text(await response.text(), content_type=response.content_type, status=response.status)
     except (aiohttp.ClientError, TimeoutError) as exc:
         log.warning("notify: the silences coordinator at %s did not answer a POST: %r", dest, exc)
@@ -200,8 +262,13 @@ class SilencesView(faust.web.View):
         forwarded = await at_coordinator(self, request, body)
         if forwarded is not None:
             return forwarded
-        status, message, silence = post_answer(body, time.time(), load().dispatcher.silences, is_coordinator())
+        state, authoritative = load(), is_coordinator()
+        # Only the coordinator's own state tells the record's size; its agent checks again when it adds.
+        size = stored_bytes(state.to_dict()) if authoritative else None
+        status, message, silence = post_answer(body, time.time(), state.dispatcher.silences, authoritative, size)
         if silence is None:
+            if status == 409 and message.startswith(RECORD_FULL):
+                log.warning("notify: silence refused (409): %s", message)
             return self.json({"code": status, "message": message}, status=status)
         await (await notify_topic.send(key=b"silence", value={"silence": silence.to_dict()}))  # the broker has it
         return self.json({"silenceID": silence.id})

@@ -19,7 +19,7 @@ import pytest
 from alerts import outbox
 from alerts.delivery import DeliveryResult, deliver, retry_after_seconds
 from alerts.dispatch import Dispatcher
-from alerts.payload import alert_from_event, build_payload, go_quote, group_key
+from alerts.payload import alert_from_event, build_payload, group_key
 from alerts.receivers import ConfigError, Receiver, load_config
 from alerts.records import AnomalyEvent, iso_utc
 from alerts.signing import NOTIFICATION_ID_HEADER, SIGNATURE_V2_HEADER, sign, verify
@@ -28,13 +28,16 @@ from alerts.silences import (
     MAX_EXPIRED_SILENCES,
     MAX_SILENCE_BYTES,
     MAX_SILENCES,
+    RECORD_BOUND,
     Matcher,
     Silence,
     SilenceError,
     SilenceNotFound,
     Silences,
     SilencesFull,
+    check_room,
     silence_from_v2,
+    stored_bytes,
 )
 
 DAY = 86400.0
@@ -112,7 +115,7 @@ def told(item: dict) -> list[tuple[str, str]]:
     return [(a["labels"]["anomaly_id"], a["status"]) for a in item["payload"]["alerts"]]
 
 
-def test_a_resolve_in_a_notification_refused_for_good_goes_out_with_the_groups_next() -> None:
+def test_a_resolve_in_a_notification_refused_for_good_goes_out_again_alone() -> None:
     d, box = Dispatcher((desk(),)), {}
     d.ingest(anomaly("A", "open"), 0)
     flush(d, box, 30)
@@ -125,9 +128,12 @@ def test_a_resolve_in_a_notification_refused_for_good_goes_out_with_the_groups_n
     carry = box["n330"]["carry"]
     del box["n330"]
     assert told(box[carry]) == [("A", "resolved")] and box[carry]["next_at"] == 631  # ... its resolve goes on
-    d.ingest(anomaly("B", "open", start=120), 400)  # the group's next notification takes it along
+    d.ingest(anomaly("B", "open", start=120), 400)  # the group's next notification does not take it along
     flush(d, box, 631)
-    assert list(box) == ["n631"] and sorted(told(box["n631"])) == [("A", "resolved"), ("B", "firing")]
+    assert list(box) == [carry, "n631"] and told(box["n631"]) == [("B", "firing")]
+    assert outbox.startable(box, set(), 631, 8) == ["n631"]  # the group's own notification first ...
+    del box["n631"]
+    assert outbox.startable(box, set(), 632, 8) == [carry]  # ... then the resolve, alone
 
 
 def test_a_resolve_is_carried_a_bounded_number_of_times() -> None:
@@ -364,14 +370,14 @@ def test_408_and_425_are_retried_within_the_round_and_401_404_end_it_softly() ->
 # ---- 5. groupLabels and groupKey as Alertmanager writes them -------------------------------------
 
 
-def test_group_labels_leave_out_labels_the_alert_lacks_and_group_key_quotes_as_go() -> None:
+def test_group_labels_shown_leave_out_labels_the_alert_lacks_and_the_group_key_keeps_its_old_form() -> None:
     d = Dispatcher((desk(group_by=("alertname", "team", "scope"), group_wait=0),))
     d.ingest(anomaly("A", "open", scope='ticker:"X", y="z'), 0)
     (notification,) = d.due(1)
     assert notification.payload["groupLabels"] == {"alertname": "negative_surge", "scope": 'ticker:"X", y="z'}
-    assert notification.payload["groupKey"] == r'{}/desk:{alertname="negative_surge", scope="ticker:\"X\", y=\"z"}'
-    assert group_key("desk", {"scope": "ticker:ACME"}) == '{}/desk:{scope="ticker:ACME"}'  # unchanged for plain values
-    assert go_quote("a\\b\n\x01\u00a0é") == '"a\\\\b\\n\\x01\\u00a0é"'
+    # the groupKey is the string versions before 76d21c5 made (and saved): grouping is unchanged by the upgrade
+    assert notification.payload["groupKey"] == '{}/desk:{alertname="negative_surge", scope="ticker:"X", y="z", team=""}'
+    assert group_key("desk", {"scope": "ticker:ACME"}) == '{}/desk:{scope="ticker:ACME"}'
 
 
 # ---- 6. the notification id is signed -------------------------------------------------------------
@@ -462,17 +468,274 @@ def test_a_post_reaching_another_worker_is_forwarded_to_the_coordinator_with_its
                                http_client=SimpleNamespace(request=request))
     view = SimpleNamespace(text=lambda value, content_type, status: (status, value),
                            json=lambda value, status: (status, value))
-    incoming = SimpleNamespace(url=URL("http://this-worker:6066/api/v2/silences"),
+    incoming = SimpleNamespace(method="POST", url=URL("http://this-worker:6066/api/v2/silences"),
                                headers={"Authorization": "Bearer op", "Content-Type": "application/json", "Host": "x"})
     monkeypatch.setattr(view_module, "app", fake_app)
     monkeypatch.setattr(view_module, "is_coordinator", lambda: False)
+    monkeypatch.setattr(view_module, "routing_secret", lambda: b"shared by every worker")
     body = post_body(id="live")
     assert asyncio.run(view_module.at_coordinator(view, incoming, body)) == (200, '{"silenceID": "live"}')
     (call,) = calls
     assert call["data"] == body and str(call["url"]) == "http://coordinator:6066/api/v2/silences"
-    assert call["headers"] == {"Authorization": "Bearer op", "Content-Type": "application/json",
-                               view_module.ROUTED_HEADER: "1"}
-    forwarded = SimpleNamespace(url=incoming.url, headers={**incoming.headers, view_module.ROUTED_HEADER: "1"})
+    mark = call["headers"].pop(view_module.ROUTED_HEADER)
+    assert call["headers"] == {"Authorization": "Bearer op", "Content-Type": "application/json"}
+    forwarded = SimpleNamespace(method="POST", url=incoming.url, headers={**incoming.headers, view_module.ROUTED_HEADER: mark})
     assert asyncio.run(view_module.at_coordinator(view, forwarded, body)) is None  # never forwarded twice
     monkeypatch.setattr(view_module, "is_coordinator", lambda: True)
     assert asyncio.run(view_module.at_coordinator(view, incoming, body)) is None and len(calls) == 1
+
+
+# ---- second review ---------------------------------------------------------------------------------
+# 1. a carried resolve does not take down the group's next notifications
+
+
+def test_a_resolve_a_receiver_refuses_for_good_is_carried_alone_and_poisons_no_other_notification() -> None:
+    # the reviewer's carry_poison: a receiver answers 400 to any notification holding one resolve;
+    # carried into the group's next notification, it had n2..n5 refused, and their new firings lost
+    def fired(name: str, status: str = "firing"):
+        return anomaly(name, "resolve" if status == "resolved" else "open")
+
+    poison = fired("P", "resolved").fingerprint
+    box: dict[str, dict] = {"n1": outbox.queued("desk", build_payload("desk", {"scope": "ticker:ACME"},
+                                                                       [fired("P", "resolved")], ""), 0.0)}
+    refused, delivered, t = [], [], 0.0
+    for step in range(12):
+        for tick in range(3):  # the ticks of one group_interval; the group's next notification comes after the first
+            if tick == 1 and step < 8:
+                outbox.enqueue(box, f"n{step + 2}", outbox.queued("desk", build_payload(
+                    "desk", {"scope": "ticker:ACME"}, [fired(f"new{step}")], ""), t))
+            for item_id in outbox.startable(box, set(), t, 8):
+                item = box[item_id]
+                if any(a["fingerprint"] == poison for a in item["payload"]["alerts"]):
+                    assert outbox.retry(box, item_id, True, t, 300.0) is True  # HTTP 400
+                    refused.append(told(item))
+                else:
+                    delivered.append(told(item))
+                del box[item_id]
+            t += 1
+        t += 300
+    assert refused == [[("P", "resolved")]] * (outbox.CARRIES + 1)  # alone, every time: was [new0, P], [new1, new0, P] ...
+    assert [a for d in delivered for a in d] == [(f"new{i}", "firing") for i in range(8)]  # each on time
+    assert box == {}
+
+
+def test_a_carried_resolve_is_never_folded_and_gives_way_to_a_newer_state_of_its_alert() -> None:
+    a_resolved, b_firing = anomaly("A", "resolve"), anomaly("B", "open")
+    box = {"n1": outbox.queued("desk", build_payload("desk", {"scope": "ticker:ACME"}, [a_resolved, b_firing], ""), 0.0)}
+    assert outbox.startable(box, set(), 0, 8) == ["n1"]
+    assert outbox.retry(box, "n1", True, 1, 300) is True
+    carry = box.pop("n1")["carry"]
+    assert told(box[carry]) == [("A", "resolved")] and box[carry][outbox.ALONE]  # only the resolve, alone
+    outbox.enqueue(box, "n2", outbox.queued("desk", build_payload("desk", {"scope": "ticker:ACME"}, [b_firing], ""), 5))
+    assert list(box) == [carry, "n2"] and told(box["n2"]) == [("B", "firing")]  # not folded into the next
+    assert outbox.startable(box, set(), 5, 8) == ["n2"]  # the carry is not due: it holds nothing up
+    assert outbox.startable(box, {"n2"}, 400, 8) == []  # one item of a group at a time, the carry too
+    assert outbox.retry(box, "n2", False, 400, 300) is False  # a failed round is not folded into the carry
+    assert told(box["n2"]) == [("B", "firing")] and told(box[carry]) == [("A", "resolved")]
+    # A fires again (the same label set): a newer state, so the waiting resolve gives way to it
+    again = {**anomaly("A", "open").to_json()}
+    outbox.enqueue(box, "n3", outbox.queued("desk", {**build_payload("desk", {"scope": "ticker:ACME"}, [], ""),
+                                                     "alerts": [again]}, 700))
+    assert outbox.startable(box, set(), 700, 8) == ["n3"] and carry not in box
+
+
+def test_notify_sends_a_given_up_notifications_resolves_alone(monkeypatch) -> None:
+    from streams.agents import notify
+    from streams.notify_state import CoordinatorState
+
+    receiver = desk()
+    state = CoordinatorState(Dispatcher((receiver,)))
+    payload = build_payload("desk", {"scope": "ticker:ACME"}, [anomaly("A", "resolve")], "")
+    state.outbox["n1"] = {**outbox.queued("desk", payload, NOW), "started": True}
+    state.outbox["n2"] = outbox.queued("desk", build_payload("desk", {"scope": "ticker:ACME"}, [anomaly("B", "open")],
+                                                             ""), NOW)
+
+    async def attempt(receiver, payload, notification_id=None):
+        return DeliveryResult("failed", 1, 400, "HTTP 400: no", "desk", receiver.url, notification_id, NOW, NOW,
+                              payload, refused=True)
+
+    async def nothing(*args) -> None:
+        return None
+
+    monkeypatch.setattr(notify.webhooks, "attempt", attempt)
+    monkeypatch.setattr(notify.webhooks, "dead_letter", nothing)
+    monkeypatch.setattr(notify, "load", lambda: state)
+    monkeypatch.setattr(notify, "save", nothing)
+    monkeypatch.setattr(notify, "is_coordinator", lambda: True)
+    asyncio.run(notify.deliver_and_settle("n1", notify.Notification(receiver, payload)))
+    assert told(state.outbox["n2"]) == [("B", "firing")]  # was: [B firing, A resolved], refused in turn
+    (carry,) = set(state.outbox) - {"n2"}
+    assert told(state.outbox[carry]) == [("A", "resolved")]
+
+
+# 2. the groupKey of a group is what it was before the upgrade
+
+
+def test_a_resolve_after_the_upgrade_goes_under_the_groupkey_its_firing_went_under() -> None:
+    from alerts.dispatch import _mark
+
+    receiver = desk(group_by=("scope", "team"), group_wait=0, group_interval=0)
+    firing = anomaly("A", "open")
+    old_key = '{}/desk:{scope="ticker:ACME", team=""}'  # as versions before 76d21c5 wrote and saved it
+    saved = {"groups": {old_key: {"receiver": "desk", "labels": {"scope": "ticker:ACME", "team": ""}, "next_flush": 0,
+                                  "alerts": {"A": firing.to_json()}, "sent": {"A": _mark(firing.to_json())},
+                                  "last_sent_at": 0}},
+             "silences": {"items": []}, "holders": {"A": ["desk"]}, "ended": {}}
+    d = Dispatcher.from_dict(saved, (receiver,))
+    d.ingest(anomaly("A", "resolve"), NOW)
+    (notification,) = d.due(NOW + 1)
+    assert notification.payload["groupKey"] == old_key  # was: {}/desk:{scope="ticker:ACME"}, a group never told
+    assert notification.payload["groupLabels"] == {"scope": "ticker:ACME"}  # shown as Alertmanager shows it
+    assert group_key("r", {"region": "eu", "region2": "x"}) == '{}/r:{region="eu", region2="x"}'  # by name, as before
+
+
+def test_an_outbox_item_saved_before_the_upgrade_and_a_new_one_share_their_group() -> None:
+    # gk_outbox: a firing whose round failed, saved with the old key, was delivered after its resolve
+    receiver = desk(group_by=("scope", "team"), group_wait=0, group_interval=0)
+    d, box = Dispatcher((receiver,)), {}
+    d.ingest(anomaly("A", "open"), 0)
+    (fired,) = d.due(1)
+    old = outbox.queued("desk", fired.payload, 1)
+    old["payload"]["groupKey"] = '{}/desk:{scope="ticker:ACME", team=""}'  # as the old version saved it
+    box["old"] = {**old, "next_at": 300.0, "rounds": 1}
+    d.ingest(anomaly("A", "resolve"), 100)
+    flush(d, box, 101)
+    assert list(box) == ["n101"] and told(box["n101"]) == [("A", "resolved")]  # one group: the newer state wins
+    assert outbox.startable(box, set(), 101, 8) == []  # and it waits for the old item's retry time
+    assert outbox.startable(box, set(), 300, 8) == ["n101"]
+
+
+# 3. signature v2 reads one way only
+
+
+def test_signature_v2_refuses_a_notification_id_with_a_dot() -> None:
+    body = b'{"a":1.5,"b":"x.y"}'
+    headers = sign(b"k", body, int(NOW), "abc")
+    k = body.index(b".")
+    shifted = {**headers, NOTIFICATION_ID_HEADER: "abc." + body[:k].decode()}
+    assert not verify(b"k", shifted, body[k + 1:], NOW)  # was: True, another body under the same signature
+    with pytest.raises(ValueError, match="without '.'"):
+        sign(b"k", body, int(NOW), "a.b")
+    assert verify(b"k", sign(b"k", body, int(NOW), "0123abcdef-r"), body, NOW)  # outbox ids sign as before
+
+
+# 4. X-Finsentry-Routed cannot be set by a client
+
+
+def silences_view_setup(monkeypatch, coordinator_answer: str = '{"silenceID": "x"}'):
+    from contextlib import asynccontextmanager
+    from types import SimpleNamespace
+
+    from yarl import URL
+
+    from streams.views import silences as view_module
+
+    calls: list[dict] = []
+
+    @asynccontextmanager
+    async def request(**kwargs):
+        calls.append(kwargs)
+
+        async def text() -> str:
+            return coordinator_answer
+
+        yield SimpleNamespace(text=text, content_type="application/json", status=404)
+
+    fake_app = SimpleNamespace(router=SimpleNamespace(key_store=lambda table, key: URL("http://coordinator:6066")),
+                               conf=SimpleNamespace(canonical_url=URL("http://this-worker:6066")),
+                               http_client=SimpleNamespace(request=request))
+    view = SimpleNamespace(text=lambda value, content_type, status: (status, value),
+                           json=lambda value, status: (status, value))
+    monkeypatch.setattr(view_module, "app", fake_app)
+    monkeypatch.setattr(view_module, "is_coordinator", lambda: False)
+    monkeypatch.setattr(view_module, "routing_secret", lambda: b"s" * 32)
+
+    def incoming(**headers: str):
+        return SimpleNamespace(method="POST", url=URL("http://this-worker:6066/api/v2/silences"),
+                               headers={"Authorization": "Bearer op", **headers})
+
+    return view_module, view, incoming, calls
+
+
+@pytest.mark.parametrize("forged", ["1", "yes", f"{int(time.time())}:{'0' * 64}"])
+def test_a_client_set_routed_header_is_ignored(monkeypatch, forged: str) -> None:
+    view_module, view, incoming, calls = silences_view_setup(monkeypatch, '{"code": 404, "message": "no silence"}')
+    body = post_body(id="not-held-anywhere")
+    answer = asyncio.run(view_module.at_coordinator(view, incoming(**{view_module.ROUTED_HEADER: forged}), body))
+    assert answer == (404, '{"code": 404, "message": "no silence"}')  # was: None, answered from this worker's state
+    assert len(calls) == 1 and calls[0]["headers"][view_module.ROUTED_HEADER] != forged
+
+
+def test_a_routed_mark_covers_the_body_path_and_time(monkeypatch) -> None:
+    view_module, view, incoming, calls = silences_view_setup(monkeypatch)
+    body = post_body()
+    assert asyncio.run(view_module.at_coordinator(view, incoming(), body)) == (404, '{"silenceID": "x"}')
+    mark = calls[0]["headers"][view_module.ROUTED_HEADER]
+    assert asyncio.run(view_module.at_coordinator(view, incoming(**{view_module.ROUTED_HEADER: mark}), body)) is None
+    secret, now = b"s" * 32, time.time()
+    assert view_module.routed_by_peer(secret, mark, "POST", "/api/v2/silences", body, now)
+    assert not view_module.routed_by_peer(secret, mark, "POST", "/api/v2/silences", post_body(id="other"), now)
+    assert not view_module.routed_by_peer(secret, mark, "POST", "/api/v2/silence/x", body, now)
+    assert not view_module.routed_by_peer(secret, mark, "POST", "/api/v2/silences", body, now + 600)
+    assert not view_module.routed_by_peer(b"t" * 32, mark, "POST", "/api/v2/silences", body, now)
+
+
+def test_without_a_shared_secret_a_marked_post_at_a_non_coordinator_is_503_never_forwarded_again(monkeypatch) -> None:
+    view_module, view, incoming, calls = silences_view_setup(monkeypatch)
+    monkeypatch.setattr(view_module, "routing_secret", lambda: None)
+    answer = asyncio.run(view_module.at_coordinator(view, incoming(**{view_module.ROUTED_HEADER: "1"}), post_body()))
+    assert answer[0] == 503 and calls == []  # no loop between workers whose secrets differ, no local answer
+
+
+# 5. the coordinator's state record stays under Kafka's record limit
+
+
+def big_silence(n: int, at: float = NOW, ends: float = NOW + 3600) -> Silence:
+    return Silence((Matcher("scope", f"ticker:{n:04}" + "v" * 3800),), ends, at, "", "ops", f"big{n:04}", at)
+
+
+def test_a_silence_that_would_take_the_state_record_past_its_bound_is_refused(monkeypatch) -> None:
+    from streams.agents import notify
+    from streams.notify_state import CoordinatorState
+    from streams.views.silences import post_answer
+
+    state = CoordinatorState(Dispatcher((desk(),)))
+    pending = build_payload("desk", {"scope": "ticker:ACME"}, [anomaly("A", "open")], "")
+    state.outbox["n1"] = outbox.queued("desk", pending, NOW)
+    for n in range(50):
+        state.dispatcher.silences.add(big_silence(n), NOW)
+    pad = RECORD_BOUND - 600 - stored_bytes(state.to_dict())
+    pending["alerts"][0]["annotations"]["headlines"] = "h" * pad  # an outbox that has not drained
+    size = stored_bytes(state.to_dict())
+    assert RECORD_BOUND - 1000 < size < RECORD_BOUND
+    status, message, silence = post_answer(post_body(comment="c" * 900), NOW, state.dispatcher.silences, True, size)
+    assert (status, silence) == (409, None) and "would pass 900 KiB" in message  # was: 200, a record Kafka refuses
+    with pytest.raises(SilencesFull, match="would pass"):  # the coordinator checks too (its command is dead-lettered)
+        notify.apply(state, {"silence": big_silence(99).to_dict()}, NOW)
+    check_room(state.dispatcher.silences, big_silence(3), size)  # replacing one with one no larger is fine
+    assert post_answer(post_body(), NOW, state.dispatcher.silences, True, 1000)[0] == 200
+
+
+def test_an_oversized_state_sheds_its_expired_silences_before_it_is_saved(monkeypatch, caplog) -> None:
+    from streams.agents import notify
+    from streams.notify_state import CoordinatorState
+
+    state = CoordinatorState(Dispatcher((desk(),)))
+    for n in range(50):  # expired, kept for listing
+        state.dispatcher.silences.add(big_silence(n, NOW - 7200, NOW - 3600 + n), NOW - 7200)
+    state.dispatcher.silences.add(big_silence(999), NOW)
+    pending = build_payload("desk", {"scope": "ticker:ACME"}, [anomaly("A", "open")], "")
+    pending["alerts"][0]["annotations"]["headlines"] = "h" * (800 * 1024)
+    state.outbox["n1"] = outbox.queued("desk", pending, NOW)
+    assert stored_bytes(state.to_dict()) > RECORD_BOUND
+    saved: list[int] = []
+
+    async def save(s) -> None:
+        saved.append(stored_bytes(s.to_dict()))
+
+    monkeypatch.setattr(notify, "save", save)
+    monkeypatch.setattr(notify, "_oversize_logged_at", float("-inf"))
+    with caplog.at_level("ERROR", logger=notify.log.name):
+        asyncio.run(notify.store(state, NOW))
+    assert list(state.dispatcher.silences.items) == ["big0999"] and "n1" in state.outbox  # the outbox is kept
+    assert saved[0] < RECORD_BOUND and "expired silences dropped" in caplog.text

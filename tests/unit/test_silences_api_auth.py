@@ -6,6 +6,7 @@ guesses got 401 after 401 and occupied the threads the agents use."""
 from __future__ import annotations
 
 import asyncio
+import time
 
 from scheduler import parse_roster
 from scheduler.tokens import hash_token
@@ -57,3 +58,69 @@ operators:
     assert statuses.count(403) == 5 and statuses.count(429) == 25, statuses
     assert good == 200 and counted == 0, "an operator's attempt is taken back"
     assert analyst == 403  # an analyst is no operator
+
+
+FILE_TOKEN = "operator-file-token-of-enough-length"
+ANALYST = f"""\
+analysts:
+  - {{id: alice, name: A, capacity: 5, shifts: ["Mon-Sun 00:00-24:00 UTC"], skills: {{topics: {{E: 1}}}},
+     notify: "https://h.example/a", token_hash: "{hash_token("alice-token-of-enough-length", n=16)}"}}
+"""
+
+
+def run_requests(monkeypatch, desk, requests: list[str], before=None) -> list[int]:
+    """The statuses of GETs with these bearer tokens, in turn, from one address."""
+    from aiohttp import web
+    from aiohttp.test_utils import TestClient, TestServer
+
+    monkeypatch.setattr(silences, "roster", lambda: desk)
+    monkeypatch.setattr(silences, "operator_token", lambda: FILE_TOKEN.encode())
+
+    class Stub:
+        @staticmethod
+        def json(value: object, status: int = 200, headers: dict | None = None) -> web.Response:
+            return web.json_response(value, status=status, headers=headers)
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        refusal = await silences.operator_refusal(Stub(), request)
+        return refusal if refusal is not None else web.json_response({"ok": True})
+
+    app = web.Application()
+    app.router.add_get("/api/v2/silences", handler)
+
+    async def scenario() -> list[int]:
+        async with TestClient(TestServer(app)) as client:
+            if before is not None:
+                before()
+            statuses = []
+            for token in requests:
+                response = await client.get("/api/v2/silences", headers={"Authorization": f"Bearer {token}"})
+                statuses.append(response.status)
+            return statuses
+
+    return asyncio.run(scenario())
+
+
+def test_the_silences_api_has_its_own_limiter_so_analysts_failures_do_not_lock_an_operator_out(monkeypatch) -> None:
+    desk = parse_roster(ANALYST + f"""\
+operators:
+  - {{id: ops, token_hash: "{hash_token(OPS, n=16)}"}}
+""")
+    assert silences.LIMITER is not cases.LIMITER and isinstance(silences.LIMITER, cases.FailureLimiter)
+    monkeypatch.setattr(silences, "LIMITER", cases.FailureLimiter())
+    monkeypatch.setattr(cases, "LIMITER", cases.FailureLimiter())
+
+    def analysts_fail_at_the_cases_api() -> None:  # five wrong tokens behind the proxy this address stands for
+        for _ in range(5):
+            cases.LIMITER.attempt("127.0.0.1", time.monotonic())
+
+    statuses = run_requests(monkeypatch, desk, [OPS], before=analysts_fail_at_the_cases_api)
+    assert statuses == [200]  # was: 429, the operator's token (not yet verified here) not even checked
+
+
+def test_wrong_guesses_at_the_file_token_are_counted_and_the_right_one_always_passes(monkeypatch) -> None:
+    desk = parse_roster(ANALYST)
+    monkeypatch.setattr(silences, "LIMITER", cases.FailureLimiter())
+    statuses = run_requests(monkeypatch, desk, [f"guess-{i}" for i in range(8)] + [FILE_TOKEN, "guess-9"])
+    assert statuses == [403] * 5 + [429] * 3 + [200, 429]
+    assert len(silences.LIMITER._failures["127.0.0.1"]) == 5  # a blocked address's guesses are not counted again
