@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import reprlib
+import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -123,15 +124,21 @@ def _numbered(examples: Sequence[Example]) -> Iterator[tuple[int, Example]]:
 # Numeric sentiments are the Twitter financial news sentiment set's codes (0 bearish, 1 bullish,
 # 2 neutral), not the order of the model's labels (negative, neutral, positive): docs/MODEL.md.
 SENTIMENT_CODES = {"0": "negative", "1": "positive", "2": "neutral"}
+# Warnings given once per process (load_file's numeric sentiments).
+_said = {"codes": False}
+
+
+def _warn_stderr(message: str) -> None:
+    print(f"finsentry: warning: {message}", file=sys.stderr, flush=True)
 _SENTIMENT_ALIASES = {"bearish": "negative", "bullish": "positive", "neutral": "neutral",
                       "negative": "negative", "positive": "positive", **SENTIMENT_CODES}
 
 
-def _rows(path: Path) -> Iterator[tuple[int, dict[str, object]]]:
+def _rows(path: Path, columns: Columns) -> Iterator[tuple[int, dict[str, object]]]:
     """(row number, record) for each record of the file; see `Example.row` for how rows count."""
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        yield from _csv_rows(path)
+        yield from _csv_rows(path, columns)
     elif suffix in {".jsonl", ".ndjson"}:
         with path.open(encoding="utf-8") as fh:
             for row, value, why in json_objects(fh):
@@ -148,7 +155,7 @@ def _rows(path: Path) -> Iterator[tuple[int, dict[str, object]]]:
         raise DataError(f"{path}: unsupported file type {suffix!r}: use .csv, .jsonl or .parquet")
 
 
-def _csv_rows(path: Path) -> Iterator[tuple[int, dict[str, object]]]:
+def _csv_rows(path: Path, columns: Columns) -> Iterator[tuple[int, dict[str, object]]]:
     # utf-8-sig: a spreadsheet's byte-order mark is not part of the first column's name (Excel
     # writes one), and header names are trimmed, as `finsentry classify` and `produce` read them
     with path.open(newline="", encoding="utf-8-sig") as fh:
@@ -157,33 +164,48 @@ def _csv_rows(path: Path) -> Iterator[tuple[int, dict[str, object]]]:
             return
         reader.fieldnames = [name.strip() for name in reader.fieldnames]
         for row, record in enumerate(reader, start=1):
-            _check_field_count(path, row, record, len(reader.fieldnames))
+            _check_field_count(path, row, record, reader.fieldnames, columns)
             yield row, record
 
 
-def _check_field_count(path: Path, row: int, record: dict[str | None, object], expected: int) -> None:
-    """Refuse a CSV row whose fields do not match the header. `csv` files fields past the header
-    under the key None and fills missing ones with None; read on, an unquoted comma in a text makes
-    the text's tail the label ("Contoso, Inc. beats,Earnings" learns the topic "Inc. beats")."""
+def _check_field_count(path: Path, row: int, record: dict[str | None, object], header: Sequence[str],
+                       columns: Columns) -> None:
+    """Refuse a CSV row with more fields than the header. `csv` files fields past the header under the
+    key None; read on, an unquoted comma in a text makes the text's tail the label ("Contoso, Inc.
+    beats,Earnings" learns the topic "Inc. beats").
+
+    A row with fewer fields lacks its last cells (`csv` fills them with None): Excel drops the trailing
+    delimiters of rows whose last cells are empty, and so do awk and hand-written files, so a missing
+    trailing label is an absent label. Only a row that ends before its text column, or one with no
+    label left (a text broken by an unquoted line break reads so), is refused."""
+    expected = len(header)
     extra = record.get(None)
     if isinstance(extra, list):
         raise DataError(f"{path}: row {row}: {expected + len(extra)} fields where the header has {expected}: "
                         'put a text that holds a comma in double quotes ("Contoso, Inc. beats")')
     missing = sum(value is None for value in record.values())
-    if missing:
-        raise DataError(f"{path}: row {row}: {expected - missing} fields where the header has {expected}: give "
-                        "every column (an empty one for a missing label) and quote a text that holds a line break")
+    if not missing:
+        return
+    labels = [record.get(c) for c in (columns.topic, columns.sentiment) if c in header]
+    short_of_text = columns.text in header and record.get(columns.text) is None
+    if short_of_text or (labels and not any(isinstance(v, str) and v.strip() for v in labels)):
+        what = f"it ends before the {columns.text!r} column" if short_of_text else "it ends before any label"
+        got = expected - missing
+        raise DataError(f"{path}: row {row}: {got} field{'s' * (got != 1)} where the header has {expected}: {what}; "
+                        "give the text and a label, and quote a text that holds a line break")
 
 
 def load_file(path: str | Path, columns: Columns = Columns(),
-              warn: Callable[[str], None] | None = None) -> list[Example]:
+              warn: Callable[[str], None] | None = _warn_stderr) -> list[Example]:
     """Read one labelled file.
 
     Each row carries the labels it has: a label column the file lacks, an empty CSV cell, a JSON null
     and a JSON key one row has and another lacks are all an absent label, which training masks (see
     the module docstring); a row with no label at all is refused. The first row must name the text
     column and at least one label column, so a file with other column names fails at once.
-    `warn`, where given, gets one line when every sentiment of the file is a number (SENTIMENT_CODES).
+    `warn` (None: no warning) gets one line when every sentiment of the file is a number
+    (SENTIMENT_CODES), once per process for all files (`train` and `evaluate` alike, naming the first
+    such file), by default on stderr.
     """
     path = Path(path)
     if not path.is_file():
@@ -191,22 +213,25 @@ def load_file(path: str | Path, columns: Columns = Columns(),
     examples: list[Example] = []
     coded = 0  # rows whose sentiment was a number
     try:
-        for row, record in _rows(path):
+        for row, record in _rows(path, columns):
             if not examples:
                 _check_columns(path, row, record, columns)
             examples.append(_example(f"{path}: row {row}", row, record, columns))
             raw = record.get(columns.sentiment)
-            coded += examples[-1].sentiment is not None and str(raw).strip() in SENTIMENT_CODES
+            coded += examples[-1].sentiment is not None and _code_of(raw) in SENTIMENT_CODES
     except UnicodeDecodeError as exc:
         raise DataError(f"{path}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
     except csv.Error as exc:
         raise DataError(f"{path}: malformed CSV: {exc}") from None
     if not examples:
         raise DataError(f"{path}: no rows")
-    if warn is not None and coded and coded == sum(ex.sentiment is not None for ex in examples):
+    if warn is not None and coded and coded == sum(ex.sentiment is not None for ex in examples) \
+            and not _said["codes"]:
+        _said["codes"] = True
         warn(f"{path}: every sentiment is a number, read as the Twitter financial news set's codes: "
              + ", ".join(f"{code} {name}" for code, name in SENTIMENT_CODES.items())
-             + " (docs/MODEL.md); write the names if the file means another mapping")
+             + " (docs/MODEL.md); write the names if a file means another mapping (said once, for the first "
+             "file read so)")
     return examples
 
 
@@ -233,10 +258,28 @@ def _example(where: str, row: int, record: dict[str, object], columns: Columns) 
     return Example(text=text[:MAX_TEXT_CHARS], topic=topic, sentiment=sentiment, row=row)
 
 
+def _whole_number(value: object) -> object:
+    """An integer (or an integral float, as a column with gaps can hold one: 1.0) as its decimal
+    string, as a CSV cell reads it; any other value as it is."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+def _code_of(raw: object) -> str:
+    """The text a sentiment value would be looked up by among SENTIMENT_CODES."""
+    value = _whole_number(raw)
+    return value.strip() if isinstance(value, str) else ""
+
+
 def _label(value: object, where: str, column: str) -> str | None:
-    """A label, trimmed; None or blank is no label. A value that is not text (JSON true, a number, an
-    object) is refused: as str() it would become a class named by its Python repr ("True",
+    """A label, trimmed; None or blank is no label. A whole number (JSON 7, Parquet 7 or 7.0) is its
+    decimal string, as in a CSV cell. Any other value that is not text (JSON true, 0.5, an object, a
+    list) is refused: as str() it would become a class named by its Python repr ("True",
     "{'name': 'Earnings'}")."""
+    value = _whole_number(value)
     if value is None:
         return None
     if not isinstance(value, str):
@@ -246,10 +289,8 @@ def _label(value: object, where: str, column: str) -> str | None:
 
 
 def _sentiment(value: object, where: str, column: str) -> str | None:
-    """A sentiment label mapped to the model's names. An integer is taken as the Twitter sentiment
-    set's code (0 bearish, 1 bullish, 2 neutral), which Parquet keeps as a number."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = str(value)
+    """A sentiment label mapped to the model's names. A whole number (1, 1.0) is taken as the Twitter
+    sentiment set's code (0 bearish, 1 bullish, 2 neutral), which Parquet keeps as a number."""
     name = _label(value, where, column)
     if name is None:
         return None

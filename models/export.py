@@ -13,17 +13,20 @@ import json
 import os
 import re
 import shutil
+import signal
 import sys
 import tempfile
+import threading
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
-from models.data import Columns, DataError, load_file, model_texts, sha256
+from models.data import Columns, DataError, load_file, model_texts
 from models.sources import attributions
 from models.text import NORMALISATION_VERSION
 from models.variants import FP16, FP32, INT8, INT8_RECHECK, VARIANTS
@@ -35,6 +38,8 @@ OPSET = 17
 MODEL_FILES = frozenset({"card.json", "labels.json", "tokenizer.json",
                          *(v.file for v in VARIANTS.values()),
                          *(v.recheck_file for v in VARIANTS.values() if v.recheck_file)})
+# The build directory's name: `.export-*` inside an existing --out, `.NAME.export-*` beside a new one.
+BUILD_PREFIX = ".export-"
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,12 +132,15 @@ def export(checkpoint: Path, out: Path, dev: Sequence[str] = (), columns: Column
            keep_fp32: bool = True, fp16: bool = True, progress: Callable[[str], None] = _say) -> dict:
     """Write `out/` with the files of models/variants.py's variants (INT8, FP16 unless `fp16=False`,
     FP32 unless `keep_fp32=False`), tokenizer.json, labels.json and card.json (with the sha256 of the
-    first two, which the runtime checks). The inputs, --dev files included, are read first; the files
-    are built in a sibling directory and moved into `out` only when every step has succeeded."""
+    first two's JSON content, which the runtime checks). The inputs, --dev files included, are read
+    first; the files are built in a hidden directory on `out`'s file system and put in place only when
+    every step has succeeded (`_install`)."""
     from models.network import load_checkpoint
     from models.runtime import read_labels
 
-    checkpoint, out = Path(checkpoint), Path(os.path.abspath(out))
+    # A link is followed: its target is the directory written, and the build directory goes on the
+    # target's file system, so nothing has to cross file systems at the end.
+    checkpoint, out = Path(checkpoint), Path(os.path.realpath(out))
     # Every input is checked before minutes of exporting and quantising: a bad --dev path used to
     # fail only at the end, after the files were already in the target directory.
     for name in ("labels.json", "tokenizer.json", "train.json"):
@@ -141,21 +149,81 @@ def export(checkpoint: Path, out: Path, dev: Sequence[str] = (), columns: Column
     if out.exists() and not out.is_dir():
         raise DataError(f"--out {out}: exists and is not a directory")
     read_labels(checkpoint)  # what the runtime will demand of the copy in `out`
-    dev_examples = [ex for path in dev for ex in load_file(path, columns or Columns())]
+    dev_examples = [ex for path in dev for ex in load_file(path, columns or Columns(), warn=None)]
     model, labels = load_checkpoint(checkpoint)
     meta = json.loads((checkpoint / "train.json").read_text())
     max_tokens = int(meta.get("config", {}).get("max_tokens", 64))
-    # Built in a hidden sibling directory (same file system), then renamed into place: a failure at
-    # any step leaves `out` as it was, never half old files and half new.
-    out.parent.mkdir(parents=True, exist_ok=True)
-    build = Path(tempfile.mkdtemp(prefix=f".{out.name}.export-", dir=out.parent))
-    try:
-        card = _build(model, labels, meta, max_tokens, checkpoint, build, dev_examples, keep_fp32, fp16, progress)
-        _install(build, out)
-    finally:
-        shutil.rmtree(build, ignore_errors=True)
+    _prune(out, progress)
+    # A kill (SIGTERM, SIGHUP) while building is an exception too, so the build directory goes with it.
+    with terminations_raise():
+        build = _make_build(out)
+        try:
+            card = _build(model, labels, meta, max_tokens, checkpoint, build, dev_examples, keep_fp32, fp16, progress)
+            _install(build, out)
+        finally:
+            shutil.rmtree(build, ignore_errors=True)
     progress(f"wrote {out} ({', '.join(f'{k} {v / 1e6:.1f} MB' for k, v in card['files'].items())})")
     return card
+
+
+@contextmanager
+def terminations_raise() -> Iterator[None]:
+    """While the block runs, SIGTERM and SIGHUP raise SystemExit(128 + the signal) (the status a kill
+    gives), so its `finally` and `except` clauses remove its temporary files, which a kill would leave;
+    the handlers are restored after. A signal whose handler is not the default (ignored under nohup,
+    or the program's own) is left alone, and so is every signal outside the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    saved = {}
+    for name in ("SIGTERM", "SIGHUP"):
+        number = getattr(signal, name, None)
+        if number is not None and signal.getsignal(number) is signal.SIG_DFL:
+            saved[number] = signal.signal(number, stop)
+    try:
+        yield
+    finally:
+        for number, handler in saved.items():
+            signal.signal(number, handler)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _prune(out: Path, progress: Callable[[str], None]) -> None:
+    """Remove the build directories an earlier export left when it was killed: `.export-*` inside
+    `out`, `.NAME.export-*` beside it."""
+    places = [(out, BUILD_PREFIX), (out.parent, f".{out.name}{BUILD_PREFIX}")]
+    for directory, prefix in places:
+        try:
+            names = sorted(os.listdir(directory))
+        except OSError:  # not there (yet), or not readable: nothing of ours to prune
+            continue
+        for name in names:
+            stale = directory / name
+            if name.startswith(prefix) and stale.is_dir() and not stale.is_symlink():
+                progress(f"removing {stale}: the build directory of an earlier export that did not finish")
+                shutil.rmtree(stale, ignore_errors=True)
+
+
+def _make_build(out: Path) -> Path:
+    """The build directory, on `out`'s file system: inside `out` where it exists, else beside it."""
+    try:
+        if out.is_dir():
+            return Path(tempfile.mkdtemp(prefix=BUILD_PREFIX, dir=out))
+        out.parent.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=f".{out.name}{BUILD_PREFIX}", dir=out.parent))
+    except OSError as exc:
+        where = exc.filename or (out if out.is_dir() else out.parent)
+        raise DataError(f"--out {out}: cannot write in {where} ({exc.strerror or exc}); check that you may write "
+                        "there, or give another --out") from None
 
 
 def _build(model, labels: dict, meta: dict, max_tokens: int, checkpoint: Path, out: Path, dev_examples: list,
@@ -163,13 +231,15 @@ def _build(model, labels: dict, meta: dict, max_tokens: int, checkpoint: Path, o
     """Write every file of the model directory into `out` (the build directory) and return the card."""
     import torch
 
+    from models.runtime import content_sha256
     from models.tokenize import load_tokenizer
     from models.train import predict_logits
 
     shutil.copy(checkpoint / "tokenizer.json", out / "tokenizer.json")
     (out / "labels.json").write_text(json.dumps(labels, indent=2))
-    # What the runtime checks labels.json and tokenizer.json against (models/runtime.py check_hashes).
-    hashes = {name: sha256(out / name) for name in ("labels.json", "tokenizer.json")}
+    # What the runtime checks labels.json and tokenizer.json against (models/runtime.py check_hashes):
+    # the sha256 of their JSON content, which a checkout's line endings do not change.
+    hashes = {name: content_sha256(out / name) for name in ("labels.json", "tokenizer.json")}
     config = model.encoder.config
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -244,19 +314,29 @@ def _build(model, labels: dict, meta: dict, max_tokens: int, checkpoint: Path, o
 
 
 def _install(build: Path, out: Path) -> None:
-    """Move the finished build directory into place as `out`: one rename where `out` does not exist
-    (or is empty); into an existing directory, each file by an atomic rename, card.json last, then
-    any model file an earlier export left that this one did not write. Other files in `out` stay."""
-    if out.is_dir() and not any(out.iterdir()):
-        out.rmdir()
-    if not out.exists():
-        build.rename(out)
-        return
-    made = sorted(p.name for p in build.iterdir())
-    for name in [n for n in made if n != "card.json"] + ["card.json"]:
-        os.replace(build / name, out / name)
-    for name in sorted(MODEL_FILES - set(made)):
-        (out / name).unlink(missing_ok=True)
+    """Put the finished build directory's files in place as `out`. A new `out` is the build directory
+    itself, renamed beside it (the same file system), with the permissions a new directory gets (the
+    umask's, not mkdtemp's 0700). Into an existing directory (an empty one, a mount point, the current
+    directory: never removed or renamed over) each file is moved by an atomic rename from the build
+    directory inside it, card.json last, then any model file an earlier export left that this one did
+    not write is removed. Other files in `out` stay. An OSError is one DataError line naming the path."""
+    moved: list[str] = []
+    try:
+        if build.parent != out:
+            os.chmod(build, 0o777 & ~_umask())
+            os.rename(build, out)
+            return
+        made = sorted(p.name for p in build.iterdir())
+        for name in [n for n in made if n != "card.json"] + ["card.json"]:
+            os.replace(build / name, out / name)
+            moved.append(name)
+        for name in sorted(MODEL_FILES - set(made)):
+            (out / name).unlink(missing_ok=True)
+    except OSError as exc:
+        done = (f"; {len(moved)} of its files ({', '.join(moved)}) were already replaced, so re-run the export"
+                if moved else "; nothing in it was changed")
+        raise DataError(f"--out {out}: cannot put the exported files in place ({exc.strerror or exc}"
+                        f"{': ' + str(exc.filename) if exc.filename else ''}){done}") from None
 
 
 def _choose_recheck(out: Path, fp32: Path, tokenizer, meta: dict, progress: Callable[[str], None],
@@ -273,7 +353,7 @@ def _choose_recheck(out: Path, fp32: Path, tokenizer, meta: dict, progress: Call
     if not paths or missing:
         progress(f"no int8 re-check: the training files are not here ({', '.join(missing) or 'none recorded'})")
         return None
-    texts = model_texts([ex for path in paths for ex in load_file(path, columns)])
+    texts = model_texts([ex for path in paths for ex in load_file(path, columns, warn=None)])
     texts = random.Random(0).sample(texts, min(limit, len(texts)))
     progress(f"choosing the int8 re-check margin on {len(texts)} training texts")
     ref = _ort_logits(fp32, tokenizer, texts)

@@ -8,7 +8,9 @@ against the providers the session actually got and fails loudly, naming the miss
 A model directory is checked as it loads, so a damaged or mismatched one is one ModelError naming the
 file, the problem and the fix, never a traceback or a run with wrong labels: card.json's fields
 (`read_card`), labels.json's lists (`read_labels`), labels.json and tokenizer.json against the sha256
-the card recorded at export (`check_hashes`), and the width of each ONNX output against labels.json.
+the card recorded at export (`check_hashes`: of the file's JSON content, so a checkout that turned its
+line endings into CRLF or an editor's final newline changes nothing), and the width of each ONNX
+output against labels.json.
 """
 
 from __future__ import annotations
@@ -52,6 +54,8 @@ HASHED = (LABELS, TOKENIZER)
 # Sentiment labels the scoring code reads by name (Prediction.sentiment_score).
 REQUIRED_SENTIMENTS = ("negative", "positive")
 _FIX = "restore the file `finsentry export` wrote, or re-run `finsentry export`"
+# The same for a checkpoint (`finsentry train`'s directory, which `export` and `evaluate` also read).
+_FIX_CHECKPOINT = "restore the labels.json `finsentry train` wrote into the checkpoint, or re-run `finsentry train`"
 
 
 class ModelError(RuntimeError):
@@ -59,7 +63,7 @@ class ModelError(RuntimeError):
 
 
 @contextmanager
-def _reading(path: Path) -> Iterator[None]:
+def _reading(path: Path, fix: str = "re-run `finsentry export` or restore it") -> Iterator[None]:
     """A model file that exists but cannot be read (cut short, corrupt, of another version) as one
     ModelError naming it, instead of ONNX Runtime's, tokenizers' or json's own traceback."""
     try:
@@ -68,7 +72,12 @@ def _reading(path: Path) -> Iterator[None]:
         raise
     except Exception as exc:  # each reader raises its own kinds (InvalidProtobuf, ...)
         raise ModelError(f"{path}: cannot be loaded ({type(exc).__name__}: {str(exc)[:200]}); if the file is cut "
-                         "short or corrupt, re-run `finsentry export` or restore it") from exc
+                         f"short or corrupt, {fix}") from exc
+
+
+def _is_checkpoint(directory: Path) -> bool:
+    """A `finsentry train` checkpoint rather than an exported model directory."""
+    return (directory / "heads.pt").is_file() or (directory / "train.json").is_file()
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,33 +100,36 @@ def model_labels(directory: Path | None = None) -> dict[str, list[str]]:
     labels.json (the shipped default's for None), as written; the order is the model's output order.
     `read_labels` also checks it."""
     directory = directory if directory is not None else default_model_dir()
-    return json.loads((directory / LABELS).read_text(encoding="utf-8"))
+    return json.loads((directory / LABELS).read_text(encoding="utf-8-sig"))
 
 
 def read_labels(directory: Path | None = None) -> dict[str, list[str]]:
     """`model_labels`, checked: an object with a non-empty "topic" list and a "sentiment" list holding
-    negative and positive, each of distinct non-empty strings; otherwise ModelError naming labels.json."""
+    negative and positive, each of distinct non-empty strings; otherwise ModelError naming labels.json
+    and the fix that fits the directory (a checkpoint's comes from `finsentry train`, not `export`)."""
     directory = Path(directory) if directory is not None else default_model_dir()
     path = directory / LABELS
-    with _reading(path):
+    checkpoint = _is_checkpoint(directory)
+    fix = _FIX_CHECKPOINT if checkpoint else _FIX  # the fix that fits the kind of directory
+    with _reading(path, fix if checkpoint else "re-run `finsentry export` or restore it"):
         labels = model_labels(directory)
     if not isinstance(labels, dict):
-        raise ModelError(f"{path}: a JSON {_json_kind(labels)}, not an object with \"topic\" and \"sentiment\" lists; {_FIX}")
+        raise ModelError(f"{path}: a JSON {_json_kind(labels)}, not an object with \"topic\" and \"sentiment\" lists; {fix}")
     for head in ("topic", "sentiment"):
         names = labels.get(head)
         if not isinstance(names, list) or not names:
             found = f"keys {_short(sorted(labels))}" if head not in labels else f"{head!r}: {_short(names)}"
-            raise ModelError(f"{path}: needs a non-empty {head!r} list of label names (found {found}); {_FIX}")
+            raise ModelError(f"{path}: needs a non-empty {head!r} list of label names (found {found}); {fix}")
         bad = [n for n in names if not isinstance(n, str) or not n.strip()]
         if bad:
-            raise ModelError(f"{path}: {head!r} label {_short(bad[0])} is not a name; {_FIX}")
+            raise ModelError(f"{path}: {head!r} label {_short(bad[0])} is not a name; {fix}")
         twice = sorted({n for n in names if names.count(n) > 1})
         if twice:
-            raise ModelError(f"{path}: {head!r} names {twice} more than once; {_FIX}")
+            raise ModelError(f"{path}: {head!r} names {twice} more than once; {fix}")
     missing = [n for n in REQUIRED_SENTIMENTS if n not in labels["sentiment"]]
     if missing:
         raise ModelError(f"{path}: the sentiment labels {labels['sentiment']} lack {' and '.join(map(repr, missing))}, "
-                         f"which the sentiment score needs; {_FIX}")
+                         f"which the sentiment score needs; {fix}")
     return {"topic": list(labels["topic"]), "sentiment": list(labels["sentiment"])}
 
 
@@ -191,13 +203,30 @@ def _warn_once(directory: Path, what: str, message: str) -> None:
         print(f"finsentry: warning: {message}", file=sys.stderr, flush=True)
 
 
-def _file_sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+def _byte_sha256s(path: Path) -> set[str]:
+    """The sha256 of a JSON file's bytes as read and as written with LF line endings, with and without a
+    final newline: what a card from before `content_sha256` recorded matches after a Windows checkout
+    (CRLF) or an editor's final newline. A JSON string holds no raw line break, so only the whitespace
+    between values differs."""
+    raw = path.read_bytes()
+    lf = raw.replace(b"\r\n", b"\n").rstrip(b" \t\r\n")
+    return {hashlib.sha256(data).hexdigest() for data in (raw, lf, lf + b"\n")}
+
+
+def content_sha256(path: Path) -> str:
+    """The sha256 of a JSON file's content in canonical form (keys sorted, no spaces, UTF-8), which
+    `finsentry export` records in card.json: line endings (a Windows checkout's CRLF), indentation,
+    a final newline or a byte-order mark do not change it; any change to a key, value or order does."""
+    value = json.loads(path.read_text(encoding="utf-8-sig"))
+    canonical = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 def check_hashes(directory: Path, card: dict | None) -> None:
-    """labels.json and tokenizer.json against the sha256 the card recorded at export; a card from
-    before the hashes were recorded (or none at all) is let through with one warning."""
+    """labels.json and tokenizer.json against the sha256 the card recorded at export: of the file's
+    JSON content (`content_sha256`), or, as cards from before recorded it, of its bytes, line endings
+    aside (`_byte_sha256s`); either matching is the exported file. A card from before the hashes were recorded (or none at all) is
+    let through with one warning."""
     if card is None:
         return  # the missing card has its own warning
     recorded = card.get("sha256")
@@ -208,8 +237,8 @@ def check_hashes(directory: Path, card: dict | None) -> None:
         return
     for name in HASHED:
         with _reading(directory / name):
-            digest = _file_sha256(directory / name)
-        if digest != recorded[name]:
+            same = recorded[name] in _byte_sha256s(directory / name) or content_sha256(directory / name) == recorded[name]
+        if not same:
             raise ModelError(f"{directory / name}: its sha256 differs from the one card.json recorded at export, so it "
                              f"is not the file exported with this model (edited, or from another model); {_FIX}")
 

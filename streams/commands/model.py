@@ -127,6 +127,10 @@ def run_train(args: argparse.Namespace) -> int:
 
         from models.train import TrainConfig, train
     except ImportError as exc:
+        # Only torch or transformers missing is the [train] extra missing; any other import error is a
+        # fault of its own, shown as it is.
+        if (exc.name or "").split(".")[0] not in {"torch", "transformers"}:
+            raise
         raise DataError(f"training needs the [train] extra ({exc.name} is not installed): make test sets up .venv "
                         "with it, or install torch first as the Makefile does (its TORCH_SPEC), then "
                         "pip install -e '.[train]'") from None
@@ -296,6 +300,22 @@ def read_texts(path: str, text_col: str | None) -> Iterator[tuple[int, str | Non
         raise DataError(f"{path}: unsupported input; use {FORMATS}")
 
 
+# Paths that name a file descriptor or a device rather than a file: `classify in.csv /dev/stdout >> run.log`
+# must append to the shell's log, never replace it by a rename (nor truncate it by reopening it).
+_SPECIAL_ROOTS = ("/dev/", "/proc/")
+_FD_ALIAS = re.compile(r"^/dev/(stdout|stderr|fd/\d+)$|^/proc/(self|thread-self|\d+)/fd/\d+$")
+
+
+def _in_place(given: Path) -> bool:
+    """Whether the output is written where it is, not through a temporary file renamed over it: a path
+    under /dev or /proc (as given, or once links are followed), or anything that is not a regular file
+    (a FIFO, a device)."""
+    for path in (os.path.abspath(given), os.path.realpath(given)):
+        if path.startswith(_SPECIAL_ROOTS):
+            return True
+    return given.exists() and not given.is_file()
+
+
 def _output_path(input_path: str, output: str | None) -> Path | None:
     """Where `classify` writes (None: stdout), checked before the model loads: never the input file, a
     directory, or in a directory that does not exist."""
@@ -304,7 +324,7 @@ def _output_path(input_path: str, output: str | None) -> Path | None:
     given = Path(output)
     if given.is_dir():
         raise DataError(f"{output}: is a directory; name the output file (e.g. {given / 'predictions.jsonl'})")
-    if given.exists() and not given.is_file():  # /dev/null, /dev/stdout, a FIFO: written in place
+    if _in_place(given):  # /dev/null, /dev/stdout, a FIFO: written in place, never replaced
         return given
     target = given.resolve()  # a link is written through: its target is what gets replaced
     if not target.parent.is_dir():
@@ -323,30 +343,49 @@ def _output_path(input_path: str, output: str | None) -> Path | None:
 
 class _Rows:
     """Output rows as JSON Lines. To a file they go through a temporary file in its directory, renamed
-    over it only once every row is written: a failure leaves the file as it was, never cut short."""
+    over it only once every row is written: a failure leaves the file as it was, never cut short. What
+    `_in_place` names is written where it is (a file descriptor's alias appended to, as a shell's `>>`
+    does), and so is a file in a directory where no temporary file can be made (no write permission
+    there), with a warning: a failure then leaves it cut short."""
 
     def __init__(self, target: Path | None, shown: str | None) -> None:
         self.target, self.shown, self.written = target, shown, 0
         self.temp: str | None = None
         if target is None:
             self.fh = sys.stdout
-        elif target.exists() and not target.is_file():  # /dev/null, a FIFO: written in place, never replaced
-            self.fh = self._open(lambda: open(target, "w", encoding="utf-8"))  # noqa: SIM115 - closed in finish()
+        elif _in_place(target):
+            mode = "a" if _FD_ALIAS.match(os.path.abspath(target)) else "w"
+            self.fh = self._open(lambda: open(target, mode, encoding="utf-8"))  # noqa: SIM115 - closed in finish()
         else:
-            fd, self.temp = self._open(lambda: tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.",
-                                                                suffix=".partial"))
-            self.fh = os.fdopen(fd, "w", encoding="utf-8")
+            try:
+                fd, self.temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
+            except PermissionError as exc:
+                self.fh = self._open(lambda: open(target, "w", encoding="utf-8"))  # noqa: SIM115 - closed in finish()
+                print(f"finsentry: warning: {shown}: no temporary file can be made in {target.parent} "
+                      f"({exc.strerror or exc}), so it is written in place: an error or a kill leaves it cut short",
+                      file=sys.stderr, flush=True)
+            except OSError as exc:
+                raise self._unwritable(exc) from None
+            else:
+                self.fh = os.fdopen(fd, "w", encoding="utf-8")
+
+    def _unwritable(self, exc: OSError) -> DataError:
+        return DataError(f"{self.shown}: cannot be written ({exc.strerror or exc}); check that you may write "
+                         "in its directory")
 
     def _open(self, how: Callable[[], T]) -> T:
         try:
             return how()
         except OSError as exc:
-            raise DataError(f"{self.shown}: cannot be written ({exc.strerror or exc}); check that you may write "
-                            "in its directory") from None
+            raise self._unwritable(exc) from None
 
     def write(self, row: dict) -> None:
         try:
             self.fh.write(json.dumps(row) + "\n")
+        except BrokenPipeError:
+            if self.target is None:  # `classify ... | head`: the reader has what it wanted (run_classify)
+                raise
+            raise DataError(f"{self.shown}: cannot be written (the reader closed it)") from None
         except OSError as exc:
             raise DataError(f"{self.shown or 'stdout'}: cannot be written ({exc.strerror or exc})") from None
         self.written += 1
@@ -354,7 +393,7 @@ class _Rows:
     def finish(self) -> None:
         """Everything is written: put the file in place."""
         if self.target is None:
-            self.fh.flush()
+            self.fh.flush()  # a BrokenPipeError is run_classify's
             return
         try:
             self.fh.close()
@@ -366,7 +405,7 @@ class _Rows:
             raise DataError(f"{self.shown}: cannot be written ({exc.strerror or exc})") from None
 
     def discard(self) -> None:
-        """A failure: the output file stays as it was."""
+        """A failure: the output file stays as it was (one written in place is left as far as it got)."""
         if self.target is None:
             return
         with suppress(OSError):
@@ -397,6 +436,21 @@ def _row_id(row: dict) -> tuple[bool, object]:
 
 
 def run_classify(args: argparse.Namespace) -> int:
+    from models.export import terminations_raise
+
+    try:
+        # A kill (SIGTERM, SIGHUP) is an exception while classify writes, so the temporary file goes.
+        with terminations_raise():
+            return _classify(args)
+    except BrokenPipeError:  # `finsentry classify ... | head`: the reader has what it wanted, as in `tail`
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return 0
+
+
+def _classify(args: argparse.Namespace) -> int:
     from models.runtime import Classifier
     from models.text import for_model
 
@@ -462,7 +516,7 @@ def run_classify(args: argparse.Namespace) -> int:
         if out.written:
             raise DataError(f"{exc}; {out.written} row(s) were written to stdout before it") from None
         raise
-    except BaseException:
+    except BaseException:  # a kill, Ctrl-C, a closed pipe: no temporary file is left behind
         out.discard()
         raise
     source = ", ".join(f"{column!r} ({n})" for column, n in used.items()) or "none"

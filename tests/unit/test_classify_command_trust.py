@@ -193,3 +193,87 @@ def test_help_lists_the_formats_read(capsys: pytest.CaptureFixture[str]) -> None
     for form in (".csv", ".tsv", ".jsonl", ".ndjson", ".json", "- for JSON Lines on stdin"):
         assert form in text
     assert "never changes a result" in text
+
+
+# --- where the output goes, and what a kill or a closed pipe leaves ------------------------------
+
+
+def test_dev_stdout_appended_to_a_log_is_written_in_place(tmp_path: Path) -> None:
+    # `classify news.jsonl /dev/stdout >> run.log` replaced run.log by a rename: its earlier lines went
+    import subprocess
+
+    news, log = write_jsonl(tmp_path / "news.jsonl", NEIGHBOURS[:2]), tmp_path / "run.log"
+    log.write_text("earlier line\n")
+    inode = log.stat().st_ino
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run(f'"{sys.executable}" -m streams.cli classify --device cpu "{news}" /dev/stdout >> "{log}"',
+                         shell=True, capture_output=True, text=True, timeout=300, cwd=root, check=False)
+    assert out.returncode == 0, out.stderr
+    lines = log.read_text().splitlines()
+    assert log.stat().st_ino == inode and lines[0] == "earlier line"
+    assert [json.loads(line)["text"] for line in lines[1:]] == NEIGHBOURS[:2]
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".partial")] == []
+
+
+def test_a_directory_without_room_for_a_temporary_file_is_written_in_place(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch,
+                                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    import streams.commands.model
+
+    def no_permission(*_: object, **__: object) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    news, out = write_jsonl(tmp_path / "news.jsonl", NEIGHBOURS[:2]), tmp_path / "scored.jsonl"
+    out.write_text("old\n")  # a file the user may write, in a directory they may not
+    monkeypatch.setattr(streams.commands.model.tempfile, "mkstemp", no_permission)
+    assert main(["classify", "--device", "cpu", str(news), str(out)]) == 0
+    assert [r["text"] for r in rows_of(out)] == NEIGHBOURS[:2]
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("finsentry: warning:")]
+    assert warnings == [(f"finsentry: warning: {out}: no temporary file can be made in {tmp_path} (Permission "
+                         "denied), so it is written in place: an error or a kill leaves it cut short")]
+
+
+@pytest.mark.parametrize("name", ["SIGTERM", "SIGHUP"])
+def test_a_kill_leaves_no_temporary_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    import signal
+
+    signum = getattr(signal, name)
+    news, out = write_jsonl(tmp_path / "news.jsonl", NEIGHBOURS[:3]), tmp_path / "scored.jsonl"
+    out.write_text("old\n")
+
+    def killed(self: Classifier, texts: list[str], batch_size: int | None = None) -> list:
+        handler = signal.getsignal(signum)  # what the signal would run now; the default kills, leaving .partial
+        assert callable(handler), f"{name} would kill classify, leaving its temporary file"
+        handler(signum, None)
+        raise AssertionError("not stopped")
+
+    monkeypatch.setattr(Classifier, "predict", killed)
+    old = signal.signal(signum, signal.SIG_DFL)  # as a command line process has it
+    try:
+        with pytest.raises(SystemExit) as stopped:
+            main(["classify", "--device", "cpu", str(news), str(out)])
+        assert stopped.value.code == 128 + signum and signal.getsignal(signum) is signal.SIG_DFL
+    finally:
+        signal.signal(signum, old)
+    assert out.read_text() == "old\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["news.jsonl", "scored.jsonl"]
+
+
+class ClosedPipe(io.StringIO):
+    """stdout once `head -1` has what it wanted and exited."""
+
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    def flush(self) -> None:
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+def test_a_closed_pipe_on_stdout_ends_quietly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    # `finsentry classify news.jsonl | head -1`, as `finsentry tail ... | head` ends
+    news = write_jsonl(tmp_path / "news.jsonl", NEIGHBOURS[:3])
+    monkeypatch.setattr(sys, "stdout", ClosedPipe())
+    assert main(["classify", "--device", "cpu", str(news)]) == 0
+    err = capsys.readouterr().err
+    assert "error" not in err and "Traceback" not in err

@@ -85,13 +85,26 @@ def test_every_parquet_row_carries_the_labels_it_has(tmp_path: Path) -> None:
 @pytest.mark.parametrize("content, message", [
     ("text,topic\nContoso beats,Earnings\nContoso, Inc. beats estimates,Earnings\n",
      'row 2: 3 fields where the header has 2: put a text that holds a comma in double quotes'),
-    ("text,topic,sentiment\nContoso beats,Earnings,positive\nFabrikam misses,Earnings\n",
-     "row 2: 2 fields where the header has 3: give every column"),
+    # a text broken by an unquoted line break: its first part has no label left
+    ("text,topic,sentiment\nContoso beats,Earnings,positive\nFabrikam misses\nits estimates,Earnings,negative\n",
+     ("row 2: 1 field where the header has 3: it ends before any label; give the text and a label, and quote a "
+      "text that holds a line break")),
+    ("topic,sentiment,text\nEarnings,positive,Contoso beats\nEarnings,negative\n",
+     "row 2: 2 fields where the header has 3: it ends before the 'text' column"),
 ])
 def test_a_csv_row_that_does_not_match_the_header_is_refused(tmp_path: Path, content: str, message: str) -> None:
     path = write(tmp_path / "shifted.csv", content)
     with pytest.raises(DataError, match=f"^{re.escape(str(path))}: {message}"):
         load_file(path)
+
+
+def test_missing_trailing_label_cells_are_absent_labels(tmp_path: Path) -> None:
+    # Excel drops the trailing delimiters of rows whose last cells are empty; awk and hand-written files too
+    path = write(tmp_path / "excel.csv", "text,topic,sentiment,note\nContoso beats,Earnings,positive,ok\n"
+                                         "Fed holds rates,Fed | Central Banks\nFabrikam sinks,,negative\n")
+    assert [(e.text, e.topic, e.sentiment) for e in load_file(path)] == [
+        ("Contoso beats", "Earnings", "positive"), ("Fed holds rates", "Fed | Central Banks", None),
+        ("Fabrikam sinks", None, "negative")]
 
 
 def test_quoted_commas_and_empty_cells_still_read(tmp_path: Path) -> None:
@@ -101,7 +114,8 @@ def test_quoted_commas_and_empty_cells_still_read(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("label, shown", [
-    ('{"name": "Earnings"}', "dict {'name': 'Earnings'}"), ("true", "bool True"), ("7", "int 7"), ("[]", "list []"),
+    ('{"name": "Earnings"}', "dict {'name': 'Earnings'}"), ("true", "bool True"), ("7.5", "float 7.5"),
+    ("[]", "list []"),
 ])
 def test_a_json_label_that_is_not_a_string_is_refused(tmp_path: Path, label: str, shown: str) -> None:
     path = write(tmp_path / "odd.jsonl", '{"text": "Contoso beats", "topic": "Earnings"}\n\n'
@@ -116,6 +130,25 @@ def test_a_sentiment_code_from_the_twitter_set_still_reads(tmp_path: Path) -> No
     write(path, '{"text": "Contoso sinks", "sentiment": false}\n')
     with pytest.raises(DataError, match="row 1: 'sentiment' is bool False, not text"):
         load_file(path)
+
+
+def test_a_whole_number_label_reads_as_a_csv_cell_would(tmp_path: Path) -> None:
+    # topic 7 in CSV is the topic "7"; so in JSON Lines and Parquet. A column with gaps can hold 1.0 for 1.
+    path = write(tmp_path / "n.jsonl", '{"text": "Contoso beats", "topic": 7}\n{"text": "Fabrikam", "topic": 7.0, '
+                                       '"sentiment": 1.0}\n{"text": "Globex", "topic": "7", "sentiment": 2}\n')
+    assert [(e.topic, e.sentiment) for e in load_file(path)] == [("7", None), ("7", "positive"), ("7", "neutral")]
+    write(path, '{"text": "Contoso sinks", "sentiment": 0.5}\n')
+    with pytest.raises(DataError, match="row 1: 'sentiment' is float 0.5, not text"):
+        load_file(path)
+
+
+def test_whole_number_labels_read_from_parquet(tmp_path: Path) -> None:
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    path = tmp_path / "n.parquet"
+    pq.write_table(pa.Table.from_pylist([{"text": "Contoso beats", "topic": 3, "sentiment": 1.0},
+                                         {"text": "Fabrikam sinks", "topic": None, "sentiment": 0.0}]), path)
+    assert [(e.topic, e.sentiment) for e in load_file(path)] == [("3", "positive"), (None, "negative")]
 
 
 def test_jsonl_label_errors_name_the_physical_line(tmp_path: Path) -> None:

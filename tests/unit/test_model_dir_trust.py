@@ -37,7 +37,10 @@ PLUNGE = "Acme shares plunge 20% after profit warning"
 
 @pytest.fixture(autouse=True)
 def fresh_warnings(monkeypatch: pytest.MonkeyPatch) -> None:
+    import models.data
+
     monkeypatch.setattr(runtime, "_warned", set(), raising=False)
+    monkeypatch.setattr(models.data, "_said", {"codes": False}, raising=False)
 
 
 def shipped() -> Path:
@@ -68,8 +71,44 @@ def model_copy(tmp_path: Path, name: str = "model", hashes: bool = False) -> Pat
 
 def test_the_shipped_card_records_the_hashes_of_its_files() -> None:
     card = json.loads((shipped() / "card.json").read_text())
-    assert card["sha256"] == {n: hashlib.sha256((shipped() / n).read_bytes()).hexdigest()
-                              for n in ("labels.json", "tokenizer.json")}
+    for name in ("labels.json", "tokenizer.json"):  # of the content, or (as the card was first written) of the bytes
+        assert card["sha256"][name] in {runtime.content_sha256(shipped() / name),
+                                         hashlib.sha256((shipped() / name).read_bytes()).hexdigest()}
+
+
+def test_checkouts_keep_the_model_files_bytes() -> None:
+    # core.autocrlf=true would write labels.json and tokenizer.json with CRLF, and an ONNX file is binary
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    out = subprocess.run(["git", "check-attr", "text", "--", "models/default/labels.json",
+                          "models/default/tokenizer.json", "models/default/card.json", "models/default/model.onnx",
+                          "elsewhere/model.fp16.onnx"], capture_output=True, text=True, check=True, cwd=ROOT).stdout
+    assert [line.rsplit(": ", 1)[1] for line in out.splitlines()] == ["unset"] * 5
+
+
+def crlf(path: Path, final_newline: bool = False) -> None:
+    data = path.read_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    path.write_bytes(data + (b"\r\n" if final_newline else b""))
+
+
+@pytest.mark.parametrize("final_newline", [False, True])
+def test_crlf_line_endings_or_a_final_newline_do_not_refuse_the_model(tmp_path: Path, final_newline: bool) -> None:
+    # a Windows checkout (core.autocrlf=true), or an editor that ends the file with a newline
+    model = model_copy(tmp_path, hashes=True)  # the card has the sha256 of the LF files' bytes, as the shipped one
+    for name in ("labels.json", "tokenizer.json"):
+        crlf(model / name, final_newline)
+    assert Classifier.load(model, device="cpu").predict([PLUNGE])[0].sentiment == "negative"
+
+
+def test_a_content_hash_still_refuses_swapped_labels(tmp_path: Path) -> None:
+    model = model_copy(tmp_path)
+    edit_json(model / "card.json", lambda card: {**card, "sha256": {
+        n: runtime.content_sha256(model / n) for n in ("labels.json", "tokenizer.json")}})
+    crlf(model / "labels.json")
+    Classifier.load(model, device="cpu", variant="int8")
+    edit_json(model / "labels.json", lambda labels: {**labels, "sentiment": labels["sentiment"][::-1]})
+    with pytest.raises(ModelError, match="labels.json: its sha256 differs from the one card.json recorded"):
+        Classifier.load(model, device="cpu", variant="int8")
 
 
 def edit_json(path: Path, change) -> None:
@@ -261,7 +300,8 @@ def no_data_read(monkeypatch: pytest.MonkeyPatch) -> None:
 def train_with(tmp_path: Path, **options: object) -> None:
     from models.train import TrainConfig, train
 
-    train(TrainConfig(train=[str(TINY)], dev=[str(TINY)], out=str(tmp_path / "out"), **options),  # type: ignore[arg-type]
+    options = {"train": [str(TINY)], "dev": [str(TINY)], **options}
+    train(TrainConfig(out=str(tmp_path / "out"), **options),  # type: ignore[arg-type]
           progress=lambda _: None)
 
 
@@ -340,20 +380,50 @@ def test_evaluate_reports_progress_off_a_terminal(tmp_path: Path, monkeypatch: p
     assert chunked["heads"] == whole["heads"]
 
 
+CODES_WARNING = ("every sentiment is a number, read as the Twitter financial news set's codes: 0 negative, 1 positive, "
+                 "2 neutral (docs/MODEL.md); write the names if a file means another mapping (said once, for the "
+                 "first file read so)")
+
+
 def test_numeric_sentiments_warn_once_naming_the_mapping(tmp_path: Path, capsys) -> None:
     from models.evaluate import evaluate
 
     model = model_copy(tmp_path, hashes=True)
     coded = tmp_path / "coded.csv"
     coded.write_text(f"text,sentiment\n{PLUNGE},0\nGlobex beats,1\nFed holds,2\n")
+    also = tmp_path / "also.csv"
+    also.write_text(f"text,sentiment\n{PLUNGE},0\n")
     mixed = tmp_path / "mixed.csv"
     mixed.write_text(f"text,sentiment\n{PLUNGE},0\nGlobex beats,positive\n")
-    result = evaluate(model, [str(coded), str(mixed)], progress=False)
+    result = evaluate(model, [str(coded), str(also), str(mixed)], progress=False)
+    evaluate(model, [str(also)], progress=False)  # once per process, for every file
     warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("finsentry: warning:")]
-    assert warnings == [(f"finsentry: warning: {coded}: every sentiment is a number, read as the Twitter financial news "
-                        "set's codes: 0 negative, 1 positive, 2 neutral (docs/MODEL.md); write the names if the file "
-                        "means another mapping")]
+    assert warnings == [f"finsentry: warning: {coded}: {CODES_WARNING}"]
     assert result["files"][str(coded)]["sentiment"]["n"] == 3
+
+
+def test_train_warns_of_numeric_sentiments_as_evaluate_does(tmp_path: Path, capsys) -> None:
+    coded = tmp_path / "coded.csv"
+    coded.write_text(f"text,topic,sentiment\n{PLUNGE},Earnings,0\nGlobex beats,Earnings,1\n")
+    with pytest.raises(DataError, match="^--base "):  # stops at the base encoder, after reading the files
+        train_with(tmp_path, train=[str(coded)], dev=[str(coded)], base=str(tmp_path / "nowhere"))
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("finsentry: warning:")]
+    assert warnings == [f"finsentry: warning: {coded}: {CODES_WARNING}"]
+
+
+def test_a_missing_train_extra_is_one_line_and_another_import_error_is_not_hidden(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import argparse
+
+    from streams.commands.model import run_train
+
+    monkeypatch.setitem(sys.modules, "models.train", None)  # a broken import of the project's own
+    with pytest.raises(ImportError) as raised:
+        run_train(argparse.Namespace())
+    assert not isinstance(raised.value, DataError) and raised.value.name == "models.train"
+    monkeypatch.setitem(sys.modules, "transformers", None)
+    with pytest.raises(DataError, match=r"^training needs the \[train\] extra \(transformers is not installed\)"):
+        run_train(argparse.Namespace())
 
 
 # --- 6. export ---------------------------------------------------------------------------------
@@ -398,8 +468,8 @@ def test_export_records_hashes_and_replaces_a_directory_whole(tmp_path: Path, ch
     out = tmp_path / "out"
     card = export(checkpoint, out, dev=[str(TINY)], progress=lambda _: None)
     assert siblings(out) == []
-    for name in ("labels.json", "tokenizer.json"):
-        assert card["sha256"][name] == hashlib.sha256((out / name).read_bytes()).hexdigest()
+    for name in ("labels.json", "tokenizer.json"):  # of the content: a checkout's CRLF changes nothing
+        assert card["sha256"][name] == runtime.content_sha256(out / name)
     assert json.loads((out / "card.json").read_text())["sha256"] == card["sha256"]
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="models.runtime"):
@@ -436,3 +506,172 @@ def test_an_export_that_fails_midway_leaves_the_directory_as_it_was(tmp_path: Pa
         models.export.export(checkpoint, out, progress=lambda _: None)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     assert siblings(out) == []
+
+
+def build_dirs(out: Path) -> list[str]:
+    """Build directories an export left: `.NAME.export-*` beside `out`, `.export-*` inside it."""
+    inside = sorted(p.name for p in out.iterdir() if p.name.startswith(".export-")) if out.is_dir() else []
+    return siblings(out) + inside
+
+
+@pytest.fixture
+def umask_022() -> object:
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
+def test_a_new_export_directory_gets_the_umasks_mode_not_0700(tmp_path: Path, checkpoint: Path, umask_022) -> None:
+    from models.export import export
+
+    out = tmp_path / "new" / "model"
+    export(checkpoint, out, fp16=False, progress=lambda _: None)
+    assert out.stat().st_mode & 0o777 == 0o755 and build_dirs(out) == []
+    assert Classifier.load(out, device="cpu").predict(["Fed holds"])
+
+
+def test_export_through_a_link_to_another_file_system(tmp_path: Path, checkpoint: Path) -> None:
+    from models.export import export
+
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or not os.access(shm, os.W_OK) or shm.stat().st_dev == tmp_path.stat().st_dev:
+        pytest.skip("no writable file system other than tmp_path's")
+    target = Path(tempfile_dir(shm))
+    try:
+        (tmp_path / "link").symlink_to(target)
+        export(checkpoint, tmp_path / "link", fp16=False, progress=lambda _: None)  # was EXDEV, as a traceback
+        assert {"card.json", "labels.json", "tokenizer.json", "model.onnx"} <= {p.name for p in target.iterdir()}
+        assert (tmp_path / "link").is_symlink() and build_dirs(target) == [] and siblings(tmp_path / "link") == []
+    finally:
+        shutil.rmtree(target, ignore_errors=True)
+
+
+def tempfile_dir(where: Path) -> str:
+    import tempfile
+
+    return tempfile.mkdtemp(dir=where, prefix="finsentry-test-")
+
+
+def test_export_into_the_empty_current_directory_keeps_it(tmp_path: Path, checkpoint: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from models.export import export
+
+    here = tmp_path / "here"
+    here.mkdir(mode=0o750)
+    here.chmod(0o750)
+    inode = here.stat().st_ino
+    monkeypatch.chdir(here)
+    export(checkpoint, Path("."), fp16=False, progress=lambda _: None)  # the directory was removed and replaced
+    assert here.stat().st_ino == inode and os.path.samefile(".", here) and here.stat().st_mode & 0o777 == 0o750
+    assert {"card.json", "labels.json", "tokenizer.json", "model.onnx"} <= {p.name for p in here.iterdir()}
+    assert build_dirs(here) == []
+
+
+def fake_build(*args: object) -> dict:
+    """models.export._build in a moment: the files, no model."""
+    build = args[5]
+    assert isinstance(build, Path)
+    for name in ("labels.json", "tokenizer.json", "model.onnx", "card.json"):
+        (build / name).write_text("{}")
+    return {"files": {"model.onnx": 2}}
+
+
+def test_an_install_failure_is_one_line_naming_the_path(tmp_path: Path, checkpoint: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    import models.export
+
+    monkeypatch.setattr(models.export, "_build", fake_build)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "model.onnx").write_text("earlier")
+
+    def cross_device(source: object, target: object) -> None:
+        raise OSError(errno.EXDEV, "Invalid cross-device link", str(source))
+
+    monkeypatch.setattr(os, "replace", cross_device)
+    with pytest.raises(DataError, match=f"^--out {re.escape(str(out))}: cannot put the exported files in place "
+                                        "\\(Invalid cross-device link: .*; nothing in it was changed"):
+        models.export.export(checkpoint, out, progress=lambda _: None)
+    assert (out / "model.onnx").read_text() == "earlier" and build_dirs(out) == []
+
+
+def test_export_prunes_the_build_directories_a_killed_export_left(tmp_path: Path, checkpoint: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    import models.export
+
+    monkeypatch.setattr(models.export, "_build", fake_build)
+    out = tmp_path / "out"
+    (out / ".export-abc123").mkdir(parents=True)
+    (tmp_path / ".out.export-def456").mkdir()
+    (tmp_path / ".other.export-keep").mkdir()  # another directory's: not this export's to remove
+    said: list[str] = []
+    models.export.export(checkpoint, out, progress=said.append)
+    assert build_dirs(out) == [] and (tmp_path / ".other.export-keep").is_dir()
+    assert [m for m in said if m.startswith("removing")] == [
+        f"removing {out / '.export-abc123'}: the build directory of an earlier export that did not finish",
+        f"removing {tmp_path / '.out.export-def456'}: the build directory of an earlier export that did not finish"]
+
+
+def deliver(signum: int) -> None:
+    """Run the handler a signal would run now; the default action (death) fails the test instead of
+    killing pytest."""
+    import signal
+
+    handler = signal.getsignal(signum)
+    assert callable(handler), f"signal {signum} has no handler here ({handler!r}): it would kill the process"
+    handler(signum, None)
+
+
+def test_a_killed_export_removes_its_build_directory(tmp_path: Path, checkpoint: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import signal
+
+    import models.export
+
+    def killed(*args: object) -> dict:
+        fake_build(*args)
+        deliver(signal.SIGTERM)
+        raise AssertionError("not stopped")
+
+    monkeypatch.setattr(models.export, "_build", killed)
+    old = signal.signal(signal.SIGTERM, signal.SIG_DFL)  # as a command line process has it
+    try:
+        for out in (tmp_path / "new", tmp_path):  # built beside a new directory, inside an existing one
+            with pytest.raises(SystemExit) as stopped:
+                models.export.export(checkpoint, out, progress=lambda _: None)
+            assert stopped.value.code == 128 + signal.SIGTERM
+            assert build_dirs(out) == [] and not (tmp_path / "new").exists()
+            assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def test_a_killed_export_leaves_an_ignored_hangup_ignored(tmp_path: Path, checkpoint: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import signal
+
+    import models.export
+
+    seen: list[object] = []
+    monkeypatch.setattr(models.export, "_build", lambda *a: (seen.append(signal.getsignal(signal.SIGHUP)),
+                                                             fake_build(*a))[1])
+    old = signal.signal(signal.SIGHUP, signal.SIG_IGN)  # as under nohup
+    try:
+        models.export.export(checkpoint, tmp_path / "out", progress=lambda _: None)
+    finally:
+        signal.signal(signal.SIGHUP, old)
+    assert seen == [signal.SIG_IGN]
+
+
+def test_exports_refusal_of_a_checkpoints_labels_says_to_train(tmp_path: Path, checkpoint: Path) -> None:
+    from models.export import export
+
+    broken = tmp_path / "ckpt"
+    shutil.copytree(checkpoint, broken)
+    edit_json(broken / "labels.json", lambda labels: {**labels, "sentiment": ["bearish", "neutral", "bullish"]})
+    with pytest.raises(ModelError, match="lack 'negative' and 'positive', which the sentiment score needs; restore the "
+                                         "labels.json `finsentry train` wrote into the checkpoint, or re-run "
+                                         "`finsentry train`$"):
+        export(broken, tmp_path / "out", progress=lambda _: None)
