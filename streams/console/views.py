@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,7 +42,7 @@ from streams.console.charts import SERIES, Series
 from streams.console.sessions import COOKIE, PRE_COOKIE, SECURITY_HEADERS, Session, Sessions, cookie_attributes, csrf_ok
 from streams.loaded_model import model_topics
 from streams.notify_state import anomaly_pages
-from streams.views.cases import LIMITER, MAX_OUTCOME, NOT_OWNER, VERIFIER, VerifierBusy
+from streams.views.cases import LIMITER, MAX_OUTCOME, NOT_OWNER, VERIFIER, check_token
 from streams.views.http import client_address, read_capped
 
 log = logging.getLogger(__name__)
@@ -285,29 +284,24 @@ class SigninView(ConsoleView):
         pre = request.cookies.get(PRE_COOKIE)
         if not pre or not csrf_ok(Session("", "", pre, 0), data.get("csrf")):
             return signin_page(uuid.uuid4().hex, "The sign-in form expired; try again.", 403, back)
-        client, now = client_address(request, settings.trusted_proxies), time.monotonic()
-        # Counted before the token is checked and taken back if it passes: concurrent guesses see each
-        # other (all sixty of a burst were once checked before any was counted). Off the event loop, and
-        # at most VERIFY_THREADS scrypt checks at once (streams/views/cases.py, Verifier). A blocked
-        # address gets none computed for it, as the API's (tokens verified before still pass).
-        blocked = LIMITER.attempt(client, now)
-        try:
-            person = await VERIFIER.person(case_state.roster(), "Bearer " + data.get("token", "").strip(),
-                                           blocked is None)
-        except VerifierBusy:
-            LIMITER.refund(client, now)
-            return signin_page(uuid.uuid4().hex, "Too many sign-ins are being checked; retry in 1 s.", 429, back)
-        if person is not None and blocked is None:
-            LIMITER.refund(client, now)  # a real token: not a failure, whatever the role
+        # As the API's (streams/views/cases.py `check_token`): only a completed check counts as a failure,
+        # the checks in progress per client are bounded apart, scrypt runs off the event loop on at most
+        # VERIFY_THREADS threads, and a blocked or busy client gets none computed for it (tokens verified
+        # before still pass). Any real token is no failure, whatever the role.
+        person, refused = await check_token(case_state.roster(), "Bearer " + data.get("token", "").strip(),
+                                            client_address(request, settings.trusted_proxies),
+                                            limiter=LIMITER, verifier=VERIFIER)
         if isinstance(person, Operator):
             return signin_page(uuid.uuid4().hex, "That is an operator's token: the console is for analysts. Operators "
                                "review the machine's cases through the API (GET /cases/machine-closed).", 403, back)
         analyst = person
         if analyst is None:
-            if blocked is not None:
-                return signin_page(uuid.uuid4().hex, f"Too many failed attempts; retry in {int(blocked + 0.999)} s.",
+            if refused is not None and refused.busy:
+                return signin_page(uuid.uuid4().hex, "Too many sign-ins are being checked; retry in 1 s.", 429, back)
+            if refused is not None:
+                return signin_page(uuid.uuid4().hex, f"Too many failed attempts; retry in {int(refused.wait + 0.999)} s.",
                                    429, back)
-            return signin_page(uuid.uuid4().hex, "That token is not on the roster.", 401, back)  # counted already
+            return signin_page(uuid.uuid4().hex, "That token is not on the roster.", 401, back)  # counted
         session = SESSIONS.create(analyst.id, analyst.fingerprint() or "")
         response = redirect(back)
         response.set_cookie(COOKIE, session.sid, **cookie_attributes(request.secure, int(SESSIONS.lifetime)))

@@ -53,6 +53,20 @@ def client_address(request: Any, trusted_proxies: frozenset[str]) -> str:
     return peer
 
 
+def address_group(address: str) -> str:
+    """The key a client is throttled by: an IPv4 address as it is; an IPv6 address as its /64
+    (`2001:db8:1:2::/64`), as a host is commonly given a whole /64 and may send from any address in it
+    (each one a fresh key, never throttled, if counted one by one). Anything else (`unknown`) as it is.
+    `address` is one `client_address` answered (canonical)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if ip.version == 4:
+        return address
+    return str(ipaddress.IPv6Network((int(ip) >> 64 << 64, 64)))
+
+
 class BadRequest(ValueError):
     """A client error; the message says what is wrong in the client's terms."""
 

@@ -10,6 +10,7 @@ import asyncio
 import json
 import os
 import re
+import secrets
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -322,30 +323,118 @@ def test_ten_thousand_sign_ins_with_one_token_leave_the_others_signed_in(monkeyp
 
 # ---- 5. sign-in throttle and bounded scrypt -----------------------------------------------------
 
-def test_concurrent_wrong_guesses_are_counted_before_scrypt(monkeypatch) -> None:
+class SlowChecks:
+    """streams/views/cases.py `bearer_person` with its slow (scrypt) checks held: each waits for a
+    permit (`let`), so a test sees what is in progress at once without timing anything."""
+
+    def __init__(self) -> None:
+        from streams.views import cases
+
+        self.real = cases.bearer_person
+        self.permits, self.lock = threading.Semaphore(0), threading.Lock()
+        self.running, self.most, self.started = 0, 0, []
+
+    def __call__(self, current: object, header: str | None, slow: bool = True) -> object:
+        if slow:
+            with self.lock:
+                self.running += 1
+                self.most = max(self.most, self.running)
+                self.started.append(header)
+            try:
+                assert self.permits.acquire(timeout=30), "a held check was never let go"
+            finally:
+                with self.lock:
+                    self.running -= 1
+        return self.real(current, header, slow)
+
+    def let(self, n: int = 1000) -> None:
+        self.permits.release(n)
+
+
+def held_checks(monkeypatch, threads: int = 2, queue: int = 64):
+    """A fresh limiter and verifier for the API and the console, with `SlowChecks` for scrypt."""
+    from streams.console import views
+    from streams.views import cases
+
+    checks, limiter = SlowChecks(), cases.FailureLimiter()
+    verifier = cases.Verifier(threads=threads, queue=queue)
+    monkeypatch.setattr(cases, "bearer_person", checks)
+    for module in (cases, views):
+        monkeypatch.setattr(module, "LIMITER", limiter)
+        monkeypatch.setattr(module, "VERIFIER", verifier)
+    return checks, limiter, verifier
+
+
+def desk_of(n: int) -> tuple[object, dict[str, str]]:
+    """A roster of `n` hashed analysts with tokens no other test presented (none verified before)."""
+    tokens = {f"a{i}": secrets.token_urlsafe(24) for i in range(n)}
+    return parse_roster("analysts:\n" + "\n".join(
+        f'  - {{id: {a}, name: {a}, capacity: 5, shifts: ["Mon-Sun 00:00-24:00 UTC"], skills: {{topics: {{E: 1}}}}, '
+        f'notify: "https://h.example/{a}", token_hash: "{hash_token(t, n=16)}"}}' for a, t in tokens.items())), tokens
+
+
+def api_app(monkeypatch, roster, by_header: bool = False):
+    """The API's `gate` on a real aiohttp server; `by_header`: the client address is X-Client's."""
+    from aiohttp import web
+
+    from streams.views import cases
+
+    monkeypatch.setattr(cases, "roster", lambda: roster)
+    monkeypatch.setattr(cases, "is_owner", lambda: True)
+    if by_header:
+        monkeypatch.setattr(cases, "client_address", lambda request, proxies: request.headers["X-Client"])
+
+    class Stub:
+        @staticmethod
+        def json(value: object, status: int = 200, headers: dict | None = None) -> web.Response:
+            return web.json_response(value, status=status, headers=headers)
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        person, refusal = await cases.gate(Stub(), request)
+        return refusal if person is None else web.json_response({"id": person.id})
+
+    app = web.Application()
+    app.router.add_get("/cases", handler)
+    return app
+
+
+# Changed expectation (in-flight attempts are no longer failures): thirty guesses at once used to give
+# five 401s and twenty-five 429s; now at most FailureLimiter.in_flight (16) reach scrypt, the rest are
+# told to retry in 1 s, and once those 16 have failed the address is blocked for the window.
+def test_concurrent_wrong_guesses_reach_scrypt_only_up_to_the_in_flight_bound(monkeypatch) -> None:
     from aiohttp.test_utils import TestClient, TestServer
 
     from streams.console import views
-    from streams.views.cases import FailureLimiter
 
     roster = desk()
     app, _ = console_app(monkeypatch, Scheduler(roster, SchedulerPolicy()), roster)
-    monkeypatch.setattr(views, "LIMITER", FailureLimiter())
+    checks, limiter, verifier = held_checks(monkeypatch)
 
-    async def scenario() -> tuple[list[int], int, int]:
+    async def scenario() -> tuple[list[tuple[int, str]], int, str, int]:
         async with TestClient(TestServer(app)) as client:
             client.session.cookie_jar.update_cookies({PRE_COOKIE: "pre"})
-            answers = await asyncio.gather(*[client.post("/console/signin", allow_redirects=False,
-                                                         data={"csrf": "pre", "token": f"guess-{i}"})
-                                             for i in range(30)])
+            guesses = [asyncio.ensure_future(client.post("/console/signin", allow_redirects=False,
+                                                         data={"csrf": "pre", "token": f"guess-{i}"}))
+                       for i in range(30)]
+            await until(lambda: sum(g.done() for g in guesses) + verifier.pending == 30, "every guess placed")
+            assert verifier.pending == 16 and checks.running == 2
+            early = [(g.result().status, await g.result().text()) for g in guesses if g.done()]
+            checks.let()
+            answers = [(a.status, await a.text()) for a in await asyncio.gather(*guesses)]
             client.session.cookie_jar.clear()  # each answer set a fresh form token
             client.session.cookie_jar.update_cookies({PRE_COOKIE: "pre"})
             good = await client.post("/console/signin", data={"csrf": "pre", "token": ALICE}, allow_redirects=False)
-            return [a.status for a in answers], good.status, len(views.LIMITER._failures["127.0.0.1"])
+            return early, [s for s, _ in answers].count(401), await good.text(), good.status
 
-    statuses, good, counted = asyncio.run(scenario())
-    assert statuses.count(401) == 5 and statuses.count(429) == 25, statuses
-    assert good == 429 and counted == 5  # hashed and never verified here: a blocked address gets no scrypt
+    try:
+        early, failed, good_text, good = asyncio.run(scenario())
+    finally:
+        checks.let()
+        verifier.pool.shutdown(wait=True)
+    assert len(early) == 14 and all(s == 429 and "retry in 1 s" in t for s, t in early), early
+    assert failed == 16 and checks.most == 2 and len(limiter._failures["127.0.0.1"]) == 16
+    # hashed and never verified here: a blocked address gets no scrypt, and waits out its failures
+    assert good == 429 and "retry in 60 s" in good_text and views.LIMITER is limiter
 
 
 def test_a_successful_sign_in_takes_its_counted_attempt_back(monkeypatch) -> None:
@@ -372,40 +461,36 @@ def test_a_successful_sign_in_takes_its_counted_attempt_back(monkeypatch) -> Non
     assert asyncio.run(scenario()) == [401, 401, 401, 401, 303, 303, 303, 401, 429]
 
 
-def test_the_apis_token_check_counts_before_scrypt_too(monkeypatch) -> None:
-    from aiohttp import web
+# Changed expectation, as the console's above: 16 guesses reach scrypt, 14 are told Retry-After: 1;
+# Retry-After counts from the completed failures only.
+def test_the_apis_token_check_bounds_checks_in_progress_and_blocks_on_completed_failures(monkeypatch) -> None:
     from aiohttp.test_utils import TestClient, TestServer
 
-    from streams.views import cases
-
     roster = desk()
-    monkeypatch.setattr(cases, "roster", lambda: roster)
-    monkeypatch.setattr(cases, "is_owner", lambda: True)
-    monkeypatch.setattr(cases, "LIMITER", cases.FailureLimiter())
+    checks, limiter, verifier = held_checks(monkeypatch)
+    app = api_app(monkeypatch, roster)
 
-    class Stub:
-        @staticmethod
-        def json(value: object, status: int = 200, headers: dict | None = None) -> web.Response:
-            return web.json_response(value, status=status, headers=headers)
-
-    async def handler(request: web.Request) -> web.StreamResponse:
-        person, refusal = await cases.gate(Stub(), request)
-        return refusal if person is None else web.json_response({"id": person.id})
-
-    app = web.Application()
-    app.router.add_get("/cases", handler)
-
-    async def scenario() -> tuple[list[int], int]:
+    async def scenario() -> tuple[list[str], list[int], str, int]:
         async with TestClient(TestServer(app)) as client:
-            answers = await asyncio.gather(*[client.get("/cases", headers={"Authorization": f"Bearer guess-{i}"})
-                                             for i in range(30)])
-            cases.LIMITER._failures.clear()  # the minute passes
+            guesses = [asyncio.ensure_future(client.get("/cases", headers={"Authorization": f"Bearer guess-{i}"}))
+                       for i in range(30)]
+            await until(lambda: sum(g.done() for g in guesses) + verifier.pending == 30, "every guess placed")
+            early = [g.result().headers["Retry-After"] for g in guesses if g.done() and g.result().status == 429]
+            checks.let()
+            statuses = [a.status for a in await asyncio.gather(*guesses)]
+            blocked = await client.get("/cases", headers={"Authorization": "Bearer guess-again"})
+            limiter._failures.clear()  # the minute passes
             good = await client.get("/cases", headers={"Authorization": f"Bearer {BOB}"})
-            return [a.status for a in answers], good.status
+            return early, statuses, blocked.headers["Retry-After"], good.status
 
-    statuses, good = asyncio.run(scenario())
-    assert statuses.count(401) == 5 and statuses.count(429) == 25, statuses
-    assert good == 200 and not cases.LIMITER._failures["127.0.0.1"], "a valid token's attempt is taken back"
+    try:
+        early, statuses, blocked_after, good = asyncio.run(scenario())
+    finally:
+        checks.let()
+        verifier.pool.shutdown(wait=True)
+    assert early == ["1"] * 14 and statuses.count(401) == 16 and statuses.count(429) == 14, statuses
+    assert int(blocked_after) >= 59, "blocked for the window, from the completed failures"
+    assert good == 200 and not limiter._failures.get("127.0.0.1"), "a valid token is no failure"
 
 
 def test_scrypt_runs_on_a_bounded_number_of_threads_with_a_bounded_queue(monkeypatch) -> None:
@@ -442,6 +527,158 @@ def test_scrypt_runs_on_a_bounded_number_of_threads_with_a_bounded_queue(monkeyp
         verifier.pool.shutdown(wait=True)
     assert sum(isinstance(r, cases.VerifierBusy) for r in results) == 3 and results.count(None) == 5
     assert running["most"] == 2 and verifier.pending == 0
+
+
+# ---- 5b. analysts behind one proxy; floods from one IPv6 /64 -------------------------------------
+
+def test_analysts_being_checked_behind_one_proxy_never_block_its_valid_tokens(monkeypatch) -> None:
+    # Counting every attempt as a failure until it passed made five analysts being checked at once
+    # block the proxy's address: the sixth valid (uncached) token was refused "retry in 60 s".
+    from aiohttp.test_utils import TestClient, TestServer
+
+    roster, tokens = desk_of(20)
+    checks, limiter, verifier = held_checks(monkeypatch)
+    app = api_app(monkeypatch, roster)
+
+    async def scenario() -> tuple[list[tuple[int, str | None]], list[int], int]:
+        async with TestClient(TestServer(app)) as client:
+            desk = [asyncio.ensure_future(client.get("/cases", headers={"Authorization": f"Bearer {token}"}))
+                    for token in list(tokens.values())[:17]]
+            await until(lambda: sum(a.done() for a in desk) + verifier.pending == 17, "every sign-in placed")
+            early = [(a.result().status, a.result().headers.get("Retry-After")) for a in desk if a.done()]
+            checks.let()
+            statuses = [a.status for a in await asyncio.gather(*desk)]
+            later = [await client.get("/cases", headers={"Authorization": f"Bearer {token}"})
+                     for token in list(tokens.values())[17:]]
+            return early, statuses + [a.status for a in later], len(limiter._failures.get("127.0.0.1", ()))
+
+    try:
+        early, statuses, failures = asyncio.run(scenario())
+    finally:
+        checks.let()
+        verifier.pool.shutdown(wait=True)
+    # 16 checks from one address at once; the 17th is told to retry in a second, not a minute
+    assert early == [(429, "1")], early
+    assert statuses.count(200) == 19 and failures == 0
+
+
+def test_a_proxy_desk_signing_in_at_shift_start_is_not_refused_for_failures(monkeypatch) -> None:
+    from aiohttp.test_utils import TestClient, TestServer
+
+    roster, tokens = desk_of(12)
+    app, _ = console_app(monkeypatch, Scheduler(roster, SchedulerPolicy()), roster)
+    checks, limiter, verifier = held_checks(monkeypatch)
+
+    async def sign_in(client, token: str):
+        return await client.post("/console/signin", data={"csrf": "pre", "token": token}, allow_redirects=False)
+
+    async def scenario() -> tuple[list[int], list[int]]:
+        async with TestClient(TestServer(app)) as client:
+            client.session.cookie_jar.update_cookies({PRE_COOKIE: "pre"})
+            desk = [asyncio.ensure_future(sign_in(client, token)) for token in tokens.values()]
+            desk += [asyncio.ensure_future(sign_in(client, f"guess-{i}-of-enough-length-x")) for i in range(4)]
+            await until(lambda: sum(a.done() for a in desk) + verifier.pending == 16, "every sign-in placed")
+            assert verifier.pending == 16, "the desk and four guesses are all being checked"
+            checks.let()
+            answers = await asyncio.gather(*desk)
+            return [a.status for a in answers[:12]], [a.status for a in answers[12:]]
+
+    try:
+        analysts, guesses = asyncio.run(scenario())
+    finally:
+        checks.let()
+        verifier.pool.shutdown(wait=True)
+    assert analysts == [303] * 12 and guesses == [401] * 4
+    assert len(limiter._failures["127.0.0.1"]) == 4 and not limiter._running
+
+
+def test_addresses_in_one_ipv6_64_are_one_client_for_the_failure_limiter() -> None:
+    from streams.views.cases import NOT_FOUND_LIMITER, FailureLimiter
+    from streams.views.http import address_group
+
+    assert address_group("2001:db8::1") == address_group("2001:db8::ffff:1") == "2001:db8::/64"
+    assert address_group("2001:db8:0:1::1") == "2001:db8:0:1::/64"
+    assert address_group("198.51.100.7") == "198.51.100.7" and address_group("unknown") == "unknown"
+    limiter = FailureLimiter()
+    for i in range(5):
+        limiter.fail(f"2001:db8::{i + 1:x}", 0.0)
+    assert limiter.retry_after("2001:db8::beef", 1.0) == pytest.approx(59.0)
+    assert limiter.admit("2001:db8::cafe", 1.0) is not None
+    assert limiter.retry_after("2001:db8:0:1::1", 1.0) is None and limiter.admit("198.51.100.7", 1.0) is None
+    assert not NOT_FOUND_LIMITER.group_addresses  # its keys are analyst ids
+
+
+def test_a_flood_from_one_ipv6_64_cannot_keep_a_valid_sign_in_out_of_the_verifier(monkeypatch) -> None:
+    # 40 guessers on 40 addresses of one /64, each within the per-address limits, filled the shared
+    # queue: a valid (uncached) token retried every second was told "busy" every time.
+    from aiohttp.test_utils import TestClient, TestServer
+
+    roster, tokens = desk_of(3)
+    checks, limiter, verifier = held_checks(monkeypatch, threads=2, queue=14)  # 16 slots in all
+    app = api_app(monkeypatch, roster, by_header=True)
+
+    async def scenario() -> tuple[list[str], int, int]:
+        async with TestClient(TestServer(app)) as client:
+            flood = [asyncio.ensure_future(client.get("/cases", headers={
+                "Authorization": f"Bearer guess-{i}", "X-Client": f"2001:db8::{i + 1:x}"})) for i in range(40)]
+            await until(lambda: sum(f.done() for f in flood) + verifier.pending == 40, "every guess placed")
+            assert verifier.pending == 16 and checks.running == 2  # one client's in-flight bound: the whole queue
+            valid = asyncio.ensure_future(client.get("/cases", headers={
+                "Authorization": f"Bearer {tokens['a1']}", "X-Client": "198.51.100.7"}))
+            await until(lambda: sum(f.done() for f in flood) == 25, "a slot taken from the flood for the valid one")
+            checks.let(2)  # the two flood checks running end: the next is one of the flood's, then the valid one
+            await until(lambda: len(checks.started) == 4, "the next two checks started")
+            assert f"Bearer {tokens['a1']}" in checks.started[2:], "served in turn, not after the whole flood"
+            checks.let()
+            answer = await valid
+            await asyncio.gather(*flood)
+            return checks.started, answer.status, len(limiter._failures["2001:db8::/64"])
+
+    try:
+        started, status, failures = asyncio.run(scenario())
+    finally:
+        checks.let()
+        verifier.pool.shutdown(wait=True)
+    assert status == 200 and failures == 15 and len(started) == 16
+
+
+def test_the_verifier_caps_each_clients_slots_and_serves_clients_in_turn(monkeypatch) -> None:
+    from streams.views import cases
+
+    checks, roster = SlowChecks(), desk()
+    monkeypatch.setattr(cases, "bearer_person", checks)
+    verifier = cases.Verifier(threads=1, queue=5, per_client=3)  # six slots
+
+    async def scenario() -> list[object]:
+        async def check(client: str, name: str) -> asyncio.Future:
+            """`name`'s check, once it runs, waits or is refused (one at a time: the order is the test's)."""
+            check = asyncio.ensure_future(verifier.person(roster, f"Bearer {name}", True, client))
+            await until(lambda: check.done() or f"Bearer {name}" in checks.started
+                        or any(h == f"Bearer {name}" for q in verifier.waiting.values() for _, _, h in q),
+                        f"{name} placed")
+            return check
+
+        a = [await check("2001:db8::1", f"a{i}") for i in range(3)]
+        a.append(await check("2001:db8::2", "a3"))  # the same /64: over its three slots
+        b = [await check("198.51.100.8", f"b{i}") for i in range(3)]  # every slot taken now
+        c = await check("198.51.100.9", "c0")  # takes the newest waiting slot of one holding the most (a2)
+        d = await check("198.51.100.10", "d0")  # b holds the most now: b2
+        e = await check("198.51.100.11", "e0")  # a and b hold two, the rest one: a's newest waiting (a1)
+        f = await check("198.51.100.12", "f0")  # b holds two: b1
+        g = await check("198.51.100.13", "g0")  # everyone holds one: refused
+        assert verifier.pending == 6
+        checks.let()
+        return await asyncio.gather(*a, *b, c, d, e, f, g, return_exceptions=True)
+
+    try:
+        results = asyncio.run(scenario())
+    finally:
+        checks.let()
+        verifier.pool.shutdown(wait=True)
+    busy = [isinstance(r, cases.VerifierBusy) for r in results]
+    assert busy == [False, True, True, True, False, True, True, False, False, False, False, True], results
+    assert [h.split()[1] for h in checks.started] == ["a0", "b0", "c0", "d0", "e0", "f0"]
+    assert verifier.pending == 0 and verifier.running == 0 and not verifier.waiting
 
 
 # ---- 6. charts ------------------------------------------------------------------------------------
