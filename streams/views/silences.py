@@ -44,7 +44,7 @@ from streams.action_signing import action_secret
 from streams.app import app, notify_topic, settings
 from streams.case_state import roster
 from streams.notify_state import CONFIG_SILENCE_PREFIX, STATE_KEY, coordinator_state, is_coordinator, load
-from streams.views.cases import VERIFIER, FailureLimiter, VerifierBusy
+from streams.views.cases import FailureLimiter, check_token
 from streams.views.http import BadRequest, client_address, json_object, read_capped
 
 log = logging.getLogger(__name__)
@@ -184,26 +184,22 @@ async def operator_refusal(view: faust.web.View, request: Any) -> Any | None:
         return view.json({"code": 401, "message": "operator bearer token required (Authorization: Bearer ...)"},
                          status=401, headers={"WWW-Authenticate": 'Bearer realm="finsentry"'})
     current = roster()
-    # As the cases API (streams/views/cases.py `gate`): counted before the token is checked and taken
-    # back when it passes, scrypt on VERIFIER's own bounded threads, none for a blocked address; so
-    # concurrent guesses are throttled and cannot occupy the event loop's thread pool.
-    client, now = client_address(request, settings.trusted_proxies), time.monotonic()
-    blocked = LIMITER.attempt(client, now)
-    try:
-        person = await VERIFIER.person(current, header, blocked is None)
-    except VerifierBusy:
-        LIMITER.refund(client, now)
-        return view.json({"code": 429, "message": "too many authentication attempts in progress; retry shortly"},
-                         status=429, headers={"Retry-After": "1"})
     expected = operator_token()
     by_file = expected is not None and hmac.compare_digest(given.strip().encode("utf-8", "surrogateescape"), expected)
+    # As the cases API (streams/views/cases.py `check_token`): a failure counts once its check is over,
+    # checks in progress are bounded per address, scrypt runs on VERIFIER's own threads shared fairly
+    # between addresses, and a blocked address gets none (a token verified before still passes). This
+    # API's own LIMITER: analysts' failures at the cases API do not lock operators out.
+    client = client_address(request, settings.trusted_proxies)
+    person, refused = await check_token(current, header, client, lambda p: isinstance(p, Operator) or by_file,
+                                        limiter=LIMITER)
     if isinstance(person, Operator) or by_file:
-        if blocked is None:
-            LIMITER.refund(client, now)
         return None
-    if blocked is not None:
-        return view.json({"code": 429, "message": "too many failed authentication attempts; retry later"},
-                         status=429, headers={"Retry-After": str(int(blocked + 0.999))})
+    if refused is not None:
+        message = ("too many authentication attempts in progress; retry shortly" if refused.busy
+                   else "too many failed authentication attempts; retry later")
+        return view.json({"code": 429, "message": message}, status=429,
+                         headers={"Retry-After": str(max(1, int(refused.wait + 0.999)))})
     configured = expected is not None or bool(current.operators)
     return view.json({"code": 403, "message": "not an operator's token" if configured else
                       "no operator configured on this worker (roster operators, FINSENTRY_OPERATOR_TOKEN_FILE)"},

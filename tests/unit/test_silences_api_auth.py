@@ -47,15 +47,19 @@ operators:
             guesses = await asyncio.gather(*[client.get("/api/v2/silences",
                                                         headers={"Authorization": f"Bearer guess-{i}"})
                                              for i in range(30)])
+            again = await client.get("/api/v2/silences", headers={"Authorization": "Bearer guess-again"})
+            assert again.status == 429 and int(again.headers["Retry-After"]) > 1  # blocked: completed failures
             silences.LIMITER._failures.clear()  # the minute passes
             good = await client.get("/api/v2/silences", headers={"Authorization": f"Bearer {OPS}"})
-            counted = len(silences.LIMITER._failures["127.0.0.1"])
+            counted = len(silences.LIMITER._failures.get("127.0.0.1", ()))
             analyst = await client.get("/api/v2/silences",
                                        headers={"Authorization": "Bearer alice-token-of-enough-length"})
             return [g.status for g in guesses], good.status, counted, analyst.status
 
     statuses, good, counted, analyst = asyncio.run(scenario())
-    assert statuses.count(403) == 5 and statuses.count(429) == 25, statuses
+    # How many complete before the block depends on how fast scrypt runs here; the bounds do not: at
+    # least the limit's 5, at most 4 + the 16 checks in progress an address may have (cases.py).
+    assert statuses.count(403) + statuses.count(429) == 30 and 5 <= statuses.count(403) <= 20, statuses
     assert good == 200 and counted == 0, "an operator's attempt is taken back"
     assert analyst == 403  # an analyst is no operator
 
