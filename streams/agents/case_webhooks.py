@@ -32,24 +32,35 @@ Payloads are Alertmanager v4 with one alert, signed and retried by `alerts.deliv
 (streams/webhooks.py counts and dead-letters).
 
 Order and fairness: one analyst's notifications of one case go out one at a time, in the order of
-the case's events (a retried `assigned` is never overtaken by its resolve); each receiver holds at
-most `webhooks.PER_RECEIVER` delivery slots and all receivers `MAX_IN_FLIGHT`, so a dead endpoint
-delays only its own analyst. At most `MAX_PENDING_PER_RECEIVER` notifications wait for (or are in)
-delivery to one receiver; a further one is dead-lettered at once, never waited for, so a dead
-endpoint never holds up the agent. A firing notification that fails its delivery round goes to the
-alerts dead-letter topic and is counted. A resolve that fails a round (not refused for good) stays
-in its entry, which stays open with a `resolve` mark, and is tried again by a timer with backoff
-(`RESOLVE_RETRY_SECONDS`, doubled each round) or by the case's next event that resolves it, for
-`RESOLVE_ROUNDS` rounds in all, then dead-lettered. A case event is acknowledged only once its
-webhooks are delivered, dead-lettered or (a failed resolve) marked for another round, and the table
-written, so one in flight when its worker stops is delivered by the next, which finds in the table
-what each receiver was told.
+the case's events (a retried `assigned` is never overtaken by its resolve), and each one's entry is
+written in that order too; each receiver holds at most `webhooks.PER_RECEIVER` delivery slots and
+all receivers `MAX_IN_FLIGHT`, so a dead endpoint delays only its own analyst. At most
+`MAX_PENDING_PER_RECEIVER` notifications wait for (or are in) delivery to one receiver; a further
+firing one is dead-lettered when its turn in its lane comes, never sent, and a further resolve is
+never dropped: its entry stays open with a `resolve` mark, for the timer to send it once the
+receiver has room. A firing notification that fails its delivery round goes to the alerts
+dead-letter topic and is counted. A resolve that fails a round (not refused for good) stays in its
+entry, which stays open with a `resolve` mark, and is tried again by a timer with backoff
+(`RESOLVE_RETRY_SECONDS`, doubled each round) or by the case's next event that resolves it once the
+mark is due, for `RESOLVE_ROUNDS` rounds in all, then dead-lettered. A case event is acknowledged
+only once its webhooks are delivered, dead-lettered or (a failed resolve) marked for another round,
+and the table written, so one in flight when its worker stops is delivered by the next, which finds
+in the table what each receiver was told.
+
+Rebalances: Kafka's (eager) rebalance takes every partition from every worker, and Faust seeks the
+ones it gives back to their committed offsets, so every event not yet acknowledged is replayed by
+the partition's owner after it. Work planned before a rebalance began therefore writes nothing,
+changes nothing in memory and acknowledges nothing once it has (the owner's replay does it), and
+on revocation the revoked cases' deliveries are stopped and what was planned for them forgotten: a
+worker that lost a partition never writes a stale row into the table's changelog.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import math
 import time
 from collections import Counter
 from collections.abc import Callable, Coroutine, Hashable
@@ -210,13 +221,14 @@ def _entry(target: str, starts_at: str, is_open: bool, position: Position) -> di
 
 def plan(state: dict[str, Any] | None, event: dict[str, Any],
          target_of: Callable[[str], str | None] = lambda analyst: None,
-         position: Position = None) -> tuple[dict[str, Any] | None, list[Notice]]:
+         position: Position = None, now: float = math.inf) -> tuple[dict[str, Any] | None, list[Notice]]:
     """What a case event means for the analysts' alerts of its case: the case's next state and the
     notifications to send. `state` is {"alerts": {analyst: {target, startsAt, open, partition, offset,
     resolve?}}, "closed"}: whose alert is firing, and where, as of which event (`position`, the event's
     place in cases.events: an analyst whose entry is at or past it was told already, and is left as it
     is). Every analyst whose alert is open and who does not hold the case after the event gets it
-    resolved (a resolve that failed before, `resolve`, is sent again as it was); the holder's fires
+    resolved (a resolve that failed before, `resolve`, is sent again as it was once its `next_at` is
+    past at `now`, else left to the timer, its entry as it is); the holder's fires
     when the event carries their `notify`. `target_of` finds an analyst's URL for an event that takes a
     case off someone this state does not know (a case assigned before this state was kept, or
     forgotten after it closed). `closed` stays set until an event puts the case back in play."""
@@ -232,9 +244,11 @@ def plan(state: dict[str, Any] | None, event: dict[str, Any],
     notices: list[Notice] = []
     for analyst, entry in sorted(alerts.items()):
         if analyst != holder and entry["open"] and not _reflects(entry, position):
+            failed = entry.get("resolve")
+            if failed is not None and failed["next_at"] > now:
+                continue  # its backoff holds for the case's events too: the timer sends it when due
             ended = _entry(entry["target"], entry["startsAt"], False, position)
             alerts[analyst] = ended
-            failed = entry.get("resolve")
             notices.append(Notice(analyst, entry["target"], ended, failed["payload"], failed["tries"]) if failed else
                            Notice(analyst, entry["target"], ended,
                                   alert_payload(event, analyst, "resolved", entry["startsAt"], holder)))
@@ -324,6 +338,25 @@ _planned: dict[str, dict[str, Any]] = {}  # a case's state with its notification
 _pending: Counter[str] = Counter()  # notifications in flight, by case
 _waiting: Counter[str] = Counter()  # notifications queued for or in delivery, by receiver
 _tasks: set[asyncio.Task[None]] = set()  # the loop keeps only weak references to tasks
+_case_tasks: dict[str, set[asyncio.Task[None]]] = {}  # each case's delivery and acknowledgement tasks
+_retrying: set[bytes] = set()  # keys of the rows with a `resolve` mark: what the timer looks at
+_indexed_at: int | None = None  # the rebalance after which `_retrying` was built from the whole table
+
+
+def _generation() -> int:
+    """Which rebalance this worker's work is planned in: every rebalance takes every partition (Kafka's
+    eager protocol) and replays what was not acknowledged, so work of an earlier one is void."""
+    return int(app.rebalancing_count)
+
+
+def _current(generation: int) -> bool:
+    """No rebalance has begun since work of `generation` was planned: this worker still owns the case's
+    partition as it did then (after a revocation, a rebalance has begun)."""
+    return _generation() == generation
+
+
+def _partition(key: bytes) -> int:
+    return int(DefaultPartitioner()(key, list(range(settings.partitions)), None))
 
 
 def _state(case_id: str) -> dict[str, Any] | None:
@@ -373,29 +406,55 @@ async def failed(notice: Notice, result: DeliveryResult) -> dict[str, Any]:
     return notice.entry
 
 
-def _write(case_id: str, notice: Notice, entry: dict[str, Any]) -> None:
-    """The analyst's entry as the receiver was told, unless it already reflects a later event (one
-    dead-lettered for the cap, written without waiting for this one)."""
+def deferred(notice: Notice, receiver: Receiver) -> dict[str, Any]:
+    """A resolve for a receiver already holding MAX_PENDING_PER_RECEIVER notifications: never dropped
+    (the receiver would show the case firing for good), its entry stays open with a `resolve` mark,
+    for the timer to send it when due and the receiver has room; no round is counted."""
+    delay = retry_in(max(1, notice.tries))
+    log.info("case webhook: %s already has %d notifications waiting (MAX_PENDING_PER_RECEIVER); a resolve "
+             "is sent in %.0fs", receiver.name, MAX_PENDING_PER_RECEIVER, delay)
+    return {**notice.entry, "open": True,
+            "resolve": {"payload": notice.payload, "tries": notice.tries, "next_at": time.time() + delay}}
+
+
+def _index(key: bytes, row: dict[str, Any] | None) -> None:
+    if row is not None and retrying(row):
+        _retrying.add(key)
+    else:
+        _retrying.discard(key)
+
+
+def _write(case_id: str, notice: Notice, entry: dict[str, Any], generation: int) -> None:
+    """The analyst's entry as the receiver was told, unless it already reflects a later event; nothing
+    when a rebalance has begun since the notice was planned (the partition's owner replays it)."""
+    if not _current(generation):
+        return
     key = case_id.encode()
     row = alerts_table.get(key) or {"alerts": {}}
     current = row["alerts"].get(notice.analyst)
     if current is not None and _later(current, entry):
         return
-    alerts_table[key] = {**row, "alerts": {**row["alerts"], notice.analyst: entry}}
+    row = {**row, "alerts": {**row["alerts"], notice.analyst: entry}}
+    alerts_table[key] = row
+    _index(key, row)
     planned = _planned.get(case_id)
     if entry is not notice.entry and planned is not None and planned["alerts"].get(notice.analyst) is notice.entry:
         planned["alerts"][notice.analyst] = entry  # a failed resolve, retried by the case's next event too
 
 
-def _settle_row(case_id: str, closed: bool) -> bool:
+def _settle_row(case_id: str, closed: bool, generation: int) -> bool:
     """Once nothing of the case is in flight: forget a closed case unless a resolve waits for another
-    round (then its row says `closed`, for the timer to forget it after). True if the table changed."""
+    round (then its row says `closed`, for the timer to forget it after). True if the table changed;
+    nothing when a rebalance has begun since `generation`."""
+    if not _current(generation):
+        return False
     key = case_id.encode()
     row = alerts_table.get(key)
     if row is None:
         return False
     if closed and not retrying(row):
         del alerts_table[key]
+        _retrying.discard(key)
         return True
     if bool(row.get("closed")) != closed:
         alerts_table[key] = {**row, "closed": closed}
@@ -403,70 +462,108 @@ def _settle_row(case_id: str, closed: bool) -> bool:
     return False
 
 
-async def tell(case_id: str, notice: Notice, receiver: Receiver | None, overflow: bool = False) -> None:
-    """One notification (none without a secret to sign it; dead-lettered at once on `overflow`, its
-    receiver over MAX_PENDING_PER_RECEIVER), then its entry as the receiver now knows it; once the
-    case's last notification is out, a closed case is forgotten."""
+async def tell(case_id: str, notice: Notice, receiver: Receiver | None, overflow: bool = False,
+               generation: int = 0) -> None:
+    """One notification in its lane's turn (none without a secret to sign it; on `overflow`, its
+    receiver over MAX_PENDING_PER_RECEIVER, a firing one is dead-lettered unsent and a resolve
+    `deferred`), then its entry as the receiver now knows it; once the case's last notification is
+    out, a closed case is forgotten. Work of an earlier rebalance stops before the table."""
     entry = notice.entry
     if receiver is not None:
-        if overflow:
-            result = DeliveryResult.not_attempted(
+        if overflow and not notice.entry["open"]:
+            entry = deferred(notice, receiver)
+        elif overflow:
+            entry = await failed(notice, DeliveryResult.not_attempted(
                 f"{receiver.name} already has {MAX_PENDING_PER_RECEIVER} notifications waiting "
-                f"(MAX_PENDING_PER_RECEIVER): not queued", receiver.name, receiver.url, "", notice.payload, time.time())
+                f"(MAX_PENDING_PER_RECEIVER): not queued", receiver.name, receiver.url, "", notice.payload, time.time()))
         else:
-            try:
-                result = await deliver(receiver, notice.payload)
-            finally:
-                _waiting[receiver.name] -= 1
-                if _waiting[receiver.name] <= 0:
-                    del _waiting[receiver.name]
-        if result.outcome != "delivered":
-            entry = await failed(notice, result)
-    _write(case_id, notice, entry)
+            result = await deliver(receiver, notice.payload)
+            if result.outcome != "delivered":
+                entry = await failed(notice, result)
+    if not _current(generation):
+        return  # the case's state here was forgotten on revocation; the partition's owner replays the event
+    _write(case_id, notice, entry, generation)
     _pending[case_id] -= 1
     if _pending[case_id] <= 0:
         del _pending[case_id]
-        _settle_row(case_id, bool(_planned.pop(case_id, {}).get("closed")))
+        _settle_row(case_id, bool(_planned.pop(case_id, {}).get("closed")), generation)
+
+
+def _release(name: str, _: asyncio.Task[None]) -> None:
+    _waiting[name] -= 1
+    if _waiting[name] <= 0:
+        del _waiting[name]
 
 
 def _submit(case_id: str, after: dict[str, Any], notices: list[Notice],
-            receivers: dict[str, Receiver | None]) -> list[asyncio.Task[None]]:
-    """Queue each notification behind the earlier ones of its analyst and case; one for a receiver
-    already holding MAX_PENDING_PER_RECEIVER is dead-lettered at once instead (counted)."""
+            receivers: dict[str, Receiver | None], generation: int) -> list[asyncio.Task[None]]:
+    """Queue each notification behind the earlier ones of its analyst and case. One for a receiver
+    already holding MAX_PENDING_PER_RECEIVER is not counted there and not sent: in its turn, a
+    firing one is dead-lettered (counted) and a resolve deferred to the timer, so no entry is ever
+    written past a notification of its lane still in flight."""
     _planned[case_id] = after
     _pending[case_id] += len(notices)
     tasks = []
     for notice in notices:
         receiver = receivers[notice.analyst]
-        if _full(receiver):
-            tasks.append(_spawn(asyncio.ensure_future(tell(case_id, notice, receiver, overflow=True))))
-            continue
-        if receiver is not None:
-            _waiting[receiver.name] += 1
-        tasks.append(_spawn(_lanes.submit((notice.analyst, case_id), tell(case_id, notice, receiver))))
+        overflow = _full(receiver)
+        task = _lanes.submit((notice.analyst, case_id), tell(case_id, notice, receiver, overflow, generation))
+        if receiver is not None and not overflow:
+            _waiting[receiver.name] += 1  # until its task ends, however it ends (stopped before its turn too)
+            task.add_done_callback(functools.partial(_release, receiver.name))
+        tasks.append(_spawn(task, case_id))
     return tasks
 
 
-async def acknowledge(event: Any, tasks: list[asyncio.Task[None]]) -> None:
+async def acknowledge(event: Any, tasks: list[asyncio.Task[None]], generation: int) -> None:
     """Acknowledge the case event once its notifications are out and the table written: only then may a
     commit pass it, so a worker that stops first leaves it to the next, which sends again what the table
-    does not show as told (the same body, so the same X-Finsentry-Notification-Id)."""
+    does not show as told (the same body, so the same X-Finsentry-Notification-Id). Never once a
+    rebalance has begun since it was planned: the partition's owner replays it."""
     await asyncio.wait(tasks)
-    if all(not task.cancelled() and task.exception() is None for task in tasks):
+    if all(not task.cancelled() and task.exception() is None for task in tasks) and _current(generation):
         await alerts_table.written()
-        event.ack()
+        if _current(generation):
+            event.ack()
 
 
-def _settle(task: asyncio.Task[None]) -> None:
+def _settle(case_id: str, task: asyncio.Task[None]) -> None:
     _tasks.discard(task)
+    mine = _case_tasks.get(case_id)
+    if mine is not None:
+        mine.discard(task)
+        if not mine:
+            del _case_tasks[case_id]
     if not task.cancelled() and task.exception() is not None:  # a dead letter or the table could not be written
         failures.agent_failed(STAGE, task.exception(), settings.crash_exit_delay_seconds)
 
 
-def _spawn(task: asyncio.Task[None]) -> asyncio.Task[None]:
+def _spawn(task: asyncio.Task[None], case_id: str) -> asyncio.Task[None]:
     _tasks.add(task)
-    task.add_done_callback(_settle)
+    _case_tasks.setdefault(case_id, set()).add(task)
+    task.add_done_callback(functools.partial(_settle, case_id))
     return task
+
+
+def forget(partitions: set[int]) -> int:
+    """`cases.events` partitions this worker no longer owns: stop their cases' deliveries (each releases
+    its receiver's count as it ends) and forget what was planned and in flight for them; their next
+    owner replays every event not acknowledged. Returns the cases forgotten."""
+    cases = {case_id for case_id in (*_planned, *_pending, *_case_tasks) if _partition(case_id.encode()) in partitions}
+    for case_id in cases:
+        for task in _case_tasks.pop(case_id, set()):
+            task.cancel()
+        _planned.pop(case_id, None)
+        _pending.pop(case_id, None)
+    return len(cases)
+
+
+@app.on_partitions_revoked.connect
+async def on_partitions_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
+    forgotten = forget({tp.partition for tp in revoked if tp.topic == settings.topic_case_events})
+    if forgotten:
+        log.info("case webhooks: partitions revoked; stopped the notifications of %d cases (their next owner "
+                 "replays them)", forgotten)
 
 
 async def handle(event: Any) -> None:
@@ -479,10 +576,11 @@ async def handle(event: Any) -> None:
                                event.message)
         event.ack()
         return
+    generation = _generation()
     try:
         with record_fault():  # built here, not in the delivery task, where a bad event was only logged
             case_id = value["case_id"]
-            after, notices = plan(_state(case_id), value, target_for, _position(event.message))
+            after, notices = plan(_state(case_id), value, target_for, _position(event.message), time.time())
             receivers = {notice.analyst: _receiver(notice.analyst, notice.target) for notice in notices}
     except RecordFault as fault:
         metrics.RECORDS_IN.labels(STAGE).inc()
@@ -492,39 +590,53 @@ async def handle(event: Any) -> None:
     if not notices:  # most case events notify no one; counted are those that notify someone
         if after is not None and case_id in _pending:
             _planned[case_id] = after
-        elif after is not None and _settle_row(case_id, after["closed"]):
+        elif after is not None and _settle_row(case_id, after["closed"], generation):
             await alerts_table.written()
         event.ack()
         return
     metrics.RECORDS_IN.labels(STAGE).inc()
     metrics.RECORDS_OUT.labels(STAGE).inc()  # handed to delivery: its outcome is in the webhook metrics
-    tasks = _submit(case_id, after, notices, receivers)
-    _spawn(asyncio.ensure_future(acknowledge(event, tasks)))
+    tasks = _submit(case_id, after, notices, receivers, generation)
+    _spawn(asyncio.ensure_future(acknowledge(event, tasks, generation)), case_id)
 
 
 def _owned(key: bytes) -> bool:
     """This worker is the active, recovered owner of the case's partition (the table's is the same)."""
-    partition = DefaultPartitioner()(key, list(range(settings.partitions)), None)
-    return owns_recovered(settings.topic_case_events, partition)
+    return owns_recovered(settings.topic_case_events, _partition(key))
+
+
+def _retry_keys() -> list[bytes]:
+    """The keys of the rows with a `resolve` mark: `_retrying`, as this worker writes rows, built from the
+    whole table once after each rebalance (rows recovered from the changelog); the cheap test first."""
+    global _indexed_at
+    if _indexed_at != _generation():
+        _retrying.clear()
+        _retrying.update(key for key, row in alerts_table.items() if row is not None and retrying(row))
+        _indexed_at = _generation()
+    return sorted(_retrying)
 
 
 def retry_resolves(now: float, owned: Callable[[bytes], bool] = _owned) -> int:
     """Start another round of each failed resolve due at `now`, of the cases this worker owns with
     nothing in flight (a case in flight is settled first; its next event may retry them too), unless
     its receiver is full (left for a later tick). Returns the resolves started."""
+    if app.rebalancing or app.in_recovery:  # the table is being recovered: nothing is owned yet
+        return 0
+    generation = _generation()
     started = 0
-    for key in list(alerts_table.keys()):
-        case_id = key.decode()
-        if case_id in _pending or not owned(key):
-            continue
+    for key in _retry_keys():
         row = alerts_table.get(key)
         if row is None or not retrying(row):
+            _retrying.discard(key)
+            continue
+        case_id = key.decode()
+        if case_id in _pending or not owned(key):
             continue
         receivers = {analyst: _receiver(analyst, entry["target"]) for analyst, entry in row["alerts"].items()
                      if "resolve" in entry}
         after, notices = due_resolves(row, now, lambda analyst, receivers=receivers: not _full(receivers[analyst]))
         if notices:
-            _submit(case_id, after, notices, receivers)
+            _submit(case_id, after, notices, receivers, generation)
             started += len(notices)
     return started
 

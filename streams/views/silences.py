@@ -83,9 +83,10 @@ def post_answer(body: bytes, now: float, held: Silences, authoritative: bool,
     """What `POST /api/v2/silences` answers (status, message) and the silence to queue (None unless
     200), given the silences `held`. As in Alertmanager: an `id` that is not held is
     404; an expired silence's id makes a new silence with a new id; 409 once MAX_SILENCES are in force
-    (expired ones never count), or when the coordinator's state record (`record_bytes`, when known)
-    would pass RECORD_BOUND with it. `authoritative`: `held` is the coordinator's own; else an id this
-    worker does not know is passed on as given (the coordinator replaces or adds it)."""
+    (expired ones never count), or when the coordinator's state record (`record_bytes`, as this worker
+    holds it; None: not checked) would pass RECORD_BOUND with it. `authoritative`: `held` is the
+    coordinator's own; else an id this worker does not know is passed on as given (the coordinator
+    replaces or adds it)."""
     try:
         silence, update = parsed_body(body, now)
     except BadRequest as exc:
@@ -259,8 +260,9 @@ class SilencesView(faust.web.View):
         if forwarded is not None:
             return forwarded
         state, authoritative = load(), is_coordinator()
-        # Only the coordinator's own state tells the record's size; its agent checks again when it adds.
-        size = stored_bytes(state.to_dict()) if authoritative else None
+        # The size checked as the coordinator's agent checks it when it adds the silence (streams/agents/
+        # notify.py), on the state this worker holds: the coordinator's own, or its copy of it here.
+        size = stored_bytes(state.to_dict())
         status, message, silence = post_answer(body, time.time(), state.dispatcher.silences, authoritative, size)
         if silence is None:
             if status == 409 and message.startswith(RECORD_FULL):

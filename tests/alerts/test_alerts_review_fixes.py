@@ -716,6 +716,50 @@ def test_a_silence_that_would_take_the_state_record_past_its_bound_is_refused(mo
     assert post_answer(post_body(), NOW, state.dispatcher.silences, True, 1000)[0] == 200
 
 
+def test_a_worker_that_is_not_the_coordinator_checks_the_size_before_it_answers_200(monkeypatch) -> None:
+    """A POST answered by a worker that is not the coordinator (routed to it by a peer as the coordinator
+    moved, or while none is known) skipped the size check: 200 for a silence the coordinator then
+    refused (dead-lettered) when its command arrived."""
+    from types import SimpleNamespace
+
+    from streams.notify_state import CoordinatorState
+    from streams.views import silences as view_module
+
+    state = CoordinatorState(Dispatcher((desk(),)))  # this worker's copy of the coordinator's state
+    pending = build_payload("desk", {"scope": "ticker:ACME"}, [anomaly("A", "open")], "")
+    state.outbox["n1"] = outbox.queued("desk", pending, NOW)
+    for n in range(50):
+        state.dispatcher.silences.add(big_silence(n), NOW)
+    pending["alerts"][0]["annotations"]["headlines"] = "h" * (RECORD_BOUND - 600 - stored_bytes(state.to_dict()))
+    sent: list[dict] = []
+    body = [post_body(comment="c" * 900)]
+
+    async def send(key: bytes, value: dict):
+        sent.append(value)
+        done = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
+
+    async def read_capped(request, limit: int) -> bytes:
+        return body[0]
+
+    async def answered_here(view, request, body: bytes) -> None:
+        return None
+
+    monkeypatch.setattr(view_module, "read_capped", read_capped)
+    monkeypatch.setattr(view_module, "at_coordinator", answered_here)
+    monkeypatch.setattr(view_module, "load", lambda: state)
+    monkeypatch.setattr(view_module, "is_coordinator", lambda: False)
+    monkeypatch.setattr(view_module, "notify_topic", SimpleNamespace(send=send))
+    view = SimpleNamespace(json=lambda value, status=200: (status, value))
+    post = view_module.SilencesView.post.__wrapped__  # past the operator check
+    status, answer = asyncio.run(post(view, SimpleNamespace()))
+    assert status == 409 and "would pass 900 KiB" in answer["message"] and sent == []  # was: 200, then dead-lettered
+    body[0] = post_body()  # a small one still fits
+    status, answer = asyncio.run(post(view, SimpleNamespace()))
+    assert status == 200 and [command["silence"]["id"] for command in sent] == [answer["silenceID"]]
+
+
 def test_an_oversized_state_sheds_its_expired_silences_before_it_is_saved(monkeypatch, caplog) -> None:
     from streams.agents import notify
     from streams.notify_state import CoordinatorState

@@ -254,6 +254,9 @@ def fresh_agent(monkeypatch: pytest.MonkeyPatch, table: Table, endpoints: Endpoi
     monkeypatch.setattr(case_webhooks, "_pending", Counter())
     monkeypatch.setattr(case_webhooks, "_waiting", Counter())
     monkeypatch.setattr(case_webhooks, "_tasks", set())
+    monkeypatch.setattr(case_webhooks, "_case_tasks", {})
+    monkeypatch.setattr(case_webhooks, "_retrying", set())
+    monkeypatch.setattr(case_webhooks, "_indexed_at", None)
     monkeypatch.setattr(case_webhooks, "secret_for", lambda who: b"lifecycle-secret")
     monkeypatch.setattr(case_webhooks, "target_for", lambda who: f"{HOOKS}/{who}")
     monkeypatch.setattr(case_webhooks.webhooks, "attempt", endpoints.attempt)
@@ -431,9 +434,11 @@ def test_a_replayed_event_sends_nothing_to_an_analyst_whose_entry_already_reflec
     assert len(endpoints.started) == before and table[b"case-q1"]["alerts"] == alerts
 
 
-def test_a_receiver_over_its_cap_has_its_new_notifications_dead_lettered_and_nobody_waits(monkeypatch) -> None:
+def test_a_receiver_over_its_cap_has_its_new_firing_notifications_dead_lettered_and_nobody_waits(monkeypatch) -> None:
     """Before, MAX_PENDING waiting case events were shared by every analyst and the agent waited on them,
-    so one dead endpoint's backlog eventually held up every analyst on the partition."""
+    so one dead endpoint's backlog eventually held up every analyst on the partition. A resolve over
+    the cap is never dead-lettered (the receiver would show the case firing for good): it goes to the
+    timer, in its lane's turn, after the firing it ends."""
     table = Table()
     endpoints = Endpoints()
     acked = fresh_agent(monkeypatch, table, endpoints)
@@ -447,25 +452,31 @@ def test_a_receiver_over_its_cap_has_its_new_notifications_dead_lettered_and_nob
         endpoints.gates["analyst-wren"] = asyncio.Event()  # down
         await case_webhooks.handle(record(wrens(0), 0, acked))
         await case_webhooks.handle(record(wrens(1), 1, acked))
-        # wren's cap reached: these are dead-lettered at once, without waiting for the two in flight
+        # wren's cap reached: nothing more is queued for wren, and nothing waits for the two in flight
         handed_back = {**case_event("waiting", "wren", NOW + timedelta(minutes=1), reason="handed back by wren"),
                        "case_id": "case-d0", "anomaly_id": "d0"}
         await asyncio.wait_for(case_webhooks.handle(record(handed_back, 2, acked)), 1.0)
         await asyncio.wait_for(case_webhooks.handle(record(wrens(3), 3, acked)), 1.0)
         await asyncio.wait_for(case_webhooks.handle(record(case_event("assigned", "ash", NOW), 4, acked)), 1.0)
-        await until(lambda: sorted(acked) == [2, 3, 4], "the events of the dead-lettered and of ash acknowledged")
+        await until(lambda: sorted(acked) == [3, 4], "the events of the dead-lettered firing and of ash acknowledged")
         assert endpoints.statuses("analyst-ash") == [("assigned", "firing")]
-        assert table[b"case-d0"]["alerts"]["wren"]["open"] is False  # what the receiver was last meant to hear
+        assert "wren" not in table.get(b"case-d0", {}).get("alerts", {})  # the resolve waits for the firing's turn
         endpoints.gates["analyst-wren"].set()
         await until(lambda: sorted(acked) == [0, 1, 2, 3, 4], "wren's first two, once the endpoint is back")
+        entry = table[b"case-d0"]["alerts"]["wren"]
+        assert entry["open"] is True and entry["offset"] == 2 and entry["resolve"]["tries"] == 0  # no round spent
+        due = entry["resolve"]["next_at"]
+        assert due - time.time() == pytest.approx(case_webhooks.RESOLVE_RETRY_SECONDS, abs=5)
+        assert case_webhooks.retry_resolves(due, lambda key: True) == 1
+        await until(lambda: "resolve" not in table[b"case-d0"]["alerts"]["wren"], "the timer's round delivered")
 
     asyncio.run(run())
-    assert [(r.receiver, r.attempts) for r in dead] == [("analyst-wren", 0)] * 2
+    assert [(r.receiver, r.attempts) for r in dead] == [("analyst-wren", 0)]
     assert all("analyst-wren" in r.last_error and "MAX_PENDING_PER_RECEIVER" in r.last_error
                and "2 notifications waiting" in r.last_error for r in dead)
-    assert [r.payload["alerts"][0]["annotations"]["event"] for r in dead] == ["waiting", "assigned"]
-    assert endpoints.statuses("analyst-wren") == [("assigned", "firing")] * 2
-    # the firing of case-d0 delivered after its dead-lettered resolve does not bring its entry back
+    assert [r.payload["alerts"][0]["annotations"]["event"] for r in dead] == ["assigned"]
+    assert endpoints.statuses("analyst-wren") == [("assigned", "firing")] * 2 + [("waiting", "resolved")]
+    assert [p["alerts"][0]["labels"]["case_id"] for n, p in endpoints.received if n == "analyst-wren"][-1] == "case-d0"
     assert table[b"case-d0"]["alerts"]["wren"] == {"target": f"{HOOKS}/wren", "startsAt": "2024-03-04T10:00:00.000Z",
                                                    "open": False, "partition": 0, "offset": 2}
     assert not case_webhooks._waiting and not case_webhooks._pending
@@ -562,16 +573,22 @@ def test_a_failed_resolve_goes_out_with_the_cases_next_event_or_the_timer(monkey
         await until(lambda: acked == [0, 1], "the events acknowledged")
         assert table[key]["alerts"]["wren"]["resolve"]["tries"] == 1
         del endpoints.refusing["analyst-wren"]
-        # the case's next event that resolves wren's alert sends the failed resolve again, as it was
-        await case_webhooks.handle(record(case_event("escalated", "ash", NOW + timedelta(minutes=2)), 2, acked))
-        await until(lambda: acked == [0, 1, 2], "the escalation acknowledged")
+        # the case's next event that resolves wren's alert sends the failed resolve again, as it was,
+        # once it is due (before, at once: a busy case spent its 6 rounds in a fraction of a second)
+        await case_webhooks.handle(record(case_event("updated", "ash", NOW + timedelta(minutes=2)), 2, acked))
+        await until(lambda: acked == [0, 1, 2], "the update acknowledged")
+        assert endpoints.statuses("analyst-wren") == [("assigned", "firing")]  # not due: not sent
+        assert table[key]["alerts"]["wren"]["resolve"]["tries"] == 1
+        table[key]["alerts"]["wren"]["resolve"]["next_at"] = time.time() - 1  # its backoff has passed
+        await case_webhooks.handle(record(case_event("escalated", "ash", NOW + timedelta(minutes=3)), 3, acked))
+        await until(lambda: acked == [0, 1, 2, 3], "the escalation acknowledged")
         assert table[key]["alerts"]["wren"] == {"target": f"{HOOKS}/wren", "startsAt": "2024-03-04T10:00:00.000Z",
-                                                "open": False, "partition": 0, "offset": 2}
+                                                "open": False, "partition": 0, "offset": 3}
         # a resolve that fails once more is sent by the timer, when due, and not before
         endpoints.refusing["analyst-ash"] = 401
-        await case_webhooks.handle(record(case_event("waiting", "ash", NOW + timedelta(minutes=3),
-                                                     reason="handed back by ash"), 3, acked))
-        await until(lambda: acked == [0, 1, 2, 3], "the hand-back acknowledged")
+        await case_webhooks.handle(record(case_event("waiting", "ash", NOW + timedelta(minutes=4),
+                                                     reason="handed back by ash"), 4, acked))
+        await until(lambda: acked == [0, 1, 2, 3, 4], "the hand-back acknowledged")
         del endpoints.refusing["analyst-ash"]
         due = table[key]["alerts"]["ash"]["resolve"]["next_at"]
         assert case_webhooks.retry_resolves(due - 1, lambda key: True) == 0
@@ -584,5 +601,161 @@ def test_a_failed_resolve_goes_out_with_the_cases_next_event_or_the_timer(monkey
     assert endpoints.statuses("analyst-wren") == [("assigned", "firing"), ("assigned", "resolved")]
     wren = [p["alerts"][0] for n, p in endpoints.received if n == "analyst-wren"]
     assert wren[-1]["endsAt"] == "2024-03-04T10:01:00.000Z"  # when the case left wren, not the retry's event
-    assert endpoints.statuses("analyst-ash") == [("assigned", "firing"), ("escalated", "firing"), ("waiting", "resolved")]
+    assert endpoints.statuses("analyst-ash") == [("assigned", "firing"), ("updated", "firing"), ("escalated", "firing"),
+                                                 ("waiting", "resolved")]
     assert table[key]["alerts"]["ash"]["open"] is False
+
+
+def test_a_case_events_next_event_leaves_a_failed_resolve_to_its_backoff() -> None:
+    """The review's burn_rounds: a busy case (new evidence every few seconds) sent a failed resolve again
+    with each event, so its 6 rounds were spent in a fraction of a second, not over half an hour."""
+    state, _ = plan(None, case_event("assigned", "wren", NOW), position=(0, 0))
+    mark = {"payload": {"resolve": "as it was"}, "tries": 1, "next_at": 1000.0}
+    state = {**state, "alerts": {"wren": {**state["alerts"]["wren"], "resolve": mark}}}
+    event = case_event("updated", "ash", NOW + timedelta(minutes=1), notify=False)
+    after, notices = plan(state, event, position=(0, 5), now=999.0)
+    assert notices == [] and after["alerts"]["wren"] == state["alerts"]["wren"]  # not due: left to the timer
+    after, [notice] = plan(state, event, position=(0, 5), now=1000.0)
+    assert (notice.analyst, notice.payload, notice.tries) == ("wren", mark["payload"], 1)
+    assert after["alerts"]["wren"]["open"] is False and "resolve" not in after["alerts"]["wren"]
+
+
+def test_an_overflowed_notification_never_writes_its_entry_past_one_still_in_flight(monkeypatch) -> None:
+    """The review's overflow_replay: wren's `assigned` in flight, her receiver at its cap, so the
+    `escalated` after it was dead-lettered at once and her entry written at its offset; the worker
+    stopped before the `assigned` was delivered, and the next owner skipped both events (the entry
+    "reflected" them): wren never heard the case was hers."""
+    table = Table()
+    endpoints = Endpoints()
+    first = fresh_agent(monkeypatch, table, endpoints)
+    dead = dead_letters(monkeypatch)
+    monkeypatch.setattr(case_webhooks, "MAX_PENDING_PER_RECEIVER", 1)
+    assigned = case_event("assigned", "wren", NOW)
+    escalated = case_event("escalated", "wren", NOW + timedelta(minutes=1), reason="not acknowledged")
+
+    async def stops_with_the_assignment_in_flight() -> None:
+        endpoints.gates["analyst-wren"] = asyncio.Event()
+        await case_webhooks.handle(record(assigned, 0, first))
+        await case_webhooks.handle(record(escalated, 1, first))  # over the cap: in the lane, after the assignment
+        await until(lambda: len(endpoints.started) == 1, "the assignment's delivery to start")
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert table == {} and dead == [] and first == []  # nothing written past the assignment in flight
+        for task in list(case_webhooks._tasks):  # the worker stops
+            task.cancel()
+        await asyncio.gather(*case_webhooks._tasks, return_exceptions=True)
+
+    asyncio.run(stops_with_the_assignment_in_flight())
+    endpoints.gates.clear()
+    second = fresh_agent(monkeypatch, table, endpoints)
+
+    async def replays() -> None:
+        await case_webhooks.handle(record(assigned, 0, second))
+        await case_webhooks.handle(record(escalated, 1, second))
+        await until(lambda: sorted(second) == [0, 1], "both replayed events acknowledged")
+
+    asyncio.run(replays())
+    assert endpoints.statuses("analyst-wren") == [("assigned", "firing")]  # was: nothing at all
+    assert [r.payload["alerts"][0]["annotations"]["event"] for r in dead] == ["escalated"]  # over the cap again
+    assert table[b"case-q1"]["alerts"]["wren"]["offset"] == 1
+
+
+def test_work_planned_before_a_rebalance_writes_and_acknowledges_nothing(monkeypatch) -> None:
+    """The review's twoworkers: a delivery still running on a worker that lost the partition wrote its
+    stale row into the changelog after the new owner's newer ones, so a later owner recovered a table
+    without ash's open alert and never resolved it."""
+    table = Table()
+    endpoints = Endpoints()
+    acked = fresh_agent(monkeypatch, table, endpoints)
+    monkeypatch.setattr(case_webhooks.app, "rebalancing_count", 7)
+
+    async def run() -> None:
+        endpoints.gates["analyst-wren"] = asyncio.Event()  # a slow delivery
+        await case_webhooks.handle(record(case_event("assigned", "wren", NOW), 0, acked))
+        await until(lambda: len(endpoints.started) == 1, "the delivery to start")
+        case_webhooks.app.rebalancing_count = 8  # a rebalance begins (the partition's revocation is next)
+        endpoints.gates["analyst-wren"].set()
+        await until(lambda: not case_webhooks._tasks, "the delivery and its acknowledgement to end")
+        assert table == {} and acked == []  # was: the row written and the event acknowledged
+        assert case_webhooks._pending == {"case-q1": 1} and "case-q1" in case_webhooks._planned  # left for forget()
+
+    asyncio.run(run())
+
+
+def test_a_revoked_partitions_cases_are_stopped_and_forgotten_and_replayed_by_their_owner(monkeypatch) -> None:
+    from faust.types import TP
+
+    table = Table()
+    endpoints = Endpoints()
+    acked = fresh_agent(monkeypatch, table, endpoints)
+    monkeypatch.setattr(case_webhooks.app, "rebalancing_count", 3)
+    topic = case_webhooks.settings.topic_case_events
+    mine = case_webhooks._partition(b"case-q1")
+    other = {**case_event("assigned", "ash", NOW), "case_id": "case-other"}
+    assert case_webhooks._partition(b"case-other") != mine or pytest.skip("both cases in one partition")
+    assigned = case_event("assigned", "wren", NOW)
+
+    async def run() -> None:
+        endpoints.gates["analyst-wren"] = asyncio.Event()
+        endpoints.gates["analyst-ash"] = asyncio.Event()
+        await case_webhooks.handle(record(assigned, 0, acked))
+        await case_webhooks.handle(record(case_event("waiting", "wren", NOW + timedelta(minutes=1)), 1, acked))
+        await case_webhooks.handle(record(other, 2, acked))
+        await until(lambda: len(endpoints.started) == 2, "both deliveries to start")
+        case_webhooks.app.rebalancing_count = 4
+        await case_webhooks.on_partitions_revoked(case_webhooks.app, {TP(topic, mine), TP("other.topic", 0)})
+        await until(lambda: "case-q1" not in case_webhooks._case_tasks, "the revoked case's tasks to end")
+        assert "case-q1" not in case_webhooks._planned and "case-q1" not in case_webhooks._pending
+        assert "analyst-wren" not in case_webhooks._waiting and "case-other" in case_webhooks._pending
+        endpoints.gates["analyst-wren"].set()
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert table == {} and acked == []
+        # the partition given back to this worker: its owner replays the events from the committed offset
+        await case_webhooks.handle(record(assigned, 0, acked))
+        await case_webhooks.handle(record(case_event("waiting", "wren", NOW + timedelta(minutes=1)), 1, acked))
+        await until(lambda: sorted(acked) == [0, 1], "the replayed events acknowledged")
+        endpoints.gates["analyst-ash"].set()
+        await until(lambda: not case_webhooks._tasks, "the other case's work to end")
+
+    asyncio.run(run())
+    assert endpoints.statuses("analyst-wren") == [("assigned", "firing"), ("waiting", "resolved")]
+    assert acked == [0, 1]  # case-other's event was planned before the rebalance: its owner replays it
+    assert b"case-other" not in table and table[b"case-q1"]["alerts"]["wren"]["open"] is False
+    assert not case_webhooks._waiting
+
+
+class CountingTable(Table):
+    scans = 0
+
+    def items(self):
+        self.scans += 1
+        return super().items()
+
+    def keys(self):
+        self.scans += 1
+        return super().keys()
+
+
+def test_the_retry_timer_neither_hashes_nor_scans_rows_without_a_retry_mark(monkeypatch) -> None:
+    """The review's timer_cost: every tick hashed every row's key for ownership before looking for a
+    `resolve` mark: 100k cases blocked the loop half a second every 15 s."""
+    table = CountingTable({f"case-{n}".encode(): {"alerts": {"wren": {"target": "t", "startsAt": "s", "open": True}}}
+                           for n in range(1000)})
+    mark = {"payload": {}, "tries": 1, "next_at": 10.0}
+    table[b"case-failed"] = {"alerts": {"wren": {"target": "t", "startsAt": "s", "open": True, "resolve": mark}}}
+    fresh_agent(monkeypatch, table, Endpoints())
+    asked: list[bytes] = []
+
+    def owned(key: bytes) -> bool:
+        asked.append(key)
+        return False
+
+    for _ in range(3):
+        assert case_webhooks.retry_resolves(5.0, owned) == 0
+    assert asked == [b"case-failed"] * 3  # was: 1001 keys each tick
+    assert table.scans == 1  # the whole table once, then the rows with a mark
+    table[b"case-recovered"] = {"alerts": {"ash": {"target": "t", "startsAt": "s", "open": True, "resolve": mark}}}
+    monkeypatch.setattr(case_webhooks.app, "rebalancing_count", 1)  # rows recovered from the changelog
+    assert case_webhooks.retry_resolves(5.0, owned) == 0
+    assert asked[3:] == [b"case-failed", b"case-recovered"] and table.scans == 2
