@@ -11,6 +11,7 @@ import csv
 import hashlib
 import reprlib
 import sys
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -134,11 +135,11 @@ _SENTIMENT_ALIASES = {"bearish": "negative", "bullish": "positive", "neutral": "
                       "negative": "negative", "positive": "positive", **SENTIMENT_CODES}
 
 
-def _rows(path: Path, columns: Columns) -> Iterator[tuple[int, dict[str, object]]]:
+def _rows(path: Path) -> Iterator[tuple[int, dict[str, object]]]:
     """(row number, record) for each record of the file; see `Example.row` for how rows count."""
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        yield from _csv_rows(path, columns)
+        yield from _csv_rows(path)
     elif suffix in {".jsonl", ".ndjson"}:
         with path.open(encoding="utf-8") as fh:
             for row, value, why in json_objects(fh):
@@ -155,7 +156,7 @@ def _rows(path: Path, columns: Columns) -> Iterator[tuple[int, dict[str, object]
         raise DataError(f"{path}: unsupported file type {suffix!r}: use .csv, .jsonl or .parquet")
 
 
-def _csv_rows(path: Path, columns: Columns) -> Iterator[tuple[int, dict[str, object]]]:
+def _csv_rows(path: Path) -> Iterator[tuple[int, dict[str, object]]]:
     # utf-8-sig: a spreadsheet's byte-order mark is not part of the first column's name (Excel
     # writes one), and header names are trimmed, as `finsentry classify` and `produce` read them
     with path.open(newline="", encoding="utf-8-sig") as fh:
@@ -163,36 +164,58 @@ def _csv_rows(path: Path, columns: Columns) -> Iterator[tuple[int, dict[str, obj
         if reader.fieldnames is None:
             return
         reader.fieldnames = [name.strip() for name in reader.fieldnames]
-        for row, record in enumerate(reader, start=1):
-            _check_field_count(path, row, record, reader.fieldnames, columns)
-            yield row, record
+        records = list(enumerate(reader, start=1))
+    trailing = _trailing_style(record for _, record in records)
+    for row, record in records:
+        _check_field_count(path, row, record, reader.fieldnames, trailing)
+        yield row, record
+
+
+def _empty_extras(record: dict[str | None, object]) -> int | None:
+    """How many fields past the header a row has, where all of them are empty; None where one holds something."""
+    extra = record.get(None)
+    if not isinstance(extra, list):
+        return 0
+    return None if any(isinstance(cell, str) and cell.strip() for cell in extra) else len(extra)
+
+
+def _trailing_style(records: Iterable[dict[str | None, object]]) -> int:
+    """The number of empty fields past the header that the file's rows end with, as most of them do
+    (the fewer on a tie): 1 for a writer that ends every line with a separator (`Contoso beats,Earnings,`
+    under `text,topic`), else 0."""
+    counts = Counter(n for n in map(_empty_extras, records) if n is not None)
+    return max(counts, key=lambda n: (counts[n], -n)) if counts else 0
 
 
 def _check_field_count(path: Path, row: int, record: dict[str | None, object], header: Sequence[str],
-                       columns: Columns) -> None:
-    """Refuse a CSV row with more fields than the header. `csv` files fields past the header under the
-    key None; read on, an unquoted comma in a text makes the text's tail the label ("Contoso, Inc.
-    beats,Earnings" learns the topic "Inc. beats").
+                       trailing: int = 0) -> None:
+    """Refuse a CSV row whose fields do not match the header, so no label is read from the wrong cell.
 
-    A row with fewer fields lacks its last cells (`csv` fills them with None): Excel drops the trailing
-    delimiters of rows whose last cells are empty, and so do awk and hand-written files, so a missing
-    trailing label is an absent label. Only a row that ends before its text column, or one with no
-    label left (a text broken by an unquoted line break reads so), is refused."""
+    More fields: `csv` files those past the header under the key None; read on, an unquoted comma in
+    a text makes the text's tail the label ("Contoso, Inc. beats,Earnings" learns the topic "Inc.
+    beats"). Empty fields past the header, up to the `trailing` ones the file's rows end with
+    (`_trailing_style`), hold nothing and are dropped; more than that is a shifted row too ("Contoso,
+    Inc. beats," under `text,topic` in a file whose rows end at their last column would learn "Inc.
+    beats"). Fewer fields (`csv` fills the missing ones with None): refused as well, since a text
+    broken by an unquoted line break reads so ("Contoso, Inc. beats" then "estimates,Earnings,positive"
+    under `text,topic,sentiment` would learn the topic "Inc. beats")."""
     expected = len(header)
     extra = record.get(None)
     if isinstance(extra, list):
-        raise DataError(f"{path}: row {row}: {expected + len(extra)} fields where the header has {expected}: "
-                        'put a text that holds a comma in double quotes ("Contoso, Inc. beats")')
+        empty = _empty_extras(record)
+        if empty is None or empty > trailing:
+            ends = (f" (its last {empty} empty, where the file's rows end with {trailing})"
+                    if empty is not None and trailing else "")
+            raise DataError(f"{path}: row {row}: {expected + len(extra)} fields where the header has {expected}"
+                            f'{ends}: put a text that holds a comma in double quotes ("Contoso, Inc. beats")')
+        del record[None]  # trailing separators with nothing after them
     missing = sum(value is None for value in record.values())
-    if not missing:
-        return
-    labels = [record.get(c) for c in (columns.topic, columns.sentiment) if c in header]
-    short_of_text = columns.text in header and record.get(columns.text) is None
-    if short_of_text or (labels and not any(isinstance(v, str) and v.strip() for v in labels)):
-        what = f"it ends before the {columns.text!r} column" if short_of_text else "it ends before any label"
+    if missing:
         got = expected - missing
-        raise DataError(f"{path}: row {row}: {got} field{'s' * (got != 1)} where the header has {expected}: {what}; "
-                        "give the text and a label, and quote a text that holds a line break")
+        raise DataError(f"{path}: row {row}: {got} field{'s' * (got != 1)} where the header has {expected}: give "
+                        "every column (an empty cell for a missing label; some Excel exports leave trailing "
+                        "separators out: re-save from LibreOffice or pandas, or fill the cells), and put a text "
+                        "that holds a comma or a line break in double quotes")
 
 
 def load_file(path: str | Path, columns: Columns = Columns(),
@@ -213,7 +236,7 @@ def load_file(path: str | Path, columns: Columns = Columns(),
     examples: list[Example] = []
     coded = 0  # rows whose sentiment was a number
     try:
-        for row, record in _rows(path, columns):
+        for row, record in _rows(path):
             if not examples:
                 _check_columns(path, row, record, columns)
             examples.append(_example(f"{path}: row {row}", row, record, columns))
@@ -258,28 +281,32 @@ def _example(where: str, row: int, record: dict[str, object], columns: Columns) 
     return Example(text=text[:MAX_TEXT_CHARS], topic=topic, sentiment=sentiment, row=row)
 
 
-def _whole_number(value: object) -> object:
-    """An integer (or an integral float, as a column with gaps can hold one: 1.0) as its decimal
-    string, as a CSV cell reads it; any other value as it is."""
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    return value
+def _sentiment_code(value: object) -> str | None:
+    """A JSON or Parquet sentiment number as its code among SENTIMENT_CODES: an integer 0, 1 or 2, or
+    the same as an integral float (a Parquet column with gaps holds 1.0 for 1); None for anything else."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if isinstance(value, float) and not value.is_integer():
+        return None
+    return str(int(value)) if value in (0, 1, 2) else None
 
 
 def _code_of(raw: object) -> str:
     """The text a sentiment value would be looked up by among SENTIMENT_CODES."""
-    value = _whole_number(raw)
-    return value.strip() if isinstance(value, str) else ""
+    code = _sentiment_code(raw)
+    if code is not None:
+        return code
+    return raw.strip() if isinstance(raw, str) else ""
 
 
 def _label(value: object, where: str, column: str) -> str | None:
-    """A label, trimmed; None or blank is no label. A whole number (JSON 7, Parquet 7 or 7.0) is its
-    decimal string, as in a CSV cell. Any other value that is not text (JSON true, 0.5, an object, a
-    list) is refused: as str() it would become a class named by its Python repr ("True",
+    """A topic label, trimmed; None or blank is no label. An integer (JSON or Parquet 7) is its decimal
+    string, as in a CSV cell. Any other value that is not text is refused: a float (JSON 1.0 or 1e20
+    would become "1" or "100000000000000000000" where a CSV cell "1.0" stays "1.0"; 0.5), a boolean,
+    an object or a list (as str() it would become a class named by its Python repr: "True",
     "{'name': 'Earnings'}")."""
-    value = _whole_number(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
     if value is None:
         return None
     if not isinstance(value, str):
@@ -289,8 +316,15 @@ def _label(value: object, where: str, column: str) -> str | None:
 
 
 def _sentiment(value: object, where: str, column: str) -> str | None:
-    """A sentiment label mapped to the model's names. A whole number (1, 1.0) is taken as the Twitter
-    sentiment set's code (0 bearish, 1 bullish, 2 neutral), which Parquet keeps as a number."""
+    """A sentiment label mapped to the model's names. A number is the Twitter sentiment set's code (0
+    bearish, 1 bullish, 2 neutral), which Parquet keeps as a number: 0, 1 or 2, or 0.0, 1.0 or 2.0;
+    any other number is refused."""
+    if not isinstance(value, bool) and isinstance(value, int | float):
+        code = _sentiment_code(value)
+        if code is None:
+            raise DataError(f"{where}: {column!r} is {type(value).__name__} {reprlib.repr(value)}, not a sentiment: "
+                            "use negative, neutral or positive (or the codes 0, 1, 2)")
+        value = code
     name = _label(value, where, column)
     if name is None:
         return None

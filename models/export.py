@@ -9,17 +9,21 @@ the dev sets goes into the model card, so a bad export never ships silently.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
+import secrets
 import shutil
 import signal
+import socket
 import sys
 import tempfile
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,8 +42,16 @@ OPSET = 17
 MODEL_FILES = frozenset({"card.json", "labels.json", "tokenizer.json",
                          *(v.file for v in VARIANTS.values()),
                          *(v.recheck_file for v in VARIANTS.values() if v.recheck_file)})
-# The build directory's name: `.export-*` inside an existing --out, `.NAME.export-*` beside a new one.
+# The build directory's name: `.export-<12 hex digits>` inside an existing --out, `.NAME.export-<12 hex
+# digits>` beside a new one; only a directory so named that holds BUILD_MARKER is ever pruned.
 BUILD_PREFIX = ".export-"
+BUILD_SUFFIX = re.compile(r"[0-9a-f]{12}")
+# Written into each build directory as it is made: who builds it (pid, host) and since when, so that a
+# later export removes only the build of an export that is no longer running (`_prune`).
+BUILD_MARKER = ".finsentry-export-build.json"
+# A build whose export still seems to run (its pid is alive on this host, or it is on another host) is
+# left alone for this long; after it, the pid is taken to be another process's.
+STALE_AFTER = 24 * 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,9 +165,9 @@ def export(checkpoint: Path, out: Path, dev: Sequence[str] = (), columns: Column
     model, labels = load_checkpoint(checkpoint)
     meta = json.loads((checkpoint / "train.json").read_text())
     max_tokens = int(meta.get("config", {}).get("max_tokens", 64))
-    _prune(out, progress)
     # A kill (SIGTERM, SIGHUP) while building is an exception too, so the build directory goes with it.
-    with terminations_raise():
+    with terminations_raise(), _export_lock(out):
+        _prune(out, progress)
         build = _make_build(out)
         try:
             card = _build(model, labels, meta, max_tokens, checkpoint, build, dev_examples, keep_fp32, fp16, progress)
@@ -197,9 +209,113 @@ def _umask() -> int:
     return mask
 
 
+def _lock_path(out: Path) -> Path:
+    """The lock file of exports into `out`: `.NAME.export-lock` beside it."""
+    return out.parent / f".{out.name}.export-lock"
+
+
+@contextmanager
+def _export_lock(out: Path) -> Iterator[None]:
+    """Hold an exclusive flock on `out`'s lock file (`_lock_path`; `out`'s parent is made if need be)
+    while the block runs, so two exports into one --out never prune, build or install at once: the
+    second is one DataError line. The lock file is removed as the lock is let go. Where no lock file can
+    be made (a parent no one may write in), an existing `out` itself is locked; where neither can be,
+    or the platform or file system has no flock, the export runs unlocked."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX
+        yield
+        return
+    lock, held, fd = _lock_path(out), None, None
+    cloexec = getattr(os, "O_CLOEXEC", 0)
+    with suppress(OSError):
+        out.parent.mkdir(parents=True, exist_ok=True)
+    for _ in range(100):  # a lock file its holder removed as we opened it is opened again
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT | cloexec, 0o666)
+        except PermissionError:  # another user's lock file: a read-only descriptor locks it as well
+            try:
+                fd = os.open(lock, os.O_RDONLY | cloexec)
+            except OSError:
+                break
+        except OSError:
+            break
+        if not _flock(fcntl, fd, lock, out):
+            held = lock  # no flock on this file system: unlocked (the file is removed after all the same)
+            break
+        try:
+            same = os.path.samestat(os.fstat(fd), os.stat(lock))
+        except OSError:
+            same = False
+        if same:
+            held = lock
+            break
+        os.close(fd)
+        fd = None
+    if fd is None:
+        with suppress(OSError):
+            fd = os.open(out, os.O_RDONLY | cloexec)
+        if fd is not None:
+            _flock(fcntl, fd, out, out)
+            held = out
+    try:
+        yield
+    finally:
+        if fd is not None:
+            if held == lock:
+                with suppress(OSError):
+                    os.unlink(lock)  # before the lock is let go: no one can have locked this file meanwhile
+            os.close(fd)
+
+
+def _flock(fcntl, fd: int, what: Path, out: Path) -> bool:
+    """Lock `fd` exclusively: True when locked, False where the file system has no flock; another
+    export holding it is one DataError line."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise DataError(f"--out {out}: another export into it is running (it holds {what}); wait for it to "
+                        "finish, or give another --out") from None
+    except OSError:
+        return False
+    return True
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether a process with this id runs on this host (one of another user's counts)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: it runs, as someone else
+        return True
+    return True
+
+
+def _stale(build: Path, now: float) -> bool:
+    """Whether `build` is a build directory an export made (it holds BUILD_MARKER) whose export no
+    longer runs: its pid is not alive on this host, or it was started more than STALE_AFTER ago."""
+    marker = build / BUILD_MARKER
+    try:
+        info = json.loads(marker.read_text(encoding="utf-8"))
+        started = float(info.get("started", marker.stat().st_mtime))
+        pid, host = int(info["pid"]), str(info["host"])
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):  # no marker, or not ours
+        return False
+    if now - started > STALE_AFTER:
+        return True
+    return host == socket.gethostname() and pid != os.getpid() and not _pid_alive(pid)
+
+
 def _prune(out: Path, progress: Callable[[str], None]) -> None:
-    """Remove the build directories an earlier export left when it was killed: `.export-*` inside
-    `out`, `.NAME.export-*` beside it."""
+    """Remove the build directories an earlier export left when it was killed: inside `out`
+    `.export-<12 hex digits>`, beside it `.NAME.export-<12 hex digits>`, each only where it holds the
+    marker an export writes (BUILD_MARKER) and its export no longer runs (`_stale`). Nothing else is
+    touched: a user's `.export-notes`, another model's `.NAME.export-archive`, a running export's build."""
+    now = time.time()
     places = [(out, BUILD_PREFIX), (out.parent, f".{out.name}{BUILD_PREFIX}")]
     for directory, prefix in places:
         try:
@@ -208,22 +324,38 @@ def _prune(out: Path, progress: Callable[[str], None]) -> None:
             continue
         for name in names:
             stale = directory / name
-            if name.startswith(prefix) and stale.is_dir() and not stale.is_symlink():
+            if (name.startswith(prefix) and BUILD_SUFFIX.fullmatch(name[len(prefix):]) and stale.is_dir()
+                    and not stale.is_symlink() and _stale(stale, now)):
                 progress(f"removing {stale}: the build directory of an earlier export that did not finish")
                 shutil.rmtree(stale, ignore_errors=True)
 
 
 def _make_build(out: Path) -> Path:
-    """The build directory, on `out`'s file system: inside `out` where it exists, else beside it."""
+    """The build directory, on `out`'s file system: inside `out` where it exists, else beside it; it
+    holds BUILD_MARKER (this process's pid, the host, the time) until `_install`."""
+    where = out if out.is_dir() else out.parent
+    prefix = BUILD_PREFIX if out.is_dir() else f".{out.name}{BUILD_PREFIX}"
     try:
-        if out.is_dir():
-            return Path(tempfile.mkdtemp(prefix=BUILD_PREFIX, dir=out))
-        out.parent.mkdir(parents=True, exist_ok=True)
-        return Path(tempfile.mkdtemp(prefix=f".{out.name}{BUILD_PREFIX}", dir=out.parent))
+        where.mkdir(parents=True, exist_ok=True)
+        for _ in range(100):
+            build = where / f"{prefix}{secrets.token_hex(6)}"
+            try:
+                build.mkdir(mode=0o700)
+            except FileExistsError:
+                continue
+            break
+        else:
+            raise FileExistsError(errno.EEXIST, "no free build directory name", str(where))
+        try:
+            (build / BUILD_MARKER).write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                                                          "started": time.time()}), encoding="utf-8")
+        except BaseException:  # without its marker no later export would prune it
+            shutil.rmtree(build, ignore_errors=True)
+            raise
+        return build
     except OSError as exc:
-        where = exc.filename or (out if out.is_dir() else out.parent)
-        raise DataError(f"--out {out}: cannot write in {where} ({exc.strerror or exc}); check that you may write "
-                        "there, or give another --out") from None
+        raise DataError(f"--out {out}: cannot write in {exc.filename or where} ({exc.strerror or exc}); check that "
+                        "you may write there, or give another --out") from None
 
 
 def _build(model, labels: dict, meta: dict, max_tokens: int, checkpoint: Path, out: Path, dev_examples: list,
@@ -319,24 +451,56 @@ def _install(build: Path, out: Path) -> None:
     umask's, not mkdtemp's 0700). Into an existing directory (an empty one, a mount point, the current
     directory: never removed or renamed over) each file is moved by an atomic rename from the build
     directory inside it, card.json last, then any model file an earlier export left that this one did
-    not write is removed. Other files in `out` stay. An OSError is one DataError line naming the path."""
+    not write is removed. Other files in `out` stay. SIGTERM and SIGHUP wait until the moves are done
+    (`_terminations_deferred`), so a catchable signal never leaves a directory half replaced. An
+    OSError is one DataError line naming the path."""
     moved: list[str] = []
     try:
-        if build.parent != out:
-            os.chmod(build, 0o777 & ~_umask())
-            os.rename(build, out)
-            return
-        made = sorted(p.name for p in build.iterdir())
-        for name in [n for n in made if n != "card.json"] + ["card.json"]:
-            os.replace(build / name, out / name)
-            moved.append(name)
-        for name in sorted(MODEL_FILES - set(made)):
-            (out / name).unlink(missing_ok=True)
+        with _terminations_deferred():
+            (build / BUILD_MARKER).unlink(missing_ok=True)  # the build is finished: not a model file
+            if build.parent != out:
+                os.chmod(build, 0o777 & ~_umask())
+                os.rename(build, out)
+                return
+            made = sorted(p.name for p in build.iterdir())
+            for name in [n for n in made if n != "card.json"] + ["card.json"]:
+                os.replace(build / name, out / name)
+                moved.append(name)
+            for name in sorted(MODEL_FILES - set(made)):
+                (out / name).unlink(missing_ok=True)
     except OSError as exc:
         done = (f"; {len(moved)} of its files ({', '.join(moved)}) were already replaced, so re-run the export"
                 if moved else "; nothing in it was changed")
         raise DataError(f"--out {out}: cannot put the exported files in place ({exc.strerror or exc}"
                         f"{': ' + str(exc.filename) if exc.filename else ''}){done}") from None
+
+
+@contextmanager
+def _terminations_deferred() -> Iterator[None]:
+    """While the block runs, SIGTERM and SIGHUP are only recorded (where they are not ignored, and only
+    in the main thread); once it is over the handlers are restored and the first signal recorded is
+    acted on as it would have been: the saved handler is run (terminations_raise's: SystemExit), or the
+    default action is taken by raising the signal again."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    saved = {}
+    for name in ("SIGTERM", "SIGHUP"):
+        number = getattr(signal, name, None)
+        if number is not None and signal.getsignal(number) not in (signal.SIG_IGN, None):
+            saved[number] = signal.signal(number, lambda signum, _frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        for number, handler in saved.items():
+            signal.signal(number, handler)
+        if caught:
+            handler = saved[caught[0]]
+            if callable(handler):
+                handler(caught[0], None)
+            else:
+                signal.raise_signal(caught[0])
 
 
 def _choose_recheck(out: Path, fp32: Path, tokenizer, meta: dict, progress: Callable[[str], None],

@@ -9,8 +9,9 @@ A model directory is checked as it loads, so a damaged or mismatched one is one 
 file, the problem and the fix, never a traceback or a run with wrong labels: card.json's fields
 (`read_card`), labels.json's lists (`read_labels`), labels.json and tokenizer.json against the sha256
 the card recorded at export (`check_hashes`: of the file's JSON content, so a checkout that turned its
-line endings into CRLF or an editor's final newline changes nothing), and the width of each ONNX
-output against labels.json.
+line endings into CRLF or an editor's final newline changes nothing), the size of each ONNX file it
+loads against the one the card recorded (`files`), and the width of each ONNX output against
+labels.json.
 """
 
 from __future__ import annotations
@@ -167,6 +168,13 @@ def check_card(card: object, path: Path | str = CARD) -> None:
         if margin is not None and (isinstance(margin, bool) or not isinstance(margin, int | float)
                                    or not math.isfinite(margin) or margin < 0):
             raise bad("recheck.margin", margin, "not a number of at least 0 such as 0.5")
+    files = card.get("files")
+    if files is not None:
+        if not isinstance(files, dict):
+            raise bad("files", files, "not an object mapping each ONNX file to its size in bytes")
+        for name, size in files.items():
+            if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+                raise bad(f"files.{name}", size, "not a size in bytes such as 33433548")
     hashes = card.get("sha256")
     if hashes is not None:
         if not isinstance(hashes, dict):
@@ -200,7 +208,10 @@ def _warn_once(directory: Path, what: str, message: str) -> None:
     if log.hasHandlers():
         log.warning("%s", message)
     else:
-        print(f"finsentry: warning: {message}", file=sys.stderr, flush=True)
+        try:  # a closed stderr loses the warning, nothing else
+            print(f"finsentry: warning: {message}", file=sys.stderr, flush=True)
+        except (OSError, ValueError):
+            pass
 
 
 def _byte_sha256s(path: Path) -> set[str]:
@@ -241,6 +252,22 @@ def check_hashes(directory: Path, card: dict | None) -> None:
         if not same:
             raise ModelError(f"{directory / name}: its sha256 differs from the one card.json recorded at export, so it "
                              f"is not the file exported with this model (edited, or from another model); {_FIX}")
+
+
+def _check_size(directory: Path, file: str, card: dict) -> None:
+    """An ONNX file's size against the one card.json recorded for it at export (`files`), where it
+    recorded one: another export's file (a directory of mixed files) or one cut short is refused."""
+    recorded = (card.get("files") or {}).get(file)
+    if recorded is None:
+        return
+    try:
+        size = (directory / file).stat().st_size
+    except OSError:
+        return  # not there: loading it says so
+    if size != recorded:
+        raise ModelError(f"{directory / file}: cannot be loaded: {size} bytes where card.json recorded {recorded} at "
+                         f"export, so it is not the file exported with this model (cut short, or another export's); "
+                         f"{_FIX}")
 
 
 def missing_cuda_library() -> str | None:
@@ -320,6 +347,9 @@ class Classifier:
         # the event loop and the tokenizer that costs more than the wake-up latency it saves.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         providers = [CUDA, CPU] if use_cuda else [CPU]
+        _check_size(directory, chosen.file, card)
+        if chosen.recheck_file is not None:
+            _check_size(directory, chosen.recheck_file, card)
         with _reading(directory / chosen.file):
             session = ort.InferenceSession(str(directory / chosen.file), options, providers=providers)
         recheck = None

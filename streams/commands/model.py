@@ -300,70 +300,120 @@ def read_texts(path: str, text_col: str | None) -> Iterator[tuple[int, str | Non
         raise DataError(f"{path}: unsupported input; use {FORMATS}")
 
 
-# Paths that name a file descriptor or a device rather than a file: `classify in.csv /dev/stdout >> run.log`
-# must append to the shell's log, never replace it by a rename (nor truncate it by reopening it).
-_SPECIAL_ROOTS = ("/dev/", "/proc/")
+# Paths that name a file descriptor rather than a file: `classify in.csv /dev/stdout >> run.log` must
+# append to the shell's log, never replace it by a rename (nor truncate it by reopening it).
 _FD_ALIAS = re.compile(r"^/dev/(stdout|stderr|fd/\d+)$|^/proc/(self|thread-self|\d+)/fd/\d+$")
 
 
-def _in_place(given: Path) -> bool:
-    """Whether the output is written where it is, not through a temporary file renamed over it: a path
-    under /dev or /proc (as given, or once links are followed), or anything that is not a regular file
-    (a FIFO, a device)."""
-    for path in (os.path.abspath(given), os.path.realpath(given)):
-        if path.startswith(_SPECIAL_ROOTS):
+def _fd_alias(given: Path) -> bool:
+    """Whether `given`, or a link on the way from it to a file, names a file descriptor (/dev/stdout,
+    /dev/stderr, /dev/fd/N, /proc/self/fd/N): what it names is whatever the descriptor is open on."""
+    path = os.path.abspath(given)
+    for _ in range(40):  # as the kernel's limit on links followed
+        if _FD_ALIAS.match(path):
             return True
-    return given.exists() and not given.is_file()
+        try:
+            link = os.readlink(path)
+        except OSError:  # not a link (or not there): the end of the chain
+            return False
+        path = os.path.abspath(os.path.join(os.path.dirname(path), link))
+    return False
 
 
-def _output_path(input_path: str, output: str | None) -> Path | None:
-    """Where `classify` writes (None: stdout), checked before the model loads: never the input file, a
-    directory, or in a directory that does not exist."""
-    if output is None or output == "-":
-        return None
+def _in_place(given: Path) -> bool:
+    """Whether the output is written where it is, not through a temporary file renamed over it: a file
+    descriptor's alias (`_fd_alias`), or something that exists and is not a regular file (a character
+    device such as /dev/null, a FIFO, a socket). A regular file anywhere, /dev/shm included, is
+    replaced whole by a rename."""
+    if _fd_alias(given):
+        return True
+    try:
+        mode = os.stat(given).st_mode  # links followed
+    except OSError:  # not there (yet): a new regular file
+        return False
+    return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
+
+
+def _same_file(input_path: str, output: str | int) -> bool:
+    """Whether `output` (a path, or a file descriptor) is the file `input_path` names, links followed."""
+    try:
+        if isinstance(output, int):
+            there, here = os.fstat(output), os.stat(input_path)
+            return stat.S_ISREG(there.st_mode) and (there.st_dev, there.st_ino) == (here.st_dev, here.st_ino)
+        return Path(output).resolve() == Path(input_path).resolve() or os.path.samefile(input_path, output)
+    except (OSError, ValueError):  # the output is not there (yet), or no real descriptor
+        return False
+
+
+def _output_path(input_path: str, output: str | None) -> tuple[Path | None, bool]:
+    """(where `classify` writes, None for stdout; whether in place), checked before the model loads:
+    never the input file (whatever the output is: a path, a link, /dev/stdout, /dev/shm, or stdout
+    itself redirected to it), a directory, or in a directory that does not exist."""
+    to_stdout = output is None or output == "-"
+    if input_path != "-":
+        fd = _stdout_fd() if to_stdout else None
+        same = (fd is not None and _same_file(input_path, fd)) if to_stdout else _same_file(input_path, str(output))
+        if same:
+            where = "stdout" if to_stdout else output
+            raise DataError(f"{where}: is the input file, which classify would overwrite; write the predictions "
+                            "to another file")
+    if to_stdout:
+        return None, False
     given = Path(output)
     if given.is_dir():
         raise DataError(f"{output}: is a directory; name the output file (e.g. {given / 'predictions.jsonl'})")
     if _in_place(given):  # /dev/null, /dev/stdout, a FIFO: written in place, never replaced
-        return given
+        return given, True
     target = given.resolve()  # a link is written through: its target is what gets replaced
     if not target.parent.is_dir():
         what = "is not a directory" if target.parent.exists() else "no such directory"
         raise DataError(f"{output}: {given.parent}: {what}; create the directory first or write elsewhere")
-    if input_path != "-":
-        same = target == Path(input_path).resolve()
-        if not same and target.exists():
-            with suppress(OSError):
-                same = os.path.samefile(input_path, target)
-        if same:
-            raise DataError(f"{output}: is the input file, which classify would overwrite; write the predictions "
-                            "to another file")
-    return target
+    return target, False
+
+
+def _stdout_fd() -> int | None:
+    """stdout's file descriptor, or None where it has none (a test's StringIO)."""
+    try:
+        return sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def _say(message: str, end: str = "\n") -> None:
+    """A line on stderr that cannot change classify's outcome: a closed stderr (a logger that died on
+    `2>&1 | logger`) loses the line, nothing else."""
+    try:
+        print(message, end=end, file=sys.stderr, flush=True)
+    except (OSError, ValueError):
+        pass
+
+
+class _StdoutClosed(Exception):
+    """The reader of stdout, where the rows go, has gone (`classify in.csv | head -1`)."""
 
 
 class _Rows:
     """Output rows as JSON Lines. To a file they go through a temporary file in its directory, renamed
     over it only once every row is written: a failure leaves the file as it was, never cut short. What
-    `_in_place` names is written where it is (a file descriptor's alias appended to, as a shell's `>>`
+    `_in_place` names (`in_place`) is written where it is (a file descriptor's alias appended to, as a shell's `>>`
     does), and so is a file in a directory where no temporary file can be made (no write permission
     there), with a warning: a failure then leaves it cut short."""
 
-    def __init__(self, target: Path | None, shown: str | None) -> None:
+    def __init__(self, target: Path | None, shown: str | None, in_place: bool = False) -> None:
         self.target, self.shown, self.written = target, shown, 0
         self.temp: str | None = None
         if target is None:
             self.fh = sys.stdout
-        elif _in_place(target):
-            mode = "a" if _FD_ALIAS.match(os.path.abspath(target)) else "w"
+        elif in_place:
+            mode = "a" if _fd_alias(target) else "w"
             self.fh = self._open(lambda: open(target, mode, encoding="utf-8"))  # noqa: SIM115 - closed in finish()
         else:
             try:
                 fd, self.temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
             except PermissionError as exc:
                 self.fh = self._open(lambda: open(target, "w", encoding="utf-8"))  # noqa: SIM115 - closed in finish()
-                print(f"finsentry: warning: {shown}: no temporary file can be made in {target.parent} "
-                      f"({exc.strerror or exc}), so it is written in place: an error or a kill leaves it cut short",
-                      file=sys.stderr, flush=True)
+                _say(f"finsentry: warning: {shown}: no temporary file can be made in {target.parent} "
+                     f"({exc.strerror or exc}), so it is written in place: an error or a kill leaves it cut short")
             except OSError as exc:
                 raise self._unwritable(exc) from None
             else:
@@ -384,7 +434,7 @@ class _Rows:
             self.fh.write(json.dumps(row) + "\n")
         except BrokenPipeError:
             if self.target is None:  # `classify ... | head`: the reader has what it wanted (run_classify)
-                raise
+                raise _StdoutClosed from None
             raise DataError(f"{self.shown}: cannot be written (the reader closed it)") from None
         except OSError as exc:
             raise DataError(f"{self.shown or 'stdout'}: cannot be written ({exc.strerror or exc})") from None
@@ -393,7 +443,12 @@ class _Rows:
     def finish(self) -> None:
         """Everything is written: put the file in place."""
         if self.target is None:
-            self.fh.flush()  # a BrokenPipeError is run_classify's
+            try:
+                self.fh.flush()
+            except BrokenPipeError:  # run_classify's
+                raise _StdoutClosed from None
+            except OSError as exc:
+                raise DataError(f"stdout: cannot be written ({exc.strerror or exc})") from None
             return
         try:
             self.fh.close()
@@ -442,7 +497,7 @@ def run_classify(args: argparse.Namespace) -> int:
         # A kill (SIGTERM, SIGHUP) is an exception while classify writes, so the temporary file goes.
         with terminations_raise():
             return _classify(args)
-    except BrokenPipeError:  # `finsentry classify ... | head`: the reader has what it wanted, as in `tail`
+    except _StdoutClosed:  # `finsentry classify ... | head`: the reader has what it wanted, as in `tail`
         try:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         except (OSError, ValueError):
@@ -459,10 +514,10 @@ def _classify(args: argparse.Namespace) -> int:
             raise DataError(f"{args.input}: is a directory; give a CSV or JSONL file")
         if not Path(args.input).is_file():
             raise DataError(f"{args.input}: no such file")
-    target = _output_path(args.input, args.output)
+    target, in_place = _output_path(args.input, args.output)
     clf = Classifier.load(args.model, device=args.device)
     limit = int((clf.tokenizer.truncation or {}).get("max_length") or clf.card.get("max_tokens", 64))
-    print(f"model {clf.version} ({clf.variant}) on {clf.provider}", file=sys.stderr)
+    _say(f"model {clf.version} ({clf.variant}) on {clf.provider}")
     done = skipped = truncated = emptied = 0
     used: dict[str, int] = {}
     started = time.monotonic()
@@ -471,7 +526,7 @@ def _classify(args: argparse.Namespace) -> int:
     # (the row's output so far, its text or None, whether the model reads only part of it): rows without
     # text keep their place, so output stays in input order.
     pending: list[tuple[dict, str | None, bool]] = []
-    out = _Rows(target, args.output)
+    out = _Rows(target, args.output, in_place)
 
     def flush() -> None:
         nonlocal done
@@ -485,7 +540,7 @@ def _classify(args: argparse.Namespace) -> int:
         pending.clear()
         if progress:  # a terminal: one line redrawn; a pipe or a log gets the summary alone
             rate = done / max(1e-9, time.monotonic() - started)
-            print(f"\rclassified {done} ({rate:.0f}/s), skipped {skipped}", end="", file=sys.stderr, flush=True)
+            _say(f"\rclassified {done} ({rate:.0f}/s), skipped {skipped}", end="")
 
     try:
         for line_no, text, row, column in read_texts(args.input, args.text_col):
@@ -523,11 +578,11 @@ def _classify(args: argparse.Namespace) -> int:
     below_progress = "\n" if progress and done else ""
     notes = "".join([f"; {truncated} truncated to the model's {limit} tokens (\"truncated\": true)" if truncated else "",
                      f"; {emptied} with no text after normalisation" if emptied else ""])
-    print(f"{below_progress}classified {done}, skipped {skipped} in {time.monotonic() - started:.1f}s; "
-          f"text from {source}{notes}", file=sys.stderr)
+    _say(f"{below_progress}classified {done}, skipped {skipped} in {time.monotonic() - started:.1f}s; "
+         f"text from {source}{notes}")
     if not done:
         why = f" ({emptied} had none left after normalisation: only links, @handles or invisible characters)" \
             if emptied else ""
-        print(f"finsentry classify: nothing classified: no row had text in {wanted}{why}", file=sys.stderr)
+        _say(f"finsentry classify: nothing classified: no row had text in {wanted}{why}")
         return 1
     return 0

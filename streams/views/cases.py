@@ -222,6 +222,9 @@ class Verifier:
         if mine >= self.per_client:
             raise VerifierBusy
         if self.pending >= self.threads + self.queue:
+            self._drop_gone()
+            mine = self.held.get(key, 0)
+        if self.pending >= self.threads + self.queue:
             victim = max(self.waiting, key=lambda k: self.held[k], default=None)
             if victim is None or self.held[victim] <= mine + 1:
                 raise VerifierBusy
@@ -231,6 +234,20 @@ class Verifier:
             turn.set_exception(VerifierBusy())
             self._release(victim)
         self.held[key] = mine + 1
+
+    def _drop_gone(self) -> None:
+        """Free the slots of waiters whose turn is already done: cancelled (a client gone, a timeout)
+        before they withdrew. Their `except` finds them withdrawn and releases nothing, so no slot is
+        counted twice or for ever, and no finished turn is chosen to be told `VerifierBusy` (which
+        would raise InvalidStateError at the newcomer)."""
+        for key in list(self.waiting):
+            queue = self.waiting[key]
+            gone = [entry for entry in queue if entry[0].done()]
+            for entry in gone:
+                queue.remove(entry)
+                self._release(key)
+            if not queue:
+                del self.waiting[key]
 
     def _release(self, key: str | None) -> None:
         left = self.held[key] - 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -277,3 +278,89 @@ def test_a_closed_pipe_on_stdout_ends_quietly(tmp_path: Path, monkeypatch: pytes
     assert main(["classify", "--device", "cpu", str(news)]) == 0
     err = capsys.readouterr().err
     assert "error" not in err and "Traceback" not in err
+
+
+# --- a regular file under /dev, stdout on the input, a closed stderr ------------------------------
+
+
+@pytest.fixture
+def shm_dir() -> object:
+    """A directory of our own on /dev/shm (a regular file system under /dev), removed after."""
+    import shutil
+    import tempfile
+
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or not os.access(shm, os.W_OK):
+        pytest.skip("no writable /dev/shm")
+    made = Path(tempfile.mkdtemp(dir=shm, prefix="finsentry-test-"))
+    yield made
+    shutil.rmtree(made, ignore_errors=True)
+
+
+def test_the_input_under_dev_shm_is_never_the_output(tmp_path: Path, shm_dir: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    # `classify /dev/shm/x/news.jsonl /dev/shm/x/news.jsonl` was written in place: the input erased, exit 1
+    news = write_jsonl(shm_dir / "news.jsonl", NEIGHBOURS[:2])
+    before = news.read_bytes()
+    (tmp_path / "link.jsonl").symlink_to(news)
+    for same in (str(news), str(tmp_path / "link.jsonl")):
+        assert main(["classify", "--device", "cpu", str(news), same]) == 2
+        assert "is the input file" in one_error_line(capsys)
+        assert news.read_bytes() == before
+
+
+def test_a_regular_file_under_dev_shm_is_replaced_whole_not_cut_short(shm_dir: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    news, out = write_jsonl(shm_dir / "news.jsonl", NEIGHBOURS[:2]), shm_dir / "scored.jsonl"
+    out.write_text("old\n")
+
+    def fails(self: Classifier, texts: list[str], batch_size: int | None = None) -> list:
+        raise RuntimeError("the model failed")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(Classifier, "predict", fails)
+        with pytest.raises(RuntimeError, match="the model failed"):
+            main(["classify", "--device", "cpu", str(news), str(out)])
+    assert out.read_text() == "old\n" and sorted(p.name for p in shm_dir.iterdir()) == ["news.jsonl", "scored.jsonl"]
+    inode = out.stat().st_ino
+    assert main(["classify", "--device", "cpu", str(news), str(out)]) == 0
+    assert [r["text"] for r in rows_of(out)] == NEIGHBOURS[:2] and out.stat().st_ino != inode  # renamed over
+
+
+def test_stdout_appended_to_the_input_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    # `classify news.jsonl >> news.jsonl` read its own output back
+    news = write_jsonl(tmp_path / "news.jsonl", NEIGHBOURS[:2])
+    before = news.read_bytes()
+    with open(news, "a", encoding="utf-8") as appended:
+        monkeypatch.setattr(sys, "stdout", appended)
+        assert main(["classify", "--device", "cpu", str(news)]) == 2
+    assert one_error_line(capsys).startswith("finsentry: error: stdout: is the input file")
+    assert news.read_bytes() == before
+
+
+def test_a_link_to_dev_stdout_appended_to_a_log_is_written_in_place(tmp_path: Path) -> None:
+    # out.jsonl -> /dev/stdout: followed to the log, which a rename replaced
+    import subprocess
+
+    news, log, link = write_jsonl(tmp_path / "news.jsonl", NEIGHBOURS[:1]), tmp_path / "run.log", tmp_path / "out.jsonl"
+    log.write_text("earlier line\n")
+    link.symlink_to("/dev/stdout")
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run(f'"{sys.executable}" -m streams.cli classify --device cpu "{news}" "{link}" >> "{log}"',
+                         shell=True, capture_output=True, text=True, timeout=300, cwd=root, check=False)
+    assert out.returncode == 0, out.stderr
+    lines = log.read_text().splitlines()
+    assert lines[0] == "earlier line" and [json.loads(line)["text"] for line in lines[1:]] == NEIGHBOURS[:1]
+    assert link.is_symlink()
+
+
+def test_a_closed_stderr_changes_nothing_of_the_outcome(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # `classify in.jsonl out.jsonl 2>&1 | logger` with the logger gone: the first stderr line raised
+    # BrokenPipeError, which ended classify with status 0 and nothing written
+    news, out = write_jsonl(tmp_path / "news.jsonl", NEIGHBOURS[:2]), tmp_path / "scored.jsonl"
+    monkeypatch.setattr(sys, "stderr", ClosedPipe())
+    assert main(["classify", "--device", "cpu", str(news), str(out)]) == 0
+    assert [r["text"] for r in rows_of(out)] == NEIGHBOURS[:2]
+    empty = write_jsonl(tmp_path / "empty.jsonl", ["https://t.co/abc"])
+    assert main(["classify", "--device", "cpu", str(empty), str(tmp_path / "none.jsonl")]) == 1  # nothing classified

@@ -681,6 +681,54 @@ def test_the_verifier_caps_each_clients_slots_and_serves_clients_in_turn(monkeyp
     assert verifier.pending == 0 and verifier.running == 0 and not verifier.waiting
 
 
+def test_a_waiter_cancelled_as_a_newcomer_arrives_is_not_evicted_and_frees_its_slot(monkeypatch) -> None:
+    # Every slot taken, the newest waiter cancelled (its client gone) in the tick a newcomer arrives:
+    # it was still chosen to be told VerifierBusy, set_exception raised InvalidStateError at the
+    # newcomer (a 500), and its slot was never given back (repeated, the address is locked out).
+    from streams.views import cases
+
+    checks, roster = SlowChecks(), desk()
+    monkeypatch.setattr(cases, "bearer_person", checks)
+    verifier = cases.Verifier(threads=1, queue=2, per_client=16)  # three slots
+
+    async def scenario() -> tuple[object, list[object]]:
+        big = [asyncio.ensure_future(verifier.person(roster, f"Bearer x{i}", True, "203.0.113.9")) for i in range(3)]
+        await until(lambda: verifier.pending == 3 and len(checks.started) == 1, "one running, two waiting")
+        loop, got = asyncio.get_running_loop(), {}
+
+        async def newcomer() -> None:
+            try:
+                got["newcomer"] = await verifier.person(roster, "Bearer y", True, "198.51.100.7")
+            except BaseException as exc:  # noqa: BLE001 - what the newcomer's request would have met
+                got["newcomer"] = exc
+
+        async def at_once(fn, *args):  # the fast check's thread returning in this tick, as it can
+            return fn(*args)
+
+        def tick() -> None:  # the newcomer's step queued first, then the waiter cancelled
+            loop.create_task(newcomer())
+            big[2].cancel()
+
+        with monkeypatch.context() as patched:
+            patched.setattr(asyncio, "to_thread", at_once)
+            loop.call_soon(tick)
+            await until(lambda: "newcomer" in got or any(h == "Bearer y" for q in verifier.waiting.values()
+                                                         for _, _, h in q), "the newcomer placed")
+        checks.let()
+        results = await asyncio.gather(*big, return_exceptions=True)
+        await until(lambda: "newcomer" in got, "newcomer answered")
+        return got["newcomer"], results
+
+    try:
+        newcomer, results = asyncio.run(scenario())
+    finally:
+        checks.let()
+        verifier.pool.shutdown(wait=True)
+    assert newcomer is None, newcomer  # checked: an unknown token, not InvalidStateError
+    assert isinstance(results[2], asyncio.CancelledError) and results[:2] == [None, None]
+    assert verifier.pending == 0 and verifier.running == 0 and not verifier.waiting and not verifier.held
+
+
 # ---- 6. charts ------------------------------------------------------------------------------------
 
 def test_junk_scopes_are_forgotten_once_empty_and_room_comes_back(monkeypatch) -> None:

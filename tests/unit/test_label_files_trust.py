@@ -82,15 +82,20 @@ def test_every_parquet_row_carries_the_labels_it_has(tmp_path: Path) -> None:
     assert [(e.topic, e.sentiment, e.row) for e in load_file(path)] == [("Earnings", None, 1), (None, "negative", 2)]
 
 
+SHORT = ("fields where the header has 3: give every column (an empty cell for a missing label; some Excel exports "
+         "leave trailing separators out: re-save from LibreOffice or pandas, or fill the cells), and put a text "
+         "that holds a comma or a line break in double quotes")
+
+
 @pytest.mark.parametrize("content, message", [
     ("text,topic\nContoso beats,Earnings\nContoso, Inc. beats estimates,Earnings\n",
      'row 2: 3 fields where the header has 2: put a text that holds a comma in double quotes'),
     # a text broken by an unquoted line break: its first part has no label left
     ("text,topic,sentiment\nContoso beats,Earnings,positive\nFabrikam misses\nits estimates,Earnings,negative\n",
-     ("row 2: 1 field where the header has 3: it ends before any label; give the text and a label, and quote a "
-      "text that holds a line break")),
-    ("topic,sentiment,text\nEarnings,positive,Contoso beats\nEarnings,negative\n",
-     "row 2: 2 fields where the header has 3: it ends before the 'text' column"),
+     "row 2: 1 field where the header has 3: give every column"),
+    ("topic,sentiment,text\nEarnings,positive,Contoso beats\nEarnings,negative\n", f"row 2: 2 {re.escape(SHORT)}$"),
+    # an extra cell that holds something is refused, even where the others are empty
+    ("text,topic\nContoso beats,Earnings,,x\n", "row 1: 4 fields where the header has 2: put a text"),
 ])
 def test_a_csv_row_that_does_not_match_the_header_is_refused(tmp_path: Path, content: str, message: str) -> None:
     path = write(tmp_path / "shifted.csv", content)
@@ -98,13 +103,40 @@ def test_a_csv_row_that_does_not_match_the_header_is_refused(tmp_path: Path, con
         load_file(path)
 
 
-def test_missing_trailing_label_cells_are_absent_labels(tmp_path: Path) -> None:
-    # Excel drops the trailing delimiters of rows whose last cells are empty; awk and hand-written files too
-    path = write(tmp_path / "excel.csv", "text,topic,sentiment,note\nContoso beats,Earnings,positive,ok\n"
-                                         "Fed holds rates,Fed | Central Banks\nFabrikam sinks,,negative\n")
+# Changed expectation (short rows were read as absent trailing labels): a text broken by an unquoted
+# comma or line break reads as a short row too, and its tail became a topic ("Contoso, Inc. beats" ->
+# "Inc. beats"); nothing lies beats convenience, so every short row is refused with the fix.
+@pytest.mark.parametrize("content", [
+    "text,topic,sentiment\nContoso, Inc. beats\nestimates,Earnings,positive\n",
+    "text,topic,sentiment\nShares fell, analysts said\nBank beats,Earnings,positive\n",
+    "text,topic,sentiment,note\nContoso beats,Earnings,positive,ok\nFed holds rates,Fed | Central Banks\n",
+])
+def test_a_row_shorter_than_the_header_is_refused_with_the_fix(tmp_path: Path, content: str) -> None:
+    path = write(tmp_path / "short.csv", content)
+    with pytest.raises(DataError, match=r"fields where the header has \d+: give every column \(an empty cell for a "
+                                        "missing label; some Excel exports leave trailing separators out"):
+        load_file(path)
+
+
+def test_trailing_separators_with_nothing_after_them_are_read(tmp_path: Path) -> None:
+    # a writer that ends every line with a separator: the empty field past the header holds nothing
+    path = write(tmp_path / "extra.csv", "text,topic\nContoso beats,Earnings,\nFabrikam sinks,Macro, \nGlobex,IPO\n")
     assert [(e.text, e.topic, e.sentiment) for e in load_file(path)] == [
-        ("Contoso beats", "Earnings", "positive"), ("Fed holds rates", "Fed | Central Banks", None),
-        ("Fabrikam sinks", None, "negative")]
+        ("Contoso beats", "Earnings", None), ("Fabrikam sinks", "Macro", None), ("Globex", "IPO", None)]
+
+
+@pytest.mark.parametrize("content, message", [
+    # an unquoted comma in a text whose label cell is empty: the empty label is the extra field
+    ("text,topic\nContoso beats,Earnings\nFed holds,Macro\nContoso, Inc. beats,\n",
+     'row 3: 3 fields where the header has 2: put a text that holds a comma in double quotes'),
+    ("text,topic\nContoso beats,Earnings,\nFed holds,Macro,\nContoso, Inc. beats,,\n",
+     "row 3: 4 fields where the header has 2 \\(its last 2 empty, where the file's rows end with 1\\): put a text"),
+])
+def test_empty_fields_past_the_header_beyond_the_files_own_are_refused(tmp_path: Path, content: str,
+                                                                       message: str) -> None:
+    path = write(tmp_path / "shifted.csv", content)
+    with pytest.raises(DataError, match=f"^{re.escape(str(path))}: {message}"):
+        load_file(path)
 
 
 def test_quoted_commas_and_empty_cells_still_read(tmp_path: Path) -> None:
@@ -133,13 +165,33 @@ def test_a_sentiment_code_from_the_twitter_set_still_reads(tmp_path: Path) -> No
 
 
 def test_a_whole_number_label_reads_as_a_csv_cell_would(tmp_path: Path) -> None:
-    # topic 7 in CSV is the topic "7"; so in JSON Lines and Parquet. A column with gaps can hold 1.0 for 1.
-    path = write(tmp_path / "n.jsonl", '{"text": "Contoso beats", "topic": 7}\n{"text": "Fabrikam", "topic": 7.0, '
+    # topic 7 in CSV is the topic "7"; so in JSON Lines and Parquet. A sentiment code may be 1.0 (a
+    # column with gaps holds it so).
+    path = write(tmp_path / "n.jsonl", '{"text": "Contoso beats", "topic": 7}\n{"text": "Fabrikam", "topic": 7, '
                                        '"sentiment": 1.0}\n{"text": "Globex", "topic": "7", "sentiment": 2}\n')
     assert [(e.topic, e.sentiment) for e in load_file(path)] == [("7", None), ("7", "positive"), ("7", "neutral")]
     write(path, '{"text": "Contoso sinks", "sentiment": 0.5}\n')
-    with pytest.raises(DataError, match="row 1: 'sentiment' is float 0.5, not text"):
+    with pytest.raises(DataError, match="row 1: 'sentiment' is float 0.5, not a sentiment: use negative, neutral or "
+                                        "positive \\(or the codes 0, 1, 2\\)"):
         load_file(path)
+
+
+# Changed expectation (an integral float topic read as its whole number): JSON 1.0 became the topic "1"
+# where a CSV cell "1.0" stays "1.0", and 1e20 became "100000000000000000000".
+@pytest.mark.parametrize("topic, shown", [("1.0", "float 1.0"), ("1e20", "float 1e+20"), ("7.5", "float 7.5")])
+def test_a_topic_that_is_a_json_float_is_refused(tmp_path: Path, topic: str, shown: str) -> None:
+    path = write(tmp_path / "f.jsonl", f'{{"text": "Contoso beats", "topic": {topic}}}\n')
+    with pytest.raises(DataError, match=f"row 1: 'topic' is {re.escape(shown)}, not text: write the label as a string$"):
+        load_file(path)
+
+
+@pytest.mark.parametrize("sentiment", ["3", "-1", "2.5", "1e20", "3.0"])
+def test_a_sentiment_number_other_than_the_codes_is_refused(tmp_path: Path, sentiment: str) -> None:
+    path = write(tmp_path / "s.jsonl", f'{{"text": "Contoso beats", "sentiment": {sentiment}}}\n')
+    with pytest.raises(DataError, match="row 1: 'sentiment' is .*, not a sentiment: use negative, neutral or positive"):
+        load_file(path)
+    write(path, '{"text": "a", "sentiment": 0.0}\n{"text": "b", "sentiment": 2}\n')
+    assert [e.sentiment for e in load_file(path)] == ["negative", "neutral"]
 
 
 def test_whole_number_labels_read_from_parquet(tmp_path: Path) -> None:

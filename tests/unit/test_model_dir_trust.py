@@ -597,21 +597,97 @@ def test_an_install_failure_is_one_line_naming_the_path(tmp_path: Path, checkpoi
     assert (out / "model.onnx").read_text() == "earlier" and build_dirs(out) == []
 
 
-def test_export_prunes_the_build_directories_a_killed_export_left(tmp_path: Path, checkpoint: Path,
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def left_build(directory: Path, name: str, pid: int, age: float = 0.0, host: str | None = None) -> Path:
+    """A build directory as an export makes it: its marker names the pid, the host and the start."""
+    import socket
+    import time
+
+    import models.export
+
+    build = directory / name
+    build.mkdir(parents=True)
+    (build / models.export.BUILD_MARKER).write_text(json.dumps({
+        "pid": pid, "host": host or socket.gethostname(), "started": time.time() - age}))
+    (build / "model.onnx").write_text("half")
+    return build
+
+
+def dead_pid() -> int:
+    """The pid of a process that has ended."""
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                          check=True)
+    return int(done.stdout)
+
+
+# Changed expectation (every `.export-*` directory was pruned by its name): only a build directory an
+# export made (its name as generated, its marker) whose export is no longer running is removed.
+def test_export_prunes_only_the_build_directories_a_killed_export_left(tmp_path: Path, checkpoint: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     import models.export
 
     monkeypatch.setattr(models.export, "_build", fake_build)
-    out = tmp_path / "out"
-    (out / ".export-abc123").mkdir(parents=True)
-    (tmp_path / ".out.export-def456").mkdir()
-    (tmp_path / ".other.export-keep").mkdir()  # another directory's: not this export's to remove
+    out, gone, alive = tmp_path / "out", dead_pid(), os.getppid()
+    stale = [left_build(out, ".export-0123456789ab", gone),
+             left_build(tmp_path, ".out.export-00000000000a", alive, age=25 * 3600),  # its pid reused a day on
+             left_build(tmp_path, ".out.export-abcdef012345", gone)]
+    kept = [left_build(out, ".export-notes", gone),  # a user's directory: not the generated name
+            left_build(tmp_path, ".out.export-archive", gone),
+            left_build(tmp_path, ".other.export-0123456789ab", gone),  # another --out's
+            left_build(tmp_path, ".out.export-111111111111", alive),  # a concurrent export's live build
+            left_build(tmp_path, ".out.export-222222222222", gone, host="elsewhere.example"),  # another host's
+            ]
+    (out / ".export-fedcba987654").mkdir()  # the generated name, but no marker: not an export's
+    kept.append(out / ".export-fedcba987654")
     said: list[str] = []
     models.export.export(checkpoint, out, progress=said.append)
-    assert build_dirs(out) == [] and (tmp_path / ".other.export-keep").is_dir()
+    assert [p.is_dir() for p in stale] == [False] * 3 and [p.is_dir() for p in kept] == [True] * 6
     assert [m for m in said if m.startswith("removing")] == [
-        f"removing {out / '.export-abc123'}: the build directory of an earlier export that did not finish",
-        f"removing {tmp_path / '.out.export-def456'}: the build directory of an earlier export that did not finish"]
+        f"removing {p}: the build directory of an earlier export that did not finish" for p in stale]
+    assert models.export.BUILD_MARKER not in {p.name for p in out.iterdir()}
+
+
+def test_a_second_export_into_one_out_is_refused_while_the_first_runs(tmp_path: Path, checkpoint: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    import fcntl
+
+    import models.export
+    from streams.cli import main
+
+    monkeypatch.setattr(models.export, "_build", fake_build)
+    out = tmp_path / "out"
+    lock = models.export._lock_path(out)
+    with open(lock, "w") as held:  # as the first export holds it
+        fcntl.flock(held, fcntl.LOCK_EX)
+        assert main(["export", str(checkpoint), "--out", str(out)]) == 2
+        assert [line for line in capsys.readouterr().err.splitlines() if line.startswith("finsentry")] == [
+            (f"finsentry: error: --out {out}: another export into it is running (it holds {lock}); wait for it "
+             "to finish, or give another --out")]
+        assert not out.exists() and lock.exists()
+    lock.unlink()
+    models.export.export(checkpoint, out, progress=lambda _: None)  # the lock let go: it runs, and leaves no lock file
+    assert (out / "card.json").is_file() and siblings(out) == []
+
+
+def test_the_lock_is_held_while_the_export_builds(tmp_path: Path, checkpoint: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    import fcntl
+
+    import models.export
+
+    seen: list[bool] = []
+
+    def build(*args: object) -> dict:
+        with open(models.export._lock_path(tmp_path / "out")) as other:  # another process's open file
+            try:
+                fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                seen.append(True)
+        return fake_build(*args)
+
+    monkeypatch.setattr(models.export, "_build", build)
+    models.export.export(checkpoint, tmp_path / "out", progress=lambda _: None)
+    assert seen == [True]
 
 
 def deliver(signum: int) -> None:
@@ -663,6 +739,56 @@ def test_a_killed_export_leaves_an_ignored_hangup_ignored(tmp_path: Path, checkp
     finally:
         signal.signal(signal.SIGHUP, old)
     assert seen == [signal.SIG_IGN]
+
+
+def test_a_sigterm_during_the_final_moves_waits_until_they_are_done(tmp_path: Path, checkpoint: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    # a SIGTERM between two renames left a directory of mixed files, the new model.onnx beside the old card
+    import signal
+
+    import models.export
+
+    out = tmp_path / "out"
+    out.mkdir()
+    for name in ("labels.json", "tokenizer.json", "model.onnx", "card.json"):
+        (out / name).write_text("earlier")
+    real_replace, moves = os.replace, []
+
+    def replace(source: object, target: object) -> None:
+        if not moves:
+            deliver(signal.SIGTERM)  # the first move is under way
+        moves.append(Path(str(target)).name)
+        real_replace(source, target)
+
+    monkeypatch.setattr(models.export, "_build", fake_build)
+    monkeypatch.setattr(os, "replace", replace)
+    old = signal.signal(signal.SIGTERM, signal.SIG_DFL)  # as a command line process has it
+    try:
+        with pytest.raises(SystemExit) as stopped:
+            models.export.export(checkpoint, out, progress=lambda _: None)
+        assert stopped.value.code == 128 + signal.SIGTERM and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    finally:
+        signal.signal(signal.SIGTERM, old)
+    assert moves == ["labels.json", "model.onnx", "tokenizer.json", "card.json"]
+    assert {p.name: p.read_text() for p in out.iterdir()} == {n: "{}" for n in moves}
+    assert build_dirs(out) == [] and siblings(out) == []
+
+
+def test_an_onnx_file_of_another_size_than_the_card_recorded_is_one_line(tmp_path: Path) -> None:
+    # a directory of mixed files (model.onnx from another export) loaded silently
+    model = model_copy(tmp_path, hashes=True)
+    (model / "model.onnx").unlink()
+    os.symlink(shipped() / "model.fp16.onnx", model / "model.onnx")
+    size = (shipped() / "model.fp16.onnx").stat().st_size
+    recorded = json.loads((model / "card.json").read_text())["files"]["model.onnx"]
+    with pytest.raises(ModelError, match=f"^{re.escape(str(model / 'model.onnx'))}: cannot be loaded: {size} bytes "
+                                         f"where card.json recorded {recorded} at export, so it is not the file "
+                                         "exported with this model \\(cut short, or another export's\\); restore"):
+        Classifier.load(model, device="cpu", variant="int8")
+    assert Classifier.load(model, device="cpu", variant="fp16").predict([PLUNGE])  # the file the card records
+    edit_json(model / "card.json", lambda card: {**card, "files": {"model.onnx": "big"}})
+    with pytest.raises(ModelError, match="card.json: field files.model.onnx is 'big', not a size in bytes"):
+        Classifier.load(model, device="cpu", variant="fp16")
 
 
 def test_exports_refusal_of_a_checkpoints_labels_says_to_train(tmp_path: Path, checkpoint: Path) -> None:
