@@ -11,7 +11,6 @@ import csv
 import hashlib
 import reprlib
 import sys
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -164,51 +163,26 @@ def _csv_rows(path: Path) -> Iterator[tuple[int, dict[str, object]]]:
         if reader.fieldnames is None:
             return
         reader.fieldnames = [name.strip() for name in reader.fieldnames]
-        records = list(enumerate(reader, start=1))
-    trailing = _trailing_style(record for _, record in records)
-    for row, record in records:
-        _check_field_count(path, row, record, reader.fieldnames, trailing)
-        yield row, record
+        for row, record in enumerate(reader, start=1):
+            _check_field_count(path, row, record, reader.fieldnames)
+            yield row, record
 
 
-def _empty_extras(record: dict[str | None, object]) -> int | None:
-    """How many fields past the header a row has, where all of them are empty; None where one holds something."""
-    extra = record.get(None)
-    if not isinstance(extra, list):
-        return 0
-    return None if any(isinstance(cell, str) and cell.strip() for cell in extra) else len(extra)
-
-
-def _trailing_style(records: Iterable[dict[str | None, object]]) -> int:
-    """The number of empty fields past the header that the file's rows end with, as most of them do
-    (the fewer on a tie): 1 for a writer that ends every line with a separator (`Contoso beats,Earnings,`
-    under `text,topic`), else 0."""
-    counts = Counter(n for n in map(_empty_extras, records) if n is not None)
-    return max(counts, key=lambda n: (counts[n], -n)) if counts else 0
-
-
-def _check_field_count(path: Path, row: int, record: dict[str | None, object], header: Sequence[str],
-                       trailing: int = 0) -> None:
+def _check_field_count(path: Path, row: int, record: dict[str | None, object], header: Sequence[str]) -> None:
     """Refuse a CSV row whose fields do not match the header, so no label is read from the wrong cell.
 
-    More fields: `csv` files those past the header under the key None; read on, an unquoted comma in
-    a text makes the text's tail the label ("Contoso, Inc. beats,Earnings" learns the topic "Inc.
-    beats"). Empty fields past the header, up to the `trailing` ones the file's rows end with
-    (`_trailing_style`), hold nothing and are dropped; more than that is a shifted row too ("Contoso,
-    Inc. beats," under `text,topic` in a file whose rows end at their last column would learn "Inc.
-    beats"). Fewer fields (`csv` fills the missing ones with None): refused as well, since a text
-    broken by an unquoted line break reads so ("Contoso, Inc. beats" then "estimates,Earnings,positive"
-    under `text,topic,sentiment` would learn the topic "Inc. beats")."""
+    More fields (`csv` files those past the header under the key None), even empty ones: an unquoted
+    comma in a text makes the text's tail the label ("Contoso, Inc. beats,Earnings" learns the topic
+    "Inc. beats", and "Contoso, Inc. beats," under `text,topic` the same); a trailing separator on
+    every line cannot be told from that, so the header must name it. Fewer fields (`csv` fills the
+    missing ones with None): a text broken by an unquoted line break reads so ("Contoso, Inc. beats"
+    then "estimates,Earnings,positive" under `text,topic,sentiment` would learn "Inc. beats")."""
     expected = len(header)
     extra = record.get(None)
     if isinstance(extra, list):
-        empty = _empty_extras(record)
-        if empty is None or empty > trailing:
-            ends = (f" (its last {empty} empty, where the file's rows end with {trailing})"
-                    if empty is not None and trailing else "")
-            raise DataError(f"{path}: row {row}: {expected + len(extra)} fields where the header has {expected}"
-                            f'{ends}: put a text that holds a comma in double quotes ("Contoso, Inc. beats")')
-        del record[None]  # trailing separators with nothing after them
+        raise DataError(f"{path}: row {row}: {expected + len(extra)} fields where the header has {expected}: put a "
+                        'text that holds a comma in double quotes ("Contoso, Inc. beats"); if every line ends with a '
+                        "separator, end the header with one too")
     missing = sum(value is None for value in record.values())
     if missing:
         got = expected - missing

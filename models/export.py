@@ -192,7 +192,7 @@ def terminations_raise() -> Iterator[None]:
         raise SystemExit(128 + signum)
 
     saved = {}
-    for name in ("SIGTERM", "SIGHUP"):
+    for name in ("SIGTERM", "SIGHUP", "SIGINT"):
         number = getattr(signal, name, None)
         if number is not None and signal.getsignal(number) is signal.SIG_DFL:
             saved[number] = signal.signal(number, stop)
@@ -451,7 +451,7 @@ def _install(build: Path, out: Path) -> None:
     umask's, not mkdtemp's 0700). Into an existing directory (an empty one, a mount point, the current
     directory: never removed or renamed over) each file is moved by an atomic rename from the build
     directory inside it, card.json last, then any model file an earlier export left that this one did
-    not write is removed. Other files in `out` stay. SIGTERM and SIGHUP wait until the moves are done
+    not write is removed. Other files in `out` stay. SIGTERM, SIGHUP and Ctrl-C wait until the moves are done
     (`_terminations_deferred`), so a catchable signal never leaves a directory half replaced. An
     OSError is one DataError line naming the path."""
     moved: list[str] = []
@@ -477,7 +477,7 @@ def _install(build: Path, out: Path) -> None:
 
 @contextmanager
 def _terminations_deferred() -> Iterator[None]:
-    """While the block runs, SIGTERM and SIGHUP are only recorded (where they are not ignored, and only
+    """While the block runs, SIGTERM, SIGHUP and SIGINT (Ctrl-C) are only recorded (where they are not ignored, and only
     in the main thread); once it is over the handlers are restored and the first signal recorded is
     acted on as it would have been: the saved handler is run (terminations_raise's: SystemExit), or the
     default action is taken by raising the signal again."""
@@ -486,7 +486,7 @@ def _terminations_deferred() -> Iterator[None]:
         return
     caught: list[int] = []
     saved = {}
-    for name in ("SIGTERM", "SIGHUP"):
+    for name in ("SIGTERM", "SIGHUP", "SIGINT"):
         number = getattr(signal, name, None)
         if number is not None and signal.getsignal(number) not in (signal.SIG_IGN, None):
             saved[number] = signal.signal(number, lambda signum, _frame: caught.append(signum))

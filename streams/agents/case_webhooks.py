@@ -469,6 +469,7 @@ async def tell(case_id: str, notice: Notice, receiver: Receiver | None, overflow
     `deferred`), then its entry as the receiver now knows it; once the case's last notification is
     out, a closed case is forgotten. Work of an earlier rebalance stops before the table."""
     entry = notice.entry
+    overflow = overflow and _full(receiver)  # judged again in its turn: the receiver may have room now
     if receiver is not None:
         if overflow and not notice.entry["open"]:
             entry = deferred(notice, receiver)
@@ -592,7 +593,8 @@ async def handle(event: Any) -> None:
             _planned[case_id] = after
         elif after is not None and _settle_row(case_id, after["closed"], generation):
             await alerts_table.written()
-        event.ack()
+        if _current(generation):  # never once a rebalance has begun: the partition's owner replays it
+            event.ack()
         return
     metrics.RECORDS_IN.labels(STAGE).inc()
     metrics.RECORDS_OUT.labels(STAGE).inc()  # handed to delivery: its outcome is in the webhook metrics

@@ -364,3 +364,17 @@ def test_a_closed_stderr_changes_nothing_of_the_outcome(tmp_path: Path, monkeypa
     assert [r["text"] for r in rows_of(out)] == NEIGHBOURS[:2]
     empty = write_jsonl(tmp_path / "empty.jsonl", ["https://t.co/abc"])
     assert main(["classify", "--device", "cpu", str(empty), str(tmp_path / "none.jsonl")]) == 1  # nothing classified
+
+
+def test_a_closed_stderr_costs_the_messages_not_the_run(tmp_path: Path) -> None:
+    # Started with 2>&- (sys.stderr is None), classify printed its first line to stdout, into the
+    # JSONL, and exited 1 ("nothing classified") having written nothing else.
+    import subprocess
+
+    source = tmp_path / "in.csv"
+    source.write_text("text\nContoso shares surge\n", encoding="utf-8")
+    run = subprocess.run([sys.executable, "-m", "streams.cli", "classify", str(source)], capture_output=False,
+                         stdout=subprocess.PIPE, preexec_fn=lambda: os.close(2), check=False, timeout=300,
+                         cwd=Path(__file__).resolve().parents[2], text=True)
+    lines = run.stdout.splitlines()
+    assert run.returncode == 0 and len(lines) == 1 and json.loads(lines[0])["text"] == "Contoso shares surge"

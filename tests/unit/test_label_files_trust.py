@@ -118,24 +118,25 @@ def test_a_row_shorter_than_the_header_is_refused_with_the_fix(tmp_path: Path, c
         load_file(path)
 
 
-def test_trailing_separators_with_nothing_after_them_are_read(tmp_path: Path) -> None:
-    # a writer that ends every line with a separator: the empty field past the header holds nothing
-    path = write(tmp_path / "extra.csv", "text,topic\nContoso beats,Earnings,\nFabrikam sinks,Macro, \nGlobex,IPO\n")
-    assert [(e.text, e.topic, e.sentiment) for e in load_file(path)] == [
-        ("Contoso beats", "Earnings", None), ("Fabrikam sinks", "Macro", None), ("Globex", "IPO", None)]
+def test_trailing_separators_are_read_when_the_header_ends_with_one_too(tmp_path: Path) -> None:
+    # A writer that ends every line with a separator: with the header's own, every row fits it.
+    path = write(tmp_path / "extra.csv", "text,topic,\nContoso beats,Earnings,\nFabrikam sinks,Macro, \n")
+    assert [(e.text, e.topic) for e in load_file(path)] == [("Contoso beats", "Earnings"), ("Fabrikam sinks", "Macro")]
 
 
-@pytest.mark.parametrize("content, message", [
-    # an unquoted comma in a text whose label cell is empty: the empty label is the extra field
-    ("text,topic\nContoso beats,Earnings\nFed holds,Macro\nContoso, Inc. beats,\n",
-     'row 3: 3 fields where the header has 2: put a text that holds a comma in double quotes'),
-    ("text,topic\nContoso beats,Earnings,\nFed holds,Macro,\nContoso, Inc. beats,,\n",
-     "row 3: 4 fields where the header has 2 \\(its last 2 empty, where the file's rows end with 1\\): put a text"),
+# Changed expectation: empty fields past the header were accepted up to the count most rows had, and
+# a file of partly labelled rows whose texts hold commas outvoted its labelled rows ("Contoso, Inc.
+# beats," learnt the topic "Inc. beats", one row alone too). Any field past the header is refused.
+@pytest.mark.parametrize("content", [
+    "text,topic\nContoso, Inc. beats,\n",
+    "text,topic\nAcme beats,Earnings\nContoso, Inc. beats,\nFoo, Bar rises,\n",
+    "text,topic\nContoso beats,Earnings,\nFed holds,Macro,\n",
+    "text,topic,sentiment\nAcme beats,Earnings,positive\nX, Y falls,,\nZ, W rises,,\n",
 ])
-def test_empty_fields_past_the_header_beyond_the_files_own_are_refused(tmp_path: Path, content: str,
-                                                                       message: str) -> None:
+def test_any_field_past_the_header_is_refused(tmp_path: Path, content: str) -> None:
     path = write(tmp_path / "shifted.csv", content)
-    with pytest.raises(DataError, match=f"^{re.escape(str(path))}: {message}"):
+    with pytest.raises(DataError, match=f"^{re.escape(str(path))}: row \\d+: \\d+ fields where the header has \\d+: put a "
+                                        "text that holds a comma in double quotes .*end the header with one too"):
         load_file(path)
 
 

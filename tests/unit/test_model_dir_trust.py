@@ -774,6 +774,34 @@ def test_a_sigterm_during_the_final_moves_waits_until_they_are_done(tmp_path: Pa
     assert build_dirs(out) == [] and siblings(out) == []
 
 
+def test_a_ctrl_c_during_the_final_moves_waits_until_they_are_done(tmp_path: Path, checkpoint: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    # SIGTERM and SIGHUP waited; Ctrl-C between two renames still left old and new files mixed
+    import signal
+
+    import models.export
+
+    out = tmp_path / "out"
+    out.mkdir()
+    for name in ("labels.json", "tokenizer.json", "model.onnx", "card.json"):
+        (out / name).write_text("earlier")
+    real_replace, moves = os.replace, []
+
+    def replace(source: object, target: object) -> None:
+        if not moves:
+            deliver(signal.SIGINT)  # the first move is under way
+        moves.append(Path(str(target)).name)
+        real_replace(source, target)
+
+    monkeypatch.setattr(models.export, "_build", fake_build)
+    monkeypatch.setattr(os, "replace", replace)
+    with pytest.raises(KeyboardInterrupt):
+        models.export.export(checkpoint, out, progress=lambda _: None)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert moves == ["labels.json", "model.onnx", "tokenizer.json", "card.json"]
+    assert {p.name: p.read_text() for p in out.iterdir()} == {n: "{}" for n in moves}
+
+
 def test_an_onnx_file_of_another_size_than_the_card_recorded_is_one_line(tmp_path: Path) -> None:
     # a directory of mixed files (model.onnx from another export) loaded silently
     model = model_copy(tmp_path, hashes=True)
