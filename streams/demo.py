@@ -293,7 +293,7 @@ def run(args: argparse.Namespace) -> int:
         print(render(tally, sent, bad, time.monotonic() - started), flush=True)
         complete = accounted(tally, sent + bad)
         if args.keep_running:
-            console.keep_running(web_port, token, tally.reported)
+            console.keep_running(web_port, token, tally.reported, emb.url)
         print("\nstopping the worker, then the broker ...", file=sys.stderr)
     print("all stories accounted for" if complete else "finsentry demo: some stories did not come out in time", file=sys.stderr)
     return 0 if complete else 1

@@ -104,10 +104,11 @@ class LateLog:
         monitor's timer calls it too, so the tail of a replay that ends within the minute is said."""
         if not self.count or now < self.next_at:
             return
-        log.warning("monitor: %d late stories (one count per scope) up to %.0f s behind event time %s: more than "
+        log.warning("monitor: %d late %s (one count per scope) up to %.0f s behind event time %s: more than "
                     "the allowed lateness (FINSENTRY_MONITOR_ALLOWED_LATENESS=%.0f s), so they count in no window "
                     "and no detector sees them; a replay or backfill of older news than this worker has seen, or a "
-                    "source whose clock or delivery runs late (docs/ALERTS.md, Lateness)", self.count, self.behind,
+                    "source whose clock or delivery runs late (docs/ALERTS.md, Lateness)", self.count,
+                    "story" if self.count == 1 else "stories", self.behind,
                     iso_utc(self.event_time), CONFIG.allowed_lateness)
         self.count, self.behind, self.next_at = 0, 0.0, now + self.every
 

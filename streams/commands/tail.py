@@ -124,15 +124,14 @@ def order(message: Any) -> tuple[int, int, int]:
     return timestamp, message.partition, message.offset
 
 
-def missing_topic(topic: str | None, bootstrap: Sequence[str], existing: set[str]) -> UsageError:
-    """The one line for no TOPIC, or one the broker does not have: the topics it has instead."""
+def missing_topic(topic: str, bootstrap: Sequence[str], existing: set[str]) -> UsageError:
+    """The one line for a TOPIC the broker does not have: the topics it has instead."""
     names = sorted(existing)
     more = f" and {len(names) - SHOWN_TOPICS} more" if len(names) > SHOWN_TOPICS else ""
     where = ",".join(bootstrap)
     there = (f"topics on {where}: {', '.join(names[:SHOWN_TOPICS])}{more}" if names
              else f"{where} has no topics yet (the worker creates them when it starts)")
-    what = f"topic {topic!r} does not exist on {where}" if topic else "tail: give a TOPIC"
-    return UsageError(f"{what}; {there}")
+    return UsageError(f"topic {topic!r} does not exist on {where}; {there}")
 
 
 def until_end(consumer: Any, ends: dict[Any, int], warn: Callable[[str], None]) -> Iterator[Any]:
@@ -199,7 +198,11 @@ def tail(args: argparse.Namespace, settings: Settings, emit: Callable[[Any], Non
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
                              auto_offset_reset="earliest", **settings.kafka_python_options())
     try:
-        numbers = sorted(consumer.partitions_for_topic(args.topic) or ()) if args.topic else []
+        if not args.topic:  # the listing asked for: one topic a line, for the reader or a script
+            for name in sorted(consumer.topics()):
+                print(name)
+            return 0
+        numbers = sorted(consumer.partitions_for_topic(args.topic) or ())
         if not numbers:
             raise missing_topic(args.topic, bootstrap, consumer.topics())
         partitions = [TopicPartition(args.topic, p) for p in numbers]
@@ -247,9 +250,9 @@ def run(args: argparse.Namespace) -> int:
         return tail(args, settings, emit)
     except KafkaError as exc:  # no broker answers, or one refuses the client
         if not args.topic:
-            raise UsageError(f"tail: give a TOPIC, e.g. one of the project's: {', '.join(project_topics())} "
-                             f"(the broker {','.join(settings.bootstrap_servers)} did not answer: "
-                             f"{type(exc).__name__})") from None
+            raise UsageError(f"tail: cannot list the topics on {','.join(settings.bootstrap_servers)} "
+                             f"({type(exc).__name__}); check the broker is running, or point FINSENTRY_BROKER (or "
+                             f"--broker) at one; the project's topics: {', '.join(project_topics())}") from None
         raise unreadable(args.topic, settings.bootstrap_servers, exc) from None
     except BrokenPipeError:  # `finsentry tail ... | head`: the reader has what it wanted
         try:

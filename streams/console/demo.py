@@ -45,9 +45,12 @@ def roster(tmpdir: Path) -> tuple[dict[str, str], str]:
     return {"FINSENTRY_ROSTER": str(path), "FINSENTRY_SCHEDULER_TICK_SECONDS": "2", **MONITOR_ENV}, token
 
 
-def keep_running(web_port: int, token: str, reported: Callable[[], list[str]]) -> None:
-    """Print the console's address and sign-in, then each new anomaly and case line until Ctrl-C."""
+def keep_running(web_port: int, token: str, reported: Callable[[], list[str]], broker_url: str) -> None:
+    """Print the console's address and sign-in and the broker's (for `finsentry tail` and `feedback
+    export`), then each new anomaly and case line until Ctrl-C."""
     print(f"\nconsole: http://127.0.0.1:{web_port}/console/  (sign in as demo with the token {token})\n"
+          f"broker: {broker_url}  (finsentry tail news.scored --broker {broker_url}; "
+          f"finsentry feedback export labels.jsonl --broker {broker_url})\n"
           "anomalies on topic scopes become cases in the demo analyst's queue (ticker scopes wait: she has no\n"
           "ticker skills); new anomalies and cases are reported below. Ctrl-C stops the worker and the broker", flush=True)
 

@@ -23,6 +23,7 @@ pytestmark = [pytest.mark.integration, needs_shipped_model]
 FINSENTRY = Path(sys.executable).with_name("finsentry")
 WAIT = 600  # seconds; the demo's own stream takes about a minute on a quiet machine
 STOP_WAIT = 300  # seconds from Ctrl-C to the demo's exit, at most
+BROKER = re.compile(r"^broker: (kafka://127\.0\.0\.1:\d+)  \(finsentry tail ")
 CONSOLE = re.compile(r"^console: http://127\.0\.0\.1:(\d+)/console/  \(sign in as demo with the token (\S+)\)$")
 # "   open    warning  negative surge   topic:Stock Movement  -> case-<id>: held by demo"
 SUMMARY_ROW = re.compile(r"^   (open|update|resolve) +(info|warning|critical) +[a-z ]+? +(topic|ticker):.+ -> case-\w+: "
@@ -83,6 +84,12 @@ def test_the_demo_reports_anomalies_and_their_cases_and_keeps_the_console_up(tmp
         status, _, queue = get(int(port), "/console/", session)
         held = [row.split(" -> ")[1].split(":")[0] for row in rows if row.endswith("held by demo")]
         assert status == 200 and any(f'data-case="{case}"' in queue for case in held), queue[-2000:]
+
+        # The printed broker is the demo's: `finsentry tail` (and `feedback export`) read from it.
+        [broker_url] = [m.group(1) for line in lines if (m := BROKER.match(line))]
+        tailed = subprocess.run([str(FINSENTRY), "tail", "news.scored", "--count", "3", "--broker", broker_url],
+                                capture_output=True, text=True, env=env, timeout=120, check=False)
+        assert tailed.returncode == 0 and len(tailed.stdout.splitlines()) == 3, tailed.stderr
     finally:
         demo.send_signal(signal.SIGINT)  # Ctrl-C
         try:

@@ -378,3 +378,16 @@ def test_a_closed_stderr_costs_the_messages_not_the_run(tmp_path: Path) -> None:
                          cwd=Path(__file__).resolve().parents[2], text=True)
     lines = run.stdout.splitlines()
     assert run.returncode == 0 and len(lines) == 1 and json.loads(lines[0])["text"] == "Contoso shares surge"
+
+
+def test_nothing_classified_leaves_the_previous_output_as_it_was(tmp_path: Path, capsys) -> None:
+    # Exit 1 (nothing classified) emptied it, or replaced it with error rows: "replaced only on success".
+    previous = tmp_path / "prev.jsonl"
+    previous.write_text('{"previous": "good run"}\n', encoding="utf-8")
+    for name, content in (("header.csv", "text\n"), ("links.csv", "text\nhttps://t.co/abc123\n")):
+        source = tmp_path / name
+        source.write_text(content, encoding="utf-8")
+        assert main(["classify", str(source), str(previous)]) == 1
+        assert previous.read_text(encoding="utf-8") == '{"previous": "good run"}\n'
+        assert f"{previous} was left as it was" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["header.csv", "links.csv", "prev.jsonl"]
