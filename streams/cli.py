@@ -134,7 +134,8 @@ def run_worker(argv: Sequence[str]) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if sys.stderr is None:  # started with stderr closed (2>&-): messages go nowhere, and nothing else breaks
-        sys.stderr = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 - for the life of the process
+        # __stderr__ too: Faust's worker puts sys.__stderr__ back as sys.stderr when it stops
+        sys.stderr = sys.__stderr__ = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 - process-long
     try:
         if argv[:1] == ["worker"]:
             return run_worker(argv[1:])

@@ -464,13 +464,20 @@ def _settle_row(case_id: str, closed: bool, generation: int) -> bool:
 
 async def tell(case_id: str, notice: Notice, receiver: Receiver | None, overflow: bool = False,
                generation: int = 0) -> None:
-    """One notification in its lane's turn (none without a secret to sign it; on `overflow`, its
-    receiver over MAX_PENDING_PER_RECEIVER, a firing one is dead-lettered unsent and a resolve
-    `deferred`), then its entry as the receiver now knows it; once the case's last notification is
-    out, a closed case is forgotten. Work of an earlier rebalance stops before the table."""
+    """One notification in its lane's turn (none without a secret to sign it; queued `overflow`, its
+    receiver over MAX_PENDING_PER_RECEIVER then, it is judged again now: still full, a firing one is
+    dead-lettered unsent and a resolve `deferred`; with room, it is counted there and sent), then its
+    entry as the receiver now knows it; once the case's last notification is out, a closed case is
+    forgotten. Work of an earlier rebalance stops before the table."""
     entry = notice.entry
-    overflow = overflow and _full(receiver)  # judged again in its turn: the receiver may have room now
-    if receiver is not None:
+    if overflow and receiver is not None and not _full(receiver):  # room in its turn: counted while it is out
+        overflow = False
+        _waiting[receiver.name] += 1
+        try:
+            entry = await _send(notice, receiver)
+        finally:
+            _release(receiver.name, None)
+    elif receiver is not None:
         if overflow and not notice.entry["open"]:
             entry = deferred(notice, receiver)
         elif overflow:
@@ -478,9 +485,7 @@ async def tell(case_id: str, notice: Notice, receiver: Receiver | None, overflow
                 f"{receiver.name} already has {MAX_PENDING_PER_RECEIVER} notifications waiting "
                 f"(MAX_PENDING_PER_RECEIVER): not queued", receiver.name, receiver.url, "", notice.payload, time.time()))
         else:
-            result = await deliver(receiver, notice.payload)
-            if result.outcome != "delivered":
-                entry = await failed(notice, result)
+            entry = await _send(notice, receiver)
     if not _current(generation):
         return  # the case's state here was forgotten on revocation; the partition's owner replays the event
     _write(case_id, notice, entry, generation)
@@ -490,7 +495,13 @@ async def tell(case_id: str, notice: Notice, receiver: Receiver | None, overflow
         _settle_row(case_id, bool(_planned.pop(case_id, {}).get("closed")), generation)
 
 
-def _release(name: str, _: asyncio.Task[None]) -> None:
+async def _send(notice: Notice, receiver: Receiver) -> dict[str, Any]:
+    """Deliver one notification; its entry as the receiver now knows it (`failed`'s when not delivered)."""
+    result = await deliver(receiver, notice.payload)
+    return notice.entry if result.outcome == "delivered" else await failed(notice, result)
+
+
+def _release(name: str, _: asyncio.Task[None] | None) -> None:
     _waiting[name] -= 1
     if _waiting[name] <= 0:
         del _waiting[name]
@@ -499,9 +510,9 @@ def _release(name: str, _: asyncio.Task[None]) -> None:
 def _submit(case_id: str, after: dict[str, Any], notices: list[Notice],
             receivers: dict[str, Receiver | None], generation: int) -> list[asyncio.Task[None]]:
     """Queue each notification behind the earlier ones of its analyst and case. One for a receiver
-    already holding MAX_PENDING_PER_RECEIVER is not counted there and not sent: in its turn, a
-    firing one is dead-lettered (counted) and a resolve deferred to the timer, so no entry is ever
-    written past a notification of its lane still in flight."""
+    already holding MAX_PENDING_PER_RECEIVER is not counted there yet: in its turn it is judged
+    again (`tell`), sent if there is room, else a firing one is dead-lettered (counted) and a resolve
+    deferred to the timer; so no entry is ever written past a notification of its lane in flight."""
     _planned[case_id] = after
     _pending[case_id] += len(notices)
     tasks = []

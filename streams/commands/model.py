@@ -564,9 +564,11 @@ def _classify(args: argparse.Namespace) -> int:
                 flush()
         if pending:
             flush()
+        kept = False
         if done:
             out.finish()
         else:  # exit 1, nothing classified: the output keeps what it held, as for any failure
+            kept = out.temp is not None  # one written in place (a pipe, /dev/stdout) has had its error rows
             out.discard()
     except DataError as exc:
         out.discard()
@@ -587,7 +589,7 @@ def _classify(args: argparse.Namespace) -> int:
     if not done:
         why = f" ({emptied} had none left after normalisation: only links, @handles or invisible characters)" \
             if emptied else ""
-        kept = f"; {args.output} was left as it was" if target is not None else ""
-        _say(f"finsentry classify: nothing classified: no row had text in {wanted}{why}{kept}")
+        left = f"; {args.output} was left as it was" if kept else ""
+        _say(f"finsentry classify: nothing classified: no row had text in {wanted}{why}{left}")
         return 1
     return 0

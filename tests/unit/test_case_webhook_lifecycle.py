@@ -650,6 +650,34 @@ def test_a_case_events_next_event_leaves_a_failed_resolve_to_its_backoff() -> No
     assert after["alerts"]["wren"]["open"] is False and "resolve" not in after["alerts"]["wren"]
 
 
+def test_a_notification_sent_in_its_turn_after_an_overflow_counts_against_the_cap(monkeypatch) -> None:
+    # Re-judged in its turn and sent, it was not counted: the cap let more in than it says.
+    table = Table()
+    endpoints = Endpoints()
+    acked = fresh_agent(monkeypatch, table, endpoints)
+    monkeypatch.setattr(case_webhooks, "MAX_PENDING_PER_RECEIVER", 1)
+    counted: list[int] = []
+    real_deliver = case_webhooks.deliver
+
+    async def deliver(receiver, payload):
+        counted.append(case_webhooks._waiting.get(receiver.name, 0))
+        return await real_deliver(receiver, payload)
+
+    monkeypatch.setattr(case_webhooks, "deliver", deliver)
+
+    async def run() -> None:
+        endpoints.gates["analyst-wren"] = asyncio.Event()
+        await case_webhooks.handle(record(case_event("assigned", "wren", NOW), 0, acked))
+        escalated = case_event("escalated", "wren", NOW + timedelta(minutes=1), reason="not acknowledged")
+        await case_webhooks.handle(record(escalated, 1, acked))  # over the cap when queued
+        endpoints.gates["analyst-wren"].set()
+        await until(lambda: sorted(acked) == [0, 1], "both delivered")
+
+    asyncio.run(run())
+    assert counted == [1, 1] and not case_webhooks._waiting
+    assert endpoints.statuses("analyst-wren") == [("assigned", "firing"), ("escalated", "firing")]
+
+
 def test_an_overflowed_notification_never_writes_its_entry_past_one_still_in_flight(monkeypatch) -> None:
     """The review's overflow_replay: wren's `assigned` in flight, her receiver at its cap, so the
     `escalated` after it was dead-lettered at once and her entry written at its offset; the worker
