@@ -795,9 +795,14 @@ def test_a_ctrl_c_during_the_final_moves_waits_until_they_are_done(tmp_path: Pat
 
     monkeypatch.setattr(models.export, "_build", fake_build)
     monkeypatch.setattr(os, "replace", replace)
-    with pytest.raises(KeyboardInterrupt):
-        models.export.export(checkpoint, out, progress=lambda _: None)
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    # as an interactive command line has it (a CI runner may start the tests with SIGINT ignored)
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            models.export.export(checkpoint, out, progress=lambda _: None)
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, old)
     assert moves == ["labels.json", "model.onnx", "tokenizer.json", "card.json"]
     assert {p.name: p.read_text() for p in out.iterdir()} == {n: "{}" for n in moves}
 
