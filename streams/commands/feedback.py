@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -28,11 +26,9 @@ from typing import Any
 
 from alerts.records import utf8_text
 from models.labels import SENTIMENTS
-from streams.settings import BROKER_ENV, ENV_PREFIX, Settings
+from streams.commands.topic_reader import IDLE_SECONDS, broker_settings, unreadable, until_end
 from streams.usage import UsageError
 
-POLL_MS = 500
-IDLE_SECONDS = 10.0  # stop if the end offsets promise records that never come
 SUFFIX = ".jsonl"  # `finsentry train` picks its reader by suffix: JSON lines under .csv read as "no rows"
 SHOWN = 5  # records named per skip reason
 SHOWN_STORIES = 10  # disagreeing stories named one per line
@@ -217,21 +213,14 @@ def read_topic(bootstrap: list[str], topic: str, client_options: dict[str, Any])
         consumer.assign(list(partitions.values()))
         consumer.seek_to_beginning(*partitions.values())
         ends = consumer.end_offsets(list(partitions.values()))
-        end = {p: ends[tp] for p, tp in partitions.items()}
         start = {p: consumer.position(tp) for p, tp in partitions.items()}
         warn_trimmed(topic, start)
-
-        def position() -> dict[int, int]:
-            return {p: consumer.position(tp) for p, tp in partitions.items()}
-
-        records: list[Record] = []
-        last_progress = time.monotonic()
-        while any(at < end[p] for p, at in position().items()):
-            if time.monotonic() - last_progress > IDLE_SECONDS:
-                raise ShortRead(short_read_message(topic, bootstrap, start, end, position()))
-            for messages in consumer.poll(timeout_ms=POLL_MS).values():
-                last_progress = time.monotonic()
-                records += [decoded(m) for m in messages if m.offset < end[m.partition]]
+        stalled: dict[int, int] = {}
+        records = [decoded(m) for m in until_end(consumer, ends, lambda tp, at, _: stalled.setdefault(tp.partition, at))]
+        if stalled:
+            end = {p: ends[tp] for p, tp in partitions.items()}
+            position = {p: stalled.get(p, end[p]) for p in partitions}
+            raise ShortRead(short_read_message(topic, bootstrap, start, end, position))
         return records
     finally:
         consumer.close()
@@ -304,18 +293,6 @@ def write_rows(rows: Iterable[Row], path: Path) -> None:
         for row in rows:
             out.write(json.dumps(row, ensure_ascii=False) + "\n")
     partial.replace(path)
-
-
-def broker_settings(broker: str | None) -> Settings:
-    """Settings from the environment, with `--broker` (when given) in place of FINSENTRY_BROKER."""
-    return Settings.load(dict(os.environ, **({ENV_PREFIX + "BROKER": broker} if broker else {})))
-
-
-def unreadable(topic: str, bootstrap: Sequence[str], exc: Exception) -> UsageError:
-    """The one line for a Kafka error while reading `topic`: no broker answers, or one refuses the client."""
-    detail = " ".join(str(exc).split()) or type(exc).__name__
-    return UsageError(f"cannot read Kafka topic {topic!r} from {','.join(bootstrap)}: {detail}; "
-                      f"check the broker is running, or point {BROKER_ENV} (or --broker) at one that is")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -7,9 +7,8 @@ settings (`--broker`, FINSENTRY_KAFKA_* security) and no consumer group, so it m
 - `--from-beginning`: every record, or with `--count` the first N, oldest first (partitions merged);
 - `--follow`: then every new record as it arrives, until Ctrl-C (exit status 130).
 
-Both read up to the end offsets found at start, so they end however busy the topic. Tansu reports a
-partition's end as its last record batch's first offset + 1 (tests/conftest.py `read`), so the batch
-that holds the end is printed whole: a batch `finsentry produce` sent is not cut after its first record.
+Both read up to the end offsets found at start (streams/commands/topic_reader.py), so they end however
+busy the topic; the batch that holds the end is printed whole, as Tansu reports ends inside batches.
 
 Each line is {"topic", "partition", "offset", "timestamp" (ISO 8601 UTC, or null), "key" (text, or
 null), "value"}: the value parsed when it is JSON, else {"undecodable": why, "base64": the bytes, and
@@ -24,19 +23,16 @@ import json
 import os
 import signal
 import sys
-import time
-from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from itertools import islice
 from typing import Any
 
 from alerts.records import iso_utc
-from streams.commands.feedback import IDLE_SECONDS, POLL_MS, broker_settings, unreadable
+from streams.commands.topic_reader import IDLE_SECONDS, POLL_MS, broker_settings, order, unreadable, until_end
 from streams.settings import Settings
 from streams.usage import UsageError, positive
 
 DEFAULT_COUNT = 10
-BUFFERED = 2000  # records held per partition while merging before its fetching pauses
 SHOWN_TOPICS = 30  # topics named when the one asked for is not there
 TOMBSTONE = {"undecodable": "no value (a tombstone)", "base64": None}
 
@@ -118,12 +114,6 @@ def record_line(message: Any, encoding: str = "utf-8") -> str:
     return line
 
 
-def order(message: Any) -> tuple[int, int, int]:
-    """Oldest first: by timestamp (none: first), then partition and offset."""
-    timestamp = message.timestamp if isinstance(message.timestamp, int) else -1
-    return timestamp, message.partition, message.offset
-
-
 def missing_topic(topic: str, bootstrap: Sequence[str], existing: set[str]) -> UsageError:
     """The one line for a TOPIC the broker does not have: the topics it has instead."""
     names = sorted(existing)
@@ -132,42 +122,6 @@ def missing_topic(topic: str, bootstrap: Sequence[str], existing: set[str]) -> U
     there = (f"topics on {where}: {', '.join(names[:SHOWN_TOPICS])}{more}" if names
              else f"{where} has no topics yet (the worker creates them when it starts)")
     return UsageError(f"topic {topic!r} does not exist on {where}; {there}")
-
-
-def until_end(consumer: Any, ends: dict[Any, int], warn: Callable[[str], None]) -> Iterator[Any]:
-    """The assigned partitions' records from their positions up to `ends`, merged oldest first.
-
-    A record is yielded only once every partition still short of its end has one waiting, so the
-    output is in timestamp order wherever each partition's is. A partition at its end is paused
-    (its last fetch is kept whole); one whose records stop coming for IDLE_SECONDS is given up
-    with a warning."""
-    buffers: dict[Any, deque] = {tp: deque() for tp in ends}
-    short = {tp for tp in ends if consumer.position(tp) < ends[tp]}
-    consumer.pause(*(tp for tp in ends if tp not in short))
-    last_progress = time.monotonic()
-    while True:
-        while not any(tp in short and not buffers[tp] for tp in ends):
-            heads = [tp for tp in ends if buffers[tp]]
-            if not heads:
-                return
-            yield buffers[min(heads, key=lambda tp: order(buffers[tp][0]))].popleft()
-        if time.monotonic() - last_progress > IDLE_SECONDS:
-            for tp in sorted(short, key=lambda tp: tp.partition):
-                warn(f"{tp.topic} partition {tp.partition} stopped at offset {consumer.position(tp)} of {ends[tp]} "
-                     f"(nothing for {IDLE_SECONDS:g} s); its later records are not shown")
-            consumer.pause(*short)
-            short.clear()
-            continue
-        full = [tp for tp in short if len(buffers[tp]) >= BUFFERED]
-        consumer.pause(*full)
-        consumer.resume(*(tp for tp in short if tp not in full))
-        for tp, messages in consumer.poll(timeout_ms=POLL_MS).items():
-            if messages:
-                buffers[tp].extend(messages)
-                last_progress = time.monotonic()
-        done = {tp for tp in short if consumer.position(tp) >= ends[tp]}
-        consumer.pause(*done)
-        short -= done
 
 
 def follow(consumer: Any, emit: Callable[[Any], None]) -> None:
@@ -191,7 +145,9 @@ def tail(args: argparse.Namespace, settings: Settings, emit: Callable[[Any], Non
         emit(message)
         shown += 1
 
-    def warn(line: str) -> None:
+    def warn(tp: Any, position: int, end: int) -> None:
+        line = (f"{tp.topic} partition {tp.partition} stopped at offset {position} of {end} (nothing for "
+                f"{IDLE_SECONDS:g} s); its later records are not shown")
         stalled.append(line)
         print(f"finsentry: warning: tail: {line}", file=sys.stderr, flush=True)
 

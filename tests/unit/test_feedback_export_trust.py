@@ -30,7 +30,7 @@ from scheduler import Scheduler, SchedulerPolicy, parse_roster
 from scheduler.feedback import feedback_records
 from scheduler.tokens import hash_token
 from streams import cli
-from streams.commands import feedback
+from streams.commands import feedback, topic_reader
 from streams.commands.feedback import Record, decoded, export_rows, report
 from streams.settings import Settings
 from streams.topics import KEEP_FOREVER, ensure_topics, new_topics, topic_configs
@@ -243,6 +243,12 @@ class ScriptedConsumer:
     def seek_to_beginning(self, *partitions: Any) -> None:
         pass
 
+    def pause(self, *partitions: Any) -> None:
+        pass
+
+    def resume(self, *partitions: Any) -> None:
+        pass
+
     def end_offsets(self, partitions: list[Any]) -> dict[Any, int]:
         return {tp: self.ends[tp.partition] for tp in partitions}
 
@@ -267,8 +273,8 @@ def scripted(monkeypatch: pytest.MonkeyPatch) -> type[ScriptedConsumer]:
         pass
 
     monkeypatch.setitem(sys.modules, "kafka", SimpleNamespace(KafkaConsumer=Consumer, TopicPartition=Partition))
-    monkeypatch.setattr(feedback, "IDLE_SECONDS", 0.2)
-    monkeypatch.setattr(feedback, "POLL_MS", 10)
+    monkeypatch.setattr(topic_reader, "IDLE_SECONDS", 0.2)
+    monkeypatch.setattr(topic_reader, "POLL_MS", 10)
     return Consumer
 
 
