@@ -25,6 +25,7 @@ from scheduler.engine import Scheduler
 from scheduler.tokens import hash_token
 from streams.console import charts, feed
 from streams.console.sessions import COOKIE, PRE_COOKIE, SECURITY_HEADERS, Session, Sessions, cookie_attributes
+from tests.waiting import until
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)  # a Monday
 ALICE, BOB = "alice-token-of-enough-length", "bob-token-of-enough-length-x"
@@ -65,13 +66,6 @@ def case(**extra: object) -> dict:
 
 def links(html: str) -> list[str]:
     return re.findall(r'(?:href|action)="([^"]+)"', html)
-
-
-async def until(condition, what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.005)
 
 
 # ---- 1. case ids in URLs ------------------------------------------------------------------------
