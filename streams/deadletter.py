@@ -2,15 +2,20 @@
 a fixed record can be replayed from it.
 
 An original larger than MAX_ORIGINAL_BYTES is cut to that size, and the record keeps its full byte
-size and SHA-256: a dead letter must always fit under the producer's maximum request size (1 MiB by
-default), or the send fails and the record ends up nowhere, and since the send failing is a
+size and SHA-256: a dead letter must always fit under the producer's maximum request size (1,000,000
+bytes by default), or the send fails and the record ends up nowhere, and since the send failing is a
 machinery failure (streams/failures.py), the worker would stop on the same record after every restart.
+What counts is the size as sent: the topics' JSON escapes every non-ASCII and control character (six
+bytes for one), so a text original whose escaped form would pass MAX_ORIGINAL_JSON_BYTES is kept as
+base64 instead (4/3 of its bytes), and the error is cut to MAX_ERROR_CHARS (a rejection can quote a
+huge field).
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -33,6 +38,8 @@ REASONS = (
 
 # Base64 grows 4/3, and the JSON around it is small: 256 KiB of original stays far under 1 MiB.
 MAX_ORIGINAL_BYTES = 256 * 1024
+MAX_ORIGINAL_JSON_BYTES = 800_000  # the kept original as the topic's JSON writes it (escaped)
+MAX_ERROR_CHARS = 4096  # at most 12 bytes each once escaped: under 50 KB
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +61,11 @@ class DeadLetter:
         return asdict(self)
 
 
+def cut(text: str, limit: int) -> str:
+    """`text`, or its first `limit` characters saying how long it was."""
+    return text if len(text) <= limit else f"{text[:limit]}... (cut: {len(text)} characters)"
+
+
 def dead_letter(stage: str, reason: str, error: str, original: bytes | str | None, source_topic: str,
                 partition: int | None, offset: int | None, now: float | None = None) -> DeadLetter:
     raw = original if isinstance(original, bytes) else (original or "").encode("utf-8", "surrogatepass")
@@ -66,8 +78,10 @@ def dead_letter(stage: str, reason: str, error: str, original: bytes | str | Non
             text, encoding = kept.decode("utf-8"), "utf-8"
         else:
             text, encoding = base64.b64encode(kept).decode("ascii"), "base64"
+    if encoding == "utf-8" and len(json.dumps(text)) > MAX_ORIGINAL_JSON_BYTES:  # Faust's JSON: ensure_ascii
+        text, encoding = base64.b64encode(kept).decode("ascii"), "base64"
     moment = datetime.fromtimestamp(time.time() if now is None else now, UTC)
-    return DeadLetter(error=error, reason=reason, stage=stage, original=text, original_encoding=encoding,
+    return DeadLetter(error=cut(error, MAX_ERROR_CHARS), reason=reason, stage=stage, original=text, original_encoding=encoding,
                       original_bytes=len(raw), original_sha256=hashlib.sha256(raw).hexdigest(),
                       original_truncated=len(kept) < len(raw), source_topic=source_topic, partition=partition,
                       offset=offset, at=iso(moment))

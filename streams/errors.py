@@ -14,7 +14,7 @@ from contextlib import contextmanager
 
 from streams import metrics
 from streams.app import deadletter_topic
-from streams.deadletter import dead_letter
+from streams.deadletter import MAX_ERROR_CHARS, cut, dead_letter
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ def record_fault() -> Iterator[None]:
     try:
         yield
     except Exception as exc:
-        raise RecordFault(f"{type(exc).__name__}: {exc}") from exc
+        raise RecordFault(cut(f"{type(exc).__name__}: {exc}", MAX_ERROR_CHARS)) from exc
 
 
 async def send_dead_letter(stage: str, reason: str, error: str, original: bytes | str | None, message) -> None:

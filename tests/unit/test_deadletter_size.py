@@ -6,7 +6,7 @@ import base64
 import hashlib
 import json
 
-from streams.deadletter import MAX_ORIGINAL_BYTES, dead_letter
+from streams.deadletter import MAX_ERROR_CHARS, MAX_ORIGINAL_BYTES, dead_letter
 
 
 def test_a_two_megabyte_original_is_cut_with_its_size_and_sha256() -> None:
@@ -33,3 +33,35 @@ def test_a_cut_never_splits_a_character_and_binary_stays_base64() -> None:
 def test_a_small_original_is_whole() -> None:
     record = dead_letter("ingest", "invalid_json", "bad", b"{nope", "news.raw", 1, 3).to_json()
     assert (record["original"], record["original_truncated"], record["original_bytes"]) == ("{nope", False, 5)
+
+
+def sent_size(record: dict) -> int:
+    """The value's bytes as the dead-letter topic's codec (Faust's JSON, ensure_ascii) writes them."""
+    from faust.utils import json as faust_json
+
+    return len(faust_json.dumps(record).encode())
+
+
+def test_an_original_whose_escaped_json_would_not_fit_is_kept_as_base64() -> None:
+    """The review's finding: 256 KiB of control characters (or of emoji) is valid UTF-8, and Faust's
+    JSON writes each as a six-byte escape: a 1.5 MB dead letter the producer refuses, so the worker
+    stopped on the same record after every restart."""
+    raw = b"\x01" * (1024 * 1024)
+    record = dead_letter("ingest", "invalid_json", "not JSON", raw, "news.raw", 0, 5).to_json()
+    assert sent_size(record) < 1_000_000
+    assert record["original_encoding"] == "base64" and record["original_truncated"] is True
+    assert base64.b64decode(record["original"]) == raw[:MAX_ORIGINAL_BYTES]
+    emoji = ("\U0001F4C8" * 300_000).encode()  # 12 bytes escaped for 4: 256 KiB of them still fits as text
+    record = dead_letter("ingest", "invalid_json", "not JSON", emoji, "news.raw", 0, 6).to_json()
+    assert record["original_encoding"] == "utf-8" and emoji.startswith(record["original"].encode())
+    assert sent_size(record) < 1_000_000
+
+
+def test_a_huge_error_is_cut_and_says_how_long_it_was() -> None:
+    """The review's finding: a rejection quoting an 800,000-character field made the dead letter
+    itself too large to send."""
+    error = "sentiment: not one of negative, neutral, positive: " + "x" * 800_000
+    record = dead_letter("monitor", "wrong_type", error, b"{}", "news.scored", 2, 9).to_json()
+    assert sent_size(record) < 60_000
+    assert record["error"].startswith(error[:MAX_ERROR_CHARS]) and record["error"].endswith(
+        f"... (cut: {len(error)} characters)")
