@@ -59,14 +59,24 @@ def hamming(a: int, b: int) -> int:
     return (a ^ b).bit_count()
 
 
+MAX_ENTRIES = 5000  # per scope: about 190 KB of the scope's saved state
+
+
 @dataclass
 class NoveltyIndex:
-    """SimHashes of recent headlines in one scope, pruned by event time so memory stays bounded."""
+    """SimHashes of recent headlines in one scope, pruned by event time and capped at `max_entries`.
+
+    The cap keeps a scope's saved state (one table record, which must fit the producer's 1 MB
+    request) bounded however busy the scope: at about 8 novel stories a second one hour of entries
+    passed 1 MB, and the table write could not be sent. Past the cap the oldest entries go first, so
+    in a scope with more than `max_entries` novel stories an hour, a copy is recognised only as far
+    back as the last `max_entries` of them."""
 
     horizon_seconds: float
     max_distance: int
     entries: list[tuple[float, int]] = field(default_factory=list)
     newest: float | None = None
+    max_entries: int = MAX_ENTRIES
 
     def is_novel(self, published_at: float, headline: str) -> bool:
         """Record the headline and say whether it is new (not a near-copy of one seen recently)."""
@@ -79,6 +89,7 @@ class NoveltyIndex:
         )
         if novel:
             self.entries.append((published_at, fingerprint))
+            del self.entries[:-self.max_entries]
         return novel
 
     def to_dict(self) -> dict:
@@ -86,4 +97,4 @@ class NoveltyIndex:
 
     @classmethod
     def from_dict(cls, d: dict, horizon_seconds: float, max_distance: int) -> NoveltyIndex:
-        return cls(horizon_seconds, max_distance, [(t, int(h, 16)) for t, h in d["entries"]], d["newest"])
+        return cls(horizon_seconds, max_distance, [(t, int(h, 16)) for t, h in d["entries"][-MAX_ENTRIES:]], d["newest"])

@@ -14,7 +14,7 @@ from alerts.detectors.negative_surge import negative_surge
 from alerts.detectors.sentiment_shift import sentiment_shift
 from alerts.detectors.volume_spike import volume_spike
 from alerts.engine import AnomalyEvent, ScopeMonitor, Story, scopes_for
-from alerts.novelty import NoveltyIndex, hamming, normalise_title, simhash
+from alerts.novelty import MAX_ENTRIES, NoveltyIndex, hamming, normalise_title, simhash
 from alerts.windows import WindowSet, WindowStats
 
 W = 60.0
@@ -444,3 +444,25 @@ def test_a_weekends_silence_is_not_learned_as_a_lower_rate() -> None:
     assert not minute(monday, 8)  # an ordinary minute after the weekend
     assert m.baseline.rate > 0.8 * rate
     assert any(e.kind == "volume_spike" and e.event == "open" for e in minute(monday + 1, 40))  # a real spike still opens
+
+
+def test_the_novelty_index_keeps_at_most_its_cap_oldest_first() -> None:
+    index = NoveltyIndex(horizon_seconds=3600, max_distance=3, max_entries=3)
+    headlines = ["Contoso opens plant", "Fabrikam cuts jobs", "Northwind wins contract", "Woodgrove raises rates"]
+    assert all(index.is_novel(1_800_000_000.0 + i, h) for i, h in enumerate(headlines))
+    assert len(index.entries) == 3
+    assert index.is_novel(1_800_000_010.0, headlines[0])  # forgotten: the oldest went first
+    assert not index.is_novel(1_800_000_011.0, headlines[3])
+
+
+def test_a_busy_scopes_novelty_state_stays_far_under_a_table_records_limit() -> None:
+    """The review's finding: at 8 novel stories a second a scope kept ~29,000 entries for its hour,
+    and its saved state passed the producer's 1 MB request size, so the table write failed."""
+    index = NoveltyIndex(horizon_seconds=3600, max_distance=3)
+    start = 1_800_000_000.0
+    index.entries = [(start + n / 8, (n * 0x9E3779B97F4A7C15) % 2**64) for n in range(8 * 3600)]
+    assert index.is_novel(start + 3600, "Contoso opens a second plant in Ohio")
+    assert len(index.entries) == MAX_ENTRIES
+    restored = NoveltyIndex.from_dict(json.loads(json.dumps(index.to_dict())), 3600, 3)
+    assert restored.entries == index.entries
+    assert len(json.dumps(index.to_dict())) < 250_000

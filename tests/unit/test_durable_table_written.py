@@ -8,7 +8,7 @@ import faust
 import pytest
 from faust.types import TP, RecordMetadata
 
-from streams.tables import DurableTable
+from streams.tables import ChangelogWriteTooLarge, DurableTable
 
 
 @pytest.fixture
@@ -90,3 +90,16 @@ def test_acknowledged_writes_are_forgotten_without_anyone_waiting(table) -> None
         return len(table._unconfirmed)
 
     assert asyncio.run(scenario()) == 0  # else a table no one waits on grows a future per write
+
+
+def test_a_write_the_producer_would_refuse_raises_in_the_writer_and_never_reaches_the_buffer(table) -> None:
+    """The review's finding: aiokafka refused an oversized changelog record inside the producer
+    buffer's task, before any future existed, so `written()` waited for ever while the worker said
+    ready. The writer now fails (a machinery failure), and nothing is queued."""
+    queued = []
+    table.app.producer.send_soon = queued.append
+    small = table.send_changelog(0, "scope", {"entries": ["x" * 100]})
+    assert queued == [small] and small in table._unconfirmed
+    with pytest.raises(ChangelogWriteTooLarge, match=r"table 'state': the changelog record for key 'scope' is \d+ bytes"):
+        table.send_changelog(0, "scope", {"entries": ["\u00e9" * 200_000]})  # 1.2 MB once JSON-escaped
+    assert queued == [small]
