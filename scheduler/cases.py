@@ -108,7 +108,7 @@ class Evidence:
         return dict(zip(self.sample_ids, self.headlines, strict=False))
 
 
-_TIMES = ("created_at", "reopened_at", "assigned_at", "acked_at", "closed_at", "ack_due", "resolve_due")
+_TIMES = ("created_at", "reopened_at", "resolve_from", "assigned_at", "acked_at", "closed_at", "ack_due", "resolve_due")
 
 
 def sla_start(case: dict[str, Any]) -> datetime:
@@ -137,6 +137,9 @@ class Case:
     escalations: int = 0
     analyst: str | None = None  # holder while held; resolver once resolved
     reopened_at: datetime | None = None  # when a machine-closed case last went back to people
+    # When the resolve window in force started, if not at `since`: a case that changed hands after its
+    # resolve SLA passed gives its next holder a full window of their own (Scheduler._rearm_resolve).
+    resolve_from: datetime | None = None
     assigned_at: datetime | None = None
     acked_at: datetime | None = None
     closed_at: datetime | None = None
@@ -153,13 +156,19 @@ class Case:
         hours (it was nobody's to miss meanwhile)."""
         return self.reopened_at or self.created_at
 
+    @property
+    def resolve_start(self) -> datetime:
+        """Where the resolve SLA in force counts from: `since`, or a later hand-over (`resolve_from`)."""
+        return self.resolve_from or self.since
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["status"] = self.status.value
         for name in _TIMES:
             d[name] = iso(d[name]) if d[name] is not None else None
-        if d["reopened_at"] is None:  # left out, so cases stored before the field existed read as unchanged
-            del d["reopened_at"]  # (scheduler/storage.py would otherwise rewrite every record in one input)
+        for name in ("reopened_at", "resolve_from"):  # left out when unset, so cases stored before the
+            if d[name] is None:  # field existed read as unchanged (scheduler/storage.py would otherwise
+                del d[name]  # rewrite every record in one input)
         return d
 
     @classmethod

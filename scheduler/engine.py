@@ -85,16 +85,18 @@ class Scheduler:
         return [c.to_dict() for c in sorted(held, key=lambda c: (-c.priority, c.seq))]
 
     def machine_closed(self, limit: int = 50) -> list[dict[str, Any]]:
-        """The cases the machine closed and still held, most recently closed first (then the latest to
-        arrive), at most `limit`: for review. By closing time, not arrival: a critical case that waited for
-        hours and was just closed unattended is the newest decision, however old the case."""
+        """The cases the machine closed and still held, at most `limit`, for review: those closed
+        `unattended` first (no analyst saw them), then the machine's routine closes; each group most
+        recently closed first (then the latest to arrive). Newest first alone let fifty routine info
+        closes push a critical case nobody could take off the list within minutes."""
         closed = [c for c in self._cases.values() if c.status is Status.AUTO_RESOLVED]
-        newest = sorted(closed, key=lambda c: (c.closed_at or c.since, c.seq), reverse=True)
-        return [c.to_dict() for c in newest[:limit]]
+        return [c.to_dict() for c in sorted(closed, key=_review_order)[:limit]]
 
     def waiting(self, now: datetime) -> list[dict[str, Any]]:
-        """The queue, in the order it will be served when capacity allows (priority, then age), each
-        case with `unserved`: why nobody holds it at `now` (no skill, nobody on shift, no capacity)."""
+        """The queue, most urgent first (priority, then arrival), each case with `unserved`: why nobody
+        holds it at `now` (no skill, nobody on shift, no capacity). Urgency, not the order of service: the
+        optimiser serves a case that can still make its acknowledge SLA before a higher-priority one that
+        already missed it, and weighs waiting, skills and load too (scheduler/optimizer.py)."""
         queue = [c for c in self._open.values() if c.status is Status.WAITING]
         return [{**c.to_dict(), "unserved": self._unserved(c, utc(now))}
                 for c in sorted(queue, key=lambda c: (-c.priority, c.seq))]
@@ -190,10 +192,12 @@ class Scheduler:
 
     def _prune(self, now: datetime) -> None:
         """Forget cases closed longer than `retain_closed` ago, and beyond the `retain_closed_count`
-        most recently closed, and the action ids that named them."""
+        kept, and the action ids that named them. The count keeps the `unattended` closes before the
+        others (`_review_order`), so a burst of routine closes cannot delete a case nobody saw before
+        anyone could review it; `retain_closed` still bounds how long any closed case is kept."""
         horizon = now - self._policy.retain_closed
         closed = sorted((c for c in self._cases.values() if c.status in CLOSED and c.closed_at is not None),
-                        key=lambda c: (c.closed_at, c.seq), reverse=True)
+                        key=_review_order)
         stale = [c.case_id for n, c in enumerate(closed) if n >= self._policy.retain_closed_count or c.closed_at < horizon]
         for cid in stale:
             del self._cases[cid]
@@ -274,7 +278,7 @@ class Scheduler:
         case.headlines += fresh.values()
         case.severity, case.score = evidence.severity, evidence.score
         case.priority = self._policy.priority(case.severity, case.scope, case.escalations)
-        case.resolve_due = case.since + self._policy.resolve_sla[case.severity]
+        case.resolve_due = case.resolve_start + self._policy.resolve_sla[case.severity]
         if case.status in (Status.WAITING, Status.ASSIGNED):  # a tighter SLA takes effect at once
             case.ack_due = min(case.ack_due, now + self._policy.ack_sla[case.severity])
         reason = f"severity {old} -> {case.severity}" if old != case.severity else "new evidence"
@@ -302,7 +306,7 @@ class Scheduler:
 
     def _reopen(self, case: Case, reason: str, now: datetime, entered: list[Case]) -> None:
         """A machine-closed case back to waiting with fresh SLAs, as if it had just arrived (`Case.since`)."""
-        case.closed_at, case.reopened_at, case.outcome = None, now, None
+        case.closed_at, case.reopened_at, case.outcome, case.resolve_from = None, now, None, None
         case.resolve_due = now + self._policy.resolve_sla[case.severity]
         self._open[case.case_id] = case
         self._to_waiting(case, reason, now, entered)
@@ -344,6 +348,7 @@ class Scheduler:
         if problem:
             raise ActionError(409, f"cannot reassign {case.case_id} to {to}: {to} {problem}")
         _avoid(case, analyst)
+        self._rearm_resolve(case, now)
         out.append(self._assign_to(case, target, now, reason=f"reassigned by {analyst}"))
 
     def _label(self, case: Case, analyst: str, raw: Any, now: datetime, out: list[CaseEvent]) -> None:
@@ -374,8 +379,18 @@ class Scheduler:
         handed back after it passed was escalated as "waited past the SLA" on the very next tick."""
         case.status, case.analyst, case.assigned_at, case.acked_at = Status.WAITING, None, None, None
         case.ack_due = now + self._policy.ack_sla[case.severity]
+        self._rearm_resolve(case, now)
         case.reason = reason
         entered.append(case)
+
+    def _rearm_resolve(self, case: Case, now: datetime) -> None:
+        """A case leaving its holder: a resolve SLA that already passed restarts for whoever takes it next,
+        and its one resolve escalation is re-armed. Otherwise the next holder inherited a breach announced
+        to the one before (often gone home: `escalation.stranded`), and was never escalated to for it."""
+        case.resolve_escalated = False
+        if now >= case.resolve_due:
+            case.resolve_from = now
+            case.resolve_due = now + self._policy.resolve_sla[case.severity]
 
     def _close(self, case: Case, status: Status, now: datetime) -> None:
         case.status, case.closed_at = status, now
@@ -498,6 +513,13 @@ def _check_assignments(
         room[analyst_id] -= 1
         if room[analyst_id] < 0:
             raise RuntimeError(f"assignment policy {policy!r} put {analyst_id} over capacity")
+
+
+def _review_order(case: Case) -> tuple[bool, float, int]:
+    """Sort key for closed cases: `unattended` ones (closed without an analyst seeing them) first, then
+    the rest; each group most recently closed first, then the latest to arrive."""
+    unattended = case.status is Status.AUTO_RESOLVED and case.outcome == UNATTENDED  # an analyst's outcome is free text
+    return (not unattended, -(case.closed_at or case.since).timestamp(), -case.seq)
 
 
 def _avoid(case: Case, analyst: str) -> None:

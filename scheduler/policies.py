@@ -42,8 +42,10 @@ def round_robin(waiting: Sequence[WaitingCase], free: Sequence[FreeAnalyst]) -> 
 
 
 def least_loaded(waiting: Sequence[WaitingCase], free: Sequence[FreeAnalyst]) -> list[Assignment]:
-    """The qualified analyst with the lowest load ratio goes next (roster order breaks ties)."""
-    return _greedy(waiting, free, lambda a, load, last: (load / a.capacity,))
+    """The qualified analyst with the lowest load ratio goes next; among equal ratios the one assigned
+    least recently (roster order broke ties before, so with cases arriving one at a time to an idle
+    team the first analyst in the file took them all)."""
+    return _greedy(waiting, free, lambda a, load, last: (load / a.capacity, last))
 
 
 # Every assignment policy by its name (scheduler/config.py PolicyName, which the setting accepts):

@@ -34,6 +34,11 @@ DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 # YAML section under `skills:` -> the scope prefix the monitor writes (`topic:Earnings`).
 SKILL_KINDS = {"topics": "topic", "tickers": "ticker", "sectors": "sector"}
 MAX_LEVEL = 5
+# The most open cases one analyst may hold. The optimiser makes one column per free unit of capacity
+# (scheduler/optimizer.py), so a typo like `capacity: 1000000000` would build a billion-column problem
+# and stall the scheduler's single writer; nobody works a thousand open cases at once, so a value
+# above this is a mistake to refuse at its line, not a setting to honour.
+MAX_CAPACITY = 1000
 _SHIFT = re.compile(r"^(?P<days>\S+)\s+(?P<start>\d{2}:\d{2})-(?P<end>\d{2}:\d{2})\s+(?P<tz>\S+)$")
 
 
@@ -66,7 +71,9 @@ class Shift:
             raise ValueError(f"expected 'DAYS HH:MM-HH:MM Area/City', got {text!r}")
         try:
             tz = ZoneInfo(m["tz"])
-        except (ZoneInfoNotFoundError, ValueError):
+        # A key naming a tzdata folder (`Europe`, `America/Argentina`) is an IsADirectoryError, one too
+        # long for a file name an OSError: unknown zones all the same, never a crash of the reload.
+        except (ZoneInfoNotFoundError, ValueError, OSError):
             raise ValueError(f"unknown time zone {m['tz']!r}") from None
         start, end = _minutes(m["start"]), _minutes(m["end"])
         if start == end or start >= 24 * 60:
@@ -89,11 +96,12 @@ def _minutes(hhmm: str) -> int:
 
 
 def _days(spec: str) -> frozenset[int]:
-    """`Mon-Fri`, `Sat,Sun`, `Mon-Wed,Fri`; ranges may wrap (`Fri-Mon`)."""
+    """`Mon-Fri`, `Sat,Sun`, `Mon-Wed,Fri`; ranges may wrap (`Fri-Mon`). A range missing its end
+    (`Mon-`) is refused: read as its first day alone, it silently dropped the rest of the week."""
     days: set[int] = set()
     for part in spec.split(","):
-        first, _, last = part.partition("-")
-        if first not in DAYS or (last and last not in DAYS):
+        first, dash, last = part.partition("-")
+        if first not in DAYS or (dash and last not in DAYS):
             raise ValueError(f"days must be like Mon-Fri or Sat,Sun, got {spec!r}")
         a, b = DAYS.index(first), DAYS.index(last or first)
         days.update((a + i) % 7 for i in range((b - a) % 7 + 1))
@@ -330,12 +338,16 @@ class _Parser:
         """Upper case, as the monitor writes its scopes (alerts/engine.py): `aapl` must mean `ticker:AAPL`."""
         return self.string(node, field).strip().upper()
 
-    def integer(self, node: yaml.Node, field: str, low: int, high: int | None = None) -> int:
+    def integer(self, node: yaml.Node, field: str, low: int, high: int, why: str = "") -> int:
+        """Digits only, within `low..high` (`why` says why the bound is there). The digits are counted
+        before `int()` reads them: Python refuses to convert more than 4300 digits with a plain
+        ValueError, which no caller expects from a roster."""
         text = self.string(node, field)
-        if not re.fullmatch(r"[0-9]+", text) or int(text) < low or (high is not None and int(text) > high):
-            bound = f"{low}..{high}" if high is not None else f">= {low}"
-            raise self.fail(node, field, f"expected an integer {bound}, got {text!r}")
-        return int(text)
+        digits = text.lstrip("0") or "0"
+        if not re.fullmatch(r"[0-9]+", text) or len(digits) > len(str(high)) or not low <= int(digits) <= high:
+            shown = text if len(text) <= 40 else f"{text[:20]}... ({len(text)} characters)"
+            raise self.fail(node, field, f"expected an integer {low}..{high}{why}, got {shown!r}")
+        return int(digits)
 
     def analyst(self, node: yaml.Node, field: str) -> Analyst:
         f = self.mapping(node, field, required=_ANALYST_REQUIRED, optional={*_TOKEN_FIELDS, "notify_secret_file"})
@@ -355,7 +367,8 @@ class _Parser:
         return Analyst(
             id=self.string(f["id"][1], f"{field}.id"),
             name=self.string(f["name"][1], f"{field}.name"),
-            capacity=self.integer(f["capacity"][1], f"{field}.capacity", 1),
+            capacity=self.integer(f["capacity"][1], f"{field}.capacity", 1, MAX_CAPACITY,
+                                  " (open cases held at once)"),
             skills=self.skills(f["skills"][1], f"{field}.skills"),
             shifts=tuple(shifts),
             notify=notify,
@@ -451,16 +464,27 @@ class RosterWatcher:
         return (st.st_mtime_ns, st.st_size, st.st_ino)
 
     def poll(self) -> Roster | None:
-        """The new roster if the file changed and is valid; None otherwise (see `.error`)."""
+        """The new roster if the file changed and is valid; None otherwise (see `.error`).
+
+        The stamp moves on only once the file it stamps was judged, loaded or reported: stamped first,
+        a reload that raised left the bad edit unreported and never read again until the next edit."""
         stamp = self._stat()
         if stamp == self._stamp:
             return None
-        self._stamp = stamp
         try:
             roster = load_roster(self.path)
-        except RosterError as exc:
-            self.error = exc
-            log.error("roster reload rejected, keeping the previous roster: %s", exc)
+        except Exception as exc:  # noqa: BLE001 - any failure is the edit's error; the old roster stays
+            self._stamp, self.error = stamp, _reload_error(self.path, exc)
+            log.error("roster reload rejected, keeping the previous roster: %s", self.error)
             return None
-        self.roster, self.error = roster, None
+        self._stamp, self.roster, self.error = stamp, roster, None
         return roster
+
+
+def _reload_error(path: Path, exc: Exception) -> RosterError:
+    """A failure to reload as the RosterError `.error` promises. A parser bug must not stop the watcher
+    (the old roster stays in force), but it must be said, with where to look, like any bad edit."""
+    if isinstance(exc, RosterError):
+        return exc
+    return RosterError(str(path), 0, "(file)", f"could not be read ({type(exc).__name__}: {exc}); fix the edit "
+                                                "or report the roster parser's failure on it")
