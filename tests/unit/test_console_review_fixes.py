@@ -880,7 +880,7 @@ def test_every_cut_list_on_the_overview_says_how_many_it_shows_of_how_many(monke
     html = asyncio.run(scenario())
     assert "30 case(s) waiting" in html
     assert f"Showing the first {views.WAITING_SHOWN} of 30." in html.split('id="waiting-h"')[1].split("</section>")[0]
-    assert (f"Showing the latest {views.MACHINE_CLOSED_SHOWN} of 30."
+    assert (f"Showing {views.MACHINE_CLOSED_SHOWN} of 30."
             in html.split('id="machine-h"')[1].split("</section>")[0])
     anomalies = html.split('id="anom-h"')[1].split("</section>")[0]
     assert f"Showing the latest {views.ANOMALIES_SHOWN} of {views.ANOMALIES_SHOWN + 5}." in anomalies
