@@ -11,8 +11,8 @@ from typing import Any
 
 def json_lines(lines: Iterable[str] | Iterable[bytes]) -> Iterator[tuple[int, object, str | None]]:
     """(line number, value, None) for each non-blank line, or (line number, None, why) for one that
-    cannot be read: "not UTF-8 (...)" (bytes lines only), "not JSON (... at column N)" or "not JSON
-    (nested too deeply)". Numbers count blank lines too. A byte-order mark on the first line, which
+    cannot be read: "not UTF-8 (...); save the file as UTF-8" (bytes lines only), "not JSON (... at
+    column N)" or "not JSON (nested too deeply)". Numbers count blank lines too. A byte-order mark on the first line, which
     Notepad and Excel write, is skipped."""
     for number, raw in enumerate(lines, start=1):
         if isinstance(raw, bytes):
@@ -21,7 +21,7 @@ def json_lines(lines: Iterable[str] | Iterable[bytes]) -> Iterator[tuple[int, ob
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as exc:
-                yield number, None, f"not UTF-8 ({exc.reason} at byte {exc.start})"
+                yield number, None, f"not UTF-8 ({exc.reason} at byte {exc.start}); save the file as UTF-8"
                 continue
         else:
             line = raw.removeprefix("\ufeff") if number == 1 else raw

@@ -10,9 +10,9 @@ import hashlib
 import json
 import re
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 from alerts.records import finite_number, iso
 from models.text import cashtags, clean, tidy
@@ -82,10 +82,13 @@ class Story:
     # Tickers the story named that are not tickers by _TICKER (docs/INPUTS.md states the rule):
     # dropped (and counted), the story kept.
     dropped_tickers: list[str] = field(default_factory=list)
+    # Fields the story sent that could not be kept (`url 'N/A': expected an absolute http(s) URL`, `body: a
+    # list is no string`): dropped, the story kept, and named so that `produce` can report them.
+    dropped_fields: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, object]:
         data = asdict(self)
-        del data["dropped_tickers"]
+        del data["dropped_tickers"], data["dropped_fields"]
         return data
 
     @property
@@ -113,12 +116,20 @@ def stable_id(source: str, url: str | None, headline: str, body: str | None = No
 NUMBER = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$")
 _MONTH_NAMES = ("january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
                 "november", "december")
-# Zone names feeds use beside numeric offsets; anything else is unreadable, never guessed.
+# Zone names feeds use beside numeric offsets, each naming one offset; anything else is unreadable,
+# never guessed.
 _ZONES = {
-    "UT": 0, "UTC": 0, "GMT": 0, "Z": 0, "WET": 0, "BST": 1, "WEST": 1, "CET": 1, "MET": 1, "CEST": 2,
-    "MEST": 2, "EET": 2, "EEST": 3, "MSK": 3, "IST": 5.5, "SGT": 8, "HKT": 8, "AWST": 8, "JST": 9, "KST": 9,
-    "AEST": 10, "AEDT": 11, "NZST": 12, "NZDT": 13, "EST": -5, "EDT": -4, "CST": -6, "CDT": -5, "MST": -7,
+    "UT": 0, "UTC": 0, "GMT": 0, "Z": 0, "WET": 0, "WEST": 1, "CET": 1, "MET": 1, "CEST": 2,
+    "MEST": 2, "EET": 2, "EEST": 3, "MSK": 3, "SGT": 8, "HKT": 8, "AWST": 8, "JST": 9, "KST": 9,
+    "AEST": 10, "AEDT": 11, "NZST": 12, "NZDT": 13, "EST": -5, "EDT": -4, "CDT": -5, "MST": -7,
     "MDT": -6, "PST": -8, "PDT": -7, "AKST": -9, "AKDT": -8, "HST": -10,
+}
+# Names that feeds write for more than one zone: reading one as any of them could put a story hours
+# off, so the date is unreadable and the receive time stands in (the message names the readings).
+_AMBIGUOUS_ZONES = {
+    "CST": "US Central -0600, China +0800 or Cuba -0500",
+    "IST": "India +0530, Irish +0100 or Israel +0200",
+    "BST": "British Summer +0100 or Bangladesh +0600",
 }
 # A zone after a clock or date, optional: ` +0200`, `+02:00`, ` GMT+2`, ` CET`, `Z`.
 _ZONE = r"(?: ?(?:(?:GMT|UTC|UT) ?)?([+-]\d{1,2}(?::?\d{2})?)| ?([A-Za-z]{1,5}))?"
@@ -175,15 +186,30 @@ def _zone(offset: str | None, name: str | None) -> timezone:
         total = hours * 60 + minutes
         return timezone(timedelta(minutes=-total if offset[0] == "-" else total))
     if name:
+        if name.upper() in _AMBIGUOUS_ZONES:
+            raise ValueError(f"time zone {name!r} could be {_AMBIGUOUS_ZONES[name.upper()]}; write the offset "
+                             "instead of the name")
         if name.upper() not in _ZONES:
             raise ValueError(f"unknown time zone {name!r}")
         return timezone(timedelta(hours=_ZONES[name.upper()]))
     return UTC
 
 
+class DateOnly(ValueError):
+    """A date without a time of day: midnight is not when the story was published, so such a value is
+    no publication time (a live story would be hours late, a replay would put a day into one minute)."""
+
+    def __init__(self, day: date) -> None:
+        super().__init__(f"{day.isoformat()} has no time of day, and midnight is not the story's time; write "
+                         f"the time ({day.isoformat()}T14:05:00Z)")
+
+
 def _at(year: int, month: int, day: int, clock: tuple[str | None, ...]) -> datetime:
-    """The date at a _CLOCK match's groups (hour, minute, second, a/p, offset, zone name)."""
+    """The date at a _CLOCK match's groups (hour, minute, second, a/p, offset, zone name); DateOnly
+    (a ValueError) without an hour."""
     hour, minute, second, ampm, offset, zone = clock
+    if hour is None:
+        raise DateOnly(date(year, month, day))  # date() first: an impossible date says so
     hours = int(hour or 0)
     if ampm:
         if not 1 <= hours <= 12:
@@ -229,7 +255,7 @@ _COMPACT = re.compile(r"^(\d{4})(\d{2})(\d{2})(?:(\d{2})(\d{2})(\d{2}))?" + _ZON
 
 def _compact(match: re.Match[str]) -> datetime:
     """A _COMPACT match's moment; ValueError for an impossible one (20261399, hour 25)."""
-    year, month, day, hour, minute, second = match.groups()[:6]
+    year, month, day, hour, minute, second = match.groups()[:6]  # no hour: DateOnly
     return _at(int(year), int(month), int(day), (hour, minute, second, None, *match.groups()[6:]))
 
 
@@ -239,11 +265,32 @@ def _from_number(value: float) -> datetime:
     if match := _COMPACT.match(digits):
         try:
             return _compact(match)
+        except DateOnly:
+            raise
         except ValueError as exc:
             if len(digits) == 14:  # no epoch either (see _COMPACT): say what it is not
                 raise ValueError(f"{digits} is no YYYYMMDDHHMMSS date and time ({exc})") from None
             # 20261399 is no date: the epoch's error says what to write
     return _from_epoch(value)
+
+
+def _mongo_date(value: dict[Any, Any]) -> object:
+    """What a mongoexport `{"$date": ...}` (MongoDB Extended JSON) holds: an ISO 8601 string, or
+    milliseconds as a number or as `{"$numberLong": "..."}`; any other object is no date (ValueError)."""
+    inner = value.get("$date") if len(value) == 1 else None
+    if isinstance(inner, dict) and len(inner) == 1 and isinstance(inner.get("$numberLong"), str):
+        return float(inner["$numberLong"]) if NUMBER.match(inner["$numberLong"]) else None
+    if isinstance(inner, str | int | float):
+        return inner
+    raise ValueError('an object is no time; a date from mongoexport is {"$date": "2026-11-30T14:05:00Z"}')
+
+
+def _iso_day(text: str) -> date | None:
+    """The day an ISO 8601 date without a time names (`2026-11-30`, `2026-W48-1`), else None."""
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        return None
 
 
 def parse_time(value: object) -> datetime:
@@ -254,10 +301,13 @@ def parse_time(value: object) -> datetime:
     name (`30 Nov 2026`, `Nov 30, 2026 9:30 AM`), YYYY/MM/DD and YYYY.MM.DD, DD/MM/YYYY or MM/DD/YYYY
     where the order is certain (`30/11/2026`, `11/30/2026`, `30.11.2026`; `03/11/2026` is a ValueError
     naming both readings), YYYYMMDD and YYYYMMDDHHMMSS (a zone may follow in a string), and epochs in
-    seconds, milliseconds, microseconds or nanoseconds as numbers or numeric strings. Written dates
-    take an optional clock and zone; without a zone they are UTC. The whole string must match: a
-    prefix that looks like a date is not a date.
+    seconds, milliseconds, microseconds or nanoseconds as numbers or numeric strings, and mongoexport's
+    `{"$date": ...}` of any of these. Written dates take an optional clock and zone; without a zone
+    they are UTC. The whole string must match: a prefix that looks like a date is not a date. A date
+    without a time of day is no time (DateOnly), nor is a zone name that names several zones (CST).
     """
+    if isinstance(value, dict):
+        value = _mongo_date(value)
     if isinstance(value, bool):
         raise ValueError("a boolean is not a time")  # noqa: TRY004 - callers treat every bad time alike
     if isinstance(value, int | float):
@@ -280,6 +330,9 @@ def parse_time(value: object) -> datetime:
         parsed = _written(text)
         if parsed is None:
             raise ValueError("not ISO 8601, RFC 2822, a written date or an epoch number") from None
+    else:
+        if day := _iso_day(text):
+            raise DateOnly(day)
     parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     try:  # year 1 at +14:00, or 9999-12-31 at -14:00, is a datetime no UTC datetime can hold
         parsed.astimezone(UTC)
@@ -317,12 +370,38 @@ def unread_because(stamp: object, now: float) -> str:
 MISSING = frozenset({"", "nan", "null", "none", "n/a", "#n/a", "na"})
 
 
-# How terminals and exchanges write a ticker around the symbol: `NASDAQ:AAPL`, `AAPL US Equity`. Only
-# these exchange names are a prefix: in `AAPL:US` the part before the colon is the ticker.
-EXCHANGES = frozenset({"NASDAQ", "NYSE", "NYSEARCA", "NYSEAMERICAN", "AMEX", "OTC", "LSE", "LON", "TSX", "TSXV",
-                       "ASX", "HKEX", "HKG", "TYO", "TSE", "XETRA", "ETR", "FRA", "EPA", "AMS", "BIT", "BME",
-                       "SWX", "SIX", "STO", "CPH", "HEL", "OSL", "NSE", "BSE", "KRX", "SGX", "JSE"})
-_SHARE_CLASS = re.compile(r"/(?=[A-Z]{1,2}$)")
+# How terminals and exchanges write a ticker around the symbol: `LON:VOD`, `VOD LN Equity`. The exchange
+# is part of the ticker: it becomes the Yahoo-style suffix tickers are kept with (`VOD.L`, `0700.HK`; none
+# for US exchanges), never dropped, since `LON:BA` (BAE Systems) is not `BA` (Boeing). An exchange not
+# in these tables (`TSE` is Tokyo to some and Toronto to others) leaves the value as written, which is
+# no ticker: dropped and counted, not guessed. In `AAPL:US` the part before the colon is no exchange.
+EXCHANGE_SUFFIXES = {
+    "NASDAQ": "", "NYSE": "", "NYSEARCA": "", "NYSEAMERICAN": "", "NYSEMKT": "", "AMEX": "", "ARCA": "",
+    "BATS": "", "CBOE": "", "OTC": "", "OTCMKTS": "", "LSE": ".L", "LON": ".L", "TSX": ".TO", "TSXV": ".V",
+    "CVE": ".V", "ASX": ".AX", "HKEX": ".HK", "HKG": ".HK", "TYO": ".T", "XETRA": ".DE", "ETR": ".DE",
+    "FRA": ".F", "EPA": ".PA", "AMS": ".AS", "EBR": ".BR", "ELI": ".LS", "BIT": ".MI", "BME": ".MC",
+    "SWX": ".SW", "SIX": ".SW", "VIE": ".VI", "STO": ".ST", "CPH": ".CO", "HEL": ".HE", "OSL": ".OL",
+    "NSE": ".NS", "BSE": ".BO", "KRX": ".KS", "SGX": ".SI", "JSE": ".JO", "NZE": ".NZ", "TPE": ".TW",
+    "SHA": ".SS", "SHE": ".SZ",
+}
+# A terminal's (Bloomberg's) exchange codes, the middle word of `VOD LN Equity`.
+TERMINAL_SUFFIXES = {
+    "US": "", "UN": "", "UW": "", "UQ": "", "UR": "", "UA": "", "UP": "", "UF": "", "UV": "", "LN": ".L",
+    "CN": ".TO", "CT": ".TO", "CV": ".V", "AU": ".AX", "AT": ".AX", "HK": ".HK", "JP": ".T", "JT": ".T",
+    "GY": ".DE", "GR": ".DE", "GF": ".F", "FP": ".PA", "NA": ".AS", "BB": ".BR", "PL": ".LS", "IM": ".MI",
+    "SM": ".MC", "SW": ".SW", "SE": ".SW", "AV": ".VI", "SS": ".ST", "DC": ".CO", "FH": ".HE", "NO": ".OL",
+    "IS": ".NS", "IB": ".BO", "KS": ".KS", "SP": ".SI", "SJ": ".JO", "NZ": ".NZ", "TT": ".TW",
+}
+# A share class after a '/': one letter (`BRK/B`, `RDS/A`). `XOM/GE` could be a class or two tickers,
+# so a '/' before more than one letter is no ticker (dropped and counted): a list is written with commas.
+_SHARE_CLASS = re.compile(r"/(?=[A-Z]$)")
+
+
+def _listed(symbol: str, suffix: str) -> str:
+    """`symbol` with an exchange's suffix (`VOD` on `.L`), once; Hong Kong's codes as four digits (`0700.HK`)."""
+    if suffix == ".HK" and symbol.isdigit():
+        symbol = symbol.zfill(4)
+    return symbol if symbol.endswith(suffix) else symbol + suffix
 
 
 def ticker_names(text: str) -> list[str]:
@@ -334,17 +413,21 @@ def ticker_names(text: str) -> list[str]:
 
 
 def normalise_ticker(text: str) -> str:
-    """`$brk/b ` -> `BRK.B`: trimmed, without a leading $, an exchange prefix (`NASDAQ:`) or a
-    terminal's suffix (` US Equity`), upper-case, a share class's / as '.' (`AAPL/MSFT` stays two
-    names, and so no ticker). First `clean`: a zero-width space or byte-order mark pasted with a
-    ticker is not part of it, and a full-width `ＭＳＦＴ` (East Asian input) is MSFT."""
+    """`$brk/b ` -> `BRK.B`: trimmed, without a leading $, upper-case, an exchange prefix or a
+    terminal's suffix read as the exchange's suffix (`LON:VOD` and `VOD LN Equity` -> `VOD.L`,
+    `NASDAQ:AAPL` and `AAPL US Equity` -> `AAPL`; an unknown exchange stays, and so is no ticker), a
+    one-letter share class's / as '.' (`XOM/GE`, `AAPL/MSFT` stay, and so are no ticker). First
+    `clean`: a zero-width space or byte-order mark pasted with a ticker is not part of it, and a
+    full-width `ＭＳＦＴ` (East Asian input) is MSFT."""
     ticker = clean(text).lstrip("$").upper()
     exchange, colon, rest = ticker.partition(":")
-    if colon and exchange in EXCHANGES and rest.strip():
-        ticker = rest.strip()
+    if colon and exchange.strip() in EXCHANGE_SUFFIXES and rest.strip():
+        ticker = _listed(_SHARE_CLASS.sub(".", rest.strip()), EXCHANGE_SUFFIXES[exchange.strip()])
     words = ticker.split()  # split, not a regex: linear however many spaces a hostile value holds
-    if len(words) in (2, 3) and words[-1] == "EQUITY" and (len(words) == 2 or len(words[1]) == 2):
+    if len(words) == 2 and words[-1] == "EQUITY":
         ticker = words[0]
+    elif len(words) == 3 and words[-1] == "EQUITY" and words[1] in TERMINAL_SUFFIXES:
+        ticker = _listed(_SHARE_CLASS.sub(".", words[0]), TERMINAL_SUFFIXES[words[1]])
     return _SHARE_CLASS.sub(".", ticker)
 
 
@@ -371,12 +454,18 @@ def truncate_utf8_words(text: str, max_bytes: int) -> str:
 
 
 def normalise_url(url: str) -> str:
-    """Lower-case scheme and host, drop the fragment and utm_* tracking parameters."""
+    """Lower-case scheme and host, drop utm_* tracking parameters and the fragment (a place in the
+    page); ValueError for anything but an absolute http(s) URL (`www.site/x`, `//site/x`, `/x` and
+    `N/A` are not guessed at). The rest of the query stays as written, not decoded and re-encoded:
+    `?12345` and `?id=1;sid=2` are what the site reads. A hashbang fragment (`#!/article/9`) is
+    kept: a single-page site names its pages so."""
     parts = urlsplit(url.strip())
-    if parts.scheme.lower() not in {"http", "https"} or not parts.netloc:
-        raise ValueError("expected an absolute http(s) URL")
-    query = urlencode([(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not k.startswith("utm_")])
-    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path or "/", query, ""))
+    if parts.scheme.lower() not in {"http", "https"} or not parts.hostname:
+        raise ValueError("expected an absolute http(s) URL such as https://news.example/a")
+    query = "&".join(part for part in parts.query.split("&")
+                     if not unquote_plus(part.partition("=")[0]).startswith("utm_"))
+    fragment = parts.fragment if parts.fragment.startswith("!") else ""
+    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path or "/", query, fragment))
 
 
 def nests_deeper_than(text: str, limit: int) -> bool:
@@ -439,20 +528,26 @@ def validate(value: bytes, received_at: float) -> Story | Rejection:
     if not isinstance(data, dict):
         return Rejection("not_object", f"expected a JSON object, got {type(data).__name__}")
     data = scrub_surrogates(data)
+    if isinstance(data.get("source"), dict):  # NewsAPI: {"id": null, "name": "Reuters"}
+        data["source"] = data["source"].get("name") or data["source"].get("id")
     for name in ("id", "source"):  # an odd one costs the field: the id is derived, the source "unknown"
         item = data.get(name)
         if isinstance(item, int) and not isinstance(item, bool):
             data[name] = str(item)  # pandas writes a column of whole numbers as numbers
         elif not isinstance(item, str):
             data[name] = None
+    dropped_fields: list[str] = []  # one odd field costs that field, never the story
     for name in _STRING_FIELDS:
         item = data.get(name)
         if item is not None and not isinstance(item, str):
-            return Rejection("wrong_type", f"{name} must be a string, got {type(item).__name__}")
+            dropped_fields.append(f"{name} must be a string, got {type(item).__name__}")
+            data[name] = None
 
     headline = tidy(data.get("headline") or "")
     body = tidy(data.get("body") or "") or None
     if not headline and not body:
+        if wrong := [why for why in dropped_fields if why.startswith(("headline ", "body "))]:
+            return Rejection("wrong_type", f"{wrong[0]}, and the story has no other text")
         return Rejection("missing_text", "needs a non-empty headline or body")
     truncated = data.get("truncated") is True
     if len(headline) > MAX_HEADLINE_CHARS:
@@ -465,12 +560,11 @@ def validate(value: bytes, received_at: float) -> Story | Rejection:
         try:
             url = normalise_url(data["url"])
         except ValueError as exc:
-            return Rejection("bad_url", f"url {data['url'][:100]!r}: {exc}")
+            dropped_fields.append(f"url {data['url'][:100]!r}: {exc}")
 
+    # Any value the story gives: one that is not a time (a list, a boolean, `2026-11-30` without a
+    # time of day) is unreadable, and the receive time stands in (published_at_source "received").
     stamp = data.get("published_at")
-    if stamp is not None and (isinstance(stamp, bool) or not isinstance(stamp, str | int | float)):
-        return Rejection("bad_timestamp", "published_at must be an ISO 8601 or RFC 2822 string or an epoch number "
-                                          f"(s, ms, us or ns), got {type(stamp).__name__}")
     published: datetime | None = None
     if stamp is not None and stamp != "":
         try:
@@ -517,6 +611,7 @@ def validate(value: bytes, received_at: float) -> Story | Rejection:
         published_at_source="source" if published is not None else "received",
         truncated=truncated,
         dropped_tickers=dropped,
+        dropped_fields=dropped_fields,
     )
 
 

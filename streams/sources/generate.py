@@ -27,6 +27,7 @@ from streams.sources.catalog import COMPANIES, IPO_CANDIDATES, SENTIMENTS, TOPIC
 from streams.sources.kafka_sink import SinkError
 from streams.sources.output import add_output_arguments, open_sink
 from streams.usage import UsageError, positive
+from streams.validation import MAX_ID_CHARS
 
 # Where simulated time starts when the caller gives no start: fixed, so a seed fixes every byte.
 EPOCH = datetime(2024, 1, 2, 14, 30, tzinfo=UTC)
@@ -347,7 +348,7 @@ MALFORMED_KINDS: tuple[str, ...] = (
     "headline_not_string",
     "body_not_string",
     "oversized",
-    "bad_published_at",
+    "overlong_id",
     "control_chars_only",
 )
 OVERSIZED_BYTES = 200 * 1024
@@ -371,14 +372,15 @@ def _hostile(kind: str, rng: random.Random, n: int) -> bytes:
         return dump({"id": ident, "source": "Finwire", "headline": "", "body": "   "})
     if kind == "headline_not_string":
         return dump({"id": ident, "source": "Finwire", "headline": rng.randint(0, 10**6)})
-    if kind == "body_not_string":  # (a string of tickers is read as their list: no longer hostile)
-        return dump({"id": ident, "source": "Finwire", "headline": "Acme shares fall", "body": {"text": "Acme"}})
+    if kind == "body_not_string":  # the only text: beside a headline a body of another type costs only itself
+        return dump({"id": ident, "source": "Finwire", "body": {"text": "Acme"}})
     if kind == "oversized":
         return dump({"id": ident, "source": "Finwire", "headline": "A" * OVERSIZED_BYTES})
-    if kind == "bad_published_at":
-        # Not a date of any kind: an unreadable date string is kept with the receive time, a wrong type is not.
-        stamp = rng.choice((True, ["2024-01-02T14:30:00Z"], {"when": "yesterday"}))
-        return dump({"id": ident, "source": "Finwire", "headline": "Acme shares fall", "published_at": stamp})
+    if kind == "overlong_id":
+        # (A date of any kind, or none, costs only the date: the receive time stands in. An id too long
+        # to be one is the story's key, so it costs the story.)
+        return dump({"id": ident + "-" + "x" * (MAX_ID_CHARS + rng.randint(1, 100)), "source": "Finwire",
+                     "headline": "Acme shares fall"})
     if kind == "control_chars_only":
         return dump({"id": ident, "source": "Finwire", "headline": "\x00\x01\x07\x1b\x7f", "body": "\u200b\t\r\n"})
     raise AssertionError(f"no hostile value for kind {kind!r}")
@@ -413,7 +415,13 @@ def _start_arg(text: str) -> datetime:
         when = datetime.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not an ISO-8601 time, e.g. 2024-01-02T14:30:00Z") from None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
+    when = when if when.tzinfo else when.replace(tzinfo=UTC)
+    try:  # year 1 at +01:00 is a datetime that no UTC datetime can hold
+        when.astimezone(UTC)
+    except OverflowError:
+        raise argparse.ArgumentTypeError(f"{text!r} is out of range in UTC; write a time from 1970 on, e.g. "
+                                         "2024-01-02T14:30:00Z") from None
+    return when
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -449,7 +457,13 @@ def run_cli(args: argparse.Namespace) -> int:
                              f"{args.count} records at {args.rate:g}/s span {span:g} simulated seconds; raise "
                              "--count or lower the surge's start")
     now = datetime.now(UTC).replace(microsecond=0)
-    start = args.start or (now if args.realtime else now - timedelta(seconds=span))
+    try:  # the stream's first and last dates must be dates: --rate 1e-300 spans more than any calendar
+        start = args.start or (now if args.realtime else now - timedelta(seconds=span))
+        start + timedelta(seconds=span)
+    except OverflowError:
+        raise UsageError(f"generate: {args.count} records at --rate {args.rate:g}/s span {span:g} simulated "
+                         "seconds, past the last date there is; raise --rate or lower --count (or an earlier "
+                         "--start)") from None
     began = time.monotonic()
     sent = planted = 0
     last_report = began

@@ -7,6 +7,7 @@ with its line number (and skipped and counted) instead of surfacing later in the
 from __future__ import annotations
 
 import argparse
+import codecs
 import csv
 import re
 import sys
@@ -164,16 +165,42 @@ def separator_name(delimiter: str) -> str:
     return f"{names.get(delimiter, repr(delimiter))} separator"
 
 
+# The line Excel writes first to name a CSV file's separator (`sep=;`).
+_SEP_LINE = re.compile(r"^\ufeff?sep=(.)\r?$")
+# Byte-order marks of the encodings that are not UTF-8 but are saved by common tools: PowerShell 5's
+# `>` and Out-File write UTF-16, Excel's "Unicode Text" too.
+_OTHER_BOMS = ((codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32"), (codecs.BOM_UTF16_LE, "UTF-16"),
+               (codecs.BOM_UTF16_BE, "UTF-16"))
+
+
+def check_utf8_start(path: str, head: bytes) -> None:
+    """InputError, one line, for a file whose byte-order mark says UTF-16 or UTF-32: read as UTF-8 every
+    line would be bad for the same reason, each saying less than this."""
+    for bom, name in _OTHER_BOMS:
+        if head.startswith(bom):
+            raise InputError(f"{path}: the file is {name}, not UTF-8 (PowerShell's '>' writes UTF-16); save it as "
+                             "UTF-8 (PowerShell: '| Out-File -Encoding utf8'; Excel: \"CSV UTF-8\")")
+
+
 def csv_rows(path: str) -> Iterator[tuple[int, dict[str, Any] | None, str]]:
     """(line number, record, "") per CSV row: UTF-8 with or without a byte-order mark, any line ending,
-    the separator sniffed, quoted newlines kept, empty and NaN-like cells dropped, columns read as the
-    fields by `field_names` (`title` as headline, `date` and `time` as published_at, `symbol` as
-    tickers, ...); other columns named once in a warning and not sent."""
+    the separator sniffed, or named by Excel's `sep=;` first line, quoted newlines kept, empty and
+    NaN-like cells dropped, columns read as the fields by `field_names` (`title` as headline, `date`
+    and `time` as published_at, `symbol` as tickers, ...); other columns named once in a warning and
+    not sent."""
+    with open(path, "rb") as raw:
+        check_utf8_start(path, raw.read(4))
     with open(path, newline="", encoding="utf-8-sig") as fh:
         sample = fh.read(64 * 1024)
         fh.seek(0)
-        dialect = sniff_dialect(sample, KNOWN_COLUMNS)
+        named = _SEP_LINE.match(sample.partition("\n")[0])
+        if named:  # the separator Excel says it used, and the line says nothing else
+            dialect: type[csv.Dialect] | csv.Dialect = type("Named", (csv.excel,), {"delimiter": named.group(1)})
+        else:
+            dialect = sniff_dialect(sample, KNOWN_COLUMNS)
         reader = csv.reader(fh, dialect)
+        if named:
+            next(reader, None)
         header = next(reader, None)
         if header is None:
             return
@@ -212,6 +239,8 @@ def records(path: str) -> Iterator[tuple[int, dict[str, Any] | None, str]]:
         return
     warned: set[str] = set()
     with nullcontext(sys.stdin.buffer) if path == "-" else open(path, "rb") as fh:
+        if hasattr(fh, "peek"):  # a file, or stdin from a file or pipe: the first bytes, left to be read
+            check_utf8_start("stdin" if path == "-" else path, fh.peek(4)[:4])
         for line_no, value, why in json_objects(fh):  # bytes: a line that is not UTF-8 is one bad line
             if value is None:
                 yield line_no, None, why or ""
@@ -228,12 +257,12 @@ def records(path: str) -> Iterator[tuple[int, dict[str, Any] | None, str]]:
 class Report:
     """What produce says about the stories it sends that ingest keeps adjusted, or that classify will
     drop: an unreadable date (line by line, as it is read), and one line each at the end for dropped
-    tickers, ids that are no id, and ids an earlier line has."""
+    fields, dropped tickers, ids that are no id, and ids an earlier line has."""
 
     def __init__(self) -> None:
         self.undated = 0
-        self.tickers, self.odd_ids, self.repeated = Noted(), Noted(), Noted()
-        self.spaced = False  # a dropped ticker held a space: several tickers, most likely
+        self.fields, self.tickers, self.odd_ids, self.repeated = Noted(), Noted(), Noted(), Noted()
+        self.spaced = False  # a dropped ticker held a space, '|' or '/': several tickers, most likely
         self.first_line: dict[str, int] = {}  # each id given, at the line that first gave it
 
     def check(self, line_no: int, record: dict[str, Any], story: Story) -> None:
@@ -244,7 +273,9 @@ class Report:
                 self.tickers.add(line_no, repr(name)[:40])
             elif name.strip().lower() not in MISSING and normalise_ticker(name) not in story.tickers:
                 self.tickers.add(line_no, repr(name[:40]))
-                self.spaced |= " " in name.strip()
+                self.spaced |= any(mark in name.strip() for mark in " |/")
+        for why in story.dropped_fields:
+            self.fields.add(line_no, why[:120])
         given = record.get("id")
         if isinstance(given, bool) or (given is not None and not isinstance(given, str | int)):
             self.odd_ids.add(line_no, repr(given)[:40])
@@ -258,11 +289,14 @@ class Report:
                       f"({unread_because(stamp, time.time())}); the receive time stands in", file=sys.stderr)
 
     def summary(self) -> Iterator[str]:
+        if self.fields.count:
+            yield (f"{self.fields.count} field(s) could not be kept and were dropped from stories that were sent "
+                   f"({self.fields.listed()}); docs/INPUTS.md gives each field's form")
         if self.tickers.count:
             yield (f"{self.tickers.count} ticker(s) are no ticker and were dropped from stories that were sent "
                    f"({self.tickers.listed()}); a ticker is 1-10 letters or digits with up to two .X or -X suffixes "
-                   "(AAPL, 7203.T, BRK.B)" + ("; separate tickers with commas or semicolons (AAPL, MSFT)"
-                                              if self.spaced else ""))
+                   "(AAPL, 7203.T, BRK.B)" + ("; separate tickers with commas or semicolons (AAPL, MSFT), not "
+                                              "spaces, '|' or '/'" if self.spaced else ""))
         if self.odd_ids.count:
             yield (f"{self.odd_ids.count} id(s) are neither text nor a whole number, so finsentry derived those "
                    f"stories' ids ({self.odd_ids.listed()}); write each id as text")

@@ -14,7 +14,7 @@ and the record id, derived from the entry's key (and the feed URL, unless the ke
 own URL), lets consumers drop the repeat.
 
 An entry's key (its identity) is the first usable of its guid, its link, or a hash of the feed,
-its title and its raw date: a guid or link that repeats within one poll for different stories
+its title and its raw date (without a guid or link: its title and description): a guid or link that repeats within one poll for different stories
 (`<guid isPermaLink="false">N/A</guid>` on every item), or that an earlier poll saw for another
 story (a feed that numbers its items, a guid that is the site's root), identifies nothing. Every
 record runs through ingest's validation before it is emitted and marked seen, so nothing is counted
@@ -48,6 +48,7 @@ import feedparser
 import httpcore
 import httpx
 
+from models.text import tidy
 from streams.sources.kafka_sink import SinkError, encode_value
 from streams.sources.output import add_output_arguments, open_sink
 from streams.usage import UsageError
@@ -226,32 +227,53 @@ class SeenStore:
 
 _BLOCK_TAGS = frozenset({"br", "p", "div", "li", "ul", "ol", "tr", "td", "th", "table", "h1", "h2", "h3", "h4", "h5",
                          "h6", "blockquote", "pre", "hr", "section", "article", "header", "footer"})
+_HIDDEN_TAGS = frozenset({"script", "style"})
 # feedparser's content types of a title or summary that holds markup; any other is text as written.
 _MARKUP = frozenset({"text/html", "application/xhtml+xml"})
 
 
+# An `&` that starts no character reference ending in `;`: text, as `models.text` reads it (`BTC&ETH`,
+# `GBP&pound`, `Q&A`). HTML's parser would expand a legacy name in it (`&ETH` became `Ð`).
+_BARE_HTML_AMPERSAND = re.compile(r"&(?!#[0-9]+;|#[xX][0-9a-fA-F]+;|[A-Za-z][A-Za-z0-9]{0,31};)")
+
+
 class _TextOnly(HTMLParser):
+    """The text between the tags, its character references left as written, for `tidy` to decode
+    (the one reading of references, ingest's); `strip_html` escapes every bare `&` first."""
+
     def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
+        super().__init__(convert_charrefs=False)
         self.parts: list[str] = []
+        self.hidden = 0  # inside <script> or <style>: code, not text
 
     def handle_data(self, data: str) -> None:
-        self.parts.append(data)
+        if not self.hidden:
+            self.parts.append(data)
+
+    def handle_entityref(self, name: str) -> None:
+        self.parts.append(f"&{name};")
+
+    def handle_charref(self, name: str) -> None:
+        self.parts.append(f"&#{name};")
 
     def handle_starttag(self, tag: str, attrs: Any) -> None:
+        self.hidden += tag in _HIDDEN_TAGS
         if tag in _BLOCK_TAGS:  # <br>, <p>: words on either side must not run together; <b> joins them
             self.parts.append(" ")
 
     def handle_endtag(self, tag: str) -> None:
+        self.hidden -= tag in _HIDDEN_TAGS and self.hidden > 0
         if tag in _BLOCK_TAGS:
             self.parts.append(" ")
 
 
 def strip_html(text: str) -> str:
+    """The text of an HTML fragment: tags dropped, references decoded as ingest decodes them (only
+    with their `;`, so `BTC&ETH` stays as written), whitespace collapsed."""
     parser = _TextOnly()
-    parser.feed(text)
+    parser.feed(_BARE_HTML_AMPERSAND.sub("&amp;", text))
     parser.close()
-    return " ".join("".join(parser.parts).split())
+    return tidy("".join(parser.parts))
 
 
 def entry_text(entry: dict[str, Any], name: str) -> str:
@@ -306,17 +328,20 @@ def record_id(feed_url: str, key: str) -> str:
 
 
 def entry_to_record(feed_url: str, feed: dict[str, Any], entry: dict[str, Any], key: str) -> dict[str, Any] | None:
-    """A news.raw record cut to ingest's limits, or None for an entry without a usable title."""
+    """A news.raw record cut to ingest's limits, or None for an entry with neither a title nor a
+    description. An item with only a description (a Mastodon post) is a story without a headline:
+    ingest classifies it on its body's opening."""
     headline = entry_text(entry, "title")
-    if not headline:
+    body = entry_text(entry, "summary")
+    if not headline and not body:
         return None
     source = strip_html(feed.get("title", ""))
     record: dict[str, Any] = {
         "id": record_id(feed_url, key),
         "source": truncate_words(source, MAX_SOURCE_CHARS) if source else urlsplit(feed_url).hostname,
-        "headline": headline,
     }
-    body = entry_text(entry, "summary")
+    if headline:
+        record["headline"] = headline
     if body and body != headline:
         record["body"] = body
     link = entry.get("link")
@@ -324,7 +349,8 @@ def entry_to_record(feed_url: str, feed: dict[str, Any], entry: dict[str, Any], 
         try:  # feedparser makes a link of a guid without isPermaLink="false" (<guid>12345</guid>)
             record["url"] = normalise_url(link)
         except ValueError:
-            log.info("entry %r: link %r is not an http(s) URL; sent without one", headline[:80], link[:100])
+            log.info("entry %r: link %r is not an http(s) URL; sent without one", (headline or body)[:80],
+                     link[:100])
     published = entry_date(entry)
     if published:
         record["published_at"] = published
@@ -343,7 +369,8 @@ def link_key(link: str) -> str:
     except ValueError:
         return link
     fragment = urlsplit(link.strip()).fragment  # a liveblog's /live#post-5 and #post-6 are two stories
-    return f"{normalised}#{fragment}" if fragment else normalised
+    kept = bool(urlsplit(normalised).fragment)  # a hashbang (#!/article/9), which the url keeps too
+    return f"{normalised}#{fragment}" if fragment and not kept else normalised
 
 
 def _digest(*parts: str) -> str:
@@ -354,11 +381,19 @@ def story_fingerprint(entry: dict[str, Any]) -> str:
     """What a key is stored with, to tell whether it still names the story it was sent for:
     `<title digest>:<link digest>`, the title spacing aside and the link as link_key has it (empty
     when the entry has none, or only the site's root, which names no story). See `same_story`."""
-    title = entry.get("title")
     link = entry.get("link")
     link = link_key(link) if isinstance(link, str) and link.strip() else ""
-    return _digest(" ".join(title.split()) if isinstance(title, str) else "") + ":" + (
-        _digest(link) if _names_a_page(link) else "")
+    return _digest(entry_heading(entry)) + ":" + (_digest(link) if _names_a_page(link) else "")
+
+
+def entry_heading(entry: dict[str, Any]) -> str:
+    """What stands for an entry's title in its identity, spacing aside: its title, or for an item
+    without one (a Mastodon post) its description, as the record's body stands for its headline."""
+    for name in ("title", "summary"):
+        value = entry.get(name)
+        if isinstance(value, str) and value.strip():
+            return " ".join(value.split())
+    return ""
 
 
 def same_story(stored: str | None, story: str, by_page: bool) -> bool:
@@ -379,7 +414,8 @@ def same_story(stored: str | None, story: str, by_page: bool) -> bool:
 @dataclass(frozen=True)
 class Identity:
     """An entry's identity. `keys` are its candidate keys, best first: its guid, its link, a title
-    key (a hash of feed, title and raw date, the identity of an item with neither) and a story key
+    key (a hash of feed, title and raw date; for an item with neither, which has no other identity,
+    of feed, title and description, so that a date re-stamped each poll makes no new story) and a story key
     (a hash of fingerprint and raw date, used when each of the others names another story); none
     for an entry without a title. The entry is marked sent under all of them, so a story is known
     again by its link when the feed has moved its guid to another item, and by its title key when
@@ -436,6 +472,11 @@ def sent_under(identity: Identity, stored: Mapping[str, str | None],
     return None, "already_sent"
 
 
+def _text(value: object) -> str:
+    """A raw title or description as an identity reads it: spacing aside, "" when it is no string."""
+    return " ".join(value.split()) if isinstance(value, str) else ""
+
+
 def _title(fingerprint: str) -> str:
     return fingerprint.partition(":")[0]
 
@@ -457,14 +498,15 @@ def entry_identities(feed_url: str, entries: list[dict[str, Any]]) -> list[Ident
     for entry in entries:
         for kind in ("id", "link"):
             if found := candidate(entry, kind):  # a guid claims a title and link, a link a title
-                title = entry.get("title")
-                claim = story_fingerprint(entry) if kind == "id" else " ".join(str(title or "").split())
+                claim = story_fingerprint(entry) if kind == "id" else entry_heading(entry)
                 claims.setdefault((kind, found[0]), set()).add(claim)
     identities = []
     for entry in entries:
         story = story_fingerprint(entry)
         title = entry.get("title")
         if not isinstance(title, str) or not title.strip():
+            title = entry_heading(entry)  # a description alone (a Mastodon post)
+        if not title:
             identities.append(Identity((), (), story))
             continue
         keys, legacy, guid = [], [], None
@@ -477,6 +519,9 @@ def entry_identities(feed_url: str, entries: list[dict[str, Any]]) -> list[Ident
                     guid = found[0]
         raw_date = dict.get(entry, "published") or dict.get(entry, "updated") or ""
         title_key, story_key = f"hash:{_digest(feed_url, title, raw_date)}", f"story:{_digest(story, raw_date)}"
+        if not keys:  # the title key is its identity: its content, not a date the feed may change each poll
+            legacy.append(title_key)  # as versions before stored it
+            title_key = f"text:{_digest(feed_url, title, _text(entry.get('summary')))}"
         has_page = bool(story.partition(":")[2])
         opaque_guid = guid is not None and not _names_a_page(guid)
         # An opaque guid fresh at a page of its own is a new story, even under a title and date sent
@@ -672,8 +717,13 @@ def _escape_ampersands(body: bytes) -> bytes:
 def parse_feed(body: bytes, response: httpx.Response) -> Any:
     """feedparser's result for these bytes. Handed a stream: given bytes or a str, feedparser first
     tries to open them as a file name (and a str as a URL), so a body `/etc/passwd` was read from disk."""
+    # Markup is left as the feed wrote it: feedparser's HTML sanitizer (and its relative-link pass)
+    # re-writes a bare `&` in HTML as a reference (`BTC&ETH` became `BTC&ETH;`, read as `BTCÐ`), and
+    # strip_html keeps only the text, script and style left out, so there is nothing to sanitize.
     return feedparser.parse(
         io.BytesIO(_escape_ampersands(_scrub_charrefs(body))),
+        sanitize_html=False,
+        resolve_relative_uris=False,
         response_headers={
             "content-location": str(response.url),  # base for relative links
             "content-type": response.headers.get("content-type", ""),  # charset
@@ -760,13 +810,13 @@ def poll_once(
                     if isinstance(checked, Rejection):
                         reason = "rejected"
                         log.warning("%s: entry %r skipped: ingest would reject it: %s: %s", redact_url(url),
-                                    record["headline"][:80], checked.reason, checked.message)
+                                    (record.get("headline") or record.get("body") or "")[:80], checked.reason,
+                                    checked.message)
                     elif new >= policy.max_items:  # only what is sent counts: rejected entries hold back none
                         reason = "over_limit"
         if reason:
             if reason == "unusable":
-                log.warning("%s: entry %r skipped: no title", redact_url(url),
-                            strip_html(entry.get("summary", ""))[:80])
+                log.warning("%s: entry skipped: no title and no description", redact_url(url))
             skips[reason] = skips.get(reason, 0) + 1
             continue
         emit(record)

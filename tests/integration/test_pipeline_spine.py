@@ -57,7 +57,7 @@ def test_10000_good_and_500_malformed_records_all_accounted_for(embedded_broker,
         assert raw in originals  # the original bytes survive, so a fixed record can be replayed
         by_reason[dl["reason"]] = by_reason.get(dl["reason"], 0) + 1
     assert set(by_reason) >= {"invalid_json", "invalid_utf8", "not_object", "missing_text", "wrong_type",
-                              "oversized", "bad_timestamp"}
+                              "oversized", "bad_id"}
 
     sample = next(v for v in seen[S.topic_scored] if v["id"] == good[0]["id"])
     for field in ("topic", "topic_confidence", "sentiment", "sentiment_score", "confidence", "tickers",

@@ -160,7 +160,7 @@ def test_skips_are_counted_by_reason_and_unusable_items_logged(server: FeedServe
     server.routes["/mixed"] = Route(rss(
         "<title>Acme rises</title><guid>m-1</guid>",
         "<title>Acme rises</title><guid>m-1</guid>",  # the same story twice in one poll
-        "<description>No title at all</description><guid>m-3</guid>",
+        "<guid>m-3</guid>",  # neither a title nor a description: nothing to send
         "<title>Globex falls</title><guid>m-4</guid>",
     ))
     caplog.set_level(logging.WARNING)
@@ -169,7 +169,7 @@ def test_skips_are_counted_by_reason_and_unusable_items_logged(server: FeedServe
         second = poll_once(client, server.url("/mixed"), store, lambda r: None, now=NOW)
     assert (first.new, first.skips) == (2, {"duplicate": 1, "unusable": 1})
     assert (second.new, second.skips) == (0, {"already_sent": 2, "duplicate": 1, "unusable": 1})
-    assert "No title at all" in caplog.text
+    assert "entry skipped: no title and no description" in caplog.text
 
 
 def test_a_guid_that_is_not_a_url_or_an_odd_link_costs_only_the_url(server: FeedServer, tmp_path: Path) -> None:

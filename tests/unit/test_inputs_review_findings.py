@@ -79,7 +79,7 @@ def test_a_jsonl_lines_usual_keys_are_the_fields(tmp_path: Path, capsys: pytest.
         json.dumps({"title": "Fabrikam cuts guidance", "summary": "Fabrikam sees lower sales.",
                     "link": "https://news.example/f", "pubDate": "Mon, 30 Nov 2026 14:05:00 GMT",
                     "symbols": "FBKM; CTSO", "guid": "g-1"}) + "\n"
-        + json.dumps({"headline": "Contoso beats", "date": "2026-11-30", "ticker": "CTSO",
+        + json.dumps({"headline": "Contoso beats", "date": "2026-11-30 14:05", "ticker": "CTSO",
                       "link": "https://news.example/c", "guid": "g-2"}) + "\n", encoding="utf-8")
     code, sent = produce(path, tmp_path)
     assert code == 0
@@ -88,7 +88,7 @@ def test_a_jsonl_lines_usual_keys_are_the_fields(tmp_path: Path, capsys: pytest.
                                                        "https://news.example/f")
     assert (first.published_at, first.published_at_source, first.tickers) == (
         "2026-11-30T14:05:00.000Z", "source", ["FBKM", "CTSO"])
-    assert (second.published_at, second.tickers, second.url) == ("2026-11-30T00:00:00.000Z", ["CTSO"],
+    assert (second.published_at, second.tickers, second.url) == ("2026-11-30T14:05:00.000Z", ["CTSO"],
                                                                  "https://news.example/c")
     said = warnings(capsys.readouterr().err)
     assert len(said) == 1 and "line 1: key(s) 'guid' are not story fields and are not sent" in said[0]

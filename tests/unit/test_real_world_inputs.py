@@ -48,9 +48,9 @@ def test_hong_kong_korean_and_share_class_tickers_are_accepted() -> None:
 def test_terminal_and_exchange_forms_of_a_ticker_are_the_ticker() -> None:
     story = ok({"headline": "Four desks, one name", "tickers": ["NASDAQ:AAPL", "AAPL US Equity", "VOD LN Equity",
                                                                  "brk/b", "AAPL/MSFT", "MSFT:US"]})
-    # AAPL/MSFT once became the bogus AAPL.MSFT: a / is a share class only before one or two letters;
-    # only an exchange's name is a prefix (MSFT:US is not the ticker US)
-    assert story.tickers == ["AAPL", "VOD", "BRK.B"] and story.dropped_tickers == ["AAPL/MSFT", "MSFT:US"]
+    # AAPL/MSFT once became the bogus AAPL.MSFT: a / is a share class only before one letter; only an
+    # exchange's name is a prefix (MSFT:US is not the ticker US), and it is kept as the suffix (VOD.L)
+    assert story.tickers == ["AAPL", "VOD.L", "BRK.B"] and story.dropped_tickers == ["AAPL/MSFT", "MSFT:US"]
 
 
 def test_a_currency_cashtag_is_not_a_ticker() -> None:
@@ -165,12 +165,12 @@ def test_a_spreadsheets_number_in_the_date_column_is_not_taken_for_a_1970_date(s
 
 
 @pytest.mark.parametrize(("stamp", "expected"), [
-    (20261130, "2026-11-30T00:00:00.000Z"), ("20261130", "2026-11-30T00:00:00.000Z"),  # YYYYMMDD, no Unix time
+    (20261130140500, "2026-11-30T14:05:00.000Z"), ("20261130140500", "2026-11-30T14:05:00.000Z"),  # no Unix time
     ("30/11/2026 14:05", "2026-11-30T14:05:00.000Z"),  # day first: 30 is no month
     ("11/30/2026 2:05 PM", "2026-11-30T14:05:00.000Z"),  # month first: 30 is no month
-    ("03.11.2026", "2026-11-03T00:00:00.000Z"),  # dots: day first, as Europe writes it
-    ("Nov 30, 2026", "2026-11-30T00:00:00.000Z"), ("Monday, November 30, 2026 at 9:05 a.m. EST", "2026-11-30T14:05:00.000Z"),
-    ("30 Nov 2026", "2026-11-30T00:00:00.000Z"), ("30-Nov-26", "2026-11-30T00:00:00.000Z"),
+    ("03.11.2026 14:05", "2026-11-03T14:05:00.000Z"),  # dots: day first, as Europe writes it
+    ("Nov 30, 2026 2:05 PM", "2026-11-30T14:05:00.000Z"), ("Monday, November 30, 2026 at 9:05 a.m. EST", "2026-11-30T14:05:00.000Z"),
+    ("30 Nov 2026 14:05", "2026-11-30T14:05:00.000Z"), ("30-Nov-26 14:05", "2026-11-30T14:05:00.000Z"),
     ("Mon, 30 Nov 2026 16:05:00 GMT+2", "2026-11-30T14:05:00.000Z"), ("30 Nov 2026 19:35 UTC+05:30", "2026-11-30T14:05:00.000Z"),
     ("2026.11.30 14:05", "2026-11-30T14:05:00.000Z"), ("2026-11-30 2:05 PM", "2026-11-30T14:05:00.000Z"),
     # a zone written against the clock, as some feeds do: read before the written-date forms, and still
