@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from alerts.receivers import webhook_url
+from models.tickers import is_ticker, normalise_ticker
 from scheduler.tokens import CACHE, TokenFormatError, parse_hash, short_token, verify_hash
 
 log = logging.getLogger(__name__)
@@ -335,8 +336,15 @@ class _Parser:
         return str(node.value)
 
     def ticker(self, node: yaml.Node, field: str) -> str:
-        """Upper case, as the monitor writes its scopes (alerts/engine.py): `aapl` must mean `ticker:AAPL`."""
-        return self.string(node, field).strip().upper()
+        """The ticker as ingest keeps it (models/tickers.py), so a skill names the scope the monitor counts
+        the story in: `aapl` is `ticker:AAPL`, `BRK/B` and `$brk.b` are `ticker:BRK.B`, `LON:VOD` is
+        `ticker:VOD.L`. A name that is no ticker by those rules could never match: an error."""
+        written = self.string(node, field)
+        ticker = normalise_ticker(written)
+        if not is_ticker(ticker):
+            raise self.fail(node, field, f"{written.strip()!r} is no ticker as stories carry them (e.g. AAPL, BRK.B, "
+                                         f"VOD.L, 0700.HK: docs/INPUTS.md), so no story could ever match it; fix it")
+        return ticker
 
     def integer(self, node: yaml.Node, field: str, low: int, high: int, why: str = "") -> int:
         """Digits only, within `low..high` (`why` says why the bound is there). The digits are counted

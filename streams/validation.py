@@ -16,6 +16,7 @@ from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 from alerts.records import finite_number, iso
 from models.text import cashtags, clean, tidy
+from models.tickers import is_ticker, normalise_ticker
 
 MAX_RECORD_BYTES = 64 * 1024
 MAX_HEADLINE_CHARS = 1_000
@@ -30,9 +31,6 @@ MAX_JSON_DEPTH = 64
 # clock: a wrong clock at one source must not close everyone's time windows early.
 MAX_FUTURE_SKEW = 300.0
 
-# A ticker: an optional ^ (an index, ^GSPC), a root of 1-10 letters or digits (AAPL, 7203, 005930),
-# then up to two suffixes of '.' or '-' and 1-4 letters or digits (SAP.DE, 0700.HK, BRK.B, RDS-A).
-_TICKER = re.compile(r"^\^?[A-Z0-9]{1,10}(?:[.\-][A-Z0-9]{1,4}){0,2}$")
 # ISO 4217 codes people write as cashtags ($USD weakens): a currency, not a listed company.
 CURRENCIES = frozenset(
     ["USD", "EUR", "GBP", "JPY", "CHF", "CAD", "AUD", "NZD", "CNY", "CNH", "HKD", "SGD", "SEK", "NOK", "DKK", "INR", "KRW", "BRL", "MXN", "ZAR", "RUB", "TRY", "PLN", "CZK", "HUF", "ILS", "AED", "SAR", "THB", "TWD", "IDR", "MYR", "PHP", "VND", "ARS", "CLP", "COP", "PEN", "NGN", "EGP", "KWD", "QAR"]
@@ -79,7 +77,7 @@ class Story:
     # read (or one too far in the future), so the receive time stands in.
     published_at_source: str = "source"
     truncated: bool = False  # the headline or body was cut at a word boundary to fit its limit
-    # Tickers the story named that are not tickers by _TICKER (docs/INPUTS.md states the rule):
+    # Tickers the story named that are not tickers (models/tickers.py; docs/INPUTS.md states the rule):
     # dropped (and counted), the story kept.
     dropped_tickers: list[str] = field(default_factory=list)
     # Fields the story sent that could not be kept (`url 'N/A': expected an absolute http(s) URL`, `body: a
@@ -370,69 +368,12 @@ def unread_because(stamp: object, now: float) -> str:
 MISSING = frozenset({"", "nan", "null", "none", "n/a", "#n/a", "na"})
 
 
-# How terminals and exchanges write a ticker around the symbol: `LON:VOD`, `VOD LN Equity`. The exchange
-# is part of the ticker: it becomes the Yahoo-style suffix tickers are kept with (`VOD.L`, `0700.HK`; none
-# for US exchanges), never dropped, since `LON:BA` (BAE Systems) is not `BA` (Boeing). An exchange not
-# in these tables (`TSE` is Tokyo to some and Toronto to others) leaves the value as written, which is
-# no ticker: dropped and counted, not guessed. In `AAPL:US` the part before the colon is no exchange.
-EXCHANGE_SUFFIXES = {
-    "NASDAQ": "", "NYSE": "", "NYSEARCA": "", "NYSEAMERICAN": "", "NYSEMKT": "", "AMEX": "", "ARCA": "",
-    "BATS": "", "CBOE": "", "OTC": "", "OTCMKTS": "", "LSE": ".L", "LON": ".L", "TSX": ".TO", "TSXV": ".V",
-    "CVE": ".V", "ASX": ".AX", "HKEX": ".HK", "HKG": ".HK", "TYO": ".T", "XETRA": ".DE", "ETR": ".DE",
-    "FRA": ".F", "EPA": ".PA", "AMS": ".AS", "EBR": ".BR", "ELI": ".LS", "BIT": ".MI", "BME": ".MC",
-    "SWX": ".SW", "SIX": ".SW", "VIE": ".VI", "STO": ".ST", "CPH": ".CO", "HEL": ".HE", "OSL": ".OL",
-    "NSE": ".NS", "BSE": ".BO", "KRX": ".KS", "SGX": ".SI", "JSE": ".JO", "NZE": ".NZ", "TPE": ".TW",
-    "SHA": ".SS", "SHE": ".SZ",
-}
-# A terminal's (Bloomberg's) exchange codes, the middle word of `VOD LN Equity`.
-TERMINAL_SUFFIXES = {
-    "US": "", "UN": "", "UW": "", "UQ": "", "UR": "", "UA": "", "UP": "", "UF": "", "UV": "", "LN": ".L",
-    "CN": ".TO", "CT": ".TO", "CV": ".V", "AU": ".AX", "AT": ".AX", "HK": ".HK", "JP": ".T", "JT": ".T",
-    "GY": ".DE", "GR": ".DE", "GF": ".F", "FP": ".PA", "NA": ".AS", "BB": ".BR", "PL": ".LS", "IM": ".MI",
-    "SM": ".MC", "SW": ".SW", "SE": ".SW", "AV": ".VI", "SS": ".ST", "DC": ".CO", "FH": ".HE", "NO": ".OL",
-    "IS": ".NS", "IB": ".BO", "KS": ".KS", "SP": ".SI", "SJ": ".JO", "NZ": ".NZ", "TT": ".TW",
-}
-# A share class after a '/': one letter (`BRK/B`, `RDS/A`). `XOM/GE` could be a class or two tickers,
-# so a '/' before more than one letter is no ticker (dropped and counted): a list is written with commas.
-_SHARE_CLASS = re.compile(r"/(?=[A-Z]$)")
-
-
-def _listed(symbol: str, suffix: str) -> str:
-    """`symbol` with an exchange's suffix (`VOD` on `.L`), once; Hong Kong's codes as four digits (`0700.HK`)."""
-    if suffix == ".HK" and symbol.isdigit():
-        symbol = symbol.zfill(4)
-    return symbol if symbol.endswith(suffix) else symbol + suffix
-
-
 def ticker_names(text: str) -> list[str]:
     """The tickers a text names, as a spreadsheet cell or a `"tickers"` string writes them: separated
     by commas, semicolons or line breaks (Excel's Alt+Enter), no-value markers left out. Not by
     spaces: `AAPL US Equity` is one terminal ticker and `BRK B` or `HOME DEPOT` no list, so a space
     never splits a text into guessed tickers; a name that is no ticker is dropped and counted."""
     return [name.strip() for name in re.split(r"[,;\r\n]", text) if name.strip().lower() not in MISSING]
-
-
-def normalise_ticker(text: str) -> str:
-    """`$brk/b ` -> `BRK.B`: trimmed, without a leading $, upper-case, an exchange prefix or a
-    terminal's suffix read as the exchange's suffix (`LON:VOD` and `VOD LN Equity` -> `VOD.L`,
-    `NASDAQ:AAPL` and `AAPL US Equity` -> `AAPL`; an unknown exchange stays, and so is no ticker), a
-    one-letter share class's / as '.' (`XOM/GE`, `AAPL/MSFT` stay, and so are no ticker). First
-    `clean`: a zero-width space or byte-order mark pasted with a ticker is not part of it, and a
-    full-width `ＭＳＦＴ` (East Asian input) is MSFT."""
-    ticker = clean(text).lstrip("$").upper()
-    exchange, colon, rest = ticker.partition(":")
-    if colon and exchange.strip() in EXCHANGE_SUFFIXES and rest.strip():
-        ticker = _listed(_SHARE_CLASS.sub(".", rest.strip()), EXCHANGE_SUFFIXES[exchange.strip()])
-    words = ticker.split()  # split, not a regex: linear however many spaces a hostile value holds
-    if len(words) == 2 and words[-1] == "EQUITY":
-        ticker = words[0]
-    elif len(words) == 3 and words[-1] == "EQUITY" and words[1] in TERMINAL_SUFFIXES:
-        ticker = _listed(_SHARE_CLASS.sub(".", words[0]), TERMINAL_SUFFIXES[words[1]])
-    return _SHARE_CLASS.sub(".", ticker)
-
-
-def is_ticker(text: str) -> bool:
-    return bool(_TICKER.match(text))
 
 
 def truncate_words(text: str, limit: int) -> str:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from models.jsonl import json_objects
+from models.tickers import normalise_ticker
 from streams.sources.kafka_sink import SinkError, encode_value
 from streams.sources.output import add_output_arguments, open_sink
 from streams.usage import UsageError
@@ -25,7 +26,6 @@ from streams.validation import (
     MISSING,
     Rejection,
     Story,
-    normalise_ticker,
     readable,
     ticker_names,
     unread_because,

@@ -1,4 +1,5 @@
 import os
+import re
 import time
 from datetime import UTC, datetime
 
@@ -137,6 +138,22 @@ def test_ticker_names_are_upper_case_like_the_monitors_scopes():
     assert r.analysts["nina"].skills == {"topic:Earnings": 4, "ticker:AAPL": 5, "ticker:NVDA": 2}
     assert r.skill_level(r.analysts["nina"], "ticker:NVDA") == 2  # `aapl: 4` never matched `ticker:AAPL`
     assert r.skill_level(r.analysts["alice"], "ticker:MSFT") == 4
+
+
+def test_ticker_skills_are_written_as_stories_carry_them():
+    """The review's finding: roster tickers were only upper-cased, while ingest keeps `BRK/B` as BRK.B
+    and `LON:VOD` as VOD.L, so such skills were accepted and matched no case, ever."""
+    r = parse_roster(ROSTER_YAML.replace("Technology: [AAPL, MSFT]", "Technology: [$aapl, NASDAQ:MSFT]")
+                     .replace("tickers: {AAPL: 5}", "tickers: {BRK/B: 5, 'LON:VOD': 3, HKG:700: 2}"), "roster.yaml")
+    assert r.sectors == {"AAPL": "Technology", "MSFT": "Technology"}
+    assert r.analysts["nina"].skills == {"topic:Earnings": 4, "ticker:BRK.B": 5, "ticker:VOD.L": 3, "ticker:0700.HK": 2}
+
+
+@pytest.mark.parametrize("written", ["XOM/GE", "TSE:7203", "not a ticker"])
+def test_a_ticker_skill_no_story_could_carry_is_refused_at_its_line(written: str):
+    with pytest.raises(RosterError, match=rf"roster.yaml:\d+: analysts\[2\].skills.tickers.{re.escape(written)}: "
+                                          rf"'{re.escape(written)}' is no ticker as stories carry them"):
+        parse_roster(ROSTER_YAML.replace("tickers: {AAPL: 5}", f"tickers: {{'{written}': 5}}"), "roster.yaml")
 
 
 @pytest.mark.parametrize(
