@@ -1,6 +1,10 @@
-"""This worker's share of the work, as gauges: partitions assigned, consumer lag, readiness.
+"""This worker's share of the work, as gauges: partitions assigned, consumer lag, stalls, readiness.
 
-Ready means partitions assigned, tables recovered, the model loaded and no agent crashed.
+Ready means partitions assigned, tables recovered, the model loaded, no agent crashed and no
+partition stalled: a partition is stalled when this worker has read records from it that it has
+not finished, and its committed offset has not moved for FINSENTRY_CONSUMER_STALL_SECONDS. That is
+an agent stuck on a record (a hung call, a lost await); lag alone cannot show it, because a consumer
+whose stream is full stops fetching, so its end offset, and so its lag, freezes with it.
 
 Prometheus scrapes every replica, so each one reports only the partitions the broker gives it now
 and drops a partition's lag series once the partition is revoked; otherwise a partition's lag
@@ -12,6 +16,8 @@ partitions are bounded by the topics' partition counts.
 from __future__ import annotations
 
 import logging
+import time
+from dataclasses import dataclass
 
 from aiokafka.errors import KafkaError
 from faust.exceptions import ConsumerNotStarted
@@ -26,8 +32,48 @@ log = logging.getLogger(__name__)
 
 REFRESH_SECONDS = 5.0
 
-# Partitions with a lag series on /metrics, so revoked ones can be removed.
+# Partitions with lag and stall series on /metrics, so revoked ones can be removed.
 _reported: set[TP] = set()
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """Where the consumer group stands on one partition (offsets)."""
+
+    committed: int  # the next offset the group would read after a restart
+    end: int  # the high-water mark at the consumer's last fetch
+    in_hand: bool  # records at or past `committed` handed to an agent and not yet committed
+
+    @property
+    def lag(self) -> int:
+        return max(0, self.end - self.committed)
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """A partition's committed offset and since when (monotonic seconds) it has been unfinished
+    without moving."""
+
+    committed: int
+    since: float
+
+
+# The last Progress of each reported partition.
+_progress: dict[TP, Progress] = {}
+
+
+def progressed(before: Progress | None, span: Span, now: float) -> Progress:
+    """The partition's progress after `span` was seen at `now`: the clock restarts whenever the
+    committed offset moves or nothing is in hand, so a slow but moving agent never counts as stalled."""
+    if before is None or not span.in_hand or span.committed != before.committed:
+        return Progress(span.committed, now)
+    return before
+
+
+def stalled(now: float | None = None) -> dict[TP, float]:
+    """Partitions unfinished without moving for longer than the setting: seconds each."""
+    now = time.monotonic() if now is None else now
+    return {tp: now - p.since for tp, p in _progress.items() if now - p.since > settings.consumer_stall_seconds}
 
 
 def source_topics() -> frozenset[str]:
@@ -55,10 +101,12 @@ def readiness() -> dict[str, bool]:
     """The checks behind /readyz; sets finsentry_ready so the endpoint and the gauge always agree.
 
     `agents_running` is false once any agent has crashed (streams/failures.py); the worker is then
-    stopping, and /readyz names the agents in `crashed_agents`.
+    stopping, and /readyz names the agents in `crashed_agents`. `partitions_progressing` is false
+    while a partition is stalled (as of the last refresh); /readyz names them in `stalled_partitions`.
     """
     checks = {"partitions_assigned": bool(assigned_partitions()), "tables_recovered": tables_recovered(),
-              "model_loaded": classifier() is not None, "agents_running": not FAILURES.any}
+              "model_loaded": classifier() is not None, "agents_running": not FAILURES.any,
+              "partitions_progressing": not stalled()}
     metrics.READY.set(1 if all(checks.values()) else 0)
     return checks
 
@@ -73,13 +121,13 @@ def _end_offset(tp: TP) -> int | None:
         return None
 
 
-async def consumer_lag(partitions: set[TP]) -> dict[TP, int]:
-    """Records between each partition's committed offset and its end, where the end is known yet.
+async def offsets(partitions: set[TP]) -> dict[TP, Span]:
+    """Each partition's committed and end offsets and whether records are in hand, where its end is known yet.
 
     Faust has no public accessor for committed offsets: `_committed_offset` is the map it commits
-    from, seeded from the broker on assignment and emptied for revoked partitions. Faust stores
-    "nothing committed" and "committed 0" alike as None; the consumer then starts at the earliest
-    offset, so lag counts from there (which differs from 0 only once retention has trimmed the log).
+    from, seeded from the broker on assignment and emptied for revoked partitions. Faust stores "nothing committed" and "committed 0" alike as None; the
+    consumer then starts at the earliest offset, so lag counts from there (which differs from 0 only
+    once retention has trimmed the log).
     """
     ends = {tp: end for tp in partitions if (end := _end_offset(tp)) is not None}
     starts: dict[TP, int] = {tp: offset for tp in ends if (offset := app.consumer._committed_offset.get(tp)) is not None}
@@ -90,19 +138,37 @@ async def consumer_lag(partitions: set[TP]) -> dict[TP, int]:
         except KafkaError as exc:  # a broker hiccup must not end the timer; next round retries
             log.warning("consumer lag: earliest offsets of %d partition(s) unavailable: %s", len(unknown), exc)
             ends = {tp: end for tp, end in ends.items() if tp not in unknown}
-    return {tp: max(0, end - starts.get(tp, 0)) for tp, end in ends.items()}
+    held = in_hand(app.consumer, starts)
+    return {tp: Span(starts.get(tp, 0), end, tp in held) for tp, end in ends.items()}
+
+
+def in_hand(consumer: object, committed: dict[TP, int]) -> set[TP]:
+    """Partitions with records handed to an agent and not committed: unacknowledged (Faust's
+    `_unacked_messages`, which its shutdown waits on) or acknowledged behind one that is not
+    (`_acked`, offsets waiting to become committable). Both are briefly non-empty between commits
+    on any busy partition; only a committed offset that then does not move makes a stall."""
+    held = {tp for tp, offsets in getattr(consumer, "_acked", {}).items() if offsets}
+    held.update(m.tp for m in list(getattr(consumer, "_unacked_messages", ())) if m.offset >= committed.get(m.tp, 0))
+    return held
 
 
 async def refresh() -> None:
-    """Set lag and partition gauges for the current assignment, drop revoked partitions' series."""
+    """Set lag, stall and partition gauges for the current assignment, drop revoked partitions' series.
+    While tables recover no agent runs, so no partition counts as stalled then."""
     partitions = assigned_partitions()
-    lag = await consumer_lag(partitions)
-    for tp, records in lag.items():
-        metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(records)
-    for tp in _reported - lag.keys():
+    spans = await offsets(partitions)
+    now = time.monotonic()
+    recovering = not tables_recovered()
+    for tp, span in spans.items():
+        progress = _progress[tp] = Progress(span.committed, now) if recovering else progressed(_progress.get(tp), span, now)
+        metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(span.lag)
+        metrics.CONSUMER_STALLED.labels(tp.topic, str(tp.partition)).set(now - progress.since)
+    for tp in _reported - spans.keys():
         metrics.CONSUMER_LAG.remove(tp.topic, str(tp.partition))
+        metrics.CONSUMER_STALLED.remove(tp.topic, str(tp.partition))
+        _progress.pop(tp, None)
     _reported.clear()
-    _reported.update(lag)
+    _reported.update(spans)
     metrics.ASSIGNED_PARTITIONS.set(len(partitions))
     readiness()
 

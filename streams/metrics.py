@@ -14,9 +14,12 @@ e.g. CPUExecutionProvider), one series per worker.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable, Iterable
 from typing import get_args
 
 from prometheus_client import Counter, Gauge, Histogram, Info, disable_created_metrics
+from prometheus_client.samples import Sample
 
 # `_created` series double every counter for no dashboard use.
 disable_created_metrics()
@@ -24,7 +27,8 @@ disable_created_metrics()
 # finsentry_webhook_deliveries_total's outcomes.
 DELIVERED, RETRIED, FAILED, DEAD_LETTERED, SILENCED = "delivered", "retried", "failed", "deadletter", "silenced"
 WEBHOOK_OUTCOMES = (DELIVERED, RETRIED, FAILED, DEAD_LETTERED, SILENCED)
-RECEIVED_TIME, TRUNCATED = "received_time", "truncated"  # finsentry_stories_adjusted_total's adjustments
+# finsentry_stories_adjusted_total's adjustments
+RECEIVED_TIME, TRUNCATED, DROPPED_FIELD = "received_time", "truncated", "dropped_field"
 
 RECORDS_IN = Counter("finsentry_records_in_total", "Records taken from a topic by a stage.", ["stage"])
 RECORDS_OUT = Counter("finsentry_records_out_total", "Records emitted by a stage.", ["stage"])
@@ -38,7 +42,8 @@ TICKERS_DROPPED = Counter("finsentry_tickers_dropped_total", "Tickers ingest dro
 # Stories kept with the receive time because their own date was missing or unreadable, and stories cut to fit.
 STORIES_ADJUSTED = Counter(
     "finsentry_stories_adjusted_total",
-    "Stories ingest kept after adjusting them: published_at from the receive time, or text truncated.",
+    "Stories ingest kept after adjusting them: published_at from the receive time, text truncated, or a "
+    "field it could not keep dropped.",
     ["adjustment"],
 )
 DUPLICATES = Counter(
@@ -70,8 +75,9 @@ SCORING_LATENCY = Histogram(
 )
 HOP_LATENCY = Histogram(
     "finsentry_hop_latency_seconds",
-    "From an input record's Kafka timestamp until the agent has sent what it makes of it: the wait on its "
-    "topic plus the agent's own work, per pipeline agent (ingest, classify, monitor-fanout, monitor).",
+    "From an input record's Kafka timestamp until the broker has acknowledged what the agent makes of it: the "
+    "wait on its topic plus the agent's own work and send, per pipeline agent (ingest, classify, monitor-fanout, "
+    "monitor).",
     ["agent"],
     buckets=LATENCY_BUCKETS,
 )
@@ -110,10 +116,36 @@ CASE_ACTIONS_REJECTED = Counter(
     ["reason"],
 )
 CASE_ACTION_REJECTIONS = ("unsigned", "bad_signature")
+
+
+class OwnedGauge(Gauge):
+    """An unlabelled gauge that only one worker can know, the owner of what it measures: no sample until
+    it is set, and none again after `withdraw()`. Rules and dashboards take max() across workers, which
+    skips a worker with no series but would pick a worker's last value, kept after it stopped owning."""
+
+    def _metric_init(self) -> None:
+        super()._metric_init()
+        self._shown = False
+
+    def set(self, value: float) -> None:
+        super().set(value)
+        self._shown = True
+
+    def withdraw(self) -> None:
+        """No sample from now until the next `set`."""
+        self._shown = False
+
+    def _child_samples(self) -> Iterable[Sample]:
+        return super()._child_samples() if self._shown else ()
+
+
+# The scheduler's load, published only by the worker that owns scheduler.inbox (streams/agents/schedule.py)
+# and withdrawn when it loses it.
 CASES_OPEN = Gauge("finsentry_cases_open", "Open cases held by each analyst.", ["analyst"])
-CASES_WAITING = Gauge("finsentry_cases_waiting", "Cases waiting for an analyst.")
-CASES_OVER_SLA = Gauge("finsentry_cases_over_sla", "Open cases past their acknowledge SLA (counted from creation "
-                       "or reopening), and acknowledged ones past their resolve SLA whose holder is off shift.")
+CASES_WAITING = OwnedGauge("finsentry_cases_waiting", "Cases waiting for an analyst.")
+CASES_OVER_SLA = OwnedGauge("finsentry_cases_over_sla", "Open cases past their acknowledge SLA (counted from "
+                            "creation or reopening), and acknowledged ones past their resolve SLA whose holder is "
+                            "off shift.")
 ANALYST_UTILISATION = Gauge(
     "finsentry_analyst_utilisation_ratio", "Open cases over capacity, per analyst.", ["analyst"]
 )
@@ -146,6 +178,12 @@ WEBHOOK_SECONDS = Histogram(
 
 CONSUMER_LAG = Gauge(
     "finsentry_consumer_lag_records", "End offset minus committed offset per assigned partition.", ["topic", "partition"]
+)
+CONSUMER_STALLED = Gauge(
+    "finsentry_consumer_stalled_seconds",
+    "Per assigned partition: how long the worker has held records it read from it and not finished, "
+    "without its committed offset moving; 0 while it moves or holds nothing.",
+    ["topic", "partition"],
 )
 ASSIGNED_PARTITIONS = Gauge(
     "finsentry_assigned_partitions", "Partitions of the agents' topics currently assigned to this worker."
@@ -186,15 +224,22 @@ def expose_known_series(stages: tuple[str, ...], reasons: tuple[str, ...], recei
         DUPLICATES.labels(stage)
         for reason in reasons:
             RECORDS_REJECTED.labels(stage, reason)
-    for receiver in receivers:
-        for outcome in WEBHOOK_OUTCOMES:
-            WEBHOOK_DELIVERIES.labels(receiver, outcome)
+    expose_receivers(receivers)
     for agent in agents:
         AGENT_CRASHES.labels(agent)
-    for adjustment in (RECEIVED_TIME, TRUNCATED):
+    for adjustment in (RECEIVED_TIME, TRUNCATED, DROPPED_FIELD):
         STORIES_ADJUSTED.labels(adjustment)
     for reason in CASE_ACTION_REJECTIONS:
         CASE_ACTIONS_REJECTED.labels(reason)
+
+
+def expose_receivers(receivers: Iterable[str]) -> None:
+    """Create each webhook receiver's delivery series at 0 (those that exist are left as they are): the
+    configured alert receivers at start-up, and analysts' case-notification receivers (`analyst-<id>`)
+    at start-up and whenever a roster reload adds one (streams/agents/case_webhooks.py)."""
+    for receiver in receivers:
+        for outcome in WEBHOOK_OUTCOMES:
+            WEBHOOK_DELIVERIES.labels(receiver, outcome)
 
 
 def ticker_label(ticker: str, watchlist: frozenset[str]) -> str:
@@ -211,3 +256,14 @@ def count_adjustments(story: object) -> None:
         STORIES_ADJUSTED.labels(RECEIVED_TIME).inc()
     if getattr(story, "truncated", False):
         STORIES_ADJUSTED.labels(TRUNCATED).inc()
+    if getattr(story, "dropped_fields", ()):
+        STORIES_ADJUSTED.labels(DROPPED_FIELD).inc()
+
+
+def when_acknowledged(sent: asyncio.Future, count: Callable[[], None]) -> None:
+    """Run `count` (the emitting stage's metric updates) once the broker has acknowledged `sent`, without
+    the agent waiting for it: a stage counts only what the broker took, and still pipelines its sends.
+    A refused or cancelled send counts nothing; the refusal itself is the machinery failure that
+    streams/failures.py's SendFailures counts and stops the worker on."""
+    sent.add_done_callback(lambda done: None if done.cancelled() or done.exception() is not None else count())
+

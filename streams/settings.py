@@ -19,6 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from alerts.records import Severity
+from models.tickers import is_ticker, normalise_ticker
 from models.variants import VARIANTS, Device
 from scheduler.config import PolicyName
 
@@ -108,12 +109,18 @@ class Settings(BaseModel):
     classify_concurrency: int = Field(2, ge=1, le=8)
     dedupe_ttl: float = Field(86_400.0, gt=0)
     # After an agent crashes, how long the worker stays up reporting not-ready (so a Prometheus
-    # scrape sees the crash) before it stops with exit status 1 (streams/failures.py).
-    crash_exit_delay_seconds: float = Field(15.0, ge=0, le=600)
+    # scrape sees the crash) before it stops with exit status 1 (streams/failures.py). Twice the
+    # deployment's 15 s scrape interval: at 15 s the one scrape could land just after the exit.
+    crash_exit_delay_seconds: float = Field(30.0, ge=0, le=600)
     # A model call (one micro-batch through ONNX Runtime) that has run this long is hung: the worker
     # takes the crash path above, since a thread stuck in native code cannot be cancelled, and its
     # supervisor starts one whose model answers. A batch of 64 takes well under a second on a CPU.
     model_stall_seconds: float = Field(120.0, gt=0, le=3600)
+    # A partition whose records the worker has read but not finished, with its committed offset
+    # still for this long, is stalled (streams/health.py): /readyz says so and
+    # FinsentryConsumerStalled fires. Longer than one webhook's default max_elapsed (600 s), so a
+    # dead analyst receiver being retried is not a stall.
+    consumer_stall_seconds: float = Field(900.0, gt=0, le=86_400)
     # Test hook, off by default: "AGENT:N" makes AGENT raise once after N records (streams/failures.py).
     fault_injection: str | None = Field(None, pattern=r"^[a-z-]+:[0-9]+$")
 
@@ -176,8 +183,14 @@ class Settings(BaseModel):
     @field_validator("watchlist", mode="before")
     @classmethod
     def _tickers(cls, value: object) -> object:
+        """Read as ingest keeps a story's tickers (models/tickers.py), so `BRK/B` or `LON:VOD` names the
+        label the story's ticker gets; a name no story could carry is refused (ValueError names it)."""
         if isinstance(value, str):
-            return frozenset(t.strip().upper() for t in value.split(",") if t.strip())
+            tickers = {t: normalise_ticker(t) for t in value.split(",") if t.strip()}
+            if wrong := [t.strip() for t, ticker in tickers.items() if not is_ticker(ticker)]:
+                raise ValueError(f"{', '.join(map(repr, wrong))}: no ticker as stories carry them (e.g. AAPL, "
+                                 "BRK.B, VOD.L; docs/INPUTS.md)")
+            return frozenset(tickers.values())
         return value
 
     @field_validator("trusted_proxies", mode="before")

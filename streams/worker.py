@@ -102,5 +102,6 @@ def prepare(app: App, settings: Settings) -> None:
     if settings.embedded is None and cluster_id == TANSU_CLUSTER_ID:
         app.use_tansu_workarounds()
         log.info("broker is the embedded Tansu: its workarounds are on (FINSENTRY_EMBEDDED=0 refuses them)")
-    metrics.expose_known_series(STAGES, REASONS, tuple(r.name for r in alerting().receivers),
+    metrics.expose_known_series(STAGES, REASONS,
+                                (*(r.name for r in alerting().receivers), *case_webhooks.analyst_receivers()),
                                 (*app.agents, PRODUCER))

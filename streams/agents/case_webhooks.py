@@ -131,11 +131,35 @@ def roster_watcher() -> RosterWatcher | None:
     return RosterWatcher(settings.roster) if settings.roster is not None else None
 
 
+def receiver_name(analyst_id: str) -> str:
+    """The `receiver` label of an analyst's deliveries in finsentry_webhook_deliveries_total."""
+    return f"analyst-{analyst_id}"
+
+
+def analyst_receivers() -> tuple[str, ...]:
+    """The receivers of the roster's analysts notified by webhook (a `notify` URL and a secret to sign
+    with), whose delivery series must exist at 0 before their first delivery: `increase()` cannot see a
+    series born at 1, so their first dead letter would page no one. Exposed at start-up
+    (streams/worker.py) and by `poll_roster` when a reload adds one."""
+    watcher = roster_watcher()
+    if watcher is None:
+        return ()
+    return tuple(receiver_name(analyst_id) for analyst_id, analyst in watcher.roster.analysts.items()
+                 if analyst.notify and (analyst.notify_secret is not None or webhook_secret() is not None))
+
+
+def poll_roster() -> None:
+    """Reload the roster if its file changed; the analysts it adds get their delivery series at 0."""
+    watcher = roster_watcher()
+    if watcher is not None and watcher.poll() is not None:
+        metrics.expose_receivers(analyst_receivers())
+
+
 def _roster_analyst(analyst_id: str) -> Any:
     watcher = roster_watcher()
     if watcher is None:
         return None
-    watcher.poll()
+    poll_roster()
     return watcher.roster.analysts.get(analyst_id)
 
 
@@ -370,7 +394,7 @@ def _position(message: Any) -> Position:
 
 def _receiver(analyst: str, target: str) -> Receiver | None:
     secret = secret_for(analyst)  # None: not notified by webhook (logged at start)
-    return Receiver(name=f"analyst-{analyst}", url=target, secret=secret) if secret is not None else None
+    return Receiver(name=receiver_name(analyst), url=target, secret=secret) if secret is not None else None
 
 
 def _full(receiver: Receiver | None) -> bool:
@@ -657,6 +681,7 @@ def retry_resolves(now: float, owned: Callable[[bytes], bool] = _owned) -> int:
 @app.timer(interval=RETRY_TICK_SECONDS)
 @guarded_timer("case-webhooks-retry", settings.crash_exit_delay_seconds)
 async def retry_failed_resolves() -> None:
+    poll_roster()  # an analyst added to the roster has their series at 0 before a case reaches them
     retry_resolves(time.time())
 
 

@@ -8,13 +8,14 @@ A broker failure is not the record's fault and stops the worker instead (streams
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 
 from streams import metrics
 from streams.app import app, clean_topic, raw_topic
 from streams.errors import RecordFault, dead_letter_fault, record_fault, send_dead_letter
-from streams.validation import Rejection, validate
+from streams.validation import Rejection, Story, validate
 
 log = logging.getLogger(__name__)
 STAGE = "ingest"
@@ -38,7 +39,12 @@ async def ingest(stream) -> None:
         if isinstance(result, Rejection):
             await send_dead_letter(STAGE, result.reason, result.message, value, message)
             continue
-        await clean_topic.send(key=result.id.encode("utf-8"), value=clean)
-        metrics.count_adjustments(result)
-        metrics.RECORDS_OUT.labels(STAGE).inc()
-        HOP.observe(max(0.0, time.time() - message.timestamp))
+        sent = await clean_topic.send(key=result.id.encode("utf-8"), value=clean)
+        metrics.when_acknowledged(sent, functools.partial(emitted, result, message.timestamp))
+
+
+def emitted(story: Story, read_at: float) -> None:
+    """Count a clean record the broker acknowledged; `read_at`: its raw record's timestamp (Unix seconds)."""
+    metrics.count_adjustments(story)
+    metrics.RECORDS_OUT.labels(STAGE).inc()
+    HOP.observe(max(0.0, time.time() - read_at))

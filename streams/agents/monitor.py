@@ -22,6 +22,7 @@ writes are acknowledged before the batch itself is, so a committed story is alwa
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import time
@@ -211,9 +212,13 @@ async def fan_out(stream) -> None:
         if isinstance(parsed, Rejection):
             await send_dead_letter(STAGE, parsed.reason, parsed.message, event.value, event.message)
             continue
-        for scope in scopes:
-            await by_scope_topic.send(key=scope, value=value)
-        FANOUT_HOP.observe(max(0.0, time.time() - event.message.timestamp))
+        copies = asyncio.gather(*[await by_scope_topic.send(key=scope, value=value) for scope in scopes])
+        metrics.when_acknowledged(copies, functools.partial(fanned_out, event.message.timestamp))
+
+
+def fanned_out(read_at: float) -> None:
+    """Time a story whose every copy the broker acknowledged; `read_at`: its scored record's timestamp."""
+    FANOUT_HOP.observe(max(0.0, time.time() - read_at))
 
 
 def rebuild(scope: str, state: dict | None, stories: list[tuple[Story, float]]) -> ScopeMonitor:

@@ -33,6 +33,7 @@ from scheduler.workload import workload
 from streams import metrics
 from streams.action_signing import action_secret, refusal
 from streams.app import (
+    INBOX_TOPIC,
     anomalies_topic,
     app,
     case_actions_topic,
@@ -64,22 +65,71 @@ STAGE = "scheduler"
 
 # ---- the single writer ---------------------------------------------------------------------------
 
-# Per-analyst series this worker has published, per gauge: an analyst who leaves the roster must lose
-# theirs, or their last count and utilisation stay on the dashboards forever.
-_published: dict[Any, set[str]] = {metrics.CASES_OPEN: set(), metrics.ANALYST_UTILISATION: set()}
+# The load gauges as this worker last published them: per-analyst series, per gauge (an analyst who
+# leaves the roster must lose theirs, or their last count and utilisation stay on the dashboards forever),
+# and the waiting and over-SLA counts; None while it publishes none.
+Gauges = tuple[dict[str, float], dict[str, float], float, float]
+_shown: Gauges | None = None
+# What `withdraw_gauges` took off when the rebalance in progress revoked scheduler.inbox: put back if the
+# same rebalance gives it back, until the next inbox record publishes afresh.
+_withdrawn: Gauges | None = None
 
 
 def publish_gauges(sched: Scheduler, now: datetime) -> None:
     load_now = workload(sched.to_dict(), sched.roster, POLICY, now)
-    for gauge, values in ((metrics.CASES_OPEN, load_now.open_by_analyst),
-                          (metrics.ANALYST_UTILISATION, load_now.utilisation)):
-        for analyst in _published[gauge] - values.keys():
+    show((dict(load_now.open_by_analyst), dict(load_now.utilisation), load_now.waiting, load_now.over_sla))
+
+
+def show(gauges: Gauges) -> None:
+    global _shown
+    was = _shown or ({}, {}, 0.0, 0.0)
+    for gauge, values, before in ((metrics.CASES_OPEN, gauges[0], was[0]),
+                                  (metrics.ANALYST_UTILISATION, gauges[1], was[1])):
+        for analyst in before.keys() - values.keys():
             gauge.remove(analyst)
         for analyst, value in values.items():
             gauge.labels(analyst).set(value)
-        _published[gauge] = set(values)
-    metrics.CASES_WAITING.set(load_now.waiting)
-    metrics.CASES_OVER_SLA.set(load_now.over_sla)
+    metrics.CASES_WAITING.set(gauges[2])
+    metrics.CASES_OVER_SLA.set(gauges[3])
+    _shown = gauges
+
+
+def withdraw_gauges() -> Gauges | None:
+    """Take every load series off /metrics: this worker no longer owns the scheduler, and rules and
+    dashboards take max() across workers, so a value left here would outvote the new owner's (a
+    FinsentryCasesOverSLA firing until this worker restarts). Returns what was shown."""
+    global _shown
+    was, _shown = _shown, None
+    if was is not None:
+        for gauge, values in ((metrics.CASES_OPEN, was[0]), (metrics.ANALYST_UTILISATION, was[1])):
+            for analyst in values:
+                gauge.remove(analyst)
+    metrics.CASES_WAITING.withdraw()
+    metrics.CASES_OVER_SLA.withdraw()
+    return was
+
+
+@app.on_partitions_revoked.connect
+async def on_partitions_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
+    global _withdrawn
+    if any(tp.topic == INBOX_TOPIC for tp in revoked):
+        _withdrawn = withdraw_gauges()
+
+
+@app.on_partitions_assigned.connect
+async def on_partitions_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
+    """Kafka's eager rebalance revokes every partition and then assigns. The worker given scheduler.inbox
+    shows what it withdrew, if it had it before (nobody wrote in between), and sends the inbox a tick:
+    its writer publishes from the recovered state as soon as it runs, not a tick interval later."""
+    global _withdrawn
+    withdrawn, _withdrawn = _withdrawn, None
+    if not any(tp.topic == INBOX_TOPIC for tp in assigned):
+        withdraw_gauges()  # none to take off, unless a record in hand at the revocation published after it
+        return
+    if withdrawn is not None and _shown is None:
+        show(withdrawn)
+    # Buffered, not awaited: a rebalance must not wait on the producer. Lost, the timer's next tick does it.
+    inbox_topic.send_soon(key=STATE_KEY.encode(), value={"tick": True})
 
 
 def outgoing(sched: Scheduler, events: list[dict[str, Any]]) -> list[dict[str, Any]]:

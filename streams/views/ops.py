@@ -12,7 +12,7 @@ import faust
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from streams.failures import FAILURES
-from streams.health import readiness
+from streams.health import readiness, stalled
 
 blueprint = faust.web.Blueprint("ops")
 
@@ -34,4 +34,6 @@ async def readyz(web, request):
     body = {"ready": ready, **checks, "failing": [name for name, ok in checks.items() if not ok]}
     if FAILURES.any:
         body["crashed_agents"] = dict(FAILURES.crashed)
+    if not checks["partitions_progressing"]:
+        body["stalled_partitions"] = {f"{tp.topic}/{tp.partition}": round(seconds) for tp, seconds in stalled().items()}
     return web.json(body, status=200 if ready else 503)

@@ -156,22 +156,4 @@ def test_provisioning_points_at_the_mounted_dashboards():
     assert (GRAFANA_DIR / "dashboards" / home.removeprefix(mounts["./deploy/grafana/dashboards"] + "/")).is_file()
 
 
-def test_panels_that_count_events_count_each_event_once(dashboards):
-    # increase(x[$__rate_interval]) at a step shorter than the range counts an event in every step whose
-    # range holds it: an anomaly showed as two or three. The step itself as the range counts it once,
-    # and a minimum interval of 1m keeps at least four 15 s scrapes in each range.
-    def panels(items):
-        for panel in items:
-            yield panel
-            yield from panels(panel.get("panels", []))
-
-    counting = []
-    for name, dashboard in dashboards.items():
-        for panel in panels(dashboard["panels"]):
-            for target in panel.get("targets", []):
-                if "increase(" in target["expr"]:
-                    counting.append((name, panel["title"]))
-                    assert "$__rate_interval" not in target["expr"], (name, panel["title"])
-                    assert "[$__interval]" in target["expr"], (name, panel["title"])
-                    assert panel.get("interval") == "1m", (name, panel["title"])
-    assert ("sentiment", "Anomaly events") in counting
+# How panels that count events choose their ranges: test_dashboard_ranges.py.

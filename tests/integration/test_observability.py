@@ -104,7 +104,8 @@ def test_readyz_is_503_until_model_and_partitions_then_the_timer_sets_ready(star
     assert total(text, "finsentry_assigned_partitions") > 0
     status, body = worker.get("/readyz")
     assert status == 200 and json.loads(body) == {"ready": True, "partitions_assigned": True, "tables_recovered": True,
-                                                  "model_loaded": True, "agents_running": True, "failing": []}
+                                                  "model_loaded": True, "agents_running": True,
+                                                  "partitions_progressing": True, "failing": []}
 
 
 def test_every_metric_dashboards_and_rules_use_is_served_by_a_live_worker(embedded_broker, start_worker_process, kafka):

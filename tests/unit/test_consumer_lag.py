@@ -22,8 +22,11 @@ CHANGELOG = "unit-seen-ids-changelog"
 class StandInConsumer:
     """The parts of Faust's consumer that streams.health reads."""
 
-    def __init__(self, ends: dict[TP, int | None], committed: dict[TP, int], earliest: dict[TP, int]) -> None:
+    def __init__(self, ends: dict[TP, int | None], committed: dict[TP, int], earliest: dict[TP, int],
+                 unacked: list[tuple[TP, int]] = (), acked: dict[TP, list[int]] | None = None) -> None:
         self.ends, self._committed_offset, self.earliest = ends, committed, earliest
+        self._unacked_messages = [SimpleNamespace(tp=tp, offset=offset) for tp, offset in unacked]
+        self._acked = acked or {}
         self.asked: list[TP] = []
 
     def assignment(self) -> set[TP]:
@@ -40,6 +43,7 @@ class StandInConsumer:
 @pytest.fixture
 def use(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(health, "_reported", set())
+    monkeypatch.setattr(health, "_progress", {})
     monkeypatch.setattr(health, "classifier", lambda: object())
     monkeypatch.setattr(health, "tables_recovered", lambda: True)
 
@@ -63,7 +67,8 @@ def test_lag_counts_from_the_committed_offset_or_else_the_earliest(use):
         ends={p[0]: 10, p[1]: 7, p[2]: 0, p[3]: None, TP(CHANGELOG, 0): 50},
         committed={p[0]: 4}, earliest={p[1]: 3, p[2]: 0}))
     assert health.assigned_partitions() == set(p)  # the changelog partition is not an agent's
-    assert asyncio.run(health.consumer_lag(health.assigned_partitions())) == {p[0]: 6, p[1]: 4, p[2]: 0}
+    spans = asyncio.run(health.offsets(health.assigned_partitions()))
+    assert {tp: span.lag for tp, span in spans.items()} == {p[0]: 6, p[1]: 4, p[2]: 0}
     assert consumer.asked == [p[1]]  # an empty partition needs no broker round trip
 
 
@@ -84,3 +89,65 @@ def test_refresh_sets_gauges_and_drops_revoked_partitions(use):
     asyncio.run(health.refresh())
     assert lag(0) is None
     assert REGISTRY.get_sample_value("finsentry_ready") == 0
+
+
+def stalled_for(partition: int) -> float | None:
+    return REGISTRY.get_sample_value("finsentry_consumer_stalled_seconds", {"topic": RAW, "partition": str(partition)})
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    now = [1000.0]
+    monkeypatch.setattr(health, "time", SimpleNamespace(monotonic=lambda: now[0]))
+    return now
+
+
+def test_an_agent_stuck_on_a_record_is_stalled_and_not_ready_until_its_offset_moves(use, clock):
+    """The review's finding: a stream that stopped consuming froze its partition's end offset, so lag
+    stayed flat and /readyz stayed ready. Records read and not committed, with the committed offset
+    still, is the stall; moving again clears it."""
+    p0 = TP(RAW, 0)
+    consumer = use(StandInConsumer(ends={p0: 50}, committed={p0: 10}, earliest={}, unacked=[(p0, 10), (p0, 11)]))
+    limit = health.settings.consumer_stall_seconds
+    asyncio.run(health.refresh())
+    assert stalled_for(0) == 0 and health.readiness()["partitions_progressing"]
+    clock[0] += limit / 2
+    asyncio.run(health.refresh())
+    assert stalled_for(0) == limit / 2 and REGISTRY.get_sample_value("finsentry_ready") == 1
+    clock[0] += limit / 2 + 1
+    asyncio.run(health.refresh())
+    assert stalled_for(0) == limit + 1
+    assert REGISTRY.get_sample_value("finsentry_ready") == 0
+    assert health.readiness()["partitions_progressing"] is False and list(health.stalled()) == [p0]
+
+    consumer._committed_offset[p0] = 11  # one more record finished
+    asyncio.run(health.refresh())
+    assert stalled_for(0) == 0 and REGISTRY.get_sample_value("finsentry_ready") == 1
+
+
+def test_a_partition_with_nothing_in_hand_is_never_stalled_whatever_its_lag(use, clock):
+    """Lag the agent has not read yet (a slow agent catching up, or one that just sought to its
+    committed offset), or an end past the last record (a transactional producer's commit marker), is
+    not a stuck agent; nor is a message acknowledged below the committed offset that the consumer's
+    weak set has not dropped yet."""
+    p0, p1 = TP(RAW, 0), TP(RAW, 1)
+    use(StandInConsumer(ends={p0: 51, p1: 900}, committed={p0: 50, p1: 10}, earliest={}, unacked=[(p0, 49)],
+                        acked={p1: []}))
+    for _ in range(3):
+        asyncio.run(health.refresh())
+        clock[0] += health.settings.consumer_stall_seconds
+    assert (lag(0), lag(1)) == (1, 890)
+    assert (stalled_for(0), stalled_for(1)) == (0, 0) and REGISTRY.get_sample_value("finsentry_ready") == 1
+
+
+def test_no_partition_stalls_while_tables_recover_and_a_revoked_ones_series_go(use, clock, monkeypatch):
+    p0 = TP(RAW, 0)
+    use(StandInConsumer(ends={p0: 50}, committed={p0: 10}, earliest={}, acked={p0: [12, 13]}))
+    monkeypatch.setattr(health, "tables_recovered", lambda: False)
+    for _ in range(3):
+        asyncio.run(health.refresh())
+        clock[0] += health.settings.consumer_stall_seconds
+    assert stalled_for(0) == 0
+    use(StandInConsumer({}, {}, {}))
+    asyncio.run(health.refresh())
+    assert stalled_for(0) is None and health._progress == {}
