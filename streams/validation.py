@@ -12,7 +12,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
-from urllib.parse import unquote_plus, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote_plus, urlencode, urlsplit, urlunsplit
 
 from alerts.records import finite_number, iso
 from models.text import cashtags, clean, tidy
@@ -103,7 +103,7 @@ def stable_id(source: str, url: str | None, headline: str, body: str | None = No
     times, are stories of their own. (A url-less story without a date keeps the id it always had.)"""
     # The text as `clean` has it, as ids were made before stored text kept compatibility forms (`…`,
     # `™`): a story re-sent across an upgrade keeps its id, and classify still drops the repeat.
-    parts = [clean(source), url or "", clean(headline if url else headline or body or "")]
+    parts = [clean(source), url_identity(url) if url else "", clean(headline if url else headline or body or "")]
     if url is None and published not in (None, ""):
         parts.append(str(published))  # last: clean leaves no \x1f in the others, so no two inputs meet
     digest = hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
@@ -409,6 +409,16 @@ def normalise_url(url: str) -> str:
     return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path or "/", query, fragment))
 
 
+def url_identity(url: str) -> str:
+    """A normalised url as ids and feed link keys were first made from it: its query decoded and
+    re-encoded (`?12345` as `?12345=`, `?p=1,2` as `?p=1%2C2`), its fragment left out. The stored url
+    keeps the query as written; ids keep this form, so a story re-sent across that change keeps its
+    id and classify still drops the repeat."""
+    parts = urlsplit(url)
+    query = urlencode(parse_qsl(parts.query, keep_blank_values=True))
+    return urlunsplit((parts.scheme, parts.netloc, parts.path or "/", query, ""))
+
+
 def nests_deeper_than(text: str, limit: int) -> bool:
     """Whether JSON text opens more than `limit` arrays/objects at once, counting outside strings."""
     if text.count("[") + text.count("{") <= limit:
@@ -524,7 +534,10 @@ def validate(value: bytes, received_at: float) -> Story | Rejection:
     dropped: list[str] = [type(t).__name__ for t in tickers if not isinstance(t, str)]
     merged: dict[str, None] = {}
     named = [normalise_ticker(t) for t in tickers if isinstance(t, str) and t.strip().lower() not in MISSING]
-    named += [t for t in cashtags(headline) + cashtags(body or "") if t not in CURRENCIES]
+    # A cashtag is a symbol without its exchange: `$BA` beside a named `BA.L` (BAE Systems in London)
+    # is that listing, not Boeing's BA, so it adds nothing.
+    listed = {t.partition(".")[0] for t in named if "." in t}
+    named += [t for t in cashtags(headline) + cashtags(body or "") if t not in CURRENCIES and t not in listed]
     for ticker in named:
         if not is_ticker(ticker) or (ticker not in merged and len(merged) >= MAX_TICKERS):
             dropped.append(ticker[:20])

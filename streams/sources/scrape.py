@@ -59,6 +59,7 @@ from streams.validation import (
     parse_time,
     truncate_words,
     unread_because,
+    url_identity,
     validate,
 )
 
@@ -362,15 +363,16 @@ def entry_to_record(feed_url: str, feed: dict[str, Any], entry: dict[str, Any], 
 
 def link_key(link: str) -> str:
     """A link as an identity: normalised as the record's url is (tracking parameters such as utm_*
-    dropped), so a link that changes only in them between polls is the same story; as written when
-    it is no http(s) URL."""
+    dropped), so a link that changes only in them between polls is the same story, in the form keys
+    were first stored in (`url_identity`), so an upgrade does not send a stored story again; its
+    fragment kept (a liveblog's /live#post-5 and #post-6 are two stories). As written when it is no
+    http(s) URL."""
     try:
-        normalised = normalise_url(link)
+        key = url_identity(normalise_url(link))
     except ValueError:
         return link
-    fragment = urlsplit(link.strip()).fragment  # a liveblog's /live#post-5 and #post-6 are two stories
-    kept = bool(urlsplit(normalised).fragment)  # a hashbang (#!/article/9), which the url keeps too
-    return f"{normalised}#{fragment}" if fragment and not kept else normalised
+    fragment = urlsplit(link.strip()).fragment
+    return f"{key}#{fragment}" if fragment else key
 
 
 def _digest(*parts: str) -> str:
@@ -472,11 +474,6 @@ def sent_under(identity: Identity, stored: Mapping[str, str | None],
     return None, "already_sent"
 
 
-def _text(value: object) -> str:
-    """A raw title or description as an identity reads it: spacing aside, "" when it is no string."""
-    return " ".join(value.split()) if isinstance(value, str) else ""
-
-
 def _title(fingerprint: str) -> str:
     return fingerprint.partition(":")[0]
 
@@ -518,10 +515,11 @@ def entry_identities(feed_url: str, entries: list[dict[str, Any]]) -> list[Ident
                 if kind == "id":
                     guid = found[0]
         raw_date = dict.get(entry, "published") or dict.get(entry, "updated") or ""
+        # The date stays in the title key even where it is the item's only identity: a daily "Market
+        # wrap" is a new story each day. A feed that re-stamps an item each poll sends it again under
+        # a new id, which the monitor's novelty check counts once (the same headline): a repeat can
+        # be absorbed downstream, a story dropped here is gone.
         title_key, story_key = f"hash:{_digest(feed_url, title, raw_date)}", f"story:{_digest(story, raw_date)}"
-        if not keys:  # the title key is its identity: its content, not a date the feed may change each poll
-            legacy.append(title_key)  # as versions before stored it
-            title_key = f"text:{_digest(feed_url, title, _text(entry.get('summary')))}"
         has_page = bool(story.partition(":")[2])
         opaque_guid = guid is not None and not _names_a_page(guid)
         # An opaque guid fresh at a page of its own is a new story, even under a title and date sent

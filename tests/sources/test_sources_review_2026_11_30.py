@@ -92,18 +92,20 @@ def test_an_item_with_only_a_description_is_sent_as_a_body_only_story_once(tmp_p
 # --- 6. no guid, no link, a date that moves ----------------------------------------------------------
 
 
-def test_an_item_without_guid_or_link_keeps_its_id_when_its_date_moves(tmp_path: Path) -> None:
-    # the id was a hash of the raw date: a feed that re-stamps its items got a new story each poll
+def test_a_recurring_item_without_guid_or_link_is_a_story_each_day(tmp_path: Path) -> None:
+    """The second review's finding: keying such items on title and description alone (so that a feed
+    re-stamping its items would not send them again) dropped every later day's "Market wrap", with no
+    reason given. The date stays in the key; a re-stamped repeat is absorbed by the monitor's novelty."""
     def item(date: str) -> bytes:
-        return rss(f"<title>Tailspin Toys halts trading</title><description>Pending news.</description>"
-                   f"<pubDate>{date}</pubDate>")
+        return rss(f"<title>Market wrap</title><description>Stocks at the close.</description><pubDate>{date}</pubDate>")
 
-    first, sent = poll(item("Mon, 30 Nov 2026 09:30:00 GMT"), tmp_path / "seen.sqlite")
-    second, again = poll(item("Mon, 30 Nov 2026 09:31:00 GMT"), tmp_path / "seen.sqlite")
-    assert (first.new, second.new, second.skips, again) == (1, 0, {"already_sent": 1}, [])
-    other, different = poll(rss("<title>Tailspin Toys resumes trading</title><pubDate>Mon, 30 Nov 2026 "
-                                "10:00:00 GMT</pubDate>"), tmp_path / "seen.sqlite")
-    assert other.new == 1 and different[0]["id"] != sent[0]["id"]
+    first, sent = poll(item("Sun, 29 Nov 2026 21:00:00 GMT"), tmp_path / "seen.sqlite")
+    second, again = poll(item("Mon, 30 Nov 2026 21:00:00 GMT"), tmp_path / "seen.sqlite")
+    assert (first.new, second.new) == (1, 1) and sent[0]["id"] != again[0]["id"]
+    both, stories = poll(rss("<title>Market wrap</title><pubDate>Mon, 30 Nov 2026 12:00:00 GMT</pubDate>",
+                             "<title>Market wrap</title><pubDate>Mon, 30 Nov 2026 21:00:00 GMT</pubDate>"),
+                         tmp_path / "other.sqlite")
+    assert both.new == 2 and len({s["id"] for s in stories}) == 2
 
 
 def test_a_hashbang_link_is_one_key_not_its_fragment_twice() -> None:

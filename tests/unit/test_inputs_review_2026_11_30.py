@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from streams.validation import Rejection, Story, parse_time, unread_because, validate
+from streams.validation import Rejection, Story, normalise_url, parse_time, stable_id, unread_because, validate
 
 NOW = 1_800_000_000.0  # 2027-01-15T08:00:00Z, the Kafka timestamp: the receive time
 RECEIVED = "2027-01-15T08:00:00.000Z"
@@ -138,3 +138,46 @@ def test_unambiguous_zone_names_are_still_read() -> None:
     assert parse_time("Mon, 30 Nov 2026 09:30:00 EST").isoformat() == "2026-11-30T09:30:00-05:00"
     assert parse_time("Mon, 30 Nov 2026 09:30:00 CDT").isoformat() == "2026-11-30T09:30:00-05:00"
     assert parse_time("Mon, 30 Nov 2026 09:30:00 GMT").isoformat() == "2026-11-30T09:30:00+00:00"
+
+
+@pytest.mark.parametrize("url", ["https://news.example/story?12345", "https://news.example/s?p=1,2",
+                                 "https://news.example/s?q=hello%20world", "https://news.example/#!/article/9"])
+def test_a_url_kept_as_written_keeps_the_id_and_feed_key_stories_had_before(url: str) -> None:
+    """The second inputs review: keeping the query as written changed the ids made from it, so a story
+    without an id re-sent across the upgrade was scored and counted twice; and a feed's stored link key
+    changed, so an undated item was sent again."""
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    from streams.sources.scrape import link_key
+
+    parts = urlsplit(url)  # what normalise_url made of it before: query re-encoded, fragment dropped
+    before = urlunsplit((parts.scheme, parts.netloc, parts.path or "/",
+                         urlencode(parse_qsl(parts.query, keep_blank_values=True)), ""))
+    story = validate(json.dumps({"source": "Harbor Street Wire", "headline": "Fabrikam recalls kettles", "url": url}).encode(), NOW)
+    assert story.url == normalise_url(url) and story.url != before  # stored as written...
+    assert story.id == stable_id("Harbor Street Wire", before, "Fabrikam recalls kettles")  # ...the id as before
+    fragment = parts.fragment
+    assert link_key(url) == (f"{before}#{fragment}" if fragment else before)
+
+
+@pytest.mark.parametrize(("named", "headline", "expected"), [
+    ("LON:BA", "BAE $BA up on orders", ["BA.L"]),
+    ("TSX:T", "Telus $T slips", ["T.TO"]),
+    ("BRK/B", "$BRK.B and $AAPL rise", ["BRK.B", "AAPL"]),  # a share class is the listing itself
+    ("AAPL", "$BA and $AAPL rise", ["AAPL", "BA"]),
+])
+def test_a_cashtag_of_a_named_listings_symbol_is_that_listing(named: str, headline: str, expected: list[str]) -> None:
+    """The second inputs review: `LON:BA` became BA.L, and the headline's `$BA` then added Boeing's BA
+    beside it, so the story still counted in Boeing's scope."""
+    story = validate(json.dumps({"source": "wire", "headline": headline, "tickers": [named]}).encode(), NOW)
+    assert story.tickers == expected
+
+
+def test_the_watchlist_is_read_by_the_ticker_rules_stories_are_read_by() -> None:
+    """The second inputs review: the watchlist was only upper-cased, so `BRK/B` or `LON:VOD` never
+    matched the label a story's ticker gets (BRK.B, VOD.L)."""
+    from streams.settings import Settings, SettingsError
+
+    assert Settings.load({"FINSENTRY_WATCHLIST": "aapl, BRK/B,LON:VOD"}).watchlist == {"AAPL", "BRK.B", "VOD.L"}
+    with pytest.raises(SettingsError, match=r"FINSENTRY_WATCHLIST.*'XOM/GE': no ticker as stories carry them"):
+        Settings.load({"FINSENTRY_WATCHLIST": "AAPL, XOM/GE"})
