@@ -8,7 +8,7 @@ machinery failure (streams/failures.py), the worker would stop on the same recor
 What counts is the size as sent: the topics' JSON escapes every non-ASCII and control character (six
 bytes for one), so a text original whose escaped form would pass MAX_ORIGINAL_JSON_BYTES is kept as
 base64 instead (4/3 of its bytes), and the error is cut to MAX_ERROR_CHARS (a rejection can quote a
-huge field).
+huge field), and a key over MAX_KEY_BYTES is sent as its digest.
 """
 
 from __future__ import annotations
@@ -40,6 +40,15 @@ REASONS = (
 MAX_ORIGINAL_BYTES = 256 * 1024
 MAX_ORIGINAL_JSON_BYTES = 800_000  # the kept original as the topic's JSON writes it (escaped)
 MAX_ERROR_CHARS = 4096  # at most 12 bytes each once escaped: under 50 KB
+MAX_KEY_BYTES = 4096  # the input's key, sent as the dead letter's key: ours are story ids of 200 characters at most
+
+
+def dead_letter_key(key: bytes | None) -> bytes | None:
+    """The dead letter's Kafka key: the input's, or, when a foreign writer sent one too large to send
+    back (a 740 KB key beside a large value passed 1 MB), `sha256:` and its digest."""
+    if key is None or len(key) <= MAX_KEY_BYTES:
+        return key
+    return b"sha256:" + hashlib.sha256(key).hexdigest().encode("ascii")
 
 
 @dataclass(frozen=True, slots=True)

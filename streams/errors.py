@@ -14,7 +14,7 @@ from contextlib import contextmanager
 
 from streams import metrics
 from streams.app import deadletter_topic
-from streams.deadletter import MAX_ERROR_CHARS, cut, dead_letter
+from streams.deadletter import MAX_ERROR_CHARS, cut, dead_letter, dead_letter_key
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ async def send_dead_letter(stage: str, reason: str, error: str, original: bytes 
     """Write a record's dead letter and count it; waits for the broker's acknowledgement, so the
     input is not acknowledged before its dead letter is safe."""
     record = dead_letter(stage, reason, error, original, message.topic, message.partition, message.offset)
-    await (await deadletter_topic.send(key=message.key, value=record.to_json()))
+    await (await deadletter_topic.send(key=dead_letter_key(message.key), value=record.to_json()))
     metrics.RECORDS_REJECTED.labels(stage, reason).inc()
 
 

@@ -27,8 +27,9 @@ MAX_TICKERS = 50
 # json.loads recurses and a RecursionError depends on how deep the caller's stack already is: the
 # same record must get the same verdict in the agent and in a test.
 MAX_JSON_DEPTH = 64
-# A publication time further ahead of the broker's clock than this is clamped to the broker's
-# clock: a wrong clock at one source must not close everyone's time windows early.
+# A publication time further ahead of the receive time than this is replaced by the receive time
+# (streams/agents/ingest.py `received_at`): a wrong clock at one source must not close everyone's
+# time windows early.
 MAX_FUTURE_SKEW = 300.0
 
 # ISO 4217 codes people write as cashtags ($USD weakens): a currency, not a listed company.

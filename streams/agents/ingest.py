@@ -31,7 +31,7 @@ async def ingest(stream) -> None:
         try:
             with record_fault():
                 result = (Rejection("missing_text", "empty record (no value)") if value is None
-                          else validate(value, message.timestamp or time.time()))
+                          else validate(value, received_at(message.timestamp, time.time())))
                 clean = None if isinstance(result, Rejection) else result.to_json()
         except RecordFault as fault:
             await dead_letter_fault(STAGE, fault, value, message)
@@ -41,6 +41,14 @@ async def ingest(stream) -> None:
             continue
         sent = await clean_topic.send(key=result.id.encode("utf-8"), value=clean)
         metrics.when_acknowledged(sent, functools.partial(emitted, result, message.timestamp))
+
+
+def received_at(timestamp: float | None, now: float) -> float:
+    """When the story was received: its record's timestamp, which for a topic with Kafka's default
+    CreateTime is the producing host's clock, never later than this worker's. A source host whose
+    clock ran 15 minutes fast stamped dateless stories ahead of the event time the monitor accepts,
+    and every one was dead-lettered there; an older timestamp (a replayed backlog) is kept."""
+    return min(timestamp, now) if timestamp else now
 
 
 def emitted(story: Story, read_at: float) -> None:

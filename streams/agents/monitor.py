@@ -35,6 +35,7 @@ from alerts.config import MonitorConfig
 from alerts.detectors import KINDS
 from alerts.engine import AnomalyEvent, ScopeMonitor, Story, dormant, scopes_for
 from alerts.records import finite_number, iso_utc, utf8_text, utf8_texts
+from models.tickers import is_ticker
 from streams import metrics
 from streams.app import BY_SCOPE_TOPIC, anomalies_topic, app, by_scope_topic, scored_bytes, settings
 from streams.errors import RecordFault, dead_letter_fault, record_fault, send_dead_letter
@@ -43,7 +44,16 @@ from streams.loaded_model import model_topics
 from streams.ownership import owns
 from streams.settings import Settings
 from streams.tables import DurableTable
-from streams.validation import MAX_FUTURE_SKEW, Rejection, model_text, parse_time
+from streams.validation import (
+    MAX_FUTURE_SKEW,
+    MAX_HEADLINE_CHARS,
+    MAX_ID_CHARS,
+    MAX_TICKERS,
+    Rejection,
+    model_text,
+    parse_time,
+    truncate_words,
+)
 
 log = logging.getLogger(__name__)
 STAGE = "monitor"
@@ -51,6 +61,7 @@ TICK_SECONDS = 5.0
 MONITOR_BATCH = 500  # by-scope events per batch; each scope's state is written once per batch
 MONITOR_LINGER = 0.2  # seconds a batch waits to fill: adds at most this to alert latency
 TOPIC_PREFIX = "topic:"
+MAX_TOPIC_CHARS = 200  # a model topic is a short name; a foreign writer's long one would make a huge scope key
 FANOUT_HOP = metrics.HOP_LATENCY.labels("monitor-fanout")
 MONITOR_HOP = metrics.HOP_LATENCY.labels("monitor")
 
@@ -187,8 +198,16 @@ def parse_scored(raw: bytes | None, now: float) -> tuple[Story, list[str]] | Rej
         return Rejection("bad_timestamp", f"published_at: {exc}")
     if rejected := _time_rejection(published_at, now):
         return rejected
+    # Within what ingest lets through, so a foreign writer's record cannot make a copy, a scope key or
+    # a dead letter the producer refuses (a 180,000-character headline was 1 MB once JSON-escaped, and
+    # the worker stopped on it after every restart).
+    if len(record["id"]) > MAX_ID_CHARS:
+        return Rejection("bad_id", f"id has {len(record['id'])} characters; the limit is {MAX_ID_CHARS}")
+    if topic is not None and len(topic) > MAX_TOPIC_CHARS:
+        return Rejection("wrong_type", f"topic has {len(topic)} characters; the limit is {MAX_TOPIC_CHARS}")
+    tickers = [t for t in tickers if is_ticker(t.strip().upper())][:MAX_TICKERS]
     try:
-        story = Story(record["id"], model_text(record), record.get("sentiment"),
+        story = Story(record["id"], truncate_words(model_text(record), MAX_HEADLINE_CHARS), record.get("sentiment"),
                       float(record["sentiment_score"]), published_at,
                       probability(record.get("confidence")), topic)
     except ValueError as exc:
@@ -293,8 +312,11 @@ def by_scope_story(value: object, now: float) -> Story | Rejection:
                                        "topic (a string or null)")
     if rejected := _time_rejection(published_at, now) or _score_rejection(value["sentiment_score"]):
         return rejected
-    try:
-        return Story(**{**value, "confidence": probability(confidence)})
+    if len(value["id"]) > MAX_ID_CHARS or len(value.get("topic") or "") > MAX_TOPIC_CHARS:
+        return Rejection("bad_id", f"id or topic longer than the fan-out writes ({MAX_ID_CHARS}, {MAX_TOPIC_CHARS})")
+    try:  # the headline within the fan-out's bound too: it is kept in the scope's state (one table record)
+        return Story(**{**value, "headline": truncate_words(value["headline"], MAX_HEADLINE_CHARS),
+                        "confidence": probability(confidence)})
     except (TypeError, ValueError) as exc:  # an unknown field, or a sentiment no model gives
         return Rejection("wrong_type", f"not a news.by-scope record: {exc}")
 

@@ -6,7 +6,7 @@ import base64
 import hashlib
 import json
 
-from streams.deadletter import MAX_ERROR_CHARS, MAX_ORIGINAL_BYTES, dead_letter
+from streams.deadletter import MAX_ERROR_CHARS, MAX_ORIGINAL_BYTES, dead_letter, dead_letter_key
 
 
 def test_a_two_megabyte_original_is_cut_with_its_size_and_sha256() -> None:
@@ -65,3 +65,15 @@ def test_a_huge_error_is_cut_and_says_how_long_it_was() -> None:
     assert sent_size(record) < 60_000
     assert record["error"].startswith(error[:MAX_ERROR_CHARS]) and record["error"].endswith(
         f"... (cut: {len(error)} characters)")
+
+
+def test_a_key_too_large_to_send_back_becomes_its_digest() -> None:
+    """The review's finding: the original and the error were bounded but the key was sent back as it
+    came, so a 740 KB key beside a large value made a dead letter the producer refused."""
+    key = b"k" * 740_000
+    assert dead_letter_key(key) == b"sha256:" + hashlib.sha256(key).hexdigest().encode()
+    assert dead_letter_key(b"story-17") == b"story-17" and dead_letter_key(None) is None
+    # the largest text original kept as text (escaped just under its bound), the longest error, a key at its bound
+    worst = dead_letter("ingest", "invalid_json", "\x01" * 900_000, b"\x01" * 133_000, "news.raw", 0, 1).to_json()
+    assert worst["original_encoding"] == "utf-8"
+    assert sent_size(worst) + len(dead_letter_key(b"k" * 4096)) < 1_000_000 - 1024

@@ -19,6 +19,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from streams.agents import ingest, monitor
+from streams.validation import parse_time
 
 WAIT = 30.0  # seconds for any condition; each normally holds at once
 
@@ -28,10 +29,12 @@ class HeldTopic:
 
     def __init__(self) -> None:
         self.pending: list[asyncio.Future] = []
+        self.values: list[object] = []
 
     async def send(self, key: object = None, value: object = None) -> asyncio.Future:
         future = asyncio.get_running_loop().create_future()
         self.pending.append(future)
+        self.values.append(value)
         return future
 
 
@@ -150,3 +153,22 @@ def test_ingest_counts_a_story_kept_without_a_field_it_could_not_keep(monkeypatc
         await until(lambda: sample("finsentry_stories_adjusted_total", dropped) == before + 1, "the drop counted")
 
     asyncio.run(run())
+
+
+def test_a_source_whose_clock_runs_fast_does_not_date_its_stories_in_the_future(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stream review's finding: ingest took the record's CreateTime (the producing host's clock) as
+    the receive time, so a dateless story from a host 15 minutes fast was dated past what the monitor
+    accepts, and dead-lettered there as bad_timestamp."""
+    topic = HeldTopic()
+    monkeypatch.setattr(ingest, "clean_topic", topic)
+    value = json.dumps({"id": "bw-5", "source": "wire", "headline": "Brindlewood halts output"}).encode()
+    now = time.time()
+
+    async def run() -> None:
+        await asyncio.wait_for(ingest.ingest.fun(stream_of(event(value, now + 900))), WAIT)
+
+    asyncio.run(run())
+    [clean] = topic.values
+    assert clean["published_at_source"] == "received"
+    assert parse_time(clean["published_at"]).timestamp() <= time.time()  # was: 15 minutes ahead
+    assert ingest.received_at(now - 60, now) == now - 60  # a replayed backlog keeps its own time

@@ -98,3 +98,21 @@ def test_a_confidence_that_is_no_probability_costs_only_the_confidence(confidenc
     assert story.confidence is None and story.sentiment_score == -0.7
     carried = by_scope_story({**json.loads(json.dumps(story.__dict__)), "confidence": confidence}, NOW)
     assert carried.confidence is None
+
+
+def test_a_foreign_record_is_kept_within_what_ingest_lets_through():
+    """The stream review's finding: a valid news.scored record with a 180,000-character CJK headline
+    became a 1 MB news.by-scope copy once JSON-escaped; the producer refused it and the worker stopped
+    on the same record after every restart. The monitor now keeps a story within ingest's bounds."""
+    from faust.utils import json as faust_json
+
+    from streams.validation import MAX_HEADLINE_CHARS, MAX_ID_CHARS
+
+    story, scopes = parse_scored(scored(headline="\u503a" * 180_000, tickers=["FBKM", "x" * 500_000]), NOW)
+    assert len(story.headline) <= MAX_HEADLINE_CHARS and scopes == ["topic:Industrials", "ticker:FBKM"]
+    assert len(faust_json.dumps(story.__dict__)) < 20_000
+    assert parse_scored(scored(id="i" * (MAX_ID_CHARS + 1)), NOW).reason == "bad_id"
+    assert parse_scored(scored(topic="T" * 300_000), NOW).reason == "wrong_type"
+    long = {**story.__dict__, "headline": "\u503a" * 180_000}
+    assert len(by_scope_story(long, NOW).headline) <= MAX_HEADLINE_CHARS
+    assert by_scope_story({**story.__dict__, "id": "i" * 300_000}, NOW).reason == "bad_id"
