@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, get_args
@@ -173,7 +173,10 @@ class Case:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Case:
-        d = dict(d)
+        """Read a stored case. Fields this version does not know (written by a later one) are ignored and
+        the rest read as usual, so a rollback still reads the state; the release before this one raised
+        on them (`resolve_from`, `reopened_at`: docs/OPERATIONS.md, "Upgrading")."""
+        d = {name: value for name, value in d.items() if name in _FIELDS}
         d["status"] = Status(d["status"])
         for name in _TIMES:
             d[name] = datetime.fromisoformat(d[name]) if d.get(name) is not None else None
@@ -184,3 +187,6 @@ class Case:
         if len(d["sample_ids"]) != len(d["headlines"]):
             d["sample_ids"], d["headlines"] = [], []
         return cls(**d)
+
+
+_FIELDS = frozenset(f.name for f in fields(Case))  # what from_dict reads; anything else is a later version's

@@ -70,8 +70,9 @@ class SchedulerPolicy:
     routine_kinds: frozenset[str] = frozenset()
     escalation_factor: float = 2.0  # priority multiplier per escalation, up to `escalation_cap`
     # Closed cases are kept this long (for the API and replays of their anomaly), then dropped; and
-    # at most `retain_closed_count` of them, the most recently closed, so a burst of closures cannot
-    # grow the state without bound (each case is its own record: streams/case_state.py).
+    # at most `retain_closed_count` of each kind (resolved by an analyst, closed unattended, the machine's
+    # routine closes), the most recently closed, so a burst of closures cannot grow the state without
+    # bound (each case is its own record: streams/case_state.py) nor push out a recent close of another kind.
     retain_closed: timedelta = timedelta(days=2)
     retain_closed_count: int = 1000
     # An assigned case still unacknowledged after this share of its ack SLA is offered to the other

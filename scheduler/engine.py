@@ -191,14 +191,24 @@ class Scheduler:
         return self._finish(out, entered, now)
 
     def _prune(self, now: datetime) -> None:
-        """Forget cases closed longer than `retain_closed` ago, and beyond the `retain_closed_count`
-        kept, and the action ids that named them. The count keeps the `unattended` closes before the
-        others (`_review_order`), so a burst of routine closes cannot delete a case nobody saw before
-        anyone could review it; `retain_closed` still bounds how long any closed case is kept."""
+        """Forget cases closed longer than `retain_closed` ago, and beyond the `retain_closed_count` most
+        recently closed of their kind (`_retention_group`: resolved by an analyst, closed `unattended`,
+        the machine's routine closes), and the action ids that named them. The count bounds each kind on
+        its own, so no burst of one kind pushes a recent case of another out: routine or unattended
+        closes do not delete a case an analyst just resolved (whose resolve would then be replayed as a
+        404, and whose anomaly's next `update` would open a new case), nor routine closes an unattended
+        one nobody has reviewed yet. The state holds at most three times `retain_closed_count` of them."""
         horizon = now - self._policy.retain_closed
-        closed = sorted((c for c in self._cases.values() if c.status in CLOSED and c.closed_at is not None),
-                        key=_review_order)
-        stale = [c.case_id for n, c in enumerate(closed) if n >= self._policy.retain_closed_count or c.closed_at < horizon]
+        groups: dict[str, list[Case]] = {}
+        for c in self._cases.values():
+            if c.status in CLOSED and c.closed_at is not None:
+                groups.setdefault(_retention_group(c), []).append(c)
+        stale = [
+            c.case_id
+            for group in groups.values()
+            for n, c in enumerate(sorted(group, key=_review_order))
+            if n >= self._policy.retain_closed_count or c.closed_at < horizon
+        ]
         for cid in stale:
             del self._cases[cid]
         if stale:
@@ -348,7 +358,6 @@ class Scheduler:
         if problem:
             raise ActionError(409, f"cannot reassign {case.case_id} to {to}: {to} {problem}")
         _avoid(case, analyst)
-        self._rearm_resolve(case, now)
         out.append(self._assign_to(case, target, now, reason=f"reassigned by {analyst}"))
 
     def _label(self, case: Case, analyst: str, raw: Any, now: datetime, out: list[CaseEvent]) -> None:
@@ -365,6 +374,7 @@ class Scheduler:
         self._last_assigned[analyst.id] = self._assignments
         case.status, case.analyst, case.assigned_at, case.acked_at = Status.ASSIGNED, analyst.id, now, None
         case.ack_due = now + self._policy.ack_sla[case.severity]  # each holder gets the full window
+        self._rearm_resolve(case, now)
         return CaseEvent.of("assigned", case, now, analyst=analyst.id, reason=reason, notify=self._notify(analyst.id))
 
     def _unassign(self, case: Case, reason: str, now: datetime, out: list[CaseEvent]) -> None:
@@ -379,14 +389,15 @@ class Scheduler:
         handed back after it passed was escalated as "waited past the SLA" on the very next tick."""
         case.status, case.analyst, case.assigned_at, case.acked_at = Status.WAITING, None, None, None
         case.ack_due = now + self._policy.ack_sla[case.severity]
-        self._rearm_resolve(case, now)
         case.reason = reason
         entered.append(case)
 
     def _rearm_resolve(self, case: Case, now: datetime) -> None:
-        """A case leaving its holder: a resolve SLA that already passed restarts for whoever takes it next,
-        and its one resolve escalation is re-armed. Otherwise the next holder inherited a breach announced
-        to the one before (often gone home: `escalation.stranded`), and was never escalated to for it."""
+        """A case taken by a holder: a resolve SLA that already passed restarts from this moment, and its
+        one resolve escalation is re-armed for them. Otherwise the holder inherited a breach announced to
+        the one before (often gone home: `escalation.stranded`) and was never escalated to for it; or, with
+        the window restarted when the case left its holder, one that waited in the pool overnight reached
+        the morning's holder already past it, who was escalated to a minute after acknowledging it."""
         case.resolve_escalated = False
         if now >= case.resolve_due:
             case.resolve_from = now
@@ -520,6 +531,13 @@ def _review_order(case: Case) -> tuple[bool, float, int]:
     the rest; each group most recently closed first, then the latest to arrive."""
     unattended = case.status is Status.AUTO_RESOLVED and case.outcome == UNATTENDED  # an analyst's outcome is free text
     return (not unattended, -(case.closed_at or case.since).timestamp(), -case.seq)
+
+
+def _retention_group(case: Case) -> str:
+    """The kind of close `retain_closed_count` bounds on its own (`Scheduler._prune`)."""
+    if case.status is Status.RESOLVED:
+        return "resolved"  # by an analyst, whatever outcome they wrote
+    return UNATTENDED if case.outcome == UNATTENDED else "routine"
 
 
 def _avoid(case: Case, analyst: str) -> None:

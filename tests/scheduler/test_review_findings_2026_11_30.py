@@ -4,12 +4,14 @@ import json
 import os
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from scheduler_fixtures import ROSTER_YAML, action, anomaly, roster
 
 import scheduler.roster as roster_module
-from scheduler import RosterError, RosterWatcher, Scheduler, SchedulerPolicy, Shift, parse_roster
+from scheduler import ActionError, RosterError, RosterWatcher, Scheduler, SchedulerPolicy, Shift, parse_roster
+from scheduler.cases import Case
 from scheduler.roster import MAX_CAPACITY
 
 ALICE_SHIFT = "Mon-Fri 08:00-17:00 Europe/London"
@@ -223,20 +225,25 @@ def test_pruning_by_count_forgets_routine_closes_before_an_unattended_one():
     _unattended_critical_then_routine_closes(s, 30)
     s.tick(MONDAY_NOON + 10 * MIN)
     assert s.case("case-unseen") is not None and s.case("case-unseen")["outcome"] == "unattended"
-    assert s.case("case-info29") is not None and s.case("case-info20") is None  # the newest 9 routine ones
+    assert s.case("case-info29") is not None and s.case("case-info20") is not None  # the newest 10 routine
+    assert s.case("case-info19") is None  # ones, counted apart from the unattended close (review 2)
     s.tick(MONDAY_NOON + timedelta(days=3))  # the retention period still bounds every closed case
     assert s.case("case-unseen") is None
 
 
-def test_an_analysts_outcome_named_like_unattended_gets_no_retention_priority():
-    s = Scheduler(roster(), SchedulerPolicy(retain_closed_count=2))
-    s.on_anomaly(anomaly("worked"), MONDAY_NOON)
+def test_an_analysts_outcome_named_like_unattended_is_counted_with_the_analysts_closes():
+    s = Scheduler(roster(), SchedulerPolicy(retain_closed_count=1))
+    s.on_anomaly(anomaly("earlier"), MONDAY_NOON)
+    s.on_action(action("resolve", "case-earlier", s.case("case-earlier")["analyst"], "e1"), MONDAY_NOON + MIN)
+    s.on_anomaly(anomaly("unseen", scope="topic:Credit", severity="critical"), MONDAY_NOON + 2 * MIN)
+    s.on_anomaly(anomaly("unseen", scope="topic:Credit", severity="critical", event="resolve"), MONDAY_NOON + 3 * MIN)
+    s.on_anomaly(anomaly("worked"), MONDAY_NOON + 4 * MIN)
     holder = s.case("case-worked")["analyst"]
-    s.on_action(action("resolve", "case-worked", holder, "w1", outcome="unattended"), MONDAY_NOON + MIN)
-    for i in range(3):
-        s.on_anomaly(anomaly(f"info{i}", severity="info"), MONDAY_NOON + 2 * MIN + timedelta(seconds=i))
+    s.on_action(action("resolve", "case-worked", holder, "w1", outcome="unattended"), MONDAY_NOON + 5 * MIN)
     s.tick(MONDAY_NOON + 10 * MIN)
-    assert s.case("case-worked") is None and s.case("case-info2") is not None
+    # the analyst's newest close, whatever its outcome, and the one unattended close the machine made
+    assert s.case("case-earlier") is None
+    assert s.case("case-worked") is not None and s.case("case-unseen") is not None
 
 
 # ---- 7. ties go to the analyst assigned least recently ---------------------------------------------
@@ -298,3 +305,124 @@ def test_the_queue_is_listed_by_urgency_and_does_not_claim_to_be_the_order_of_se
     assert [e["case_id"] for e in events if e["event"] == "assigned"] == ["case-fresh"]  # it can still make it
     assert "order it will be served" not in Scheduler.waiting.__doc__
     assert "not the order of service" in Scheduler.waiting.__doc__
+
+
+# ---- review of ef8108e, 1. the retention count bounds each kind of close on its own -----------------
+
+
+def _resolved_by_an_analyst(s, name, at):
+    s.on_anomaly(anomaly(name), at)
+    holder = s.case(f"case-{name}")["analyst"]
+    s.on_action(action("ack", f"case-{name}", holder, f"{name}-ack"), at + MIN)
+    s.on_action(action("resolve", f"case-{name}", holder, f"{name}-res", outcome="real"), at + 2 * MIN)
+    return holder
+
+
+def _unattended(s, name, at):
+    s.on_anomaly(anomaly(name, scope="topic:Credit", severity="critical"), at)  # nobody has Credit
+    s.on_anomaly(anomaly(name, scope="topic:Credit", severity="critical", event="resolve"), at + MIN)
+
+
+def test_a_burst_of_unattended_or_routine_closes_does_not_push_out_a_case_an_analyst_just_resolved():
+    s = Scheduler(roster(), SchedulerPolicy(retain_closed_count=3))
+    for i in range(3):
+        _unattended(s, f"unseen{i}", MONDAY_NOON - timedelta(hours=1) + 2 * i * MIN)
+    holder = _resolved_by_an_analyst(s, "worked", MONDAY_NOON)
+    s.tick(MONDAY_NOON + 3 * MIN)
+    assert s.case("case-worked")["status"] == "resolved"
+    assert s.on_action(action("resolve", "case-worked", holder, "worked-res"), MONDAY_NOON + 4 * MIN) == []
+    labelled = s.on_action(
+        action("label", "case-worked", holder, "fix", labels=[{"id": "worked-n1", "sentiment": "negative"}]),
+        MONDAY_NOON + 5 * MIN,
+    )
+    assert [e["event"] for e in labelled] == ["labelled"]
+    update = anomaly("worked", event="update", sample_ids=["worked-n2"], headlines=["more"])
+    assert s.on_anomaly(update, MONDAY_NOON + 6 * MIN) == []  # no second case for the same anomaly
+    for i in range(5):
+        s.on_anomaly(anomaly(f"info{i}", severity="info"), MONDAY_NOON + 7 * MIN + timedelta(seconds=i))
+    s.tick(MONDAY_NOON + 8 * MIN)
+    assert s.case("case-worked")["status"] == "resolved"
+    listed = {c["case_id"] for c in s.machine_closed()}
+    assert listed == {"case-unseen0", "case-unseen1", "case-unseen2", "case-info2", "case-info3", "case-info4"}
+
+
+def test_each_kind_of_close_keeps_its_newest_retain_closed_count_and_forgets_the_rest():
+    s = Scheduler(roster(), SchedulerPolicy(retain_closed_count=2))
+    at = MONDAY_NOON
+    for i in range(3):
+        _resolved_by_an_analyst(s, f"worked{i}", at)
+        _unattended(s, f"unseen{i}", at + 3 * MIN)
+        s.on_anomaly(anomaly(f"info{i}", severity="info"), at + 5 * MIN)
+        at += 6 * MIN
+    s.tick(at)
+    kept = {cid for kind in ("worked", "unseen", "info") for i in range(3) if s.case(cid := f"case-{kind}{i}")}
+    assert kept == {f"case-{kind}{i}" for kind in ("worked", "unseen", "info") for i in (1, 2)}
+    with pytest.raises(ActionError) as info:  # its action ids went with it
+        s.on_action(action("resolve", "case-worked0", "alice", "worked0-res"), at + MIN)
+    assert info.value.status == 404
+
+
+# ---- review of ef8108e, 2. the resolve window restarts when the next holder takes the case --------------
+
+PAIR_UTC = "analysts:\n" + "".join(f"""\
+  - id: {name}
+    name: {name.title()}
+    capacity: 2
+    shifts: ["Mon-Fri 08:00-17:00 UTC"]
+    skills: {{topics: {{Earnings: 4}}}}
+    notify: https://hooks.example.com/{name}
+    token_env: FINSENTRY_TOKEN_{name.upper()}
+""" for name in ("xavi", "yara"))
+MONDAY_1630 = datetime(2024, 3, 4, 16, 30, tzinfo=UTC)
+TUESDAY_0800 = datetime(2024, 3, 5, 8, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("how", ["stranded at 17:30", "handed back at 17:20", "never held"])
+def test_a_case_taken_after_a_night_in_the_pool_gets_its_resolve_window_from_the_taking(how):
+    s = Scheduler(roster(PAIR_UTC), SchedulerPolicy())
+    if how == "never held":
+        at = MONDAY_1630 + 2 * 60 * MIN
+        s.on_anomaly(anomaly("late", severity="critical"), at)  # nobody on shift
+        events = []
+    else:
+        s.on_anomaly(anomaly("late", severity="critical"), MONDAY_1630)
+        first = s.case("case-late")["analyst"]
+        at = MONDAY_1630 + 2 * MIN
+        s.on_action(action("ack", "case-late", first, "k1"), at)
+        events = _ticks(s, at, MONDAY_1630 + 50 * MIN)
+        at = MONDAY_1630 + 50 * MIN  # 17:20: gone home, its resolve SLA (17:30) not passed yet
+        if how == "handed back at 17:20":  # from home; nobody on shift to take it
+            s.on_action(action("reassign", "case-late", first, "k2"), at)
+    events += _ticks(s, at, TUESDAY_0800)
+    stranded = [at for at, e in events if e["event"] == "waiting" and "off shift" in e["reason"]]
+    assert stranded == ([MONDAY_1630 + 60 * MIN] if how.startswith("stranded") else [])
+    taken = [(at, e["analyst"]) for at, e in events if e["event"] == "assigned"]
+    assert [at for at, _ in taken] == [TUESDAY_0800]
+    holder = taken[0][1]
+    s.on_action(action("ack", "case-late", holder, "k3"), TUESDAY_0800)
+    case = s.case("case-late")
+    events = _ticks(s, TUESDAY_0800, TUESDAY_0800 + 2 * 60 * MIN)
+    assert [(at, e["analyst"]) for at, e in events if e["event"] == "escalated"] == [(TUESDAY_0800 + 60 * MIN, holder)]
+    assert case["resolve_from"] == TUESDAY_0800.isoformat()
+    assert case["resolve_due"] == (TUESDAY_0800 + 60 * MIN).isoformat()
+
+
+# ---- review of ef8108e, 3. a stored case with fields of a later version still reads ------------------
+
+
+def test_a_case_stored_by_a_later_version_reads_with_the_fields_it_does_not_know_ignored():
+    s = Scheduler(roster(), SchedulerPolicy())
+    s.on_anomaly(anomaly("kept"), MONDAY_NOON)
+    stored = json.loads(json.dumps(s.to_dict()))
+    record = stored["cases"]["case-kept"]
+    future = {**record, "handover_note": "a field of a later release", "resolve_paused_at": None}
+    assert Case.from_dict(future).to_dict() == record
+    restored = Scheduler.from_dict(s.roster, SchedulerPolicy(), {**stored, "cases": {"case-kept": future}})
+    assert restored.to_dict() == stored
+    assert restored.on_action(action("ack", "case-kept", record["analyst"], "a1"), MONDAY_NOON + MIN)
+
+
+def test_the_upgrade_notes_say_resolve_from_blocks_a_rollback():
+    operations = (Path(__file__).parents[2] / "docs" / "OPERATIONS.md").read_text()
+    upgrading = operations.split("### Upgrading", 1)[1].split("\n### ", 1)[0]
+    assert "`resolve_from`" in upgrading
