@@ -118,9 +118,9 @@ class Settings(BaseModel):
     model_stall_seconds: float = Field(120.0, gt=0, le=3600)
     # A partition whose records the worker has read but not finished, with its committed offset
     # still for this long, is stalled (streams/health.py): /readyz says so and
-    # FinsentryConsumerStalled fires. Longer than one webhook's default max_elapsed (600 s), so a
-    # dead analyst receiver being retried is not a stall.
-    consumer_stall_seconds: float = Field(900.0, gt=0, le=86_400)
+    # FinsentryConsumerStalled fires. Longer than two rounds of one webhook's default max_elapsed
+    # (600 s): a case event queued behind a resolve's retry to a dead analyst receiver waits for both.
+    consumer_stall_seconds: float = Field(1800.0, gt=0, le=86_400)
     # Test hook, off by default: "AGENT:N" makes AGENT raise once after N records (streams/failures.py).
     fault_injection: str | None = Field(None, pattern=r"^[a-z-]+:[0-9]+$")
 

@@ -205,7 +205,7 @@ def parse_scored(raw: bytes | None, now: float) -> tuple[Story, list[str]] | Rej
         return Rejection("bad_id", f"id has {len(record['id'])} characters; the limit is {MAX_ID_CHARS}")
     if topic is not None and len(topic) > MAX_TOPIC_CHARS:
         return Rejection("wrong_type", f"topic has {len(topic)} characters; the limit is {MAX_TOPIC_CHARS}")
-    tickers = [t for t in tickers if is_ticker(t.strip().upper())][:MAX_TICKERS]
+    tickers = [ticker for t in tickers if is_ticker(ticker := t.strip().upper())][:MAX_TICKERS]
     try:
         story = Story(record["id"], truncate_words(model_text(record), MAX_HEADLINE_CHARS), record.get("sentiment"),
                       float(record["sentiment_score"]), published_at,
@@ -312,8 +312,10 @@ def by_scope_story(value: object, now: float) -> Story | Rejection:
                                        "topic (a string or null)")
     if rejected := _time_rejection(published_at, now) or _score_rejection(value["sentiment_score"]):
         return rejected
-    if len(value["id"]) > MAX_ID_CHARS or len(value.get("topic") or "") > MAX_TOPIC_CHARS:
-        return Rejection("bad_id", f"id or topic longer than the fan-out writes ({MAX_ID_CHARS}, {MAX_TOPIC_CHARS})")
+    if len(value["id"]) > MAX_ID_CHARS:
+        return Rejection("bad_id", f"id has {len(value['id'])} characters; the limit is {MAX_ID_CHARS}")
+    if len(value.get("topic") or "") > MAX_TOPIC_CHARS:
+        return Rejection("wrong_type", f"topic longer than {MAX_TOPIC_CHARS} characters")
     try:  # the headline within the fan-out's bound too: it is kept in the scope's state (one table record)
         return Story(**{**value, "headline": truncate_words(value["headline"], MAX_HEADLINE_CHARS),
                         "confidence": probability(confidence)})

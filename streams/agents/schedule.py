@@ -249,7 +249,8 @@ async def write(stream: Any) -> None:
             await finish(next_head, next_journal)
             count_events(sched, events)
         settle(action_id, events)
-        publish_gauges(sched, now)
+        if is_owner():  # a record finished during a rebalance that took the inbox away must not show it again
+            publish_gauges(sched, now)
 
 
 # ---- routes into the inbox -----------------------------------------------------------------------

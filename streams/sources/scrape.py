@@ -474,6 +474,11 @@ def sent_under(identity: Identity, stored: Mapping[str, str | None],
     return None, "already_sent"
 
 
+def _text(value: object) -> str:
+    """A raw title or description as an identity reads it: spacing aside, "" when it is no string."""
+    return " ".join(value.split()) if isinstance(value, str) else ""
+
+
 def _title(fingerprint: str) -> str:
     return fingerprint.partition(":")[0]
 
@@ -518,8 +523,12 @@ def entry_identities(feed_url: str, entries: list[dict[str, Any]]) -> list[Ident
         # The date stays in the title key even where it is the item's only identity: a daily "Market
         # wrap" is a new story each day. A feed that re-stamps an item each poll sends it again under
         # a new id, which the monitor's novelty check counts once (the same headline): a repeat can
-        # be absorbed downstream, a story dropped here is gone.
+        # be absorbed downstream, a story dropped here is gone. Undated too, such an item is its title
+        # and description: two "Market wrap"s that say different things are two stories.
         title_key, story_key = f"hash:{_digest(feed_url, title, raw_date)}", f"story:{_digest(story, raw_date)}"
+        if not keys and not raw_date:
+            legacy.append(title_key)  # as versions before stored it
+            title_key = f"text:{_digest(feed_url, title, _text(entry.get('summary')))}"
         has_page = bool(story.partition(":")[2])
         opaque_guid = guid is not None and not _names_a_page(guid)
         # An opaque guid fresh at a page of its own is a new story, even under a title and date sent

@@ -106,6 +106,11 @@ def test_a_recurring_item_without_guid_or_link_is_a_story_each_day(tmp_path: Pat
                              "<title>Market wrap</title><pubDate>Mon, 30 Nov 2026 21:00:00 GMT</pubDate>"),
                          tmp_path / "other.sqlite")
     assert both.new == 2 and len({s["id"] for s in stories}) == 2
+    # undated: the description tells them apart (the third review: the second was lost as already sent)
+    rose, _ = poll(rss("<title>Market wrap</title><description>Stocks rose on Monday.</description>"), tmp_path / "u.sqlite")
+    fell, _ = poll(rss("<title>Market wrap</title><description>Stocks fell on Tuesday.</description>"), tmp_path / "u.sqlite")
+    same, _ = poll(rss("<title>Market wrap</title><description>Stocks fell on Tuesday.</description>"), tmp_path / "u.sqlite")
+    assert (rose.new, fell.new, same.new) == (1, 1, 0)
 
 
 def test_a_hashbang_link_is_one_key_not_its_fragment_twice() -> None:
