@@ -13,22 +13,21 @@ from scheduler.tokens import hash_token
 from streams.views import cases, silences
 
 OPS = "operator-token-of-enough-length"
-
-
-def test_concurrent_wrong_operator_tokens_are_throttled_and_a_right_one_passes(monkeypatch) -> None:
-    from aiohttp import web
-    from aiohttp.test_utils import TestClient, TestServer
-
-    desk = parse_roster(f"""\
+FILE_TOKEN = "operator-file-token-of-enough-length"
+ANALYST = f"""\
 analysts:
   - {{id: alice, name: A, capacity: 5, shifts: ["Mon-Sun 00:00-24:00 UTC"], skills: {{topics: {{E: 1}}}},
      notify: "https://h.example/a", token_hash: "{hash_token("alice-token-of-enough-length", n=16)}"}}
+"""
+OPERATOR = f"""\
 operators:
   - {{id: ops, token_hash: "{hash_token(OPS, n=16)}"}}
-""")
-    monkeypatch.setattr(silences, "roster", lambda: desk)
-    monkeypatch.setattr(silences, "operator_token", lambda: None)
-    monkeypatch.setattr(silences, "LIMITER", cases.FailureLimiter())
+"""
+
+
+def silences_app():
+    """An aiohttp app whose one route answers what `operator_refusal` says, else 200 {"ok": true}."""
+    from aiohttp import web
 
     class Stub:
         @staticmethod
@@ -41,6 +40,18 @@ operators:
 
     app = web.Application()
     app.router.add_get("/api/v2/silences", handler)
+    return app
+
+
+def test_concurrent_wrong_operator_tokens_are_throttled_and_a_right_one_passes(monkeypatch) -> None:
+    from aiohttp.test_utils import TestClient, TestServer
+
+    desk = parse_roster(ANALYST + OPERATOR)
+    monkeypatch.setattr(silences, "roster", lambda: desk)
+    monkeypatch.setattr(silences, "operator_token", lambda: None)
+    monkeypatch.setattr(silences, "LIMITER", cases.FailureLimiter())
+
+    app = silences_app()
 
     async def scenario() -> tuple[list[int], int, int, int]:
         async with TestClient(TestServer(app)) as client:
@@ -64,33 +75,14 @@ operators:
     assert analyst == 403  # an analyst is no operator
 
 
-FILE_TOKEN = "operator-file-token-of-enough-length"
-ANALYST = f"""\
-analysts:
-  - {{id: alice, name: A, capacity: 5, shifts: ["Mon-Sun 00:00-24:00 UTC"], skills: {{topics: {{E: 1}}}},
-     notify: "https://h.example/a", token_hash: "{hash_token("alice-token-of-enough-length", n=16)}"}}
-"""
-
-
 def run_requests(monkeypatch, desk, requests: list[str], before=None) -> list[int]:
     """The statuses of GETs with these bearer tokens, in turn, from one address."""
-    from aiohttp import web
     from aiohttp.test_utils import TestClient, TestServer
 
     monkeypatch.setattr(silences, "roster", lambda: desk)
     monkeypatch.setattr(silences, "operator_token", lambda: FILE_TOKEN.encode())
 
-    class Stub:
-        @staticmethod
-        def json(value: object, status: int = 200, headers: dict | None = None) -> web.Response:
-            return web.json_response(value, status=status, headers=headers)
-
-    async def handler(request: web.Request) -> web.StreamResponse:
-        refusal = await silences.operator_refusal(Stub(), request)
-        return refusal if refusal is not None else web.json_response({"ok": True})
-
-    app = web.Application()
-    app.router.add_get("/api/v2/silences", handler)
+    app = silences_app()
 
     async def scenario() -> list[int]:
         async with TestClient(TestServer(app)) as client:
@@ -106,10 +98,7 @@ def run_requests(monkeypatch, desk, requests: list[str], before=None) -> list[in
 
 
 def test_the_silences_api_has_its_own_limiter_so_analysts_failures_do_not_lock_an_operator_out(monkeypatch) -> None:
-    desk = parse_roster(ANALYST + f"""\
-operators:
-  - {{id: ops, token_hash: "{hash_token(OPS, n=16)}"}}
-""")
+    desk = parse_roster(ANALYST + OPERATOR)
     assert silences.LIMITER is not cases.LIMITER and isinstance(silences.LIMITER, cases.FailureLimiter)
     monkeypatch.setattr(silences, "LIMITER", cases.FailureLimiter())
     monkeypatch.setattr(cases, "LIMITER", cases.FailureLimiter())
