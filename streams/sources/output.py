@@ -10,7 +10,7 @@ from types import TracebackType
 from typing import Any, BinaryIO, Self
 
 from streams.settings import BROKER_ENV, DEFAULT_BROKER, ENV_PREFIX, Settings, bootstrap_servers
-from streams.sources.kafka_sink import KafkaSink, encode_value
+from streams.sources.kafka_sink import KafkaSink, SinkError, encode_value
 
 TOPIC_ENV = ENV_PREFIX + "TOPIC_RAW"
 DEFAULT_TOPIC: str = Settings.model_fields["topic_raw"].default
@@ -20,17 +20,31 @@ class JsonlSink:
     """One encoded record per line: the same bytes the Kafka sink would send, so files replay exactly."""
 
     def __init__(self, path: str) -> None:
+        self.path = path
         self._flush_each = path == "-"  # whoever reads a pipe wants each record as it comes
         # Open for the sink's lifetime; close() ends it.
         self._stream: BinaryIO = sys.stdout.buffer if path == "-" else Path(path).open("wb")  # noqa: SIM115
 
     def send(self, value: dict[str, Any] | bytes, key: str | None = None) -> None:
-        self._stream.write(encode_value(value) + b"\n")
-        if self._flush_each:
-            self._stream.flush()
+        try:
+            self._stream.write(encode_value(value) + b"\n")
+            if self._flush_each:
+                self._stream.flush()
+        except OSError as exc:
+            raise self._failed(exc) from None
 
     def flush(self) -> None:
-        self._stream.flush()
+        """Hand everything written to the operating system; SinkError naming the file when it refuses
+        (a full disk): buffered, a write fails only here."""
+        try:
+            self._stream.flush()
+        except OSError as exc:
+            raise self._failed(exc) from None
+
+    def _failed(self, exc: OSError) -> SinkError:
+        where = "stdout" if self.path == "-" else self.path
+        return SinkError(f"cannot write {where}: {exc.strerror or exc}; the records not written are not marked "
+                         "as sent")
 
     def close(self) -> None:
         self.flush()

@@ -9,8 +9,9 @@ feedparser first tries them as a file name or URL and reads that instead), the t
 whole exchange, headers included, a redirect to another host is refused unless the feed is
 configured to allow it, a feed that cannot be parsed is that feed's error and never stops the
 others, the store file is readable by its owner only, and URLs are logged without credentials.
-Records are emitted before their entry is marked seen: a crash in between re-sends (at-least-once),
-and the record id, derived from the entry's key (and the feed URL, unless the key is the story's
+A poll's entries are marked seen only once the sink has flushed its records (the broker acknowledged
+every one, or the file holds them): a refused send, a full disk, or a process killed before then
+leaves them unmarked, so the next poll sends them again (at-least-once), and the record id, derived from the entry's key (and the feed URL, unless the key is the story's
 own URL), lets consumers drop the repeat.
 
 An entry's key (its identity) is the first usable of its guid, its link, or a hash of the feed,
@@ -751,6 +752,7 @@ def poll_once(
     emit: Callable[[dict[str, Any]], None],
     *,
     now: float,
+    flush: Callable[[], None] | None = None,
     policy: Policy = Policy(),
     jitter: Callable[[], float] = random.random,
     allowed_hosts: frozenset[str] = frozenset(),
@@ -758,8 +760,10 @@ def poll_once(
     """One conditional GET of one feed. `now` (epoch seconds) is recorded as the feed's last poll.
     `allowed_hosts`: other hosts this feed may redirect to.
 
-    Raises ValueError for a non-http(s) URL; an exception from `emit` propagates and leaves the
-    unsent entries unseen and the validators unchanged, so the next poll retries them. A body that
+    `flush` waits until everything `emit` took is delivered (the sink's flush) and raises if any was
+    not; the poll's entries are marked seen only after it (None: `emit` delivers before it returns).
+    Raises ValueError for a non-http(s) URL; an exception from `emit` or `flush` propagates and leaves
+    the poll's entries unseen and the validators unchanged, so the next poll sends them again. A body that
     feedparser fails on is this feed's error (a FeedError result), not an exception.
     """
     check_feed_url(url)
@@ -792,6 +796,7 @@ def poll_once(
     first_undated: tuple[str, str] | None = None  # (the date, why ingest cannot use it) of the first undated
     skips: dict[str, int] = {}
     this_poll: dict[str, str] = {}  # key -> story fingerprint, for every entry read this poll
+    sent: list[tuple[tuple[str, ...], str]] = []  # (keys, story) emitted this poll, marked seen once flushed
     entries = parsed.entries
     for entry, identity in zip(entries, entry_identities(url, entries), strict=True):
         record = None
@@ -827,7 +832,7 @@ def poll_once(
             skips[reason] = skips.get(reason, 0) + 1
             continue
         emit(record)
-        store.add(url, identity.keys, identity.story)
+        sent.append((identity.keys, identity.story))
         new += 1
         if checked.published_at_source == "received" and (raws := raw_dates(entry)):
             undated += 1  # the feed gave a date ingest cannot use: the receive time stands in
@@ -844,6 +849,10 @@ def poll_once(
         validators = FeedState(None, None, 0)  # so the next poll gets the whole feed again, not a 304
     else:
         validators = FeedState(response.headers.get("etag"), response.headers.get("last-modified"), 0)
+    if sent and flush is not None:
+        flush()  # raises when a record was not delivered: nothing of this poll is marked, so it is sent again
+    for keys, story in sent:
+        store.add(url, keys, story)
     store.set_state(url, validators, now)
     return PollResult(url, response.status_code, new, sum(skips.values()), None, policy.interval, skips, undated)
 
@@ -891,11 +900,13 @@ def run(
     max_bytes: int = Policy.max_bytes,
     policy: Policy | None = None,
     redirect_hosts: Mapping[str, frozenset[str]] | None = None,
+    flush: Callable[[], None] | None = None,
 ) -> None:
     """Poll every feed when it is due, forever or for `max_rounds` wake-ups (1 polls each feed once).
+    `flush`: the sink's, called before a poll's entries are marked seen (poll_once).
 
     Feeds are isolated: whatever goes wrong with one (a crash included) is that feed's error result,
-    and the others are polled as usual. Only the sink's failures (`emit`) and the store's stop the run.
+    and the others are polled as usual. Only the sink's failures (`emit`, `flush`) and the store's stop the run.
     `redirect_hosts`: per feed URL, the other hosts it may redirect to."""
     for url in feeds:
         check_feed_url(url)
@@ -911,13 +922,20 @@ def run(
         except Exception as exc:
             raise _EmitFailed(exc) from exc
 
+    def checked_flush() -> None:
+        try:
+            if flush is not None:
+                flush()
+        except Exception as exc:
+            raise _EmitFailed(exc) from exc
+
     with SeenStore(store_path) as store, make_client(policy) as client:
         while True:
             now = time.time()
             for url in feeds:
                 if due[url] <= now:
                     try:
-                        result = poll_once(client, url, store, checked_emit, now=now, policy=policy,
+                        result = poll_once(client, url, store, checked_emit, now=now, flush=checked_flush, policy=policy,
                                            allowed_hosts=redirect_hosts.get(url, frozenset()))
                         failures[url] = 0
                     except _EmitFailed as failed:
@@ -1033,6 +1051,7 @@ def run_cli(args: argparse.Namespace) -> int:
                 sink.send,
                 args.store or default_store_path(),
                 args.interval,
+                flush=sink.flush,
                 max_rounds=1 if args.once else None,
                 on_result=note,
                 policy=policy,

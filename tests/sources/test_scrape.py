@@ -168,7 +168,9 @@ def test_failed_emit_leaves_entries_for_the_next_poll(server: FeedServer, client
         poll_once(client, server.url("/rss"), store, flaky_emit, now=0.0)
     result, emitted = poll(client, server.url("/rss"), store_path)
     assert "if-none-match" not in server.headers_for("/rss")[1]  # validators were not saved
-    assert result.new == 2 and sent[0] not in [r["headline"] for r in emitted]
+    # Nothing of the failed poll was marked: the record emitted before the failure may never have
+    # reached the broker, so it is sent again (same id: classify drops it if it had arrived).
+    assert result.new == 3 and sent[0] in [r["headline"] for r in emitted]
 
 
 def test_run_polls_each_feed_then_sleeps_until_due(server: FeedServer, tmp_path: Path) -> None:

@@ -203,3 +203,45 @@ def test_produce_reports_a_date_without_a_time_as_the_receive_time(tmp_path: Pat
     assert ingested(sent[0]).published_at_source == "received"
 
 
+
+
+# --- delivery: entries are marked seen only once the sink has them ---------------------------------
+
+
+def test_a_poll_whose_records_the_sink_could_not_deliver_marks_nothing_seen(tmp_path: Path) -> None:
+    """The delivery review's finding: scrape marked an entry seen as soon as it was queued, so a send
+    the broker refused afterwards (or a process killed before the flush) lost the story for good: the
+    next poll said 'already sent'."""
+    from streams.sources.kafka_sink import SinkError
+
+    body = rss("<title>Contoso opens plant</title><guid>g-1</guid>", "<title>Fabrikam cuts jobs</title><guid>g-2</guid>")
+    handler: Callable[[httpx.Request], httpx.Response] = (
+        lambda request: httpx.Response(200, content=body, headers={"content-type": "application/rss+xml"}))
+    queued: list[dict[str, Any]] = []
+
+    def refused() -> None:
+        raise SinkError("broker refused a record: NotEnoughReplicas")
+
+    with httpx.Client(transport=httpx.MockTransport(handler)) as client, scrape.SeenStore(tmp_path / "s.sqlite") as seen:
+        with pytest.raises(SinkError):
+            scrape.poll_once(client, FEED, seen, queued.append, now=NOW, flush=refused)
+        delivered: list[dict[str, Any]] = []
+        again = scrape.poll_once(client, FEED, seen, delivered.append, now=NOW + 60, flush=lambda: None)
+        last = scrape.poll_once(client, FEED, seen, delivered.append, now=NOW + 120, flush=lambda: None)
+    assert len(queued) == 2 and again.new == 2 and [r["id"] for r in delivered] == [r["id"] for r in queued]
+    assert last.new == 0  # marked once delivered
+
+
+def test_scrape_to_a_full_disk_says_so_and_marks_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The delivery review: `-o FILE` on a full disk marked every item seen (a buffered write fails
+    only at close) and then blamed the store."""
+    body = rss("<title>Contoso opens plant</title><guid>g-1</guid>")
+    monkeypatch.setattr(scrape, "make_client", lambda policy: httpx.Client(transport=httpx.MockTransport(
+        lambda request: httpx.Response(200, content=body, headers={"content-type": "application/rss+xml"}))))
+    store = tmp_path / "s.sqlite"
+    code = main(["scrape", "--feed", FEED, "--once", "--store", str(store), "-o", "/dev/full"])
+    err = capsys.readouterr().err
+    assert code == 2 and "cannot write /dev/full: No space left on device" in err and "scrape store" not in err
+    with scrape.SeenStore(store) as seen:
+        assert seen._db.execute("SELECT COUNT(*) FROM seen").fetchone() == (0,)  # was: the item's keys
