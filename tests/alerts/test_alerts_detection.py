@@ -123,6 +123,19 @@ def test_negative_surge_ignores_a_general_news_burst() -> None:
     assert volume_spike(burst, _baseline(), CONFIG).score >= CONFIG.volume_threshold
 
 
+def test_a_scope_whose_news_is_mostly_negative_can_still_surge() -> None:
+    """The detection review: at a baseline negative share of 0.87 the gate asked for a share above 1,
+    so 18 negatives in three minutes on a ticker that normally sees one story a minute opened nothing."""
+    distressed = Baseline(windows=100, rate=1.0, negative_rate=0.9)
+    assert distressed.negative_share(CONFIG.prior_negative_share, CONFIG.min_expected_per_window) > 0.85
+    surge = [WindowStats(0, 60, {"negative": 6, "neutral": 0, "positive": 0}, 0, -4.2, 3.0)] * 3
+    assert negative_surge(surge, distressed, CONFIG).score >= CONFIG.surge_threshold
+    usual = [WindowStats(0, 60, {"negative": 1, "neutral": 0, "positive": 0}, 0, -0.7, 0.5)] * 3
+    assert negative_surge(usual, distressed, CONFIG).score == 0.0
+    mixed = [WindowStats(0, 60, {"negative": 6, "neutral": 4, "positive": 2}, 0, -2.0, 3.0)] * 3  # 0.5: below 0.87
+    assert negative_surge(mixed, distressed, CONFIG).score == 0.0
+
+
 def quiet_ticker(minutes: int) -> list[Story]:
     """A name rarely in the news: one neutral story every five minutes."""
     return [story(f"q{m}", m * W + 30.0) for m in range(0, minutes, 5)]
