@@ -15,7 +15,18 @@ import unicodedata
 from dataclasses import dataclass, field
 from itertools import pairwise
 
-_CREDIT = re.compile(r"\s+[-|–—]\s+([^-|–—]{1,40})$")
+# A tail after " - ", " -- ", " | " or a dash: up to 40 characters holding no other such separator
+# (an outlet's own hyphen stays: `St. Louis Post-Dispatch`, `CNBC-TV18`).
+_CREDIT = re.compile(r"\s+(?:[-|–—]{1,2})\s+((?:(?!\s[-|–—]{1,2}\s).){1,40})$")
+# Wire services named in brackets or after a colon (`... (Reuters)`, `...: Reuters`, `Reuters: ...`):
+# only these names, since a bracketed or colon-led word is as often the news (`(Q3)`, `Acme: ...`).
+_WIRES = r"(?:Reuters|Bloomberg|AP|AFP|Dow Jones|MT Newswires|RTRS)"
+_WIRE_TAIL = re.compile(rf"(?:\s*\({_WIRES}\)|:\s+{_WIRES})\s*$", re.IGNORECASE)
+_WIRE_HEAD = re.compile(rf"^{_WIRES}:\s+", re.IGNORECASE)
+# A wire desk's slug before the headline, as Reuters writes them in capitals: `UPDATE 2-`, `EXCLUSIVE-`,
+# `RPT-UPDATE 1-` (repeated); the same story updated or re-sent is the same story.
+_SLUG = re.compile(r"^(?:(?:UPDATE|WRAPUP)\s*\d+|EXCLUSIVE|BRIEF|CORRECTED|REFILE|RPT|INSIGHT|ANALYSIS|BUZZ|"
+                   r"FACTBOX|TIMELINE|EXPLAINER|BREAKINGVIEWS|GLOBAL MARKETS|MIDEAST STOCKS|EMERGING MARKETS)\s*-\s*")
 _NON_WORD = re.compile(r"[^\w\s]+")
 _CONNECTORS = frozenset({"the", "of", "and", "&", "de", "la", "le", "der", "die", "on", "via", "della", "del", "di"})
 
@@ -32,7 +43,12 @@ def is_credit(tail: str) -> bool:
 
 
 def normalise_title(headline: str) -> str:
+    """The title as copies of one story share it: NFKC, a wire desk's slugs and an outlet's credit
+    removed, lower case, punctuation as spaces."""
     text = unicodedata.normalize("NFKC", headline).strip()
+    while slug := _SLUG.match(text):
+        text = text[slug.end():]
+    text = _WIRE_HEAD.sub("", _WIRE_TAIL.sub("", text))
     if (credit := _CREDIT.search(text)) and is_credit(credit.group(1)):
         text = text[:credit.start()]
     text = _NON_WORD.sub(" ", text.lower())
