@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import random
@@ -500,3 +501,15 @@ def test_a_busy_scopes_novelty_state_stays_far_under_a_table_records_limit() -> 
     restored = NoveltyIndex.from_dict(json.loads(json.dumps(index.to_dict())), 3600, 3)
     assert restored.entries == index.entries
     assert len(json.dumps(index.to_dict())) < 250_000
+
+
+def test_a_60_s_and_a_900_s_monitor_of_one_scope_give_different_ids() -> None:
+    """The detection review: both opened `0be3f8f89aa7f829` for one window start, and the dispatcher
+    ignores a firing whose id already ended, so the 900 s anomaly was dropped. 60 s ids are unchanged."""
+    from alerts.lifecycle import anomaly_id
+
+    start = 1_800_000_000.0
+    assert anomaly_id("ticker:ACME", "negative_surge", start, 900.0) != anomaly_id("ticker:ACME", "negative_surge", start)
+    assert anomaly_id("ticker:ACME", "negative_surge", start) == anomaly_id("ticker:ACME", "negative_surge", start, 60.0)
+    assert anomaly_id("ticker:ACME", "negative_surge", start) == hashlib.sha256(
+        f"ticker:ACME|negative_surge|{start:.3f}".encode()).hexdigest()[:16]  # as ids were before
