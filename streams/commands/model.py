@@ -519,7 +519,7 @@ def _classify(args: argparse.Namespace) -> int:
     clf = Classifier.load(args.model, device=args.device)
     limit = int((clf.tokenizer.truncation or {}).get("max_length") or clf.card.get("max_tokens", 64))
     _say(f"model {clf.version} ({clf.variant}) on {clf.provider}")
-    done = skipped = truncated = emptied = 0
+    done = skipped = truncated = emptied = unread = 0
     used: dict[str, int] = {}
     started = time.monotonic()
     progress = sys.stderr.isatty()
@@ -553,6 +553,7 @@ def _classify(args: argparse.Namespace) -> int:
             if text is None or not seen:
                 skipped += 1
                 emptied += text is not None
+                unread += text is None and "error" in row  # not a row at all: not JSON, a bad CSV line
                 error = (row.get("error") or f"no text in {wanted}") if text is None else NO_TEXT_LEFT
                 pending.append(({**head, "error": error}, None, False))
             else:
@@ -587,9 +588,14 @@ def _classify(args: argparse.Namespace) -> int:
     _say(f"{below_progress}classified {done}, skipped {skipped} in {time.monotonic() - started:.1f}s; "
          f"text from {source}{notes}")
     if not done:
+        left = f"; {args.output} was left as it was" if kept else ""
+        if unread == skipped:  # e.g. plain text lines given where JSON Lines are read
+            kind = "CSV" if args.input.lower().endswith(CSV_SUFFIXES) else 'JSON Lines, one object per line ({"text": "..."})'
+            _say(f"finsentry classify: nothing classified: no line could be read as a row (each one's error is "
+                 f"above); {'stdin' if args.input == '-' else args.input} is read as {kind}{left}")
+            return 1
         why = f" ({emptied} had none left after normalisation: only links, @handles or invisible characters)" \
             if emptied else ""
-        left = f"; {args.output} was left as it was" if kept else ""
         _say(f"finsentry classify: nothing classified: no row had text in {wanted}{why}{left}")
         return 1
     return 0

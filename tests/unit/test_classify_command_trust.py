@@ -391,3 +391,14 @@ def test_nothing_classified_leaves_the_previous_output_as_it_was(tmp_path: Path,
         assert previous.read_text(encoding="utf-8") == '{"previous": "good run"}\n'
         assert f"{previous} was left as it was" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["header.csv", "links.csv", "prev.jsonl"]
+
+
+def test_plain_text_lines_are_told_to_be_json_lines(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The fresh-user run: `printf 'Gold hits record high\\n' | finsentry classify -` ended with
+    'no row had text in text or headline or title or body', which names the wrong cause."""
+    plain = tmp_path / "plain.jsonl"
+    plain.write_text("Northwind recalls kettles\nContoso opens plant\n", encoding="utf-8")
+    assert main(["classify", "--device", "cpu", str(plain)]) == 1
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "no line could be read as a row" in last and 'JSON Lines, one object per line ({"text": "..."})' in last
+    assert "no row had text" not in last
