@@ -31,6 +31,13 @@ _NON_WORD = re.compile(r"[^\w\s]+")
 _CONNECTORS = frozenset({"the", "of", "and", "&", "de", "la", "le", "der", "die", "on", "via", "della", "del", "di"})
 
 
+def _named(word: str) -> bool:
+    """A word an outlet's name could hold: any word, but one with a hyphen only when every part starts
+    with a capital or a digit (`Post-Dispatch`, `CNBC-TV18`); `pre-market`, `2-for-1`, `co-CEO`, `BBB-`
+    are news."""
+    return "-" not in word or all(part[:1].isupper() or part[:1].isdigit() for part in word.split("-"))
+
+
 def is_credit(tail: str) -> bool:
     """Whether a title's tail after " - " or " | " names its outlet: one word (`Reuters`, `reuters`,
     `marketwatch.com`, `ロイター`), or at most five words none of which is a lower-case word other than
@@ -38,14 +45,14 @@ def is_credit(tail: str) -> bool:
     with a lower-case word (`CEO resigns`) is news, not a credit; one in Title Case
     (`CEO Resigns`) cannot be told from an outlet's name and is taken for one."""
     words = tail.split()
-    return len(words) == 1 or (0 < len(words) <= 5 and all(
-        not word[0].islower() or word.lower() in _CONNECTORS for word in words))
+    return all(_named(word) for word in words) and (len(words) == 1 or (0 < len(words) <= 5 and all(
+        not word[0].islower() or word.lower() in _CONNECTORS for word in words)))
 
 
 def normalise_title(headline: str) -> str:
     """The title as copies of one story share it: NFKC, a wire desk's slugs and an outlet's credit
     removed, lower case, punctuation as spaces."""
-    text = unicodedata.normalize("NFKC", headline).strip()
+    text = " ".join(unicodedata.normalize("NFKC", headline).split())  # one space each: the regexes stay linear
     while slug := _SLUG.match(text):
         text = text[slug.end():]
     text = _WIRE_HEAD.sub("", _WIRE_TAIL.sub("", text))

@@ -553,7 +553,7 @@ def _classify(args: argparse.Namespace) -> int:
             if text is None or not seen:
                 skipped += 1
                 emptied += text is not None
-                unread += text is None and "error" in row  # not a row at all: not JSON, a bad CSV line
+                unread += text is None and set(row) == {"error"}  # not a row at all: not JSON, a bad CSV line
                 error = (row.get("error") or f"no text in {wanted}") if text is None else NO_TEXT_LEFT
                 pending.append(({**head, "error": error}, None, False))
             else:
@@ -589,10 +589,11 @@ def _classify(args: argparse.Namespace) -> int:
          f"text from {source}{notes}")
     if not done:
         left = f"; {args.output} was left as it was" if kept else ""
-        if unread == skipped:  # e.g. plain text lines given where JSON Lines are read
+        if unread and unread == skipped:  # e.g. plain text lines given where JSON Lines are read
             kind = "CSV" if args.input.lower().endswith(CSV_SUFFIXES) else 'JSON Lines, one object per line ({"text": "..."})'
-            _say(f"finsentry classify: nothing classified: no line could be read as a row (each one's error is "
-                 f"above); {'stdin' if args.input == '-' else args.input} is read as {kind}{left}")
+            errors = "each one's error is above" if target is None else "without an output file each one's error is shown"
+            _say(f"finsentry classify: nothing classified: no line could be read as a row ({errors}); "
+                 f"{'stdin' if args.input == '-' else args.input} is read as {kind}{left}")
             return 1
         why = f" ({emptied} had none left after normalisation: only links, @handles or invisible characters)" \
             if emptied else ""

@@ -43,8 +43,7 @@ class JsonlSink:
 
     def _failed(self, exc: OSError) -> SinkError:
         where = "stdout" if self.path == "-" else self.path
-        return SinkError(f"cannot write {where}: {exc.strerror or exc}; the records not written are not marked "
-                         "as sent")
+        return SinkError(f"cannot write {where}: {exc.strerror or exc}")
 
     def close(self) -> None:
         self.flush()

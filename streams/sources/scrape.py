@@ -453,6 +453,8 @@ def sent_under(identity: Identity, stored: Mapping[str, str | None],
     `this_poll` the keys of the entries read before this one."""
     if any(key in stored for key in identity.legacy):  # written by a version before fingerprints
         return None, "already_sent"
+    if any(key in this_poll for key in identity.legacy):  # an entry of this poll holds it, not yet stored
+        return None, "duplicate"
 
     def holder(key: str) -> tuple[str | None, str | None] | None:
         """(why a key held is not new, the fingerprint holding it), or None when nobody holds it."""

@@ -245,3 +245,11 @@ def test_scrape_to_a_full_disk_says_so_and_marks_nothing(tmp_path: Path, capsys:
     assert code == 2 and "cannot write /dev/full: No space left on device" in err and "scrape store" not in err
     with scrape.SeenStore(store) as seen:
         assert seen._db.execute("SELECT COUNT(*) FROM seen").fetchone() == (0,)  # was: the item's keys
+
+
+def test_an_undated_copy_without_guid_or_link_in_the_same_poll_is_a_duplicate(tmp_path: Path) -> None:
+    """The fixes' review: with entries marked seen only after the poll's flush, the in-poll check no
+    longer saw the first entry's title key, which the second holds as its legacy key, and sent both."""
+    result, sent = poll(rss("<title>Northwind shares down</title><link>https://news.example/nw</link>",
+                            "<title>Northwind shares down</title>"), tmp_path / "s.sqlite")
+    assert (result.new, result.skips) == (1, {"duplicate": 1}) and len(sent) == 1
