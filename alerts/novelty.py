@@ -27,15 +27,17 @@ _WIRE_HEAD = re.compile(rf"^{_WIRES}:\s+", re.IGNORECASE)
 # `RPT-UPDATE 1-` (repeated); the same story updated or re-sent is the same story.
 _SLUG = re.compile(r"^(?:(?:UPDATE|WRAPUP)\s*\d+|EXCLUSIVE|BRIEF|CORRECTED|REFILE|RPT|INSIGHT|ANALYSIS|BUZZ|"
                    r"FACTBOX|TIMELINE|EXPLAINER|BREAKINGVIEWS|GLOBAL MARKETS|MIDEAST STOCKS|EMERGING MARKETS)\s*-\s*")
+_HYPHENS = re.compile("[-\u2010\u2011\u2012\u2013\u2014\u2212]")
 _NON_WORD = re.compile(r"[^\w\s]+")
 _CONNECTORS = frozenset({"the", "of", "and", "&", "de", "la", "le", "der", "die", "on", "via", "della", "del", "di"})
 
 
 def _named(word: str) -> bool:
-    """A word an outlet's name could hold: any word, but one with a hyphen only when every part starts
-    with a capital or a digit (`Post-Dispatch`, `CNBC-TV18`); `pre-market`, `2-for-1`, `co-CEO`, `BBB-`
-    are news."""
-    return "-" not in word or all(part[:1].isupper() or part[:1].isdigit() for part in word.split("-"))
+    """A word an outlet's name could hold: any word, but one with a hyphen (or a dash of another kind)
+    only when it is a domain (`wallstreet-online.de`) or no part of it starts in lower case
+    (`Post-Dispatch`, `CNBC-TV18`, `ロイター-日本`); `pre-market`, `pre–market`, `2-for-1`, `co-CEO`, `BBB-` are news."""
+    parts = _HYPHENS.split(word)
+    return len(parts) == 1 or "." in word or all(part and not part[0].islower() for part in parts)
 
 
 def is_credit(tail: str) -> bool:

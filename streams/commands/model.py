@@ -224,14 +224,19 @@ def _not_an_array(lines: Iterator[str], name: str) -> Iterator[str]:
     yield from lines
 
 
+class Unreadable(dict):
+    """A line that is no row at all (not JSON, not an object, a CSV line with more cells than its
+    header): its `error`, told apart from a row that merely has no text."""
+
+
 def _jsonl_texts(path: str, columns: tuple[str, ...]) -> Iterator[tuple[int, str | None, dict, str | None]]:
     name = "stdin" if path == "-" else path
     with nullcontext(sys.stdin.buffer) if path == "-" else _open_input(path, "rb") as fh:
         for line_no, row, why in json_lines(_not_an_array(_utf8_lines(fh, name), name)):
             if why is not None:
-                yield line_no, None, {"error": why}, None
+                yield line_no, None, Unreadable(error=why), None
             elif not isinstance(row, dict):
-                yield line_no, None, {"error": f"expected a JSON object, got {type(row).__name__}"}, None
+                yield line_no, None, Unreadable(error=f"expected a JSON object, got {type(row).__name__}"), None
             else:
                 text, column = _pick(row, columns)
                 yield line_no, text, row, column
@@ -273,8 +278,8 @@ def _csv_texts(path: str, columns: tuple[str, ...]) -> Iterator[tuple[int, str |
                     if not cells:  # a blank line
                         continue
                     if len(cells) > len(found):  # a comma outside quotes
-                        yield line_no, None, {"error": f"the row has {len(cells)} cells, the header {len(found)}: a "
-                                                       "headline with a comma must be in double quotes"}, None
+                        yield line_no, None, Unreadable(error=f"the row has {len(cells)} cells, the header {len(found)}: "
+                                                              "a headline with a comma must be in double quotes"), None
                         continue
                     row = dict(zip(found, cells, strict=False))
                     text, column = _pick(row, present)
@@ -553,7 +558,7 @@ def _classify(args: argparse.Namespace) -> int:
             if text is None or not seen:
                 skipped += 1
                 emptied += text is not None
-                unread += text is None and set(row) == {"error"}  # not a row at all: not JSON, a bad CSV line
+                unread += isinstance(row, Unreadable)
                 error = (row.get("error") or f"no text in {wanted}") if text is None else NO_TEXT_LEFT
                 pending.append(({**head, "error": error}, None, False))
             else:

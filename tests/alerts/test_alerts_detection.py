@@ -431,6 +431,7 @@ def test_an_outlets_credit_is_not_part_of_the_story(copy: str) -> None:
     "Reuters: Contoso shares plunge after SEC opens probe", "Contoso shares plunge after SEC opens probe -- Bloomberg",
     "UPDATE 2-Contoso shares plunge after SEC opens probe", "RPT-UPDATE 1-Contoso shares plunge after SEC opens probe",
     "EXCLUSIVE-Contoso shares plunge after SEC opens probe",
+    "Contoso shares plunge after SEC opens probe - wallstreet-online.de",  # a domain, whatever its case
 ])
 def test_wire_slugs_and_bracketed_or_hyphenated_credits_are_one_story(copy: str) -> None:
     """The detection review: these copies sat 4-21 bits from the original, so one negative story in
@@ -443,6 +444,7 @@ def test_wire_slugs_and_bracketed_or_hyphenated_credits_are_one_story(copy: str)
     ("Contoso cuts 2026 guidance", "Contoso cuts 2027 guidance"),
     # a hyphenated tail is an outlet only in capitals (Post-Dispatch): these are the news (the fixes' review)
     ("Contoso shares slide - pre-market", "Contoso shares slide - after-hours"),
+    ("Contoso shares slide - pre\u2013market", "Contoso shares slide - after\u2013hours"),  # with en dashes
     ("Contoso announces stock split - 2-for-1", "Contoso announces stock split - 3-for-1"),
     ("Contoso names new leaders - co-CEO", "Contoso names new leaders - ex-CFO"),
     ("Contoso rating cut - BBB-", "Contoso rating cut - BB+"),

@@ -402,3 +402,13 @@ def test_plain_text_lines_are_told_to_be_json_lines(tmp_path: Path, capsys: pyte
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert "no line could be read as a row" in last and 'JSON Lines, one object per line ({"text": "..."})' in last
     assert "no row had text" not in last
+
+
+def test_a_json_row_with_an_error_field_and_no_text_is_a_row_without_text(tmp_path: Path,
+                                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """classify's own error rows fed back in are rows, readable, that have no text: not unreadable lines."""
+    rows = tmp_path / "errors.jsonl"
+    rows.write_text('{"line": 1, "error": "not JSON"}\n', encoding="utf-8")
+    assert main(["classify", "--device", "cpu", str(rows)]) == 1
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "no row had text" in last and "no line could be read" not in last
