@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from types import SimpleNamespace
 
 import pytest
@@ -20,6 +20,7 @@ from prometheus_client import REGISTRY
 
 from streams.agents import ingest, monitor
 from streams.validation import parse_time
+from tests.waiting import until
 
 WAIT = 30.0  # seconds for any condition; each normally holds at once
 
@@ -54,12 +55,12 @@ def sample(name: str, labels: dict[str, str]) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
-async def until(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + WAIT
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"never: {what}")
-        await asyncio.sleep(0.001)
+async def callbacks_ran(future: asyncio.Future) -> None:
+    """Wait until the callbacks `future` had when it completed have run: callbacks run in the order
+    they were added, so one added now runs after them (the condition a negative check needs)."""
+    ran = asyncio.Event()
+    future.add_done_callback(lambda _: ran.set())
+    await until(ran.is_set, "the future's done callbacks")
 
 
 def raw_story(ident: str) -> bytes:
@@ -102,8 +103,7 @@ def test_ingest_does_not_count_a_send_the_broker_refused(monkeypatch: pytest.Mon
         agent = asyncio.ensure_future(ingest.ingest.fun(stream_of(event(raw_story("bw-2"), time.time()))))
         await asyncio.wait_for(agent, WAIT)
         topic.pending[0].set_exception(ConnectionError("broker gone"))  # SendFailures stops the worker on it
-        for _ in range(3):  # the done callbacks run on the next loop turns
-            await asyncio.sleep(0)
+        await callbacks_ran(topic.pending[0])
         topic.pending[0].exception()
 
     asyncio.run(run())
@@ -126,8 +126,7 @@ def test_fan_out_times_a_story_once_every_copy_is_acknowledged(monkeypatch: pyte
         await asyncio.wait_for(agent, WAIT)
         assert len(topic.pending) == len(scopes)
         topic.pending[0].set_result(None)
-        for _ in range(3):
-            await asyncio.sleep(0)
+        await callbacks_ran(topic.pending[0])
         assert fanout_count() == before  # one copy of two is not the story fanned out
         for future in topic.pending[1:]:
             future.set_result(None)
