@@ -8,14 +8,23 @@ partitions' tables, so ownership means the active assignment, never a standby on
 
 from __future__ import annotations
 
+from aiokafka.partitioner import DefaultPartitioner
 from faust.types import TP
 
-from streams.app import app
+from streams.app import app, settings
+
+_PARTITIONER = DefaultPartitioner()  # the producer's (murmur2, as Kafka's Java client)
 
 
 def owns(topic: str, partition: int = 0) -> bool:
     """This worker is the active owner of `topic`'s `partition` (not a standby replica holding a copy)."""
     return TP(topic, partition) in app.assignor.assigned_actives()
+
+
+def key_partition(key: bytes) -> int:
+    """The partition, of the `settings.partitions` every keyed topic has, that the producer gives a
+    record keyed `key` (serialised bytes): which worker owns a story id, a scope or a case."""
+    return int(_PARTITIONER(key, list(range(settings.partitions)), None))
 
 
 def owns_recovered(topic: str, partition: int = 0) -> bool:

@@ -70,7 +70,6 @@ from functools import cache
 from typing import Any
 
 import faust
-from aiokafka.partitioner import DefaultPartitioner
 
 from alerts.delivery import DeliveryResult
 from alerts.payload import ZERO_TIME, Alert, build_payload, ended_now, fingerprint
@@ -81,7 +80,7 @@ from streams import failures, metrics, webhooks
 from streams.app import app, case_events_topic, settings
 from streams.errors import RecordFault, dead_letter_fault, record_fault, send_dead_letter
 from streams.failures import guarded_timer
-from streams.ownership import owns_recovered
+from streams.ownership import key_partition, owns_recovered
 from streams.tables import DurableTable
 from streams.usage import config_exit
 
@@ -379,10 +378,6 @@ def _current(generation: int) -> bool:
     return _generation() == generation
 
 
-def _partition(key: bytes) -> int:
-    return int(DefaultPartitioner()(key, list(range(settings.partitions)), None))
-
-
 def _state(case_id: str) -> dict[str, Any] | None:
     return _planned.get(case_id) or alerts_table.get(case_id.encode())
 
@@ -585,7 +580,7 @@ def forget(partitions: set[int]) -> int:
     """`cases.events` partitions this worker no longer owns: stop their cases' deliveries (each releases
     its receiver's count as it ends) and forget what was planned and in flight for them; their next
     owner replays every event not acknowledged. Returns the cases forgotten."""
-    cases = {case_id for case_id in (*_planned, *_pending, *_case_tasks) if _partition(case_id.encode()) in partitions}
+    cases = {case_id for case_id in (*_planned, *_pending, *_case_tasks) if key_partition(case_id.encode()) in partitions}
     for case_id in cases:
         for task in _case_tasks.pop(case_id, set()):
             task.cancel()
@@ -639,7 +634,7 @@ async def handle(event: Any) -> None:
 
 def _owned(key: bytes) -> bool:
     """This worker is the active, recovered owner of the case's partition (the table's is the same)."""
-    return owns_recovered(settings.topic_case_events, _partition(key))
+    return owns_recovered(settings.topic_case_events, key_partition(key))
 
 
 def _retry_keys() -> list[bytes]:

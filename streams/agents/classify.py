@@ -16,7 +16,6 @@ import time
 from dataclasses import dataclass
 
 import faust
-from aiokafka.partitioner import DefaultPartitioner
 
 from alerts.records import finite_number, iso_utc, utf8_text, utf8_texts
 from models.runtime import Classifier, Prediction
@@ -26,7 +25,7 @@ from streams.errors import RecordFault, dead_letter_fault, send_dead_letter
 from streams.failures import FaultInjection, guarded_timer
 from streams.loaded_model import executor as _executor
 from streams.loaded_model import load_classifier, model_call, model_call_seconds
-from streams.ownership import owns
+from streams.ownership import key_partition, owns
 from streams.tables import DurableTable
 from streams.validation import model_text
 
@@ -44,7 +43,6 @@ HOP = metrics.HOP_LATENCY.labels(STAGE)
 # The one table whose writes no one waits for (streams/tables.py): a lost write only re-scores a
 # redelivered story, a duplicate every stage collapses by id, and waiting for a write per story cost a
 # quarter of end-to-end throughput (127 against 169 records/s flooded, bench/pipeline.py).
-_PARTITIONER = DefaultPartitioner()  # the producer's: a story id's partition on news.clean and seen-ids
 seen: DurableTable = app.Table("seen-ids", default=None, partitions=settings.partitions, use_partitioner=True, key_type=bytes,
                                schema=faust.Schema(key_serializer="raw", value_serializer="json"))
 # Story ids in a batch that one of the agent's actors is scoring; a copy another actor takes
@@ -234,4 +232,4 @@ async def expire_seen() -> None:
 def owned_id(key: bytes) -> bool:
     """This worker actively owns the `news.clean` partition of story id `key` (so its seen-ids entry)."""
     raw = seen.changelog_topic.prepare_key(key, None)[0]  # as the table's writes are partitioned
-    return owns(clean_topic.get_topic_name(), _PARTITIONER(raw, list(range(settings.partitions)), None))
+    return owns(clean_topic.get_topic_name(), key_partition(raw))

@@ -29,7 +29,6 @@ import time
 from dataclasses import asdict, dataclass
 
 import faust
-from aiokafka.partitioner import DefaultPartitioner
 
 from alerts.config import MonitorConfig
 from alerts.detectors import KINDS
@@ -41,7 +40,7 @@ from streams.app import BY_SCOPE_TOPIC, anomalies_topic, app, by_scope_topic, sc
 from streams.errors import RecordFault, dead_letter_fault, record_fault, send_dead_letter
 from streams.failures import guarded_timer
 from streams.loaded_model import model_topics
-from streams.ownership import owns
+from streams.ownership import key_partition, owns
 from streams.settings import Settings
 from streams.tables import DurableTable
 from streams.validation import (
@@ -425,7 +424,7 @@ def owned(scope: str) -> bool:
         if len(_partitions) > 2 * len(monitors) + 1000:  # keys this worker no longer holds
             _partitions.clear()
         key = monitors.changelog_topic.prepare_key(scope, None)[0]
-        partition = _partitions[scope] = DefaultPartitioner()(key, list(range(settings.partitions)), None)
+        partition = _partitions[scope] = key_partition(key)
     return owns(BY_SCOPE_TOPIC, partition)
 
 

@@ -14,6 +14,7 @@ import pytest
 
 from streams.agents import classify
 from streams.failures import TIMERS
+from streams.ownership import key_partition
 
 
 class SeenCopy(dict):
@@ -27,7 +28,7 @@ def test_only_expired_ids_of_owned_partitions_are_forgotten(monkeypatch: pytest.
     keys = [f"story-{n}".encode() for n in range(40)]
     table = SeenCopy({key: old for key in keys} | {b"story-fresh": fresh})
     monkeypatch.setattr(classify, "seen", table)
-    partition = {key: classify._PARTITIONER(key, list(range(classify.settings.partitions)), None) for key in keys}
+    partition = {key: key_partition(key) for key in keys}
     mine = {p for p in partition.values() if p % 2 == 0}
     monkeypatch.setattr(classify, "owns", lambda topic, p: topic == classify.clean_topic.get_topic_name() and p in mine)
     assert {p % 2 for p in partition.values()} == {0, 1}, "the ids must fall in owned and standby partitions"
