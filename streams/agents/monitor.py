@@ -156,6 +156,18 @@ def _score_rejection(score: float) -> Rejection | None:
     return Rejection("wrong_type", f"sentiment_score {float(score):.6g} is outside [-1, 1]")
 
 
+def _bounds_rejection(story_id: str, topic: str | None) -> Rejection | None:
+    """Why a story's id or topic is longer than ingest lets through, or None. A foreign writer's
+    longer one could make a copy, a scope key or a dead letter the producer refuses (a
+    180,000-character headline was 1 MB once JSON-escaped, and the worker stopped on it after every
+    restart); the headline itself is cut to MAX_HEADLINE_CHARS instead, as ingest cuts it."""
+    if len(story_id) > MAX_ID_CHARS:
+        return Rejection("bad_id", f"id has {len(story_id)} characters; the limit is {MAX_ID_CHARS}")
+    if topic is not None and len(topic) > MAX_TOPIC_CHARS:
+        return Rejection("wrong_type", f"topic has {len(topic)} characters; the limit is {MAX_TOPIC_CHARS}")
+    return None
+
+
 def clock_bound(message: object, now: float) -> float:
     """How far a story carried by this record may move event time: the record's Kafka timestamp (Unix
     seconds), when it was produced; this worker's clock (`now`) for a record that has none."""
@@ -197,13 +209,8 @@ def parse_scored(raw: bytes | None, now: float) -> tuple[Story, list[str]] | Rej
         return Rejection("bad_timestamp", f"published_at: {exc}")
     if rejected := _time_rejection(published_at, now):
         return rejected
-    # Within what ingest lets through, so a foreign writer's record cannot make a copy, a scope key or
-    # a dead letter the producer refuses (a 180,000-character headline was 1 MB once JSON-escaped, and
-    # the worker stopped on it after every restart).
-    if len(record["id"]) > MAX_ID_CHARS:
-        return Rejection("bad_id", f"id has {len(record['id'])} characters; the limit is {MAX_ID_CHARS}")
-    if topic is not None and len(topic) > MAX_TOPIC_CHARS:
-        return Rejection("wrong_type", f"topic has {len(topic)} characters; the limit is {MAX_TOPIC_CHARS}")
+    if rejected := _bounds_rejection(record["id"], topic):
+        return rejected
     tickers = [ticker for t in tickers if is_ticker(ticker := t.strip().upper())][:MAX_TICKERS]
     try:
         story = Story(record["id"], truncate_words(model_text(record), MAX_HEADLINE_CHARS), record.get("sentiment"),
@@ -311,10 +318,8 @@ def by_scope_story(value: object, now: float) -> Story | Rejection:
                                        "topic (a string or null)")
     if rejected := _time_rejection(published_at, now) or _score_rejection(value["sentiment_score"]):
         return rejected
-    if len(value["id"]) > MAX_ID_CHARS:
-        return Rejection("bad_id", f"id has {len(value['id'])} characters; the limit is {MAX_ID_CHARS}")
-    if len(value.get("topic") or "") > MAX_TOPIC_CHARS:
-        return Rejection("wrong_type", f"topic longer than {MAX_TOPIC_CHARS} characters")
+    if rejected := _bounds_rejection(value["id"], value.get("topic")):
+        return rejected
     try:  # the headline within the fan-out's bound too: it is kept in the scope's state (one table record)
         return Story(**{**value, "headline": truncate_words(value["headline"], MAX_HEADLINE_CHARS),
                         "confidence": probability(confidence)})

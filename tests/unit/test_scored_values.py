@@ -116,3 +116,4 @@ def test_a_foreign_record_is_kept_within_what_ingest_lets_through():
     long = {**story.__dict__, "headline": "\u503a" * 180_000}
     assert len(by_scope_story(long, NOW).headline) <= MAX_HEADLINE_CHARS
     assert by_scope_story({**story.__dict__, "id": "i" * 300_000}, NOW).reason == "bad_id"
+    assert by_scope_story({**story.__dict__, "topic": "T" * 300_000}, NOW).reason == "wrong_type"
