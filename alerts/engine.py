@@ -123,7 +123,7 @@ class ScopeMonitor:
                 lifecycle.close(stats.end, self.config)
         anomalous = armed and any(d.score >= d.threshold for d in detections)
         weight = self.config.anomalous_weight if anomalous else 1.0
-        self.baseline.update(stats, self.config.baseline_alpha * weight)
+        self.baseline.update(stats, self.config.baseline_alpha, weight)
         return events
 
     def _fires_or_open(self, detection: Detection) -> bool:

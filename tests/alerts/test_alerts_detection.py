@@ -520,3 +520,22 @@ def test_a_60_s_and_a_900_s_monitor_of_one_scope_give_different_ids() -> None:
     assert anomaly_id("ticker:ACME", "negative_surge", start) == anomaly_id("ticker:ACME", "negative_surge", start, 60.0)
     assert anomaly_id("ticker:ACME", "negative_surge", start) == hashlib.sha256(
         f"ticker:ACME|negative_surge|{start:.3f}".encode()).hexdigest()[:16]  # as ids were before
+
+
+def test_a_new_busy_scope_is_armed_at_its_own_rate() -> None:
+    # The baseline started at 0 and moved 2% a window, so when warm-up ended a busy new ticker's rate
+    # stood at 45% of its true one, and its next ordinary minutes opened volume spikes
+    config = MonitorConfig()  # the defaults
+    size = config.window_seconds
+    start = 1_800_000_000.0 - (1_800_000_000.0 % size)
+    rng = random.Random(11)
+    m = ScopeMonitor.new("ticker:FBKM", config)
+    events = []
+    for k in range(config.warmup_windows + 10):
+        for i in range(rng.choice([60, 70, 80])):
+            events += m.observe(Story(f"f{k}-{i}", f"Fabrikam desk note {k} {i} {rng.random()}",
+                                      rng.choice(["positive", "neutral", "negative"]), 0.0, start + k * size + i))
+        events += m.advance(start + (k + 1) * size + config.allowed_lateness + 1)
+        if k == config.warmup_windows - 1:
+            assert 60 <= m.baseline.rate <= 80  # the mean of the windows so far, not 45% of it
+    assert not [e for e in events if e.event == "open"]
