@@ -8,6 +8,14 @@ lasting change of level is still learned eventually.
 A young baseline is the plain mean of its windows (the step is at least 1/windows), so its rate
 is unbiased from the first window rather than climbing from 0.
 
+News has a day: a busy ticker's stories come in a trading session and trickle overnight, and the
+fast rate above forgets the session by the next morning (a 16-hour night at 2% a minute leaves
+nothing of it). Each hour of the day (UTC) therefore also keeps a slow profile of its rate, learned
+once a day from the hour's mean, and a detector expects the higher of the two (`expected`): the
+profile only ever raises what is expected, so the morning's ordinary open is not a spike, while a
+surge at night is still judged against the night's own rate. The profile needs a day of history;
+until an hour has been seen for half of it, that hour expects the fast rate alone.
+
 A silence the baseline makes improbable is not learned: once a run of empty windows would have
 had a probability under 1/1000 at the scope's rate (Poisson: rate x run > ln 1000), the source went
 quiet (a weekend, a closed market, a feed down), and the news did not. Learned, a weekend took a
@@ -18,12 +26,20 @@ scope, whose silences are plausible, still decays as before.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, fields
 
 from alerts.windows import WindowStats
 
 # ln(1000): a run of empty windows this improbable under the rate is the source's silence, not news'.
 SILENCE_EVIDENCE = math.log(1000.0)
+SLOT = 1800.0  # the profile's slot of the day: half-hours, as markets open on them (09:30 New York)
+SLOTS = round(86400 / SLOT)
+# How far one day's hour moves its profile: two quiet weekend days leave half of a weekday's rate,
+# which is enough to keep Monday's open from reading as a spike, and a month-old burst is gone.
+PROFILE_ALPHA = 0.3
+# An hour is learned only if the baseline saw at least half of it (a scope's first partial hour,
+# an hour mostly silent or mostly anomalous does not speak for that hour of the day).
+MIN_PROFILE_SECONDS = SLOT / 2
 
 
 @dataclass
@@ -34,6 +50,12 @@ class Baseline:
     score_mean: float = 0.0
     score_var: float = 0.0
     quiet_run: int = 0  # empty windows in a row up to now
+    # Stories per second in each half-hour slot of the UTC day (index 0-47), None until learned; and
+    # the slot (counted from the epoch) being accumulated, with its weighted sums.
+    profile: list[float | None] = field(default_factory=lambda: [None] * SLOTS)
+    slot: int = -1
+    slot_seconds: float = 0.0
+    slot_volume: float = 0.0
 
     def update(self, window: WindowStats, alpha: float, weight: float = 1.0) -> None:
         """Learn one closed window at smoothing `alpha`, times `weight` (< 1 for a window in which a
@@ -45,6 +67,7 @@ class Baseline:
         if self.rate * self.quiet_run > SILENCE_EVIDENCE:
             return  # an improbable silence: the rate it would teach is the source's, not the news'
         self.windows += 1
+        self._accumulate_slot(window, weight)
         alpha = max(alpha, 1.0 / self.windows) * weight
         self.rate += alpha * (window.volume - self.rate)
         self.negative_rate += alpha * (window.negative - self.negative_rate)
@@ -57,6 +80,29 @@ class Baseline:
             self.score_mean += weight * delta
             self.score_var = (1 - weight) * (self.score_var + weight * delta**2) + weight * var
 
+    def expected(self, window: WindowStats) -> tuple[float, float]:
+        """Stories and negative stories expected in `window`: the fast rates, or where it is higher the
+        profile of the window's slot of the day (its negatives at the fast negative share, which
+        does not follow the clock as volume does)."""
+        profiled = _assured(self.profile[int(window.start // SLOT) % SLOTS]) * (window.end - window.start)
+        if profiled <= self.rate:
+            return self.rate, self.negative_rate
+        return profiled, max(self.negative_rate, profiled * self.negative_rate / self.rate if self.rate else 0.0)
+
+    def _accumulate_slot(self, window: WindowStats, weight: float) -> None:
+        """Add a learned window to its slot's sums; a new slot first folds the last one into the
+        profile. `weight` < 1 (a window a detector fired in) counts less, as in the fast rates."""
+        slot = int(window.start // SLOT)
+        if slot != self.slot:
+            if self.slot >= 0 and self.slot_seconds >= MIN_PROFILE_SECONDS:
+                index = self.slot % SLOTS
+                learned = self.slot_volume / self.slot_seconds
+                self.profile[index] = learned if self.profile[index] is None else \
+                    self.profile[index] + PROFILE_ALPHA * (learned - self.profile[index])
+            self.slot, self.slot_seconds, self.slot_volume = slot, 0.0, 0.0
+        self.slot_seconds += weight * (window.end - window.start)
+        self.slot_volume += weight * window.volume
+
     def negative_share(self, prior: float, prior_weight: float) -> float:
         return (self.negative_rate + prior * prior_weight) / (self.rate + prior_weight)
 
@@ -68,4 +114,21 @@ class Baseline:
 
     @classmethod
     def from_dict(cls, d: dict) -> Baseline:
-        return cls(**d)
+        """A saved baseline. A field it lacks (saved before the field existed, such as the day profile)
+        starts at its default; a field it does not know (saved by a later version) is ignored, so a
+        later baseline field does not stop a rollback to this version."""
+        return cls(**{name: value for name, value in d.items() if name in _FIELDS})
+
+
+_FIELDS = frozenset(f.name for f in fields(Baseline))
+
+
+def _assured(profile: float | None) -> float:
+    """A slot's rate (per second) as far as its counts vouch for it: two Poisson standard errors of
+    one slot's count below it (0 where that is below 0). A sparse scope's slot holds a handful of
+    stories, and its profile is mostly chance: taken at face value, the higher of it and the fast rate
+    leaned high and hid small surges; a busy scope's slot (hundreds of stories) counts nearly whole."""
+    if not profile:
+        return 0.0
+    count = profile * SLOT
+    return max(0.0, count - 2.0 * math.sqrt(count)) / SLOT

@@ -24,7 +24,7 @@ def negative_surge(recent: Sequence[WindowStats], baseline: Baseline, config: Mo
     negative: above a baseline share of 0.85 the plain lift asked for more than every story, so a
     name already in the news for bad reasons could never surge however much its bad news grew.
     """
-    expected = max(baseline.negative_rate, config.min_expected_per_window)
+    expected = max(baseline.expected(recent[-1])[1], config.min_expected_per_window)
     share = baseline.negative_share(config.prior_negative_share, config.min_expected_per_window)
     needed = min(share + config.min_share_lift, (share + 1.0) / 2)
     best = Detection("negative_surge", 0.0, config.surge_threshold, recent[-1].negative, expected)

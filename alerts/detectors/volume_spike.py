@@ -9,7 +9,7 @@ from alerts.windows import WindowStats
 
 
 def volume_spike(window: WindowStats, baseline: Baseline, config: MonitorConfig) -> Detection:
-    expected = max(baseline.rate, config.min_expected_per_window)
+    expected = max(baseline.expected(window)[0], config.min_expected_per_window)
     score = poisson_score(window.volume, expected) if window.volume >= config.min_volume else 0.0
     return Detection("volume_spike", score, config.volume_threshold, window.volume, expected)
 
