@@ -145,6 +145,9 @@ class Case:
     closed_at: datetime | None = None
     resolve_escalated: bool = False  # the resolve-SLA breach is announced once
     avoid: list[str] = field(default_factory=list)  # analysts it was escalated or handed away from
+    # Who acknowledged it since `since`, each once, the latest last: it outlives their holding it, so a
+    # case back in the queue still says an analyst saw it (Scheduler._close_waiting).
+    acknowledged_by: list[str] = field(default_factory=list)
     outcome: str | None = None
     reason: str | None = None  # why it was auto-resolved or last returned to waiting
     labels: list[dict[str, Any]] = field(default_factory=list)
@@ -166,9 +169,9 @@ class Case:
         d["status"] = self.status.value
         for name in _TIMES:
             d[name] = iso(d[name]) if d[name] is not None else None
-        for name in ("reopened_at", "resolve_from"):  # left out when unset, so cases stored before the
-            if d[name] is None:  # field existed read as unchanged (scheduler/storage.py would otherwise
-                del d[name]  # rewrite every record in one input)
+        for name in _OPTIONAL:  # left out when unset, so cases stored before the field existed read
+            if not d[name]:  # as unchanged (scheduler/storage.py would otherwise rewrite every record in
+                del d[name]  # one input); `from_dict` reads an absent one as its default
         return d
 
     @classmethod
@@ -186,7 +189,13 @@ class Case:
         # an id with another's text (a label on it would train on that text); updates bring them back.
         if len(d["sample_ids"]) != len(d["headlines"]):
             d["sample_ids"], d["headlines"] = [], []
+        if "acknowledged_by" not in d and d["status"] is Status.ACKNOWLEDGED and d.get("analyst"):
+            # Stored before `acknowledged_by` existed: who else acknowledged it is lost, but its holder
+            # did, and since its last reopening (a reopened case waits first). So one handed back after
+            # the upgrade is not closed `unattended`; only such open cases are written back changed.
+            d["acknowledged_by"] = [d["analyst"]]
         return cls(**d)
 
 
+_OPTIONAL = ("reopened_at", "resolve_from", "acknowledged_by")  # fields later than the first stored cases
 _FIELDS = frozenset(f.name for f in fields(Case))  # what from_dict reads; anything else is a later version's

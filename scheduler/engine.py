@@ -23,7 +23,12 @@ from .roster import Analyst, Roster
 STATE_VERSION = 1
 REOPEN = "reopen"  # the one action an operator may take too (reviewing the machine's decisions)
 ACTIONS = ("ack", "resolve", "reassign", "label", REOPEN)  # every analyst action, here only
-UNATTENDED = "unattended"  # the outcome of a case the monitor resolved before any analyst took it
+# The outcomes of a case the monitor resolved while it waited (`Scheduler._close_waiting`), on the case
+# and its `auto_resolved` event. The two tell apart a case no analyst saw from one an analyst had
+# acknowledged and that went back to the queue (handed back, holder off shift or off the roster, capacity
+# lowered) before anyone resolved it.
+UNATTENDED = "unattended"  # no analyst acknowledged it (since it was created or last reopened)
+UNFINISHED = "unfinished"  # an analyst acknowledged it, then it waited for its next holder
 
 
 def reopened(why: str) -> str:
@@ -116,12 +121,7 @@ class Scheduler:
         elif evidence.event == "update":
             self._update(case, evidence, now, out, entered)
         elif evidence.event == "resolve" and case.status is Status.WAITING:
-            # No analyst saw it: say why and mark it, so it is not read as one of the machine's routine
-            # closes (it stays among them for review, where anyone on the roster may reopen it).
-            reason = f"the monitor resolved the anomaly before an analyst took the case ({self._unserved(case, now)})"
-            self._close(case, Status.AUTO_RESOLVED, now)
-            case.reason, case.outcome = reason, UNATTENDED
-            out.append(CaseEvent.of("auto_resolved", case, now, reason=reason, outcome=UNATTENDED))
+            self._close_waiting(case, now, out)
         return self._finish(out, entered, now)
 
     def on_action(self, action: dict[str, Any], now: datetime) -> list[dict[str, Any]]:
@@ -147,10 +147,7 @@ class Scheduler:
         else:
             self._check_holder(case, analyst, kind)
             if kind == "ack":
-                if case.status is not Status.ASSIGNED:
-                    raise ActionError(409, f"{case.case_id} is already acknowledged")
-                case.status, case.acked_at = Status.ACKNOWLEDGED, now
-                out.append(CaseEvent.of("acknowledged", case, now, analyst=analyst))
+                self._acknowledge(case, analyst, now, out)
             elif kind == "resolve":
                 self._resolve(case, analyst, action, now, out)
             else:
@@ -310,13 +307,36 @@ class Scheduler:
         out.append(CaseEvent.of("reopened", case, now, analyst=analyst, reason=why))
         self._reopen(case, why, now, entered)
 
+    def _close_waiting(self, case: Case, now: datetime, out: list[CaseEvent]) -> None:
+        """The monitor resolved the anomaly of a case nobody holds: close it, saying whether an analyst
+        had seen it. Either way it is not one of the machine's routine closes, so it gets an outcome and
+        a reason, and stays among them for review (anyone on the roster may reopen it). One nobody
+        acknowledged is `unattended`, listed first for review. One an analyst acknowledged before it went
+        back to the queue is `unfinished`, and the reason names who last acknowledged it: calling it
+        unattended put a false "no analyst took it" in the audit record (`_review_order` has why it is
+        not listed first)."""
+        unserved = self._unserved(case, now)
+        if case.acknowledged_by:
+            outcome = UNFINISHED
+            reason = (f"the monitor resolved the anomaly while the case waited for its next analyst "
+                      f"(last acknowledged by {case.acknowledged_by[-1]}; {unserved})")
+        else:
+            outcome = UNATTENDED
+            reason = f"the monitor resolved the anomaly before an analyst took the case ({unserved})"
+        self._close(case, Status.AUTO_RESOLVED, now)
+        case.reason, case.outcome = reason, outcome
+        out.append(CaseEvent.of("auto_resolved", case, now, reason=reason, outcome=outcome))
+
     def _reviewer(self, person: str) -> bool:
         """Who may review the machine's decisions: the roster's analysts and its operators."""
         return person in self._roster.analysts or person in self._roster.operators
 
     def _reopen(self, case: Case, reason: str, now: datetime, entered: list[Case]) -> None:
-        """A machine-closed case back to waiting with fresh SLAs, as if it had just arrived (`Case.since`)."""
+        """A machine-closed case back to waiting with fresh SLAs, as if it had just arrived (`Case.since`):
+        nobody has acknowledged it since, so if the monitor resolves it again before anyone does, it is
+        `unattended` whoever worked it before the machine closed it."""
         case.closed_at, case.reopened_at, case.outcome, case.resolve_from = None, now, None, None
+        case.acknowledged_by = []
         case.resolve_due = now + self._policy.resolve_sla[case.severity]
         self._open[case.case_id] = case
         self._to_waiting(case, reason, now, entered)
@@ -326,6 +346,16 @@ class Scheduler:
             raise ActionError(409, f"cannot {kind} {case.case_id}: it is {case.status.value}")
         if case.analyst != analyst:
             raise ActionError(403, f"{case.case_id} is not assigned to {analyst}")
+
+    def _acknowledge(self, case: Case, analyst: str, now: datetime, out: list[CaseEvent]) -> None:
+        """The holder takes it on. Remembered past their holding it (`Case.acknowledged_by`, latest
+        last), so a case that goes back to the queue still says an analyst saw it."""
+        if case.status is not Status.ASSIGNED:
+            raise ActionError(409, f"{case.case_id} is already acknowledged")
+        case.status, case.acked_at = Status.ACKNOWLEDGED, now
+        # A new list, not appended to: `Case.from_dict` shares the list of the state it was given.
+        case.acknowledged_by = [*(a for a in case.acknowledged_by if a != analyst), analyst]
+        out.append(CaseEvent.of("acknowledged", case, now, analyst=analyst))
 
     def _resolve(self, case: Case, analyst: str, action: dict[str, Any], now: datetime, out: list[CaseEvent]) -> None:
         outcome = action.get("outcome")
@@ -528,13 +558,23 @@ def _check_assignments(
 
 def _review_order(case: Case) -> tuple[bool, float, int]:
     """Sort key for closed cases: `unattended` ones (closed without an analyst seeing them) first, then
-    the rest; each group most recently closed first, then the latest to arrive."""
+    the rest; each group most recently closed first, then the latest to arrive.
+
+    An `unfinished` close sorts with the rest, by when it closed: the top is for what no person saw, and
+    an analyst saw this one (the reason names who last acknowledged it, the one to ask about it). Listed
+    first, every case handed back or left at a shift's end and then resolved by the monitor would push
+    the cases nobody saw down the list again. A version that predates the outcome orders it the same."""
     unattended = case.status is Status.AUTO_RESOLVED and case.outcome == UNATTENDED  # an analyst's outcome is free text
     return (not unattended, -(case.closed_at or case.since).timestamp(), -case.seq)
 
 
 def _retention_group(case: Case) -> str:
-    """The kind of close `retain_closed_count` bounds on its own (`Scheduler._prune`)."""
+    """The kind of close `retain_closed_count` bounds on its own (`Scheduler._prune`).
+
+    An `unfinished` close counts with the routine ones, as it sorts with them (`_review_order`). It needs
+    neither the analysts' group's guard (no analyst resolved it, so no `resolve` of theirs is replayed
+    against it) nor the unattended group's (an analyst saw it), and a group of its own would raise the
+    bound on the closed cases the state holds from three times `retain_closed_count` to four."""
     if case.status is Status.RESOLVED:
         return "resolved"  # by an analyst, whatever outcome they wrote
     return UNATTENDED if case.outcome == UNATTENDED else "routine"

@@ -46,6 +46,7 @@ CASE_STATES = {
     "created": "created", "assigned": "held by {analyst}", "acknowledged": "acknowledged by {analyst}",
     "resolved": "resolved by {analyst}", "auto_resolved": "closed by the machine: {reason}",
     "unattended": "closed before any analyst took it: {reason}",
+    "unfinished": "closed while it waited for its next analyst: {reason}",
     "waiting": "waiting: {reason}", "escalated": "escalated: {reason}", "reopened": "reopened by {analyst}",
 }
 
@@ -101,7 +102,8 @@ class Tally:
         self.news.append(f"  anomaly {value['event']:<7} {anomaly_line(value)}")
 
     def case(self, value: dict) -> None:
-        state = CASE_STATES.get("unattended" if value.get("outcome") == "unattended" else value["event"])
+        machine = value["event"] == "auto_resolved" and value.get("outcome") in ("unattended", "unfinished")
+        state = CASE_STATES.get(value["outcome"] if machine else value["event"])
         if state is None:
             return
         text = state.format(**{"analyst": "?", "reason": "", **value})

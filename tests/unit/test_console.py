@@ -453,6 +453,20 @@ def test_a_case_closed_before_any_analyst_took_it_is_not_shown_as_a_machine_rule
     assert 'action="/console/cases/case-x/reopen"' in html
 
 
+def test_a_case_an_analyst_had_acknowledged_is_not_shown_as_unseen_nor_as_a_machine_rule() -> None:
+    from streams.console import views
+    from streams.console.sessions import Session
+
+    reason = ("the monitor resolved the anomaly while the case waited for its next analyst (last acknowledged "
+              "by ana-2; no qualified analyst for topic:Credit is on shift)")
+    c = views.row(case(status="auto_resolved", outcome="unfinished", reason=reason), datetime.now(UTC))
+    html = views.render("case.html", session=Session("sid", "bob", "tok", 0), case=c, record=None, headlines=[],
+                        confidence=None, policy=SchedulerPolicy(), chart="", topics=[], others=[], labels_allowed=True)
+    assert "Closed while it waited for its next analyst" in html and "last acknowledged by ana-2" in html
+    assert "Closed before any analyst took it" not in html and "No analyst saw this case" not in html
+    assert "Thresholds in force" not in html and 'action="/console/cases/case-x/reopen"' in html
+
+
 def test_a_reopened_cases_age_counts_from_its_reopening() -> None:
     from streams.console import views
 

@@ -16,6 +16,17 @@ def test_the_demo_summary_says_when_no_analyst_took_a_case() -> None:
     assert tally.cases["a2"].startswith("closed by the machine: severity info")
 
 
+def test_the_demo_summary_tells_a_case_an_analyst_saw_from_one_nobody_saw() -> None:
+    tally = Tally("alerts.anomalies", "cases.events")
+    tally.case({"event": "auto_resolved", "outcome": "unfinished", "anomaly_id": "a3", "case_id": "case-a3",
+                "reason": "last acknowledged by ana-2"})
+    # an analyst's own resolve whose free-text outcome happens to read "unattended" is theirs
+    tally.case({"event": "resolved", "outcome": "unattended", "anomaly_id": "a4", "case_id": "case-a4",
+                "analyst": "ana-3"})
+    assert tally.cases["a3"] == "closed while it waited for its next analyst: last acknowledged by ana-2"
+    assert tally.cases["a4"] == "resolved by ana-3"
+
+
 def test_the_topic_table_adds_up_to_the_stories_scored() -> None:
     # It showed the ten largest topics only: 1,704 of 2,200 stories, and a topic in "latest" was missing.
     from streams.demo import TOPICS_SHOWN, render
