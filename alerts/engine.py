@@ -21,6 +21,8 @@ __all__ = ["AnomalyEvent", "MonitorConfig", "ScopeMonitor", "Story", "dormant", 
 
 # The sentiment of the sample headlines each kind's events carry (None: every story).
 SAMPLES = {detector.kind: detector.samples for detector in DETECTORS}
+# The sentiments whose samples closed windows keep for the spans a detector tests (`recent_samples`).
+SPAN_SAMPLES = frozenset(s for s in SAMPLES.values() if s is not None)
 
 
 def scopes_for(topic: str | None, tickers: list[str]) -> list[str]:
@@ -39,6 +41,9 @@ class ScopeMonitor:
     cusum: float = 0.0
     lifecycles: dict[str, Lifecycle] = field(default_factory=lambda: {k: Lifecycle() for k in KINDS})
     recent: list[WindowStats] = field(default_factory=list)  # newest closed windows, newest last
+    # The sample stories of `recent`'s windows (those of SPAN_SAMPLES sentiments), one list per window:
+    # a surge found over a span of windows shows its headlines from the whole span, not only the newest.
+    recent_samples: list[list[list]] = field(default_factory=list)
 
     @property
     def last_window(self) -> WindowStats | None:
@@ -93,6 +98,8 @@ class ScopeMonitor:
     def _close(self, window: Window) -> list[AnomalyEvent]:
         stats = window.stats()
         self.recent = [*self.recent, stats][-self.config.surge_span_windows:]
+        kept = [s for s in window.samples if s[2] in SPAN_SAMPLES]
+        self.recent_samples = [*self.recent_samples, kept][-len(self.recent):]
         armed = self.baseline.windows >= self.config.warmup_windows
         context = Context(self.recent, self.baseline, self.config, self.cusum)
         found = {detector.kind: detector.detect(context) for detector in DETECTORS}
@@ -131,7 +138,11 @@ class ScopeMonitor:
 
     def _event(self, step: str, detection: Detection, lifecycle: Lifecycle, window: Window) -> AnomalyEvent:
         wanted = SAMPLES[detection.kind]
-        samples = [s for s in window.samples if wanted is None or s[2] == wanted][: self.config.max_samples]
+        if wanted is None:  # a one-window test: the window's own stories
+            samples = window.samples[: self.config.max_samples]
+        else:  # the span's, newest window first (the newest alone may hold two of a surge's eight)
+            spanned = [s for kept in reversed(self.recent_samples) for s in kept if s[2] == wanted]
+            samples = list({s[0]: s for s in spanned}.values())[: self.config.max_samples]
         assert lifecycle.active_id is not None and lifecycle.opened_at is not None
         return AnomalyEvent(
             anomaly_id=lifecycle.active_id,
@@ -159,6 +170,7 @@ class ScopeMonitor:
             "cusum": self.cusum,
             "lifecycles": {k: v.to_dict() for k, v in self.lifecycles.items()},
             "recent": [w.to_dict() for w in self.recent],
+            "recent_samples": [[list(s) for s in kept] for kept in self.recent_samples],
         }
 
     @classmethod
@@ -170,7 +182,8 @@ class ScopeMonitor:
             Baseline.from_dict(d["baseline"]),
             d["cusum"],
             {**{k: Lifecycle() for k in KINDS}, **{k: Lifecycle.from_dict(v) for k, v in d["lifecycles"].items()}},
-            [WindowStats.from_dict(w) for w in _recent(d)][-config.surge_span_windows:],
+            recent := [WindowStats.from_dict(w) for w in _recent(d)][-config.surge_span_windows:],
+            _aligned([[list(s) for s in kept] for kept in d.get("recent_samples", [])], len(recent)),
         )
 
 
@@ -188,6 +201,12 @@ def dormant(state: dict) -> bool:
     return (not state["windows"]["open"] and not state["cusum"]
             and all(lc["active_id"] is None for lc in state["lifecycles"].values())
             and all(not any(w["counts"].values()) for w in _recent(state)))
+
+
+def _aligned(samples: list[list[list]], windows: int) -> list[list[list]]:
+    """One sample list per window of `recent`, the newest last: a state saved before the span's samples
+    were kept has none for its windows (empty lists), and a shorter span keeps the newest."""
+    return ([[] for _ in range(windows)] + samples)[-windows:] if windows else []
 
 
 def _recent(d: dict) -> list[dict]:

@@ -6,6 +6,7 @@ import hashlib
 import json
 import math
 import random
+from datetime import datetime
 
 import pytest
 
@@ -598,3 +599,20 @@ def test_a_sparse_slot_does_not_raise_what_is_expected() -> None:
 def test_a_baseline_field_from_a_later_version_is_ignored() -> None:
     saved = {**Baseline(windows=40, rate=2.0).to_dict(), "weekly_profile": [1.0] * 336}
     assert Baseline.from_dict(saved) == Baseline(windows=40, rate=2.0)
+
+
+def test_a_surge_found_over_a_span_shows_headlines_from_the_whole_span() -> None:
+    # The event's samples came from the newest window alone: a small surge of eight negatives over
+    # three minutes opened with the two or three of its last minute, and the analyst saw only those
+    split = [story(f"s{i}", 40 * W + 30 + i * 22.5, "negative", f"split bad news {i}") for i in range(8)]
+    monitor = ScopeMonitor.new("ticker:ACME", CONFIG)
+    events = feed(monitor, quiet_ticker(40) + split) + monitor.advance(45 * W)
+    opened = next(e for e in events if e.kind == "negative_surge" and e.event == "open")
+    newest = {s.id for s in split if s.published_at >= datetime.fromisoformat(opened.window_end).timestamp() - W}
+    assert len(opened.samples) == CONFIG.max_samples and not set(opened.sample_ids) <= newest
+    assert len(set(opened.sample_ids)) == len(opened.sample_ids) and set(opened.sample_ids) <= {s.id for s in split}
+
+    saved = json.loads(json.dumps(monitor.to_dict()))
+    assert ScopeMonitor.from_dict(saved, CONFIG).to_dict() == saved
+    del saved["recent_samples"]  # a state saved before the span's samples were kept
+    assert ScopeMonitor.from_dict(saved, CONFIG).recent_samples == [[] for _ in monitor.recent]
