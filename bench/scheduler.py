@@ -28,7 +28,7 @@ COLUMNS = (
     ("utilisation", "{:>11.1%}"),
     ("gini", "{:>6.3f}"),
     ("escalations", "{:>11}"),
-    ("unfinished", "{:>10}"),
+    ("still_open", "{:>10}"),
 )
 
 

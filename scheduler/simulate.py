@@ -159,7 +159,7 @@ class Metrics:
     utilisation: float  # held case-time / capacity-time on shift
     gini: float  # of per-analyst utilisation: 0 = perfectly even
     escalations: int
-    unfinished: int  # still open when the run stopped
+    still_open: int  # human cases not resolved when the run stopped
 
 
 def gini(values: list[float]) -> float:
@@ -272,7 +272,7 @@ def run(
         utilisation=sum(held_s.values()) / sum(capacity_s.values()),
         gini=gini(per_analyst),
         escalations=escalations,
-        unfinished=sum(1 for c in human if c not in resolved),
+        still_open=sum(1 for c in human if c not in resolved),
     )
 
 

@@ -19,4 +19,4 @@ def test_one_day_compares_all_policies_on_the_same_arrivals():
     assert len({(m.cases, m.auto_resolved) for m in results}) == 1 and results[0].cases > 100
     assert results[0].auto_resolved > 50
     for m in results:
-        assert m.unfinished <= 2 and 0 < m.utilisation < 1.2 and 0 <= m.breach_rate <= 1
+        assert m.still_open <= 2 and 0 < m.utilisation < 1.2 and 0 <= m.breach_rate <= 1
