@@ -3,18 +3,21 @@
 Rates are per window; the negative share is the ratio of the weighted negative and total rates
 (not a mean of per-window shares, which empty and one-story windows would dominate). Windows in
 which a detector fired are absorbed at a reduced weight so a surge does not mask itself, while a
-lasting change of level is still learned eventually.
+lasting change of level is still learned eventually; the day's profile (below) does not learn them.
 
 A young baseline is the plain mean of its windows (the step is at least 1/windows), so its rate
 is unbiased from the first window rather than climbing from 0.
 
 News has a day: a busy ticker's stories come in a trading session and trickle overnight, and the
 fast rate above forgets the session by the next morning (a 16-hour night at 2% a minute leaves
-nothing of it). Each hour of the day (UTC) therefore also keeps a slow profile of its rate, learned
-once a day from the hour's mean, and a detector expects the higher of the two (`expected`): the
-profile only ever raises what is expected, so the morning's ordinary open is not a spike, while a
+nothing of it). Each half-hour slot of the UTC day therefore also keeps a slow profile of its rate,
+learned once a day from the slot's mean, and a detector expects the higher of the two (`expected`):
+the profile only ever raises what is expected, so the morning's ordinary open is not a spike, while a
 surge at night is still judged against the night's own rate. The profile needs a day of history;
-until an hour has been seen for half of it, that hour expects the fast rate alone.
+until a slot has been seen for half of it, that slot expects the fast rate alone. Its limits: a
+scope whose news falls for good to a lower level is judged against the old level for a few days
+(0.7 of it the next day, 0.34 after three), and the slots are UTC, so a market's session moves by a
+slot at a change of daylight-saving time and its open reads as before for about two days.
 
 A silence the baseline makes improbable is not learned: once a run of empty windows would have
 had a probability under 1/1000 at the scope's rate (Poisson: rate x run > ln 1000), the source went
@@ -34,12 +37,14 @@ from alerts.windows import WindowStats
 SILENCE_EVIDENCE = math.log(1000.0)
 SLOT = 1800.0  # the profile's slot of the day: half-hours, as markets open on them (09:30 New York)
 SLOTS = round(86400 / SLOT)
-# How far one day's hour moves its profile: two quiet weekend days leave half of a weekday's rate,
+# How far one day's slot moves its profile: two quiet weekend days leave half of a weekday's rate,
 # which is enough to keep Monday's open from reading as a spike, and a month-old burst is gone.
 PROFILE_ALPHA = 0.3
-# An hour is learned only if the baseline saw at least half of it (a scope's first partial hour,
-# an hour mostly silent or mostly anomalous does not speak for that hour of the day).
+# A slot is learned only if the baseline saw at least half of it (a scope's first partial slot, a
+# slot mostly silent or mostly anomalous does not speak for that time of day).
 MIN_PROFILE_SECONDS = SLOT / 2
+# The most a window adds to its slot, as a multiple of the stories expected of it (`_accumulate_slot`).
+PROFILE_CAP = 3.0
 
 
 @dataclass
@@ -59,15 +64,20 @@ class Baseline:
 
     def update(self, window: WindowStats, alpha: float, weight: float = 1.0) -> None:
         """Learn one closed window at smoothing `alpha`, times `weight` (< 1 for a window in which a
-        detector fired). A young baseline averages all its windows equally (the step is at least
-        1/windows), so it is unbiased from the first window: started at 0 with the step `alpha`
-        alone, a busy new scope's rate stood at 45% of its true rate when warm-up ended (1 - 0.98^30),
-        and its next ordinary minutes opened volume spikes and surges."""
+        detector fired).
+
+        A young baseline averages all its windows equally (the step is at least 1/windows), so it is
+        unbiased from the first window: started at 0 with the step `alpha` alone, a busy new scope's
+        rate stood at 45% of its true rate when warm-up ended (1 - 0.98^30), and its next ordinary
+        minutes opened volume spikes and surges. The silence guard waits until the baseline is no
+        longer a plain mean (windows x alpha >= 1): a scope born in a burst took the burst as its
+        rate, and the guard then refused every empty window after it, so the rate stayed near the
+        burst for a day and hid the scope's spikes."""
         self.quiet_run = 0 if window.volume else self.quiet_run + 1
-        if self.rate * self.quiet_run > SILENCE_EVIDENCE:
+        if self.windows * alpha >= 1.0 and self.rate * self.quiet_run > SILENCE_EVIDENCE:
             return  # an improbable silence: the rate it would teach is the source's, not the news'
         self.windows += 1
-        self._accumulate_slot(window, weight)
+        self._accumulate_slot(window)
         alpha = max(alpha, 1.0 / self.windows) * weight
         self.rate += alpha * (window.volume - self.rate)
         self.negative_rate += alpha * (window.negative - self.negative_rate)
@@ -89,19 +99,28 @@ class Baseline:
             return self.rate, self.negative_rate
         return profiled, max(self.negative_rate, profiled * self.negative_rate / self.rate if self.rate else 0.0)
 
-    def _accumulate_slot(self, window: WindowStats, weight: float) -> None:
-        """Add a learned window to its slot's sums; a new slot first folds the last one into the
-        profile. `weight` < 1 (a window a detector fired in) counts less, as in the fast rates."""
+    def _accumulate_slot(self, window: WindowStats) -> None:
+        """Add a window to its slot's sums, its count at most PROFILE_CAP times what was expected of
+        it; a new slot first folds the last one into the profile (a new list: the profile may be the
+        saved state's own, which a rebuild reads again). What is expected is the slot's profile, or
+        the fast rate until the slot is learned. The cap keeps a surge out of the profile:
+        learned, even at a reduced weight, a quiet scope's surge raised the next day's expectation and
+        hid its next spike, and a scope born in a burst took its first minute as that slot's news.
+        A time of day busier than the fast rate still climbs in, threefold a day."""
         slot = int(window.start // SLOT)
         if slot != self.slot:
             if self.slot >= 0 and self.slot_seconds >= MIN_PROFILE_SECONDS:
                 index = self.slot % SLOTS
                 learned = self.slot_volume / self.slot_seconds
-                self.profile[index] = learned if self.profile[index] is None else \
-                    self.profile[index] + PROFILE_ALPHA * (learned - self.profile[index])
+                old = self.profile[index]
+                self.profile = [*self.profile[:index], learned if old is None else old + PROFILE_ALPHA * (learned - old),
+                                *self.profile[index + 1:]]
             self.slot, self.slot_seconds, self.slot_volume = slot, 0.0, 0.0
-        self.slot_seconds += weight * (window.end - window.start)
-        self.slot_volume += weight * window.volume
+        length = window.end - window.start
+        learned = self.profile[slot % SLOTS]  # not the fast rate where the slot is known: it learns the surge too
+        usual = self.rate if learned is None else learned * length
+        self.slot_seconds += length
+        self.slot_volume += min(window.volume, PROFILE_CAP * usual)
 
     def negative_share(self, prior: float, prior_weight: float) -> float:
         return (self.negative_rate + prior * prior_weight) / (self.rate + prior_weight)
@@ -117,7 +136,10 @@ class Baseline:
         """A saved baseline. A field it lacks (saved before the field existed, such as the day profile)
         starts at its default; a field it does not know (saved by a later version) is ignored, so a
         later baseline field does not stop a rollback to this version."""
-        return cls(**{name: value for name, value in d.items() if name in _FIELDS})
+        baseline = cls(**{name: value for name, value in d.items() if name in _FIELDS})
+        if len(baseline.profile) != SLOTS:  # saved with another slot size: learned afresh
+            baseline.profile, baseline.slot, baseline.slot_seconds, baseline.slot_volume = [None] * SLOTS, -1, 0.0, 0.0
+        return baseline
 
 
 _FIELDS = frozenset(f.name for f in fields(Baseline))

@@ -616,3 +616,53 @@ def test_a_surge_found_over_a_span_shows_headlines_from_the_whole_span() -> None
     assert ScopeMonitor.from_dict(saved, CONFIG).to_dict() == saved
     del saved["recent_samples"]  # a state saved before the span's samples were kept
     assert ScopeMonitor.from_dict(saved, CONFIG).recent_samples == [[] for _ in monitor.recent]
+
+
+def _minutes(start: float, counts: list[int]) -> list[WindowStats]:
+    return [WindowStats(start + k * 60, start + k * 60 + 60, {"negative": 0, "neutral": n, "positive": 0}, 0, 0, 0)
+            for k, n in enumerate(counts)]
+
+
+def test_a_scope_born_in_a_burst_learns_the_quiet_after_it() -> None:
+    # The young baseline took its first minute's 60 stories as its rate, and the silence guard then
+    # refused every empty minute after it: the rate stayed near the burst for a day and hid spikes
+    baseline = Baseline()
+    for window in _minutes(0.0, [60] + ([0] * 59 + [1]) * 4):  # then a story an hour
+        baseline.update(window, 0.02)
+    assert baseline.rate < 1.0
+
+
+def test_a_surge_does_not_teach_the_day_profile_to_expect_it_tomorrow() -> None:
+    # A quiet ticker's detected surge (40 stories a minute for half a slot) was learned into
+    # the slot's profile, and the next day's 9-story minute in that slot no longer opened a spike
+    baseline = Baseline(windows=5000, rate=0.05, negative_rate=0.01)
+    baseline.profile[2] = 0.05 / 60  # the slot as the days before had it
+    for window in _minutes(3600.0, [0] * 15):
+        baseline.update(window, 0.02)
+    for window in _minutes(4500.0, [40] * 15):  # the slot's second half
+        baseline.update(window, 0.02, weight=0.1)  # as the engine learns a window a detector fired in
+    baseline.update(_minutes(5400.0, [0])[0], 0.02)  # the next slot folds this one
+    assert baseline.profile[2] * 60 < 0.2
+    tomorrow = _minutes(86400.0 + 3600.0, [9])[0]  # by when the fast rate is back at the usual 0.05
+    assert Baseline(windows=5000, rate=0.05, profile=baseline.profile).expected(tomorrow)[0] < 0.2
+
+
+def test_a_rebuilt_baseline_leaves_the_saved_state_as_it_was() -> None:
+    # The monitor undoes a record fault by rebuilding from its last save and counting again: a
+    # profile folded into the saved dict's own list was folded twice
+    baseline = Baseline()
+    for window in _minutes(0.0, [4] * 40):
+        baseline.update(window, 0.02)
+    saved = json.loads(json.dumps(baseline.to_dict()))
+    before = json.loads(json.dumps(saved))
+    rebuilt = Baseline.from_dict(saved)
+    for window in _minutes(2400.0, [4] * 40):
+        rebuilt.update(window, 0.02)
+    assert saved == before and rebuilt.profile != saved["profile"]
+
+
+def test_a_profile_of_another_slot_size_is_learned_afresh() -> None:
+    saved = {**Baseline(windows=40, rate=2.0).to_dict(), "profile": [0.1] * 24, "slot": 7}
+    baseline = Baseline.from_dict(saved)
+    assert baseline.profile == [None] * 48 and baseline.slot == -1
+    assert baseline.expected(_minutes(0.0, [1])[0]) == (2.0, 0.0)
