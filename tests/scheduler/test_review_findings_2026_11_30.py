@@ -248,15 +248,20 @@ def test_an_analysts_outcome_named_like_unattended_is_counted_with_the_analysts_
 
 # ---- 7. ties go to the analyst assigned least recently ---------------------------------------------
 
-EVEN_TRIO = "analysts:\n" + "".join(f"""\
+def earnings_team(names: tuple[str, ...], shift: str) -> str:
+    """A roster of equal Earnings analysts (capacity 2) on one shift."""
+    return "analysts:\n" + "".join(f"""\
   - id: {name}
     name: {name.title()}
     capacity: 2
-    shifts: ["Mon-Sun 00:00-24:00 UTC"]
+    shifts: ["{shift}"]
     skills: {{topics: {{Earnings: 4}}}}
     notify: https://hooks.example.com/{name}
     token_env: FINSENTRY_TOKEN_{name.upper()}
-""" for name in ("rowan", "sasha", "tomas"))
+""" for name in names)
+
+
+EVEN_TRIO = earnings_team(("rowan", "sasha", "tomas"), "Mon-Sun 00:00-24:00 UTC")
 
 
 @pytest.mark.parametrize("policy", ["optimal", "least_loaded", "round_robin"])
@@ -364,15 +369,7 @@ def test_each_kind_of_close_keeps_its_newest_retain_closed_count_and_forgets_the
 
 # ---- review of ef8108e, 2. the resolve window restarts when the next holder takes the case --------------
 
-PAIR_UTC = "analysts:\n" + "".join(f"""\
-  - id: {name}
-    name: {name.title()}
-    capacity: 2
-    shifts: ["Mon-Fri 08:00-17:00 UTC"]
-    skills: {{topics: {{Earnings: 4}}}}
-    notify: https://hooks.example.com/{name}
-    token_env: FINSENTRY_TOKEN_{name.upper()}
-""" for name in ("xavi", "yara"))
+PAIR_UTC = earnings_team(("xavi", "yara"), "Mon-Fri 08:00-17:00 UTC")
 MONDAY_1630 = datetime(2024, 3, 4, 16, 30, tzinfo=UTC)
 TUESDAY_0800 = datetime(2024, 3, 5, 8, 0, tzinfo=UTC)
 
