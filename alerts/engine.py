@@ -99,7 +99,7 @@ class ScopeMonitor:
         stats = window.stats()
         self.recent = [*self.recent, stats][-self.config.surge_span_windows:]
         kept = [s for s in window.samples if s[2] in SPAN_SAMPLES]
-        self.recent_samples = [*self.recent_samples, kept][-len(self.recent):]
+        self.recent_samples = _newest([*self.recent_samples, kept][-len(self.recent):], self.config.max_samples)
         armed = self.baseline.windows >= self.config.warmup_windows
         context = Context(self.recent, self.baseline, self.config, self.cusum)
         found = {detector.kind: detector.detect(context) for detector in DETECTORS}
@@ -128,9 +128,10 @@ class ScopeMonitor:
                 events.append(self._event(step, detection, lifecycle, window))
             if step == "resolve":
                 lifecycle.close(stats.end, self.config)
-        anomalous = armed and any(d.score >= d.threshold for d in detections)
-        weight = self.config.anomalous_weight if anomalous else 1.0
-        self.baseline.update(stats, self.config.baseline_alpha, weight)
+        fired = any(d.score >= d.threshold for d in detections)
+        weight = self.config.anomalous_weight if armed and fired else 1.0
+        self.baseline.update(stats, self.config.baseline_alpha, weight,
+                             self.config.anomalous_weight if fired else 1.0)
         return events
 
     def _fires_or_open(self, detection: Detection) -> bool:
@@ -138,7 +139,9 @@ class ScopeMonitor:
 
     def _event(self, step: str, detection: Detection, lifecycle: Lifecycle, window: Window) -> AnomalyEvent:
         wanted = SAMPLES[detection.kind]
-        if wanted is None:  # a one-window test: the window's own stories
+        if step == "resolve":  # the windows that end an anomaly hold none of its stories
+            samples = []
+        elif wanted is None:  # a one-window test: the window's own stories
             samples = window.samples[: self.config.max_samples]
         else:  # the span's, newest window first (the newest alone may hold two of a surge's eight)
             spanned = [s for kept in reversed(self.recent_samples) for s in kept if s[2] == wanted]
@@ -201,6 +204,21 @@ def dormant(state: dict) -> bool:
     return (not state["windows"]["open"] and not state["cusum"]
             and all(lc["active_id"] is None for lc in state["lifecycles"].values())
             and all(not any(w["counts"].values()) for w in _recent(state)))
+
+
+def _newest(by_window: list[list[list]], limit: int) -> list[list[list]]:
+    """Per window (newest last), only the samples among the newest `limit` of each sentiment, newest
+    window first: all an event reads, and a scope's state (one Kafka record) need hold no more."""
+    seen: dict[str, int] = {}
+    kept: list[list[list]] = []
+    for samples in reversed(by_window):
+        window = []
+        for sample in samples:
+            if seen.get(sample[2], 0) < limit:
+                seen[sample[2]] = seen.get(sample[2], 0) + 1
+                window.append(sample)
+        kept.append(window)
+    return kept[::-1]
 
 
 def _aligned(samples: list[list[list]], windows: int) -> list[list[list]]:
