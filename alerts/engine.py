@@ -207,8 +207,9 @@ def dormant(state: dict) -> bool:
 
 
 def _newest(by_window: list[list[list]], limit: int) -> list[list[list]]:
-    """Per window (newest last), only the samples among the newest `limit` of each sentiment, newest
-    window first: all an event reads, and a scope's state (one Kafka record) need hold no more."""
+    """Per window (newest last), only the samples an event can read: the first `limit` of each
+    sentiment taken newest window first (within a window, in the order it kept them). A scope's state
+    (one Kafka record) need hold no more."""
     seen: dict[str, int] = {}
     kept: list[list[list]] = []
     for samples in reversed(by_window):

@@ -91,7 +91,8 @@ class Scheduler:
 
     def machine_closed(self, limit: int = 50) -> list[dict[str, Any]]:
         """The cases the machine closed and still held, at most `limit`, for review: those closed
-        `unattended` first (no analyst saw them), then the machine's routine closes; each group most
+        `unattended` first (no analyst saw them), then the machine's other closes (routine, and
+        `unfinished` ones an analyst saw); each group most
         recently closed first (then the latest to arrive). Newest first alone let fifty routine info
         closes push a critical case nobody could take off the list within minutes."""
         closed = [c for c in self._cases.values() if c.status is Status.AUTO_RESOLVED]
@@ -190,7 +191,7 @@ class Scheduler:
     def _prune(self, now: datetime) -> None:
         """Forget cases closed longer than `retain_closed` ago, and beyond the `retain_closed_count` most
         recently closed of their kind (`_retention_group`: resolved by an analyst, closed `unattended`,
-        the machine's routine closes), and the action ids that named them. The count bounds each kind on
+        the machine's other closes: routine or `unfinished`), and the action ids that named them. The count bounds each kind on
         its own, so no burst of one kind pushes a recent case of another out: routine or unattended
         closes do not delete a case an analyst just resolved (whose resolve would then be replayed as a
         404, and whose anomaly's next `update` would open a new case), nor routine closes an unattended
