@@ -198,8 +198,9 @@ def dormant(state: dict) -> bool:
     detector contract) and changes only the baseline's decay, so a dormant scope's quiet windows can
     wait for its next story: `advance` then closes them in the same order with the same result, save
     that of more than `max_quiet_windows` (6 hours) only the newest are closed, as for any gap, which
-    the fast rate cannot tell apart (0.98**360 < 0.001; the day's profile skips the slots not closed). Read from the dict, without building the
-    monitor, because the monitor's timer asks it of every scope it owns every few seconds.
+    the fast rate cannot tell apart (0.98**360 < 0.001; the day's profile skips the slots not
+    closed). Read from the dict, without building the monitor, because the monitor's timer asks it of
+    every scope it owns every few seconds.
     """
     return (not state["windows"]["open"] and not state["cusum"]
             and all(lc["active_id"] is None for lc in state["lifecycles"].values())

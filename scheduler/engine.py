@@ -92,9 +92,9 @@ class Scheduler:
     def machine_closed(self, limit: int = 50) -> list[dict[str, Any]]:
         """The cases the machine closed and still held, at most `limit`, for review: those closed
         `unattended` first (no analyst saw them), then the machine's other closes (routine, and
-        `unfinished` ones an analyst saw); each group most
-        recently closed first (then the latest to arrive). Newest first alone let fifty routine info
-        closes push a critical case nobody could take off the list within minutes."""
+        `unfinished` ones an analyst saw); each group most recently closed first (then the latest to
+        arrive). Newest first alone let fifty routine info closes push a critical case nobody could
+        take off the list within minutes."""
         closed = [c for c in self._cases.values() if c.status is Status.AUTO_RESOLVED]
         return [c.to_dict() for c in sorted(closed, key=_review_order)[:limit]]
 
@@ -191,11 +191,12 @@ class Scheduler:
     def _prune(self, now: datetime) -> None:
         """Forget cases closed longer than `retain_closed` ago, and beyond the `retain_closed_count` most
         recently closed of their kind (`_retention_group`: resolved by an analyst, closed `unattended`,
-        the machine's other closes: routine or `unfinished`), and the action ids that named them. The count bounds each kind on
-        its own, so no burst of one kind pushes a recent case of another out: routine or unattended
-        closes do not delete a case an analyst just resolved (whose resolve would then be replayed as a
-        404, and whose anomaly's next `update` would open a new case), nor routine closes an unattended
-        one nobody has reviewed yet. The state holds at most three times `retain_closed_count` of them."""
+        the machine's other closes: routine or `unfinished`), and the action ids that named them. The
+        count bounds each kind on its own, so no burst of one kind pushes a recent case of another out:
+        the machine's closes do not delete a case an analyst just resolved (whose resolve would then be
+        replayed as a 404, and whose anomaly's next `update` would open a new case), nor its other
+        closes an unattended one nobody has reviewed yet. The state holds at most three times
+        `retain_closed_count` of them."""
         horizon = now - self._policy.retain_closed
         groups: dict[str, list[Case]] = {}
         for c in self._cases.values():

@@ -439,29 +439,28 @@ def test_the_client_address_is_the_peers_unless_the_peer_is_a_trusted_proxy() ->
     assert client_address(request("10.0.0.5", "198.51.100.8, unknown"), proxies) == "10.0.0.5"  # no address: stop
 
 
-def test_a_case_closed_before_any_analyst_took_it_is_not_shown_as_a_machine_rule() -> None:
+def machine_closed_page(outcome: str, reason: str) -> str:
+    """The case page of a case the monitor resolved while it waited, as analyst bob sees it."""
     from streams.console import views
     from streams.console.sessions import Session
 
-    reason = ("the monitor resolved the anomaly before an analyst took the case (no qualified analyst: "
-              "nobody on the roster has a skill for topic:Credit)")
-    c = views.row(case(status="auto_resolved", outcome="unattended", reason=reason), datetime.now(UTC))
-    html = views.render("case.html", session=Session("sid", "bob", "tok", 0), case=c, record=None, headlines=[],
+    c = views.row(case(status="auto_resolved", outcome=outcome, reason=reason), datetime.now(UTC))
+    return views.render("case.html", session=Session("sid", "bob", "tok", 0), case=c, record=None, headlines=[],
                         confidence=None, policy=SchedulerPolicy(), chart="", topics=[], others=[], labels_allowed=True)
+
+
+def test_a_case_closed_before_any_analyst_took_it_is_not_shown_as_a_machine_rule() -> None:
+    html = machine_closed_page("unattended", "the monitor resolved the anomaly before an analyst took the case (no "
+                                             "qualified analyst: nobody on the roster has a skill for topic:Credit)")
     assert "Closed before any analyst took it" in html and "nobody on the roster has a skill for topic:Credit" in html
     assert "Why the machine closed it" not in html and "Thresholds in force" not in html
     assert 'action="/console/cases/case-x/reopen"' in html
 
 
 def test_a_case_an_analyst_had_acknowledged_is_not_shown_as_unseen_nor_as_a_machine_rule() -> None:
-    from streams.console import views
-    from streams.console.sessions import Session
-
-    reason = ("the monitor resolved the anomaly while the case waited for its next analyst (last acknowledged "
-              "by ana-2; no qualified analyst for topic:Credit is on shift)")
-    c = views.row(case(status="auto_resolved", outcome="unfinished", reason=reason), datetime.now(UTC))
-    html = views.render("case.html", session=Session("sid", "bob", "tok", 0), case=c, record=None, headlines=[],
-                        confidence=None, policy=SchedulerPolicy(), chart="", topics=[], others=[], labels_allowed=True)
+    html = machine_closed_page("unfinished", "the monitor resolved the anomaly while the case waited for its next "
+                                             "analyst (last acknowledged by ana-2; no qualified analyst for "
+                                             "topic:Credit is on shift)")
     assert "Closed while it waited for its next analyst" in html and "last acknowledged by ana-2" in html
     assert "Closed before any analyst took it" not in html and "No analyst saw this case" not in html
     assert "Thresholds in force" not in html and 'action="/console/cases/case-x/reopen"' in html
