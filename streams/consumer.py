@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from aiokafka.errors import IllegalStateError
+from faust.exceptions import ConsumerNotStarted
 from faust.transport.consumer import ensure_TP
 from faust.transport.drivers import aiokafka
 from faust.types import TP, Message
@@ -184,6 +185,18 @@ class Consumer(aiokafka.Consumer):
             return super()._new_offset(tp)
         finally:
             acked.extend(sorted(held))
+
+    def fetch_position(self, tp: TP) -> int | None:
+        """The offset of the next record the Kafka consumer hands out for `tp`, read without a round
+        trip to its thread (aiokafka's `position()` is a coroutine of that thread, which may wait up
+        to a request timeout for a position and would hold commits queued behind it). None when the
+        partition is not assigned or its position is being reset."""
+        try:
+            state = self._thread._ensure_consumer()._subscription.subscription.assignment.state_value(tp)
+            return state.position if state is not None and state.has_valid_position else None
+        # not started; no assignment yet; or the position reset between the two reads (another thread)
+        except (ConsumerNotStarted, AttributeError, AssertionError):
+            return None
 
     def _new_consumer_thread(self) -> ConsumerThread:
         return ConsumerThread(self, loop=self.loop, beacon=self.beacon)

@@ -1,10 +1,12 @@
 """This worker's share of the work, as gauges: partitions assigned, consumer lag, stalls, readiness.
 
 Ready means partitions assigned, tables recovered, the model loaded, no agent crashed and no
-partition stalled: a partition is stalled when this worker has read records from it that it has
-not finished, and its committed offset has not moved for FINSENTRY_CONSUMER_STALL_SECONDS. That is
-an agent stuck on a record (a hung call, a lost await); lag alone cannot show it, because a consumer
-whose stream is full stops fetching, so its end offset, and so its lag, freezes with it.
+partition stalled: a partition is stalled when it has work this worker has not finished, and its
+committed offset has not moved for FINSENTRY_CONSUMER_STALL_SECONDS. Work is records in hand (read
+and not finished: an agent stuck on a record, a hung call, a lost await; lag alone cannot show it,
+because a consumer whose stream is full stops fetching, so its end offset, and so its lag, freezes
+with it), records on the broker the consumer has not read (a partition it stopped fetching), or
+records it read that are neither in hand nor committed (dropped before any agent had them).
 
 Prometheus scrapes every replica, so each one reports only the partitions the broker gives it now
 and drops a partition's lag series once the partition is revoked; otherwise a partition's lag
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from aiokafka.errors import KafkaError
 from faust.exceptions import ConsumerNotStarted
@@ -43,10 +45,23 @@ class Span:
     committed: int  # the next offset the group would read after a restart
     end: int  # the high-water mark at the consumer's last fetch
     in_hand: bool  # records at or past `committed` handed to an agent and not yet committed
+    read: int | None = None  # the consumer's position: the next offset it hands out; None if unknown
 
     @property
     def lag(self) -> int:
         return max(0, self.end - self.committed)
+
+    @property
+    def unfinished(self) -> bool:
+        """The partition has work this worker owes: records in hand, records on the broker it has not
+        read, or more than one offset read past the committed one with nothing in hand. One such
+        offset is a transaction's commit marker, which holds no record, so no agent acknowledges it
+        and a commit never passes it: a partition whose last offset is a marker rests at lag 1."""
+        if self.in_hand:
+            return True
+        if self.read is None or self.lag == 0:
+            return False
+        return self.read < self.end or self.read - self.committed > 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,8 +79,9 @@ _progress: dict[TP, Progress] = {}
 
 def progressed(before: Progress | None, span: Span, now: float) -> Progress:
     """The partition's progress after `span` was seen at `now`: the clock restarts whenever the
-    committed offset moves or nothing is in hand, so a slow but moving agent never counts as stalled."""
-    if before is None or not span.in_hand or span.committed != before.committed:
+    committed offset moves or the partition has no unfinished work, so a slow but moving agent never
+    counts as stalled."""
+    if before is None or not span.unfinished or span.committed != before.committed:
         return Progress(span.committed, now)
     return before
 
@@ -139,7 +155,11 @@ async def offsets(partitions: set[TP]) -> dict[TP, Span]:
             log.warning("consumer lag: earliest offsets of %d partition(s) unavailable: %s", len(unknown), exc)
             ends = {tp: end for tp, end in ends.items() if tp not in unknown}
     held = in_hand(app.consumer, starts)
-    return {tp: Span(starts.get(tp, 0), end, tp in held) for tp, end in ends.items()}
+    spans = {tp: Span(starts.get(tp, 0), end, tp in held) for tp, end in ends.items()}
+    # The position matters only where there is lag and nothing in hand; it is read without a
+    # round trip to the consumer's thread (streams/consumer.py `fetch_position`).
+    return {tp: replace(span, read=app.consumer.fetch_position(tp)) if span.lag and not span.in_hand else span
+            for tp, span in spans.items()}
 
 
 def in_hand(consumer: object, committed: dict[TP, int]) -> set[TP]:

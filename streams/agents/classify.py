@@ -151,6 +151,8 @@ async def classify(stream) -> None:
             await score(model, loop, fresh)
         finally:
             _in_flight.difference_update(ids)
+        if _fault is not None and events:
+            _fault.starve("fetch", len(events), lambda tp=events[-1].message.tp: app.consumer.pause_partitions({tp}))
 
 
 async def score(model: Classifier, loop: asyncio.AbstractEventLoop, fresh: list) -> None:

@@ -99,3 +99,47 @@ def test_a_model_call_that_never_returns_stops_the_worker_and_loses_nothing(embe
                         lambda s: wanted <= {v["id"] for v in s[S.topic_scored]}, timeout=300)
     assert wanted <= {v["id"] for v in got[S.topic_scored]}, "stories lost after the hung call"
     assert not got[S.topic_deadletter]
+
+
+def test_a_partition_no_longer_fetched_makes_the_worker_not_ready_and_loses_nothing(
+        embedded_broker, start_worker_process, kafka):
+    # CI saw a restarted worker leave two news.clean partitions unread (lag ~150, nothing in hand) for
+    # 13 minutes while /readyz said ready and the stall gauge read 0. `fetch:20` pauses the partition
+    # of classify's 20th record in Faust's consumer, as a rebalance that never resumed it would.
+    now = datetime.now(UTC).replace(microsecond=0).isoformat()
+    records = [{"id": f"starved-{n}", "source": "test", "headline": f"Northwind Traders shares dip on probe {n}",
+                "tickers": ["NWTR"], "published_at": now} for n in range(240)]
+    first = start_worker_process(FINSENTRY_FAULT_INJECTION="fetch:20", FINSENTRY_CONSUMER_STALL_SECONDS="10")
+    kafka.produce(embedded_broker.bootstrap, S.topic_raw, records[:40])
+    wait_for(lambda: "a partition is no longer fetched" in first.log.read_text(), 300, "the fault to fire")
+    kafka.produce(embedded_broker.bootstrap, S.topic_raw, records[40:])  # a share of these lands on it
+
+    seen: dict[str, object] = {}
+
+    def reports_stall() -> bool:
+        try:
+            status, body = first.get("/readyz")
+        except OSError:
+            return False
+        stalled = json.loads(body).get("stalled_partitions", {})
+        if status == 503 and any(name.startswith(f"{S.topic_clean}/") for name in stalled):
+            seen["body"] = json.loads(body)
+            return True
+        return False
+
+    wait_for(reports_stall, 300, "/readyz to name the news.clean partition no longer fetched")
+    assert seen["body"]["partitions_progressing"] is False
+    (name,) = [name for name in seen["body"]["stalled_partitions"] if name.startswith(f"{S.topic_clean}/")]
+    labels = f'partition="{name.rpartition("/")[2]}",topic="{S.topic_clean}"'
+    assert first.metric("finsentry_consumer_lag_records", labels) > 0
+    assert first.metric("finsentry_consumer_stalled_seconds", labels) > 10
+    assert first.metric("finsentry_ready", "") == 0
+
+    # The operator's part (docs/OPERATIONS.md, FinsentryConsumerStalled): restart the worker.
+    first.stop()
+    start_worker_process()
+    wanted = {r["id"] for r in records}
+    got = kafka.consume(embedded_broker.bootstrap, [S.topic_scored, S.topic_deadletter],
+                        lambda s: wanted <= {v["id"] for v in s[S.topic_scored]}, timeout=300)
+    assert wanted <= {v["id"] for v in got[S.topic_scored]}, "stories lost on the partition no longer fetched"
+    assert not got[S.topic_deadletter]

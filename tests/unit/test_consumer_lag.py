@@ -23,10 +23,12 @@ class StandInConsumer:
     """The parts of Faust's consumer that streams.health reads."""
 
     def __init__(self, ends: dict[TP, int | None], committed: dict[TP, int], earliest: dict[TP, int],
-                 unacked: list[tuple[TP, int]] = (), acked: dict[TP, list[int]] | None = None) -> None:
+                 unacked: list[tuple[TP, int]] = (), acked: dict[TP, list[int]] | None = None,
+                 positions: dict[TP, int] | None = None) -> None:
         self.ends, self._committed_offset, self.earliest = ends, committed, earliest
         self._unacked_messages = [SimpleNamespace(tp=tp, offset=offset) for tp, offset in unacked]
         self._acked = acked or {}
+        self.positions = positions or {}
         self.asked: list[TP] = []
 
     def assignment(self) -> set[TP]:
@@ -34,6 +36,9 @@ class StandInConsumer:
 
     def highwater(self, tp: TP) -> int | None:
         return self.ends[tp]
+
+    def fetch_position(self, tp: TP) -> int | None:
+        return self.positions.get(tp)
 
     async def earliest_offsets(self, *tps: TP) -> dict[TP, int]:
         self.asked.extend(tps)
@@ -125,19 +130,52 @@ def test_an_agent_stuck_on_a_record_is_stalled_and_not_ready_until_its_offset_mo
     assert stalled_for(0) == 0 and REGISTRY.get_sample_value("finsentry_ready") == 1
 
 
-def test_a_partition_with_nothing_in_hand_is_never_stalled_whatever_its_lag(use, clock):
-    """Lag the agent has not read yet (a slow agent catching up, or one that just sought to its
-    committed offset), or an end past the last record (a transactional producer's commit marker), is
-    not a stuck agent; nor is a message acknowledged below the committed offset that the consumer's
-    weak set has not dropped yet."""
-    p0, p1 = TP(RAW, 0), TP(RAW, 1)
-    use(StandInConsumer(ends={p0: 51, p1: 900}, committed={p0: 50, p1: 10}, earliest={}, unacked=[(p0, 49)],
-                        acked={p1: []}))
+def test_lag_with_nothing_left_to_read_or_to_finish_is_not_a_stall(use, clock):
+    """Lag the consumer has read past with nothing in hand and at most one offset unaccounted for: a
+    transactional producer's commit marker ends p0 (no record, so nothing acknowledges it); p1's
+    position is unknown (being reset); p2's only message in hand is below the committed offset (a
+    weak set the consumer has not dropped yet), and its consumer has read to the end."""
+    p0, p1, p2 = TP(RAW, 0), TP(RAW, 1), TP(RAW, 2)
+    use(StandInConsumer(ends={p0: 51, p1: 900, p2: 60}, committed={p0: 50, p1: 10, p2: 59}, earliest={},
+                        unacked=[(p2, 49)], acked={p1: []}, positions={p0: 51, p2: 60}))
     for _ in range(3):
         asyncio.run(health.refresh())
         clock[0] += health.settings.consumer_stall_seconds
-    assert (lag(0), lag(1)) == (1, 890)
-    assert (stalled_for(0), stalled_for(1)) == (0, 0) and REGISTRY.get_sample_value("finsentry_ready") == 1
+    assert (lag(0), lag(1), lag(2)) == (1, 890, 1)
+    assert (stalled_for(0), stalled_for(1), stalled_for(2)) == (0, 0, 0)
+    assert REGISTRY.get_sample_value("finsentry_ready") == 1
+
+
+def test_a_slow_consumer_catching_up_is_not_stalled(use, clock):
+    p0 = TP(RAW, 0)
+    consumer = use(StandInConsumer(ends={p0: 900}, committed={p0: 10}, earliest={}, positions={p0: 10}))
+    for _ in range(3):
+        asyncio.run(health.refresh())
+        clock[0] += health.settings.consumer_stall_seconds
+        consumer._committed_offset[p0] += 100  # it reads, finishes and commits between refreshes
+        consumer.positions[p0] += 100
+    assert stalled_for(0) == 0 and REGISTRY.get_sample_value("finsentry_ready") == 1
+
+
+@pytest.mark.parametrize(("read", "why"), [
+    (10, "records on the broker the consumer has stopped fetching (a partition a rebalance left paused)"),
+    (160, "records read past the committed offset that no agent holds (dropped before a stream had them)"),
+])
+def test_lag_nobody_is_working_on_stalls_a_partition(use, clock, read, why):
+    """CI saw it: a restarted worker left two news.clean partitions at lag ~150 for 13 minutes with
+    nothing in hand, while /readyz said ready and the stall gauge read 0."""
+    p0 = TP(RAW, 0)
+    consumer = use(StandInConsumer(ends={p0: 160}, committed={p0: 10}, earliest={}, positions={p0: read}))
+    limit = health.settings.consumer_stall_seconds
+    asyncio.run(health.refresh())
+    clock[0] += limit + 1
+    asyncio.run(health.refresh())
+    assert stalled_for(0) == limit + 1, why
+    assert REGISTRY.get_sample_value("finsentry_ready") == 0 and list(health.stalled()) == [p0]
+
+    consumer._committed_offset[p0] = 60  # it moves again: the clock restarts
+    asyncio.run(health.refresh())
+    assert stalled_for(0) == 0 and REGISTRY.get_sample_value("finsentry_ready") == 1
 
 
 def test_no_partition_stalls_while_tables_recover_and_a_revoked_ones_series_go(use, clock, monkeypatch):
