@@ -455,12 +455,16 @@ class RosterWatcher:
     """Reloads the roster when its file changes; a bad edit is reported and the old roster kept.
 
     Polling (stat) rather than inotify so it works on every filesystem a ConfigMap can be mounted
-    on; (mtime_ns, size, inode) catches both in-place edits and atomic rename-over writes.
+    on; (mtime_ns, size, inode) catches both in-place edits and atomic rename-over writes. A change
+    is read once the file has stayed the same for one poll: an editor or `>` writing in place
+    truncates the file first, and a poll that read it half written could load a valid roster
+    missing the analysts after the cut, whose cases the scheduler would then hand to others.
     """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._stamp = self._stat()
+        self._seen = self._stamp  # the stamp at the last poll: a change is read once it repeats
         self.roster = load_roster(self.path)  # no previous roster to fall back on: fail loudly
         self.error: RosterError | None = None
 
@@ -472,12 +476,14 @@ class RosterWatcher:
         return (st.st_mtime_ns, st.st_size, st.st_ino)
 
     def poll(self) -> Roster | None:
-        """The new roster if the file changed and is valid; None otherwise (see `.error`).
+        """The new roster if the file changed, has stayed the same since the last poll, and is valid;
+        None otherwise (see `.error`).
 
         The stamp moves on only once the file it stamps was judged, loaded or reported: stamped first,
         a reload that raised left the bad edit unreported and never read again until the next edit."""
-        stamp = self._stat()
-        if stamp == self._stamp:
+        stamp, seen = self._stat(), self._seen
+        self._seen = stamp
+        if stamp == self._stamp or stamp != seen:  # unchanged, or changed since the last poll (settling)
             return None
         try:
             roster = load_roster(self.path)

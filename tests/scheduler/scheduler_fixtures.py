@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-from scheduler import Roster, parse_roster
+from scheduler import Roster, RosterWatcher, parse_roster
 from scheduler.tokens import hash_token
 
 # Monday 2024-03-04 10:00 UTC: 10:00 in London (GMT), 05:00 in New York.
@@ -64,3 +67,17 @@ def anomaly(anomaly_id: str, scope: str = "topic:Earnings", severity: str = "war
 
 def action(kind: str, case_id: str, analyst: str, action_id: str, **extra: Any) -> dict:
     return {"action": kind, "case_id": case_id, "analyst": analyst, "action_id": action_id, **extra}
+
+
+def write_roster(path: Path, text: str, bump: float) -> None:
+    """Write a roster file with its mtime `bump` seconds on, so filesystems with coarse mtimes still see a change."""
+    path.write_text(text)
+    stamp = time.time() + bump
+    os.utime(path, (stamp, stamp))
+
+
+def settled(watcher: RosterWatcher) -> Roster | None:
+    """Poll twice, as the scheduler's ticks do: the first poll sees the edit and waits for the file to
+    settle (scheduler/roster.py), the second judges it."""
+    assert watcher.poll() is None, "a change was read before the file had settled"
+    return watcher.poll()

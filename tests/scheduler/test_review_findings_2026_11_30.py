@@ -1,13 +1,11 @@
 """The scheduler review of 2026-11-30: each test fails on the code the review read and passes on the fix."""
 
 import json
-import os
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from scheduler_fixtures import ROSTER_YAML, action, anomaly, roster
+from scheduler_fixtures import ROSTER_YAML, action, anomaly, roster, settled, write_roster
 
 import scheduler.roster as roster_module
 from scheduler import ActionError, RosterError, RosterWatcher, Scheduler, SchedulerPolicy, Shift, parse_roster
@@ -16,11 +14,6 @@ from scheduler.roster import MAX_CAPACITY
 
 ALICE_SHIFT = "Mon-Fri 08:00-17:00 Europe/London"
 
-
-def _write(path, text, bump):
-    path.write_text(text)
-    stamp = time.time() + bump  # filesystems with coarse mtimes still see a change
-    os.utime(path, (stamp, stamp))
 
 
 # ---- 1. time zones naming a tzdata folder; the watcher's stamp -----------------------------------
@@ -35,17 +28,17 @@ def test_a_zone_naming_a_folder_is_an_unknown_zone_at_its_line(zone):
 
 def test_a_folder_zone_edited_in_is_reported_and_the_old_roster_kept(tmp_path):
     path = tmp_path / "roster.yaml"
-    _write(path, ROSTER_YAML, 0)
+    write_roster(path, ROSTER_YAML, 0)
     watcher = RosterWatcher(path)
-    _write(path, ROSTER_YAML.replace(ALICE_SHIFT, "Mon-Fri 08:00-17:00 Europe"), 10)
-    assert watcher.poll() is None
+    write_roster(path, ROSTER_YAML.replace(ALICE_SHIFT, "Mon-Fri 08:00-17:00 Europe"), 10)
+    assert settled(watcher) is None
     assert watcher.error is not None and watcher.error.field == "analysts[0].shifts[0]"
     assert watcher.roster.analysts["alice"].shifts[0].tz.key == "Europe/London"
 
 
 def test_a_reload_that_fails_unexpectedly_is_reported_as_the_reload_error(tmp_path, monkeypatch):
     path = tmp_path / "roster.yaml"
-    _write(path, ROSTER_YAML, 0)
+    write_roster(path, ROSTER_YAML, 0)
     watcher = RosterWatcher(path)
     kept = watcher.roster
 
@@ -53,8 +46,8 @@ def test_a_reload_that_fails_unexpectedly_is_reported_as_the_reload_error(tmp_pa
         raise LookupError("a parser bug")
 
     monkeypatch.setattr(roster_module, "load_roster", broken)
-    _write(path, ROSTER_YAML.replace("capacity: 3", "capacity: 4"), 10)
-    assert watcher.poll() is None
+    write_roster(path, ROSTER_YAML.replace("capacity: 3", "capacity: 4"), 10)
+    assert settled(watcher) is None
     assert watcher.roster is kept
     assert isinstance(watcher.error, RosterError) and "LookupError: a parser bug" in str(watcher.error)
     assert str(watcher.error).startswith(f"{path}:0: (file): ")
@@ -62,7 +55,7 @@ def test_a_reload_that_fails_unexpectedly_is_reported_as_the_reload_error(tmp_pa
 
 def test_a_reload_interrupted_before_judging_the_file_reads_it_again(tmp_path, monkeypatch):
     path = tmp_path / "roster.yaml"
-    _write(path, ROSTER_YAML, 0)
+    write_roster(path, ROSTER_YAML, 0)
     watcher = RosterWatcher(path)
     real = roster_module.load_roster
 
@@ -70,9 +63,9 @@ def test_a_reload_interrupted_before_judging_the_file_reads_it_again(tmp_path, m
         raise KeyboardInterrupt
 
     monkeypatch.setattr(roster_module, "load_roster", interrupted)
-    _write(path, ROSTER_YAML.replace("capacity: 3", "capacity: 4"), 10)
+    write_roster(path, ROSTER_YAML.replace("capacity: 3", "capacity: 4"), 10)
     with pytest.raises(KeyboardInterrupt):
-        watcher.poll()
+        settled(watcher)
     monkeypatch.setattr(roster_module, "load_roster", real)
     reloaded = watcher.poll()  # the file is unchanged since, but it was never judged
     assert reloaded is not None and reloaded.analysts["nina"].capacity == 4

@@ -1,10 +1,8 @@
-import os
 import re
-import time
 from datetime import UTC, datetime
 
 import pytest
-from scheduler_fixtures import ROSTER_YAML, roster
+from scheduler_fixtures import ROSTER_YAML, roster, settled, write_roster
 
 from scheduler import RosterError, RosterWatcher, Shift, parse_roster
 from scheduler.tokens import TokenCache
@@ -79,29 +77,43 @@ def test_verify_token_by_hash_and_env(monkeypatch):
     assert r.analysts["bob"].verify_token("s3cret") and not r.analysts["bob"].verify_token("s3cre")
 
 
-def _write(path, text, bump):
-    path.write_text(text)
-    stamp = time.time() + bump  # filesystems with coarse mtimes still see a change
-    os.utime(path, (stamp, stamp))
-
 
 def test_watcher_reloads_and_keeps_old_roster_on_bad_file(tmp_path):
     path = tmp_path / "roster.yaml"
-    _write(path, ROSTER_YAML, 0)
+    write_roster(path, ROSTER_YAML, 0)
     watcher = RosterWatcher(path)
     assert watcher.poll() is None  # unchanged
-    _write(path, ROSTER_YAML.replace("capacity: 3", "capacity: 4"), 10)
-    reloaded = watcher.poll()
+    write_roster(path, ROSTER_YAML.replace("capacity: 3", "capacity: 4"), 10)
+    reloaded = settled(watcher)
     assert reloaded is not None and reloaded.analysts["nina"].capacity == 4
-    _write(path, ROSTER_YAML.replace("capacity: 3", "capacity: -1"), 20)
-    assert watcher.poll() is None
+    write_roster(path, ROSTER_YAML.replace("capacity: 3", "capacity: -1"), 20)
+    assert settled(watcher) is None
     assert watcher.roster is reloaded  # the last good roster stays in force
     assert watcher.error is not None and watcher.error.field == "analysts[2].capacity" and watcher.error.line == 23
-    _write(path, ROSTER_YAML, 30)
-    assert watcher.poll().analysts["nina"].capacity == 3 and watcher.error is None
+    write_roster(path, ROSTER_YAML, 30)
+    assert settled(watcher).analysts["nina"].capacity == 3 and watcher.error is None
     path.unlink()
-    assert watcher.poll() is None and watcher.roster.analysts["nina"].capacity == 3
+    assert settled(watcher) is None and watcher.roster.analysts["nina"].capacity == 3
     assert watcher.error.field == "(file)"
+
+
+def test_a_roster_read_half_written_is_never_loaded(tmp_path):
+    """An editor or `>` writing in place truncates first. Cut after a complete analyst, the file is a
+    valid roster without the analysts after the cut; read at that moment, the scheduler would take
+    their cases from them. The watcher reads a change only once the file has stayed the same for a
+    poll, so the half is never loaded and the whole is."""
+    path = tmp_path / "roster.yaml"
+    write_roster(path, ROSTER_YAML, 0)
+    watcher = RosterWatcher(path)
+    edited = ROSTER_YAML.replace("capacity: 3", "capacity: 4")
+    half = edited[:edited.index("  - id: nina")]
+    assert set(roster(half).analysts) < set(roster(edited).analysts)  # the half alone is a valid roster
+    write_roster(path, half, 10)
+    assert watcher.poll() is None  # the poll lands mid-write
+    write_roster(path, edited, 11)  # the write completes before the next poll
+    assert watcher.poll() is None and watcher.roster.analysts.keys() == roster(ROSTER_YAML).analysts.keys()
+    reloaded = watcher.poll()
+    assert reloaded is not None and reloaded.analysts["nina"].capacity == 4 and watcher.error is None
 
 
 def test_bearer_check_compares_in_constant_time_against_every_analyst(monkeypatch):
