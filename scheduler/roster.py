@@ -17,6 +17,7 @@ import hmac
 import logging
 import os
 import re
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -451,20 +452,27 @@ class _Parser:
         return skills
 
 
+# How long a changed roster file must stay the same before it is read (RosterWatcher).
+SETTLE_SECONDS = 2.0
+
+
 class RosterWatcher:
     """Reloads the roster when its file changes; a bad edit is reported and the old roster kept.
 
     Polling (stat) rather than inotify so it works on every filesystem a ConfigMap can be mounted
     on; (mtime_ns, size, inode) catches both in-place edits and atomic rename-over writes. A change
-    is read once the file has stayed the same for one poll: an editor or `>` writing in place
-    truncates the file first, and a poll that read it half written could load a valid roster
-    missing the analysts after the cut, whose cases the scheduler would then hand to others.
+    is read once the file has stayed the same for `settle_seconds` and at least one poll: an editor
+    or `>` writing in place truncates the file first, and a poll that read it half written could
+    load a valid roster missing the analysts after the cut, whose cases the scheduler would then
+    hand to others. (The case-webhooks agent polls at every lookup, so one poll alone is no wait.)
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, settle_seconds: float = SETTLE_SECONDS) -> None:
         self.path = Path(path)
+        self.settle_seconds = settle_seconds
         self._stamp = self._stat()
-        self._seen = self._stamp  # the stamp at the last poll: a change is read once it repeats
+        # The stamp at the last poll and since when (monotonic seconds) polls have seen it.
+        self._seen: tuple[tuple[int, int, int] | None, float] = (self._stamp, time.monotonic())
         self.roster = load_roster(self.path)  # no previous roster to fall back on: fail loudly
         self.error: RosterError | None = None
 
@@ -476,14 +484,15 @@ class RosterWatcher:
         return (st.st_mtime_ns, st.st_size, st.st_ino)
 
     def poll(self) -> Roster | None:
-        """The new roster if the file changed, has stayed the same since the last poll, and is valid;
-        None otherwise (see `.error`).
+        """The new roster if the file changed, has settled since, and is valid; None otherwise (see `.error`).
 
         The stamp moves on only once the file it stamps was judged, loaded or reported: stamped first,
         a reload that raised left the bad edit unreported and never read again until the next edit."""
-        stamp, seen = self._stat(), self._seen
-        self._seen = stamp
-        if stamp == self._stamp or stamp != seen:  # unchanged, or changed since the last poll (settling)
+        stamp, now = self._stat(), time.monotonic()
+        if stamp != self._seen[0]:
+            self._seen = (stamp, now)
+            return None  # changed since the last poll: perhaps still being written
+        if stamp == self._stamp or now - self._seen[1] < self.settle_seconds:
             return None
         try:
             roster = load_roster(self.path)

@@ -29,7 +29,7 @@ def test_a_zone_naming_a_folder_is_an_unknown_zone_at_its_line(zone):
 def test_a_folder_zone_edited_in_is_reported_and_the_old_roster_kept(tmp_path):
     path = tmp_path / "roster.yaml"
     write_roster(path, ROSTER_YAML, 0)
-    watcher = RosterWatcher(path)
+    watcher = RosterWatcher(path, settle_seconds=0)
     write_roster(path, ROSTER_YAML.replace(ALICE_SHIFT, "Mon-Fri 08:00-17:00 Europe"), 10)
     assert settled(watcher) is None
     assert watcher.error is not None and watcher.error.field == "analysts[0].shifts[0]"
@@ -39,7 +39,7 @@ def test_a_folder_zone_edited_in_is_reported_and_the_old_roster_kept(tmp_path):
 def test_a_reload_that_fails_unexpectedly_is_reported_as_the_reload_error(tmp_path, monkeypatch):
     path = tmp_path / "roster.yaml"
     write_roster(path, ROSTER_YAML, 0)
-    watcher = RosterWatcher(path)
+    watcher = RosterWatcher(path, settle_seconds=0)
     kept = watcher.roster
 
     def broken(_path):
@@ -56,7 +56,7 @@ def test_a_reload_that_fails_unexpectedly_is_reported_as_the_reload_error(tmp_pa
 def test_a_reload_interrupted_before_judging_the_file_reads_it_again(tmp_path, monkeypatch):
     path = tmp_path / "roster.yaml"
     write_roster(path, ROSTER_YAML, 0)
-    watcher = RosterWatcher(path)
+    watcher = RosterWatcher(path, settle_seconds=0)
     real = roster_module.load_roster
 
     def interrupted(_path):

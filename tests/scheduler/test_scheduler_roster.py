@@ -1,5 +1,6 @@
 import re
 from datetime import UTC, datetime
+from types import SimpleNamespace
 
 import pytest
 from scheduler_fixtures import ROSTER_YAML, roster, settled, write_roster
@@ -81,7 +82,7 @@ def test_verify_token_by_hash_and_env(monkeypatch):
 def test_watcher_reloads_and_keeps_old_roster_on_bad_file(tmp_path):
     path = tmp_path / "roster.yaml"
     write_roster(path, ROSTER_YAML, 0)
-    watcher = RosterWatcher(path)
+    watcher = RosterWatcher(path, settle_seconds=0)
     assert watcher.poll() is None  # unchanged
     write_roster(path, ROSTER_YAML.replace("capacity: 3", "capacity: 4"), 10)
     reloaded = settled(watcher)
@@ -104,7 +105,7 @@ def test_a_roster_read_half_written_is_never_loaded(tmp_path):
     poll, so the half is never loaded and the whole is."""
     path = tmp_path / "roster.yaml"
     write_roster(path, ROSTER_YAML, 0)
-    watcher = RosterWatcher(path)
+    watcher = RosterWatcher(path, settle_seconds=0)
     edited = ROSTER_YAML.replace("capacity: 3", "capacity: 4")
     half = edited[:edited.index("  - id: nina")]
     assert set(roster(half).analysts) < set(roster(edited).analysts)  # the half alone is a valid roster
@@ -114,6 +115,24 @@ def test_a_roster_read_half_written_is_never_loaded(tmp_path):
     assert watcher.poll() is None and watcher.roster.analysts.keys() == roster(ROSTER_YAML).analysts.keys()
     reloaded = watcher.poll()
     assert reloaded is not None and reloaded.analysts["nina"].capacity == 4 and watcher.error is None
+
+
+def test_a_watcher_polled_often_reads_a_change_only_once_it_has_settled(tmp_path, monkeypatch):
+    """The case-webhooks agent polls at every lookup, many times a second under load: the file must
+    have stayed the same for `settle_seconds`, not just between two polls."""
+    import scheduler.roster as roster_module
+
+    now = [100.0]
+    monkeypatch.setattr(roster_module, "time", SimpleNamespace(monotonic=lambda: now[0]))
+    path = tmp_path / "roster.yaml"
+    write_roster(path, ROSTER_YAML, 0)
+    watcher = RosterWatcher(path, settle_seconds=2.0)
+    write_roster(path, ROSTER_YAML.replace("capacity: 3", "capacity: 4"), 10)
+    for _ in range(5):  # first seen at 100.3, the same for 1.2 s by the last of these polls
+        now[0] += 0.3
+        assert watcher.poll() is None
+    now[0] += 0.9  # 2.1 s since first seen
+    assert watcher.poll().analysts["nina"].capacity == 4
 
 
 def test_bearer_check_compares_in_constant_time_against_every_analyst(monkeypatch):

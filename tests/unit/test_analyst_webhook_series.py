@@ -40,7 +40,7 @@ def series(receiver: str) -> dict[str, float | None]:
 def roster_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "roster.yaml"
     path.write_text("analysts:\n" + analyst("zephyrine"))
-    watcher = RosterWatcher(path)
+    watcher = RosterWatcher(path, settle_seconds=0)
     monkeypatch.setattr(case_webhooks, "roster_watcher", lambda: watcher)
     monkeypatch.setattr(case_webhooks, "webhook_secret", lambda: b"shared-case-webhook-secret")
     return path
@@ -56,6 +56,7 @@ def test_an_analyst_without_a_secret_to_sign_with_gets_no_series(roster_file, mo
     # no shared secret and no notify_secret_file: never notified by webhook (streams/agents/case_webhooks.py)
     monkeypatch.setattr(case_webhooks, "webhook_secret", lambda: None)
     roster_file.write_text(roster_file.read_text() + analyst("corvina"))
+    case_webhooks.poll_roster()  # the edit seen; read at the next poll, once it has settled
     case_webhooks.target_for("zephyrine")
     assert "corvina" in case_webhooks.roster_watcher().roster.analysts  # reloaded
     assert set(series("analyst-corvina").values()) == {None}
@@ -67,12 +68,14 @@ def test_a_roster_reload_that_adds_an_analyst_creates_their_series_before_any_ca
     assert set(series("analyst-thessaly").values()) == {None}
     roster_file.write_text(roster_file.read_text() + analyst("thessaly"))
     monkeypatch.setattr("streams.failures.os.kill", lambda *args: None)  # a crash is asserted, not acted on
-    asyncio.run(TIMERS["case-webhooks-retry"]())  # the timer, with no case event at all
+    for _ in range(2):  # the timer, with no case event at all: its first round sees the edit, its next reads it
+        asyncio.run(TIMERS["case-webhooks-retry"]())
     assert retried and "case-webhooks-retry" not in FAILURES.crashed, FAILURES.crashed
     assert series("analyst-thessaly") == dict.fromkeys(metrics.WEBHOOK_OUTCOMES, 0.0)
 
 
 def test_a_reload_seen_while_handling_a_case_event_creates_them_too(roster_file):
     roster_file.write_text(roster_file.read_text() + analyst("wystan"))
+    case_webhooks.poll_roster()  # the edit seen; read at the next poll, once it has settled
     assert case_webhooks.target_for("zephyrine") == "https://hooks.example.invalid/zephyrine"
     assert series("analyst-wystan") == dict.fromkeys(metrics.WEBHOOK_OUTCOMES, 0.0)

@@ -36,7 +36,7 @@ def test_an_analysts_own_secret_signs_their_webhooks_and_others_get_the_shared_o
     ana_secret.write_text("ana-own-secret")
     roster = tmp_path / "roster.yaml"
     write_roster(roster, {"ana": ana_secret, "ben": None}, 0)
-    watcher = RosterWatcher(roster)
+    watcher = RosterWatcher(roster, settle_seconds=0)
     monkeypatch.setattr(case_webhooks, "roster_watcher", lambda: watcher)
     monkeypatch.setattr(case_webhooks, "webhook_secret", lambda: b"shared-secret")
     assert case_webhooks.secret_for("ana") == b"ana-own-secret"
@@ -46,6 +46,7 @@ def test_an_analysts_own_secret_signs_their_webhooks_and_others_get_the_shared_o
     ben_secret = tmp_path / "ben.secret"
     ben_secret.write_text("ben-own-secret")
     write_roster(roster, {"ana": ana_secret, "ben": ben_secret}, 10)  # an edit reaches the agent
+    assert case_webhooks.secret_for("ben") == b"shared-secret"  # seen, not read until it has settled
     assert case_webhooks.secret_for("ben") == b"ben-own-secret"
 
 
