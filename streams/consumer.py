@@ -81,6 +81,9 @@ class Consumer(aiokafka.Consumer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._expected: dict[TP, Expectation] = {}
+        # One past the last offset handed on to Faust's delivery since the partition's last seek: a
+        # record handed on that no stream holds and no commit passed was dropped (streams/health.py).
+        self._handed: dict[TP, int] = {}
         self._fetches = 0
         self._commits_closed = False
 
@@ -91,6 +94,7 @@ class Consumer(aiokafka.Consumer):
             self._expected[tp] = Expectation(offset)
         else:
             self._expected.pop(tp, None)
+        self._handed.pop(tp, None)
 
     async def seek_to_committed(self) -> Mapping[TP, int]:
         committed = await super().seek_to_committed()
@@ -116,6 +120,7 @@ class Consumer(aiokafka.Consumer):
                     metrics.STALE_RECORDS.inc()
                     continue
                 del self._expected[tp]
+            self._handed[tp] = message.offset + 1
             yield tp, message
             # Faust has handed the record to its stream and made it the read offset. A seek that
             # landed meanwhile set the read offset to where the partition is read again from.
@@ -187,16 +192,16 @@ class Consumer(aiokafka.Consumer):
             acked.extend(sorted(held))
 
     def fetch_position(self, tp: TP) -> int | None:
-        """The offset of the next record the Kafka consumer hands out for `tp`, read without a round
-        trip to its thread (aiokafka's `position()` is a coroutine of that thread, which may wait up
-        to a request timeout for a position and would hold commits queued behind it). None when the
-        partition is not assigned or its position is being reset."""
+        """The offset of the next record the Kafka consumer hands out for `tp` (`position_of`); None
+        before the consumer's thread has started."""
         try:
-            state = self._thread._ensure_consumer()._subscription.subscription.assignment.state_value(tp)
-            return state.position if state is not None and state.has_valid_position else None
-        # not started; no assignment yet; or the position reset between the two reads (another thread)
-        except (ConsumerNotStarted, AttributeError, AssertionError):
+            return position_of(self._thread._ensure_consumer(), tp)
+        except ConsumerNotStarted:
             return None
+
+    def handed(self, tp: TP) -> int | None:
+        """One past the last offset of `tp` handed on to Faust's delivery since its last seek; None if none."""
+        return self._handed.get(tp)
 
     def _new_consumer_thread(self) -> ConsumerThread:
         return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
@@ -206,6 +211,22 @@ class Consumer(aiokafka.Consumer):
             await self._seek(tp, offset)
         except IllegalStateError as exc:  # revoked meanwhile: its next owner reads it from the committed offset
             self.log.warning("Could not seek %r back to %r: %r", tp, offset, exc)
+
+
+def position_of(kafka_consumer: Any, tp: TP) -> int | None:
+    """aiokafka's position of `tp` (the offset of the next record it hands out), read without a round
+    trip to the consumer's thread: `AIOKafkaConsumer.position()` is a coroutine of that thread, which
+    may wait up to a request timeout for a position and would hold commits queued behind it. None
+    when the partition is not assigned or its position is being reset. Single reads of values the
+    other thread writes; a reset between the two reads raises AssertionError in aiokafka, read as None."""
+    subscription = kafka_consumer._subscription.subscription
+    if subscription is None or subscription.assignment is None:
+        return None
+    state = subscription.assignment.state_value(tp)
+    try:
+        return state.position if state is not None and state.has_valid_position else None
+    except AssertionError:
+        return None
 
 
 class ConsumerThread(aiokafka.AIOKafkaConsumerThread):

@@ -136,16 +136,16 @@ class FaultInjection:
             self.fired = True
             raise InjectedFault(f"fault injected in {agent} after {self.seen} records (FINSENTRY_FAULT_INJECTION)")
 
-    def starve(self, agent: str, records: int, stop_fetching: Callable[[], None]) -> None:
+    def starve(self, agent: str, records: int, stop_fetching: Callable[[], str]) -> None:
         """As `tick`, but instead of raising, call `stop_fetching` once: `fetch:N` in the classify agent
         pauses the partition of its Nth record in Faust's consumer, as a rebalance that never resumed
-        it would. The worker stays up with work it will not do (streams/health.py must say so)."""
+        it would, and logs it (`TOPIC/PARTITION`). The worker stays up with work it will not do
+        (streams/health.py must say so)."""
         try:
             self.tick(agent, records)
         except InjectedFault:
-            log.critical("fault injected in %s after %d records: a partition is no longer fetched "
-                         "(FINSENTRY_FAULT_INJECTION)", agent, self.seen)
-            stop_fetching()
+            log.critical("fault injected in %s after %d records: %s is no longer fetched (FINSENTRY_FAULT_INJECTION)",
+                         agent, self.seen, stop_fetching())
 
     def hang(self, agent: str, records: int = 1) -> None:
         """As `tick`, but the calling thread blocks for good instead of raising: a runtime call that

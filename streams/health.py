@@ -5,8 +5,12 @@ partition stalled: a partition is stalled when it has work this worker has not f
 committed offset has not moved for FINSENTRY_CONSUMER_STALL_SECONDS. Work is records in hand (read
 and not finished: an agent stuck on a record, a hung call, a lost await; lag alone cannot show it,
 because a consumer whose stream is full stops fetching, so its end offset, and so its lag, freezes
-with it), records on the broker the consumer has not read (a partition it stopped fetching), or
-records it read that are neither in hand nor committed (dropped before any agent had them).
+with it), records the Kafka consumer fetched and has not handed on (a partition Faust no longer
+takes records from), or records handed on that no agent holds and no commit passed (dropped on
+the way). The end offset is the one the consumer's own fetches saw, so a partition whose fetches
+fail, or that was never fetched, shows no lag and is not counted (aiokafka logs the fetch errors).
+While a partition with records in hand is stalled, the others are not reported: Faust delivers
+every topic through one loop, which one agent's full stream blocks, so they wait behind it.
 
 Prometheus scrapes every replica, so each one reports only the partitions the broker gives it now
 and drops a partition's lag series once the partition is revoked; otherwise a partition's lag
@@ -45,32 +49,37 @@ class Span:
     committed: int  # the next offset the group would read after a restart
     end: int  # the high-water mark at the consumer's last fetch
     in_hand: bool  # records at or past `committed` handed to an agent and not yet committed
-    read: int | None = None  # the consumer's position: the next offset it hands out; None if unknown
+    read: int | None = None  # the Kafka consumer's position: the next offset it hands out; None if unknown
+    handed: int | None = None  # one past the last offset handed on to Faust since the last seek, if any
 
     @property
     def lag(self) -> int:
         return max(0, self.end - self.committed)
 
     @property
-    def unfinished(self) -> bool:
-        """The partition has work this worker owes: records in hand, records on the broker it has not
-        read, or more than one offset read past the committed one with nothing in hand. One such
-        offset is a transaction's commit marker, which holds no record, so no agent acknowledges it
-        and a commit never passes it: a partition whose last offset is a marker rests at lag 1."""
+    def unfinished(self) -> bool | None:
+        """Whether the partition has work this worker owes: records in hand, records fetched and not
+        handed on, or records handed on past the committed offset that nobody holds; None when that
+        cannot be told (the consumer's position is being reset). Lag alone is not work: transaction
+        markers and offsets removed by compaction or retention hold no record, so nothing
+        acknowledges them and a commit rests below them until a record follows."""
         if self.in_hand:
             return True
-        if self.read is None or self.lag == 0:
+        if self.lag == 0:
             return False
-        return self.read < self.end or self.read - self.committed > 1
+        if self.read is None:
+            return None
+        return self.read < self.end or (self.handed is not None and self.handed > self.committed)
 
 
 @dataclass(frozen=True, slots=True)
 class Progress:
-    """A partition's committed offset and since when (monotonic seconds) it has been unfinished
-    without moving."""
+    """A partition's committed offset, since when (monotonic seconds) it has been unfinished without
+    moving, and whether records were in hand at the last look."""
 
     committed: int
     since: float
+    held: bool = False
 
 
 # The last Progress of each reported partition.
@@ -80,16 +89,19 @@ _progress: dict[TP, Progress] = {}
 def progressed(before: Progress | None, span: Span, now: float) -> Progress:
     """The partition's progress after `span` was seen at `now`: the clock restarts whenever the
     committed offset moves or the partition has no unfinished work, so a slow but moving agent never
-    counts as stalled."""
-    if before is None or not span.unfinished or span.committed != before.committed:
-        return Progress(span.committed, now)
-    return before
+    counts as stalled; a look that cannot tell leaves the clock as it was."""
+    unfinished = span.unfinished
+    if before is None or unfinished is False or span.committed != before.committed:
+        return Progress(span.committed, now, span.in_hand)
+    return before if unfinished is None else replace(before, held=span.in_hand)
 
 
 def stalled(now: float | None = None) -> dict[TP, float]:
-    """Partitions unfinished without moving for longer than the setting: seconds each."""
+    """Partitions unfinished without moving for longer than the setting: seconds each. Only those
+    with records in hand while any such is stalled: the rest wait behind it (module docstring)."""
     now = time.monotonic() if now is None else now
-    return {tp: now - p.since for tp, p in _progress.items() if now - p.since > settings.consumer_stall_seconds}
+    over = {tp: now - p.since for tp, p in _progress.items() if now - p.since > settings.consumer_stall_seconds}
+    return {tp: seconds for tp, seconds in over.items() if _progress[tp].held} or over
 
 
 def source_topics() -> frozenset[str]:
@@ -156,10 +168,10 @@ async def offsets(partitions: set[TP]) -> dict[TP, Span]:
             ends = {tp: end for tp, end in ends.items() if tp not in unknown}
     held = in_hand(app.consumer, starts)
     spans = {tp: Span(starts.get(tp, 0), end, tp in held) for tp, end in ends.items()}
-    # The position matters only where there is lag and nothing in hand; it is read without a
-    # round trip to the consumer's thread (streams/consumer.py `fetch_position`).
-    return {tp: replace(span, read=app.consumer.fetch_position(tp)) if span.lag and not span.in_hand else span
-            for tp, span in spans.items()}
+    # Positions matter only where there is lag and nothing in hand (streams/consumer.py; no round
+    # trip to the consumer's thread).
+    return {tp: replace(span, read=app.consumer.fetch_position(tp), handed=app.consumer.handed(tp))
+            if span.lag and not span.in_hand else span for tp, span in spans.items()}
 
 
 def in_hand(consumer: object, committed: dict[TP, int]) -> set[TP]:

@@ -181,8 +181,8 @@ CONSUMER_LAG = Gauge(
 )
 CONSUMER_STALLED = Gauge(
     "finsentry_consumer_stalled_seconds",
-    "Per assigned partition: how long it has had records the worker has not finished (held, or on the broker "
-    "and not read), without its committed offset moving; 0 while it moves or has none.",
+    "Per assigned partition: how long it has had records the worker has not finished (held, fetched and not "
+    "handed on, or handed on and dropped), without its committed offset moving; 0 while it moves or has none.",
     ["topic", "partition"],
 )
 ASSIGNED_PARTITIONS = Gauge(

@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 
 import faust
+from faust.types import TP
 
 from alerts.records import finite_number, iso_utc, utf8_text, utf8_texts
 from models.runtime import Classifier, Prediction
@@ -152,7 +153,13 @@ async def classify(stream) -> None:
         finally:
             _in_flight.difference_update(ids)
         if _fault is not None and events:
-            _fault.starve("fetch", len(events), lambda tp=events[-1].message.tp: app.consumer.pause_partitions({tp}))
+            _fault.starve("fetch", len(events), lambda tp=events[-1].message.tp: _stop_fetching(tp))
+
+
+def _stop_fetching(tp: TP) -> str:
+    """The `fetch:N` fault (streams/failures.py): Faust's consumer takes no more records of `tp`."""
+    app.consumer.pause_partitions({tp})
+    return f"{tp.topic}/{tp.partition}"
 
 
 async def score(model: Classifier, loop: asyncio.AbstractEventLoop, fresh: list) -> None:

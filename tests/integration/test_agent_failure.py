@@ -5,6 +5,7 @@ agent, exits 1, and the worker its supervisor starts in its place reads the batc
 from __future__ import annotations
 
 import json
+import re
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -111,7 +112,9 @@ def test_a_partition_no_longer_fetched_makes_the_worker_not_ready_and_loses_noth
                 "tickers": ["NWTR"], "published_at": now} for n in range(240)]
     first = start_worker_process(FINSENTRY_FAULT_INJECTION="fetch:20", FINSENTRY_CONSUMER_STALL_SECONDS="10")
     kafka.produce(embedded_broker.bootstrap, S.topic_raw, records[:40])
-    wait_for(lambda: "a partition is no longer fetched" in first.log.read_text(), 300, "the fault to fire")
+    fired = re.compile(rf"fault injected in fetch after \d+ records: ({re.escape(S.topic_clean)}/\d+) is no longer fetched")
+    wait_for(lambda: fired.search(first.log.read_text()), 300, "the fault to fire")
+    paused = fired.search(first.log.read_text()).group(1)
     kafka.produce(embedded_broker.bootstrap, S.topic_raw, records[40:])  # a share of these lands on it
 
     seen: dict[str, object] = {}
@@ -129,8 +132,8 @@ def test_a_partition_no_longer_fetched_makes_the_worker_not_ready_and_loses_noth
 
     wait_for(reports_stall, 300, "/readyz to name the news.clean partition no longer fetched")
     assert seen["body"]["partitions_progressing"] is False
-    (name,) = [name for name in seen["body"]["stalled_partitions"] if name.startswith(f"{S.topic_clean}/")]
-    labels = f'partition="{name.rpartition("/")[2]}",topic="{S.topic_clean}"'
+    assert list(seen["body"]["stalled_partitions"]) == [paused]  # that one, and no other
+    labels = f'partition="{paused.rpartition("/")[2]}",topic="{S.topic_clean}"'
     assert first.metric("finsentry_consumer_lag_records", labels) > 0
     assert first.metric("finsentry_consumer_stalled_seconds", labels) > 10
     assert first.metric("finsentry_ready", "") == 0
