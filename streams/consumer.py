@@ -13,6 +13,12 @@ handed out after the seek, and Faust misreads them:
 A diagnostic run saw (1) after every restart, on every partition, and SIGKILLs lost runs of 4-11
 consecutive records in `news.clean`.
 
+Recovery then resumes flow control, which empties every agent's queue: records handed out between
+the resume of the partitions and that moment, and not yet taken by a stream, are gone, with the
+consumer's position past them. A CI run saw two `news.clean` partitions sit at lag ~150 for good
+that way (no new record came to trip the guard). So the first fetch after flow resumes seeks every
+stream partition again (`resume_flow`), from the loop that hands records out.
+
 The guard works from positions, not from timing: aiokafka fetches in its own thread, so a fetch
 that began before a seek may still return records read after it. After a seek to offset C, the
 first record of that partition must be C. One ahead of C is either stale or a real gap; the
@@ -84,6 +90,7 @@ class Consumer(aiokafka.Consumer):
         # One past the last offset handed on to Faust's delivery since the partition's last seek: a
         # record handed on that no stream holds and no commit passed was dropped (streams/health.py).
         self._handed: dict[TP, int] = {}
+        self._seek_after_resume = False
         self._fetches = 0
         self._commits_closed = False
 
@@ -106,7 +113,32 @@ class Consumer(aiokafka.Consumer):
         await super().seek(partition, offset)
         self._sought(ensure_TP(partition), offset)
 
+    def resume_flow(self) -> None:
+        """Faust calls this right after `app.flow_control.resume()`, which empties every agent's queue:
+        records handed out since the stream partitions were resumed, and never taken by a stream,
+        are gone unprocessed while the consumer's position has moved past them. The next fetch seeks
+        again first (`_seek_again`)."""
+        super().resume_flow()
+        self._seek_after_resume = True
+
+    async def _seek_again(self) -> None:
+        """Seek every stream partition back to where its group would start: the committed offset (which
+        arms the guard), or the log's start for a partition with none, which aiokafka's
+        seek_to_committed leaves where it is. Run by the one loop that hands records out, so nothing
+        is handed out meanwhile; what was handed out before is read again (idempotent by id)."""
+        try:
+            await self.perform_seek()  # Faust's own: our seek_to_committed, then its read and committed offsets
+            streams = {name for agent in self.app.agents.values() for name in getattr(agent.channel, "topics", ())}
+            for tp in self.assignment():
+                if tp.topic in streams and self._committed_offset.get(tp) is None:
+                    await self.seek(tp, 0)
+        except Exception as exc:  # noqa: BLE001 - as Faust's own seek when flow is not active: logged, not fatal
+            self.log.warning("Could not seek the stream partitions again after flow resumed: %r", exc)
+
     async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Message]]:
+        if self._seek_after_resume and not self.app.in_recovery:
+            self._seek_after_resume = False
+            await self._seek_again()
         self._fetches += 1
         fetch = self._fetches
         async for tp, message in super().getmany(timeout):

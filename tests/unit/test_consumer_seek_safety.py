@@ -327,3 +327,55 @@ def test_without_a_refusal_the_commit_goes_on_after_the_flush(consumer: Consumer
         run(consumer.commit())
     flushed.assert_awaited()
     assert committed.await_args.args[0] == {TP0: 5}
+
+
+def test_records_handed_out_before_flow_resumes_are_read_again(consumer: Consumer) -> None:
+    """The CI stall: Recovery resumes the stream partitions and seeks them, then resumes flow control,
+    which empties every agent's queue. Records handed out in between were neither processed nor
+    tracked, and the consumer's position had moved past them: with no new record the partition sat
+    at lag ~150 for good (with one, Faust alone records a gap and commits past them). The first fetch
+    after flow resumes seeks again, so the guard sends the partition back to its committed offset."""
+    run(consumer.perform_seek())
+    with fetch([4, 5, 6, 7, 8, 9]):
+        assert run(drain(consumer)) == [4, 5, 6, 7, 8, 9]  # handed out, then emptied from the queues
+    consumer.app.flow_control.resume()
+    consumer.resume_flow()
+    with fetch([10, 11]):  # aiokafka's position is past them
+        assert run(drain(consumer)) == []
+    aiokafka.Consumer._seek.assert_awaited_once_with(TP0, COMMITTED)  # type: ignore[attr-defined]
+    with fetch([4, 5, 6, 7, 8, 9, 10, 11]):
+        assert run(drain(consumer)) == [4, 5, 6, 7, 8, 9, 10, 11]
+    with fetch([12]):  # one seek per resume
+        assert run(drain(consumer)) == [12]
+
+
+def test_the_seek_after_flow_resumes_waits_for_recovery_to_end(consumer: Consumer) -> None:
+    run(consumer.perform_seek())
+    with fetch([4]):
+        assert run(drain(consumer)) == [4]
+    consumer.resume_flow()  # also called as recovery starts reading changelogs
+    consumer.app.in_recovery = True
+    with fetch([5]):
+        assert run(drain(consumer)) == [5]
+    consumer.app.in_recovery = False
+    with fetch([6]):
+        assert run(drain(consumer)) == []
+    aiokafka.Consumer._seek.assert_awaited_once_with(TP0, COMMITTED)  # type: ignore[attr-defined]
+
+
+def test_a_never_committed_stream_partition_is_sought_to_its_start_after_flow_resumes(consumer: Consumer) -> None:
+    # aiokafka's seek_to_committed leaves such a partition where it is, past what the queues lost
+    app = consumer.app
+
+    @app.agent(app.topic(TOPIC), name="reader")
+    async def reader(stream) -> None:  # only its topic matters: the consumer's stream partitions
+        async for _ in stream:
+            pass
+
+    changelog = TP("consumer-seek-test-state-changelog", 0)
+    with mock.patch.object(aiokafka.Consumer, "seek_to_committed", return_value={TP0: None, changelog: None}), \
+            mock.patch.object(Consumer, "assignment", return_value={TP0, changelog}):
+        consumer.resume_flow()
+        with fetch([3]):
+            run(drain(consumer))
+    aiokafka.Consumer._seek.assert_awaited_once_with(TP0, 0)  # type: ignore[attr-defined]
