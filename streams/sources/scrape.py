@@ -26,6 +26,7 @@ A date ingest cannot use is named once per poll and counted in the poll's line.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import hashlib
 import io
 import logging
@@ -157,6 +158,36 @@ def check_feed_url(url: str) -> str:
     return url
 
 
+STORE_BUSY_SECONDS = 60.0
+
+
+class StoreInUse(OSError):
+    """Another scraper holds the store: two would each send the stories the other has not marked yet."""
+
+
+def _hold_store(path: Path) -> int:
+    """An exclusive lock on `<store>.lock`, held until the store closes (a descriptor to close). The
+    lock, not the database, says who owns the store: sqlite's own locks are per transaction."""
+    lock = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(lock)
+        raise StoreInUse(f"in use by another `finsentry scrape` (it holds {path}.lock); run one scraper per "
+                         "store, or give this one its own --store") from None
+    return lock
+
+
+def _open_store(path: str | os.PathLike[str]) -> sqlite3.Connection:
+    # Owner only, whatever the umask: the store names every feed polled, credentials in URLs included.
+    # sqlite gives its journal the database file's mode.
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    os.chmod(path, 0o600)
+    # autocommit: each add is durable at once. The wait for a lock held by another reader of the file
+    # (a backup copying it) is a minute, not sqlite's 5 s, after which the scraper stopped.
+    return sqlite3.connect(path, isolation_level=None, timeout=STORE_BUSY_SECONDS)
+
+
 class SeenStore:
     """Entry keys already emitted, each with the story it was emitted for, and each feed's validators
     and failure count, in one sqlite file.
@@ -168,11 +199,12 @@ class SeenStore:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         Path(path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        # Owner only, whatever the umask: the store names every feed polled, credentials in URLs included.
-        # sqlite gives its journal the database file's mode.
-        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
-        os.chmod(path, 0o600)
-        self._db = sqlite3.connect(path, isolation_level=None)  # autocommit: each add is durable at once
+        self._lock = _hold_store(Path(path))
+        try:
+            self._db = _open_store(path)
+        except BaseException:
+            os.close(self._lock)
+            raise
         self._db.executescript(
             """
             CREATE TABLE IF NOT EXISTS seen (feed TEXT NOT NULL, key TEXT NOT NULL, at REAL NOT NULL,
@@ -217,6 +249,7 @@ class SeenStore:
 
     def close(self) -> None:
         self._db.close()
+        os.close(self._lock)  # releases the store for the next scraper
 
     def __enter__(self) -> Self:
         return self

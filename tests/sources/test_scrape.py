@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from streams.cli import main as finsentry
 from streams.sources import scrape
 from streams.sources.scrape import Policy, SeenStore, backoff, poll_once
 from tests.sources.feedserver import FeedServer, Route, fixture, poll
@@ -209,3 +210,19 @@ def test_cli_refuses_non_http_feed(capsys: pytest.CaptureFixture[str]) -> None:
         cli(["scrape", "--feed", "file:///etc/passwd", "--once"])
     assert exit_info.value.code == 2
     assert "refusing feed URL 'file:///etc/passwd'" in capsys.readouterr().err
+
+
+def test_a_second_scraper_on_the_same_store_is_refused_in_one_line(
+        server: FeedServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Two scrapers on one store (a cron `--once` overlapping a running one) each sent what the other
+    had not marked yet, and one stopped on sqlite's 5 s lock wait with a bare "database is locked"."""
+    server.routes["/rss"] = Route(fixture("markets.rss"))
+    out, store = tmp_path / "out.jsonl", tmp_path / "seen.sqlite"
+    argv = ["scrape", "--feed", server.url("/rss"), "--once", "--store", str(store), "-o", str(out)]
+    with SeenStore(store):  # the running scraper
+        assert finsentry(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert f"scrape store {store}: in use by another `finsentry scrape`" in err and "--store" in err
+        assert len(err.splitlines()) == 1 and (not out.exists() or out.read_text() == "")  # nothing sent
+    assert finsentry(argv) == 0  # released when the other one stops
+    assert len(out.read_text().splitlines()) == 3
