@@ -497,7 +497,13 @@ class RosterWatcher:
         try:
             roster = load_roster(self.path)
         except Exception as exc:  # noqa: BLE001 - any failure is the edit's error; the old roster stays
-            self._stamp, self.error = stamp, _reload_error(self.path, exc)
+            roster, error = None, _reload_error(self.path, exc)
+        after = self._stat()
+        if after != stamp:  # a write began while it was read: what was read may be half of it
+            self._seen = (after, time.monotonic())
+            return None
+        if roster is None:
+            self._stamp, self.error = stamp, error
             log.error("roster reload rejected, keeping the previous roster: %s", self.error)
             return None
         self._stamp, self.roster, self.error = stamp, roster, None

@@ -16,8 +16,8 @@ consecutive records in `news.clean`.
 Recovery then resumes flow control, which empties every agent's queue: records handed out between
 the resume of the partitions and that moment, and not yet taken by a stream, are gone, with the
 consumer's position past them. A CI run saw two `news.clean` partitions sit at lag ~150 for good
-that way (no new record came to trip the guard). So the first fetch after flow resumes seeks every
-stream partition again (`resume_flow`), from the loop that hands records out.
+that way (no new record came to trip the guard). So the first fetch once the rebalance has ended
+seeks every assigned partition again (`resume_flow`), from the loop that hands records out.
 
 The guard works from positions, not from timing: aiokafka fetches in its own thread, so a fetch
 that began before a seek may still return records read after it. After a seek to offset C, the
@@ -83,6 +83,9 @@ def judge(expected: Expectation, offset: int, fetch: int) -> Verdict:
     return Verdict.DROP if fetch <= expected.reseek_fetch else Verdict.DELIVER
 
 
+RESEEK_RETRY_SECONDS = 1.0  # between tries of the seek after flow resumes, while the broker fails it
+
+
 class Consumer(aiokafka.Consumer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -91,6 +94,7 @@ class Consumer(aiokafka.Consumer):
         # record handed on that no stream holds and no commit passed was dropped (streams/health.py).
         self._handed: dict[TP, int] = {}
         self._seek_after_resume = False
+        self._last_committed: dict[TP, int | None] = {}  # what the last seek_to_committed read
         self._fetches = 0
         self._commits_closed = False
 
@@ -107,6 +111,7 @@ class Consumer(aiokafka.Consumer):
         committed = await super().seek_to_committed()
         for tp, offset in committed.items():
             self._sought(ensure_TP(tp), offset)
+        self._last_committed = {ensure_TP(tp): offset for tp, offset in committed.items()}
         return committed
 
     async def seek(self, partition: TP, offset: int) -> None:
@@ -114,31 +119,44 @@ class Consumer(aiokafka.Consumer):
         self._sought(ensure_TP(partition), offset)
 
     def resume_flow(self) -> None:
-        """Faust calls this right after `app.flow_control.resume()`, which empties every agent's queue:
-        records handed out since the stream partitions were resumed, and never taken by a stream,
-        are gone unprocessed while the consumer's position has moved past them. The next fetch seeks
-        again first (`_seek_again`)."""
+        """At the end of a rebalance Faust calls this right after `app.flow_control.resume()`, which
+        empties every agent's queue: records handed out since the stream partitions were resumed,
+        and never taken by a stream, are gone unprocessed while the consumer's position has moved
+        past them. The first fetch once the rebalance has ended seeks again (`_seek_again`)."""
         super().resume_flow()
         self._seek_after_resume = True
 
-    async def _seek_again(self) -> None:
-        """Seek every stream partition back to where its group would start: the committed offset (which
-        arms the guard), or the log's start for a partition with none, which aiokafka's
-        seek_to_committed leaves where it is. Run by the one loop that hands records out, so nothing
-        is handed out meanwhile; what was handed out before is read again (idempotent by id)."""
+    async def _seek_again(self) -> bool:
+        """Seek every assigned partition to its committed offset (which arms the guard; changelog
+        partitions have none and stay where they are), and a stream partition never committed to the
+        log's start, which aiokafka's seek_to_committed leaves where it is. Decided from the offsets
+        this seek read, not from `_committed_offset`, which a commit landing meanwhile moves. Run by
+        the one loop that hands records out, so nothing is handed out meanwhile; what was handed out
+        before is read again (idempotent by id). False if it must be tried again."""
         try:
-            await self.perform_seek()  # Faust's own: our seek_to_committed, then its read and committed offsets
-            streams = {name for agent in self.app.agents.values() for name in getattr(agent.channel, "topics", ())}
-            for tp in self.assignment():
-                if tp.topic in streams and self._committed_offset.get(tp) is None:
+            # Faust's own: our seek_to_committed, then its read and committed offsets
+            await asyncio.wait_for(self.perform_seek(), self.app.conf.broker_request_timeout)
+        except IllegalStateError:  # a partition revoked meanwhile: the next rebalance resumes flow again
+            return True
+        except Exception as exc:  # noqa: BLE001 - a broker fault: the records stay lost unless it is retried
+            self.log.warning("Could not seek the stream partitions again after flow resumed (retrying): %r", exc)
+            return False
+        streams = {name for agent in self.app.agents.values() for name in getattr(agent.channel, "topics", ())}
+        for tp, offset in self._last_committed.items():
+            if not offset and tp.topic in streams:
+                try:
                     await self.seek(tp, 0)
-        except Exception as exc:  # noqa: BLE001 - as Faust's own seek when flow is not active: logged, not fatal
-            self.log.warning("Could not seek the stream partitions again after flow resumed: %r", exc)
+                except IllegalStateError:  # revoked meanwhile: its next owner reads it from the start
+                    continue
+        return True
 
     async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Message]]:
-        if self._seek_after_resume and not self.app.in_recovery:
+        if self._seek_after_resume and not (self.app.in_recovery or self.app.rebalancing):
             self._seek_after_resume = False
-            await self._seek_again()
+            if not await self._seek_again():
+                self._seek_after_resume = True
+                await asyncio.sleep(RESEEK_RETRY_SECONDS)
+                return
         self._fetches += 1
         fetch = self._fetches
         async for tp, message in super().getmany(timeout):

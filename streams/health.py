@@ -195,11 +195,13 @@ async def refresh() -> None:
         progress = _progress[tp] = Progress(span.committed, now) if recovering else progressed(_progress.get(tp), span, now)
         metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(span.lag)
         metrics.CONSUMER_STALLED.labels(tp.topic, str(tp.partition)).set(now - progress.since)
-    for tp in _reported - spans.keys():
+    # A partition still assigned whose offsets this look could not read (a broker hiccup) keeps its
+    # series and its clock as they were; a revoked one loses both.
+    for tp in _reported - partitions:
         metrics.CONSUMER_LAG.remove(tp.topic, str(tp.partition))
         metrics.CONSUMER_STALLED.remove(tp.topic, str(tp.partition))
         _progress.pop(tp, None)
-    _reported.clear()
+    _reported.intersection_update(partitions)
     _reported.update(spans)
     metrics.ASSIGNED_PARTITIONS.set(len(partitions))
     readiness()

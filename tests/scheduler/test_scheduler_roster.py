@@ -117,6 +117,31 @@ def test_a_roster_read_half_written_is_never_loaded(tmp_path):
     assert reloaded is not None and reloaded.analysts["nina"].capacity == 4 and watcher.error is None
 
 
+def test_a_write_that_begins_while_the_roster_is_read_is_not_taken(tmp_path, monkeypatch):
+    """The review's race: the file settled, then a new in-place save truncated it while it was read.
+    What was read (a valid roster without the analysts after the cut) is thrown away, and the file
+    is read once it has settled again."""
+    import scheduler.roster as roster_module
+
+    path = tmp_path / "roster.yaml"
+    write_roster(path, ROSTER_YAML, 0)
+    watcher = RosterWatcher(path, settle_seconds=0)
+    edited = ROSTER_YAML.replace("capacity: 3", "capacity: 4")
+    write_roster(path, edited, 10)
+    assert watcher.poll() is None  # seen; settled by the next poll
+    real = roster_module.load_roster
+
+    def read_as_a_save_begins(where):
+        write_roster(path, edited[:edited.index("  - id: nina")], 11)  # truncated, half rewritten
+        return real(where)
+
+    monkeypatch.setattr(roster_module, "load_roster", read_as_a_save_begins)
+    assert watcher.poll() is None and "nina" in watcher.roster.analysts
+    monkeypatch.setattr(roster_module, "load_roster", real)
+    write_roster(path, edited, 12)  # the save completes
+    assert settled(watcher).analysts["nina"].capacity == 4
+
+
 def test_a_watcher_polled_often_reads_a_change_only_once_it_has_settled(tmp_path, monkeypatch):
     """The case-webhooks agent polls at every lookup, many times a second under load: the file must
     have stayed the same for `settle_seconds`, not just between two polls."""

@@ -10,6 +10,7 @@ import asyncio
 from types import SimpleNamespace
 
 import pytest
+from aiokafka.errors import KafkaTimeoutError
 from faust.types import TP
 from prometheus_client import REGISTRY
 
@@ -31,6 +32,7 @@ class StandInConsumer:
         self.positions = positions or {}
         self._handed = handed or {}
         self.asked: list[TP] = []
+        self.broker_away = False
 
     def assignment(self) -> set[TP]:
         return set(self.ends)
@@ -46,6 +48,8 @@ class StandInConsumer:
 
     async def earliest_offsets(self, *tps: TP) -> dict[TP, int]:
         self.asked.extend(tps)
+        if self.broker_away:
+            raise KafkaTimeoutError()
         return {tp: self.earliest[tp] for tp in tps}
 
 
@@ -178,6 +182,23 @@ def test_lag_nobody_is_working_on_stalls_a_partition(use, clock, read, handed, w
     consumer._committed_offset[p0] = 60  # it moves again: the clock restarts
     asyncio.run(health.refresh())
     assert stalled_for(0) == 0 and REGISTRY.get_sample_value("finsentry_ready") == 1
+
+
+def test_a_look_the_broker_fails_keeps_the_clock_of_a_partition_never_committed(use, clock):
+    """Its start offset comes from the broker each look; a look that cannot read it dropped the
+    partition's clock, so a fresh group's stall (the likeliest kind) restarted at every hiccup."""
+    p0 = TP(RAW, 0)
+    consumer = use(StandInConsumer(ends={p0: 50}, committed={}, earliest={p0: 0}, positions={p0: 0}))
+    limit = health.settings.consumer_stall_seconds
+    asyncio.run(health.refresh())
+    clock[0] += limit / 2
+    consumer.broker_away = True
+    asyncio.run(health.refresh())
+    assert lag(0) == 50  # as of the last look that could tell
+    consumer.broker_away = False
+    clock[0] += limit / 2 + 1
+    asyncio.run(health.refresh())
+    assert stalled_for(0) == limit + 1 and list(health.stalled()) == [p0]
 
 
 def test_partitions_waiting_behind_a_stuck_agent_are_not_named_while_it_is(use, clock):

@@ -363,19 +363,76 @@ def test_the_seek_after_flow_resumes_waits_for_recovery_to_end(consumer: Consume
     aiokafka.Consumer._seek.assert_awaited_once_with(TP0, COMMITTED)  # type: ignore[attr-defined]
 
 
-def test_a_never_committed_stream_partition_is_sought_to_its_start_after_flow_resumes(consumer: Consumer) -> None:
-    # aiokafka's seek_to_committed leaves such a partition where it is, past what the queues lost
-    app = consumer.app
+def reader_of(app: App) -> None:
+    """An agent reading TOPIC: the consumer's stream partitions are its agents' topics."""
 
     @app.agent(app.topic(TOPIC), name="reader")
-    async def reader(stream) -> None:  # only its topic matters: the consumer's stream partitions
+    async def reader(stream) -> None:
         async for _ in stream:
             pass
 
+
+def test_a_never_committed_stream_partition_is_sought_to_its_start_after_flow_resumes(consumer: Consumer) -> None:
+    # aiokafka's seek_to_committed leaves such a partition where it is, past what the queues lost
+    reader_of(consumer.app)
     changelog = TP("consumer-seek-test-state-changelog", 0)
-    with mock.patch.object(aiokafka.Consumer, "seek_to_committed", return_value={TP0: None, changelog: None}), \
-            mock.patch.object(Consumer, "assignment", return_value={TP0, changelog}):
+    with mock.patch.object(aiokafka.Consumer, "seek_to_committed", return_value={TP0: None, changelog: None}):
+        consumer._read_offset[TP0] = 7  # records up to 7 were handed out, then emptied from the queues
         consumer.resume_flow()
-        with fetch([3]):
+        with fetch([0, 1]):  # read again from the start, not dropped as already read
+            assert run(drain(consumer)) == [0, 1]
+    aiokafka.Consumer._seek.assert_awaited_once_with(TP0, 0)  # type: ignore[attr-defined]
+
+
+def test_a_commit_landing_during_the_seek_does_not_hide_a_never_committed_partition(consumer: Consumer) -> None:
+    """The review's race: the seek reads "never committed" for the partition, and a commit of records
+    streams had taken lands before it returns. Judged by `_committed_offset`, the partition was left
+    past the records the queues lost, and its commit stuck below them for good."""
+    reader_of(consumer.app)
+
+    async def seek_while_a_commit_lands(self: Consumer) -> dict[TP, int | None]:
+        consumer._committed_offset[TP0] = 50
+        return {TP0: None}
+
+    with mock.patch.object(aiokafka.Consumer, "seek_to_committed", seek_while_a_commit_lands):
+        consumer.resume_flow()
+        with fetch([100]):
             run(drain(consumer))
     aiokafka.Consumer._seek.assert_awaited_once_with(TP0, 0)  # type: ignore[attr-defined]
+
+
+def test_a_seek_the_broker_fails_is_tried_again(consumer: Consumer, monkeypatch: pytest.MonkeyPatch) -> None:
+    from aiokafka.errors import KafkaTimeoutError
+
+    from streams import consumer as consumer_module
+
+    monkeypatch.setattr(consumer_module, "RESEEK_RETRY_SECONDS", 0)
+    answers = [{TP0: COMMITTED}, KafkaTimeoutError(), {TP0: COMMITTED}]
+
+    async def coordinator_away_once(self: Consumer) -> dict[TP, int | None]:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    with mock.patch.object(aiokafka.Consumer, "seek_to_committed", coordinator_away_once):
+        run(consumer.perform_seek())  # the rebalance's own seek
+        consumer.resume_flow()
+        with fetch([9]):
+            assert run(drain(consumer)) == []  # the failed try hands nothing out
+        with fetch([9]):  # tried again: the guard is armed, and 9 is ahead of the committed 4
+            assert run(drain(consumer)) == []
+    assert not answers
+    aiokafka.Consumer._seek.assert_awaited_once_with(TP0, COMMITTED)  # type: ignore[attr-defined]
+
+
+def test_no_seek_again_until_the_rebalance_has_ended(consumer: Consumer) -> None:
+    run(consumer.perform_seek())
+    consumer.resume_flow()  # as recovery starts reading changelogs
+    consumer.app.rebalancing = True
+    with fetch([4]):
+        assert run(drain(consumer)) == [4]
+    consumer.app.rebalancing = False
+    with fetch([5]):
+        assert run(drain(consumer)) == []
+    aiokafka.Consumer._seek.assert_awaited_once_with(TP0, COMMITTED)  # type: ignore[attr-defined]
