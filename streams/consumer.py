@@ -133,8 +133,11 @@ class Consumer(aiokafka.Consumer):
         this seek read, not from `_committed_offset`, which a commit landing meanwhile moves. Run by
         the one loop that hands records out, so nothing is handed out meanwhile; what was handed out
         before is read again (idempotent by id). False if it must be tried again."""
+        if not self.assignment():  # nothing to seek (an idle replica), as Faust's Recovery skips it too
+            return True
         try:
-            # Faust's own: our seek_to_committed, then its read and committed offsets
+            # Faust's own: our seek_to_committed, then its read and committed offsets. A seek cut off by
+            # the timeout may still finish in the consumer's thread: it only moves positions back.
             await asyncio.wait_for(self.perform_seek(), self.app.conf.broker_request_timeout)
         except IllegalStateError:  # a partition revoked meanwhile: the next rebalance resumes flow again
             return True

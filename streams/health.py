@@ -195,14 +195,19 @@ async def refresh() -> None:
         progress = _progress[tp] = Progress(span.committed, now) if recovering else progressed(_progress.get(tp), span, now)
         metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(span.lag)
         metrics.CONSUMER_STALLED.labels(tp.topic, str(tp.partition)).set(now - progress.since)
-    # A partition still assigned whose offsets this look could not read (a broker hiccup) keeps its
-    # series and its clock as they were; a revoked one loses both.
-    for tp in _reported - partitions:
+    # A partition still assigned, with its end known, that this look could not place (the broker did
+    # not answer for its start) keeps its series and clock as they were. Any other partition without
+    # a span (revoked, or not fetched since it was assigned) loses both.
+    unread = {tp for tp in (_reported & partitions) - spans.keys() if _end_offset(tp) is not None}
+    if recovering:
+        for tp in unread & _progress.keys():
+            _progress[tp] = Progress(_progress[tp].committed, now)
+    for tp in _reported - spans.keys() - unread:
         metrics.CONSUMER_LAG.remove(tp.topic, str(tp.partition))
         metrics.CONSUMER_STALLED.remove(tp.topic, str(tp.partition))
         _progress.pop(tp, None)
-    _reported.intersection_update(partitions)
-    _reported.update(spans)
+    _reported.clear()
+    _reported.update(spans.keys() | unread)
     metrics.ASSIGNED_PARTITIONS.set(len(partitions))
     readiness()
 

@@ -201,6 +201,18 @@ def test_a_look_the_broker_fails_keeps_the_clock_of_a_partition_never_committed(
     assert stalled_for(0) == limit + 1 and list(health.stalled()) == [p0]
 
 
+def test_a_partition_not_fetched_since_a_rebalance_kept_it_loses_its_clock(use, clock):
+    """A rebalance that keeps a partition on this worker forgets its high-water mark until the first
+    fetch: it cannot be judged, so it is dropped, not kept running towards a stall it does not owe."""
+    p0 = TP(RAW, 0)
+    consumer = use(StandInConsumer(ends={p0: 50}, committed={p0: 10}, earliest={}, positions={p0: 10}))
+    asyncio.run(health.refresh())
+    consumer.ends[p0] = None
+    clock[0] += health.settings.consumer_stall_seconds + 1
+    asyncio.run(health.refresh())
+    assert stalled_for(0) is None and not health.stalled() and REGISTRY.get_sample_value("finsentry_ready") == 1
+
+
 def test_partitions_waiting_behind_a_stuck_agent_are_not_named_while_it_is(use, clock):
     """Faust delivers every topic through one loop: a stuck agent's full stream blocks it, and the
     records of every other partition wait fetched or handed on. /readyz names the partition whose

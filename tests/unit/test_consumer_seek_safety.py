@@ -54,7 +54,8 @@ def consumer() -> Iterator[Consumer]:
                                          on_partitions_assigned=nothing)
     assert isinstance(made, Consumer)
     with mock.patch.object(aiokafka.Consumer, "seek_to_committed", return_value={TP0: COMMITTED}), \
-            mock.patch.object(aiokafka.Consumer, "_seek", mock.AsyncMock()):
+            mock.patch.object(aiokafka.Consumer, "_seek", mock.AsyncMock()), \
+            mock.patch.object(Consumer, "assignment", return_value={TP0}):
         yield made
     loop.close()
 
@@ -436,3 +437,14 @@ def test_no_seek_again_until_the_rebalance_has_ended(consumer: Consumer) -> None
     with fetch([5]):
         assert run(drain(consumer)) == []
     aiokafka.Consumer._seek.assert_awaited_once_with(TP0, COMMITTED)  # type: ignore[attr-defined]
+
+
+def test_an_idle_replica_has_nothing_to_seek_again(consumer: Consumer, caplog: pytest.LogCaptureFixture) -> None:
+    """A worker with no partitions (more replicas than partitions) also resumes flow; aiokafka's seek
+    then raises on an empty assignment, which was retried and logged every second for good."""
+    with mock.patch.object(Consumer, "assignment", return_value=set()), \
+            mock.patch.object(aiokafka.Consumer, "seek_to_committed", side_effect=AssertionError("no partitions")):
+        consumer.resume_flow()
+        with fetch([]):
+            run(drain(consumer))
+    assert not consumer._seek_after_resume and "Could not seek" not in caplog.text
