@@ -461,10 +461,11 @@ class RosterWatcher:
 
     Polling (stat) rather than inotify so it works on every filesystem a ConfigMap can be mounted
     on; (mtime_ns, size, inode) catches both in-place edits and atomic rename-over writes. A change
-    is read once the file has stayed the same for `settle_seconds` and at least one poll: an editor
-    or `>` writing in place truncates the file first, and a poll that read it half written could
-    load a valid roster missing the analysts after the cut, whose cases the scheduler would then
-    hand to others. (The case-webhooks agent polls at every lookup, so one poll alone is no wait.)
+    is read once the file was last written `settle_seconds` ago, or has looked the same to polls
+    that long (an mtime in the future); a read during which the file changed is thrown away. An
+    editor or `>` writing in place truncates the file first, and a poll that read it half written
+    could load a valid roster missing the analysts after the cut, whose cases the scheduler would
+    then hand to others. (The case-webhooks agent polls at every lookup, so one poll alone is no wait.)
     """
 
     def __init__(self, path: str | Path, settle_seconds: float = SETTLE_SECONDS) -> None:
@@ -489,10 +490,15 @@ class RosterWatcher:
         The stamp moves on only once the file it stamps was judged, loaded or reported: stamped first,
         a reload that raised left the bad edit unreported and never read again until the next edit."""
         stamp, now = self._stat(), time.monotonic()
-        if stamp != self._seen[0]:
+        first_look = stamp != self._seen[0]
+        if first_look:
             self._seen = (stamp, now)
-            return None  # changed since the last poll: perhaps still being written
-        if stamp == self._stamp or now - self._seen[1] < self.settle_seconds:
+        if stamp == self._stamp:
+            return None
+        # A file last written settle_seconds ago is read at the first look (an analyst added is known
+        # to the first case event that names them); one written since waits for a later look.
+        aged = stamp is not None and time.time() - stamp[0] / 1e9 >= self.settle_seconds
+        if not aged and (first_look or now - self._seen[1] < self.settle_seconds):
             return None
         try:
             roster = load_roster(self.path)

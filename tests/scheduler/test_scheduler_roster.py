@@ -1,4 +1,5 @@
 import re
+import time
 from datetime import UTC, datetime
 from types import SimpleNamespace
 
@@ -117,6 +118,17 @@ def test_a_roster_read_half_written_is_never_loaded(tmp_path):
     assert reloaded is not None and reloaded.analysts["nina"].capacity == 4 and watcher.error is None
 
 
+def test_a_roster_last_written_before_the_settle_time_is_read_at_the_first_look(tmp_path):
+    """The case-webhooks agent looks at the file when a case event names an analyst: an analyst the
+    scheduler already assigned (it read the edit ticks ago) must be known at that first look, or the
+    event is signed with the shared secret, or not sent when there is none."""
+    path = tmp_path / "roster.yaml"
+    write_roster(path, ROSTER_YAML, -60)
+    watcher = RosterWatcher(path, settle_seconds=2.0)
+    write_roster(path, ROSTER_YAML.replace("capacity: 3", "capacity: 4"), -10)  # saved 10 s ago
+    assert watcher.poll().analysts["nina"].capacity == 4
+
+
 def test_a_write_that_begins_while_the_roster_is_read_is_not_taken(tmp_path, monkeypatch):
     """The review's race: the file settled, then a new in-place save truncated it while it was read.
     What was read (a valid roster without the analysts after the cut) is thrown away, and the file
@@ -148,7 +160,7 @@ def test_a_watcher_polled_often_reads_a_change_only_once_it_has_settled(tmp_path
     import scheduler.roster as roster_module
 
     now = [100.0]
-    monkeypatch.setattr(roster_module, "time", SimpleNamespace(monotonic=lambda: now[0]))
+    monkeypatch.setattr(roster_module, "time", SimpleNamespace(monotonic=lambda: now[0], time=time.time))
     path = tmp_path / "roster.yaml"
     write_roster(path, ROSTER_YAML, 0)
     watcher = RosterWatcher(path, settle_seconds=2.0)
