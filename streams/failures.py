@@ -138,7 +138,7 @@ class FaultInjection:
 
     def starve(self, agent: str, records: int, stop_fetching: Callable[[], str]) -> None:
         """As `tick`, but instead of raising, call `stop_fetching` once: `fetch:N` in the classify agent
-        pauses the partition of its Nth record in Faust's consumer, as a rebalance that never resumed
+        pauses the partition of the last record of the batch that brings its count to N in Faust's consumer, as a rebalance that never resumed
         it would, and logs it (`TOPIC/PARTITION`). The worker stays up with work it will not do
         (streams/health.py must say so)."""
         try:

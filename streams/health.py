@@ -9,7 +9,7 @@ with it), records the Kafka consumer fetched and has not handed on (a partition 
 takes records from), or records handed on that no agent holds and no commit passed (dropped on
 the way). The end offset is the one the consumer's own fetches saw, so a partition whose fetches
 fail, or that was never fetched, shows no lag and is not counted (aiokafka logs the fetch errors).
-While a partition with records in hand is stalled, the others are not reported: Faust delivers
+While a partition with records in hand is stalled, /readyz names no other (their gauges still climb): Faust delivers
 every topic through one loop, which one agent's full stream blocks, so they wait behind it.
 
 Prometheus scrapes every replica, so each one reports only the partitions the broker gives it now
@@ -130,7 +130,8 @@ def readiness() -> dict[str, bool]:
 
     `agents_running` is false once any agent has crashed (streams/failures.py); the worker is then
     stopping, and /readyz names the agents in `crashed_agents`. `partitions_progressing` is false
-    while a partition is stalled (as of the last refresh); /readyz names them in `stalled_partitions`.
+    while a partition is stalled (as of the last refresh); /readyz names them in `stalled_partitions` (only
+    those with records held, when any is).
     """
     checks = {"partitions_assigned": bool(assigned_partitions()), "tables_recovered": tables_recovered(),
               "model_loaded": classifier() is not None, "agents_running": not FAILURES.any,

@@ -194,8 +194,8 @@ AGENT_CRASHES = Counter(
     ["agent"],
 )
 MODEL_INFO = Info("finsentry_model", "The loaded classifier: version, variant and execution provider.")
-READY = Gauge("finsentry_ready", "1 when partitions are assigned, tables recovered, the model loaded and no agent "
-              "has crashed (/readyz says which check fails).")
+READY = Gauge("finsentry_ready", "1 when partitions are assigned, tables recovered, the model loaded, no agent "
+              "has crashed and no partition is stalled (/readyz says which check fails).")
 
 OTHER_TICKER = "other"
 

@@ -116,12 +116,13 @@ class Settings(BaseModel):
     # takes the crash path above, since a thread stuck in native code cannot be cancelled, and its
     # supervisor starts one whose model answers. A batch of 64 takes well under a second on a CPU.
     model_stall_seconds: float = Field(120.0, gt=0, le=3600)
-    # A partition whose records the worker has read but not finished, with its committed offset
-    # still for this long, is stalled (streams/health.py): /readyz says so and
+    # A partition with work this worker has not finished (streams/health.py `Span.unfinished`), with
+    # its committed offset still for this long, is stalled (streams/health.py): /readyz says so and
     # FinsentryConsumerStalled fires. Longer than two rounds of one webhook's default max_elapsed
     # (600 s): a case event queued behind a resolve's retry to a dead analyst receiver waits for both.
     consumer_stall_seconds: float = Field(1800.0, gt=0, le=86_400)
-    # Test hook, off by default: "AGENT:N" makes AGENT raise once after N records (streams/failures.py).
+    # Test hook, off by default: "AGENT:N" makes AGENT raise once after N records; "model-call:N" hangs
+    # a model call and "fetch:N" stops Faust taking a partition instead (streams/failures.py).
     fault_injection: str | None = Field(None, pattern=r"^[a-z-]+:[0-9]+$")
 
     # Detection overrides; unset means alerts.config.MonitorConfig's tuned default.
