@@ -17,7 +17,7 @@ Recovery then resumes flow control, which empties every agent's queue: records h
 the resume of the partitions and that moment, and not yet taken by a stream, are gone, with the
 consumer's position past them. A CI run saw two `news.clean` partitions sit at lag ~150 for good
 that way (no new record came to trip the guard). So the first fetch once the rebalance has ended
-seeks every assigned partition again (`resume_flow`), from the loop that hands records out.
+seeks each partition that had handed records out back to its committed offset (`resume_flow`).
 
 The guard works from positions, not from timing: aiokafka fetches in its own thread, so a fetch
 that began before a seek may still return records read after it. After a seek to offset C, the
@@ -83,9 +83,6 @@ def judge(expected: Expectation, offset: int, fetch: int) -> Verdict:
     return Verdict.DROP if fetch <= expected.reseek_fetch else Verdict.DELIVER
 
 
-RESEEK_RETRY_SECONDS = 1.0  # between tries of the seek after flow resumes, while the broker fails it
-
-
 class Consumer(aiokafka.Consumer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -93,7 +90,7 @@ class Consumer(aiokafka.Consumer):
         # One past the last offset handed on to Faust's delivery since the partition's last seek: a
         # record handed on that no stream holds and no commit passed was dropped (streams/health.py).
         self._handed: dict[TP, int] = {}
-        self._seek_after_resume = False
+        self._emptied: set[TP] = set()  # partitions whose handed-out records flow control emptied
         self._last_committed: dict[TP, int | None] = {}  # what the last seek_to_committed read
         self._fetches = 0
         self._commits_closed = False
@@ -120,46 +117,28 @@ class Consumer(aiokafka.Consumer):
 
     def resume_flow(self) -> None:
         """At the end of a rebalance Faust calls this right after `app.flow_control.resume()`, which
-        empties every agent's queue: records handed out since the stream partitions were resumed,
-        and never taken by a stream, are gone unprocessed while the consumer's position has moved
-        past them. The first fetch once the rebalance has ended seeks again (`_seek_again`)."""
+        empties every agent's queue: records a partition handed out since its seek, and not yet taken
+        by a stream, are gone unprocessed while the consumer's position has moved past them. Those
+        partitions are noted here and sought back once the rebalance has ended (`_seek_again`)."""
         super().resume_flow()
-        self._seek_after_resume = True
+        self._emptied = set(self._handed)
 
-    async def _seek_again(self) -> bool:
-        """Seek every assigned partition to its committed offset (which arms the guard; changelog
-        partitions have none and stay where they are), and a stream partition never committed to the
-        log's start, which aiokafka's seek_to_committed leaves where it is. Decided from the offsets
-        this seek read, not from `_committed_offset`, which a commit landing meanwhile moves. Run by
-        the one loop that hands records out, so nothing is handed out meanwhile; what was handed out
-        before is read again (idempotent by id). False if it must be tried again."""
-        if not self.assignment():  # nothing to seek (an idle replica), as Faust's Recovery skips it too
-            return True
-        try:
-            # Faust's own: our seek_to_committed, then its read and committed offsets. A seek cut off by
-            # the timeout may still finish in the consumer's thread: it only moves positions back.
-            await asyncio.wait_for(self.perform_seek(), self.app.conf.broker_request_timeout)
-        except IllegalStateError:  # a partition revoked meanwhile: the next rebalance resumes flow again
-            return True
-        except Exception as exc:  # noqa: BLE001 - a broker fault: the records stay lost unless it is retried
-            self.log.warning("Could not seek the stream partitions again after flow resumed (retrying): %r", exc)
-            return False
-        streams = {name for agent in self.app.agents.values() for name in getattr(agent.channel, "topics", ())}
-        for tp, offset in self._last_committed.items():
-            if not offset and tp.topic in streams:
-                try:
-                    await self.seek(tp, 0)
-                except IllegalStateError:  # revoked meanwhile: its next owner reads it from the start
-                    continue
-        return True
+    async def _seek_again(self) -> None:
+        """Seek each partition noted by `resume_flow` to the committed offset the rebalance's own seek
+        read (the log's start for one never committed, which aiokafka's seek_to_committed leaves
+        where it is), which arms the guard. No broker round trip; run by the one loop that hands
+        records out. Records such a partition handed out since are read again (idempotent by id);
+        a partition that handed out nothing since its seek lost nothing and is left alone."""
+        emptied, self._emptied = self._emptied, set()
+        for tp in emptied & self._last_committed.keys():
+            try:
+                await self.seek(tp, self._last_committed[tp] or 0)
+            except IllegalStateError:  # revoked meanwhile: its next owner reads it from the committed offset
+                continue
 
     async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Message]]:
-        if self._seek_after_resume and not (self.app.in_recovery or self.app.rebalancing):
-            self._seek_after_resume = False
-            if not await self._seek_again():
-                self._seek_after_resume = True
-                await asyncio.sleep(RESEEK_RETRY_SECONDS)
-                return
+        if self._emptied and not (self.app.in_recovery or self.app.rebalancing):
+            await self._seek_again()
         self._fetches += 1
         fetch = self._fetches
         async for tp, message in super().getmany(timeout):
