@@ -16,8 +16,8 @@ consecutive records in `news.clean`.
 Recovery then resumes flow control, which empties every agent's queue: records handed out between
 the resume of the partitions and that moment, and not yet taken by a stream, are gone, with the
 consumer's position past them. A CI run saw two `news.clean` partitions sit at lag ~150 for good
-that way (no new record came to trip the guard). So the first fetch once the rebalance has ended
-seeks each partition that had handed records out back to its committed offset (`resume_flow`).
+that way (no new record came to trip the guard). So once the rebalance has ended, each partition
+that handed records out since it was resumed is sought back to its committed offset (`resume_flow`).
 
 The guard works from positions, not from timing: aiokafka fetches in its own thread, so a fetch
 that began before a seek may still return records read after it. After a seek to offset C, the
@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -90,6 +90,7 @@ class Consumer(aiokafka.Consumer):
         # One past the last offset handed on to Faust's delivery since the partition's last seek: a
         # record handed on that no stream holds and no commit passed was dropped (streams/health.py).
         self._handed: dict[TP, int] = {}
+        self._handed_since_resume: set[TP] = set()  # partitions that handed records out since resumed
         self._emptied: set[TP] = set()  # partitions whose handed-out records flow control emptied
         self._last_committed: dict[TP, int | None] = {}  # what the last seek_to_committed read
         self._fetches = 0
@@ -115,13 +116,20 @@ class Consumer(aiokafka.Consumer):
         await super().seek(partition, offset)
         self._sought(ensure_TP(partition), offset)
 
+    def resume_partitions(self, tps: Iterable[TP]) -> None:
+        tps = set(tps)
+        self._handed_since_resume.difference_update(tps)
+        super().resume_partitions(tps)
+
     def resume_flow(self) -> None:
         """At the end of a rebalance Faust calls this right after `app.flow_control.resume()`, which
-        empties every agent's queue: records a partition handed out since its seek, and not yet taken
-        by a stream, are gone unprocessed while the consumer's position has moved past them. Those
-        partitions are noted here and sought back once the rebalance has ended (`_seek_again`)."""
+        empties every agent's queue: records a stream partition handed out since it was resumed (its
+        seek, a round trip per partition, runs meanwhile), and not yet taken by a stream, are gone
+        unprocessed while the consumer's position has moved past them. Those partitions are noted
+        here and sought back once the rebalance has ended (`_seek_again`). Changelog partitions are
+        Faust's to read again."""
         super().resume_flow()
-        self._emptied = set(self._handed)
+        self._emptied = {tp for tp in self._handed_since_resume if not self._is_changelog_tp(tp)}
 
     async def _seek_again(self) -> None:
         """Seek each partition noted by `resume_flow` to the committed offset the rebalance's own seek
@@ -136,12 +144,19 @@ class Consumer(aiokafka.Consumer):
             except IllegalStateError:  # revoked meanwhile: its next owner reads it from the committed offset
                 continue
 
+    def _due_to_seek_again(self) -> bool:
+        return bool(self._emptied) and not (self.app.in_recovery or self.app.rebalancing)
+
     async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Message]]:
-        if self._emptied and not (self.app.in_recovery or self.app.rebalancing):
+        if self._due_to_seek_again():  # before fetching: a partition that lost its records may get no more
             await self._seek_again()
         self._fetches += 1
         fetch = self._fetches
         async for tp, message in super().getmany(timeout):
+            # And at every record, so the rest of a fetch in hand when the rebalance ended is not
+            # processed only to be read again: the seek arms the guard, which drops it.
+            if self._due_to_seek_again():
+                await self._seek_again()
             expected = self._expected.get(tp)
             if expected is not None:
                 verdict = judge(expected, message.offset, fetch)
@@ -153,6 +168,7 @@ class Consumer(aiokafka.Consumer):
                     continue
                 del self._expected[tp]
             self._handed[tp] = message.offset + 1
+            self._handed_since_resume.add(tp)
             yield tp, message
             # Faust has handed the record to its stream and made it the read offset. A seek that
             # landed meanwhile set the read offset to where the partition is read again from.
