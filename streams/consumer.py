@@ -144,19 +144,15 @@ class Consumer(aiokafka.Consumer):
             except IllegalStateError:  # revoked meanwhile: its next owner reads it from the committed offset
                 continue
 
-    def _due_to_seek_again(self) -> bool:
-        return bool(self._emptied) and not (self.app.in_recovery or self.app.rebalancing)
-
     async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Message]]:
-        if self._due_to_seek_again():  # before fetching: a partition that lost its records may get no more
+        # Before a fetch, never in the middle of one: a partition sought to 0 gets no guard, so the
+        # rest of a fetch in hand would be processed and the records read again from 0 dropped as
+        # already read. The rest of that fetch is read again instead (idempotent by id).
+        if self._emptied and not (self.app.in_recovery or self.app.rebalancing):
             await self._seek_again()
         self._fetches += 1
         fetch = self._fetches
         async for tp, message in super().getmany(timeout):
-            # And at every record, so the rest of a fetch in hand when the rebalance ended is not
-            # processed only to be read again: the seek arms the guard, which drops it.
-            if self._due_to_seek_again():
-                await self._seek_again()
             expected = self._expected.get(tp)
             if expected is not None:
                 verdict = judge(expected, message.offset, fetch)

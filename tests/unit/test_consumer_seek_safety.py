@@ -432,3 +432,24 @@ def test_a_changelog_partition_is_left_to_faust(consumer: Consumer) -> None:
         run(drain(consumer))
     consumer.resume_flow()
     assert not consumer._emptied  # never sought to 0: Faust reads its changelogs from its own offsets
+
+
+def test_a_rebalance_ending_during_a_fetch_loses_nothing_of_a_never_committed_partition(consumer: Consumer) -> None:
+    """A review of a version that also sought back in the middle of a fetch: sought to 0 there, with no
+    guard for 0, the rest of the fetch was processed and the records read again from 0 were dropped
+    by Faust as already read; nothing committed yet, the commit then passed them for good."""
+    with mock.patch.object(aiokafka.Consumer, "seek_to_committed", return_value={TP0: None}):
+        consumer.resume_partitions({TP0})
+        with fetch([0, 1, 2]):
+            assert run(drain(consumer)) == [0, 1, 2]  # handed out, then emptied from the queues
+        run(consumer.perform_seek())
+    consumer.resume_flow()
+    consumer.app.rebalancing = True
+
+    async def rebalance_ends(offset: int) -> None:
+        consumer.app.rebalancing = False
+
+    with fetch([3, 4], before=rebalance_ends):
+        run(drain(consumer))
+    with fetch([0, 1, 2, 3, 4]):
+        assert run(drain(consumer))[:3] == [0, 1, 2]  # read again, not dropped
