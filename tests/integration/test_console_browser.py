@@ -164,12 +164,14 @@ def pointer_off_rows(driver) -> None:
 
 
 def fresh(read):
-    """`read()`, or None when the element it used was replaced by the queue's re-render meanwhile."""
-    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+    """`read()`, or None when the element it used was replaced meanwhile: by the queue's re-render, or by
+    a new page loading after a form's post (chromedriver then raises stale-element, no-such-element or,
+    mid-load, "Node with given id does not belong to the document": all WebDriverException)."""
+    from selenium.common.exceptions import WebDriverException
 
     try:
         return read()
-    except (StaleElementReferenceException, NoSuchElementException):
+    except WebDriverException:
         return None
 
 
@@ -315,8 +317,9 @@ def test_console_in_a_browser(embedded_broker, start_worker_process, kafka, brow
     form = driver.find_element(By.CSS_SELECTOR, f'tr[data-story="{story}"] form.label')
     Select(form.find_element(By.NAME, "sentiment")).select_by_value("positive")
     form.find_element(By.TAG_NAME, "button").click()
-    wait_for(lambda: "→ positive" in driver.find_element(By.CSS_SELECTOR, f'tr[data-story="{story}"]').text, WAIT,
-             "the correction shown on the case page")
+    # The click posts the form and the case page loads again: a row found on the old page goes stale.
+    wait_for(lambda: "→ positive" in (fresh(lambda: driver.find_element(
+        By.CSS_SELECTOR, f'tr[data-story="{story}"]').text) or ""), WAIT, "the correction shown on the case page")
     print("case:", shot(driver, "case"))
     shot(driver, "case-phone", 390, 844)
     driver.set_window_size(1280, 800)
