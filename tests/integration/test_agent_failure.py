@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,32 +23,49 @@ pytestmark = pytest.mark.integration
 S = Settings()
 
 
-def crash_reported(worker, agent: str) -> dict[str, object]:
-    """Wait for the worker's /readyz to answer 503 naming `agent` among its crashed agents; returns
-    that body and `finsentry_agent_crashes_total` for the agent, read at that moment. Fails, with the
-    worker's log, when the worker exits without ever saying so."""
+def not_ready(worker, says: Callable[[dict], bool], what: str) -> dict:
+    """Wait for the worker's /readyz to answer 503 with a body that `says` holds for, and return that
+    body. Fails, with the worker's log, when the worker exits without ever saying so."""
     seen: dict[str, object] = {}
 
-    def reports_crash() -> bool:
+    def answered() -> bool:
         try:
             status, body = worker.get("/readyz")
         except OSError:
             return False
-        if status == 503 and agent in json.loads(body).get("crashed_agents", {}):
-            seen["body"] = json.loads(body)
-            seen["crashes"] = worker.metric("finsentry_agent_crashes_total", f'agent="{agent}"')
+        if status == 503 and says(json.loads(body)):
+            seen.update(json.loads(body))
             return True
         return False
 
-    wait_for(lambda: reports_crash() or worker.process.poll() is not None, 300, f"the worker to report {agent} crashed")
-    assert seen, "the worker exited without ever reporting not-ready:\n" + worker.log.read_text()[-3000:]
+    wait_for(lambda: answered() or worker.process.poll() is not None, 300, what)
+    assert seen, f"the worker exited before {what}:\n" + worker.log.read_text()[-3000:]
     return seen
+
+
+def crash_reported(worker, agent: str) -> tuple[dict, float]:
+    """The /readyz body once it names `agent` among its crashed agents, and
+    `finsentry_agent_crashes_total` for the agent read then (the worker exits
+    FINSENTRY_CRASH_EXIT_DELAY_SECONDS later)."""
+    body = not_ready(worker, lambda b: agent in b.get("crashed_agents", {}), f"the worker to report {agent} crashed")
+    return body, worker.metric("finsentry_agent_crashes_total", f'agent="{agent}"')
 
 
 def exits_failed(worker) -> None:
     """Wait for the worker to exit, and fail unless its status is 1 (a crash, for its supervisor)."""
     wait_for(lambda: worker.process.poll() is not None, 300, "the failed worker to exit")
     assert worker.process.returncode == 1, worker.log.read_text()[-3000:]
+
+
+def restart_scores_all(start_worker_process, kafka, bootstrap: str, records: list[dict], after: str) -> None:
+    """The supervisor's part: start the worker again, without the hook; every story is then scored and
+    none dead-lettered (a machinery failure must not dead-letter the stories it was handling)."""
+    start_worker_process()
+    wanted = {r["id"] for r in records}
+    got = kafka.consume(bootstrap, [S.topic_scored, S.topic_deadletter],
+                        lambda s: wanted <= {v["id"] for v in s[S.topic_scored]}, timeout=300)
+    assert wanted <= {v["id"] for v in got[S.topic_scored]}, f"stories lost {after}"
+    assert not got[S.topic_deadletter], got[S.topic_deadletter][:3]
 
 
 def test_classify_failing_mid_batch_loses_nothing_and_double_counts_nothing(embedded_broker, start_worker_process, kafka):
@@ -58,19 +76,13 @@ def test_classify_failing_mid_batch_loses_nothing_and_double_counts_nothing(embe
     kafka.produce(embedded_broker.bootstrap, S.topic_raw, records)
 
     # While it is down: /readyz 503 naming the agent, the crash counted, then exit status 1.
-    seen = crash_reported(first, "classify")
-    assert seen["body"]["ready"] is False and seen["body"]["agents_running"] is False
-    assert "InjectedFault" in seen["body"]["crashed_agents"]["classify"]
-    assert seen["crashes"] == 1
+    body, crashes = crash_reported(first, "classify")
+    assert body["ready"] is False and body["agents_running"] is False
+    assert "InjectedFault" in body["crashed_agents"]["classify"]
+    assert crashes == 1
     exits_failed(first)
 
-    # The supervisor's part: start the worker again, without the hook.
-    start_worker_process()
-    wanted = {r["id"] for r in records}
-    got = kafka.consume(embedded_broker.bootstrap, [S.topic_scored, S.topic_deadletter],
-                        lambda s: wanted <= {v["id"] for v in s[S.topic_scored]}, timeout=300)
-    assert wanted <= {v["id"] for v in got[S.topic_scored]}, "stories lost after the failure"
-    assert not got[S.topic_deadletter], "a machinery failure must not dead-letter the stories it was handling"
+    restart_scores_all(start_worker_process, kafka, embedded_broker.bootstrap, records, "after the failure")
 
     report = Report(scenario="fault-injection", records=len(records), kills=1, seed=0)
     check_monitor(embedded_broker.bootstrap, report, timeout=300)
@@ -88,18 +100,13 @@ def test_a_model_call_that_never_returns_stops_the_worker_and_loses_nothing(embe
                                  FINSENTRY_CRASH_EXIT_DELAY_SECONDS="30")
     kafka.produce(embedded_broker.bootstrap, S.topic_raw, records)
 
-    seen = crash_reported(first, "model-watchdog")
-    assert "ModelStalled" in seen["body"]["crashed_agents"]["model-watchdog"]
-    assert "FINSENTRY_MODEL_STALL_SECONDS=3" in seen["body"]["crashed_agents"]["model-watchdog"]
-    assert seen["crashes"] == 1
+    body, crashes = crash_reported(first, "model-watchdog")
+    assert "ModelStalled" in body["crashed_agents"]["model-watchdog"]
+    assert "FINSENTRY_MODEL_STALL_SECONDS=3" in body["crashed_agents"]["model-watchdog"]
+    assert crashes == 1
     exits_failed(first)
 
-    start_worker_process()
-    wanted = {r["id"] for r in records}
-    got = kafka.consume(embedded_broker.bootstrap, [S.topic_scored, S.topic_deadletter],
-                        lambda s: wanted <= {v["id"] for v in s[S.topic_scored]}, timeout=300)
-    assert wanted <= {v["id"] for v in got[S.topic_scored]}, "stories lost after the hung call"
-    assert not got[S.topic_deadletter]
+    restart_scores_all(start_worker_process, kafka, embedded_broker.bootstrap, records, "after the hung call")
 
 
 def test_a_partition_no_longer_fetched_makes_the_worker_not_ready_and_loses_nothing(
@@ -117,22 +124,10 @@ def test_a_partition_no_longer_fetched_makes_the_worker_not_ready_and_loses_noth
     paused = fired.search(first.log.read_text()).group(1)
     kafka.produce(embedded_broker.bootstrap, S.topic_raw, records[40:])  # a share of these lands on it
 
-    seen: dict[str, object] = {}
-
-    def reports_stall() -> bool:
-        try:
-            status, body = first.get("/readyz")
-        except OSError:
-            return False
-        stalled = json.loads(body).get("stalled_partitions", {})
-        if status == 503 and any(name.startswith(f"{S.topic_clean}/") for name in stalled):
-            seen["body"] = json.loads(body)
-            return True
-        return False
-
-    wait_for(reports_stall, 300, "/readyz to name the news.clean partition no longer fetched")
-    assert seen["body"]["partitions_progressing"] is False
-    assert list(seen["body"]["stalled_partitions"]) == [paused]  # that one, and no other
+    body = not_ready(first, lambda b: any(p.startswith(f"{S.topic_clean}/") for p in b.get("stalled_partitions", {})),
+                     "/readyz to name the news.clean partition no longer fetched")
+    assert body["partitions_progressing"] is False
+    assert list(body["stalled_partitions"]) == [paused]  # that one, and no other
     labels = f'partition="{paused.rpartition("/")[2]}",topic="{S.topic_clean}"'
     assert first.metric("finsentry_consumer_lag_records", labels) > 0
     assert first.metric("finsentry_consumer_stalled_seconds", labels) > 10
@@ -140,9 +135,4 @@ def test_a_partition_no_longer_fetched_makes_the_worker_not_ready_and_loses_noth
 
     # The operator's part (docs/OPERATIONS.md, FinsentryConsumerStalled): restart the worker.
     first.stop()
-    start_worker_process()
-    wanted = {r["id"] for r in records}
-    got = kafka.consume(embedded_broker.bootstrap, [S.topic_scored, S.topic_deadletter],
-                        lambda s: wanted <= {v["id"] for v in s[S.topic_scored]}, timeout=300)
-    assert wanted <= {v["id"] for v in got[S.topic_scored]}, "stories lost on the partition no longer fetched"
-    assert not got[S.topic_deadletter]
+    restart_scores_all(start_worker_process, kafka, embedded_broker.bootstrap, records, "on the partition no longer fetched")
