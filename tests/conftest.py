@@ -73,8 +73,10 @@ class Worker:
         return f"http://127.0.0.1:{self.web_port}"
 
     def get(self, path: str) -> tuple[int, str]:
+        # A generous timeout: a worker busy scoring answers late, and callers read it inside waits whose
+        # own limit is the one that matters. A worker that is gone refuses the connection at once.
         try:
-            with urllib.request.urlopen(self.url + path, timeout=5) as response:
+            with urllib.request.urlopen(self.url + path, timeout=60) as response:
                 return response.status, response.read().decode()
         except urllib.error.HTTPError as exc:
             return exc.code, exc.read().decode()

@@ -69,7 +69,8 @@ class WebhookSink:
 
         self._thread = threading.Thread(target=serve, daemon=True)
         self._thread.start()
-        ready.wait(10)
+        # A sink that never listened would show much later as a receiver that got nothing.
+        assert ready.wait(120), "the webhook sink did not start listening within 120 s"
         return self
 
     def stop(self) -> None:
