@@ -26,7 +26,7 @@ from typing import Any
 
 from alerts.records import utf8_text
 from models.labels import SENTIMENTS
-from streams.commands.topic_reader import IDLE_SECONDS, broker_settings, unreadable, until_end
+from streams.commands.topic_reader import IDLE_SECONDS, broker_settings, group_less_consumer, unreadable, until_end
 from streams.usage import UsageError
 
 SUFFIX = ".jsonl"  # `finsentry train` picks its reader by suffix: JSON lines under .csv read as "no rows"
@@ -202,10 +202,9 @@ def read_topic(bootstrap: list[str], topic: str, client_options: dict[str, Any])
 
     Raises ShortRead when the records stop coming before those offsets. Warns when a partition no
     longer starts at offset 0: retention or a deletion removed corrections the export cannot see."""
-    from kafka import KafkaConsumer, TopicPartition
+    from kafka import TopicPartition
 
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                             auto_offset_reset="earliest", **client_options)
+    consumer = group_less_consumer(bootstrap, client_options)
     try:
         partitions = {p: TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())}
         if not partitions:

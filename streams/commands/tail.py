@@ -28,7 +28,15 @@ from itertools import islice
 from typing import Any
 
 from alerts.records import iso_utc
-from streams.commands.topic_reader import IDLE_SECONDS, POLL_MS, broker_settings, order, unreadable, until_end
+from streams.commands.topic_reader import (
+    IDLE_SECONDS,
+    POLL_MS,
+    broker_settings,
+    group_less_consumer,
+    order,
+    unreadable,
+    until_end,
+)
 from streams.settings import Settings
 from streams.usage import UsageError, positive
 
@@ -134,7 +142,7 @@ def follow(consumer: Any, emit: Callable[[Any], None]) -> None:
 
 def tail(args: argparse.Namespace, settings: Settings, emit: Callable[[Any], None]) -> int:
     """Read and emit as `args` asks; 0, or 1 when a partition stopped short of its end offset."""
-    from kafka import KafkaConsumer, TopicPartition
+    from kafka import TopicPartition
 
     bootstrap = settings.bootstrap_servers
     stalled: list[str] = []
@@ -151,8 +159,7 @@ def tail(args: argparse.Namespace, settings: Settings, emit: Callable[[Any], Non
         stalled.append(line)
         print(f"finsentry: warning: tail: {line}", file=sys.stderr, flush=True)
 
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                             auto_offset_reset="earliest", **settings.kafka_python_options())
+    consumer = group_less_consumer(bootstrap, settings.kafka_python_options())
     try:
         if not args.topic:  # the listing asked for: one topic a line, for the reader or a script
             for name in sorted(consumer.topics()):

@@ -22,6 +22,7 @@ import pytest
 
 from streams import broker, cli
 from streams.commands.tail import record_line, value_field
+from streams.commands.topic_reader import BUFFERED
 from streams.settings import Settings
 from tests.waiting import wait_for
 
@@ -38,19 +39,21 @@ def fresh_topic(embedded_broker: broker.EmbeddedBroker, partitions: int = 3) -> 
     return topic
 
 
-def send(bootstrap: str, topic: str, records: list[tuple[int, int, bytes | None, bytes | None]]) -> None:
-    """(partition, seconds after BASE_MS, key, value) each; the timestamps say the order to expect."""
+def send(bootstrap: str, topic: str, records: list[tuple[int, int, bytes | None, bytes | None]],
+         batch_bytes: int = 16384) -> None:
+    """(partition, seconds after BASE_MS, key, value) each; the timestamps say the order to expect.
+    `batch_bytes=1`: one record per batch, as the worker writes on Tansu (streams/app.py)."""
     from kafka import KafkaProducer
 
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", batch_size=batch_bytes)
     for partition, second, key, value in records:
         producer.send(topic, value, key=key, partition=partition, timestamp_ms=BASE_MS + second * 1000)
     producer.flush()
     producer.close()
 
 
-def story(n: int) -> bytes:
-    return json.dumps({"id": f"contoso-{n}", "headline": f"Contoso update {n}"}).encode()
+def story(n: int, body: str = "") -> bytes:
+    return json.dumps({"id": f"contoso-{n}", "headline": f"Contoso update {n}", "body": body}).encode()
 
 
 def tail(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, list[dict], str]:
@@ -116,6 +119,21 @@ def test_from_beginning_reads_everything_or_the_first_n(embedded_broker, seven, 
     assert status == 0 and ids(lines) == [f"contoso-{n}" for n in range(7)]
     status, lines, _ = tail(capsys, seven, "--broker", embedded_broker.url, "--from-beginning", "--count", "2")
     assert status == 0 and ids(lines) == ["contoso-0", "contoso-1"]
+
+
+def test_from_beginning_reads_partitions_longer_than_it_buffers(embedded_broker, capsys):
+    # Two partitions, each longer than what the merge holds of one (BUFFERED), written one record per
+    # batch as the worker writes on Tansu (streams/app.py), so a fetch brings more than a poll takes:
+    # one partition is paused with records of its fetch still in line. Every record is still shown,
+    # once, oldest first; tail used to stop at offset 2000 of such a partition (kafka-python read it
+    # no further: streams/commands/topic_reader.py MAX_POLL_RECORDS).
+    topic = fresh_topic(embedded_broker, partitions=2)
+    total = 4 * BUFFERED
+    body = "Contoso said the review of its northern refinery would finish next quarter. " * 3
+    send(embedded_broker.bootstrap, topic, [(n % 2, n, None, story(n, body)) for n in range(total)], batch_bytes=1)
+    status, lines, err = tail(capsys, topic, "--broker", embedded_broker.url, "--from-beginning")
+    assert status == 0 and err == "", err
+    assert ids(lines) == [f"contoso-{n}" for n in range(total)]
 
 
 def test_broker_from_the_environment_and_records_sent_in_one_batch(embedded_broker, kafka, capsys, monkeypatch):

@@ -395,6 +395,34 @@ def test_export_from_the_broker_names_what_it_skips_and_where_analysts_disagree(
     assert "wrote 2 labelled example(s)" in err and "from 7 record(s), 3 skipped" in err
 
 
+@pytest.mark.integration
+def test_export_reads_partitions_longer_than_the_merge_buffers(embedded_broker, tmp_path: Path, capsys) -> None:
+    # Two partitions each longer than the merge holds of one (topic_reader.BUFFERED), one record per batch
+    # as the workers write on Tansu: kafka-python read a partition paused mid-fetch no further, and the
+    # export failed at offset 2000 (tests/integration/test_tail_command.py shows the same for tail).
+    from kafka import KafkaProducer
+
+    topic = f"fabrikam.feedback-{uuid.uuid4().hex[:8]}"
+    ensure_topics([embedded_broker.bootstrap], {topic: 2}, configs={topic: KEEP_FOREVER})
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "labels.json").write_text(json.dumps({"topic": ["Earnings", "Macro"],
+                                                                "sentiment": ["negative", "neutral", "positive"]}))
+    total = 4 * topic_reader.BUFFERED
+    producer = KafkaProducer(bootstrap_servers=embedded_broker.bootstrap, acks="all", batch_size=1)
+    body = "Fabrikam said the review of its northern refinery would finish next quarter. " * 3
+    for n in range(total):  # a wire story's length: shorter records did not bring the pause mid-fetch
+        value = {**correction(f"fab-{n}", f"case-{n}", "alice", n % 600, sentiment="negative"), "text": f"{n} {body}"}
+        producer.send(topic, json.dumps(value).encode(), key=f"fab-{n}".encode(), partition=n % 2)
+    producer.flush()
+    producer.close()
+    out = tmp_path / "feedback.jsonl"
+    rc = cli.main(["feedback", "export", str(out), "--broker", embedded_broker.url, "--topic", topic,
+                   "--model", str(tmp_path / "model")])
+    err = "\n".join(stderr_lines(capsys))
+    assert rc == 0, err
+    assert len(load_file(out)) == total and f"wrote {total} labelled example(s)" in err
+
+
 def test_no_broker_is_one_line_naming_the_broker_and_the_fix(tmp_path: Path, capsys) -> None:
     # It was a 30-line kafka-python traceback (KafkaTimeoutError) and exit status 1.
     import socket
