@@ -114,6 +114,13 @@ class WindowSet:
     def is_late(self, t: float) -> bool:
         return self.next_index is not None and self.index_of(t) < self.next_index
 
+    def closed_at(self) -> float | None:
+        """The least watermark (Unix seconds) that closes every window closed so far, the end of the
+        last one plus the lateness; None before any close. A late story is more than the lateness
+        behind it, even where the caller's event clock is not: a restarted worker's clock starts
+        again from the stories it reads, while the scope's windows come back closed from the changelog."""
+        return None if self.next_index is None else self.next_index * self.size + self.lateness
+
     def seen(self, story_id: str) -> bool:
         return story_id in self._ids
 

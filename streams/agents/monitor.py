@@ -117,7 +117,7 @@ class LateLog:
             return
         log.warning("monitor: %d late %s (one count per scope) up to %.0f s behind event time %s: more than "
                     "the allowed lateness (FINSENTRY_MONITOR_ALLOWED_LATENESS=%.0f s), so they count in no window "
-                    "and no detector sees them; a replay or backfill of older news than this worker has seen, or a "
+                    "and no detector sees them; a replay or backfill of news older than the windows its scopes have closed, or a "
                     "source whose clock or delivery runs late (docs/ALERTS.md, Lateness)", self.count,
                     "story" if self.count == 1 else "stories", self.behind,
                     iso_utc(self.event_time), CONFIG.allowed_lateness)
@@ -382,7 +382,8 @@ async def observe_scope(scope: str, events: list) -> None:
             continue
         if late:
             metrics.LATE_STORIES.inc()
-            late_log.late(story.published_at, max(clock.newest, watermark), now)
+            closed_at = scope_monitor.windows.closed_at()  # a late story's scope has closed windows
+            late_log.late(story.published_at, max(clock.newest, watermark, closed_at or watermark), now)
         if closes:
             await publish(anomalies)
             anomalies = []

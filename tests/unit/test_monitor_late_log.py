@@ -45,6 +45,19 @@ def test_a_replay_of_older_news_is_named_in_the_log_once_a_minute(deliver, caplo
     assert "up to 2340 s behind" in warnings[0]  # the oldest, 39 minutes behind
 
 
+def test_after_a_restart_behind_is_from_where_the_scope_closed(deliver, monkeypatch, caplog) -> None:
+    # The worker's event clock starts again after a restart; the scope's windows come back closed from
+    # the changelog. Measured from the restarted clock, a replay's stories were "142 s behind event time:
+    # more than the allowed lateness (300 s)", a line that contradicted itself.
+    deliver(*[story(f"live-{i}", T0 + 60 * i) for i in range(40)])  # windows closed through T0 + 37 min
+    monkeypatch.setattr(monitor, "clock", monitor.EventClock())  # the restart
+    caplog.set_level(logging.WARNING, logger=monitor.__name__)
+    deliver(*[story(f"replay-{i}", T0 + 35 * 60 + 10 * i) for i in range(6)])  # T0 + 35:00 .. 35:50
+    warnings = [r.getMessage() for r in caplog.records if " late stor" in r.getMessage()]
+    assert len(warnings) == 1, warnings
+    assert "up to 240 s behind event time 2025-11-30T05:39:00" in warnings[0]  # T0 + 37 min + 120 s, not 50 s
+
+
 def test_the_next_line_counts_every_late_story_since_the_last() -> None:
     late = monitor.LateLog(every=60.0)
     late.late(100.0, 400.0, now=1000.0)  # said at once
