@@ -103,7 +103,10 @@ def check_worker_args(app: object, argv: Sequence[str]) -> None:
                 name, command, rest = cli.resolve_command(ctx, [*ctx.protected_args, *ctx.args])
                 command.make_context(name, rest, parent=ctx).close()
     except click.ClickException as exc:
-        raise CliError(f"worker: {exc.format_message()} (see finsentry worker --help)") from None
+        also = ""  # click lists Faust's spellings only; the ones worker_args turns into them are taken too
+        if isinstance(exc, click.BadParameter) and exc.param is not None and exc.param.name == "loglevel":
+            also = f"; finsentry also takes {', '.join(LOG_LEVEL_ALIASES)}"
+        raise CliError(f"worker: {exc.format_message()}{also} (see finsentry worker --help)") from None
 
 
 def run_worker(argv: Sequence[str]) -> int:

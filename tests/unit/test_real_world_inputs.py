@@ -297,6 +297,9 @@ def test_a_bad_worker_option_is_one_line_at_once_without_a_broker(argv: list[str
     out = finsentry("worker", *argv, env={"FINSENTRY_BROKER": nobody, "FINSENTRY_BROKER_WAIT_SECONDS": "300"})
     one_line_usage_error(out)
     assert "finsentry: error: worker: " in out.stderr and "not reachable" not in out.stderr
+    if argv[0] == "-l":  # the spellings the README promises are named beside Faust's own
+        assert "'loud' is not one of 'crit', 'error', 'warn', 'info', 'debug'" in out.stderr
+        assert "finsentry also takes warning, critical," in out.stderr
 
 
 @pytest.mark.parametrize("entry", [["-m", "streams.cli", "worker"], ["-m", "faust", "-A", "streams.worker", "worker"]])
