@@ -51,8 +51,8 @@ def keep_running(web_port: int, token: str, reported: Callable[[], list[str]], b
     print(f"\nconsole: http://127.0.0.1:{web_port}/console/  (sign in as demo with the token {token})\n"
           f"broker: {broker_url}  (finsentry tail news.scored --broker {broker_url}; "
           f"finsentry feedback export labels.jsonl --broker {broker_url})\n"
-          "anomalies on topic scopes become cases in the demo analyst's queue (ticker scopes wait: she has no\n"
-          "ticker skills); new anomalies and cases are reported below. Ctrl-C stops the worker and the broker", flush=True)
+          "anomalies on topic scopes become cases in the demo analyst's queue (the machine closes info ones;\n"
+          "ticker cases above info wait: she has no ticker skills); new anomalies and cases are reported below. Ctrl-C stops the worker and the broker", flush=True)
 
     def interrupt(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
