@@ -296,7 +296,11 @@ class Scheduler:
         notify = self._notify(case.analyst) if raised else None
         out.append(CaseEvent.of("updated", case, now, analyst=case.analyst, reason=reason, notify=notify))
         if case.status is Status.AUTO_RESOLVED and self._policy.machine_reason(case.severity, case.kind) is None:
-            self._reopen(case, reopened(f"severity {case.severity} needs an analyst"), now, entered)
+            # Said as `reopened` (no analyst: the evidence reopened it), as an analyst's overrule is: without
+            # it, receivers and the demo saw a machine-closed case assigned with nothing between.
+            why = reopened(f"severity {case.severity} needs an analyst")
+            out.append(CaseEvent.of("reopened", case, now, reason=why))
+            self._reopen(case, why, now, entered)
 
     def _overrule(self, case: Case, analyst: str, now: datetime, out: list[CaseEvent], entered: list[Case]) -> None:
         """Any analyst or operator on the roster may disagree with the machine: its closed case goes back

@@ -47,7 +47,7 @@ CASE_STATES = {
     "resolved": "resolved by {analyst}", "auto_resolved": "closed by the machine: {reason}",
     "unattended": "closed before any analyst took it: {reason}",
     "unfinished": "closed while it waited for its next analyst: {reason}",
-    "waiting": "waiting: {reason}", "escalated": "escalated: {reason}", "reopened": "reopened by {analyst}",
+    "waiting": "waiting: {reason}", "escalated": "escalated: {reason}", "reopened": "{reason}",
 }
 
 

@@ -142,9 +142,10 @@ def test_machine_resolves_low_severity_and_routine_kinds_and_says_why():
     assert "below the auto-resolve threshold warning" in info[1]["reason"]
     blip = s.on_anomaly(anomaly("b", severity="critical", kind="volume_blip"), MONDAY_10)
     assert blip[1]["event"] == "auto_resolved" and "routine" in blip[1]["reason"]
-    # Raising the severity takes it off the machine: it reopens and goes to an analyst.
+    # Raising the severity takes it off the machine: it reopens, says so, and goes to an analyst.
     events = s.on_anomaly(anomaly("i", severity="critical", event="update"), MONDAY_10 + MIN)
-    assert names(events) == [("updated", "i", None), ("assigned", "i", "alice")]
+    assert names(events) == [("updated", "i", None), ("reopened", "i", None), ("assigned", "i", "alice")]
+    assert events[1]["reason"] == "reopened: severity critical needs an analyst"
     everyone = Scheduler(roster(), replace(POLICY, auto_resolve_below=None))
     assert names(everyone.on_anomaly(anomaly("i", severity="info"), MONDAY_10))[1] == ("assigned", "i", "alice")
 
