@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import time
 import urllib.request
@@ -29,6 +30,17 @@ from streams.settings import Settings
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
 TINY_DATA = [str(FIXTURES / "tiny_topic.csv"), str(FIXTURES / "tiny_sentiment.csv")]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A run stopped with SIGTERM (`timeout`, a CI runner's cancel) ends as Ctrl-C does: pytest then
+    tears every fixture down, so the brokers and workers they started stop with the run instead of
+    outliving it, holding its ports and cores."""
+    signal.signal(signal.SIGTERM, _interrupt)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def topic_names(settings: Settings) -> dict[str, int]:
