@@ -339,6 +339,10 @@ analysts:
 """)
     monkeypatch.setattr(case_state, "roster", lambda: desk)
     monkeypatch.setattr(views, "settings", settings.model_copy(update={"trusted_proxies": frozenset({"127.0.0.1"})}))
+    # A fresh limiter whose window no busy machine outlasts: with the 60 s default, six scrypt checks
+    # spread over more than a minute would let the first failure expire before the sixth attempt.
+    from streams.views.cases import FailureLimiter
+    monkeypatch.setattr(views, "LIMITER", FailureLimiter(window=3600.0))
 
     async def signin_view(request: web.Request) -> web.StreamResponse:
         return await views.SigninView(None, None).post(request)
