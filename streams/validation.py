@@ -292,6 +292,29 @@ def _iso_day(text: str) -> date | None:
         return None
 
 
+# An ISO 8601 date whose clock is written with dots or commas (`2026-03-04 09.30`, `23,59`), as several
+# locales write the time of day: datetime.fromisoformat read `09.30` as 09:00:00.300, half an hour early.
+_DOTTED_CLOCK = re.compile(r"^(\d{4}-\d{2}-\d{2}[T ])(\d{2})([.,])(\d+)(?:\3(\d+))?(.*)$")
+# ISO 8601's fraction of a minute (`09:30.5`, half a minute past): fromisoformat read it as half a second.
+_MINUTE_FRACTION = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}[.,]\d")
+
+
+def _colon_clock(text: str) -> str:
+    """`text` with a dotted clock after an ISO date written with colons (`09.30.15` -> `09:30:15`);
+    ValueError for an hour or a minute followed by any other fraction (ISO 8601's `09.5`, half past
+    nine, and `09:30.5`, which fromisoformat misreads, or `14.5`: 14:05 or 14:30?)."""
+    if _MINUTE_FRACTION.match(text):
+        raise ValueError(f"{text[11:]} holds a fraction of a minute; write the time as HH:MM:SS")
+    match = _DOTTED_CLOCK.match(text)
+    if match is None:
+        return text
+    day, hour, separator, minute, second, rest = match.groups()
+    if len(minute) != 2 or (second is not None and len(second) != 2):
+        raise ValueError(f"{hour}{separator}{minute}{separator + second if second else ''} is no clock "
+                         "(HH.MM or HH.MM.SS); write the time as HH:MM")
+    return f"{day}{hour}:{minute}{':' + second if second is not None else ''}{rest}"
+
+
 def parse_time(value: object) -> datetime:
     """A publication time from what sources send; ValueError when it cannot be read exactly.
 
@@ -322,9 +345,13 @@ def parse_time(value: object) -> datetime:
     if len(text) > _MAX_TIME_CHARS:
         raise ValueError(f"{len(text)} characters is no date")
     if NUMBER.match(text):
+        if "e" in text.lower():  # Excel's General format shows a 13-digit epoch as 1.77263E+12 and saves that
+            raise ValueError(f"{text} is in scientific notation and may have lost digits (Excel shows long "
+                             "numbers so); format the column as a number with 0 decimals, or as a date")
         return _from_number(float(text))
+    iso = _colon_clock(text)
     try:
-        parsed = datetime.fromisoformat(re.sub(r"[Zz]$", "+00:00", text))
+        parsed = datetime.fromisoformat(re.sub(r"[Zz]$", "+00:00", iso))
     except ValueError:
         parsed = _written(text)
         if parsed is None:

@@ -19,7 +19,7 @@ import pytest
 from streams import broker
 from streams.cli import main, worker_args
 from streams.settings import Settings
-from streams.validation import Story, validate
+from streams.validation import Story, unread_because, validate
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = 1_800_000_000.0
@@ -73,6 +73,25 @@ def test_an_rfc_2822_published_at_is_accepted() -> None:
                                    "1749564000000000", "1749564000000000000", "1749564000.0"])
 def test_epochs_in_any_unit_as_numbers_or_numeric_strings_are_accepted(stamp: int | str) -> None:
     assert ok({"headline": "x", "published_at": stamp}).published_at == "2025-06-10T14:00:00.000Z"
+
+
+@pytest.mark.parametrize(("stamp", "at"), [("2026-03-04 09.30", "2026-03-04T09:30:00.000Z"),
+                                          ("2026-03-04 23,59", "2026-03-04T23:59:00.000Z"),
+                                          ("2026-03-04T14.05.07+01:00", "2026-03-04T13:05:07.000Z")])
+def test_a_clock_written_with_dots_or_commas_is_read_as_a_clock(stamp: str, at: str) -> None:
+    # datetime.fromisoformat read 09.30 as 09:00:00.300 and 23,59 as 23:00:00.590: up to an hour early
+    story = ok({"headline": "Contoso opens its Lisbon plant", "published_at": stamp})
+    assert (story.published_at, story.published_at_source) == (at, "source")
+
+
+@pytest.mark.parametrize(("stamp", "why"), [
+    ("1.77263E+12", "1.77263E+12 is in scientific notation and may have lost digits"),  # Excel's General format
+    ("2026-03-04 14.5", "14.5 is no clock (HH.MM or HH.MM.SS); write the time as HH:MM"),  # 14:05 or 14:30?
+    ("2026-03-04 09:30.5", "09:30.5 holds a fraction of a minute; write the time as HH:MM:SS")])
+def test_a_time_that_cannot_be_read_exactly_gets_the_receive_time_and_says_why(stamp: str, why: str) -> None:
+    # each was read as exact and wrong (52 minutes early for the epoch), with no warning
+    assert ok({"headline": "Contoso opens its Lisbon plant", "published_at": stamp}).published_at_source == "received"
+    assert why in unread_because(stamp, NOW)
 
 
 def test_a_body_over_the_limit_is_cut_not_rejected() -> None:
