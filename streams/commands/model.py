@@ -169,6 +169,16 @@ def run_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _present(names: list[str], columns: tuple[str, ...]) -> tuple[str, ...]:
+    """The `names` (a CSV header, a JSON object's keys) that stand for `columns`, in the columns' order,
+    matched whatever their case and punctuation (`Headline`, `Title:`) as `produce` reads them; the
+    first of equal names wins."""
+    from streams.sources.produce import column_key
+
+    by_key = {column_key(name): name for name in reversed(names)}
+    return tuple(by_key[column_key(c)] for c in columns if column_key(c) in by_key)
+
+
 def _pick(row: dict, columns: tuple[str, ...]) -> tuple[str | None, str | None]:
     """(text, the column it came from) for the first column with a usable text."""
     for column in columns:
@@ -238,7 +248,7 @@ def _jsonl_texts(path: str, columns: tuple[str, ...]) -> Iterator[tuple[int, str
             elif not isinstance(row, dict):
                 yield line_no, None, Unreadable(error=f"expected a JSON object, got {type(row).__name__}"), None
             else:
-                text, column = _pick(row, columns)
+                text, column = _pick(row, _present(list(row), columns))
                 yield line_no, text, row, column
 
 
@@ -254,18 +264,16 @@ def _first_bad_line(path: str) -> str:
 
 
 def _csv_texts(path: str, columns: tuple[str, ...]) -> Iterator[tuple[int, str | None, dict, str | None]]:
-    from streams.sources.produce import KNOWN_COLUMNS, column_key, sniff_dialect
+    from streams.sources.produce import KNOWN_COLUMNS, read_dialect
 
     try:
         with _open_input(path, "r", newline="", encoding="utf-8-sig") as fh:
-            dialect = sniff_dialect(fh.read(64 * 1024), frozenset(columns) | KNOWN_COLUMNS)
-            fh.seek(0)
+            dialect, named = read_dialect(fh, frozenset(columns) | KNOWN_COLUMNS)
             reader = csv.reader(fh, dialect)
+            if named:  # Excel's `sep=;` line, as `produce` reads it
+                next(reader, None)
             found = [name.strip().lstrip("\ufeff") for name in next(reader, None) or []]
-            # A spreadsheet's header is matched whatever its case and punctuation (`Headline`, `Title:`),
-            # as `produce` reads it.
-            by_key = {column_key(name): name for name in reversed(found)}  # the first of equal names wins
-            present = tuple(by_key[column_key(c)] for c in columns if column_key(c) in by_key)
+            present = _present(found, columns)
             if not present:
                 raise DataError(f"{path}: no {' or '.join(repr(c) for c in columns)} column (found "
                                 f"{', '.join(repr(c) for c in found) or 'none'}); name it with --text-col")

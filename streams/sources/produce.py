@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterable, Iterator
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from models.jsonl import json_objects
 from models.tickers import normalise_ticker
@@ -182,6 +182,17 @@ def check_utf8_start(path: str, head: bytes) -> None:
                              "UTF-8 (PowerShell: '| Out-File -Encoding utf8'; Excel: \"CSV UTF-8\")")
 
 
+def read_dialect(fh: TextIO, known: frozenset[str]) -> tuple[type[csv.Dialect] | csv.Dialect, bool]:
+    """(the dialect of the CSV text `fh`, whether its first line is Excel's `sep=X`, which names the
+    separator and says nothing else: the caller's reader skips it). Reads a sample and seeks back to
+    the start; `known` are the column names that pick the separator (`sniff_dialect`)."""
+    sample = fh.read(64 * 1024)
+    fh.seek(0)
+    if named := _SEP_LINE.match(sample.partition("\n")[0]):
+        return type("Named", (csv.excel,), {"delimiter": named.group(1)}), True
+    return sniff_dialect(sample, known), False
+
+
 def csv_rows(path: str) -> Iterator[tuple[int, dict[str, Any] | None, str]]:
     """(line number, record, "") per CSV row: UTF-8 with or without a byte-order mark, any line ending,
     the separator sniffed, or named by Excel's `sep=;` first line, quoted newlines kept, empty and
@@ -191,13 +202,7 @@ def csv_rows(path: str) -> Iterator[tuple[int, dict[str, Any] | None, str]]:
     with open(path, "rb") as raw:
         check_utf8_start(path, raw.read(4))
     with open(path, newline="", encoding="utf-8-sig") as fh:
-        sample = fh.read(64 * 1024)
-        fh.seek(0)
-        named = _SEP_LINE.match(sample.partition("\n")[0])
-        if named:  # the separator Excel says it used, and the line says nothing else
-            dialect: type[csv.Dialect] | csv.Dialect = type("Named", (csv.excel,), {"delimiter": named.group(1)})
-        else:
-            dialect = sniff_dialect(sample, KNOWN_COLUMNS)
+        dialect, named = read_dialect(fh, KNOWN_COLUMNS)
         reader = csv.reader(fh, dialect)
         if named:
             next(reader, None)

@@ -285,6 +285,21 @@ def test_classify_reads_a_spreadsheets_headline_or_title_column_whatever_its_cas
         assert f"text from '{header.split(',')[0]}' (1)" in capsys.readouterr().err
 
 
+def test_classify_reads_excels_sep_line_and_json_keys_whatever_their_case(tmp_path: Path,
+                                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    # "no 'text' or 'headline' or 'title' or 'body' column (found 'sep=;')": every story of the file lost,
+    # though produce sent it; and a JSON line's "Headline" skipped, though produce and the worker read it
+    for name, raw in (("excel.csv", b"sep=;\r\nid;Headline;Tickers\r\ns1;Contoso beats estimates, again;CTSO\r\n"),
+                      ("bom.csv", b"\xef\xbb\xbfsep=;\r\nid;Headline\r\ns1;Contoso beats estimates, again\r\n"),
+                      ("keys.jsonl", b'{"id": "s1", "Headline": "Contoso beats estimates, again"}\n')):
+        news, out = tmp_path / name, tmp_path / "out.jsonl"
+        news.write_bytes(raw)
+        assert main(["classify", str(news), str(out)]) == 0, capsys.readouterr().err
+        [row] = [json.loads(line) for line in out.read_text().splitlines()]
+        assert (row["line"], row["text"]) == (3 if name.endswith(".csv") else 1, "Contoso beats estimates, again")
+        assert "text from 'Headline' (1)" in capsys.readouterr().err
+
+
 # --- the command line ----------------------------------------------------------------------------
 
 
