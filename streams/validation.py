@@ -551,14 +551,13 @@ def validate(value: bytes, received_at: float) -> Story | Rejection:
         except (ValueError, OverflowError, OSError):
             published = None  # an unreadable date never costs the story: the receive time stands in
 
-    # A ticker that cannot be read costs that ticker, never the story: a string names its tickers as a
-    # spreadsheet cell does (`"AAPL; MSFT"`), and anything but strings in the list (or in place of it)
-    # is dropped and counted, by type.
+    # A ticker that cannot be read costs that ticker, never the story: a string, in place of the list or
+    # in it (`["CTSO, FBKM"]`, a cell pasted into a list), names its tickers as a spreadsheet cell does
+    # (`"AAPL; MSFT"`), and anything but strings is dropped and counted, by type.
     tickers = data.get("tickers")
-    if isinstance(tickers, str):
-        tickers = ticker_names(tickers)
-    elif not isinstance(tickers, list):
+    if not isinstance(tickers, list):
         tickers = [] if tickers is None else [tickers]
+    tickers = [name for t in tickers for name in (ticker_names(t) if isinstance(t, str) else [t])]
     dropped: list[str] = [type(t).__name__ for t in tickers if not isinstance(t, str)]
     merged: dict[str, None] = {}
     named = [normalise_ticker(t) for t in tickers if isinstance(t, str) and t.strip().lower() not in MISSING]

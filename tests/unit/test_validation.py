@@ -160,6 +160,7 @@ def test_an_integer_of_more_than_4300_digits_is_not_json_to_the_story_not_an_int
 @pytest.mark.parametrize(("tickers", "kept", "dropped"), [
     ("ADTM", ["ADTM"], []), ("ADTM; FBKM", ["ADTM", "FBKM"], []),  # a string names them as a spreadsheet cell does
     (["ADTM", 7, None], ["ADTM"], ["int", "NoneType"]), (5, [], ["int"]), ({"ADTM": 1}, [], ["dict"]),
+    (["CTSO, FBKM", "ADTM"], ["CTSO", "FBKM", "ADTM"], []),  # a cell pasted into a list: both were dropped
 ])
 def test_a_ticker_field_of_another_type_costs_the_unreadable_tickers_never_the_story(tickers, kept, dropped):
     # `"tickers": "ADTM"` once cost the whole story (wrong_type), against the rule that a bad field never does
