@@ -22,7 +22,7 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, quote
+from urllib.parse import parse_qsl, quote, unquote
 
 import faust
 from aiohttp import web
@@ -210,12 +210,19 @@ def current(request: Any) -> Session | None:
 
 
 def safe_return(path: str | None) -> str:
-    """A page on this server to go back to after sign-in; anything else (another host, a scheme,
-    `//evil`) is the queue, so the sign-in form cannot be used to send analysts elsewhere."""
+    """A console or anomaly page on this server to go back to after sign-in; anything else (another
+    host, a scheme, `//evil`, a `..` that a browser resolves out of /console/) is the queue, so the
+    sign-in form cannot be used to send analysts elsewhere."""
     if (path and path.startswith(RETURN_PREFIXES) and "//" not in path and "\\" not in path
-            and path.isprintable() and len(path) <= 512):
+            and path.isprintable() and len(path) <= 512 and not _dot_segments(path)):
         return path
     return "/console/"
+
+
+def _dot_segments(path: str) -> bool:
+    """Whether the path has a `.` or `..` segment, plain or percent-encoded (`%2e%2e`), which a browser
+    resolves (`/console/../../evil` is `/evil`)."""
+    return any(unquote(segment) in (".", "..") for segment in path.split("?", 1)[0].split("#", 1)[0].split("/"))
 
 
 def to_signin(request: Any) -> web.Response:

@@ -197,6 +197,9 @@ def test_a_machine_closed_case_says_why_and_offers_a_reopen() -> None:
     ("//evil.example/console/", "/console/"), ("https://evil.example/console/", "/console/"),
     ("/console/..//evil", "/console/"), ("/metrics", "/console/"), ("/console/\\evil", "/console/"),
     ("/console/\nSet-Cookie: x", "/console/"),
+    # a browser resolves dot segments: each of these left /console/ and /anomalies/ for /evil
+    ("/console/../../evil", "/console/"), ("/anomalies/../../evil", "/console/"), ("/console/%2e%2E/evil", "/console/"),
+    ("/console/./cases/case-1", "/console/"), ("/console/cases/case-1?next=../x", "/console/cases/case-1?next=../x"),
 ])
 def test_sign_in_returns_only_to_the_consoles_own_pages(asked: str | None, back: str) -> None:
     from streams.console import views
