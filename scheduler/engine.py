@@ -376,12 +376,16 @@ class Scheduler:
     def _reassign(
         self, case: Case, analyst: str, to: Any, now: datetime, out: list[CaseEvent], entered: list[Case]
     ) -> None:
-        """Without `to`, the case goes back to the pool and the optimiser picks someone else."""
+        """Without `to` (absent or null), the case goes back to the pool and the optimiser picks someone
+        else. A `to` that is no analyst id at all (a number, a list, "") is a malformed request (400), told
+        apart from an id the roster lacks (404)."""
         if to is None:
             _avoid(case, analyst)
             self._unassign(case, f"handed back by {analyst}", now, out)
             return
-        target = self._roster.analysts.get(to) if isinstance(to, str) else None
+        if not isinstance(to, str) or not to.strip():
+            raise ActionError(400, f"to must be an analyst id (a non-empty string), got {to!r}")
+        target = self._roster.analysts.get(to)
         if target is None:
             raise ActionError(404, f"no analyst {to!r} in the roster")
         problem = (

@@ -286,6 +286,9 @@ def test_action_errors_404_403_409_and_400():
         (action("ack", "case-zzz", "alice", "x1"), 404),
         (action("ack", "case-a", "bob", "x2"), 403),
         (action("reassign", "case-a", "alice", "x3", to="nobody"), 404),
+        # no analyst id at all is a malformed request, not an unknown analyst (it was 404 "no analyst 5")
+        (action("reassign", "case-a", "alice", "x9", to=5), 400), (action("reassign", "case-a", "alice", "x10", to=["bob"]), 400),
+        (action("reassign", "case-a", "alice", "x11", to=""), 400),
         (action("reassign", "case-a", "alice", "x4", to="nina"), 409),  # off shift
         (action("reassign", "case-a", "alice", "x5", to="alice"), 409),
         (action("label", "case-a", "alice", "x6", labels=[{"topic": "Earnings"}]), 400),
