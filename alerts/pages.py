@@ -15,6 +15,13 @@ from alerts.records import AnomalyEvent
 MAX_HEADLINES = 50  # the page lists the stories behind the anomaly, up to this many
 
 
+def page_url(external_url: str, anomaly_id: str) -> str:
+    """An anomaly's page under a deployment's URL (`https://finsentry.example.com` ->
+    `https://finsentry.example.com/anomalies/<id>`): every alert's generatorURL, anomalies' and
+    cases' alike; "" where no URL is known."""
+    return f"{external_url.rstrip('/')}/anomalies/{anomaly_id}" if external_url else ""
+
+
 def record(previous: dict[str, Any] | None, event: AnomalyEvent, received_at: float) -> dict[str, Any]:
     """The page record after `event`; a repeated event (a replay) changes nothing but is harmless."""
     page = dict(previous) if previous else {

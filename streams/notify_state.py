@@ -37,6 +37,13 @@ def alerting() -> AlertingConfig:
         raise config_exit(f"receivers (FINSENTRY_RECEIVERS): {exc}") from None
 
 
+def external_url() -> str:
+    """Where alerts link to: the receivers file's external_url, else this worker's own URL (Faust's
+    canonical_url). Every webhook's externalURL and generatorURL is under it, as Alertmanager always
+    fills externalURL: a receiver's template that builds links from it got "" without the file's."""
+    return alerting().external_url or str(app.conf.canonical_url)
+
+
 coordinator_state: DurableTable = app.Table("notify-coordinator", default=None, partitions=1, use_partitioner=True,
                                             schema=faust.Schema(key_serializer="json", value_serializer="json"))
 
@@ -75,7 +82,7 @@ class CoordinatorState:
 
 
 def load() -> CoordinatorState:
-    return CoordinatorState.from_dict(coordinator_state.get(STATE_KEY), alerting())
+    return CoordinatorState.from_dict(coordinator_state.get(STATE_KEY), replace(alerting(), external_url=external_url()))
 
 
 async def save(state: CoordinatorState) -> None:

@@ -72,6 +72,7 @@ from typing import Any
 import faust
 
 from alerts.delivery import DeliveryResult
+from alerts.pages import page_url
 from alerts.payload import ZERO_TIME, Alert, build_payload, ended_now, fingerprint
 from alerts.receivers import Receiver
 from alerts.records import iso
@@ -80,6 +81,7 @@ from streams import failures, metrics, webhooks
 from streams.app import app, case_events_topic, settings
 from streams.errors import RecordFault, dead_letter_fault, record_fault, send_dead_letter
 from streams.failures import guarded_timer
+from streams.notify_state import external_url
 from streams.ownership import key_partition, owns_recovered
 from streams.tables import DurableTable
 from streams.usage import config_exit
@@ -190,28 +192,31 @@ def _summary(event: dict[str, Any], analyst: str, status: str, holder: str | Non
 
 
 def alert_payload(event: dict[str, Any], analyst: str, status: str, starts_at: str,
-                  holder: str | None = None) -> dict[str, Any]:
+                  holder: str | None = None, external_url: str = "") -> dict[str, Any]:
     """The payload of `analyst`'s alert for the event's case: `firing`, or `resolved` at the event's time.
-    `starts_at` is when the case became theirs (Alertmanager's time format); `holder` whom it went to."""
+    `starts_at` is when the case became theirs (Alertmanager's time format); `holder` whom it went to;
+    `external_url` the deployment's URL, under which generatorURL opens the anomaly's page (a browser:
+    the console's page of the case), as an anomaly's alert does."""
     labels = {"alertname": ALERTNAME, "case_id": event["case_id"], "analyst": analyst, "scope": event["scope"],
               "anomaly_id": event["anomaly_id"]}
     annotations = {"summary": _summary(event, analyst, status, holder), "event": event["event"],
                    "reason": event.get("reason", ""), "severity": event["severity"]}
-    alert = Alert("firing", labels, annotations, starts_at, ZERO_TIME, "", fingerprint(labels))
+    link = page_url(external_url, event["anomaly_id"])
+    alert = Alert("firing", labels, annotations, starts_at, ZERO_TIME, link, fingerprint(labels))
     if status == "resolved":
         alert = Alert.from_json(ended_now(alert.to_json(), datetime.fromisoformat(event["at"]).timestamp()))
-    return build_payload(f"analyst-{analyst}", {"case_id": event["case_id"]}, [alert], "")
+    return build_payload(f"analyst-{analyst}", {"case_id": event["case_id"]}, [alert], external_url)
 
 
 def _time(event: dict[str, Any]) -> str:
     return iso(datetime.fromisoformat(event["at"]))
 
 
-def case_payload(event: dict[str, Any]) -> dict[str, Any]:
+def case_payload(event: dict[str, Any], external_url: str = "") -> dict[str, Any]:
     """One event's payload for its `notify` analyst, on its own: firing, or resolved for an event that
     takes the case off them, started at the event's time (`plan` keeps the time the case became theirs)."""
     status = "resolved" if event["event"] in LEAVES else "firing"
-    return alert_payload(event, event["notify"]["analyst"], status, _time(event))
+    return alert_payload(event, event["notify"]["analyst"], status, _time(event), external_url=external_url)
 
 
 @dataclass(frozen=True)
@@ -244,7 +249,8 @@ def _entry(target: str, starts_at: str, is_open: bool, position: Position) -> di
 
 def plan(state: dict[str, Any] | None, event: dict[str, Any],
          target_of: Callable[[str], str | None] = lambda analyst: None,
-         position: Position = None, now: float = math.inf) -> tuple[dict[str, Any] | None, list[Notice]]:
+         position: Position = None, now: float = math.inf,
+         external_url: str = "") -> tuple[dict[str, Any] | None, list[Notice]]:
     """What a case event means for the analysts' alerts of its case: the case's next state and the
     notifications to send. `state` is {"alerts": {analyst: {target, startsAt, open, partition, offset,
     resolve?}}, "closed"}: whose alert is firing, and where, as of which event (`position`, the event's
@@ -254,7 +260,8 @@ def plan(state: dict[str, Any] | None, event: dict[str, Any],
     past at `now`, else left to the timer, its entry as it is); the holder's fires
     when the event carries their `notify`. `target_of` finds an analyst's URL for an event that takes a
     case off someone this state does not know (a case assigned before this state was kept, or
-    forgotten after it closed). `closed` stays set until an event puts the case back in play."""
+    forgotten after it closed). `closed` stays set until an event puts the case back in play.
+    `external_url`: the links' base (`alert_payload`)."""
     kind = event["event"]
     closed = kind in CLOSES or (bool((state or {}).get("closed")) and kind not in REOPENS)
     alerts = dict((state or {}).get("alerts", {}))
@@ -274,7 +281,7 @@ def plan(state: dict[str, Any] | None, event: dict[str, Any],
             alerts[analyst] = ended
             notices.append(Notice(analyst, entry["target"], ended, failed["payload"], failed["tries"]) if failed else
                            Notice(analyst, entry["target"], ended,
-                                  alert_payload(event, analyst, "resolved", entry["startsAt"], holder)))
+                                  alert_payload(event, analyst, "resolved", entry["startsAt"], holder, external_url)))
     notify = event.get("notify")
     named = event.get("analyst")
     if kind in FIRES and holder is not None and isinstance(notify, dict) and notify.get("analyst") == holder:
@@ -283,14 +290,15 @@ def plan(state: dict[str, Any] | None, event: dict[str, Any],
             starts = entry["startsAt"] if entry is not None and entry["open"] else _time(event)
             opened = _entry(notify["target"], starts, True, position)
             alerts[holder] = opened
-            notices.append(Notice(holder, notify["target"], opened, alert_payload(event, holder, "firing", starts)))
+            notices.append(Notice(holder, notify["target"], opened, alert_payload(event, holder, "firing", starts, external_url=external_url)))
     elif kind in LEAVES and isinstance(named, str) and named not in alerts:
         mine = isinstance(notify, dict) and notify.get("analyst") == named
         target = notify.get("target") if mine else target_of(named)
         if target:
             ended = _entry(target, _time(event), False, position)
             alerts[named] = ended
-            notices.append(Notice(named, target, ended, alert_payload(event, named, "resolved", _time(event))))
+            notices.append(Notice(named, target, ended, alert_payload(event, named, "resolved", _time(event),
+                                                                             external_url=external_url)))
     return {"alerts": alerts, "closed": closed}, notices
 
 
@@ -611,7 +619,8 @@ async def handle(event: Any) -> None:
     try:
         with record_fault():  # built here, not in the delivery task, where a bad event was only logged
             case_id = value["case_id"]
-            after, notices = plan(_state(case_id), value, target_for, _position(event.message), time.time())
+            after, notices = plan(_state(case_id), value, target_for, _position(event.message), time.time(),
+                                  external_url())
             receivers = {notice.analyst: _receiver(notice.analyst, notice.target) for notice in notices}
     except RecordFault as fault:
         metrics.RECORDS_IN.labels(STAGE).inc()

@@ -45,7 +45,7 @@ from streams import metrics, webhooks
 from streams.app import anomalies_topic, app, notify_topic, settings
 from streams.errors import RecordFault, dead_letter_fault, record_fault, send_dead_letter
 from streams.failures import guarded_timer
-from streams.notify_state import CoordinatorState, alerting, anomaly_pages, is_coordinator, load, save
+from streams.notify_state import CoordinatorState, alerting, anomaly_pages, external_url, is_coordinator, load, save
 
 OVERSIZE_LOG_SECONDS = 60.0  # an oversized state is logged at most this often
 _oversize_logged_at = float("-inf")
@@ -55,12 +55,6 @@ STAGE = "notify"
 TICK_SECONDS = 1.0
 MAX_IN_FLIGHT = 8
 ALERTMANAGER_REPUSH_SECONDS = 60.0  # well inside Alertmanager's default 5 m resolve_timeout
-
-
-def generator_url(event: AnomalyEvent) -> str:
-    """The anomaly's page on a worker: under the receivers file's external_url, else this worker's URL."""
-    base = alerting().external_url or str(app.conf.canonical_url)
-    return f"{base.rstrip('/')}/anomalies/{event.anomaly_id}"
 
 
 def track_for_alertmanager(state: CoordinatorState, alert: Alert, now: float) -> None:
@@ -83,7 +77,7 @@ def apply(state: CoordinatorState, command: dict, now: float) -> list[str]:
     silenced: list[str] = []
     if "anomaly" in command:
         anomaly = AnomalyEvent.from_json(command["anomaly"])
-        alert = alert_from_event(anomaly, generator_url(anomaly))
+        alert = alert_from_event(anomaly, pages.page_url(external_url(), anomaly.anomaly_id))
         if not state.dispatcher.ingest(alert, now):
             return []  # a replay of an ended episode: not counted again, nor re-pushed as firing after its resolve
         silenced = [receiver.name for receiver in alerting().receivers

@@ -124,6 +124,11 @@ receivers:
         # Every generatorURL opens the anomaly's page: JSON when asked for, the console's case page otherwise.
         alerts = [a for r in sink.on("/hook") for a in r.payload["alerts"]]
         assert {a["labels"]["anomaly_id"] for a in alerts} == {"a1", "a2"}
+        # without an external_url in the file, externalURL is the worker's URL, generatorURL's base (it was "")
+        for received in sink.on("/hook"):
+            base = received.payload["externalURL"].rstrip("/")
+            assert base and all(a["generatorURL"] == f"{base}/anomalies/{a['labels']['anomaly_id']}"
+                                for a in received.payload["alerts"])
         for alert in alerts:
             url, aid = alert["generatorURL"], alert["labels"]["anomaly_id"]
             assert url.endswith(f"/anomalies/{aid}")

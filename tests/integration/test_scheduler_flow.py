@@ -163,6 +163,9 @@ def test_cases_flow_through_the_api_and_survive_a_killed_worker(embedded_broker,
     assert signed and payload["version"] == "4"
     assert payload["alerts"][0]["labels"]["alertname"] == "case_assigned"
     assert payload["alerts"][0]["labels"]["case_id"] == case_a
+    # a link the analyst can open, under the worker's own URL (no receivers file names one): it was ""
+    link = payload["alerts"][0]["generatorURL"]
+    assert payload["externalURL"] and link == f"{payload['externalURL'].rstrip('/')}/anomalies/{earnings['anomaly_id']}"
 
     # Assigned, not yet acknowledged: once the writer's saved state holds both assignments and an
     # empty outbox (its events sent), kill it without any chance to clean up.

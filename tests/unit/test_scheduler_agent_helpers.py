@@ -158,6 +158,10 @@ def test_case_webhook_payload_is_alertmanager_v4_naming_case_and_analyst() -> No
     # `finsentry receiver` prints its severity from the annotations, where a case alert keeps it ("?" before)
     [line] = alert_lines(payload)
     assert line.startswith(f"firing case_assigned {alert['labels']['scope']} {assigned['severity']} ")
+    # the analyst's link opens the anomaly's page (a browser: the case in the console); it was "" for cases
+    linked = case_payload(assigned, "https://finsentry.example.com/")
+    assert linked["externalURL"] == "https://finsentry.example.com/"
+    assert linked["alerts"][0]["generatorURL"] == "https://finsentry.example.com/anomalies/a1"
 
 
 def test_exported_feedback_is_read_by_the_training_loader(tmp_path: Path) -> None:
