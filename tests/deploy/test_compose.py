@@ -15,22 +15,14 @@ from pathlib import PurePosixPath
 import pytest
 import yaml
 
+from streams import app
+from streams.settings import ENV_PREFIX, Settings
+
 from .paths import COMPOSE, PROMETHEUS_CONFIG, ROOT
 
 # The worker's settings as environment variables (the contract in streams/settings.py). A compose
 # key outside this set is silently ignored by the worker, so a typo would go unnoticed.
-KNOWN_SETTINGS = frozenset(
-    {
-        "FINSENTRY_BROKER", "FINSENTRY_WEB_PORT", "FINSENTRY_WEB_BIND", "FINSENTRY_PARTITIONS", "FINSENTRY_REPLICATION",
-        "FINSENTRY_MODEL_DIR", "FINSENTRY_DEVICE", "FINSENTRY_DATA_DIR", "FINSENTRY_RECEIVERS",
-        "FINSENTRY_ROSTER", "FINSENTRY_WATCHLIST", "FINSENTRY_CONFIG", "FINSENTRY_CASE_ACTION_SECRET_FILE",
-        "FINSENTRY_TOPIC_RAW", "FINSENTRY_TOPIC_CLEAN", "FINSENTRY_TOPIC_SCORED", "FINSENTRY_TOPIC_DEADLETTER",
-        "FINSENTRY_TOPIC_ANOMALIES", "FINSENTRY_TOPIC_ALERTS_DEADLETTER", "FINSENTRY_TOPIC_CASE_EVENTS",
-        "FINSENTRY_TOPIC_CASE_ACTIONS", "FINSENTRY_TOPIC_FEEDBACK",
-        "FINSENTRY_KAFKA_SECURITY_PROTOCOL", "FINSENTRY_KAFKA_SASL_MECHANISM", "FINSENTRY_KAFKA_SASL_USERNAME",
-        "FINSENTRY_KAFKA_SASL_PASSWORD_FILE", "FINSENTRY_KAFKA_SSL_CAFILE",
-    }
-)
+KNOWN_SETTINGS = frozenset({ENV_PREFIX + name.upper() for name in Settings.model_fields} | {ENV_PREFIX + "CONFIG"})
 # Not settings, but read by name: receivers.example.yml's secret_env for the demo receiver.
 SECRET_ENV = frozenset({"FINSENTRY_WEBHOOK_SECRET"})
 
@@ -165,6 +157,8 @@ def test_kafka_init_creates_every_worker_topic_with_the_worker_partitions(servic
     fake.write_text(f'#!/bin/sh\necho "$@" >> {log}\n')
     fake.chmod(0o755)
     script = init["command"][0].replace("$$", "$").replace("/opt/kafka/bin/kafka-topics.sh", str(fake))
+    # The image's user cannot write a new named volume (root's): the script must run as root.
+    assert str(init.get("user")) == "0"
     env = {**init_env, "PARTITIONS": "7", "PATH": os.environ["PATH"], "SECRETS_DIR": str(tmp_path)}
     result = subprocess.run([*init["entrypoint"], script], env=env,
                             capture_output=True, text=True, timeout=20, check=False)
@@ -177,6 +171,12 @@ def test_kafka_init_creates_every_worker_topic_with_the_worker_partitions(servic
     assert secret.read_text() == made
     mounts = {t: s for s, t, _ in _mounts(worker)}
     assert PurePosixPath(worker_env["FINSENTRY_CASE_ACTION_SECRET_FILE"]).parent.as_posix() in mounts
+    # The analysts' case notifications are signed with the secret the demo receiver checks with: the
+    # roster sends them there, and without a secret the worker notified no analyst by webhook.
+    hooks = PurePosixPath(worker_env["FINSENTRY_CASE_WEBHOOK_SECRET_FILE"])
+    assert hooks.parent == PurePosixPath(worker_env["FINSENTRY_CASE_ACTION_SECRET_FILE"]).parent
+    receiver_secret = _env(services["receiver"])["FINSENTRY_WEBHOOK_SECRET"]
+    assert (tmp_path / hooks.name).read_text() == init_env["FINSENTRY_WEBHOOK_SECRET"] == receiver_secret
 
     created = {}
     for line in log.read_text().splitlines():
@@ -185,7 +185,9 @@ def test_kafka_init_creates_every_worker_topic_with_the_worker_partitions(servic
             created[args[args.index("--topic") + 1]] = args[args.index("--partitions") + 1]
     topics = {v for k, v in worker_env.items() if k.startswith("FINSENTRY_TOPIC_")}
     assert len(topics) == 9
-    assert created == dict.fromkeys(topics, "7")
+    # and the workers' internal topics, which workers allowed to create only finsentry-* cannot make
+    internal = {app.BY_SCOPE_TOPIC: "7", app.NOTIFY_TOPIC: "1", app.INBOX_TOPIC: "1"}
+    assert created == {**dict.fromkeys(topics, "7"), **internal}
 
 
 def test_prometheus_discovers_the_compose_workers(services):
