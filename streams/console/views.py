@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -105,9 +106,13 @@ def age(created: str | None, now: datetime) -> str:
 
 
 def row(case: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """A case as the console shows it: its age and SLA clocks, and whether its acknowledge SLA was ever
+    missed (escalated, as the scheduler counts it: `escalations` less the resolve breach). A case
+    escalated and given back to the same analyst starts a fresh clock; it was "met" once acknowledged."""
+    ack_missed = int(case.get("escalations") or 0) - int(bool(case.get("resolve_escalated")))
     return {**case, "age": age(case.get("reopened_at") or case.get("created_at"), now),  # as its SLAs count
             "ack_left": left(case.get("ack_due"), now) if case.get("status") == "assigned" else None,
-            "resolve_left": left(case.get("resolve_due"), now)}
+            "ack_missed": ack_missed > 0, "resolve_left": left(case.get("resolve_due"), now)}
 
 
 def when(at: str | None) -> str:
@@ -275,13 +280,20 @@ def signin_page(pre: str, error: str | None, status: int, back: str = "/console/
     return response
 
 
+def form_token(request: Any) -> str:
+    """The sign-in form's token: the one this browser already holds, so that sign-in pages open in two
+    tabs (two alert links) both work, each page having replaced the other's; else a new one."""
+    held = request.cookies.get(PRE_COOKIE, "")
+    return held if re.fullmatch(r"[0-9a-f]{32}", held) else uuid.uuid4().hex
+
+
 @blueprint.route("/console/signin", name="signin")
 class SigninView(ConsoleView):
     async def get(self, request: Any) -> Any:
         back = safe_return(request.query.get("next"))
         if current(request) is not None:
             return redirect(back)
-        return signin_page(uuid.uuid4().hex, None, 200, back)
+        return signin_page(form_token(request), None, 200, back)
 
     async def post(self, request: Any) -> Any:
         data = await form(request)
@@ -291,6 +303,8 @@ class SigninView(ConsoleView):
         pre = request.cookies.get(PRE_COOKIE)
         if not pre or not csrf_ok(Session("", "", pre, 0), data.get("csrf")):
             return signin_page(uuid.uuid4().hex, "The sign-in form expired; try again.", 403, back)
+        if current(request) is not None:  # signed in meanwhile, in another tab: go where this one was going
+            return redirect(back)
         # As the API's (streams/views/cases.py `check_token`): only a completed check counts as a failure,
         # the checks in progress per client are bounded apart, scrypt runs off the event loop on at most
         # VERIFY_THREADS threads, and a blocked or busy client gets none computed for it (tokens verified
@@ -299,20 +313,20 @@ class SigninView(ConsoleView):
                                             client_address(request, settings.trusted_proxies),
                                             limiter=LIMITER, verifier=VERIFIER)
         if isinstance(person, Operator):
-            return signin_page(uuid.uuid4().hex, "That is an operator's token: the console is for analysts. Operators "
+            return signin_page(pre, "That is an operator's token: the console is for analysts. Operators "
                                "review the machine's cases through the API (GET /cases/machine-closed).", 403, back)
         analyst = person
         if analyst is None:
             if refused is not None and refused.busy:
-                return signin_page(uuid.uuid4().hex, "Too many sign-ins are being checked; retry in 1 s.", 429, back)
+                return signin_page(pre, "Too many sign-ins are being checked; retry in 1 s.", 429, back)
             if refused is not None:
-                return signin_page(uuid.uuid4().hex, f"Too many failed attempts; retry in {int(refused.wait + 0.999)} s.",
+                return signin_page(pre, f"Too many failed attempts; retry in {int(refused.wait + 0.999)} s.",
                                    429, back)
-            return signin_page(uuid.uuid4().hex, "That token is not on the roster.", 401, back)  # counted
+            return signin_page(pre, "That token is not on the roster.", 401, back)  # counted
         session = SESSIONS.create(analyst.id, analyst.fingerprint() or "")
         response = redirect(back)
+        # The form token stays (an hour at most): a sign-in page still open in another tab carries it.
         response.set_cookie(COOKIE, session.sid, **cookie_attributes(request.secure, int(SESSIONS.lifetime)))
-        response.del_cookie(PRE_COOKIE, path="/console/signin")
         return response
 
 
@@ -337,6 +351,13 @@ def queue_context(session: Session) -> dict[str, Any]:
     cases = [row(c, now) for c in case_state.load().cases_for(session.analyst)]
     others = sorted(a for a in case_state.roster().analysts if a != session.analyst)
     return {"session": session, "cases": cases, "others": others, "updated": now.strftime("%H:%M:%S UTC")}
+
+
+@blueprint.route("/console", name="console_root")
+class ConsoleRootView(ConsoleView):
+    async def get(self, request: Any) -> Any:
+        """`/console` typed without its slash: the queue, not a bare 404."""
+        return redirect("/console/")
 
 
 @blueprint.route("/console/", name="queue")
@@ -442,6 +463,8 @@ LEAVES_PAGE = frozenset({"resolve", "reassign", "reopen"})  # after these the ca
 def form_problem(verb: str, data: dict[str, str]) -> str | None:
     """Why a console form cannot become an action, before the scheduler's own rules are asked."""
     outcome = data.get("outcome", "").strip()
+    if verb == "resolve" and not outcome:  # a resolve cannot be undone: one stray click closed a critical case
+        return "Write an outcome to resolve the case (what you found or did, e.g. \"confirmed: guidance cut\")."
     if verb == "resolve" and len(outcome) > MAX_OUTCOME:
         return f"The outcome is {len(outcome)} characters; at most {MAX_OUTCOME}."
     return None
@@ -472,6 +495,11 @@ def sent_not_applied(action: dict[str, Any], session: Session) -> web.Response:
 
 @blueprint.route("/console/cases/{case_id}/{verb}", name="case_action")
 class CaseActionView(ConsoleView):
+    async def get(self, request: Any, case_id: str, verb: str) -> Any:
+        """An action's address opened as a page (a reload from the address bar, a restored tab): the
+        case's page, where the action is a button, instead of a bare 405."""
+        return redirect(case_page(case_id))
+
     async def post(self, request: Any, case_id: str, verb: str) -> Any:
         session, data, refusal = await checked_post(request)
         if session is None:
@@ -479,12 +507,12 @@ class CaseActionView(ConsoleView):
         back = case_page(case_id) if data.get("back") == "case" else "/console/"
         if verb not in ACTIONS:
             return problem(404, "No such action", f"Unknown action {verb!r}.", session, back)
+        _, denied = viewable(case_id, session)  # another analyst's case is a 403 whatever the form holds
+        if denied is not None:
+            return denied
         refused = form_problem(verb, data)
         if refused is not None:
             return problem(400, "Not accepted", refused, session, back)
-        _, denied = viewable(case_id, session)
-        if denied is not None:
-            return denied
         action = action_for(verb, case_id, session.analyst, data)
         outcome = await submit(action)
         if outcome.status == 202:

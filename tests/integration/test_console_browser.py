@@ -182,15 +182,18 @@ def fresh(read):
 SENT_NOT_APPLIED = "Sent, not yet applied"  # the console's 202 page (streams/console/templates/pending.html)
 
 
-def after_post(driver, destination: str) -> None:
+def after_post(driver, destination: str) -> bool:
     """Wait for a console form's post to land on `destination`. The console waits OUTCOME_TIMEOUT for the
     scheduler to apply an action; on a machine loaded enough to take longer it answers its 202 page,
     which says the action was sent and to reload rather than resend. Do as it says: load `destination`;
-    the checks after this wait for the action's state, as they would for a user reloading."""
+    the checks after this wait for the action's state, as they would for a user reloading. True when
+    the post itself landed there (the page before it is then one Back away)."""
     wait_for(lambda: driver.current_url == destination or driver.title.startswith(SENT_NOT_APPLIED), WAIT,
              f"{destination} or the console's sent-not-applied page")
     if driver.current_url != destination:
         driver.get(destination)
+        return False
+    return True
 
 
 def no_alert(driver) -> None:
@@ -350,9 +353,17 @@ def test_console_in_a_browser(embedded_broker, start_worker_process, kafka, brow
     driver.set_window_size(1280, 800)
     driver.find_element(By.ID, "outcome").send_keys(HOSTILE_NOTE)
     driver.find_element(By.ID, "resolve").click()
-    after_post(driver, f"{base}/console/")
+    direct = after_post(driver, f"{base}/console/")
     wait_for(lambda: not driver.find_elements(By.CSS_SELECTOR, f'tr[data-case="{case_a}"]'), WAIT,
              "the resolved case gone from the queue (it refreshes itself)")
+
+    # Back to the case page: fetched again, not restored from the browser's memory, where it still
+    # offered Resolve on a case that was no longer the analyst's. (After the 202 page, Back leads there.)
+    if direct:
+        driver.back()
+        wait_for(lambda: driver.current_url.endswith(f"/console/cases/{case_a}")
+                 and not driver.find_elements(By.ID, "resolve"), WAIT, "the case page after Back, as it is now",
+                 every=1)
 
     # The resolved case shows the note as text.
     driver.get(f"{base}/console/cases/{case_a}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlencode
@@ -496,3 +497,23 @@ def test_the_overview_lists_the_cases_nobody_holds_and_why() -> None:
     section = html.split('id="waiting-h"')[1].split("</section>")[0]
     assert 'href="/console/cases/case-x"' in section and "topic:Credit" in section and why in section
     assert views.duration(25 * 60) in section and "None" not in section  # a new case has no stored reason
+
+
+@pytest.mark.parametrize(("extra", "shown"), [
+    ({"escalations": 1}, "missed once already (escalated)"),  # given back to her on a fresh clock, then acknowledged
+    ({"escalations": 1, "resolve_escalated": True}, "met"),  # only the resolve SLA was breached
+    ({}, "met"),
+])
+def test_an_acknowledge_sla_missed_once_is_not_shown_as_met(extra: dict, shown: str) -> None:
+    # A case escalated past its acknowledge SLA and given back to the same analyst read "Acknowledge SLA:
+    # met" on its page and "done" in the queue once acknowledged, while the overview counted it over SLA.
+    from streams.console import views
+    from streams.console.sessions import Session
+
+    c = views.row(case(status="acknowledged", **extra), datetime.now(UTC))
+    html = views.render("case.html", session=Session("sid", "alice", "tok", 0), case=c, record=None, headlines=[],
+                        confidence=None, policy=SchedulerPolicy(), chart="", topics=[], others=[], labels_allowed=True)
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", html))
+    assert f"Acknowledge SLA: {shown} &middot; resolve SLA" in text
+    rows = views.render("queue_rows.html", session=Session("sid", "alice", "tok", 0), cases=[c], others=[])
+    assert ("missed" in rows) == (shown != "met") and ("done" in rows) == (shown == "met")

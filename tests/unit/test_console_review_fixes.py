@@ -176,6 +176,16 @@ def console_app(monkeypatch, sched: Scheduler, roster) -> tuple[object, list[dic
     async def signin(request: web.Request) -> web.StreamResponse:
         return await views.SigninView(None, None).post(request)
 
+    async def signin_get(request: web.Request) -> web.StreamResponse:
+        return await views.SigninView(None, None).get(request)
+
+    async def action_get(request: web.Request) -> web.StreamResponse:
+        return await views.CaseActionView(None, None).get(request, request.match_info["case_id"],
+                                                          request.match_info["verb"])
+
+    async def root(request: web.Request) -> web.StreamResponse:
+        return await views.ConsoleRootView(None, None).get(request)
+
     async def signout(request: web.Request) -> web.StreamResponse:
         return await views.SignoutView(None, None).post(request)
 
@@ -184,6 +194,9 @@ def console_app(monkeypatch, sched: Scheduler, roster) -> tuple[object, list[dic
     app.router.add_post("/console/cases/{case_id}/{verb}", case_post)
     app.router.add_get("/console/overview", overview)
     app.router.add_post("/console/signin", signin)
+    app.router.add_get("/console/signin", signin_get)
+    app.router.add_get("/console/cases/{case_id}/{verb}", action_get)
+    app.router.add_get("/console", root)
     app.router.add_post("/console/signout", signout)
     return app, sent
 
@@ -934,3 +947,57 @@ def test_the_session_cookie_is_lax_and_every_console_post_still_needs_its_csrf_t
     assert "samesite=lax" in cookie.lower() and "httponly" in cookie.lower()
     assert statuses == [403, 403, 403, 403] and sent == []
     assert views.SESSIONS.get(alice.sid) is alice, "a sign-out without the CSRF token ends nothing"
+
+
+def test_sign_in_pages_open_in_two_tabs_both_work(monkeypatch) -> None:
+    # Each sign-in page replaced the other's form token, so the older tab always failed ("The sign-in
+    # form expired"), its typed token cleared; once one tab had signed in, the other failed too.
+    from aiohttp.test_utils import TestClient, TestServer
+
+    roster = desk()
+    app, _ = console_app(monkeypatch, Scheduler(roster, SchedulerPolicy()), roster)
+
+    async def scenario() -> list[tuple[int, str]]:
+        async with TestClient(TestServer(app)) as client:
+            forms = []
+            for back in ("/anomalies/a1", "/anomalies/a2"):  # two alert links, two tabs
+                page = await client.get(f"/console/signin?next={back}")
+                forms.append(re.search(r'name="csrf" value="([0-9a-f]+)"', await page.text()).group(1))
+            answers = []
+            for csrf, back in zip(forms, ("/anomalies/a1", "/anomalies/a2"), strict=True):
+                answer = await client.post("/console/signin", allow_redirects=False,
+                                           data={"csrf": csrf, "token": ALICE, "next": back})
+                answers.append((answer.status, answer.headers.get("Location", "")))
+            return answers
+
+    assert asyncio.run(scenario()) == [(303, "/anomalies/a1"), (303, "/anomalies/a2")]
+
+
+def test_a_resolve_needs_an_outcome_and_action_or_console_addresses_opened_as_pages_lead_somewhere(
+        monkeypatch) -> None:
+    # One click on an empty outcome resolved a critical case for good; a reload of an action's address
+    # was a bare 405, and /console without its slash a bare 404.
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from streams.console import views
+
+    roster = desk()
+    sched = Scheduler(roster, SchedulerPolicy())
+    sched.on_anomaly(anomaly("mine2"), datetime.now(UTC))
+    app, sent = console_app(monkeypatch, sched, roster)
+    alice = views.SESSIONS.create("alice", roster.analysts["alice"].fingerprint())
+
+    async def scenario() -> tuple[int, str, list[tuple[int, str]]]:
+        async with TestClient(TestServer(app)) as client:
+            client.session.cookie_jar.update_cookies({COOKIE: alice.sid})
+            empty = await client.post("/console/cases/case-mine2/resolve", allow_redirects=False,
+                                      data={"csrf": alice.csrf, "outcome": "  ", "back": "case"})
+            pages = []
+            for path in ("/console/cases/case-mine2/resolve", "/console"):
+                answer = await client.get(path, allow_redirects=False)
+                pages.append((answer.status, answer.headers.get("Location", "")))
+            return empty.status, await empty.text(), pages
+
+    status, text, pages = asyncio.run(scenario())
+    assert status == 400 and "Write an outcome to resolve the case" in text and sent == []
+    assert pages == [(303, "/console/cases/case-mine2"), (303, "/console/")]

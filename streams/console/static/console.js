@@ -2,6 +2,9 @@
 // No inline script anywhere (the Content-Security-Policy forbids it); this file is the only script.
 (function () {
   "use strict";
+  // Back and Forward may restore a page from the browser's memory, no-store or not: a case page that
+  // still offered Resolve after the case had left you. Fetch it again instead.
+  window.addEventListener("pageshow", function (event) { if (event.persisted) { window.location.reload(); } });
   var rows = document.getElementById("queue-rows");
   if (!rows) { return; }
   var updated = document.getElementById("updated");
@@ -15,7 +18,7 @@
   }
   function held() {
     rows.setAttribute("data-held", String(Number(rows.getAttribute("data-held") || 0) + 1));  // refreshes skipped
-    if (updated) { updated.textContent = "held while you work in the queue"; }
+    if (updated) { updated.textContent = "Held while you work in the queue"; }
   }
   function refresh() {
     if (busy()) { held(); return; }
@@ -27,10 +30,10 @@
       .then(function (html) {
         if (busy()) { held(); return; }
         rows.innerHTML = html;  // server-rendered and escaped by the template engine
-        if (updated) { updated.textContent = "updated " + new Date().toISOString().slice(11, 19) + " UTC"; }
+        if (updated) { updated.textContent = "As of " + new Date().toISOString().slice(11, 19) + " UTC"; }
       })
       .catch(function () {
-        if (updated) { updated.textContent = "not updating: reload the page (you may need to sign in again)"; }
+        if (updated) { updated.textContent = "Not updating: reload the page (you may need to sign in again)"; }
       });
   }
   window.setInterval(refresh, 3000);
