@@ -330,7 +330,7 @@ def test_kafka_init_creates_labels_feedback_to_keep_every_correction(tmp_path: P
     for args in (line.split() for line in calls.read_text().splitlines() if "--create" in line):
         created[args[args.index("--topic") + 1]] = [args[i + 1] for i, a in enumerate(args) if a == "--config"]
     assert created.pop(env["FINSENTRY_TOPIC_FEEDBACK"]) == ["retention.ms=-1"]
-    assert len(created) == 8 and all(configs == [] for configs in created.values())
+    assert len(created) == 8 + 3 and all(configs == [] for configs in created.values())  # + the 3 internal topics
 
 
 @pytest.mark.integration
