@@ -52,7 +52,8 @@ def keep_running(web_port: int, token: str, reported: Callable[[], list[str]], b
           f"broker: {broker_url}  (finsentry tail news.scored --broker {broker_url}; "
           f"finsentry feedback export labels.jsonl --broker {broker_url})\n"
           "anomalies on topic scopes become cases in the demo analyst's queue (the machine closes info ones;\n"
-          "ticker cases above info wait: she has no ticker skills); new anomalies and cases are reported below. Ctrl-C stops the worker and the broker", flush=True)
+          "ticker cases above info wait: she has no ticker skills); new anomalies and cases are reported below.\n"
+          "Ctrl-C stops the worker and the broker", flush=True)
 
     def interrupt(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
