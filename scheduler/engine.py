@@ -107,6 +107,17 @@ class Scheduler:
         return [{**c.to_dict(), "unserved": self._unserved(c, utc(now))}
                 for c in sorted(queue, key=lambda c: (-c.priority, c.seq))]
 
+    def reassign_targets(self, case_id: str, holder: str, now: datetime) -> list[dict[str, str | None]]:
+        """Everyone on the roster but `holder`, by id, each `{id, problem}`: problem None for those the
+        holder may hand `case_id` to at `now`, else why not (the reassign action's own refusal, e.g.
+        "is not on shift"). Empty for a case that does not exist."""
+        case = self._cases.get(case_id)
+        if case is None:
+            return []
+        loads, when = self._loads(), utc(now)
+        return [{"id": a.id, "problem": self._cannot_take(case, holder, a, when, loads)}
+                for a in sorted(self._roster.analysts.values(), key=lambda a: a.id) if a.id != holder]
+
     # ---- inputs --------------------------------------------------------------------------------
 
     def on_anomaly(self, anomaly: dict[str, Any], now: datetime) -> list[dict[str, Any]]:
@@ -388,17 +399,21 @@ class Scheduler:
         target = self._roster.analysts.get(to)
         if target is None:
             raise ActionError(404, f"no analyst {to!r} in the roster")
-        problem = (
-            "is the current holder" if to == analyst
-            else f"has no skill for {case.scope}" if self._roster.skill_level(target, case.scope) == 0
-            else "is not on shift" if not target.on_shift(now)
-            else "has no free capacity" if self._loads()[to] >= target.capacity
-            else None
-        )  # fmt: skip
-        if problem:
+        if problem := self._cannot_take(case, analyst, target, now, self._loads()):
             raise ActionError(409, f"cannot reassign {case.case_id} to {to}: {to} {problem}")
         _avoid(case, analyst)
         out.append(self._assign_to(case, target, now, reason=f"reassigned by {analyst}"))
+
+    def _cannot_take(self, case: Case, holder: str, target: Analyst, now: datetime, loads: Counter[str]) -> str | None:
+        """Why `target` cannot be handed `case` by its holder now, or None when they can: the one rule the
+        reassign action applies and the console's reassign list shows."""
+        return (
+            "is the current holder" if target.id == holder
+            else f"has no skill for {case.scope}" if self._roster.skill_level(target, case.scope) == 0
+            else "is not on shift" if not target.on_shift(now)
+            else "has no free capacity" if loads[target.id] >= target.capacity
+            else None
+        )  # fmt: skip
 
     def _label(self, case: Case, analyst: str, raw: Any, now: datetime, out: list[CaseEvent]) -> None:
         """The holder or resolver labels their case; anyone on the roster may review the machine's."""

@@ -30,6 +30,7 @@ class Session:
     csrf: str
     expires: float  # epoch seconds
     credential: str = ""  # the analyst's token fingerprint at sign-in (Credential.fingerprint); "" matches none
+    notice: str = ""  # one line for the next queue page: where a case went after an action that left it
 
 
 class Sessions:

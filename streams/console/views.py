@@ -32,7 +32,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from alerts.records import finite_number
 from models.labels import SENTIMENTS
 from scheduler import Operator
-from scheduler.cases import case_id_for, may_view
+from scheduler.cases import CLOSED, case_id_for, may_view
 from scheduler.engine import ACTIONS
 from scheduler.workload import workload
 from streams import case_state
@@ -100,9 +100,9 @@ def left(due: str | None, now: datetime) -> dict[str, Any]:
     return {"text": duration(seconds) if seconds >= 0 else f"overdue {duration(-seconds)}", "late": seconds < 0}
 
 
-def age(created: str | None, now: datetime) -> str:
+def age(created: str | None, until: datetime) -> str:
     when = parse(created)
-    return duration((now - when).total_seconds()) if when else ""
+    return duration((until - when).total_seconds()) if when else ""
 
 
 def row(case: dict[str, Any], now: datetime) -> dict[str, Any]:
@@ -110,7 +110,10 @@ def row(case: dict[str, Any], now: datetime) -> dict[str, Any]:
     missed (escalated, as the scheduler counts it: `escalations` less the resolve breach). A case
     escalated and given back to the same analyst starts a fresh clock; it was "met" once acknowledged."""
     ack_missed = int(case.get("escalations") or 0) - int(bool(case.get("resolve_escalated")))
-    return {**case, "age": age(case.get("reopened_at") or case.get("created_at"), now),  # as its SLAs count
+    is_closed = case.get("status") in CLOSED
+    until = (parse(case.get("closed_at")) if is_closed else None) or now  # a closed case's age stops
+    return {**case, "age": age(case.get("reopened_at") or case.get("created_at"), until),  # as its SLAs count
+            "closed": is_closed,
             "ack_left": left(case.get("ack_due"), now) if case.get("status") == "assigned" else None,
             "ack_missed": ack_missed > 0, "resolve_left": left(case.get("resolve_due"), now)}
 
@@ -124,7 +127,17 @@ def when(at: str | None) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+# A case's status in words: the scheduler's names are identifiers (`auto_resolved`), not prose.
+STATUS_TEXT = {"waiting": "waiting for an analyst", "auto_resolved": "closed by the machine"}
+
+
+def status_text(status: object) -> str:
+    """A case status as the console writes it; one it does not know, as it is."""
+    return STATUS_TEXT.get(status, str(status)) if isinstance(status, str) else ""
+
+
 ENV.globals.update(sentiments=SENTIMENTS)
+ENV.filters["status_text"] = status_text
 ENV.filters["when"] = when
 ENV.filters["segment"] = segment
 ENV.globals.update(case_page=case_page)
@@ -348,9 +361,10 @@ class SignoutView(ConsoleView):
 
 def queue_context(session: Session) -> dict[str, Any]:
     now = datetime.now(UTC)
-    cases = [row(c, now) for c in case_state.load().cases_for(session.analyst)]
-    others = sorted(a for a in case_state.roster().analysts if a != session.analyst)
-    return {"session": session, "cases": cases, "others": others, "updated": now.strftime("%H:%M:%S UTC")}
+    scheduler = case_state.load()
+    cases = [{**row(c, now), "targets": scheduler.reassign_targets(c["case_id"], session.analyst, now)}
+             for c in scheduler.cases_for(session.analyst)]
+    return {"session": session, "cases": cases, "updated": now.strftime("%H:%M:%S UTC")}
 
 
 @blueprint.route("/console", name="console_root")
@@ -366,7 +380,8 @@ class QueueView(ConsoleView):
         session, refusal = signed_in(request)
         if session is None:
             return refusal
-        return page(render("queue.html", **queue_context(session)))
+        notice, session.notice = session.notice, ""  # shown once
+        return page(render("queue.html", notice=notice, **queue_context(session)))
 
 
 @blueprint.route("/console/queue/rows", name="queue_rows")
@@ -452,7 +467,7 @@ class CaseView(ConsoleView):
             "case.html", session=session, case=row(case, datetime.now(UTC)), record=record, headlines=rows,
             confidence=confidence(rows), policy=case_state.POLICY, chart=case_chart(case, record),
             topics=sorted(model_topics(settings)),
-            others=sorted(a for a in case_state.roster().analysts if a != session.analyst),
+            targets=case_state.load().reassign_targets(case_id, session.analyst, datetime.now(UTC)),
             labels_allowed=labels_allowed,
         ))
 
@@ -483,6 +498,25 @@ def action_for(verb: str, case_id: str, analyst: str, data: dict[str, str]) -> d
                 label[name] = data[name]
         action["labels"] = [label]
     return action
+
+
+DONE = {"resolve": "Resolved", "reassign": "Reassigned", "reopen": "Reopened"}
+WHERE = frozenset({"assigned", "waiting"})  # the events that say who holds a case now
+
+
+def aftermath(verb: str, case_id: str, analyst: str, events: list[dict[str, Any]]) -> str:
+    """One line for the queue page after an action that took a case off it: where the case is now, from
+    the events the scheduler emitted for the action (a reopened case may go to anyone qualified, or
+    wait), so nobody has to go looking for it."""
+    done = f"{DONE[verb]} {case_id}"
+    last = next((e for e in reversed(events) if e.get("case_id") == case_id and e.get("event") in WHERE), None)
+    if verb == "resolve" or last is None:
+        return f"{done}."
+    if last["event"] == "assigned":
+        holder = "you" if last.get("analyst") == analyst else last.get("analyst")
+        return f"{done}: now assigned to {holder}."
+    why = next((c["unserved"] for c in case_state.load().waiting(datetime.now(UTC)) if c["case_id"] == case_id), "")
+    return f"{done}: waiting for an analyst{f' ({why})' if why else ''}."
 
 
 def sent_not_applied(action: dict[str, Any], session: Session) -> web.Response:
@@ -520,8 +554,9 @@ class CaseActionView(ConsoleView):
         if outcome.status != 200:
             titles = {400: "Not accepted", 403: "Not your case", 404: "No such case", 409: "Not possible now"}
             return problem(outcome.status, titles.get(outcome.status, "Refused"), outcome.message, session, back)
-        if verb in LEAVES_PAGE:
-            back = "/console/"  # it has left your queue, or (reopened) went back to the queue for anyone
+        if verb in LEAVES_PAGE:  # it has left your queue, or (reopened) went back to the queue for anyone
+            session.notice = aftermath(verb, case_id, session.analyst, outcome.events)
+            back = "/console/"
         return redirect(back)
 
 

@@ -274,6 +274,8 @@ def test_console_in_a_browser(embedded_broker, start_worker_process, kafka, brow
     driver.get(f"{base}/console/cases/{case_r}")
     driver.find_element(By.ID, "reopen").click()
     after_post(driver, f"{base}/console/")
+    # the queue says where the reopened case went (here: to alice herself), once
+    assert driver.find_element(By.CSS_SELECTOR, ".notice").text == f"Reopened {case_r}: now assigned to you."
     pointer_off_rows(driver)  # the click left the pointer where the button was: the rows refresh only without it
     wait_for(lambda: "assigned" in (fresh(lambda: driver.find_element(
         By.CSS_SELECTOR, f'tr[data-case="{case_r}"]').text) or ""), WAIT, "the reopened case in alice's queue")

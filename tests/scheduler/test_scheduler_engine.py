@@ -334,6 +334,22 @@ def test_reassign_to_a_colleague_or_back_to_the_pool_and_label():
     assert s.case("case-i")["labels"] == [{"id": "i-n1", "topic": "M&A"}]
 
 
+def test_reassign_targets_say_who_may_take_a_case_by_the_reassign_rule_itself():
+    s = Scheduler(roster(), POLICY)
+    s.on_anomaly(anomaly("e"), MONDAY_10)  # Earnings: alice, the expert
+    assert held(s, "alice") == ["e"]
+    targets = {t["id"]: t["problem"] for t in s.reassign_targets("case-e", "alice", MONDAY_10)}
+    assert targets == {"bob": None, "nina": "is not on shift"}  # 05:00 in New York; the holder is not listed
+    s.on_anomaly(anomaly("e2"), MONDAY_10)
+    s.on_anomaly(anomaly("m", scope="topic:Macro"), MONDAY_10)  # bob's; alice now holds two of two
+    targets = {t["id"]: t["problem"] for t in s.reassign_targets("case-m", "bob", MONDAY_10)}
+    assert targets == {"alice": "has no free capacity", "nina": "has no skill for topic:Macro"}
+    for to, problem in targets.items():  # the list says exactly what the action would answer
+        with pytest.raises(ActionError, match=f"{to} {problem}$"):
+            s.on_action(action("reassign", "case-m", "bob", f"r-{to}", to=to), MONDAY_10)
+    assert s.reassign_targets("case-none", "bob", MONDAY_10) == []
+
+
 def test_a_second_correction_of_a_headline_keeps_the_fields_it_does_not_correct():
     s = Scheduler(roster(), POLICY)
     s.on_anomaly(anomaly("a", sample_ids=["n1", "n2"], headlines=["one", "two"]), MONDAY_10)

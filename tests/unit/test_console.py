@@ -85,9 +85,10 @@ def test_every_template_escapes_attacker_text(status: str) -> None:
     pages = [
         views.render("case.html", session=session, case=c, record=record, headlines=rows,
                      confidence=views.confidence(rows), policy=policy,
-                     chart=charts.scope_chart([(0, 1, 0.5)], (0, 60), HOSTILE), topics=[HOSTILE], others=[HOSTILE],
+                     chart=charts.scope_chart([(0, 1, 0.5)], (0, 60), HOSTILE), topics=[HOSTILE], targets=[{"id": HOSTILE, "problem": HOSTILE}],
                      labels_allowed=True),
-        views.render("queue.html", session=session, cases=[c], others=[HOSTILE], updated="now"),
+        views.render("queue.html", session=session, cases=[{**c, "targets": [{"id": HOSTILE, "problem": None}]}],
+                     notice=HOSTILE, updated="now"),
         views.render("overview.html", session=session, trends=[{"scope": HOSTILE, "stories": 1,
                                                                 "spark": charts.sparkline([0.1], HOSTILE)}],
                      tickers=[{"scope": f"ticker:{HOSTILE}", "stories": 2, "spark": charts.sparkline([0.2], HOSTILE)}],
@@ -184,7 +185,7 @@ def test_a_machine_closed_case_says_why_and_offers_a_reopen() -> None:
             {"id": "s3", "headline": "c", "confidence": None}]
     assert views.confidence(rows) == {"mean": 0.7, "low": 0.5, "n": 2} and views.confidence(rows[2:]) is None
     html = views.render("case.html", session=Session("sid", "bob", "tok", 0), case=c, record=None, headlines=rows,
-                        confidence=views.confidence(rows), policy=SchedulerPolicy(), chart="", topics=[], others=[],
+                        confidence=views.confidence(rows), policy=SchedulerPolicy(), chart="", topics=[], targets=[],
                         labels_allowed=True)
     assert "below the auto-resolve threshold warning" in html and "below severity <strong>warning</strong>" in html
     assert "mean <strong>0.70</strong>" in html and "lowest 0.50" in html
@@ -454,7 +455,7 @@ def machine_closed_page(outcome: str, reason: str) -> str:
 
     c = views.row(case(status="auto_resolved", outcome=outcome, reason=reason), datetime.now(UTC))
     return views.render("case.html", session=Session("sid", "bob", "tok", 0), case=c, record=None, headlines=[],
-                        confidence=None, policy=SchedulerPolicy(), chart="", topics=[], others=[], labels_allowed=True)
+                        confidence=None, policy=SchedulerPolicy(), chart="", topics=[], targets=[], labels_allowed=True)
 
 
 def test_a_case_closed_before_any_analyst_took_it_is_not_shown_as_a_machine_rule() -> None:
@@ -512,8 +513,8 @@ def test_an_acknowledge_sla_missed_once_is_not_shown_as_met(extra: dict, shown: 
 
     c = views.row(case(status="acknowledged", **extra), datetime.now(UTC))
     html = views.render("case.html", session=Session("sid", "alice", "tok", 0), case=c, record=None, headlines=[],
-                        confidence=None, policy=SchedulerPolicy(), chart="", topics=[], others=[], labels_allowed=True)
+                        confidence=None, policy=SchedulerPolicy(), chart="", topics=[], targets=[], labels_allowed=True)
     text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", html))
     assert f"Acknowledge SLA: {shown} &middot; resolve SLA" in text
-    rows = views.render("queue_rows.html", session=Session("sid", "alice", "tok", 0), cases=[c], others=[])
+    rows = views.render("queue_rows.html", session=Session("sid", "alice", "tok", 0), cases=[c])
     assert ("missed" in rows) == (shown != "met") and ("done" in rows) == (shown == "met")

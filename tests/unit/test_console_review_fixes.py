@@ -32,14 +32,18 @@ ALICE, BOB = "alice-token-of-enough-length", "bob-token-of-enough-length-x"
 PLANTED = "case-zz/../case-0123456789abcdef"
 
 
-def desk():
-    return parse_roster(f"""\
+def desk_yaml() -> str:
+    return f"""\
 analysts:
   - {{id: alice, name: A, capacity: 5, shifts: ["Mon-Sun 00:00-24:00 UTC"], skills: {{topics: {{E: 1}}}},
      notify: "https://h.example/a", token_hash: "{hash_token(ALICE, n=16)}"}}
   - {{id: bob, name: B, capacity: 5, shifts: ["Mon-Sun 00:00-24:00 UTC"], skills: {{topics: {{M: 1}}}},
      notify: "https://h.example/b", token_hash: "{hash_token(BOB, n=16)}"}}
-""")
+"""
+
+
+def desk():
+    return parse_roster(desk_yaml())
 
 
 def anomaly(aid: str, scope: str = "topic:E", severity: str = "critical", event: str = "open") -> dict:
@@ -79,9 +83,9 @@ def test_a_case_id_is_one_path_segment_in_every_link_and_form(status: str) -> No
     session = Session("sid", "alice", "tok", 0)
     c = views.row(case(case_id=PLANTED, status=status), datetime.now(UTC))
     pages = [
-        views.render("queue_rows.html", session=session, cases=[c], others=[]),
+        views.render("queue_rows.html", session=session, cases=[c]),
         views.render("case.html", session=session, case=c, record=None, headlines=views.headlines(c, None),
-                     confidence=None, policy=SchedulerPolicy(), chart="", topics=["E"], others=[], labels_allowed=True),
+                     confidence=None, policy=SchedulerPolicy(), chart="", topics=["E"], targets=[], labels_allowed=True),
         views.render("overview.html", session=session, trends=[], tickers=[], watchlist=False, busiest=12,
                      anomalies=[{"anomaly_id": "zz/../x", "kind": "surge", "scope": "topic:E", "severity": "info",
                                  "observed": 1, "expected": 1.0, "window_end": "",
@@ -189,6 +193,9 @@ def console_app(monkeypatch, sched: Scheduler, roster) -> tuple[object, list[dic
     async def signout(request: web.Request) -> web.StreamResponse:
         return await views.SignoutView(None, None).post(request)
 
+    async def queue(request: web.Request) -> web.StreamResponse:
+        return await views.QueueView(None, None).get(request)
+
     app = web.Application()
     app.router.add_get("/console/cases/{case_id}", case_get)
     app.router.add_post("/console/cases/{case_id}/{verb}", case_post)
@@ -198,6 +205,7 @@ def console_app(monkeypatch, sched: Scheduler, roster) -> tuple[object, list[dic
     app.router.add_get("/console/cases/{case_id}/{verb}", action_get)
     app.router.add_get("/console", root)
     app.router.add_post("/console/signout", signout)
+    app.router.add_get("/console/", queue)
     return app, sent
 
 
@@ -246,6 +254,64 @@ def test_any_analyst_may_read_a_waiting_case_but_not_act_on_it(monkeypatch) -> N
     status, body = out["overview"]
     section = body.split('id="waiting-h"')[1].split("</section>")[0]
     assert status == 200 and 'href="/console/cases/case-stranded1"' in section
+
+
+def test_the_reassign_list_shows_who_may_take_a_case_and_the_queue_says_where_it_went(monkeypatch) -> None:
+    # The list offered every analyst on the roster, and a pick the scheduler refuses (no skill, off
+    # shift, full) came back as a 409 page; after the action, nothing said where the case had gone.
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from streams.case_actions import Outcome
+    from streams.console import views
+
+    roster = parse_roster(desk_yaml() + """\
+  - {id: carol, name: C, capacity: 5, shifts: ["Mon-Sun 00:00-24:00 UTC"], skills: {topics: {E: 1}},
+     notify: "https://h.example/c", token_env: FINSENTRY_TOKEN_CAROL}
+""")
+    sched = Scheduler(roster, SchedulerPolicy())
+    now = datetime.now(UTC)
+    sched.on_anomaly(anomaly("a1"), now)
+    assert sched.case("case-a1")["analyst"] == "alice"
+    app, sent = console_app(monkeypatch, sched, roster)
+
+    async def submit(action: dict) -> Outcome:  # the scheduler applies it, as the single writer would
+        sent.append(action)
+        return Outcome(200, "done", sched.on_action(action, datetime.now(UTC)))
+
+    monkeypatch.setattr(views, "submit", submit)
+    alice = views.SESSIONS.create("alice", roster.analysts["alice"].fingerprint())
+
+    async def scenario() -> list[str]:
+        async with TestClient(TestServer(app)) as client:
+            client.session.cookie_jar.update_cookies({COOKIE: alice.sid})
+            pages = [await (await client.get("/console/")).text()]
+            answer = await client.post("/console/cases/case-a1/reassign", allow_redirects=False,
+                                       data={"csrf": alice.csrf, "to": "carol"})
+            assert answer.status == 303 and answer.headers["Location"] == "/console/"
+            pages += [await (await client.get("/console/")).text() for _ in range(2)]
+            return pages
+
+    before, after, again = asyncio.run(scenario())
+    assert '<option value="bob" disabled>bob (has no skill for topic:E)</option>' in before
+    assert '<option value="carol">carol</option>' in before and '<option value="alice"' not in before
+    assert '<p class="notice" role="status">Reassigned case-a1: now assigned to carol.</p>' in after
+    assert 'class="notice"' not in again, "the notice is shown once"
+    assert sched.case("case-a1")["analyst"] == "carol"
+
+
+def test_after_an_action_the_notice_says_why_a_case_waits(monkeypatch) -> None:
+    from streams import case_state
+    from streams.console import views
+
+    sched = Scheduler(desk(), SchedulerPolicy())
+    events = sched.on_anomaly(anomaly("stranded1", "topic:Credit"), datetime.now(UTC))  # nobody has the skill
+    monkeypatch.setattr(case_state, "load", lambda: sched)
+    assert views.aftermath("reopen", "case-stranded1", "alice", events) == (
+        "Reopened case-stranded1: waiting for an analyst "
+        "(no qualified analyst: nobody on the roster has a skill for topic:Credit).")
+    assert views.aftermath("resolve", "case-x", "alice", []) == "Resolved case-x."
+    assigned = [{"event": "assigned", "case_id": "case-x", "analyst": "alice"}]
+    assert views.aftermath("reopen", "case-x", "alice", assigned) == "Reopened case-x: now assigned to you."
 
 
 def test_the_overview_links_an_open_anomaly_only_to_a_case_page_the_analyst_may_open() -> None:
@@ -813,7 +879,7 @@ def test_a_stored_record_with_bad_fields_still_renders_and_a_zoneless_time_is_ut
     assert rows[0]["confidence"] is None and views.confidence(rows) is None
     html = views.render("case.html", session=Session("s", "alice", "t", 0), case=views.row(case(), datetime.now(UTC)),
                         record=record, headlines=rows, confidence=None, policy=SchedulerPolicy(),
-                        chart=views.case_chart(case(), record), topics=[], others=[], labels_allowed=True)
+                        chart=views.case_chart(case(), record), topics=[], targets=[], labels_allowed=True)
     assert "soon" in html and "2026-01-05 09:00:00 UTC" in html
     before = os.environ.get("TZ")
     os.environ["TZ"] = "America/New_York"
@@ -1001,3 +1067,21 @@ def test_a_resolve_needs_an_outcome_and_action_or_console_addresses_opened_as_pa
     status, text, pages = asyncio.run(scenario())
     assert status == 400 and "Write an outcome to resolve the case" in text and sent == []
     assert pages == [(303, "/console/cases/case-mine2"), (303, "/console/")]
+
+
+def test_a_closed_case_reads_in_words_and_its_age_stops_when_it_closed() -> None:
+    # The page said "auto_resolved" and "age 26h 10m" for a case the machine closed ten minutes after it opened.
+    from streams.console import views
+
+    created = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+    closed = case(status="auto_resolved", analyst=None, created_at=created.isoformat(),
+                  closed_at=(created + timedelta(minutes=10)).isoformat(), reason="below the auto-resolve threshold")
+    c = views.row(closed, created + timedelta(hours=26))
+    assert c["age"] == "10m 00s" and c["closed"]
+    html = views.render("case.html", session=Session("s", "alice", "t", 0), case=c, record=None,
+                        headlines=views.headlines(c, None), confidence=None, policy=SchedulerPolicy(), chart="",
+                        topics=[], targets=[], labels_allowed=True)
+    assert "· closed by the machine" in html and "open for 10m 00s" in html and "auto_resolved" not in html
+    held = views.row(case(created_at=created.isoformat()), created + timedelta(hours=2))
+    assert held["age"] == "2h 00m" and not held["closed"]  # an open case's age runs on
+    assert views.status_text("waiting") == "waiting for an analyst" and views.status_text("assigned") == "assigned"
