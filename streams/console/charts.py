@@ -95,24 +95,37 @@ def _x(i: int, n: int, left: float, width: float) -> float:
     return left + (width * (i + 0.5) / n if n else 0)
 
 
+def hour_marks(start: float, end: float) -> list[float]:
+    """The whole UTC hours in [start, end], epoch seconds: where the case chart's time axis is labelled."""
+    first = -(-int(start) // 3600) * 3600
+    return [float(t) for t in range(first, int(end) + 1, 3600)]
+
+
 def scope_chart(bins: list[tuple[float, int, float | None]], mark: tuple[float, float] | None, title: str,
-                width: int = 640, height: int = 220, note: str | None = None) -> Markup:
-    """Volume as bars, mean sentiment (-1..+1) as a line, the anomaly window shaded; `note`, when
-    given, written across the plot (the scope is not tracked: no bars is no evidence)."""
-    left, right, top, bottom = 44, 44, 24, 28
+                width: int = 640, height: int = 236, note: str | None = None) -> Markup:
+    """Volume as bars, mean sentiment (-1..+1) as a line, the anomaly window shaded and labelled, the
+    whole UTC hours marked on the time axis; `note`, when given, written across the plot (the scope is
+    not tracked: no bars is no evidence). `bins` as `Series.binned` gives them; `mark` (start, end) in
+    epoch seconds. The numbers themselves are for `chart_table` (an image is no data for a screen reader)."""
+    left, right, top, bottom = 44, 44, 24, 44
     pw, ph = width - left - right, height - top - bottom
     n = len(bins)
     start = bins[0][0] if bins else 0.0
     step = (bins[1][0] - bins[0][0]) if n > 1 else 60.0
+    span = step * n
     peak = max([c for _, c, _ in bins] + [1])
     out = [(f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" '
             f'aria-label="{escape(title)}" class="chart"><title>{escape(title)}</title>'),
            f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="#fafafa" stroke="#ccc"/>']
     if mark is not None and n:
-        x0 = left + pw * max(0.0, (mark[0] - start) / (step * n))
-        x1 = left + pw * min(1.0, max(0.0, (mark[1] - start) / (step * n)))
-        out.append(f'<rect x="{x0:.1f}" y="{top}" width="{max(2.0, x1 - x0):.1f}" height="{ph}" '
-                   f'fill="#ffd54f" fill-opacity="0.45" class="anomaly-window"><title>anomaly window</title></rect>')
+        x0 = left + pw * max(0.0, (mark[0] - start) / span)
+        x1 = left + pw * min(1.0, max(0.0, (mark[1] - start) / span))
+        wide = max(pw / n, 6.0, x1 - x0)  # a 5-minute window in 6 hours is a sliver: at least one bin wide
+        x0 = min(max(left, (x0 + x1) / 2 - wide / 2), left + pw - wide)
+        out.append(f'<rect x="{x0:.1f}" y="{top}" width="{wide:.1f}" height="{ph}" fill="#ffd54f" '
+                   f'fill-opacity="0.55" stroke="#f9a825" class="anomaly-window"><title>anomaly window</title></rect>'
+                   f'<text x="{x0 + wide / 2:.1f}" y="{top - 6}" font-size="11" text-anchor="middle" '
+                   f'fill="#8d6e00">anomaly</text>')
     bar = pw / n * 0.8 if n else 0
     for i, (_, count, _) in enumerate(bins):
         if count:
@@ -123,19 +136,38 @@ def scope_chart(bins: list[tuple[float, int, float | None]], mark: tuple[float, 
     out.append(f'<line x1="{left}" x2="{left + pw}" y1="{zero}" y2="{zero}" stroke="#bbb" stroke-dasharray="3 3"/>')
     points = [f"{_x(i, n, left, pw):.1f},{top + ph / 2 - (ph / 2) * s:.1f}"
               for i, (_, _, s) in enumerate(bins) if s is not None]
-    if points:
+    if len(points) == 1:  # one bin with stories: a dot, not an invisible one-point line
+        x, y = points[0].split(",")
+        out.append(f'<circle cx="{x}" cy="{y}" r="3" fill="#c62828"/>')
+    elif points:
         out.append(f'<polyline points="{" ".join(points)}" fill="none" stroke="#c62828" stroke-width="2"/>')
+    for t in hour_marks(start, start + span) if n else []:
+        x = left + pw * (t - start) / span
+        out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top + ph}" y2="{top + ph + 4}" stroke="#777"/>'
+                   f'<text x="{x:.1f}" y="{top + ph + 15}" font-size="10" text-anchor="middle" fill="#555">'
+                   f'{time.strftime("%H:%M", time.gmtime(t))}</text>')
     out.append(f'<text x="4" y="{top + 10}" font-size="11" fill="#c62828">+1</text>'
                f'<text x="4" y="{top + ph}" font-size="11" fill="#c62828">-1</text>'
                f'<text x="{left + pw + 4}" y="{top + 10}" font-size="11" fill="#546e7a">{peak}</text>'
                f'<text x="{left + pw + 4}" y="{top + ph}" font-size="11" fill="#546e7a">0</text>'
-               f'<text x="{left}" y="{height - 8}" font-size="11">sentiment (line, left) and stories per bin '
-               f'(bars, right)</text>')
+               f'<text x="{left}" y="{height - 6}" font-size="11">sentiment (line, left) and stories per bin '
+               f'(bars, right); time UTC</text>')
     if note:
         out.append(f'<text x="{left + pw / 2}" y="{top + ph / 2 - 8}" font-size="13" text-anchor="middle" '
                    f'fill="#b71c1c" class="untracked">{escape(note)}</text>')
     out.append("</svg>")
     return Markup("".join(out))
+
+
+def chart_table(bins: list[tuple[float, int, float | None]], step: float) -> list[dict[str, str]]:
+    """The chart's numbers as rows for a table beside it: each bin with stories, its UTC time span,
+    story count and mean sentiment (two decimals)."""
+    def hhmm(t: float) -> str:
+        return time.strftime("%H:%M", time.gmtime(t))
+
+    return [{"bin": f"{hhmm(at)}–{hhmm(at + step)}", "stories": str(count),
+             "sentiment": f"{mean:+.2f}" if mean is not None else ""}
+            for at, count, mean in bins if count]
 
 
 def sparkline(values: Iterable[float | None], title: str, width: int = 240, height: int = 48) -> Markup:

@@ -414,14 +414,19 @@ def probability(value: object) -> float | None:
     return float(value) if finite_number(value) and 0.0 <= value <= 1.0 else None  # type: ignore[operator]
 
 
-def case_chart(case: dict[str, Any], record: dict[str, Any] | None) -> Any:
+CHART_BIN = 300  # seconds: the case chart's 5-minute bins
+
+
+def case_chart(case: dict[str, Any], record: dict[str, Any] | None) -> tuple[Any, list[dict[str, str]]]:
+    """The case page's chart of its scope, the 6 hours around the anomaly window, and its numbers."""
     end_at = parse((record or {}).get("window_end")) or parse(case.get("created_at")) or datetime.now(UTC)
     start_at = parse((record or {}).get("window_start"))
     end = end_at.timestamp()
-    bins = SERIES.binned(case["scope"], end - 6 * 3600 + 1800, end + 1800, 300)
-    mark = (start_at.timestamp() if start_at else end - 300, end)
-    return charts.scope_chart(bins, mark, f"{case['scope']}: sentiment and volume, 5-minute bins, the 6 hours "
-                                          "around the anomaly window (shaded)", note=SERIES.untracked(case["scope"]))
+    bins = SERIES.binned(case["scope"], end - 6 * 3600 + 1800, end + 1800, CHART_BIN)
+    mark = (start_at.timestamp() if start_at else end - CHART_BIN, end)
+    svg = charts.scope_chart(bins, mark, f"{case['scope']}: sentiment and volume, 5-minute bins, the 6 hours "
+                                         "around the anomaly window (shaded)", note=SERIES.untracked(case["scope"]))
+    return svg, charts.chart_table(bins, CHART_BIN)
 
 
 def confidence(rows: list[dict[str, Any]]) -> dict[str, float] | None:
@@ -463,9 +468,10 @@ class CaseView(ConsoleView):
         record = anomaly_pages.get(case["anomaly_id"])
         labels_allowed = may_view(case, session.analyst)
         rows = headlines(case, record)
+        chart, chart_rows = case_chart(case, record)
         return page(render(
             "case.html", session=session, case=row(case, datetime.now(UTC)), record=record, headlines=rows,
-            confidence=confidence(rows), policy=case_state.POLICY, chart=case_chart(case, record),
+            confidence=confidence(rows), policy=case_state.POLICY, chart=chart, chart_rows=chart_rows,
             topics=sorted(model_topics(settings)),
             targets=case_state.load().reassign_targets(case_id, session.analyst, datetime.now(UTC)),
             labels_allowed=labels_allowed,

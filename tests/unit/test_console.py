@@ -118,6 +118,22 @@ def test_scope_chart_marks_the_window_and_draws_volume_and_sentiment() -> None:
     assert "<script" not in str(charts.sparkline([None, 0.5, -0.2, None, 1.0], "<script>x</script>"))
 
 
+def test_the_case_chart_labels_its_hours_shows_the_window_and_gives_its_numbers() -> None:
+    # A 5-minute window in 6 hours was a 2-pixel sliver, the time axis had no labels, a scope with one
+    # busy bin drew a line of one point (nothing), and a screen reader got no numbers at all.
+    start = datetime(2026, 1, 5, 8, 35, tzinfo=UTC).timestamp()
+    bins = [(start + 300 * i, 0, None) for i in range(78)]
+    bins[60] = (bins[60][0], 4, -0.5)  # 13:35-13:40
+    svg = str(charts.scope_chart(bins, (bins[60][0], bins[60][0] + 300), "t"))
+    hours = re.findall(r">(\d\d:\d\d)</text>", svg)
+    assert hours == ["09:00", "10:00", "11:00", "12:00", "13:00", "14:00", "15:00"]  # 08:35 to 15:05
+    window = float(re.search(r'width="([\d.]+)"[^>]*class="anomaly-window"', svg).group(1))
+    assert window >= 552 / 78 and ">anomaly</text>" in svg
+    assert '<circle cx=' in svg and "<polyline" not in svg
+    assert charts.chart_table(bins, 300) == [{"bin": "13:35–13:40", "stories": "4", "sentiment": "-0.50"}]
+    assert charts.hour_marks(3600.0 * 5, 3600.0 * 6) == [18000.0, 21600.0] and charts.hour_marks(10.0, 20.0) == []
+
+
 def test_feed_counts_stories_per_scope_and_bins_them() -> None:
     at = datetime(2024, 3, 4, 10, 0, tzinfo=UTC)
     series = charts.Series(clock=lambda: at.timestamp() + 600)  # stories are counted only around "now"

@@ -879,7 +879,7 @@ def test_a_stored_record_with_bad_fields_still_renders_and_a_zoneless_time_is_ut
     assert rows[0]["confidence"] is None and views.confidence(rows) is None
     html = views.render("case.html", session=Session("s", "alice", "t", 0), case=views.row(case(), datetime.now(UTC)),
                         record=record, headlines=rows, confidence=None, policy=SchedulerPolicy(),
-                        chart=views.case_chart(case(), record), topics=[], targets=[], labels_allowed=True)
+                        chart=views.case_chart(case(), record)[0], topics=[], targets=[], labels_allowed=True)
     assert "soon" in html and "2026-01-05 09:00:00 UTC" in html
     before = os.environ.get("TZ")
     os.environ["TZ"] = "America/New_York"
