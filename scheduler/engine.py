@@ -110,9 +110,10 @@ class Scheduler:
     def reassign_targets(self, case_id: str, holder: str, now: datetime) -> list[dict[str, str | None]]:
         """Everyone on the roster but `holder`, by id, each `{id, problem}`: problem None for those the
         holder may hand `case_id` to at `now`, else why not (the reassign action's own refusal, e.g.
-        "is not on shift"). Empty for a case that does not exist."""
+        "is not on shift"). Empty unless `holder` holds the case (assigned or acknowledged): nobody
+        else may reassign it."""
         case = self._cases.get(case_id)
-        if case is None:
+        if case is None or case.analyst != holder or case.status not in HELD:
             return []
         loads, when = self._loads(), utc(now)
         return [{"id": a.id, "problem": self._cannot_take(case, holder, a, when, loads)}

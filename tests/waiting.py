@@ -5,15 +5,29 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from urllib.error import HTTPError, URLError
+
+
+def not_yet(exc: OSError) -> bool:
+    """A connection that could not be made or was cut, or a socket timeout: a worker still starting, or
+    slow on a busy machine. Not an HTTP error answer, a missing file or any other OSError: those are
+    answers, and a test must see them."""
+    if isinstance(exc, HTTPError):
+        return False
+    if isinstance(exc, URLError):
+        return isinstance(exc.reason, ConnectionError | TimeoutError)
+    return isinstance(exc, ConnectionError | TimeoutError)
 
 
 def holds(condition: Callable[[], bool]) -> tuple[bool, OSError | None]:
-    """Whether `condition` holds now. An I/O error (a refused or reset connection, a socket timeout:
-    a worker still starting, or slow on a busy machine) counts as "not yet" and is kept for the
-    timeout's message; any other exception is a bug in the test or the code and propagates."""
+    """Whether `condition` holds now. A connection refused, reset or timed out (`not_yet`) counts as
+    "not yet" and is kept for the timeout's message; any other exception, an HTTP error answer
+    included, is a bug in the test or the code and propagates at once."""
     try:
         return bool(condition()), None
     except OSError as exc:
+        if not not_yet(exc):
+            raise
         return False, exc
 
 

@@ -103,8 +103,8 @@ def hour_marks(start: float, end: float) -> list[float]:
 
 def scope_chart(bins: list[tuple[float, int, float | None]], mark: tuple[float, float] | None, title: str,
                 width: int = 640, height: int = 236, note: str | None = None) -> Markup:
-    """Volume as bars, mean sentiment (-1..+1) as a line, the anomaly window shaded and labelled, the
-    whole UTC hours marked on the time axis; `note`, when given, written across the plot (the scope is
+    """Volume as bars, mean sentiment (-1..+1) as a line, the bins the anomaly window touches shaded
+    and labelled (none when it lies outside the chart), the whole UTC hours marked on the time axis; `note`, when given, written across the plot (the scope is
     not tracked: no bars is no evidence). `bins` as `Series.binned` gives them; `mark` (start, end) in
     epoch seconds. The numbers themselves are for `chart_table` (an image is no data for a screen reader)."""
     left, right, top, bottom = 44, 44, 24, 44
@@ -117,11 +117,11 @@ def scope_chart(bins: list[tuple[float, int, float | None]], mark: tuple[float, 
     out = [(f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" '
             f'aria-label="{escape(title)}" class="chart"><title>{escape(title)}</title>'),
            f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="#fafafa" stroke="#ccc"/>']
-    if mark is not None and n:
-        x0 = left + pw * max(0.0, (mark[0] - start) / span)
-        x1 = left + pw * min(1.0, max(0.0, (mark[1] - start) / span))
-        wide = max(pw / n, 6.0, x1 - x0)  # a 5-minute window in 6 hours is a sliver: at least one bin wide
-        x0 = min(max(left, (x0 + x1) / 2 - wide / 2), left + pw - wide)
+    if mark is not None and n and mark[0] < start + span and mark[1] > start:  # drawn only where it is
+        # the bins the window touches, whole: a 1-minute window in 6 hours was an invisible sliver
+        first = max(0, int((mark[0] - start) // step))
+        last = min(n - 1, max(first, -int(-(mark[1] - start) // step) - 1))
+        x0, wide = left + pw * first / n, pw * (last - first + 1) / n
         out.append(f'<rect x="{x0:.1f}" y="{top}" width="{wide:.1f}" height="{ph}" fill="#ffd54f" '
                    f'fill-opacity="0.55" stroke="#f9a825" class="anomaly-window"><title>anomaly window</title></rect>'
                    f'<text x="{x0 + wide / 2:.1f}" y="{top - 6}" font-size="11" text-anchor="middle" '

@@ -13,7 +13,7 @@ import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 COOKIE = "finsentry_console"
 PRE_COOKIE = "finsentry_console_signin"  # CSRF for the sign-in form itself (double submit)
@@ -21,6 +21,7 @@ MAX_SESSIONS = 10_000  # bounded memory, for the whole desk
 # Per analyst: a few browsers and devices each. An analyst's sign-in beyond this ends their own oldest
 # session, never anyone else's: one valid token signing in again and again cannot sign the desk out.
 MAX_PER_ANALYST = 20
+MAX_NOTICES = 16  # per session: one per action whose queue page has not been shown yet
 
 
 @dataclass
@@ -30,7 +31,16 @@ class Session:
     csrf: str
     expires: float  # epoch seconds
     credential: str = ""  # the analyst's token fingerprint at sign-in (Credential.fingerprint); "" matches none
-    notice: str = ""  # one line for the next queue page: where a case went after an action that left it
+    # action id -> one line saying where a case went after an action took it off this analyst's queue;
+    # the queue page the action redirects to (`?done=<action id>`) shows it once
+    notices: dict[str, str] = field(default_factory=dict)
+
+    def tell(self, action_id: str, text: str) -> None:
+        """Keep `text` for the queue page of `action_id`; only the newest MAX_NOTICES are kept (a tab
+        closed before its redirect landed never collects its own)."""
+        self.notices[action_id] = text
+        while len(self.notices) > MAX_NOTICES:
+            del self.notices[next(iter(self.notices))]
 
 
 class Sessions:

@@ -32,7 +32,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from alerts.records import finite_number
 from models.labels import SENTIMENTS
 from scheduler import Operator
-from scheduler.cases import CLOSED, case_id_for, may_view
+from scheduler.cases import CLOSED, HELD, case_id_for, may_view
 from scheduler.engine import ACTIONS
 from scheduler.workload import workload
 from streams import case_state
@@ -110,10 +110,9 @@ def row(case: dict[str, Any], now: datetime) -> dict[str, Any]:
     missed (escalated, as the scheduler counts it: `escalations` less the resolve breach). A case
     escalated and given back to the same analyst starts a fresh clock; it was "met" once acknowledged."""
     ack_missed = int(case.get("escalations") or 0) - int(bool(case.get("resolve_escalated")))
-    is_closed = case.get("status") in CLOSED
-    until = (parse(case.get("closed_at")) if is_closed else None) or now  # a closed case's age stops
-    return {**case, "age": age(case.get("reopened_at") or case.get("created_at"), until),  # as its SLAs count
-            "closed": is_closed,
+    closed_at = parse(case.get("closed_at")) if case.get("status") in CLOSED else None  # its age stops there
+    return {**case, "age": age(case.get("reopened_at") or case.get("created_at"), closed_at or now),  # as SLAs count
+            "closed": closed_at is not None,
             "ack_left": left(case.get("ack_due"), now) if case.get("status") == "assigned" else None,
             "ack_missed": ack_missed > 0, "resolve_left": left(case.get("resolve_due"), now)}
 
@@ -380,8 +379,10 @@ class QueueView(ConsoleView):
         session, refusal = signed_in(request)
         if session is None:
             return refusal
-        notice, session.notice = session.notice, ""  # shown once
-        return page(render("queue.html", notice=notice, **queue_context(session)))
+        done = request.query.get("done", "")  # the action whose redirect this is: its notice, once
+        body = render("queue.html", notice=session.notices.get(done, ""), **queue_context(session))
+        session.notices.pop(done, None)
+        return page(body)
 
 
 @blueprint.route("/console/queue/rows", name="queue_rows")
@@ -473,7 +474,8 @@ class CaseView(ConsoleView):
             "case.html", session=session, case=row(case, datetime.now(UTC)), record=record, headlines=rows,
             confidence=confidence(rows), policy=case_state.POLICY, chart=chart, chart_rows=chart_rows,
             topics=sorted(model_topics(settings)),
-            targets=case_state.load().reassign_targets(case_id, session.analyst, datetime.now(UTC)),
+            targets=case_state.load().reassign_targets(case_id, session.analyst, datetime.now(UTC))
+            if case.get("analyst") == session.analyst and case.get("status") in HELD else [],  # the form's
             labels_allowed=labels_allowed,
         ))
 
@@ -521,7 +523,11 @@ def aftermath(verb: str, case_id: str, analyst: str, events: list[dict[str, Any]
     if last["event"] == "assigned":
         holder = "you" if last.get("analyst") == analyst else last.get("analyst")
         return f"{done}: now assigned to {holder}."
-    why = next((c["unserved"] for c in case_state.load().waiting(datetime.now(UTC)) if c["case_id"] == case_id), "")
+    try:
+        why = next((c["unserved"] for c in case_state.load().waiting(datetime.now(UTC)) if c["case_id"] == case_id), "")
+    except Exception:  # the action is applied: its page must not become a 500 for the why
+        log.exception("console: could not say why %s waits", case_id)
+        why = ""
     return f"{done}: waiting for an analyst{f' ({why})' if why else ''}."
 
 
@@ -561,8 +567,8 @@ class CaseActionView(ConsoleView):
             titles = {400: "Not accepted", 403: "Not your case", 404: "No such case", 409: "Not possible now"}
             return problem(outcome.status, titles.get(outcome.status, "Refused"), outcome.message, session, back)
         if verb in LEAVES_PAGE:  # it has left your queue, or (reopened) went back to the queue for anyone
-            session.notice = aftermath(verb, case_id, session.analyst, outcome.events)
-            back = "/console/"
+            session.tell(action["action_id"], aftermath(verb, case_id, session.analyst, outcome.events))
+            back = f"/console/?done={action['action_id']}"
         return redirect(back)
 
 
@@ -587,7 +593,7 @@ def with_case(anomaly: dict[str, Any], case: dict[str, Any] | None, analyst: str
     if case is None:
         found = {"readable": False, "note": "no case yet"}
     elif may_view(case, analyst) or case.get("status") == "waiting":
-        found = {"readable": True, "id": case["case_id"], "note": case.get("status", "")}
+        found = {"readable": True, "id": case["case_id"], "note": status_text(case.get("status", ""))}
     elif case.get("status") in ("assigned", "acknowledged"):
         found = {"readable": False, "note": "held by another analyst"}
     else:

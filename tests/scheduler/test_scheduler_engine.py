@@ -348,6 +348,9 @@ def test_reassign_targets_say_who_may_take_a_case_by_the_reassign_rule_itself():
         with pytest.raises(ActionError, match=f"{to} {problem}$"):
             s.on_action(action("reassign", "case-m", "bob", f"r-{to}", to=to), MONDAY_10)
     assert s.reassign_targets("case-none", "bob", MONDAY_10) == []
+    assert s.reassign_targets("case-m", "alice", MONDAY_10) == []  # not hers: she may not reassign it
+    s.on_action(action("resolve", "case-m", "bob", "done", outcome="x"), MONDAY_10)
+    assert s.reassign_targets("case-m", "bob", MONDAY_10) == []  # closed
 
 
 def test_a_second_correction_of_a_headline_keeps_the_fields_it_does_not_correct():

@@ -124,11 +124,21 @@ def test_the_case_chart_labels_its_hours_shows_the_window_and_gives_its_numbers(
     start = datetime(2026, 1, 5, 8, 35, tzinfo=UTC).timestamp()
     bins = [(start + 300 * i, 0, None) for i in range(78)]
     bins[60] = (bins[60][0], 4, -0.5)  # 13:35-13:40
-    svg = str(charts.scope_chart(bins, (bins[60][0], bins[60][0] + 300), "t"))
+    end = bins[60][0] + 300
+    svg = str(charts.scope_chart(bins, (end - 60, end), "t"))  # the monitor's 1-minute window: 13:39-13:40
     hours = re.findall(r">(\d\d:\d\d)</text>", svg)
     assert hours == ["09:00", "10:00", "11:00", "12:00", "13:00", "14:00", "15:00"]  # 08:35 to 15:05
-    window = float(re.search(r'width="([\d.]+)"[^>]*class="anomaly-window"', svg).group(1))
-    assert window >= 552 / 78 and ">anomaly</text>" in svg
+
+    def window(svg: str) -> tuple[float, float]:
+        x, wide = re.search(r'<rect x="([\d.]+)" y="\d+" width="([\d.]+)"[^>]*class="anomaly-window"', svg).groups()
+        return float(x), float(wide)
+
+    bin_px = 552 / 78
+    assert window(svg) == (round(44 + 60 * bin_px, 1), round(bin_px, 1)) and ">anomaly</text>" in svg  # its bin
+    assert window(str(charts.scope_chart(bins, (end - 300, end + 300), "t")))[1] == round(2 * bin_px, 1)
+    assert window(str(charts.scope_chart(bins, (start - 600, start + 1), "t"))) == (44.0, round(bin_px, 1))
+    for outside in [(start - 900, start - 300), (start + 78 * 300, start + 79 * 300)]:
+        assert "anomaly-window" not in str(charts.scope_chart(bins, outside, "t"))  # not drawn at an edge
     assert '<circle cx=' in svg and "<polyline" not in svg
     assert charts.chart_table(bins, 300) == [{"bin": "13:35–13:40", "stories": "4", "sentiment": "-0.50"}]
     assert charts.hour_marks(3600.0 * 5, 3600.0 * 6) == [18000.0, 21600.0] and charts.hour_marks(10.0, 20.0) == []

@@ -287,16 +287,27 @@ def test_the_reassign_list_shows_who_may_take_a_case_and_the_queue_says_where_it
             pages = [await (await client.get("/console/")).text()]
             answer = await client.post("/console/cases/case-a1/reassign", allow_redirects=False,
                                        data={"csrf": alice.csrf, "to": "carol"})
-            assert answer.status == 303 and answer.headers["Location"] == "/console/"
-            pages += [await (await client.get("/console/")).text() for _ in range(2)]
+            assert answer.status == 303, await answer.text()
+            done = answer.headers["Location"]
+            assert done == f"/console/?done={sent[-1]['action_id']}"
+            pages.append(await (await client.get("/console/")).text())  # another tab: not its notice
+            pages += [await (await client.get(done)).text() for _ in range(2)]
             return pages
 
-    before, after, again = asyncio.run(scenario())
+    before, other_tab, after, again = asyncio.run(scenario())
     assert '<option value="bob" disabled>bob (has no skill for topic:E)</option>' in before
     assert '<option value="carol">carol</option>' in before and '<option value="alice"' not in before
+    assert 'class="notice"' not in other_tab, "a notice belongs to the page its action redirected to"
     assert '<p class="notice" role="status">Reassigned case-a1: now assigned to carol.</p>' in after
     assert 'class="notice"' not in again, "the notice is shown once"
     assert sched.case("case-a1")["analyst"] == "carol"
+
+
+def test_a_session_keeps_only_its_newest_notices() -> None:
+    session = Session("sid", "alice", "tok", 0)
+    for i in range(40):
+        session.tell(f"a{i}", f"notice {i}")
+    assert list(session.notices) == [f"a{i}" for i in range(24, 40)]  # bounded: closed tabs never collect theirs
 
 
 def test_after_an_action_the_notice_says_why_a_case_waits(monkeypatch) -> None:
@@ -319,6 +330,7 @@ def test_the_overview_links_an_open_anomaly_only_to_a_case_page_the_analyst_may_
 
     page = {"anomaly_id": "a1", "status": "open"}
     assert views.with_case(page, case(status="waiting", analyst=None), "alice")["case"]["readable"]
+    assert views.with_case(page, case(status="waiting", analyst=None), "alice")["case"]["note"] == "waiting for an analyst"
     assert views.with_case(page, case(status="assigned", analyst="alice"), "alice")["case"]["readable"]
     assert views.with_case(page, case(status="auto_resolved", analyst=None), "alice")["case"]["readable"]
     held = views.with_case(page, case(status="assigned", analyst="bob"), "alice")["case"]
@@ -1084,4 +1096,6 @@ def test_a_closed_case_reads_in_words_and_its_age_stops_when_it_closed() -> None
     assert "· closed by the machine" in html and "open for 10m 00s" in html and "auto_resolved" not in html
     held = views.row(case(created_at=created.isoformat()), created + timedelta(hours=2))
     assert held["age"] == "2h 00m" and not held["closed"]  # an open case's age runs on
+    unknown = views.row({**closed, "closed_at": None}, created + timedelta(hours=26))
+    assert unknown["age"] == "26h 00m" and not unknown["closed"]  # no close time: an age, not "open for"
     assert views.status_text("waiting") == "waiting for an analyst" and views.status_text("assigned") == "assigned"
