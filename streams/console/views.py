@@ -33,7 +33,7 @@ from alerts.records import finite_number
 from models.labels import SENTIMENTS
 from scheduler import Operator
 from scheduler.cases import CLOSED, HELD, case_id_for, may_view
-from scheduler.engine import ACTIONS
+from scheduler.engine import ACTIONS, REOPEN
 from scheduler.workload import workload
 from streams import case_state
 from streams.app import settings
@@ -415,6 +415,14 @@ def probability(value: object) -> float | None:
     return float(value) if finite_number(value) and 0.0 <= value <= 1.0 else None  # type: ignore[operator]
 
 
+def peak(record: dict[str, Any]) -> dict[str, Any]:
+    """The anomaly at its worst: the history entry with the highest score (observed, expected, score,
+    window_end), else the record itself. The record's own fields are its latest event's, so once the
+    surge ended they read "score 0.0" and a skimming analyst dismissed a real one."""
+    rows = [h for h in record.get("history") or [] if isinstance(h, dict) and finite_number(h.get("score"))]
+    return max(rows, key=lambda h: float(h["score"]), default=record)
+
+
 CHART_BIN = 300  # seconds: the case chart's 5-minute bins
 
 
@@ -472,6 +480,7 @@ class CaseView(ConsoleView):
         chart, chart_rows = case_chart(case, record)
         return page(render(
             "case.html", session=session, case=row(case, datetime.now(UTC)), record=record, headlines=rows,
+            peak=peak(record) if record else None,
             confidence=confidence(rows), policy=case_state.POLICY, chart=chart, chart_rows=chart_rows,
             topics=sorted(model_topics(settings)),
             targets=case_state.load().reassign_targets(case_id, session.analyst, datetime.now(UTC))
@@ -531,6 +540,15 @@ def aftermath(verb: str, case_id: str, analyst: str, events: list[dict[str, Any]
     return f"{done}: waiting for an analyst{f' ({why})' if why else ''}."
 
 
+def not_reopenable(case_id: str) -> str:
+    """Why a case another analyst may hold cannot be reopened: reopened already (a stale tab, or a
+    colleague first), or never closed by the machine; no more about it than that."""
+    reopened_at = (case_state.load().case(case_id) or {}).get("reopened_at")
+    if reopened_at:
+        return f"{case_id} is no longer closed by the machine: it was reopened at {when(reopened_at)}."
+    return f"{case_id} was not closed by the machine: only such a case can be reopened."
+
+
 def sent_not_applied(action: dict[str, Any], session: Session) -> web.Response:
     """The 202 page: the action is on `cases.actions` but the single writer has not applied it yet. A
     redirect back would show the case unchanged and invite a second click, which then passes the dry run
@@ -554,6 +572,8 @@ class CaseActionView(ConsoleView):
         if verb not in ACTIONS:
             return problem(404, "No such action", f"Unknown action {verb!r}.", session, back)
         _, denied = viewable(case_id, session)  # another analyst's case is a 403 whatever the form holds
+        if denied is not None and verb == REOPEN and denied.status == 403:  # a stale tab, or a colleague first
+            return problem(409, "Not possible now", not_reopenable(case_id), session, "/console/")
         if denied is not None:
             return denied
         refused = form_problem(verb, data)

@@ -335,7 +335,7 @@ def test_console_in_a_browser(embedded_broker, start_worker_process, kafka, brow
     driver.get(f"{base}/anomalies/{opened['anomaly_id']}")
     wait_for(lambda: driver.current_url == f"{base}/console/cases/{case_a}", WAIT, "the alert link's case page")
     body = driver.find_element(By.TAG_NAME, "body").text
-    assert "Observed / expected" in body and "Severity history" in body and SURGE_SCOPE in body
+    assert "At its worst" in body and "Severity history" in body and SURGE_SCOPE in body
     assert driver.find_elements(By.CSS_SELECTOR, "svg.chart .anomaly-window")
     assert driver.find_elements(By.CSS_SELECTOR, "svg.chart polyline"), "the scored stories' sentiment line"
     story, headline = opened["sample_ids"][0], opened["headlines"][0]
