@@ -33,7 +33,7 @@ from alerts.records import finite_number
 from models.labels import SENTIMENTS
 from scheduler import Operator
 from scheduler.cases import CLOSED, HELD, case_id_for, may_view
-from scheduler.engine import ACTIONS, REOPEN
+from scheduler.engine import ACTIONS
 from scheduler.workload import workload
 from streams import case_state
 from streams.app import settings
@@ -540,15 +540,6 @@ def aftermath(verb: str, case_id: str, analyst: str, events: list[dict[str, Any]
     return f"{done}: waiting for an analyst{f' ({why})' if why else ''}."
 
 
-def not_reopenable(case_id: str) -> str:
-    """Why a case another analyst may hold cannot be reopened: reopened already (a stale tab, or a
-    colleague first), or never closed by the machine; no more about it than that."""
-    reopened_at = (case_state.load().case(case_id) or {}).get("reopened_at")
-    if reopened_at:
-        return f"{case_id} is no longer closed by the machine: it was reopened at {when(reopened_at)}."
-    return f"{case_id} was not closed by the machine: only such a case can be reopened."
-
-
 def sent_not_applied(action: dict[str, Any], session: Session) -> web.Response:
     """The 202 page: the action is on `cases.actions` but the single writer has not applied it yet. A
     redirect back would show the case unchanged and invite a second click, which then passes the dry run
@@ -572,8 +563,6 @@ class CaseActionView(ConsoleView):
         if verb not in ACTIONS:
             return problem(404, "No such action", f"Unknown action {verb!r}.", session, back)
         _, denied = viewable(case_id, session)  # another analyst's case is a 403 whatever the form holds
-        if denied is not None and verb == REOPEN and denied.status == 403:  # a stale tab, or a colleague first
-            return problem(409, "Not possible now", not_reopenable(case_id), session, "/console/")
         if denied is not None:
             return denied
         refused = form_problem(verb, data)
