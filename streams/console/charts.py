@@ -95,6 +95,11 @@ def _x(i: int, n: int, left: float, width: float) -> float:
     return left + (width * (i + 0.5) / n if n else 0)
 
 
+def hhmm(at: float) -> str:
+    """Epoch seconds as a UTC clock time, `HH:MM`: the case chart's axis and its table."""
+    return time.strftime("%H:%M", time.gmtime(at))
+
+
 def hour_marks(start: float, end: float) -> list[float]:
     """The whole UTC hours in [start, end], epoch seconds: where the case chart's time axis is labelled."""
     first = -(-int(start) // 3600) * 3600
@@ -104,8 +109,8 @@ def hour_marks(start: float, end: float) -> list[float]:
 def scope_chart(bins: list[tuple[float, int, float | None]], mark: tuple[float, float] | None, title: str,
                 width: int = 640, height: int = 236, note: str | None = None) -> Markup:
     """Volume as bars, mean sentiment (-1..+1) as a line, the bins the anomaly window touches shaded
-    and labelled (none when it lies outside the chart), the whole UTC hours marked on the time axis; `note`, when given, written across the plot (the scope is
-    not tracked: no bars is no evidence). `bins` as `Series.binned` gives them; `mark` (start, end) in
+    and labelled (none when it lies outside the chart), the whole UTC hours marked on the time axis;
+    `note`, when given, written across the plot (the scope is not tracked: no bars is no evidence). `bins` as `Series.binned` gives them; `mark` (start, end) in
     epoch seconds. The numbers themselves are for `chart_table` (an image is no data for a screen reader)."""
     left, right, top, bottom = 44, 44, 24, 44
     pw, ph = width - left - right, height - top - bottom
@@ -145,7 +150,7 @@ def scope_chart(bins: list[tuple[float, int, float | None]], mark: tuple[float, 
         x = left + pw * (t - start) / span
         out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top + ph}" y2="{top + ph + 4}" stroke="#777"/>'
                    f'<text x="{x:.1f}" y="{top + ph + 15}" font-size="10" text-anchor="middle" fill="#555">'
-                   f'{time.strftime("%H:%M", time.gmtime(t))}</text>')
+                   f'{hhmm(t)}</text>')
     out.append(f'<text x="4" y="{top + 10}" font-size="11" fill="#c62828">+1</text>'
                f'<text x="4" y="{top + ph}" font-size="11" fill="#c62828">-1</text>'
                f'<text x="{left + pw + 4}" y="{top + 10}" font-size="11" fill="#546e7a">{peak}</text>'
@@ -162,9 +167,6 @@ def scope_chart(bins: list[tuple[float, int, float | None]], mark: tuple[float, 
 def chart_table(bins: list[tuple[float, int, float | None]], step: float) -> list[dict[str, str]]:
     """The chart's numbers as rows for a table beside it: each bin with stories, its UTC time span,
     story count and mean sentiment (two decimals)."""
-    def hhmm(t: float) -> str:
-        return time.strftime("%H:%M", time.gmtime(t))
-
     return [{"bin": f"{hhmm(at)}–{hhmm(at + step)}", "stories": str(count),
              "sentiment": f"{mean:+.2f}" if mean is not None else ""}
             for at, count, mean in bins if count]

@@ -533,7 +533,7 @@ def aftermath(verb: str, case_id: str, analyst: str, events: list[dict[str, Any]
         holder = "you" if last.get("analyst") == analyst else last.get("analyst")
         return f"{done}: now assigned to {holder}."
     try:
-        why = next((c["unserved"] for c in case_state.load().waiting(datetime.now(UTC)) if c["case_id"] == case_id), "")
+        why = (stranded(case_id) or {}).get("unserved", "")
     except Exception:  # the action is applied: its page must not become a 500 for the why
         log.exception("console: could not say why %s waits", case_id)
         why = ""
