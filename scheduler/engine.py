@@ -108,7 +108,7 @@ class Scheduler:
                 for c in sorted(queue, key=lambda c: (-c.priority, c.seq))]
 
     def reassign_targets(self, case_id: str, holder: str, now: datetime) -> list[dict[str, str | None]]:
-        """Everyone on the roster but `holder`, by id, each `{id, problem}`: problem None for those the
+        """Everyone on the roster but `holder`, by id, each `{id, name, problem}`: problem None for those the
         holder may hand `case_id` to at `now`, else why not (the reassign action's own refusal, e.g.
         "is not on shift"). Empty unless `holder` holds the case (assigned or acknowledged): nobody
         else may reassign it."""
@@ -116,7 +116,7 @@ class Scheduler:
         if case is None or case.analyst != holder or case.status not in HELD:
             return []
         loads, when = self._loads(), utc(now)
-        return [{"id": a.id, "problem": self._cannot_take(case, holder, a, when, loads)}
+        return [{"id": a.id, "name": a.name, "problem": self._cannot_take(case, holder, a, when, loads)}
                 for a in sorted(self._roster.analysts.values(), key=lambda a: a.id) if a.id != holder]
 
     # ---- inputs --------------------------------------------------------------------------------

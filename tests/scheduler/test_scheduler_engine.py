@@ -340,6 +340,8 @@ def test_reassign_targets_say_who_may_take_a_case_by_the_reassign_rule_itself():
     assert held(s, "alice") == ["e"]
     targets = {t["id"]: t["problem"] for t in s.reassign_targets("case-e", "alice", MONDAY_10)}
     assert targets == {"bob": None, "nina": "is not on shift"}  # 05:00 in New York; the holder is not listed
+    names = {t["id"]: t["name"] for t in s.reassign_targets("case-e", "alice", MONDAY_10)}
+    assert names == {a: s.roster.analysts[a].name for a in ("bob", "nina")} and all(names.values())
     s.on_anomaly(anomaly("e2"), MONDAY_10)
     s.on_anomaly(anomaly("m", scope="topic:Macro"), MONDAY_10)  # bob's; alice now holds two of two
     targets = {t["id"]: t["problem"] for t in s.reassign_targets("case-m", "bob", MONDAY_10)}

@@ -295,8 +295,8 @@ def test_the_reassign_list_shows_who_may_take_a_case_and_the_queue_says_where_it
             return pages
 
     before, other_tab, after, again = asyncio.run(scenario())
-    assert '<option value="bob" disabled>bob (has no skill for topic:E)</option>' in before
-    assert '<option value="carol">carol</option>' in before and '<option value="alice"' not in before
+    assert '<option value="bob" disabled>B (bob): has no skill for topic:E</option>' in before
+    assert '<option value="carol">C (carol)</option>' in before and '<option value="alice"' not in before
     assert 'class="notice"' not in other_tab, "a notice belongs to the page its action redirected to"
     assert '<p class="notice" role="status">Reassigned case-a1: now assigned to carol.</p>' in after
     assert 'class="notice"' not in again, "the notice is shown once"
