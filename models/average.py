@@ -34,9 +34,15 @@ def _merged_record(checkpoints: Sequence[Path], weights: Sequence[float]) -> dic
     max_tokens = {int((m.get("config") or {}).get("max_tokens", 64)) for m in metas}
     if len(max_tokens) != 1:
         raise ValueError(f"the checkpoints were trained with different max_tokens {sorted(max_tokens)}")
+    # Style markers (models/text.py): an average reads texts as its ingredients did, so they must agree.
+    marked = {(m.get("config") or {}).get("social_files") is not None for m in metas}
+    if len(marked) != 1:
+        raise ValueError("some checkpoints were trained with style markers (--style-markers) and some without: "
+                         "they read different texts and cannot be averaged")
+    social = sorted({f for m in metas for f in (m.get("config") or {}).get("social_files") or []})
     return {
         "base": metas[-1].get("base"),
-        "config": {"max_tokens": max_tokens.pop()},
+        "config": {"max_tokens": max_tokens.pop(), **({"social_files": social} if marked.pop() else {})},
         "data": {part: list(entries.values()) for part, entries in data.items()},
         # An ingredient that is itself an average keeps its own ingredients, so the card of an
         # average of averages still names every run behind it.

@@ -11,8 +11,8 @@ import csv
 import hashlib
 import reprlib
 import sys
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from models.jsonl import json_objects
@@ -35,6 +35,8 @@ class Example:
     # lines counted, as its JSON errors count them), the data row for CSV and Parquet; 0 when not read
     # from a file. Not part of equality: the same text and labels are the same example.
     row: int = field(default=0, compare=False)
+    # The style the model reads it in (models.text.STYLES), None for a model without style markers.
+    style: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,5 +318,15 @@ def sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+def styled(path: str | Path, examples: list[Example], social_files: Collection[str] | None) -> list[Example]:
+    """`examples`, read from `path`, marked with the file's style for a model trained with style
+    markers (models/text.py): unchanged when `social_files` is None (a model without them),
+    "social" when `path` is one of `social_files` (compared as resolved paths), else "newswire"."""
+    if social_files is None:
+        return examples
+    style = "social" if Path(path).resolve() in {Path(p).resolve() for p in social_files} else "newswire"
+    return [replace(ex, style=style) for ex in examples]
+
+
 def model_texts(examples: Sequence[Example]) -> list[str]:
-    return [for_model(ex.text) for ex in examples]
+    return [for_model(ex.text, ex.style) for ex in examples]

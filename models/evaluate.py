@@ -14,9 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from models.data import Columns, DataError, Example, LabelMaps, load_file, model_texts
+from models.data import Columns, DataError, Example, LabelMaps, load_file
 from models.metrics import HeadReport, report, softmax
-from models.runtime import read_labels
+from models.runtime import read_labels, uses_style_markers
+from models.text import DEFAULT_STYLE, for_model
 
 # Texts scored between progress reports; a multiple of every batch size the runtime and the torch
 # path use (1, 128, 256), so chunks of the length-sorted texts make the same batches as one call.
@@ -69,18 +70,19 @@ class Progress:
             print(file=sys.stderr, flush=True)
 
 
-def _in_chunks(score: Callable[[list[str]], tuple[np.ndarray, np.ndarray]], texts: list[str],
+def _in_chunks(score: Callable[[list[int]], tuple[np.ndarray, np.ndarray]], inputs: list[str],
                progress: Callable[[int], None] | None) -> tuple[np.ndarray, np.ndarray]:
-    """`score` over length-sorted chunks of CHUNK texts, reporting after each; logits in input order."""
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # as the runtime and torch paths sort
+    """`score` over the indices of length-sorted chunks of CHUNK `inputs` (the texts as the model
+    reads them), reporting after each; logits in input order."""
+    order = sorted(range(len(inputs)), key=lambda i: len(inputs[i]))  # as the runtime and torch paths sort
     topic: np.ndarray | None = None
     sentiment: np.ndarray | None = None
     for start in range(0, len(order), CHUNK):
         idx = order[start : start + CHUNK]
-        t, s = score([texts[i] for i in idx])
+        t, s = score(idx)
         if topic is None or sentiment is None:
-            topic = np.zeros((len(texts), t.shape[1]), dtype=t.dtype)
-            sentiment = np.zeros((len(texts), s.shape[1]), dtype=s.dtype)
+            topic = np.zeros((len(inputs), t.shape[1]), dtype=t.dtype)
+            sentiment = np.zeros((len(inputs), s.shape[1]), dtype=s.dtype)
         topic[idx], sentiment[idx] = t, s
         if progress is not None:
             progress(start + len(idx))
@@ -89,12 +91,16 @@ def _in_chunks(score: Callable[[list[str]], tuple[np.ndarray, np.ndarray]], text
 
 
 def logits_for(model_path: Path, texts: list[str], variant: str | None, device: str,
-               progress: Callable[[int], None] | None = None,
-               info: dict[str, object] | None = None) -> tuple[LabelMaps, np.ndarray, np.ndarray]:
-    """(labels, topic logits, sentiment logits) of `texts` in input order. `info`, where given, gets
-    what ran: the model's version, the variant (int8+recheck, ...; "torch" for a checkpoint), the
-    ONNX Runtime provider and how many texts the re-check re-ran."""
+               progress: Callable[[int], None] | None = None, info: dict[str, object] | None = None,
+               styles: Sequence[str | None] | None = None) -> tuple[LabelMaps, np.ndarray, np.ndarray]:
+    """(labels, topic logits, sentiment logits) of the raw `texts` in input order, each normalised
+    as the model reads it in its style (`styles`, one per text; None: each DEFAULT_STYLE): after its
+    style's marker for a model trained with them, by the style's own model where the model
+    directory has one (card.json `style_models`). `info`, where given, gets what ran: the model's
+    version, the variant (int8+recheck, ...; "torch" for a checkpoint), the ONNX Runtime provider
+    and how many texts the re-check re-ran."""
     info = {} if info is None else info
+    chosen = list(styles) if styles is not None else [None] * len(texts)
     if is_checkpoint(model_path):
         from models.network import load_checkpoint
         from models.tokenize import load_tokenizer
@@ -103,17 +109,26 @@ def logits_for(model_path: Path, texts: list[str], variant: str | None, device: 
         model, labels = load_checkpoint(model_path)
         tokenizer = load_tokenizer(model_path / "tokenizer.json")
         run_on = "cpu" if device == "auto" else device
-        t, s = _in_chunks(lambda chunk: predict_logits(model, tokenizer, chunk, run_on), texts, progress)
+        marked = uses_style_markers(model_path)
+        inputs = [for_model(t, (s or DEFAULT_STYLE) if marked else None) for t, s in zip(texts, chosen, strict=True)]
+        t, s = _in_chunks(lambda idx: predict_logits(model, tokenizer, [inputs[i] for i in idx], run_on), inputs, progress)
         meta = {}
         if (model_path / "train.json").is_file():
             meta = json.loads((model_path / "train.json").read_text())
-        info.update(version=meta.get("version") if isinstance(meta, dict) else None, variant="torch", provider=run_on)
+        info.update(version=meta.get("version") if isinstance(meta, dict) else None, variant="torch", provider=run_on,
+                    reads_styles=marked)
         return LabelMaps.from_json(labels), t, s
     from models.runtime import Classifier
 
     clf = Classifier.load(model_path, device=device, variant=variant)  # type: ignore[arg-type]
-    t_out, s_out = _in_chunks(clf.all_logits, texts, progress)
-    info.update(version=clf.version, variant=clf.variant, provider=clf.provider, rechecked=clf.rechecked)
+    inputs = [for_model(t) for t in texts]  # for the chunks' order; each model marks its own
+
+    def score(idx: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        return clf.style_logits([texts[i] for i in idx], [chosen[i] for i in idx])
+
+    t_out, s_out = _in_chunks(score, inputs, progress)
+    info.update(version=clf.version, variant=clf.variant, provider=clf.provider, rechecked=clf.rechecked,
+                reads_styles=clf.reads_markers or bool(clf.by_style))
     return LabelMaps(topics=clf.topics, sentiments=clf.sentiments), t_out, s_out
 
 
@@ -122,28 +137,37 @@ def _warn(message: str) -> None:
 
 
 def evaluate(model_path: str | Path, data: Sequence[str], columns: Columns | None = None,
-             variant: str | None = None, device: str = "cpu", progress: bool | None = None) -> dict[str, object]:
+             variant: str | None = None, device: str = "cpu", progress: bool | None = None,
+             social_files: Sequence[str] = ()) -> dict[str, object]:
     """The report of `finsentry evaluate`. `progress` reports the texts scored on stderr (None: on
-    a terminal redrawn, elsewhere every PROGRESS_EVERY_S seconds; False: never)."""
+    a terminal redrawn, elsewhere every PROGRESS_EVERY_S seconds; False: never). A model trained with
+    style markers reads the `social_files` among `data` as social posts and the rest as newswire
+    (the report's "styles"); one without them reads every file alike."""
     model_path, columns = Path(model_path), columns or Columns()
     if not model_path.is_dir():
         raise DataError(f"{model_path}: no such model directory")
     # "variant" becomes the one that ran (the default for the device when none was asked for).
     result: dict[str, object] = {"model": str(model_path), "kind": "torch" if is_checkpoint(model_path) else "onnx",
                                  "version": None, "variant": variant, "variant_requested": variant, "files": {}}
-    files = [(str(path), load_file(path, columns, warn=_warn)) for path in data]
+    social = {Path(p).resolve() for p in social_files}
+    stray = [p for p in social_files if Path(p).resolve() not in {Path(d).resolve() for d in data}]
+    if stray:
+        raise DataError(f"--social-files: {', '.join(stray)} not among the --data files")
     labels = labels_of(model_path)
+    files = [(str(path), load_file(path, columns, warn=_warn)) for path in data]
     labels.check_files(files)
+    style_of = {path: "social" if Path(path).resolve() in social else DEFAULT_STYLE for path, _ in files}
     examples: list[Example] = []
     spans: list[tuple[str, int, int]] = []
     for path, loaded in files:
         spans.append((path, len(examples), len(examples) + len(loaded)))
         examples.extend(loaded)
-    texts = model_texts(examples)
+    texts = [ex.text for ex in examples]
+    styles = [style_of[path] for path, start, end in spans for _ in range(start, end)]
     shown = Progress(len(texts), tty=None if progress is None else progress) if progress is not False else None
     info: dict[str, object] = {}
     try:
-        _, t_logits, s_logits = logits_for(model_path, texts, variant, device, shown, info)
+        _, t_logits, s_logits = logits_for(model_path, texts, variant, device, shown, info, styles)
     finally:
         if shown is not None:
             shown.close()
@@ -162,6 +186,8 @@ def evaluate(model_path: str | Path, data: Sequence[str], columns: Columns | Non
     # Every file on its own (a tweet file and a newswire file are different styles and must not
     # hide each other), then all of them together.
     result["files"] = {path: heads_for(start, end) for path, start, end in spans}
+    # How each file was read: only a model with style markers or style models reads styles apart.
+    result["styles"] = style_of if result.get("reads_styles") else {path: None for path in style_of}
     result["heads"] = heads_for(0, len(examples))
     return result
 

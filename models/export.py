@@ -30,9 +30,9 @@ from pathlib import Path
 
 import numpy as np
 
-from models.data import Columns, DataError, load_file, model_texts
+from models.data import Columns, DataError, load_file, model_texts, styled
 from models.sources import attributions
-from models.text import NORMALISATION_VERSION
+from models.text import DEFAULT_STYLE, NORMALISATION_VERSION, STYLE_MARKERS, STYLES
 from models.variants import FP16, FP32, INT8, INT8_RECHECK, VARIANTS
 
 OPSET = 17
@@ -141,12 +141,15 @@ def parity(variant: str, ref: tuple[np.ndarray, np.ndarray], got: tuple[np.ndarr
 
 
 def export(checkpoint: Path, out: Path, dev: Sequence[str] = (), columns: Columns | None = None,
-           keep_fp32: bool = True, fp16: bool = True, progress: Callable[[str], None] = _say) -> dict:
+           keep_fp32: bool = True, fp16: bool = True, progress: Callable[[str], None] = _say,
+           style_models: dict[str, Path] | None = None) -> dict:
     """Write `out/` with the files of models/variants.py's variants (INT8, FP16 unless `fp16=False`,
     FP32 unless `keep_fp32=False`), tokenizer.json, labels.json and card.json (with the sha256 of the
-    first two's JSON content, which the runtime checks). The inputs, --dev files included, are read
-    first; the files are built in a hidden directory on `out`'s file system and put in place only when
-    every step has succeeded (`_install`)."""
+    first two's JSON content, which the runtime checks). `style_models` maps a style (models.text.STYLES,
+    not the default) to an exported model directory that reads that style's texts instead: its model
+    files are copied into `out/<style>/` and the card names it (`style_models`). The inputs, --dev
+    files included, are read first; the files are built in a hidden directory on `out`'s file system
+    and put in place only when every step has succeeded (`_install`)."""
     from models.network import load_checkpoint
     from models.runtime import read_labels
 
@@ -161,9 +164,12 @@ def export(checkpoint: Path, out: Path, dev: Sequence[str] = (), columns: Column
     if out.exists() and not out.is_dir():
         raise DataError(f"--out {out}: exists and is not a directory")
     read_labels(checkpoint)  # what the runtime will demand of the copy in `out`
-    dev_examples = [ex for path in dev for ex in load_file(path, columns or Columns(), warn=None)]
-    model, labels = load_checkpoint(checkpoint)
+    parts = {style: _style_part(style, Path(d), checkpoint) for style, d in (style_models or {}).items()}
     meta = json.loads((checkpoint / "train.json").read_text())
+    # A run with style markers recorded its social-post files: the parity texts are marked as it read them.
+    social = (meta.get("config") or {}).get("social_files")
+    dev_examples = [ex for path in dev for ex in styled(path, load_file(path, columns or Columns(), warn=None), social)]
+    model, labels = load_checkpoint(checkpoint)
     max_tokens = int(meta.get("config", {}).get("max_tokens", 64))
     # A kill (SIGTERM, SIGHUP) while building is an exception too, so the build directory goes with it.
     with terminations_raise(), _export_lock(out):
@@ -171,11 +177,44 @@ def export(checkpoint: Path, out: Path, dev: Sequence[str] = (), columns: Column
         build = _make_build(out)
         try:
             card = _build(model, labels, meta, max_tokens, checkpoint, build, dev_examples, keep_fp32, fp16, progress)
+            if parts:
+                # A name of its own each time (`social.<8 hex>`): the new card.json, renamed into place
+                # last, is the one moment the model directory switches to the new style model.
+                card["style_models"] = {style: f"{style}.{secrets.token_hex(4)}" for style in parts}
+                for style, part in parts.items():
+                    shutil.copytree(part, build / card["style_models"][style],
+                                    ignore=lambda _d, names: [n for n in names if n not in MODEL_FILES])
+                (build / "card.json").write_text(json.dumps(card, indent=2))
             _install(build, out)
         finally:
             shutil.rmtree(build, ignore_errors=True)
     progress(f"wrote {out} ({', '.join(f'{k} {v / 1e6:.1f} MB' for k, v in card['files'].items())})")
     return card
+
+
+def _style_part(style: str, directory: Path, checkpoint: Path) -> Path:
+    """`directory`, resolved, once it is an exported model directory that can read `style` for the
+    model exported from `checkpoint`: a style other than the default, the same labels, no style
+    models of its own. Anything else is one DataError line."""
+    from models.runtime import ModelError, read_card, read_labels
+
+    if style not in STYLES or style == DEFAULT_STYLE:
+        raise DataError(f"--style-model {style}={directory}: a style model is for "
+                        f"{', '.join(s for s in STYLES if s != DEFAULT_STYLE)}; {DEFAULT_STYLE} is the exported model's own")
+    for name in ("card.json", "labels.json", "tokenizer.json", INT8.file):
+        if not (directory / name).is_file():
+            raise DataError(f"--style-model {style}={directory}: no {name}; give a directory made by `finsentry export`")
+    try:
+        card = read_card(directory)
+        labels = read_labels(directory)
+    except ModelError as exc:
+        raise DataError(f"--style-model {style}={directory}: {exc}") from None
+    if card and card.get("style_models"):
+        raise DataError(f"--style-model {style}={directory}: has style models of its own; give a plain model directory")
+    if labels != read_labels(checkpoint):
+        raise DataError(f"--style-model {style}={directory}: its labels differ from {checkpoint}'s; both must answer "
+                        "with the same topics and sentiments")
+    return Path(os.path.realpath(directory))
 
 
 @contextmanager
@@ -427,6 +466,7 @@ def _build(model, labels: dict, meta: dict, max_tokens: int, checkpoint: Path, o
         "dev_metrics_torch": meta.get("dev_metrics"),
         "max_tokens": max_tokens,
         "normalisation_version": NORMALISATION_VERSION,
+        "style_markers": STYLE_MARKERS if (meta.get("config") or {}).get("social_files") is not None else None,
         "default_variant": INT8_RECHECK.name if recheck else INT8.name,  # on a CPU; fp16 on CUDA
         "export": {
             "opset": OPSET,
@@ -451,7 +491,8 @@ def _install(build: Path, out: Path) -> None:
     umask's, not mkdtemp's 0700). Into an existing directory (an empty one, a mount point, the current
     directory: never removed or renamed over) each file is moved by an atomic rename from the build
     directory inside it, card.json last, then any model file an earlier export left that this one did
-    not write is removed. Other files in `out` stay. SIGTERM, SIGHUP and Ctrl-C wait until the moves are done
+    not write is removed, and so is each style-model directory the replaced card.json named (the new
+    one has a name of its own, so the card's rename is the switch). Other files in `out` stay. SIGTERM, SIGHUP and Ctrl-C wait until the moves are done
     (`_terminations_deferred`), so a catchable signal never leaves a directory half replaced. An
     OSError is one DataError line naming the path."""
     moved: list[str] = []
@@ -463,16 +504,30 @@ def _install(build: Path, out: Path) -> None:
                 os.rename(build, out)
                 return
             made = sorted(p.name for p in build.iterdir())
+            before = _style_dirs(out)
             for name in [n for n in made if n != "card.json"] + ["card.json"]:
                 os.replace(build / name, out / name)
                 moved.append(name)
             for name in sorted(MODEL_FILES - set(made)):
                 (out / name).unlink(missing_ok=True)
+            for name in sorted(before - set(made)):  # the style models the replaced card named
+                shutil.rmtree(out / name, ignore_errors=True)
     except OSError as exc:
         done = (f"; {len(moved)} of its files ({', '.join(moved)}) were already replaced, so re-run the export"
                 if moved else "; nothing in it was changed")
         raise DataError(f"--out {out}: cannot put the exported files in place ({exc.strerror or exc}"
                         f"{': ' + str(exc.filename) if exc.filename else ''}){done}") from None
+
+
+def _style_dirs(out: Path) -> set[str]:
+    """The style-model directories `out`'s card.json names (none when it has no readable card)."""
+    from models.runtime import ModelError, read_card
+
+    try:
+        card = read_card(out) or {}
+    except (ModelError, OSError):
+        return set()
+    return {name for name in (card.get("style_models") or {}).values() if (out / name).is_dir()}
 
 
 @contextmanager
@@ -517,7 +572,8 @@ def _choose_recheck(out: Path, fp32: Path, tokenizer, meta: dict, progress: Call
     if not paths or missing:
         progress(f"no int8 re-check: the training files are not here ({', '.join(missing) or 'none recorded'})")
         return None
-    texts = model_texts([ex for path in paths for ex in load_file(path, columns, warn=None)])
+    social = (meta.get("config") or {}).get("social_files")
+    texts = model_texts([ex for path in paths for ex in styled(path, load_file(path, columns, warn=None), social)])
     texts = random.Random(0).sample(texts, min(limit, len(texts)))
     progress(f"choosing the int8 re-check margin on {len(texts)} training texts")
     ref = _ort_logits(fp32, tokenizer, texts)

@@ -63,7 +63,11 @@ def recover(model_dir: Path, out: Path, base: str = "all-MiniLM-L6-v2") -> float
     (out).mkdir(parents=True, exist_ok=True)
     (out / "tokenizer.json").write_bytes((model_dir / "tokenizer.json").read_bytes())
     meta = {"recovered_from": str(model_dir), "version": card.get("version"), "base": base,
-            "config": {"max_tokens": card.get("max_tokens", 64)}, "data": card.get("data"),
+            "config": {"max_tokens": card.get("max_tokens", 64),
+                       # A model trained with style markers reads them after recovery too (models/text.py).
+                       **({"social_files": (card.get("train_config") or {}).get("social_files") or []}
+                          if card.get("style_markers") is not None else {})},
+            "data": card.get("data"),
             "dev_metrics": card.get("dev_metrics_torch"), "steps": 0}
     save_checkpoint(model, out, labels, meta)
     return _check(model, model_dir, out)

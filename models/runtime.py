@@ -22,6 +22,7 @@ import json
 import logging
 import math
 import os
+import re
 import sys
 import threading
 from collections.abc import Iterator, Sequence
@@ -35,7 +36,7 @@ import numpy as np
 
 from models.metrics import softmax
 from models.recheck import uncertain
-from models.text import for_model
+from models.text import DEFAULT_STYLE, STYLE_MARKERS, STYLES, for_model
 from models.tokenize import MAX_TOKENS, encode, load_tokenizer
 from models.variants import CPU_DEFAULTS, CUDA_DEFAULTS, Device, Variant, by_name, without_recheck
 
@@ -147,6 +148,10 @@ def read_card(directory: Path) -> dict | None:
     return card
 
 
+# A style's own model (card.json `style_models`) is a directory directly inside the model's own.
+_PART_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
+
+
 def check_card(card: object, path: Path | str = CARD) -> None:
     """Raise ModelError naming `path` and the field for a card whose fields cannot be used."""
     def bad(field: str, value: object, want: str) -> ModelError:
@@ -175,6 +180,20 @@ def check_card(card: object, path: Path | str = CARD) -> None:
         for name, size in files.items():
             if isinstance(size, bool) or not isinstance(size, int) or size < 0:
                 raise bad(f"files.{name}", size, "not a size in bytes such as 33433548")
+    parts = card.get("style_models")
+    if parts is not None:
+        if not isinstance(parts, dict):
+            raise bad("style_models", parts, "not an object mapping a style to the directory of its own model")
+        for style, name in parts.items():
+            if style not in STYLES or style == DEFAULT_STYLE:
+                raise bad(f"style_models.{style}", name, f"not under a style with a model of its own "
+                          f"({', '.join(s for s in STYLES if s != DEFAULT_STYLE)}; {DEFAULT_STYLE} is this model's)")
+            if not isinstance(name, str) or not _PART_NAME.fullmatch(name) or name in {".", ".."}:
+                raise bad(f"style_models.{style}", name, "not the name of a directory inside the model's own")
+    markers = card.get("style_markers")
+    if markers is not None and markers != STYLE_MARKERS:
+        raise bad("style_markers", markers, f"not the markers this finsentry writes ({_short(STYLE_MARKERS)}): the model "
+                  "was trained to read other ones; use the finsentry that trained it")
     hashes = card.get("sha256")
     if hashes is not None:
         if not isinstance(hashes, dict):
@@ -280,6 +299,16 @@ def missing_cuda_library() -> str | None:
     return None
 
 
+def uses_style_markers(directory: Path) -> bool:
+    """Whether the model in `directory` was trained with style markers (models/text.py): an export's
+    card.json `style_markers`, a checkpoint's train.json `config.social_files` (a list, maybe empty)."""
+    if (directory / "heads.pt").is_file():
+        meta = json.loads((directory / "train.json").read_text()) if (directory / "train.json").is_file() else {}
+        return isinstance(meta, dict) and (meta.get("config") or {}).get("social_files") is not None
+    card = read_card(directory)
+    return card is not None and card.get("style_markers") is not None
+
+
 class Classifier:
     def __init__(self, directory: Path, session, tokenizer, labels: dict[str, list[str]], card: dict, variant: str,
                  session_threads: tuple[int, int] = (1, 1), recheck=None, recheck_margin: float = 0.0) -> None:
@@ -289,7 +318,7 @@ class Classifier:
         # variant's recheck_file; models/recheck.py says why).
         self.recheck = recheck
         self.recheck_margin = recheck_margin
-        self.rechecked = 0  # texts re-run so far, for the worker's metrics
+        self._rechecked = 0  # texts this model re-ran so far (`rechecked` adds its style models')
         self._rechecked_lock = threading.Lock()
         self.tokenizer = tokenizer
         self.topics = labels["topic"]
@@ -298,6 +327,10 @@ class Classifier:
         self.variant = variant
         self.provider: str = session.get_providers()[0]
         self.version: str = str(card.get("version", "unknown"))
+        # Trained with style markers (models/text.py): each text is read after its style's marker.
+        self.reads_markers: bool = card.get("style_markers") is not None
+        # A style with a model of its own (card.json `style_models`, set by `load`): its texts go there.
+        self.by_style: dict[str, Classifier] = {}
         self._pos = self.sentiments.index("positive")
         self._neg = self.sentiments.index("negative")
         # On a CPU, padding costs more than batching saves (bench/inference.py: one at a time 255/s,
@@ -366,7 +399,28 @@ class Classifier:
         _check_widths(directory, chosen.file, session, labels, tokenizer)
         if recheck is not None and chosen.recheck_file is not None:
             _check_widths(directory, chosen.recheck_file, recheck, labels, tokenizer)
-        return cls(directory, session, tokenizer, labels, card, chosen.name, threads, recheck, margin if recheck else 0.0)
+        model = cls(directory, session, tokenizer, labels, card, chosen.name, threads, recheck, margin if recheck else 0.0)
+        for style, name in (card.get("style_models") or {}).items():
+            if (read_card(directory / name) or {}).get("style_models"):
+                raise ModelError(f"{directory / name}: the {style} model has style models of its own; a style's model "
+                                 f"must be a plain one (re-export it without --style-model)")
+            part = cls.load(directory / name, device, variant)
+            if (part.topics, part.sentiments) != (model.topics, model.sentiments):
+                raise ModelError(f"{directory / name}: the {style} model's labels differ from {directory}'s; both must "
+                                 "answer with the same topics and sentiments")
+            model.by_style[style] = part
+        if model.by_style:
+            model.version += "".join(f" ({style}: {part.version})" for style, part in model.by_style.items())
+        return model
+
+    @property
+    def rechecked(self) -> int:
+        """Texts re-run on the re-check model so far, by this model and its style models."""
+        return self._rechecked + sum(part.rechecked for part in self.by_style.values())
+
+    def reader(self, style: str | None) -> Classifier:
+        """The model that reads texts of `style` (None: DEFAULT_STYLE): its own, else this one."""
+        return self.by_style.get(style or DEFAULT_STYLE, self)
 
     def logits(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """Raw logits for already-normalised texts, one batch, in input order."""
@@ -380,7 +434,7 @@ class Classifier:
                 topic[rows], sentiment[rows] = self.recheck.run(
                     list(OUTPUTS), {"input_ids": ids[rows], "attention_mask": mask[rows]})
                 with self._rechecked_lock:
-                    self.rechecked += int(rows.sum())
+                    self._rechecked += int(rows.sum())
         return topic, sentiment
 
     def _run_bound(self, ids: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -419,12 +473,36 @@ class Classifier:
             list(self._pool.map(run, shares))
         return topic, sentiment
 
-    def predict(self, texts: Sequence[str], batch_size: int | None = None) -> list[Prediction]:
-        """Predictions in input order; `batch_size` is the largest chunk run at once (default per provider)."""
+    def predict(self, texts: Sequence[str], batch_size: int | None = None,
+                styles: Sequence[str | None] | None = None) -> list[Prediction]:
+        """Predictions in input order; `batch_size` is the largest chunk run at once (default per provider).
+        `styles`, one per text (models.text.STYLES; None or absent: DEFAULT_STYLE), is how a model
+        trained with style markers reads each text; a model without them reads every text alike."""
         if not texts:
             return []
-        t_logits, s_logits = self.all_logits([for_model(t) for t in texts], batch_size)
+        t_logits, s_logits = self.style_logits(texts, styles, batch_size)
         return [self._prediction(t, s) for t, s in zip(t_logits, s_logits, strict=True)]
+
+    def style_logits(self, texts: Sequence[str], styles: Sequence[str | None] | None = None,
+                     batch_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Logits of raw `texts` (normalised here) in input order, each read by the model for its style
+        (`reader`) and, where that model was trained with style markers, after its style's marker."""
+        if styles is not None and len(styles) != len(texts):
+            raise ValueError(f"{len(styles)} styles for {len(texts)} texts")
+        chosen = [s or DEFAULT_STYLE for s in (styles or [None] * len(texts))]
+        unknown = sorted(set(chosen) - set(STYLES))
+        if unknown:
+            raise ValueError(f"style {unknown[0]!r}: expected one of {', '.join(STYLES)}")
+        topic = np.zeros((len(texts), len(self.topics)), dtype=np.float32)
+        sentiment = np.zeros((len(texts), len(self.sentiments)), dtype=np.float32)
+        routes: dict[int, tuple[Classifier, list[int]]] = {}
+        for i, style in enumerate(chosen):
+            model = self.reader(style)
+            routes.setdefault(id(model), (model, []))[1].append(i)
+        for model, rows in routes.values():
+            inputs = [for_model(texts[i], chosen[i] if model.reads_markers else None) for i in rows]
+            topic[rows], sentiment[rows] = model.all_logits(inputs, batch_size)
+        return topic, sentiment
 
     def _prediction(self, topic_logits: np.ndarray, sentiment_logits: np.ndarray) -> Prediction:
         tp = softmax(topic_logits.astype(np.float64))

@@ -81,10 +81,24 @@ def clean(text: str) -> str:
     return _normalised(text, "NFKC")
 
 
-def for_model(text: str) -> str:
-    """The text the classifier sees: `clean` plus removal of URLs, mentions and `$` signs."""
+# Style markers (docs/MODEL.md, "Style"): a model trained with them reads each text after the word
+# that names its style, so it can keep the tweet sets' labelling conventions (a headline like
+# "X just missed EPS by 44%" is neutral there) apart from newswire's, where a reader calls it
+# negative. The keys are the styles a source declares; a model records in its card whether it
+# was trained with them.
+STYLES = ("newswire", "social")
+STYLE_MARKERS = {"newswire": "news:", "social": "tweet:"}
+# A story that does not say its style is read as news: the product watches news feeds, and a
+# social-media source declares itself (docs/INPUTS.md).
+DEFAULT_STYLE = "newswire"
+
+
+def for_model(text: str, style: str | None = None) -> str:
+    """The text the classifier sees: `clean` plus removal of URLs, mentions and `$` signs, after
+    the style's marker when `style` is one of STYLES (None: no marker, for a model without them)."""
     text = _RETWEET.sub("", clean(text))
     text = _URL.sub(" ", text)
     text = _MENTION.sub(" ", text)
     text = _CASHTAG.sub(lambda m: m.group(1).upper(), text)
-    return _SPACE.sub(" ", text).strip(" -|:")
+    text = _SPACE.sub(" ", text).strip(" -|:")
+    return f"{STYLE_MARKERS[style]} {text}" if style is not None and text else text

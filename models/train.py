@@ -23,7 +23,17 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from models.data import Columns, DataError, Example, LabelMaps, check_topic_spellings, load_file, model_texts, sha256
+from models.data import (
+    Columns,
+    DataError,
+    Example,
+    LabelMaps,
+    check_topic_spellings,
+    load_file,
+    model_texts,
+    sha256,
+    styled,
+)
 from models.metrics import report, softmax
 from models.network import DEFAULT_BASE, build, resolve_base, save_checkpoint
 from models.tokenize import MAX_TOKENS, encode, load_tokenizer
@@ -83,6 +93,10 @@ class TrainConfig:
     distill_files: list[str] = field(default_factory=list)
     distill_weight: float = 1.0
     distill_temperature: float = 2.0
+    # Style markers (models.text.STYLES): None trains without them; a list (maybe empty) marks every
+    # --train and --dev text with its file's style, "social" for the files listed, "newswire" for
+    # the rest, so one encoder learns each style's labelling conventions apart (docs/MODEL.md).
+    social_files: list[str] | None = None
 
 
 @dataclass(slots=True)
@@ -331,14 +345,26 @@ def train(cfg: TrainConfig, progress: Callable[[str], None] = _progress) -> Trai
         raise DataError(f"--init {cfg.init}: not a checkpoint (no heads.pt); give a directory made by `finsentry train` "
                         "(python -m models.recover makes one from a model directory)")
 
+    if cfg.distill_from and (Path(cfg.distill_from) / "heads.pt").is_file():
+        from models.runtime import uses_style_markers
+
+        if uses_style_markers(Path(cfg.distill_from)) != (cfg.social_files is not None):
+            raise DataError(f"--distill-from {cfg.distill_from}: it was trained {'with' if cfg.social_files is None else 'without'} "
+                            "style markers and this run is not, so it would be taught on texts it never read; "
+                            "distill from a teacher that reads texts as this run does")
+    if cfg.social_files:
+        named = {Path(p).resolve() for p in [*cfg.train, *cfg.dev]}
+        stray = [p for p in cfg.social_files if Path(p).resolve() not in named]
+        if stray:
+            raise DataError(f"--social-files: {', '.join(stray)} not among the --train or --dev files")
     # Hashed as read: a file edited while a run trains must not be recorded as what it learnt from.
     data_record = {"train": [{"path": str(p), "sha256": sha256(p)} for p in cfg.train],
                    "dev": [{"path": str(p), "sha256": sha256(p)} for p in cfg.dev]}
-    train_files = [(str(path), load_file(path, cfg.columns)) for path in cfg.train]
+    train_files = [(str(path), styled(path, load_file(path, cfg.columns), cfg.social_files)) for path in cfg.train]
     check_topic_spellings(train_files)
     train_ex = [ex for _, part in train_files for ex in part]
     source_of = [i for i, (_, part) in enumerate(train_files) for _ in part]
-    dev_files = [(str(path), load_file(path, cfg.columns)) for path in cfg.dev]
+    dev_files = [(str(path), styled(path, load_file(path, cfg.columns), cfg.social_files)) for path in cfg.dev]
     dev_ex = [ex for _, part in dev_files for ex in part]
     if cfg.dev_weights is not None and len(cfg.dev_weights) != len(dev_files):
         raise DataError(f"--dev-weights: {len(cfg.dev_weights)} weights for {len(dev_files)} dev files")

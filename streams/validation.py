@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote_plus, urlencode, urlsplit, urlunsplit
 
 from alerts.records import finite_number, iso
-from models.text import cashtags, clean, tidy
+from models.text import DEFAULT_STYLE, STYLES, cashtags, clean, tidy
 from models.tickers import is_ticker, normalise_ticker
 
 MAX_RECORD_BYTES = 64 * 1024
@@ -61,6 +61,13 @@ def model_text(record: dict[str, Any]) -> str:
     return body[:BODY_CHARS_READ] if isinstance(body, str) else ""
 
 
+def model_style(record: dict[str, Any]) -> str | None:
+    """The style the model reads a `news.clean` record in (models.text.STYLES), None for a record
+    from before stories carried one (the model's default applies)."""
+    style = record.get("style")
+    return style if style in STYLES else None
+
+
 @dataclass(frozen=True, slots=True)
 class Story:
     """A validated, normalised story as it travels on `news.clean` and into `news.scored`."""
@@ -84,6 +91,9 @@ class Story:
     # Fields the story sent that could not be kept (`url 'N/A': expected an absolute http(s) URL`, `body: a
     # list is no string`): dropped, the story kept, and named so that `produce` can report them.
     dropped_fields: list[str] = field(default_factory=list)
+    # How the model reads it (models.text.STYLES): "social" for a post from social media, which the
+    # source declares; newswire otherwise.
+    style: str = DEFAULT_STYLE
 
     def to_json(self) -> dict[str, object]:
         data = asdict(self)
@@ -575,6 +585,13 @@ def validate(value: bytes, received_at: float) -> Story | Rejection:
     # in a window (streams/agents/monitor.py): the receive time stands in, as for an unreadable date.
     if published is not None and not 0 <= published.timestamp() <= received_at + MAX_FUTURE_SKEW:
         published = None
+    style = data.get("style")
+    if isinstance(style, str) and style.strip().lower() in STYLES:
+        style = style.strip().lower()
+    else:
+        if style not in (None, ""):
+            dropped_fields.append(f"style {str(style)[:40]!r}: expected one of {', '.join(STYLES)}; read as {DEFAULT_STYLE}")
+        style = DEFAULT_STYLE
     source = tidy(data.get("source") or "") or "unknown"
     story_id = tidy(data.get("id") or "")
     if len(story_id) > MAX_ID_CHARS:
@@ -593,6 +610,7 @@ def validate(value: bytes, received_at: float) -> Story | Rejection:
         truncated=truncated,
         dropped_tickers=dropped,
         dropped_fields=dropped_fields,
+        style=style,
     )
 
 

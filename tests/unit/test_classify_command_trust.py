@@ -242,7 +242,7 @@ def test_a_kill_leaves_no_temporary_file(tmp_path: Path, monkeypatch: pytest.Mon
     news, out = write_jsonl(tmp_path / "news.jsonl", NEIGHBOURS[:3]), tmp_path / "scored.jsonl"
     out.write_text("old\n")
 
-    def killed(self: Classifier, texts: list[str], batch_size: int | None = None) -> list:
+    def killed(self: Classifier, texts: list[str], batch_size: int | None = None, styles: object = None) -> list:
         handler = signal.getsignal(signum)  # what the signal would run now; the default kills, leaving .partial
         assert callable(handler), f"{name} would kill classify, leaving its temporary file"
         handler(signum, None)
@@ -314,7 +314,7 @@ def test_a_regular_file_under_dev_shm_is_replaced_whole_not_cut_short(shm_dir: P
     news, out = write_jsonl(shm_dir / "news.jsonl", NEIGHBOURS[:2]), shm_dir / "scored.jsonl"
     out.write_text("old\n")
 
-    def fails(self: Classifier, texts: list[str], batch_size: int | None = None) -> list:
+    def fails(self: Classifier, texts: list[str], batch_size: int | None = None, styles: object = None) -> list:
         raise RuntimeError("the model failed")
 
     with monkeypatch.context() as patched:

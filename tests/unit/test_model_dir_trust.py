@@ -485,6 +485,65 @@ def test_export_records_hashes_and_replaces_a_directory_whole(tmp_path: Path, ch
     assert list(card["files"]) == ["model.onnx"] and siblings(out) == []
 
 
+def test_export_puts_a_style_model_inside_and_a_later_export_replaces_or_drops_it(tmp_path: Path, checkpoint: Path) -> None:
+    from models.export import export
+
+    tweets = tmp_path / "tweets"
+    export(checkpoint, tweets, keep_fp32=False, fp16=False, progress=lambda _: None)
+    out = tmp_path / "out"
+    card = export(checkpoint, out, keep_fp32=False, fp16=False, progress=lambda _: None, style_models={"social": tweets})
+    first = card["style_models"]["social"]
+    assert first.startswith("social.")
+    assert sorted(p.name for p in (out / first).iterdir()) == ["card.json", "labels.json", "model.onnx", "tokenizer.json"]
+    clf = Classifier.load(out, device="cpu")
+    assert set(clf.by_style) == {"social"} and clf.reader("social").directory == out / first
+    # Into the same directory again: the new style model has a name of its own (the card's rename is
+    # the switch), and the one the old card named goes; a directory of the user's stays...
+    (out / "social.mine").mkdir()
+    second = export(checkpoint, out, keep_fp32=False, fp16=False, progress=lambda _: None,
+                    style_models={"social": tweets})["style_models"]["social"]
+    assert second != first
+    assert sorted(p.name for p in out.iterdir()) == sorted(["card.json", "labels.json", "model.onnx", second,
+                                                           "social.mine", "tokenizer.json"])
+    # ...and an export without it removes the one the card no longer names.
+    export(checkpoint, out, keep_fp32=False, fp16=False, progress=lambda _: None)
+    assert not (out / second).exists() and not Classifier.load(out, device="cpu").by_style
+    export(checkpoint, out, keep_fp32=False, fp16=False, progress=lambda _: None, style_models={"social": tweets})
+    for style, directory, problem in (("newswire", tweets, "newswire is the exported model's own"),
+                                      ("social", tmp_path, "no card.json"),
+                                      ("social", out, "has style models of its own")):
+        with pytest.raises(DataError, match=problem):
+            export(checkpoint, tmp_path / "x", progress=lambda _: None, style_models={style: directory})
+    assert not (tmp_path / "x").exists()
+
+
+def test_a_model_trained_with_style_markers_reads_each_text_after_its_styles_marker(
+        tmp_path: Path, checkpoint: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from models.average import average
+    from models.export import export
+
+    marked = tmp_path / "marked"
+    shutil.copytree(checkpoint, marked)
+    meta = json.loads((marked / "train.json").read_text())
+    (marked / "train.json").write_text(json.dumps({**meta, "config": {**meta["config"], "social_files": []}}))
+    assert runtime.uses_style_markers(marked) and not runtime.uses_style_markers(checkpoint)
+    with pytest.raises(ValueError, match="some checkpoints were trained with style markers"):
+        average([checkpoint, marked], [0.5, 0.5], tmp_path / "avg")
+    card = export(marked, tmp_path / "out", keep_fp32=False, fp16=False, progress=lambda _: None)
+    assert card["style_markers"] == {"newswire": "news:", "social": "tweet:"}
+    clf = Classifier.load(tmp_path / "out", device="cpu")
+    assert clf.reads_markers and runtime.uses_style_markers(tmp_path / "out")
+    read: list[str] = []
+    original = clf.all_logits
+    monkeypatch.setattr(clf, "all_logits", lambda texts, size=None: (read.extend(texts), original(texts, size))[1])
+    clf.predict(["RT @desk: $CTSO cools on guidance", "Contoso cools on guidance"], styles=["social", None])
+    assert sorted(read) == ["news: Contoso cools on guidance", "tweet: CTSO cools on guidance"]
+    with pytest.raises(ValueError, match="style 'blog': expected one of newswire, social"):
+        clf.predict(["Contoso cools"], styles=["blog"])
+    with pytest.raises(ModelError, match="field style_markers"):
+        runtime.check_card({"style_markers": {"newswire": "wire:", "social": "tweet:"}})
+
+
 def test_an_export_that_fails_midway_leaves_the_directory_as_it_was(tmp_path: Path, checkpoint: Path,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     import models.export
