@@ -51,18 +51,22 @@ def shipped() -> Path:
 
 
 def model_copy(tmp_path: Path, name: str = "model", hashes: bool = False) -> Path:
-    """models/default's small files copied, its ONNX files linked; the card's sha256 as `hashes` says:
-    recorded from the copies (True), or left out as by an export from before they were recorded
-    (False), so that a test editing labels.json meets the check it is about, not the hash check."""
+    """models/default's small files copied, its ONNX files linked, without its style models (a plain
+    model, whose card names none); the card's sha256 as `hashes` says: recorded from the copies
+    (True), or left out as by an export from before they were recorded (False), so that a test
+    editing labels.json meets the check it is about, not the hash check."""
     source, target = shipped(), tmp_path / name
     target.mkdir()
     for path in source.iterdir():
+        if path.is_dir():
+            continue
         if path.suffix == ".onnx":
             os.symlink(path, target / path.name)
         else:
             shutil.copy(path, target / path.name)
     card = json.loads((target / "card.json").read_text())
     card.pop("sha256", None)
+    card.pop("style_models", None)
     if hashes:
         card["sha256"] = {n: hashlib.sha256((target / n).read_bytes()).hexdigest() for n in ("labels.json", "tokenizer.json")}
     (target / "card.json").write_text(json.dumps(card))
@@ -542,6 +546,31 @@ def test_a_model_trained_with_style_markers_reads_each_text_after_its_styles_mar
         clf.predict(["Contoso cools"], styles=["blog"])
     with pytest.raises(ModelError, match="field style_markers"):
         runtime.check_card({"style_markers": {"newswire": "wire:", "social": "tweet:"}})
+
+
+def test_export_chooses_the_recheck_margin_on_half_the_dev_texts_and_judges_it_on_the_rest(
+        tmp_path: Path, checkpoint: Path) -> None:
+    """A long run memorises its training texts with wide margins, so a margin chosen on them re-ran
+    too few unseen texts (run 25: 99.1% dev agreement); half the --dev texts choose it now (their
+    labels unused) and parity is reported on the other half."""
+    from models.export import MIN_CHOOSE_TEXTS, export
+
+    dev = tmp_path / "dev.csv"
+    rows = [f"Contoso unit {i} {'beats' if i % 2 else 'misses'} estimates" for i in range(2 * MIN_CHOOSE_TEXTS + 1)]
+    dev.write_text("text,sentiment\n" + "".join(f"{r},neutral\n" for r in rows), encoding="utf-8")
+    train = tmp_path / "train.csv"
+    train.write_text("text,sentiment\nContoso beats estimates,positive\n", encoding="utf-8")
+    marked = tmp_path / "ckpt"
+    shutil.copytree(checkpoint, marked)
+    meta = json.loads((marked / "train.json").read_text())
+    (marked / "train.json").write_text(json.dumps({**meta, "data": {"train": [{"path": str(train), "sha256": "x"}]}}))
+    card = export(marked, tmp_path / "out", dev=[str(dev)], keep_fp32=False, progress=lambda _: None)
+    assert card["recheck"]["chosen_on"]["texts"] == MIN_CHOOSE_TEXTS + 1 and "--dev" in card["recheck"]["chosen_on"]["source"]
+    assert {p["n"] for p in card["export"]["parity"]} == {MIN_CHOOSE_TEXTS}
+    # Too few dev texts to halve: the training texts choose it, and every dev text judges it.
+    card = export(marked, tmp_path / "few", dev=[str(train)], keep_fp32=False, progress=lambda _: None)
+    assert card["recheck"]["chosen_on"] == {**card["recheck"]["chosen_on"], "texts": 1, "source": "training files, seeded sample"}
+    assert {p["n"] for p in card["export"]["parity"]} == {1}
 
 
 def test_an_export_that_fails_midway_leaves_the_directory_as_it_was(tmp_path: Path, checkpoint: Path,
