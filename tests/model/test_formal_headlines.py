@@ -50,18 +50,29 @@ def test_issue_table_headlines_are_in_the_formal_test_part():
         assert headline in test_texts, headline
 
 
-# The shipped default gets four of the five right; the narrowing loss it still reads as negative
-# (issue 14 is open; docs/MODEL.md). strict: once a default that reads it right ships, the XPASS
-# fails and the marker must go.
-STILL_WRONG = {ISSUE_TABLE[0][0]: "issue 14: the shipped default reads a narrowing loss as negative"}
-
-
-@pytest.mark.parametrize("headline, topic, sentiment", [
-    pytest.param(h, t, s, id=h[:40], marks=[pytest.mark.xfail(strict=True, reason=STILL_WRONG[h])] if h in STILL_WRONG else [])
-    for h, t, s in ISSUE_TABLE])
+@pytest.mark.parametrize("headline, topic, sentiment", [pytest.param(h, t, s, id=h[:40]) for h, t, s in ISSUE_TABLE])
 def test_shipped_model_labels_issue_table(predictions, headline, topic, sentiment):
     got = predictions[headline]
     if topic is not None:
         assert got["topic"] == topic, got
     if sentiment is not None:
         assert got["sentiment"] == sentiment, got
+
+
+def test_classify_reads_social_posts_with_the_shipped_social_model(predictions, tmp_path):
+    """`--style social` sends every text to the model directory's social model (card.json
+    `style_models`): its answers are that model's own, run alone."""
+    card = json.loads((ROOT / "models" / "default" / "card.json").read_text())
+    social = ROOT / "models" / "default" / card["style_models"]["social"]
+
+    def classify(*args: str) -> dict:
+        src = tmp_path / "headlines.csv"
+        src.write_text("text\n" + "".join(f'"{h}"\n' for h, _, _ in ISSUE_TABLE), encoding="utf-8")
+        out = subprocess.run([sys.executable, "-m", "streams.cli", "classify", "--device", "cpu", *args, str(src)],
+                             capture_output=True, text=True, check=False, timeout=300, cwd=ROOT)
+        assert out.returncode == 0, out.stderr
+        return {r["text"]: (r["topic"], r["sentiment"], r["sentiment_score"]) for r in map(json.loads, out.stdout.splitlines())}
+
+    as_posts = classify("--style", "social")
+    assert as_posts == classify("--model", str(social))
+    assert as_posts != {text: (r["topic"], r["sentiment"], r["sentiment_score"]) for text, r in predictions.items()}

@@ -50,7 +50,8 @@ def test_records_follow_the_news_raw_contract() -> None:
     assert len(set(ids)) == len(ids) and ids[:2] == ["gen-1-1704205800-0", "gen-1-1704205800-1"]
     for item in items:
         r = item.record
-        assert set(r) <= {"id", "source", "headline", "body", "url", "published_at", "tickers", "lang"}
+        assert set(r) <= {"id", "source", "headline", "body", "url", "published_at", "tickers", "lang", "style"}
+        assert r.get("style", "newswire") == ("social" if r["headline"].startswith("$") else "newswire")
         assert r["source"] and r["headline"] and "{" not in r["headline"] and "{" not in r.get("body", "")
         assert re.fullmatch(r"https://[a-z.]+\.example/\S+", r["url"])
         assert datetime.fromisoformat(r["published_at"]).tzinfo == UTC

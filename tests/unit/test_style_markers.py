@@ -87,7 +87,10 @@ def test_the_generator_marks_its_cashtag_posts_social_and_its_wire_headlines_not
 def _copy_model(to: Path, **card_fields: object) -> Path:
     import shutil
 
-    shutil.copytree(ROOT / "models" / "default", to, ignore=shutil.ignore_patterns("*.fp32.onnx"))
+    # The shipped social model: a plain model directory (its card names no style models).
+    shipped = ROOT / "models" / "default"
+    plain = shipped / json.loads((shipped / "card.json").read_text())["style_models"]["social"]
+    shutil.copytree(plain, to, ignore=shutil.ignore_patterns("*.fp32.onnx"))
     card = json.loads((to / "card.json").read_text())
     (to / "card.json").write_text(json.dumps({**card, **card_fields}))
     return to
@@ -113,7 +116,7 @@ def test_a_style_model_reads_its_styles_texts_and_the_model_the_rest(tmp_path: P
     assert read == {"news-1": ["Woodgrove Bank files for Chapter 11", "Fabrikam beats"],
                     "tweets-1": ["CTSO Contoso cools on guidance"]}
     # The same files read each style alike: routing changes who reads a text, not its answer.
-    plain = Classifier.load(ROOT / "models" / "default", device="cpu").predict(texts)
+    plain = Classifier.load(_copy_model(tmp_path / "plain"), device="cpu").predict(texts)
     assert [(p.topic, p.sentiment) for p in got] == [(p.topic, p.sentiment) for p in plain]
 
 
@@ -161,7 +164,7 @@ def test_evaluate_reads_the_social_files_with_the_social_model(tmp_path: Path) -
     social_card = json.loads((routed / "social" / "card.json").read_text())
     (routed / "social" / "card.json").write_text(json.dumps({**social_card, "version": "tweets-1"}))
     report = evaluate(routed, [str(tweets)], social_files=[str(tweets)], progress=False)
-    alone = evaluate(ROOT / "models" / "default", [str(tweets)], social_files=[str(tweets)], progress=False)
+    alone = evaluate(_copy_model(tmp_path / "plain"), [str(tweets)], social_files=[str(tweets)], progress=False)
     assert report["version"] == "news-1 (social: tweets-1)" and report["styles"] == {str(tweets): "social"}
     assert alone["styles"] == {str(tweets): None}, "a model that reads every style alike says so"
     assert report["files"] == alone["files"]
