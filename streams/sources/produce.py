@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from models.jsonl import json_objects
+from models.text import STYLES
 from models.tickers import normalise_ticker
 from streams.sources.kafka_sink import SinkError, encode_value
 from streams.sources.output import add_output_arguments, open_sink
@@ -133,6 +134,9 @@ def warn_not_fields(path: str, kind: str, names: list[str]) -> None:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("produce", help="send a JSONL or CSV file of news records to news.raw")
     p.add_argument("input", help="a .jsonl or .csv/.tsv file, or - for JSONL on stdin")
+    p.add_argument("--style", choices=STYLES, default=None, type=lambda value: value.strip().lower(),
+                   help="the style of every story that does not say its own: social for a file of social-media "
+                        "posts (tweets), newswire (docs/INPUTS.md); without it such stories are read as newswire")
     add_output_arguments(p, kafka_by_default=True)
     p.set_defaults(handler=run_cli)
 
@@ -325,6 +329,8 @@ def run_cli(args: argparse.Namespace) -> int:
     try:
         with open_sink(args) as sink:
             for line_no, record, error in records(args.input):
+                if record is not None and args.style is not None and record.get("style") in (None, ""):
+                    record["style"] = args.style
                 if record is not None:
                     # The bytes ingest will get, through ingest's own validation: nothing is counted as
                     # sent that ingest would dead-letter.

@@ -50,7 +50,7 @@ import feedparser
 import httpcore
 import httpx
 
-from models.text import tidy
+from models.text import DEFAULT_STYLE, STYLES, tidy
 from streams.sources.kafka_sink import SinkError, encode_value
 from streams.sources.output import add_output_arguments, open_sink
 from streams.usage import UsageError
@@ -78,6 +78,9 @@ class Policy:
     backoff_cap: float = 3600.0
     max_items: int = 500  # new entries sent from one response; the rest wait for the next poll
     max_redirects: int = 5
+    # How the model reads the feeds' stories (models.text.STYLES): "social" for posts (a Mastodon or
+    # other social feed), sent as each record's `style`; newswire, the default, is left unsaid.
+    style: str = DEFAULT_STYLE
 
 
 @dataclass(frozen=True)
@@ -848,6 +851,8 @@ def poll_once(
             if key is not None:
                 try:
                     record = entry_to_record(url, parsed.feed, entry, key)
+                    if record is not None and policy.style != DEFAULT_STYLE:
+                        record["style"] = policy.style
                 except Exception:  # one entry that cannot be turned into a record costs only itself
                     log.exception("%s: entry could not be read; skipped", redact_url(url))
                 if record is None:
@@ -1052,6 +1057,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--interval", type=_interval_arg, default=60.0, help="seconds between polls (default 60)")
     parser.add_argument("--store", default=None, help=f"de-duplication database (default {default_store_path()})")
     parser.add_argument("--once", action="store_true", help="poll each feed once and exit")
+    parser.add_argument("--style", choices=STYLES, default=DEFAULT_STYLE, type=lambda value: value.strip().lower(),
+                        help="how the model reads these feeds' stories: newswire (the default) or social, for "
+                             "feeds of social-media posts (docs/INPUTS.md)")
     parser.add_argument("--max-bytes", type=_bytes_arg, default=Policy.max_bytes, metavar="SIZE",
                         help=f"largest feed response read, e.g. 20M (default {Policy.max_bytes // 1024 // 1024}M); "
                              "a bigger feed is reported each poll and not read")
@@ -1078,7 +1086,7 @@ def run_cli(args: argparse.Namespace) -> int:
 
     feeds = list(dict.fromkeys(args.feed))
     redirect_hosts = redirect_hosts_arg(args.allow_redirect, feeds)
-    policy = Policy(interval=args.interval, max_bytes=args.max_bytes, max_items=args.max_items)
+    policy = Policy(interval=args.interval, max_bytes=args.max_bytes, max_items=args.max_items, style=args.style)
     try:
         with open_sink(args) as sink:
             run(

@@ -192,6 +192,18 @@ def cli(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def test_a_feed_of_social_posts_is_sent_with_its_style(server: FeedServer, tmp_path: Path) -> None:
+    """`--style social` marks every story of the run's feeds, so the model reads them as posts; a
+    newswire feed's stories say nothing (newswire is the default)."""
+    server.routes["/rss"] = Route(fixture("markets.rss"))
+    for style, expected in (("Social", "social"), ("newswire", None)):
+        out, store = tmp_path / f"{style}.jsonl", tmp_path / f"{style}.sqlite"
+        argv = ["scrape", "--feed", server.url("/rss"), "--once", "--store", str(store), "-o", str(out), "--style", style]
+        assert cli(argv).handler(cli(argv)) == 0
+        records = [json.loads(line) for line in out.read_text().splitlines()]
+        assert len(records) == 3 and {r.get("style") for r in records} == {expected}
+
+
 def test_cli_once_writes_new_entries_and_exits(server: FeedServer, tmp_path: Path) -> None:
     server.routes["/rss"] = Route(fixture("markets.rss"))
     out, store = tmp_path / "out.jsonl", tmp_path / "seen.sqlite"

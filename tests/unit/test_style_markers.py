@@ -168,3 +168,13 @@ def test_evaluate_reads_the_social_files_with_the_social_model(tmp_path: Path) -
     assert report["version"] == "news-1 (social: tweets-1)" and report["styles"] == {str(tweets): "social"}
     assert alone["styles"] == {str(tweets): None}, "a model that reads every style alike says so"
     assert report["files"] == alone["files"]
+
+
+def test_produce_style_marks_the_stories_that_do_not_say_their_own(tmp_path: Path) -> None:
+    posts = tmp_path / "posts.csv"
+    posts.write_text("headline,style\n$FBKM beats,\nContoso files for bankruptcy,newswire\n", encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    assert cli.main(["produce", str(posts), "-o", str(out), "--style", "social"]) == 0
+    assert [json.loads(line).get("style") for line in out.read_text().splitlines()] == ["social", "newswire"]
+    assert cli.main(["produce", str(posts), "-o", str(out)]) == 0
+    assert [json.loads(line).get("style") for line in out.read_text().splitlines()] == [None, "newswire"]
