@@ -148,7 +148,7 @@ def export(checkpoint: Path, out: Path, dev: Sequence[str] = (), columns: Column
     FP32 unless `keep_fp32=False`), tokenizer.json, labels.json and card.json (with the sha256 of the
     first two's JSON content, which the runtime checks). `style_models` maps a style (models.text.STYLES,
     not the default) to an exported model directory that reads that style's texts instead: its model
-    files are copied into `out/<style>/` and the card names it (`style_models`). The inputs, --dev
+    files are copied into `out/<style>.<8 hex digits>/` and the card names it (`style_models`). The inputs, --dev
     files included, are read first; the files are built in a hidden directory on `out`'s file system
     and put in place only when every step has succeeded (`_install`)."""
     from models.network import load_checkpoint

@@ -114,7 +114,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     x.add_argument("--no-fp32", action="store_true", help=f"do not keep {FP32.file}")
     x.add_argument("--style-model", action="append", default=[], metavar="STYLE=DIR",
                    help="an exported model directory that reads this style's stories instead (e.g. social=DIR): "
-                        "copied into OUT/STYLE and named in the card; repeatable")
+                        "copied into OUT/STYLE.<8 hex digits> and named in the card; repeatable")
     _columns(x)
     x.set_defaults(handler=run_export)
 
