@@ -17,7 +17,7 @@ from pathlib import Path
 
 from models.jsonl import json_objects
 from models.labels import SENTIMENTS
-from models.text import for_model
+from models.text import DEFAULT_STYLE, for_model
 
 MAX_TEXT_CHARS = 10_000
 
@@ -318,13 +318,28 @@ def sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+def file_style(path: str | Path, social_files: Collection[str]) -> str:
+    """"social" when `path` is one of `social_files` (compared as resolved paths), else DEFAULT_STYLE."""
+    return "social" if Path(path).resolve() in {Path(p).resolve() for p in social_files} else DEFAULT_STYLE
+
+
+def check_social_files(social_files: Collection[str], named: Collection[str | Path], flags: str) -> None:
+    """A `--social-files` path must be one of the files the command reads (`named`, given by `flags`):
+    a stray one would mark nothing and the run would read posts as newswire without a word.
+
+    Raises DataError naming the stray paths."""
+    read = {Path(p).resolve() for p in named}
+    stray = [str(p) for p in social_files if Path(p).resolve() not in read]
+    if stray:
+        raise DataError(f"--social-files: {', '.join(stray)} not among the {flags} files")
+
+
 def styled(path: str | Path, examples: list[Example], social_files: Collection[str] | None) -> list[Example]:
-    """`examples`, read from `path`, marked with the file's style for a model trained with style
-    markers (models/text.py): unchanged when `social_files` is None (a model without them),
-    "social" when `path` is one of `social_files` (compared as resolved paths), else "newswire"."""
+    """`examples`, read from `path`, marked with the file's style (`file_style`) for a model trained
+    with style markers (models/text.py); unchanged when `social_files` is None (a model without them)."""
     if social_files is None:
         return examples
-    style = "social" if Path(path).resolve() in {Path(p).resolve() for p in social_files} else "newswire"
+    style = file_style(path, social_files)
     return [replace(ex, style=style) for ex in examples]
 
 

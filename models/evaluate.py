@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models.data import Columns, DataError, Example, LabelMaps, load_file
+from models.data import Columns, DataError, Example, LabelMaps, check_social_files, file_style, load_file
 from models.metrics import HeadReport, report, softmax
 from models.runtime import read_labels, uses_style_markers
 from models.text import DEFAULT_STYLE, for_model
@@ -72,8 +72,8 @@ class Progress:
 
 def _in_chunks(score: Callable[[list[int]], tuple[np.ndarray, np.ndarray]], inputs: list[str],
                progress: Callable[[int], None] | None) -> tuple[np.ndarray, np.ndarray]:
-    """`score` over the indices of length-sorted chunks of CHUNK `inputs` (the texts as the model
-    reads them), reporting after each; logits in input order."""
+    """`score` over the indices of length-sorted chunks of CHUNK `inputs`, reporting after each;
+    logits in input order."""
     order = sorted(range(len(inputs)), key=lambda i: len(inputs[i]))  # as the runtime and torch paths sort
     topic: np.ndarray | None = None
     sentiment: np.ndarray | None = None
@@ -121,12 +121,13 @@ def logits_for(model_path: Path, texts: list[str], variant: str | None, device: 
     from models.runtime import Classifier
 
     clf = Classifier.load(model_path, device=device, variant=variant)  # type: ignore[arg-type]
-    inputs = [for_model(t) for t in texts]  # for the chunks' order; each model marks its own
 
     def score(idx: list[int]) -> tuple[np.ndarray, np.ndarray]:
         return clf.style_logits([texts[i] for i in idx], [chosen[i] for i in idx])
 
-    t_out, s_out = _in_chunks(score, inputs, progress)
+    # Raw lengths order the chunks: style_logits normalises each text for its own model, and the
+    # runtime sorts every chunk by that length again.
+    t_out, s_out = _in_chunks(score, texts, progress)
     info.update(version=clf.version, variant=clf.variant, provider=clf.provider, rechecked=clf.rechecked,
                 reads_styles=clf.reads_markers or bool(clf.by_style))
     return LabelMaps(topics=clf.topics, sentiments=clf.sentiments), t_out, s_out
@@ -149,14 +150,11 @@ def evaluate(model_path: str | Path, data: Sequence[str], columns: Columns | Non
     # "variant" becomes the one that ran (the default for the device when none was asked for).
     result: dict[str, object] = {"model": str(model_path), "kind": "torch" if is_checkpoint(model_path) else "onnx",
                                  "version": None, "variant": variant, "variant_requested": variant, "files": {}}
-    social = {Path(p).resolve() for p in social_files}
-    stray = [p for p in social_files if Path(p).resolve() not in {Path(d).resolve() for d in data}]
-    if stray:
-        raise DataError(f"--social-files: {', '.join(stray)} not among the --data files")
+    check_social_files(social_files, data, "--data")
     labels = labels_of(model_path)
     files = [(str(path), load_file(path, columns, warn=_warn)) for path in data]
     labels.check_files(files)
-    style_of = {path: "social" if Path(path).resolve() in social else DEFAULT_STYLE for path, _ in files}
+    style_of = {path: file_style(path, social_files) for path, _ in files}
     examples: list[Example] = []
     spans: list[tuple[str, int, int]] = []
     for path, loaded in files:

@@ -93,6 +93,12 @@ STYLE_MARKERS = {"newswire": "news:", "social": "tweet:"}
 DEFAULT_STYLE = "newswire"
 
 
+def style_name(value: str) -> str:
+    """A style as a person or a feed writes it (`Social`, ` newswire `): stripped, in lower case, not
+    yet checked against STYLES (the caller says what happens to an unknown one)."""
+    return value.strip().lower()
+
+
 def for_model(text: str, style: str | None = None) -> str:
     """The text the classifier sees: `clean` plus removal of URLs, mentions and `$` signs, after
     the style's marker when `style` is one of STYLES (None: no marker, for a model without them)."""

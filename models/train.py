@@ -28,6 +28,7 @@ from models.data import (
     DataError,
     Example,
     LabelMaps,
+    check_social_files,
     check_topic_spellings,
     load_file,
     model_texts,
@@ -353,10 +354,7 @@ def train(cfg: TrainConfig, progress: Callable[[str], None] = _progress) -> Trai
                             "style markers and this run is not, so it would be taught on texts it never read; "
                             "distill from a teacher that reads texts as this run does")
     if cfg.social_files:
-        named = {Path(p).resolve() for p in [*cfg.train, *cfg.dev]}
-        stray = [p for p in cfg.social_files if Path(p).resolve() not in named]
-        if stray:
-            raise DataError(f"--social-files: {', '.join(stray)} not among the --train or --dev files")
+        check_social_files(cfg.social_files, [*cfg.train, *cfg.dev], "--train or --dev")
     # Hashed as read: a file edited while a run trains must not be recorded as what it learnt from.
     data_record = {"train": [{"path": str(p), "sha256": sha256(p)} for p in cfg.train],
                    "dev": [{"path": str(p), "sha256": sha256(p)} for p in cfg.dev]}

@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote_plus, urlencode, urlsplit, urlunsplit
 
 from alerts.records import finite_number, iso
-from models.text import DEFAULT_STYLE, STYLES, cashtags, clean, tidy
+from models.text import DEFAULT_STYLE, STYLES, cashtags, clean, style_name, tidy
 from models.tickers import is_ticker, normalise_ticker
 
 MAX_RECORD_BYTES = 64 * 1024
@@ -586,8 +586,8 @@ def validate(value: bytes, received_at: float) -> Story | Rejection:
     if published is not None and not 0 <= published.timestamp() <= received_at + MAX_FUTURE_SKEW:
         published = None
     style = data.get("style")
-    if isinstance(style, str) and style.strip().lower() in STYLES:
-        style = style.strip().lower()
+    if isinstance(style, str) and style_name(style) in STYLES:
+        style = style_name(style)
     else:
         if style not in (None, ""):
             dropped_fields.append(f"style {str(style)[:40]!r}: expected one of {', '.join(STYLES)}; read as {DEFAULT_STYLE}")

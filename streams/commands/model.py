@@ -20,7 +20,7 @@ from typing import IO, TypeVar
 
 from models.data import Columns, DataError
 from models.jsonl import json_lines
-from models.text import DEFAULT_STYLE, STYLES
+from models.text import DEFAULT_STYLE, STYLES, style_name
 from models.variants import DEVICES, FP32, VARIANTS, variants_help
 from streams.usage import positive
 
@@ -126,7 +126,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--text-col", default=None, help=f"column to classify (default: the first of {', '.join(TEXT_FALLBACK)} "
                    "that a row has)")
     c.add_argument("--device", choices=DEVICES, default="auto")
-    c.add_argument("--style", choices=STYLES, default=DEFAULT_STYLE, type=lambda value: value.strip().lower(),
+    c.add_argument("--style", choices=STYLES, default=DEFAULT_STYLE, type=style_name,
                    help="how a model trained with style markers reads the texts: newswire (headlines and wire "
                         "sentences, the default) or social (posts from social media); docs/MODEL.md")
     c.add_argument("--batch-size", type=positive(int), default=256, help="rows read per model call (default 256), for "

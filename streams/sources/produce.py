@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from models.jsonl import json_objects
-from models.text import STYLES
+from models.text import STYLES, style_name
 from models.tickers import normalise_ticker
 from streams.sources.kafka_sink import SinkError, encode_value
 from streams.sources.output import add_output_arguments, open_sink
@@ -134,7 +134,7 @@ def warn_not_fields(path: str, kind: str, names: list[str]) -> None:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("produce", help="send a JSONL or CSV file of news records to news.raw")
     p.add_argument("input", help="a .jsonl or .csv/.tsv file, or - for JSONL on stdin")
-    p.add_argument("--style", choices=STYLES, default=None, type=lambda value: value.strip().lower(),
+    p.add_argument("--style", choices=STYLES, default=None, type=style_name,
                    help="the style of every story that does not say its own: social for a file of social-media "
                         "posts (tweets), newswire (docs/INPUTS.md); without it such stories are read as newswire")
     add_output_arguments(p, kafka_by_default=True)

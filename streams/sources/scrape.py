@@ -50,7 +50,7 @@ import feedparser
 import httpcore
 import httpx
 
-from models.text import DEFAULT_STYLE, STYLES, tidy
+from models.text import DEFAULT_STYLE, STYLES, style_name, tidy
 from streams.sources.kafka_sink import SinkError, encode_value
 from streams.sources.output import add_output_arguments, open_sink
 from streams.usage import UsageError
@@ -1057,7 +1057,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--interval", type=_interval_arg, default=60.0, help="seconds between polls (default 60)")
     parser.add_argument("--store", default=None, help=f"de-duplication database (default {default_store_path()})")
     parser.add_argument("--once", action="store_true", help="poll each feed once and exit")
-    parser.add_argument("--style", choices=STYLES, default=DEFAULT_STYLE, type=lambda value: value.strip().lower(),
+    parser.add_argument("--style", choices=STYLES, default=DEFAULT_STYLE, type=style_name,
                         help="how the model reads these feeds' stories: newswire (the default) or social, for "
                              "feeds of social-media posts (docs/INPUTS.md)")
     parser.add_argument("--max-bytes", type=_bytes_arg, default=Policy.max_bytes, metavar="SIZE",
