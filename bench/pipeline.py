@@ -298,7 +298,9 @@ def run_engine(name: str, command: list[str], env: dict[str, str], rates: str, s
     with tempfile.TemporaryDirectory() as tmp:
         emb = broker.start()
         try:
-            broker.create_topics(emb.bootstrap, {t: S.partitions for t in (S.topic_raw, S.topic_clean, S.topic_scored, S.topic_deadletter)})
+            # As the README's sequence does, with the partition count this worker is configured for.
+            partitions = Settings.load(env).partitions
+            broker.create_topics(emb.bootstrap, {t: partitions for t in (S.topic_raw, S.topic_clean, S.topic_scored, S.topic_deadletter)})
             port = broker.free_port()
             log = Path(tmp) / "worker.log"
             proc = subprocess.Popen(command, env={**worker_env(emb.url, port, Path(tmp) / "data"), **env},
