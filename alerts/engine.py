@@ -161,7 +161,8 @@ class ScopeMonitor:
             sample_ids=[s[0] for s in samples],
             headlines=[s[1] for s in samples],
             samples=[{"id": s[0], "headline": s[1], "sentiment": s[2], "confidence": s[3] if len(s) > 3 else None,
-                      "topic": s[4] if len(s) > 4 else None} for s in samples],
+                      "topic": s[4] if len(s) > 4 else None, "style": s[5] if len(s) > 5 else None}
+                     for s in samples],
         )
 
     def to_dict(self) -> dict:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Literal, get_args
 
 from models.labels import SENTIMENTS, Sentiment
+from models.text import STYLES
 
 EventType = Literal["open", "update", "resolve"]
 Kind = str  # a detector's kind: alerts.detectors.KINDS, one per registered detector
@@ -70,14 +71,14 @@ def iso_time(value: object) -> bool:
 
 def sample_ok(sample: object) -> bool:
     """One of an anomaly event's `samples`, as the monitor writes them: {id, headline, sentiment,
-    confidence, topic}, the id a string, the confidence a probability or None, the rest text or None."""
+    confidence, topic, style}, the id a string, the confidence a probability or None, the rest text or None."""
     if not isinstance(sample, dict) or not all(utf8_text(k) for k in sample):
         return False
     if not utf8_text(sample.get("id")):
         return False
     if not all(v is None or utf8_text(v) or finite_number(v) for v in sample.values()):
         return False
-    if any(sample.get(name) is not None and not utf8_text(sample[name]) for name in ("headline", "sentiment", "topic")):
+    if any(sample.get(name) is not None and not utf8_text(sample[name]) for name in ("headline", "sentiment", "topic", "style")):
         return False
     confidence = sample.get("confidence")
     return confidence is None or (finite_number(confidence) and 0.0 <= confidence <= 1.0)
@@ -107,10 +108,15 @@ class Story:
     published_at: float
     confidence: float | None = None  # the classifier's probability of `sentiment`, when news.scored has it
     topic: str | None = None  # the classifier's topic: an analyst correcting it sees what the model said
+    # How the model read it (models.text.STYLES); None: newswire, the default. Kept with the samples so
+    # that an analyst's correction of a social post trains as one (scheduler/feedback.py).
+    style: str | None = None
 
     def __post_init__(self) -> None:
         if self.sentiment not in SENTIMENTS:
             raise ValueError(f"Story {self.id!r}: sentiment must be one of {SENTIMENTS}, got {self.sentiment!r}")
+        if self.style is not None and self.style not in STYLES:
+            raise ValueError(f"Story {self.id!r}: style must be one of {STYLES} or null, got {str(self.style)[:40]!r}")
 
 
 @dataclass
@@ -129,7 +135,8 @@ class AnomalyEvent:
     severity: Severity
     sample_ids: list[str] = field(default_factory=list)
     headlines: list[str] = field(default_factory=list)
-    # The same stories with their labels: [{id, headline, sentiment, confidence, topic}] (confidence, topic may be None).
+    # The same stories with their labels: [{id, headline, sentiment, confidence, topic, style}] (confidence, topic
+    # and style may be None; style None is newswire).
     samples: list[dict] = field(default_factory=list)
 
     def to_json(self) -> dict:

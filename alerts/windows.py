@@ -79,7 +79,7 @@ class Window:
         self.score_sum += story.sentiment_score
         self.score_sqsum += story.sentiment_score**2
         if sum(1 for s in self.samples if s[2] == story.sentiment) < max_samples:
-            self.samples.append([story.id, story.headline, story.sentiment, story.confidence, story.topic])
+            self.samples.append([story.id, story.headline, story.sentiment, story.confidence, story.topic, story.style])
 
     def stats(self) -> WindowStats:
         return WindowStats(self.start, self.end, dict(self.counts), self.duplicates, self.score_sum, self.score_sqsum)

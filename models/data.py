@@ -17,7 +17,7 @@ from pathlib import Path
 
 from models.jsonl import json_objects
 from models.labels import SENTIMENTS
-from models.text import DEFAULT_STYLE, for_model
+from models.text import DEFAULT_STYLE, STYLES, for_model, style_name
 
 MAX_TEXT_CHARS = 10_000
 
@@ -37,6 +37,9 @@ class Example:
     row: int = field(default=0, compare=False)
     # The style the model reads it in (models.text.STYLES), None for a model without style markers.
     style: str | None = field(default=None, compare=False)
+    # The style its own row names (a `style` column, as `finsentry feedback export` writes), None where
+    # it names none; `styled` decides `style` from it and the file's. Never read by the model directly.
+    row_style: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +47,7 @@ class Columns:
     text: str = "text"
     topic: str = "topic"
     sentiment: str = "sentiment"
+    style: str = "style"  # optional: newswire or social per row (models.text.STYLES)
 
 
 @dataclass(slots=True)
@@ -254,7 +258,20 @@ def _example(where: str, row: int, record: dict[str, object], columns: Columns) 
     sentiment = _sentiment(record.get(columns.sentiment), where, columns.sentiment)
     if topic is None and sentiment is None:
         raise DataError(f"{where}: no label in {columns.topic!r} or {columns.sentiment!r}")
-    return Example(text=text[:MAX_TEXT_CHARS], topic=topic, sentiment=sentiment, row=row)
+    return Example(text=text[:MAX_TEXT_CHARS], topic=topic, sentiment=sentiment, row=row,
+                   row_style=_style(record.get(columns.style), where, columns.style))
+
+
+def _style(value: object, where: str, column: str) -> str | None:
+    """A row's own style: one of STYLES in any case, or None for none (absent, null, blank). Anything
+    else is refused: a post read as newswire, or the reverse, would train the wrong conventions."""
+    name = _label(value, where, column)
+    if name is None:
+        return None
+    if style_name(name) not in STYLES:
+        raise DataError(f"{where}: {column!r} is {name[:40]!r}; use {' or '.join(STYLES)}, or leave it empty "
+                        "for the file's style")
+    return style_name(name)
 
 
 def _sentiment_code(value: object) -> str | None:
@@ -335,12 +352,13 @@ def check_social_files(social_files: Collection[str], named: Collection[str | Pa
 
 
 def styled(path: str | Path, examples: list[Example], social_files: Collection[str] | None) -> list[Example]:
-    """`examples`, read from `path`, marked with the file's style (`file_style`) for a model trained
-    with style markers (models/text.py); unchanged when `social_files` is None (a model without them)."""
+    """`examples`, read from `path`, each marked for a model trained with style markers (models/text.py)
+    with the style its own row names, else the file's (`file_style`); unchanged when `social_files` is
+    None (a model without them)."""
     if social_files is None:
         return examples
     style = file_style(path, social_files)
-    return [replace(ex, style=style) for ex in examples]
+    return [replace(ex, style=ex.row_style or style) for ex in examples]
 
 
 def model_texts(examples: Sequence[Example]) -> list[str]:

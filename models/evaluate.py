@@ -161,7 +161,7 @@ def evaluate(model_path: str | Path, data: Sequence[str], columns: Columns | Non
         spans.append((path, len(examples), len(examples) + len(loaded)))
         examples.extend(loaded)
     texts = [ex.text for ex in examples]
-    styles = [style_of[path] for path, start, end in spans for _ in range(start, end)]
+    styles = [ex.row_style or style_of[path] for path, start, end in spans for ex in examples[start:end]]
     shown = Progress(len(texts), tty=None if progress is None else progress) if progress is not False else None
     info: dict[str, object] = {}
     try:
@@ -185,7 +185,10 @@ def evaluate(model_path: str | Path, data: Sequence[str], columns: Columns | Non
     # hide each other), then all of them together.
     result["files"] = {path: heads_for(start, end) for path, start, end in spans}
     # How each file was read: only a model with style markers or style models reads styles apart.
-    result["styles"] = style_of if result.get("reads_styles") else {path: None for path in style_of}
+    # A file whose rows name styles of their own that differ from its own reads "by row".
+    read_as = {path: "by row" if any(ex.row_style not in (None, style_of[path]) for ex in examples[start:end])
+               else style_of[path] for path, start, end in spans}
+    result["styles"] = read_as if result.get("reads_styles") else {path: None for path in style_of}
     result["heads"] = heads_for(0, len(examples))
     return result
 

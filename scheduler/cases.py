@@ -62,6 +62,9 @@ class Evidence:
     score: float
     sample_ids: tuple[str, ...]
     headlines: tuple[str, ...]
+    # The sample ids whose stories were social posts (the anomaly's `samples`, `style`): a correction of
+    # one trains as a post, not as newswire (scheduler/feedback.py).
+    social_ids: frozenset[str] = frozenset()
 
     @classmethod
     def from_anomaly(cls, anomaly: dict[str, Any]) -> Evidence:
@@ -99,6 +102,7 @@ class Evidence:
             score=float(score),
             sample_ids=texts("sample_ids"),
             headlines=texts("headlines"),
+            social_ids=social_ids(anomaly.get("samples")),
         )
 
     def stories(self) -> dict[str, str]:
@@ -106,6 +110,16 @@ class Evidence:
         everything downstream reads together by position (the monitor writes them so), so they are
         taken and merged as pairs: two stories may share a headline's text, never an id."""
         return dict(zip(self.sample_ids, self.headlines, strict=False))
+
+
+def social_ids(samples: Any) -> frozenset[str]:
+    """The ids of an anomaly's `samples` marked `style: social`. Lenient: `samples` is display data (a
+    record from before it existed has none), so anything malformed marks nothing rather than refuse the
+    anomaly; its stories then train as newswire, as every story did before styles."""
+    if not isinstance(samples, list):
+        return frozenset()
+    return frozenset(s["id"] for s in samples
+                     if isinstance(s, dict) and s.get("style") == "social" and utf8_text(s.get("id")))
 
 
 _TIMES = ("created_at", "reopened_at", "resolve_from", "assigned_at", "acked_at", "closed_at", "ack_due", "resolve_due")
@@ -151,6 +165,7 @@ class Case:
     outcome: str | None = None
     reason: str | None = None  # why it was auto-resolved or last returned to waiting
     labels: list[dict[str, Any]] = field(default_factory=list)
+    social_ids: list[str] = field(default_factory=list)  # of sample_ids, those of social posts (Evidence)
 
     @property
     def since(self) -> datetime:
@@ -197,5 +212,5 @@ class Case:
         return cls(**d)
 
 
-_OPTIONAL = ("reopened_at", "resolve_from", "acknowledged_by")  # fields later than the first stored cases
+_OPTIONAL = ("reopened_at", "resolve_from", "acknowledged_by", "social_ids")  # fields later than the first stored cases
 _FIELDS = frozenset(f.name for f in fields(Case))  # what from_dict reads; anything else is a later version's

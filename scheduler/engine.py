@@ -269,6 +269,7 @@ class Scheduler:
             score=evidence.score,
             sample_ids=list(stories),
             headlines=list(stories.values()),
+            social_ids=[sid for sid in stories if sid in evidence.social_ids],
             status=Status.WAITING,
             priority=self._policy.priority(evidence.severity, evidence.scope, 0),
             created_at=now,
@@ -297,6 +298,7 @@ class Scheduler:
             return
         case.sample_ids += fresh
         case.headlines += fresh.values()
+        case.social_ids += [sid for sid in fresh if sid in evidence.social_ids]
         case.severity, case.score = evidence.severity, evidence.score
         case.priority = self._policy.priority(case.severity, case.scope, case.escalations)
         case.resolve_due = case.resolve_start + self._policy.resolve_sla[case.severity]

@@ -49,6 +49,7 @@ from streams.validation import (
     MAX_ID_CHARS,
     MAX_TICKERS,
     Rejection,
+    model_style,
     model_text,
     parse_time,
     truncate_words,
@@ -215,7 +216,7 @@ def parse_scored(raw: bytes | None, now: float) -> tuple[Story, list[str]] | Rej
     try:
         story = Story(record["id"], truncate_words(model_text(record), MAX_HEADLINE_CHARS), record.get("sentiment"),
                       float(record["sentiment_score"]), published_at,
-                      probability(record.get("confidence")), topic)
+                      probability(record.get("confidence")), topic, model_style(record))
     except ValueError as exc:
         return Rejection("wrong_type", str(exc))
     return story, scopes_for(topic, tickers)

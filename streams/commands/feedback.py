@@ -1,7 +1,8 @@
 """`finsentry feedback export FILE`: analysts' corrected labels as a training file.
 
 Reads `labels.feedback` from the beginning up to the end offsets it finds at start (so it ends,
-however busy the topic) and writes JSONL with `text`, `topic` and `sentiment`, the columns
+however busy the topic) and writes JSONL with `text`, `topic`, `sentiment` and `style` (newswire or
+social: how the model read the story; null for corrections from before styles), the columns
 `models.data.load_file` reads. An item corrected more than once keeps the latest correction of
 each field: the analyst's last word on topic and on sentiment counts, as in the scheduler.
 
@@ -26,6 +27,7 @@ from typing import Any
 
 from alerts.records import utf8_text
 from models.labels import SENTIMENTS
+from models.text import STYLES
 from streams.commands.topic_reader import IDLE_SECONDS, broker_settings, group_less_consumer, unreadable, until_end
 from streams.usage import UsageError
 
@@ -130,6 +132,8 @@ def record_problem(value: Any, topics: frozenset[str] | None) -> str | None:
         return f"sentiment not one of {', '.join(SENTIMENTS)}"
     if topic is not None and topics is not None and topic not in topics:
         return "topic not one of the --model's topics"
+    if value.get("style") is not None and value["style"] not in STYLES:
+        return f"style not one of {', '.join(STYLES)}"
     return None
 
 
@@ -148,12 +152,12 @@ def _when(record: Record) -> tuple[bool, datetime]:
 
 
 def merged(corrections: Sequence[Record]) -> Row:
-    """The row for one story: its latest text, and its latest correction of each label."""
-    row: Row = {"text": corrections[-1].value["text"], "topic": None, "sentiment": None}
+    """The row for one story: its latest text and style, and its latest correction of each label."""
+    row: Row = {"text": corrections[-1].value["text"], "topic": None, "sentiment": None, "style": None}
     for record in corrections:
-        for label in LABELS:
-            if record.value.get(label) is not None:
-                row[label] = record.value[label]
+        for name in (*LABELS, "style"):
+            if record.value.get(name) is not None:
+                row[name] = record.value[name]
     return row
 
 
