@@ -108,8 +108,9 @@ class Story:
     published_at: float
     confidence: float | None = None  # the classifier's probability of `sentiment`, when news.scored has it
     topic: str | None = None  # the classifier's topic: an analyst correcting it sees what the model said
-    # How the model read it (models.text.STYLES); None: newswire, the default. Kept with the samples so
-    # that an analyst's correction of a social post trains as one (scheduler/feedback.py).
+    # "social" for a post its source marked so (models.text.STYLES); None for newswire, the default, and
+    # for stories from before styles. Kept with the samples so that an analyst's correction of a post
+    # trains as one (scheduler/feedback.py); left out of a newswire story's news.by-scope copy.
     style: str | None = None
 
     def __post_init__(self) -> None:

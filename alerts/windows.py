@@ -67,7 +67,8 @@ class Window:
     score_sum: float = 0.0
     score_sqsum: float = 0.0
     ids: list[str] = field(default_factory=list)
-    # [id, headline, sentiment, confidence or None, topic or None]; saved before topic: four items
+    # [id, headline, sentiment, confidence or None, topic or None, "social" or None]; saved before
+    # topic: four items, before style: five
     samples: list[list] = field(default_factory=list)
 
     def add(self, story: Story, novel: bool, max_samples: int) -> None:

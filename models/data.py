@@ -37,9 +37,14 @@ class Example:
     row: int = field(default=0, compare=False)
     # The style the model reads it in (models.text.STYLES), None for a model without style markers.
     style: str | None = field(default=None, compare=False)
-    # The style its own row names (a `style` column, as `finsentry feedback export` writes), None where
-    # it names none; `styled` decides `style` from it and the file's. Never read by the model directly.
+    # What its row's STYLE_COLUMN says, stripped (None: absent or blank), unchecked: only a run that
+    # reads styles checks it and puts it over the file's style (`own_style`, `styled`).
     row_style: str | None = field(default=None, compare=False)
+
+
+# A row's own style, optional, in any case (`Style`): newswire or social, as `finsentry feedback
+# export` writes for analysts' corrections of social posts. Not configurable: it is no label.
+STYLE_COLUMN = "style"
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +52,6 @@ class Columns:
     text: str = "text"
     topic: str = "topic"
     sentiment: str = "sentiment"
-    style: str = "style"  # optional: newswire or social per row (models.text.STYLES)
 
 
 @dataclass(slots=True)
@@ -258,20 +262,22 @@ def _example(where: str, row: int, record: dict[str, object], columns: Columns) 
     sentiment = _sentiment(record.get(columns.sentiment), where, columns.sentiment)
     if topic is None and sentiment is None:
         raise DataError(f"{where}: no label in {columns.topic!r} or {columns.sentiment!r}")
+    raw = next((value for key, value in record.items() if isinstance(key, str) and style_name(key) == STYLE_COLUMN), None)
     return Example(text=text[:MAX_TEXT_CHARS], topic=topic, sentiment=sentiment, row=row,
-                   row_style=_style(record.get(columns.style), where, columns.style))
+                   row_style=str(raw).strip() or None if raw is not None else None)
 
 
-def _style(value: object, where: str, column: str) -> str | None:
-    """A row's own style: one of STYLES in any case, or None for none (absent, null, blank). Anything
-    else is refused: a post read as newswire, or the reverse, would train the wrong conventions."""
-    name = _label(value, where, column)
-    if name is None:
+def own_style(path: str | Path, example: Example) -> str | None:
+    """The style `example`'s row names (one of STYLES, any case), None where it names none.
+
+    Raises DataError naming the file, the row and the value for anything else: a post read as
+    newswire, or the reverse, would train or be judged in the wrong conventions."""
+    if example.row_style is None:
         return None
-    if style_name(name) not in STYLES:
-        raise DataError(f"{where}: {column!r} is {name[:40]!r}; use {' or '.join(STYLES)}, or leave it empty "
-                        "for the file's style")
-    return style_name(name)
+    if style_name(example.row_style) not in STYLES:
+        raise DataError(f"{path}: row {example.row}: {STYLE_COLUMN!r} is {example.row_style[:40]!r}; use "
+                        f"{' or '.join(STYLES)}, or leave it empty for the file's style")
+    return style_name(example.row_style)
 
 
 def _sentiment_code(value: object) -> str | None:
@@ -358,7 +364,7 @@ def styled(path: str | Path, examples: list[Example], social_files: Collection[s
     if social_files is None:
         return examples
     style = file_style(path, social_files)
-    return [replace(ex, style=ex.row_style or style) for ex in examples]
+    return [replace(ex, style=own_style(path, ex) or style) for ex in examples]
 
 
 def model_texts(examples: Sequence[Example]) -> list[str]:

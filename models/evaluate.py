@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from models.data import Columns, DataError, Example, LabelMaps, check_social_files, file_style, load_file
+from models.data import Columns, DataError, Example, LabelMaps, check_social_files, file_style, load_file, own_style
 from models.metrics import HeadReport, report, softmax
-from models.runtime import read_labels, uses_style_markers
+from models.runtime import read_card, read_labels, uses_style_markers
 from models.text import DEFAULT_STYLE, for_model
 
 # Texts scored between progress reports; a multiple of every batch size the runtime and the torch
@@ -161,7 +161,10 @@ def evaluate(model_path: str | Path, data: Sequence[str], columns: Columns | Non
         spans.append((path, len(examples), len(examples) + len(loaded)))
         examples.extend(loaded)
     texts = [ex.text for ex in examples]
-    styles = [ex.row_style or style_of[path] for path, start, end in spans for ex in examples[start:end]]
+    # A row's own style counts (and is checked) only for a model that reads styles apart.
+    reads = uses_style_markers(model_path) or bool((read_card(model_path) or {}).get("style_models"))
+    own = [own_style(path, ex) if reads else None for path, start, end in spans for ex in examples[start:end]]
+    styles = [mine or style_of[path] for (path, start, end) in spans for mine in own[start:end]]
     shown = Progress(len(texts), tty=None if progress is None else progress) if progress is not False else None
     info: dict[str, object] = {}
     try:
@@ -186,7 +189,7 @@ def evaluate(model_path: str | Path, data: Sequence[str], columns: Columns | Non
     result["files"] = {path: heads_for(start, end) for path, start, end in spans}
     # How each file was read: only a model with style markers or style models reads styles apart.
     # A file whose rows name styles of their own that differ from its own reads "by row".
-    read_as = {path: "by row" if any(ex.row_style not in (None, style_of[path]) for ex in examples[start:end])
+    read_as = {path: "by row" if any(mine not in (None, style_of[path]) for mine in own[start:end])
                else style_of[path] for path, start, end in spans}
     result["styles"] = read_as if result.get("reads_styles") else {path: None for path in style_of}
     result["heads"] = heads_for(0, len(examples))

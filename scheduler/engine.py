@@ -293,6 +293,8 @@ class Scheduler:
             return
         known = set(case.sample_ids)
         fresh = {sid: text for sid, text in evidence.stories().items() if sid not in known}
+        # A story the case holds may first have come without its style (from a monitor before styles).
+        case.social_ids += [sid for sid in case.sample_ids if sid in evidence.social_ids and sid not in case.social_ids]
         old = case.severity
         if not fresh and evidence.severity == old and evidence.score == case.score:
             return

@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import Any
 
 from models.labels import SENTIMENTS
-from models.text import DEFAULT_STYLE
 
 
 def label_problem(case: dict[str, Any], labels: Any, topics: frozenset[str] | None = None) -> str | None:
@@ -52,12 +51,14 @@ def headline_texts(case: dict[str, Any]) -> dict[str, str]:
 def feedback_records(event: dict[str, Any], case: dict[str, Any]) -> list[dict[str, Any]]:
     """`labels.feedback` values for the corrected labels of a resolved or labelled event; labels the
     trainer could not use (unknown id, unknown sentiment) are skipped, having been refused at the API.
-    Each says its story's `style` (models.text.STYLES): a corrected social post trains as one."""
+    A story that arrived as a social post says `style: social`, so its correction trains as a post;
+    any other says no style (newswire, or a story from before styles were kept), and trains in the
+    style of the file it is exported to."""
     texts = headline_texts(case)
     social = set(case.get("social_ids") or ())
     return [
         {"id": label["id"], "text": texts[label["id"]], **{k: label[k] for k in ("topic", "sentiment") if k in label},
-         "style": "social" if label["id"] in social else DEFAULT_STYLE,
+         **({"style": "social"} if label["id"] in social else {}),
          "case_id": event["case_id"], "analyst": event.get("analyst"), "at": event["at"]}
         for label in event.get("labels") or ()
         if label_problem(case, [label]) is None

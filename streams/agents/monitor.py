@@ -216,7 +216,8 @@ def parse_scored(raw: bytes | None, now: float) -> tuple[Story, list[str]] | Rej
     try:
         story = Story(record["id"], truncate_words(model_text(record), MAX_HEADLINE_CHARS), record.get("sentiment"),
                       float(record["sentiment_score"]), published_at,
-                      probability(record.get("confidence")), topic, model_style(record))
+                      probability(record.get("confidence")), topic,
+                      "social" if model_style(record) == "social" else None)
     except ValueError as exc:
         return Rejection("wrong_type", str(exc))
     return story, scopes_for(topic, tickers)
@@ -231,7 +232,7 @@ async def fan_out(stream) -> None:
                 parsed = parse_scored(event.value, time.time())
                 if not isinstance(parsed, Rejection):
                     story, scopes = parsed
-                    value = asdict(story)
+                    value = scope_copy(story)
         except RecordFault as fault:
             await dead_letter_fault(STAGE, fault, event.value, event.message)
             continue
@@ -240,6 +241,15 @@ async def fan_out(stream) -> None:
             continue
         copies = asyncio.gather(*[await by_scope_topic.send(key=scope, value=value) for scope in scopes])
         metrics.when_acknowledged(copies, functools.partial(fanned_out, event.message.timestamp))
+
+
+def scope_copy(story: Story) -> dict:
+    """A story's `news.by-scope` value: its fields, less `style` where it has none (newswire), so that
+    a newswire story's copy is one a monitor from before styles reads too (docs/OPERATIONS.md)."""
+    value = asdict(story)
+    if value["style"] is None:
+        del value["style"]
+    return value
 
 
 def fanned_out(read_at: float) -> None:

@@ -1,8 +1,8 @@
 """`finsentry feedback export FILE`: analysts' corrected labels as a training file.
 
 Reads `labels.feedback` from the beginning up to the end offsets it finds at start (so it ends,
-however busy the topic) and writes JSONL with `text`, `topic`, `sentiment` and `style` (newswire or
-social: how the model read the story; null for corrections from before styles), the columns
+however busy the topic) and writes JSONL with `text`, `topic` and `sentiment`, and `style: social` for
+a story that arrived as a social post (others train in the style of the file), the columns
 `models.data.load_file` reads. An item corrected more than once keeps the latest correction of
 each field: the analyst's last word on topic and on sentiment counts, as in the scheduler.
 
@@ -152,8 +152,9 @@ def _when(record: Record) -> tuple[bool, datetime]:
 
 
 def merged(corrections: Sequence[Record]) -> Row:
-    """The row for one story: its latest text and style, and its latest correction of each label."""
-    row: Row = {"text": corrections[-1].value["text"], "topic": None, "sentiment": None, "style": None}
+    """The row for one story: its latest text, its latest correction of each label, and the latest
+    style its corrections named (none: the key is left out, and the row trains in its file's style)."""
+    row: Row = {"text": corrections[-1].value["text"], "topic": None, "sentiment": None}
     for record in corrections:
         for name in (*LABELS, "style"):
             if record.value.get(name) is not None:

@@ -204,8 +204,7 @@ def test_cases_flow_through_the_api_and_survive_a_killed_worker(embedded_broker,
     seen = kafka.consume(bootstrap, [topic], lambda s: any(r.get("case_id") == case_a for r in s[topic]), WAIT)
     [feedback] = [r for r in seen[topic] if r["case_id"] == case_a]
     assert feedback == {"id": labels[0]["id"], "text": earnings["headlines"][0], "topic": "Earnings",
-                        "sentiment": "negative", "style": "newswire", "case_id": case_a, "analyst": "alice",
-                        "at": feedback["at"]}
+                        "sentiment": "negative", "case_id": case_a, "analyst": "alice", "at": feedback["at"]}
 
     export = tmp_path / "feedback.jsonl"
     done = subprocess.run([sys.executable, "-m", "streams.cli", "feedback", "export", str(export),
@@ -213,7 +212,7 @@ def test_cases_flow_through_the_api_and_survive_a_killed_worker(embedded_broker,
     assert done.returncode == 0, done.stderr
     examples = load_file(export)
     assert any(e.text == earnings["headlines"][0] and e.topic == "Earnings" and e.sentiment == "negative"
-               and e.row_style == "newswire" for e in examples)
+               for e in examples)
 
     check_api_refusals(second.web_port, case_a, case_b)
 

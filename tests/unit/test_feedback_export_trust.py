@@ -98,7 +98,7 @@ def test_two_cases_that_disagree_on_a_story_are_named_and_the_latest_is_exported
         labelled(sched, "case-b1", "bob", 5, sentiment="positive")
     result = export_rows(records(*found))
     report(result, Path("feedback.jsonl"), len(found), topics_checked=False)
-    assert result.rows == [{"text": HEADLINE, "topic": None, "sentiment": "positive", "style": "newswire"}]
+    assert result.rows == [{"text": HEADLINE, "topic": None, "sentiment": "positive"}]
     err = stderr_lines(capsys)
     [named] = [line for line in err if "corrections disagree" in line]
     assert "'fab-1'" in named and "case-a1/alice 'negative'" in named and "case-b1/bob 'positive'" in named
@@ -112,7 +112,7 @@ def test_a_change_of_mind_in_the_same_case_is_silent(capsys) -> None:
         labelled(sched, "case-a1", "alice", 2, sentiment="positive")
     result = export_rows(records(*found))
     report(result, Path("feedback.jsonl"), len(found), topics_checked=False)
-    assert result.rows == [{"text": HEADLINE, "topic": None, "sentiment": "positive", "style": "newswire"}]
+    assert result.rows == [{"text": HEADLINE, "topic": None, "sentiment": "positive"}]
     assert result.disagreements == []
     assert not any("disagree" in line for line in stderr_lines(capsys))
 

@@ -78,8 +78,8 @@ def test_a_resolve_with_labels_becomes_feedback_with_the_headline_text() -> None
                                "labels": [{"id": "a1-2", "sentiment": "negative"}, {"id": "nope", "topic": "M&A"}]},
                               NOW + timedelta(minutes=3))
     records = feedback_records(event, sched.case("case-a1"))
-    assert records == [{"id": "a1-2", "text": "second a1", "sentiment": "negative", "style": "newswire",
-                        "case_id": "case-a1", "analyst": "alice", "at": event["at"]}]
+    assert records == [{"id": "a1-2", "text": "second a1", "sentiment": "negative", "case_id": "case-a1",
+                        "analyst": "alice", "at": event["at"]}]
 
 
 def test_the_export_keeps_every_field_a_headline_was_corrected_in() -> None:
@@ -90,8 +90,8 @@ def test_the_export_keeps_every_field_a_headline_was_corrected_in() -> None:
         [event] = sched.on_action({"action": "label", "case_id": "case-a1", "analyst": "alice",
                                    "action_id": f"l{n}", "labels": [label]}, NOW + timedelta(minutes=n))
         records += feedback_records(event, sched.case("case-a1"))
-    assert training_rows(records) == [{"text": "first a1", "topic": "Macro", "sentiment": "negative", "style": "newswire"},
-                                      {"text": "second a1", "topic": "Macro", "sentiment": None, "style": "newswire"}]
+    assert training_rows(records) == [{"text": "first a1", "topic": "Macro", "sentiment": "negative"},
+                                      {"text": "second a1", "topic": "Macro", "sentiment": None}]
 
 
 def test_workload_counts_held_waiting_and_cases_past_their_ack_sla_from_creation() -> None:
