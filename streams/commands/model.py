@@ -128,7 +128,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--device", choices=DEVICES, default="auto")
     c.add_argument("--style", choices=STYLES, default=DEFAULT_STYLE, type=style_name,
                    help="how a model trained with style markers reads the texts: newswire (headlines and wire "
-                        "sentences, the default) or social (posts from social media); docs/MODEL.md")
+                        "sentences, the default) or social (posts from social media); a row's own style column or "
+                        "key wins; docs/MODEL.md")
     c.add_argument("--batch-size", type=positive(int), default=256, help="rows read per model call (default 256), for "
                    "memory and progress: on a CPU each text runs alone, as the worker runs it, so this never changes "
                    "a result; on CUDA the texts of a call run in the worker's length-sorted batches of up to 256")
@@ -531,6 +532,23 @@ def _row_id(row: dict) -> tuple[bool, object]:
     return False, None
 
 
+def _row_style(row: dict, default: str) -> tuple[str, object]:
+    """(the style a row is read in, its own unusable style value or None): the row's `style` column or
+    key (any case, as produce matches it) where it names one of STYLES in any case; else `default`
+    (--style), for a row without one and, with the value returned to be counted, for any other value."""
+    from streams.sources.produce import column_key
+
+    for key, value in row.items():
+        if isinstance(key, str) and column_key(key) == "style" and value not in (None, ""):
+            name = style_name(value) if isinstance(value, str) else None
+            if name in STYLES:
+                return name, None
+            if name == "":
+                return default, None
+            return default, value
+    return default, None
+
+
 def run_classify(args: argparse.Namespace) -> int:
     from models.export import terminations_raise
 
@@ -561,22 +579,24 @@ def _classify(args: argparse.Namespace) -> int:
     _say(f"model {clf.version} ({clf.variant}) on {clf.provider}")
     done = skipped = truncated = emptied = unread = 0
     used: dict[str, int] = {}
+    foreign: list[tuple[int, object]] = []  # (line, value) of rows whose own style is no style
     started = time.monotonic()
     progress = sys.stderr.isatty()
     wanted = args.text_col or " or ".join(TEXT_FALLBACK)
-    # (the row's output so far, its text or None, whether the model reads only part of it): rows without
-    # text keep their place, so output stays in input order.
-    pending: list[tuple[dict, str | None, bool]] = []
+    # (the row's output so far, its text or None, whether the model reads only part of it, its style):
+    # rows without text keep their place, so output stays in input order.
+    pending: list[tuple[dict, str | None, bool, str]] = []
     out = _Rows(target, args.output, in_place)
 
     def flush() -> None:
         nonlocal done
-        texts = [text for _, text, _ in pending if text is not None]
+        texts = [text for _, text, _, _ in pending if text is not None]
+        styles = [style for _, text, _, style in pending if text is not None]
         # The worker's own call: the runtime's batching for this device (on a CPU each text runs alone,
         # so a text's scores never depend on what else is in the file).
-        preds = iter(clf.predict(texts, styles=[args.style] * len(texts)))
-        for head, text, cut in pending:
-            out.write(head if text is None else {**head, **asdict(next(preds)), "truncated": cut})
+        preds = iter(clf.predict(texts, styles=styles))
+        for head, text, cut, style in pending:
+            out.write(head if text is None else {**head, **asdict(next(preds)), "style": style, "truncated": cut})
         done += len(texts)
         pending.clear()
         if progress:  # a terminal: one line redrawn; a pipe or a log gets the summary alone
@@ -595,14 +615,17 @@ def _classify(args: argparse.Namespace) -> int:
                 emptied += text is not None
                 unread += isinstance(row, Unreadable)
                 error = (row.get("error") or f"no text in {wanted}") if text is None else NO_TEXT_LEFT
-                pending.append(({**head, "error": error}, None, False))
+                pending.append(({**head, "error": error}, None, False, args.style))
             else:
                 used[column or ""] = used.get(column or "", 0) + 1
-                reader = clf.reader(args.style)  # the style's own model where the directory has one
-                read = for_model(text, args.style) if reader.reads_markers else seen
+                style, unusable = _row_style(row, args.style)
+                if unusable is not None:
+                    foreign.append((line_no, unusable))
+                reader = clf.reader(style)  # the style's own model where the directory has one
+                read = for_model(text, style) if reader.reads_markers else seen
                 cut = bool(reader.tokenizer.encode(read).overflowing)  # the model reads its first `limit` tokens
                 truncated += cut
-                pending.append(({**head, "text": text}, text, cut))
+                pending.append(({**head, "text": text}, text, cut, style))
             if len(pending) >= args.batch_size:
                 flush()
         if pending:
@@ -629,6 +652,10 @@ def _classify(args: argparse.Namespace) -> int:
                      f"; {emptied} with no text after normalisation" if emptied else ""])
     _say(f"{below_progress}classified {done}, skipped {skipped} in {time.monotonic() - started:.1f}s; "
          f"text from {source}{notes}")
+    if foreign:
+        shown = ", ".join(f"line {line} {str(value)[:40]!r}" for line, value in foreign[:5])
+        _say(f"finsentry: warning: {len(foreign)} row(s) name a style that is not {' or '.join(STYLES)}, read as "
+             f"{args.style} (--style): {shown}{', ...' if len(foreign) > 5 else ''}")
     if not done:
         left = f"; {args.output} was left as it was" if kept else ""
         if unread and unread == skipped:  # e.g. plain text lines given where JSON Lines are read

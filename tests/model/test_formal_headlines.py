@@ -76,3 +76,35 @@ def test_classify_reads_social_posts_with_the_shipped_social_model(predictions, 
     as_posts = classify("--style", "social")
     assert as_posts == classify("--model", str(social))
     assert as_posts != {text: (r["topic"], r["sentiment"], r["sentiment_score"]) for text, r in predictions.items()}
+
+
+def test_classify_reads_each_row_in_its_own_style_and_names_a_style_it_does_not_know(predictions, tmp_path):
+    """A `style` column (any case) sends its row to that style's model, whatever `--style` says; a
+    value that is no style reads the row as `--style` and is named in one warning line."""
+    card = json.loads((ROOT / "models" / "default" / "card.json").read_text())
+    social = ROOT / "models" / "default" / card["style_models"]["social"]
+    src = tmp_path / "mixed.csv"
+    with src.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["text", "Style"])
+        writer.writerows([h, style] for (h, _, _), style in zip(ISSUE_TABLE, ["Social", "newswire", "", "blog", "social"],
+                                                               strict=True))
+    mixed = subprocess.run([sys.executable, "-m", "streams.cli", "classify", "--device", "cpu", str(src)],
+                           capture_output=True, text=True, check=False, timeout=300, cwd=ROOT)
+    assert mixed.returncode == 0, mixed.stderr
+    assert "1 row(s) name a style that is not newswire or social, read as newswire (--style): line 5 'blog'" \
+        in mixed.stderr
+    plain = tmp_path / "plain.csv"
+    plain.write_text("text\n" + "".join(f'"{h}"\n' for h, _, _ in ISSUE_TABLE), encoding="utf-8")
+    as_posts = subprocess.run([sys.executable, "-m", "streams.cli", "classify", "--device", "cpu", "--model", str(social),
+                               str(plain)], capture_output=True, text=True, check=True, timeout=300, cwd=ROOT)
+    post = {r["text"]: r for r in map(json.loads, as_posts.stdout.splitlines())}
+    rows = [json.loads(line) for line in mixed.stdout.splitlines()]
+    assert [r["style"] for r in rows] == ["social", "newswire", "newswire", "newswire", "social"]
+    key = ("topic", "sentiment", "sentiment_score")
+    assert any([post[r["text"]][k] for k in key] != [predictions[r["text"]][k] for k in key]
+               for r in rows if r["style"] == "social"), "the two models agree on the social rows: no test of routing"
+    for row in rows:
+        expected = post[row["text"]] if row["style"] == "social" else predictions[row["text"]]
+        assert (row["topic"], row["sentiment"], row["sentiment_score"]) == \
+            (expected["topic"], expected["sentiment"], expected["sentiment_score"]), row
