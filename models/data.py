@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import json
 import reprlib
 import sys
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
@@ -262,9 +263,18 @@ def _example(where: str, row: int, record: dict[str, object], columns: Columns) 
     sentiment = _sentiment(record.get(columns.sentiment), where, columns.sentiment)
     if topic is None and sentiment is None:
         raise DataError(f"{where}: no label in {columns.topic!r} or {columns.sentiment!r}")
-    raw = next((value for key, value in record.items() if isinstance(key, str) and style_name(key) == STYLE_COLUMN), None)
-    return Example(text=text[:MAX_TEXT_CHARS], topic=topic, sentiment=sentiment, row=row,
-                   row_style=str(raw).strip() or None if raw is not None else None)
+    return Example(text=text[:MAX_TEXT_CHARS], topic=topic, sentiment=sentiment, row=row, row_style=_row_style(record))
+
+
+def _row_style(record: dict[str, object]) -> str | None:
+    """The first non-empty STYLE_COLUMN of a row (any case of its name, as `finsentry classify` reads
+    it), stripped; a value that is not text as JSON writes it (`true`, `["social"]`); None for none."""
+    for key, value in record.items():
+        if isinstance(key, str) and style_name(key) == STYLE_COLUMN and value is not None:
+            written = value.strip() if isinstance(value, str) else json.dumps(value)
+            if written:
+                return written
+    return None
 
 
 def own_style(path: str | Path, example: Example) -> str | None:

@@ -188,9 +188,11 @@ def evaluate(model_path: str | Path, data: Sequence[str], columns: Columns | Non
     # hide each other), then all of them together.
     result["files"] = {path: heads_for(start, end) for path, start, end in spans}
     # How each file was read: only a model with style markers or style models reads styles apart.
-    # A file whose rows name styles of their own that differ from its own reads "by row".
-    read_as = {path: "by row" if any(mine not in (None, style_of[path]) for mine in own[start:end])
-               else style_of[path] for path, start, end in spans}
+    # A file read in one style says which (its rows' own, where they all name it); in several, "by row".
+    read_as = {}
+    for path, start, end in spans:
+        used = {mine or style_of[path] for mine in own[start:end]}
+        read_as[path] = used.pop() if len(used) == 1 else "by row" if used else style_of[path]
     result["styles"] = read_as if result.get("reads_styles") else {path: None for path in style_of}
     result["heads"] = heads_for(0, len(examples))
     return result

@@ -27,7 +27,7 @@ from typing import Any
 
 from alerts.records import utf8_text
 from models.labels import SENTIMENTS
-from models.text import STYLES
+from models.text import STYLES, style_name
 from streams.commands.topic_reader import IDLE_SECONDS, broker_settings, group_less_consumer, unreadable, until_end
 from streams.usage import UsageError
 
@@ -132,9 +132,16 @@ def record_problem(value: Any, topics: frozenset[str] | None) -> str | None:
         return f"sentiment not one of {', '.join(SENTIMENTS)}"
     if topic is not None and topics is not None and topic not in topics:
         return "topic not one of the --model's topics"
-    if value.get("style") is not None and value["style"] not in STYLES:
+    style = value.get("style")
+    if style is not None and not (isinstance(style, str) and style_name(style) in (*STYLES, "")):
         return f"style not one of {', '.join(STYLES)}"
     return None
+
+
+def record_style(value: dict) -> str | None:
+    """A record's style as the training file says it (any case, as everywhere else), None for none."""
+    style = value.get("style")
+    return style_name(style) or None if isinstance(style, str) else None
 
 
 def _when(record: Record) -> tuple[bool, datetime]:
@@ -156,9 +163,11 @@ def merged(corrections: Sequence[Record]) -> Row:
     style its corrections named (none: the key is left out, and the row trains in its file's style)."""
     row: Row = {"text": corrections[-1].value["text"], "topic": None, "sentiment": None}
     for record in corrections:
-        for name in (*LABELS, "style"):
-            if record.value.get(name) is not None:
-                row[name] = record.value[name]
+        for label in LABELS:
+            if record.value.get(label) is not None:
+                row[label] = record.value[label]
+        if record_style(record.value) is not None:
+            row["style"] = record_style(record.value)
     return row
 
 

@@ -100,8 +100,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--device", choices=DEVICES, default="cpu")
     e.add_argument("--json", dest="json_out", default=None, help="also write the JSON report here")
     e.add_argument("--social-files", nargs="+", default=[], metavar="FILE",
-                   help="--data files a model trained with style markers reads as social posts (the tweet sets); "
-                        "the rest it reads as newswire")
+                   help="--data files a model that reads styles apart reads as social posts (the tweet sets); "
+                        "the rest it reads as newswire; a row's own style column (newswire or social) wins")
     e.add_argument("--by-source", action="store_true", help="print one compact row per --data file (and all together) "
                    "instead of the per-class tables: tweets and newswire side by side")
     _columns(e)
@@ -549,6 +549,12 @@ def _row_style(row: dict, default: str) -> tuple[str, object]:
     return default, None
 
 
+def _as_written(value: object) -> str:
+    """A cell or JSON value as its file wrote it, quoted and cut short: 'blog', true, ["social"]."""
+    text = repr(value) if isinstance(value, str) else json.dumps(value)
+    return text[:40]
+
+
 def run_classify(args: argparse.Namespace) -> int:
     from models.export import terminations_raise
 
@@ -575,6 +581,7 @@ def _classify(args: argparse.Namespace) -> int:
             raise DataError(f"{args.input}: no such file")
     target, in_place = _output_path(args.input, args.output)
     clf = Classifier.load(args.model, device=args.device)
+    reads_styles = clf.reads_markers or bool(clf.by_style)  # else a row's style column is not read
     limit = int((clf.tokenizer.truncation or {}).get("max_length") or clf.card.get("max_tokens", 64))
     _say(f"model {clf.version} ({clf.variant}) on {clf.provider}")
     done = skipped = truncated = emptied = unread = 0
@@ -596,7 +603,8 @@ def _classify(args: argparse.Namespace) -> int:
         # so a text's scores never depend on what else is in the file).
         preds = iter(clf.predict(texts, styles=styles))
         for head, text, cut, style in pending:
-            out.write(head if text is None else {**head, **asdict(next(preds)), "style": style, "truncated": cut})
+            read_in = style if reads_styles else None  # a model that reads every style alike read it in none
+            out.write(head if text is None else {**head, **asdict(next(preds)), "style": read_in, "truncated": cut})
         done += len(texts)
         pending.clear()
         if progress:  # a terminal: one line redrawn; a pipe or a log gets the summary alone
@@ -618,7 +626,7 @@ def _classify(args: argparse.Namespace) -> int:
                 pending.append(({**head, "error": error}, None, False, args.style))
             else:
                 used[column or ""] = used.get(column or "", 0) + 1
-                style, unusable = _row_style(row, args.style)
+                style, unusable = _row_style(row, args.style) if reads_styles else (args.style, None)
                 if unusable is not None:
                     foreign.append((line_no, unusable))
                 reader = clf.reader(style)  # the style's own model where the directory has one
@@ -653,9 +661,10 @@ def _classify(args: argparse.Namespace) -> int:
     _say(f"{below_progress}classified {done}, skipped {skipped} in {time.monotonic() - started:.1f}s; "
          f"text from {source}{notes}")
     if foreign:
-        shown = ", ".join(f"line {line} {str(value)[:40]!r}" for line, value in foreign[:5])
+        shown = ", ".join(f"line {line} {_as_written(value)}" for line, value in foreign[:5])
         _say(f"finsentry: warning: {len(foreign)} row(s) name a style that is not {' or '.join(STYLES)}, read as "
-             f"{args.style} (--style): {shown}{', ...' if len(foreign) > 5 else ''}")
+             f"{args.style} (--style): {shown}{', ...' if len(foreign) > 5 else ''}; write newswire or social in "
+             "their style column, or leave it empty")
     if not done:
         left = f"; {args.output} was left as it was" if kept else ""
         if unread and unread == skipped:  # e.g. plain text lines given where JSON Lines are read

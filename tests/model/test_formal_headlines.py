@@ -108,3 +108,15 @@ def test_classify_reads_each_row_in_its_own_style_and_names_a_style_it_does_not_
         expected = post[row["text"]] if row["style"] == "social" else predictions[row["text"]]
         assert (row["topic"], row["sentiment"], row["sentiment_score"]) == \
             (expected["topic"], expected["sentiment"], expected["sentiment_score"]), row
+
+
+def test_classify_with_a_model_that_reads_every_style_alike_does_not_read_the_style_column(tmp_path):
+    card = json.loads((ROOT / "models" / "default" / "card.json").read_text())
+    social = ROOT / "models" / "default" / card["style_models"]["social"]  # a plain model: no markers, no parts
+    src = tmp_path / "styled.csv"
+    src.write_text("text,style\nKestrel Air shares slide,bold\nKestrel Air shares jump,social\n", encoding="utf-8")
+    out = subprocess.run([sys.executable, "-m", "streams.cli", "classify", "--device", "cpu", "--model", str(social),
+                          str(src)], capture_output=True, text=True, check=False, timeout=300, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    assert "style" not in out.stderr.replace("--style", "")  # no warning about a column nothing reads
+    assert [json.loads(line)["style"] for line in out.stdout.splitlines()] == [None, None]

@@ -203,3 +203,26 @@ def test_evaluate_reads_each_rows_own_style_only_with_a_model_that_reads_styles(
     assert seen[-1] == ["newswire"]
     with pytest.raises(DataError, match=r"odd.csv: row 1: 'style' is 'blog'"):
         evaluate(shipped, [str(odd)], progress=False)
+
+
+def test_the_first_style_column_with_a_value_counts_and_a_json_value_is_named_as_written(tmp_path: Path):
+    both = tmp_path / "both.jsonl"
+    both.write_text('{"text": "Kestrel Air holds investor day", "sentiment": "neutral", "style": "", "Style": "social"}\n'
+                    '{"text": "Kestrel Air cuts routes", "sentiment": "negative", "style": null, "STYLE": "Social"}\n'
+                    '{"text": "Kestrel Air beats", "sentiment": "positive", "style": true}\n')
+    with pytest.raises(DataError, match=r"both.jsonl: row 3: 'style' is 'true'"):
+        styled(both, load_file(both), social_files=[])
+    first_two = both.read_text().splitlines()[:2]
+    both.write_text("\n".join(first_two) + "\n")
+    assert [ex.style for ex in styled(both, load_file(both), social_files=[])] == ["social", "social"]
+
+
+def test_the_export_reads_a_style_in_any_case_and_an_empty_one_as_none():
+    def value(n: int, style: object) -> Record:
+        return Record(0, n, {"id": f"x-{n}", "text": f"Vellmar item {n}", "sentiment": "negative", "style": style,
+                             "case_id": "case-x", "analyst": "hana", "at": NOW.isoformat()})
+
+    result = export_rows([value(0, " Social "), value(1, ""), value(2, "NEWSWIRE"), value(3, 7)])
+    assert [row.get("style") for row in result.rows] == ["social", None, "newswire"]
+    assert {reason: [r.offset for r in records] for reason, records in result.skipped.items()} == \
+        {"style not one of newswire, social": [3]}
