@@ -399,13 +399,18 @@ class QueueRowsView(ConsoleView):
 # ---- a case --------------------------------------------------------------------------------------
 
 def headlines(case: dict[str, Any], record: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The case's stories as its page lists them: labels as scored, the analyst's corrections, and
+    whether each was a social post (`post`: its source marked it so, the social model read it, and a
+    correction of it trains as a post; scheduler/feedback.py)."""
     scored = {h.get("id"): h for h in (record or {}).get("headlines", [])}
     corrected = {label.get("id"): label for label in case.get("labels") or []}
+    posts = set(case.get("social_ids") or ())
     scope = str(case.get("scope", ""))
     topic = scope.removeprefix("topic:") if scope.startswith("topic:") else None  # a topic scope's stories have it
     return [{"id": sid, "headline": text, "sentiment": scored.get(sid, {}).get("sentiment"),
              "topic": scored.get(sid, {}).get("topic") or topic,
-             "confidence": probability(scored.get(sid, {}).get("confidence")), "corrected": corrected.get(sid)}
+             "confidence": probability(scored.get(sid, {}).get("confidence")), "corrected": corrected.get(sid),
+             "post": sid in posts}
             for sid, text in zip(case.get("sample_ids", []), case.get("headlines", []), strict=False)]
 
 

@@ -544,3 +544,19 @@ def test_an_acknowledge_sla_missed_once_is_not_shown_as_met(extra: dict, shown: 
     assert f"Acknowledge SLA: {shown} &middot; resolve SLA" in text
     rows = views.render("queue_rows.html", session=Session("sid", "alice", "tok", 0), cases=[c])
     assert ("missed" in rows) == (shown != "met") and ("done" in rows) == (shown == "met")
+
+
+def test_the_case_page_says_which_stories_were_social_posts() -> None:
+    from streams.console import views
+    from streams.console.sessions import Session
+
+    c = views.row({**case(status="assigned"), "sample_ids": ["w-1", "p-1"], "headlines": ["Vellmar sued", "$VLM tanking"],
+                   "social_ids": ["p-1"]}, datetime.now(UTC))
+    rows = views.headlines(c, None)
+    assert [(r["id"], r["post"]) for r in rows] == [("w-1", False), ("p-1", True)]
+    page = views.render("case.html", session=Session("sid", "alice", "tok", 0), case=c, record=None, headlines=rows,
+                        confidence=None, policy=SchedulerPolicy(), chart="", topics=["Legal"], targets=[],
+                        labels_allowed=True)
+    post_row = page[page.index('data-story="p-1"'):]
+    wire_row = page[page.index('data-story="w-1"'):page.index('data-story="p-1"')]
+    assert "social post" in post_row.split("</tr>")[0] and "social post" not in wire_row
