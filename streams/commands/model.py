@@ -533,19 +533,19 @@ def _row_id(row: dict) -> tuple[bool, object]:
 
 
 def _row_style(row: dict, default: str) -> tuple[str, object]:
-    """(the style a row is read in, its own unusable style value or None): the row's `style` column or
-    key (any case, as produce matches it) where it names one of STYLES in any case; else `default`
+    """(the style a row is read in, its own unusable style value or None): the row's first `style`
+    column or key with a value (any case of its name, as produce matches it; blank is none, as
+    `models.data.load_file` reads it) where it names one of STYLES in any case; else `default`
     (--style), for a row without one and, with the value returned to be counted, for any other value."""
     from streams.sources.produce import column_key
 
     for key, value in row.items():
-        if isinstance(key, str) and column_key(key) == "style" and value not in (None, ""):
-            name = style_name(value) if isinstance(value, str) else None
-            if name in STYLES:
-                return name, None
-            if name == "":
-                return default, None
-            return default, value
+        if not isinstance(key, str) or column_key(key) != "style" or value is None:
+            continue
+        name = style_name(value) if isinstance(value, str) else None
+        if name == "":
+            continue
+        return (name, None) if name in STYLES else (default, value)
     return default, None
 
 

@@ -226,3 +226,12 @@ def test_the_export_reads_a_style_in_any_case_and_an_empty_one_as_none():
     assert [row.get("style") for row in result.rows] == ["social", None, "newswire"]
     assert {reason: [r.offset for r in records] for reason, records in result.skipped.items()} == \
         {"style not one of newswire, social": [3]}
+
+
+def test_classify_reads_a_rows_style_as_load_file_does():
+    from streams.commands.model import _row_style
+
+    assert _row_style({"text": "x", "style": "  ", "Style": " Social "}, "newswire") == ("social", None)
+    assert _row_style({"text": "x", "style": None, "STYLE": "newswire"}, "social") == ("newswire", None)
+    assert _row_style({"text": "x"}, "social") == ("social", None)
+    assert _row_style({"text": "x", "style": 7}, "newswire") == ("newswire", 7)  # named in the warning
