@@ -12,7 +12,7 @@ import hashlib
 import json
 import reprlib
 import sys
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -266,15 +266,23 @@ def _example(where: str, row: int, record: dict[str, object], columns: Columns) 
     return Example(text=text[:MAX_TEXT_CHARS], topic=topic, sentiment=sentiment, row=row, row_style=_row_style(record))
 
 
-def _row_style(record: dict[str, object]) -> str | None:
-    """The first non-empty STYLE_COLUMN of a row (any case of its name, as `finsentry classify` reads
-    it), stripped; a value that is not text as JSON writes it (`true`, `["social"]`); None for none."""
+def style_cell(record: Mapping[object, object]) -> object | None:
+    """The first value of a row's STYLE_COLUMN (any case and spacing of its name: `Style`) that says
+    something: not null, not blank. The one reading of a row's own style, for training files and for
+    `finsentry classify`; None where the row names none."""
     for key, value in record.items():
-        if isinstance(key, str) and style_name(key) == STYLE_COLUMN and value is not None:
-            written = value.strip() if isinstance(value, str) else json.dumps(value)
-            if written:
-                return written
+        if isinstance(key, str) and style_name(key) == STYLE_COLUMN and value is not None \
+                and not (isinstance(value, str) and not value.strip()):
+            return value
     return None
+
+
+def _row_style(record: dict[str, object]) -> str | None:
+    """`style_cell` stripped; a value that is not text as JSON writes it (`true`, `["social"]`)."""
+    value = style_cell(record)
+    if value is None:
+        return None
+    return value.strip() if isinstance(value, str) else json.dumps(value)
 
 
 def own_style(path: str | Path, example: Example) -> str | None:

@@ -193,7 +193,7 @@ def evaluate(model_path: str | Path, data: Sequence[str], columns: Columns | Non
     for path, start, end in spans:
         used = {mine or style_of[path] for mine in own[start:end]}
         read_as[path] = used.pop() if len(used) == 1 else "by row" if used else style_of[path]
-    result["styles"] = read_as if result.get("reads_styles") else {path: None for path in style_of}
+    result["styles"] = read_as if reads else {path: None for path in style_of}
     result["heads"] = heads_for(0, len(examples))
     return result
 

@@ -166,8 +166,8 @@ def merged(corrections: Sequence[Record]) -> Row:
         for label in LABELS:
             if record.value.get(label) is not None:
                 row[label] = record.value[label]
-        if record_style(record.value) is not None:
-            row["style"] = record_style(record.value)
+        if (style := record_style(record.value)) is not None:
+            row["style"] = style
     return row
 
 

@@ -18,7 +18,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import IO, TypeVar
 
-from models.data import Columns, DataError
+from models.data import Columns, DataError, style_cell
 from models.jsonl import json_lines
 from models.text import DEFAULT_STYLE, STYLES, style_name
 from models.variants import DEVICES, FP32, VARIANTS, variants_help
@@ -533,20 +533,15 @@ def _row_id(row: dict) -> tuple[bool, object]:
 
 
 def _row_style(row: dict, default: str) -> tuple[str, object]:
-    """(the style a row is read in, its own unusable style value or None): the row's first `style`
-    column or key with a value (any case of its name, as produce matches it; blank is none, as
-    `models.data.load_file` reads it) where it names one of STYLES in any case; else `default`
-    (--style), for a row without one and, with the value returned to be counted, for any other value."""
-    from streams.sources.produce import column_key
-
-    for key, value in row.items():
-        if not isinstance(key, str) or column_key(key) != "style" or value is None:
-            continue
-        name = style_name(value) if isinstance(value, str) else None
-        if name == "":
-            continue
-        return (name, None) if name in STYLES else (default, value)
-    return default, None
+    """(the style a row is read in, its own unusable style value or None): the style its own style
+    cell names (`models.data.style_cell`, as training files are read) where it is one of STYLES in
+    any case; else `default` (--style), for a row without one and, with the value returned to be
+    counted, for any other value."""
+    value = style_cell(row)
+    if value is None:
+        return default, None
+    name = style_name(value) if isinstance(value, str) else None
+    return (name, None) if name in STYLES else (default, value)
 
 
 def _as_written(value: object) -> str:
