@@ -14,7 +14,7 @@ rebuilt from `model.fp16.onnx`, whose weights it has), and reports for each, in 
   at each margin of its grid (judged on the dev texts, so optimistic for the candidates).
 
 Candidates: static QDQ int8 calibrated on training texts (`quantize_static`, MinMax, per-channel
-weights, u8 activations), with the feed-forward output MatMuls kept fp32 as in the shipped model
+weights, u8 activations), with the feed-forward output MatMuls kept fp32 as exports did before smoothing
 and with every MatMul and Gemm quantised; and 8-bit weight-only `MatMulNBits` (accuracy level 4:
 activations quantised per token row at run time, so per text), blocks of 32 and 128.
 """
@@ -38,37 +38,16 @@ sys.path.insert(0, str(ROOT))
 
 from bench.inference import DEV_FILES, agreement, finish, fp32_reference, measure
 from models.data import load_file, model_texts
-from models.export import KEEP_FP32
+from models.export import fp32_graph
 from models.recheck import GRID, agreement_after_recheck
 from models.runtime import Classifier
 from models.tokenize import encode, load_tokenizer
-from models.variants import FP16, FP32, INT8, INT8_RECHECK
+from models.variants import INT8, INT8_RECHECK
 
+# The feed-forward down-projections, which int8 exports before the smoothed recipe kept fp32.
+FFN_OUTPUT = re.compile(r"layer\.\d+/output/dense/MatMul$")
 TRAIN_FILES = [str(ROOT.parent / "shared/data/twitter-financial-news-topic/train.csv"),
                str(ROOT.parent / "shared/data/twitter-financial-news-sentiment/train.csv")]
-
-
-def fp32_graph(model_dir: Path, work: Path) -> Path:
-    """The directory's fused fp32 graph; where export dropped it, the fp16 graph with its fp16
-    initializers widened to fp32 and its casts to fp16 turned into casts to fp32 (the same numbers
-    ONNX Runtime computes from `model.fp16.onnx` on a CPU)."""
-    import onnx
-    from onnx import TensorProto, numpy_helper
-
-    if (model_dir / FP32.file).is_file():
-        return model_dir / FP32.file
-    model = onnx.load(str(model_dir / FP16.file))
-    for tensor in model.graph.initializer:
-        if tensor.data_type == TensorProto.FLOAT16:
-            tensor.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(tensor).astype(np.float32), tensor.name))
-    for node in model.graph.node:
-        for attr in node.attribute:
-            if node.op_type == "Cast" and attr.name == "to" and attr.i == TensorProto.FLOAT16:
-                attr.i = TensorProto.FLOAT
-    del model.graph.value_info[:]
-    path = work / FP32.file
-    onnx.save(model, str(path))
-    return path
 
 
 def static_int8(fp32: Path, target: Path, tokenizer, calibration: list[str], every_matmul: bool) -> None:
@@ -97,7 +76,7 @@ def static_int8(fp32: Path, target: Path, tokenizer, calibration: list[str], eve
     typed = target.with_suffix(".typed.onnx")  # the fused contrib ops need ORT's symbolic shape inference
     quant_pre_process(str(fp32), str(typed), skip_optimization=True, auto_merge=True)
     nodes = onnx.load(str(typed), load_external_data=False).graph.node
-    keep = [] if every_matmul else [n.name for n in nodes if n.op_type == "MatMul" and KEEP_FP32.search(n.name)]
+    keep = [] if every_matmul else [n.name for n in nodes if n.op_type == "MatMul" and FFN_OUTPUT.search(n.name)]
     quantize_static(str(typed), str(target), Texts(), quant_format=QuantFormat.QDQ,
                     op_types_to_quantize=["MatMul", "Gemm"] if every_matmul else ["MatMul"], per_channel=True,
                     weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8,

@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from models.data import Columns, DataError, load_file, model_texts, styled
+from models.smoothing import Smoothed
 from models.sources import attributions
 from models.text import DEFAULT_STYLE, NORMALISATION_VERSION, STYLE_MARKERS, STYLES
 from models.variants import FP16, FP32, INT8, INT8_RECHECK, VARIANTS
@@ -98,21 +99,50 @@ def fuse(raw: Path, num_heads: int, hidden_size: int):
                                     opt_level=1, use_gpu=False)
 
 
-# The feed-forward down-projections see the largest activation outliers in BERT-family encoders;
-# quantising their inputs dynamically cost the fine-tuned model 0.5 points of dev sentiment
-# accuracy, so they stay fp32 (about 15% slower than quantising every MatMul).
-KEEP_FP32 = re.compile(r"layer\.\d+/output/dense/MatMul$")
+# Calibration texts the int8 inputs are smoothed on (models/smoothing.py), each run alone: about
+# 6,000 token rows per MatMul, over which each MatMul's smoothing is chosen.
+CALIBRATION_TEXTS = 256
 
 
-def quantize_int8(source: Path, target: Path) -> list[str]:
-    """Per-channel dynamic int8; returns the MatMul nodes kept in fp32."""
+def quantize_int8(source: Path, target: Path, tokenizer, texts: Sequence[str]) -> list[Smoothed]:
+    """Dynamic int8 of every MatMul and the fused attention's projection (per-channel s8 weights, u8
+    inputs with one scale per run), each input first smoothed on the first CALIBRATION_TEXTS of
+    `texts` (models/smoothing.py; no texts: not smoothed). Returns each MatMul's smoothing choice."""
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    keep = [n.name for n in onnx.load(str(source)).graph.node if n.op_type == "MatMul" and KEEP_FP32.search(n.name)]
-    quantize_dynamic(str(source), str(target), per_channel=True, weight_type=QuantType.QInt8,
-                     extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT}, nodes_to_exclude=keep)
-    return keep
+    from models.smoothing import smooth
+
+    with tempfile.TemporaryDirectory() as tmp:
+        smoothed = Path(tmp) / "smoothed.onnx"
+        chosen = smooth(source, smoothed, tokenizer, texts[:CALIBRATION_TEXTS]) if texts else []
+        quantize_dynamic(str(smoothed if chosen else source), str(target), per_channel=True,
+                         weight_type=QuantType.QInt8, extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+    return chosen
+
+
+def fp32_graph(model_dir: Path, work: Path) -> Path:
+    """A model directory's fused fp32 graph: its `model.fp32.onnx`, or where export dropped it (`--no-fp32`)
+    the fp16 graph written into `work` with its fp16 initializers widened to fp32 and its casts to fp16
+    turned into casts to fp32 (the numbers ONNX Runtime computes from `model.fp16.onnx` on a CPU, which
+    the re-check runs)."""
+    import onnx
+    from onnx import TensorProto, numpy_helper
+
+    if (model_dir / FP32.file).is_file():
+        return model_dir / FP32.file
+    model = onnx.load(str(model_dir / FP16.file))
+    for tensor in model.graph.initializer:
+        if tensor.data_type == TensorProto.FLOAT16:
+            tensor.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(tensor).astype(np.float32), tensor.name))
+    for node in model.graph.node:
+        for attr in node.attribute:
+            if node.op_type == "Cast" and attr.name == "to" and attr.i == TensorProto.FLOAT16:
+                attr.i = TensorProto.FLOAT
+    del model.graph.value_info[:]
+    path = work / FP32.file
+    onnx.save(model, str(path))
+    return path
 
 
 def _ort_logits(path: Path, tokenizer, texts: Sequence[str], batch: int = 64) -> tuple[np.ndarray, np.ndarray]:
@@ -414,6 +444,14 @@ def _build(model, labels: dict, meta: dict, max_tokens: int, checkpoint: Path, o
     hashes = {name: content_sha256(out / name) for name in ("labels.json", "tokenizer.json")}
     config = model.encoder.config
 
+    tokenizer = load_tokenizer(out / "tokenizer.json", max_tokens)
+    # The texts int8 is calibrated on (its inputs' smoothing, then the re-check margin): every other
+    # --dev text (seeded order; their labels unused: only agreement with fp32), and parity is judged
+    # on the rest. Chosen on training texts, which a long run has memorised with wide margins, the
+    # margin re-ran too few unseen texts (run 25: 0.25, 99.1% dev agreement).
+    dev_texts = random.Random(0).sample(model_texts(dev_examples), len(dev_examples))
+    choose_on, judge_on = (dev_texts[::2], dev_texts[1::2]) if len(dev_texts) >= 2 * MIN_CHOOSE_TEXTS else ([], dev_texts)
+    calibration, source = _calibration_texts(meta, choose_on)
     with tempfile.TemporaryDirectory() as tmp:
         raw = Path(tmp) / "raw.onnx"
         progress("exporting to ONNX (opset 17, dynamic batch and sequence)")
@@ -423,22 +461,20 @@ def _build(model, labels: dict, meta: dict, max_tokens: int, checkpoint: Path, o
         fused_ops = {k: v for k, v in optimized.get_fused_operator_statistics().items() if v}
         fp32 = out / FP32.file
         optimized.save_model_to_file(str(fp32))
-        progress("quantising to per-channel int8")
-        kept_fp32 = quantize_int8(fp32, out / INT8.file)
+        progress(f"quantising every MatMul to per-channel int8, inputs smoothed on "
+                 f"{min(len(calibration), CALIBRATION_TEXTS)} texts ({source})" if calibration else
+                 f"quantising every MatMul to per-channel int8, inputs not smoothed ({source})")
+        smoothing = quantize_int8(fp32, out / INT8.file, tokenizer, calibration)
         if fp16:
             progress("converting to fp16 for GPU")
             optimized.convert_float_to_float16(keep_io_types=True)
             optimized.save_model_to_file(str(out / FP16.file))
 
-    tokenizer = load_tokenizer(out / "tokenizer.json", max_tokens)
     # A provisional card, so the runtime loads the new files the way the final card will describe them.
     (out / "card.json").write_text(json.dumps({"max_tokens": max_tokens, "sha256": hashes}))
-    # The re-check margin is chosen on every other --dev text (seeded order; their labels unused: only
-    # agreement with fp32) and judged on the rest. Chosen on training texts, which a long run has
-    # memorised with wide margins, it re-ran too few unseen texts (run 25: 0.25, 99.1% dev agreement).
-    dev_texts = random.Random(0).sample(model_texts(dev_examples), len(dev_examples))
-    choose_on, judge_on = (dev_texts[::2], dev_texts[1::2]) if len(dev_texts) >= 2 * MIN_CHOOSE_TEXTS else ([], dev_texts)
-    recheck = _choose_recheck(out, fp32, tokenizer, meta, progress, choose_on) if fp16 else None
+    recheck = _choose_recheck(out, fp32, tokenizer, calibration, source, progress) if fp16 and calibration else None
+    if fp16 and not calibration:
+        progress(f"no int8 re-check: {source}")
     (out / "card.json").write_text(json.dumps({"max_tokens": max_tokens, "recheck": recheck, "sha256": hashes}))
     parities: list[Parity] = []
     if judge_on:
@@ -478,8 +514,7 @@ def _build(model, labels: dict, meta: dict, max_tokens: int, checkpoint: Path, o
         "export": {
             "opset": OPSET,
             "fused_operators": fused_ops,
-            "quantization": "dynamic, per-channel int8 weights (QInt8), fp32 activations; "
-                            f"{len(kept_fp32)} feed-forward output MatMuls kept fp32",
+            "quantization": quantization_summary(smoothing, min(len(calibration), CALIBRATION_TEXTS), source),
             "fp16": f"{FP16.file}, fp16 weights with fp32 inputs/outputs, for CUDA" if fp16 else None,
             "parity": [asdict(p) for p in parities],
         },
@@ -569,25 +604,28 @@ def _terminations_deferred() -> Iterator[None]:
 MIN_CHOOSE_TEXTS = 200
 
 
-def _choose_recheck(out: Path, fp32: Path, tokenizer, meta: dict, progress: Callable[[str], None],
-                    dev_texts: Sequence[str] = (), limit: int = 3000) -> dict | None:
-    """The int8 re-check margin (models/recheck.py), chosen on `dev_texts` (half the --dev texts,
-    unlabelled) where there are any, else on a sample of the training texts."""
+def _calibration_texts(meta: dict, dev_texts: Sequence[str] = (), limit: int = 3000) -> tuple[list[str], str]:
+    """The unlabelled texts int8 is calibrated on, and where they came from: `dev_texts` (half the
+    --dev texts) where there are any, else a seeded sample of the checkpoint's training texts; none
+    (and why) when the training files recorded in train.json are not here."""
+    if dev_texts:
+        return list(dev_texts), "every other --dev text (seeded order), labels unused; parity is on the others"
+    columns = Columns(**(meta.get("config") or {}).get("columns", {}))
+    paths = [Path(d["path"]) for d in (meta.get("data") or {}).get("train", [])]
+    missing = [str(p) for p in paths if not p.is_file()]
+    if not paths or missing:
+        return [], f"the training files are not here: {', '.join(missing) or 'none recorded'}"
+    social = (meta.get("config") or {}).get("social_files")
+    texts = model_texts([ex for path in paths for ex in styled(path, load_file(path, columns, warn=None), social)])
+    return random.Random(0).sample(texts, min(limit, len(texts))), "training files, seeded sample"
+
+
+def _choose_recheck(out: Path, fp32: Path, tokenizer, texts: Sequence[str], source: str,
+                    progress: Callable[[str], None]) -> dict:
+    """The int8 re-check margin (models/recheck.py), chosen on `texts` (from `_calibration_texts`)."""
     from models.recheck import TARGET, agreement_after_recheck, choose_margin
     from models.runtime import Classifier
 
-    if dev_texts:
-        texts, source = list(dev_texts), "every other --dev text (seeded order), labels unused; parity is on the others"
-    else:
-        columns = Columns(**(meta.get("config") or {}).get("columns", {}))
-        paths = [Path(d["path"]) for d in (meta.get("data") or {}).get("train", [])]
-        missing = [str(p) for p in paths if not p.is_file()]
-        if not paths or missing:
-            progress(f"no int8 re-check: the training files are not here ({', '.join(missing) or 'none recorded'})")
-            return None
-        social = (meta.get("config") or {}).get("social_files")
-        texts = model_texts([ex for path in paths for ex in styled(path, load_file(path, columns, warn=None), social)])
-        texts, source = random.Random(0).sample(texts, min(limit, len(texts))), "training files, seeded sample"
     progress(f"choosing the int8 re-check margin on {len(texts)} texts ({source})")
     ref = _ort_logits(fp32, tokenizer, texts)
     int8 = Classifier.load(out, device="cpu", variant=INT8.name).all_logits(texts)
@@ -598,6 +636,16 @@ def _choose_recheck(out: Path, fp32: Path, tokenizer, meta: dict, progress: Call
     return {"margin": margin, "file": INT8_RECHECK.recheck_file, "target_agreement": TARGET,
             "chosen_on": {"texts": len(texts), "source": source,
                           "topic_agreement": topic, "sentiment_agreement": sentiment, "rerun_share": share}}
+
+
+def quantization_summary(smoothing: Sequence[Smoothed], texts: int, source: str) -> dict:
+    """What card.json says of `model.onnx`'s quantisation: the recipe and each MatMul's smoothing."""
+    return {"recipe": "dynamic int8 of every MatMul and the fused attention's projection: per-channel s8 "
+                      "weights, u8 inputs with one scale per run; inputs smoothed per channel first "
+                      "(SmoothQuant, models/smoothing.py)",
+            "calibration": {"texts": texts, "source": source},
+            "smoothing_alpha": {s.node: s.alpha for s in smoothing},
+            "smoothing_error_ratio": {s.node: s.error_ratio for s in smoothing}}
 
 
 def _op_types(path: Path) -> list[str]:

@@ -6,11 +6,14 @@ evaluate` on the dev sets and recorded in its card.
 """
 
 import json
+import shutil
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
+import onnx as onnx_model
 import pytest
 
 from models.runtime import Classifier, ModelError, Prediction
@@ -44,8 +47,12 @@ def test_checkpoint_and_model_directory_contents(tiny):
     assert card["base_model"] == "all-MiniLM-L6-v2"
     assert all(len(d["sha256"]) == 64 for d in card["data"]["train"])
     assert card["export"]["fused_operators"].get("Attention", 0) == 6  # one fused attention per layer
-    # int8 weights, except the six feed-forward output projections kept fp32 (models/export.py)
-    assert card["files"]["model.onnx"] < card["files"]["model.fp32.onnx"] / 2
+    # every MatMul int8 (models/export.py quantize_int8), each input smoothed first (models/smoothing.py)
+    assert card["files"]["model.onnx"] < card["files"]["model.fp32.onnx"] / 3
+    ops = Counter(n.op_type for n in onnx_model.load(str(onnx / "model.onnx"), load_external_data=False).graph.node)
+    assert ops["MatMul"] == 0 and ops["QAttention"] == 6 and ops["MatMulInteger"] == 18 + 2  # encoder, heads
+    quantization = card["export"]["quantization"]
+    assert len(quantization["smoothing_alpha"]) == 24 and quantization["calibration"]["texts"] > 0
 
 
 def test_fp32_export_matches_torch(tiny):
@@ -117,6 +124,42 @@ def test_recheck_replaces_exactly_the_uncertain_int8_predictions(tiny):
         np.testing.assert_allclose(got[head][rows], h[head][rows], atol=1e-6)
         np.testing.assert_array_equal(got[head][~rows], q[head][~rows])
     assert both.rechecked == rows.sum()
+
+
+def test_requantize_rebuilds_int8_and_its_card_fields_and_keeps_the_rest(tiny, tmp_path):
+    work, _, _ = tiny
+    directory = tmp_path / "onnx"
+    shutil.copytree(work / "onnx", directory)
+    (directory / "model.fp32.onnx").unlink()  # as shipped (--no-fp32): the fp16 graph is widened
+    before = json.loads((directory / "card.json").read_text())
+    old_int8 = (directory / "model.onnx").read_bytes()
+    # 400 dev texts, the fewest the script takes: half to calibrate on, half to judge parity on.
+    rows = [line for line in (FIXTURES / "tiny_topic.csv").read_text().splitlines()[1:]]
+    dev = tmp_path / "dev.csv"
+    dev.write_text("text,topic\n" + "\n".join(f"{t} (item {i})," + topic for i in range(400)
+                                              for t, topic in [rows[i % len(rows)].rsplit(",", 1)]) + "\n")
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "requantize.py"), str(directory), "--dev", str(dev)],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    card = json.loads((directory / "card.json").read_text())
+    assert (directory / "model.onnx").read_bytes() != old_int8
+    assert card["files"]["model.onnx"] == (directory / "model.onnx").stat().st_size
+    assert card["export"]["requantized"]["from"] == "model.fp16.onnx, widened to fp32"
+    assert card["export"]["quantization"]["calibration"]["texts"] == 200
+    parities = {p["variant"]: p for p in card["export"]["parity"]}
+    assert parities["fp32"] == {p["variant"]: p for p in before["export"]["parity"]}["fp32"]  # export's, kept
+    assert parities["int8"]["n"] == parities["int8+recheck"]["n"] == 200
+    assert card["recheck"]["chosen_on"]["texts"] == 200
+    for key in ("version", "data", "train_config", "sha256", "max_tokens"):
+        assert card[key] == before[key], key
+    assert not [p for p in directory.iterdir() if p.name.startswith(".requantize-")]
+    clf = Classifier.load(directory, device="cpu")
+    assert clf.variant == "int8+recheck" and len(clf.predict(["Acme shares fall"])) == 1
+    fewer = tmp_path / "few.csv"
+    fewer.write_text("text,topic\n" + "\n".join(dev.read_text().splitlines()[1:300]) + "\n")
+    refused = subprocess.run([sys.executable, str(ROOT / "scripts" / "requantize.py"), str(directory), "--dev",
+                              str(fewer)], capture_output=True, text=True, timeout=600)
+    assert refused.returncode == 2 and "give at least 400" in refused.stderr
 
 
 def test_recheck_on_a_directory_without_a_margin_is_a_clear_error(tiny, tmp_path):
