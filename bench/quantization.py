@@ -38,14 +38,12 @@ sys.path.insert(0, str(ROOT))
 
 from bench.inference import DEV_FILES, agreement, finish, fp32_reference, measure
 from models.data import load_file, model_texts
-from models.export import fp32_graph
+from models.export import DOWN_PROJECTIONS, fp32_graph
 from models.recheck import GRID, agreement_after_recheck
 from models.runtime import Classifier
 from models.tokenize import encode, load_tokenizer
 from models.variants import INT8, INT8_RECHECK
 
-# The feed-forward down-projections, which int8 exports before the smoothed recipe kept fp32.
-FFN_OUTPUT = re.compile(r"layer\.\d+/output/dense/MatMul$")
 TRAIN_FILES = [str(ROOT.parent / "shared/data/twitter-financial-news-topic/train.csv"),
                str(ROOT.parent / "shared/data/twitter-financial-news-sentiment/train.csv")]
 
@@ -76,7 +74,7 @@ def static_int8(fp32: Path, target: Path, tokenizer, calibration: list[str], eve
     typed = target.with_suffix(".typed.onnx")  # the fused contrib ops need ORT's symbolic shape inference
     quant_pre_process(str(fp32), str(typed), skip_optimization=True, auto_merge=True)
     nodes = onnx.load(str(typed), load_external_data=False).graph.node
-    keep = [] if every_matmul else [n.name for n in nodes if n.op_type == "MatMul" and FFN_OUTPUT.search(n.name)]
+    keep = [] if every_matmul else [n.name for n in nodes if n.op_type == "MatMul" and DOWN_PROJECTIONS.search(n.name)]
     quantize_static(str(typed), str(target), Texts(), quant_format=QuantFormat.QDQ,
                     op_types_to_quantize=["MatMul", "Gemm"] if every_matmul else ["MatMul"], per_channel=True,
                     weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8,

@@ -102,23 +102,52 @@ def fuse(raw: Path, num_heads: int, hidden_size: int):
 # Calibration texts the int8 inputs are smoothed on (models/smoothing.py), each run alone: about
 # 6,000 token rows per MatMul, over which each MatMul's smoothing is chosen.
 CALIBRATION_TEXTS = 256
+# The feed-forward down-projections, whose inputs carry the largest outliers: without calibration
+# texts to smooth on they stay fp32 (quantised unsmoothed they cost 1-2 points of agreement).
+DOWN_PROJECTIONS = re.compile(r"layer\.\d+/output/dense/MatMul$")
 
 
-def quantize_int8(source: Path, target: Path, tokenizer, texts: Sequence[str]) -> list[Smoothed]:
-    """Dynamic int8 of every MatMul and the fused attention's projection (per-channel s8 weights, u8
-    inputs with one scale per run), each input first smoothed on the first CALIBRATION_TEXTS of
-    `texts` (models/smoothing.py; no texts: not smoothed). Returns each MatMul's smoothing choice."""
+@dataclass(frozen=True, slots=True)
+class Quantized:
+    """What `quantize_int8` did: each MatMul's smoothing, on how many texts, and the MatMuls it kept fp32."""
+
+    smoothing: list[Smoothed]
+    texts: int
+    kept_fp32: list[str]
+
+    def summary(self, source: str) -> dict:
+        """card.json's `export.quantization`; `source` says where the calibration texts came from (or why none)."""
+        if self.texts:
+            recipe = ("dynamic int8 (per-channel s8 weights, u8 inputs with one scale per run) of every encoder "
+                      "MatMul and the fused attention's projection, each input smoothed per channel first "
+                      "(SmoothQuant, models/smoothing.py); the heads' Gemms int8, unsmoothed")
+        else:
+            recipe = ("dynamic int8 (per-channel s8 weights, u8 inputs with one scale per run), not smoothed: no "
+                      f"calibration texts; the {len(self.kept_fp32)} feed-forward down-projections kept fp32")
+        return {"recipe": recipe, "calibration": {"texts": self.texts, "source": source},
+                "kept_fp32": self.kept_fp32,
+                "smoothing_alpha": {q.node: q.alpha for q in self.smoothing},
+                "smoothing_error_ratio": {q.node: q.error_ratio for q in self.smoothing}}
+
+
+def quantize_int8(source: Path, target: Path, tokenizer, texts: Sequence[str]) -> Quantized:
+    """Dynamic int8 of `source`'s fp32 graph into `target`: every MatMul, each input first smoothed
+    on the first CALIBRATION_TEXTS of `texts` (models/smoothing.py); with no texts, unsmoothed and the
+    down-projections kept fp32 (DOWN_PROJECTIONS)."""
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     from models.smoothing import smooth
 
+    texts = list(texts[:CALIBRATION_TEXTS])
     with tempfile.TemporaryDirectory() as tmp:
         smoothed = Path(tmp) / "smoothed.onnx"
-        chosen = smooth(source, smoothed, tokenizer, texts[:CALIBRATION_TEXTS]) if texts else []
-        quantize_dynamic(str(smoothed if chosen else source), str(target), per_channel=True,
+        chosen = smooth(source, smoothed, tokenizer, texts) if texts else []
+        keep = [] if texts else [n.name for n in onnx.load(str(source), load_external_data=False).graph.node
+                                 if n.op_type == "MatMul" and DOWN_PROJECTIONS.search(n.name)]
+        quantize_dynamic(str(smoothed if texts else source), str(target), per_channel=True, nodes_to_exclude=keep,
                          weight_type=QuantType.QInt8, extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
-    return chosen
+    return Quantized(chosen, len(texts), keep)
 
 
 def fp32_graph(model_dir: Path, work: Path) -> Path:
@@ -145,7 +174,7 @@ def fp32_graph(model_dir: Path, work: Path) -> Path:
     return path
 
 
-def _ort_logits(path: Path, tokenizer, texts: Sequence[str], batch: int = 64) -> tuple[np.ndarray, np.ndarray]:
+def ort_logits(path: Path, tokenizer, texts: Sequence[str], batch: int = 64) -> tuple[np.ndarray, np.ndarray]:
     import onnxruntime as ort
 
     from models.tokenize import encode
@@ -203,7 +232,7 @@ def export(checkpoint: Path, out: Path, dev: Sequence[str] = (), columns: Column
     model, labels = load_checkpoint(checkpoint)
     max_tokens = int(meta.get("config", {}).get("max_tokens", 64))
     # A kill (SIGTERM, SIGHUP) while building is an exception too, so the build directory goes with it.
-    with terminations_raise(), _export_lock(out):
+    with terminations_raise(), export_lock(out):
         _prune(out, progress)
         build = _make_build(out)
         try:
@@ -285,7 +314,7 @@ def _lock_path(out: Path) -> Path:
 
 
 @contextmanager
-def _export_lock(out: Path) -> Iterator[None]:
+def export_lock(out: Path) -> Iterator[None]:
     """Hold an exclusive flock on `out`'s lock file (`_lock_path`; `out`'s parent is made if need be)
     while the block runs, so two exports into one --out never prune, build or install at once: the
     second is one DataError line. The lock file is removed as the lock is let go. Where no lock file can
@@ -445,13 +474,9 @@ def _build(model, labels: dict, meta: dict, max_tokens: int, checkpoint: Path, o
     config = model.encoder.config
 
     tokenizer = load_tokenizer(out / "tokenizer.json", max_tokens)
-    # The texts int8 is calibrated on (its inputs' smoothing, then the re-check margin): every other
-    # --dev text (seeded order; their labels unused: only agreement with fp32), and parity is judged
-    # on the rest. Chosen on training texts, which a long run has memorised with wide margins, the
-    # margin re-ran too few unseen texts (run 25: 0.25, 99.1% dev agreement).
-    dev_texts = random.Random(0).sample(model_texts(dev_examples), len(dev_examples))
-    choose_on, judge_on = (dev_texts[::2], dev_texts[1::2]) if len(dev_texts) >= 2 * MIN_CHOOSE_TEXTS else ([], dev_texts)
-    calibration, source = _calibration_texts(meta, choose_on)
+    choose_on, judge_on = split_dev(model_texts(dev_examples))
+    progress("reading the texts int8 is calibrated on")
+    calibration, source = calibration_texts(meta, choose_on)
     with tempfile.TemporaryDirectory() as tmp:
         raw = Path(tmp) / "raw.onnx"
         progress("exporting to ONNX (opset 17, dynamic batch and sequence)")
@@ -461,38 +486,23 @@ def _build(model, labels: dict, meta: dict, max_tokens: int, checkpoint: Path, o
         fused_ops = {k: v for k, v in optimized.get_fused_operator_statistics().items() if v}
         fp32 = out / FP32.file
         optimized.save_model_to_file(str(fp32))
-        progress(f"quantising every MatMul to per-channel int8, inputs smoothed on "
-                 f"{min(len(calibration), CALIBRATION_TEXTS)} texts ({source})" if calibration else
-                 f"quantising every MatMul to per-channel int8, inputs not smoothed ({source})")
-        smoothing = quantize_int8(fp32, out / INT8.file, tokenizer, calibration)
         if fp16:
             progress("converting to fp16 for GPU")
             optimized.convert_float_to_float16(keep_io_types=True)
             optimized.save_model_to_file(str(out / FP16.file))
-
-    # A provisional card, so the runtime loads the new files the way the final card will describe them.
-    (out / "card.json").write_text(json.dumps({"max_tokens": max_tokens, "sha256": hashes}))
-    recheck = _choose_recheck(out, fp32, tokenizer, calibration, source, progress) if fp16 and calibration else None
-    if fp16 and not calibration:
-        progress(f"no int8 re-check: {source}")
-    (out / "card.json").write_text(json.dumps({"max_tokens": max_tokens, "recheck": recheck, "sha256": hashes}))
+    quantized, recheck = int8_stage(out, fp32, tokenizer, calibration, source, {"max_tokens": max_tokens, "sha256": hashes},
+                                    fp16, progress)
     parities: list[Parity] = []
     if judge_on:
-        from models.runtime import Classifier
-
         texts = judge_on
         variants = [INT8.name] + ([INT8_RECHECK.name] if recheck else [])
-        held = " (the half the re-check margin was not chosen on)" if choose_on else ""
+        held = " (the half int8 was not calibrated on)" if choose_on else ""
         progress(f"parity on {len(texts)} dev texts{held}: torch vs fp32 vs {' vs '.join(variants)}")
         with torch.inference_mode():
             ref = predict_logits(model, tokenizer, texts, "cpu")
-        parities.append(parity(FP32.name, ref, _ort_logits(fp32, tokenizer, texts)))
-        for variant in variants:  # through the runtime, one text per run as a CPU worker runs them
-            clf = Classifier.load(out, device="cpu", variant=variant)
-            parities.append(parity(variant, ref, clf.all_logits(texts)))
-        for p in parities:
-            progress(f"  {p.variant}: max |logit diff| {p.max_abs_logit_diff:.4g}, agreement topic "
-                     f"{p.topic_agreement:.4f} sentiment {p.sentiment_agreement:.4f}")
+        parities = [parity(FP32.name, ref, ort_logits(fp32, tokenizer, texts))]
+        say_parity(parities[0], progress)
+        parities += variant_parities(out, ref, texts, variants, progress)
     if not keep_fp32:
         fp32.unlink()
 
@@ -514,14 +524,14 @@ def _build(model, labels: dict, meta: dict, max_tokens: int, checkpoint: Path, o
         "export": {
             "opset": OPSET,
             "fused_operators": fused_ops,
-            "quantization": quantization_summary(smoothing, min(len(calibration), CALIBRATION_TEXTS), source),
+            "quantization": quantized.summary(source),
             "fp16": f"{FP16.file}, fp16 weights with fp32 inputs/outputs, for CUDA" if fp16 else None,
             "parity": [asdict(p) for p in parities],
         },
         "recheck": recheck,
         "sha256": hashes,
         "files": {f.name: f.stat().st_size for f in sorted(out.glob("*.onnx"))},
-        "op_types_int8": dict(Counter(_op_types(out / INT8.file)).most_common(12)),
+        "op_types_int8": dict(Counter(op_types(out / INT8.file)).most_common(12)),
     }
     (out / "card.json").write_text(json.dumps(card, indent=2))
     return card
@@ -535,11 +545,11 @@ def _install(build: Path, out: Path) -> None:
     directory inside it, card.json last, then any model file an earlier export left that this one did
     not write is removed, and so is each style-model directory the replaced card.json named (the new
     one has a name of its own, so the card's rename is the switch). Other files in `out` stay. SIGTERM, SIGHUP and Ctrl-C wait until the moves are done
-    (`_terminations_deferred`), so a catchable signal never leaves a directory half replaced. An
+    (`terminations_deferred`), so a catchable signal never leaves a directory half replaced. An
     OSError is one DataError line naming the path."""
     moved: list[str] = []
     try:
-        with _terminations_deferred():
+        with terminations_deferred():
             (build / BUILD_MARKER).unlink(missing_ok=True)  # the build is finished: not a model file
             if build.parent != out:
                 os.chmod(build, 0o777 & ~_umask())
@@ -573,7 +583,7 @@ def _style_dirs(out: Path) -> set[str]:
 
 
 @contextmanager
-def _terminations_deferred() -> Iterator[None]:
+def terminations_deferred() -> Iterator[None]:
     """While the block runs, SIGTERM, SIGHUP and SIGINT (Ctrl-C) are only recorded (where they are not ignored, and only
     in the main thread); once it is over the handlers are restored and the first signal recorded is
     acted on as it would have been: the saved handler is run (terminations_raise's: SystemExit), or the
@@ -604,12 +614,12 @@ def _terminations_deferred() -> Iterator[None]:
 MIN_CHOOSE_TEXTS = 200
 
 
-def _calibration_texts(meta: dict, dev_texts: Sequence[str] = (), limit: int = 3000) -> tuple[list[str], str]:
+def calibration_texts(meta: dict, dev_texts: Sequence[str] = (), limit: int = 3000) -> tuple[list[str], str]:
     """The unlabelled texts int8 is calibrated on, and where they came from: `dev_texts` (half the
     --dev texts) where there are any, else a seeded sample of the checkpoint's training texts; none
     (and why) when the training files recorded in train.json are not here."""
     if dev_texts:
-        return list(dev_texts), "every other --dev text (seeded order), labels unused; parity is on the others"
+        return list(dev_texts), DEV_HALF
     columns = Columns(**(meta.get("config") or {}).get("columns", {}))
     paths = [Path(d["path"]) for d in (meta.get("data") or {}).get("train", [])]
     missing = [str(p) for p in paths if not p.is_file()]
@@ -620,14 +630,63 @@ def _calibration_texts(meta: dict, dev_texts: Sequence[str] = (), limit: int = 3
     return random.Random(0).sample(texts, min(limit, len(texts))), "training files, seeded sample"
 
 
-def _choose_recheck(out: Path, fp32: Path, tokenizer, texts: Sequence[str], source: str,
+# Where the calibration texts came from, when they are `split_dev`'s first half.
+DEV_HALF = "every other --dev text (seeded order), labels unused; parity is on the others"
+
+
+def split_dev(texts: Sequence[str]) -> tuple[list[str], list[str]]:
+    """The --dev texts in a seeded order, halved: every other one to calibrate int8 on (its smoothing,
+    then its re-check margin; labels unused: only agreement with fp32) and the rest to judge parity
+    on, so half stays an unbiased check. Fewer than 2 * MIN_CHOOSE_TEXTS: none to calibrate on (the
+    training texts are, `calibration_texts`) and all to judge on. Chosen on training texts, which a
+    long run has memorised with wide margins, the margin re-ran too few unseen texts (run 25: 0.25,
+    99.1% dev agreement)."""
+    shuffled = random.Random(0).sample(list(texts), len(texts))
+    return (shuffled[::2], shuffled[1::2]) if len(shuffled) >= 2 * MIN_CHOOSE_TEXTS else ([], shuffled)
+
+
+def int8_stage(out: Path, fp32: Path, tokenizer, calibration: Sequence[str], source: str, card: dict,
+               recheck: bool, progress: Callable[[str], None]) -> tuple[Quantized, dict | None]:
+    """Quantise `fp32` into `out`'s `model.onnx` on the calibration texts and, where `recheck` (the
+    directory has `model.fp16.onnx`) and there are texts, choose its re-check margin; `card` is what
+    the runtime must read to load `out` meanwhile (max_tokens, sha256, files), written provisionally."""
+    used = min(len(calibration), CALIBRATION_TEXTS)
+    progress(f"quantising every MatMul to per-channel int8, inputs smoothed on {used} texts ({source})" if used else
+             f"quantising to per-channel int8, not smoothed, feed-forward down-projections kept fp32 ({source})")
+    quantized = quantize_int8(fp32, out / INT8.file, tokenizer, calibration)
+    (out / "card.json").write_text(json.dumps(card))
+    margin = choose_recheck(out, fp32, tokenizer, calibration, source, progress) if recheck and calibration else None
+    if recheck and not calibration:
+        progress(f"no int8 re-check: {source}")
+    (out / "card.json").write_text(json.dumps({**card, "recheck": margin}))
+    return quantized, margin
+
+
+def variant_parities(out: Path, ref: tuple[np.ndarray, np.ndarray], texts: Sequence[str], variants: Sequence[str],
+                     progress: Callable[[str], None]) -> list[Parity]:
+    """Each variant of `out` against the reference logits `ref` on `texts`, through the runtime (one
+    text per run, as a CPU worker runs them), each reported in one progress line."""
+    from models.runtime import Classifier
+
+    parities = [parity(v, ref, Classifier.load(out, device="cpu", variant=v).all_logits(texts)) for v in variants]
+    for p in parities:
+        say_parity(p, progress)
+    return parities
+
+
+def say_parity(p: Parity, progress: Callable[[str], None]) -> None:
+    progress(f"  {p.variant}: max |logit diff| {p.max_abs_logit_diff:.4g}, agreement topic "
+             f"{p.topic_agreement:.4f} sentiment {p.sentiment_agreement:.4f}")
+
+
+def choose_recheck(out: Path, fp32: Path, tokenizer, texts: Sequence[str], source: str,
                     progress: Callable[[str], None]) -> dict:
-    """The int8 re-check margin (models/recheck.py), chosen on `texts` (from `_calibration_texts`)."""
+    """The int8 re-check margin (models/recheck.py), chosen on `texts` (from `calibration_texts`)."""
     from models.recheck import TARGET, agreement_after_recheck, choose_margin
     from models.runtime import Classifier
 
     progress(f"choosing the int8 re-check margin on {len(texts)} texts ({source})")
-    ref = _ort_logits(fp32, tokenizer, texts)
+    ref = ort_logits(fp32, tokenizer, texts)
     int8 = Classifier.load(out, device="cpu", variant=INT8.name).all_logits(texts)
     margin = choose_margin(int8, ref)
     topic, sentiment, share = agreement_after_recheck(int8, ref, margin)
@@ -638,17 +697,7 @@ def _choose_recheck(out: Path, fp32: Path, tokenizer, texts: Sequence[str], sour
                           "topic_agreement": topic, "sentiment_agreement": sentiment, "rerun_share": share}}
 
 
-def quantization_summary(smoothing: Sequence[Smoothed], texts: int, source: str) -> dict:
-    """What card.json says of `model.onnx`'s quantisation: the recipe and each MatMul's smoothing."""
-    return {"recipe": "dynamic int8 of every MatMul and the fused attention's projection: per-channel s8 "
-                      "weights, u8 inputs with one scale per run; inputs smoothed per channel first "
-                      "(SmoothQuant, models/smoothing.py)",
-            "calibration": {"texts": texts, "source": source},
-            "smoothing_alpha": {s.node: s.alpha for s in smoothing},
-            "smoothing_error_ratio": {s.node: s.error_ratio for s in smoothing}}
-
-
-def _op_types(path: Path) -> list[str]:
+def op_types(path: Path) -> list[str]:
     import onnx
 
     return [node.op_type for node in onnx.load(str(path), load_external_data=False).graph.node]

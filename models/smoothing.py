@@ -35,26 +35,38 @@ S_RANGE = (1e-3, 1e3)
 
 @dataclass(frozen=True, slots=True)
 class Smoothed:
-    """One MatMul's choice: `alpha` (None: left as it is) and its simulated int8 error relative to
-    leaving the input unsmoothed (1.0 = no better; sum of squared differences from fp32)."""
+    """One MatMul's choice: `alpha` (None: its input left as it is) and the simulated int8 error with
+    it relative to leaving the input unsmoothed (sum of squared differences from the fp32 product;
+    1.0 = no better)."""
 
     node: str
     alpha: float | None
     error_ratio: float
 
 
+def _is_target(node, weights: dict, uses: Counter) -> bool:
+    return (node.op_type in ("MatMul", "Attention") and len(node.input) > 1 and node.input[1] in weights
+            and len(weights[node.input[1]].dims) == 2 and uses[node.input[1]] == 1)
+
+
 def targets(model) -> list:
-    """The nodes dynamic int8 quantises with a weight of their own: MatMul with a 2-D initializer as
-    its second input (the encoder's projections), and the fused Attention (its QKV weight)."""
+    """The nodes whose input is smoothed: MatMul with a 2-D initializer of its own as second input
+    (the encoder's projections) and the fused Attention (its QKV weight). The heads' Gemms are
+    quantised as they are; a weight shared by two nodes is left alone."""
     weights = {t.name: t for t in model.graph.initializer}
     uses = Counter(name for node in model.graph.node for name in node.input)
-    return [node for node in model.graph.node
-            if node.op_type in ("MatMul", "Attention") and len(node.input) > 1 and node.input[1] in weights
-            and len(weights[node.input[1]].dims) == 2 and uses[node.input[1]] == 1]
+    return [node for node in model.graph.node if _is_target(node, weights, uses)]
+
+
+def node_key(node, index: int, seen: Counter) -> str:
+    """A name for the node at `index` that is unique in its graph: its own where it has one no
+    other node shares, else `<op type>_<index>`."""
+    return node.name if node.name and seen[node.name] == 1 else f"{node.op_type}_{index}"
 
 
 def input_samples(model, tokenizer, texts: Sequence[str]) -> dict[str, list[np.ndarray]]:
-    """Each target's input for each text run alone: {input name: [array [tokens, channels] per text]}."""
+    """Each target's input for each text run alone: {tensor name: [array [tokens, channels] per text]}.
+    Memory: 4 bytes per channel per token per target input (MiniLM-L6: 64 KB per token row)."""
     import onnxruntime as ort
     from onnx import TensorProto, helper
 
@@ -63,7 +75,9 @@ def input_samples(model, tokenizer, texts: Sequence[str]) -> dict[str, list[np.n
     probe = type(model)()
     probe.CopyFrom(model)
     names = sorted({node.input[0] for node in targets(model)})
-    probe.graph.output.extend(helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in names)
+    present = {o.name for o in probe.graph.output} | {i.name for i in probe.graph.input}
+    probe.graph.output.extend(helper.make_tensor_value_info(n, TensorProto.FLOAT, None)
+                              for n in names if n not in present)
     options = ort.SessionOptions()
     # Unoptimised, so the probed tensors are the graph's own and not fused away.
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
@@ -72,14 +86,16 @@ def input_samples(model, tokenizer, texts: Sequence[str]) -> dict[str, list[np.n
     samples: dict[str, list[np.ndarray]] = {n: [] for n in names}
     for text in texts:
         ids, mask = encode(tokenizer, [text])
-        got = dict(zip(outputs, session.run(None, {"input_ids": ids, "attention_mask": mask}), strict=True))
+        feeds = {"input_ids": ids, "attention_mask": mask}
+        got = {**feeds, **dict(zip(outputs, session.run(None, feeds), strict=True))}
         for n in names:
-            samples[n].append(got[n].reshape(-1, got[n].shape[-1]))
+            samples[n].append(np.asarray(got[n], dtype=np.float32).reshape(-1, got[n].shape[-1]))
     return samples
 
 
 def int8_activations(x: np.ndarray) -> np.ndarray:
-    """`x` rounded as dynamic int8 rounds one run's input: u8, one scale and zero point for the tensor."""
+    """`x` as dynamic int8 rounds one run's input: u8, one scale and zero point for the whole tensor
+    over [min(x, 0), max(x, 0)] (ONNX Runtime's DynamicQuantizeLinear)."""
     lo, hi = min(float(x.min()), 0.0), max(float(x.max()), 0.0)
     scale = (hi - lo) / 255 or 1.0
     zero = np.round(-lo / scale)
@@ -87,20 +103,24 @@ def int8_activations(x: np.ndarray) -> np.ndarray:
 
 
 def int8_weights(w: np.ndarray) -> np.ndarray:
-    """`w` [in, out] rounded to s8 with one symmetric scale per output channel (column)."""
+    """`w` [in, out] as per-channel s8 rounds it: one symmetric scale per output channel (column)."""
     scale = np.abs(w).max(axis=0) / 127
     scale[scale == 0] = 1.0
     return np.round(w / scale) * scale
 
 
 def scales(x_max: np.ndarray, w: np.ndarray, alpha: float) -> np.ndarray:
-    """s [in channels] for inputs whose largest magnitudes are `x_max` and weight `w` [in, out]."""
+    """s [in channels] for inputs whose largest magnitudes per channel are `x_max` [in] and weight
+    `w` [in, out]; bounded by S_RANGE."""
     w_max = np.abs(w).max(axis=1)
     return np.clip(np.maximum(x_max, 1e-8) ** alpha / np.maximum(w_max, 1e-8) ** (1 - alpha), *S_RANGE)
 
 
-def choose(xs: Sequence[np.ndarray], w: np.ndarray, alphas: Sequence[float] = ALPHAS) -> tuple[float | None, float]:
-    """The alpha (or None) whose simulated int8 product over the inputs `xs` is closest to fp32."""
+def choose(xs: Sequence[np.ndarray], w: np.ndarray,
+           alphas: Sequence[float] = ALPHAS) -> tuple[float | None, float, np.ndarray | None]:
+    """For inputs `xs` (one array [tokens, in] per text, each quantised with its own scale, as one run
+    is) and weight `w` [in, out]: the alpha whose simulated int8 product is closest to fp32 (None where
+    none beats the unsmoothed input), its error relative to the unsmoothed one, and its scales s [in]."""
     x_max = np.max([np.abs(x).max(axis=0) for x in xs], axis=0)
     exact = [x @ w for x in xs]
 
@@ -110,37 +130,40 @@ def choose(xs: Sequence[np.ndarray], w: np.ndarray, alphas: Sequence[float] = AL
                    for x, e in zip(xs, exact, strict=True))
 
     plain = error(None)
-    best, best_error = None, plain
+    best: tuple[float | None, float, np.ndarray | None] = (None, plain, None)
     for alpha in alphas:
-        e = error(scales(x_max, w, alpha))
-        if e < best_error:
-            best, best_error = alpha, e
-    return best, (best_error / plain if plain else 1.0)
+        s = scales(x_max, w, alpha)
+        e = error(s)
+        if e < best[1]:
+            best = (alpha, e, s)
+    return best[0], (best[1] / plain if plain else 1.0), best[2]
 
 
 def smooth(source: Path, target: Path, tokenizer, texts: Sequence[str]) -> list[Smoothed]:
-    """Write `source`'s fp32 graph to `target` with each target MatMul's input smoothed (the fp32
-    function is unchanged up to rounding); returns each MatMul's choice, in graph order."""
+    """Write `source`'s fp32 graph to `target` with each target's input smoothed (the fp32 function is
+    unchanged up to rounding); returns each target's choice, in graph order, named by `node_key`."""
     import onnx
     from onnx import helper, numpy_helper
 
     model = onnx.load(str(source))
     samples = input_samples(model, tokenizer, texts)
     weights = {t.name: t for t in model.graph.initializer}
-    names = {node.name for node in targets(model)}
+    uses = Counter(name for node in model.graph.node for name in node.input)
+    seen = Counter(node.name for node in model.graph.node)
     chosen: list[Smoothed] = []
     nodes = []
-    for node in model.graph.node:
-        if node.name in names:
-            xs, w = samples[node.input[0]], numpy_helper.to_array(weights[node.input[1]]).astype(np.float32)
-            alpha, ratio = choose(xs, w)
-            chosen.append(Smoothed(node.name, alpha, round(ratio, 4)))
-            if alpha is not None:
-                s = scales(np.max([np.abs(x).max(axis=0) for x in xs], axis=0), w, alpha).astype(np.float32)
-                weights[node.input[1]].CopyFrom(numpy_helper.from_array(w * s[:, None], node.input[1]))
-                inverse, smoothed = f"{node.name}/smooth_inverse", f"{node.input[0]}/smoothed_for/{node.name}"
+    for index, node in enumerate(model.graph.node):
+        if _is_target(node, weights, uses):
+            key = node_key(node, index, seen)
+            w = numpy_helper.to_array(weights[node.input[1]]).astype(np.float32)
+            alpha, ratio, s = choose(samples[node.input[0]], w)
+            chosen.append(Smoothed(key, alpha, round(ratio, 4)))
+            if s is not None:
+                weights[node.input[1]].CopyFrom(numpy_helper.from_array(w * s[:, None].astype(np.float32),
+                                                                        node.input[1]))
+                inverse, smoothed = f"{key}/smooth_inverse", f"{node.input[0]}/smoothed_for/{key}"
                 model.graph.initializer.append(numpy_helper.from_array((1 / s).astype(np.float32), inverse))
-                nodes.append(helper.make_node("Mul", [node.input[0], inverse], [smoothed], name=f"{node.name}/smooth"))
+                nodes.append(helper.make_node("Mul", [node.input[0], inverse], [smoothed], name=f"{key}/smooth"))
                 node.input[0] = smoothed
         nodes.append(node)
     del model.graph.node[:]

@@ -126,40 +126,58 @@ def test_recheck_replaces_exactly_the_uncertain_int8_predictions(tiny):
     assert both.rechecked == rows.sum()
 
 
-def test_requantize_rebuilds_int8_and_its_card_fields_and_keeps_the_rest(tiny, tmp_path):
+def requantize(directory: Path, dev: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "scripts" / "requantize.py"), str(directory), "--dev", str(dev)],
+                          check=False, capture_output=True, text=True, timeout=900)
+
+
+def test_requantize_rebuilds_int8_of_a_directory_and_its_style_model_and_keeps_the_rest(tiny, tmp_path):
     work, _, _ = tiny
     directory = tmp_path / "onnx"
     shutil.copytree(work / "onnx", directory)
     (directory / "model.fp32.onnx").unlink()  # as shipped (--no-fp32): the fp16 graph is widened
-    before = json.loads((directory / "card.json").read_text())
-    old_int8 = (directory / "model.onnx").read_bytes()
+    shutil.copytree(directory, directory / "social.0a1b2c3d")  # the shipped layout: a style model inside
+    top = json.loads((directory / "card.json").read_text())
+    (directory / "card.json").write_text(json.dumps({**top, "style_models": {"social": "social.0a1b2c3d"}}))
+    before = {d: json.loads((d / "card.json").read_text()) for d in (directory, directory / "social.0a1b2c3d")}
+    old_int8 = {d: (d / "model.onnx").read_bytes() for d in before}
     # 400 dev texts, the fewest the script takes: half to calibrate on, half to judge parity on.
-    rows = [line for line in (FIXTURES / "tiny_topic.csv").read_text().splitlines()[1:]]
+    rows = (FIXTURES / "tiny_topic.csv").read_text().splitlines()[1:]
     dev = tmp_path / "dev.csv"
     dev.write_text("text,topic\n" + "\n".join(f"{t} (item {i})," + topic for i in range(400)
                                               for t, topic in [rows[i % len(rows)].rsplit(",", 1)]) + "\n")
-    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "requantize.py"), str(directory), "--dev", str(dev)],
-                          capture_output=True, text=True, timeout=600)
+    done = requantize(directory, dev)
     assert done.returncode == 0, done.stderr
-    card = json.loads((directory / "card.json").read_text())
-    assert (directory / "model.onnx").read_bytes() != old_int8
-    assert card["files"]["model.onnx"] == (directory / "model.onnx").stat().st_size
-    assert card["export"]["requantized"]["from"] == "model.fp16.onnx, widened to fp32"
-    assert card["export"]["quantization"]["calibration"]["texts"] == 200
-    parities = {p["variant"]: p for p in card["export"]["parity"]}
-    assert parities["fp32"] == {p["variant"]: p for p in before["export"]["parity"]}["fp32"]  # export's, kept
-    assert parities["int8"]["n"] == parities["int8+recheck"]["n"] == 200
-    assert card["recheck"]["chosen_on"]["texts"] == 200
-    for key in ("version", "data", "train_config", "sha256", "max_tokens"):
-        assert card[key] == before[key], key
-    assert not [p for p in directory.iterdir() if p.name.startswith(".requantize-")]
+    for d, old in before.items():
+        card = json.loads((d / "card.json").read_text())
+        assert (d / "model.onnx").read_bytes() != old_int8[d]
+        assert card["files"]["model.onnx"] == (d / "model.onnx").stat().st_size
+        assert card["version"] == old["version"] + "+int8." + card["export"]["requantized"]["at"][:10].replace("-", "")
+        assert card["export"]["requantized"]["from"] == "model.fp16.onnx, widened to fp32"
+        quantization = card["export"]["quantization"]
+        assert quantization["calibration"]["texts"] == 200 and quantization["kept_fp32"] == []
+        assert any(alpha is not None for alpha in quantization["smoothing_alpha"].values())
+        parities = {p["variant"]: p for p in card["export"]["parity"]}
+        assert parities["fp32"] == {p["variant"]: p for p in old["export"]["parity"]}["fp32"]  # export's, vs torch
+        assert parities["int8"]["n"] == parities["int8+recheck"]["n"] == 200
+        assert parities["int8"]["reference"] == parities["int8+recheck"]["reference"] == "the fp32 graph"
+        assert card["recheck"]["chosen_on"]["texts"] == 200
+        for key in ("data", "train_config", "sha256", "max_tokens", "style_models"):
+            assert card.get(key) == old.get(key), key
+        assert not [p for p in d.iterdir() if p.name.startswith(".requantize-")]
     clf = Classifier.load(directory, device="cpu")
     assert clf.variant == "int8+recheck" and len(clf.predict(["Acme shares fall"])) == 1
+    assert "+int8." in clf.version and "(social: " in clf.version
+
+    # Run again: the version gains one suffix, not two; too few --dev texts is one line and changes nothing.
+    assert requantize(directory, dev).returncode == 0
+    assert json.loads((directory / "card.json").read_text())["version"].count("+int8.") == 1
     fewer = tmp_path / "few.csv"
     fewer.write_text("text,topic\n" + "\n".join(dev.read_text().splitlines()[1:300]) + "\n")
-    refused = subprocess.run([sys.executable, str(ROOT / "scripts" / "requantize.py"), str(directory), "--dev",
-                              str(fewer)], capture_output=True, text=True, timeout=600)
-    assert refused.returncode == 2 and "give at least 400" in refused.stderr
+    kept = (directory / "card.json").read_bytes()
+    refused = requantize(directory, fewer)
+    assert refused.returncode == 2 and refused.stderr.startswith("error: --dev: 299 texts; give at least 400")
+    assert (directory / "card.json").read_bytes() == kept
 
 
 def test_recheck_on_a_directory_without_a_margin_is_a_clear_error(tiny, tmp_path):
