@@ -4,7 +4,8 @@ Dynamic int8 quantises a MatMul's input with one scale per run (per text on a CP
 channels of a BERT-family encoder carry values tens of times larger than the rest, above all at the
 feed-forward down-projections, so one scale per tensor leaves the other channels a handful of levels:
 quantised as they were, the six down-projections cost the fine-tuned model 1-2 points of label
-agreement with fp32, which is why export once kept them fp32, at 35-40% of a CPU run's time.
+agreement with fp32, which is why exports before this module kept them fp32 (and still do when there
+are no calibration texts), at 35-40% of a CPU run's time.
 
 Smoothing divides input channel j by s_j and multiplies row j of the weight by s_j. The fp32 product
 is unchanged; the outliers move into the weights, which are quantised per output channel anyway.
@@ -60,8 +61,13 @@ def targets(model) -> list:
 
 def node_key(node, index: int, seen: Counter) -> str:
     """A name for the node at `index` that is unique in its graph: its own where it has one no
-    other node shares, else `<op type>_<index>`."""
-    return node.name if node.name and seen[node.name] == 1 else f"{node.op_type}_{index}"
+    other node shares, else `<op type>_<index>` (with `_` added until no node has that name)."""
+    if node.name and seen[node.name] == 1:
+        return node.name
+    key = f"{node.op_type}_{index}"
+    while seen[key]:
+        key += "_"
+    return key
 
 
 def input_samples(model, tokenizer, texts: Sequence[str]) -> dict[str, list[np.ndarray]]:

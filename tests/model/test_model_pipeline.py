@@ -6,6 +6,7 @@ evaluate` on the dev sets and recorded in its card.
 """
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -152,26 +153,37 @@ def test_requantize_rebuilds_int8_of_a_directory_and_its_style_model_and_keeps_t
         card = json.loads((d / "card.json").read_text())
         assert (d / "model.onnx").read_bytes() != old_int8[d]
         assert card["files"]["model.onnx"] == (d / "model.onnx").stat().st_size
-        assert card["version"] == old["version"] + "+int8." + card["export"]["requantized"]["at"][:10].replace("-", "")
+        assert re.fullmatch(re.escape(old["version"]) + r"\+int8\.\d{12}", card["version"]), card["version"]
         assert card["export"]["requantized"]["from"] == "model.fp16.onnx, widened to fp32"
         quantization = card["export"]["quantization"]
         assert quantization["calibration"]["texts"] == 200 and quantization["kept_fp32"] == []
         assert any(alpha is not None for alpha in quantization["smoothing_alpha"].values())
         parities = {p["variant"]: p for p in card["export"]["parity"]}
-        assert parities["fp32"] == {p["variant"]: p for p in old["export"]["parity"]}["fp32"]  # export's, vs torch
+        old_fp32 = {p["variant"]: p for p in old["export"]["parity"]}["fp32"]
+        assert parities["fp32"] == {"reference": "torch checkpoint", **old_fp32}  # export's own, kept
         assert parities["int8"]["n"] == parities["int8+recheck"]["n"] == 200
         assert parities["int8"]["reference"] == parities["int8+recheck"]["reference"] == "the fp32 graph"
+        assert parities["fp32"]["reference"] == "torch checkpoint"
+        before_rows = {p["variant"]: p for p in card["export"]["requantized"]["before"]}
+        assert set(before_rows) == {"int8", "int8+recheck"} and before_rows["int8"]["n"] == 200
         assert card["recheck"]["chosen_on"]["texts"] == 200
         for key in ("data", "train_config", "sha256", "max_tokens", "style_models"):
             assert card.get(key) == old.get(key), key
         assert not [p for p in d.iterdir() if p.name.startswith(".requantize-")]
+    versions = {json.loads((d / "card.json").read_text())["version"].split("+")[1] for d in before}
+    assert len(versions) == 1  # one stamp for the run
     clf = Classifier.load(directory, device="cpu")
     assert clf.variant == "int8+recheck" and len(clf.predict(["Acme shares fall"])) == 1
     assert "+int8." in clf.version and "(social: " in clf.version
 
+    # A killed run's hidden build directory is removed by the next run.
+    (directory / ".requantize-left").mkdir()
+    (directory / ".requantize-left" / "model.fp32.onnx").write_bytes(b"partial")
+
     # Run again: the version gains one suffix, not two; too few --dev texts is one line and changes nothing.
     assert requantize(directory, dev).returncode == 0
     assert json.loads((directory / "card.json").read_text())["version"].count("+int8.") == 1
+    assert not (directory / ".requantize-left").exists()
     fewer = tmp_path / "few.csv"
     fewer.write_text("text,topic\n" + "\n".join(dev.read_text().splitlines()[1:300]) + "\n")
     kept = (directory / "card.json").read_bytes()
